@@ -1,0 +1,66 @@
+#pragma once
+// The daemon: owns the one io_context and everything that runs on it. Data flows
+// driver → rules → store → uplink (docs/architecture.md). Signals are handled on the loop:
+// SIGTERM/SIGINT stop by cancelling work, SIGHUP re-reads the configuration.
+
+#include "config/config.hpp"
+#include "driver.hpp"
+#include "rules/detector_rules.hpp"
+#include "store/store.hpp"
+#include "systemd_notifier.hpp"
+#include "uplink/mqtt_uplink.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+namespace firegate {
+
+/// Thread safety: everything runs on io_; Paho's threads only post into it.
+class application final : public reading_sink {
+ public:
+  application(std::filesystem::path config_path, config::gateway_file cfg);
+  ~application() override;
+
+  /// Opens storage, starts the uplink and the drivers, and runs until stopped. Returns the exit code.
+  /// Throws store_error when the database cannot be opened.
+  int run();
+
+  void on_readings(std::span<const reading> readings) override;
+  void on_device_status(const device_status& status) override;
+
+ private:
+  void start_drivers();
+  void stop_drivers();
+  void wait_signal();
+  void reload();
+  void shutdown();
+  void tick();
+  void raise(event e);
+  std::string new_event_id();
+  const config::device_config* find_device(const std::string& name) const;
+  std::string status_line() const;
+
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer ticker_;
+  systemd_notifier notifier_;
+  std::filesystem::path config_path_;
+  config::gateway_file cfg_;
+  std::map<std::string, const config::device_config*, std::less<>> devices_;
+  std::mt19937_64 random_;
+  std::unique_ptr<store> store_;
+  detector_rules rules_;
+  std::unique_ptr<mqtt_uplink> uplink_;
+  std::vector<std::unique_ptr<bus_driver>> drivers_;
+  std::size_t devices_offline_{0};
+  bool stopping_{false};
+};
+
+}  // namespace firegate

@@ -1,0 +1,86 @@
+#pragma once
+// The gateway's configuration as plain structs, produced by load_config() from one TOML file.
+// config/firegate.toml documents every key.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace firegate::config {
+
+struct contact {
+  std::string name;
+  std::string phone;
+  bool operator==(const contact&) const = default;
+};
+
+/// The place the gateway protects: what a control-room operator reads on every alert.
+struct site_config {
+  std::string id;
+  std::string name;
+  std::string address;
+  std::string category;  ///< one of place_categories()
+  double latitude{0};
+  double longitude{0};
+  contact responsible;  ///< fire-safety responsible person
+  contact backup;       ///< backup contact
+  bool operator==(const site_config&) const = default;
+};
+
+struct gateway_config {
+  std::string id;  ///< unique per platform; used in topics, so [A-Za-z0-9_-]
+  std::string description;
+  bool operator==(const gateway_config&) const = default;
+};
+
+struct storage_config {
+  std::string path;
+  bool operator==(const storage_config&) const = default;
+};
+
+struct mqtt_uplink_config {
+  std::string host;
+  std::uint16_t port{1883};
+  std::string client_id;     ///< defaults to the gateway id
+  std::string topic_prefix;  ///< topics are <prefix>/<site id>/<gateway id>/<kind>
+  std::chrono::seconds keepalive{30};
+  bool telemetry{true};
+  std::string username;
+  std::string password;  ///< never logged
+  bool operator==(const mqtt_uplink_config&) const = default;
+};
+
+/// A driver's own parsed settings for one bus and its devices; each driver derives from it.
+struct driver_settings {
+  virtual ~driver_settings() = default;
+};
+
+struct bus_config {
+  std::string name;
+  std::string driver;  ///< a registered driver name, such as "modbus_tcp"
+  std::shared_ptr<const driver_settings> settings;
+};
+
+/// What every device has, whatever its driver; the driver parses the rest of its table.
+struct device_config {
+  std::string name;
+  std::string bus;
+  std::string location;     ///< building / floor / room or loop-point
+  std::string description;  ///< what the device is, as the control room should read it
+};
+
+struct gateway_file {
+  gateway_config gateway;
+  site_config site;
+  storage_config storage;
+  mqtt_uplink_config mqtt;
+  std::vector<bus_config> buses;
+  std::vector<device_config> devices;
+};
+
+/// The place categories a site can declare ("nine small places" and factories).
+const std::vector<std::string>& place_categories();
+
+}  // namespace firegate::config

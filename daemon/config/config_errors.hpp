@@ -1,0 +1,32 @@
+#pragma once
+// Collected configuration errors: validation reports every problem at once, each with the file
+// line, the key path and what to do, as "firegate.toml:42 devices[3].unit_id: 300 is outside 1–247".
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace firegate::config {
+
+struct config_error {
+  std::uint32_t line{0};  ///< 1-based line in the file; 0 when the problem has no single line
+  std::string path;       ///< key path such as "devices[3].unit_id"
+  std::string message;    ///< what is wrong and what to do
+};
+
+/// Owned by one load of one file. Not thread-safe (a load runs on one thread).
+class config_errors {
+ public:
+  void add(std::uint32_t line, std::string path, std::string message);
+  bool empty() const { return items_.empty(); }
+  std::size_t size() const { return items_.size(); }
+  const std::vector<config_error>& items() const { return items_; }
+  /// One error a line, sorted by line: "FILE:LINE PATH: MESSAGE".
+  std::string format(std::string_view file) const;
+
+ private:
+  std::vector<config_error> items_;
+};
+
+}  // namespace firegate::config

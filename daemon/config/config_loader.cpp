@@ -1,0 +1,214 @@
+#include "config_loader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace firegate::config {
+
+const std::vector<std::string>& place_categories() {
+  static const std::vector<std::string> categories{"factory",       "restaurant", "small_hotel",   "shop",
+                                                   "internet_cafe", "workshop",   "entertainment", "clinic",
+                                                   "school",        "warehouse",  "residential",   "other"};
+  return categories;
+}
+
+namespace {
+
+bool is_identifier(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
+/// An id that appears in MQTT topics and logs: letters, digits, '-' and '_'.
+std::string get_identifier(config_node& node, std::string_view key, std::string_view hint) {
+  auto value = node.get_string(key, presence::required, hint);
+  if (!value) return {};
+  if (!is_identifier(*value)) {
+    node.error(key, fmt::format("\"{}\" may use only letters, digits, '-' and '_' (1–64 characters); it is "
+                                "used in MQTT topics",
+                                *value));
+    return {};
+  }
+  return *value;
+}
+
+contact parse_contact(config_node& node) {
+  contact c;
+  c.name = node.get_string("name", presence::required, "give the person's name").value_or("");
+  c.phone = node.get_string("phone", presence::required, "give a phone number the control room can call")
+                .value_or("");
+  node.finish();
+  return c;
+}
+
+gateway_config parse_gateway(config_node& node) {
+  gateway_config g;
+  g.id = get_identifier(node, "id", "give the gateway an id unique on the platform, such as \"gw-0001\"");
+  g.description = node.get_string_or("description", "");
+  node.finish();
+  return g;
+}
+
+site_config parse_site(config_node& node) {
+  site_config s;
+  s.id = get_identifier(node, "id", "give the site id the platform knows this place by");
+  s.name =
+      node.get_string("name", presence::required, "give the place's name as the control room should read it")
+          .value_or("");
+  s.address = node.get_string("address", presence::required, "give the street address for the responders")
+                  .value_or("");
+  s.category = node.get_enum("category", presence::required, place_categories()).value_or("");
+  s.latitude = node.get_number("latitude", -90, 90, std::nullopt).value_or(0);
+  s.longitude = node.get_number("longitude", -180, 180, std::nullopt).value_or(0);
+  if (auto r = node.get_table("responsible", presence::required)) s.responsible = parse_contact(*r);
+  if (auto b = node.get_table("backup", presence::required)) s.backup = parse_contact(*b);
+  node.finish();
+  return s;
+}
+
+storage_config parse_storage(config_node& node) {
+  storage_config s;
+  s.path = node.get_string("path", presence::required,
+                           "give the SQLite file, such as \"/var/lib/firegate/firegate.db\"")
+               .value_or("");
+  node.finish();
+  return s;
+}
+
+mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway) {
+  mqtt_uplink_config m;
+  m.host = node.get_string("host", presence::required, "give the platform broker's host name or address")
+               .value_or("");
+  m.port = static_cast<std::uint16_t>(node.get_integer("port", 1, 65535, 1883).value_or(1883));
+  m.client_id = node.get_string_or("client_id", gateway.id);
+  m.topic_prefix = node.get_string_or("topic_prefix", "firegate");
+  if (m.topic_prefix.find_first_of("+#") != std::string::npos || m.topic_prefix.empty()) {
+    node.error("topic_prefix", "must be non-empty and contain no MQTT wildcard ('+' or '#')");
+  }
+  m.keepalive = std::chrono::seconds(node.get_integer("keepalive_s", 5, 3600, 30).value_or(30));
+  m.telemetry = node.get_bool("telemetry", true);
+  m.username = node.get_string_or("username", "");
+  m.password = node.get_string_or("password", "");
+  node.finish();
+  return m;
+}
+
+device_config parse_device_common(config_node& node) {
+  device_config d;
+  d.name = get_identifier(node, "name",
+                          "give the device a name unique on this gateway, such as \"smoke-kitchen\"");
+  d.bus =
+      node.get_string("bus", presence::required, "name the [[buses]] entry this device is on").value_or("");
+  d.location = node.get_string("location", presence::required,
+                               "say where it is (building / floor / room), as responders need it")
+                   .value_or("");
+  d.description = node.get_string_or("description", "");
+  return d;
+}
+
+gateway_file parse_file(const toml::table& root, config_errors& errors, const bus_parsers& parsers) {
+  gateway_file f;
+  config_node top(root, "", errors);
+  if (auto n = top.get_table("gateway", presence::required)) f.gateway = parse_gateway(*n);
+  if (auto n = top.get_table("site", presence::required)) f.site = parse_site(*n);
+  if (auto n = top.get_table("storage", presence::required)) f.storage = parse_storage(*n);
+  if (auto uplink = top.get_table("uplink", presence::required)) {
+    if (auto n = uplink->get_table("mqtt", presence::required)) f.mqtt = parse_mqtt(*n, f.gateway);
+    uplink->finish();
+  }
+
+  auto device_nodes = top.get_table_array("devices");
+  for (auto& node : device_nodes) f.devices.push_back(parse_device_common(node));
+
+  // Cross-field pass: unique names, every device on a declared bus.
+  std::set<std::string, std::less<>> device_names;
+  for (std::size_t i = 0; i < f.devices.size(); ++i) {
+    const auto& d = f.devices[i];
+    if (!d.name.empty() && !device_names.insert(d.name).second) {
+      device_nodes[i].error("name",
+                            fmt::format("\"{}\" is used by another device; names must be unique", d.name));
+    }
+  }
+
+  auto bus_nodes = top.get_table_array("buses");
+  if (bus_nodes.empty()) top.error("buses", "no [[buses]] declared; the gateway would poll nothing");
+  std::vector<std::string> driver_names;
+  for (const auto& [name, parser] : parsers) driver_names.push_back(name);
+  std::set<std::string, std::less<>> bus_names;
+  std::vector<bool> handed_to_driver(f.devices.size(), false);
+  for (auto& node : bus_nodes) {
+    bus_config bus;
+    bus.name = get_identifier(node, "name", "give the bus a name devices can refer to, such as \"rs485-1\"");
+    if (!bus.name.empty() && !bus_names.insert(bus.name).second) {
+      node.error("name", fmt::format("\"{}\" is used by another bus; names must be unique", bus.name));
+    }
+    bus.driver = node.get_enum("driver", presence::required, driver_names).value_or("");
+    std::vector<device_section> devices;
+    std::vector<std::size_t> indices;
+    for (std::size_t i = 0; i < f.devices.size(); ++i) {
+      if (!bus.name.empty() && f.devices[i].bus == bus.name) {
+        devices.push_back({f.devices[i], device_nodes[i]});
+        indices.push_back(i);
+      }
+    }
+    if (auto p = parsers.find(bus.driver); p != parsers.end()) {
+      bus.settings = p->second(node, devices);
+      for (auto i : indices) handed_to_driver[i] = true;
+    }
+    node.finish();
+    f.buses.push_back(std::move(bus));
+  }
+  for (std::size_t i = 0; i < f.devices.size(); ++i) {
+    const auto& bus = f.devices[i].bus;
+    if (!bus.empty() && !bus_names.contains(bus)) {
+      device_nodes[i].error("bus",
+                            fmt::format("\"{}\" is not a declared bus; declare it under [[buses]] or fix the "
+                                        "name",
+                                        bus));
+    }
+    // A device whose bus or driver is unknown had its driver keys read by nobody: reporting them as
+    // unknown too would bury the one real error.
+    if (handed_to_driver[i]) device_nodes[i].finish();
+  }
+  top.finish();
+  return f;
+}
+
+}  // namespace
+
+load_result load_config_text(std::string_view text, const std::string& file, const bus_parsers& parsers) {
+  load_result result;
+  result.file = file;
+  toml::table root;
+  try {
+    root = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    result.errors.add(
+        e.source().begin.line, "(syntax)",
+        fmt::format("{}; fix the TOML syntax at column {}", e.description(), e.source().begin.column));
+    return result;
+  }
+  auto f = parse_file(root, result.errors, parsers);
+  if (result.errors.empty()) result.config = std::move(f);
+  return result;
+}
+
+load_result load_config_file(const std::filesystem::path& path, const bus_parsers& parsers) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    load_result result;
+    result.file = path.string();
+    result.errors.add(0, "(file)", "cannot be read; check that it exists and that firegate may read it");
+    return result;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return load_config_text(text.str(), path.string(), parsers);
+}
+
+}  // namespace firegate::config

@@ -1,0 +1,42 @@
+#pragma once
+// Loads and validates a gateway configuration file in two passes (as Mosquitto does): each section is
+// parsed into its struct, then cross-field checks run (names unique, devices on declared buses).
+// Bus sections are parsed by their driver, found in the table of parsers the caller passes in.
+
+#include "config.hpp"
+#include "config_node.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+
+namespace firegate::config {
+
+/// A device's table, handed to its bus's driver together with the common fields already parsed.
+struct device_section {
+  const device_config& common;
+  config_node& node;
+};
+
+/// Parses a bus's own keys and its devices' driver keys; records errors on the nodes.
+using bus_parser = std::function<std::shared_ptr<const driver_settings>(config_node& bus,
+                                                                        std::span<device_section> devices)>;
+using bus_parsers = std::map<std::string, bus_parser, std::less<>>;
+
+struct load_result {
+  std::optional<gateway_file> config;  ///< set only when there are no errors
+  config_errors errors;
+  std::string file;  ///< the path as given, used to prefix errors
+  /// Every error, one a line, as "FILE:LINE PATH: MESSAGE".
+  std::string error_text() const { return errors.format(file); }
+};
+
+/// Parses TOML text; `file` names it in errors.
+load_result load_config_text(std::string_view text, const std::string& file, const bus_parsers& parsers);
+/// Reads and parses a file; an unreadable file is one error naming it.
+load_result load_config_file(const std::filesystem::path& path, const bus_parsers& parsers);
+
+}  // namespace firegate::config

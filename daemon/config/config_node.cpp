@@ -1,0 +1,193 @@
+#include "config_node.hpp"
+
+#include <fmt/format.h>
+
+namespace firegate::config {
+namespace {
+
+std::string_view type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a number";
+    case toml::node_type::boolean:
+      return "true/false";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    default:
+      return "a date/time";
+  }
+}
+
+std::string join(const auto& items) {
+  std::string out;
+  for (const auto& i : items) {
+    if (!out.empty()) out += ", ";
+    out += i;
+  }
+  return out;
+}
+
+}  // namespace
+
+config_node::config_node(const toml::table& table, std::string path, config_errors& errors)
+    : table_(&table), path_(std::move(path)), errors_(&errors) {}
+
+std::string config_node::child_path(std::string_view key) const {
+  return path_.empty() ? std::string(key) : fmt::format("{}.{}", path_, key);
+}
+
+const toml::node* config_node::lookup(std::string_view key) {
+  read_.emplace(key);
+  return table_->get(key);
+}
+
+std::uint32_t config_node::line_of(std::string_view key) const {
+  if (const auto* n = table_->get(key)) return n->source().begin.line;
+  return line();
+}
+
+void config_node::error(std::string_view key, std::string message) {
+  errors_->add(line_of(key), child_path(key), std::move(message));
+}
+
+void config_node::error(std::string message) {
+  errors_->add(line(), path_, std::move(message));
+}
+
+void config_node::type_error(std::string_view key, std::string_view expected, const toml::node& found) {
+  error(key, fmt::format("expected {}, found {}", expected, type_name(found)));
+}
+
+std::optional<std::string> config_node::get_string(std::string_view key, presence p, std::string_view hint) {
+  const auto* n = lookup(key);
+  if (n == nullptr) {
+    if (p == presence::required) {
+      error(key,
+            hint.empty() ? std::string("missing; this key is required") : fmt::format("missing; {}", hint));
+    }
+    return std::nullopt;
+  }
+  if (const auto* s = n->as_string()) {
+    if (p == presence::required && s->get().empty()) {
+      error(key,
+            hint.empty() ? std::string("is empty; this key is required") : fmt::format("is empty; {}", hint));
+      return std::nullopt;
+    }
+    return s->get();
+  }
+  type_error(key, "a string", *n);
+  return std::nullopt;
+}
+
+std::string config_node::get_string_or(std::string_view key, std::string fallback) {
+  return get_string(key, presence::optional).value_or(std::move(fallback));
+}
+
+std::optional<std::string> config_node::get_enum(std::string_view key, presence p,
+                                                 const std::vector<std::string>& allowed) {
+  auto value = get_string(key, p, fmt::format("use one of: {}", join(allowed)));
+  if (!value) return std::nullopt;
+  for (const auto& a : allowed) {
+    if (a == *value) return value;
+  }
+  error(key, fmt::format("\"{}\" is not known; use one of: {}", *value, join(allowed)));
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> config_node::get_integer(std::string_view key, std::int64_t min, std::int64_t max,
+                                                     std::optional<std::int64_t> fallback) {
+  const auto* n = lookup(key);
+  if (n == nullptr) {
+    if (!fallback) error(key, fmt::format("missing; set an integer in {}–{}", min, max));
+    return fallback;
+  }
+  const auto* i = n->as_integer();
+  if (i == nullptr) {
+    type_error(key, "an integer", *n);
+    return std::nullopt;
+  }
+  if (i->get() < min || i->get() > max) {
+    error(key, fmt::format("{} is outside {}–{}", i->get(), min, max));
+    return std::nullopt;
+  }
+  return i->get();
+}
+
+std::optional<double> config_node::get_number(std::string_view key, double min, double max,
+                                              std::optional<double> fallback) {
+  const auto* n = lookup(key);
+  if (n == nullptr) {
+    if (!fallback) error(key, fmt::format("missing; set a number in {}–{}", min, max));
+    return fallback;
+  }
+  std::optional<double> value;
+  if (const auto* f = n->as_floating_point()) value = f->get();
+  if (const auto* i = n->as_integer()) value = static_cast<double>(i->get());
+  if (!value) {
+    type_error(key, "a number", *n);
+    return std::nullopt;
+  }
+  if (*value < min || *value > max) {
+    error(key, fmt::format("{} is outside {}–{}", *value, min, max));
+    return std::nullopt;
+  }
+  return value;
+}
+
+bool config_node::get_bool(std::string_view key, bool fallback) {
+  const auto* n = lookup(key);
+  if (n == nullptr) return fallback;
+  if (const auto* b = n->as_boolean()) return b->get();
+  type_error(key, "true or false", *n);
+  return fallback;
+}
+
+std::optional<config_node> config_node::get_table(std::string_view key, presence p) {
+  const auto* n = lookup(key);
+  if (n == nullptr) {
+    if (p == presence::required) error(key, fmt::format("missing; add a [{}] table", child_path(key)));
+    return std::nullopt;
+  }
+  if (const auto* t = n->as_table()) return config_node(*t, child_path(key), *errors_);
+  type_error(key, "a table", *n);
+  return std::nullopt;
+}
+
+std::vector<config_node> config_node::get_table_array(std::string_view key) {
+  std::vector<config_node> out;
+  const auto* n = lookup(key);
+  if (n == nullptr) return out;
+  const auto* a = n->as_array();
+  if (a == nullptr) {
+    type_error(key, fmt::format("an array of tables ([[{}]])", key), *n);
+    return out;
+  }
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const auto& element = *a->get(i);
+    const auto path = fmt::format("{}[{}]", child_path(key), i);
+    if (const auto* t = element.as_table()) {
+      out.emplace_back(*t, path, *errors_);
+    } else {
+      errors_->add(element.source().begin.line, path,
+                   fmt::format("expected a table, found {}", type_name(element)));
+    }
+  }
+  return out;
+}
+
+void config_node::finish() {
+  std::vector<std::string> known(read_.begin(), read_.end());
+  for (const auto& [key, value] : *table_) {
+    if (read_.contains(key.str())) continue;
+    errors_->add(value.source().begin.line, child_path(key.str()),
+                 fmt::format("unknown key; known keys here: {}", join(known)));
+  }
+}
+
+}  // namespace firegate::config

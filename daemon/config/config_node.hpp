@@ -1,0 +1,75 @@
+#pragma once
+// A TOML table being parsed into plain structs. Getters never throw: a missing, mistyped or
+// out-of-range value is recorded in config_errors with its line and key path and the getter returns
+// a fallback, so one pass reports every error. Keys that were read are remembered, and finish()
+// reports the rest as unknown: a typo must not pass silently.
+
+#include "config_errors.hpp"
+
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace firegate::config {
+
+/// Whether a key must be present.
+enum class presence { required, optional };
+
+/// One table of the file and where it sits. Owned by whoever parses that section; a driver is handed
+/// the node of its own bus and devices. Not thread-safe.
+class config_node {
+ public:
+  config_node(const toml::table& table, std::string path, config_errors& errors);
+
+  const std::string& path() const { return path_; }
+  std::uint32_t line() const { return table_->source().begin.line; }
+  bool contains(std::string_view key) const { return table_->contains(key); }
+
+  /// A string; required ones missing record "missing; <hint>".
+  std::optional<std::string> get_string(std::string_view key, presence p, std::string_view hint = {});
+  /// A string with a default when absent.
+  std::string get_string_or(std::string_view key, std::string fallback);
+  /// A string that must be one of `allowed`.
+  std::optional<std::string> get_enum(std::string_view key, presence p,
+                                      const std::vector<std::string>& allowed);
+
+  /// An integer in [min, max]; absent gives `fallback` (nullopt and an error when `fallback` is nullopt).
+  std::optional<std::int64_t> get_integer(std::string_view key, std::int64_t min, std::int64_t max,
+                                          std::optional<std::int64_t> fallback);
+  /// A number (integer or float) in [min, max].
+  std::optional<double> get_number(std::string_view key, double min, double max,
+                                   std::optional<double> fallback);
+  bool get_bool(std::string_view key, bool fallback);
+
+  /// A sub-table; a missing required one records an error and returns nullopt.
+  std::optional<config_node> get_table(std::string_view key, presence p);
+  /// An array of tables ([[key]]); each element's path is "key[i]".
+  std::vector<config_node> get_table_array(std::string_view key);
+
+  /// Records an error against `key` of this table (line of the key if present, else of the table).
+  void error(std::string_view key, std::string message);
+  /// Records an error against the table itself.
+  void error(std::string message);
+  /// Records every key that no getter read as unknown, with the keys that are known.
+  void finish();
+
+  std::string child_path(std::string_view key) const;
+
+ private:
+  const toml::node* lookup(std::string_view key);
+  std::uint32_t line_of(std::string_view key) const;
+  void type_error(std::string_view key, std::string_view expected, const toml::node& found);
+
+  const toml::table* table_;
+  std::string path_;
+  config_errors* errors_;
+  std::set<std::string, std::less<>> read_;
+};
+
+}  // namespace firegate::config

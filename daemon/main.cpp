@@ -1,0 +1,60 @@
+// firegated: the fire-protection gateway daemon.
+
+#include "app/application.hpp"
+#include "app/logging.hpp"
+#include "config/config_loader.hpp"
+#include "driver.hpp"
+#include "store/store.hpp"
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App cli{"firegated: smart fire-protection IoT gateway daemon"};
+  std::string config_path = "/etc/firegate/firegate.toml";
+  std::string check_path;
+  std::string log_level = "info";
+  cli.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+  cli.add_option("--check-config", check_path, "validate FILE, print every error, exit 0 (valid) or 1");
+  cli.add_option("-l,--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  cli.set_version_flag("-V,--version", std::string("firegated ") + FIREGATE_VERSION);
+  CLI11_PARSE(cli, argc, argv);
+
+  if (!check_path.empty()) {
+    auto loaded = firegate::config::load_config_file(check_path, firegate::driver_parsers());
+    if (!loaded.config) {
+      std::cerr << loaded.error_text() << loaded.errors.size() << " error(s) in " << check_path << "\n";
+      return 1;
+    }
+    std::cout << check_path << ": configuration is valid (" << loaded.config->buses.size() << " buses, "
+              << loaded.config->devices.size() << " devices)\n";
+    return 0;
+  }
+
+  if (!firegate::setup_logging(log_level, firegate::stderr_is_journal())) {
+    spdlog::warn("unknown log level level={} using=info", log_level);
+  }
+  auto loaded = firegate::config::load_config_file(config_path, firegate::driver_parsers());
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors.items()) {
+      spdlog::error("config error file={} line={} key={} problem=\"{}\"", loaded.file, e.line, e.path,
+                    e.message);
+    }
+    spdlog::error(
+        "not starting: configuration invalid file={} errors={} check=\"firegated --check-config {}\"",
+        config_path, loaded.errors.size(), config_path);
+    return 1;
+  }
+  try {
+    firegate::application app(config_path, std::move(*loaded.config));
+    return app.run();
+  } catch (const firegate::store_error& e) {
+    spdlog::critical("not starting: {}", e.what());
+  } catch (const std::exception& e) {
+    spdlog::critical("firegated failed error=\"{}\"", e.what());
+  }
+  return 1;
+}

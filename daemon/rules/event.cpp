@@ -1,0 +1,45 @@
+#include "event.hpp"
+
+namespace firegate {
+
+std::string_view to_string(event_kind kind) {
+  switch (kind) {
+    case event_kind::fire_alarm:
+      return "fire_alarm";
+    case event_kind::fire_recovery:
+      return "fire_recovery";
+    case event_kind::device_offline:
+      return "device_offline";
+    case event_kind::device_online:
+      return "device_online";
+  }
+  return "unknown";
+}
+
+std::string_view category_of(event_kind kind) {
+  switch (kind) {
+    case event_kind::fire_alarm:
+      return "fire";
+    case event_kind::device_offline:
+      return "fault";
+    case event_kind::fire_recovery:
+    case event_kind::device_online:
+      return "recovery";
+  }
+  return "unknown";
+}
+
+std::string_view severity_of(event_kind kind) {
+  switch (kind) {
+    case event_kind::fire_alarm:
+      return "critical";
+    case event_kind::device_offline:
+      return "major";
+    case event_kind::fire_recovery:
+    case event_kind::device_online:
+      return "info";
+  }
+  return "info";
+}
+
+}  // namespace firegate

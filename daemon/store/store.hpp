@@ -1,0 +1,78 @@
+#pragma once
+// The gateway's durable store: readings, events and the uplink outbox in one SQLite file (WAL).
+// The only code in firegate that includes sqlite3.h. Every event is committed with a full sync
+// before an uplink can see it; an outbox item leaves only when the uplink reports it delivered.
+
+#include "reading.hpp"
+#include "rules/event.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace firegate {
+
+/// A store failure: names the file and what to check.
+class store_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Delivery lanes, in the order they go out: an alarm never waits behind faults or telemetry.
+enum class lane : std::uint8_t { alarm = 0, fault = 1, telemetry = 2 };
+
+struct outbox_item {
+  std::int64_t id{0};
+  firegate::lane lane{lane::telemetry};
+  std::string topic;
+  std::string payload;
+};
+
+/// Thread safety: none; owned by the application and used on its loop.
+class store {
+ public:
+  /// Opens (creating if needed) and migrates the database. Throws store_error.
+  explicit store(const std::string& path);
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  /// The schema version this build migrates to.
+  static int schema_version();
+  int user_version();
+
+  /// One transaction for all readings of a poll.
+  void append_readings(std::span<const reading> readings);
+  /// The next per-gateway event sequence number (monotonic across restarts).
+  std::uint64_t next_event_seq();
+  /// Stores the event and its outbox item in one fully synced transaction.
+  void record_event(const event& e, lane l, const std::string& topic, const std::string& payload);
+  /// Queues a message with no event behind it (telemetry).
+  void enqueue(lane l, const std::string& topic, const std::string& payload);
+  /// Up to `limit` undelivered items by lane then age, skipping `exclude` (those in flight).
+  std::vector<outbox_item> pending(std::size_t limit, const std::set<std::int64_t>& exclude);
+  void mark_delivered(std::int64_t id);
+  std::size_t outbox_depth();
+  std::size_t event_count();
+  std::size_t reading_count();
+
+ private:
+  class statement;
+  void exec(const char* sql);
+  void migrate();
+  [[noreturn]] void fail(const char* what);
+
+  std::string path_;
+  sqlite3* db_{nullptr};
+  std::uint64_t next_seq_{1};
+};
+
+}  // namespace firegate

@@ -1,0 +1,26 @@
+#pragma once
+// The JSON the platform receives, built with no I/O. Schemas and examples: docs/uplink.md.
+// Every alert carries what a control room needs to act without a lookup (shared/domain/alerts.md).
+
+#include "config/config.hpp"
+#include "reading.hpp"
+#include "rules/event.hpp"
+
+#include <span>
+#include <string>
+
+namespace firegate {
+
+/// ISO 8601 local time with milliseconds and UTC offset, such as "2026-11-24T14:03:05.123+08:00".
+std::string iso8601(clock::time_point t);
+
+/// Topics: <prefix>/<site id>/<gateway id>/<kind>.
+std::string topic_for(const config::gateway_file& cfg, std::string_view kind);
+
+/// An alarm, fault or recovery event. `device` may be null for gateway-level events.
+std::string event_json(const event& e, const config::gateway_file& cfg, const config::device_config* device);
+
+/// One poll's readings of one device.
+std::string telemetry_json(std::span<const reading> readings, const config::gateway_file& cfg);
+
+}  // namespace firegate

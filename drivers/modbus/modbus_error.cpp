@@ -1,0 +1,60 @@
+#include "modbus_error.hpp"
+
+#include <string>
+
+namespace firegate::modbus {
+namespace {
+
+class modbus_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "modbus"; }
+
+  std::string message(int value) const override {
+    switch (static_cast<modbus_errc>(value)) {
+      case modbus_errc::illegal_function:
+        return "exception 1: illegal function (device does not support it)";
+      case modbus_errc::illegal_data_address:
+        return "exception 2: illegal data address (check the register map)";
+      case modbus_errc::illegal_data_value:
+        return "exception 3: illegal data value";
+      case modbus_errc::server_device_failure:
+        return "exception 4: server device failure";
+      case modbus_errc::acknowledge:
+        return "exception 5: acknowledge (long operation in progress)";
+      case modbus_errc::server_device_busy:
+        return "exception 6: server device busy";
+      case modbus_errc::negative_acknowledge:
+        return "exception 7: negative acknowledge";
+      case modbus_errc::memory_parity_error:
+        return "exception 8: memory parity error";
+      case modbus_errc::gateway_path_unavailable:
+        return "exception 10: gateway path unavailable";
+      case modbus_errc::gateway_target_failed:
+        return "exception 11: gateway target device failed to respond";
+      case modbus_errc::timeout:
+        return "no response before the timeout";
+      case modbus_errc::malformed_frame:
+        return "malformed frame";
+      case modbus_errc::function_mismatch:
+        return "response function code does not match the request";
+      case modbus_errc::byte_count_mismatch:
+        return "response byte count does not match the request";
+      case modbus_errc::transaction_mismatch:
+        return "response transaction or unit id does not match the request";
+      case modbus_errc::unknown_exception:
+        return "exception code outside 1-11";
+      case modbus_errc::connection_closed:
+        return "connection closed by the device";
+    }
+    return "modbus error " + std::to_string(value);
+  }
+};
+
+}  // namespace
+
+const std::error_category& modbus_category() noexcept {
+  static const modbus_category_impl instance;
+  return instance;
+}
+
+}  // namespace firegate::modbus

@@ -1,0 +1,39 @@
+#pragma once
+// What drivers report: readings of points and changes in a device's reachability. Plain values,
+// copied into rules, the store and the uplink.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+namespace firegate {
+
+using clock = std::chrono::system_clock;
+
+enum class quality : std::uint8_t {
+  good = 0,
+  bad = 1,  ///< the device answered but the value is not usable (probe open, out of range)
+};
+
+/// One value of one point of one device, as read.
+struct reading {
+  std::string device;  ///< device name from the configuration
+  std::string point;   ///< point name from the device profile, such as "state"
+  double value{0};     ///< engineering value, scale and offset applied
+  std::string unit;    ///< "", "dB/m", "°C", "V", ...
+  quality q{quality::good};
+  clock::time_point time;
+};
+
+/// A device became reachable or stopped answering. A device that stops answering is data (it becomes
+/// a fault alarm), not only a log line.
+struct device_status {
+  std::string device;
+  bool online{true};
+  std::error_code error;  ///< the last failure when going offline
+  std::string detail;     ///< what was tried, for the log and the event ("127.0.0.1:1502 unit 3")
+  clock::time_point time;
+};
+
+}  // namespace firegate
