@@ -1,0 +1,106 @@
+// Proves the store against a real SQLite file: events and their outbox items survive a reopen, the
+// outbox hands alarms out before faults and telemetry, sequence numbers continue across restarts,
+// and a file that is not a database is refused with a message naming it.
+
+#include "store/store.hpp"
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+using namespace firegate;
+
+namespace {
+event make_event(const std::string& id, event_kind kind) {
+  return {id, 0, kind, "smoke-1", "state", 1, "", clock::now(), {}, "detector reports fire"};
+}
+}  // namespace
+
+TEST_CASE("events and outbox survive a reopen - delivered items leave") {
+  test::temp_dir dir;
+  const auto path = (dir / "fg.db").string();
+  {
+    store s(path);
+    CHECK(s.user_version() == store::schema_version());
+    auto e = make_event("a1", event_kind::fire_alarm);
+    e.seq = s.next_event_seq();
+    CHECK(e.seq == 1);
+    s.record_event(e, lane::alarm, "t/alarm", R"({"id":"a1"})");
+    std::vector<reading> rs{{"smoke-1", "state", 1, "", quality::good, clock::now()},
+                            {"smoke-1", "smoke", 0.25, "dB/m", quality::good, clock::now()}};
+    s.append_readings(rs);
+  }
+  store s(path);
+  CHECK(s.event_count() == 1);
+  CHECK(s.reading_count() == 2);
+  CHECK(s.next_event_seq() == 2);  // continues after the restart
+  auto items = s.pending(10, {});
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].topic == "t/alarm");
+  CHECK(items[0].payload == R"({"id":"a1"})");
+  s.mark_delivered(items[0].id);
+  CHECK(s.outbox_depth() == 0);
+  CHECK(s.event_count() == 1);  // the event stays; only the outbox item leaves
+}
+
+TEST_CASE("outbox order: alarms before faults before telemetry - each oldest first - in-flight skipped") {
+  test::temp_dir dir;
+  store s((dir / "fg.db").string());
+  s.enqueue(lane::telemetry, "t", "tele-1");
+  s.enqueue(lane::telemetry, "t", "tele-2");
+  auto fault = make_event("f1", event_kind::device_offline);
+  fault.seq = s.next_event_seq();
+  s.record_event(fault, lane::fault, "e", "fault-1");
+  auto fire1 = make_event("a1", event_kind::fire_alarm);
+  fire1.seq = s.next_event_seq();
+  s.record_event(fire1, lane::alarm, "a", "alarm-1");
+  auto fire2 = make_event("a2", event_kind::fire_alarm);
+  fire2.seq = s.next_event_seq();
+  s.record_event(fire2, lane::alarm, "a", "alarm-2");
+
+  auto all = s.pending(10, {});
+  std::vector<std::string> order;
+  for (auto& i : all) order.push_back(i.payload);
+  CHECK(order == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-1", "tele-2"});
+
+  auto rest = s.pending(2, {all[0].id, all[1].id});
+  REQUIRE(rest.size() == 2);
+  CHECK(rest[0].payload == "fault-1");
+  CHECK(rest[1].payload == "tele-1");
+}
+
+TEST_CASE("a duplicate event id is refused and nothing of it is stored") {
+  test::temp_dir dir;
+  store s((dir / "fg.db").string());
+  auto e = make_event("same", event_kind::fire_alarm);
+  e.seq = s.next_event_seq();
+  s.record_event(e, lane::alarm, "a", "first");
+  e.seq = s.next_event_seq();
+  REQUIRE_THROWS_AS(s.record_event(e, lane::alarm, "a", "second"), store_error);
+  CHECK(s.event_count() == 1);
+  CHECK(s.outbox_depth() == 1);  // the transaction rolled back: no orphan outbox item
+}
+
+TEST_CASE("a file that is not a database is refused with its path in the message") {
+  test::temp_dir dir;
+  const auto path = (dir / "garbage.db").string();
+  std::ofstream(path) << std::string(8192, 'x');
+  try {
+    store s(path);
+    FAIL("opened a garbage file");
+  } catch (const store_error& e) {
+    const std::string what = e.what();
+    CHECK(what.find(path) != std::string::npos);
+    CHECK(what.find("not a database") != std::string::npos);
+  }
+}
+
+TEST_CASE("a directory that does not exist is refused with a fix") {
+  try {
+    store s("/nonexistent-dir/fg.db");
+    FAIL("opened a file in a missing directory");
+  } catch (const store_error& e) {
+    CHECK(std::string(e.what()).find("storage.path") != std::string::npos);
+  }
+}

@@ -1,0 +1,202 @@
+#include "support.hpp"
+
+#include <mqtt/async_client.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace firegate::test {
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+namespace {
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+}  // namespace
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto a = loopback(0);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("bind failed");
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool port_open(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto a = loopback(port);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+temp_dir::temp_dir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "firegate-test-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+child::child(std::vector<std::string> argv, std::filesystem::path log, bool stdin_pipe)
+    : log_(std::move(log)) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  int pipe_fds[2] = {-1, -1};
+  if (stdin_pipe) {
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[0], STDIN_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  }
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  const int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (stdin_pipe) {
+    ::close(pipe_fds[0]);
+    stdin_fd_ = pipe_fds[1];
+  }
+  if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+}
+
+child::~child() {
+  if (running()) stop(SIGKILL, 5s);
+  if (stdin_fd_ >= 0) ::close(stdin_fd_);
+}
+
+bool child::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    pid_ = -1;
+    return false;
+  }
+  return r == 0;
+}
+
+int child::stop(int signo, std::chrono::milliseconds timeout) {
+  if (running()) ::kill(pid_, signo);
+  if (!wait_until([this] { return !running(); }, timeout)) return -1;
+  return status_;
+}
+
+void child::send(const std::string& line) {
+  const std::string text = line + "\n";
+  if (::write(stdin_fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    throw std::runtime_error("write to child stdin failed");
+  }
+}
+
+std::string child::log_text() const {
+  std::ifstream in(log_);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+broker::broker(const temp_dir& dir) : port_(free_port()) {
+  const auto conf = dir / "mosquitto.conf";
+  std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\npersistence false\n";
+  process_ = std::make_unique<child>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf.string()},
+                                     dir / "mosquitto.log");
+  if (!wait_until([this] { return port_open(port_); }, 10s)) {
+    throw std::runtime_error("mosquitto did not start: " + process_->log_text());
+  }
+}
+
+mqtt_probe::mqtt_probe(std::uint16_t port, const std::string& filter) {
+  static std::atomic<int> counter{0};
+  client_ = std::make_unique<mqtt::async_client>(
+      "tcp://127.0.0.1:" + std::to_string(port),
+      "probe-" + std::to_string(::getpid()) + "-" + std::to_string(++counter), nullptr);
+  client_->set_message_callback([this](mqtt::const_message_ptr m) {
+    std::lock_guard lock(mutex_);
+    messages_.push_back({m->get_topic(), m->get_payload_str()});
+  });
+  client_->connect(mqtt::connect_options_builder().clean_session(true).finalize())->wait();
+  client_->subscribe(filter, 1)->wait();
+}
+
+mqtt_probe::~mqtt_probe() {
+  try {
+    client_->disconnect()->wait_for(2s);
+  } catch (const mqtt::exception&) {
+  }
+}
+
+std::optional<mqtt_probe::message> mqtt_probe::wait_for(const std::function<bool(const message&)>& match,
+                                                        std::chrono::milliseconds timeout) {
+  std::optional<message> found;
+  wait_until(
+      [&] {
+        std::lock_guard lock(mutex_);
+        for (const auto& m : messages_) {
+          if (match(m)) {
+            found = m;
+            return true;
+          }
+        }
+        return false;
+      },
+      timeout);
+  return found;
+}
+
+std::vector<mqtt_probe::message> mqtt_probe::messages() {
+  std::lock_guard lock(mutex_);
+  return messages_;
+}
+
+std::string firegated_path() {
+  return FIREGATED_PATH;
+}
+std::string firegate_sim_path() {
+  return FIREGATE_SIM_PATH;
+}
+std::string firegatectl_path() {
+  return FIREGATECTL_PATH;
+}
+std::string source_dir() {
+  return FIREGATE_SOURCE_DIR;
+}
+
+}  // namespace firegate::test

@@ -1,0 +1,104 @@
+#pragma once
+// Test support: processes started and killed by pid, free ports, temporary directories, a real
+// mosquitto per test, and an MQTT probe that records what the platform would receive.
+// Nothing here sleeps to synchronise: every wait is a condition with a deadline.
+
+#include <sys/types.h>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mqtt {
+class async_client;
+}
+
+namespace firegate::test {
+
+using namespace std::chrono_literals;
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes. Returns whether it held.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+/// A port that was free a moment ago on 127.0.0.1.
+std::uint16_t free_port();
+
+/// Whether a TCP connection to 127.0.0.1:port succeeds.
+bool port_open(std::uint16_t port);
+
+/// A fresh directory removed with its contents at the end of the test.
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// A child process with stdout and stderr in `log`. Killed (SIGKILL) by pid if still running at the end.
+class child {
+ public:
+  child(std::vector<std::string> argv, std::filesystem::path log, bool stdin_pipe = false);
+  ~child();
+  child(const child&) = delete;
+  child& operator=(const child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  /// Sends `signo` and waits for the exit; returns the exit status (128 + signal if killed), -1 on timeout.
+  int stop(int signo, std::chrono::milliseconds timeout = 10s);
+  bool running();
+  void send(const std::string& line);  ///< writes to stdin (stdin_pipe only)
+  std::string log_text() const;
+
+ private:
+  pid_t pid_{-1};
+  int stdin_fd_{-1};
+  int status_{-1};
+  std::filesystem::path log_;
+};
+
+/// A mosquitto of the test's own on a free port, never the system service.
+class broker {
+ public:
+  explicit broker(const temp_dir& dir);
+  std::uint16_t port() const { return port_; }
+
+ private:
+  std::uint16_t port_;
+  std::unique_ptr<child> process_;
+};
+
+/// Subscribes to a filter and keeps every message it receives.
+class mqtt_probe {
+ public:
+  struct message {
+    std::string topic;
+    std::string payload;
+  };
+  mqtt_probe(std::uint16_t port, const std::string& filter);
+  ~mqtt_probe();
+  /// The first message (in arrival order) for which `match` holds, waiting up to `timeout`.
+  std::optional<message> wait_for(const std::function<bool(const message&)>& match,
+                                  std::chrono::milliseconds timeout);
+  std::vector<message> messages();
+
+ private:
+  std::unique_ptr<mqtt::async_client> client_;
+  std::mutex mutex_;
+  std::vector<message> messages_;
+};
+
+/// Built binaries (paths set by CMake).
+std::string firegated_path();
+std::string firegate_sim_path();
+std::string firegatectl_path();
+std::string source_dir();
+
+}  // namespace firegate::test

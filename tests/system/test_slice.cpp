@@ -1,0 +1,248 @@
+// Proves the first end-to-end slice with every part real: firegate-sim (or libmodbus, an independent
+// Modbus server) serves SD-1 detectors, the real firegated polls them, and a real mosquitto carries
+// what the platform sees. A smoke alarm arrives with everything a control room needs, its recovery
+// follows, an unanswering detector becomes a fault, and after a clean stop the outbox is empty.
+
+#include "store/store.hpp"
+#include "support.hpp"
+
+#include <fmt/format.h>
+#include <modbus/modbus.h>
+#include <sys/socket.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+using namespace firegate;
+using namespace firegate::test;
+using json = nlohmann::json;
+
+namespace {
+
+std::string gateway_config(const temp_dir& dir, std::uint16_t broker_port, std::uint16_t modbus_port) {
+  return fmt::format(R"([gateway]
+id = "gw-test"
+[site]
+id = "site-test"
+name = "Test Noodle Bar"
+address = "1 Test Street, Hangzhou"
+category = "restaurant"
+latitude = 30.25
+longitude = 120.17
+[site.responsible]
+name = "Wang Wei"
+phone = "+86 138 0000 0001"
+[site.backup]
+name = "Li Na"
+phone = "+86 139 0000 0002"
+[storage]
+path = "{}"
+[uplink.mqtt]
+host = "127.0.0.1"
+port = {}
+keepalive_s = 5
+[[buses]]
+name = "tcp-1"
+driver = "modbus_tcp"
+host = "127.0.0.1"
+port = {}
+timeout_ms = 200
+poll_interval_ms = 100
+offline_after = 2
+[[devices]]
+name = "smoke-kitchen"
+bus = "tcp-1"
+profile = "SD-1"
+unit_id = 1
+location = "1F kitchen"
+description = "Photoelectric smoke detector"
+[[devices]]
+name = "smoke-hall"
+bus = "tcp-1"
+profile = "SD-1"
+unit_id = 2
+location = "1F hall"
+)",
+                     (dir / "fg.db").string(), broker_port, modbus_port);
+}
+
+std::uint16_t read_port_file(const std::filesystem::path& p) {
+  REQUIRE(wait_until([&] { return std::filesystem::exists(p); }, 10s));
+  std::ifstream in(p);
+  int port = 0;
+  in >> port;
+  return static_cast<std::uint16_t>(port);
+}
+
+bool is_event(const mqtt_probe::message& m, const std::string& type) {
+  auto j = json::parse(m.payload, nullptr, false);
+  return j.is_object() && j.value("type", "") == type;
+}
+
+/// The alarm the platform receives carries what a control room needs (shared/domain/alerts.md).
+void check_fire_alarm(const json& a) {
+  CHECK(a["schema"] == "firegate.event/1");
+  CHECK(std::regex_match(a["id"].get<std::string>(),
+                         std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")));
+  CHECK(a["seq"].get<int>() >= 1);
+  CHECK(a["gateway"] == "gw-test");
+  CHECK(a["category"] == "fire");
+  CHECK(a["severity"] == "critical");
+  CHECK(std::regex_match(a["time"].get<std::string>(),
+                         std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d)")));
+  CHECK(a["site"]["id"] == "site-test");
+  CHECK(a["site"]["name"] == "Test Noodle Bar");
+  CHECK(a["site"]["address"] == "1 Test Street, Hangzhou");
+  CHECK(a["site"]["category"] == "restaurant");
+  CHECK(a["site"]["latitude"] == 30.25);
+  CHECK(a["site"]["longitude"] == 120.17);
+  CHECK(a["contacts"]["responsible"]["name"] == "Wang Wei");
+  CHECK(a["contacts"]["responsible"]["phone"] == "+86 138 0000 0001");
+  CHECK(a["contacts"]["backup"]["phone"] == "+86 139 0000 0002");
+  CHECK(a["device"]["name"] == "smoke-kitchen");
+  CHECK(a["device"]["location"] == "1F kitchen");
+  CHECK(a["device"]["description"] == "Photoelectric smoke detector");
+  CHECK(a["point"] == "state");
+  CHECK(a["value"] == 1.0);
+  CHECK(a["confirmation"] == "unconfirmed");
+  CHECK(a["summary"].get<std::string>().find("FIRE ALARM at Test Noodle Bar") == 0);
+}
+
+/// Stops firegated cleanly and checks that nothing is left to send.
+void stop_and_check_outbox(child& daemon, const temp_dir& dir, std::size_t min_events) {
+  REQUIRE(daemon.stop(SIGTERM) == 0);
+  store s((dir / "fg.db").string());
+  CHECK(s.outbox_depth() == 0);
+  CHECK(s.event_count() >= min_events);
+  CHECK(s.reading_count() > 0);
+}
+
+}  // namespace
+
+TEST_CASE("slice: simulator fire alarm - recovery and offline fault reach the platform") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  child sim({firegate_sim_path(), "--port", "0", "--port-file", (dir / "sim.port").string(), "--devices", "2",
+             "--commands"},
+            dir / "sim.log", true);
+  const auto modbus_port = read_port_file(dir / "sim.port");
+  std::ofstream(dir / "fg.toml") << gateway_config(dir, mosquitto.port(), modbus_port);
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string(), "-l", "debug"}, dir / "fg.log");
+
+  // Polling and telemetry work before anything is raised.
+  auto telemetry =
+      platform.wait_for([](auto& m) { return m.topic == "firegate/site-test/gw-test/telemetry"; }, 10s);
+  INFO(daemon.log_text());
+  REQUIRE(telemetry);
+
+  sim.send("1 state 1");
+  auto alarm = platform.wait_for([](auto& m) { return is_event(m, "fire_alarm"); }, 10s);
+  REQUIRE(alarm);
+  CHECK(alarm->topic == "firegate/site-test/gw-test/alarm");
+  const auto a = json::parse(alarm->payload);
+  check_fire_alarm(a);
+
+  sim.send("1 state 0");
+  auto recovery = platform.wait_for([](auto& m) { return is_event(m, "fire_recovery"); }, 10s);
+  REQUIRE(recovery);
+  const auto r = json::parse(recovery->payload);
+  CHECK(r["alarm_id"] == a["id"]);
+  CHECK(r["seq"].get<int>() > a["seq"].get<int>());
+  CHECK(r["category"] == "recovery");
+
+  sim.send("2 answering 0");
+  auto fault = platform.wait_for([](auto& m) { return is_event(m, "device_offline"); }, 10s);
+  REQUIRE(fault);
+  CHECK(fault->topic == "firegate/site-test/gw-test/event");
+  const auto f = json::parse(fault->payload);
+  CHECK(f["device"]["name"] == "smoke-hall");
+  CHECK(f["category"] == "fault");
+  CHECK(f["detail"].get<std::string>().find("no response before the timeout") != std::string::npos);
+
+  stop_and_check_outbox(daemon, dir, 3);
+}
+
+TEST_CASE("slice: the same alarm from libmodbus - an independent Modbus server") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+
+  const auto modbus_port = free_port();
+  modbus_t* ctx = modbus_new_tcp("127.0.0.1", modbus_port);
+  modbus_mapping_t* map = modbus_mapping_new(0, 0, 0, 16);
+  int listen_fd = modbus_tcp_listen(ctx, 1);
+  REQUIRE(listen_fd >= 0);
+  std::atomic<bool> stopping{false};
+  std::atomic<int> client_fd{-1};
+  std::mutex mutex;
+  std::thread server([&] {
+    while (!stopping) {
+      const int s = modbus_tcp_accept(ctx, &listen_fd);
+      if (s < 0) return;
+      client_fd = s;
+      std::uint8_t q[MODBUS_TCP_MAX_ADU_LENGTH];
+      for (int rc; (rc = modbus_receive(ctx, q)) >= 0;) {
+        if (rc == 0) continue;
+        std::lock_guard lock(mutex);
+        modbus_reply(ctx, q, rc, map);
+      }
+      ::close(s);
+    }
+  });
+  auto set_state = [&](std::uint16_t v) {
+    std::lock_guard lock(mutex);
+    map->tab_input_registers[0] = v;
+  };
+  set_state(0);
+
+  std::ofstream(dir / "fg.toml") << gateway_config(dir, mosquitto.port(), modbus_port);
+  {
+    child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+    auto telemetry = platform.wait_for([](auto& m) { return m.topic.ends_with("/telemetry"); }, 10s);
+    INFO(daemon.log_text());
+    REQUIRE(telemetry);
+    set_state(1);
+    auto alarm = platform.wait_for([](auto& m) { return is_event(m, "fire_alarm"); }, 10s);
+    REQUIRE(alarm);
+    check_fire_alarm(json::parse(alarm->payload));
+    set_state(0);
+    REQUIRE(platform.wait_for([](auto& m) { return is_event(m, "fire_recovery"); }, 10s));
+    stop_and_check_outbox(daemon, dir, 2);
+  }
+  stopping = true;
+  ::shutdown(listen_fd, SHUT_RDWR);
+  if (client_fd >= 0) ::shutdown(client_fd, SHUT_RDWR);
+  server.join();
+  modbus_mapping_free(map);
+  modbus_close(ctx);
+  modbus_free(ctx);
+}
+
+TEST_CASE("alarms raised while the broker is down are stored and delivered when it comes back") {
+  temp_dir dir;
+  const auto broker_port = free_port();  // nothing listens yet
+  child sim({firegate_sim_path(), "--port", "0", "--port-file", (dir / "sim.port").string(), "--devices", "2",
+             "--commands"},
+            dir / "sim.log", true);
+  const auto modbus_port = read_port_file(dir / "sim.port");
+  std::ofstream(dir / "fg.toml") << gateway_config(dir, broker_port, modbus_port);
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  sim.send("1 state 1");
+  INFO(daemon.log_text());
+  REQUIRE(wait_until([&] { return daemon.log_text().find("type=fire_alarm") != std::string::npos; }, 10s));
+
+  // The broker appears on the configured port; the stored alarm goes out first.
+  std::ofstream(dir / "mosquitto.conf") << "listener " << broker_port << " 127.0.0.1\nallow_anonymous true\n";
+  child mosquitto({"/usr/sbin/mosquitto", "-c", (dir / "mosquitto.conf").string()}, dir / "mosquitto.log");
+  REQUIRE(wait_until([&] { return port_open(broker_port); }, 10s));
+  mqtt_probe platform(broker_port, "firegate/#");
+  auto alarm = platform.wait_for([](auto& m) { return is_event(m, "fire_alarm"); }, 20s);
+  REQUIRE(alarm);
+  check_fire_alarm(json::parse(alarm->payload));
+  stop_and_check_outbox(daemon, dir, 1);
+}

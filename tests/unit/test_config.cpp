@@ -1,0 +1,184 @@
+// Proves the configuration validator accepts the shipped files and reports each class of error with
+// its line, key path and a fix, all at once, so that a broken file never starts the gateway.
+
+#include "config/config_loader.hpp"
+#include "driver.hpp"
+#include "modbus/modbus_tcp_driver.hpp"
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+using namespace firegate;
+using namespace firegate::config;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const std::string example_path = test::source_dir() + "/config/firegate.toml";
+
+/// The example file with `from` replaced by `to` (the text must occur).
+std::string edited(const std::string& from, const std::string& to) {
+  auto text = read_file(example_path);
+  auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+load_result load(const std::string& text) {
+  return load_config_text(text, "firegate.toml", driver_parsers());
+}
+
+/// 1-based line of the first occurrence of `needle` in `text`.
+std::uint32_t line_of(const std::string& text, const std::string& needle) {
+  auto at = text.find(needle);
+  REQUIRE(at != std::string::npos);
+  return static_cast<std::uint32_t>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n') + 1);
+}
+
+}  // namespace
+
+TEST_CASE("the shipped configurations are valid") {
+  for (const auto* file : {"/config/firegate.toml", "/config/demo/firegate.toml"}) {
+    auto r = load_config_file(test::source_dir() + file, driver_parsers());
+    INFO(r.error_text());
+    REQUIRE(r.config);
+  }
+  auto r = load_config_file(example_path, driver_parsers());
+  const auto& cfg = *r.config;
+  CHECK(cfg.gateway.id == "gw-0001");
+  CHECK(cfg.site.category == "restaurant");
+  CHECK(cfg.site.responsible.phone == "+86 138 0000 0001");
+  CHECK(cfg.mqtt.client_id == "gw-0001");  // defaults to the gateway id
+  REQUIRE(cfg.buses.size() == 1);
+  auto settings = std::dynamic_pointer_cast<const modbus::modbus_tcp_settings>(cfg.buses[0].settings);
+  REQUIRE(settings);
+  CHECK(settings->port == 502);
+  REQUIRE(settings->devices.size() == 2);
+  CHECK(settings->devices[1].unit_id == 2);
+  CHECK(settings->devices[1].profile->name == "SD-1");
+}
+
+TEST_CASE("out-of-range value names line - key path and range") {
+  auto text = edited("unit_id = 2", "unit_id = 300");
+  auto r = load(text);
+  REQUIRE_FALSE(r.config);
+  REQUIRE(r.errors.size() == 1);
+  const auto expected = "firegate.toml:" + std::to_string(line_of(text, "unit_id = 300")) +
+                        " devices[1].unit_id: 300 is outside 1–247\n";
+  CHECK(r.error_text() == expected);
+}
+
+TEST_CASE("unknown keys are errors - so typos do not pass silently") {
+  auto text = edited("timeout_ms = 1000", "timout_ms = 1000");
+  auto r = load(text);
+  REQUIRE(r.errors.size() == 1);
+  const auto& e = r.errors.items()[0];
+  CHECK(e.path == "buses[0].timout_ms");
+  CHECK(e.line == line_of(text, "timout_ms"));
+  CHECK(e.message.find("unknown key") != std::string::npos);
+  CHECK(e.message.find("timeout_ms") != std::string::npos);  // the known keys are listed
+}
+
+TEST_CASE("missing required keys say what to put there") {
+  auto r = load(edited("address = \"12 Jiefang Road, Xihu District, Hangzhou\"\n", ""));
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors.items()[0].path == "site.address");
+  CHECK(r.errors.items()[0].message.find("missing; give the street address") == 0);
+
+  auto no_table =
+      load(edited("[storage]\n# SQLite database: every reading and event is written here before it is "
+                  "published.\npath = \"/var/lib/firegate/firegate.db\"\n",
+                  ""));
+  REQUIRE(no_table.errors.size() == 1);
+  CHECK(no_table.errors.items()[0].path == "storage");
+}
+
+TEST_CASE("wrong types are named") {
+  auto r = load(edited("port = 502", "port = \"502\""));
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors.items()[0].path == "buses[0].port");
+  CHECK(r.errors.items()[0].message == "expected an integer, found a string");
+}
+
+TEST_CASE("enumerations list the allowed values") {
+  auto r = load(edited("category = \"restaurant\"", "category = \"restraunt\""));
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors.items()[0].message.find("\"restraunt\" is not known; use one of: factory, restaurant") == 0);
+
+  auto profile =
+      load(edited("profile = \"SD-1\"             # built-in profiles: SD-1", "profile = \"SD-9\""));
+  REQUIRE(profile.errors.size() == 1);
+  CHECK(profile.errors.items()[0].path == "devices[0].profile");
+
+  auto driver = load(edited("driver = \"modbus_tcp\"", "driver = \"modbus_tpc\""));
+  REQUIRE_FALSE(driver.config);
+  CHECK(driver.errors.items()[0].path == "buses[0].driver");
+}
+
+TEST_CASE("cross-field checks: unique names and declared buses") {
+  auto dup = load(edited("name = \"smoke-dining\"", "name = \"smoke-kitchen\""));
+  REQUIRE(dup.errors.size() == 1);
+  CHECK(dup.errors.items()[0].path == "devices[1].name");
+  CHECK(dup.errors.items()[0].message.find("used by another device") != std::string::npos);
+
+  auto text = read_file(example_path);
+  auto at = text.rfind("bus = \"tcp-1\"");
+  auto r = load(text.replace(at, 13, "bus = \"tcp-2\""));
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors.items()[0].path == "devices[1].bus");
+  CHECK(r.errors.items()[0].message.find("\"tcp-2\" is not a declared bus") == 0);
+}
+
+TEST_CASE("identifiers used in topics are checked") {
+  auto r = load(edited("id = \"gw-0001\"", "id = \"gw 0001/x\""));
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors.items()[0].path == "gateway.id");
+  auto prefix = load(edited("topic_prefix = \"firegate\"", "topic_prefix = \"fire/#\""));
+  REQUIRE(prefix.errors.size() == 1);
+  CHECK(prefix.errors.items()[0].path == "uplink.mqtt.topic_prefix");
+}
+
+TEST_CASE("every error is reported at once - sorted by line") {
+  auto text = edited("unit_id = 2", "unit_id = 0");
+  text = text.replace(text.find("latitude = 30.2741"), 18, "latitude = 95");
+  text = text.replace(text.find("keepalive_s = 30"), 16, "keepalive_s = 1");
+  text += "\n[extra]\nx = 1\n";
+  auto r = load(text);
+  REQUIRE(r.errors.size() == 4);
+  std::regex line_format(R"(^firegate\.toml:\d+ [a-z_\[\]0-9.]+: .+$)");
+  std::istringstream lines(r.error_text());
+  std::string line;
+  std::uint32_t last = 0;
+  while (std::getline(lines, line)) {
+    CHECK(std::regex_match(line, line_format));
+    const auto n = static_cast<std::uint32_t>(std::stoul(line.substr(line.find(':') + 1)));
+    CHECK(n >= last);
+    last = n;
+  }
+}
+
+TEST_CASE("TOML syntax errors give the line and column") {
+  auto r = load("[gateway]\nid = \"gw\"\n[site\nname = 1\n");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors.items()[0].line == 3);
+  CHECK(r.errors.items()[0].path == "(syntax)");
+  CHECK(r.errors.items()[0].message.find("column") != std::string::npos);
+}
+
+TEST_CASE("an unreadable file is one clear error") {
+  auto r = load_config_file("/nonexistent/firegate.toml", driver_parsers());
+  REQUIRE_FALSE(r.config);
+  CHECK(r.error_text() ==
+        "/nonexistent/firegate.toml (file): cannot be read; check that it exists and that "
+        "firegate may read it\n");
+}
