@@ -70,7 +70,8 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-child::child(std::vector<std::string> argv, std::filesystem::path log, bool stdin_pipe)
+child::child(std::vector<std::string> argv, std::filesystem::path log, bool stdin_pipe,
+             std::vector<std::string> env)
     : log_(std::move(log)) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -87,7 +88,11 @@ child::child(std::vector<std::string> argv, std::filesystem::path log, bool stdi
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
-  const int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (stdin_pipe) {
     ::close(pipe_fds[0]);

@@ -45,7 +45,9 @@ class temp_dir {
 /// A child process with stdout and stderr in `log`. Killed (SIGKILL) by pid if still running at the end.
 class child {
  public:
-  child(std::vector<std::string> argv, std::filesystem::path log, bool stdin_pipe = false);
+  /// `env`: extra NAME=VALUE entries added to this process's environment.
+  child(std::vector<std::string> argv, std::filesystem::path log, bool stdin_pipe = false,
+        std::vector<std::string> env = {});
   ~child();
   child(const child&) = delete;
   child& operator=(const child&) = delete;

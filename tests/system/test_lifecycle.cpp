@@ -6,6 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <csignal>
 #include <fstream>
 #include <regex>
@@ -86,4 +89,73 @@ TEST_CASE("SIGHUP keeps the running configuration when the new one is broken - a
   REQUIRE(wait_until([&] { return daemon.log_text().find("reload applied") != std::string::npos; }, 10s));
   CHECK(daemon.stop(SIGTERM) == 0);
   CHECK(daemon.log_text().find("firegated stopped") != std::string::npos);
+}
+
+namespace {
+
+/// Stands in for systemd's notification socket: a datagram socket collecting what firegated sends.
+class notify_socket {
+ public:
+  explicit notify_socket(const std::filesystem::path& path) : path_(path.string()) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~notify_socket() { ::close(fd_); }
+  const std::string& path() const { return path_; }
+  /// Every datagram received so far, appended to `seen`.
+  const std::vector<std::string>& drain() {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd_, buf, sizeof buf, 0)) > 0;)
+      seen_.emplace_back(buf, static_cast<std::size_t>(n));
+    return seen_;
+  }
+  std::size_t count(const std::string& needle) {
+    std::size_t n = 0;
+    for (const auto& m : drain()) n += m.find(needle) != std::string::npos ? 1 : 0;
+    return n;
+  }
+
+ private:
+  std::string path_;
+  int fd_{-1};
+  std::vector<std::string> seen_;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "systemd contract: READY=1 with STATUS - WATCHDOG=1 at half the interval - STOPPING=1 - journald "
+    "priorities") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  auto text = read_text(source_dir() + "/config/demo/firegate.toml");
+  text = std::regex_replace(text, std::regex("/tmp/firegate-demo/firegate.db"), (dir / "fg.db").string());
+  text = std::regex_replace(text, std::regex("port = 18830"), "port = " + std::to_string(mosquitto.port()));
+  std::ofstream(dir / "fg.toml") << text;
+  notify_socket systemd(dir / "notify.sock");
+  // A 400 ms watchdog: firegated must ping every 200 ms.
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log", false,
+               {"NOTIFY_SOCKET=" + systemd.path(), "WATCHDOG_USEC=400000", "JOURNAL_STREAM=8:1234"});
+  REQUIRE(wait_until([&] { return systemd.count("READY=1") >= 1; }, 10s));
+  bool has_status = false;
+  for (const auto& m : systemd.drain())
+    has_status |= m.find("READY=1\nSTATUS=devices=3") != std::string::npos;
+  CHECK(has_status);
+  const auto before = systemd.count("WATCHDOG=1");
+  REQUIRE(wait_until([&] { return systemd.count("WATCHDOG=1") >= before + 5; }, 3s));
+  CHECK(daemon.stop(SIGTERM) == 0);
+  CHECK(systemd.count("STOPPING=1") == 1);
+  // Under journald: a priority prefix, no timestamp of our own.
+  const auto log = daemon.log_text();
+  CHECK(std::regex_search(log, std::regex(R"((^|\n)<6>firegated started)")));
+  std::istringstream lines(log);
+  std::size_t n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    INFO(line);
+    CHECK(std::regex_search(line, std::regex(R"(^<[0-7]>[a-z])")));
+  }
+  CHECK(n >= 3);
 }

@@ -90,7 +90,8 @@ int main(int argc, char** argv) {
     if (topic.ends_with("/telemetry")) {
       if (!telemetry) return;
       std::string points;
-      for (auto& [k, v] : j.value("points", nlohmann::json::object()).items()) {
+      const auto all = j.value("points", nlohmann::json::object());
+      for (auto& [k, v] : all.items()) {
         points += fmt::format(" {}={}{}", k, v.value("value", 0.0), str(v, "unit"));
       }
       std::cout << fmt::format("  telemetry {} {}{}\n", str(j, "time"), str(j, "device"), points)
@@ -110,6 +111,10 @@ int main(int argc, char** argv) {
   }
   std::cout << fmt::format("firegate-center: watching {}/# on {}:{}\n", prefix, host, port) << std::flush;
   while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  client.disconnect()->wait_for(std::chrono::seconds(2));
+  try {
+    client.disconnect()->wait_for(std::chrono::seconds(2));
+  } catch (const mqtt::exception&) {
+    // The broker went first: nothing left to close.
+  }
   return 0;
 }

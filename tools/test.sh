@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs all of firegate's tests: installs missing Debian packages, configures, builds and runs ctest.
+# Usage: tools/test.sh [PRESET]   PRESET: release (default), dev, asan, tsan (see CMakePresets.json)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+preset=${1:-release}
+cd "$root"
+tools/deps.sh
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset"
+if [[ "$preset" == asan ]]; then
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+fi
+ctest --preset "$preset" -j "$(nproc)"
