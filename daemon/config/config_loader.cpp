@@ -1,5 +1,7 @@
 #include "config_loader.hpp"
 
+#include "suggest.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -166,10 +168,11 @@ gateway_file parse_file(const toml::table& root, config_errors& errors, const bu
   for (std::size_t i = 0; i < f.devices.size(); ++i) {
     const auto& bus = f.devices[i].bus;
     if (!bus.empty() && !bus_names.contains(bus)) {
+      const std::vector<std::string> declared(bus_names.begin(), bus_names.end());
       device_nodes[i].error("bus",
-                            fmt::format("\"{}\" is not a declared bus; declare it under [[buses]] or fix the "
-                                        "name",
-                                        bus));
+                            fmt::format("\"{}\" is not a declared bus;{} declare it under [[buses]] or fix "
+                                        "the name",
+                                        bus, did_you_mean(bus, declared)));
     }
     // A device whose bus or driver is unknown had its driver keys read by nobody: reporting them as
     // unknown too would bury the one real error.

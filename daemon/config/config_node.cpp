@@ -1,5 +1,7 @@
 #include "config_node.hpp"
 
+#include "suggest.hpp"
+
 #include <fmt/format.h>
 
 namespace firegate::config {
@@ -96,7 +98,8 @@ std::optional<std::string> config_node::get_enum(std::string_view key, presence 
   for (const auto& a : allowed) {
     if (a == *value) return value;
   }
-  error(key, fmt::format("\"{}\" is not known; use one of: {}", *value, join(allowed)));
+  error(key, fmt::format("\"{}\" is not known;{} use one of: {}", *value, did_you_mean(*value, allowed),
+                         join(allowed)));
   return std::nullopt;
 }
 
@@ -185,8 +188,9 @@ void config_node::finish() {
   std::vector<std::string> known(read_.begin(), read_.end());
   for (const auto& [key, value] : *table_) {
     if (read_.contains(key.str())) continue;
-    errors_->add(value.source().begin.line, child_path(key.str()),
-                 fmt::format("unknown key; known keys here: {}", join(known)));
+    errors_->add(
+        value.source().begin.line, child_path(key.str()),
+        fmt::format("unknown key;{} known keys here: {}", did_you_mean(key.str(), known), join(known)));
   }
 }
 

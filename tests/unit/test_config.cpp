@@ -2,6 +2,7 @@
 // its line, key path and a fix, all at once, so that a broken file never starts the gateway.
 
 #include "config/config_loader.hpp"
+#include "config/suggest.hpp"
 #include "driver.hpp"
 #include "modbus/modbus_tcp_driver.hpp"
 #include "support.hpp"
@@ -86,7 +87,7 @@ TEST_CASE("unknown keys are errors - so typos do not pass silently") {
   CHECK(e.path == "buses[0].timout_ms");
   CHECK(e.line == line_of(text, "timout_ms"));
   CHECK(e.message.find("unknown key") != std::string::npos);
-  CHECK(e.message.find("timeout_ms") != std::string::npos);  // the known keys are listed
+  CHECK(e.message.find("unknown key; did you mean \"timeout_ms\"? known keys here: driver, host") == 0);
 }
 
 TEST_CASE("missing required keys say what to put there") {
@@ -113,7 +114,9 @@ TEST_CASE("wrong types are named") {
 TEST_CASE("enumerations list the allowed values") {
   auto r = load(edited("category = \"restaurant\"", "category = \"restraunt\""));
   REQUIRE(r.errors.size() == 1);
-  CHECK(r.errors.items()[0].message.find("\"restraunt\" is not known; use one of: factory, restaurant") == 0);
+  CHECK(
+      r.errors.items()[0].message.find("\"restraunt\" is not known; did you mean \"restaurant\"? use one of: "
+                                       "factory, restaurant") == 0);
 
   auto profile =
       load(edited("profile = \"SD-1\"             # built-in profiles: SD-1", "profile = \"SD-9\""));
@@ -136,7 +139,7 @@ TEST_CASE("cross-field checks: unique names and declared buses") {
   auto r = load(text.replace(at, 13, "bus = \"tcp-2\""));
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors.items()[0].path == "devices[1].bus");
-  CHECK(r.errors.items()[0].message.find("\"tcp-2\" is not a declared bus") == 0);
+  CHECK(r.errors.items()[0].message.find("\"tcp-2\" is not a declared bus; did you mean \"tcp-1\"?") == 0);
 }
 
 TEST_CASE("identifiers used in topics are checked") {
@@ -181,4 +184,23 @@ TEST_CASE("an unreadable file is one clear error") {
   CHECK(r.error_text() ==
         "/nonexistent/firegate.toml (file): cannot be read; check that it exists and that "
         "firegate may read it\n");
+}
+
+TEST_CASE("suggestions: close typos only") {
+  using firegate::config::closest;
+  using firegate::config::edit_distance;
+  CHECK(edit_distance("kitten", "sitting") == 3);
+  CHECK(edit_distance("", "abc") == 3);
+  CHECK(edit_distance("same", "same") == 0);
+  CHECK(edit_distance("prot", "port") == 1);  // a transposition is one slip
+  CHECK(edit_distance("restraunt", "restaurant") == 3);
+  const std::vector<std::string> keys{"host", "port", "timeout_ms", "poll_interval_ms"};
+  CHECK(closest("timout_ms", keys) == "timeout_ms");
+  CHECK(closest("poll_intervall_ms", keys) == "poll_interval_ms");
+  CHECK(closest("prot", keys) == "port");
+  CHECK_FALSE(closest("xy", keys));        // too short to guess
+  CHECK_FALSE(closest("baudrate", keys));  // nothing close
+  auto r = load(edited("poll_interval_ms = 1000", "pol_interval_ms = 1000"));
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors.items()[0].message.find("did you mean \"poll_interval_ms\"?") != std::string::npos);
 }
