@@ -8,8 +8,14 @@ cd "$root"
 tools/deps.sh
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
-if [[ "$preset" == asan ]]; then
-  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-fi
+# Sanitizer reports fail the test, including those of the daemons the system tests start.
+case "$preset" in
+  asan)
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    ;;
+  tsan)
+    export TSAN_OPTIONS=${TSAN_OPTIONS:-exitcode=66:halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp}
+    ;;
+esac
 ctest --preset "$preset" -j "$(nproc)"

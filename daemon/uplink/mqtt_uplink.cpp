@@ -64,6 +64,7 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_upli
 mqtt_uplink::~mqtt_uplink() {
   *alive_ = false;
   alive_.reset();
+  client_.reset();  // joins Paho's threads before the tokens and listeners go
 }
 
 void mqtt_uplink::start() {
@@ -162,7 +163,8 @@ void mqtt_uplink::stop(std::chrono::milliseconds grace) {
   retry_.cancel();
   try {
     if (client_->is_connected()) {
-      client_->disconnect(static_cast<int>(grace.count()))->wait_for(grace + 1s);
+      disconnect_token_ = client_->disconnect(static_cast<int>(grace.count()));
+      disconnect_token_->wait_for(grace + 1s);
     }
   } catch (const mqtt::exception& e) {
     spdlog::warn("uplink disconnect error=\"{}\"", e.what());

@@ -53,6 +53,9 @@ class mqtt_uplink {
   std::unique_ptr<listener> connect_listener_;
   std::unique_ptr<listener> publish_listener_;
   std::unique_ptr<mqtt::async_client> client_;
+  /// Kept until client_ is destroyed: Paho 1.2 signals a token's condition variable after waking its
+  /// waiter, so a token released right after wait_for() can be destroyed under Paho's thread.
+  mqtt::token_ptr disconnect_token_;
   std::set<std::int64_t> in_flight_;
   std::size_t max_in_flight_{32};
   bool connected_{false};

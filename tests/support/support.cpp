@@ -157,15 +157,21 @@ mqtt_probe::mqtt_probe(std::uint16_t port, const std::string& filter) {
     std::lock_guard lock(mutex_);
     messages_.push_back({m->get_topic(), m->get_payload_str()});
   });
-  client_->connect(mqtt::connect_options_builder().clean_session(true).finalize())->wait();
-  client_->subscribe(filter, 1)->wait();
+  connect_token_ = client_->connect(mqtt::connect_options_builder().clean_session(true).finalize());
+  connect_token_->wait();
+  subscribe_token_ = client_->subscribe(filter, 1);
+  subscribe_token_->wait();
 }
 
 mqtt_probe::~mqtt_probe() {
+  // The token outlives the client: Paho 1.2 signals it after waking the waiter (see mqtt_uplink.hpp).
+  mqtt::token_ptr token;
   try {
-    client_->disconnect()->wait_for(2s);
+    token = client_->disconnect();
+    token->wait_for(2s);
   } catch (const mqtt::exception&) {
   }
+  client_.reset();
 }
 
 std::optional<mqtt_probe::message> mqtt_probe::wait_for(const std::function<bool(const message&)>& match,

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <mqtt/token.h>
+
 namespace mqtt {
 class async_client;
 }
@@ -92,6 +94,7 @@ class mqtt_probe {
   std::vector<message> messages();
 
  private:
+  mqtt::token_ptr connect_token_, subscribe_token_;  ///< released after client_ (see the destructor)
   std::unique_ptr<mqtt::async_client> client_;
   std::mutex mutex_;
   std::vector<message> messages_;
