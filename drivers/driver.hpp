@@ -42,16 +42,15 @@ struct driver_entry {
   std::string_view name;  ///< the value of buses[].driver
   config::bus_parser parse;
   std::unique_ptr<bus_driver> (*create)(boost::asio::any_io_executor executor, const config::bus_config& bus,
-                                        std::span<const config::device_config> devices, reading_sink& sink);
+                                        reading_sink& sink);
 };
 
 /// Every driver firegate has (drivers/registry.cpp).
 std::span<const driver_entry> registered_drivers();
 /// The registry's parsers, for config::load_config_*.
 config::bus_parsers driver_parsers();
-/// Creates the driver for `bus`; devices are those configured on it.
+/// Creates the driver for `bus`; its settings (parsed by the driver) name its devices.
 std::unique_ptr<bus_driver> create_driver(boost::asio::any_io_executor executor,
-                                          const config::bus_config& bus,
-                                          std::span<const config::device_config> devices, reading_sink& sink);
+                                          const config::bus_config& bus, reading_sink& sink);
 
 }  // namespace firegate

@@ -20,11 +20,9 @@ config::bus_parsers driver_parsers() {
 }
 
 std::unique_ptr<bus_driver> create_driver(boost::asio::any_io_executor executor,
-                                          const config::bus_config& bus,
-                                          std::span<const config::device_config> devices,
-                                          reading_sink& sink) {
+                                          const config::bus_config& bus, reading_sink& sink) {
   for (const auto& e : registered_drivers()) {
-    if (e.name == bus.driver) return e.create(std::move(executor), bus, devices, sink);
+    if (e.name == bus.driver) return e.create(std::move(executor), bus, sink);
   }
   // The validator accepts only registered names, so this is a bug.
   throw std::logic_error("no driver registered for " + bus.driver);

@@ -43,11 +43,7 @@ int application::run() {
 
 void application::start_drivers() {
   for (const auto& bus : cfg_.buses) {
-    std::vector<config::device_config> on_bus;
-    for (const auto& d : cfg_.devices) {
-      if (d.bus == bus.name) on_bus.push_back(d);
-    }
-    drivers_.push_back(create_driver(io_.get_executor(), bus, on_bus, *this));
+    drivers_.push_back(create_driver(io_.get_executor(), bus, *this));
     drivers_.back()->start();
   }
 }
@@ -132,10 +128,15 @@ void application::tick() {
 }
 
 std::string application::status_line() const {
-  return fmt::format("devices={} offline={} fire_alarms={} uplink={} outbox={}", cfg_.devices.size(),
-                     devices_offline_, rules_.active_fires().size(),
-                     uplink_ && uplink_->connected() ? "connected" : "disconnected",
-                     store_ ? store_->outbox_depth() : 0);
+  std::size_t outbox = 0;
+  try {
+    outbox = store_ ? store_->outbox_depth() : 0;
+  } catch (const store_error&) {
+    // Reported where it happens; the status line still goes out.
+  }
+  return fmt::format("devices={} offline={} fire_alarms={} uplink={} outbox={} storage_faults={}",
+                     cfg_.devices.size(), devices_offline_, rules_.active_fires().size(),
+                     uplink_ && uplink_->connected() ? "connected" : "disconnected", outbox, storage_faults_);
 }
 
 const config::device_config* application::find_device(const std::string& name) const {
@@ -155,13 +156,25 @@ std::string application::new_event_id() {
 
 void application::on_readings(std::span<const reading> readings) {
   if (readings.empty()) return;
-  // Stored before anything else sees them.
-  store_->append_readings(readings);
-  for (auto& e : rules_.on_readings(readings)) raise(std::move(e));
-  if (cfg_.mqtt.telemetry) {
-    store_->enqueue(lane::telemetry, topic_for(cfg_, "telemetry"), telemetry_json(readings, cfg_));
+  try {
+    // Stored before anything else sees them.
+    store_->append_readings(readings);
+    for (auto& e : rules_.on_readings(readings)) raise(std::move(e));
+    if (cfg_.mqtt.telemetry) {
+      store_->enqueue(lane::telemetry, topic_for(cfg_, "telemetry"), telemetry_json(readings, cfg_));
+    }
+  } catch (const store_error& e) {
+    storage_fault(e, readings.front().device);
   }
   uplink_->notify();
+}
+
+void application::storage_fault(const store_error& e, std::string_view device) {
+  // Reported as what it is, not as a fault of the bus that delivered the reading. Holding alarms in
+  // memory until the store recovers comes with the store issue.
+  ++storage_faults_;
+  spdlog::critical("storage write failed device={} faults={} error=\"{}\"", device, storage_faults_,
+                   e.what());
 }
 
 void application::on_device_status(const device_status& status) {
@@ -170,7 +183,11 @@ void application::on_device_status(const device_status& status) {
   } else {
     ++devices_offline_;
   }
-  for (auto& e : rules_.on_device_status(status)) raise(std::move(e));
+  try {
+    for (auto& e : rules_.on_device_status(status)) raise(std::move(e));
+  } catch (const store_error& e) {
+    storage_fault(e, status.device);
+  }
   uplink_->notify();
 }
 

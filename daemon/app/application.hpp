@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <string_view>
 #include <vector>
 
 namespace firegate {
@@ -43,6 +44,7 @@ class application final : public reading_sink {
   void shutdown();
   void tick();
   void raise(event e);
+  void storage_fault(const store_error& e, std::string_view device);
   std::string new_event_id();
   const config::device_config* find_device(const std::string& name) const;
   std::string status_line() const;
@@ -60,6 +62,7 @@ class application final : public reading_sink {
   std::unique_ptr<mqtt_uplink> uplink_;
   std::vector<std::unique_ptr<bus_driver>> drivers_;
   std::size_t devices_offline_{0};
+  std::size_t storage_faults_{0};
   bool stopping_{false};
 };
 

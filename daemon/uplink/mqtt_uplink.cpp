@@ -94,8 +94,7 @@ void mqtt_uplink::on_connected() {
   connecting_ = false;
   connected_ = true;
   backoff_ = 500ms;
-  spdlog::info("uplink connected broker={}:{} client_id={} outbox={}", cfg_.host, cfg_.port, cfg_.client_id,
-               store_.outbox_depth());
+  spdlog::info("uplink connected broker={}:{} client_id={}", cfg_.host, cfg_.port, cfg_.client_id);
   pump();
 }
 
@@ -113,8 +112,7 @@ void mqtt_uplink::on_connection_lost(const std::string& why) {
   connected_ = false;
   // Unacknowledged items stay in the outbox and go again, in lane order, after the reconnect.
   in_flight_.clear();
-  spdlog::warn("uplink connection lost broker={}:{} cause=\"{}\" outbox={}", cfg_.host, cfg_.port, why,
-               store_.outbox_depth());
+  spdlog::warn("uplink connection lost broker={}:{} cause=\"{}\"", cfg_.host, cfg_.port, why);
   schedule_reconnect();
 }
 
@@ -133,7 +131,14 @@ void mqtt_uplink::notify() {
 
 void mqtt_uplink::pump() {
   if (!connected_ || stopped_ || in_flight_.size() >= max_in_flight_) return;
-  for (auto& item : store_.pending(max_in_flight_ - in_flight_.size(), in_flight_)) {
+  std::vector<outbox_item> items;
+  try {
+    items = store_.pending(max_in_flight_ - in_flight_.size(), in_flight_);
+  } catch (const store_error& e) {
+    spdlog::error("uplink cannot read the outbox error=\"{}\" action=\"retry on the next item\"", e.what());
+    return;
+  }
+  for (auto& item : items) {
     auto msg = mqtt::make_message(item.topic, item.payload, 1, false);
     try {
       client_->publish(msg, reinterpret_cast<void*>(static_cast<std::intptr_t>(item.id)), *publish_listener_);
@@ -148,7 +153,12 @@ void mqtt_uplink::pump() {
 void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why) {
   in_flight_.erase(id);
   if (ok) {
-    store_.mark_delivered(id);
+    try {
+      store_.mark_delivered(id);
+    } catch (const store_error& e) {
+      // It stays in the outbox and goes again: the platform de-duplicates on the message id.
+      spdlog::error("uplink cannot mark delivered outbox_id={} error=\"{}\"", id, e.what());
+    }
     spdlog::debug("uplink delivered outbox_id={}", id);
     pump();
   } else {

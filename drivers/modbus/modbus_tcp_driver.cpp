@@ -299,8 +299,7 @@ class modbus_tcp_driver final : public bus_driver {
 };
 
 std::unique_ptr<bus_driver> create_modbus_tcp(asio::any_io_executor executor,
-                                              const config::bus_config& bus_cfg,
-                                              std::span<const config::device_config>, reading_sink& sink) {
+                                              const config::bus_config& bus_cfg, reading_sink& sink) {
   auto settings = std::dynamic_pointer_cast<const modbus_tcp_settings>(bus_cfg.settings);
   return std::make_unique<modbus_tcp_driver>(
       std::make_shared<bus>(std::move(executor), bus_cfg.name, std::move(settings), sink));

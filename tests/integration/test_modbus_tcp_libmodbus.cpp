@@ -131,7 +131,7 @@ TEST_CASE("SD-1 registers read from libmodbus with scaling applied") {
   boost::asio::io_context io;
   recording_sink sink;
   auto bus = make_bus(server.port());
-  auto driver = create_driver(io.get_executor(), bus, {}, sink);
+  auto driver = create_driver(io.get_executor(), bus, sink);
   driver->start();
   REQUIRE(run_until(
       io, [&] { return sink.readings.size() >= 4; }, 5s));
@@ -154,7 +154,7 @@ TEST_CASE("a silent device goes offline after N failures and online when it answ
   boost::asio::io_context io;
   recording_sink sink;
   auto bus = make_bus(server.port());
-  auto driver = create_driver(io.get_executor(), bus, {}, sink);
+  auto driver = create_driver(io.get_executor(), bus, sink);
   driver->start();
   REQUIRE(run_until(
       io, [&] { return !sink.readings.empty(); }, 5s));
@@ -177,7 +177,7 @@ TEST_CASE("exception answers count as failures but keep the connection and the s
   boost::asio::io_context io;
   recording_sink sink;
   auto bus = make_bus(server.port());
-  auto driver = create_driver(io.get_executor(), bus, {}, sink);
+  auto driver = create_driver(io.get_executor(), bus, sink);
   server.set_failing(true);
   driver->start();
   REQUIRE(run_until(
