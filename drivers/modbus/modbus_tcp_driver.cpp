@@ -90,36 +90,56 @@ class bus final : public std::enable_shared_from_this<bus> {
   awaitable<void> run() {
     auto backoff = 250ms;
     while (!stopped_) {
-      bool failed = false;
+      const auto cycle_start = std::chrono::steady_clock::now();
+      bool unreachable = false;
       try {
-        if (!socket_.is_open()) {
-          if (auto ec = co_await connect(); ec) {
-            spdlog::warn(
-                "modbus connect failed bus={} addr={} error=\"{}\" check=\"server running, address and port, "
-                "firewall\" retry_in_ms={}",
-                name_, endpoint(), ec.message(), backoff.count());
-            for (auto& d : devices_) record_failure(d, ec);
-            co_await pause(backoff);
-            backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
-            continue;
-          }
-          spdlog::info("modbus connected bus={} addr={}", name_, endpoint());
-          backoff = 250ms;
-        }
-        const auto cycle_start = std::chrono::steady_clock::now();
         for (auto& d : devices_) {
           if (stopped_) co_return;
+          // A timeout or a framing error closed the connection during the previous device's poll:
+          // reconnect before the next device, so that one dead unit costs only its own timeout and
+          // its neighbours are still read in this cycle.
+          if (!socket_.is_open() && !co_await reconnect(backoff)) {
+            unreachable = true;
+            break;
+          }
           co_await poll(d);
         }
-        co_await pause_until(cycle_start + settings_->poll_interval);
       } catch (const std::exception& e) {
         // A bus loop catches at its top, backs off and goes on.
         spdlog::error("modbus bus loop error bus={} addr={} error=\"{}\"", name_, endpoint(), e.what());
         close();
-        failed = true;
+        unreachable = true;
       }
-      if (failed) co_await pause(backoff);
+      if (unreachable) {
+        co_await pause(backoff);
+        backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
+      } else {
+        backoff = 250ms;
+        co_await pause_until(cycle_start + settings_->poll_interval);
+      }
     }
+  }
+
+  /// Connects; on failure every device on the bus has failed this cycle (the server, or the gateway in
+  /// front of them, is unreachable).
+  awaitable<bool> reconnect(std::chrono::milliseconds backoff) {
+    if (auto ec = co_await connect(); ec) {
+      if (link_up_ || !connect_failure_logged_) {
+        spdlog::warn(
+            "modbus connect failed bus={} addr={} error=\"{}\" check=\"server running, address and port, "
+            "firewall\" retry_in_ms={}",
+            name_, endpoint(), ec.message(), backoff.count());
+        connect_failure_logged_ = true;
+      }
+      link_up_ = false;
+      for (auto& d : devices_) record_failure(d, ec);
+      co_return false;
+    }
+    // A reconnect after a timeout is routine resynchronisation; only a link that was down is news.
+    if (!link_up_) spdlog::info("modbus connected bus={} addr={}", name_, endpoint());
+    link_up_ = true;
+    connect_failure_logged_ = false;
+    co_return true;
   }
 
   awaitable<std::error_code> connect() {
@@ -284,6 +304,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   std::uint64_t generation_{0};
   std::uint64_t armed_{0};  ///< generation of the operation under deadline, 0 when none
   bool timed_out_{false};
+  bool link_up_{false};                 ///< connected at least once since the last connect failure
+  bool connect_failure_logged_{false};  ///< one warning per outage, not one per retry
   bool stopped_{false};
 };
 
