@@ -2,86 +2,18 @@
 // the SD-1 registers with the right scaling, keeps polling after exception answers, reports a device
 // that stops answering as offline after the configured failures, and online again when it answers.
 
+#include "libmodbus_server.hpp"
 #include "modbus/modbus_tcp_driver.hpp"
 #include "modbus/profile.hpp"
 #include "support.hpp"
 
-#include <modbus/modbus.h>
-#include <sys/socket.h>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
-
-#include <atomic>
-#include <mutex>
-#include <thread>
 
 using namespace firegate;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// libmodbus serving one mapping on loopback, in its own thread.
-class libmodbus_server {
- public:
-  libmodbus_server() : port_(test::free_port()) {
-    ctx_ = modbus_new_tcp("127.0.0.1", port_);
-    map_ = modbus_mapping_new(0, 0, 32, 32);
-    listen_fd_ = modbus_tcp_listen(ctx_, 1);
-    REQUIRE(listen_fd_ >= 0);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~libmodbus_server() {
-    stopping_ = true;
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    if (const int s = client_fd_.load(); s >= 0) ::shutdown(s, SHUT_RDWR);
-    thread_.join();
-    modbus_mapping_free(map_);
-    modbus_close(ctx_);
-    modbus_free(ctx_);
-  }
-  std::uint16_t port() const { return port_; }
-  void set_input(int address, std::uint16_t value) {
-    std::lock_guard lock(mutex_);
-    map_->tab_input_registers[address] = value;
-  }
-  /// Makes the server drop requests without answering.
-  void set_silent(bool silent) { silent_ = silent; }
-  /// Answers with exception 4 (server device failure).
-  void set_failing(bool failing) { failing_ = failing; }
-
- private:
-  void serve() {
-    while (!stopping_) {
-      const int s = modbus_tcp_accept(ctx_, &listen_fd_);
-      if (s < 0) return;
-      client_fd_ = s;
-      std::uint8_t query[MODBUS_TCP_MAX_ADU_LENGTH];
-      for (;;) {
-        const int rc = modbus_receive(ctx_, query);
-        if (rc == 0) continue;
-        if (rc < 0) break;
-        if (silent_) continue;
-        std::lock_guard lock(mutex_);
-        if (failing_) {
-          modbus_reply_exception(ctx_, query, MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE);
-        } else {
-          modbus_reply(ctx_, query, rc, map_);
-        }
-      }
-      client_fd_ = -1;
-      ::close(s);
-    }
-  }
-
-  std::uint16_t port_;
-  modbus_t* ctx_{nullptr};
-  modbus_mapping_t* map_{nullptr};
-  int listen_fd_{-1};
-  std::atomic<int> client_fd_{-1};
-  std::atomic<bool> stopping_{false}, silent_{false}, failing_{false};
-  std::mutex mutex_;
-  std::thread thread_;
-};
 
 struct recording_sink final : reading_sink {
   std::vector<reading> readings;
@@ -109,6 +41,22 @@ bool run_until(boost::asio::io_context& io, const std::function<bool()>& conditi
   return true;
 }
 
+/// A driver on its own io_context polling a libmodbus server, with what it reported.
+struct driver_fixture {
+  test::libmodbus_server server;
+  boost::asio::io_context io;
+  recording_sink sink;
+  config::bus_config bus;
+  std::unique_ptr<bus_driver> driver;
+
+  driver_fixture();
+  ~driver_fixture() {
+    driver->stop();
+    io.run_for(50ms);
+  }
+  bool run_until(const std::function<bool()>& condition) { return ::run_until(io, condition, 5s); }
+};
+
 config::bus_config make_bus(std::uint16_t port) {
   auto s = std::make_shared<modbus::modbus_tcp_settings>();
   s->host = "127.0.0.1";
@@ -120,72 +68,50 @@ config::bus_config make_bus(std::uint16_t port) {
   return {"bus-1", "modbus_tcp", s};
 }
 
+driver_fixture::driver_fixture()
+    : bus(make_bus(server.port())), driver(create_driver(io.get_executor(), bus, sink)) {}
+
 }  // namespace
 
 TEST_CASE("SD-1 registers read from libmodbus with scaling applied") {
-  libmodbus_server server;
-  server.set_input(0, 1);       // state: fire
-  server.set_input(1, 37);      // 0.37 dB/m
-  server.set_input(2, 0xFF9C);  // -10.0 °C (int16)
-  server.set_input(3, 2398);    // 23.98 V
-  boost::asio::io_context io;
-  recording_sink sink;
-  auto bus = make_bus(server.port());
-  auto driver = create_driver(io.get_executor(), bus, sink);
-  driver->start();
-  REQUIRE(run_until(
-      io, [&] { return sink.readings.size() >= 4; }, 5s));
-  CHECK(sink.last("state") == 1.0);
-  CHECK(sink.last("smoke") == Approx(0.37));
-  CHECK(sink.last("temperature") == Approx(-10.0));
-  CHECK(sink.last("supply_voltage") == Approx(23.98));
-  CHECK(sink.readings[0].device == "smoke-1");
-  CHECK(sink.readings[1].unit == "dB/m");
+  driver_fixture f;
+  f.server.set_input_register(0, 1);       // state: fire
+  f.server.set_input_register(1, 37);      // 0.37 dB/m
+  f.server.set_input_register(2, 0xFF9C);  // -10.0 °C (int16)
+  f.server.set_input_register(3, 2398);    // 23.98 V
+  f.driver->start();
+  REQUIRE(f.run_until([&] { return f.sink.readings.size() >= 4; }));
+  CHECK(f.sink.last("state") == 1.0);
+  CHECK(f.sink.last("smoke") == Approx(0.37));
+  CHECK(f.sink.last("temperature") == Approx(-10.0));
+  CHECK(f.sink.last("supply_voltage") == Approx(23.98));
+  CHECK(f.sink.readings[0].device == "smoke-1");
+  CHECK(f.sink.readings[1].unit == "dB/m");
 
-  server.set_input(0, 0);
-  REQUIRE(run_until(
-      io, [&] { return sink.last("state") == 0.0; }, 5s));
-  driver->stop();
-  io.run_for(50ms);
+  f.server.set_input_register(0, 0);
+  REQUIRE(f.run_until([&] { return f.sink.last("state") == 0.0; }));
 }
 
 TEST_CASE("a silent device goes offline after N failures and online when it answers") {
-  libmodbus_server server;
-  boost::asio::io_context io;
-  recording_sink sink;
-  auto bus = make_bus(server.port());
-  auto driver = create_driver(io.get_executor(), bus, sink);
-  driver->start();
-  REQUIRE(run_until(
-      io, [&] { return !sink.readings.empty(); }, 5s));
-  server.set_silent(true);
-  REQUIRE(run_until(
-      io, [&] { return !sink.statuses.empty(); }, 5s));
-  CHECK_FALSE(sink.statuses[0].online);
-  CHECK(sink.statuses[0].error.message() == "no response before the timeout");
-  CHECK(sink.statuses[0].detail.find("unit 1") != std::string::npos);
-  server.set_silent(false);
-  REQUIRE(run_until(
-      io, [&] { return sink.statuses.size() >= 2; }, 5s));
-  CHECK(sink.statuses[1].online);
-  driver->stop();
-  io.run_for(50ms);
+  driver_fixture f;
+  f.driver->start();
+  REQUIRE(f.run_until([&] { return !f.sink.readings.empty(); }));
+  f.server.set_silent(true);
+  REQUIRE(f.run_until([&] { return !f.sink.statuses.empty(); }));
+  CHECK_FALSE(f.sink.statuses[0].online);
+  CHECK(f.sink.statuses[0].error.message() == "no response before the timeout");
+  CHECK(f.sink.statuses[0].detail.find("unit 1") != std::string::npos);
+  f.server.set_silent(false);
+  REQUIRE(f.run_until([&] { return f.sink.statuses.size() >= 2; }));
+  CHECK(f.sink.statuses[1].online);
 }
 
 TEST_CASE("exception answers count as failures but keep the connection and the schedule") {
-  libmodbus_server server;
-  boost::asio::io_context io;
-  recording_sink sink;
-  auto bus = make_bus(server.port());
-  auto driver = create_driver(io.get_executor(), bus, sink);
-  server.set_failing(true);
-  driver->start();
-  REQUIRE(run_until(
-      io, [&] { return !sink.statuses.empty(); }, 5s));
-  CHECK(sink.statuses[0].error.message().find("exception 4") == 0);
-  server.set_failing(false);
-  REQUIRE(run_until(
-      io, [&] { return !sink.readings.empty(); }, 5s));
-  driver->stop();
-  io.run_for(50ms);
+  driver_fixture f;
+  f.server.set_failing(true);
+  f.driver->start();
+  REQUIRE(f.run_until([&] { return !f.sink.statuses.empty(); }));
+  CHECK(f.sink.statuses[0].error.message().find("exception 4") == 0);
+  f.server.set_failing(false);
+  REQUIRE(f.run_until([&] { return !f.sink.readings.empty(); }));
 }

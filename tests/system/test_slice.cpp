@@ -3,19 +3,17 @@
 // what the platform sees. A smoke alarm arrives with everything a control room needs, its recovery
 // follows, an unanswering detector becomes a fault, and after a clean stop the outbox is empty.
 
+#include "libmodbus_server.hpp"
 #include "store/store.hpp"
 #include "support.hpp"
 
 #include <fmt/format.h>
-#include <modbus/modbus.h>
-#include <sys/socket.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
 #include <fstream>
 #include <regex>
-#include <thread>
 
 using namespace firegate;
 using namespace firegate::test;
@@ -172,55 +170,48 @@ TEST_CASE("slice: the same alarm from libmodbus - an independent Modbus server")
   broker mosquitto(dir);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
 
-  const auto modbus_port = free_port();
-  modbus_t* ctx = modbus_new_tcp("127.0.0.1", modbus_port);
-  modbus_mapping_t* map = modbus_mapping_new(0, 0, 0, 16);
-  int listen_fd = modbus_tcp_listen(ctx, 1);
-  REQUIRE(listen_fd >= 0);
-  std::atomic<bool> stopping{false};
-  std::atomic<int> client_fd{-1};
-  std::mutex mutex;
-  std::thread server([&] {
-    while (!stopping) {
-      const int s = modbus_tcp_accept(ctx, &listen_fd);
-      if (s < 0) return;
-      client_fd = s;
-      std::uint8_t q[MODBUS_TCP_MAX_ADU_LENGTH];
-      for (int rc; (rc = modbus_receive(ctx, q)) >= 0;) {
-        if (rc == 0) continue;
-        std::lock_guard lock(mutex);
-        modbus_reply(ctx, q, rc, map);
-      }
-      ::close(s);
-    }
-  });
-  auto set_state = [&](std::uint16_t v) {
-    std::lock_guard lock(mutex);
-    map->tab_input_registers[0] = v;
-  };
-  set_state(0);
-
-  std::ofstream(dir / "fg.toml") << gateway_config(dir, mosquitto.port(), modbus_port);
+  libmodbus_server server;
+  server.set_input_register(0, 0);
+  std::ofstream(dir / "fg.toml") << gateway_config(dir, mosquitto.port(), server.port());
   {
     child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
     auto telemetry = platform.wait_for([](auto& m) { return m.topic.ends_with("/telemetry"); }, 10s);
     INFO(daemon.log_text());
     REQUIRE(telemetry);
-    set_state(1);
+    server.set_input_register(0, 1);
     auto alarm = platform.wait_for([](auto& m) { return is_event(m, "fire_alarm"); }, 10s);
     REQUIRE(alarm);
     check_fire_alarm(json::parse(alarm->payload));
-    set_state(0);
+    server.set_input_register(0, 0);
     REQUIRE(platform.wait_for([](auto& m) { return is_event(m, "fire_recovery"); }, 10s));
     stop_and_check_outbox(daemon, dir, 2);
   }
-  stopping = true;
-  ::shutdown(listen_fd, SHUT_RDWR);
-  if (client_fd >= 0) ::shutdown(client_fd, SHUT_RDWR);
-  server.join();
-  modbus_mapping_free(map);
-  modbus_close(ctx);
-  modbus_free(ctx);
+}
+
+TEST_CASE("a dead detector first on the bus does not take its neighbours offline") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  child sim({firegate_sim_path(), "--port", "0", "--port-file", (dir / "sim.port").string(), "--devices", "2",
+             "--commands"},
+            dir / "sim.log", true);
+  const auto modbus_port = read_port_file(dir / "sim.port");
+  std::ofstream(dir / "fg.toml") << gateway_config(dir, mosquitto.port(), modbus_port);
+  sim.send("1 answering 0");  // smoke-kitchen, polled first, is dead from the start
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  auto offline = platform.wait_for([](auto& m) { return is_event(m, "device_offline"); }, 10s);
+  REQUIRE(offline);
+  CHECK(json::parse(offline->payload)["device"]["name"] == "smoke-kitchen");
+  // Its neighbour keeps being read and raises its own alarm on time.
+  sim.send("2 state 1");
+  auto alarm = platform.wait_for([](auto& m) { return is_event(m, "fire_alarm"); }, 10s);
+  REQUIRE(alarm);
+  CHECK(json::parse(alarm->payload)["device"]["name"] == "smoke-hall");
+  for (const auto& m : platform.messages()) {
+    if (is_event(m, "device_offline")) CHECK(json::parse(m.payload)["device"]["name"] == "smoke-kitchen");
+  }
+  REQUIRE(daemon.stop(SIGTERM) == 0);
 }
 
 TEST_CASE("alarms raised while the broker is down are stored and delivered when it comes back") {

@@ -1,0 +1,58 @@
+#include "libmodbus_server.hpp"
+
+#include "support.hpp"
+
+#include <modbus/modbus.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <stdexcept>
+
+namespace firegate::test {
+
+libmodbus_server::libmodbus_server() : port_(free_port()) {
+  ctx_ = modbus_new_tcp("127.0.0.1", port_);
+  map_ = modbus_mapping_new(0, 0, 32, 32);
+  listen_fd_ = modbus_tcp_listen(ctx_, 1);
+  if (ctx_ == nullptr || map_ == nullptr || listen_fd_ < 0)
+    throw std::runtime_error("libmodbus server set-up failed");
+  thread_ = std::thread([this] { serve(); });
+}
+
+libmodbus_server::~libmodbus_server() {
+  stopping_ = true;
+  // Unblocks accept() and receive() in the server thread.
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  if (const int s = client_fd_.load(); s >= 0) ::shutdown(s, SHUT_RDWR);
+  thread_.join();
+  ::close(listen_fd_);
+  modbus_mapping_free(map_);
+  modbus_close(ctx_);
+  modbus_free(ctx_);
+}
+
+void libmodbus_server::set_input_register(int address, std::uint16_t value) {
+  std::lock_guard lock(mutex_);
+  map_->tab_input_registers[address] = value;
+}
+
+void libmodbus_server::serve() {
+  while (!stopping_) {
+    const int s = modbus_tcp_accept(ctx_, &listen_fd_);
+    if (s < 0) return;
+    client_fd_ = s;
+    std::uint8_t query[MODBUS_TCP_MAX_ADU_LENGTH];
+    for (int rc; !stopping_ && (rc = modbus_receive(ctx_, query)) >= 0;) {
+      if (rc == 0 || silent_) continue;
+      std::lock_guard lock(mutex_);
+      if (failing_) {
+        modbus_reply_exception(ctx_, query, MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE);
+      } else {
+        modbus_reply(ctx_, query, rc, map_);
+      }
+    }
+    client_fd_ = -1;
+    ::close(s);
+  }
+}
+
+}  // namespace firegate::test
