@@ -45,6 +45,10 @@ class modbus_category_impl final : public std::error_category {
         return "exception code outside 1-11";
       case modbus_errc::connection_closed:
         return "connection closed by the device";
+      case modbus_errc::echo_mismatch:
+        return "write response does not echo what was written";
+      case modbus_errc::crc_mismatch:
+        return "CRC mismatch (check wiring, termination and baud rate)";
     }
     return "modbus error " + std::to_string(value);
   }

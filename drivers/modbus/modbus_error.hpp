@@ -25,6 +25,8 @@ enum class modbus_errc {
   transaction_mismatch,  ///< MBAP transaction id or unit id not the one asked
   unknown_exception,     ///< an exception code outside 1–11
   connection_closed,     ///< the peer closed the connection
+  echo_mismatch,         ///< a write response does not echo the address, value or quantity written
+  crc_mismatch,          ///< RTU frame whose CRC-16 does not match its content
 };
 
 const std::error_category& modbus_category() noexcept;

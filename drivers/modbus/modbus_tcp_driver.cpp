@@ -178,7 +178,7 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// stream position is unknown, and reconnecting is the only safe resynchronisation.
   awaitable<result<std::vector<std::uint16_t>>> transact(std::uint8_t unit, const read_request& request) {
     pdu_.clear();
-    encode_read_request(request, pdu_);
+    encode_request(request, pdu_);
     const auto tid = ++transaction_id_;
     const auto adu = encode_adu(tid, unit, pdu_);
     boost::system::error_code ec;

@@ -1,9 +1,11 @@
-// libFuzzer target: the Modbus decoders that read bytes from the wire (MBAP header, read response as
-// a master sees it, read request as the simulator sees it). They must reject garbage without
+// libFuzzer target: the Modbus decoders that read bytes from the wire (MBAP header, RTU frames and
+// their size prediction, read and write responses as a master sees them, any request as the
+// simulator sees it). They must reject garbage without
 // crashing, reading out of bounds or returning registers that disagree with the request.
 
 #include "modbus/codec/mbap.hpp"
 #include "modbus/codec/pdu.hpp"
+#include "modbus/codec/rtu.hpp"
 
 #include <cstdlib>
 
@@ -25,7 +27,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (header && (header->pdu_size() < 1 || header->pdu_size() > max_pdu_size)) std::abort();
   }
 
-  auto req = decode_read_request(rest);
-  if (req && (req->count == 0 || req->count > max_read_registers)) std::abort();
+  auto bits = decode_read_bits_response({function_code::read_coils, 0, request.count}, rest);
+  if (bits && bits->size() != request.count) std::abort();
+
+  const write_request write{function_code::write_multiple_registers, 0x10, {1, 2}, {}};
+  (void)check_write_response(write, rest);
+
+  // RTU: a frame that passes its CRC must re-encode to the same bytes; the size predicted from a
+  // frame's head must be a size an RTU frame can have.
+  if (auto frame = decode_rtu_adu(rest)) {
+    if (encode_rtu_adu(frame->unit, frame->pdu) != std::vector<std::uint8_t>(rest.begin(), rest.end()))
+      std::abort();
+  }
+  if (auto predicted = rtu_response_size(rest); predicted && *predicted) {
+    if (**predicted < 5 || **predicted > max_rtu_adu_size) std::abort();
+  }
+
+  // Server side: whatever decodes must encode back to a response without trouble.
+  if (auto req = decode_request(rest)) {
+    std::vector<std::uint8_t> out;
+    if (const auto* w = std::get_if<write_request>(&*req)) {
+      if (w->registers.size() > max_write_registers || w->bits.size() > max_write_bits) std::abort();
+      encode_write_response(*w, out);
+      if (out.size() != 5) std::abort();
+    } else if (std::get<read_request>(*req).count == 0) {
+      std::abort();
+    }
+  }
   return 0;
 }

@@ -64,6 +64,37 @@ void apply(sim::fleet& f, const change& c) {
   }
 }
 
+/// The PDU an SD-1 answers with: register reads, a write to its command register, exceptions for
+/// the rest as a real detector would (§7 of the application protocol).
+void answer(sim::fleet& f, std::uint8_t unit, std::span<const std::uint8_t> pdu,
+            std::vector<std::uint8_t>& reply) {
+  auto decoded = modbus::decode_request(pdu);
+  if (!decoded) {
+    const auto code = decoded.error() == modbus::modbus_errc::illegal_function ? 1 : 3;
+    modbus::encode_exception(pdu.empty() ? 0 : pdu[0], static_cast<std::uint8_t>(code), reply);
+    return;
+  }
+  if (const auto* read = std::get_if<modbus::read_request>(&*decoded)) {
+    if (!modbus::is_register_read(read->function)) return modbus::encode_exception(pdu[0], 1, reply);
+    std::vector<std::uint16_t> regs;
+    for (std::uint16_t i = 0; i < read->count; ++i) {
+      auto v = f.read_register(unit, static_cast<std::uint16_t>(read->address + i));
+      if (!v) return modbus::encode_exception(pdu[0], 2, reply);  // illegal data address
+      regs.push_back(*v);
+    }
+    return modbus::encode_read_response(read->function, regs, reply);
+  }
+  const auto& write = std::get<modbus::write_request>(*decoded);
+  if (write.function != modbus::function_code::write_single_register)
+    return modbus::encode_exception(pdu[0], 1, reply);
+  if (write.address != sim::sd1_command_register) return modbus::encode_exception(pdu[0], 2, reply);
+  const auto command = write.registers[0];
+  if (command != 1 && command != 2) return modbus::encode_exception(pdu[0], 3, reply);
+  log_line(fmt::format("command unit={} {}", unit, command == 1 ? "silence" : "reset"));
+  if (command == 2) f.apply(unit, "state", 0);  // a reset returns the detector to normal
+  modbus::encode_write_response(write, reply);
+}
+
 awaitable<void> serve(tcp::socket socket, sim::fleet& f) {
   try {
     std::array<std::uint8_t, modbus::mbap_header_size> header{};
@@ -76,23 +107,7 @@ awaitable<void> serve(tcp::socket socket, sim::fleet& f) {
       co_await asio::async_read(socket, asio::buffer(pdu), asio::use_awaitable);
       if (!f.answers(h->unit_id)) continue;  // a dead device: no answer at all
       reply.clear();
-      auto request = modbus::decode_read_request(pdu);
-      if (!request) {
-        const auto code = request.error() == modbus::modbus_errc::illegal_function ? 1 : 3;
-        modbus::encode_exception(pdu.empty() ? 0 : pdu[0], static_cast<std::uint8_t>(code), reply);
-      } else {
-        std::vector<std::uint16_t> regs;
-        for (std::uint16_t i = 0; i < request->count; ++i) {
-          auto v = f.read_register(h->unit_id, static_cast<std::uint16_t>(request->address + i));
-          if (!v) break;
-          regs.push_back(*v);
-        }
-        if (regs.size() != request->count) {
-          modbus::encode_exception(pdu[0], 2, reply);  // illegal data address
-        } else {
-          modbus::encode_read_response(request->function, regs, reply);
-        }
-      }
+      answer(f, h->unit_id, pdu, reply);
       auto adu = modbus::encode_adu(h->transaction_id, h->unit_id, reply);
       co_await asio::async_write(socket, asio::buffer(adu), asio::use_awaitable);
     }

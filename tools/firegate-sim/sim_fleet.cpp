@@ -22,8 +22,8 @@ std::optional<std::uint16_t> fleet::read_register(std::uint8_t unit, std::uint16
       return static_cast<std::uint16_t>(d.temperature);
     case 0x0003:
       return d.supply;
-    case 0x0010:
-      return 0;  // command register reads 0
+    case sd1_command_register:
+      return 0;  // reads 0
     default:
       return std::nullopt;
   }

@@ -12,6 +12,9 @@
 
 namespace firegate::sim {
 
+/// SD-1's command register: write 1 to silence, 2 to reset.
+inline constexpr std::uint16_t sd1_command_register = 0x0010;
+
 /// One SD-1: input registers 0x0000–0x0003 (state, smoke 0.01 dB/m, temperature 0.1 °C, supply 0.01 V).
 struct sd1_device {
   std::uint16_t state{0};
