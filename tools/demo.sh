@@ -52,7 +52,8 @@ pids+=($!)
 wait_port "$broker_port" mosquitto
 
 sed -e "s#^port = 18830#port = $broker_port#" -e "s#^port = 15020#port = $modbus_port#" \
-    -e "s#/tmp/firegate-demo/firegate.db#$work/firegate.db#" config/demo/firegate.toml >"$work/firegate.toml"
+    -e "s#/tmp/firegate-demo/firegate.db#$work/firegate.db#" -e "s#^dir = \"../profiles\"#dir = \"$root/config/profiles\"#" \
+    config/demo/firegate.toml >"$work/firegate.toml"
 
 # Process substitution, not a pipe: $! must be the center's pid, not tee's.
 "$bin/tools/firegate-center" --port "$broker_port" > >(tee "$work/center.out") &

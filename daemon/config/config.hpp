@@ -72,6 +72,7 @@ struct device_config {
 };
 
 struct gateway_file {
+  std::string profiles_dir;  ///< device profiles, resolved against the configuration's folder
   gateway_config gateway;
   site_config site;
   storage_config storage;

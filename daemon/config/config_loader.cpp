@@ -113,9 +113,17 @@ device_config parse_device_common(config_node& node) {
   return d;
 }
 
-gateway_file parse_file(const toml::table& root, config_errors& errors, const bus_parsers& parsers) {
+gateway_file parse_file(const toml::table& root, const std::string& file, config_errors& errors,
+                        const bus_parsers& parsers) {
   gateway_file f;
   config_node top(root, "", errors);
+  std::filesystem::path profiles = "profiles";
+  if (auto n = top.get_table("profiles", presence::optional)) {
+    profiles = n->get_string_or("dir", "profiles");
+    n->finish();
+  }
+  f.profiles_dir = (std::filesystem::path(file).parent_path() / profiles).lexically_normal().string();
+  parse_context context{f.profiles_dir, errors, {}};
   if (auto n = top.get_table("gateway", presence::required)) f.gateway = parse_gateway(*n);
   if (auto n = top.get_table("site", presence::required)) f.site = parse_site(*n);
   if (auto n = top.get_table("storage", presence::required)) f.storage = parse_storage(*n);
@@ -159,7 +167,7 @@ gateway_file parse_file(const toml::table& root, config_errors& errors, const bu
       }
     }
     if (auto p = parsers.find(bus.driver); p != parsers.end()) {
-      bus.settings = p->second(node, devices);
+      bus.settings = p->second(node, devices, context);
       for (auto i : indices) handed_to_driver[i] = true;
     }
     node.finish();
@@ -196,7 +204,7 @@ load_result load_config_text(std::string_view text, const std::string& file, con
         fmt::format("{}; fix the TOML syntax at column {}", e.description(), e.source().begin.column));
     return result;
   }
-  auto f = parse_file(root, result.errors, parsers);
+  auto f = parse_file(root, file, result.errors, parsers);
   if (result.errors.empty()) result.config = std::move(f);
   return result;
 }

@@ -21,9 +21,17 @@ struct device_section {
   config_node& node;
 };
 
+/// What a driver's parser may need besides its own tables. One per load of a file.
+struct parse_context {
+  std::filesystem::path profiles_dir;  ///< [profiles] dir, resolved against the configuration's folder
+  config_errors& errors;               ///< for errors in files the driver reads itself (profiles)
+  /// Drivers' scratch for this load, such as a profile library shared by every bus of a driver.
+  std::map<std::string, std::shared_ptr<const void>, std::less<>> cache;
+};
+
 /// Parses a bus's own keys and its devices' driver keys; records errors on the nodes.
-using bus_parser = std::function<std::shared_ptr<const driver_settings>(config_node& bus,
-                                                                        std::span<device_section> devices)>;
+using bus_parser = std::function<std::shared_ptr<const driver_settings>(
+    config_node& bus, std::span<device_section> devices, parse_context& context)>;
 using bus_parsers = std::map<std::string, bus_parser, std::less<>>;
 
 struct load_result {

@@ -151,6 +151,32 @@ bool config_node::get_bool(std::string_view key, bool fallback) {
   return fallback;
 }
 
+std::vector<std::int64_t> config_node::get_integer_array(std::string_view key) {
+  std::vector<std::int64_t> out;
+  const auto* n = lookup(key);
+  if (n == nullptr) return out;
+  const auto* a = n->as_array();
+  if (a == nullptr) {
+    type_error(key, "an array of integers", *n);
+    return out;
+  }
+  for (const auto& element : *a) {
+    if (const auto* i = element.as_integer()) {
+      out.push_back(i->get());
+    } else {
+      error(key, fmt::format("expected integers only, found {}", type_name(element)));
+      return {};
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> config_node::keys() const {
+  std::vector<std::string> out;
+  for (const auto& [key, value] : *table_) out.emplace_back(key.str());
+  return out;
+}
+
 std::optional<config_node> config_node::get_table(std::string_view key, presence p) {
   const auto* n = lookup(key);
   if (n == nullptr) {

@@ -46,6 +46,10 @@ class config_node {
   std::optional<double> get_number(std::string_view key, double min, double max,
                                    std::optional<double> fallback);
   bool get_bool(std::string_view key, bool fallback);
+  /// An array of integers; absent gives an empty one.
+  std::vector<std::int64_t> get_integer_array(std::string_view key);
+  /// The keys of this table, in file order.
+  std::vector<std::string> keys() const;
 
   /// A sub-table; a missing required one records an error and returns nullopt.
   std::optional<config_node> get_table(std::string_view key, presence p);

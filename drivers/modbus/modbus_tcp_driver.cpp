@@ -1,9 +1,11 @@
 #include "modbus_tcp_driver.hpp"
 
 #include "codec/mbap.hpp"
+#include "config/suggest.hpp"
 #include "modbus_error.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -26,8 +28,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// The Modbus profiles of this configuration load, read once whatever the number of buses.
+const profile_library& profiles_for(config::parse_context& context) {
+  auto& slot = context.cache["modbus.profiles"];
+  if (!slot) {
+    slot = std::make_shared<const profile_library>(
+        load_profiles(context.profiles_dir / "modbus", context.errors));
+  }
+  return *std::static_pointer_cast<const profile_library>(slot);
+}
+
 std::shared_ptr<const config::driver_settings> parse_modbus_tcp(config::config_node& bus,
-                                                                std::span<config::device_section> devices) {
+                                                                std::span<config::device_section> devices,
+                                                                config::parse_context& context) {
   auto s = std::make_shared<modbus_tcp_settings>();
   s->host =
       bus.get_string("host", config::presence::required, "give the Modbus TCP server's address").value_or("");
@@ -36,14 +49,24 @@ std::shared_ptr<const config::driver_settings> parse_modbus_tcp(config::config_n
   s->poll_interval =
       std::chrono::milliseconds(bus.get_integer("poll_interval_ms", 50, 3600000, 1000).value_or(1000));
   s->offline_after = static_cast<std::uint32_t>(bus.get_integer("offline_after", 1, 100, 3).value_or(3));
-  const auto names = builtin_profile_names();
+  const auto& library = profiles_for(context);
+  std::vector<std::string> names;
+  for (const auto& [name, profile] : library) names.push_back(name);
   for (auto& d : devices) {
     modbus_device_settings m;
     m.name = d.common.name;
     // Modbus Application Protocol §4.1: unit ids 1–247 address a device; 0 is broadcast.
     m.unit_id = static_cast<std::uint8_t>(d.node.get_integer("unit_id", 1, 247, std::nullopt).value_or(1));
-    if (auto p = d.node.get_enum("profile", config::presence::required, names))
-      m.profile = find_builtin_profile(*p);
+    if (auto p =
+            d.node.get_string("profile", config::presence::required, "name a profile, such as \"SD-1\"")) {
+      if (auto it = library.find(*p); it != library.end()) {
+        m.profile = it->second;
+      } else {
+        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
+                                            (context.profiles_dir / "modbus").string(),
+                                            config::did_you_mean(*p, names), fmt::join(names, ", ")));
+      }
+    }
     s->devices.push_back(std::move(m));
   }
   return s;
@@ -159,24 +182,50 @@ class bus final : public std::enable_shared_from_this<bus> {
     readings.reserve(profile.points.size());
     const auto now = clock::now();
     for (const auto& block : profile.blocks) {
-      auto registers = co_await transact(d.settings->unit_id, block.request);
-      if (!registers) {
-        record_failure(d, registers.error());
+      auto pdu = co_await transact(d.settings->unit_id, block.request);
+      if (!pdu) {
+        record_failure(d, pdu.error());
         co_return;
       }
-      for (auto i : block.points) {
-        const auto& p = profile.points[i];
-        const auto raw = (*registers)[p.address - block.request.address];
-        readings.push_back({d.settings->name, p.name, decode_point(p, raw), p.unit, quality::good, now});
+      if (auto ec = decode_block(d, profile, block, *pdu, now, readings)) {
+        // A well-framed exception or mismatch leaves the stream in step: the connection stays.
+        record_failure(d, ec);
+        co_return;
       }
     }
     record_success(d);
     if (!stopped_) sink_.on_readings(readings);
   }
 
-  /// One request and its response. On a timeout or a framing error the connection is closed: the
+  /// Checks a block's response (written once, in the codec) and appends its points' readings.
+  static std::error_code decode_block(const device_state& d, const device_profile& profile,
+                                      const read_block& block, std::span<const std::uint8_t> pdu,
+                                      clock::time_point now, std::vector<reading>& out) {
+    const auto reading_of = [&](const point_def& p, point_value v) {
+      return reading{d.settings->name, p.name, v.value, p.unit, v.q, now};
+    };
+    if (is_bit_read(block.request.function)) {
+      auto bits = decode_read_bits_response(block.request, pdu);
+      if (!bits) return bits.error();
+      for (auto i : block.points) {
+        const auto& p = profile.points[i];
+        out.push_back(reading_of(p, decode_bit(p, (*bits)[p.address - block.request.address])));
+      }
+      return {};
+    }
+    auto registers = decode_read_response(block.request, pdu);
+    if (!registers) return registers.error();
+    for (auto i : block.points) {
+      const auto& p = profile.points[i];
+      const auto at = static_cast<std::size_t>(p.address - block.request.address);
+      out.push_back(reading_of(p, decode_registers(p, std::span(*registers).subspan(at, register_span(p)))));
+    }
+    return {};
+  }
+
+  /// One request and its response PDU. On a timeout or a framing error the connection is closed: the
   /// stream position is unknown, and reconnecting is the only safe resynchronisation.
-  awaitable<result<std::vector<std::uint16_t>>> transact(std::uint8_t unit, const read_request& request) {
+  awaitable<result<std::vector<std::uint8_t>>> transact(std::uint8_t unit, const read_request& request) {
     pdu_.clear();
     encode_request(request, pdu_);
     const auto tid = ++transaction_id_;
@@ -184,23 +233,21 @@ class bus final : public std::enable_shared_from_this<bus> {
     boost::system::error_code ec;
     arm_timeout();
     co_await asio::async_write(socket_, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec)
+    if (!ec) {
       co_await asio::async_read(socket_, asio::buffer(header_),
                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec) co_return fail_io(ec);
     auto header = decode_mbap(header_);
     if (!header) co_return fail_frame(header.error());
-    response_.resize(header->pdu_size());
-    co_await asio::async_read(socket_, asio::buffer(response_),
-                              asio::redirect_error(asio::use_awaitable, ec));
+    std::vector<std::uint8_t> response(header->pdu_size());
+    co_await asio::async_read(socket_, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return fail_io(ec);
     disarm();
     if (header->transaction_id != tid || header->unit_id != unit) {
       co_return fail_frame(make_error_code(modbus_errc::transaction_mismatch));
     }
-    auto registers = decode_read_response(request, response_);
-    // A well-framed exception or mismatch leaves the stream in step: keep the connection.
-    co_return registers;
+    co_return response;
   }
 
   /// Starts the deadline of one operation. The generation guards against a timer that expired just as
@@ -300,7 +347,6 @@ class bus final : public std::enable_shared_from_this<bus> {
   std::uint16_t transaction_id_{0};
   std::vector<std::uint8_t> pdu_;
   std::array<std::uint8_t, mbap_header_size> header_{};
-  std::vector<std::uint8_t> response_;
   std::uint64_t generation_{0};
   std::uint64_t armed_{0};  ///< generation of the operation under deadline, 0 when none
   bool timed_out_{false};

@@ -15,7 +15,7 @@ namespace firegate::modbus {
 struct modbus_device_settings {
   std::string name;
   std::uint8_t unit_id{1};
-  const device_profile* profile{nullptr};
+  std::shared_ptr<const device_profile> profile;
 };
 
 /// [[buses]] with driver = "modbus_tcp", and the Modbus keys of its devices.

@@ -1,64 +1,233 @@
 #include "profile.hpp"
 
+#include "config/suggest.hpp"
+
+#include <fmt/format.h>
+
 #include <algorithm>
-#include <map>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
 
 namespace firegate::modbus {
-
-device_profile make_profile(std::string name, std::vector<point_def> points) {
-  device_profile profile{std::move(name), std::move(points), {}};
-  std::map<function_code, std::vector<std::size_t>> by_table;
-  for (std::size_t i = 0; i < profile.points.size(); ++i) by_table[profile.points[i].table].push_back(i);
-  for (auto& [table, indexes] : by_table) {
-    std::sort(indexes.begin(), indexes.end(), [&](std::size_t a, std::size_t b) {
-      return profile.points[a].address < profile.points[b].address;
-    });
-    read_block block;
-    for (auto i : indexes) {
-      const auto address = profile.points[i].address;
-      if (!block.points.empty() && address - block.request.address + 1 > max_read_registers) {
-        profile.blocks.push_back(std::move(block));
-        block = {};
-      }
-      if (block.points.empty()) block.request = {table, address, 0};
-      block.request.count = static_cast<std::uint16_t>(address - block.request.address + 1);
-      block.points.push_back(i);
-    }
-    if (!block.points.empty()) profile.blocks.push_back(std::move(block));
-  }
-  return profile;
-}
-
-double decode_point(const point_def& p, std::uint16_t raw) {
-  const double value = p.type == data_type::int16 ? static_cast<double>(static_cast<std::int16_t>(raw))
-                                                  : static_cast<double>(raw);
-  return value * p.scale;
-}
-
 namespace {
 
-/// SD-1 RS-485 smoke detector (shared/domain/devices.md): input registers, fc 04.
-const device_profile& sd1() {
-  static const device_profile profile = make_profile(
-      "SD-1",
-      {
-          {"state", function_code::read_input_registers, 0x0000, data_type::uint16, 1.0, ""},
-          {"smoke", function_code::read_input_registers, 0x0001, data_type::uint16, 0.01, "dB/m"},
-          {"temperature", function_code::read_input_registers, 0x0002, data_type::int16, 0.1, "°C"},
-          {"supply_voltage", function_code::read_input_registers, 0x0003, data_type::uint16, 0.01, "V"},
-      });
-  return profile;
+const std::vector<std::string> table_names{"coil", "discrete_input", "holding", "input"};
+const std::vector<std::string> type_names{"bool", "bit", "int16", "uint16", "int32", "uint32", "float32"};
+const std::vector<std::string> order_names{"big", "little"};
+const std::vector<std::string> group_names{"alarm", "telemetry"};
+
+template <typename E>
+E index_of(const std::vector<std::string>& names, const std::string& value) {
+  return static_cast<E>(std::find(names.begin(), names.end(), value) - names.begin());
+}
+
+bool is_bit_table(register_table t) {
+  return t == register_table::coil || t == register_table::discrete_input;
+}
+
+/// An optional enum key: `fallback` when absent, nullopt (error recorded) when invalid.
+std::optional<std::string> enum_or(config::config_node& n, std::string_view key,
+                                   const std::vector<std::string>& names, const std::string& fallback) {
+  if (!n.contains(key)) {
+    (void)n.get_enum(key, config::presence::optional, names);  // marks the key as known
+    return fallback;
+  }
+  return n.get_enum(key, config::presence::optional, names);
+}
+
+/// labels = { 0 = "normal", 1 = "fire" }: raw value → meaning.
+bool parse_labels(config::config_node& n, point_def& p) {
+  auto labels = n.get_table("labels", config::presence::optional);
+  if (!labels) return !n.contains("labels");  // absent is fine; present but not a table was reported
+  bool ok = true;
+  for (const auto& key : labels->keys()) {
+    auto text = labels->get_string(key, config::presence::required, "give the meaning of this value");
+    std::int64_t raw = 0;
+    const auto* end = key.data() + key.size();
+    if (std::from_chars(key.data(), end, raw).ptr != end) {
+      labels->error(key, "a label's key must be the integer value it names, such as 1 = \"fire\"");
+      ok = false;
+    } else if (text) {
+      p.labels.emplace(raw, *text);
+    } else {
+      ok = false;
+    }
+  }
+  labels->finish();
+  return ok;
+}
+
+std::optional<point_def> parse_point(config::config_node& n, std::set<std::string, std::less<>>& names) {
+  point_def p;
+  bool ok = true;
+  auto name = n.get_string("name", config::presence::required, "name the point, such as \"state\"");
+  if (name && !names.insert(*name).second) {
+    n.error("name", fmt::format("\"{}\" is used by another point of this profile", *name));
+    ok = false;
+  }
+  ok &= name.has_value();
+  p.name = name.value_or("");
+  auto table = n.get_enum("table", config::presence::required, table_names);
+  ok &= table.has_value();
+  if (table) p.table = index_of<register_table>(table_names, *table);
+  auto address = n.get_integer("address", 0, 65535, std::nullopt);
+  ok &= address.has_value();
+  p.address = static_cast<std::uint16_t>(address.value_or(0));
+
+  auto type = enum_or(n, "type", type_names, is_bit_table(p.table) ? "bool" : "uint16");
+  ok &= type.has_value();
+  if (type) p.type = index_of<data_type>(type_names, *type);
+  if (table && type) {
+    if (is_bit_table(p.table) != (p.type == data_type::boolean)) {
+      n.error("type", is_bit_table(p.table)
+                          ? fmt::format("a {} holds single bits; use type = \"bool\"", *table)
+                          : "bool is for coil and discrete_input tables; for one bit of a register "
+                            "use type = \"bit\" with bit = 0–15");
+      ok = false;
+    }
+  }
+  if (p.type == data_type::bit) {
+    auto bit = n.get_integer("bit", 0, 15, std::nullopt);
+    ok &= bit.has_value();
+    p.bit = static_cast<std::uint8_t>(bit.value_or(0));
+  } else if (n.contains("bit")) {
+    n.error("bit", "only for type = \"bit\"");
+    (void)n.get_integer("bit", 0, 15, 0);
+    ok = false;
+  }
+  auto bytes = enum_or(n, "byte_order", order_names, "big");
+  auto words = enum_or(n, "word_order", order_names, "big");
+  ok &= bytes.has_value() && words.has_value();
+  if (bytes) p.bytes = index_of<byte_order>(order_names, *bytes);
+  if (words) p.words = index_of<word_order>(order_names, *words);
+  if (n.contains("word_order") && register_span(p) != 2) {
+    n.error("word_order", "only for 32-bit types (int32, uint32, float32)");
+    ok = false;
+  }
+  if (static_cast<std::uint32_t>(p.address) + register_span(p) > 65536) {
+    n.error("address", "a 32-bit point needs two registers; this one would run past 65535");
+    ok = false;
+  }
+  auto scale = n.get_number("scale", -1e9, 1e9, 1.0);
+  if (scale && *scale == 0) {
+    n.error("scale", "0 would make every value 0; use 1 for no scaling");
+    ok = false;
+  }
+  ok &= scale.has_value();
+  p.scale = scale.value_or(1.0);
+  auto offset = n.get_number("offset", -1e9, 1e9, 0.0);
+  ok &= offset.has_value();
+  p.offset = offset.value_or(0.0);
+  p.unit = n.get_string_or("unit", "");
+  ok &= parse_labels(n, p);
+  for (auto& raw : n.get_integer_array("invalid")) p.invalid.push_back(raw);
+  auto group = enum_or(n, "group", group_names, "telemetry");
+  ok &= group.has_value();
+  if (group) p.group = index_of<point_group>(group_names, *group);
+  n.finish();
+  return ok ? std::optional<point_def>(std::move(p)) : std::nullopt;
 }
 
 }  // namespace
 
-const device_profile* find_builtin_profile(std::string_view name) {
-  if (name == "SD-1") return &sd1();
-  return nullptr;
+std::vector<read_block> plan_reads(const std::vector<point_def>& points, std::uint16_t max_gap) {
+  std::map<register_table, std::vector<std::size_t>> by_table;
+  for (std::size_t i = 0; i < points.size(); ++i) by_table[points[i].table].push_back(i);
+  std::vector<read_block> blocks;
+  for (auto& [table, indexes] : by_table) {
+    const std::uint32_t limit = is_bit_table(table) ? max_read_bits : max_read_registers;
+    std::sort(indexes.begin(), indexes.end(),
+              [&](std::size_t a, std::size_t b) { return points[a].address < points[b].address; });
+    read_block block;
+    std::uint32_t end = 0;  // one past the last register (or bit) the block covers
+    for (auto i : indexes) {
+      const std::uint32_t first = points[i].address;
+      const std::uint32_t last = first + register_span(points[i]);
+      const bool fits = !block.points.empty() && first <= end + max_gap &&
+                        std::max(end, last) - block.request.address <= limit;
+      if (!block.points.empty() && !fits) {
+        blocks.push_back(std::move(block));
+        block = {};
+      }
+      if (block.points.empty()) {
+        block.request = {read_function(table), static_cast<std::uint16_t>(first), 0};
+        end = first;
+      }
+      if (points[i].group == point_group::alarm) block.group = point_group::alarm;
+      end = std::max(end, last);
+      block.request.count = static_cast<std::uint16_t>(end - block.request.address);
+      block.points.push_back(i);
+    }
+    if (!block.points.empty()) blocks.push_back(std::move(block));
+  }
+  return blocks;
 }
 
-std::vector<std::string> builtin_profile_names() {
-  return {"SD-1"};
+std::optional<device_profile> parse_profile(config::config_node& root) {
+  device_profile profile;
+  bool ok = true;
+  auto name = root.get_string("name", config::presence::required, "name the device type, such as \"SD-1\"");
+  ok &= name.has_value();
+  profile.name = name.value_or("");
+  profile.description = root.get_string_or("description", "");
+  auto nodes = root.get_table_array("points");
+  if (nodes.empty()) {
+    root.error("points", "no [[points]]; a profile needs at least one");
+    ok = false;
+  }
+  std::set<std::string, std::less<>> names;
+  for (auto& n : nodes) {
+    if (auto p = parse_point(n, names)) {
+      profile.points.push_back(std::move(*p));
+    } else {
+      ok = false;
+    }
+  }
+  root.finish();
+  if (!ok) return std::nullopt;
+  profile.blocks = plan_reads(profile.points);
+  return profile;
+}
+
+profile_library load_profiles(const std::filesystem::path& dir, config::config_errors& errors) {
+  profile_library library;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    errors.set_file(dir.string());
+    errors.add(0, "(profiles)", "no such folder; set [profiles] dir to the folder that holds modbus/*.toml");
+    errors.set_file({});
+    return library;
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".toml") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    errors.set_file(file.string());
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      const auto root = toml::parse(text.str(), file.string());
+      config::config_node node(root, "", errors);
+      if (auto profile = parse_profile(node)) {
+        auto name = profile->name;  // copied: the profile is moved from below
+        auto shared = std::make_shared<const device_profile>(std::move(*profile));
+        if (!library.emplace(name, std::move(shared)).second) {
+          errors.add(0, "name", fmt::format("profile \"{}\" is defined twice in {}", name, dir.string()));
+        }
+      }
+    } catch (const toml::parse_error& e) {
+      errors.add(
+          e.source().begin.line, "(syntax)",
+          fmt::format("{}; fix the TOML syntax at column {}", e.description(), e.source().begin.column));
+    }
+  }
+  errors.set_file({});
+  return library;
 }
 
 }  // namespace firegate::modbus

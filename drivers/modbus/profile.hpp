@@ -1,50 +1,50 @@
 #pragma once
-// Device profiles: which registers a device has and how to turn them into points.
-// Issue 2 ships SD-1 built in; profile files under config/profiles/ replace this table later.
+// Device profiles: a device type's points and the block reads that cover them. Loaded from
+// <profiles dir>/modbus/*.toml and validated as strictly as the site configuration.
+// config/profiles/modbus/*.toml are the shipped ones; each file documents its device.
 
-#include "codec/pdu.hpp"
+#include "point.hpp"
 
-#include <cstdint>
-#include <optional>
-#include <span>
+#include "config/config_errors.hpp"
+#include "config/config_node.hpp"
+
+#include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace firegate::modbus {
 
-enum class data_type : std::uint8_t { uint16, int16 };
-
-/// One point of a profile: a register and how to scale it.
-struct point_def {
-  std::string name;
-  function_code table{function_code::read_input_registers};
-  std::uint16_t address{0};
-  data_type type{data_type::uint16};
-  double scale{1.0};
-  std::string unit;
-};
-
-/// A request that covers several points of one table, and which points it covers.
+/// One request covering several points of one table. Until the bus schedules poll groups at their own
+/// intervals, blocks are planned per table and a block is in the alarm group if any point is.
 struct read_block {
   read_request request;
   std::vector<std::size_t> points;  ///< indexes into device_profile::points
+  point_group group{point_group::telemetry};
 };
 
 struct device_profile {
   std::string name;
+  std::string description;
   std::vector<point_def> points;
-  std::vector<read_block> blocks;  ///< derived from points by make_profile()
+  std::vector<read_block> blocks;  ///< from plan_reads()
 };
 
-/// Builds a profile and groups its points into block reads: one per table, as long as the span fits
-/// one request (125 registers).
-device_profile make_profile(std::string name, std::vector<point_def> points);
+/// Registers (or bits) of gap a block may swallow to save a request.
+inline constexpr std::uint16_t default_max_gap = 8;
 
-/// The engineering value of `p` from its raw register.
-double decode_point(const point_def& p, std::uint16_t raw);
+/// Groups points into requests: per table, by address, merging neighbours while the gap between them
+/// is at most `max_gap` and the block fits one request (125 registers, 2000 bits).
+std::vector<read_block> plan_reads(const std::vector<point_def>& points,
+                                   std::uint16_t max_gap = default_max_gap);
 
-const device_profile* find_builtin_profile(std::string_view name);
-std::vector<std::string> builtin_profile_names();
+/// Parses and validates one profile's root table. Returns nullopt when it has errors (recorded).
+std::optional<device_profile> parse_profile(config::config_node& root);
+
+using profile_library = std::map<std::string, std::shared_ptr<const device_profile>, std::less<>>;
+
+/// Every *.toml in `dir`, by profile name; errors name the file. A missing folder is one error.
+profile_library load_profiles(const std::filesystem::path& dir, config::config_errors& errors);
 
 }  // namespace firegate::modbus

@@ -57,6 +57,15 @@ struct driver_fixture {
   bool run_until(const std::function<bool()>& condition) { return ::run_until(io, condition, 5s); }
 };
 
+/// The shipped SD-1 profile, loaded from config/profiles like the daemon does.
+std::shared_ptr<const modbus::device_profile> sd1_profile() {
+  config::config_errors errors;
+  auto library = modbus::load_profiles(test::source_dir() + "/config/profiles/modbus", errors);
+  INFO(errors.format("profiles"));
+  REQUIRE(errors.empty());
+  return library.at("SD-1");
+}
+
 config::bus_config make_bus(std::uint16_t port) {
   auto s = std::make_shared<modbus::modbus_tcp_settings>();
   s->host = "127.0.0.1";
@@ -64,7 +73,7 @@ config::bus_config make_bus(std::uint16_t port) {
   s->timeout = 200ms;
   s->poll_interval = 50ms;
   s->offline_after = 2;
-  s->devices.push_back({"smoke-1", 1, modbus::find_builtin_profile("SD-1")});
+  s->devices.push_back({"smoke-1", 1, sd1_profile()});
   return {"bus-1", "modbus_tcp", s};
 }
 

@@ -45,6 +45,8 @@ TEST_CASE("check-config: 0 for the shipped example - 1 with every error listed f
   text = std::regex_replace(text, std::regex("unit_id = 2"), "unit_id = 300");
   text = std::regex_replace(text, std::regex("poll_interval_ms = 1000"), "poll_intervall_ms = 1000");
   text = std::regex_replace(text, std::regex("category = \"restaurant\""), "category = \"cafe\"");
+  text = std::regex_replace(text, std::regex("dir = \"profiles\""),
+                            "dir = \"" + source_dir() + "/config/profiles\"");
   std::ofstream(dir / "broken.toml") << text;
   CHECK(run({firegated_path(), "--check-config", (dir / "broken.toml").string()}, dir, out) == 1);
   CHECK(
@@ -71,6 +73,8 @@ TEST_CASE("SIGHUP keeps the running configuration when the new one is broken - a
   broker mosquitto(dir);
   auto text = read_text(source_dir() + "/config/demo/firegate.toml");
   text = std::regex_replace(text, std::regex("/tmp/firegate-demo/firegate.db"), (dir / "fg.db").string());
+  text =
+      std::regex_replace(text, std::regex("\"\\.\\./profiles\""), "\"" + source_dir() + "/config/profiles\"");
   text = std::regex_replace(text, std::regex("port = 18830"), "port = " + std::to_string(mosquitto.port()));
   const auto cfg = dir / "fg.toml";
   std::ofstream(cfg) << text;
@@ -133,6 +137,8 @@ TEST_CASE(
   broker mosquitto(dir);
   auto text = read_text(source_dir() + "/config/demo/firegate.toml");
   text = std::regex_replace(text, std::regex("/tmp/firegate-demo/firegate.db"), (dir / "fg.db").string());
+  text =
+      std::regex_replace(text, std::regex("\"\\.\\./profiles\""), "\"" + source_dir() + "/config/profiles\"");
   text = std::regex_replace(text, std::regex("port = 18830"), "port = " + std::to_string(mosquitto.port()));
   std::ofstream(dir / "fg.toml") << text;
   notify_socket systemd(dir / "notify.sock");

@@ -22,7 +22,9 @@ using json = nlohmann::json;
 namespace {
 
 std::string gateway_config(const temp_dir& dir, std::uint16_t broker_port, std::uint16_t modbus_port) {
-  return fmt::format(R"([gateway]
+  return fmt::format(R"([profiles]
+dir = "{}"
+[gateway]
 id = "gw-test"
 [site]
 id = "site-test"
@@ -65,7 +67,7 @@ profile = "SD-1"
 unit_id = 2
 location = "1F hall"
 )",
-                     (dir / "fg.db").string(), broker_port, modbus_port);
+                     source_dir() + "/config/profiles", (dir / "fg.db").string(), broker_port, modbus_port);
 }
 
 std::uint16_t read_port_file(const std::filesystem::path& p) {

@@ -35,8 +35,9 @@ std::string edited(const std::string& from, const std::string& to) {
   return text.replace(at, from.size(), to);
 }
 
+/// Loads text as if it were the example file, so [profiles] dir resolves to config/profiles.
 load_result load(const std::string& text) {
-  return load_config_text(text, "firegate.toml", driver_parsers());
+  return load_config_text(text, example_path, driver_parsers());
 }
 
 /// 1-based line of the first occurrence of `needle` in `text`.
@@ -74,7 +75,7 @@ TEST_CASE("out-of-range value names line - key path and range") {
   auto r = load(text);
   REQUIRE_FALSE(r.config);
   REQUIRE(r.errors.size() == 1);
-  const auto expected = "firegate.toml:" + std::to_string(line_of(text, "unit_id = 300")) +
+  const auto expected = example_path + ":" + std::to_string(line_of(text, "unit_id = 300")) +
                         " devices[1].unit_id: 300 is outside 1–247\n";
   CHECK(r.error_text() == expected);
 }
@@ -119,9 +120,12 @@ TEST_CASE("enumerations list the allowed values") {
                                        "factory, restaurant") == 0);
 
   auto profile =
-      load(edited("profile = \"SD-1\"             # built-in profiles: SD-1", "profile = \"SD-9\""));
+      load(edited("profile = \"SD-1\"             # a profile in", "profile = \"SD-l\"  # a profile in"));
   REQUIRE(profile.errors.size() == 1);
   CHECK(profile.errors.items()[0].path == "devices[0].profile");
+  CHECK(profile.errors.items()[0].message.find("\"SD-l\" is not a profile in") == 0);
+  CHECK(profile.errors.items()[0].message.find(
+            "did you mean \"SD-1\"? known: EFD-4T, GD-1, GD-1-FLOAT-LE, SD-1") != std::string::npos);
 
   auto driver = load(edited("driver = \"modbus_tcp\"", "driver = \"modbus_tpc\""));
   REQUIRE_FALSE(driver.config);
@@ -158,13 +162,13 @@ TEST_CASE("every error is reported at once - sorted by line") {
   text += "\n[extra]\nx = 1\n";
   auto r = load(text);
   REQUIRE(r.errors.size() == 4);
-  std::regex line_format(R"(^firegate\.toml:\d+ [a-z_\[\]0-9.]+: .+$)");
+  std::regex line_format(R"(^.*/config/firegate\.toml:\d+ [a-z_\[\]0-9.]+: .+$)");
   std::istringstream lines(r.error_text());
   std::string line;
   std::uint32_t last = 0;
   while (std::getline(lines, line)) {
     CHECK(std::regex_match(line, line_format));
-    const auto n = static_cast<std::uint32_t>(std::stoul(line.substr(line.find(':') + 1)));
+    const auto n = static_cast<std::uint32_t>(std::stoul(line.substr(line.find(".toml:") + 6)));
     CHECK(n >= last);
     last = n;
   }
