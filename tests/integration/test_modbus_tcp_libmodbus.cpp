@@ -1,6 +1,7 @@
 // Proves the Modbus TCP driver against libmodbus's server, an independent implementation: it reads
-// the SD-1 registers with the right scaling, keeps polling after exception answers, reports a device
-// that stops answering as offline after the configured failures, and online again when it answers.
+// the shipped profiles' registers with the right scaling, bits, sentinels and word order, keeps
+// polling after exception answers, reports a device that stops answering as offline after the
+// configured failures, and online again when it answers.
 
 #include "libmodbus_server.hpp"
 #include "modbus/modbus_tcp_driver.hpp"
@@ -57,23 +58,23 @@ struct driver_fixture {
   bool run_until(const std::function<bool()>& condition) { return ::run_until(io, condition, 5s); }
 };
 
-/// The shipped SD-1 profile, loaded from config/profiles like the daemon does.
-std::shared_ptr<const modbus::device_profile> sd1_profile() {
+/// A shipped profile, loaded from config/profiles like the daemon does.
+std::shared_ptr<const modbus::device_profile> shipped_profile(const std::string& name) {
   config::config_errors errors;
   auto library = modbus::load_profiles(test::source_dir() + "/config/profiles/modbus", errors);
   INFO(errors.format("profiles"));
   REQUIRE(errors.empty());
-  return library.at("SD-1");
+  return library.at(name);
 }
 
-config::bus_config make_bus(std::uint16_t port) {
+config::bus_config make_bus(std::uint16_t port, const std::string& profile = "SD-1") {
   auto s = std::make_shared<modbus::modbus_tcp_settings>();
   s->host = "127.0.0.1";
   s->port = port;
   s->timeout = 200ms;
   s->poll_interval = 50ms;
   s->offline_after = 2;
-  s->devices.push_back({"smoke-1", 1, sd1_profile()});
+  s->devices.push_back({"dev-1", 1, shipped_profile(profile)});
   return {"bus-1", "modbus_tcp", s};
 }
 
@@ -94,7 +95,7 @@ TEST_CASE("SD-1 registers read from libmodbus with scaling applied") {
   CHECK(f.sink.last("smoke") == Approx(0.37));
   CHECK(f.sink.last("temperature") == Approx(-10.0));
   CHECK(f.sink.last("supply_voltage") == Approx(23.98));
-  CHECK(f.sink.readings[0].device == "smoke-1");
+  CHECK(f.sink.readings[0].device == "dev-1");
   CHECK(f.sink.readings[1].unit == "dB/m");
 
   f.server.set_input_register(0, 0);
@@ -123,4 +124,63 @@ TEST_CASE("exception answers count as failures but keep the connection and the s
   CHECK(f.sink.statuses[0].error.message().find("exception 4") == 0);
   f.server.set_failing(false);
   REQUIRE(f.run_until([&] { return !f.sink.readings.empty(); }));
+}
+
+TEST_CASE("EFD-4T through the driver: two blocks - alarm bits - a probe-open sentinel") {
+  test::libmodbus_server server;
+  server.set_holding_register(0x0000, 320);     // residual current 320 mA
+  server.set_holding_register(0x0001, 653);     // cable 1: 65.3 °C
+  server.set_holding_register(0x0002, 0x7FFF);  // cable 2: probe open
+  server.set_holding_register(0x0010, 0x8001);  // alarm word: leakage + any alarm
+  server.set_holding_register(0x0011, 0x0004);  // fault word: probe 2
+  server.set_holding_register(0x0100, 300);     // leakage alarm setting
+  server.set_holding_register(0x0106, 2);       // mode: trip
+  boost::asio::io_context io;
+  recording_sink sink;
+  auto bus = make_bus(server.port(), "EFD-4T");
+  auto driver = create_driver(io.get_executor(), bus, sink);
+  driver->start();
+  REQUIRE(::run_until(
+      io, [&] { return sink.readings.size() >= 34; }, 5s));
+  driver->stop();
+  io.run_for(50ms);
+  auto find = [&](const std::string& point) {
+    for (const auto& r : sink.readings) {
+      if (r.point == point) return r;
+    }
+    FAIL("no reading of " << point);
+    return reading{};
+  };
+  CHECK(find("residual_current").value == 320);
+  CHECK(find("residual_current").unit == "mA");
+  CHECK(find("cable_temperature_1").value == Approx(65.3));
+  CHECK(find("cable_temperature_2").q == quality::bad);
+  CHECK(find("leakage_alarm").value == 1);
+  CHECK(find("any_alarm").value == 1);
+  CHECK(find("arc_fault_alarm").value == 0);
+  CHECK(find("temperature_probe_2_fault").value == 1);
+  CHECK(find("leakage_alarm_setting").value == 300);
+  CHECK(find("mode").value == 2);
+}
+
+TEST_CASE("GD-1-FLOAT-LE through the driver: float32 with the low word first") {
+  test::libmodbus_server server;
+  // 12.5 %LEL = 0x41480000, low word first.
+  server.set_holding_register(0x0000, 0x0000);
+  server.set_holding_register(0x0001, 0x4148);
+  server.set_holding_register(0x0002, 1);  // low alarm
+  boost::asio::io_context io;
+  recording_sink sink;
+  auto bus = make_bus(server.port(), "GD-1-FLOAT-LE");
+  auto driver = create_driver(io.get_executor(), bus, sink);
+  driver->start();
+  REQUIRE(::run_until(
+      io, [&] { return sink.readings.size() >= 6; }, 5s));
+  driver->stop();
+  io.run_for(50ms);
+  CHECK(sink.readings[0].point == "concentration");
+  CHECK(sink.readings[0].value == Approx(12.5));
+  CHECK(sink.readings[0].unit == "%LEL");
+  CHECK(sink.readings[1].point == "state");
+  CHECK(sink.readings[1].value == 1);
 }

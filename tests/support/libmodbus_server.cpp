@@ -11,7 +11,8 @@ namespace firegate::test {
 
 libmodbus_server::libmodbus_server() : port_(free_port()) {
   ctx_ = modbus_new_tcp("127.0.0.1", port_);
-  map_ = modbus_mapping_new(0, 0, 32, 32);
+  // Room for the shipped profiles' registers: EFD-4T's settings sit at 0x0100–0x0106.
+  map_ = modbus_mapping_new(0, 0, 0x200, 32);
   listen_fd_ = modbus_tcp_listen(ctx_, 1);
   if (ctx_ == nullptr || map_ == nullptr || listen_fd_ < 0)
     throw std::runtime_error("libmodbus server set-up failed");
@@ -33,6 +34,11 @@ libmodbus_server::~libmodbus_server() {
 void libmodbus_server::set_input_register(int address, std::uint16_t value) {
   std::lock_guard lock(mutex_);
   map_->tab_input_registers[address] = value;
+}
+
+void libmodbus_server::set_holding_register(int address, std::uint16_t value) {
+  std::lock_guard lock(mutex_);
+  map_->tab_registers[address] = value;
 }
 
 void libmodbus_server::serve() {

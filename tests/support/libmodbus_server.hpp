@@ -21,6 +21,7 @@ class libmodbus_server {
 
   std::uint16_t port() const { return port_; }
   void set_input_register(int address, std::uint16_t value);
+  void set_holding_register(int address, std::uint16_t value);
   /// Drop requests without answering (a dead device).
   void set_silent(bool silent) { silent_ = silent; }
   /// Answer every request with exception 4 (server device failure).
