@@ -1,6 +1,6 @@
 #include "driver.hpp"
 
-#include "modbus/modbus_tcp_driver.hpp"
+#include "modbus/modbus_driver.hpp"
 
 #include <stdexcept>
 
@@ -9,6 +9,7 @@ namespace firegate {
 std::span<const driver_entry> registered_drivers() {
   static const driver_entry entries[] = {
       modbus::modbus_tcp_driver_entry(),
+      modbus::modbus_rtu_driver_entry(),
   };
   return entries;
 }

@@ -4,7 +4,7 @@
 // configured failures, and online again when it answers.
 
 #include "libmodbus_server.hpp"
-#include "modbus/modbus_tcp_driver.hpp"
+#include "modbus/modbus_driver.hpp"
 #include "modbus/profile.hpp"
 #include "support.hpp"
 

@@ -4,7 +4,7 @@
 #include "config/config_loader.hpp"
 #include "config/suggest.hpp"
 #include "driver.hpp"
-#include "modbus/modbus_tcp_driver.hpp"
+#include "modbus/modbus_driver.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>

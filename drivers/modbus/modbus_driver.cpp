@@ -1,0 +1,113 @@
+#include "modbus_driver.hpp"
+
+#include "config/suggest.hpp"
+#include "tcp_transport.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace firegate::modbus {
+namespace asio = boost::asio;
+
+namespace {
+
+/// The Modbus profiles of this configuration load, read once whatever the number of buses.
+const profile_library& profiles_for(config::parse_context& context) {
+  auto& slot = context.cache["modbus.profiles"];
+  if (!slot) {
+    slot = std::make_shared<const profile_library>(
+        load_profiles(context.profiles_dir / "modbus", context.errors));
+  }
+  return *std::static_pointer_cast<const profile_library>(slot);
+}
+
+/// Keys every Modbus bus has, and its devices' unit ids and profiles.
+void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<config::device_section> devices,
+                  config::parse_context& context) {
+  s.timeout = std::chrono::milliseconds(bus.get_integer("timeout_ms", 50, 60000, 1000).value_or(1000));
+  s.poll_interval =
+      std::chrono::milliseconds(bus.get_integer("poll_interval_ms", 50, 3600000, 1000).value_or(1000));
+  s.offline_after = static_cast<std::uint32_t>(bus.get_integer("offline_after", 1, 100, 3).value_or(3));
+  const auto& library = profiles_for(context);
+  std::vector<std::string> names;
+  for (const auto& [name, profile] : library) names.push_back(name);
+  for (auto& d : devices) {
+    modbus_device_settings m;
+    m.name = d.common.name;
+    // Modbus Application Protocol §4.1: unit ids 1–247 address a device; 0 is broadcast.
+    m.unit_id = static_cast<std::uint8_t>(d.node.get_integer("unit_id", 1, 247, std::nullopt).value_or(1));
+    if (auto p =
+            d.node.get_string("profile", config::presence::required, "name a profile, such as \"SD-1\"")) {
+      if (auto it = library.find(*p); it != library.end()) {
+        m.profile = it->second;
+      } else {
+        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
+                                            (context.profiles_dir / "modbus").string(),
+                                            config::did_you_mean(*p, names), fmt::join(names, ", ")));
+      }
+    }
+    s.devices.push_back(std::move(m));
+  }
+}
+
+std::shared_ptr<const config::driver_settings> parse_tcp(config::config_node& bus,
+                                                         std::span<config::device_section> devices,
+                                                         config::parse_context& context) {
+  auto s = std::make_shared<modbus_tcp_settings>();
+  s->host =
+      bus.get_string("host", config::presence::required, "give the Modbus TCP server's address").value_or("");
+  s->port = static_cast<std::uint16_t>(bus.get_integer("port", 1, 65535, 502).value_or(502));
+  parse_common(*s, bus, devices, context);
+  return s;
+}
+
+std::shared_ptr<const config::driver_settings> parse_rtu(config::config_node& bus,
+                                                         std::span<config::device_section> devices,
+                                                         config::parse_context& context) {
+  auto s = std::make_shared<modbus_rtu_settings>();
+  s->line.device =
+      bus.get_string("device", config::presence::required, "give the serial device, such as \"/dev/ttyUSB0\"")
+          .value_or("");
+  if (auto baud = bus.get_integer("baud", 300, 921600, 9600)) {
+    static constexpr std::int64_t standard[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
+    if (std::find(std::begin(standard), std::end(standard), *baud) == std::end(standard)) {
+      bus.error("baud",
+                fmt::format("{} is not a standard rate; use 9600, 19200, 38400 or 115200 (or 1200–57600 as "
+                            "the device's manual says)",
+                            *baud));
+    }
+    s->line.baud = static_cast<std::uint32_t>(*baud);
+  }
+  if (auto parity = bus.get_enum("parity", config::presence::optional, {"none", "even", "odd"})) {
+    s->line.parity = static_cast<char>(std::toupper((*parity)[0]));
+  }
+  s->line.data_bits = static_cast<std::uint8_t>(bus.get_integer("data_bits", 7, 8, 8).value_or(8));
+  s->line.stop_bits = static_cast<std::uint8_t>(bus.get_integer("stop_bits", 1, 2, 1).value_or(1));
+  parse_common(*s, bus, devices, context);
+  return s;
+}
+
+std::unique_ptr<bus_driver> create_tcp(asio::any_io_executor ex, const config::bus_config& bus,
+                                       reading_sink& sink) {
+  auto s = std::dynamic_pointer_cast<const modbus_tcp_settings>(bus.settings);
+  auto t = std::make_unique<tcp_transport>(ex, s->host, s->port, s->timeout);
+  return make_modbus_bus(std::move(ex), bus.name, std::move(s), std::move(t), sink);
+}
+
+std::unique_ptr<bus_driver> create_rtu(asio::any_io_executor ex, const config::bus_config& bus,
+                                       reading_sink& sink) {
+  auto s = std::dynamic_pointer_cast<const modbus_rtu_settings>(bus.settings);
+  auto t = std::make_unique<rtu_transport>(ex, s->line, s->timeout);
+  return make_modbus_bus(std::move(ex), bus.name, std::move(s), std::move(t), sink);
+}
+
+}  // namespace
+
+driver_entry modbus_tcp_driver_entry() {
+  return {"modbus_tcp", parse_tcp, create_tcp};
+}
+driver_entry modbus_rtu_driver_entry() {
+  return {"modbus_rtu", parse_rtu, create_rtu};
+}
+
+}  // namespace firegate::modbus

@@ -1,0 +1,25 @@
+#pragma once
+// The Modbus drivers: "modbus_tcp" (MBAP over TCP) and "modbus_rtu" (RTU on a serial line). Each
+// parses its [[buses]] table and its devices' keys, and builds the protocol core (modbus_bus) over
+// its transport.
+
+#include "modbus_bus.hpp"
+#include "rtu_transport.hpp"
+
+namespace firegate::modbus {
+
+/// [[buses]] with driver = "modbus_tcp".
+struct modbus_tcp_settings final : modbus_bus_settings {
+  std::string host;
+  std::uint16_t port{502};
+};
+
+/// [[buses]] with driver = "modbus_rtu".
+struct modbus_rtu_settings final : modbus_bus_settings {
+  serial_line line;
+};
+
+driver_entry modbus_tcp_driver_entry();
+driver_entry modbus_rtu_driver_entry();
+
+}  // namespace firegate::modbus

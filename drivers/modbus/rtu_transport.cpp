@@ -1,0 +1,98 @@
+#include "rtu_transport.hpp"
+
+#include "codec/rtu.hpp"
+#include "modbus_error.hpp"
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <termios.h>
+
+namespace firegate::modbus {
+namespace asio = boost::asio;
+
+rtu_transport::rtu_transport(asio::any_io_executor ex, serial_line line, std::chrono::milliseconds timeout)
+    : line_(std::move(line)),
+      timeout_(timeout),
+      silence_(rtu_frame_silence(line_.baud)),
+      port_(ex),
+      gap_(ex),
+      deadline_(ex, [this] {
+        boost::system::error_code ignored;
+        port_.cancel(ignored);
+      }) {}
+
+void rtu_transport::close() {
+  boost::system::error_code ignored;
+  port_.close(ignored);
+  gap_.cancel();
+}
+
+void rtu_transport::flush_input() {
+  if (port_.is_open()) ::tcflush(port_.native_handle(), TCIFLUSH);
+}
+
+asio::awaitable<std::error_code> rtu_transport::open() {
+  using base = asio::serial_port_base;
+  boost::system::error_code ec;
+  port_.open(line_.device, ec);
+  if (ec) co_return ec;
+  const auto parity = line_.parity == 'E'   ? base::parity::even
+                      : line_.parity == 'O' ? base::parity::odd
+                                            : base::parity::none;
+  port_.set_option(base::baud_rate(line_.baud), ec);
+  if (!ec) port_.set_option(base::parity(parity), ec);
+  if (!ec) port_.set_option(base::character_size(line_.data_bits), ec);
+  if (!ec)
+    port_.set_option(base::stop_bits(line_.stop_bits == 2 ? base::stop_bits::two : base::stop_bits::one), ec);
+  if (!ec) port_.set_option(base::flow_control(base::flow_control::none), ec);
+  if (ec) {
+    close();
+    co_return ec;
+  }
+  flush_input();
+  line_quiet_since_ = std::chrono::steady_clock::now();
+  co_return std::error_code{};
+}
+
+std::error_code rtu_transport::fail(std::error_code ec) {
+  deadline_.disarm();
+  // Resynchronise: whatever else arrives belongs to this failed exchange.
+  flush_input();
+  line_quiet_since_ = std::chrono::steady_clock::now();
+  return ec;
+}
+
+asio::awaitable<result<std::vector<std::uint8_t>>> rtu_transport::transact(
+    std::uint8_t unit, std::span<const std::uint8_t> pdu) {
+  boost::system::error_code ec;
+  // §2.5.1.1: frames are separated by at least 3.5 characters of silence.
+  gap_.expires_at(line_quiet_since_ + silence_);
+  co_await gap_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!port_.is_open()) co_return make_error_code(modbus_errc::connection_closed);
+  flush_input();
+  const auto adu = encode_rtu_adu(unit, pdu);
+  deadline_.arm(timeout_);
+  co_await asio::async_write(port_, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
+  // Unit, function and (for reads) the byte count tell the frame's size: RTU has no length field.
+  frame_.resize(3);
+  if (!ec)
+    co_await asio::async_read(port_, asio::buffer(frame_), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return fail(deadline_.expired() ? make_error_code(modbus_errc::timeout) : std::error_code(ec));
+  auto size = rtu_response_size(frame_);
+  if (!size || !*size) co_return fail(size ? make_error_code(modbus_errc::malformed_frame) : size.error());
+  frame_.resize(**size);
+  co_await asio::async_read(port_, asio::buffer(frame_.data() + 3, frame_.size() - 3),
+                            asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return fail(deadline_.expired() ? make_error_code(modbus_errc::timeout) : std::error_code(ec));
+  deadline_.disarm();
+  line_quiet_since_ = std::chrono::steady_clock::now();
+  auto decoded = decode_rtu_adu(frame_);
+  if (!decoded) co_return fail(decoded.error());
+  if (decoded->unit != unit) co_return fail(make_error_code(modbus_errc::transaction_mismatch));
+  co_return std::vector<std::uint8_t>(decoded->pdu.begin(), decoded->pdu.end());
+}
+
+}  // namespace firegate::modbus

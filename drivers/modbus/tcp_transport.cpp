@@ -1,0 +1,82 @@
+#include "tcp_transport.hpp"
+
+#include "codec/mbap.hpp"
+#include "modbus_error.hpp"
+
+#include <fmt/format.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace firegate::modbus {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+tcp_transport::tcp_transport(asio::any_io_executor ex, std::string host, std::uint16_t port,
+                             std::chrono::milliseconds timeout)
+    : host_(std::move(host)), port_(port), timeout_(timeout), socket_(ex), deadline_(ex, [this] {
+        close();
+      }) {}
+
+std::string tcp_transport::endpoint() const {
+  return fmt::format("{}:{}", host_, port_);
+}
+
+void tcp_transport::close() {
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+std::error_code tcp_transport::fail(boost::system::error_code ec) {
+  deadline_.disarm();
+  close();
+  if (deadline_.expired()) return modbus_errc::timeout;
+  if (ec == asio::error::eof || ec == asio::error::connection_reset) return modbus_errc::connection_closed;
+  return ec;
+}
+
+std::error_code tcp_transport::fail(std::error_code ec) {
+  deadline_.disarm();
+  close();
+  return ec;
+}
+
+asio::awaitable<std::error_code> tcp_transport::open() {
+  boost::system::error_code ec;
+  tcp::resolver resolver(socket_.get_executor());
+  auto endpoints = co_await resolver.async_resolve(host_, std::to_string(port_),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
+  deadline_.arm(timeout_);
+  co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return fail(ec);
+  deadline_.disarm();
+  co_return std::error_code{};
+}
+
+asio::awaitable<result<std::vector<std::uint8_t>>> tcp_transport::transact(
+    std::uint8_t unit, std::span<const std::uint8_t> pdu) {
+  const auto tid = ++transaction_id_;
+  const auto adu = encode_adu(tid, unit, pdu);
+  boost::system::error_code ec;
+  deadline_.arm(timeout_);
+  co_await asio::async_write(socket_, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) {
+    co_await asio::async_read(socket_, asio::buffer(header_), asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (ec) co_return fail(ec);
+  auto header = decode_mbap(header_);
+  if (!header) co_return fail(header.error());
+  std::vector<std::uint8_t> response(header->pdu_size());
+  co_await asio::async_read(socket_, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return fail(ec);
+  deadline_.disarm();
+  if (header->transaction_id != tid || header->unit_id != unit) {
+    co_return fail(make_error_code(modbus_errc::transaction_mismatch));
+  }
+  co_return response;
+}
+
+}  // namespace firegate::modbus

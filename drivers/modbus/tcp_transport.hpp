@@ -1,0 +1,38 @@
+#pragma once
+// Modbus TCP: MBAP framing over one TCP connection (Messaging on TCP/IP Implementation Guide §3.1).
+
+#include "deadline.hpp"
+#include "transport.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <array>
+#include <chrono>
+
+namespace firegate::modbus {
+
+class tcp_transport final : public transport {
+ public:
+  tcp_transport(boost::asio::any_io_executor ex, std::string host, std::uint16_t port,
+                std::chrono::milliseconds timeout);
+  std::string endpoint() const override;
+  bool is_open() const override { return socket_.is_open(); }
+  boost::asio::awaitable<std::error_code> open() override;
+  boost::asio::awaitable<result<std::vector<std::uint8_t>>> transact(
+      std::uint8_t unit, std::span<const std::uint8_t> pdu) override;
+  void close() override;
+
+ private:
+  std::error_code fail(boost::system::error_code ec);
+  std::error_code fail(std::error_code ec);
+
+  std::string host_;
+  std::uint16_t port_;
+  std::chrono::milliseconds timeout_;
+  boost::asio::ip::tcp::socket socket_;
+  deadline deadline_;
+  std::uint16_t transaction_id_{0};
+  std::array<std::uint8_t, 7> header_{};
+};
+
+}  // namespace firegate::modbus

@@ -1,0 +1,34 @@
+#pragma once
+// How a Modbus bus reaches its devices: TCP (MBAP), RTU on a serial line. One protocol core (the
+// bus) over a narrow transport, as libmodbus has one core over its backends. The bus owns its
+// transport and uses it one request at a time.
+
+#include "codec/pdu.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace firegate::modbus {
+
+class transport {
+ public:
+  virtual ~transport() = default;
+  /// Where it goes, for logs and events: "127.0.0.1:502", "/dev/ttyUSB0".
+  virtual std::string endpoint() const = 0;
+  virtual bool is_open() const = 0;
+  virtual boost::asio::awaitable<std::error_code> open() = 0;
+  /// Sends one request PDU to `unit` and returns the response PDU once its framing checks out
+  /// (transaction and unit id, CRC). A timeout or a framing error closes the transport: the stream
+  /// position is unknown and reopening is the only safe resynchronisation.
+  virtual boost::asio::awaitable<result<std::vector<std::uint8_t>>> transact(
+      std::uint8_t unit, std::span<const std::uint8_t> pdu) = 0;
+  /// Cancels any pending operation. Idempotent.
+  virtual void close() = 0;
+};
+
+}  // namespace firegate::modbus
