@@ -14,7 +14,10 @@ namespace firegate::test {
 
 class libmodbus_server {
  public:
+  /// Modbus TCP on a free loopback port.
   libmodbus_server();
+  /// Modbus RTU on a serial device (one end of a pty_pair), answering as `unit`, 9600 8N1.
+  libmodbus_server(const std::string& serial_device, int unit);
   ~libmodbus_server();
   libmodbus_server(const libmodbus_server&) = delete;
   libmodbus_server& operator=(const libmodbus_server&) = delete;
@@ -28,7 +31,9 @@ class libmodbus_server {
   void set_failing(bool failing) { failing_ = failing; }
 
  private:
-  void serve();
+  void serve_tcp();
+  void serve_rtu();
+  void reply(const std::uint8_t* query, int length);
 
   std::uint16_t port_;
   modbus_t* ctx_{nullptr};

@@ -148,6 +148,16 @@ broker::broker(const temp_dir& dir) : port_(free_port()) {
   }
 }
 
+pty_pair::pty_pair(const temp_dir& dir) : a_(dir / "tty-a"), b_(dir / "tty-b") {
+  socat_ =
+      std::make_unique<child>(std::vector<std::string>{"/usr/bin/socat", "pty,raw,echo=0,link=" + a_.string(),
+                                                       "pty,raw,echo=0,link=" + b_.string()},
+                              dir / "socat.log");
+  if (!wait_until([this] { return std::filesystem::exists(a_) && std::filesystem::exists(b_); }, 10s)) {
+    throw std::runtime_error("socat did not create the pty pair: " + socat_->log_text());
+  }
+}
+
 mqtt_probe::mqtt_probe(std::uint16_t port, const std::string& filter) {
   static std::atomic<int> counter{0};
   client_ = std::make_unique<mqtt::async_client>(

@@ -68,6 +68,18 @@ class child {
   std::filesystem::path log_;
 };
 
+/// A virtual serial line: socat joins two pseudo-terminals, `a()` and `b()`, as a null-modem cable.
+class pty_pair {
+ public:
+  explicit pty_pair(const temp_dir& dir);
+  std::string a() const { return a_.string(); }
+  std::string b() const { return b_.string(); }
+
+ private:
+  std::filesystem::path a_, b_;
+  std::unique_ptr<child> socat_;
+};
+
 /// A mosquitto of the test's own on a free port, never the system service.
 class broker {
  public:
