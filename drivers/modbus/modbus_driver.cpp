@@ -41,9 +41,13 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
       if (auto it = library.find(*p); it != library.end()) {
         m.profile = it->second;
       } else {
-        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
-                                            (context.profiles_dir / "modbus").string(),
-                                            config::did_you_mean(*p, names), fmt::join(names, ", ")));
+        const auto known = names.empty() ? std::string(
+                                               " no profiles were loaded from there (see the error about "
+                                               "that folder)")
+                                         : fmt::format("{} known: {}", config::did_you_mean(*p, names),
+                                                       fmt::join(names, ", "));
+        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{}", *p,
+                                            (context.profiles_dir / "modbus").string(), known));
       }
     }
     s.devices.push_back(std::move(m));
@@ -72,8 +76,8 @@ std::shared_ptr<const config::driver_settings> parse_rtu(config::config_node& bu
     static constexpr std::int64_t standard[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
     if (std::find(std::begin(standard), std::end(standard), *baud) == std::end(standard)) {
       bus.error("baud",
-                fmt::format("{} is not a standard rate; use 9600, 19200, 38400 or 115200 (or 1200–57600 as "
-                            "the device's manual says)",
+                fmt::format("{} is not a standard rate; use 9600 (most detectors), 19200, 38400 or 115200, "
+                            "or 1200, 2400, 4800 or 57600 if the device's manual says so",
                             *baud));
     }
     s->line.baud = static_cast<std::uint32_t>(*baud);

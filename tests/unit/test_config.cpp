@@ -61,13 +61,19 @@ TEST_CASE("the shipped configurations are valid") {
   CHECK(cfg.site.category == "restaurant");
   CHECK(cfg.site.responsible.phone == "+86 138 0000 0001");
   CHECK(cfg.mqtt.client_id == "gw-0001");  // defaults to the gateway id
-  REQUIRE(cfg.buses.size() == 1);
+  REQUIRE(cfg.buses.size() == 2);
   auto settings = std::dynamic_pointer_cast<const modbus::modbus_tcp_settings>(cfg.buses[0].settings);
   REQUIRE(settings);
   CHECK(settings->port == 502);
   REQUIRE(settings->devices.size() == 2);
   CHECK(settings->devices[1].unit_id == 2);
   CHECK(settings->devices[1].profile->name == "SD-1");
+  auto rtu = std::dynamic_pointer_cast<const modbus::modbus_rtu_settings>(cfg.buses[1].settings);
+  REQUIRE(rtu);
+  CHECK(rtu->line.device == "/dev/ttyUSB0");
+  CHECK(rtu->line.baud == 9600);
+  CHECK(rtu->line.parity == 'N');
+  CHECK(rtu->devices.at(0).profile->name == "EFD-4T");
 }
 
 TEST_CASE("out-of-range value names line - key path and range") {
@@ -188,6 +194,20 @@ TEST_CASE("an unreadable file is one clear error") {
   CHECK(r.error_text() ==
         "/nonexistent/firegate.toml (file): cannot be read; check that it exists and that "
         "firegate may read it\n");
+}
+
+TEST_CASE("serial line settings are checked") {
+  auto baud = load(edited("baud = 9600 ", "baud = 14400"));
+  REQUIRE(baud.errors.size() == 1);
+  CHECK(baud.errors.items()[0].path == "buses[1].baud");
+  CHECK(baud.errors.items()[0].message.find(
+            "14400 is not a standard rate; use 9600 (most detectors), 19200") == 0);
+  auto parity = load(edited("parity = \"none\"", "parity = \"mark\""));
+  REQUIRE(parity.errors.size() == 1);
+  CHECK(parity.errors.items()[0].path == "buses[1].parity");
+  auto bits = load(edited("stop_bits = 1 ", "stop_bits = 3 "));
+  REQUIRE(bits.errors.size() == 1);
+  CHECK(bits.errors.items()[0].message == "3 is outside 1–2");
 }
 
 TEST_CASE("suggestions: close typos only") {
