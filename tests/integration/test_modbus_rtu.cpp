@@ -3,6 +3,7 @@
 // by no more than its own timeout, and a corrupted CRC is reported as such and takes the device
 // offline.
 
+#include "driver_harness.hpp"
 #include "libmodbus_server.hpp"
 #include "modbus/codec/pdu.hpp"
 #include "modbus/codec/rtu.hpp"
@@ -21,29 +22,10 @@
 
 using namespace firegate;
 using namespace std::chrono_literals;
+using test::recording_sink;
+using test::run_until;
 
 namespace {
-
-struct recording_sink final : reading_sink {
-  std::vector<reading> readings;
-  std::vector<device_status> statuses;
-  std::vector<std::chrono::steady_clock::time_point> unit1_times;
-  void on_readings(std::span<const reading> r) override {
-    readings.insert(readings.end(), r.begin(), r.end());
-    if (!r.empty() && r.front().device == "smoke-1") unit1_times.push_back(std::chrono::steady_clock::now());
-  }
-  void on_device_status(const device_status& s) override { statuses.push_back(s); }
-};
-
-bool run_until(boost::asio::io_context& io, const std::function<bool()>& condition,
-               std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    io.run_for(10ms);
-  }
-  return true;
-}
 
 /// A field bus on the far end of the pty pair: answers fc 04 reads for the units it has, stays silent
 /// for the others (a dead device), and can corrupt its CRCs. libmodbus's RTU server (3.1.6) cannot
@@ -153,8 +135,8 @@ TEST_CASE("RTU: a dead unit on the line delays its live neighbour by no more tha
   auto driver = create_driver(io.get_executor(), bus, sink);
   driver->start();
   const bool done = run_until(
-      io, [&] { return sink.unit1_times.size() >= 8 && !sink.statuses.empty(); }, 20s);
-  INFO("unit 1 reads: " << sink.unit1_times.size() << ", statuses: " << sink.statuses.size());
+      io, [&] { return sink.polls["smoke-1"].size() >= 8 && !sink.statuses.empty(); }, 20s);
+  INFO("unit 1 reads: " << sink.polls["smoke-1"].size() << ", statuses: " << sink.statuses.size());
   std::string seen;
   for (const auto& s : sink.statuses)
     seen += s.device + (s.online ? " online; " : " offline: " + s.error.message() + "; ");
@@ -168,8 +150,8 @@ TEST_CASE("RTU: a dead unit on the line delays its live neighbour by no more tha
   // Each cycle: unit 1 answers, unit 2 costs its 200 ms timeout, then the 100 ms cycle pause
   // runs from the cycle's start. Allow scheduling slack, but not a second timeout.
   std::chrono::steady_clock::duration worst{};
-  for (std::size_t i = 1; i < sink.unit1_times.size(); ++i) {
-    worst = std::max(worst, sink.unit1_times[i] - sink.unit1_times[i - 1]);
+  for (std::size_t i = 1; i < sink.polls["smoke-1"].size(); ++i) {
+    worst = std::max(worst, sink.polls["smoke-1"][i] - sink.polls["smoke-1"][i - 1]);
   }
   INFO("worst gap between unit 1 reads: "
        << std::chrono::duration_cast<std::chrono::milliseconds>(worst).count() << " ms");

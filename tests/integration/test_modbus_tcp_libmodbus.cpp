@@ -3,6 +3,7 @@
 // polling after exception answers, reports a device that stops answering as offline after the
 // configured failures, and online again when it answers.
 
+#include "driver_harness.hpp"
 #include "libmodbus_server.hpp"
 #include "modbus/modbus_driver.hpp"
 #include "modbus/profile.hpp"
@@ -13,34 +14,10 @@
 
 using namespace firegate;
 using namespace std::chrono_literals;
+using test::recording_sink;
+using test::run_until;
 
 namespace {
-
-struct recording_sink final : reading_sink {
-  std::vector<reading> readings;
-  std::vector<device_status> statuses;
-  void on_readings(std::span<const reading> r) override {
-    readings.insert(readings.end(), r.begin(), r.end());
-  }
-  void on_device_status(const device_status& s) override { statuses.push_back(s); }
-  std::optional<double> last(const std::string& point) const {
-    for (auto it = readings.rbegin(); it != readings.rend(); ++it) {
-      if (it->point == point) return it->value;
-    }
-    return std::nullopt;
-  }
-};
-
-/// Runs `io` until `condition` holds or `timeout` passes.
-bool run_until(boost::asio::io_context& io, const std::function<bool()>& condition,
-               std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    io.run_for(10ms);
-  }
-  return true;
-}
 
 /// A driver on its own io_context polling a libmodbus server, with what it reported.
 struct driver_fixture {
@@ -55,7 +32,7 @@ struct driver_fixture {
     driver->stop();
     io.run_for(50ms);
   }
-  bool run_until(const std::function<bool()>& condition) { return ::run_until(io, condition, 5s); }
+  bool run_until(const std::function<bool()>& condition) { return test::run_until(io, condition, 5s); }
 };
 
 /// A shipped profile, loaded from config/profiles like the daemon does.
@@ -140,7 +117,7 @@ TEST_CASE("EFD-4T through the driver: two blocks - alarm bits - a probe-open sen
   auto bus = make_bus(server.port(), "EFD-4T");
   auto driver = create_driver(io.get_executor(), bus, sink);
   driver->start();
-  REQUIRE(::run_until(
+  REQUIRE(run_until(
       io, [&] { return sink.readings.size() >= 34; }, 5s));
   driver->stop();
   io.run_for(50ms);
@@ -174,7 +151,7 @@ TEST_CASE("GD-1-FLOAT-LE through the driver: float32 with the low word first") {
   auto bus = make_bus(server.port(), "GD-1-FLOAT-LE");
   auto driver = create_driver(io.get_executor(), bus, sink);
   driver->start();
-  REQUIRE(::run_until(
+  REQUIRE(run_until(
       io, [&] { return sink.readings.size() >= 6; }, 5s));
   driver->stop();
   io.run_for(50ms);

@@ -148,6 +148,20 @@ broker::broker(const temp_dir& dir) : port_(free_port()) {
   }
 }
 
+simulator::simulator(const temp_dir& dir, int devices) {
+  const auto port_file = dir / "sim.port";
+  process_ = std::make_unique<child>(
+      std::vector<std::string>{firegate_sim_path(), "--port", "0", "--port-file", port_file.string(),
+                               "--devices", std::to_string(devices), "--commands"},
+      dir / "sim.log", true);
+  if (!wait_until([&] { return std::filesystem::exists(port_file); }, 10s)) {
+    throw std::runtime_error("firegate-sim did not start: " + process_->log_text());
+  }
+  int port = 0;
+  std::ifstream(port_file) >> port;
+  port_ = static_cast<std::uint16_t>(port);
+}
+
 pty_pair::pty_pair(const temp_dir& dir) : a_(dir / "tty-a"), b_(dir / "tty-b") {
   socat_ =
       std::make_unique<child>(std::vector<std::string>{"/usr/bin/socat", "pty,raw,echo=0,link=" + a_.string(),

@@ -80,6 +80,20 @@ class pty_pair {
   std::unique_ptr<child> socat_;
 };
 
+/// firegate-sim serving `devices` SD-1 detectors (units 1..devices) on a free port, taking
+/// "UNIT FIELD VALUE" changes on its standard input.
+class simulator {
+ public:
+  simulator(const temp_dir& dir, int devices);
+  std::uint16_t port() const { return port_; }
+  void send(const std::string& line) { process_->send(line); }
+  std::string log_text() const { return process_->log_text(); }
+
+ private:
+  std::unique_ptr<child> process_;
+  std::uint16_t port_{0};
+};
+
 /// A mosquitto of the test's own on a free port, never the system service.
 class broker {
  public:

@@ -14,17 +14,6 @@ using namespace firegate::test;
 
 namespace {
 
-std::uint16_t start_sim(const temp_dir& dir, std::unique_ptr<child>& sim) {
-  sim = std::make_unique<child>(
-      std::vector<std::string>{firegate_sim_path(), "--port", "0", "--port-file", (dir / "sim.port").string(),
-                               "--devices", "3", "--commands"},
-      dir / "sim.log", true);
-  REQUIRE(wait_until([&] { return std::filesystem::exists(dir / "sim.port"); }, 10s));
-  int port = 0;
-  std::ifstream(dir / "sim.port") >> port;
-  return static_cast<std::uint16_t>(port);
-}
-
 /// Runs mbpoll once (a read, or a write of `write_value` when given); returns its exit code and the
 /// values it printed by reference number.
 int mbpoll(const temp_dir& dir, std::uint16_t port, const std::string& unit, const std::string& table,
@@ -54,8 +43,8 @@ int mbpoll(const temp_dir& dir, std::uint16_t port, const std::string& unit, con
 
 TEST_CASE("mbpoll reads firegate-sim's SD-1 registers and sees a scripted fire") {
   temp_dir dir;
-  std::unique_ptr<child> sim;
-  const auto port = start_sim(dir, sim);
+  simulator sim(dir, 3);
+  const auto port = sim.port();
   std::map<int, long> v;
   std::string out;
   REQUIRE(mbpoll(dir, port, "2", "3", "1", "4", v, out) == 0);
@@ -65,8 +54,8 @@ TEST_CASE("mbpoll reads firegate-sim's SD-1 registers and sees a scripted fire")
   CHECK((v.at(3) >= 150 && v.at(3) <= 300));    // temperature, 0.1 °C
   CHECK((v.at(4) >= 2380 && v.at(4) <= 2420));  // supply, 0.01 V
 
-  sim->send("2 state 1");
-  REQUIRE(wait_until([&] { return sim->log_text().find("change unit=2 state=1") != std::string::npos; }, 5s));
+  sim.send("2 state 1");
+  REQUIRE(wait_until([&] { return sim.log_text().find("change unit=2 state=1") != std::string::npos; }, 5s));
   v.clear();
   REQUIRE(mbpoll(dir, port, "2", "4", "1", "2", v, out) == 0);  // -t 4: holding registers, fc 03
   CHECK(v.at(1) == 1);
@@ -75,8 +64,8 @@ TEST_CASE("mbpoll reads firegate-sim's SD-1 registers and sees a scripted fire")
 
 TEST_CASE("mbpoll gets exception 2 for a register SD-1 does not have") {
   temp_dir dir;
-  std::unique_ptr<child> sim;
-  const auto port = start_sim(dir, sim);
+  simulator sim(dir, 3);
+  const auto port = sim.port();
   std::map<int, long> v;
   std::string out;
   CHECK(mbpoll(dir, port, "1", "3", "6", "2", v, out) != 0);
@@ -86,17 +75,17 @@ TEST_CASE("mbpoll gets exception 2 for a register SD-1 does not have") {
 
 TEST_CASE("mbpoll writes SD-1's reset command with fc 06 and gets exception 3 for an unknown command") {
   temp_dir dir;
-  std::unique_ptr<child> sim;
-  const auto port = start_sim(dir, sim);
-  sim->send("1 state 1");
-  REQUIRE(wait_until([&] { return sim->log_text().find("change unit=1 state=1") != std::string::npos; }, 5s));
+  simulator sim(dir, 3);
+  const auto port = sim.port();
+  sim.send("1 state 1");
+  REQUIRE(wait_until([&] { return sim.log_text().find("change unit=1 state=1") != std::string::npos; }, 5s));
   std::map<int, long> v;
   std::string out;
   // Reference 17 is register 0x0010, the command register; 2 = reset.
   REQUIRE(mbpoll(dir, port, "1", "4", "17", "1", v, out, "2") == 0);
   INFO(out);
   CHECK(out.find("Written 1 references") != std::string::npos);
-  CHECK(sim->log_text().find("command unit=1 reset") != std::string::npos);
+  CHECK(sim.log_text().find("command unit=1 reset") != std::string::npos);
   v.clear();
   REQUIRE(mbpoll(dir, port, "1", "3", "1", "1", v, out) == 0);
   CHECK(v.at(1) == 0);  // the reset returned the detector to normal

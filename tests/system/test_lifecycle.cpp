@@ -25,6 +25,15 @@ std::string read_text(const std::filesystem::path& p) {
   return s.str();
 }
 
+/// The demo's configuration with this test's storage, profile folder and broker port.
+std::string demo_config(const temp_dir& dir, std::uint16_t broker_port) {
+  auto text = read_text(source_dir() + "/config/demo/firegate.toml");
+  text = std::regex_replace(text, std::regex("/tmp/firegate-demo/firegate.db"), (dir / "fg.db").string());
+  text =
+      std::regex_replace(text, std::regex("\"\\.\\./profiles\""), "\"" + source_dir() + "/config/profiles\"");
+  return std::regex_replace(text, std::regex("port = 18830"), "port = " + std::to_string(broker_port));
+}
+
 int run(const std::vector<std::string>& argv, const temp_dir& dir, std::string& output) {
   const auto log = dir / ("run-" + std::to_string(std::rand()) + ".log");
   child c(argv, log);
@@ -71,11 +80,7 @@ TEST_CASE("firegated refuses to start on a broken file and says how to check it"
 TEST_CASE("SIGHUP keeps the running configuration when the new one is broken - applies a valid one") {
   temp_dir dir;
   broker mosquitto(dir);
-  auto text = read_text(source_dir() + "/config/demo/firegate.toml");
-  text = std::regex_replace(text, std::regex("/tmp/firegate-demo/firegate.db"), (dir / "fg.db").string());
-  text =
-      std::regex_replace(text, std::regex("\"\\.\\./profiles\""), "\"" + source_dir() + "/config/profiles\"");
-  text = std::regex_replace(text, std::regex("port = 18830"), "port = " + std::to_string(mosquitto.port()));
+  const auto text = demo_config(dir, mosquitto.port());
   const auto cfg = dir / "fg.toml";
   std::ofstream(cfg) << text;
   child daemon({firegated_path(), "-c", cfg.string()}, dir / "fg.log");
@@ -135,11 +140,7 @@ TEST_CASE(
     "priorities") {
   temp_dir dir;
   broker mosquitto(dir);
-  auto text = read_text(source_dir() + "/config/demo/firegate.toml");
-  text = std::regex_replace(text, std::regex("/tmp/firegate-demo/firegate.db"), (dir / "fg.db").string());
-  text =
-      std::regex_replace(text, std::regex("\"\\.\\./profiles\""), "\"" + source_dir() + "/config/profiles\"");
-  text = std::regex_replace(text, std::regex("port = 18830"), "port = " + std::to_string(mosquitto.port()));
+  const auto text = demo_config(dir, mosquitto.port());
   std::ofstream(dir / "fg.toml") << text;
   notify_socket systemd(dir / "notify.sock");
   // A 400 ms watchdog: firegated must ping every 200 ms.

@@ -70,14 +70,6 @@ location = "1F hall"
                      source_dir() + "/config/profiles", (dir / "fg.db").string(), broker_port, modbus_port);
 }
 
-std::uint16_t read_port_file(const std::filesystem::path& p) {
-  REQUIRE(wait_until([&] { return std::filesystem::exists(p); }, 10s));
-  std::ifstream in(p);
-  int port = 0;
-  in >> port;
-  return static_cast<std::uint16_t>(port);
-}
-
 bool is_event(const mqtt_probe::message& m, const std::string& type) {
   auto j = json::parse(m.payload, nullptr, false);
   return j.is_object() && j.value("type", "") == type;
@@ -127,10 +119,8 @@ TEST_CASE("slice: simulator fire alarm - recovery and offline fault reach the pl
   temp_dir dir;
   broker mosquitto(dir);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
-  child sim({firegate_sim_path(), "--port", "0", "--port-file", (dir / "sim.port").string(), "--devices", "2",
-             "--commands"},
-            dir / "sim.log", true);
-  const auto modbus_port = read_port_file(dir / "sim.port");
+  simulator sim(dir, 2);
+  const auto modbus_port = sim.port();
   std::ofstream(dir / "fg.toml") << gateway_config(dir, mosquitto.port(), modbus_port);
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string(), "-l", "debug"}, dir / "fg.log");
 
@@ -194,10 +184,8 @@ TEST_CASE("a dead detector first on the bus does not take its neighbours offline
   temp_dir dir;
   broker mosquitto(dir);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
-  child sim({firegate_sim_path(), "--port", "0", "--port-file", (dir / "sim.port").string(), "--devices", "2",
-             "--commands"},
-            dir / "sim.log", true);
-  const auto modbus_port = read_port_file(dir / "sim.port");
+  simulator sim(dir, 2);
+  const auto modbus_port = sim.port();
   std::ofstream(dir / "fg.toml") << gateway_config(dir, mosquitto.port(), modbus_port);
   sim.send("1 answering 0");  // smoke-kitchen, polled first, is dead from the start
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
@@ -219,10 +207,8 @@ TEST_CASE("a dead detector first on the bus does not take its neighbours offline
 TEST_CASE("alarms raised while the broker is down are stored and delivered when it comes back") {
   temp_dir dir;
   const auto broker_port = free_port();  // nothing listens yet
-  child sim({firegate_sim_path(), "--port", "0", "--port-file", (dir / "sim.port").string(), "--devices", "2",
-             "--commands"},
-            dir / "sim.log", true);
-  const auto modbus_port = read_port_file(dir / "sim.port");
+  simulator sim(dir, 2);
+  const auto modbus_port = sim.port();
   std::ofstream(dir / "fg.toml") << gateway_config(dir, broker_port, modbus_port);
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   sim.send("1 state 1");

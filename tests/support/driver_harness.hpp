@@ -1,0 +1,50 @@
+#pragma once
+// For tests that run a bus driver on their own io_context: a sink that records everything the
+// driver reports, and a loop runner that waits for a condition with a deadline.
+
+#include "driver.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace firegate::test {
+
+struct recording_sink final : reading_sink {
+  std::vector<reading> readings;
+  std::vector<device_status> statuses;
+  /// When each device's poll was reported, in order.
+  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> polls;
+
+  void on_readings(std::span<const reading> r) override {
+    readings.insert(readings.end(), r.begin(), r.end());
+    if (!r.empty()) polls[r.front().device].push_back(std::chrono::steady_clock::now());
+  }
+  void on_device_status(const device_status& s) override { statuses.push_back(s); }
+
+  /// The latest value of `point`, if any.
+  std::optional<double> last(const std::string& point) const {
+    for (auto it = readings.rbegin(); it != readings.rend(); ++it) {
+      if (it->point == point) return it->value;
+    }
+    return std::nullopt;
+  }
+};
+
+/// Runs `io` until `condition` holds or `timeout` passes; returns whether it held.
+inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& condition,
+                      std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    io.run_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace firegate::test
