@@ -5,7 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,18 +73,8 @@ temp_dir::~temp_dir() {
 child::child(std::vector<std::string> argv, std::filesystem::path log, bool stdin_pipe,
              std::vector<std::string> env)
     : log_(std::move(log)) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  int pipe_fds[2] = {-1, -1};
-  if (stdin_pipe) {
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_adddup2(&actions, pipe_fds[0], STDIN_FILENO);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  }
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  // Everything the child needs is prepared before fork(): between fork() and exec() only
+  // async-signal-safe calls are allowed (the test process has Paho's threads).
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
@@ -92,13 +82,27 @@ child::child(std::vector<std::string> argv, std::filesystem::path log, bool stdi
   for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  const int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (stdin_pipe) {
-    ::close(pipe_fds[0]);
-    stdin_fd_ = pipe_fds[1];
+  int pipe_fds[2] = {-1, -1};
+  if (stdin_pipe && ::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int in = stdin_pipe ? pipe_fds[0] : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (out < 0 || in < 0) throw std::runtime_error("cannot open the child's log or stdin");
+  const pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    // Dies with the test process, even when a sanitizer or a crash skips the destructors.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
   }
-  if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
+  ::close(out);
+  ::close(in);
+  if (stdin_pipe) stdin_fd_ = pipe_fds[1];
+  if (pid_ < 0) throw std::runtime_error("cannot start " + argv[0]);
 }
 
 child::~child() {
@@ -138,9 +142,13 @@ std::string child::log_text() const {
   return s.str();
 }
 
-broker::broker(const temp_dir& dir) : port_(free_port()) {
+broker::broker(const temp_dir& dir, std::uint16_t port) : port_(port != 0 ? port : free_port()) {
   const auto conf = dir / "mosquitto.conf";
-  std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\npersistence false\n";
+  // "user root": run as root, mosquitto would switch to its own user, and that credential change
+  // clears the parent-death signal that stops it when a test dies without its destructors.
+  // Without root the setting changes nothing.
+  std::ofstream(conf) << "listener " << port_
+                      << " 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n";
   process_ = std::make_unique<child>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf.string()},
                                      dir / "mosquitto.log");
   if (!wait_until([this] { return port_open(port_); }, 10s)) {

@@ -97,7 +97,8 @@ class simulator {
 /// A mosquitto of the test's own on a free port, never the system service.
 class broker {
  public:
-  explicit broker(const temp_dir& dir);
+  /// On `port`, or a free one when 0.
+  explicit broker(const temp_dir& dir, std::uint16_t port = 0);
   std::uint16_t port() const { return port_; }
 
  private:

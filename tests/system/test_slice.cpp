@@ -216,9 +216,7 @@ TEST_CASE("alarms raised while the broker is down are stored and delivered when 
   REQUIRE(wait_until([&] { return daemon.log_text().find("type=fire_alarm") != std::string::npos; }, 10s));
 
   // The broker appears on the configured port; the stored alarm goes out first.
-  std::ofstream(dir / "mosquitto.conf") << "listener " << broker_port << " 127.0.0.1\nallow_anonymous true\n";
-  child mosquitto({"/usr/sbin/mosquitto", "-c", (dir / "mosquitto.conf").string()}, dir / "mosquitto.log");
-  REQUIRE(wait_until([&] { return port_open(broker_port); }, 10s));
+  broker mosquitto(dir, broker_port);
   mqtt_probe platform(broker_port, "firegate/#");
   auto alarm = platform.wait_for([](auto& m) { return is_event(m, "fire_alarm"); }, 20s);
   REQUIRE(alarm);
