@@ -22,6 +22,10 @@ struct device_state {
   const modbus_device_settings* settings;
   std::uint32_t consecutive_failures{0};
   enum class link { unknown, online, offline } link{link::unknown};
+  /// An offline device is retried with capped exponential backoff, not every cycle: each try costs
+  /// a full timeout on a line its neighbours share.
+  std::chrono::milliseconds retry_delay{0};
+  std::chrono::steady_clock::time_point next_try{};
 };
 
 /// Shared with its coroutine so that stop() can return while the coroutine unwinds.
@@ -66,6 +70,8 @@ class bus final : public std::enable_shared_from_this<bus> {
             unreachable = true;
             break;
           }
+          if (d.link == device_state::link::offline && std::chrono::steady_clock::now() < d.next_try)
+            continue;
           co_await poll(d);
         }
       } catch (const std::exception& e) {
@@ -166,8 +172,15 @@ class bus final : public std::enable_shared_from_this<bus> {
     spdlog::debug("modbus poll failed bus={} addr={} device={} unit={} error=\"{}\" consecutive={}", name_,
                   transport_->endpoint(), d.settings->name, d.settings->unit_id, ec.message(),
                   d.consecutive_failures);
-    if (d.link != device_state::link::offline && d.consecutive_failures >= settings_->offline_after) {
+    if (d.link == device_state::link::offline) {
+      // Still down: wait twice as long before the next try, up to the cap.
+      d.retry_delay = std::min(d.retry_delay * 2, settings_->offline_retry_max);
+      d.next_try = std::chrono::steady_clock::now() + d.retry_delay;
+    } else if (d.consecutive_failures >= settings_->offline_after) {
       d.link = device_state::link::offline;
+      d.retry_delay = std::min(std::max(settings_->poll_interval, std::chrono::milliseconds(500)),
+                               settings_->offline_retry_max);
+      d.next_try = std::chrono::steady_clock::now() + d.retry_delay;
       spdlog::warn(
           "device offline bus={} device={} addr={} unit={} failures={} error=\"{}\" check=\"device power, "
           "wiring, unit id\"",
@@ -179,6 +192,7 @@ class bus final : public std::enable_shared_from_this<bus> {
 
   void record_success(device_state& d) {
     d.consecutive_failures = 0;
+    d.retry_delay = std::chrono::milliseconds(0);
     if (d.link == device_state::link::offline && !stopped_) {
       spdlog::info("device online bus={} device={} addr={} unit={}", name_, d.settings->name,
                    transport_->endpoint(), d.settings->unit_id);

@@ -25,6 +25,9 @@ struct modbus_bus_settings : config::driver_settings {
   std::chrono::milliseconds timeout{1000};        ///< per request
   std::chrono::milliseconds poll_interval{1000};  ///< one cycle over every device
   std::uint32_t offline_after{3};                 ///< consecutive failures before a device is offline
+  /// An offline device is retried after the poll interval (at least 0.5 s), then twice as long each
+  /// time it still fails, up to this.
+  std::chrono::milliseconds offline_retry_max{30000};
   std::vector<modbus_device_settings> devices;
 };
 

@@ -28,6 +28,8 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
   s.poll_interval =
       std::chrono::milliseconds(bus.get_integer("poll_interval_ms", 50, 3600000, 1000).value_or(1000));
   s.offline_after = static_cast<std::uint32_t>(bus.get_integer("offline_after", 1, 100, 3).value_or(3));
+  s.offline_retry_max = std::chrono::milliseconds(
+      bus.get_integer("offline_retry_max_ms", 1000, 3600000, 30000).value_or(30000));
   const auto& library = profiles_for(context);
   std::vector<std::string> names;
   for (const auto& [name, profile] : library) names.push_back(name);

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
+#include <array>
 #include <atomic>
 #include <map>
 #include <thread>
@@ -40,6 +41,8 @@ class rtu_responder {
     REQUIRE(fd_ >= 0);
     thread_ = std::thread([this] { serve(); });
   }
+  /// Requests seen on the line for `unit`, answered or not.
+  int requests_for(std::uint8_t unit) const { return requests_[unit]; }
   ~rtu_responder() {
     stop_ = true;
     thread_.join();
@@ -61,6 +64,7 @@ class rtu_responder {
         pending.erase(pending.begin(), pending.begin() + 8);
         auto decoded = modbus::decode_rtu_adu(frame);
         if (!decoded) continue;
+        ++requests_[decoded->unit];
         auto unit = units_.find(decoded->unit);
         if (unit == units_.end()) continue;  // nobody at this address
         auto request = modbus::decode_request(decoded->pdu);
@@ -77,6 +81,7 @@ class rtu_responder {
   }
 
   std::map<std::uint8_t, std::vector<std::uint16_t>> units_;
+  std::array<std::atomic<int>, 256> requests_{};
   bool corrupt_;
   int fd_{-1};
   std::atomic<bool> stop_{false};
@@ -174,4 +179,37 @@ TEST_CASE("RTU: a corrupted CRC is a CRC mismatch, and the device goes offline")
   REQUIRE(offline);
   CHECK(sink.statuses[0].error.message().find("CRC mismatch") == 0);
   CHECK(sink.readings.empty());
+}
+
+TEST_CASE("RTU: an offline unit is retried with capped backoff, not every cycle") {
+  test::temp_dir dir;
+  test::pty_pair line(dir);
+  rtu_responder field(line.b(), {{1, {0, 2, 215, 2400}}}, false);  // unit 2 is dead
+  boost::asio::io_context io;
+  recording_sink sink;
+  auto bus = rtu_bus(line.a(), {1, 2});
+  auto settings = std::make_shared<modbus::modbus_rtu_settings>(
+      *std::static_pointer_cast<const modbus::modbus_rtu_settings>(bus.settings));
+  settings->timeout = 100ms;
+  settings->offline_retry_max = 800ms;
+  bus.settings = settings;
+  auto driver = create_driver(io.get_executor(), bus, sink);
+  driver->start();
+  REQUIRE(run_until(
+      io, [&] { return !sink.statuses.empty(); }, 10s));
+  const auto dead_before = field.requests_for(2);
+  const auto live_before = sink.polls["smoke-1"].size();
+  io.run_for(3s);
+  driver->stop();
+  io.run_for(50ms);
+  const auto dead_tries = field.requests_for(2) - dead_before;
+  const auto live_reads = sink.polls["smoke-1"].size() - live_before;
+  INFO("in 3 s after going offline: unit 2 tried " << dead_tries << " times, unit 1 read " << live_reads
+                                                   << " times");
+  // Retries after 0.5 s, 0.8 s, 0.8 s, ...: about 4 in 3 s; every cycle would be about 15.
+  CHECK(dead_tries >= 2);
+  CHECK(dead_tries <= 6);
+  // Unit 1 is read every 100 ms cycle except where a retry costs 100 ms.
+  CHECK(live_reads >= 18);
+  CHECK(sink.statuses.size() == 1);  // still one offline event, no flapping
 }
