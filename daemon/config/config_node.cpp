@@ -103,6 +103,13 @@ std::optional<std::string> config_node::get_enum(std::string_view key, presence 
   return std::nullopt;
 }
 
+std::optional<std::string> config_node::get_enum_or(std::string_view key,
+                                                    const std::vector<std::string>& allowed,
+                                                    std::string fallback) {
+  if (lookup(key) == nullptr) return fallback;
+  return get_enum(key, presence::optional, allowed);
+}
+
 std::optional<std::int64_t> config_node::get_integer(std::string_view key, std::int64_t min, std::int64_t max,
                                                      std::optional<std::int64_t> fallback) {
   const auto* n = lookup(key);

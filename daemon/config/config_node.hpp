@@ -35,6 +35,10 @@ class config_node {
   std::optional<std::string> get_string(std::string_view key, presence p, std::string_view hint = {});
   /// A string with a default when absent.
   std::string get_string_or(std::string_view key, std::string fallback);
+  /// An optional string that must be one of `allowed`: `fallback` when absent, nullopt (with the
+  /// error recorded) when present but not allowed.
+  std::optional<std::string> get_enum_or(std::string_view key, const std::vector<std::string>& allowed,
+                                         std::string fallback);
   /// A string that must be one of `allowed`.
   std::optional<std::string> get_enum(std::string_view key, presence p,
                                       const std::vector<std::string>& allowed);

@@ -84,7 +84,7 @@ std::shared_ptr<const config::driver_settings> parse_rtu(config::config_node& bu
     }
     s->line.baud = static_cast<std::uint32_t>(*baud);
   }
-  if (auto parity = bus.get_enum("parity", config::presence::optional, {"none", "even", "odd"})) {
+  if (auto parity = bus.get_enum_or("parity", {"none", "even", "odd"}, "none")) {
     s->line.parity = static_cast<char>(std::toupper((*parity)[0]));
   }
   s->line.data_bits = static_cast<std::uint8_t>(bus.get_integer("data_bits", 7, 8, 8).value_or(8));

@@ -27,16 +27,6 @@ bool is_bit_table(register_table t) {
   return t == register_table::coil || t == register_table::discrete_input;
 }
 
-/// An optional enum key: `fallback` when absent, nullopt (error recorded) when invalid.
-std::optional<std::string> enum_or(config::config_node& n, std::string_view key,
-                                   const std::vector<std::string>& names, const std::string& fallback) {
-  if (!n.contains(key)) {
-    (void)n.get_enum(key, config::presence::optional, names);  // marks the key as known
-    return fallback;
-  }
-  return n.get_enum(key, config::presence::optional, names);
-}
-
 /// labels = { 0 = "normal", 1 = "fire" }: raw value → meaning.
 bool parse_labels(config::config_node& n, point_def& p) {
   auto labels = n.get_table("labels", config::presence::optional);
@@ -76,7 +66,7 @@ std::optional<point_def> parse_point(config::config_node& n, std::set<std::strin
   ok &= address.has_value();
   p.address = static_cast<std::uint16_t>(address.value_or(0));
 
-  auto type = enum_or(n, "type", type_names, is_bit_table(p.table) ? "bool" : "uint16");
+  auto type = n.get_enum_or("type", type_names, is_bit_table(p.table) ? "bool" : "uint16");
   ok &= type.has_value();
   if (type) p.type = index_of<data_type>(type_names, *type);
   if (table && type) {
@@ -97,8 +87,8 @@ std::optional<point_def> parse_point(config::config_node& n, std::set<std::strin
     (void)n.get_integer("bit", 0, 15, 0);
     ok = false;
   }
-  auto bytes = enum_or(n, "byte_order", order_names, "big");
-  auto words = enum_or(n, "word_order", order_names, "big");
+  auto bytes = n.get_enum_or("byte_order", order_names, "big");
+  auto words = n.get_enum_or("word_order", order_names, "big");
   ok &= bytes.has_value() && words.has_value();
   if (bytes) p.bytes = index_of<byte_order>(order_names, *bytes);
   if (words) p.words = index_of<word_order>(order_names, *words);
@@ -123,7 +113,7 @@ std::optional<point_def> parse_point(config::config_node& n, std::set<std::strin
   p.unit = n.get_string_or("unit", "");
   ok &= parse_labels(n, p);
   for (auto& raw : n.get_integer_array("invalid")) p.invalid.push_back(raw);
-  auto group = enum_or(n, "group", group_names, "telemetry");
+  auto group = n.get_enum_or("group", group_names, "telemetry");
   ok &= group.has_value();
   if (group) p.group = index_of<point_group>(group_names, *group);
   n.finish();
