@@ -10,7 +10,9 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -27,7 +29,48 @@ class reading_sink {
   virtual void on_device_status(const device_status& status) = 0;
 };
 
+/// How one device's communication is going: what firegatectl shows a technician and the heartbeat
+/// summarises. Counts since the daemon started.
+struct device_counters {
+  std::string device;
+  std::string bus;
+  std::string address;         ///< where it is reached: "127.0.0.1:1502 unit 3", "/dev/ttyS1 unit 7"
+  bool online{false};          ///< false until it first answers
+  std::uint64_t polls{0};      ///< poll cycles attempted (alarm-group and full)
+  std::uint64_t requests{0};   ///< requests sent, writes and read-backs included
+  std::uint64_t responses{0};  ///< normal responses that passed every check
+  std::uint64_t timeouts{0};
+  std::uint64_t crc_errors{0};
+  std::uint64_t exceptions{0};         ///< exception responses (codes 1-11 and unknown ones)
+  std::uint64_t malformed{0};          ///< bad framing, byte counts, echoes, transaction ids
+  std::uint64_t connection_errors{0};  ///< could not open the bus, or it closed under us
+  std::uint64_t writes{0}, write_failures{0};
+  std::uint32_t consecutive_failures{0};
+  std::chrono::microseconds last_response_time{0};  ///< request sent to response checked
+  std::chrono::microseconds max_response_time{0};
+  std::chrono::microseconds total_response_time{0};  ///< over `responses`, for the mean
+  std::optional<clock::time_point> last_good;        ///< last successful poll
+  std::string last_error;                            ///< text of the last failure
+};
+
+/// A write a rule's linkage or a technician asks for: a named writable of the device's profile
+/// ("command", "mode", "siren"), with an engineering value (labels are the profile's).
+struct write_command {
+  std::string device;
+  std::string target;
+  double value{0};
+};
+
+struct write_outcome {
+  std::error_code error;  ///< empty: written (and read back equal when `verified`)
+  bool verified{false};   ///< the profile asked for a read-back and it matched
+  std::string detail;     ///< for the log and the event: what was done or what to check
+};
+
+using write_handler = std::function<void(const write_outcome&)>;
+
 /// One bus (a TCP connection, a serial line) and the devices on it. Owned by the application.
+/// Every member function is called on the daemon's io_context.
 class bus_driver {
  public:
   virtual ~bus_driver() = default;
@@ -35,6 +78,14 @@ class bus_driver {
   virtual void start() = 0;
   /// Cancels all outstanding work; the sink is not called afterwards. Idempotent.
   virtual void stop() = 0;
+  /// A snapshot of every device's counters.
+  virtual std::vector<device_counters> counters() const = 0;
+  /// Queues a write; `done` is called once, on the io_context, with the outcome (after stop(): with
+  /// operation_canceled). A driver that cannot write answers operation_not_supported.
+  virtual void write(write_command command, write_handler done) {
+    done({std::make_error_code(std::errc::operation_not_supported), false,
+          "this bus's driver cannot write to " + command.device});
+  }
 };
 
 /// A registered driver: how to parse its configuration and how to create it.

@@ -1,6 +1,9 @@
 #include "modbus_bus.hpp"
 
+#include "modbus_error.hpp"
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,23 +12,46 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <deque>
 
 namespace firegate::modbus {
 namespace asio = boost::asio;
 using asio::awaitable;
 using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
 
 namespace {
 
 /// State of one device on the bus, owned by the bus coroutine.
 struct device_state {
-  const modbus_device_settings* settings;
-  std::uint32_t consecutive_failures{0};
+  const modbus_device_settings* settings{nullptr};
   enum class link { unknown, online, offline } link{link::unknown};
-  /// An offline device is retried with capped exponential backoff, not every cycle: each try costs
-  /// a full timeout on a line its neighbours share.
+  steady::time_point next_alarm{};  ///< when the alarm group is next due
+  steady::time_point next_full{};   ///< when every point is next due
+  /// An offline device is retried with capped exponential backoff, not on its schedule: each try
+  /// costs a full timeout on a line its neighbours share.
   std::chrono::milliseconds retry_delay{0};
-  std::chrono::steady_clock::time_point next_try{};
+  steady::time_point next_try{};
+  device_counters counters;
+
+  bool has_alarm_group() const { return !settings->profile->alarm_blocks.empty(); }
+  steady::time_point due() const {
+    if (link == link::offline) return next_try;
+    return has_alarm_group() ? std::min(next_alarm, next_full) : next_full;
+  }
+};
+
+/// The next time of a fixed-rate schedule: one interval on, or one interval from `now` when the
+/// schedule fell a whole interval behind (a late bus catches up by skipping, never by bursting).
+steady::time_point advance(steady::time_point due, std::chrono::milliseconds interval,
+                           steady::time_point now) {
+  due += interval;
+  return due <= now ? now + interval : due;
+}
+
+struct pending_write {
+  write_command command;
+  write_handler done;
 };
 
 /// Shared with its coroutine so that stop() can return while the coroutine unwinds.
@@ -40,10 +66,27 @@ class bus final : public std::enable_shared_from_this<bus> {
         sink_(sink),
         executor_(ex),
         pause_(ex) {
-    for (const auto& d : settings_->devices) devices_.push_back({&d});
+    for (const auto& d : settings_->devices) {
+      device_state s;
+      s.settings = &d;
+      s.counters.device = d.name;
+      s.counters.bus = name_;
+      s.counters.address = fmt::format("{} unit {}", transport_->endpoint(), d.unit_id);
+      devices_.push_back(std::move(s));
+    }
   }
 
   void start() {
+    // Spread the first polls over one alarm interval, so a bus of many devices asks at an even
+    // pace from the start instead of in a burst every second.
+    const auto now = steady::now();
+    const auto n = static_cast<std::int64_t>(std::max<std::size_t>(devices_.size(), 1));
+    for (std::size_t i = 0; i < devices_.size(); ++i) {
+      auto& d = devices_[i];
+      const auto offset = d.settings->alarm_interval * static_cast<std::int64_t>(i) / n;
+      d.next_full = now + offset;
+      d.next_alarm = d.next_full;
+    }
     asio::co_spawn(
         executor_, [self = shared_from_this()] { return self->run(); }, asio::detached);
   }
@@ -52,49 +95,84 @@ class bus final : public std::enable_shared_from_this<bus> {
     stopped_ = true;
     transport_->close();
     pause_.cancel();
+    auto writes = std::move(writes_);
+    writes_.clear();
+    for (auto& w : writes) {
+      w.done({std::make_error_code(std::errc::operation_canceled), false, "the gateway is stopping"});
+    }
+  }
+
+  std::vector<device_counters> counters() const {
+    std::vector<device_counters> out;
+    out.reserve(devices_.size());
+    for (const auto& d : devices_) {
+      out.push_back(d.counters);
+      out.back().online = d.link == device_state::link::online;
+    }
+    return out;
+  }
+
+  void write(write_command command, write_handler done) {
+    if (stopped_) {
+      done({std::make_error_code(std::errc::operation_canceled), false, "the gateway is stopping"});
+      return;
+    }
+    writes_.push_back({std::move(command), std::move(done)});
+    pause_.cancel();  // wake the loop: a write goes before the next poll
   }
 
  private:
   awaitable<void> run() {
     auto backoff = 250ms;
+    std::size_t last = devices_.size() - 1;
     while (!stopped_) {
-      const auto cycle_start = std::chrono::steady_clock::now();
-      bool unreachable = false;
       try {
-        for (auto& d : devices_) {
-          if (stopped_) co_return;
-          // A timeout or a framing error closed the transport during the previous device's poll:
-          // reopen before the next device, so that one dead unit costs only its own timeout and its
-          // neighbours are still read in this cycle.
-          if (!transport_->is_open() && !co_await reopen(backoff)) {
-            unreachable = true;
-            break;
-          }
-          if (d.link == device_state::link::offline && std::chrono::steady_clock::now() < d.next_try)
-            continue;
-          co_await poll(d);
+        if (!transport_->is_open() && !co_await reopen(backoff)) {
+          co_await pause(backoff);
+          backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
+          continue;
         }
+        backoff = 250ms;
+        if (!writes_.empty()) {
+          auto w = std::move(writes_.front());
+          writes_.pop_front();
+          auto outcome = co_await do_write(w.command);
+          w.done(outcome);
+          continue;
+        }
+        if (devices_.empty()) {
+          co_await pause(1h);
+          continue;
+        }
+        // The most overdue device goes next; among equally due ones, the one after the last polled.
+        std::size_t next = (last + 1) % devices_.size();
+        for (std::size_t k = 1; k < devices_.size(); ++k) {
+          const auto i = (last + 1 + k) % devices_.size();
+          if (devices_[i].due() < devices_[next].due()) next = i;
+        }
+        auto& d = devices_[next];
+        const auto now = steady::now();
+        if (d.due() > now) {
+          co_await pause_until(d.due());  // or until a write or stop() wakes us
+          continue;
+        }
+        note_lateness(d, now);
+        last = next;
+        co_await poll(d, now);
       } catch (const std::exception& e) {
         // A bus loop catches at its top, backs off and goes on.
         spdlog::error("modbus bus loop error bus={} addr={} error=\"{}\"", name_, transport_->endpoint(),
                       e.what());
         transport_->close();
-        unreachable = true;
-      }
-      if (unreachable) {
-        co_await pause(backoff);
-        backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
-      } else {
-        backoff = 250ms;
-        co_await pause_until(cycle_start + settings_->poll_interval);
       }
     }
   }
 
-  /// Opens the transport; on failure every device on the bus has failed this cycle (the server, the
-  /// gateway in front of the devices or the serial port is unreachable).
+  /// Opens the transport; on failure every device on the bus has failed (the server, the gateway in
+  /// front of the devices or the serial port is unreachable).
   awaitable<bool> reopen(std::chrono::milliseconds backoff) {
     if (auto ec = co_await transport_->open(); ec) {
+      if (stopped_) co_return false;
       if (link_up_ || !open_failure_logged_) {
         spdlog::warn(
             "modbus open failed bus={} addr={} error=\"{}\" check=\"device or server present, address, "
@@ -113,26 +191,72 @@ class bus final : public std::enable_shared_from_this<bus> {
     co_return true;
   }
 
-  awaitable<void> poll(device_state& d) {
+  /// A bus that cannot keep its schedule (too many devices for its baud rate, or slow answers) says
+  /// so, at most once a minute, with what to change.
+  void note_lateness(const device_state& d, steady::time_point now) {
+    if (d.link == device_state::link::offline) return;
+    const auto late = now - d.due();
+    const auto interval = d.has_alarm_group() ? d.settings->alarm_interval : d.settings->poll_interval;
+    if (late <= interval) return;
+    ++late_polls_;
+    if (now - last_late_warning_ < 60s && last_late_warning_ != steady::time_point{}) return;
+    last_late_warning_ = now;
+    spdlog::warn(
+        "modbus bus behind schedule bus={} addr={} device={} late_ms={} late_polls={} check=\"too many "
+        "devices or slow answers for the intervals: raise alarm_interval_ms or poll_interval_ms, raise the "
+        "baud rate, or split the line\"",
+        name_, transport_->endpoint(), d.settings->name,
+        std::chrono::duration_cast<std::chrono::milliseconds>(late).count(), late_polls_);
+  }
+
+  /// One request, timed and counted. The transport closes itself on a timeout or a framing error.
+  awaitable<result<std::vector<std::uint8_t>>> exchange(device_state& d) {
+    ++d.counters.requests;
+    const auto sent = steady::now();
+    auto pdu = co_await transport_->transact(d.settings->unit_id, request_);
+    if (pdu) {
+      const auto took = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - sent);
+      d.counters.last_response_time = took;
+      d.counters.max_response_time = std::max(d.counters.max_response_time, took);
+    }
+    co_return pdu;
+  }
+
+  void count_response(device_state& d) {
+    ++d.counters.responses;
+    d.counters.total_response_time += d.counters.last_response_time;
+  }
+
+  awaitable<void> poll(device_state& d, steady::time_point started) {
     const auto& profile = *d.settings->profile;
+    const bool full = d.link == device_state::link::offline || !d.has_alarm_group() || d.next_full <= started;
+    const auto& blocks = full ? profile.blocks : profile.alarm_blocks;
+    ++d.counters.polls;
     std::vector<reading> readings;
     readings.reserve(profile.points.size());
     const auto now = clock::now();
-    for (const auto& block : profile.blocks) {
+    bool ok = true;
+    for (const auto& block : blocks) {
       request_.clear();
       encode_request(block.request, request_);
-      auto pdu = co_await transport_->transact(d.settings->unit_id, request_);
-      if (!pdu) {
-        record_failure(d, pdu.error());
-        co_return;
-      }
-      if (auto ec = decode_block(d, profile, block, *pdu, now, readings)) {
+      auto pdu = co_await exchange(d);
+      std::error_code ec = pdu ? decode_block(d, profile, block, *pdu, now, readings) : pdu.error();
+      if (ec) {
         // A well-framed exception or mismatch leaves the stream in step: the transport stays open.
         record_failure(d, ec);
-        co_return;
+        ok = false;
+        break;
       }
+      count_response(d);
     }
-    record_success(d);
+    if (full) {
+      d.next_full = advance(d.next_full, d.settings->poll_interval, started);
+      d.next_alarm = started + d.settings->alarm_interval;
+    } else {
+      d.next_alarm = advance(d.next_alarm, d.settings->alarm_interval, started);
+    }
+    if (!ok) co_return;
+    record_success(d, started);
     if (!stopped_) sink_.on_readings(readings);
   }
 
@@ -162,51 +286,165 @@ class bus final : public std::enable_shared_from_this<bus> {
     return {};
   }
 
-  std::string where(const device_state& d) const {
-    return fmt::format("{} unit {}", transport_->endpoint(), d.settings->unit_id);
+  /// A write between polls: checked against the profile's [[writes]], sent, its echo checked, and
+  /// read back when the profile says so.
+  awaitable<write_outcome> do_write(const write_command& c) {
+    const auto invalid = [](std::string detail) {
+      return write_outcome{std::make_error_code(std::errc::invalid_argument), false, std::move(detail)};
+    };
+    auto it = std::find_if(devices_.begin(), devices_.end(),
+                           [&](const device_state& s) { return s.settings->name == c.device; });
+    if (it == devices_.end()) co_return invalid(fmt::format("no device \"{}\" on bus {}", c.device, name_));
+    auto& d = *it;
+    const auto& profile = *d.settings->profile;
+    const auto* w = profile.find_write(c.target);
+    if (!w) {
+      std::vector<std::string> names;
+      for (const auto& x : profile.writes) names.push_back(x.target.name);
+      co_return invalid(fmt::format("profile {} has no writable \"{}\"; it has: {}", profile.name, c.target,
+                                    names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+    }
+    const auto& p = w->target;
+    if ((w->min && c.value < *w->min) || (w->max && c.value > *w->max) ||
+        (!p.labels.empty() && !p.labels.contains(static_cast<std::int64_t>(c.value)))) {
+      co_return invalid(fmt::format("{} is outside what {} accepts for {} (min {}, max {}{})", c.value,
+                                    profile.name, p.name, w->min ? fmt::format("{}", *w->min) : "-",
+                                    w->max ? fmt::format("{}", *w->max) : "-",
+                                    p.labels.empty() ? "" : ", one of the labelled values"));
+    }
+    std::uint16_t regs[2]{};
+    if (auto ec = encode_registers(p, c.value, std::span(regs, register_span(p)))) {
+      co_return invalid(fmt::format("{} does not fit {} ({})", c.value, p.name, ec.message()));
+    }
+    write_request request{function_code::write_single_register, p.address, {}, {}};
+    if (p.table == register_table::coil) {
+      request.function = function_code::write_single_coil;
+      request.bits = {regs[0] != 0};
+    } else if (register_span(p) == 2) {
+      request.function = function_code::write_multiple_registers;
+      request.registers = {regs[0], regs[1]};
+    } else {
+      request.registers = {regs[0]};
+    }
+    ++d.counters.writes;
+    const auto fail = [&](std::error_code ec, std::string_view stage) {
+      ++d.counters.write_failures;
+      count_error(d, ec);
+      auto detail = fmt::format("{} {}={} at {}: {} failed: {}", c.device, p.name, c.value, where(d), stage,
+                                ec.message());
+      spdlog::warn("modbus write failed bus={} device={} addr={} target={} value={} stage={} error=\"{}\"",
+                   name_, c.device, where(d), p.name, c.value, stage, ec.message());
+      return write_outcome{ec, false, std::move(detail)};
+    };
+    request_.clear();
+    encode_request(request, request_);
+    auto pdu = co_await exchange(d);
+    std::error_code ec = pdu ? check_write_response(request, *pdu) : pdu.error();
+    if (ec) co_return fail(ec, "write");
+    count_response(d);
+    bool verified = false;
+    if (w->verify) {
+      const read_request back{read_function(p.table), p.address, register_span(p)};
+      request_.clear();
+      encode_request(back, request_);
+      auto answer = co_await exchange(d);
+      if (!answer) co_return fail(answer.error(), "read-back");
+      if (p.table == register_table::coil) {
+        auto bits = decode_read_bits_response(back, *answer);
+        if (!bits) co_return fail(bits.error(), "read-back");
+        if ((*bits)[0] != request.bits[0]) co_return fail(modbus_errc::readback_mismatch, "read-back");
+      } else {
+        auto got = decode_read_response(back, *answer);
+        if (!got) co_return fail(got.error(), "read-back");
+        if (!std::equal(got->begin(), got->end(), regs))
+          co_return fail(modbus_errc::readback_mismatch, "read-back");
+      }
+      count_response(d);
+      verified = true;
+    }
+    const auto label = p.labels.find(static_cast<std::int64_t>(c.value));
+    spdlog::info("modbus write bus={} device={} addr={} target={} value={}{} verified={}", name_, c.device,
+                 where(d), p.name, c.value,
+                 label == p.labels.end() ? std::string() : fmt::format(" label={}", label->second), verified);
+    co_return write_outcome{{},
+                            verified,
+                            fmt::format("{} {}={} written at {}{}", c.device, p.name, c.value, where(d),
+                                        verified ? " and read back" : "")};
+  }
+
+  const std::string& where(const device_state& d) const { return d.counters.address; }
+
+  static void count_error(device_state& d, std::error_code ec) {
+    auto& c = d.counters;
+    c.last_error = ec.message();
+    if (ec.category() != modbus_category()) {
+      ++c.connection_errors;
+      return;
+    }
+    switch (static_cast<modbus_errc>(ec.value())) {
+      case modbus_errc::timeout:
+        ++c.timeouts;
+        break;
+      case modbus_errc::crc_mismatch:
+        ++c.crc_errors;
+        break;
+      case modbus_errc::connection_closed:
+        ++c.connection_errors;
+        break;
+      case modbus_errc::malformed_frame:
+      case modbus_errc::function_mismatch:
+      case modbus_errc::byte_count_mismatch:
+      case modbus_errc::transaction_mismatch:
+      case modbus_errc::echo_mismatch:
+      case modbus_errc::readback_mismatch:
+        ++c.malformed;
+        break;
+      default:  // 1-11 and unknown exception codes
+        ++c.exceptions;
+        break;
+    }
   }
 
   void record_failure(device_state& d, std::error_code ec) {
     if (stopped_) return;
-    ++d.consecutive_failures;
-    spdlog::debug("modbus poll failed bus={} addr={} device={} unit={} error=\"{}\" consecutive={}", name_,
-                  transport_->endpoint(), d.settings->name, d.settings->unit_id, ec.message(),
-                  d.consecutive_failures);
+    count_error(d, ec);
+    const auto failures = ++d.counters.consecutive_failures;
+    spdlog::debug("modbus poll failed bus={} addr={} device={} error=\"{}\" consecutive={}", name_, where(d),
+                  d.settings->name, ec.message(), failures);
     if (d.link == device_state::link::offline) {
       // Still down: wait twice as long before the next try, up to the cap.
       d.retry_delay = std::min(d.retry_delay * 2, settings_->offline_retry_max);
-      d.next_try = std::chrono::steady_clock::now() + d.retry_delay;
-    } else if (d.consecutive_failures >= settings_->offline_after) {
+      d.next_try = steady::now() + d.retry_delay;
+    } else if (failures >= settings_->offline_after) {
       d.link = device_state::link::offline;
-      d.retry_delay = std::min(std::max(settings_->poll_interval, std::chrono::milliseconds(500)),
+      d.retry_delay = std::min(std::max(d.settings->poll_interval, std::chrono::milliseconds(500)),
                                settings_->offline_retry_max);
-      d.next_try = std::chrono::steady_clock::now() + d.retry_delay;
+      d.next_try = steady::now() + d.retry_delay;
       spdlog::warn(
-          "device offline bus={} device={} addr={} unit={} failures={} error=\"{}\" check=\"device power, "
-          "wiring, unit id\"",
-          name_, d.settings->name, transport_->endpoint(), d.settings->unit_id, d.consecutive_failures,
-          ec.message());
+          "device offline bus={} device={} addr={} failures={} error=\"{}\" check=\"device power, wiring, "
+          "unit id\"",
+          name_, d.settings->name, where(d), failures, ec.message());
       sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now()});
     }
   }
 
-  void record_success(device_state& d) {
-    d.consecutive_failures = 0;
+  void record_success(device_state& d, steady::time_point started) {
+    d.counters.consecutive_failures = 0;
+    d.counters.last_good = clock::now();
     d.retry_delay = std::chrono::milliseconds(0);
     if (d.link == device_state::link::offline && !stopped_) {
-      spdlog::info("device online bus={} device={} addr={} unit={}", name_, d.settings->name,
-                   transport_->endpoint(), d.settings->unit_id);
+      spdlog::info("device online bus={} device={} addr={}", name_, d.settings->name, where(d));
       sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()});
+      d.next_full = started + d.settings->poll_interval;
+      d.next_alarm = started + d.settings->alarm_interval;
     }
     d.link = device_state::link::online;
   }
 
-  awaitable<void> pause(std::chrono::steady_clock::duration d) {
-    co_await pause_until(std::chrono::steady_clock::now() + d);
-  }
+  awaitable<void> pause(steady::duration d) { co_await pause_until(steady::now() + d); }
 
-  awaitable<void> pause_until(std::chrono::steady_clock::time_point t) {
-    if (stopped_) co_return;
+  awaitable<void> pause_until(steady::time_point t) {
+    if (stopped_ || !writes_.empty()) co_return;
     pause_.expires_at(t);
     boost::system::error_code ec;
     co_await pause_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -219,7 +457,10 @@ class bus final : public std::enable_shared_from_this<bus> {
   asio::any_io_executor executor_;
   asio::steady_timer pause_;
   std::vector<device_state> devices_;
+  std::deque<pending_write> writes_;
   std::vector<std::uint8_t> request_;
+  std::uint64_t late_polls_{0};
+  steady::time_point last_late_warning_{};
   bool link_up_{false};              ///< opened at least once since the last open failure
   bool open_failure_logged_{false};  ///< one warning per outage, not one per retry
   bool stopped_{false};
@@ -231,6 +472,10 @@ class modbus_bus_driver final : public bus_driver {
   ~modbus_bus_driver() override { stop(); }
   void start() override { bus_->start(); }
   void stop() override { bus_->stop(); }
+  std::vector<device_counters> counters() const override { return bus_->counters(); }
+  void write(write_command command, write_handler done) override {
+    bus_->write(std::move(command), std::move(done));
+  }
 
  private:
   std::shared_ptr<bus> bus_;

@@ -1,7 +1,10 @@
 #pragma once
-// The Modbus protocol core of one bus: walks its devices one request at a time over a transport,
-// decodes their profiles' points, and reports readings and reachability to the sink. A dead unit
-// costs its own timeout only; its neighbours are still read in the same cycle.
+// The Modbus protocol core of one bus: one coroutine schedules its devices' polls one request at a
+// time over a transport, decodes their profiles' points, and reports readings and reachability to
+// the sink. Each device has two schedules: its alarm-group points every alarm interval, all its
+// points every poll interval (a full poll covers the alarm points too). The device whose poll is
+// most overdue goes next, ties in turn, so a dead unit costs its own timeout only and never stalls
+// its neighbours' alarm polling. Writes go between polls.
 
 #include "../driver.hpp"
 #include "profile.hpp"
@@ -18,12 +21,15 @@ struct modbus_device_settings {
   std::string name;
   std::uint8_t unit_id{1};
   std::shared_ptr<const device_profile> profile;
+  std::chrono::milliseconds poll_interval{1000};  ///< every point
+  std::chrono::milliseconds alarm_interval{500};  ///< the alarm group's points
 };
 
 /// What every Modbus bus has, whatever its transport.
 struct modbus_bus_settings : config::driver_settings {
   std::chrono::milliseconds timeout{1000};        ///< per request
-  std::chrono::milliseconds poll_interval{1000};  ///< one cycle over every device
+  std::chrono::milliseconds poll_interval{1000};  ///< devices' default full-poll interval
+  std::chrono::milliseconds alarm_interval{500};  ///< devices' default alarm-group interval
   std::uint32_t offline_after{3};                 ///< consecutive failures before a device is offline
   /// An offline device is retried after the poll interval (at least 0.5 s), then twice as long each
   /// time it still fails, up to this.

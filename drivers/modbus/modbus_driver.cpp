@@ -27,6 +27,16 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
   s.timeout = std::chrono::milliseconds(bus.get_integer("timeout_ms", 50, 60000, 1000).value_or(1000));
   s.poll_interval =
       std::chrono::milliseconds(bus.get_integer("poll_interval_ms", 50, 3600000, 1000).value_or(1000));
+  // Alarm-group points every 500 ms unless set, and never less often than every point.
+  const auto alarm_default = std::min<std::int64_t>(500, s.poll_interval.count());
+  s.alarm_interval = std::chrono::milliseconds(
+      bus.get_integer("alarm_interval_ms", 50, 60000, alarm_default).value_or(alarm_default));
+  if (s.alarm_interval > s.poll_interval) {
+    bus.error("alarm_interval_ms",
+              fmt::format("the alarm group ({} ms) would be read less often than every point ({} ms); make "
+                          "alarm_interval_ms at most poll_interval_ms",
+                          s.alarm_interval.count(), s.poll_interval.count()));
+  }
   s.offline_after = static_cast<std::uint32_t>(bus.get_integer("offline_after", 1, 100, 3).value_or(3));
   s.offline_retry_max = std::chrono::milliseconds(
       bus.get_integer("offline_retry_max_ms", 1000, 3600000, 30000).value_or(30000));
@@ -38,6 +48,19 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
     m.name = d.common.name;
     // Modbus Application Protocol §4.1: unit ids 1–247 address a device; 0 is broadcast.
     m.unit_id = static_cast<std::uint8_t>(d.node.get_integer("unit_id", 1, 247, std::nullopt).value_or(1));
+    // A device may be read faster or slower than its bus's default (a detector in the kitchen, a
+    // meter in the basement).
+    m.poll_interval = std::chrono::milliseconds(
+        d.node.get_integer("poll_interval_ms", 50, 3600000, s.poll_interval.count()).value_or(1000));
+    const auto device_alarm_default = std::min(s.alarm_interval, m.poll_interval).count();
+    m.alarm_interval = std::chrono::milliseconds(
+        d.node.get_integer("alarm_interval_ms", 50, 60000, device_alarm_default).value_or(500));
+    if (m.alarm_interval > m.poll_interval) {
+      d.node.error("alarm_interval_ms",
+                   fmt::format("the alarm group ({} ms) would be read less often than every point ({} ms); "
+                               "make alarm_interval_ms at most poll_interval_ms",
+                               m.alarm_interval.count(), m.poll_interval.count()));
+    }
     if (auto p =
             d.node.get_string("profile", config::presence::required, "name a profile, such as \"SD-1\"")) {
       if (auto it = library.find(*p); it != library.end()) {

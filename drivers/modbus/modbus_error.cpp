@@ -49,6 +49,8 @@ class modbus_category_impl final : public std::error_category {
         return "write response does not echo what was written";
       case modbus_errc::crc_mismatch:
         return "CRC mismatch (check wiring, termination and baud rate)";
+      case modbus_errc::readback_mismatch:
+        return "the value read back differs from the value written (the device refused or changed it)";
     }
     return "modbus error " + std::to_string(value);
   }

@@ -27,6 +27,7 @@ enum class modbus_errc {
   connection_closed,     ///< the peer closed the connection
   echo_mismatch,         ///< a write response does not echo the address, value or quantity written
   crc_mismatch,          ///< RTU frame whose CRC-16 does not match its content
+  readback_mismatch,     ///< a verified write read back a different value
 };
 
 const std::error_category& modbus_category() noexcept;

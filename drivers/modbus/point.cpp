@@ -1,5 +1,7 @@
 #include "point.hpp"
 
+#include "modbus_error.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -78,6 +80,61 @@ point_value decode_registers(const point_def& p, std::span<const std::uint16_t> 
 
 point_value decode_bit(const point_def& p, bool bit) {
   return scaled(p, bit ? 1 : 0);
+}
+
+std::error_code encode_registers(const point_def& p, double value, std::span<std::uint16_t> regs) {
+  if (regs.size() < register_span(p) || !std::isfinite(value)) return modbus_errc::illegal_data_value;
+  const double raw = (value - p.offset) / p.scale;
+  const auto put32 = [&](std::uint32_t v) {
+    const auto high = static_cast<std::uint16_t>(v >> 16);
+    const auto low = static_cast<std::uint16_t>(v & 0xFFFF);
+    regs[0] = ordered(p, p.words == word_order::big ? high : low);
+    regs[1] = ordered(p, p.words == word_order::big ? low : high);
+  };
+  if (p.type == data_type::float32) {
+    const auto f = static_cast<float>(raw);
+    if (!std::isfinite(f)) return modbus_errc::illegal_data_value;
+    put32(std::bit_cast<std::uint32_t>(f));
+    return {};
+  }
+  // Integer types: the raw value must be whole (within rounding of the scale) and fit the type.
+  const double whole = std::round(raw);
+  if (std::abs(raw - whole) > 1e-6 * std::max(1.0, std::abs(raw))) return modbus_errc::illegal_data_value;
+  const auto within = [&](double lo, double hi) { return whole >= lo && whole <= hi; };
+  switch (p.type) {
+    case data_type::boolean:
+    case data_type::bit: {
+      if (!within(0, 1)) return modbus_errc::illegal_data_value;
+      if (p.type == data_type::boolean) {
+        regs[0] = whole != 0 ? 1 : 0;
+        return {};
+      }
+      auto r = ordered(p, regs[0]);
+      const auto mask = static_cast<std::uint16_t>(1u << p.bit);
+      r = static_cast<std::uint16_t>(whole != 0 ? (r | mask) : (r & ~mask));
+      regs[0] = ordered(p, r);
+      return {};
+    }
+    case data_type::int16:
+      if (!within(-32768, 32767)) return modbus_errc::illegal_data_value;
+      regs[0] = ordered(p, static_cast<std::uint16_t>(static_cast<std::int16_t>(whole)));
+      return {};
+    case data_type::uint16:
+      if (!within(0, 65535)) return modbus_errc::illegal_data_value;
+      regs[0] = ordered(p, static_cast<std::uint16_t>(whole));
+      return {};
+    case data_type::int32:
+      if (!within(-2147483648.0, 2147483647.0)) return modbus_errc::illegal_data_value;
+      put32(static_cast<std::uint32_t>(static_cast<std::int32_t>(whole)));
+      return {};
+    case data_type::uint32:
+      if (!within(0, 4294967295.0)) return modbus_errc::illegal_data_value;
+      put32(static_cast<std::uint32_t>(whole));
+      return {};
+    case data_type::float32:
+      break;
+  }
+  return modbus_errc::illegal_data_value;
 }
 
 }  // namespace firegate::modbus

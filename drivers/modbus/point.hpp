@@ -66,4 +66,9 @@ point_value decode_registers(const point_def& p, std::span<const std::uint16_t> 
 /// Decodes a boolean point from its coil or discrete input.
 point_value decode_bit(const point_def& p, bool bit);
 
+/// The inverse of decode_registers: writes `value` (an engineering value, scale and offset undone)
+/// into the point's registers (register_span(p) of them). A bit point changes its bit only; the
+/// rest of the register is kept. illegal_data_value when the raw value does not fit the type.
+std::error_code encode_registers(const point_def& p, double value, std::span<std::uint16_t> registers);
+
 }  // namespace firegate::modbus

@@ -49,7 +49,10 @@ bool parse_labels(config::config_node& n, point_def& p) {
   return ok;
 }
 
-std::optional<point_def> parse_point(config::config_node& n, std::set<std::string, std::less<>>& names) {
+/// A [[points]] entry, or with `writable` the point part of a [[writes]] entry (no group or invalid
+/// values: a write has neither).
+std::optional<point_def> parse_point(config::config_node& n, std::set<std::string, std::less<>>& names,
+                                     bool writable = false) {
   point_def p;
   bool ok = true;
   auto name = n.get_string("name", config::presence::required, "name the point, such as \"state\"");
@@ -112,6 +115,7 @@ std::optional<point_def> parse_point(config::config_node& n, std::set<std::strin
   p.offset = offset.value_or(0.0);
   p.unit = n.get_string_or("unit", "");
   ok &= parse_labels(n, p);
+  if (writable) return ok ? std::optional<point_def>(std::move(p)) : std::nullopt;
   for (auto& raw : n.get_integer_array("invalid")) p.invalid.push_back(raw);
   auto group = n.get_enum_or("group", group_names, "telemetry");
   ok &= group.has_value();
@@ -120,11 +124,46 @@ std::optional<point_def> parse_point(config::config_node& n, std::set<std::strin
   return ok ? std::optional<point_def>(std::move(p)) : std::nullopt;
 }
 
+/// [[writes]]: a point's keys (coil or holding table) and verify, min, max.
+std::optional<write_def> parse_write(config::config_node& n, std::set<std::string, std::less<>>& names) {
+  write_def w;
+  bool ok = true;
+  w.verify = n.get_bool("verify", false);
+  if (n.contains("min")) w.min = n.get_number("min", -1e12, 1e12, std::nullopt);
+  if (n.contains("max")) w.max = n.get_number("max", -1e12, 1e12, std::nullopt);
+  if (w.min && w.max && *w.min > *w.max) {
+    n.error("max", fmt::format("{} is below min = {}; swap them", *w.max, *w.min));
+    ok = false;
+  }
+  auto target = parse_point(n, names, true);
+  if (target) {
+    if (target->table != register_table::coil && target->table != register_table::holding) {
+      n.error("table",
+              "only coils and holding registers can be written; use table = \"coil\" or \"holding\"");
+      ok = false;
+    } else if (target->type == data_type::bit) {
+      n.error("type",
+              "a single bit of a register cannot be written without disturbing its neighbours; write the "
+              "whole register (uint16) with the value the device's manual gives");
+      ok = false;
+    }
+  }
+  n.finish();
+  if (!ok || !target) return std::nullopt;
+  w.target = std::move(*target);
+  return w;
+}
+
 }  // namespace
 
-std::vector<read_block> plan_reads(const std::vector<point_def>& points, std::uint16_t max_gap) {
+namespace {
+
+std::vector<read_block> plan(const std::vector<point_def>& points, std::optional<point_group> only,
+                             std::uint16_t max_gap) {
   std::map<register_table, std::vector<std::size_t>> by_table;
-  for (std::size_t i = 0; i < points.size(); ++i) by_table[points[i].table].push_back(i);
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (!only || points[i].group == *only) by_table[points[i].table].push_back(i);
+  }
   std::vector<read_block> blocks;
   for (auto& [table, indexes] : by_table) {
     const std::uint32_t limit = is_bit_table(table) ? max_read_bits : max_read_registers;
@@ -145,7 +184,6 @@ std::vector<read_block> plan_reads(const std::vector<point_def>& points, std::ui
         block.request = {read_function(table), static_cast<std::uint16_t>(first), 0};
         end = first;
       }
-      if (points[i].group == point_group::alarm) block.group = point_group::alarm;
       end = std::max(end, last);
       block.request.count = static_cast<std::uint16_t>(end - block.request.address);
       block.points.push_back(i);
@@ -153,6 +191,24 @@ std::vector<read_block> plan_reads(const std::vector<point_def>& points, std::ui
     if (!block.points.empty()) blocks.push_back(std::move(block));
   }
   return blocks;
+}
+
+}  // namespace
+
+std::vector<read_block> plan_reads(const std::vector<point_def>& points, std::uint16_t max_gap) {
+  return plan(points, std::nullopt, max_gap);
+}
+
+std::vector<read_block> plan_reads(const std::vector<point_def>& points, point_group only,
+                                   std::uint16_t max_gap) {
+  return plan(points, only, max_gap);
+}
+
+const write_def* device_profile::find_write(std::string_view wanted) const {
+  for (const auto& w : writes) {
+    if (w.target.name == wanted) return &w;
+  }
+  return nullptr;
 }
 
 std::optional<device_profile> parse_profile(config::config_node& root) {
@@ -175,9 +231,18 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
       ok = false;
     }
   }
+  std::set<std::string, std::less<>> write_names;
+  for (auto& n : root.get_table_array("writes")) {
+    if (auto w = parse_write(n, write_names)) {
+      profile.writes.push_back(std::move(*w));
+    } else {
+      ok = false;
+    }
+  }
   root.finish();
   if (!ok) return std::nullopt;
   profile.blocks = plan_reads(profile.points);
+  profile.alarm_blocks = plan_reads(profile.points, point_group::alarm);
   return profile;
 }
 

@@ -12,23 +12,37 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace firegate::modbus {
 
-/// One request covering several points of one table. Until the bus schedules poll groups at their own
-/// intervals, blocks are planned per table and a block is in the alarm group if any point is.
+/// One request covering several points of one table.
 struct read_block {
   read_request request;
   std::vector<std::size_t> points;  ///< indexes into device_profile::points
-  point_group group{point_group::telemetry};
+};
+
+/// Something a master may write: a command register, a setting, a relay coil ([[writes]]).
+struct write_def {
+  point_def target;  ///< where and how: table (coil or holding), address, type, scale, labels
+  /// Read the value back after writing and compare: for relays and settings. Not for command
+  /// registers, which read back 0 once the device has acted.
+  bool verify{false};
+  std::optional<double> min, max;  ///< allowed engineering range, when the device documents one
 };
 
 struct device_profile {
   std::string name;
   std::string description;
   std::vector<point_def> points;
-  std::vector<read_block> blocks;  ///< from plan_reads()
+  /// Every point, coalesced: a full poll (telemetry interval). It covers the alarm points too.
+  std::vector<read_block> blocks;
+  /// The alarm group's points only, coalesced: the fast poll between full polls.
+  std::vector<read_block> alarm_blocks;
+  std::vector<write_def> writes;
+
+  const write_def* find_write(std::string_view name) const;
 };
 
 /// Registers (or bits) of gap a block may swallow to save a request.
@@ -37,6 +51,9 @@ inline constexpr std::uint16_t default_max_gap = 8;
 /// Groups points into requests: per table, by address, merging neighbours while the gap between them
 /// is at most `max_gap` and the block fits one request (125 registers, 2000 bits).
 std::vector<read_block> plan_reads(const std::vector<point_def>& points,
+                                   std::uint16_t max_gap = default_max_gap);
+/// The same over the points of one group only (indexes still into `points`).
+std::vector<read_block> plan_reads(const std::vector<point_def>& points, point_group only,
                                    std::uint16_t max_gap = default_max_gap);
 
 /// Parses and validates one profile's root table. Returns nullopt when it has errors (recorded).

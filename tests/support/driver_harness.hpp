@@ -20,10 +20,14 @@ struct recording_sink final : reading_sink {
   std::vector<device_status> statuses;
   /// When each device's poll was reported, in order.
   std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> polls;
+  /// How many readings each of a device's polls reported, in order.
+  std::map<std::string, std::vector<std::size_t>> poll_sizes;
 
   void on_readings(std::span<const reading> r) override {
     readings.insert(readings.end(), r.begin(), r.end());
-    if (!r.empty()) polls[r.front().device].push_back(std::chrono::steady_clock::now());
+    if (r.empty()) return;
+    polls[r.front().device].push_back(std::chrono::steady_clock::now());
+    poll_sizes[r.front().device].push_back(r.size());
   }
   void on_device_status(const device_status& s) override { statuses.push_back(s); }
 

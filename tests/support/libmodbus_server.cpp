@@ -52,13 +52,21 @@ void libmodbus_server::set_holding_register(int address, std::uint16_t value) {
   map_->tab_registers[address] = value;
 }
 
+std::uint16_t libmodbus_server::holding_register(int address) {
+  std::lock_guard lock(mutex_);
+  return map_->tab_registers[address];
+}
+
 void libmodbus_server::reply(const std::uint8_t* query, int length) {
   if (silent_) return;
   std::lock_guard lock(mutex_);
   if (failing_) {
     modbus_reply_exception(ctx_, query, MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE);
   } else {
+    const int kept = read_only_;
+    const std::uint16_t old = kept >= 0 ? map_->tab_registers[kept] : std::uint16_t{0};
     modbus_reply(ctx_, query, length, map_);
+    if (kept >= 0) map_->tab_registers[kept] = old;
   }
 }
 

@@ -25,6 +25,10 @@ class libmodbus_server {
   std::uint16_t port() const { return port_; }
   void set_input_register(int address, std::uint16_t value);
   void set_holding_register(int address, std::uint16_t value);
+  std::uint16_t holding_register(int address);
+  /// Acknowledge writes to this holding register but keep its value (a device that refuses a
+  /// setting while still echoing it, which only a read-back catches).
+  void set_read_only(int address) { read_only_ = address; }
   /// Drop requests without answering (a dead device).
   void set_silent(bool silent) { silent_ = silent; }
   /// Answer every request with exception 4 (server device failure).
@@ -40,6 +44,7 @@ class libmodbus_server {
   _modbus_mapping_t* map_{nullptr};
   int listen_fd_{-1};
   std::atomic<int> client_fd_{-1};
+  std::atomic<int> read_only_{-1};
   std::atomic<bool> stopping_{false}, silent_{false}, failing_{false};
   std::mutex mutex_;
   std::thread thread_;

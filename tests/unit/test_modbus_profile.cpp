@@ -3,6 +3,7 @@
 // the 125-register request limit; each class of profile error is reported with file, line and key;
 // and the shipped profiles load clean.
 
+#include "modbus/modbus_error.hpp"
 #include "modbus/profile.hpp"
 #include "support.hpp"
 
@@ -129,7 +130,10 @@ TEST_CASE("block reads coalesce within the gap and split at the limits") {
   input.group = point_group::alarm;
   auto mixed = plan_reads({reg(data_type::uint16, 0), input});
   CHECK(mixed.size() == 2);  // never across tables
-  CHECK(mixed[1].group == point_group::alarm);
+  auto alarm_only = plan_reads({reg(data_type::uint16, 0), input}, point_group::alarm);
+  REQUIRE(alarm_only.size() == 1);
+  CHECK(alarm_only[0].request == read_request{function_code::read_input_registers, 0, 1});
+  CHECK(alarm_only[0].points == std::vector<std::size_t>{1});
 }
 
 TEST_CASE("profile errors name the line, the key and the fix") {
@@ -191,6 +195,16 @@ TEST_CASE("the shipped profiles load clean and plan few requests") {
   REQUIRE(efd.blocks.size() == 2);  // measurements with the alarm and fault words; settings
   CHECK(efd.blocks[0].request == read_request{function_code::read_holding_registers, 0x0000, 0x12});
   CHECK(efd.blocks[1].request == read_request{function_code::read_holding_registers, 0x0100, 7});
+  REQUIRE(efd.alarm_blocks.size() == 2);  // measurements 0-4; alarm and fault words, 11 registers on
+  CHECK(efd.alarm_blocks[0].request == read_request{function_code::read_holding_registers, 0x0000, 5});
+  CHECK(efd.alarm_blocks[1].request == read_request{function_code::read_holding_registers, 0x0010, 2});
+  CHECK(sd1.alarm_blocks.size() == 1);
+  CHECK(sd1.alarm_blocks[0].request == read_request{function_code::read_input_registers, 0, 1});
+  REQUIRE(efd.writes.size() == 3);
+  CHECK(efd.find_write("mode")->verify);
+  CHECK_FALSE(efd.find_write("command")->verify);
+  CHECK(efd.find_write("leakage_alarm_setting")->max == 1000);
+  CHECK(efd.find_write("nope") == nullptr);
   const auto& le = *library.at("GD-1-FLOAT-LE");
   CHECK(le.points[0].type == data_type::float32);
   CHECK(le.points[0].words == word_order::little);
@@ -218,4 +232,86 @@ TEST_CASE("profile folder errors name the file") {
   config::config_errors missing;
   CHECK(load_profiles(dir / "nope", missing).empty());
   CHECK(missing.format("x").find("no such folder") != std::string::npos);
+}
+
+TEST_CASE("write entries are checked like points - with their own rules") {
+  SECTION("a bit of a register is not writable") {
+    auto r = parse_points(
+        "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n"
+        "[[writes]]\nname = \"y\"\ntable = \"holding\"\naddress = 2\ntype = \"bit\"\nbit = 3\n");
+    INFO(r.errors.format("p"));
+    REQUIRE_FALSE(r.profile);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors.items()[0].path == "writes[0].type");
+  }
+  SECTION("input registers cannot be written") {
+    auto r = parse_points(
+        "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n"
+        "[[writes]]\nname = \"y\"\ntable = \"input\"\naddress = 2\n");
+    INFO(r.errors.format("p"));
+    REQUIRE_FALSE(r.profile);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors.items()[0].path == "writes[0].table");
+  }
+  SECTION("poll-only keys are unknown on a write") {
+    auto r = parse_points(
+        "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n"
+        "[[writes]]\nname = \"y\"\ntable = \"holding\"\naddress = 2\ngroup = \"alarm\"\n");
+    INFO(r.errors.format("p"));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors.items()[0].path == "writes[0].group");
+  }
+  SECTION("min above max") {
+    auto r = parse_points(
+        "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n"
+        "[[writes]]\nname = \"y\"\ntable = \"holding\"\naddress = 2\nmin = 5\nmax = 1\n");
+    INFO(r.errors.format("p"));
+    REQUIRE_FALSE(r.profile);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors.items()[0].path == "writes[0].max");
+  }
+  SECTION("a good one") {
+    auto r = parse_points(
+        "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n"
+        "[[writes]]\nname = \"relay\"\ntable = \"coil\"\naddress = 1\nverify = true\n");
+    INFO(r.errors.format("p"));
+    REQUIRE(r.profile);
+    REQUIRE(r.profile->writes.size() == 1);
+    CHECK(r.profile->writes[0].target.type == data_type::boolean);
+    CHECK(r.profile->writes[0].verify);
+  }
+}
+
+TEST_CASE("encode_registers is the inverse of decode_registers") {
+  using regs = std::vector<std::uint16_t>;
+  auto f = reg(data_type::float32, 0);
+  f.words = word_order::little;
+  regs out(2);
+  REQUIRE_FALSE(encode_registers(f, 12.5, out));
+  CHECK(out == regs{0x0000, 0x4148});
+  CHECK(decode_registers(f, out).value == 12.5);
+
+  auto t = reg(data_type::int16, 0);
+  t.scale = 0.1;
+  regs one(1);
+  REQUIRE_FALSE(encode_registers(t, -10.0, one));
+  CHECK(one[0] == 0xFF9C);
+  CHECK(encode_registers(t, 4000.0, one) == modbus_errc::illegal_data_value);  // 40000 > int16
+  CHECK(encode_registers(t, 0.05, one) == modbus_errc::illegal_data_value);    // not a whole raw value
+
+  auto b = reg(data_type::bit, 0);
+  b.bit = 4;
+  regs word{0x8001};
+  REQUIRE_FALSE(encode_registers(b, 1, word));
+  CHECK(word[0] == 0x8011);  // the other bits kept
+  REQUIRE_FALSE(encode_registers(b, 0, word));
+  CHECK(word[0] == 0x8001);
+
+  auto u = reg(data_type::uint32, 0);
+  u.bytes = byte_order::little;
+  regs two(2);
+  REQUIRE_FALSE(encode_registers(u, 0x12345678, two));
+  CHECK(two == regs{0x3412, 0x7856});
+  CHECK(decode_registers(u, two).value == 0x12345678);
+  CHECK(encode_registers(u, -1, two) == modbus_errc::illegal_data_value);
 }
