@@ -32,6 +32,8 @@ struct device_state {
   /// costs a full timeout on a line its neighbours share.
   std::chrono::milliseconds retry_delay{0};
   steady::time_point next_try{};
+  /// The device refused a read across its reserved registers: read it without gaps from now on.
+  bool gapless{false};
   device_counters counters;
 
   bool has_alarm_group() const { return !settings->profile->alarm_blocks.empty(); }
@@ -230,7 +232,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   awaitable<void> poll(device_state& d, steady::time_point started) {
     const auto& profile = *d.settings->profile;
     const bool full = d.link == device_state::link::offline || !d.has_alarm_group() || d.next_full <= started;
-    const auto& blocks = full ? profile.blocks : profile.alarm_blocks;
+    const auto& blocks = full ? (d.gapless ? profile.gapless_blocks : profile.blocks)
+                              : (d.gapless ? profile.gapless_alarm_blocks : profile.alarm_blocks);
     ++d.counters.polls;
     std::vector<reading> readings;
     readings.reserve(profile.points.size());
@@ -241,6 +244,13 @@ class bus final : public std::enable_shared_from_this<bus> {
       encode_request(block.request, request_);
       auto pdu = co_await exchange(d);
       std::error_code ec = pdu ? decode_block(d, profile, block, *pdu, now, readings) : pdu.error();
+      if (ec == modbus_errc::illegal_data_address && block.spans_gap && !d.gapless) {
+        d.gapless = true;
+        spdlog::warn(
+            "modbus device refuses reads across unused registers bus={} device={} addr={} block=0x{:04X}+{} "
+            "action=\"reading without gaps from now on: more requests per poll\"",
+            name_, d.settings->name, where(d), block.request.address, block.request.count);
+      }
       if (ec) {
         // A well-framed exception or mismatch leaves the stream in step: the transport stays open.
         record_failure(d, ec);

@@ -1,7 +1,6 @@
 #include "modbus_driver.hpp"
 
 #include "config/suggest.hpp"
-#include "tcp_transport.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -86,6 +85,11 @@ std::shared_ptr<const config::driver_settings> parse_tcp(config::config_node& bu
   s->host =
       bus.get_string("host", config::presence::required, "give the Modbus TCP server's address").value_or("");
   s->port = static_cast<std::uint16_t>(bus.get_integer("port", 1, 65535, 502).value_or(502));
+  // A serial device server (Moxa NPort, USR-TCP232 and the like) in transparent mode passes RTU
+  // frames through: framing = "rtu". One in Modbus gateway mode speaks Modbus TCP: the default.
+  if (auto framing = bus.get_enum_or("framing", {"mbap", "rtu"}, "mbap")) {
+    s->framing = *framing == "rtu" ? tcp_framing::rtu : tcp_framing::mbap;
+  }
   parse_common(*s, bus, devices, context);
   return s;
 }
@@ -119,7 +123,7 @@ std::shared_ptr<const config::driver_settings> parse_rtu(config::config_node& bu
 std::unique_ptr<bus_driver> create_tcp(asio::any_io_executor ex, const config::bus_config& bus,
                                        reading_sink& sink) {
   auto s = std::dynamic_pointer_cast<const modbus_tcp_settings>(bus.settings);
-  auto t = std::make_unique<tcp_transport>(ex, s->host, s->port, s->timeout);
+  auto t = std::make_unique<tcp_transport>(ex, s->host, s->port, s->timeout, s->framing);
   return make_modbus_bus(std::move(ex), bus.name, std::move(s), std::move(t), sink);
 }
 

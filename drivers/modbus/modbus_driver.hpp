@@ -5,6 +5,7 @@
 
 #include "modbus_bus.hpp"
 #include "rtu_transport.hpp"
+#include "tcp_transport.hpp"
 
 namespace firegate::modbus {
 
@@ -12,6 +13,7 @@ namespace firegate::modbus {
 struct modbus_tcp_settings final : modbus_bus_settings {
   std::string host;
   std::uint16_t port{502};
+  tcp_framing framing{tcp_framing::mbap};  ///< framing = "rtu": RTU over TCP (serial device servers)
 };
 
 /// [[buses]] with driver = "modbus_rtu".

@@ -190,6 +190,13 @@ std::vector<read_block> plan(const std::vector<point_def>& points, std::optional
     }
     if (!block.points.empty()) blocks.push_back(std::move(block));
   }
+  for (auto& b : blocks) {
+    std::set<std::uint32_t> used;
+    for (auto i : b.points) {
+      for (std::uint32_t k = 0; k < register_span(points[i]); ++k) used.insert(points[i].address + k);
+    }
+    b.spans_gap = used.size() < b.request.count;
+  }
   return blocks;
 }
 
@@ -243,6 +250,8 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
   if (!ok) return std::nullopt;
   profile.blocks = plan_reads(profile.points);
   profile.alarm_blocks = plan_reads(profile.points, point_group::alarm);
+  profile.gapless_blocks = plan_reads(profile.points, 0);
+  profile.gapless_alarm_blocks = plan_reads(profile.points, point_group::alarm, 0);
   return profile;
 }
 

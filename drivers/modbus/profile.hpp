@@ -21,6 +21,7 @@ namespace firegate::modbus {
 struct read_block {
   read_request request;
   std::vector<std::size_t> points;  ///< indexes into device_profile::points
+  bool spans_gap{false};            ///< it reads registers no point uses (see gapless plans)
 };
 
 /// Something a master may write: a command register, a setting, a relay coil ([[writes]]).
@@ -40,6 +41,9 @@ struct device_profile {
   std::vector<read_block> blocks;
   /// The alarm group's points only, coalesced: the fast poll between full polls.
   std::vector<read_block> alarm_blocks;
+  /// The same two plans without gaps, for a device that answers exception 2 to a read across its
+  /// reserved registers (many do); the bus switches such a device to these.
+  std::vector<read_block> gapless_blocks, gapless_alarm_blocks;
   std::vector<write_def> writes;
 
   const write_def* find_write(std::string_view name) const;

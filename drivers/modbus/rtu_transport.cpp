@@ -2,6 +2,7 @@
 
 #include "codec/rtu.hpp"
 #include "modbus_error.hpp"
+#include "rtu_read.hpp"
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -76,23 +77,13 @@ asio::awaitable<result<std::vector<std::uint8_t>>> rtu_transport::transact(
   const auto adu = encode_rtu_adu(unit, pdu);
   deadline_.arm(timeout_);
   co_await asio::async_write(port_, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
-  // Unit, function and (for reads) the byte count tell the frame's size: RTU has no length field.
-  frame_.resize(3);
-  if (!ec)
-    co_await asio::async_read(port_, asio::buffer(frame_), asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return fail(deadline_.expired() ? make_error_code(modbus_errc::timeout) : std::error_code(ec));
-  auto size = rtu_response_size(frame_);
-  if (!size || !*size) co_return fail(size ? make_error_code(modbus_errc::malformed_frame) : size.error());
-  frame_.resize(**size);
-  co_await asio::async_read(port_, asio::buffer(frame_.data() + 3, frame_.size() - 3),
-                            asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return fail(deadline_.expired() ? make_error_code(modbus_errc::timeout) : std::error_code(ec));
+  auto response = co_await read_rtu_response(port_, unit, frame_);
+  if (!response)
+    co_return fail(deadline_.expired() ? make_error_code(modbus_errc::timeout) : response.error());
   deadline_.disarm();
   line_quiet_since_ = std::chrono::steady_clock::now();
-  auto decoded = decode_rtu_adu(frame_);
-  if (!decoded) co_return fail(decoded.error());
-  if (decoded->unit != unit) co_return fail(make_error_code(modbus_errc::transaction_mismatch));
-  co_return std::vector<std::uint8_t>(decoded->pdu.begin(), decoded->pdu.end());
+  co_return response;
 }
 
 }  // namespace firegate::modbus

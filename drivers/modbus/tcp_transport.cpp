@@ -2,6 +2,7 @@
 
 #include "codec/mbap.hpp"
 #include "modbus_error.hpp"
+#include "rtu_read.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/connect.hpp>
@@ -15,10 +16,13 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 tcp_transport::tcp_transport(asio::any_io_executor ex, std::string host, std::uint16_t port,
-                             std::chrono::milliseconds timeout)
-    : host_(std::move(host)), port_(port), timeout_(timeout), socket_(ex), deadline_(ex, [this] {
-        close();
-      }) {}
+                             std::chrono::milliseconds timeout, tcp_framing framing)
+    : host_(std::move(host)),
+      port_(port),
+      timeout_(timeout),
+      socket_(ex),
+      deadline_(ex, [this] { close(); }),
+      framing_(framing) {}
 
 std::string tcp_transport::endpoint() const {
   return fmt::format("{}:{}", host_, port_);
@@ -53,11 +57,29 @@ asio::awaitable<std::error_code> tcp_transport::open() {
   co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return fail(ec);
   deadline_.disarm();
+  socket_.set_option(tcp::no_delay(true), ec);  // one small request at a time: no Nagle delay
   co_return std::error_code{};
 }
 
 asio::awaitable<result<std::vector<std::uint8_t>>> tcp_transport::transact(
     std::uint8_t unit, std::span<const std::uint8_t> pdu) {
+  if (framing_ == tcp_framing::rtu) {
+    const auto adu = encode_rtu_adu(unit, pdu);
+    boost::system::error_code ec;
+    deadline_.arm(timeout_);
+    co_await asio::async_write(socket_, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return fail(ec);
+    auto response = co_await read_rtu_response(socket_, unit, frame_);
+    if (!response) {
+      const auto e = response.error();
+      if (deadline_.expired()) co_return fail(make_error_code(modbus_errc::timeout));
+      // An I/O error while reading: the server closed or reset the connection.
+      if (e.category() != modbus_category()) co_return fail(make_error_code(modbus_errc::connection_closed));
+      co_return fail(e);
+    }
+    deadline_.disarm();
+    co_return response;
+  }
   const auto tid = ++transaction_id_;
   const auto adu = encode_adu(tid, unit, pdu);
   boost::system::error_code ec;

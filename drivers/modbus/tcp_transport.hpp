@@ -1,5 +1,7 @@
 #pragma once
-// Modbus TCP: MBAP framing over one TCP connection (Messaging on TCP/IP Implementation Guide §3.1).
+// Modbus over one TCP connection: MBAP framing (Modbus TCP, Messaging on TCP/IP Implementation
+// Guide §3.1), or RTU framing for serial device servers that pass RTU frames through unchanged
+// ("RTU over TCP"). Either way a timeout or a bad frame closes the connection to resynchronise.
 
 #include "deadline.hpp"
 #include "transport.hpp"
@@ -8,13 +10,16 @@
 
 #include <array>
 #include <chrono>
+#include <vector>
 
 namespace firegate::modbus {
+
+enum class tcp_framing : std::uint8_t { mbap, rtu };
 
 class tcp_transport final : public transport {
  public:
   tcp_transport(boost::asio::any_io_executor ex, std::string host, std::uint16_t port,
-                std::chrono::milliseconds timeout);
+                std::chrono::milliseconds timeout, tcp_framing framing = tcp_framing::mbap);
   std::string endpoint() const override;
   bool is_open() const override { return socket_.is_open(); }
   boost::asio::awaitable<std::error_code> open() override;
@@ -33,6 +38,8 @@ class tcp_transport final : public transport {
   deadline deadline_;
   std::uint16_t transaction_id_{0};
   std::array<std::uint8_t, 7> header_{};
+  tcp_framing framing_;
+  std::vector<std::uint8_t> frame_;  ///< RTU framing's read buffer
 };
 
 }  // namespace firegate::modbus

@@ -89,8 +89,7 @@ class rtu_responder {
 };
 
 std::shared_ptr<const modbus::device_profile> sd1() {
-  config::config_errors errors;
-  return modbus::load_profiles(test::source_dir() + "/config/profiles/modbus", errors).at("SD-1");
+  return test::shipped_profile("SD-1");
 }
 
 config::bus_config rtu_bus(const std::string& device, std::vector<std::uint8_t> units) {

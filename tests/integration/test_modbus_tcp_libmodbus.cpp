@@ -17,6 +17,7 @@ using namespace firegate;
 using namespace std::chrono_literals;
 using test::recording_sink;
 using test::run_until;
+using test::shipped_profile;
 
 namespace {
 
@@ -48,15 +49,6 @@ struct driver_fixture {
   }
   std::vector<device_counters> snapshot;
 };
-
-/// A shipped profile, loaded from config/profiles like the daemon does.
-std::shared_ptr<const modbus::device_profile> shipped_profile(const std::string& name) {
-  config::config_errors errors;
-  auto library = modbus::load_profiles(test::source_dir() + "/config/profiles/modbus", errors);
-  INFO(errors.format("profiles"));
-  REQUIRE(errors.empty());
-  return library.at(name);
-}
 
 config::bus_config make_bus(std::uint16_t port, const std::string& profile = "SD-1",
                             std::chrono::milliseconds poll = 50ms, std::chrono::milliseconds alarm = 50ms) {

@@ -3,6 +3,8 @@
 // driver reports, and a loop runner that waits for a condition with a deadline.
 
 #include "driver.hpp"
+#include "modbus/profile.hpp"
+#include "support.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -10,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -39,6 +42,14 @@ struct recording_sink final : reading_sink {
     return std::nullopt;
   }
 };
+
+/// A shipped profile (config/profiles/modbus), loaded as the daemon loads it.
+inline std::shared_ptr<const modbus::device_profile> shipped_profile(const std::string& name) {
+  config::config_errors errors;
+  auto library = modbus::load_profiles(source_dir() + "/config/profiles/modbus", errors);
+  if (!errors.empty()) throw std::runtime_error(errors.format("shipped profiles"));
+  return library.at(name);
+}
 
 /// Runs `io` until `condition` holds or `timeout` passes; returns whether it held.
 inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& condition,

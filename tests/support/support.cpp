@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -156,12 +157,22 @@ broker::broker(const temp_dir& dir, std::uint16_t port) : port_(port != 0 ? port
   }
 }
 
-simulator::simulator(const temp_dir& dir, int devices) {
+simulator::simulator(const temp_dir& dir, int devices)
+    : simulator(dir, std::vector<std::string>{"--devices", std::to_string(devices)}) {}
+
+bool simulator::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const {
+  return wait_until([&] { return log_text().find(text) != std::string::npos; }, timeout);
+}
+
+simulator::simulator(const temp_dir& dir, std::vector<std::string> args) {
   const auto port_file = dir / "sim.port";
-  process_ = std::make_unique<child>(
-      std::vector<std::string>{firegate_sim_path(), "--port", "0", "--port-file", port_file.string(),
-                               "--devices", std::to_string(devices), "--commands"},
-      dir / "sim.log", true);
+  std::vector<std::string> argv{firegate_sim_path(), "--port-file", port_file.string(), "--commands"};
+  if (std::find(args.begin(), args.end(), "--serial") == args.end()) {
+    argv.push_back("--port");
+    argv.push_back("0");
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_ = std::make_unique<child>(argv, dir / "sim.log", true);
   if (!wait_until([&] { return std::filesystem::exists(port_file); }, 10s)) {
     throw std::runtime_error("firegate-sim did not start: " + process_->log_text());
   }

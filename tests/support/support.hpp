@@ -80,12 +80,18 @@ class pty_pair {
   std::unique_ptr<child> socat_;
 };
 
-/// firegate-sim serving `devices` SD-1 detectors (units 1..devices) on a free port, taking
-/// "UNIT FIELD VALUE" changes on its standard input.
+/// firegate-sim taking "UNIT FIELD VALUE" changes on its standard input.
 class simulator {
  public:
+  /// `devices` SD-1 detectors (units 1..devices) on a free port.
   simulator(const temp_dir& dir, int devices);
+  /// With these arguments (such as {"--devices", "EFD-4T:1", "--serial", pty.b()}); on a free TCP
+  /// port unless they name a serial line.
+  simulator(const temp_dir& dir, std::vector<std::string> args);
+  /// The first listening port (0 when serving a serial line only).
   std::uint16_t port() const { return port_; }
+  /// Waits until the simulator's log has `text`; false after `timeout`.
+  bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout = 5s) const;
   void send(const std::string& line) { process_->send(line); }
   std::string log_text() const { return process_->log_text(); }
 

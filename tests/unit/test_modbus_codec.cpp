@@ -247,6 +247,19 @@ TEST_CASE("RTU response size from the first bytes") {
   CHECK(size({0x01, 0x03, 251}).error() == modbus_errc::malformed_frame);  // found by the fuzzer
 }
 
+TEST_CASE("RTU request size from the first bytes - the server's framing") {
+  auto size = [](bytes head) { return rtu_request_size(head); };
+  CHECK(size({0x01}).value() == std::nullopt);
+  CHECK(size({0x01, 0x03}).value() == std::size_t{8});
+  CHECK(size({0x01, 0x05}).value() == std::size_t{8});
+  CHECK(size({0x01, 0x10, 0x00, 0x01, 0x00, 0x02}).value() == std::nullopt);  // need the byte count
+  // §6.12's example: write 2 registers from 0x0001 = 13 bytes with the unit and CRC.
+  CHECK(size({0x01, 0x10, 0x00, 0x01, 0x00, 0x02, 0x04}).value() == std::size_t{13});
+  CHECK(size({0x01, 0x0F, 0x00, 0x13, 0x00, 0x0A, 0x02}).value() == std::size_t{11});
+  CHECK(size({0x01, 0x2B}).error() == modbus_errc::malformed_frame);
+  CHECK(size({0x01, 0x83}).error() == modbus_errc::malformed_frame);  // a master never sends these
+}
+
 TEST_CASE("RTU timing: 3.5 characters of 11 bits, 1.75 ms above 19200 baud (§2.5.1.1)") {
   using std::chrono::microseconds;
   CHECK(rtu_char_time(9600) == microseconds(1146));

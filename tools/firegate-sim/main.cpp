@@ -1,14 +1,21 @@
-// firegate-sim: simulated field devices for the demo, the tests and the benchmarks. Serves SD-1
-// smoke detectors over Modbus TCP with firegate's own codec; changes come from a timed script
-// (--script) or from commands on standard input, and each change is logged with a timestamp.
+// firegate-sim: the fleet simulator for the demo, the tests and the benchmarks. Serves devices of
+// any shipped profile over Modbus TCP (one or many ports, MBAP or RTU framing) and Modbus RTU on a
+// serial line, with firegate's own codec. Values wander as real sensors do; changes come from a
+// timed script (--script) or from standard input (--commands), and each is logged with a timestamp
+// so latency can be measured from outside.
 //
-// Script and stdin lines:   [AT_SECONDS] UNIT FIELD VALUE     e.g. "5 1 state 1" (script), "1 state 0"
-// (stdin) FIELD: state (0 normal, 1 fire, 2 fault, 3 dirty, 4 test), smoke, temperature, supply, answering
-// (0/1).
+// Lines (a script's start with AT_SECONDS):
+//   [PORT:]UNIT FIELD VALUE         set a point (engineering units) or a simulator field
+//   [PORT:]UNIT FIELD invalid       set a point to its profile's no-value code (a probe open)
+//   [PORT:]UNIT ramp POINT TO SECS  move a point to TO over SECS seconds (a leakage-current ramp)
+// FIELD is a point or writable of the device's profile, or answering (0/1), delay_ms, corrupt
+// (percent of answers corrupted), strict (1: reading a reserved register is exception 2). PORT is
+// the index of the --ports listener (default 0).
 
 #include "sim_fleet.hpp"
 
 #include "modbus/codec/mbap.hpp"
+#include "modbus/codec/rtu.hpp"
 #include "modbus/modbus_error.hpp"
 
 #include <fmt/chrono.h>
@@ -18,6 +25,7 @@
 
 #include <unistd.h>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -26,6 +34,7 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using asio::ip::tcp;
 using namespace firegate;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -39,111 +48,184 @@ void log_line(std::string_view text) {
 
 struct change {
   double at{0};
+  std::size_t port{0};
   std::uint8_t unit{0};
   std::string field;
-  long value{0};
+  std::string value;         ///< a number, or "invalid"
+  double to{0}, seconds{0};  ///< for ramp
 };
 
-/// Parses "UNIT FIELD VALUE" (with `timed`, "AT UNIT FIELD VALUE"). Returns an error text.
+/// Parses a script or command line. Returns an error text.
 std::optional<std::string> parse_change(const std::string& line, bool timed, change& out) {
   std::istringstream in(line);
-  long unit = 0;
+  std::string where;
   if (timed && !(in >> out.at)) return "expected seconds first";
-  if (!(in >> unit >> out.field >> out.value)) return "expected UNIT FIELD VALUE";
+  if (!(in >> where >> out.field)) return "expected [PORT:]UNIT FIELD VALUE";
+  long port = 0, unit = 0;
+  if (auto colon = where.find(':'); colon != std::string::npos) {
+    auto [p, ec] = std::from_chars(where.data(), where.data() + colon, port);
+    if (ec != std::errc{} || p != where.data() + colon)
+      return "PORT:UNIT needs a port index before the colon";
+    where.erase(0, colon + 1);
+  }
+  auto [p, ec] = std::from_chars(where.data(), where.data() + where.size(), unit);
+  if (ec != std::errc{} || p != where.data() + where.size()) return "UNIT must be a number";
   if (unit < 1 || unit > 247) return "unit outside 1-247";
+  out.port = static_cast<std::size_t>(port);
   out.unit = static_cast<std::uint8_t>(unit);
+  if (out.field == "ramp") {
+    if (!(in >> out.field >> out.to >> out.seconds)) return "expected UNIT ramp POINT TO SECONDS";
+    out.value = "ramp";
+    return std::nullopt;
+  }
+  if (!(in >> out.value)) return "expected a value";
+  if (out.value != "invalid") {
+    double v = 0;
+    auto [q, ec2] = std::from_chars(out.value.data(), out.value.data() + out.value.size(), v);
+    if (ec2 != std::errc{} || q != out.value.data() + out.value.size())
+      return "VALUE must be a number or invalid";
+  }
   return std::nullopt;
 }
 
-void apply(sim::fleet& f, const change& c) {
-  if (auto err = f.apply(c.unit, c.field, c.value)) {
-    log_line(fmt::format("change rejected unit={} field={} value={} error=\"{}\"", c.unit, c.field, c.value,
-                         *err));
-  } else {
-    log_line(fmt::format("change unit={} {}={}", c.unit, c.field, c.value));
-  }
-}
-
-/// The PDU an SD-1 answers with: register reads, a write to its command register, exceptions for
-/// the rest as a real detector would (§7 of the application protocol).
-void answer(sim::fleet& f, std::uint8_t unit, std::span<const std::uint8_t> pdu,
-            std::vector<std::uint8_t>& reply) {
-  auto decoded = modbus::decode_request(pdu);
-  if (!decoded) {
-    const auto code = decoded.error() == modbus::modbus_errc::illegal_function ? 1 : 3;
-    modbus::encode_exception(pdu.empty() ? 0 : pdu[0], static_cast<std::uint8_t>(code), reply);
+void apply_change(std::vector<sim::fleet>& fleets, const change& c) {
+  if (c.port >= fleets.size()) {
+    log_line(fmt::format("change rejected port={} error=\"only {} port(s)\"", c.port, fleets.size()));
     return;
   }
-  if (const auto* read = std::get_if<modbus::read_request>(&*decoded)) {
-    if (!modbus::is_register_read(read->function)) return modbus::encode_exception(pdu[0], 1, reply);
-    std::vector<std::uint16_t> regs;
-    for (std::uint16_t i = 0; i < read->count; ++i) {
-      auto v = f.read_register(unit, static_cast<std::uint16_t>(read->address + i));
-      if (!v) return modbus::encode_exception(pdu[0], 2, reply);  // illegal data address
-      regs.push_back(*v);
-    }
-    return modbus::encode_read_response(read->function, regs, reply);
+  auto& f = fleets[c.port];
+  const auto now = sim::steady::now();
+  std::optional<std::string> err;
+  std::string what;
+  if (c.value == "ramp") {
+    err = f.ramp(c.unit, c.field, c.to, c.seconds, now);
+    what = fmt::format("ramp {} to={} seconds={}", c.field, c.to, c.seconds);
+  } else if (c.value == "invalid") {
+    err = f.set_invalid(c.unit, c.field, now);
+    what = fmt::format("{}=invalid", c.field);
+  } else {
+    err = f.set(c.unit, c.field, std::stod(c.value), now);
+    what = fmt::format("{}={}", c.field, c.value);
   }
-  const auto& write = std::get<modbus::write_request>(*decoded);
-  if (write.function != modbus::function_code::write_single_register)
-    return modbus::encode_exception(pdu[0], 1, reply);
-  if (write.address != sim::sd1_command_register) return modbus::encode_exception(pdu[0], 2, reply);
-  const auto command = write.registers[0];
-  if (command != 1 && command != 2) return modbus::encode_exception(pdu[0], 3, reply);
-  log_line(fmt::format("command unit={} {}", unit, command == 1 ? "silence" : "reset"));
-  if (command == 2) f.apply(unit, "state", 0);  // a reset returns the detector to normal
-  modbus::encode_write_response(write, reply);
+  const auto port = c.port == 0 ? std::string() : fmt::format("port={} ", c.port);
+  if (err) {
+    log_line(fmt::format("change rejected {}unit={} {} error=\"{}\"", port, c.unit, what, *err));
+  } else {
+    log_line(fmt::format("change {}unit={} {}", port, c.unit, what));
+  }
 }
 
-awaitable<void> serve(tcp::socket socket, sim::fleet& f) {
-  try {
-    std::array<std::uint8_t, modbus::mbap_header_size> header{};
-    std::vector<std::uint8_t> pdu, reply;
+/// Waits a device's configured answer delay.
+awaitable<void> answer_delay(const sim::fleet& f, std::uint8_t unit) {
+  const auto* d = f.find(unit);
+  if (d == nullptr || d->delay == 0ms) co_return;
+  asio::steady_timer timer(co_await asio::this_coro::executor, d->delay);
+  co_await timer.async_wait(asio::use_awaitable);
+}
+
+/// MBAP framing (Modbus TCP).
+awaitable<void> serve_mbap(tcp::socket socket, sim::fleet& f) {
+  std::array<std::uint8_t, modbus::mbap_header_size> header{};
+  std::vector<std::uint8_t> pdu;
+  for (;;) {
+    co_await asio::async_read(socket, asio::buffer(header), asio::use_awaitable);
+    auto h = modbus::decode_mbap(header);
+    if (!h) co_return;  // not Modbus: drop the connection, as devices do
+    pdu.resize(h->pdu_size());
+    co_await asio::async_read(socket, asio::buffer(pdu), asio::use_awaitable);
+    auto reply = f.answer(h->unit_id, pdu, sim::steady::now());
+    if (!reply) continue;  // a dead device or nobody at that unit: no answer at all
+    co_await answer_delay(f, h->unit_id);
+    // TCP has its own checksum; what a corrupting gateway does is answer with a broken length.
+    if (f.corrupt(h->unit_id) && reply->size() >= 2) (*reply)[1] ^= 0x01;
+    auto adu = modbus::encode_adu(h->transaction_id, h->unit_id, *reply);
+    co_await asio::async_write(socket, asio::buffer(adu), asio::use_awaitable);
+  }
+}
+
+/// RTU framing on a byte stream (a serial line, or TCP to a serial device server): frames are cut
+/// by their function code's size; a bad CRC or an unknown function drops what has arrived, as a
+/// device waits for silence before listening again.
+template <typename Stream>
+awaitable<void> serve_rtu(Stream& stream, sim::fleet& f) {
+  std::vector<std::uint8_t> pending;
+  std::array<std::uint8_t, 512> buf{};
+  for (;;) {
+    const auto n = co_await stream.async_read_some(asio::buffer(buf), asio::use_awaitable);
+    pending.insert(pending.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
     for (;;) {
-      co_await asio::async_read(socket, asio::buffer(header), asio::use_awaitable);
-      auto h = modbus::decode_mbap(header);
-      if (!h) co_return;  // not Modbus: drop the connection, as devices do
-      pdu.resize(h->pdu_size());
-      co_await asio::async_read(socket, asio::buffer(pdu), asio::use_awaitable);
-      if (!f.answers(h->unit_id)) continue;  // a dead device: no answer at all
-      reply.clear();
-      answer(f, h->unit_id, pdu, reply);
-      auto adu = modbus::encode_adu(h->transaction_id, h->unit_id, reply);
-      co_await asio::async_write(socket, asio::buffer(adu), asio::use_awaitable);
+      auto size = modbus::rtu_request_size(pending);
+      if (!size) {
+        pending.clear();
+        break;
+      }
+      if (!*size || pending.size() < **size) break;
+      std::vector<std::uint8_t> frame(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(**size));
+      pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(**size));
+      auto decoded = modbus::decode_rtu_adu(frame);
+      if (!decoded) {
+        pending.clear();
+        break;
+      }
+      auto reply = f.answer(decoded->unit, decoded->pdu, sim::steady::now());
+      if (!reply) continue;
+      co_await answer_delay(f, decoded->unit);
+      auto adu = modbus::encode_rtu_adu(decoded->unit, *reply);
+      if (f.corrupt(decoded->unit)) adu.back() ^= 0xFF;
+      co_await asio::async_write(stream, asio::buffer(adu), asio::use_awaitable);
+    }
+  }
+}
+
+awaitable<void> serve_connection(tcp::socket socket, sim::fleet& f, bool rtu) {
+  try {
+    if (rtu) {
+      co_await serve_rtu(socket, f);
+    } else {
+      co_await serve_mbap(std::move(socket), f);
     }
   } catch (const boost::system::system_error&) {
     // The master went away.
   }
 }
 
-awaitable<void> listen(tcp::acceptor& acceptor, sim::fleet& f) {
+awaitable<void> listen(tcp::acceptor& acceptor, sim::fleet& f, bool rtu) {
   for (;;) {
     auto socket = co_await acceptor.async_accept(asio::use_awaitable);
-    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), f), asio::detached);
+    socket.set_option(tcp::no_delay(true));
+    asio::co_spawn(acceptor.get_executor(), serve_connection(std::move(socket), f, rtu), asio::detached);
   }
 }
 
-awaitable<void> run_script(std::vector<change> script, sim::fleet& f) {
+awaitable<void> serve_serial(asio::serial_port& port, sim::fleet& f) {
+  try {
+    co_await serve_rtu(port, f);
+  } catch (const boost::system::system_error& e) {
+    log_line(fmt::format("serial line closed error=\"{}\"", e.what()));
+  }
+}
+
+awaitable<void> run_script(std::vector<change> script, std::vector<sim::fleet>& fleets) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto start = std::chrono::steady_clock::now();
   for (const auto& c : script) {
     timer.expires_at(start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                  std::chrono::duration<double>(c.at)));
     co_await timer.async_wait(asio::use_awaitable);
-    apply(f, c);
+    apply_change(fleets, c);
   }
 }
 
-awaitable<void> drift(sim::fleet& f) {
+awaitable<void> tick(std::vector<sim::fleet>& fleets, std::chrono::milliseconds every) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
-    timer.expires_after(std::chrono::seconds(1));
+    timer.expires_after(every);
     co_await timer.async_wait(asio::use_awaitable);
-    f.drift();
+    for (auto& f : fleets) f.tick(sim::steady::now());
   }
 }
 
-awaitable<void> read_commands(asio::posix::stream_descriptor& in, sim::fleet& f) {
+awaitable<void> read_commands(asio::posix::stream_descriptor& in, std::vector<sim::fleet>& fleets) {
   asio::streambuf buf;
   for (;;) {
     boost::system::error_code ec;
@@ -158,31 +240,94 @@ awaitable<void> read_commands(asio::posix::stream_descriptor& in, sim::fleet& f)
       log_line(fmt::format("command rejected line=\"{}\" error=\"{}\"", line, *err));
       continue;
     }
-    apply(f, c);
+    apply_change(fleets, c);
   }
+}
+
+/// "SD-1:1-3", "EFD-4T:4", or a bare count N for SD-1 at units 1..N.
+std::optional<std::string> add_devices(sim::fleet& f, const std::string& spec,
+                                       const modbus::profile_library& profiles) {
+  std::string name = "SD-1", range = spec;
+  if (auto colon = spec.rfind(':'); colon != std::string::npos) {
+    name = spec.substr(0, colon);
+    range = spec.substr(colon + 1);
+  } else {
+    range = "1-" + spec;
+  }
+  auto profile = profiles.find(name);
+  if (profile == profiles.end()) {
+    std::string known;
+    for (const auto& [n, p] : profiles) known += (known.empty() ? "" : ", ") + n;
+    return fmt::format("--devices {}: no profile \"{}\"; known: {}", spec, name, known);
+  }
+  long first = 0, last = 0;
+  const auto dash = range.find('-');
+  try {
+    first = std::stol(range.substr(0, dash));
+    last = dash == std::string::npos ? first : std::stol(range.substr(dash + 1));
+  } catch (const std::exception&) {
+    return fmt::format("--devices {}: give units as FIRST or FIRST-LAST", spec);
+  }
+  if (first < 1 || last > 247 || first > last) return fmt::format("--devices {}: units are 1-247", spec);
+  for (long u = first; u <= last; ++u) {
+    if (auto err = f.add(static_cast<std::uint8_t>(u), profile->second))
+      return fmt::format("--devices {}: {}", spec, *err);
+  }
+  return std::nullopt;
+}
+
+std::string default_profiles_dir() {
+  if (const char* env = std::getenv("FIREGATE_PROFILES")) return env;
+  for (const char* dir : {FIREGATE_SOURCE_PROFILES, "/etc/firegate/profiles"}) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(std::filesystem::path(dir) / "modbus", ec)) return dir;
+  }
+  return "/etc/firegate/profiles";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"firegate-sim: simulated fire-protection field devices (Modbus TCP)"};
-  std::string bind = "127.0.0.1";
+  CLI::App cli{"firegate-sim: simulated fire-protection field devices (Modbus TCP and RTU)"};
+  std::string bind = "127.0.0.1", framing = "mbap", serial, profiles_dir = default_profiles_dir();
   std::uint16_t port = 1502;
-  std::size_t devices = 3;
+  std::size_t ports = 1;
+  std::uint32_t baud = 9600;
+  std::vector<std::string> device_specs{"SD-1:1-3"};
   std::string script_path, port_file;
   bool commands = false;
   std::uint64_t seed = 1;
-  cli.add_option("--bind", bind, "address to listen on")->capture_default_str();
-  cli.add_option("--port", port, "TCP port (0: any free port; see --port-file)")->capture_default_str();
-  cli.add_option("--devices", devices, "SD-1 smoke detectors at unit ids 1..N")
+  unsigned tick_ms = 200;
+  cli.add_option("--profiles", profiles_dir, "profiles folder (with modbus/*.toml)")->capture_default_str();
+  cli.add_option("--devices", device_specs,
+                 "PROFILE:FIRST-LAST units on every port, repeatable (a bare N is SD-1:1-N)")
+      ->capture_default_str();
+  auto* port_option = cli.add_option("--port", port, "first TCP port (0: any free ports; see --port-file)")
+                          ->capture_default_str();
+  cli.add_option("--ports", ports, "TCP listeners, each with its own copy of the devices")
       ->capture_default_str()
-      ->check(CLI::Range(1, 247));
-  cli.add_option("--script", script_path, "timed changes: AT_SECONDS UNIT FIELD VALUE per line");
-  cli.add_option("--port-file", port_file, "write the listening port to this file once ready");
-  cli.add_flag("--commands", commands, "read UNIT FIELD VALUE changes from standard input");
-  cli.add_option("--seed", seed, "random seed for drift")->capture_default_str();
+      ->check(CLI::Range(1, 4096));
+  cli.add_option("--bind", bind, "address to listen on")->capture_default_str();
+  cli.add_option("--framing", framing, "TCP framing: mbap (Modbus TCP) or rtu (RTU over TCP, serial servers)")
+      ->check(CLI::IsMember({"mbap", "rtu"}))
+      ->capture_default_str();
+  cli.add_option("--serial", serial, "serve Modbus RTU on this serial device (a pty end in tests)");
+  cli.add_option("--baud", baud, "serial baud rate")->capture_default_str();
+  cli.add_option("--script", script_path, "timed changes, one per line: AT_SECONDS [PORT:]UNIT FIELD VALUE");
+  cli.add_option("--port-file", port_file, "write the listening ports, one a line, to this file once ready");
+  cli.add_flag("--commands", commands, "read [PORT:]UNIT FIELD VALUE changes from standard input");
+  cli.add_option("--seed", seed, "random seed for drift and corruption")->capture_default_str();
+  cli.add_option("--tick-ms", tick_ms, "how often values wander and device logic runs")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 10000));
   CLI11_PARSE(cli, argc, argv);
 
+  config::config_errors errors;
+  const auto profiles = modbus::load_profiles(std::filesystem::path(profiles_dir) / "modbus", errors);
+  if (!errors.empty()) {
+    std::cerr << errors.format("firegate-sim profiles");
+    return 1;
+  }
   std::vector<change> script;
   if (!script_path.empty()) {
     std::ifstream in(script_path);
@@ -202,28 +347,65 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::vector<sim::fleet> fleets;
+  for (std::size_t i = 0; i < ports; ++i) {
+    fleets.emplace_back(seed + i);
+    for (const auto& spec : device_specs) {
+      if (auto err = add_devices(fleets.back(), spec, profiles)) {
+        std::cerr << "firegate-sim: " << *err << "\n";
+        return 1;
+      }
+    }
+    fleets.back().on_command = [i](std::uint8_t unit, std::string_view command) {
+      log_line(fmt::format("command {}unit={} {}", i == 0 ? std::string() : fmt::format("port={} ", i), unit,
+                           command));
+    };
+  }
+
   try {
-    asio::io_context io;
-    sim::fleet f(1, devices, seed);
-    tcp::acceptor acceptor(io, {asio::ip::make_address(bind), port});
-    const auto bound = acceptor.local_endpoint().port();
+    asio::io_context io(1);
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+    const bool tcp_wanted = serial.empty() || port_option->count() > 0;
+    std::string listening;
+    if (tcp_wanted) {
+      for (std::size_t i = 0; i < ports; ++i) {
+        const auto want = port == 0 ? std::uint16_t{0} : static_cast<std::uint16_t>(port + i);
+        auto a = std::make_unique<tcp::acceptor>(io, tcp::endpoint{asio::ip::make_address(bind), want});
+        listening += fmt::format("{}\n", a->local_endpoint().port());
+        asio::co_spawn(io, listen(*a, fleets[i], framing == "rtu"), asio::detached);
+        acceptors.push_back(std::move(a));
+      }
+    }
+    std::unique_ptr<asio::serial_port> line;
+    if (!serial.empty()) {
+      line = std::make_unique<asio::serial_port>(io, serial);
+      line->set_option(asio::serial_port_base::baud_rate(baud));
+      line->set_option(asio::serial_port_base::character_size(8));
+      line->set_option(asio::serial_port_base::parity(asio::serial_port_base::parity::none));
+      line->set_option(asio::serial_port_base::stop_bits(asio::serial_port_base::stop_bits::one));
+      asio::co_spawn(io, serve_serial(*line, fleets[0]), asio::detached);
+    }
     if (!port_file.empty()) {
       const auto tmp = port_file + ".tmp";
-      std::ofstream(tmp) << bound << "\n";
+      std::ofstream(tmp) << (listening.empty() ? std::string("0\n") : listening);
       std::rename(tmp.c_str(), port_file.c_str());
     }
-    log_line(fmt::format("listening addr={}:{} devices={} profile=SD-1 units=1-{}", bind, bound, devices,
-                         devices));
-    asio::co_spawn(io, listen(acceptor, f), asio::detached);
-    asio::co_spawn(io, drift(f), asio::detached);
-    if (!script.empty()) asio::co_spawn(io, run_script(std::move(script), f), asio::detached);
+    const auto first_port = listening.substr(0, listening.find('\n'));
+    log_line(fmt::format(
+                 "listening{} devices={} per_port=\"{}\"",
+                 tcp_wanted ? fmt::format(" addr={}:{} ports={} framing={}", bind, first_port, ports, framing)
+                            : std::string(),
+                 fleets[0].size() * fleets.size(), fleets[0].describe()) +
+             (serial.empty() ? std::string() : fmt::format(" serial={} baud={}", serial, baud)));
+    asio::co_spawn(io, tick(fleets, std::chrono::milliseconds(tick_ms)), asio::detached);
+    if (!script.empty()) asio::co_spawn(io, run_script(std::move(script), fleets), asio::detached);
     asio::posix::stream_descriptor in(io, ::dup(STDIN_FILENO));
-    if (commands) asio::co_spawn(io, read_commands(in, f), asio::detached);
+    if (commands) asio::co_spawn(io, read_commands(in, fleets), asio::detached);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](auto, int) { io.stop(); });
     io.run();
   } catch (const std::exception& e) {
-    std::cerr << "firegate-sim: " << e.what() << " (is the port free?)\n";
+    std::cerr << "firegate-sim: " << e.what() << " (is the port free? is the serial device there?)\n";
     return 1;
   }
   return 0;

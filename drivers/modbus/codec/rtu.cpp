@@ -54,6 +54,24 @@ result<std::optional<std::size_t>> rtu_response_size(std::span<const std::uint8_
   return make_error_code(modbus_errc::malformed_frame);
 }
 
+result<std::optional<std::size_t>> rtu_request_size(std::span<const std::uint8_t> head) {
+  if (head.size() < 2) return std::optional<std::size_t>{};
+  switch (static_cast<function_code>(head[1])) {
+    case function_code::read_coils:
+    case function_code::read_discrete_inputs:
+    case function_code::read_holding_registers:
+    case function_code::read_input_registers:
+    case function_code::write_single_coil:
+    case function_code::write_single_register:
+      return std::optional<std::size_t>{8};  // unit, fc, address, quantity or value, CRC
+    case function_code::write_multiple_coils:
+    case function_code::write_multiple_registers:
+      if (head.size() < 7) return std::optional<std::size_t>{};
+      return std::optional<std::size_t>{std::size_t{9} + head[6]};  // + address, quantity, count, data
+  }
+  return make_error_code(modbus_errc::malformed_frame);
+}
+
 std::chrono::microseconds rtu_char_time(std::uint32_t baud) {
   return std::chrono::microseconds((11'000'000u + baud - 1) / baud);
 }
