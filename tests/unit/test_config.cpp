@@ -95,7 +95,7 @@ TEST_CASE("unknown keys are errors - so typos do not pass silently") {
   CHECK(e.line == line_of(text, "timout_ms"));
   CHECK(e.message.find("unknown key") != std::string::npos);
   CHECK(e.message.find(
-            "unknown key; did you mean \"timeout_ms\"? known keys here: alarm_interval_ms, driver, host") ==
+            "unknown key; did you mean \"timeout_ms\"? known keys here: alarm_interval_ms, driver, framing, host") ==
         0);
 }
 
