@@ -15,6 +15,7 @@ using namespace std::chrono_literals;
 application::application(std::filesystem::path config_path, config::gateway_file cfg)
     : signals_(io_, SIGINT, SIGTERM, SIGHUP),
       ticker_(io_),
+      flusher_(io_),
       config_path_(std::move(config_path)),
       cfg_(std::move(cfg)),
       random_(std::random_device{}()),
@@ -33,6 +34,7 @@ int application::run() {
   start_drivers();
   wait_signal();
   tick();
+  schedule_flush();
   spdlog::info("firegated started version={} gateway={} site={} buses={} devices={}", FIREGATE_VERSION,
                cfg_.gateway.id, cfg_.site.id, cfg_.buses.size(), cfg_.devices.size());
   notifier_.ready(status_line());
@@ -72,6 +74,8 @@ void application::shutdown() {
   notifier_.stopping();
   stop_drivers();
   ticker_.cancel();
+  flusher_.cancel();
+  flush();  // what was read before the stop is stored and queued
   signals_.cancel();
   // Everything already stored is committed; give in-flight messages a moment to be acknowledged.
   uplink_->stop(1500ms);
@@ -91,11 +95,11 @@ void application::reload() {
     return;
   }
   auto next = std::move(*loaded.config);
-  if (next.storage != cfg_.storage) {
+  if (next.storage.path != cfg_.storage.path) {
     spdlog::warn(
         "reload storage.path changed from={} to={} action=\"kept; restart firegated to move storage\"",
         cfg_.storage.path, next.storage.path);
-    next.storage = cfg_.storage;
+    next.storage.path = cfg_.storage.path;
   }
   stop_drivers();
   const bool uplink_changed = next.mqtt != cfg_.mqtt;
@@ -156,17 +160,45 @@ std::string application::new_event_id() {
 
 void application::on_readings(std::span<const reading> readings) {
   if (readings.empty()) return;
+  // Rules decide at once; an event is committed with a full sync before the uplink sees it.
+  // Readings wait for the next flush, so one transaction carries a second of a whole fleet's polls.
   try {
-    // Stored before anything else sees them.
-    store_->append_readings(readings);
-    for (auto& e : rules_.on_readings(readings)) raise(std::move(e));
-    if (cfg_.mqtt.telemetry) {
-      store_->enqueue(lane::telemetry, topic_for(cfg_, "telemetry"), telemetry_json(readings, cfg_));
-    }
+    auto events = rules_.on_readings(readings);
+    for (auto& e : events) raise(std::move(e));
+    if (!events.empty()) uplink_->notify();
   } catch (const store_error& e) {
     storage_fault(e, readings.front().device);
   }
-  uplink_->notify();
+  batch_.insert(batch_.end(), readings.begin(), readings.end());
+  if (batch_.size() >= max_batch) flush();
+}
+
+void application::schedule_flush() {
+  flusher_.expires_after(cfg_.storage.flush_interval);
+  flusher_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    flush();
+    schedule_flush();
+  });
+}
+
+void application::flush() {
+  if (batch_.empty() || !store_) return;
+  try {
+    std::vector<std::string> messages;
+    if (cfg_.mqtt.telemetry) messages = telemetry_messages(batch_, cfg_);
+    store_->append_telemetry(batch_, topic_for(cfg_, "telemetry"), messages);
+    batch_.clear();
+    uplink_->notify();
+  } catch (const store_error& e) {
+    storage_fault(e, batch_.front().device);
+    // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.
+    if (batch_.size() > 2 * max_batch) {
+      const auto dropped = batch_.size() - max_batch;
+      batch_.erase(batch_.begin(), batch_.begin() + static_cast<std::ptrdiff_t>(dropped));
+      spdlog::error("readings dropped count={} reason=\"storage failing; check the disk\"", dropped);
+    }
+  }
 }
 
 void application::storage_fault(const store_error& e, std::string_view device) {

@@ -43,6 +43,10 @@ class application final : public reading_sink {
   void reload();
   void shutdown();
   void tick();
+  void schedule_flush();
+  /// Stores the readings batched since the last flush, with their telemetry messages, in one
+  /// transaction.
+  void flush();
   void raise(event e);
   void storage_fault(const store_error& e, std::string_view device);
   std::string new_event_id();
@@ -52,6 +56,10 @@ class application final : public reading_sink {
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer ticker_;
+  boost::asio::steady_timer flusher_;
+  /// Readings since the last flush (at most storage.flush_interval_ms old, or max_batch of them).
+  std::vector<reading> batch_;
+  static constexpr std::size_t max_batch = 20000;
   systemd_notifier notifier_;
   std::filesystem::path config_path_;
   config::gateway_file cfg_;

@@ -37,6 +37,9 @@ struct gateway_config {
 
 struct storage_config {
   std::string path;
+  /// Readings are written in one transaction this often (events at once, with a full sync): the
+  /// most telemetry a power cut can lose.
+  std::chrono::milliseconds flush_interval{1000};
   bool operator==(const storage_config&) const = default;
 };
 

@@ -78,6 +78,8 @@ storage_config parse_storage(config_node& node) {
   s.path = node.get_string("path", presence::required,
                            "give the SQLite file, such as \"/var/lib/firegate/firegate.db\"")
                .value_or("");
+  s.flush_interval =
+      std::chrono::milliseconds(node.get_integer("flush_interval_ms", 100, 60000, 1000).value_or(1000));
   node.finish();
   return s;
 }

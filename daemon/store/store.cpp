@@ -171,20 +171,36 @@ void store::migrate() {
   }
 }
 
+void store::insert_readings(std::span<const reading> readings) {
+  statement s(*this, "INSERT INTO readings (time_ms, device, point, value, quality) VALUES (?, ?, ?, ?, ?)");
+  for (const auto& r : readings) {
+    s.bind(1, to_ms(r.time))
+        .bind(2, r.device)
+        .bind(3, r.point)
+        .bind(4, r.value)
+        .bind(5, std::int64_t{static_cast<int>(r.q)});
+    s.step();
+    s.reset();
+  }
+}
+
 void store::append_readings(std::span<const reading> readings) {
-  if (readings.empty()) return;
+  append_telemetry(readings, {}, {});
+}
+
+void store::append_telemetry(std::span<const reading> readings, const std::string& topic,
+                             std::span<const std::string> payloads) {
+  if (readings.empty() && payloads.empty()) return;
   exec("BEGIN");
   try {
-    statement s(*this,
-                "INSERT INTO readings (time_ms, device, point, value, quality) VALUES (?, ?, ?, ?, ?)");
-    for (const auto& r : readings) {
-      s.bind(1, to_ms(r.time))
-          .bind(2, r.device)
-          .bind(3, r.point)
-          .bind(4, r.value)
-          .bind(5, std::int64_t{static_cast<int>(r.q)});
-      s.step();
-      s.reset();
+    insert_readings(readings);
+    if (!payloads.empty()) {
+      statement out(*this, "INSERT INTO outbox (lane, topic, payload) VALUES (?, ?, ?)");
+      for (const auto& payload : payloads) {
+        out.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, topic).bind(3, payload);
+        out.step();
+        out.reset();
+      }
     }
     exec("COMMIT");
   } catch (...) {

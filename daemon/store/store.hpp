@@ -49,8 +49,12 @@ class store {
   static int schema_version();
   int user_version();
 
-  /// One transaction for all readings of a poll.
+  /// One transaction for these readings.
   void append_readings(std::span<const reading> readings);
+  /// Readings and the telemetry messages made of them (outbox lane telemetry, on `topic`), in one
+  /// transaction: a batch is stored and queued together or not at all.
+  void append_telemetry(std::span<const reading> readings, const std::string& topic,
+                        std::span<const std::string> payloads);
   /// The next per-gateway event sequence number (monotonic across restarts).
   std::uint64_t next_event_seq();
   /// Stores the event and its outbox item in one fully synced transaction.
@@ -67,6 +71,7 @@ class store {
  private:
   class statement;
   void exec(const char* sql);
+  void insert_readings(std::span<const reading> readings);
   void migrate();
   [[noreturn]] void fail(const char* what);
 

@@ -85,21 +85,39 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
   return j.dump();
 }
 
-std::string telemetry_json(std::span<const reading> readings, const config::gateway_file& cfg) {
-  nlohmann::json points = nlohmann::json::object();
-  for (const auto& r : readings) {
-    points[r.point] = {
-        {"value", r.value}, {"unit", r.unit}, {"quality", r.q == quality::good ? "good" : "bad"}};
-  }
-  const auto& first = readings.front();
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(first.time.time_since_epoch()).count();
-  nlohmann::json j{
-      {"schema", "firegate.telemetry/1"}, {"id", fmt::format("{}:{}:{}", cfg.gateway.id, first.device, ms)},
-      {"gateway", cfg.gateway.id},        {"device", first.device},
-      {"time", iso8601(first.time)},      {"points", std::move(points)},
+std::vector<std::string> telemetry_messages(std::span<const reading> readings, const config::gateway_file& cfg,
+                                            std::size_t max_polls) {
+  std::vector<std::string> out;
+  nlohmann::json polls = nlohmann::json::array();
+  std::string id;
+  const auto emit = [&] {
+    if (polls.empty()) return;
+    nlohmann::json j{{"schema", "firegate.telemetry/2"},
+                     {"id", std::move(id)},
+                     {"gateway", cfg.gateway.id},
+                     {"polls", std::move(polls)}};
+    out.push_back(j.dump());
+    polls = nlohmann::json::array();
   };
-  return j.dump();
+  // A poll is a run of readings of one device with one time (drivers report them so).
+  for (std::size_t i = 0; i < readings.size();) {
+    const auto& first = readings[i];
+    nlohmann::json points = nlohmann::json::object();
+    for (; i < readings.size() && readings[i].device == first.device && readings[i].time == first.time; ++i) {
+      const auto& r = readings[i];
+      points[r.point] = {
+          {"value", r.value}, {"unit", r.unit}, {"quality", r.q == quality::good ? "good" : "bad"}};
+    }
+    if (polls.empty()) {
+      // The first poll names the message: a device has one poll a millisecond at most.
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(first.time.time_since_epoch()).count();
+      id = fmt::format("{}:{}:{}", cfg.gateway.id, first.device, ms);
+    }
+    polls.push_back({{"device", first.device}, {"time", iso8601(first.time)}, {"points", std::move(points)}});
+    if (polls.size() >= max_polls) emit();
+  }
+  emit();
+  return out;
 }
 
 }  // namespace firegate

@@ -8,6 +8,7 @@
 
 #include <span>
 #include <string>
+#include <vector>
 
 namespace firegate {
 
@@ -21,6 +22,9 @@ std::string topic_for(const config::gateway_file& cfg, std::string_view kind);
 std::string event_json(const event& e, const config::gateway_file& cfg, const config::device_config* device);
 
 /// One poll's readings of one device.
-std::string telemetry_json(std::span<const reading> readings, const config::gateway_file& cfg);
+/// Telemetry messages for a batch of readings: each carries up to `max_polls` polls (a device's
+/// readings with one time), in order. Schema firegate.telemetry/2 (docs/uplink.md).
+std::vector<std::string> telemetry_messages(std::span<const reading> readings, const config::gateway_file& cfg,
+                                            std::size_t max_polls = 200);
 
 }  // namespace firegate

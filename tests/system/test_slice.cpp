@@ -129,6 +129,19 @@ TEST_CASE("slice: simulator fire alarm - recovery and offline fault reach the pl
       platform.wait_for([](auto& m) { return m.topic == "firegate/site-test/gw-test/telemetry"; }, 10s);
   INFO(daemon.log_text());
   REQUIRE(telemetry);
+  {
+    // firegate.telemetry/2: a flush's polls of every device, each with its points.
+    auto t = json::parse(telemetry->payload);
+    CHECK(t["schema"] == "firegate.telemetry/2");
+    CHECK(t["gateway"] == "gw-test");
+    REQUIRE(t["polls"].size() >= 1);
+    const auto& poll = t["polls"][0];
+    // Named by its first poll: gateway, device, epoch milliseconds.
+    CHECK(t["id"].get<std::string>().starts_with("gw-test:" + poll["device"].get<std::string>() + ":"));
+    CHECK(poll["points"]["supply_voltage"]["unit"] == "V");
+    CHECK(poll["points"]["state"]["quality"] == "good");
+    CHECK(poll["time"].get<std::string>().size() == 29);  // 2026-11-24T10:55:40.487+00:00
+  }
 
   sim.send("1 state 1");
   auto alarm = platform.wait_for([](auto& m) { return is_event(m, "fire_alarm"); }, 10s);

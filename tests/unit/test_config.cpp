@@ -105,10 +105,11 @@ TEST_CASE("missing required keys say what to put there") {
   CHECK(r.errors.items()[0].path == "site.address");
   CHECK(r.errors.items()[0].message.find("missing; give the street address") == 0);
 
-  auto no_table =
-      load(edited("[storage]\n# SQLite database: every reading and event is written here before it is "
-                  "published.\npath = \"/var/lib/firegate/firegate.db\"\n",
-                  ""));
+  // The whole [storage] table, its header and keys, up to the next table.
+  const auto example = read_file(example_path);
+  const auto from = example.find("[storage]\n");
+  const auto storage_table = example.substr(from, example.find("[uplink.mqtt]") - from);
+  auto no_table = load(edited(storage_table, ""));
   REQUIRE(no_table.errors.size() == 1);
   CHECK(no_table.errors.items()[0].path == "storage");
 }

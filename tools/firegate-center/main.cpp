@@ -89,13 +89,16 @@ int main(int argc, char** argv) {
     }
     if (topic.ends_with("/telemetry")) {
       if (!telemetry) return;
-      std::string points;
-      const auto all = j.value("points", nlohmann::json::object());
-      for (auto& [k, v] : all.items()) {
-        points += fmt::format(" {}={}{}", k, v.value("value", 0.0), str(v, "unit"));
+      // firegate.telemetry/2: a batch of polls, one line each.
+      for (const auto& poll : j.value("polls", nlohmann::json::array())) {
+        std::string points;
+        const auto all = poll.value("points", nlohmann::json::object());  // kept: items() refers to it
+        for (auto& [k, v] : all.items()) {
+          points += fmt::format(" {}={}{}", k, v.value("value", 0.0), str(v, "unit"));
+        }
+        std::cout << fmt::format("  telemetry {} {}{}\n", str(poll, "time"), str(poll, "device"), points);
       }
-      std::cout << fmt::format("  telemetry {} {}{}\n", str(j, "time"), str(j, "device"), points)
-                << std::flush;
+      std::cout << std::flush;
       return;
     }
     print_event(j, color);

@@ -1,0 +1,235 @@
+#!/usr/bin/python3
+"""Modbus fleet benchmark: one firegated polling N simulated Modbus TCP devices.
+
+Starts a mosquitto of its own, firegate-sim with N SD-1 detectors (PER_PORT units on each of
+N / PER_PORT ports, so PER_PORT = 1 is N separate Modbus TCP devices) and firegated with one bus per
+port, all on loopback. Measures over a steady window:
+
+  * firegated's CPU (utime + stime from /proc) per second and per poll, and the simulator's;
+  * firegated's RSS at the end and its peak (VmHWM);
+  * polls and readings stored (counted in the SQLite file afterwards), requests answered by the
+    simulator per device per second;
+
+then fires FIRES detectors one after another through the simulator and measures the time from the
+simulator's log line of each change to the fire alarm's arrival at a subscriber of the broker
+(mosquitto_sub with receipt timestamps). Prints one JSON object; --markdown prints a table row.
+
+Usage: tools/bench/modbus_fleet.py --devices 1000 --per-port 1 --alarm-ms 250 --poll-ms 1000
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"bench: timed out waiting for {what}")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def memory_kib(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1])
+    return out
+
+
+def gateway_config(work, broker_port, ports, per_port, alarm_ms, poll_ms):
+    lines = [
+        '[profiles]', f'dir = "{ROOT}/config/profiles"',
+        '[gateway]', 'id = "gw-bench"',
+        '[site]', 'id = "site-bench"', 'name = "Benchmark site"', 'address = "loopback"',
+        'category = "factory"', 'latitude = 30.27', 'longitude = 120.15',
+        '[site.responsible]', 'name = "Bench"', 'phone = "+86 000"',
+        '[site.backup]', 'name = "Bench backup"', 'phone = "+86 001"',
+        '[storage]', f'path = "{work}/firegate.db"',
+        '[uplink.mqtt]', 'host = "127.0.0.1"', f'port = {broker_port}', 'telemetry = true',
+    ]
+    for i, port in enumerate(ports):
+        lines += ['[[buses]]', f'name = "tcp-{i}"', 'driver = "modbus_tcp"', 'host = "127.0.0.1"',
+                  f'port = {port}', 'timeout_ms = 1000', f'poll_interval_ms = {poll_ms}',
+                  f'alarm_interval_ms = {alarm_ms}']
+        for unit in range(1, per_port + 1):
+            lines += ['[[devices]]', f'name = "dev-{i}-{unit}"', f'bus = "tcp-{i}"', 'profile = "SD-1"',
+                      f'unit_id = {unit}', f'location = "bench {i}/{unit}"']
+    with open(f"{work}/firegate.toml", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return f"{work}/firegate.toml"
+
+
+def sim_times(log):
+    """Simulator change lines: (port, unit) -> epoch seconds of 'state=1'."""
+    out = {}
+    pattern = re.compile(r"^(\S+)Z sim change (?:port=(\d+) )?unit=(\d+) state=1$")
+    for line in log.splitlines():
+        m = pattern.match(line)
+        if m:
+            t = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+            out[(int(m.group(2) or 0), int(m.group(3)))] = t.timestamp()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--devices", type=int, default=100)
+    ap.add_argument("--per-port", type=int, default=1, help="units per simulated port (1: one device a port)")
+    ap.add_argument("--alarm-ms", type=int, default=1000)
+    ap.add_argument("--poll-ms", type=int, default=1000)
+    ap.add_argument("--warmup", type=float, default=5)
+    ap.add_argument("--seconds", type=float, default=20, help="CPU measurement window")
+    ap.add_argument("--fires", type=int, default=0, help="fire alarms to time end to end")
+    ap.add_argument("--build", default=f"{ROOT}/build/release")
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = ap.parse_args()
+    if args.devices % args.per_port:
+        raise SystemExit("bench: --devices must be a multiple of --per-port")
+    nports = args.devices // args.per_port
+    work = tempfile.mkdtemp(prefix="firegate-bench-")
+    procs = []
+
+    def start(argv, log, **kw):
+        p = subprocess.Popen(argv, stdout=open(f"{work}/{log}", "w"), stderr=subprocess.STDOUT, **kw)
+        procs.append(p)
+        return p
+
+    try:
+        broker_port = free_port()
+        with open(f"{work}/mosquitto.conf", "w") as f:
+            f.write(f"listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    "max_queued_messages 100000\n")
+        broker = start(["/usr/sbin/mosquitto", "-c", f"{work}/mosquitto.conf"], "mosquitto.log")
+        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", broker_port)) == 0, 10, "mosquitto")
+
+        sim = start([f"{args.build}/tools/firegate-sim", "--port", "0", "--ports", str(nports),
+                     "--devices", f"SD-1:1-{args.per_port}", "--port-file", f"{work}/ports",
+                     "--commands", "--stats-ms", "1000", "--tick-ms", "1000"], "sim.log",
+                    stdin=subprocess.PIPE, text=True)
+        wait_for(lambda: os.path.exists(f"{work}/ports"), 30, "firegate-sim")
+        ports = [int(p) for p in open(f"{work}/ports").read().split()]
+
+        sub = start(["/usr/bin/mosquitto_sub", "-p", str(broker_port), "-t", "firegate/+/+/alarm", "-q", "1",
+                     "-F", "%U %p"], "alarms.txt")
+        config = gateway_config(work, broker_port, ports, args.per_port, args.alarm_ms, args.poll_ms)
+        daemon = start([f"{args.build}/daemon/firegated", "-c", config], "firegated.log")
+        def started():
+            if daemon.poll() is not None:
+                raise SystemExit("bench: firegated exited:\n" + open(f"{work}/firegated.log").read())
+            return "firegated started" in open(f"{work}/firegated.log").read()
+        wait_for(started, 30, "firegated")
+
+        time.sleep(args.warmup)
+        t0 = time.time()
+        cpu0, sim0 = cpu_seconds(daemon.pid), cpu_seconds(sim.pid)
+        broker0 = cpu_seconds(broker.pid)
+        time.sleep(args.seconds)
+        t1 = time.time()
+        cpu1, sim1 = cpu_seconds(daemon.pid), cpu_seconds(sim.pid)
+        broker1 = cpu_seconds(broker.pid)
+        mem = memory_kib(daemon.pid)
+
+        latencies = []
+        if args.fires:
+            chosen = random.Random(7).sample([(p, u) for p in range(nports) for u in range(1, args.per_port + 1)],
+                                             min(args.fires, args.devices))
+            for port, unit in chosen:
+                sim.stdin.write(f"{port}:{unit} state 1\n")
+                sim.stdin.flush()
+                time.sleep(0.37)  # not a multiple of the poll intervals: fires land anywhere in a cycle
+            time.sleep(2)
+            changes = sim_times(open(f"{work}/sim.log").read())
+            for line in open(f"{work}/alarms.txt"):
+                received, payload = line.split(" ", 1)
+                try:
+                    event = json.loads(payload)
+                except json.JSONDecodeError:
+                    continue
+                if event.get("type") != "fire_alarm":
+                    continue
+                m = re.match(r"dev-(\d+)-(\d+)$", event["device"]["name"])
+                key = (int(m.group(1)), int(m.group(2)))
+                if key in changes:
+                    latencies.append((float(received) - changes[key]) * 1000)
+
+        daemon.terminate()
+        daemon.wait(timeout=20)
+        db = sqlite3.connect(f"{work}/firegate.db")
+        lo, hi = int(t0 * 1000), int(t1 * 1000)
+        readings, polls = db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT device || '@' || time_ms) FROM readings WHERE time_ms >= ? AND time_ms < ?",
+            (lo, hi)).fetchone()
+        window = t1 - t0
+        stats = [float(m.group(1)) for m in re.finditer(r"stats requests=\d+ per_s=([\d.]+)", open(f"{work}/sim.log").read())]
+        requests_per_s = statistics.median(stats[-int(args.seconds):]) if stats else 0
+        result = {
+            "devices": args.devices, "ports": nports, "per_port": args.per_port,
+            "alarm_ms": args.alarm_ms, "poll_ms": args.poll_ms, "window_s": round(window, 1),
+            "polls_per_s": round(polls / window, 1), "readings_per_s": round(readings / window, 1),
+            "requests_per_device_per_s": round(requests_per_s / args.devices, 2),
+            "firegated_cpu_percent": round(100 * (cpu1 - cpu0) / window, 2),
+            "firegated_cpu_us_per_poll": round(1e6 * (cpu1 - cpu0) / polls, 1) if polls else None,
+            "firegated_rss_mib": round(mem["VmRSS"] / 1024, 1), "firegated_peak_rss_mib": round(mem["VmHWM"] / 1024, 1),
+            "sim_cpu_percent": round(100 * (sim1 - sim0) / window, 2),
+            "broker_cpu_percent": round(100 * (broker1 - broker0) / window, 2),
+        }
+        if latencies:
+            latencies.sort()
+            q = statistics.quantiles(latencies, n=100, method="inclusive")
+            result.update({"fires": args.fires, "alarms_received": len(latencies),
+                           "latency_ms_p50": round(statistics.median(latencies), 1),
+                           "latency_ms_p90": round(q[89], 1), "latency_ms_p99": round(q[98], 1),
+                           "latency_ms_max": round(latencies[-1], 1)})
+        if args.markdown:
+            keys = list(result)
+            print("| " + " | ".join(keys) + " |")
+            print("|" + "---|" * len(keys))
+            print("| " + " | ".join(str(result[k]) for k in keys) + " |")
+        else:
+            print(json.dumps(result))
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if args.keep:
+            print(f"bench: work folder kept at {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
