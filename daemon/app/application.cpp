@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
 #include <csignal>
 
 namespace firegate {
@@ -38,6 +39,8 @@ int application::run() {
   spdlog::info("firegated started version={} gateway={} site={} buses={} devices={}", FIREGATE_VERSION,
                cfg_.gateway.id, cfg_.site.id, cfg_.buses.size(), cfg_.devices.size());
   notifier_.ready(status_line());
+  // Parsing a large site file leaves freed heap behind; hand it back before the long run.
+  ::malloc_trim(0);
   io_.run();
   spdlog::info("firegated stopped outbox={}", store_->outbox_depth());
   return 0;

@@ -53,7 +53,8 @@ class application final : public reading_sink {
   const config::device_config* find_device(const std::string& name) const;
   std::string status_line() const;
 
-  boost::asio::io_context io_;
+  /// One thread runs it (hint 1: no wake-ups meant for other runners); Paho's threads only post.
+  boost::asio::io_context io_{1};
   boost::asio::signal_set signals_;
   boost::asio::steady_timer ticker_;
   boost::asio::steady_timer flusher_;

@@ -7,6 +7,7 @@
 #include "rules/event.hpp"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -72,12 +73,16 @@ class store {
   class statement;
   void exec(const char* sql);
   void insert_readings(std::span<const reading> readings);
+  /// The series id of a reading's device and point, added on first sight.
+  std::int64_t series_of(const reading& r);
   void migrate();
   [[noreturn]] void fail(const char* what);
 
   std::string path_;
   sqlite3* db_{nullptr};
   std::uint64_t next_seq_{1};
+  /// series ids by device, then point; every series is loaded at open.
+  std::map<std::string, std::map<std::string, std::int64_t, std::less<>>, std::less<>> series_;
 };
 
 }  // namespace firegate

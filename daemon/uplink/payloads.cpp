@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <ctime>
+#include <iterator>
 
 namespace firegate {
 
@@ -85,36 +87,88 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
   return j.dump();
 }
 
-std::vector<std::string> telemetry_messages(std::span<const reading> readings, const config::gateway_file& cfg,
-                                            std::size_t max_polls) {
+namespace {
+
+/// Appends `s` as a JSON string (RFC 8259 §7): quotes, backslashes and control characters escaped,
+/// UTF-8 passed through.
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (const char c : s) {
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace
+
+std::vector<std::string> telemetry_messages(std::span<const reading> readings,
+                                            const config::gateway_file& cfg, std::size_t max_polls) {
+  // Written directly rather than through a JSON tree: this runs for every poll of the fleet, and
+  // the tree's allocations were a tenth of the daemon's CPU at 1,000 devices (docs/performance.md).
+  // tests/unit/test_payloads.cpp parses the result with nlohmann::json.
   std::vector<std::string> out;
-  nlohmann::json polls = nlohmann::json::array();
-  std::string id;
+  std::string message;
+  std::size_t polls = 0;
   const auto emit = [&] {
-    if (polls.empty()) return;
-    nlohmann::json j{{"schema", "firegate.telemetry/2"},
-                     {"id", std::move(id)},
-                     {"gateway", cfg.gateway.id},
-                     {"polls", std::move(polls)}};
-    out.push_back(j.dump());
-    polls = nlohmann::json::array();
+    if (polls == 0) return;
+    message.append("]}");
+    out.push_back(std::move(message));
+    message.clear();
+    polls = 0;
   };
   // A poll is a run of readings of one device with one time (drivers report them so).
   for (std::size_t i = 0; i < readings.size();) {
     const auto& first = readings[i];
-    nlohmann::json points = nlohmann::json::object();
-    for (; i < readings.size() && readings[i].device == first.device && readings[i].time == first.time; ++i) {
-      const auto& r = readings[i];
-      points[r.point] = {
-          {"value", r.value}, {"unit", r.unit}, {"quality", r.q == quality::good ? "good" : "bad"}};
-    }
-    if (polls.empty()) {
+    if (polls == 0) {
       // The first poll names the message: a device has one poll a millisecond at most.
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(first.time.time_since_epoch()).count();
-      id = fmt::format("{}:{}:{}", cfg.gateway.id, first.device, ms);
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(first.time.time_since_epoch()).count();
+      message.reserve(256 * max_polls);
+      message.append(R"({"schema":"firegate.telemetry/2","id":)");
+      append_json_string(message, fmt::format("{}:{}:{}", cfg.gateway.id, first.device, ms));
+      message.append(R"(,"gateway":)");
+      append_json_string(message, cfg.gateway.id);
+      message.append(R"(,"polls":[)");
+    } else {
+      message.push_back(',');
     }
-    polls.push_back({{"device", first.device}, {"time", iso8601(first.time)}, {"points", std::move(points)}});
-    if (polls.size() >= max_polls) emit();
+    message.append(R"({"device":)");
+    append_json_string(message, first.device);
+    message.append(R"(,"time":)");
+    append_json_string(message, iso8601(first.time));
+    message.append(R"(,"points":{)");
+    for (bool comma = false;
+         i < readings.size() && readings[i].device == first.device && readings[i].time == first.time; ++i) {
+      const auto& r = readings[i];
+      if (comma) message.push_back(',');
+      comma = true;
+      append_json_string(message, r.point);
+      if (std::isfinite(r.value)) {
+        fmt::format_to(std::back_inserter(message), R"(:{{"value":{},"unit":)", r.value);
+      } else {
+        message.append(R"(:{"value":null,"unit":)");
+      }
+      append_json_string(message, r.unit);
+      message.append(r.q == quality::good ? R"(,"quality":"good"})" : R"(,"quality":"bad"})");
+    }
+    message.append("}}");
+    if (++polls >= max_polls) emit();
   }
   emit();
   return out;

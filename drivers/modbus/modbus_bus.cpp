@@ -12,7 +12,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include <deque>
 
 namespace firegate::modbus {
 namespace asio = boost::asio;
@@ -137,7 +136,7 @@ class bus final : public std::enable_shared_from_this<bus> {
         backoff = 250ms;
         if (!writes_.empty()) {
           auto w = std::move(writes_.front());
-          writes_.pop_front();
+          writes_.erase(writes_.begin());
           auto outcome = co_await do_write(w.command);
           w.done(outcome);
           continue;
@@ -467,7 +466,7 @@ class bus final : public std::enable_shared_from_this<bus> {
   asio::any_io_executor executor_;
   asio::steady_timer pause_;
   std::vector<device_state> devices_;
-  std::deque<pending_write> writes_;
+  std::vector<pending_write> writes_;  ///< rare and few: a vector costs nothing while empty
   std::vector<std::uint8_t> request_;
   std::uint64_t late_polls_{0};
   steady::time_point last_late_warning_{};

@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <sqlite3.h>
+
 #include <fstream>
 
 using namespace firegate;
@@ -103,4 +105,64 @@ TEST_CASE("a directory that does not exist is refused with a fix") {
   } catch (const store_error& e) {
     CHECK(std::string(e.what()).find("storage.path") != std::string::npos);
   }
+}
+
+namespace {
+void sql(sqlite3* db, const char* text) {
+  char* error = nullptr;
+  INFO(text);
+  REQUIRE(sqlite3_exec(db, text, nullptr, nullptr, &error) == SQLITE_OK);
+}
+}  // namespace
+
+TEST_CASE("schema 1 to 2: readings keep their values and gain series ids") {
+  test::temp_dir dir;
+  const auto path = (dir / "fg.db").string();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  // Schema 1 as firegate 0.1.0 wrote it, with three readings of two series.
+  sql(db, R"sql(
+    CREATE TABLE readings (id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, device TEXT NOT NULL,
+      point TEXT NOT NULL, value REAL NOT NULL, quality INTEGER NOT NULL);
+    CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+      device TEXT NOT NULL, point TEXT NOT NULL, value REAL NOT NULL, time_ms INTEGER NOT NULL,
+      alarm_id TEXT NOT NULL, detail TEXT NOT NULL);
+    CREATE TABLE outbox (id INTEGER PRIMARY KEY, lane INTEGER NOT NULL, topic TEXT NOT NULL,
+      payload TEXT NOT NULL);
+    CREATE INDEX outbox_by_lane ON outbox (lane, id);
+    INSERT INTO readings (time_ms, device, point, value, quality) VALUES
+      (1000, 'smoke-1', 'state', 0, 0), (1000, 'smoke-1', 'smoke', 0.02, 0), (2000, 'smoke-1', 'state', 1, 0);
+    PRAGMA user_version = 1;
+  )sql");
+  sqlite3_close(db);
+  {
+    store s(path);
+    CHECK(s.user_version() == 2);
+    CHECK(s.reading_count() == 3);
+    std::vector<reading> more{
+        {"smoke-1", "state", 0, "", quality::good, clock::time_point(std::chrono::seconds(3))},
+        {"smoke-2", "state", 1, "", quality::bad, clock::time_point(std::chrono::seconds(3))}};
+    s.append_readings(more);
+    CHECK(s.reading_count() == 5);
+  }
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(
+              db,
+              "SELECT s.device, s.point, r.time_ms, r.value, r.quality FROM readings r JOIN series s "
+              "ON s.id = r.series ORDER BY r.rowid",
+              -1, &q, nullptr) == SQLITE_OK);
+  std::vector<std::string> rows;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    rows.push_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(q, 0))) + "/" +
+                   reinterpret_cast<const char*>(sqlite3_column_text(q, 1)) + "@" +
+                   std::to_string(sqlite3_column_int64(q, 2)) + "=" +
+                   std::to_string(sqlite3_column_double(q, 3)) + "q" +
+                   std::to_string(sqlite3_column_int(q, 4)));
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  CHECK(rows == std::vector<std::string>{"smoke-1/state@1000=0.000000q0", "smoke-1/smoke@1000=0.020000q0",
+                                         "smoke-1/state@2000=1.000000q0", "smoke-1/state@3000=0.000000q0",
+                                         "smoke-2/state@3000=1.000000q1"});
 }

@@ -62,6 +62,11 @@ def memory_kib(pid):
         for line in f:
             if line.startswith(("VmRSS:", "VmHWM:")):
                 out[line.split(":")[0]] = int(line.split()[1])
+    # PSS: shared libraries counted in proportion to the processes that map them.
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Pss:", "Private_Dirty:")):
+                out[line.split(":")[0]] = int(line.split()[1])
     return out
 
 
@@ -187,7 +192,8 @@ def main():
         db = sqlite3.connect(f"{work}/firegate.db")
         lo, hi = int(t0 * 1000), int(t1 * 1000)
         readings, polls = db.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT device || '@' || time_ms) FROM readings WHERE time_ms >= ? AND time_ms < ?",
+            "SELECT COUNT(*), COUNT(DISTINCT s.device || '@' || r.time_ms) FROM readings r JOIN series s ON s.id = r.series "
+            "WHERE r.time_ms >= ? AND r.time_ms < ?",
             (lo, hi)).fetchone()
         window = t1 - t0
         stats = [float(m.group(1)) for m in re.finditer(r"stats requests=\d+ per_s=([\d.]+)", open(f"{work}/sim.log").read())]
@@ -200,6 +206,8 @@ def main():
             "firegated_cpu_percent": round(100 * (cpu1 - cpu0) / window, 2),
             "firegated_cpu_us_per_poll": round(1e6 * (cpu1 - cpu0) / polls, 1) if polls else None,
             "firegated_rss_mib": round(mem["VmRSS"] / 1024, 1), "firegated_peak_rss_mib": round(mem["VmHWM"] / 1024, 1),
+            "firegated_pss_mib": round(mem["Pss"] / 1024, 1),
+            "firegated_private_dirty_mib": round(mem["Private_Dirty"] / 1024, 1),
             "sim_cpu_percent": round(100 * (sim1 - sim0) / window, 2),
             "broker_cpu_percent": round(100 * (broker1 - broker0) / window, 2),
         }
