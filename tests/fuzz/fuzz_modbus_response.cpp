@@ -42,6 +42,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto predicted = rtu_response_size(rest); predicted && *predicted) {
     if (**predicted < 5 || **predicted > max_rtu_adu_size) std::abort();
   }
+  if (auto predicted = rtu_request_size(rest); predicted && *predicted) {
+    if (**predicted < 8 || **predicted > max_rtu_adu_size) std::abort();
+  }
 
   // Server side: whatever decodes must encode back to a response without trouble.
   if (auto req = decode_request(rest)) {

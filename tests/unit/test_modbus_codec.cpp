@@ -258,6 +258,9 @@ TEST_CASE("RTU request size from the first bytes - the server's framing") {
   CHECK(size({0x01, 0x0F, 0x00, 0x13, 0x00, 0x0A, 0x02}).value() == std::size_t{11});
   CHECK(size({0x01, 0x2B}).error() == modbus_errc::malformed_frame);
   CHECK(size({0x01, 0x83}).error() == modbus_errc::malformed_frame);  // a master never sends these
+  CHECK(size({0x01, 0x10, 0x00, 0x00, 0x00, 0x7B, 246}).value() == std::size_t{255});  // 123 registers
+  // Found by the fuzzer: a byte count of 249 would have meant a 258-byte frame.
+  CHECK(size({0x01, 0x10, 0x00, 0x01, 0x00, 0x00, 249}).error() == modbus_errc::malformed_frame);
 }
 
 TEST_CASE("RTU timing: 3.5 characters of 11 bits, 1.75 ms above 19200 baud (§2.5.1.1)") {

@@ -67,6 +67,8 @@ result<std::optional<std::size_t>> rtu_request_size(std::span<const std::uint8_t
     case function_code::write_multiple_coils:
     case function_code::write_multiple_registers:
       if (head.size() < 7) return std::optional<std::size_t>{};
+      // 123 registers or 1968 coils: 246 data bytes at most, so the frame fits 256 bytes.
+      if (head[6] > 2 * max_write_registers) return make_error_code(modbus_errc::malformed_frame);
       return std::optional<std::size_t>{std::size_t{9} + head[6]};  // + address, quantity, count, data
   }
   return make_error_code(modbus_errc::malformed_frame);

@@ -41,8 +41,9 @@ result<rtu_frame> decode_rtu_adu(std::span<const std::uint8_t> adu);
 result<std::optional<std::size_t>> rtu_response_size(std::span<const std::uint8_t> head);
 
 /// The server's side of the same question: a request's frame size from its first bytes. Reads and
-/// single writes are 8 bytes; fc 15 and 16 are 9 + their byte count. An unknown function code gives
-/// malformed_frame (a server cannot tell where such a frame ends and must wait for silence).
+/// single writes are 8 bytes; fc 15 and 16 are 9 + their byte count. An unknown function code, or a
+/// byte count over 246 (a frame over 256 bytes), gives malformed_frame (a server cannot tell where
+/// such a frame ends and must wait for silence).
 result<std::optional<std::size_t>> rtu_request_size(std::span<const std::uint8_t> head);
 /// Time to send one 11-bit character (start, 8 data, parity or second stop, stop) at `baud`.
 std::chrono::microseconds rtu_char_time(std::uint32_t baud);
