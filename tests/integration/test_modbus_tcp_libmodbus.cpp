@@ -42,12 +42,12 @@ struct driver_fixture {
     REQUIRE(run_until([&] { return outcome.has_value(); }));
     return *outcome;
   }
-  const device_counters& counters() {
-    snapshot = driver->counters();
+  /// A copy: two calls in one expression must not see each other's snapshot go away.
+  device_counters counters() {
+    auto snapshot = driver->counters();
     REQUIRE(snapshot.size() == 1);
     return snapshot[0];
   }
-  std::vector<device_counters> snapshot;
 };
 
 config::bus_config make_bus(std::uint16_t port, const std::string& profile = "SD-1",
