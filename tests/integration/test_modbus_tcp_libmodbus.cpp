@@ -193,9 +193,10 @@ TEST_CASE("alarm points are read every alarm interval and every point every poll
   CHECK(alarm_only >= 8);  // the three 100 ms slots between full polls
   CHECK(alarm_only <= 10);
   REQUIRE(counters.size() == 1);
-  CHECK(counters[0].polls == sizes.size());
-  CHECK(counters[0].requests == sizes.size());  // one request a poll: coalesced
-  CHECK(counters[0].responses == sizes.size());
+  // The snapshot may catch one poll in flight: counted as sent, not yet reported.
+  CHECK(counters[0].polls - sizes.size() <= 1);
+  CHECK(counters[0].requests == counters[0].polls);  // one request a poll: coalesced
+  CHECK(counters[0].responses - sizes.size() <= 1);
   CHECK(counters[0].online);
   CHECK(counters[0].last_good.has_value());
   CHECK(counters[0].address == "127.0.0.1:" + std::to_string(server.port()) + " unit 1");
