@@ -54,7 +54,10 @@ struct device_counters {
 };
 
 /// A write a rule's linkage or a technician asks for: a named writable of the device's profile
-/// ("command", "mode", "siren"), with an engineering value (labels are the profile's).
+/// ("command", "mode", "siren"), with an engineering value (labels are the profile's). Device
+/// `broadcast_device` writes to every unit on the bus at once, where the bus can (RTU).
+inline constexpr std::string_view broadcast_device = "*";
+
 struct write_command {
   std::string device;
   std::string target;

@@ -295,37 +295,28 @@ class bus final : public std::enable_shared_from_this<bus> {
     return {};
   }
 
-  /// A write between polls: checked against the profile's [[writes]], sent, its echo checked, and
-  /// read back when the profile says so.
-  awaitable<write_outcome> do_write(const write_command& c) {
-    const auto invalid = [](std::string detail) {
-      return write_outcome{std::make_error_code(std::errc::invalid_argument), false, std::move(detail)};
-    };
-    auto it = std::find_if(devices_.begin(), devices_.end(),
-                           [&](const device_state& s) { return s.settings->name == c.device; });
-    if (it == devices_.end()) co_return invalid(fmt::format("no device \"{}\" on bus {}", c.device, name_));
-    auto& d = *it;
-    const auto& profile = *d.settings->profile;
-    const auto* w = profile.find_write(c.target);
-    if (!w) {
-      std::vector<std::string> names;
-      for (const auto& x : profile.writes) names.push_back(x.target.name);
-      co_return invalid(fmt::format("profile {} has no writable \"{}\"; it has: {}", profile.name, c.target,
-                                    names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+  static write_outcome invalid(std::string detail) {
+    return write_outcome{std::make_error_code(std::errc::invalid_argument), false, std::move(detail)};
+  }
+
+  /// Checks a value against a [[writes]] entry and builds its request (fc 05 for a coil, 06 for a
+  /// register, 16 for a 32-bit value); the registers are left in `regs` for a read-back. An error
+  /// text when the value is refused.
+  static std::optional<std::string> build_write(const device_profile& profile, const write_def& w,
+                                                double value, write_request& request,
+                                                std::uint16_t (&regs)[2]) {
+    const auto& p = w.target;
+    if ((w.min && value < *w.min) || (w.max && value > *w.max) ||
+        (!p.labels.empty() && !p.labels.contains(static_cast<std::int64_t>(value)))) {
+      return fmt::format("{} is outside what {} accepts for {} (min {}, max {}{})", value, profile.name,
+                         p.name, w.min ? fmt::format("{}", *w.min) : "-",
+                         w.max ? fmt::format("{}", *w.max) : "-",
+                         p.labels.empty() ? "" : ", one of the labelled values");
     }
-    const auto& p = w->target;
-    if ((w->min && c.value < *w->min) || (w->max && c.value > *w->max) ||
-        (!p.labels.empty() && !p.labels.contains(static_cast<std::int64_t>(c.value)))) {
-      co_return invalid(fmt::format("{} is outside what {} accepts for {} (min {}, max {}{})", c.value,
-                                    profile.name, p.name, w->min ? fmt::format("{}", *w->min) : "-",
-                                    w->max ? fmt::format("{}", *w->max) : "-",
-                                    p.labels.empty() ? "" : ", one of the labelled values"));
+    if (auto ec = encode_registers(p, value, std::span(regs, register_span(p)))) {
+      return fmt::format("{} does not fit {} ({})", value, p.name, ec.message());
     }
-    std::uint16_t regs[2]{};
-    if (auto ec = encode_registers(p, c.value, std::span(regs, register_span(p)))) {
-      co_return invalid(fmt::format("{} does not fit {} ({})", c.value, p.name, ec.message()));
-    }
-    write_request request{function_code::write_single_register, p.address, {}, {}};
+    request = {function_code::write_single_register, p.address, {}, {}};
     if (p.table == register_table::coil) {
       request.function = function_code::write_single_coil;
       request.bits = {regs[0] != 0};
@@ -335,6 +326,34 @@ class bus final : public std::enable_shared_from_this<bus> {
     } else {
       request.registers = {regs[0]};
     }
+    return std::nullopt;
+  }
+
+  static std::string writables(const device_profile& profile) {
+    std::vector<std::string> names;
+    for (const auto& x : profile.writes) names.push_back(x.target.name);
+    return names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "));
+  }
+
+  /// A write between polls: checked against the profile's [[writes]], sent, its echo checked, and
+  /// read back when the profile says so.
+  awaitable<write_outcome> do_write(const write_command& c) {
+    if (c.device == broadcast_device) co_return co_await do_broadcast(c);
+    auto it = std::find_if(devices_.begin(), devices_.end(),
+                           [&](const device_state& s) { return s.settings->name == c.device; });
+    if (it == devices_.end()) co_return invalid(fmt::format("no device \"{}\" on bus {}", c.device, name_));
+    auto& d = *it;
+    const auto& profile = *d.settings->profile;
+    const auto* w = profile.find_write(c.target);
+    if (!w) {
+      co_return invalid(fmt::format("profile {} has no writable \"{}\"; it has: {}", profile.name, c.target,
+                                    writables(profile)));
+    }
+    const auto& p = w->target;
+    std::uint16_t regs[2]{};
+    write_request request;
+    if (auto refused = build_write(profile, *w, c.value, request, regs))
+      co_return invalid(std::move(*refused));
     ++d.counters.writes;
     const auto fail = [&](std::error_code ec, std::string_view stage) {
       ++d.counters.write_failures;
@@ -379,6 +398,56 @@ class bus final : public std::enable_shared_from_this<bus> {
                             verified,
                             fmt::format("{} {}={} written at {}{}", c.device, p.name, c.value, where(d),
                                         verified ? " and read back" : "")};
+  }
+
+  /// A write to every unit on the line at once (device "*"): every device that has the writable
+  /// must have it at the same place, as with a line of one model. Nobody answers a broadcast, so
+  /// nothing confirms it; the line is quiet for the turnaround delay afterwards.
+  awaitable<write_outcome> do_broadcast(const write_command& c) {
+    const write_def* w = nullptr;
+    const device_profile* profile = nullptr;
+    for (const auto& d : devices_) {
+      const auto* mine = d.settings->profile->find_write(c.target);
+      if (!mine) continue;
+      if (w && (mine->target.table != w->target.table || mine->target.address != w->target.address ||
+                register_span(mine->target) != register_span(w->target))) {
+        co_return invalid(fmt::format(
+            "\"{}\" is at different places in {} and {} on bus {}: a broadcast would mean different things "
+            "to them; write each device instead",
+            c.target, profile->name, d.settings->profile->name, name_));
+      }
+      w = mine;
+      profile = d.settings->profile.get();
+    }
+    if (!w) co_return invalid(fmt::format("no device on bus {} has a writable \"{}\"", name_, c.target));
+    std::uint16_t regs[2]{};
+    write_request request;
+    if (auto refused = build_write(*profile, *w, c.value, request, regs))
+      co_return invalid(std::move(*refused));
+    request_.clear();
+    encode_request(request, request_);
+    if (auto ec = co_await transport_->broadcast(request_, settings_->broadcast_turnaround)) {
+      if (ec == std::errc::operation_not_supported) {
+        co_return write_outcome{
+            ec, false,
+            fmt::format("bus {} is Modbus TCP, which has no broadcast: write each device, or "
+                        "use framing = \"rtu\" if it is a transparent serial server",
+                        name_)};
+      }
+      spdlog::warn("modbus broadcast failed bus={} addr={} target={} value={} error=\"{}\"", name_,
+                   transport_->endpoint(), c.target, c.value, ec.message());
+      co_return write_outcome{
+          ec, false,
+          fmt::format("broadcast {}={} on bus {} failed: {}", c.target, c.value, name_, ec.message())};
+    }
+    spdlog::info("modbus broadcast bus={} addr={} target={} value={} turnaround_ms={}", name_,
+                 transport_->endpoint(), c.target, c.value, settings_->broadcast_turnaround.count());
+    co_return write_outcome{
+        {},
+        false,
+        fmt::format("broadcast {}={} to every unit on bus {}; no unit answers a broadcast, "
+                    "so nothing confirms it",
+                    c.target, c.value, name_)};
   }
 
   const std::string& where(const device_state& d) const { return d.counters.address; }

@@ -20,6 +20,12 @@ const profile_library& profiles_for(config::parse_context& context) {
   return *std::static_pointer_cast<const profile_library>(slot);
 }
 
+/// RTU lines only: how long the line stays quiet after a broadcast write while the units act.
+void parse_turnaround(modbus_bus_settings& s, config::config_node& bus) {
+  s.broadcast_turnaround =
+      std::chrono::milliseconds(bus.get_integer("broadcast_turnaround_ms", 0, 10000, 100).value_or(100));
+}
+
 /// Keys every Modbus bus has, and its devices' unit ids and profiles.
 void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<config::device_section> devices,
                   config::parse_context& context) {
@@ -90,6 +96,13 @@ std::shared_ptr<const config::driver_settings> parse_tcp(config::config_node& bu
   if (auto framing = bus.get_enum_or("framing", {"mbap", "rtu"}, "mbap")) {
     s->framing = *framing == "rtu" ? tcp_framing::rtu : tcp_framing::mbap;
   }
+  if (s->framing == tcp_framing::rtu) {
+    parse_turnaround(*s, bus);
+  } else if (bus.contains("broadcast_turnaround_ms")) {
+    bus.error("broadcast_turnaround_ms",
+              "Modbus TCP has no broadcast; this is for RTU lines (framing = \"rtu\")");
+    (void)bus.get_integer("broadcast_turnaround_ms", 0, 10000, 100);
+  }
   parse_common(*s, bus, devices, context);
   return s;
 }
@@ -116,6 +129,7 @@ std::shared_ptr<const config::driver_settings> parse_rtu(config::config_node& bu
   }
   s->line.data_bits = static_cast<std::uint8_t>(bus.get_integer("data_bits", 7, 8, 8).value_or(8));
   s->line.stop_bits = static_cast<std::uint8_t>(bus.get_integer("stop_bits", 1, 2, 1).value_or(1));
+  parse_turnaround(*s, bus);
   parse_common(*s, bus, devices, context);
   return s;
 }

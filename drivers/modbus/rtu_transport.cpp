@@ -66,6 +66,25 @@ std::error_code rtu_transport::fail(std::error_code ec) {
   return ec;
 }
 
+asio::awaitable<std::error_code> rtu_transport::broadcast(std::span<const std::uint8_t> pdu,
+                                                          std::chrono::milliseconds turnaround) {
+  boost::system::error_code ec;
+  gap_.expires_at(line_quiet_since_ + silence_);
+  co_await gap_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!port_.is_open()) co_return make_error_code(modbus_errc::connection_closed);
+  const auto adu = encode_rtu_adu(0, pdu);
+  deadline_.arm(timeout_);
+  co_await asio::async_write(port_, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
+  deadline_.disarm();
+  if (ec) co_return fail(deadline_.expired() ? make_error_code(modbus_errc::timeout) : std::error_code(ec));
+  // The units act on it now; the line stays quiet for the turnaround delay.
+  gap_.expires_after(turnaround);
+  co_await gap_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  flush_input();  // a unit that answered a broadcast anyway is wrong, and ignored
+  line_quiet_since_ = std::chrono::steady_clock::now();
+  co_return port_.is_open() ? std::error_code{} : make_error_code(modbus_errc::connection_closed);
+}
+
 asio::awaitable<result<std::vector<std::uint8_t>>> rtu_transport::transact(
     std::uint8_t unit, std::span<const std::uint8_t> pdu) {
   boost::system::error_code ec;

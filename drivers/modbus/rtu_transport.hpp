@@ -29,6 +29,8 @@ class rtu_transport final : public transport {
   boost::asio::awaitable<std::error_code> open() override;
   boost::asio::awaitable<result<std::vector<std::uint8_t>>> transact(
       std::uint8_t unit, std::span<const std::uint8_t> pdu) override;
+  boost::asio::awaitable<std::error_code> broadcast(std::span<const std::uint8_t> pdu,
+                                                    std::chrono::milliseconds turnaround) override;
   void close() override;
 
  private:

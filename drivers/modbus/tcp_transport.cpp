@@ -61,6 +61,20 @@ asio::awaitable<std::error_code> tcp_transport::open() {
   co_return std::error_code{};
 }
 
+asio::awaitable<std::error_code> tcp_transport::broadcast(std::span<const std::uint8_t> pdu,
+                                                          std::chrono::milliseconds turnaround) {
+  if (framing_ != tcp_framing::rtu) co_return std::make_error_code(std::errc::operation_not_supported);
+  const auto adu = encode_rtu_adu(0, pdu);
+  boost::system::error_code ec;
+  deadline_.arm(timeout_);
+  co_await asio::async_write(socket_, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return fail(ec);
+  deadline_.disarm();
+  asio::steady_timer wait(socket_.get_executor(), turnaround);
+  co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_return std::error_code{};
+}
+
 asio::awaitable<result<std::vector<std::uint8_t>>> tcp_transport::transact(
     std::uint8_t unit, std::span<const std::uint8_t> pdu) {
   if (framing_ == tcp_framing::rtu) {

@@ -25,6 +25,9 @@ class tcp_transport final : public transport {
   boost::asio::awaitable<std::error_code> open() override;
   boost::asio::awaitable<result<std::vector<std::uint8_t>>> transact(
       std::uint8_t unit, std::span<const std::uint8_t> pdu) override;
+  /// With RTU framing only: Modbus TCP has no broadcast (unit 0 means "this server").
+  boost::asio::awaitable<std::error_code> broadcast(std::span<const std::uint8_t> pdu,
+                                                    std::chrono::milliseconds turnaround) override;
   void close() override;
 
  private:

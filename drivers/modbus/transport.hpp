@@ -7,6 +7,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -27,6 +28,15 @@ class transport {
   /// position is unknown and reopening is the only safe resynchronisation.
   virtual boost::asio::awaitable<result<std::vector<std::uint8_t>>> transact(
       std::uint8_t unit, std::span<const std::uint8_t> pdu) = 0;
+  /// Sends a write to every unit (address 0, MODBUS over Serial Line §2.2): nobody answers, so it
+  /// returns once the request is sent and `turnaround` has passed, the time the units need to act
+  /// before the line may carry the next request. RTU only; others answer operation_not_supported.
+  virtual boost::asio::awaitable<std::error_code> broadcast(std::span<const std::uint8_t> pdu,
+                                                            std::chrono::milliseconds turnaround) {
+    (void)pdu;
+    (void)turnaround;
+    co_return std::make_error_code(std::errc::operation_not_supported);
+  }
   /// Cancels any pending operation. Idempotent.
   virtual void close() = 0;
 };

@@ -32,13 +32,15 @@ std::vector<modbus::modbus_device_settings> devices_of(const std::vector<sim_dev
 }
 
 config::bus_config rtu_line(const std::string& tty, const std::vector<sim_device>& list,
-                            std::chrono::milliseconds timeout = 200ms) {
+                            std::chrono::milliseconds timeout = 200ms,
+                            std::chrono::milliseconds turnaround = 100ms) {
   auto s = std::make_shared<modbus::modbus_rtu_settings>();
   s->line = {tty, 9600, 'N', 8, 1};
   s->timeout = timeout;
   s->poll_interval = 400ms;
   s->alarm_interval = 100ms;
   s->offline_after = 3;
+  s->broadcast_turnaround = turnaround;
   s->devices = devices_of(list, 400ms, 100ms);
   return {"rs485-1", "modbus_rtu", s};
 }
@@ -243,4 +245,47 @@ TEST_CASE("a unit with another profile than configured: exception 2 named - and 
   CHECK(r.counters("wrong").exceptions >= 3);
   CHECK(r.counters("wrong").timeouts == 0);
   CHECK(r.counters("smoke").online);
+}
+
+TEST_CASE("a broadcast reset reaches every detector on the line - and the line waits its turnaround") {
+  test::temp_dir dir;
+  test::pty_pair line(dir);
+  test::simulator sim(dir, {"--serial", line.b(), "--devices", "SD-1:1-3"});
+  running_driver r(rtu_line(
+      line.a(), {{"smoke-1", 1, "SD-1"}, {"smoke-2", 2, "SD-1"}, {"smoke-3", 3, "SD-1"}}, 200ms, 300ms));
+  sim.send("1 state 1");
+  sim.send("3 state 1");
+  REQUIRE(
+      r.run_until([&] { return r.last("smoke-1", "state") == 1.0 && r.last("smoke-3", "state") == 1.0; }));
+
+  const auto sent = std::chrono::steady_clock::now();
+  auto reset = r.write("*", "command", 2);
+  const auto took = std::chrono::steady_clock::now() - sent;
+  INFO(reset.detail);
+  CHECK_FALSE(reset.error);
+  CHECK_FALSE(reset.verified);  // nobody answers a broadcast
+  CHECK(reset.detail.find("no unit answers a broadcast") != std::string::npos);
+  CHECK(took >= 300ms);  // the turnaround passed before the write was reported done
+  CHECK(sim.wait_for_log("command unit=1 reset"));
+  CHECK(sim.wait_for_log("command unit=2 reset"));
+  CHECK(sim.wait_for_log("command unit=3 reset"));
+  REQUIRE(
+      r.run_until([&] { return r.last("smoke-1", "state") == 0.0 && r.last("smoke-3", "state") == 0.0; }));
+  CHECK(r.sink.statuses.empty());  // polling went on without a timeout around it
+
+  CHECK(r.write("*", "mode", 1).detail == "no device on bus rs485-1 has a writable \"mode\"");
+}
+
+TEST_CASE("Modbus TCP has no broadcast: the write says what to do instead") {
+  test::temp_dir dir;
+  test::simulator sim(dir, {"--devices", "SD-1:1"});
+  auto s = std::make_shared<modbus::modbus_tcp_settings>();
+  s->host = "127.0.0.1";
+  s->port = sim.port();
+  s->devices = devices_of({{"smoke-1", 1, "SD-1"}}, 200ms, 100ms);
+  running_driver r({"tcp-1", "modbus_tcp", s});
+  REQUIRE(r.run_until([&] { return r.last("smoke-1", "state").has_value(); }));
+  auto reset = r.write("*", "command", 2);
+  CHECK(reset.error == std::errc::operation_not_supported);
+  CHECK(reset.detail.find("has no broadcast") != std::string::npos);
 }

@@ -172,6 +172,12 @@ awaitable<void> serve_rtu(Stream& stream, sim::fleet& f) {
         pending.clear();
         break;
       }
+      if (decoded->unit == 0) {
+        // A broadcast: every device acts on it and none answers (Serial Line §2.2).
+        log_line(fmt::format("broadcast function={}", decoded->pdu.empty() ? 0 : decoded->pdu[0]));
+        f.broadcast(decoded->pdu, sim::steady::now());
+        continue;
+      }
       auto reply = f.answer(decoded->unit, decoded->pdu, sim::steady::now());
       if (!reply) continue;
       ++answered;
@@ -337,7 +343,8 @@ int main(int argc, char** argv) {
   cli.add_option("--tick-ms", tick_ms, "how often values wander and device logic runs")
       ->capture_default_str()
       ->check(CLI::Range(10, 10000));
-  cli.add_option("--stats-ms", stats_ms, "log the requests answered this often (0: never)")->capture_default_str();
+  cli.add_option("--stats-ms", stats_ms, "log the requests answered this often (0: never)")
+      ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
 
   config::config_errors errors;

@@ -141,6 +141,10 @@ std::string fleet::describe() const {
   return out;
 }
 
+void fleet::broadcast(std::span<const std::uint8_t> pdu, steady::time_point now) {
+  for (auto& [unit, d] : devices_) (void)answer(unit, pdu, now);
+}
+
 const device* fleet::find(std::uint8_t unit) const {
   auto it = devices_.find(unit);
   return it == devices_.end() ? nullptr : &it->second;

@@ -62,6 +62,8 @@ class fleet {
   std::optional<std::vector<std::uint8_t>> answer(std::uint8_t unit, std::span<const std::uint8_t> pdu,
                                                   steady::time_point now);
   const device* find(std::uint8_t unit) const;
+  /// A write to unit 0: every answering device acts on it; nobody replies.
+  void broadcast(std::span<const std::uint8_t> pdu, steady::time_point now);
 
   /// Applies a change: a point or writable name of the device's profile with an engineering value,
   /// or one of the simulator's own fields (answering 0/1, delay_ms, corrupt 0-100). Returns an error
