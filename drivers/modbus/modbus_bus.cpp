@@ -31,6 +31,7 @@ struct device_state {
   /// costs a full timeout on a line its neighbours share.
   std::chrono::milliseconds retry_delay{0};
   steady::time_point next_try{};
+  bool busy{false};  ///< a worker is polling it (with max_in_flight > 1)
   /// The device refused a read across its reserved registers: read it without gaps from now on.
   bool gapless{false};
   device_counters counters;
@@ -58,6 +59,13 @@ struct pending_write {
 /// Shared with its coroutine so that stop() can return while the coroutine unwinds.
 /// Thread safety: every member is used on the daemon's io_context only.
 class bus final : public std::enable_shared_from_this<bus> {
+  /// One per request the bus may have outstanding (max_in_flight): its own pause and request buffer.
+  struct worker {
+    explicit worker(asio::any_io_executor ex) : pause(std::move(ex)) {}
+    asio::steady_timer pause;
+    std::vector<std::uint8_t> request;
+  };
+
  public:
   bus(asio::any_io_executor ex, std::string name, std::shared_ptr<const modbus_bus_settings> settings,
       std::unique_ptr<transport> t, reading_sink& sink)
@@ -65,8 +73,7 @@ class bus final : public std::enable_shared_from_this<bus> {
         settings_(std::move(settings)),
         transport_(std::move(t)),
         sink_(sink),
-        executor_(ex),
-        pause_(ex) {
+        executor_(ex) {
     for (const auto& d : settings_->devices) {
       device_state s;
       s.settings = &d;
@@ -88,14 +95,21 @@ class bus final : public std::enable_shared_from_this<bus> {
       d.next_full = now + offset;
       d.next_alarm = d.next_full;
     }
-    asio::co_spawn(
-        executor_, [self = shared_from_this()] { return self->run(); }, asio::detached);
+    last_ = devices_.size() - 1;
+    const auto n_workers =
+        std::max<std::size_t>(1, std::min<std::size_t>(settings_->max_in_flight, devices_.size()));
+    for (std::size_t i = 0; i < n_workers; ++i) {
+      workers_.push_back(std::make_unique<worker>(executor_));
+      asio::co_spawn(
+          executor_, [self = shared_from_this(), w = workers_.back().get()] { return self->run(*w); },
+          asio::detached);
+    }
   }
 
   void stop() {
     stopped_ = true;
     transport_->close();
-    pause_.cancel();
+    wake_all();
     auto writes = std::move(writes_);
     writes_.clear();
     for (auto& w : writes) {
@@ -119,49 +133,67 @@ class bus final : public std::enable_shared_from_this<bus> {
       return;
     }
     writes_.push_back({std::move(command), std::move(done)});
-    pause_.cancel();  // wake the loop: a write goes before the next poll
+    wake_all();  // a write goes before the next poll
   }
 
  private:
-  awaitable<void> run() {
+  void wake_all() {
+    for (auto& w : workers_) w->pause.cancel();
+  }
+
+  /// One worker: with max_in_flight = 1 (the default) the only one, so the bus carries one request
+  /// at a time. With more, each takes the most overdue device no other worker is polling.
+  awaitable<void> run(worker& w) {
     auto backoff = 250ms;
-    std::size_t last = devices_.size() - 1;
     while (!stopped_) {
       try {
-        if (!transport_->is_open() && !co_await reopen(backoff)) {
-          co_await pause(backoff);
-          backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
-          continue;
+        if (!transport_->is_open()) {
+          if (opening_) {
+            co_await pause(w, 20ms);  // another worker is opening it
+            continue;
+          }
+          opening_ = true;
+          const bool opened = co_await reopen(backoff);
+          opening_ = false;
+          if (!opened) {
+            co_await pause(w, backoff);
+            backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
+            continue;
+          }
         }
         backoff = 250ms;
         if (!writes_.empty()) {
-          auto w = std::move(writes_.front());
+          auto next_write = std::move(writes_.front());
           writes_.erase(writes_.begin());
-          auto outcome = co_await do_write(w.command);
-          w.done(outcome);
-          continue;
-        }
-        if (devices_.empty()) {
-          co_await pause(1h);
+          auto outcome = co_await do_write(next_write.command, w);
+          next_write.done(outcome);
           continue;
         }
         // The most overdue device goes next; among equally due ones, the one after the last polled.
-        std::size_t next = (last + 1) % devices_.size();
-        for (std::size_t k = 1; k < devices_.size(); ++k) {
-          const auto i = (last + 1 + k) % devices_.size();
-          if (devices_[i].due() < devices_[next].due()) next = i;
+        std::optional<std::size_t> next;
+        for (std::size_t k = 0; k < devices_.size(); ++k) {
+          const auto i = (last_ + 1 + k) % devices_.size();
+          if (devices_[i].busy) continue;
+          if (!next || devices_[i].due() < devices_[*next].due()) next = i;
         }
-        auto& d = devices_[next];
+        if (!next) {
+          co_await pause(w, devices_.empty() ? steady::duration(1h) : steady::duration(20ms));
+          continue;
+        }
+        auto& d = devices_[*next];
         const auto now = steady::now();
         if (d.due() > now) {
-          co_await pause_until(d.due());  // or until a write or stop() wakes us
+          co_await pause_until(w, d.due());  // or until a write or stop() wakes us
           continue;
         }
         note_lateness(d, now);
-        last = next;
-        co_await poll(d, now);
+        last_ = *next;
+        d.busy = true;
+        co_await poll(d, now, w);
+        d.busy = false;
       } catch (const std::exception& e) {
         // A bus loop catches at its top, backs off and goes on.
+        for (auto& d : devices_) d.busy = false;
         spdlog::error("modbus bus loop error bus={} addr={} error=\"{}\"", name_, transport_->endpoint(),
                       e.what());
         transport_->close();
@@ -211,10 +243,11 @@ class bus final : public std::enable_shared_from_this<bus> {
   }
 
   /// One request, timed and counted. The transport closes itself on a timeout or a framing error.
-  awaitable<result<std::vector<std::uint8_t>>> exchange(device_state& d) {
+  awaitable<result<std::vector<std::uint8_t>>> exchange(device_state& d,
+                                                        const std::vector<std::uint8_t>& request) {
     ++d.counters.requests;
     const auto sent = steady::now();
-    auto pdu = co_await transport_->transact(d.settings->unit_id, request_);
+    auto pdu = co_await transport_->transact(d.settings->unit_id, request);
     if (pdu) {
       const auto took = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - sent);
       d.counters.last_response_time = took;
@@ -228,7 +261,7 @@ class bus final : public std::enable_shared_from_this<bus> {
     d.counters.total_response_time += d.counters.last_response_time;
   }
 
-  awaitable<void> poll(device_state& d, steady::time_point started) {
+  awaitable<void> poll(device_state& d, steady::time_point started, worker& w) {
     const auto& profile = *d.settings->profile;
     const bool full = d.link == device_state::link::offline || !d.has_alarm_group() || d.next_full <= started;
     const auto& blocks = full ? (d.gapless ? profile.gapless_blocks : profile.blocks)
@@ -239,9 +272,9 @@ class bus final : public std::enable_shared_from_this<bus> {
     const auto now = clock::now();
     bool ok = true;
     for (const auto& block : blocks) {
-      request_.clear();
-      encode_request(block.request, request_);
-      auto pdu = co_await exchange(d);
+      w.request.clear();
+      encode_request(block.request, w.request);
+      auto pdu = co_await exchange(d, w.request);
       std::error_code ec = pdu ? decode_block(d, profile, block, *pdu, now, readings) : pdu.error();
       if (ec == modbus_errc::illegal_data_address && block.spans_gap && !d.gapless) {
         d.gapless = true;
@@ -337,8 +370,8 @@ class bus final : public std::enable_shared_from_this<bus> {
 
   /// A write between polls: checked against the profile's [[writes]], sent, its echo checked, and
   /// read back when the profile says so.
-  awaitable<write_outcome> do_write(const write_command& c) {
-    if (c.device == broadcast_device) co_return co_await do_broadcast(c);
+  awaitable<write_outcome> do_write(const write_command& c, worker& wk) {
+    if (c.device == broadcast_device) co_return co_await do_broadcast(c, wk);
     auto it = std::find_if(devices_.begin(), devices_.end(),
                            [&](const device_state& s) { return s.settings->name == c.device; });
     if (it == devices_.end()) co_return invalid(fmt::format("no device \"{}\" on bus {}", c.device, name_));
@@ -364,18 +397,18 @@ class bus final : public std::enable_shared_from_this<bus> {
                    name_, c.device, where(d), p.name, c.value, stage, ec.message());
       return write_outcome{ec, false, std::move(detail)};
     };
-    request_.clear();
-    encode_request(request, request_);
-    auto pdu = co_await exchange(d);
+    wk.request.clear();
+    encode_request(request, wk.request);
+    auto pdu = co_await exchange(d, wk.request);
     std::error_code ec = pdu ? check_write_response(request, *pdu) : pdu.error();
     if (ec) co_return fail(ec, "write");
     count_response(d);
     bool verified = false;
     if (w->verify) {
       const read_request back{read_function(p.table), p.address, register_span(p)};
-      request_.clear();
-      encode_request(back, request_);
-      auto answer = co_await exchange(d);
+      wk.request.clear();
+      encode_request(back, wk.request);
+      auto answer = co_await exchange(d, wk.request);
       if (!answer) co_return fail(answer.error(), "read-back");
       if (p.table == register_table::coil) {
         auto bits = decode_read_bits_response(back, *answer);
@@ -403,7 +436,7 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// A write to every unit on the line at once (device "*"): every device that has the writable
   /// must have it at the same place, as with a line of one model. Nobody answers a broadcast, so
   /// nothing confirms it; the line is quiet for the turnaround delay afterwards.
-  awaitable<write_outcome> do_broadcast(const write_command& c) {
+  awaitable<write_outcome> do_broadcast(const write_command& c, worker& wk) {
     const write_def* w = nullptr;
     const device_profile* profile = nullptr;
     for (const auto& d : devices_) {
@@ -424,9 +457,9 @@ class bus final : public std::enable_shared_from_this<bus> {
     write_request request;
     if (auto refused = build_write(*profile, *w, c.value, request, regs))
       co_return invalid(std::move(*refused));
-    request_.clear();
-    encode_request(request, request_);
-    if (auto ec = co_await transport_->broadcast(request_, settings_->broadcast_turnaround)) {
+    wk.request.clear();
+    encode_request(request, wk.request);
+    if (auto ec = co_await transport_->broadcast(wk.request, settings_->broadcast_turnaround)) {
       if (ec == std::errc::operation_not_supported) {
         co_return write_outcome{
             ec, false,
@@ -519,13 +552,13 @@ class bus final : public std::enable_shared_from_this<bus> {
     d.link = device_state::link::online;
   }
 
-  awaitable<void> pause(steady::duration d) { co_await pause_until(steady::now() + d); }
+  awaitable<void> pause(worker& w, steady::duration d) { co_await pause_until(w, steady::now() + d); }
 
-  awaitable<void> pause_until(steady::time_point t) {
+  awaitable<void> pause_until(worker& w, steady::time_point t) {
     if (stopped_ || !writes_.empty()) co_return;
-    pause_.expires_at(t);
+    w.pause.expires_at(t);
     boost::system::error_code ec;
-    co_await pause_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await w.pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 
   std::string name_;
@@ -533,10 +566,11 @@ class bus final : public std::enable_shared_from_this<bus> {
   std::unique_ptr<transport> transport_;
   reading_sink& sink_;
   asio::any_io_executor executor_;
-  asio::steady_timer pause_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::size_t last_{0};  ///< the device polled last, for turns among equally due ones
+  bool opening_{false};  ///< a worker is opening the transport; the others wait
   std::vector<device_state> devices_;
   std::vector<pending_write> writes_;  ///< rare and few: a vector costs nothing while empty
-  std::vector<std::uint8_t> request_;
   std::uint64_t late_polls_{0};
   steady::time_point last_late_warning_{};
   bool link_up_{false};              ///< opened at least once since the last open failure

@@ -34,6 +34,9 @@ struct modbus_bus_settings : config::driver_settings {
   /// An offline device is retried after the poll interval (at least 0.5 s), then twice as long each
   /// time it still fails, up to this.
   std::chrono::milliseconds offline_retry_max{30000};
+  /// Requests outstanding at once on the connection: 1 (one at a time) but for Modbus TCP gateways
+  /// that accept several (max_in_flight), each for another device.
+  std::size_t max_in_flight{1};
   /// After a broadcast write (device "*"), the line stays quiet this long while the units act.
   std::chrono::milliseconds broadcast_turnaround{100};
   std::vector<modbus_device_settings> devices;

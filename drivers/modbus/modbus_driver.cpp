@@ -1,6 +1,7 @@
 #include "modbus_driver.hpp"
 
 #include "config/suggest.hpp"
+#include "tcp_pipelined_transport.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -96,6 +97,14 @@ std::shared_ptr<const config::driver_settings> parse_tcp(config::config_node& bu
   if (auto framing = bus.get_enum_or("framing", {"mbap", "rtu"}, "mbap")) {
     s->framing = *framing == "rtu" ? tcp_framing::rtu : tcp_framing::mbap;
   }
+  // Requests outstanding at once: only for gateways whose manual says they queue or parallelise
+  // requests (MBAP's transaction id pairs the answers); RTU frames have no id to pair them by.
+  s->max_in_flight = static_cast<std::size_t>(bus.get_integer("max_in_flight", 1, 16, 1).value_or(1));
+  if (s->max_in_flight > 1 && s->framing == tcp_framing::rtu) {
+    bus.error(
+        "max_in_flight",
+        "RTU frames carry no transaction id, so only one request can be outstanding; remove it or use 1");
+  }
   if (s->framing == tcp_framing::rtu) {
     parse_turnaround(*s, bus);
   } else if (bus.contains("broadcast_turnaround_ms")) {
@@ -137,7 +146,12 @@ std::shared_ptr<const config::driver_settings> parse_rtu(config::config_node& bu
 std::unique_ptr<bus_driver> create_tcp(asio::any_io_executor ex, const config::bus_config& bus,
                                        reading_sink& sink) {
   auto s = std::dynamic_pointer_cast<const modbus_tcp_settings>(bus.settings);
-  auto t = std::make_unique<tcp_transport>(ex, s->host, s->port, s->timeout, s->framing);
+  std::unique_ptr<transport> t;
+  if (s->max_in_flight > 1) {
+    t = std::make_unique<tcp_pipelined_transport>(ex, s->host, s->port, s->timeout);
+  } else {
+    t = std::make_unique<tcp_transport>(ex, s->host, s->port, s->timeout, s->framing);
+  }
   return make_modbus_bus(std::move(ex), bus.name, std::move(s), std::move(t), sink);
 }
 

@@ -47,18 +47,28 @@ std::error_code tcp_transport::fail(std::error_code ec) {
   return ec;
 }
 
-asio::awaitable<std::error_code> tcp_transport::open() {
+asio::awaitable<std::error_code> connect_tcp(tcp::socket& socket, const std::string& host, std::uint16_t port,
+                                             std::chrono::milliseconds timeout, deadline& limit) {
   boost::system::error_code ec;
-  tcp::resolver resolver(socket_.get_executor());
-  auto endpoints = co_await resolver.async_resolve(host_, std::to_string(port_),
+  tcp::resolver resolver(socket.get_executor());
+  auto endpoints = co_await resolver.async_resolve(host, std::to_string(port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return ec;
-  deadline_.arm(timeout_);
-  co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return fail(ec);
-  deadline_.disarm();
-  socket_.set_option(tcp::no_delay(true), ec);  // one small request at a time: no Nagle delay
+  limit.arm(timeout);
+  co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  limit.disarm();
+  if (ec) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    if (limit.expired()) co_return make_error_code(modbus_errc::timeout);
+    co_return ec;
+  }
+  socket.set_option(tcp::no_delay(true), ec);  // small requests: no Nagle delay
   co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> tcp_transport::open() {
+  co_return co_await connect_tcp(socket_, host_, port_, timeout_, deadline_);
 }
 
 asio::awaitable<std::error_code> tcp_transport::broadcast(std::span<const std::uint8_t> pdu,

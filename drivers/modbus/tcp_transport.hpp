@@ -16,6 +16,11 @@ namespace firegate::modbus {
 
 enum class tcp_framing : std::uint8_t { mbap, rtu };
 
+/// Resolves `host` and connects `socket` within `timeout` (the deadline closes it when it expires).
+boost::asio::awaitable<std::error_code> connect_tcp(boost::asio::ip::tcp::socket& socket,
+                                                    const std::string& host, std::uint16_t port,
+                                                    std::chrono::milliseconds timeout, deadline& limit);
+
 class tcp_transport final : public transport {
  public:
   tcp_transport(boost::asio::any_io_executor ex, std::string host, std::uint16_t port,

@@ -289,3 +289,61 @@ TEST_CASE("Modbus TCP has no broadcast: the write says what to do instead") {
   CHECK(reset.error == std::errc::operation_not_supported);
   CHECK(reset.detail.find("has no broadcast") != std::string::npos);
 }
+
+namespace {
+
+config::bus_config pipelined_bus(std::uint16_t port, std::size_t in_flight, std::chrono::milliseconds timeout,
+                                 const std::vector<sim_device>& list) {
+  auto s = std::make_shared<modbus::modbus_tcp_settings>();
+  s->host = "127.0.0.1";
+  s->port = port;
+  s->timeout = timeout;
+  s->max_in_flight = in_flight;
+  s->poll_interval = 100ms;
+  s->alarm_interval = 100ms;
+  s->devices = devices_of(list, 100ms, 100ms);
+  return {"gw-1", "modbus_tcp", s};
+}
+
+/// How long until every device has been read once, on a gateway answering each after 200 ms.
+std::chrono::milliseconds first_round(std::size_t in_flight) {
+  test::temp_dir dir;
+  test::simulator sim(dir, {"--concurrent", "--devices", "SD-1:1-4"});
+  for (int unit = 1; unit <= 4; ++unit) sim.send(std::to_string(unit) + " delay_ms 200");
+  REQUIRE(sim.wait_for_log("change unit=4 delay_ms=200"));
+  const auto started = std::chrono::steady_clock::now();
+  running_driver r(
+      pipelined_bus(sim.port(), in_flight, 1000ms,
+                    {{"d1", 1, "SD-1"}, {"d2", 2, "SD-1"}, {"d3", 3, "SD-1"}, {"d4", 4, "SD-1"}}));
+  REQUIRE(r.run_until([&] { return r.sink.polls.size() == 4; }, 10s));
+  for (const auto& c : r.driver->counters()) CHECK(c.timeouts == 0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+}
+
+}  // namespace
+
+TEST_CASE("pipelining: four slow devices behind a gateway are read at once - not one after another") {
+  // With one request at a time the four 200 ms answers queue (over 800 ms); with four in flight
+  // they overlap (the first polls are spread over the 100 ms alarm interval).
+  const auto one_at_a_time = first_round(1);
+  const auto pipelined = first_round(4);
+  INFO("one at a time: " << one_at_a_time.count() << " ms, pipelined: " << pipelined.count() << " ms");
+  CHECK(one_at_a_time >= 800ms);
+  CHECK(pipelined < one_at_a_time - 300ms);
+}
+
+TEST_CASE("pipelining: a device that times out costs its own request - the connection and others go on") {
+  test::temp_dir dir;
+  test::simulator sim(dir, {"--concurrent", "--devices", "SD-1:1-2"});
+  sim.send("1 delay_ms 400");
+  REQUIRE(sim.wait_for_log("change unit=1 delay_ms=400"));
+  running_driver r(pipelined_bus(sim.port(), 2, 250ms, {{"slow", 1, "SD-1"}, {"quick", 2, "SD-1"}}));
+  REQUIRE(r.run_until([&] { return r.counters("slow").timeouts >= 2; }, 10s));
+  CHECK(r.counters("quick").timeouts == 0);
+  CHECK(r.counters("quick").connection_errors == 0);
+  CHECK(r.counters("quick").responses >= 2);
+  CHECK(r.counters("slow").connection_errors == 0);  // a late answer is dropped, the stream stays in step
+  sim.send("1 delay_ms 0");
+  REQUIRE(r.run_until(
+      [&] { return r.counters("slow").consecutive_failures == 0 && r.counters("slow").online; }, 10s));
+}

@@ -94,9 +94,8 @@ TEST_CASE("unknown keys are errors - so typos do not pass silently") {
   CHECK(e.path == "buses[0].timout_ms");
   CHECK(e.line == line_of(text, "timout_ms"));
   CHECK(e.message.find("unknown key") != std::string::npos);
-  CHECK(e.message.find(
-            "unknown key; did you mean \"timeout_ms\"? known keys here: alarm_interval_ms, driver, framing, host") ==
-        0);
+  CHECK(e.message.find("unknown key; did you mean \"timeout_ms\"? known keys here: alarm_interval_ms, "
+                       "driver, framing, host") == 0);
 }
 
 TEST_CASE("missing required keys say what to put there") {
@@ -230,4 +229,18 @@ TEST_CASE("suggestions: close typos only") {
   auto r = load(edited("poll_interval_ms = 1000", "pol_interval_ms = 1000"));
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors.items()[0].message.find("did you mean \"poll_interval_ms\"?") != std::string::npos);
+}
+
+TEST_CASE("Modbus TCP options that need each other are checked together") {
+  auto pipelined_rtu = load(edited("port = 502\n", "port = 502\nframing = \"rtu\"\nmax_in_flight = 4\n"));
+  REQUIRE(pipelined_rtu.errors.size() == 1);
+  CHECK(pipelined_rtu.errors.items()[0].path == "buses[0].max_in_flight");
+  CHECK(pipelined_rtu.errors.items()[0].message.find("no transaction id") != std::string::npos);
+
+  auto turnaround_on_tcp = load(edited("port = 502\n", "port = 502\nbroadcast_turnaround_ms = 100\n"));
+  REQUIRE(turnaround_on_tcp.errors.size() == 1);
+  CHECK(turnaround_on_tcp.errors.items()[0].path == "buses[0].broadcast_turnaround_ms");
+
+  auto pipelined = load(edited("port = 502\n", "port = 502\nmax_in_flight = 4\n"));
+  CHECK(pipelined.errors.empty());
 }

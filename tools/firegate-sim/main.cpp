@@ -26,8 +26,10 @@
 #include <unistd.h>
 #include <charconv>
 #include <cmath>
+#include <deque>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 namespace asio = boost::asio;
@@ -148,6 +150,50 @@ awaitable<void> serve_mbap(tcp::socket socket, sim::fleet& f) {
   }
 }
 
+/// A connection whose requests are answered concurrently, as a gateway with a serial port per
+/// device does (--concurrent): answers go out in the order they are ready, one write at a time.
+struct concurrent_connection {
+  explicit concurrent_connection(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;
+  std::deque<std::vector<std::uint8_t>> out;
+  bool writing{false};
+};
+
+awaitable<void> answer_later(std::shared_ptr<concurrent_connection> c, sim::fleet& f, modbus::mbap_header h,
+                             std::vector<std::uint8_t> pdu) {
+  auto reply = f.answer(h.unit_id, pdu, sim::steady::now());
+  if (!reply) co_return;
+  ++answered;
+  co_await answer_delay(f, h.unit_id);
+  if (f.corrupt(h.unit_id) && reply->size() >= 2) (*reply)[1] ^= 0x01;
+  c->out.push_back(modbus::encode_adu(h.transaction_id, h.unit_id, *reply));
+  if (c->writing) co_return;  // the writer in progress sends it
+  c->writing = true;
+  try {
+    while (!c->out.empty()) {
+      auto adu = std::move(c->out.front());
+      c->out.pop_front();
+      co_await asio::async_write(c->socket, asio::buffer(adu), asio::use_awaitable);
+    }
+  } catch (const boost::system::system_error&) {
+    c->out.clear();  // the master went away
+  }
+  c->writing = false;
+}
+
+awaitable<void> serve_mbap_concurrently(tcp::socket socket, sim::fleet& f) {
+  auto c = std::make_shared<concurrent_connection>(std::move(socket));
+  std::array<std::uint8_t, modbus::mbap_header_size> header{};
+  for (;;) {
+    co_await asio::async_read(c->socket, asio::buffer(header), asio::use_awaitable);
+    auto h = modbus::decode_mbap(header);
+    if (!h) co_return;
+    std::vector<std::uint8_t> pdu(h->pdu_size());
+    co_await asio::async_read(c->socket, asio::buffer(pdu), asio::use_awaitable);
+    asio::co_spawn(c->socket.get_executor(), answer_later(c, f, *h, std::move(pdu)), asio::detached);
+  }
+}
+
 /// RTU framing on a byte stream (a serial line, or TCP to a serial device server): frames are cut
 /// by their function code's size; a bad CRC or an unknown function drops what has arrived, as a
 /// device waits for silence before listening again.
@@ -189,10 +235,12 @@ awaitable<void> serve_rtu(Stream& stream, sim::fleet& f) {
   }
 }
 
-awaitable<void> serve_connection(tcp::socket socket, sim::fleet& f, bool rtu) {
+awaitable<void> serve_connection(tcp::socket socket, sim::fleet& f, bool rtu, bool concurrent) {
   try {
     if (rtu) {
       co_await serve_rtu(socket, f);
+    } else if (concurrent) {
+      co_await serve_mbap_concurrently(std::move(socket), f);
     } else {
       co_await serve_mbap(std::move(socket), f);
     }
@@ -201,11 +249,12 @@ awaitable<void> serve_connection(tcp::socket socket, sim::fleet& f, bool rtu) {
   }
 }
 
-awaitable<void> listen(tcp::acceptor& acceptor, sim::fleet& f, bool rtu) {
+awaitable<void> listen(tcp::acceptor& acceptor, sim::fleet& f, bool rtu, bool concurrent) {
   for (;;) {
     auto socket = co_await acceptor.async_accept(asio::use_awaitable);
     socket.set_option(tcp::no_delay(true));
-    asio::co_spawn(acceptor.get_executor(), serve_connection(std::move(socket), f, rtu), asio::detached);
+    asio::co_spawn(acceptor.get_executor(), serve_connection(std::move(socket), f, rtu, concurrent),
+                   asio::detached);
   }
 }
 
@@ -318,7 +367,7 @@ int main(int argc, char** argv) {
   std::uint32_t baud = 9600;
   std::vector<std::string> device_specs{"SD-1:1-3"};
   std::string script_path, port_file;
-  bool commands = false;
+  bool commands = false, concurrent = false;
   std::uint64_t seed = 1;
   unsigned tick_ms = 200, stats_ms = 0;
   cli.add_option("--profiles", profiles_dir, "profiles folder (with modbus/*.toml)")->capture_default_str();
@@ -339,6 +388,9 @@ int main(int argc, char** argv) {
   cli.add_option("--script", script_path, "timed changes, one per line: AT_SECONDS [PORT:]UNIT FIELD VALUE");
   cli.add_option("--port-file", port_file, "write the listening ports, one a line, to this file once ready");
   cli.add_flag("--commands", commands, "read [PORT:]UNIT FIELD VALUE changes from standard input");
+  cli.add_flag("--concurrent", concurrent,
+               "Modbus TCP: answer several requests on one connection at once, as a gateway that allows "
+               "pipelining does (each answer after its device's delay_ms)");
   cli.add_option("--seed", seed, "random seed for drift and corruption")->capture_default_str();
   cli.add_option("--tick-ms", tick_ms, "how often values wander and device logic runs")
       ->capture_default_str()
@@ -397,7 +449,7 @@ int main(int argc, char** argv) {
         const auto want = port == 0 ? std::uint16_t{0} : static_cast<std::uint16_t>(port + i);
         auto a = std::make_unique<tcp::acceptor>(io, tcp::endpoint{asio::ip::make_address(bind), want});
         listening += fmt::format("{}\n", a->local_endpoint().port());
-        asio::co_spawn(io, listen(*a, fleets[i], framing == "rtu"), asio::detached);
+        asio::co_spawn(io, listen(*a, fleets[i], framing == "rtu", concurrent), asio::detached);
         acceptors.push_back(std::move(a));
       }
     }
