@@ -235,51 +235,34 @@ TEST_CASE("profile folder errors name the file") {
 }
 
 TEST_CASE("write entries are checked like points - with their own rules") {
-  SECTION("a bit of a register is not writable") {
-    auto r = parse_points(
-        "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n"
-        "[[writes]]\nname = \"y\"\ntable = \"holding\"\naddress = 2\ntype = \"bit\"\nbit = 3\n");
-    INFO(r.errors.format("p"));
-    REQUIRE_FALSE(r.profile);
+  const std::string point = "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n";
+  struct bad_write {
+    const char* why;
+    const char* keys;  ///< after name = "y"
+    const char* path;  ///< the one error expected
+  };
+  const bad_write cases[] = {
+      {"a bit of a register is not writable", "table = \"holding\"\naddress = 2\ntype = \"bit\"\nbit = 3\n",
+       "writes[0].type"},
+      {"input registers cannot be written", "table = \"input\"\naddress = 2\n", "writes[0].table"},
+      {"poll-only keys are unknown on a write", "table = \"holding\"\naddress = 2\ngroup = \"alarm\"\n",
+       "writes[0].group"},
+      {"min above max", "table = \"holding\"\naddress = 2\nmin = 5\nmax = 1\n", "writes[0].max"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_points(point + "[[writes]]\nname = \"y\"\n" + c.keys);
+    INFO(c.why << "\n" << r.errors.format("p"));
     REQUIRE(r.errors.size() == 1);
-    CHECK(r.errors.items()[0].path == "writes[0].type");
+    CHECK(r.errors.items()[0].path == c.path);
   }
-  SECTION("input registers cannot be written") {
-    auto r = parse_points(
-        "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n"
-        "[[writes]]\nname = \"y\"\ntable = \"input\"\naddress = 2\n");
-    INFO(r.errors.format("p"));
-    REQUIRE_FALSE(r.profile);
-    REQUIRE(r.errors.size() == 1);
-    CHECK(r.errors.items()[0].path == "writes[0].table");
-  }
-  SECTION("poll-only keys are unknown on a write") {
-    auto r = parse_points(
-        "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n"
-        "[[writes]]\nname = \"y\"\ntable = \"holding\"\naddress = 2\ngroup = \"alarm\"\n");
-    INFO(r.errors.format("p"));
-    REQUIRE(r.errors.size() == 1);
-    CHECK(r.errors.items()[0].path == "writes[0].group");
-  }
-  SECTION("min above max") {
-    auto r = parse_points(
-        "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n"
-        "[[writes]]\nname = \"y\"\ntable = \"holding\"\naddress = 2\nmin = 5\nmax = 1\n");
-    INFO(r.errors.format("p"));
-    REQUIRE_FALSE(r.profile);
-    REQUIRE(r.errors.size() == 1);
-    CHECK(r.errors.items()[0].path == "writes[0].max");
-  }
-  SECTION("a good one") {
-    auto r = parse_points(
-        "[[points]]\nname = \"x\"\ntable = \"holding\"\naddress = 1\n"
-        "[[writes]]\nname = \"relay\"\ntable = \"coil\"\naddress = 1\nverify = true\n");
-    INFO(r.errors.format("p"));
-    REQUIRE(r.profile);
-    REQUIRE(r.profile->writes.size() == 1);
-    CHECK(r.profile->writes[0].target.type == data_type::boolean);
-    CHECK(r.profile->writes[0].verify);
-  }
+
+  auto good =
+      parse_points(point + "[[writes]]\nname = \"relay\"\ntable = \"coil\"\naddress = 1\nverify = true\n");
+  INFO(good.errors.format("p"));
+  REQUIRE(good.profile);
+  REQUIRE(good.profile->writes.size() == 1);
+  CHECK(good.profile->writes[0].target.type == data_type::boolean);
+  CHECK(good.profile->writes[0].verify);
 }
 
 TEST_CASE("encode_registers is the inverse of decode_registers") {
