@@ -32,6 +32,26 @@ int application::run() {
                store_->user_version(), store_->outbox_depth(), store_->event_count());
   uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_);
   uplink_->start();
+  if (const auto& moved = store_->moved_aside()) {
+    // What was in the old file is not lost for good: it is kept for a technician to recover.
+    spdlog::error(
+        "storage was unreadable, moved aside path={} moved_to={} error=\"{}\" action=\"a fresh database is "
+        "in "
+        "use; keep the moved file for recovery\"",
+        cfg_.storage.path, moved->moved_to, moved->reason);
+    ++storage_faults_;
+    event e;
+    e.id = new_event_id();
+    e.kind = event_kind::storage_fault;
+    e.device = cfg_.gateway.id;
+    e.time = clock::now();
+    e.detail = fmt::format(
+        "the database {} was unreadable at start ({}) and was moved to {}; anything in it "
+        "not yet delivered was not sent; the file is kept for recovery",
+        cfg_.storage.path, moved->reason, moved->moved_to);
+    raise(std::move(e));
+    uplink_->notify();
+  }
   start_drivers();
   wait_signal();
   tick();

@@ -12,6 +12,8 @@ std::string_view to_string(event_kind kind) {
       return "device_offline";
     case event_kind::device_online:
       return "device_online";
+    case event_kind::storage_fault:
+      return "storage_fault";
   }
   return "unknown";
 }
@@ -21,6 +23,7 @@ std::string_view category_of(event_kind kind) {
     case event_kind::fire_alarm:
       return "fire";
     case event_kind::device_offline:
+    case event_kind::storage_fault:
       return "fault";
     case event_kind::fire_recovery:
     case event_kind::device_online:
@@ -34,6 +37,7 @@ std::string_view severity_of(event_kind kind) {
     case event_kind::fire_alarm:
       return "critical";
     case event_kind::device_offline:
+    case event_kind::storage_fault:
       return "major";
     case event_kind::fire_recovery:
     case event_kind::device_online:

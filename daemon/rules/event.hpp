@@ -15,6 +15,7 @@ enum class event_kind : std::uint8_t {
   fire_recovery,   ///< the detector is back to normal after a fire alarm
   device_offline,  ///< the device stopped answering (a fault)
   device_online,   ///< the device answers again after being offline
+  storage_fault,   ///< the gateway's own database failed (moved aside when unreadable at start)
 };
 
 std::string_view to_string(event_kind kind);

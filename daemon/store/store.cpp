@@ -1,9 +1,16 @@
 #include "store.hpp"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 
 namespace firegate {
 namespace {
@@ -113,9 +120,79 @@ class store::statement {
   sqlite3_stmt* stmt_{nullptr};
 };
 
-store::store(const std::string& path) : path_(path) {
+namespace {
+
+/// One firegated per database: an exclusive flock on "<path>.lock" (held until the store closes,
+/// released by the kernel if the process dies), with the holder's pid in the file for the message.
+/// Renames an unreadable database and its WAL files to "<path>.corrupt-<UTC time>", keeping them
+/// for inspection, so that a fresh database can take the path.
+moved_aside_database move_aside(const std::string& path, std::string reason) {
+  const auto now = std::chrono::system_clock::now();
+  auto target = fmt::format("{}.corrupt-{:%Y%m%dT%H%M%S}Z", path,
+                            fmt::gmtime(std::chrono::system_clock::to_time_t(now)));
+  for (int n = 2; std::filesystem::exists(target); ++n) target = fmt::format("{}.corrupt-{}", path, n);
+  std::error_code ec;
+  std::filesystem::rename(path, target, ec);
+  if (ec) {
+    throw store_error(
+        fmt::format("database path={} is unreadable ({}) and could not be moved aside: {}; "
+                    "move or delete it by hand",
+                    path, reason, ec.message()));
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    if (std::filesystem::exists(path + suffix)) std::filesystem::rename(path + suffix, target + suffix, ec);
+  }
+  return {target, std::move(reason)};
+}
+
+int lock_database(const std::string& path) {
+  const auto lock_path = path + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    throw store_error(
+        fmt::format("cannot create lock file path={} error=\"{}\" check=\"the directory exists "
+                    "and firegate may write to it (storage.path)\"",
+                    lock_path, std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32]{};
+    const auto n = ::pread(fd, pid, sizeof pid - 1, 0);
+    ::close(fd);
+    std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : std::string("?");
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    throw store_error(
+        fmt::format("database path={} is in use by another firegated (pid {}); stop it first "
+                    "(systemctl stop firegated), or give this one its own storage.path",
+                    path, holder));
+  }
+  const auto text = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) < 0) {
+    // The lock holds without the pid; the message of a second instance just cannot name us.
+  }
+  return fd;
+}
+
+}  // namespace
+
+store::store(const std::string& path) : path_(path), lock_fd_(lock_database(path)) {
+  try {
+    try {
+      open_database();
+    } catch (const store_corrupt& e) {
+      moved_aside_ = move_aside(path_, e.what());
+      open_database();
+    }
+  } catch (...) {
+    ::close(lock_fd_);
+    throw;
+  }
+}
+
+void store::open_database() {
+  series_.clear();
+  next_seq_ = 1;
   // NOMUTEX: one thread uses the connection (the store is not thread-safe by contract).
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+  if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -123,7 +200,7 @@ store::store(const std::string& path) : path_(path) {
     throw store_error(
         fmt::format("cannot open database path={} error=\"{}\" check=\"the directory exists and "
                     "firegate may write to it (storage.path)\"",
-                    path, why));
+                    path_, why));
   }
   sqlite3_busy_timeout(db_, 5000);
   try {
@@ -149,13 +226,20 @@ store::store(const std::string& path) : path_(path) {
 
 store::~store() {
   if (db_ != nullptr) sqlite3_close(db_);
+  ::close(lock_fd_);  // releases the lock
 }
 
 void store::fail(const char* what) {
-  throw store_error(
+  throw_error(
       fmt::format("database error path={} op={} error=\"{}\" check=\"disk space and file "
                   "permissions\"",
                   path_, what, sqlite3_errmsg(db_)));
+}
+
+void store::throw_error(std::string message) {
+  const int code = sqlite3_errcode(db_) & 0xFF;
+  if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) throw store_corrupt(std::move(message));
+  throw store_error(std::move(message));
 }
 
 void store::exec(const char* sql) {
@@ -163,7 +247,7 @@ void store::exec(const char* sql) {
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
     std::string why = message ? message : sqlite3_errmsg(db_);
     sqlite3_free(message);
-    throw store_error(
+    throw_error(
         fmt::format("database error path={} error=\"{}\" check=\"the file is a firegate database "
                     "and the disk is writable\"",
                     path_, why));

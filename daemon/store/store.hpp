@@ -27,6 +27,18 @@ class store_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The file is not a SQLite database, or its content is damaged (SQLITE_NOTADB, SQLITE_CORRUPT).
+class store_corrupt : public store_error {
+ public:
+  using store_error::store_error;
+};
+
+/// A database found unreadable at start and moved aside for a fresh one.
+struct moved_aside_database {
+  std::string moved_to;  ///< "<path>.corrupt-20261124T115500Z"
+  std::string reason;    ///< what SQLite said
+};
+
 /// Delivery lanes, in the order they go out: an alarm never waits behind faults or telemetry.
 enum class lane : std::uint8_t { alarm = 0, fault = 1, telemetry = 2 };
 
@@ -40,8 +52,13 @@ struct outbox_item {
 /// Thread safety: none; owned by the application and used on its loop.
 class store {
  public:
-  /// Opens (creating if needed) and migrates the database. Throws store_error.
+  /// Opens (creating if needed) and migrates the database. A file that is not a database or is
+  /// damaged is moved aside (with its -wal and -shm) and a fresh one started: see moved_aside().
+  /// Throws store_error for what cannot be helped here (no directory, no permission, a database in
+  /// use by another firegated, a newer schema).
   explicit store(const std::string& path);
+  /// Set when the database found at start was unreadable and moved aside.
+  const std::optional<moved_aside_database>& moved_aside() const { return moved_aside_; }
   ~store();
   store(const store&) = delete;
   store& operator=(const store&) = delete;
@@ -71,16 +88,21 @@ class store {
 
  private:
   class statement;
+  void open_database();
   void exec(const char* sql);
   void insert_readings(std::span<const reading> readings);
   /// The series id of a reading's device and point, added on first sight.
   std::int64_t series_of(const reading& r);
   void migrate();
   [[noreturn]] void fail(const char* what);
+  /// store_corrupt when SQLite's last error says the file is damaged, store_error otherwise.
+  [[noreturn]] void throw_error(std::string message);
 
   std::string path_;
+  int lock_fd_{-1};  ///< "<path>.lock", flock'ed while this store is open
   sqlite3* db_{nullptr};
   std::uint64_t next_seq_{1};
+  std::optional<moved_aside_database> moved_aside_;
   /// series ids by device, then point; every series is loaded at open.
   std::map<std::string, std::map<std::string, std::int64_t, std::less<>>, std::less<>> series_;
 };

@@ -43,6 +43,8 @@ std::string headline(const event& e, const config::device_config* d, const confi
       return fmt::format("Device offline at {}: {}", site.name, where);
     case event_kind::device_online:
       return fmt::format("Device back online at {}: {}", site.name, where);
+    case event_kind::storage_fault:
+      return fmt::format("Gateway storage fault at {}: {}", site.name, e.detail);
   }
   return {};
 }

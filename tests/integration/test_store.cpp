@@ -9,7 +9,10 @@
 
 #include <sqlite3.h>
 
+#include <unistd.h>
+
 #include <fstream>
+#include <iterator>
 
 using namespace firegate;
 
@@ -84,18 +87,93 @@ TEST_CASE("a duplicate event id is refused and nothing of it is stored") {
   CHECK(s.outbox_depth() == 1);  // the transaction rolled back: no orphan outbox item
 }
 
-TEST_CASE("a file that is not a database is refused with its path in the message") {
+namespace {
+void sql(sqlite3* db, const char* text) {
+  char* error = nullptr;
+  INFO(text);
+  REQUIRE(sqlite3_exec(db, text, nullptr, nullptr, &error) == SQLITE_OK);
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
+TEST_CASE("a file that is not a database is moved aside and a fresh one started") {
   test::temp_dir dir;
-  const auto path = (dir / "garbage.db").string();
-  std::ofstream(path) << std::string(8192, 'x');
-  try {
+  const auto path = (dir / "fg.db").string();
+  const std::string garbage(8192, 'x');
+  std::ofstream(path) << garbage;
+  store s(path);
+  REQUIRE(s.moved_aside());
+  CHECK(s.moved_aside()->reason.find("not a database") != std::string::npos);
+  CHECK(s.moved_aside()->moved_to.starts_with(path + ".corrupt-"));
+  CHECK(read_all(s.moved_aside()->moved_to) == garbage);  // kept as it was, for recovery
+  CHECK(s.user_version() == store::schema_version());
+  auto e = make_event("after", event_kind::fire_alarm);
+  e.seq = s.next_event_seq();
+  s.record_event(e, lane::alarm, "t/alarm", "{}");
+  CHECK(s.event_count() == 1);
+}
+
+TEST_CASE("a damaged database is moved aside with its WAL - the next start is clean") {
+  test::temp_dir dir;
+  const auto path = (dir / "fg.db").string();
+  {
     store s(path);
-    FAIL("opened a garbage file");
-  } catch (const store_error& e) {
-    const std::string what = e.what();
-    CHECK(what.find(path) != std::string::npos);
-    CHECK(what.find("not a database") != std::string::npos);
+    for (int i = 0; i < 50; ++i) {
+      auto e = make_event("e" + std::to_string(i), event_kind::fire_alarm);
+      e.seq = s.next_event_seq();
+      s.record_event(e, lane::alarm, "t/alarm", std::string(200, 'p'));
+    }
   }
+  // Overwrite the events table's root page with garbage, as a torn write on a failing card would.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT rootpage FROM sqlite_master WHERE name = 'events'", -1, &q,
+                             nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+  const auto root = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  sql(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+  sqlite3_close(db);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp((root - 1) * 4096);  // the page header and its cell pointers
+    const std::string noise(1000, '\x5A');
+    f.write(noise.data(), static_cast<std::streamsize>(noise.size()));
+  }
+  {
+    store s(path);
+    REQUIRE(s.moved_aside());
+    INFO(s.moved_aside()->reason);
+    CHECK(s.moved_aside()->reason.find("malformed") != std::string::npos);
+    CHECK(s.event_count() == 0);
+    CHECK(s.next_event_seq() == 1);
+  }
+  store again(path);
+  CHECK_FALSE(again.moved_aside());
+}
+
+TEST_CASE("a second store on the same database is refused - naming the holder") {
+  test::temp_dir dir;
+  const auto path = (dir / "fg.db").string();
+  {
+    store first(path);
+    try {
+      store second(path);
+      FAIL("two stores on one database");
+    } catch (const store_error& e) {
+      const std::string what = e.what();
+      CHECK(what.find("in use by another firegated (pid " + std::to_string(::getpid()) + ")") !=
+            std::string::npos);
+      CHECK(what.find("storage.path") != std::string::npos);
+    }
+  }
+  store after(path);  // the first one closed: the lock went with it
+  CHECK(after.user_version() == store::schema_version());
 }
 
 TEST_CASE("a directory that does not exist is refused with a fix") {
@@ -106,14 +184,6 @@ TEST_CASE("a directory that does not exist is refused with a fix") {
     CHECK(std::string(e.what()).find("storage.path") != std::string::npos);
   }
 }
-
-namespace {
-void sql(sqlite3* db, const char* text) {
-  char* error = nullptr;
-  INFO(text);
-  REQUIRE(sqlite3_exec(db, text, nullptr, nullptr, &error) == SQLITE_OK);
-}
-}  // namespace
 
 TEST_CASE("schema 1 to 2: readings keep their values and gain series ids") {
   test::temp_dir dir;

@@ -5,6 +5,7 @@
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -165,4 +166,41 @@ TEST_CASE(
     CHECK(std::regex_search(line, std::regex(R"(^<[0-7]>[a-z])")));
   }
   CHECK(n >= 3);
+}
+
+TEST_CASE(
+    "storage: an unreadable database is moved aside and the platform told - a second daemon is refused") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  const std::string garbage(4096, 'g');
+  std::ofstream(dir / "fg.db") << garbage;
+  std::ofstream(dir / "fg.toml") << demo_config(dir, mosquitto.port());
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  auto fault = platform.wait_for(
+      [](auto& m) {
+        return m.topic.ends_with("/event") && m.payload.find("\"storage_fault\"") != std::string::npos;
+      },
+      10s);
+  INFO(daemon.log_text());
+  REQUIRE(fault);
+  const auto j = nlohmann::json::parse(fault->payload);
+  CHECK(j["category"] == "fault");
+  CHECK(j["severity"] == "major");
+  CHECK(j["detail"].get<std::string>().find("moved to " + (dir / "fg.db").string() + ".corrupt-") !=
+        std::string::npos);
+  CHECK(daemon.log_text().find("storage was unreadable, moved aside") != std::string::npos);
+  bool kept = false;
+  for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
+    kept |= f.path().filename().string().starts_with("fg.db.corrupt-") && read_text(f.path()) == garbage;
+  }
+  CHECK(kept);
+
+  // A second firegated on the same database stops at once and says who holds it.
+  std::string out;
+  CHECK(run({firegated_path(), "-c", (dir / "fg.toml").string()}, dir, out) == 1);
+  CHECK(out.find("in use by another firegated (pid " + std::to_string(daemon.pid()) + ")") !=
+        std::string::npos);
+  CHECK(daemon.running());
+  CHECK(daemon.stop(SIGTERM) == 0);
 }

@@ -42,6 +42,7 @@ void print_event(const nlohmann::json& j, bool color) {
                       : type == "fire_recovery"  ? "FIRE ALARM CLEARED"
                       : type == "device_offline" ? "FAULT: DEVICE OFFLINE"
                       : type == "device_online"  ? "FAULT CLEARED: DEVICE ONLINE"
+                      : type == "storage_fault"  ? "FAULT: GATEWAY STORAGE"
                                                  : type;
   std::cout << fmt::format("\n{} {} {}  {}  [{}]\n", paint, label, reset, str(j, "time"), str(j, "severity"));
   std::cout << fmt::format("  place    {} ({}), site {}\n", str(site, "name"), str(site, "category"),
