@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+
 #include <malloc.h>
 #include <csignal>
 
@@ -27,16 +29,20 @@ application::application(std::filesystem::path config_path, config::gateway_file
 application::~application() = default;
 
 int application::run() {
-  store_ = std::make_unique<store>(cfg_.storage.path);
-  spdlog::info("storage open path={} schema={} outbox={} events={}", cfg_.storage.path,
-               store_->user_version(), store_->outbox_depth(), store_->event_count());
-  uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_);
+  auto opened = std::make_unique<store>(cfg_.storage.path);
+  opened->set_bounds({cfg_.storage.max_size_mb << 20, cfg_.storage.max_age});
+  spdlog::info("storage open path={} schema={} outbox={} events={} used_mib={:.1f} max_mib={}", cfg_.storage.path,
+               opened->user_version(), opened->outbox_depth(), opened->event_count(),
+               static_cast<double>(opened->used_bytes()) / (1 << 20), cfg_.storage.max_size_mb);
+  next_seq_ = opened->next_event_seq();
+  const auto moved = opened->moved_aside();
+  store_ = std::make_unique<store_worker>(std::move(opened));
+  uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
   uplink_->start();
-  if (const auto& moved = store_->moved_aside()) {
+  if (moved) {
     // What was in the old file is not lost for good: it is kept for a technician to recover.
     spdlog::error(
-        "storage was unreadable, moved aside path={} moved_to={} error=\"{}\" action=\"a fresh database is "
-        "in "
+        "storage was unreadable, moved aside path={} moved_to={} error=\"{}\" action=\"a fresh database is in "
         "use; keep the moved file for recovery\"",
         cfg_.storage.path, moved->moved_to, moved->reason);
     ++storage_faults_;
@@ -50,10 +56,10 @@ int application::run() {
         "not yet delivered was not sent; the file is kept for recovery",
         cfg_.storage.path, moved->reason, moved->moved_to);
     raise(std::move(e));
-    uplink_->notify();
   }
   start_drivers();
   wait_signal();
+  enforce_bounds();
   tick();
   schedule_flush();
   spdlog::info("firegated started version={} gateway={} site={} buses={} devices={}", FIREGATE_VERSION,
@@ -62,7 +68,15 @@ int application::run() {
   // Parsing a large site file leaves freed heap behind; hand it back before the long run.
   ::malloc_trim(0);
   io_.run();
-  spdlog::info("firegated stopped outbox={}", store_->outbox_depth());
+  // Everything posted to the store runs before it closes: the last flush is committed.
+  std::size_t outbox = 0;
+  try {
+    outbox = store_->call([](store& s) { return s.outbox_depth(); });
+  } catch (const store_error&) {
+  }
+  uplink_.reset();
+  store_.reset();
+  spdlog::info("firegated stopped outbox={}", outbox);
   return 0;
 }
 
@@ -125,6 +139,15 @@ void application::reload() {
     next.storage.path = cfg_.storage.path;
   }
   stop_drivers();
+  if (next.storage != cfg_.storage) {
+    store_->post([bounds = storage_bounds{next.storage.max_size_mb << 20, next.storage.max_age}](store& s) {
+      try {
+        s.set_bounds(bounds);
+      } catch (const store_error& e) {
+        spdlog::error("reload storage bounds not applied error=\"{}\"", e.what());
+      }
+    });
+  }
   const bool uplink_changed = next.mqtt != cfg_.mqtt;
   cfg_ = std::move(next);
   devices_.clear();
@@ -132,7 +155,7 @@ void application::reload() {
   if (uplink_changed) {
     spdlog::info("reload uplink changed broker={}:{} action=reconnect", cfg_.mqtt.host, cfg_.mqtt.port);
     uplink_->stop(500ms);
-    uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_);
+    uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
     uplink_->start();
   }
   start_drivers();
@@ -148,6 +171,15 @@ void application::tick() {
   }
   notifier_.watchdog();
   notifier_.status(status_line());
+  if (std::chrono::steady_clock::now() - last_bounds_check_ >= 60s) enforce_bounds();
+  store_->post([this](store& s) {
+    try {
+      const auto depth = s.outbox_depth();
+      asio::post(io_, [this, depth] { outbox_depth_ = depth; });
+    } catch (const store_error&) {
+      // Reported by the writes that fail.
+    }
+  });
   ticker_.expires_after(interval);
   ticker_.async_wait([this](boost::system::error_code ec) {
     if (!ec && !stopping_) tick();
@@ -155,15 +187,10 @@ void application::tick() {
 }
 
 std::string application::status_line() const {
-  std::size_t outbox = 0;
-  try {
-    outbox = store_ ? store_->outbox_depth() : 0;
-  } catch (const store_error&) {
-    // Reported where it happens; the status line still goes out.
-  }
-  return fmt::format("devices={} offline={} fire_alarms={} uplink={} outbox={} storage_faults={}",
+  return fmt::format("devices={} offline={} fire_alarms={} uplink={} outbox={} storage={} storage_faults={}",
                      cfg_.devices.size(), devices_offline_, rules_.active_fires().size(),
-                     uplink_ && uplink_->connected() ? "connected" : "disconnected", outbox, storage_faults_);
+                     uplink_ && uplink_->connected() ? "connected" : "disconnected", outbox_depth_,
+                     storage_failing_ ? "failing" : "ok", storage_faults_);
 }
 
 const config::device_config* application::find_device(const std::string& name) const {
@@ -185,13 +212,7 @@ void application::on_readings(std::span<const reading> readings) {
   if (readings.empty()) return;
   // Rules decide at once; an event is committed with a full sync before the uplink sees it.
   // Readings wait for the next flush, so one transaction carries a second of a whole fleet's polls.
-  try {
-    auto events = rules_.on_readings(readings);
-    for (auto& e : events) raise(std::move(e));
-    if (!events.empty()) uplink_->notify();
-  } catch (const store_error& e) {
-    storage_fault(e, readings.front().device);
-  }
+  for (auto& e : rules_.on_readings(readings)) raise(std::move(e));
   batch_.insert(batch_.end(), readings.begin(), readings.end());
   if (batch_.size() >= max_batch) flush();
 }
@@ -207,29 +228,98 @@ void application::schedule_flush() {
 
 void application::flush() {
   if (batch_.empty() || !store_) return;
-  try {
-    std::vector<std::string> messages;
-    if (cfg_.mqtt.telemetry) messages = telemetry_messages(batch_, cfg_);
-    store_->append_telemetry(batch_, topic_for(cfg_, "telemetry"), messages);
-    batch_.clear();
-    uplink_->notify();
-  } catch (const store_error& e) {
-    storage_fault(e, batch_.front().device);
-    // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.
-    if (batch_.size() > 2 * max_batch) {
-      const auto dropped = batch_.size() - max_batch;
-      batch_.erase(batch_.begin(), batch_.begin() + static_cast<std::ptrdiff_t>(dropped));
-      spdlog::error("readings dropped count={} reason=\"storage failing; check the disk\"", dropped);
+  const auto topic = cfg_.mqtt.telemetry ? topic_for(cfg_, "telemetry") : std::string();
+  store_->post([this, batch = std::move(batch_), topic](store& s) mutable {
+    try {
+      s.append_telemetry(batch, topic);
+      asio::post(io_, [this] {
+        storage_succeeded();
+        if (uplink_) uplink_->notify();
+      });
+    } catch (const store_error& e) {
+      // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.
+      asio::post(io_, [this, batch = std::move(batch), error = std::string(e.what())]() mutable {
+        storage_failed(error, "readings");
+        batch.insert(batch.end(), std::make_move_iterator(batch_.begin()), std::make_move_iterator(batch_.end()));
+        batch_ = std::move(batch);
+        if (batch_.size() > 2 * max_batch) {
+          const auto dropped = batch_.size() - max_batch;
+          batch_.erase(batch_.begin(), batch_.begin() + static_cast<std::ptrdiff_t>(dropped));
+          spdlog::error("readings dropped count={} reason=\"storage failing; check the disk\"", dropped);
+        }
+      });
     }
-  }
+  });
+  batch_ = {};
 }
 
-void application::storage_fault(const store_error& e, std::string_view device) {
-  // Reported as what it is, not as a fault of the bus that delivered the reading. Holding alarms in
-  // memory until the store recovers comes with the store issue.
+void application::enforce_bounds() {
+  last_bounds_check_ = std::chrono::steady_clock::now();
+  store_->post([this](store& s) {
+    try {
+      auto e = s.enforce_bounds(clock::now());
+      if (e.any()) asio::post(io_, [this, e] { report_eviction(e); });
+    } catch (const store_error& e) {
+      asio::post(io_, [this, error = std::string(e.what())] { storage_failed(error, "bounds"); });
+    }
+  });
+}
+
+void application::report_eviction(const eviction& e) {
+  spdlog::warn(
+      "storage evicted reason={} readings={} telemetry_messages={} events={} max_mib={} max_age_days={} "
+      "check=\"the uplink has been down long, or storage.max_size_mb is small for this fleet\"",
+      e.reason, e.readings, e.telemetry_messages, e.events, cfg_.storage.max_size_mb,
+      std::chrono::duration_cast<std::chrono::hours>(cfg_.storage.max_age).count() / 24);
+  // History past its age is housekeeping; telemetry removed before it was delivered is news.
+  if (e.telemetry_messages == 0 && e.reason == "age") return;
+  event ev;
+  ev.id = new_event_id();
+  ev.kind = event_kind::storage_eviction;
+  ev.device = cfg_.gateway.id;
+  ev.time = clock::now();
+  ev.value = static_cast<double>(e.readings);
+  ev.detail = fmt::format(
+      "to stay within its bounds ({}; {} MiB, {} days) the gateway removed its {} oldest readings, "
+      "{} telemetry messages of them not yet delivered; alarms and faults are never removed",
+      e.reason, cfg_.storage.max_size_mb, std::chrono::duration_cast<std::chrono::hours>(cfg_.storage.max_age).count() / 24,
+      e.readings, e.telemetry_messages);
+  raise(std::move(ev));
+}
+
+void application::storage_failed(const std::string& error, std::string_view what) {
   ++storage_faults_;
-  spdlog::critical("storage write failed device={} faults={} error=\"{}\"", device, storage_faults_,
-                   e.what());
+  spdlog::critical(
+      "storage write failed what={} faults={} error=\"{}\" action=\"alarms go out from memory; readings "
+      "are held and written when the disk takes them again\"",
+      what, storage_faults_, error);
+  if (storage_failing_) return;
+  storage_failing_ = true;
+  event e;
+  e.id = new_event_id();
+  storage_fault_id_ = e.id;
+  e.kind = event_kind::storage_fault;
+  e.device = cfg_.gateway.id;
+  e.time = clock::now();
+  e.detail = fmt::format(
+      "the gateway cannot write its database {} ({}); alarms are still sent, from memory, but are not "
+      "kept across a restart until the disk is fixed; check free space and the file system",
+      cfg_.storage.path, error);
+  raise(std::move(e));
+}
+
+void application::storage_succeeded() {
+  if (!storage_failing_) return;
+  storage_failing_ = false;
+  spdlog::info("storage recovered path={} faults={}", cfg_.storage.path, storage_faults_);
+  event e;
+  e.id = new_event_id();
+  e.kind = event_kind::storage_recovery;
+  e.device = cfg_.gateway.id;
+  e.alarm_id = storage_fault_id_;
+  e.time = clock::now();
+  e.detail = fmt::format("the database {} takes writes again", cfg_.storage.path);
+  raise(std::move(e));
 }
 
 void application::on_device_status(const device_status& status) {
@@ -238,25 +328,38 @@ void application::on_device_status(const device_status& status) {
   } else {
     ++devices_offline_;
   }
-  try {
-    for (auto& e : rules_.on_device_status(status)) raise(std::move(e));
-  } catch (const store_error& e) {
-    storage_fault(e, status.device);
-  }
-  uplink_->notify();
+  for (auto& e : rules_.on_device_status(status)) raise(std::move(e));
 }
 
 void application::raise(event e) {
-  e.seq = store_->next_event_seq();
+  e.seq = next_seq_++;
   const auto* device = find_device(e.device);
   const bool is_fire = e.kind == event_kind::fire_alarm || e.kind == event_kind::fire_recovery;
   const auto l = is_fire ? lane::alarm : lane::fault;
-  store_->record_event(e, l, topic_for(cfg_, is_fire ? "alarm" : "event"), event_json(e, cfg_, device));
   const auto level = e.kind == event_kind::fire_alarm    ? spdlog::level::critical
                      : category_of(e.kind) == "recovery" ? spdlog::level::info
                                                          : spdlog::level::warn;
   spdlog::log(level, "event raised id={} seq={} type={} device={} location=\"{}\" value={} detail=\"{}\"",
               e.id, e.seq, to_string(e.kind), e.device, device ? device->location : "", e.value, e.detail);
+  outbox_item item{0, l, topic_for(cfg_, is_fire ? "alarm" : "event"), event_json(e, cfg_, device), {}};
+  // Committed with a full sync, ahead of any queued telemetry, before the uplink sees it. When the
+  // store cannot take it, it goes out from memory all the same.
+  store_->post(
+      [this, e = std::move(e), item = std::move(item)](store& s) mutable {
+        std::string error;
+        try {
+          item.id = s.record_event(e, item.lane, item.topic, item.payload);
+        } catch (const store_error& x) {
+          error = x.what();
+          item.id = -static_cast<std::int64_t>(e.seq);
+        }
+        asio::post(io_, [this, item = std::move(item), error]() mutable {
+          // Recovery is declared by a flush, the larger write, not by one small event.
+          if (!error.empty()) storage_failed(error, "event");
+          if (uplink_) uplink_->offer(std::move(item));
+        });
+      },
+      store_worker::priority::urgent);
 }
 
 }  // namespace firegate

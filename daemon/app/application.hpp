@@ -6,7 +6,7 @@
 #include "config/config.hpp"
 #include "driver.hpp"
 #include "rules/detector_rules.hpp"
-#include "store/store.hpp"
+#include "store/store_worker.hpp"
 #include "systemd_notifier.hpp"
 #include "uplink/mqtt_uplink.hpp"
 
@@ -47,8 +47,14 @@ class application final : public reading_sink {
   /// Stores the readings batched since the last flush, with their telemetry messages, in one
   /// transaction.
   void flush();
+  /// Every minute: removes what is past storage.max_age_days or over storage.max_size_mb.
+  void enforce_bounds();
   void raise(event e);
-  void storage_fault(const store_error& e, std::string_view device);
+  /// A write failed: logged, and on the first failure a storage_fault event.
+  void storage_failed(const std::string& error, std::string_view what);
+  /// A write succeeded: after a fault, a storage_recovery event.
+  void storage_succeeded();
+  void report_eviction(const eviction& e);
   std::string new_event_id();
   const config::device_config* find_device(const std::string& name) const;
   std::string status_line() const;
@@ -66,7 +72,13 @@ class application final : public reading_sink {
   config::gateway_file cfg_;
   std::map<std::string, const config::device_config*, std::less<>> devices_;
   std::mt19937_64 random_;
-  std::unique_ptr<store> store_;
+  /// The store on its own thread: the loop never waits on SQLite (docs/storage.md).
+  std::unique_ptr<store_worker> store_;
+  std::uint64_t next_seq_{1};
+  std::size_t outbox_depth_{0};  ///< as of the last status tick
+  std::chrono::steady_clock::time_point last_bounds_check_{};
+  bool storage_failing_{false};
+  std::string storage_fault_id_;  ///< the open storage_fault event
   detector_rules rules_;
   std::unique_ptr<mqtt_uplink> uplink_;
   std::vector<std::unique_ptr<bus_driver>> drivers_;

@@ -40,6 +40,10 @@ struct storage_config {
   /// Readings are written in one transaction this often (events at once, with a full sync): the
   /// most telemetry a power cut can lose.
   std::chrono::milliseconds flush_interval{1000};
+  /// The database is kept under this (oldest telemetry evicted first; never an undelivered event).
+  std::uint64_t max_size_mb{256};
+  /// Readings, telemetry and event history older than this are removed.
+  std::chrono::hours max_age{24 * 30};
   bool operator==(const storage_config&) const = default;
 };
 
@@ -50,6 +54,10 @@ struct mqtt_uplink_config {
   std::string topic_prefix;  ///< topics are <prefix>/<site id>/<gateway id>/<kind>
   std::chrono::seconds keepalive{30};
   bool telemetry{true};
+  /// Messages published and not yet acknowledged by the broker, at most.
+  std::size_t max_in_flight{32};
+  /// Telemetry messages a second at most, so that a backlog does not flood the broker.
+  double telemetry_rate{50};
   std::string username;
   std::string password;  ///< never logged
   bool operator==(const mqtt_uplink_config&) const = default;

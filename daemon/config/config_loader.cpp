@@ -80,6 +80,8 @@ storage_config parse_storage(config_node& node) {
                .value_or("");
   s.flush_interval =
       std::chrono::milliseconds(node.get_integer("flush_interval_ms", 100, 60000, 1000).value_or(1000));
+  s.max_size_mb = static_cast<std::uint64_t>(node.get_integer("max_size_mb", 4, 1'000'000, 256).value_or(256));
+  s.max_age = std::chrono::hours(24 * node.get_integer("max_age_days", 1, 3650, 30).value_or(30));
   node.finish();
   return s;
 }
@@ -96,6 +98,8 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway) 
   }
   m.keepalive = std::chrono::seconds(node.get_integer("keepalive_s", 5, 3600, 30).value_or(30));
   m.telemetry = node.get_bool("telemetry", true);
+  m.max_in_flight = static_cast<std::size_t>(node.get_integer("max_in_flight", 1, 1000, 32).value_or(32));
+  m.telemetry_rate = static_cast<double>(node.get_integer("telemetry_rate", 1, 100000, 50).value_or(50));
   m.username = node.get_string_or("username", "");
   m.password = node.get_string_or("password", "");
   node.finish();

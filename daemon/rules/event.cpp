@@ -14,6 +14,10 @@ std::string_view to_string(event_kind kind) {
       return "device_online";
     case event_kind::storage_fault:
       return "storage_fault";
+    case event_kind::storage_recovery:
+      return "storage_recovery";
+    case event_kind::storage_eviction:
+      return "storage_eviction";
   }
   return "unknown";
 }
@@ -24,9 +28,11 @@ std::string_view category_of(event_kind kind) {
       return "fire";
     case event_kind::device_offline:
     case event_kind::storage_fault:
+    case event_kind::storage_eviction:
       return "fault";
     case event_kind::fire_recovery:
     case event_kind::device_online:
+    case event_kind::storage_recovery:
       return "recovery";
   }
   return "unknown";
@@ -39,8 +45,11 @@ std::string_view severity_of(event_kind kind) {
     case event_kind::device_offline:
     case event_kind::storage_fault:
       return "major";
+    case event_kind::storage_eviction:
+      return "minor";
     case event_kind::fire_recovery:
     case event_kind::device_online:
+    case event_kind::storage_recovery:
       return "info";
   }
   return "info";

@@ -15,7 +15,9 @@ enum class event_kind : std::uint8_t {
   fire_recovery,   ///< the detector is back to normal after a fire alarm
   device_offline,  ///< the device stopped answering (a fault)
   device_online,   ///< the device answers again after being offline
-  storage_fault,   ///< the gateway's own database failed (moved aside when unreadable at start)
+  storage_fault,     ///< the gateway's own database failed (moved aside when unreadable at start)
+  storage_recovery,  ///< the database takes writes again after a storage fault
+  storage_eviction,  ///< the store removed readings or undelivered telemetry to stay within its bounds
 };
 
 std::string_view to_string(event_kind kind);

@@ -71,6 +71,17 @@ constexpr const char* migrations[] = {
       DROP TABLE readings;
       ALTER TABLE readings_v2 RENAME TO readings;
     )sql",
+    // 3: delivery state per uplink (a bit each, the row goes when every uplink has it), the age of
+    // an item, telemetry as a range of readings instead of a copy of them in JSON (a reading is
+    // stored once: docs/storage.md), and eviction counters.
+    R"sql(
+      ALTER TABLE outbox ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE outbox ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE outbox ADD COLUMN first_reading INTEGER;
+      ALTER TABLE outbox ADD COLUMN last_reading INTEGER;
+      UPDATE outbox SET created_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+      CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    )sql",
 };
 
 std::int64_t to_ms(clock::time_point t) {
@@ -106,6 +117,8 @@ class store::statement {
     sqlite3_clear_bindings(stmt_);
   }
   std::int64_t int64(int col) { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) { return sqlite3_column_double(stmt_, col); }
+  bool is_null(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string text(int col) {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
@@ -190,6 +203,7 @@ store::store(const std::string& path) : path_(path), lock_fd_(lock_database(path
 
 void store::open_database() {
   series_.clear();
+  names_.clear();
   next_seq_ = 1;
   // NOMUTEX: one thread uses the connection (the store is not thread-safe by contract).
   if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -212,11 +226,20 @@ void store::open_database() {
     // default 2 MiB is a tenth of the daemon's memory budget (docs/performance.md).
     exec("PRAGMA cache_size=-512");
     migrate();
+    {
+      statement ps(*this, "PRAGMA page_size");
+      ps.step();
+      page_size_ = ps.int64(0);
+    }
+    set_bounds(bounds_);
     statement s(*this, "SELECT COALESCE(MAX(seq), 0) FROM events");
     s.step();
     next_seq_ = static_cast<std::uint64_t>(s.int64(0)) + 1;
-    statement all(*this, "SELECT id, device, point FROM series");
-    while (all.step()) series_[all.text(1)][all.text(2)] = all.int64(0);
+    statement all(*this, "SELECT id, device, point, unit FROM series");
+    while (all.step()) {
+      series_[all.text(1)][all.text(2)] = all.int64(0);
+      names_[all.int64(0)] = {all.text(1), all.text(2), all.text(3)};
+    }
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -239,6 +262,7 @@ void store::fail(const char* what) {
 void store::throw_error(std::string message) {
   const int code = sqlite3_errcode(db_) & 0xFF;
   if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) throw store_corrupt(std::move(message));
+  if (code == SQLITE_FULL) throw store_full(std::move(message));
   throw store_error(std::move(message));
 }
 
@@ -293,7 +317,35 @@ std::int64_t store::series_of(const reading& r) {
   add.step();
   const auto id = sqlite3_last_insert_rowid(db_);
   points.emplace(r.point, id);
+  names_[id] = {r.device, r.point, r.unit};
+  series_added_.push_back(id);
   return id;
+}
+
+void store::rollback() {
+  sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  for (const auto id : series_added_) {
+    const auto& n = names_[id];
+    if (auto d = series_.find(n.device); d != series_.end()) {
+      if (auto p = d->second.find(n.point); p != d->second.end()) d->second.erase(p);
+    }
+    names_.erase(id);
+  }
+  series_added_.clear();
+}
+
+void store::set_uplinks(unsigned count) {
+  if (count < 1 || count > 8) throw std::invalid_argument("store::set_uplinks: 1 to 8 uplinks");
+  uplinks_ = count;
+}
+
+void store::set_bounds(const storage_bounds& bounds) {
+  bounds_ = bounds;
+  // The hard limit: SQLite refuses to grow the file past it (SQLITE_FULL), and append_telemetry
+  // evicts and retries. It cannot shrink a file already larger; eviction brings the pages in use
+  // under it, and free pages are reused first.
+  const auto pages = std::max<std::int64_t>(64, static_cast<std::int64_t>(bounds.max_bytes) / page_size_);
+  exec(fmt::format("PRAGMA max_page_count={}", pages).c_str());
 }
 
 void store::insert_readings(std::span<const reading> readings) {
@@ -308,28 +360,67 @@ void store::insert_readings(std::span<const reading> readings) {
   }
 }
 
+void store::insert_telemetry(std::span<const reading> readings, const std::string& topic, std::size_t max_polls) {
+  statement s(*this, "INSERT INTO readings (time_ms, series, value, quality) VALUES (?, ?, ?, ?)");
+  statement out(*this,
+                "INSERT INTO outbox (lane, topic, payload, created_ms, first_reading, last_reading) "
+                "VALUES (?, ?, '', ?, ?, ?)");
+  const auto now = to_ms(clock::now());
+  std::int64_t first = 0, last = 0;
+  std::size_t polls = 0;
+  const auto emit = [&] {
+    if (polls == 0 || topic.empty()) return;
+    out.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, topic).bind(3, now);
+    out.bind(4, first).bind(5, last);
+    out.step();
+    out.reset();
+    polls = 0;
+  };
+  for (std::size_t i = 0; i < readings.size(); ++i) {
+    const auto& r = readings[i];
+    // A poll is a run of readings of one device with one time (drivers report them so).
+    const bool new_poll = i == 0 || r.device != readings[i - 1].device || r.time != readings[i - 1].time;
+    if (new_poll && polls >= max_polls) emit();
+    s.bind(1, to_ms(r.time))
+        .bind(2, series_of(r))
+        .bind(3, r.value)
+        .bind(4, std::int64_t{static_cast<int>(r.q)});
+    s.step();
+    s.reset();
+    last = sqlite3_last_insert_rowid(db_);
+    if (new_poll) {
+      if (polls == 0) first = last;
+      ++polls;
+    }
+  }
+  emit();
+}
+
 void store::append_readings(std::span<const reading> readings) {
-  append_telemetry(readings, {}, {});
+  append_telemetry(readings, {}, 0);
 }
 
 void store::append_telemetry(std::span<const reading> readings, const std::string& topic,
-                             std::span<const std::string> payloads) {
-  if (readings.empty() && payloads.empty()) return;
-  exec("BEGIN");
-  try {
-    insert_readings(readings);
-    if (!payloads.empty()) {
-      statement out(*this, "INSERT INTO outbox (lane, topic, payload) VALUES (?, ?, ?)");
-      for (const auto& payload : payloads) {
-        out.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, topic).bind(3, payload);
-        out.step();
-        out.reset();
-      }
+                             std::size_t max_polls) {
+  if (readings.empty()) return;
+  for (int attempt = 0;; ++attempt) {
+    exec("BEGIN");
+    try {
+      insert_telemetry(readings, topic, std::max<std::size_t>(max_polls, 1));
+      exec("COMMIT");
+      series_added_.clear();
+      return;
+    } catch (const store_full&) {
+      rollback();
+      // The size limit, or the disk: make room from the oldest telemetry and try once more. On a
+      // full disk the eviction itself may fail; the caller keeps the batch and reports the fault.
+      if (attempt > 0) throw;
+      const auto e = evict_until_under(bounds_.max_bytes * 8 / 10);
+      if (!e.any()) throw;
+    } catch (...) {
+      rollback();
+      throw;
     }
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
   }
 }
 
@@ -337,7 +428,7 @@ std::uint64_t store::next_event_seq() {
   return next_seq_++;
 }
 
-void store::record_event(const event& e, lane l, const std::string& topic, const std::string& payload) {
+std::int64_t store::record_event(const event& e, lane l, const std::string& topic, const std::string& payload) {
   exec("BEGIN");
   try {
     statement ev(*this,
@@ -351,38 +442,219 @@ void store::record_event(const event& e, lane l, const std::string& topic, const
         .bind(8, e.alarm_id)
         .bind(9, e.detail);
     ev.step();
-    statement out(*this, "INSERT INTO outbox (lane, topic, payload) VALUES (?, ?, ?)");
-    out.bind(1, std::int64_t{static_cast<int>(l)}).bind(2, topic).bind(3, payload);
-    out.step();
+    const auto id = enqueue(l, topic, payload);
     exec("COMMIT");
+    return id;
   } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    rollback();
     throw;
   }
 }
 
-void store::enqueue(lane l, const std::string& topic, const std::string& payload) {
-  statement out(*this, "INSERT INTO outbox (lane, topic, payload) VALUES (?, ?, ?)");
-  out.bind(1, std::int64_t{static_cast<int>(l)}).bind(2, topic).bind(3, payload);
+std::int64_t store::enqueue(lane l, const std::string& topic, const std::string& payload) {
+  statement out(*this, "INSERT INTO outbox (lane, topic, payload, created_ms) VALUES (?, ?, ?, ?)");
+  out.bind(1, std::int64_t{static_cast<int>(l)}).bind(2, topic).bind(3, payload).bind(4, to_ms(clock::now()));
   out.step();
+  return sqlite3_last_insert_rowid(db_);
 }
 
-std::vector<outbox_item> store::pending(std::size_t limit, const std::set<std::int64_t>& exclude) {
+std::vector<reading> store::readings_between(std::int64_t first, std::int64_t last) {
+  std::vector<reading> out;
+  statement s(*this, "SELECT time_ms, series, value, quality FROM readings WHERE rowid BETWEEN ? AND ?");
+  s.bind(1, first).bind(2, last);
+  while (s.step()) {
+    const auto& n = names_[s.int64(1)];
+    out.push_back({n.device, n.point, s.real(2), n.unit, s.int64(3) == 0 ? quality::good : quality::bad,
+                   clock::time_point(std::chrono::milliseconds(s.int64(0)))});
+  }
+  return out;
+}
+
+std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit, const std::set<std::int64_t>& exclude) {
   std::vector<outbox_item> items;
-  statement s(*this, "SELECT id, lane, topic, payload FROM outbox ORDER BY lane, id LIMIT ?");
-  s.bind(1, static_cast<std::int64_t>(limit + exclude.size()));
-  while (items.size() < limit && s.step()) {
-    const auto id = s.int64(0);
-    if (exclude.contains(id)) continue;
-    items.push_back({id, static_cast<lane>(s.int64(1)), s.text(2), s.text(3)});
+  const std::int64_t bit = std::int64_t{1} << uplink;
+  const auto fetch = [&](lane l, bool newest_first, std::size_t n) {
+    std::vector<outbox_item> got;
+    statement s(*this, newest_first ? "SELECT id, topic, payload, first_reading, last_reading FROM outbox "
+                                      "WHERE lane = ? AND (delivered & ?) = 0 ORDER BY id DESC LIMIT ?"
+                                    : "SELECT id, topic, payload, first_reading, last_reading FROM outbox "
+                                      "WHERE lane = ? AND (delivered & ?) = 0 ORDER BY id LIMIT ?");
+    s.bind(1, std::int64_t{static_cast<int>(l)}).bind(2, bit).bind(3, static_cast<std::int64_t>(n + exclude.size()));
+    while (got.size() < n && s.step()) {
+      const auto id = s.int64(0);
+      if (exclude.contains(id)) continue;
+      outbox_item item{id, l, s.text(1), s.text(2), {}};
+      if (!s.is_null(3)) item.readings = readings_between(s.int64(3), s.int64(4));
+      got.push_back(std::move(item));
+    }
+    return got;
+  };
+  for (const lane l : {lane::alarm, lane::fault}) {
+    if (items.size() >= limit) return items;
+    for (auto& item : fetch(l, false, limit - items.size())) items.push_back(std::move(item));
+  }
+  if (items.size() >= limit) return items;
+  const auto want = limit - items.size();
+  auto newest = fetch(lane::telemetry, true, want);
+  auto oldest = fetch(lane::telemetry, false, want);
+  std::set<std::int64_t> taken;
+  for (std::size_t i = 0; items.size() < limit && (i < newest.size() || i < oldest.size()); ++i) {
+    for (auto* from : {&newest, &oldest}) {
+      if (i < from->size() && items.size() < limit && taken.insert((*from)[i].id).second) {
+        items.push_back(std::move((*from)[i]));
+      }
+    }
   }
   return items;
 }
 
-void store::mark_delivered(std::int64_t id) {
-  statement s(*this, "DELETE FROM outbox WHERE id = ?");
-  s.bind(1, id);
+void store::mark_delivered(unsigned uplink, std::span<const std::int64_t> ids) {
+  if (ids.empty()) return;
+  const std::int64_t bit = std::int64_t{1} << uplink;
+  const std::int64_t all = (std::int64_t{1} << uplinks_) - 1;
+  exec("BEGIN");
+  try {
+    statement mark(*this, "UPDATE outbox SET delivered = delivered | ? WHERE id = ?");
+    statement done(*this, "DELETE FROM outbox WHERE id = ? AND (delivered & ?) = ?");
+    for (const auto id : ids) {
+      mark.bind(1, bit).bind(2, id);
+      mark.step();
+      mark.reset();
+      done.bind(1, id).bind(2, all).bind(3, all);
+      done.step();
+      done.reset();
+    }
+    exec("COMMIT");
+  } catch (...) {
+    rollback();
+    throw;
+  }
+}
+
+std::uint64_t store::used_bytes() {
+  statement s(*this, "SELECT (SELECT page_count FROM pragma_page_count()) - "
+                     "(SELECT freelist_count FROM pragma_freelist_count())");
   s.step();
+  return static_cast<std::uint64_t>(s.int64(0) * page_size_);
+}
+
+void store::count_eviction(const eviction& e) {
+  statement s(*this,
+              "INSERT INTO counters (name, value) VALUES (?, ?) "
+              "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value");
+  for (const auto& [name, n] : {std::pair{"evicted_readings", e.readings},
+                                std::pair{"evicted_telemetry_messages", e.telemetry_messages},
+                                std::pair{"evicted_events", e.events}}) {
+    if (n == 0) continue;
+    s.bind(1, std::string(name)).bind(2, static_cast<std::int64_t>(n));
+    s.step();
+    s.reset();
+  }
+}
+
+eviction store::evicted_total() {
+  eviction e;
+  statement s(*this, "SELECT name, value FROM counters WHERE name LIKE 'evicted_%'");
+  while (s.step()) {
+    const auto name = s.text(0);
+    const auto n = static_cast<std::uint64_t>(s.int64(1));
+    if (name == "evicted_readings") e.readings = n;
+    if (name == "evicted_telemetry_messages") e.telemetry_messages = n;
+    if (name == "evicted_events") e.events = n;
+  }
+  return e;
+}
+
+eviction store::evict_until_under(std::uint64_t target_bytes) {
+  // Oldest first, a tenth of the readings at a time: the readings and every undelivered telemetry
+  // item that starts among them. Alarm and fault items are never touched.
+  eviction total;
+  total.reason = "size";
+  exec("BEGIN IMMEDIATE");
+  try {
+    for (int round = 0; round < 50 && used_bytes() > target_bytes; ++round) {
+      statement span(*this, "SELECT MIN(rowid), MAX(rowid) FROM readings");
+      span.step();
+      if (span.is_null(0)) break;
+      const auto first = span.int64(0), last = span.int64(1);
+      const auto cut = first + std::max<std::int64_t>(1000, (last - first + 1) / 10);
+      statement tele(*this, "DELETE FROM outbox WHERE lane = ? AND first_reading < ?");
+      tele.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, cut);
+      tele.step();
+      total.telemetry_messages += static_cast<std::uint64_t>(sqlite3_changes(db_));
+      statement del(*this, "DELETE FROM readings WHERE rowid < ?");
+      del.bind(1, cut);
+      del.step();
+      total.readings += static_cast<std::uint64_t>(sqlite3_changes(db_));
+    }
+    count_eviction(total);
+    exec("COMMIT");
+  } catch (...) {
+    rollback();
+    throw;
+  }
+  return total;
+}
+
+eviction store::enforce_bounds(clock::time_point now) {
+  eviction aged;
+  aged.reason = "age";
+  const auto cutoff = to_ms(now - bounds_.max_age);
+  exec("BEGIN IMMEDIATE");
+  try {
+    // Readings are appended in time order, so the first one young enough marks the cut.
+    statement young(*this, "SELECT rowid FROM readings WHERE time_ms >= ? ORDER BY rowid LIMIT 1");
+    young.bind(1, cutoff);
+    std::optional<std::int64_t> cut;
+    if (young.step()) {
+      cut = young.int64(0);
+    } else {
+      statement any(*this, "SELECT MAX(rowid) + 1 FROM readings");
+      if (any.step() && !any.is_null(0)) cut = any.int64(0);
+    }
+    if (cut) {
+      statement tele(*this, "DELETE FROM outbox WHERE lane = ? AND first_reading < ?");
+      tele.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, *cut);
+      tele.step();
+      aged.telemetry_messages += static_cast<std::uint64_t>(sqlite3_changes(db_));
+      statement del(*this, "DELETE FROM readings WHERE rowid < ?");
+      del.bind(1, *cut);
+      del.step();
+      aged.readings += static_cast<std::uint64_t>(sqlite3_changes(db_));
+    }
+    // Telemetry items from before schema 3 carry their payload and no readings.
+    statement legacy(*this, "DELETE FROM outbox WHERE lane = ? AND first_reading IS NULL AND created_ms < ?");
+    legacy.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, cutoff);
+    legacy.step();
+    aged.telemetry_messages += static_cast<std::uint64_t>(sqlite3_changes(db_));
+    // Event history; an event's undelivered outbox item is separate and stays.
+    statement events(*this, "DELETE FROM events WHERE time_ms < ?");
+    events.bind(1, cutoff);
+    events.step();
+    aged.events += static_cast<std::uint64_t>(sqlite3_changes(db_));
+    count_eviction(aged);
+    exec("COMMIT");
+  } catch (...) {
+    rollback();
+    throw;
+  }
+  if (used_bytes() > bounds_.max_bytes * 9 / 10) {
+    auto sized = evict_until_under(bounds_.max_bytes * 8 / 10);
+    aged.readings += sized.readings;
+    aged.telemetry_messages += sized.telemetry_messages;
+    if (sized.any()) aged.reason = aged.readings == sized.readings ? "size" : "age and size";
+  }
+  return aged;
+}
+
+std::array<std::size_t, 3> store::outbox_depth_by_lane() {
+  std::array<std::size_t, 3> depth{};
+  statement s(*this, "SELECT lane, COUNT(*) FROM outbox GROUP BY lane");
+  while (s.step()) {
+    const auto l = s.int64(0);
+    if (l >= 0 && l < 3) depth[static_cast<std::size_t>(l)] = static_cast<std::size_t>(s.int64(1));
+  }
+  return depth;
 }
 
 std::size_t store::outbox_depth() {

@@ -6,6 +6,8 @@
 #include "reading.hpp"
 #include "rules/event.hpp"
 
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -33,6 +35,13 @@ class store_corrupt : public store_error {
   using store_error::store_error;
 };
 
+/// The disk, or the database's size limit, is full (SQLITE_FULL): nothing of the failed write was
+/// stored, and what was committed before is intact.
+class store_full : public store_error {
+ public:
+  using store_error::store_error;
+};
+
 /// A database found unreadable at start and moved aside for a fresh one.
 struct moved_aside_database {
   std::string moved_to;  ///< "<path>.corrupt-20261124T115500Z"
@@ -42,14 +51,33 @@ struct moved_aside_database {
 /// Delivery lanes, in the order they go out: an alarm never waits behind faults or telemetry.
 enum class lane : std::uint8_t { alarm = 0, fault = 1, telemetry = 2 };
 
+/// An item to deliver. Telemetry is stored once, as readings: its outbox row names a range of them,
+/// and `readings` carries them for the uplink to write the message (its payload is then empty).
+/// An item held only in memory because the store could not take it has a negative id.
 struct outbox_item {
   std::int64_t id{0};
   firegate::lane lane{lane::telemetry};
   std::string topic;
   std::string payload;
+  std::vector<reading> readings;
 };
 
-/// Thread safety: none; owned by the application and used on its loop.
+/// Limits on what the store keeps (storage.max_size_mb, storage.max_age_days).
+struct storage_bounds {
+  std::uint64_t max_bytes{256ULL << 20};
+  std::chrono::seconds max_age{std::chrono::hours(24 * 30)};
+};
+
+/// What enforce_bounds removed. Undelivered alarm and fault items are never removed.
+struct eviction {
+  std::uint64_t readings{0};            ///< readings removed (history and undelivered telemetry)
+  std::uint64_t telemetry_messages{0};  ///< undelivered telemetry items among them
+  std::uint64_t events{0};              ///< delivered events past the maximum age
+  std::string reason;                   ///< "size" or "age"
+  bool any() const { return readings + telemetry_messages + events > 0; }
+};
+
+/// Thread safety: none. The daemon gives it to one thread (store_worker); tests use it directly.
 class store {
  public:
   /// Opens (creating if needed) and migrates the database. A file that is not a database or is
@@ -67,21 +95,44 @@ class store {
   static int schema_version();
   int user_version();
 
+  /// How many uplinks deliver from this store (each keeps its own delivery state; an item is
+  /// removed once every one has delivered it). Uplink numbers are 0 .. count - 1; default 1.
+  void set_uplinks(unsigned count);
+  void set_bounds(const storage_bounds& bounds);
+
   /// One transaction for these readings.
   void append_readings(std::span<const reading> readings);
-  /// Readings and the telemetry messages made of them (outbox lane telemetry, on `topic`), in one
-  /// transaction: a batch is stored and queued together or not at all.
+  /// Readings and, when `topic` is not empty, telemetry outbox items for them (one per
+  /// `max_polls` polls, a poll being a device's readings with one time), in one transaction: a
+  /// batch is stored and queued together or not at all. When the database reaches its size limit,
+  /// the oldest telemetry is evicted (enforce_bounds) and the batch tried once more.
   void append_telemetry(std::span<const reading> readings, const std::string& topic,
-                        std::span<const std::string> payloads);
+                        std::size_t max_polls = 200);
   /// The next per-gateway event sequence number (monotonic across restarts).
   std::uint64_t next_event_seq();
-  /// Stores the event and its outbox item in one fully synced transaction.
-  void record_event(const event& e, lane l, const std::string& topic, const std::string& payload);
-  /// Queues a message with no event behind it (telemetry).
-  void enqueue(lane l, const std::string& topic, const std::string& payload);
-  /// Up to `limit` undelivered items by lane then age, skipping `exclude` (those in flight).
-  std::vector<outbox_item> pending(std::size_t limit, const std::set<std::int64_t>& exclude);
-  void mark_delivered(std::int64_t id);
+  /// Stores the event and its outbox item in one fully synced transaction; returns the item's id.
+  std::int64_t record_event(const event& e, lane l, const std::string& topic, const std::string& payload);
+  /// Queues a message with no event behind it.
+  std::int64_t enqueue(lane l, const std::string& topic, const std::string& payload);
+  /// Up to `limit` items `uplink` has not delivered, skipping `exclude` (those it holds already):
+  /// alarms oldest first, then faults oldest first, then telemetry alternating between the newest
+  /// (live data) and the oldest (the backlog), so neither waits for the other.
+  std::vector<outbox_item> pending(unsigned uplink, std::size_t limit, const std::set<std::int64_t>& exclude);
+  std::vector<outbox_item> pending(std::size_t limit, const std::set<std::int64_t>& exclude) {
+    return pending(0, limit, exclude);
+  }
+  /// Records delivery by `uplink`, in one transaction.
+  void mark_delivered(unsigned uplink, std::span<const std::int64_t> ids);
+  void mark_delivered(std::int64_t id) { mark_delivered(0, std::span<const std::int64_t>(&id, 1)); }
+  /// Removes, oldest first: readings and delivered events past the maximum age, undelivered
+  /// telemetry past it, and readings with their telemetry while the database is over 90 % of its
+  /// size limit. Totals since the database was created: evicted_total().
+  eviction enforce_bounds(clock::time_point now);
+  eviction evicted_total();
+  /// Bytes of the database in use (pages in use × page size; free pages are reused first).
+  std::uint64_t used_bytes();
+  /// Items not yet delivered by every uplink, by lane.
+  std::array<std::size_t, 3> outbox_depth_by_lane();
   std::size_t outbox_depth();
   std::size_t event_count();
   std::size_t reading_count();
@@ -91,6 +142,13 @@ class store {
   void open_database();
   void exec(const char* sql);
   void insert_readings(std::span<const reading> readings);
+  void insert_telemetry(std::span<const reading> readings, const std::string& topic, std::size_t max_polls);
+  std::vector<reading> readings_between(std::int64_t first, std::int64_t last);
+  eviction evict_until_under(std::uint64_t target_bytes);
+  void count_eviction(const eviction& e);
+  /// Rolls back the open transaction and forgets series ids it added.
+  void rollback();
+  std::vector<std::int64_t> series_added_;  ///< in the open transaction
   /// The series id of a reading's device and point, added on first sight.
   std::int64_t series_of(const reading& r);
   void migrate();
@@ -102,6 +160,13 @@ class store {
   int lock_fd_{-1};  ///< "<path>.lock", flock'ed while this store is open
   sqlite3* db_{nullptr};
   std::uint64_t next_seq_{1};
+  unsigned uplinks_{1};
+  storage_bounds bounds_;
+  std::int64_t page_size_{4096};
+  struct series_names {
+    std::string device, point, unit;
+  };
+  std::map<std::int64_t, series_names> names_;  ///< series by id, for telemetry read back
   std::optional<moved_aside_database> moved_aside_;
   /// series ids by device, then point; every series is loaded at open.
   std::map<std::string, std::map<std::string, std::int64_t, std::less<>>, std::less<>> series_;

@@ -6,6 +6,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+
+#include "uplink/payloads.hpp"
 
 namespace firegate {
 namespace asio = boost::asio;
@@ -31,11 +34,15 @@ std::string failure_text(const mqtt::token& tok) {
 
 }  // namespace
 
-mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_uplink_config& cfg, store& s)
+mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_uplink_config& cfg,
+                         store_worker& worker, std::string gateway_id, unsigned uplink)
     : executor_(std::move(executor)),
       cfg_(cfg),
-      store_(s),
+      worker_(worker),
+      gateway_id_(std::move(gateway_id)),
+      uplink_(uplink),
       retry_(executor_),
+      pace_(executor_),
       alive_(std::make_shared<bool>(true)) {
   const auto uri = fmt::format("tcp://{}:{}", cfg_.host, cfg_.port);
   // No Paho persistence: the store is the persistence.
@@ -65,6 +72,16 @@ mqtt_uplink::~mqtt_uplink() {
   *alive_ = false;
   alive_.reset();
   client_.reset();  // joins Paho's threads before the tokens and listeners go
+  // Acknowledgements that arrived while a mark was committing: recorded, or they would go again.
+  if (!to_mark_.empty()) {
+    worker_.post([ids = std::move(to_mark_), uplink = uplink_](store& s) {
+      try {
+        s.mark_delivered(uplink, ids);
+      } catch (const store_error& e) {
+        spdlog::error("uplink cannot mark delivered count={} error=\"{}\"", ids.size(), e.what());
+      }
+    });
+  }
 }
 
 void mqtt_uplink::start() {
@@ -110,8 +127,10 @@ void mqtt_uplink::on_connect_failed(const std::string& why) {
 void mqtt_uplink::on_connection_lost(const std::string& why) {
   if (!connected_) return;
   connected_ = false;
-  // Unacknowledged items stay in the outbox and go again, in lane order, after the reconnect.
+  // What was not acknowledged goes again, in lane order, after the reconnect.
+  for (auto& [id, held] : in_flight_) queued_.emplace(held.first, std::move(held.second));
   in_flight_.clear();
+  telemetry_in_flight_ = 0;
   spdlog::warn("uplink connection lost broker={}:{} cause=\"{}\"", cfg_.host, cfg_.port, why);
   schedule_reconnect();
 }
@@ -125,46 +144,154 @@ void mqtt_uplink::schedule_reconnect() {
   });
 }
 
+void mqtt_uplink::loop_reply::operator()(std::function<void()> fn) const {
+  asio::post(loop, [alive = alive, fn = std::move(fn)] {
+    if (alive.lock()) fn();
+  });
+}
+
 void mqtt_uplink::notify() {
+  ++notifications_;
+  store_has_more_ = true;
   pump();
 }
 
-void mqtt_uplink::pump() {
-  if (!connected_ || stopped_ || in_flight_.size() >= max_in_flight_) return;
-  std::vector<outbox_item> items;
-  try {
-    items = store_.pending(max_in_flight_ - in_flight_.size(), in_flight_);
-  } catch (const store_error& e) {
-    spdlog::error("uplink cannot read the outbox error=\"{}\" action=\"retry on the next item\"", e.what());
-    return;
+void mqtt_uplink::offer(outbox_item item) {
+  if (known_.contains(item.id)) return;
+  enqueue(std::move(item));
+  pump();
+}
+
+void mqtt_uplink::enqueue(outbox_item item) {
+  known_.insert(item.id);
+  queued_.emplace(queue_key{static_cast<int>(item.lane), arrivals_++}, std::move(item));
+}
+
+std::size_t mqtt_uplink::memory_only() const {
+  std::size_t n = 0;
+  for (const auto& [id, item] : in_flight_) n += id < 0 ? 1 : 0;
+  for (const auto& [key, item] : queued_) n += item.id < 0 ? 1 : 0;
+  return n;
+}
+
+bool mqtt_uplink::take_telemetry_token() {
+  const auto now = std::chrono::steady_clock::now();
+  const double rate = cfg_.telemetry_rate;
+  tokens_ = std::min(rate, tokens_ + std::chrono::duration<double>(now - tokens_at_).count() * rate);
+  tokens_at_ = now;
+  if (tokens_ >= 1) {
+    tokens_ -= 1;
+    return true;
   }
-  for (auto& item : items) {
+  pace_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>((1 - tokens_) / rate)));
+  pace_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
+    if (!ec && alive.lock()) pump();
+  });
+  return false;
+}
+
+void mqtt_uplink::pump() {
+  if (!connected_ || stopped_) return;
+  const std::size_t telemetry_slots = std::max<std::size_t>(1, cfg_.max_in_flight * 3 / 4);
+  while (in_flight_.size() < cfg_.max_in_flight && !queued_.empty()) {
+    auto head = queued_.begin();
+    const bool telemetry = head->second.lane == lane::telemetry;
+    if (telemetry && (telemetry_in_flight_ >= telemetry_slots || !take_telemetry_token())) break;
+    auto& item = head->second;
     auto msg = mqtt::make_message(item.topic, item.payload, 1, false);
     try {
       client_->publish(msg, reinterpret_cast<void*>(static_cast<std::intptr_t>(item.id)), *publish_listener_);
-      in_flight_.insert(item.id);
     } catch (const mqtt::exception& e) {
       spdlog::warn("uplink publish failed outbox_id={} topic={} error=\"{}\"", item.id, item.topic, e.what());
       break;
     }
+    if (telemetry) ++telemetry_in_flight_;
+    const auto id = item.id;
+    in_flight_.emplace(id, std::pair{head->first, std::move(item)});
+    queued_.erase(head);
   }
+  refill();
+}
+
+void mqtt_uplink::refill() {
+  // Read ahead about one window's worth; events come by offer() the moment they are committed.
+  if (refilling_ || !store_has_more_ || queued_.size() >= cfg_.max_in_flight / 2 + 1) return;
+  refilling_ = true;
+  const auto want = cfg_.max_in_flight - queued_.size();
+  const auto generation = notifications_;
+  worker_.post([this, reply = reply_to_loop(), want, generation, exclude = known_, uplink = uplink_,
+                gateway = gateway_id_](store& s) {
+    std::vector<outbox_item> items;
+    std::string error;
+    try {
+      items = s.pending(uplink, want, exclude);
+      // Telemetry is stored as readings; its message is written here, off the loop.
+      for (auto& item : items) {
+        if (item.readings.empty()) continue;
+        auto messages = telemetry_messages(item.readings, gateway, std::numeric_limits<std::size_t>::max());
+        item.payload = messages.empty() ? std::string() : std::move(messages.front());
+        item.readings = {};
+      }
+    } catch (const store_error& e) {
+      error = e.what();
+    }
+    reply([this, items = std::make_shared<std::vector<outbox_item>>(std::move(items)), error, want, generation] {
+      refilling_ = false;
+      if (!error.empty()) {
+        spdlog::error("uplink cannot read the outbox error=\"{}\" action=\"retry on the next notice\"", error);
+        store_has_more_ = false;
+        return;
+      }
+      store_has_more_ = items->size() >= want || generation != notifications_;
+      for (auto& item : *items) {
+        if (!known_.contains(item.id)) enqueue(std::move(item));
+      }
+      pump();
+    });
+  });
 }
 
 void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why) {
-  in_flight_.erase(id);
+  auto held = in_flight_.extract(id);
+  if (held.empty()) return;  // the connection was lost first; it is queued again
+  auto& [key, item] = held.mapped();
+  if (item.lane == lane::telemetry && telemetry_in_flight_ > 0) --telemetry_in_flight_;
   if (ok) {
-    try {
-      store_.mark_delivered(id);
-    } catch (const store_error& e) {
-      // It stays in the outbox and goes again: the platform de-duplicates on the message id.
-      spdlog::error("uplink cannot mark delivered outbox_id={} error=\"{}\"", id, e.what());
-    }
     spdlog::debug("uplink delivered outbox_id={}", id);
+    if (id > 0) {
+      to_mark_.push_back(id);
+      flush_marks();
+    } else {
+      known_.erase(id);  // held in memory only: nothing to mark
+    }
     pump();
   } else {
-    // Left in the outbox; it goes again after the reconnect that a failed publish leads to.
+    // Queued again; it goes after the reconnect that a failed publish leads to.
     spdlog::warn("uplink delivery failed outbox_id={} error=\"{}\"", id, why);
+    queued_.emplace(key, std::move(item));
   }
+}
+
+void mqtt_uplink::flush_marks() {
+  // One transaction for every acknowledgement that arrived while the last one was committing.
+  if (marking_ || to_mark_.empty()) return;
+  marking_ = true;
+  worker_.post([this, reply = reply_to_loop(), ids = std::move(to_mark_), uplink = uplink_](store& s) {
+    std::string error;
+    try {
+      s.mark_delivered(uplink, ids);
+    } catch (const store_error& e) {
+      error = e.what();  // they stay undelivered and go again: the platform de-duplicates on the id
+    }
+    reply([this, ids, error] {
+      marking_ = false;
+      if (!error.empty()) spdlog::error("uplink cannot mark delivered count={} error=\"{}\"", ids.size(), error);
+      for (const auto id : ids) known_.erase(id);
+      flush_marks();
+    });
+  });
+  to_mark_.clear();
 }
 
 void mqtt_uplink::stop(std::chrono::milliseconds grace) {

@@ -1,10 +1,16 @@
 #pragma once
 // The platform uplink over MQTT (Paho C++): publishes the store's outbox in lane order with QoS 1
-// and removes an item only when the broker has acknowledged it. Reconnects with capped backoff.
-// Paho calls back on its own thread; those callbacks only post into the daemon's loop.
+// and marks an item delivered only when the broker has acknowledged it. Reconnects with capped
+// backoff. Paho calls back on its own thread; those callbacks only post into the daemon's loop.
+// The store is read and written through its worker thread: the loop never waits on SQLite.
+//
+// Order: alarms, then faults, then telemetry (live and backlog alternating, store::pending). An
+// event is offered the moment it is committed; the backlog is read in batches. Telemetry is paced
+// (mqtt.telemetry_rate messages a second) and may hold at most three quarters of the in-flight
+// window, so an alarm never waits for a slot.
 
 #include "config/config.hpp"
-#include "store/store.hpp"
+#include "store/store_worker.hpp"
 
 #include <mqtt/async_client.h>
 #include <boost/asio/any_io_executor.hpp>
@@ -13,7 +19,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <functional>
+#include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace firegate {
 
@@ -21,7 +31,9 @@ namespace firegate {
 /// Thread safety: Paho's threads touch only the listener objects, which post to the loop.
 class mqtt_uplink {
  public:
-  mqtt_uplink(boost::asio::any_io_executor executor, const config::mqtt_uplink_config& cfg, store& s);
+  /// `gateway_id` names telemetry messages (their ids); `uplink` is this uplink's delivery bit.
+  mqtt_uplink(boost::asio::any_io_executor executor, const config::mqtt_uplink_config& cfg, store_worker& worker,
+              std::string gateway_id, unsigned uplink = 0);
   ~mqtt_uplink();
   mqtt_uplink(const mqtt_uplink&) = delete;
   mqtt_uplink& operator=(const mqtt_uplink&) = delete;
@@ -29,10 +41,14 @@ class mqtt_uplink {
   void start();
   /// New items are in the outbox.
   void notify();
+  /// An item to send now: an event just committed, or one the store could not take (negative id).
+  void offer(outbox_item item);
   /// Disconnects, giving in-flight messages up to `grace` to be acknowledged.
   void stop(std::chrono::milliseconds grace);
   bool connected() const { return connected_; }
   std::size_t in_flight() const { return in_flight_.size(); }
+  /// Items held in memory because the store could not take them, not yet delivered.
+  std::size_t memory_only() const;
 
  private:
   class listener;
@@ -43,11 +59,25 @@ class mqtt_uplink {
   void on_delivered(std::int64_t id, bool ok, const std::string& why);
   void schedule_reconnect();
   void pump();
+  void refill();
+  void flush_marks();
+  bool take_telemetry_token();
+  void enqueue(outbox_item item);
+  /// Posts to the loop from the store worker; the reply runs only if this uplink still exists.
+  struct loop_reply {
+    boost::asio::any_io_executor loop;
+    std::weak_ptr<bool> alive;
+    void operator()(std::function<void()> fn) const;
+  };
+  loop_reply reply_to_loop() const { return {executor_, alive_}; }
 
   boost::asio::any_io_executor executor_;
   config::mqtt_uplink_config cfg_;
-  store& store_;
+  store_worker& worker_;
+  std::string gateway_id_;
+  unsigned uplink_;
   boost::asio::steady_timer retry_;
+  boost::asio::steady_timer pace_;
   std::chrono::milliseconds backoff_{500};
   std::shared_ptr<bool> alive_;  ///< posted handlers check it: the uplink may be gone when they run
   std::unique_ptr<listener> connect_listener_;
@@ -56,8 +86,21 @@ class mqtt_uplink {
   /// Kept until client_ is destroyed: Paho 1.2 signals a token's condition variable after waking its
   /// waiter, so a token released right after wait_for() can be destroyed under Paho's thread.
   mqtt::token_ptr disconnect_token_;
-  std::set<std::int64_t> in_flight_;
-  std::size_t max_in_flight_{32};
+  /// Waiting to be published, by (lane, arrival): lane order, then the order they came in.
+  using queue_key = std::pair<int, std::uint64_t>;
+  std::map<queue_key, outbox_item> queued_;
+  std::uint64_t arrivals_{0};
+  std::map<std::int64_t, std::pair<queue_key, outbox_item>> in_flight_;
+  std::size_t telemetry_in_flight_{0};
+  /// Every id held here (queued, in flight, or being marked delivered): a refill skips them.
+  std::set<std::int64_t> known_;
+  std::vector<std::int64_t> to_mark_;
+  bool marking_{false};
+  bool refilling_{false};
+  bool store_has_more_{true};
+  std::uint64_t notifications_{0};
+  double tokens_{0};
+  std::chrono::steady_clock::time_point tokens_at_{};
   bool connected_{false};
   bool connecting_{false};
   bool stopped_{false};

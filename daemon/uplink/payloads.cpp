@@ -45,6 +45,10 @@ std::string headline(const event& e, const config::device_config* d, const confi
       return fmt::format("Device back online at {}: {}", site.name, where);
     case event_kind::storage_fault:
       return fmt::format("Gateway storage fault at {}: {}", site.name, e.detail);
+    case event_kind::storage_recovery:
+      return fmt::format("Gateway storage recovered at {}: {}", site.name, e.detail);
+    case event_kind::storage_eviction:
+      return fmt::format("Gateway storage full at {}: {}", site.name, e.detail);
   }
   return {};
 }
@@ -121,6 +125,11 @@ void append_json_string(std::string& out, std::string_view s) {
 
 std::vector<std::string> telemetry_messages(std::span<const reading> readings,
                                             const config::gateway_file& cfg, std::size_t max_polls) {
+  return telemetry_messages(readings, cfg.gateway.id, max_polls);
+}
+
+std::vector<std::string> telemetry_messages(std::span<const reading> readings, const std::string& gateway_id,
+                                            std::size_t max_polls) {
   // Written directly rather than through a JSON tree: this runs for every poll of the fleet, and
   // the tree's allocations were a tenth of the daemon's CPU at 1,000 devices (docs/performance.md).
   // tests/unit/test_payloads.cpp parses the result with nlohmann::json.
@@ -141,11 +150,11 @@ std::vector<std::string> telemetry_messages(std::span<const reading> readings,
       // The first poll names the message: a device has one poll a millisecond at most.
       const auto ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(first.time.time_since_epoch()).count();
-      message.reserve(256 * max_polls);
+      message.reserve(256 * std::min<std::size_t>(max_polls, 200));
       message.append(R"({"schema":"firegate.telemetry/2","id":)");
-      append_json_string(message, fmt::format("{}:{}:{}", cfg.gateway.id, first.device, ms));
+      append_json_string(message, fmt::format("{}:{}:{}", gateway_id, first.device, ms));
       message.append(R"(,"gateway":)");
-      append_json_string(message, cfg.gateway.id);
+      append_json_string(message, gateway_id);
       message.append(R"(,"polls":[)");
     } else {
       message.push_back(',');

@@ -11,6 +11,8 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <iterator>
 
@@ -49,11 +51,10 @@ TEST_CASE("events and outbox survive a reopen - delivered items leave") {
   CHECK(s.event_count() == 1);  // the event stays; only the outbox item leaves
 }
 
-TEST_CASE("outbox order: alarms before faults before telemetry - each oldest first - in-flight skipped") {
+TEST_CASE("outbox order: alarms then faults oldest first - telemetry newest and oldest alternating - in-flight skipped") {
   test::temp_dir dir;
   store s((dir / "fg.db").string());
-  s.enqueue(lane::telemetry, "t", "tele-1");
-  s.enqueue(lane::telemetry, "t", "tele-2");
+  for (const char* t : {"tele-1", "tele-2", "tele-3", "tele-4"}) s.enqueue(lane::telemetry, "t", t);
   auto fault = make_event("f1", event_kind::device_offline);
   fault.seq = s.next_event_seq();
   s.record_event(fault, lane::fault, "e", "fault-1");
@@ -67,12 +68,15 @@ TEST_CASE("outbox order: alarms before faults before telemetry - each oldest fir
   auto all = s.pending(10, {});
   std::vector<std::string> order;
   for (auto& i : all) order.push_back(i.payload);
-  CHECK(order == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-1", "tele-2"});
+  // Live data (the newest) and the backlog (the oldest) take turns: neither waits for the other.
+  CHECK(order ==
+        std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-4", "tele-1", "tele-3", "tele-2"});
 
-  auto rest = s.pending(2, {all[0].id, all[1].id});
-  REQUIRE(rest.size() == 2);
+  auto rest = s.pending(3, {all[0].id, all[1].id, all[3].id});
+  REQUIRE(rest.size() == 3);
   CHECK(rest[0].payload == "fault-1");
-  CHECK(rest[1].payload == "tele-1");
+  CHECK(rest[1].payload == "tele-3");
+  CHECK(rest[2].payload == "tele-1");
 }
 
 TEST_CASE("a duplicate event id is refused and nothing of it is stored") {
@@ -207,7 +211,7 @@ TEST_CASE("schema 1 to 2: readings keep their values and gain series ids") {
   sqlite3_close(db);
   {
     store s(path);
-    CHECK(s.user_version() == 2);
+    CHECK(s.user_version() == store::schema_version());
     CHECK(s.reading_count() == 3);
     std::vector<reading> more{
         {"smoke-1", "state", 0, "", quality::good, clock::time_point(std::chrono::seconds(3))},
@@ -235,4 +239,140 @@ TEST_CASE("schema 1 to 2: readings keep their values and gain series ids") {
   CHECK(rows == std::vector<std::string>{"smoke-1/state@1000=0.000000q0", "smoke-1/smoke@1000=0.020000q0",
                                          "smoke-1/state@2000=1.000000q0", "smoke-1/state@3000=0.000000q0",
                                          "smoke-2/state@3000=1.000000q1"});
+}
+
+namespace {
+
+/// `polls` SD-1 polls of one device, a second apart from `start`: four readings each.
+std::vector<reading> polls_of(const std::string& device, int polls, clock::time_point start) {
+  std::vector<reading> out;
+  for (int p = 0; p < polls; ++p) {
+    const auto t = start + std::chrono::seconds(p);
+    out.push_back({device, "state", 0, "", quality::good, t});
+    out.push_back({device, "smoke", 0.02 * p, "dB/m", quality::good, t});
+    out.push_back({device, "temperature", 21.5, "°C", quality::good, t});
+    out.push_back({device, "supply_voltage", 24.0, "V", quality::good, t});
+  }
+  return out;
+}
+
+std::int64_t record(store& s, const std::string& id, lane l) {
+  auto e = make_event(id, l == lane::alarm ? event_kind::fire_alarm : event_kind::device_offline);
+  e.seq = s.next_event_seq();
+  return s.record_event(e, l, "a", id);
+}
+
+}  // namespace
+
+TEST_CASE("telemetry is stored once: outbox items name ranges of readings and read back as they were") {
+  test::temp_dir dir;
+  store s((dir / "fg.db").string());
+  const auto start = clock::time_point(std::chrono::seconds(1'790'000'000));
+  auto batch = polls_of("smoke-1", 5, start);
+  s.append_telemetry(batch, "t/telemetry", 2);  // 5 polls, 2 a message: 3 messages
+  CHECK(s.reading_count() == 20);
+  auto items = s.pending(10, {});
+  REQUIRE(items.size() == 3);
+  std::vector<std::size_t> sizes;
+  for (const auto& i : items) {
+    CHECK(i.lane == lane::telemetry);
+    CHECK(i.topic == "t/telemetry");
+    CHECK(i.payload.empty());
+    sizes.push_back(i.readings.size());
+  }
+  // Newest first, then oldest: the last poll alone, the first two, the middle two.
+  CHECK(sizes == std::vector<std::size_t>{4, 8, 8});
+  const auto& first = items[1].readings;
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    CHECK(first[i].device == batch[i].device);
+    CHECK(first[i].point == batch[i].point);
+    CHECK(first[i].value == batch[i].value);
+    CHECK(first[i].unit == batch[i].unit);
+    CHECK(first[i].time == batch[i].time);
+  }
+  // Readings without a topic are history only.
+  s.append_readings(polls_of("smoke-2", 3, start));
+  CHECK(s.pending(10, {}).size() == 3);
+  CHECK(s.reading_count() == 32);
+}
+
+TEST_CASE("each uplink keeps its own delivery state - an item leaves when every uplink has it") {
+  test::temp_dir dir;
+  store s((dir / "fg.db").string());
+  s.set_uplinks(2);
+  const auto a1 = record(s, "alarm-1", lane::alarm);
+  const auto a2 = record(s, "alarm-2", lane::alarm);
+  const std::int64_t both[] = {a1, a2};
+  s.mark_delivered(0, both);
+  CHECK(s.pending(0, 10, {}).empty());
+  auto for_second = s.pending(1, 10, {});
+  REQUIRE(for_second.size() == 2);
+  CHECK(for_second[0].payload == "alarm-1");
+  CHECK(s.outbox_depth() == 2);
+  const std::int64_t first[] = {a1};
+  s.mark_delivered(1, first);
+  CHECK(s.outbox_depth() == 1);
+  REQUIRE(s.pending(1, 10, {}).size() == 1);
+  CHECK(s.pending(1, 10, {})[0].payload == "alarm-2");
+}
+
+TEST_CASE("eviction for size: the oldest readings and telemetry go first - undelivered alarms and faults never") {
+  test::temp_dir dir;
+  const auto path = (dir / "fg.db").string();
+  std::uint64_t readings = 0;
+  {
+  store s(path);
+  s.set_bounds({2ULL << 20, std::chrono::hours(24 * 365)});
+  const auto alarm = record(s, "alarm-old", lane::alarm);
+  const auto fault = record(s, "fault-old", lane::fault);
+  const auto start = clock::now() - std::chrono::hours(1);
+  // About 5 MB of readings into a 2 MiB store, in flush-sized batches: the size limit is met by
+  // evicting, never by refusing a batch.
+  for (int b = 0; b < 50; ++b) {
+    REQUIRE_NOTHROW(s.append_telemetry(polls_of(fmt::format("smoke-{}", b), 1000, start + std::chrono::seconds(b)), "t"));
+  }
+  CHECK(s.used_bytes() <= 2ULL << 20);
+  const auto evicted = s.evicted_total();
+  CHECK(evicted.readings > 0);
+  CHECK(evicted.telemetry_messages > 0);
+  // What is left is the newest: the last batch's device is there, the first one's is not.
+  const auto left = s.pending(1000, {});
+  REQUIRE(left.size() >= 3);
+  CHECK(left[0].id == alarm);
+  CHECK(left[1].id == fault);
+  bool newest = false, oldest = false;
+  for (const auto& i : left) {
+    for (const auto& r : i.readings) {
+      newest = newest || r.device == "smoke-49";
+      oldest = oldest || r.device == "smoke-0";
+    }
+  }
+  CHECK(newest);
+  CHECK_FALSE(oldest);
+  readings = evicted.readings;
+  }
+  // The counters survive a restart.
+  store again(path);
+  CHECK(again.evicted_total().readings == readings);
+}
+
+TEST_CASE("eviction for age: readings and telemetry past the maximum age go - events still undelivered stay") {
+  test::temp_dir dir;
+  store s((dir / "fg.db").string());
+  s.set_bounds({256ULL << 20, std::chrono::hours(24)});
+  const auto now = clock::now();
+  s.append_telemetry(polls_of("smoke-old", 10, now - std::chrono::hours(48)), "t");
+  const auto alarm = record(s, "alarm-old", lane::alarm);
+  s.append_telemetry(polls_of("smoke-new", 10, now - std::chrono::minutes(5)), "t");
+  auto e = s.enforce_bounds(now);
+  CHECK(e.reason == "age");
+  CHECK(e.readings == 40);
+  CHECK(e.telemetry_messages == 1);
+  CHECK(s.reading_count() == 40);
+  const auto left = s.pending(10, {});
+  REQUIRE(left.size() == 2);
+  CHECK(left[0].id == alarm);
+  REQUIRE(!left[1].readings.empty());
+  CHECK(left[1].readings.front().device == "smoke-new");
+  CHECK_FALSE(s.enforce_bounds(now).any());  // nothing more to do
 }
