@@ -29,8 +29,21 @@ application::application(std::filesystem::path config_path, config::gateway_file
 application::~application() = default;
 
 int application::run() {
-  auto opened = std::make_unique<store>(cfg_.storage.path);
-  opened->set_bounds({cfg_.storage.max_size_mb << 20, cfg_.storage.max_age});
+  std::unique_ptr<store> opened;
+  std::string open_error;
+  try {
+    opened = std::make_unique<store>(cfg_.storage.path);
+    opened->set_bounds({cfg_.storage.max_size_mb << 20, cfg_.storage.max_age});
+  } catch (const store_locked&) {
+    throw;  // another firegated runs here: this one must not
+  } catch (const store_error& e) {
+    // A fire gateway keeps raising alarms without its disk (a read-only SD card, a missing
+    // directory): a database in memory stands in, bounded, and the platform is told.
+    open_error = e.what();
+    opened = std::make_unique<store>(":memory:");
+    opened->set_bounds({std::min<std::uint64_t>(cfg_.storage.max_size_mb, 16) << 20, cfg_.storage.max_age});
+    storage_in_memory_ = true;
+  }
   spdlog::info("storage open path={} schema={} outbox={} events={} used_mib={:.1f} max_mib={}", cfg_.storage.path,
                opened->user_version(), opened->outbox_depth(), opened->event_count(),
                static_cast<double>(opened->used_bytes()) / (1 << 20), cfg_.storage.max_size_mb);
@@ -57,6 +70,7 @@ int application::run() {
         cfg_.storage.path, moved->reason, moved->moved_to);
     raise(std::move(e));
   }
+  if (storage_in_memory_) storage_failed(open_error, "open");
   start_drivers();
   wait_signal();
   enforce_bounds();
@@ -301,15 +315,21 @@ void application::storage_failed(const std::string& error, std::string_view what
   e.kind = event_kind::storage_fault;
   e.device = cfg_.gateway.id;
   e.time = clock::now();
-  e.detail = fmt::format(
-      "the gateway cannot write its database {} ({}); alarms are still sent, from memory, but are not "
-      "kept across a restart until the disk is fixed; check free space and the file system",
-      cfg_.storage.path, error);
+  e.detail = storage_in_memory_
+                 ? fmt::format(
+                       "the gateway cannot open its database {} ({}); it runs on a database in memory: "
+                       "alarms are sent, but nothing is kept across a restart until the disk is fixed",
+                       cfg_.storage.path, error)
+                 : fmt::format(
+                       "the gateway cannot write its database {} ({}); alarms are still sent, from memory, "
+                       "but are not kept across a restart until the disk is fixed; check free space and "
+                       "the file system",
+                       cfg_.storage.path, error);
   raise(std::move(e));
 }
 
 void application::storage_succeeded() {
-  if (!storage_failing_) return;
+  if (!storage_failing_ || storage_in_memory_) return;
   storage_failing_ = false;
   spdlog::info("storage recovered path={} faults={}", cfg_.storage.path, storage_faults_);
   event e;
@@ -336,11 +356,6 @@ void application::raise(event e) {
   const auto* device = find_device(e.device);
   const bool is_fire = e.kind == event_kind::fire_alarm || e.kind == event_kind::fire_recovery;
   const auto l = is_fire ? lane::alarm : lane::fault;
-  const auto level = e.kind == event_kind::fire_alarm    ? spdlog::level::critical
-                     : category_of(e.kind) == "recovery" ? spdlog::level::info
-                                                         : spdlog::level::warn;
-  spdlog::log(level, "event raised id={} seq={} type={} device={} location=\"{}\" value={} detail=\"{}\"",
-              e.id, e.seq, to_string(e.kind), e.device, device ? device->location : "", e.value, e.detail);
   outbox_item item{0, l, topic_for(cfg_, is_fire ? "alarm" : "event"), event_json(e, cfg_, device), {}};
   // Committed with a full sync, ahead of any queued telemetry, before the uplink sees it. When the
   // store cannot take it, it goes out from memory all the same.
@@ -353,7 +368,17 @@ void application::raise(event e) {
           error = x.what();
           item.id = -static_cast<std::int64_t>(e.seq);
         }
-        asio::post(io_, [this, item = std::move(item), error]() mutable {
+        asio::post(io_, [this, e = std::move(e), item = std::move(item), error]() mutable {
+          // Logged once stored (or not): a line saying stored=true means it is on disk.
+          const auto* d = find_device(e.device);
+          const auto level = e.kind == event_kind::fire_alarm    ? spdlog::level::critical
+                             : category_of(e.kind) == "recovery" ? spdlog::level::info
+                                                                 : spdlog::level::warn;
+          spdlog::log(level,
+                      "event raised id={} seq={} type={} device={} location=\"{}\" value={} stored={} "
+                      "detail=\"{}\"",
+                      e.id, e.seq, to_string(e.kind), e.device, d ? d->location : "", e.value, error.empty(),
+                      e.detail);
           // Recovery is declared by a flush, the larger write, not by one small event.
           if (!error.empty()) storage_failed(error, "event");
           if (uplink_) uplink_->offer(std::move(item));

@@ -78,6 +78,8 @@ class application final : public reading_sink {
   std::size_t outbox_depth_{0};  ///< as of the last status tick
   std::chrono::steady_clock::time_point last_bounds_check_{};
   bool storage_failing_{false};
+  /// The database could not be opened at start: a database in memory stands in for this run.
+  bool storage_in_memory_{false};
   std::string storage_fault_id_;  ///< the open storage_fault event
   detector_rules rules_;
   std::unique_ptr<mqtt_uplink> uplink_;

@@ -173,7 +173,7 @@ int lock_database(const std::string& path) {
     ::close(fd);
     std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : std::string("?");
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-    throw store_error(
+    throw store_locked(
         fmt::format("database path={} is in use by another firegated (pid {}); stop it first "
                     "(systemctl stop firegated), or give this one its own storage.path",
                     path, holder));
@@ -187,16 +187,18 @@ int lock_database(const std::string& path) {
 
 }  // namespace
 
-store::store(const std::string& path) : path_(path), lock_fd_(lock_database(path)) {
+store::store(const std::string& path)
+    : path_(path), lock_fd_(path == ":memory:" ? -1 : lock_database(path)) {
   try {
     try {
       open_database();
     } catch (const store_corrupt& e) {
+      if (lock_fd_ < 0) throw;
       moved_aside_ = move_aside(path_, e.what());
       open_database();
     }
   } catch (...) {
-    ::close(lock_fd_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);
     throw;
   }
 }
@@ -217,6 +219,14 @@ void store::open_database() {
                     path_, why));
   }
   sqlite3_busy_timeout(db_, 5000);
+  if (sqlite3_db_readonly(db_, "main") == 1) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw store_error(fmt::format(
+        "database path={} can only be read (a read-only file system, or the file's permissions) "
+        "check=\"mount, dmesg for file system errors, and that firegate owns the file\"",
+        path_));
+  }
   try {
     exec("PRAGMA journal_mode=WAL");
     // FULL: every commit (an event above all) is on disk before the uplink may see it.
@@ -249,7 +259,7 @@ void store::open_database() {
 
 store::~store() {
   if (db_ != nullptr) sqlite3_close(db_);
-  ::close(lock_fd_);  // releases the lock
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
 void store::fail(const char* what) {

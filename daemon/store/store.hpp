@@ -35,6 +35,12 @@ class store_corrupt : public store_error {
   using store_error::store_error;
 };
 
+/// Another firegated holds the database.
+class store_locked : public store_error {
+ public:
+  using store_error::store_error;
+};
+
 /// The disk, or the database's size limit, is full (SQLITE_FULL): nothing of the failed write was
 /// stored, and what was committed before is intact.
 class store_full : public store_error {
@@ -82,8 +88,9 @@ class store {
  public:
   /// Opens (creating if needed) and migrates the database. A file that is not a database or is
   /// damaged is moved aside (with its -wal and -shm) and a fresh one started: see moved_aside().
-  /// Throws store_error for what cannot be helped here (no directory, no permission, a database in
-  /// use by another firegated, a newer schema).
+  /// Throws store_error for what cannot be helped here (no directory, no permission, a read-only
+  /// file system, a newer schema), store_locked when another firegated uses the database.
+  /// ":memory:" is a database in memory only (no lock), the daemon's fallback.
   explicit store(const std::string& path);
   /// Set when the database found at start was unreadable and moved aside.
   const std::optional<moved_aside_database>& moved_aside() const { return moved_aside_; }

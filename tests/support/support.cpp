@@ -1,5 +1,6 @@
 #include "support.hpp"
 
+#include <fmt/format.h>
 #include <mqtt/async_client.h>
 
 #include <arpa/inet.h>
@@ -143,18 +144,28 @@ std::string child::log_text() const {
   return s.str();
 }
 
-broker::broker(const temp_dir& dir, std::uint16_t port) : port_(port != 0 ? port : free_port()) {
+broker::broker(const temp_dir& dir, std::uint16_t port, bool persistent)
+    : port_(port != 0 ? port : free_port()) {
   const auto conf = dir / "mosquitto.conf";
   // "user root": run as root, mosquitto would switch to its own user, and that credential change
   // clears the parent-death signal that stops it when a test dies without its destructors.
   // Without root the setting changes nothing.
-  std::ofstream(conf) << "listener " << port_
-                      << " 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n";
+  std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\nuser root\n"
+                      << (persistent ? "persistence true\npersistence_location " + dir.path().string() + "/\n"
+                                     : std::string("persistence false\n"));
   process_ = std::make_unique<child>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf.string()},
                                      dir / "mosquitto.log");
   if (!wait_until([this] { return port_open(port_); }, 10s)) {
     throw std::runtime_error("mosquitto did not start: " + process_->log_text());
   }
+}
+
+void broker::stop() {
+  process_->stop(SIGTERM);
+}
+
+pid_t broker::pid() const {
+  return process_->pid();
 }
 
 simulator::simulator(const temp_dir& dir, int devices)
@@ -251,6 +262,57 @@ std::string firegatectl_path() {
 }
 std::string source_dir() {
   return FIREGATE_SOURCE_DIR;
+}
+
+std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port, std::uint16_t modbus_port,
+                            int detectors) {
+  auto text = fmt::format(R"([profiles]
+dir = "{}"
+[gateway]
+id = "gw-test"
+[site]
+id = "site-test"
+name = "Test Hostel"
+address = "2 Test Street, Hangzhou"
+category = "small_hotel"
+latitude = 30.25
+longitude = 120.17
+[site.responsible]
+name = "Wang Wei"
+phone = "+86 138 0000 0001"
+[site.backup]
+name = "Li Na"
+phone = "+86 139 0000 0002"
+[storage]
+path = "{}"
+flush_interval_ms = 200
+[uplink.mqtt]
+host = "127.0.0.1"
+port = {}
+keepalive_s = 5
+[[buses]]
+name = "tcp-1"
+driver = "modbus_tcp"
+host = "127.0.0.1"
+port = {}
+timeout_ms = 500
+poll_interval_ms = 500
+alarm_interval_ms = 50
+)",
+                          source_dir() + "/config/profiles", db.string(), broker_port, modbus_port);
+  for (int u = 1; u <= detectors; ++u) {
+    text += fmt::format(
+        "[[devices]]\nname = \"smoke-{}\"\nbus = \"tcp-1\"\nprofile = \"SD-1\"\nunit_id = {}\nlocation = \"room {}\"\n",
+        u, u, u);
+  }
+  return text;
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace firegate::test

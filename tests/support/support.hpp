@@ -103,9 +103,13 @@ class simulator {
 /// A mosquitto of the test's own on a free port, never the system service.
 class broker {
  public:
-  /// On `port`, or a free one when 0.
-  explicit broker(const temp_dir& dir, std::uint16_t port = 0);
+  /// On `port`, or a free one when 0. A persistent broker keeps sessions, subscriptions and queued
+  /// QoS 1 messages across a stop() and a new broker on the same directory and port.
+  explicit broker(const temp_dir& dir, std::uint16_t port = 0, bool persistent = false);
   std::uint16_t port() const { return port_; }
+  /// Stops it as an operator would (SIGTERM: a persistent broker saves its state first).
+  void stop();
+  pid_t pid() const;
 
  private:
   std::uint16_t port_;
@@ -132,6 +136,15 @@ class mqtt_probe {
   std::mutex mutex_;
   std::vector<message> messages_;
 };
+
+/// A site file for firegated: `detectors` SD-1 units (smoke-1.., unit ids 1..) on the simulator at
+/// 127.0.0.1:modbus_port, alarm group every 50 ms, readings flushed every 200 ms, the platform broker
+/// at 127.0.0.1:broker_port, the database at `db`.
+std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port, std::uint16_t modbus_port,
+                            int detectors);
+
+/// The whole of a text file ("" when it cannot be read).
+std::string read_text(const std::filesystem::path& p);
 
 /// Built binaries (paths set by CMake).
 std::string firegated_path();

@@ -19,13 +19,6 @@ using namespace firegate::test;
 
 namespace {
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 /// The demo's configuration with this test's storage, profile folder and broker port.
 std::string demo_config(const temp_dir& dir, std::uint16_t broker_port) {
   auto text = read_text(source_dir() + "/config/demo/firegate.toml");
