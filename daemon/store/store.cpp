@@ -439,6 +439,16 @@ std::uint64_t store::next_event_seq() {
 }
 
 std::int64_t store::record_event(const event& e, lane l, const std::string& topic, const std::string& payload) {
+  try {
+    return insert_event(e, l, topic, payload);
+  } catch (const store_full&) {
+    // Room is made from the oldest telemetry, never by refusing an event.
+    if (!evict_until_under(bounds_.max_bytes * 8 / 10).any()) throw;
+    return insert_event(e, l, topic, payload);
+  }
+}
+
+std::int64_t store::insert_event(const event& e, lane l, const std::string& topic, const std::string& payload) {
   exec("BEGIN");
   try {
     statement ev(*this,

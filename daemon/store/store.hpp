@@ -149,6 +149,7 @@ class store {
   void open_database();
   void exec(const char* sql);
   void insert_readings(std::span<const reading> readings);
+  std::int64_t insert_event(const event& e, lane l, const std::string& topic, const std::string& payload);
   void insert_telemetry(std::span<const reading> readings, const std::string& topic, std::size_t max_polls);
   std::vector<reading> readings_between(std::int64_t first, std::int64_t last);
   eviction evict_until_under(std::uint64_t target_bytes);

@@ -3,6 +3,7 @@
 // and a file that is not a database is refused with a message naming it.
 
 #include "store/store.hpp"
+#include "store/store_worker.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <future>
 #include <iterator>
 
 using namespace firegate;
@@ -375,4 +377,38 @@ TEST_CASE("eviction for age: readings and telemetry past the maximum age go - ev
   REQUIRE(!left[1].readings.empty());
   CHECK(left[1].readings.front().device == "smoke-new");
   CHECK_FALSE(s.enforce_bounds(now).any());  // nothing more to do
+}
+
+TEST_CASE("store worker: urgent jobs go first - what is posted runs before it closes - call returns results and errors") {
+  test::temp_dir dir;
+  std::vector<std::string> order;  // written by the worker only, read after it has closed
+  std::promise<void> release;
+  {
+    store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
+    auto gate = release.get_future().share();
+    std::promise<void> holding;
+    worker.post([gate, &holding](store&) {  // holds the worker while the queue fills
+      holding.set_value();
+      gate.wait();
+    });
+    holding.get_future().wait();
+    worker.post([&](store&) { order.push_back("readings-1"); });
+    worker.post([&](store&) { order.push_back("readings-2"); });
+    worker.post([&](store&) { order.push_back("event"); }, store_worker::priority::urgent);
+    CHECK(worker.queued() == 3);
+    release.set_value();
+    CHECK(worker.call([](store& s) { return s.user_version(); }) == store::schema_version());
+    CHECK_THROWS_AS(worker.call([](store& s) {
+      s.mark_delivered(0, {});
+      throw store_error("the job's own failure");
+      return 0;
+    }),
+                    store_error);
+    for (int i = 0; i < 100; ++i) worker.post([&, i](store&) { order.push_back(std::to_string(i)); });
+  }
+  REQUIRE(order.size() == 103);
+  CHECK(order[0] == "event");
+  CHECK(order[1] == "readings-1");
+  CHECK(order[2] == "readings-2");
+  CHECK(order.back() == "99");
 }

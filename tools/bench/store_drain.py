@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""Backlog drain benchmark: a store holding READINGS undelivered readings (as after a long uplink
+outage) is drained by firegated to a local mosquitto, while fire alarms are raised.
+
+Fills the database with tools/bench/store_bench --fill (flush-sized batches of SD-1 polls, stored
+and queued as firegated stores them), starts a mosquitto of its own, firegate-sim with DETECTORS SD-1
+detectors and firegated (alarm group every ALARM_MS), and subscribes to the platform's telemetry and
+alarm topics with receipt timestamps. Measures:
+
+  * drain rate: backlog readings received / time from the first to the last backlog message;
+  * alarm latency during the drain: from the simulator's log line of each fire to the alarm's
+    receipt (includes waiting for the next alarm-group poll, at most ALARM_MS), and from
+    firegated's "event raised ... stored=true" log line to the receipt (what the drain could delay);
+  * firegated's CPU and peak RSS over the drain.
+
+Usage: tools/bench/store_drain.py --readings 1000000 [--rate 50] [--alarm-ms 50] [--fires 10]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from modbus_fleet import ROOT, cpu_seconds, free_port, memory_kib, sim_times, wait_for  # noqa: E402
+
+
+def config(work, broker_port, sim_port, detectors, alarm_ms, rate):
+    lines = [
+        '[profiles]', f'dir = "{ROOT}/config/profiles"',
+        '[gateway]', 'id = "gw-bench"',
+        '[site]', 'id = "site-bench"', 'name = "Benchmark site"', 'address = "loopback"',
+        'category = "factory"', 'latitude = 30.27', 'longitude = 120.15',
+        '[site.responsible]', 'name = "Bench"', 'phone = "+86 000"',
+        '[site.backup]', 'name = "Bench backup"', 'phone = "+86 001"',
+        '[storage]', f'path = "{work}/firegate.db"',
+        '[uplink.mqtt]', 'host = "127.0.0.1"', f'port = {broker_port}', f'telemetry_rate = {rate}',
+        '[[buses]]', 'name = "tcp-1"', 'driver = "modbus_tcp"', 'host = "127.0.0.1"', f'port = {sim_port}',
+        'poll_interval_ms = 1000', f'alarm_interval_ms = {alarm_ms}',
+    ]
+    for unit in range(1, detectors + 1):
+        lines += ['[[devices]]', f'name = "live-{unit}"', 'bus = "tcp-1"', 'profile = "SD-1"',
+                  f'unit_id = {unit}', f'location = "bench {unit}"']
+    with open(f"{work}/firegate.toml", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return f"{work}/firegate.toml"
+
+
+def log_time(line):
+    return datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
+
+
+def quantiles(values):
+    values = sorted(values)
+    q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+    return {"p50": round(statistics.median(values), 1), "p99": round(q[98], 1), "max": round(values[-1], 1)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--readings", type=int, default=1_000_000)
+    ap.add_argument("--rate", type=int, default=50, help="mqtt.telemetry_rate, messages a second")
+    ap.add_argument("--alarm-ms", type=int, default=50)
+    ap.add_argument("--detectors", type=int, default=10)
+    ap.add_argument("--fires", type=int, default=10)
+    ap.add_argument("--build", default=f"{ROOT}/build/release")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="firegate-drain-")
+    procs = []
+
+    def start(argv, log, **kw):
+        p = subprocess.Popen(argv, stdout=open(f"{work}/{log}", "w"), stderr=subprocess.STDOUT, **kw)
+        procs.append(p)
+        return p
+
+    try:
+        t = time.time()
+        subprocess.run([f"{args.build}/tools/store_bench", "--fill", f"{work}/firegate.db", "--readings",
+                        str(args.readings), "--topic", "firegate/site-bench/gw-bench/telemetry"],
+                       check=True, stdout=subprocess.DEVNULL)
+        fill_s = time.time() - t
+        db_mib = os.path.getsize(f"{work}/firegate.db") / 2**20
+
+        broker_port = free_port()
+        with open(f"{work}/mosquitto.conf", "w") as f:
+            f.write(f"listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    "max_queued_messages 100000\n")
+        start(["/usr/sbin/mosquitto", "-c", f"{work}/mosquitto.conf"], "mosquitto.log")
+        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", broker_port)) == 0, 10, "mosquitto")
+        sim = start([f"{args.build}/tools/firegate-sim", "--port", "0", "--devices", f"SD-1:1-{args.detectors}",
+                     "--port-file", f"{work}/ports", "--commands"], "sim.log", stdin=subprocess.PIPE, text=True)
+        wait_for(lambda: os.path.exists(f"{work}/ports"), 30, "firegate-sim")
+        sim_port = int(open(f"{work}/ports").read().split()[0])
+        start(["/usr/bin/mosquitto_sub", "-p", str(broker_port), "-t", "firegate/+/+/telemetry", "-t",
+               "firegate/+/+/alarm", "-q", "1", "-F", "%U %t %p"], "received.txt")
+        time.sleep(0.3)
+        daemon = start([f"{args.build}/daemon/firegated", "-c",
+                        config(work, broker_port, sim_port, args.detectors, args.alarm_ms, args.rate)],
+                       "firegated.log")
+        wait_for(lambda: "uplink connected" in open(f"{work}/firegated.log").read(), 30, "firegated")
+        cpu0, t0 = cpu_seconds(daemon.pid), time.time()
+        # Fires spread over the first part of the drain.
+        time.sleep(1)
+        for unit in range(1, min(args.fires, args.detectors) + 1):
+            sim.stdin.write(f"{unit} state 1\n")
+            sim.stdin.flush()
+            time.sleep(0.53)
+
+        backlog_ids = set()
+        def drained():
+            received = 0
+            for line in open(f"{work}/received.txt", errors="replace"):
+                parts = line.split(" ", 2)
+                if len(parts) == 3 and parts[1].endswith("/telemetry") and '"gw-bench:smoke-' in parts[2]:
+                    received += parts[2].count('"quality"')
+            return received >= args.readings
+        wait_for(drained, 60 + args.readings / 2000, "the backlog to drain")
+        cpu1, t1 = cpu_seconds(daemon.pid), time.time()
+        mem = memory_kib(daemon.pid)
+
+        first = last = None
+        backlog = 0
+        alarms = {}
+        for line in open(f"{work}/received.txt", errors="replace"):
+            parts = line.split(" ", 2)
+            if len(parts) < 3:
+                continue
+            received = float(parts[0])
+            if parts[1].endswith("/telemetry") and '"gw-bench:smoke-' in parts[2]:
+                first = received if first is None else first
+                last = received
+                backlog += parts[2].count('"quality"')
+                backlog_ids.add(json.loads(parts[2])["id"])
+            elif parts[1].endswith("/alarm"):
+                event = json.loads(parts[2])
+                if event.get("type") == "fire_alarm":
+                    alarms.setdefault(event["device"]["name"], received)
+        changes = sim_times(open(f"{work}/sim.log").read())
+        raised = {}
+        for line in open(f"{work}/firegated.log"):
+            m = re.search(r"event raised .* type=fire_alarm device=(\S+) .*stored=true", line)
+            if m:
+                raised.setdefault(m.group(1), log_time(line))
+        from_sim = [(alarms[f"live-{u}"] - t) * 1000 for (_, u), t in changes.items() if f"live-{u}" in alarms]
+        from_raise = [(alarms[d] - t) * 1000 for d, t in raised.items() if d in alarms]
+        result = {
+            "readings": args.readings, "fill_s": round(fill_s, 1), "db_mib": round(db_mib, 1),
+            "telemetry_rate": args.rate, "messages": len(backlog_ids),
+            "drain_s": round(last - first, 2), "drain_readings_per_s": round(backlog / (last - first)),
+            "firegated_cpu_percent": round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
+            "firegated_peak_rss_mib": round(mem["VmHWM"] / 1024, 1),
+            "fires": len(from_sim),
+            "fire_to_platform_ms": quantiles(from_sim) if from_sim else None,
+            "stored_to_platform_ms": quantiles(from_raise) if from_raise else None,
+        }
+        print(json.dumps(result))
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if args.keep:
+            print(f"bench: work folder kept at {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
