@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 
 #include <malloc.h>
+#include <limits>
 #include <csignal>
 
 namespace firegate {
@@ -29,6 +30,10 @@ application::application(std::filesystem::path config_path, config::gateway_file
 application::~application() = default;
 
 int application::run() {
+  // One malloc arena for every thread: the loop does nearly all the allocating, and an arena for
+  // each of the store's and Paho's threads cost 0.6–0.8 MiB of RSS at 1,000 devices for no
+  // measurable CPU (docs/performance.md).
+  ::mallopt(M_ARENA_MAX, 1);
   std::unique_ptr<store> opened;
   std::string open_error;
   try {
@@ -243,12 +248,20 @@ void application::schedule_flush() {
 void application::flush() {
   if (batch_.empty() || !store_) return;
   const auto topic = cfg_.mqtt.telemetry ? topic_for(cfg_, "telemetry") : std::string();
-  store_->post([this, batch = std::move(batch_), topic](store& s) mutable {
+  store_->post([this, batch = std::move(batch_), topic, gateway = cfg_.gateway.id](store& s) mutable {
     try {
-      s.append_telemetry(batch, topic);
-      asio::post(io_, [this] {
+      // The messages are written here, from the readings at hand, so that live telemetry goes out
+      // without being read back from the database; a backlog is read back by the uplink.
+      std::vector<outbox_item> items;
+      for (const auto& q : s.append_telemetry(batch, topic)) {
+        auto messages = telemetry_messages(std::span(batch).subspan(q.first, q.count), gateway,
+                                           std::numeric_limits<std::size_t>::max());
+        items.push_back({q.id, lane::telemetry, topic, std::move(messages.front()), {}});
+      }
+      asio::post(io_, [this, items = std::move(items)]() mutable {
         storage_succeeded();
-        if (uplink_) uplink_->notify();
+        if (!uplink_) return;
+        for (auto& item : items) uplink_->offer(std::move(item));
       });
     } catch (const store_error& e) {
       // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.

@@ -370,27 +370,30 @@ void store::insert_readings(std::span<const reading> readings) {
   }
 }
 
-void store::insert_telemetry(std::span<const reading> readings, const std::string& topic, std::size_t max_polls) {
+std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const reading> readings,
+                                                             const std::string& topic, std::size_t max_polls) {
+  std::vector<queued_telemetry> queued;
   statement s(*this, "INSERT INTO readings (time_ms, series, value, quality) VALUES (?, ?, ?, ?)");
   statement out(*this,
                 "INSERT INTO outbox (lane, topic, payload, created_ms, first_reading, last_reading) "
                 "VALUES (?, ?, '', ?, ?, ?)");
   const auto now = to_ms(clock::now());
   std::int64_t first = 0, last = 0;
-  std::size_t polls = 0;
-  const auto emit = [&] {
+  std::size_t polls = 0, first_index = 0;
+  const auto emit = [&](std::size_t end) {
     if (polls == 0 || topic.empty()) return;
     out.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, topic).bind(3, now);
     out.bind(4, first).bind(5, last);
     out.step();
     out.reset();
+    queued.push_back({sqlite3_last_insert_rowid(db_), first_index, end - first_index});
     polls = 0;
   };
   for (std::size_t i = 0; i < readings.size(); ++i) {
     const auto& r = readings[i];
     // A poll is a run of readings of one device with one time (drivers report them so).
     const bool new_poll = i == 0 || r.device != readings[i - 1].device || r.time != readings[i - 1].time;
-    if (new_poll && polls >= max_polls) emit();
+    if (new_poll && polls >= max_polls) emit(i);
     s.bind(1, to_ms(r.time))
         .bind(2, series_of(r))
         .bind(3, r.value)
@@ -399,27 +402,31 @@ void store::insert_telemetry(std::span<const reading> readings, const std::strin
     s.reset();
     last = sqlite3_last_insert_rowid(db_);
     if (new_poll) {
-      if (polls == 0) first = last;
+      if (polls == 0) {
+        first = last;
+        first_index = i;
+      }
       ++polls;
     }
   }
-  emit();
+  emit(readings.size());
+  return queued;
 }
 
 void store::append_readings(std::span<const reading> readings) {
   append_telemetry(readings, {}, 0);
 }
 
-void store::append_telemetry(std::span<const reading> readings, const std::string& topic,
-                             std::size_t max_polls) {
-  if (readings.empty()) return;
+std::vector<store::queued_telemetry> store::append_telemetry(std::span<const reading> readings,
+                                                             const std::string& topic, std::size_t max_polls) {
+  if (readings.empty()) return {};
   for (int attempt = 0;; ++attempt) {
     exec("BEGIN");
     try {
-      insert_telemetry(readings, topic, std::max<std::size_t>(max_polls, 1));
+      auto queued = insert_telemetry(readings, topic, std::max<std::size_t>(max_polls, 1));
       exec("COMMIT");
       series_added_.clear();
-      return;
+      return queued;
     } catch (const store_full&) {
       rollback();
       // The size limit, or the disk: make room from the oldest telemetry and try once more. On a

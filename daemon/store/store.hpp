@@ -113,8 +113,13 @@ class store {
   /// `max_polls` polls, a poll being a device's readings with one time), in one transaction: a
   /// batch is stored and queued together or not at all. When the database reaches its size limit,
   /// the oldest telemetry is evicted (enforce_bounds) and the batch tried once more.
-  void append_telemetry(std::span<const reading> readings, const std::string& topic,
-                        std::size_t max_polls = 200);
+  /// Returns the telemetry items queued, each as its outbox id and the readings it covers.
+  struct queued_telemetry {
+    std::int64_t id;
+    std::size_t first, count;  ///< indexes into `readings`
+  };
+  std::vector<queued_telemetry> append_telemetry(std::span<const reading> readings, const std::string& topic,
+                                                 std::size_t max_polls = 200);
   /// The next per-gateway event sequence number (monotonic across restarts).
   std::uint64_t next_event_seq();
   /// Stores the event and its outbox item in one fully synced transaction; returns the item's id.
@@ -150,7 +155,8 @@ class store {
   void exec(const char* sql);
   void insert_readings(std::span<const reading> readings);
   std::int64_t insert_event(const event& e, lane l, const std::string& topic, const std::string& payload);
-  void insert_telemetry(std::span<const reading> readings, const std::string& topic, std::size_t max_polls);
+  std::vector<queued_telemetry> insert_telemetry(std::span<const reading> readings, const std::string& topic,
+                                                 std::size_t max_polls);
   std::vector<reading> readings_between(std::int64_t first, std::int64_t last);
   eviction evict_until_under(std::uint64_t target_bytes);
   void count_eviction(const eviction& e);

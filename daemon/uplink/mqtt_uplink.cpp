@@ -156,10 +156,16 @@ void mqtt_uplink::notify() {
   pump();
 }
 
-void mqtt_uplink::offer(outbox_item item) {
-  if (known_.contains(item.id)) return;
+bool mqtt_uplink::offer(outbox_item item) {
+  if (known_.contains(item.id)) return true;
+  if (item.lane == lane::telemetry && (!connected_ || queued_.size() >= cfg_.max_in_flight)) {
+    store_has_more_ = true;
+    ++notifications_;
+    return false;
+  }
   enqueue(std::move(item));
   pump();
+  return true;
 }
 
 void mqtt_uplink::enqueue(outbox_item item) {

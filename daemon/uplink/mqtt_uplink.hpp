@@ -41,8 +41,10 @@ class mqtt_uplink {
   void start();
   /// New items are in the outbox.
   void notify();
-  /// An item to send now: an event just committed, or one the store could not take (negative id).
-  void offer(outbox_item item);
+  /// An item to send now: an event just committed, or one the store could not take (negative id),
+  /// or telemetry just committed with its message written. Telemetry is declined (false) while
+  /// disconnected or while enough is queued: it stays in the store and comes by a later read.
+  bool offer(outbox_item item);
   /// Disconnects, giving in-flight messages up to `grace` to be acknowledged.
   void stop(std::chrono::milliseconds grace);
   bool connected() const { return connected_; }
