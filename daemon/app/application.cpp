@@ -49,7 +49,8 @@ int application::run() {
     opened->set_bounds({std::min<std::uint64_t>(cfg_.storage.max_size_mb, 16) << 20, cfg_.storage.max_age});
     storage_in_memory_ = true;
   }
-  spdlog::info("storage open path={} schema={} outbox={} events={} used_mib={:.1f} max_mib={}", cfg_.storage.path,
+  spdlog::info("storage open path={} schema={} outbox={} events={} used_mib={:.1f} max_mib={}",
+               storage_in_memory_ ? ":memory:" : cfg_.storage.path,
                opened->user_version(), opened->outbox_depth(), opened->event_count(),
                static_cast<double>(opened->used_bytes()) / (1 << 20), cfg_.storage.max_size_mb);
   next_seq_ = opened->next_event_seq();
@@ -191,6 +192,8 @@ void application::tick() {
   notifier_.watchdog();
   notifier_.status(status_line());
   if (std::chrono::steady_clock::now() - last_bounds_check_ >= 60s) enforce_bounds();
+  // A backlog read that failed (a disk hiccup) is tried again at least this often.
+  if (uplink_) uplink_->notify();
   store_->post([this](store& s) {
     try {
       const auto depth = s.outbox_depth();
@@ -316,10 +319,10 @@ void application::report_eviction(const eviction& e) {
 
 void application::storage_failed(const std::string& error, std::string_view what) {
   ++storage_faults_;
-  spdlog::critical(
-      "storage write failed what={} faults={} error=\"{}\" action=\"alarms go out from memory; readings "
-      "are held and written when the disk takes them again\"",
-      what, storage_faults_, error);
+  spdlog::critical("storage {} failed faults={} error=\"{}\" action=\"{}\"", what, storage_faults_, error,
+                   storage_in_memory_
+                       ? "running on a database in memory; fix storage.path or the file system, then restart"
+                       : "alarms go out from memory; readings are held and written when the disk takes them again");
   if (storage_failing_) return;
   storage_failing_ = true;
   event e;

@@ -654,11 +654,23 @@ eviction store::enforce_bounds(clock::time_point now) {
     legacy.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, cutoff);
     legacy.step();
     aged.telemetry_messages += static_cast<std::uint64_t>(sqlite3_changes(db_));
-    // Event history; an event's undelivered outbox item is separate and stays.
-    statement events(*this, "DELETE FROM events WHERE time_ms < ?");
-    events.bind(1, cutoff);
-    events.step();
-    aged.events += static_cast<std::uint64_t>(sqlite3_changes(db_));
+    // Event history past its age, but never the newest 10,000 of a kind (GB 25506 practice: a fire
+    // display and transmission device keeps at least 10,000 records a category). An event's
+    // undelivered outbox item is separate and stays in any case.
+    std::vector<std::string> kinds;
+    {
+      statement k(*this, "SELECT DISTINCT kind FROM events");
+      while (k.step()) kinds.push_back(k.text(0));
+    }
+    for (const auto& kind : kinds) {
+      statement keep(*this, "SELECT seq FROM events WHERE kind = ? ORDER BY seq DESC LIMIT 1 OFFSET ?");
+      keep.bind(1, kind).bind(2, static_cast<std::int64_t>(bounds_.events_kept_per_kind));
+      if (!keep.step()) continue;  // no more than that many
+      statement events(*this, "DELETE FROM events WHERE kind = ? AND time_ms < ? AND seq <= ?");
+      events.bind(1, kind).bind(2, cutoff).bind(3, keep.int64(0));
+      events.step();
+      aged.events += static_cast<std::uint64_t>(sqlite3_changes(db_));
+    }
     count_eviction(aged);
     exec("COMMIT");
   } catch (...) {

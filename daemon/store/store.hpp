@@ -72,6 +72,9 @@ struct outbox_item {
 struct storage_bounds {
   std::uint64_t max_bytes{256ULL << 20};
   std::chrono::seconds max_age{std::chrono::hours(24 * 30)};
+  /// Event history kept of each kind whatever its age (GB 25506 practice: at least 10,000 records a
+  /// category, kept through power loss).
+  std::size_t events_kept_per_kind{10000};
 };
 
 /// What enforce_bounds removed. Undelivered alarm and fault items are never removed.

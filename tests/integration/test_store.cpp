@@ -379,6 +379,27 @@ TEST_CASE("eviction for age: readings and telemetry past the maximum age go - ev
   CHECK_FALSE(s.enforce_bounds(now).any());  // nothing more to do
 }
 
+TEST_CASE("eviction for age: event history past it goes - except the newest of each kind, as many as kept") {
+  test::temp_dir dir;
+  store s((dir / "fg.db").string());
+  s.set_bounds({256ULL << 20, std::chrono::hours(24), 3});
+  const auto now = clock::now();
+  const auto add = [&](const std::string& id, event_kind kind, clock::time_point t) {
+    auto e = make_event(id, kind);
+    e.seq = s.next_event_seq();
+    e.time = t;
+    s.record_event(e, lane::fault, "e", id);
+  };
+  for (int i = 0; i < 5; ++i) add("fire-old-" + std::to_string(i), event_kind::fire_alarm, now - std::chrono::hours(48));
+  add("fire-new", event_kind::fire_alarm, now);
+  for (int i = 0; i < 2; ++i) add("off-old-" + std::to_string(i), event_kind::device_offline, now - std::chrono::hours(48));
+  const auto e = s.enforce_bounds(now);
+  // Fires: six, three kept (the newest: fire-new, fire-old-4, fire-old-3). Offline: two, both kept.
+  CHECK(e.events == 3);
+  CHECK(s.event_count() == 5);
+  CHECK(s.outbox_depth() == 8);  // undelivered items are not history: all stay
+}
+
 TEST_CASE("store worker: urgent jobs go first - what is posted runs before it closes - call returns results and errors") {
   test::temp_dir dir;
   std::vector<std::string> order;  // written by the worker only, read after it has closed
