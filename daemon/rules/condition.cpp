@@ -5,26 +5,6 @@
 
 namespace firegate::rules {
 
-std::string_view to_string(condition_kind k) {
-  switch (k) {
-    case condition_kind::high:
-      return "high";
-    case condition_kind::low:
-      return "low";
-    case condition_kind::equals:
-      return "equals";
-    case condition_kind::bit:
-      return "bit";
-    case condition_kind::rate_of_rise:
-      return "rate_of_rise";
-    case condition_kind::bad_quality:
-      return "bad_quality";
-    case condition_kind::stale:
-      return "stale";
-  }
-  return "unknown";
-}
-
 std::optional<bool> condition::holds(double value, quality q, mono::time_point now) {
   if (spec_.kind == condition_kind::bad_quality) return q == quality::bad;
   if (spec_.kind == condition_kind::stale) return q == quality::good ? std::optional(false) : std::nullopt;

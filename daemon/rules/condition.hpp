@@ -9,6 +9,7 @@
 // nor hastens an alarm.
 
 #include "reading.hpp"
+#include "rules/rule_spec.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -20,35 +21,6 @@
 namespace firegate::rules {
 
 using mono = std::chrono::steady_clock;
-
-enum class condition_kind : std::uint8_t {
-  high,          ///< value ≥ set; clears below `clear`
-  low,           ///< value ≤ set; clears above `clear`
-  equals,        ///< value is one of `values` (a state enum: SD-1 state 1 = fire)
-  bit,           ///< bit `bit` of the value (a status word) is set
-  rate_of_rise,  ///< the value rose by at least `per_minute` a minute over `window`
-  bad_quality,   ///< the device reported a value that cannot be used (probe open, out of range)
-  stale,         ///< no good reading for `stale_after`
-};
-
-std::string_view to_string(condition_kind k);
-
-struct condition_spec {
-  condition_kind kind{condition_kind::high};
-  double set{0};
-  /// high/low: where an active condition ends; equal to `set` for no hysteresis.
-  double clear{0};
-  std::vector<double> values;  ///< equals
-  unsigned bit{0};             ///< bit (0 = least significant)
-  double per_minute{0};        ///< rate_of_rise
-  std::chrono::milliseconds window{std::chrono::seconds(60)};  ///< rate_of_rise
-  /// rate_of_rise: the samples in the window must span at least this (one sample is no rate).
-  std::chrono::milliseconds min_span{std::chrono::seconds(10)};
-  std::chrono::milliseconds stale_after{std::chrono::seconds(60)};  ///< stale
-  /// Debounce: the condition must hold this long AND for this many consecutive samples.
-  std::chrono::milliseconds delay{0};
-  unsigned samples{1};
-};
 
 /// What a sample or a tick did to the debounced state.
 enum class change : std::uint8_t { none, raised, cleared };

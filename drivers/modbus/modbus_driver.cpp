@@ -1,5 +1,6 @@
 #include "modbus_driver.hpp"
 
+#include "config/alarm_rules.hpp"
 #include "config/suggest.hpp"
 #include "tcp_pipelined_transport.hpp"
 
@@ -71,6 +72,11 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
             d.node.get_string("profile", config::presence::required, "name a profile, such as \"SD-1\"")) {
       if (auto it = library.find(*p); it != library.end()) {
         m.profile = it->second;
+        m.rules = m.profile->rules;
+        if (auto overrides = d.node.get_table("rules", config::presence::optional)) {
+          config::apply_rule_overrides(*overrides, m.rules);
+          overrides->finish();
+        }
       } else {
         const auto known = names.empty() ? std::string(
                                                " no profiles were loaded from there (see the error about "

@@ -1,5 +1,6 @@
 #include "profile.hpp"
 
+#include "config/alarm_rules.hpp"
 #include "config/suggest.hpp"
 
 #include <fmt/format.h>
@@ -242,6 +243,14 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
   for (auto& n : root.get_table_array("writes")) {
     if (auto w = parse_write(n, write_names)) {
       profile.writes.push_back(std::move(*w));
+    } else {
+      ok = false;
+    }
+  }
+  std::set<std::string, std::less<>> rule_names;
+  for (auto& n : root.get_table_array("rules")) {
+    if (auto r = config::parse_alarm_rule(n, names, rule_names)) {
+      profile.rules.push_back(std::move(*r));
     } else {
       ok = false;
     }

@@ -3,6 +3,7 @@
 // <profiles dir>/modbus/*.toml and validated as strictly as the site configuration.
 // config/profiles/modbus/*.toml are the shipped ones; each file documents its device.
 
+#include "rules/rule_spec.hpp"
 #include "point.hpp"
 
 #include "config/config_errors.hpp"
@@ -45,6 +46,8 @@ struct device_profile {
   /// reserved registers (many do); the bus switches such a device to these.
   std::vector<read_block> gapless_blocks, gapless_alarm_blocks;
   std::vector<write_def> writes;
+  /// What the device type can alarm on, with its defaults (a site may override per device).
+  std::vector<rules::alarm_rule> rules;
 
   const write_def* find_write(std::string_view name) const;
 };

@@ -1,0 +1,26 @@
+#pragma once
+// Parses alarm rules: a profile's [[rules]] (what a device type can alarm on, with its defaults)
+// and a site's per-device overrides ([devices.rules.<name>]: set, clear, delay_ms, samples,
+// enabled). As strict as the rest of the configuration: every error names the key and the fix.
+
+#include "config/config_node.hpp"
+#include "rules/rule_spec.hpp"
+
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace firegate::config {
+
+/// One [[rules]] entry. `points` are the profile's point names (a rule must watch one of them);
+/// `names` collects rule names to refuse duplicates.
+std::optional<rules::alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::string, std::less<>>& points,
+                                                  std::set<std::string, std::less<>>& names);
+
+/// Applies a device's [devices.rules] table (one sub-table a rule, by name) to a copy of its
+/// profile's rules.
+void apply_rule_overrides(config_node& overrides, std::vector<rules::alarm_rule>& rules);
+
+}  // namespace firegate::config
