@@ -23,11 +23,30 @@ application::application(std::filesystem::path config_path, config::gateway_file
       config_path_(std::move(config_path)),
       cfg_(std::move(cfg)),
       random_(std::random_device{}()),
-      rules_([this] { return new_event_id(); }) {
+      rules_(device_rules(), [this] { return new_event_id(); }),
+      rules_timer_(io_) {
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
 }
 
 application::~application() = default;
+
+std::vector<alarm_engine::device_rules> application::device_rules() const {
+  std::vector<alarm_engine::device_rules> out;
+  for (const auto& bus : cfg_.buses) {
+    if (!bus.settings) continue;
+    for (auto& d : bus.settings->device_rules()) out.push_back({std::move(d.device), std::move(d.rules)});
+  }
+  return out;
+}
+
+void application::tick_rules() {
+  rules_timer_.expires_after(1s);
+  rules_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    for (auto& e : rules_.on_tick(rules::mono::now(), clock::now())) raise(std::move(e));
+    tick_rules();
+  });
+}
 
 int application::run() {
   // One malloc arena for every thread: the loop does nearly all the allocating, and an arena for
@@ -81,6 +100,7 @@ int application::run() {
   wait_signal();
   enforce_bounds();
   tick();
+  tick_rules();
   schedule_flush();
   spdlog::info("firegated started version={} gateway={} site={} buses={} devices={}", FIREGATE_VERSION,
                cfg_.gateway.id, cfg_.site.id, cfg_.buses.size(), cfg_.devices.size());
@@ -132,6 +152,7 @@ void application::shutdown() {
   stop_drivers();
   ticker_.cancel();
   flusher_.cancel();
+  rules_timer_.cancel();
   flush();  // what was read before the stop is stored and queued
   signals_.cancel();
   // Everything already stored is committed; give in-flight messages a moment to be acknowledged.
@@ -172,6 +193,7 @@ void application::reload() {
   cfg_ = std::move(next);
   devices_.clear();
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
+  for (auto& e : rules_.reconfigure(device_rules(), clock::now())) raise(std::move(e));
   if (uplink_changed) {
     spdlog::info("reload uplink changed broker={}:{} action=reconnect", cfg_.mqtt.host, cfg_.mqtt.port);
     uplink_->stop(500ms);
@@ -210,7 +232,7 @@ void application::tick() {
 
 std::string application::status_line() const {
   return fmt::format("devices={} offline={} fire_alarms={} uplink={} outbox={} storage={} storage_faults={}",
-                     cfg_.devices.size(), devices_offline_, rules_.active_fires().size(),
+                     cfg_.devices.size(), devices_offline_, rules_.active_fires(),
                      uplink_ && uplink_->connected() ? "connected" : "disconnected", outbox_depth_,
                      storage_failing_ ? "failing" : "ok", storage_faults_);
 }
@@ -234,7 +256,7 @@ void application::on_readings(std::span<const reading> readings) {
   if (readings.empty()) return;
   // Rules decide at once; an event is committed with a full sync before the uplink sees it.
   // Readings wait for the next flush, so one transaction carries a second of a whole fleet's polls.
-  for (auto& e : rules_.on_readings(readings)) raise(std::move(e));
+  for (auto& e : rules_.on_readings(readings, rules::mono::now())) raise(std::move(e));
   batch_.insert(batch_.end(), readings.begin(), readings.end());
   if (batch_.size() >= max_batch) flush();
 }
@@ -370,9 +392,9 @@ void application::on_device_status(const device_status& status) {
 void application::raise(event e) {
   e.seq = next_seq_++;
   const auto* device = find_device(e.device);
-  const bool is_fire = e.kind == event_kind::fire_alarm || e.kind == event_kind::fire_recovery;
-  const auto l = is_fire ? lane::alarm : lane::fault;
-  outbox_item item{0, l, topic_for(cfg_, is_fire ? "alarm" : "event"), event_json(e, cfg_, device), {}};
+  const bool is_alarm = on_alarm_lane(e.kind);
+  const auto l = is_alarm ? lane::alarm : lane::fault;
+  outbox_item item{0, l, topic_for(cfg_, is_alarm ? "alarm" : "event"), event_json(e, cfg_, device), {}};
   // Committed with a full sync, ahead of any queued telemetry, before the uplink sees it. When the
   // store cannot take it, it goes out from memory all the same.
   store_->post(
@@ -391,10 +413,10 @@ void application::raise(event e) {
                              : category_of(e.kind) == "recovery" ? spdlog::level::info
                                                                  : spdlog::level::warn;
           spdlog::log(level,
-                      "event raised id={} seq={} type={} device={} location=\"{}\" value={} stored={} "
+                      "event raised id={} seq={} type={} device={} location=\"{}\" rule={} value={} stored={} "
                       "detail=\"{}\"",
-                      e.id, e.seq, to_string(e.kind), e.device, d ? d->location : "", e.value, error.empty(),
-                      e.detail);
+                      e.id, e.seq, to_string(e.kind), e.device, d ? d->location : "", e.rule.empty() ? "-" : e.rule,
+                      e.value, error.empty(), e.detail);
           // Recovery is declared by a flush, the larger write, not by one small event.
           if (!error.empty()) storage_failed(error, "event");
           if (uplink_) uplink_->offer(std::move(item));

@@ -5,7 +5,7 @@
 
 #include "config/config.hpp"
 #include "driver.hpp"
-#include "rules/detector_rules.hpp"
+#include "rules/alarm_engine.hpp"
 #include "store/store_worker.hpp"
 #include "systemd_notifier.hpp"
 #include "uplink/mqtt_uplink.hpp"
@@ -43,6 +43,8 @@ class application final : public reading_sink {
   void reload();
   void shutdown();
   void tick();
+  void tick_rules();
+  std::vector<alarm_engine::device_rules> device_rules() const;
   void schedule_flush();
   /// Stores the readings batched since the last flush, with their telemetry messages, in one
   /// transaction.
@@ -81,7 +83,9 @@ class application final : public reading_sink {
   /// The database could not be opened at start: a database in memory stands in for this run.
   bool storage_in_memory_{false};
   std::string storage_fault_id_;  ///< the open storage_fault event
-  detector_rules rules_;
+  alarm_engine rules_;
+  /// Once a second: stale data and debounces that complete between readings.
+  boost::asio::steady_timer rules_timer_;
   std::unique_ptr<mqtt_uplink> uplink_;
   std::vector<std::unique_ptr<bus_driver>> drivers_;
   std::size_t devices_offline_{0};

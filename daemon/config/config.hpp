@@ -2,6 +2,8 @@
 // The gateway's configuration as plain structs, produced by load_config() from one TOML file.
 // config/firegate.toml documents every key.
 
+#include "rules/rule_spec.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -63,9 +65,17 @@ struct mqtt_uplink_config {
   bool operator==(const mqtt_uplink_config&) const = default;
 };
 
+/// A device's alarm rules: its profile's, with the site's overrides applied.
+struct device_alarm_rules {
+  std::string device;
+  std::vector<rules::alarm_rule> rules;
+};
+
 /// A driver's own parsed settings for one bus and its devices; each driver derives from it.
 struct driver_settings {
   virtual ~driver_settings() = default;
+  /// The alarm rules of each device on the bus.
+  virtual std::vector<device_alarm_rules> device_rules() const { return {}; }
 };
 
 struct bus_config {

@@ -42,6 +42,7 @@ struct condition_spec {
   /// Debounce: the condition must hold this long AND for this many consecutive samples.
   std::chrono::milliseconds delay{0};
   unsigned samples{1};
+  bool operator==(const condition_spec&) const = default;
 };
 
 /// GB/T 26875.3-aligned: a fire alarm, a supervisory condition (pre-alarm, hidden danger) or a fault.
@@ -64,6 +65,7 @@ struct alarm_rule {
   condition_spec condition;
   /// The range a site may set `set` to (the device's own setting range, such as 20–1000 mA).
   std::optional<double> set_min, set_max;
+  bool operator==(const alarm_rule&) const = default;
 };
 
 }  // namespace firegate::rules

@@ -49,6 +49,14 @@ std::string headline(const event& e, const config::device_config* d, const confi
       return fmt::format("Gateway storage recovered at {}: {}", site.name, e.detail);
     case event_kind::storage_eviction:
       return fmt::format("Gateway storage full at {}: {}", site.name, e.detail);
+    case event_kind::supervisory_alarm:
+      return fmt::format("Supervisory alarm at {}: {}, {}", site.name, where, e.detail);
+    case event_kind::supervisory_recovery:
+      return fmt::format("Supervisory alarm cleared at {}: {}", site.name, where);
+    case event_kind::device_fault:
+      return fmt::format("Device fault at {}: {}, {}", site.name, where, e.detail);
+    case event_kind::device_fault_recovery:
+      return fmt::format("Device fault cleared at {}: {}", site.name, where);
   }
   return {};
 }
@@ -89,6 +97,8 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
     j["value"] = e.value;
     j["unit"] = e.unit;
   }
+  if (!e.rule.empty()) j["rule"] = e.rule;
+  if (e.threshold) j["threshold"] = *e.threshold;
   if (!e.alarm_id.empty()) j["alarm_id"] = e.alarm_id;
   return j.dump();
 }

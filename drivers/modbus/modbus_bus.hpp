@@ -42,6 +42,12 @@ struct modbus_bus_settings : config::driver_settings {
   /// After a broadcast write (device "*"), the line stays quiet this long while the units act.
   std::chrono::milliseconds broadcast_turnaround{100};
   std::vector<modbus_device_settings> devices;
+
+  std::vector<config::device_alarm_rules> device_rules() const override {
+    std::vector<config::device_alarm_rules> out;
+    for (const auto& d : devices) out.push_back({d.name, d.rules});
+    return out;
+  }
 };
 
 /// Creates a bus driver over `t`; the settings are shared with the configuration that made them.

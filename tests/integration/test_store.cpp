@@ -22,7 +22,7 @@ using namespace firegate;
 
 namespace {
 event make_event(const std::string& id, event_kind kind) {
-  return {id, 0, kind, "smoke-1", "state", 1, "", clock::now(), {}, "detector reports fire"};
+  return {id, 0, kind, "smoke-1", "state", 1, "", clock::now(), {}, "detector reports fire", "fire", {}};
 }
 }  // namespace
 

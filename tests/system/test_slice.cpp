@@ -245,3 +245,41 @@ TEST_CASE("alarms raised while the broker is down are stored and delivered when 
   check_fire_alarm(json::parse(alarm->payload));
   stop_and_check_outbox(daemon, dir, 1);
 }
+
+TEST_CASE("slice: an EFD-4T's residual current over its setting is a fire alarm with the setting - a site override counts") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, std::vector<std::string>{"--devices", "EFD-4T:1-2"});
+  auto text = sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 2);
+  for (auto at = text.find("\"SD-1\""); at != std::string::npos; at = text.find("\"SD-1\"")) {
+    text.replace(at, 6, "\"EFD-4T\"");
+  }
+  // smoke-2 (an EFD-4T here) alarms at 500 mA instead of the profile's 300.
+  text += "[devices.rules.leakage]\nset = 500\n";
+  std::ofstream(dir / "fg.toml") << text;
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  sim.send("1 residual_current 350");
+  sim.send("2 residual_current 350");
+  auto alarm = platform.wait_for([](auto& m) { return is_event(m, "fire_alarm"); }, 10s);
+  INFO(daemon.log_text());
+  REQUIRE(alarm);
+  const auto a = json::parse(alarm->payload);
+  CHECK(a["device"]["name"] == "smoke-1");
+  CHECK(a["rule"] == "leakage");
+  CHECK(a["point"] == "residual_current");
+  CHECK(a["value"] == 350.0);
+  CHECK(a["unit"] == "mA");
+  CHECK(a["threshold"] == 300.0);
+  CHECK(a["detail"] == "residual current over its alarm setting: 350 mA (setting 300 mA)");
+  // smoke-2 stays quiet at 350 mA, and alarms past its own 500.
+  sim.send("2 residual_current 520");
+  auto second = platform.wait_for(
+      [](auto& m) { return is_event(m, "fire_alarm") && m.payload.find("\"smoke-2\"") != std::string::npos; }, 10s);
+  REQUIRE(second);
+  CHECK(json::parse(second->payload)["threshold"] == 500.0);
+  std::size_t fires = 0;
+  for (const auto& m : platform.messages()) fires += is_event(m, "fire_alarm") ? 1 : 0;
+  CHECK(fires == 2);
+  CHECK(daemon.stop(SIGTERM) == 0);
+}

@@ -43,6 +43,12 @@ void print_event(const nlohmann::json& j, bool color) {
                       : type == "device_offline" ? "FAULT: DEVICE OFFLINE"
                       : type == "device_online"  ? "FAULT CLEARED: DEVICE ONLINE"
                       : type == "storage_fault"  ? "FAULT: GATEWAY STORAGE"
+                      : type == "storage_recovery" ? "FAULT CLEARED: GATEWAY STORAGE"
+                      : type == "storage_eviction" ? "GATEWAY STORAGE FULL: OLDEST DATA REMOVED"
+                      : type == "supervisory_alarm" ? "SUPERVISORY ALARM"
+                      : type == "supervisory_recovery" ? "SUPERVISORY ALARM CLEARED"
+                      : type == "device_fault"   ? "FAULT: DEVICE"
+                      : type == "device_fault_recovery" ? "FAULT CLEARED: DEVICE"
                                                  : type;
   std::cout << fmt::format("\n{} {} {}  {}  [{}]\n", paint, label, reset, str(j, "time"), str(j, "severity"));
   std::cout << fmt::format("  place    {} ({}), site {}\n", str(site, "name"), str(site, "category"),

@@ -1,0 +1,168 @@
+// The alarm engine: profile rules turned into events, one device's rules independent of another's,
+// each alarm with its recovery naming it, thresholds and rule names carried for the control room,
+// device reachability as a fault, a reload keeping what did not change.
+
+#include "rules/alarm_engine.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace firegate;
+using namespace firegate::rules;
+using namespace std::chrono_literals;
+
+namespace {
+
+alarm_rule equals_rule(const std::string& name, double v, alarm_category c) {
+  alarm_rule r;
+  r.name = name;
+  r.point = "state";
+  r.category = c;
+  r.text = name == "fire" ? "detector reports fire" : "detector reports a fault";
+  r.condition.kind = condition_kind::equals;
+  r.condition.values = {v};
+  return r;
+}
+
+alarm_rule leakage_rule() {
+  alarm_rule r;
+  r.name = "leakage";
+  r.point = "residual_current";
+  r.category = alarm_category::fire;
+  r.text = "residual current over its alarm setting";
+  r.condition.kind = condition_kind::high;
+  r.condition.set = 300;
+  r.condition.clear = 270;
+  r.condition.samples = 2;
+  return r;
+}
+
+std::vector<alarm_engine::device_rules> sd1s(std::initializer_list<const char*> names) {
+  std::vector<alarm_engine::device_rules> out;
+  for (const auto* n : names) {
+    out.push_back({n, {equals_rule("fire", 1, alarm_category::fire), equals_rule("fault", 2, alarm_category::fault)}});
+  }
+  return out;
+}
+
+alarm_engine make_engine(std::vector<alarm_engine::device_rules> devices) {
+  auto n = std::make_shared<int>(0);
+  return alarm_engine(std::move(devices), [n] { return "id-" + std::to_string(++*n); });
+}
+
+reading state(const std::string& device, double v, quality q = quality::good) {
+  return {device, "state", v, "", q, clock::time_point(std::chrono::seconds(1'790'000'000))};
+}
+
+const auto t0 = mono::time_point(100s);
+
+}  // namespace
+
+TEST_CASE("engine: state 1 raises one fire alarm - 0 its recovery naming it") {
+  auto engine = make_engine(sd1s({"d1"}));
+  CHECK(engine.on_readings(std::vector{state("d1", 0)}, t0).empty());
+  auto fire = engine.on_readings(std::vector{state("d1", 1)}, t0 + 1s);
+  REQUIRE(fire.size() == 1);
+  CHECK(fire[0].kind == event_kind::fire_alarm);
+  CHECK(fire[0].device == "d1");
+  CHECK(fire[0].id == "id-1");
+  CHECK(fire[0].value == 1);
+  CHECK(fire[0].rule == "fire");
+  CHECK(fire[0].detail == "detector reports fire");
+  CHECK(fire[0].time == state("d1", 1).time);  // the reading's wall-clock time
+  CHECK(engine.active_fires() == 1);
+  CHECK(engine.on_readings(std::vector{state("d1", 1)}, t0 + 2s).empty());  // still burning: no new alarm
+  auto recovery = engine.on_readings(std::vector{state("d1", 0)}, t0 + 3s);
+  REQUIRE(recovery.size() == 1);
+  CHECK(recovery[0].kind == event_kind::fire_recovery);
+  CHECK(recovery[0].alarm_id == "id-1");
+  CHECK(recovery[0].detail == "back to normal: detector reports fire");
+  CHECK(engine.active_fires() == 0);
+}
+
+TEST_CASE("engine: devices are independent - a fault rule is a device fault - bad readings decide nothing") {
+  auto engine = make_engine(sd1s({"d1", "d2"}));
+  auto fault = engine.on_readings(std::vector{state("d1", 2)}, t0);
+  REQUIRE(fault.size() == 1);
+  CHECK(fault[0].kind == event_kind::device_fault);
+  CHECK(category_of(fault[0].kind) == "fault");
+  CHECK_FALSE(on_alarm_lane(fault[0].kind));
+  CHECK(engine.on_readings(std::vector{state("d2", 1, quality::bad)}, t0).empty());
+  reading smoke{"d1", "smoke", 1, "dB/m", quality::good, {}};
+  CHECK(engine.on_readings(std::vector{smoke}, t0).empty());
+  CHECK(engine.on_readings(std::vector{state("unknown", 1)}, t0).empty());
+  auto two = engine.on_readings(std::vector{state("d1", 1), state("d2", 1)}, t0 + 1s);
+  REQUIRE(two.size() == 3);  // d1: the fault ends and the fire begins; d2: fire
+  CHECK(two[0].kind == event_kind::fire_alarm);
+  CHECK(two[1].kind == event_kind::device_fault_recovery);
+  CHECK(two[1].alarm_id == fault[0].id);
+  CHECK(two[2].device == "d2");
+}
+
+TEST_CASE("engine: a threshold rule carries its setting - debounced by samples - clears with hysteresis") {
+  auto engine = make_engine({{"efd-1", {leakage_rule()}}});
+  const auto ma = [](double v) {
+    return reading{"efd-1", "residual_current", v, "mA", quality::good, clock::time_point(1'790'000'000s)};
+  };
+  CHECK(engine.on_readings(std::vector{ma(320)}, t0).empty());  // one sample of two
+  auto alarm = engine.on_readings(std::vector{ma(330)}, t0 + 1s);
+  REQUIRE(alarm.size() == 1);
+  CHECK(alarm[0].kind == event_kind::fire_alarm);
+  CHECK(alarm[0].threshold == 300);
+  CHECK(alarm[0].value == 330);
+  CHECK(alarm[0].unit == "mA");
+  CHECK(alarm[0].detail == "residual current over its alarm setting: 330 mA (setting 300 mA)");
+  CHECK(engine.on_readings(std::vector{ma(280)}, t0 + 2s).empty());  // inside the hysteresis
+  auto clear = engine.on_readings(std::vector{ma(270)}, t0 + 3s);
+  REQUIRE(clear.size() == 1);
+  CHECK(clear[0].kind == event_kind::fire_recovery);
+}
+
+TEST_CASE("engine: stale data and time debounces are decided on ticks - a disabled rule never fires") {
+  alarm_rule stale;
+  stale.name = "silent";
+  stale.point = "state";
+  stale.category = alarm_category::fault;
+  stale.condition.kind = condition_kind::stale;
+  stale.condition.stale_after = 30s;
+  auto off = equals_rule("fire", 1, alarm_category::fire);
+  off.enabled = false;
+  auto engine = make_engine({{"d1", {stale, off}}});
+  const auto wall = clock::time_point(1'790'000'000s);
+  CHECK(engine.on_readings(std::vector{state("d1", 1)}, t0).empty());  // fire disabled
+  CHECK(engine.on_tick(t0 + 29s, wall).empty());
+  auto silent = engine.on_tick(t0 + 30s, wall);
+  REQUIRE(silent.size() == 1);
+  CHECK(silent[0].kind == event_kind::device_fault);
+  CHECK(silent[0].rule == "silent");
+  CHECK(silent[0].time == wall);
+}
+
+TEST_CASE("engine: a reload keeps unchanged rules' alarms - recovers those whose rule changed") {
+  auto engine = make_engine(sd1s({"d1", "d2"}));
+  REQUIRE(engine.on_readings(std::vector{state("d1", 1), state("d2", 1)}, t0).size() == 2);
+  auto changed = sd1s({"d1", "d2"});
+  changed[1].rules[0].condition.values = {1, 4};  // d2's fire rule changed
+  auto out = engine.reconfigure(changed, clock::now());
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].kind == event_kind::fire_recovery);
+  CHECK(out[0].device == "d2");
+  CHECK(out[0].detail.find("changed or removed by a reload") != std::string::npos);
+  CHECK(engine.on_readings(std::vector{state("d1", 1)}, t0 + 1s).empty());  // d1 still active: no repeat
+  CHECK(engine.on_readings(std::vector{state("d2", 1)}, t0 + 1s).size() == 1);  // d2 decided afresh
+}
+
+TEST_CASE("engine: offline is a fault - online again its recovery") {
+  auto engine = make_engine({});
+  device_status down{"d1", false, std::make_error_code(std::errc::timed_out), "127.0.0.1:1502 unit 1", {}};
+  auto fault = engine.on_device_status(down);
+  REQUIRE(fault.size() == 1);
+  CHECK(fault[0].kind == event_kind::device_offline);
+  CHECK(fault[0].detail.find("127.0.0.1:1502 unit 1") != std::string::npos);
+  CHECK(engine.on_device_status(down).empty());
+  device_status up{"d1", true, {}, "127.0.0.1:1502 unit 1", {}};
+  auto back = engine.on_device_status(up);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].kind == event_kind::device_online);
+  CHECK(back[0].alarm_id == fault[0].id);
+  CHECK(category_of(back[0].kind) == "recovery");
+}
