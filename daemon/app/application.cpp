@@ -74,6 +74,14 @@ int application::run() {
                static_cast<double>(opened->used_bytes()) / (1 << 20), cfg_.storage.max_size_mb);
   next_seq_ = opened->next_event_seq();
   const auto moved = opened->moved_aside();
+  std::vector<alarm_engine::open_alarm> open;
+  for (auto& a : opened->open_alarms()) {
+    const auto kind = a.kind == "fire_alarm"          ? event_kind::fire_alarm
+                      : a.kind == "supervisory_alarm" ? event_kind::supervisory_alarm
+                      : a.kind == "device_fault"      ? event_kind::device_fault
+                                                      : event_kind::device_offline;
+    open.push_back({std::move(a.id), kind, std::move(a.device), std::move(a.rule), a.value});
+  }
   store_ = std::make_unique<store_worker>(std::move(opened));
   uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
   uplink_->start();
@@ -96,6 +104,11 @@ int application::run() {
     raise(std::move(e));
   }
   if (storage_in_memory_) storage_failed(open_error, "open");
+  if (!open.empty()) {
+    // Still open at the last stop: active again without being raised again (docs/storage.md).
+    spdlog::info("alarms restored open={}", open.size());
+    for (auto& e : rules_.restore(open, clock::now())) raise(std::move(e));
+  }
   start_drivers();
   wait_signal();
   enforce_bounds();

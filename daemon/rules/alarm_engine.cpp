@@ -97,6 +97,21 @@ void alarm_engine::on_change(change ch, rule_state& s, const std::string& device
 std::vector<event> alarm_engine::on_readings(std::span<const reading> readings, rules::mono::time_point now) {
   std::vector<event> out;
   for (const auto& r : readings) {
+    // A device offline at the last stop that answers now: its fault ends (the driver reports only
+    // changes, and to it the device was never offline).
+    if (!offline_.empty()) {
+      if (auto off = offline_.find(r.device); off != offline_.end()) {
+        event e;
+        e.id = new_id_();
+        e.kind = event_kind::device_online;
+        e.device = r.device;
+        e.time = r.time;
+        e.alarm_id = off->second;
+        e.detail = "answering again";
+        offline_.erase(off);
+        out.push_back(std::move(e));
+      }
+    }
     auto d = devices_.find(r.device);
     if (d == devices_.end()) continue;
     for (auto& s : d->second) {
@@ -137,6 +152,43 @@ std::vector<event> alarm_engine::on_device_status(const device_status& status) {
     e.alarm_id = active->second;
     e.detail = fmt::format("answering again at {}", status.detail);
     offline_.erase(active);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<event> alarm_engine::restore(const std::vector<open_alarm>& open, clock::time_point wall) {
+  std::vector<event> out;
+  for (const auto& a : open) {
+    if (a.kind == event_kind::device_offline) {
+      offline_[a.device] = a.id;  // its first reading ends it (on_readings)
+      continue;
+    }
+    rule_state* state = nullptr;
+    if (auto d = devices_.find(a.device); d != devices_.end()) {
+      for (auto& s : d->second) {
+        if (s.rule.name == a.rule) state = &s;
+      }
+    }
+    if (state != nullptr && state->active_id.empty()) {
+      state->condition.restore_active(a.value);
+      state->active_id = a.id;
+      continue;
+    }
+    // Its rule is gone (the configuration changed while stopped), or a second open alarm of one
+    // rule (left by a crash between an alarm and its recovery): ended now, so none stays open.
+    event e;
+    e.id = new_id_();
+    e.kind = a.kind == event_kind::fire_alarm          ? event_kind::fire_recovery
+             : a.kind == event_kind::supervisory_alarm ? event_kind::supervisory_recovery
+                                                       : event_kind::device_fault_recovery;
+    e.device = a.device;
+    e.rule = a.rule;
+    e.value = a.value;
+    e.time = wall;
+    e.alarm_id = a.id;
+    e.detail = state == nullptr ? "ended at start: its rule is no longer configured for this device"
+                                : "ended at start: a later alarm of the same rule is open";
     out.push_back(std::move(e));
   }
   return out;

@@ -4,7 +4,7 @@
 // monotonic time in, events out; the application stores and sends them.
 //
 // Not yet here (issue 5, next steps): latching until acknowledged, acknowledgement, escalation,
-// shielding and test mode, linkage, and restoring active alarms after a restart.
+// shielding and test mode, linkage.
 
 #include "event.hpp"
 #include "reading.hpp"
@@ -39,7 +39,19 @@ class alarm_engine {
   /// whose rule changed or went is recovered, and the new rule decides afresh.
   std::vector<event> reconfigure(std::vector<device_rules> devices, clock::time_point wall);
 
-  /// Active fire alarms: device → alarm ids.
+  /// An alarm open at the last stop (from the store).
+  struct open_alarm {
+    std::string id;
+    event_kind kind{event_kind::fire_alarm};  ///< fire_alarm, supervisory_alarm, device_fault, device_offline
+    std::string device;
+    std::string rule;  ///< empty for device_offline
+    double value{0};
+  };
+  /// Marks open alarms active again, raising nothing: the first reading then keeps each (still in
+  /// alarm) or ends it with a recovery naming it. One whose rule is gone is ended at once.
+  std::vector<event> restore(const std::vector<open_alarm>& open, clock::time_point wall);
+
+  /// Active fire alarms.
   std::size_t active_fires() const;
 
  private:

@@ -37,6 +37,13 @@ class condition {
   change on_tick(mono::time_point now);
 
   bool active() const { return active_; }
+  /// Marks it active without a change: an alarm still open at the last stop, restored at start.
+  void restore_active(double value) {
+    active_ = true;
+    value_ = value;
+    pending_since_.reset();
+    pending_samples_ = 0;
+  }
   /// The value that last made it hold or clear, and for rate_of_rise the rate (a minute).
   double value() const { return value_; }
   const condition_spec& spec() const { return spec_; }

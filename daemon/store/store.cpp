@@ -82,6 +82,12 @@ constexpr const char* migrations[] = {
       UPDATE outbox SET created_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
       CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     )sql",
+    // 4: the rule that decided an event, and recoveries findable by the alarm they end, so that the
+    // alarms still open are known at start (store::open_alarms).
+    R"sql(
+      ALTER TABLE events ADD COLUMN rule TEXT NOT NULL DEFAULT '';
+      CREATE INDEX events_by_alarm ON events (alarm_id);
+    )sql",
 };
 
 std::int64_t to_ms(clock::time_point t) {
@@ -459,15 +465,16 @@ std::int64_t store::insert_event(const event& e, lane l, const std::string& topi
   exec("BEGIN");
   try {
     statement ev(*this,
-                 "INSERT INTO events (seq, id, kind, device, point, value, time_ms, alarm_id, detail) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                 "INSERT INTO events (seq, id, kind, device, point, value, time_ms, alarm_id, detail, rule) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     ev.bind(1, static_cast<std::int64_t>(e.seq)).bind(2, e.id).bind(3, std::string(to_string(e.kind)));
     ev.bind(4, e.device)
         .bind(5, e.point)
         .bind(6, e.value)
         .bind(7, to_ms(e.time))
         .bind(8, e.alarm_id)
-        .bind(9, e.detail);
+        .bind(9, e.detail)
+        .bind(10, e.rule);
     ev.step();
     const auto id = enqueue(l, topic, payload);
     exec("COMMIT");
@@ -684,6 +691,19 @@ eviction store::enforce_bounds(clock::time_point now) {
     if (sized.any()) aged.reason = aged.readings == sized.readings ? "size" : "age and size";
   }
   return aged;
+}
+
+std::vector<open_alarm> store::open_alarms() {
+  std::vector<open_alarm> out;
+  statement s(*this,
+              "SELECT e.id, e.kind, e.device, e.rule, e.point, e.value, e.time_ms FROM events e "
+              "WHERE e.kind IN ('fire_alarm', 'supervisory_alarm', 'device_fault', 'device_offline') "
+              "AND NOT EXISTS (SELECT 1 FROM events r WHERE r.alarm_id = e.id) ORDER BY e.seq");
+  while (s.step()) {
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.real(5),
+                   clock::time_point(std::chrono::milliseconds(s.int64(6)))});
+  }
+  return out;
 }
 
 std::array<std::size_t, 3> store::outbox_depth_by_lane() {

@@ -400,6 +400,34 @@ TEST_CASE("eviction for age: event history past it goes - except the newest of e
   CHECK(s.outbox_depth() == 8);  // undelivered items are not history: all stay
 }
 
+TEST_CASE("open alarms: raised and not ended by a recovery - across a restart") {
+  test::temp_dir dir;
+  const auto path = (dir / "fg.db").string();
+  {
+    store s(path);
+    const auto add = [&](const std::string& id, event_kind kind, const std::string& device, const std::string& rule,
+                         const std::string& ends) {
+      auto e = make_event(id, kind);
+      e.seq = s.next_event_seq();
+      e.device = device;
+      e.rule = rule;
+      e.alarm_id = ends;
+      s.record_event(e, lane::alarm, "a", id);
+    };
+    add("a1", event_kind::fire_alarm, "d1", "fire", "");
+    add("r1", event_kind::fire_recovery, "d1", "fire", "a1");
+    add("a2", event_kind::fire_alarm, "d1", "fire", "");
+    add("f1", event_kind::device_fault, "d2", "fault", "");
+    add("o1", event_kind::device_offline, "d3", "", "");
+    add("o2", event_kind::device_offline, "d4", "", "");
+    add("n2", event_kind::device_online, "d4", "", "o2");
+  }
+  store s(path);
+  std::vector<std::string> open;
+  for (const auto& a : s.open_alarms()) open.push_back(a.id + ":" + a.kind + ":" + a.device + ":" + a.rule);
+  CHECK(open == std::vector<std::string>{"a2:fire_alarm:d1:fire", "f1:device_fault:d2:fault", "o1:device_offline:d3:"});
+}
+
 TEST_CASE("store worker: urgent jobs go first - what is posted runs before it closes - call returns results and errors") {
   test::temp_dir dir;
   std::vector<std::string> order;  // written by the worker only, read after it has closed

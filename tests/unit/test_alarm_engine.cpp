@@ -166,3 +166,27 @@ TEST_CASE("engine: offline is a fault - online again its recovery") {
   CHECK(back[0].alarm_id == fault[0].id);
   CHECK(category_of(back[0].kind) == "recovery");
 }
+
+TEST_CASE("engine: alarms open at the last stop are restored - not raised again - ended by the first normal reading") {
+  auto engine = make_engine(sd1s({"d1", "d2", "d3"}));
+  const auto wall = clock::time_point(1'790'000'000s);
+  std::vector<alarm_engine::open_alarm> open{
+      {"fire-d1", event_kind::fire_alarm, "d1", "fire", 1},
+      {"fire-d2", event_kind::fire_alarm, "d2", "fire", 1},
+      {"gone", event_kind::device_fault, "d2", "no_such_rule", 0},
+      {"off-d3", event_kind::device_offline, "d3", "", 0},
+  };
+  auto ended = engine.restore(open, wall);
+  REQUIRE(ended.size() == 1);  // the alarm whose rule is no longer configured
+  CHECK(ended[0].kind == event_kind::device_fault_recovery);
+  CHECK(ended[0].alarm_id == "gone");
+  CHECK(engine.active_fires() == 2);
+  CHECK(engine.on_readings(std::vector{state("d1", 1)}, t0).empty());  // still burning: not raised again
+  auto out = engine.on_readings(std::vector{state("d2", 0), state("d3", 0)}, t0);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].kind == event_kind::fire_recovery);
+  CHECK(out[0].alarm_id == "fire-d2");
+  CHECK(out[1].kind == event_kind::device_online);  // d3 answers: its fault from before the stop ends
+  CHECK(out[1].alarm_id == "off-d3");
+  CHECK(engine.active_fires() == 1);
+}
