@@ -70,8 +70,9 @@ def memory_kib(pid):
     return out
 
 
-def gateway_config(work, broker_port, ports, per_port, alarm_ms, poll_ms):
-    lines = [
+def site_lines(work, broker_port):
+    """A benchmark gateway's file up to its [uplink.mqtt] port: profiles, site, storage in WORK."""
+    return [
         '[profiles]', f'dir = "{ROOT}/config/profiles"',
         '[gateway]', 'id = "gw-bench"',
         '[site]', 'id = "site-bench"', 'name = "Benchmark site"', 'address = "loopback"',
@@ -79,8 +80,38 @@ def gateway_config(work, broker_port, ports, per_port, alarm_ms, poll_ms):
         '[site.responsible]', 'name = "Bench"', 'phone = "+86 000"',
         '[site.backup]', 'name = "Bench backup"', 'phone = "+86 001"',
         '[storage]', f'path = "{work}/firegate.db"',
-        '[uplink.mqtt]', 'host = "127.0.0.1"', f'port = {broker_port}', 'telemetry = true',
+        '[uplink.mqtt]', 'host = "127.0.0.1"', f'port = {broker_port}',
     ]
+
+
+def start_broker(work, start):
+    """A mosquitto of the benchmark's own on a free port; START launches and records a process."""
+    port = free_port()
+    with open(f"{work}/mosquitto.conf", "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "max_queued_messages 100000\n")
+    broker = start(["/usr/sbin/mosquitto", "-c", f"{work}/mosquitto.conf"], "mosquitto.log")
+    wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10, "mosquitto")
+    return broker, port
+
+
+def stop_all(procs, work, keep):
+    """Stops what the benchmark started, newest first, and removes WORK unless KEEP."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    if keep:
+        print(f"bench: work folder kept at {work}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def gateway_config(work, broker_port, ports, per_port, alarm_ms, poll_ms):
+    lines = site_lines(work, broker_port) + ['telemetry = true']
     for i, port in enumerate(ports):
         lines += ['[[buses]]', f'name = "tcp-{i}"', 'driver = "modbus_tcp"', 'host = "127.0.0.1"',
                   f'port = {port}', 'timeout_ms = 1000', f'poll_interval_ms = {poll_ms}',
@@ -130,12 +161,7 @@ def main():
         return p
 
     try:
-        broker_port = free_port()
-        with open(f"{work}/mosquitto.conf", "w") as f:
-            f.write(f"listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 100000\n")
-        broker = start(["/usr/sbin/mosquitto", "-c", f"{work}/mosquitto.conf"], "mosquitto.log")
-        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", broker_port)) == 0, 10, "mosquitto")
+        broker, broker_port = start_broker(work, start)
 
         sim = start([f"{args.build}/tools/firegate-sim", "--port", "0", "--ports", str(nports),
                      "--devices", f"SD-1:1-{args.per_port}", "--port-file", f"{work}/ports",
@@ -226,17 +252,7 @@ def main():
         else:
             print(json.dumps(result))
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        if args.keep:
-            print(f"bench: work folder kept at {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        stop_all(procs, work, args.keep)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ import argparse
 import json
 import os
 import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,19 +27,13 @@ import time
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from modbus_fleet import ROOT, cpu_seconds, free_port, memory_kib, sim_times, wait_for  # noqa: E402
+from modbus_fleet import (ROOT, cpu_seconds, memory_kib, sim_times, site_lines, start_broker,  # noqa: E402
+                          stop_all, wait_for)
 
 
 def config(work, broker_port, sim_port, detectors, alarm_ms, rate):
-    lines = [
-        '[profiles]', f'dir = "{ROOT}/config/profiles"',
-        '[gateway]', 'id = "gw-bench"',
-        '[site]', 'id = "site-bench"', 'name = "Benchmark site"', 'address = "loopback"',
-        'category = "factory"', 'latitude = 30.27', 'longitude = 120.15',
-        '[site.responsible]', 'name = "Bench"', 'phone = "+86 000"',
-        '[site.backup]', 'name = "Bench backup"', 'phone = "+86 001"',
-        '[storage]', f'path = "{work}/firegate.db"',
-        '[uplink.mqtt]', 'host = "127.0.0.1"', f'port = {broker_port}', f'telemetry_rate = {rate}',
+    lines = site_lines(work, broker_port) + [
+        f'telemetry_rate = {rate}',
         '[[buses]]', 'name = "tcp-1"', 'driver = "modbus_tcp"', 'host = "127.0.0.1"', f'port = {sim_port}',
         'poll_interval_ms = 1000', f'alarm_interval_ms = {alarm_ms}',
     ]
@@ -89,12 +81,7 @@ def main():
         fill_s = time.time() - t
         db_mib = os.path.getsize(f"{work}/firegate.db") / 2**20
 
-        broker_port = free_port()
-        with open(f"{work}/mosquitto.conf", "w") as f:
-            f.write(f"listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 100000\n")
-        start(["/usr/sbin/mosquitto", "-c", f"{work}/mosquitto.conf"], "mosquitto.log")
-        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", broker_port)) == 0, 10, "mosquitto")
+        _, broker_port = start_broker(work, start)
         sim = start([f"{args.build}/tools/firegate-sim", "--port", "0", "--devices", f"SD-1:1-{args.detectors}",
                      "--port-file", f"{work}/ports", "--commands"], "sim.log", stdin=subprocess.PIPE, text=True)
         wait_for(lambda: os.path.exists(f"{work}/ports"), 30, "firegate-sim")
@@ -114,35 +101,31 @@ def main():
             sim.stdin.flush()
             time.sleep(0.53)
 
-        backlog_ids = set()
-        def drained():
-            received = 0
+        def received(topic_kind):
+            """(receipt time, payload) of each message received on .../TOPIC_KIND."""
             for line in open(f"{work}/received.txt", errors="replace"):
                 parts = line.split(" ", 2)
-                if len(parts) == 3 and parts[1].endswith("/telemetry") and '"gw-bench:smoke-' in parts[2]:
-                    received += parts[2].count('"quality"')
-            return received >= args.readings
-        wait_for(drained, 60 + args.readings / 2000, "the backlog to drain")
+                if len(parts) == 3 and parts[1].endswith("/" + topic_kind):
+                    yield float(parts[0]), parts[2]
+
+        def backlog_messages():
+            # The backlog's devices are smoke-NNNN (store_bench --fill); live ones are live-N.
+            return [(t, p) for t, p in received("telemetry") if '"gw-bench:smoke-' in p]
+
+        wait_for(lambda: sum(p.count('"quality"') for _, p in backlog_messages()) >= args.readings,
+                 60 + args.readings / 2000, "the backlog to drain")
         cpu1, t1 = cpu_seconds(daemon.pid), time.time()
         mem = memory_kib(daemon.pid)
 
-        first = last = None
-        backlog = 0
+        messages = backlog_messages()
+        first, last = messages[0][0], messages[-1][0]
+        backlog = sum(p.count('"quality"') for _, p in messages)
+        backlog_ids = {json.loads(p)["id"] for _, p in messages}
         alarms = {}
-        for line in open(f"{work}/received.txt", errors="replace"):
-            parts = line.split(" ", 2)
-            if len(parts) < 3:
-                continue
-            received = float(parts[0])
-            if parts[1].endswith("/telemetry") and '"gw-bench:smoke-' in parts[2]:
-                first = received if first is None else first
-                last = received
-                backlog += parts[2].count('"quality"')
-                backlog_ids.add(json.loads(parts[2])["id"])
-            elif parts[1].endswith("/alarm"):
-                event = json.loads(parts[2])
-                if event.get("type") == "fire_alarm":
-                    alarms.setdefault(event["device"]["name"], received)
+        for when, payload in received("alarm"):
+            event = json.loads(payload)
+            if event.get("type") == "fire_alarm":
+                alarms.setdefault(event["device"]["name"], when)
         changes = sim_times(open(f"{work}/sim.log").read())
         raised = {}
         for line in open(f"{work}/firegated.log"):
@@ -163,17 +146,7 @@ def main():
         }
         print(json.dumps(result))
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        if args.keep:
-            print(f"bench: work folder kept at {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        stop_all(procs, work, args.keep)
 
 
 if __name__ == "__main__":
