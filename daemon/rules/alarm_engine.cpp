@@ -101,15 +101,7 @@ std::vector<event> alarm_engine::on_readings(std::span<const reading> readings, 
     // changes, and to it the device was never offline).
     if (!offline_.empty()) {
       if (auto off = offline_.find(r.device); off != offline_.end()) {
-        event e;
-        e.id = new_id_();
-        e.kind = event_kind::device_online;
-        e.device = r.device;
-        e.time = r.time;
-        e.alarm_id = off->second;
-        e.detail = "answering again";
-        offline_.erase(off);
-        out.push_back(std::move(e));
+        out.push_back(back_online(off, r.time, "answering again"));
       }
     }
     auto d = devices_.find(r.device);
@@ -144,17 +136,22 @@ std::vector<event> alarm_engine::on_device_status(const device_status& status) {
     offline_.emplace(status.device, e.id);
     out.push_back(std::move(e));
   } else if (status.online && active != offline_.end()) {
-    event e;
-    e.id = new_id_();
-    e.kind = event_kind::device_online;
-    e.device = status.device;
-    e.time = status.time;
-    e.alarm_id = active->second;
-    e.detail = fmt::format("answering again at {}", status.detail);
-    offline_.erase(active);
-    out.push_back(std::move(e));
+    out.push_back(back_online(active, status.time, fmt::format("answering again at {}", status.detail)));
   }
   return out;
+}
+
+event alarm_engine::back_online(std::map<std::string, std::string>::iterator offline, clock::time_point time,
+                                std::string detail) {
+  event e;
+  e.id = new_id_();
+  e.kind = event_kind::device_online;
+  e.device = offline->first;
+  e.time = time;
+  e.alarm_id = offline->second;
+  e.detail = std::move(detail);
+  offline_.erase(offline);
+  return e;
 }
 
 std::vector<event> alarm_engine::restore(const std::vector<open_alarm>& open, clock::time_point wall) {

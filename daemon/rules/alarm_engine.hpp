@@ -62,6 +62,8 @@ class alarm_engine {
   };
   event make(const rule_state& s, bool raised, const std::string& device, double value, const std::string& unit,
              clock::time_point time);
+  /// The recovery of a device's offline fault; the fault is no longer open afterwards.
+  event back_online(std::map<std::string, std::string>::iterator offline, clock::time_point time, std::string detail);
   void on_change(rules::change ch, rule_state& s, const std::string& device, double value, const std::string& unit,
                  clock::time_point time, std::vector<event>& out);
 

@@ -364,18 +364,6 @@ void store::set_bounds(const storage_bounds& bounds) {
   exec(fmt::format("PRAGMA max_page_count={}", pages).c_str());
 }
 
-void store::insert_readings(std::span<const reading> readings) {
-  statement s(*this, "INSERT INTO readings (time_ms, series, value, quality) VALUES (?, ?, ?, ?)");
-  for (const auto& r : readings) {
-    s.bind(1, to_ms(r.time))
-        .bind(2, series_of(r))
-        .bind(3, r.value)
-        .bind(4, std::int64_t{static_cast<int>(r.q)});
-    s.step();
-    s.reset();
-  }
-}
-
 std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const reading> readings,
                                                              const std::string& topic, std::size_t max_polls) {
   std::vector<queued_telemetry> queued;
@@ -505,10 +493,15 @@ std::vector<reading> store::readings_between(std::int64_t first, std::int64_t la
 }
 
 std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit, const std::set<std::int64_t>& exclude) {
-  std::vector<outbox_item> items;
+  // Candidates first; the readings of a telemetry item are read only once it is chosen.
+  struct candidate {
+    outbox_item item;
+    std::optional<std::pair<std::int64_t, std::int64_t>> range;  ///< telemetry: rowids of its readings
+  };
+  std::vector<candidate> chosen;
   const std::int64_t bit = std::int64_t{1} << uplink;
   const auto fetch = [&](lane l, bool newest_first, std::size_t n) {
-    std::vector<outbox_item> got;
+    std::vector<candidate> got;
     statement s(*this, newest_first ? "SELECT id, topic, payload, first_reading, last_reading FROM outbox "
                                       "WHERE lane = ? AND (delivered & ?) = 0 ORDER BY id DESC LIMIT ?"
                                     : "SELECT id, topic, payload, first_reading, last_reading FROM outbox "
@@ -517,27 +510,34 @@ std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit, cons
     while (got.size() < n && s.step()) {
       const auto id = s.int64(0);
       if (exclude.contains(id)) continue;
-      outbox_item item{id, l, s.text(1), s.text(2), {}};
-      if (!s.is_null(3)) item.readings = readings_between(s.int64(3), s.int64(4));
-      got.push_back(std::move(item));
+      candidate c{{id, l, s.text(1), s.text(2), {}}, std::nullopt};
+      if (!s.is_null(3)) c.range = std::pair{s.int64(3), s.int64(4)};
+      got.push_back(std::move(c));
     }
     return got;
   };
   for (const lane l : {lane::alarm, lane::fault}) {
-    if (items.size() >= limit) return items;
-    for (auto& item : fetch(l, false, limit - items.size())) items.push_back(std::move(item));
+    if (chosen.size() >= limit) break;
+    for (auto& c : fetch(l, false, limit - chosen.size())) chosen.push_back(std::move(c));
   }
-  if (items.size() >= limit) return items;
-  const auto want = limit - items.size();
-  auto newest = fetch(lane::telemetry, true, want);
-  auto oldest = fetch(lane::telemetry, false, want);
-  std::set<std::int64_t> taken;
-  for (std::size_t i = 0; items.size() < limit && (i < newest.size() || i < oldest.size()); ++i) {
-    for (auto* from : {&newest, &oldest}) {
-      if (i < from->size() && items.size() < limit && taken.insert((*from)[i].id).second) {
-        items.push_back(std::move((*from)[i]));
+  if (chosen.size() < limit) {
+    const auto want = limit - chosen.size();
+    auto newest = fetch(lane::telemetry, true, want);
+    auto oldest = fetch(lane::telemetry, false, want);
+    std::set<std::int64_t> taken;
+    for (std::size_t i = 0; chosen.size() < limit && (i < newest.size() || i < oldest.size()); ++i) {
+      for (auto* from : {&newest, &oldest}) {
+        if (i < from->size() && chosen.size() < limit && taken.insert((*from)[i].item.id).second) {
+          chosen.push_back(std::move((*from)[i]));
+        }
       }
     }
+  }
+  std::vector<outbox_item> items;
+  items.reserve(chosen.size());
+  for (auto& c : chosen) {
+    if (c.range) c.item.readings = readings_between(c.range->first, c.range->second);
+    items.push_back(std::move(c.item));
   }
   return items;
 }
@@ -599,6 +599,18 @@ eviction store::evicted_total() {
   return e;
 }
 
+void store::evict_readings_before(std::int64_t cut, eviction& into) {
+  // Undelivered telemetry that starts among them goes with them.
+  statement tele(*this, "DELETE FROM outbox WHERE lane = ? AND first_reading < ?");
+  tele.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, cut);
+  tele.step();
+  into.telemetry_messages += static_cast<std::uint64_t>(sqlite3_changes(db_));
+  statement del(*this, "DELETE FROM readings WHERE rowid < ?");
+  del.bind(1, cut);
+  del.step();
+  into.readings += static_cast<std::uint64_t>(sqlite3_changes(db_));
+}
+
 eviction store::evict_until_under(std::uint64_t target_bytes) {
   // Oldest first, a tenth of the readings at a time: the readings and every undelivered telemetry
   // item that starts among them. Alarm and fault items are never touched.
@@ -611,15 +623,7 @@ eviction store::evict_until_under(std::uint64_t target_bytes) {
       span.step();
       if (span.is_null(0)) break;
       const auto first = span.int64(0), last = span.int64(1);
-      const auto cut = first + std::max<std::int64_t>(1000, (last - first + 1) / 10);
-      statement tele(*this, "DELETE FROM outbox WHERE lane = ? AND first_reading < ?");
-      tele.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, cut);
-      tele.step();
-      total.telemetry_messages += static_cast<std::uint64_t>(sqlite3_changes(db_));
-      statement del(*this, "DELETE FROM readings WHERE rowid < ?");
-      del.bind(1, cut);
-      del.step();
-      total.readings += static_cast<std::uint64_t>(sqlite3_changes(db_));
+      evict_readings_before(first + std::max<std::int64_t>(1000, (last - first + 1) / 10), total);
     }
     count_eviction(total);
     exec("COMMIT");
@@ -646,16 +650,7 @@ eviction store::enforce_bounds(clock::time_point now) {
       statement any(*this, "SELECT MAX(rowid) + 1 FROM readings");
       if (any.step() && !any.is_null(0)) cut = any.int64(0);
     }
-    if (cut) {
-      statement tele(*this, "DELETE FROM outbox WHERE lane = ? AND first_reading < ?");
-      tele.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, *cut);
-      tele.step();
-      aged.telemetry_messages += static_cast<std::uint64_t>(sqlite3_changes(db_));
-      statement del(*this, "DELETE FROM readings WHERE rowid < ?");
-      del.bind(1, *cut);
-      del.step();
-      aged.readings += static_cast<std::uint64_t>(sqlite3_changes(db_));
-    }
+    if (cut) evict_readings_before(*cut, aged);
     // Telemetry items from before schema 3 carry their payload and no readings.
     statement legacy(*this, "DELETE FROM outbox WHERE lane = ? AND first_reading IS NULL AND created_ms < ?");
     legacy.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, cutoff);

@@ -170,12 +170,14 @@ class store {
   class statement;
   void open_database();
   void exec(const char* sql);
-  void insert_readings(std::span<const reading> readings);
   std::int64_t insert_event(const event& e, lane l, const std::string& topic, const std::string& payload);
   std::vector<queued_telemetry> insert_telemetry(std::span<const reading> readings, const std::string& topic,
                                                  std::size_t max_polls);
   std::vector<reading> readings_between(std::int64_t first, std::int64_t last);
   eviction evict_until_under(std::uint64_t target_bytes);
+  /// Deletes the readings with a rowid below `cut` and the undelivered telemetry starting among
+  /// them, adding the counts to `into`; inside the caller's transaction.
+  void evict_readings_before(std::int64_t cut, eviction& into);
   void count_eviction(const eviction& e);
   /// Rolls back the open transaction and forgets series ids it added.
   void rollback();

@@ -173,13 +173,6 @@ void mqtt_uplink::enqueue(outbox_item item) {
   queued_.emplace(queue_key{static_cast<int>(item.lane), arrivals_++}, std::move(item));
 }
 
-std::size_t mqtt_uplink::memory_only() const {
-  std::size_t n = 0;
-  for (const auto& [id, item] : in_flight_) n += id < 0 ? 1 : 0;
-  for (const auto& [key, item] : queued_) n += item.id < 0 ? 1 : 0;
-  return n;
-}
-
 bool mqtt_uplink::take_telemetry_token() {
   const auto now = std::chrono::steady_clock::now();
   const double rate = cfg_.telemetry_rate;

@@ -49,8 +49,6 @@ class mqtt_uplink {
   void stop(std::chrono::milliseconds grace);
   bool connected() const { return connected_; }
   std::size_t in_flight() const { return in_flight_.size(); }
-  /// Items held in memory because the store could not take them, not yet delivered.
-  std::size_t memory_only() const;
 
  private:
   class listener;
