@@ -9,8 +9,8 @@
 #include <boost/asio/post.hpp>
 
 #include <malloc.h>
-#include <limits>
 #include <csignal>
+#include <limits>
 
 namespace firegate {
 namespace asio = boost::asio;
@@ -69,8 +69,8 @@ int application::run() {
     storage_in_memory_ = true;
   }
   spdlog::info("storage open path={} schema={} outbox={} events={} used_mib={:.1f} max_mib={}",
-               storage_in_memory_ ? ":memory:" : cfg_.storage.path,
-               opened->user_version(), opened->outbox_depth(), opened->event_count(),
+               storage_in_memory_ ? ":memory:" : cfg_.storage.path, opened->user_version(),
+               opened->outbox_depth(), opened->event_count(),
                static_cast<double>(opened->used_bytes()) / (1 << 20), cfg_.storage.max_size_mb);
   next_seq_ = opened->next_event_seq();
   const auto moved = opened->moved_aside();
@@ -88,7 +88,8 @@ int application::run() {
   if (moved) {
     // What was in the old file is not lost for good: it is kept for a technician to recover.
     spdlog::error(
-        "storage was unreadable, moved aside path={} moved_to={} error=\"{}\" action=\"a fresh database is in "
+        "storage was unreadable, moved aside path={} moved_to={} error=\"{}\" action=\"a fresh database is "
+        "in "
         "use; keep the moved file for recovery\"",
         cfg_.storage.path, moved->moved_to, moved->reason);
     ++storage_faults_;
@@ -305,7 +306,8 @@ void application::flush() {
       // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.
       asio::post(io_, [this, batch = std::move(batch), error = std::string(e.what())]() mutable {
         storage_failed(error, "readings");
-        batch.insert(batch.end(), std::make_move_iterator(batch_.begin()), std::make_move_iterator(batch_.end()));
+        batch.insert(batch.end(), std::make_move_iterator(batch_.begin()),
+                     std::make_move_iterator(batch_.end()));
         batch_ = std::move(batch);
         if (batch_.size() > 2 * max_batch) {
           const auto dropped = batch_.size() - max_batch;
@@ -347,17 +349,19 @@ void application::report_eviction(const eviction& e) {
   ev.detail = fmt::format(
       "to stay within its bounds ({}; {} MiB, {} days) the gateway removed its {} oldest readings, "
       "{} telemetry messages of them not yet delivered; alarms and faults are never removed",
-      e.reason, cfg_.storage.max_size_mb, std::chrono::duration_cast<std::chrono::hours>(cfg_.storage.max_age).count() / 24,
-      e.readings, e.telemetry_messages);
+      e.reason, cfg_.storage.max_size_mb,
+      std::chrono::duration_cast<std::chrono::hours>(cfg_.storage.max_age).count() / 24, e.readings,
+      e.telemetry_messages);
   raise(std::move(ev));
 }
 
 void application::storage_failed(const std::string& error, std::string_view what) {
   ++storage_faults_;
-  spdlog::critical("storage {} failed faults={} error=\"{}\" action=\"{}\"", what, storage_faults_, error,
-                   storage_in_memory_
-                       ? "running on a database in memory; fix storage.path or the file system, then restart"
-                       : "alarms go out from memory; readings are held and written when the disk takes them again");
+  spdlog::critical(
+      "storage {} failed faults={} error=\"{}\" action=\"{}\"", what, storage_faults_, error,
+      storage_in_memory_
+          ? "running on a database in memory; fix storage.path or the file system, then restart"
+          : "alarms go out from memory; readings are held and written when the disk takes them again");
   if (storage_failing_) return;
   storage_failing_ = true;
   event e;
@@ -425,11 +429,12 @@ void application::raise(event e) {
           const auto level = e.kind == event_kind::fire_alarm    ? spdlog::level::critical
                              : category_of(e.kind) == "recovery" ? spdlog::level::info
                                                                  : spdlog::level::warn;
-          spdlog::log(level,
-                      "event raised id={} seq={} type={} device={} location=\"{}\" rule={} value={} stored={} "
-                      "detail=\"{}\"",
-                      e.id, e.seq, to_string(e.kind), e.device, d ? d->location : "", e.rule.empty() ? "-" : e.rule,
-                      e.value, error.empty(), e.detail);
+          spdlog::log(
+              level,
+              "event raised id={} seq={} type={} device={} location=\"{}\" rule={} value={} stored={} "
+              "detail=\"{}\"",
+              e.id, e.seq, to_string(e.kind), e.device, d ? d->location : "", e.rule.empty() ? "-" : e.rule,
+              e.value, error.empty(), e.detail);
           // Recovery is declared by a flush, the larger write, not by one small event.
           if (!error.empty()) storage_failed(error, "event");
           if (uplink_) uplink_->offer(std::move(item));

@@ -40,16 +40,19 @@ bool check_threshold(config_node& n, const alarm_rule& r) {
   const auto& c = r.condition;
   bool ok = true;
   if (c.kind == condition_kind::high && c.clear > c.set) {
-    n.error("clear", fmt::format("{} is above set = {}; a high alarm clears at or below its setting", c.clear, c.set));
+    n.error("clear",
+            fmt::format("{} is above set = {}; a high alarm clears at or below its setting", c.clear, c.set));
     ok = false;
   }
   if (c.kind == condition_kind::low && c.clear < c.set) {
-    n.error("clear", fmt::format("{} is below set = {}; a low alarm clears at or above its setting", c.clear, c.set));
+    n.error("clear",
+            fmt::format("{} is below set = {}; a low alarm clears at or above its setting", c.clear, c.set));
     ok = false;
   }
   if ((r.set_min && c.set < *r.set_min) || (r.set_max && c.set > *r.set_max)) {
     n.error("set", fmt::format("{} is outside the device's setting range {}–{}", c.set,
-                               r.set_min ? fmt::format("{}", *r.set_min) : "", r.set_max ? fmt::format("{}", *r.set_max) : ""));
+                               r.set_min ? fmt::format("{}", *r.set_min) : "",
+                               r.set_max ? fmt::format("{}", *r.set_max) : ""));
     ok = false;
   }
   return ok;
@@ -63,7 +66,8 @@ std::optional<alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::s
   bool ok = true;
   auto name = n.get_string("name", presence::required, "name the rule, such as \"leakage\"");
   if (name && !names.insert(*name).second) {
-    n.error("name", fmt::format("\"{}\" is used by another rule of this profile; rule names are unique", *name));
+    n.error("name",
+            fmt::format("\"{}\" is used by another rule of this profile; rule names are unique", *name));
     ok = false;
   }
   ok &= name.has_value();
@@ -132,11 +136,14 @@ std::optional<alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::s
       auto per_minute = n.get_number("per_minute", 1e-9, 1e9, std::nullopt);
       ok &= per_minute.has_value();
       c.per_minute = per_minute.value_or(0);
-      c.window = std::chrono::milliseconds(n.get_integer("window_ms", 1000, 3'600'000, 60000).value_or(60000));
-      c.min_span = std::chrono::milliseconds(n.get_integer("min_span_ms", 0, 3'600'000, 10000).value_or(10000));
+      c.window =
+          std::chrono::milliseconds(n.get_integer("window_ms", 1000, 3'600'000, 60000).value_or(60000));
+      c.min_span =
+          std::chrono::milliseconds(n.get_integer("min_span_ms", 0, 3'600'000, 10000).value_or(10000));
       if (c.min_span > c.window) {
-        n.error("min_span_ms", fmt::format("{} is longer than window_ms = {}; a rate needs samples inside the window",
-                                           c.min_span.count(), c.window.count()));
+        n.error("min_span_ms",
+                fmt::format("{} is longer than window_ms = {}; a rate needs samples inside the window",
+                            c.min_span.count(), c.window.count()));
         ok = false;
       }
       break;
@@ -168,8 +175,10 @@ void apply_rule_overrides(config_node& overrides, std::vector<alarm_rule>& rules
     if (!n) continue;
     auto& c = rule->condition;
     rule->enabled = n->get_bool("enabled", rule->enabled);
-    if (n->contains("delay_ms")) c.delay = std::chrono::milliseconds(n->get_integer("delay_ms", 0, 3'600'000, 0).value_or(0));
-    if (n->contains("samples")) c.samples = static_cast<unsigned>(n->get_integer("samples", 1, 100, 1).value_or(1));
+    if (n->contains("delay_ms"))
+      c.delay = std::chrono::milliseconds(n->get_integer("delay_ms", 0, 3'600'000, 0).value_or(0));
+    if (n->contains("samples"))
+      c.samples = static_cast<unsigned>(n->get_integer("samples", 1, 100, 1).value_or(1));
     if (c.kind == condition_kind::high || c.kind == condition_kind::low) {
       const bool had_hysteresis = c.clear != c.set;
       const double gap = c.set - c.clear;

@@ -16,7 +16,8 @@ namespace firegate::config {
 
 /// One [[rules]] entry. `points` are the profile's point names (a rule must watch one of them);
 /// `names` collects rule names to refuse duplicates.
-std::optional<rules::alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::string, std::less<>>& points,
+std::optional<rules::alarm_rule> parse_alarm_rule(config_node& n,
+                                                  const std::set<std::string, std::less<>>& points,
                                                   std::set<std::string, std::less<>>& names);
 
 /// Applies a device's [devices.rules] table (one sub-table a rule, by name) to a copy of its

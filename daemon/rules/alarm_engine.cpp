@@ -72,14 +72,16 @@ event alarm_engine::make(const rule_state& s, bool raised, const std::string& de
   const auto& c = s.rule.condition;
   if (c.kind == condition_kind::high || c.kind == condition_kind::low) e.threshold = c.set;
   if (c.kind == condition_kind::rate_of_rise) e.threshold = c.per_minute;
-  const auto text = s.rule.text.empty() ? fmt::format("{} {}", s.rule.point, rules::to_string(c.kind)) : s.rule.text;
+  const auto text =
+      s.rule.text.empty() ? fmt::format("{} {}", s.rule.point, rules::to_string(c.kind)) : s.rule.text;
   if (!raised) {
     e.alarm_id = s.active_id;
     e.detail = fmt::format("back to normal: {}", text);
   } else if (c.kind == condition_kind::high || c.kind == condition_kind::low) {
     e.detail = fmt::format("{}: {} {} (setting {} {})", text, value, unit, c.set, unit);
   } else if (c.kind == condition_kind::rate_of_rise) {
-    e.detail = fmt::format("{}: rising {:.1f} {} a minute (setting {} a minute)", text, value, unit, c.per_minute);
+    e.detail =
+        fmt::format("{}: rising {:.1f} {} a minute (setting {} a minute)", text, value, unit, c.per_minute);
   } else {
     e.detail = text;
   }

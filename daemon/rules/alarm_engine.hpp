@@ -60,12 +60,13 @@ class alarm_engine {
     rules::condition condition;
     std::string active_id;  ///< the alarm event's id while raised
   };
-  event make(const rule_state& s, bool raised, const std::string& device, double value, const std::string& unit,
-             clock::time_point time);
+  event make(const rule_state& s, bool raised, const std::string& device, double value,
+             const std::string& unit, clock::time_point time);
   /// The recovery of a device's offline fault; the fault is no longer open afterwards.
-  event back_online(std::map<std::string, std::string>::iterator offline, clock::time_point time, std::string detail);
-  void on_change(rules::change ch, rule_state& s, const std::string& device, double value, const std::string& unit,
-                 clock::time_point time, std::vector<event>& out);
+  event back_online(std::map<std::string, std::string>::iterator offline, clock::time_point time,
+                    std::string detail);
+  void on_change(rules::change ch, rule_state& s, const std::string& device, double value,
+                 const std::string& unit, clock::time_point time, std::vector<event>& out);
 
   std::function<std::string()> new_id_;
   /// device → its rules' states

@@ -12,13 +12,13 @@
 namespace firegate {
 
 enum class event_kind : std::uint8_t {
-  fire_alarm,      ///< a fire rule holds (a detector reports fire, leakage over its setting)
-  fire_recovery,   ///< it no longer holds
-  device_offline,  ///< the device stopped answering (a fault)
-  device_online,   ///< the device answers again after being offline
-  storage_fault,     ///< the gateway's own database failed (moved aside when unreadable at start)
-  storage_recovery,  ///< the database takes writes again after a storage fault
-  storage_eviction,  ///< the store removed readings or undelivered telemetry to stay within its bounds
+  fire_alarm,             ///< a fire rule holds (a detector reports fire, leakage over its setting)
+  fire_recovery,          ///< it no longer holds
+  device_offline,         ///< the device stopped answering (a fault)
+  device_online,          ///< the device answers again after being offline
+  storage_fault,          ///< the gateway's own database failed (moved aside when unreadable at start)
+  storage_recovery,       ///< the database takes writes again after a storage fault
+  storage_eviction,       ///< the store removed readings or undelivered telemetry to stay within its bounds
   supervisory_alarm,      ///< a supervisory rule holds (pre-alarm, hidden danger: a cable heating fast)
   supervisory_recovery,   ///< it no longer holds
   device_fault,           ///< a fault rule holds (the detector reports a fault, a probe open, low supply)

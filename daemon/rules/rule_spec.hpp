@@ -32,9 +32,9 @@ struct condition_spec {
   double set{0};
   /// high/low: where an active condition ends; equal to `set` for no hysteresis.
   double clear{0};
-  std::vector<double> values;  ///< equals
-  unsigned bit{0};             ///< bit (0 = least significant)
-  double per_minute{0};        ///< rate_of_rise
+  std::vector<double> values;                                  ///< equals
+  unsigned bit{0};                                             ///< bit (0 = least significant)
+  double per_minute{0};                                        ///< rate_of_rise
   std::chrono::milliseconds window{std::chrono::seconds(60)};  ///< rate_of_rise
   /// rate_of_rise: the samples in the window must span at least this (one sample is no rate).
   std::chrono::milliseconds min_span{std::chrono::seconds(10)};

@@ -193,8 +193,7 @@ int lock_database(const std::string& path) {
 
 }  // namespace
 
-store::store(const std::string& path)
-    : path_(path), lock_fd_(path == ":memory:" ? -1 : lock_database(path)) {
+store::store(const std::string& path) : path_(path), lock_fd_(path == ":memory:" ? -1 : lock_database(path)) {
   try {
     try {
       open_database();
@@ -228,10 +227,10 @@ void store::open_database() {
   if (sqlite3_db_readonly(db_, "main") == 1) {
     sqlite3_close(db_);
     db_ = nullptr;
-    throw store_error(fmt::format(
-        "database path={} can only be read (a read-only file system, or the file's permissions) "
-        "check=\"mount, dmesg for file system errors, and that firegate owns the file\"",
-        path_));
+    throw store_error(
+        fmt::format("database path={} can only be read (a read-only file system, or the file's permissions) "
+                    "check=\"mount, dmesg for file system errors, and that firegate owns the file\"",
+                    path_));
   }
   try {
     exec("PRAGMA journal_mode=WAL");
@@ -365,7 +364,8 @@ void store::set_bounds(const storage_bounds& bounds) {
 }
 
 std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const reading> readings,
-                                                             const std::string& topic, std::size_t max_polls) {
+                                                             const std::string& topic,
+                                                             std::size_t max_polls) {
   std::vector<queued_telemetry> queued;
   statement s(*this, "INSERT INTO readings (time_ms, series, value, quality) VALUES (?, ?, ?, ?)");
   statement out(*this,
@@ -412,7 +412,8 @@ void store::append_readings(std::span<const reading> readings) {
 }
 
 std::vector<store::queued_telemetry> store::append_telemetry(std::span<const reading> readings,
-                                                             const std::string& topic, std::size_t max_polls) {
+                                                             const std::string& topic,
+                                                             std::size_t max_polls) {
   if (readings.empty()) return {};
   for (int attempt = 0;; ++attempt) {
     exec("BEGIN");
@@ -439,7 +440,8 @@ std::uint64_t store::next_event_seq() {
   return next_seq_++;
 }
 
-std::int64_t store::record_event(const event& e, lane l, const std::string& topic, const std::string& payload) {
+std::int64_t store::record_event(const event& e, lane l, const std::string& topic,
+                                 const std::string& payload) {
   try {
     return insert_event(e, l, topic, payload);
   } catch (const store_full&) {
@@ -449,7 +451,8 @@ std::int64_t store::record_event(const event& e, lane l, const std::string& topi
   }
 }
 
-std::int64_t store::insert_event(const event& e, lane l, const std::string& topic, const std::string& payload) {
+std::int64_t store::insert_event(const event& e, lane l, const std::string& topic,
+                                 const std::string& payload) {
   exec("BEGIN");
   try {
     statement ev(*this,
@@ -492,7 +495,8 @@ std::vector<reading> store::readings_between(std::int64_t first, std::int64_t la
   return out;
 }
 
-std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit, const std::set<std::int64_t>& exclude) {
+std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit,
+                                        const std::set<std::int64_t>& exclude) {
   // Candidates first; the readings of a telemetry item are read only once it is chosen.
   struct candidate {
     outbox_item item;
@@ -506,7 +510,9 @@ std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit, cons
                                       "WHERE lane = ? AND (delivered & ?) = 0 ORDER BY id DESC LIMIT ?"
                                     : "SELECT id, topic, payload, first_reading, last_reading FROM outbox "
                                       "WHERE lane = ? AND (delivered & ?) = 0 ORDER BY id LIMIT ?");
-    s.bind(1, std::int64_t{static_cast<int>(l)}).bind(2, bit).bind(3, static_cast<std::int64_t>(n + exclude.size()));
+    s.bind(1, std::int64_t{static_cast<int>(l)})
+        .bind(2, bit)
+        .bind(3, static_cast<std::int64_t>(n + exclude.size()));
     while (got.size() < n && s.step()) {
       const auto id = s.int64(0);
       if (exclude.contains(id)) continue;
@@ -566,8 +572,9 @@ void store::mark_delivered(unsigned uplink, std::span<const std::int64_t> ids) {
 }
 
 std::uint64_t store::used_bytes() {
-  statement s(*this, "SELECT (SELECT page_count FROM pragma_page_count()) - "
-                     "(SELECT freelist_count FROM pragma_freelist_count())");
+  statement s(*this,
+              "SELECT (SELECT page_count FROM pragma_page_count()) - "
+              "(SELECT freelist_count FROM pragma_freelist_count())");
   s.step();
   return static_cast<std::uint64_t>(s.int64(0) * page_size_);
 }

@@ -235,10 +235,12 @@ void mqtt_uplink::refill() {
     } catch (const store_error& e) {
       error = e.what();
     }
-    reply([this, items = std::make_shared<std::vector<outbox_item>>(std::move(items)), error, want, generation] {
+    reply([this, items = std::make_shared<std::vector<outbox_item>>(std::move(items)), error, want,
+           generation] {
       refilling_ = false;
       if (!error.empty()) {
-        spdlog::error("uplink cannot read the outbox error=\"{}\" action=\"retry on the next notice\"", error);
+        spdlog::error("uplink cannot read the outbox error=\"{}\" action=\"retry on the next notice\"",
+                      error);
         store_has_more_ = false;
         return;
       }
@@ -285,7 +287,8 @@ void mqtt_uplink::flush_marks() {
     }
     reply([this, ids, error] {
       marking_ = false;
-      if (!error.empty()) spdlog::error("uplink cannot mark delivered count={} error=\"{}\"", ids.size(), error);
+      if (!error.empty())
+        spdlog::error("uplink cannot mark delivered count={} error=\"{}\"", ids.size(), error);
       for (const auto id : ids) known_.erase(id);
       flush_marks();
     });

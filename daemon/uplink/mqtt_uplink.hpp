@@ -18,9 +18,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,8 +32,8 @@ namespace firegate {
 class mqtt_uplink {
  public:
   /// `gateway_id` names telemetry messages (their ids); `uplink` is this uplink's delivery bit.
-  mqtt_uplink(boost::asio::any_io_executor executor, const config::mqtt_uplink_config& cfg, store_worker& worker,
-              std::string gateway_id, unsigned uplink = 0);
+  mqtt_uplink(boost::asio::any_io_executor executor, const config::mqtt_uplink_config& cfg,
+              store_worker& worker, std::string gateway_id, unsigned uplink = 0);
   ~mqtt_uplink();
   mqtt_uplink(const mqtt_uplink&) = delete;
   mqtt_uplink& operator=(const mqtt_uplink&) = delete;

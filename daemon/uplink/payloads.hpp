@@ -24,8 +24,8 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
 /// One poll's readings of one device.
 /// Telemetry messages for a batch of readings: each carries up to `max_polls` polls (a device's
 /// readings with one time), in order. Schema firegate.telemetry/2 (docs/uplink.md).
-std::vector<std::string> telemetry_messages(std::span<const reading> readings, const config::gateway_file& cfg,
-                                            std::size_t max_polls = 200);
+std::vector<std::string> telemetry_messages(std::span<const reading> readings,
+                                            const config::gateway_file& cfg, std::size_t max_polls = 200);
 /// The same, naming the gateway by its id only (what the messages need of the configuration).
 std::vector<std::string> telemetry_messages(std::span<const reading> readings, const std::string& gateway_id,
                                             std::size_t max_polls = 200);

@@ -3,8 +3,8 @@
 // <profiles dir>/modbus/*.toml and validated as strictly as the site configuration.
 // config/profiles/modbus/*.toml are the shipped ones; each file documents its device.
 
-#include "rules/rule_spec.hpp"
 #include "point.hpp"
+#include "rules/rule_spec.hpp"
 
 #include "config/config_errors.hpp"
 #include "config/config_node.hpp"

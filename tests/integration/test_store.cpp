@@ -53,7 +53,9 @@ TEST_CASE("events and outbox survive a reopen - delivered items leave") {
   CHECK(s.event_count() == 1);  // the event stays; only the outbox item leaves
 }
 
-TEST_CASE("outbox order: alarms then faults oldest first - telemetry newest and oldest alternating - in-flight skipped") {
+TEST_CASE(
+    "outbox order: alarms then faults oldest first - telemetry newest and oldest alternating - in-flight "
+    "skipped") {
   test::temp_dir dir;
   store s((dir / "fg.db").string());
   for (const char* t : {"tele-1", "tele-2", "tele-3", "tele-4"}) s.enqueue(lane::telemetry, "t", t);
@@ -318,47 +320,50 @@ TEST_CASE("each uplink keeps its own delivery state - an item leaves when every 
   CHECK(s.pending(1, 10, {})[0].payload == "alarm-2");
 }
 
-TEST_CASE("eviction for size: the oldest readings and telemetry go first - undelivered alarms and faults never") {
+TEST_CASE(
+    "eviction for size: the oldest readings and telemetry go first - undelivered alarms and faults never") {
   test::temp_dir dir;
   const auto path = (dir / "fg.db").string();
   std::uint64_t readings = 0;
   {
-  store s(path);
-  s.set_bounds({2ULL << 20, std::chrono::hours(24 * 365)});
-  const auto alarm = record(s, "alarm-old", lane::alarm);
-  const auto fault = record(s, "fault-old", lane::fault);
-  const auto start = clock::now() - std::chrono::hours(1);
-  // About 5 MB of readings into a 2 MiB store, in flush-sized batches: the size limit is met by
-  // evicting, never by refusing a batch.
-  for (int b = 0; b < 50; ++b) {
-    REQUIRE_NOTHROW(s.append_telemetry(polls_of(fmt::format("smoke-{}", b), 1000, start + std::chrono::seconds(b)), "t"));
-  }
-  CHECK(s.used_bytes() <= 2ULL << 20);
-  const auto evicted = s.evicted_total();
-  CHECK(evicted.readings > 0);
-  CHECK(evicted.telemetry_messages > 0);
-  // What is left is the newest: the last batch's device is there, the first one's is not.
-  const auto left = s.pending(1000, {});
-  REQUIRE(left.size() >= 3);
-  CHECK(left[0].id == alarm);
-  CHECK(left[1].id == fault);
-  bool newest = false, oldest = false;
-  for (const auto& i : left) {
-    for (const auto& r : i.readings) {
-      newest = newest || r.device == "smoke-49";
-      oldest = oldest || r.device == "smoke-0";
+    store s(path);
+    s.set_bounds({2ULL << 20, std::chrono::hours(24 * 365)});
+    const auto alarm = record(s, "alarm-old", lane::alarm);
+    const auto fault = record(s, "fault-old", lane::fault);
+    const auto start = clock::now() - std::chrono::hours(1);
+    // About 5 MB of readings into a 2 MiB store, in flush-sized batches: the size limit is met by
+    // evicting, never by refusing a batch.
+    for (int b = 0; b < 50; ++b) {
+      REQUIRE_NOTHROW(s.append_telemetry(
+          polls_of(fmt::format("smoke-{}", b), 1000, start + std::chrono::seconds(b)), "t"));
     }
-  }
-  CHECK(newest);
-  CHECK_FALSE(oldest);
-  readings = evicted.readings;
+    CHECK(s.used_bytes() <= 2ULL << 20);
+    const auto evicted = s.evicted_total();
+    CHECK(evicted.readings > 0);
+    CHECK(evicted.telemetry_messages > 0);
+    // What is left is the newest: the last batch's device is there, the first one's is not.
+    const auto left = s.pending(1000, {});
+    REQUIRE(left.size() >= 3);
+    CHECK(left[0].id == alarm);
+    CHECK(left[1].id == fault);
+    bool newest = false, oldest = false;
+    for (const auto& i : left) {
+      for (const auto& r : i.readings) {
+        newest = newest || r.device == "smoke-49";
+        oldest = oldest || r.device == "smoke-0";
+      }
+    }
+    CHECK(newest);
+    CHECK_FALSE(oldest);
+    readings = evicted.readings;
   }
   // The counters survive a restart.
   store again(path);
   CHECK(again.evicted_total().readings == readings);
 }
 
-TEST_CASE("eviction for age: readings and telemetry past the maximum age go - events still undelivered stay") {
+TEST_CASE(
+    "eviction for age: readings and telemetry past the maximum age go - events still undelivered stay") {
   test::temp_dir dir;
   store s((dir / "fg.db").string());
   s.set_bounds({256ULL << 20, std::chrono::hours(24)});
@@ -390,9 +395,11 @@ TEST_CASE("eviction for age: event history past it goes - except the newest of e
     e.time = t;
     s.record_event(e, lane::fault, "e", id);
   };
-  for (int i = 0; i < 5; ++i) add("fire-old-" + std::to_string(i), event_kind::fire_alarm, now - std::chrono::hours(48));
+  for (int i = 0; i < 5; ++i)
+    add("fire-old-" + std::to_string(i), event_kind::fire_alarm, now - std::chrono::hours(48));
   add("fire-new", event_kind::fire_alarm, now);
-  for (int i = 0; i < 2; ++i) add("off-old-" + std::to_string(i), event_kind::device_offline, now - std::chrono::hours(48));
+  for (int i = 0; i < 2; ++i)
+    add("off-old-" + std::to_string(i), event_kind::device_offline, now - std::chrono::hours(48));
   const auto e = s.enforce_bounds(now);
   // Fires: six, three kept (the newest: fire-new, fire-old-4, fire-old-3). Offline: two, both kept.
   CHECK(e.events == 3);
@@ -405,8 +412,8 @@ TEST_CASE("open alarms: raised and not ended by a recovery - across a restart") 
   const auto path = (dir / "fg.db").string();
   {
     store s(path);
-    const auto add = [&](const std::string& id, event_kind kind, const std::string& device, const std::string& rule,
-                         const std::string& ends) {
+    const auto add = [&](const std::string& id, event_kind kind, const std::string& device,
+                         const std::string& rule, const std::string& ends) {
       auto e = make_event(id, kind);
       e.seq = s.next_event_seq();
       e.device = device;
@@ -425,10 +432,13 @@ TEST_CASE("open alarms: raised and not ended by a recovery - across a restart") 
   store s(path);
   std::vector<std::string> open;
   for (const auto& a : s.open_alarms()) open.push_back(a.id + ":" + a.kind + ":" + a.device + ":" + a.rule);
-  CHECK(open == std::vector<std::string>{"a2:fire_alarm:d1:fire", "f1:device_fault:d2:fault", "o1:device_offline:d3:"});
+  CHECK(open == std::vector<std::string>{"a2:fire_alarm:d1:fire", "f1:device_fault:d2:fault",
+                                         "o1:device_offline:d3:"});
 }
 
-TEST_CASE("store worker: urgent jobs go first - what is posted runs before it closes - call returns results and errors") {
+TEST_CASE(
+    "store worker: urgent jobs go first - what is posted runs before it closes - call returns results and "
+    "errors") {
   test::temp_dir dir;
   std::vector<std::string> order;  // written by the worker only, read after it has closed
   std::promise<void> release;

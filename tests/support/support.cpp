@@ -264,8 +264,8 @@ std::string source_dir() {
   return FIREGATE_SOURCE_DIR;
 }
 
-std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port, std::uint16_t modbus_port,
-                            int detectors) {
+std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
+                            std::uint16_t modbus_port, int detectors) {
   auto text = fmt::format(R"([profiles]
 dir = "{}"
 [gateway]
@@ -302,7 +302,8 @@ alarm_interval_ms = 50
                           source_dir() + "/config/profiles", db.string(), broker_port, modbus_port);
   for (int u = 1; u <= detectors; ++u) {
     text += fmt::format(
-        "[[devices]]\nname = \"smoke-{}\"\nbus = \"tcp-1\"\nprofile = \"SD-1\"\nunit_id = {}\nlocation = \"room {}\"\n",
+        "[[devices]]\nname = \"smoke-{}\"\nbus = \"tcp-1\"\nprofile = \"SD-1\"\nunit_id = {}\nlocation = "
+        "\"room {}\"\n",
         u, u, u);
   }
   return text;

@@ -140,8 +140,8 @@ class mqtt_probe {
 /// A site file for firegated: `detectors` SD-1 units (smoke-1.., unit ids 1..) on the simulator at
 /// 127.0.0.1:modbus_port, alarm group every 50 ms, readings flushed every 200 ms, the platform broker
 /// at 127.0.0.1:broker_port, the database at `db`.
-std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port, std::uint16_t modbus_port,
-                            int detectors);
+std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
+                            std::uint16_t modbus_port, int detectors);
 
 /// The whole of a text file ("" when it cannot be read).
 std::string read_text(const std::filesystem::path& p);

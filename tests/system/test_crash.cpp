@@ -10,9 +10,9 @@
 #include "support.hpp"
 
 #include <fmt/format.h>
+#include <sqlite3.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 
 #include <csignal>
 #include <ctime>
@@ -63,7 +63,8 @@ std::chrono::system_clock::time_point parse_iso(const std::string& s) {
 
 /// Ids of the events the store committed (`where`: an SQL condition on the events table, or
 /// empty), read beside the running daemon (WAL lets a reader in).
-std::set<std::string> committed_event_ids(const std::filesystem::path& db_path, const std::string& where = {}) {
+std::set<std::string> committed_event_ids(const std::filesystem::path& db_path,
+                                          const std::string& where = {}) {
   std::set<std::string> ids;
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
@@ -74,7 +75,8 @@ std::set<std::string> committed_event_ids(const std::filesystem::path& db_path, 
   sqlite3_stmt* q = nullptr;
   const auto sql = "SELECT id FROM events" + (where.empty() ? std::string() : " WHERE " + where);
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &q, nullptr) == SQLITE_OK) {
-    while (sqlite3_step(q) == SQLITE_ROW) ids.insert(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)));
+    while (sqlite3_step(q) == SQLITE_ROW)
+      ids.insert(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)));
   }
   sqlite3_finalize(q);
   sqlite3_close(db);
@@ -108,14 +110,15 @@ struct episode {
 
 }  // namespace
 
-TEST_CASE("crash consistency: SIGKILL at random moments - broker going down - every alarm reaches the platform") {
+TEST_CASE(
+    "crash consistency: SIGKILL at random moments - broker going down - every alarm reaches the platform") {
   temp_dir dir;
   const auto broker_port = free_port();
   auto mosquitto = std::make_unique<broker>(dir, broker_port, true);
-  child platform({"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(broker_port), "-t",
-                  "firegate/+/+/alarm", "-t", "firegate/+/+/event", "-q", "1", "-c", "-i", "platform-crash",
-                  "-v"},
-                 dir / "platform.log");
+  child platform(
+      {"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(broker_port), "-t",
+       "firegate/+/+/alarm", "-t", "firegate/+/+/event", "-q", "1", "-c", "-i", "platform-crash", "-v"},
+      dir / "platform.log");
   simulator sim(dir, detectors);
   std::ofstream(dir / "fg.toml") << sd1_site_config(dir / "fg.db", broker_port, sim.port(), detectors);
 
@@ -127,8 +130,8 @@ TEST_CASE("crash consistency: SIGKILL at random moments - broker going down - ev
   int instances = 0;
   const auto start_daemon = [&] {
     daemon_log = dir / fmt::format("fg-{}.log", ++instances);
-    daemon = std::make_unique<child>(std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()},
-                                     daemon_log);
+    daemon = std::make_unique<child>(
+        std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, daemon_log);
   };
 
   constexpr int episodes = 100;
@@ -155,13 +158,15 @@ TEST_CASE("crash consistency: SIGKILL at random moments - broker going down - ev
     const auto since_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(ep.fire_at.time_since_epoch()).count() - 1000;
     const auto stored = [&] {
-      return !committed_event_ids(dir / "fg.db", fmt::format("kind = 'fire_alarm' AND device = 'smoke-{}' AND "
-                                                             "time_ms >= {}",
-                                                             unit, since_ms))
+      return !committed_event_ids(dir / "fg.db",
+                                  fmt::format("kind = 'fire_alarm' AND device = 'smoke-{}' AND "
+                                              "time_ms >= {}",
+                                              unit, since_ms))
                   .empty();
     };
     sim.send(fmt::format("{} state 1", unit));
-    const auto kill_at = steady::now() + std::chrono::milliseconds(std::uniform_int_distribution(0, 600)(random));
+    const auto kill_at =
+        steady::now() + std::chrono::milliseconds(std::uniform_int_distribution(0, 600)(random));
     bool killed = false, cleared = false;
     const auto give_up = std::min(deadline, steady::now() + 20s);
     while (!(killed && cleared) && steady::now() < give_up) {
@@ -181,7 +186,8 @@ TEST_CASE("crash consistency: SIGKILL at random moments - broker going down - ev
       std::this_thread::sleep_for(10ms);
     }
     if (!cleared) {
-      FAIL_CHECK("fire of smoke-" << unit << " not stored within 20 s; firegated's log:\n" << read_text(daemon_log));
+      FAIL_CHECK("fire of smoke-" << unit << " not stored within 20 s; firegated's log:\n"
+                                  << read_text(daemon_log));
       break;
     }
     done.push_back(ep);
@@ -213,7 +219,8 @@ TEST_CASE("crash consistency: SIGKILL at random moments - broker going down - ev
   for (const auto& ep : done) {
     bool seen = false;
     for (const auto& j : got.events) {
-      if (j.value("type", "") != "fire_alarm" || j["device"]["name"] != fmt::format("smoke-{}", ep.unit)) continue;
+      if (j.value("type", "") != "fire_alarm" || j["device"]["name"] != fmt::format("smoke-{}", ep.unit))
+        continue;
       const auto t = parse_iso(j["time"].get<std::string>());
       seen = seen || (t >= ep.fire_at - 50ms && t <= ep.cleared_at + 50ms);
     }
@@ -248,7 +255,8 @@ TEST_CASE("an alarm published but never acknowledged when firegated dies goes ag
   REQUIRE(wait_until([&] { return stored_fires(daemon->log_text(), 1) == 1; }, 10s));
   std::smatch raised;
   const auto log = daemon->log_text();
-  REQUIRE(std::regex_search(log, raised, std::regex(R"(event raised id=([0-9a-f-]{36}) seq=\d+ type=fire_alarm)")));
+  REQUIRE(std::regex_search(log, raised,
+                            std::regex(R"(event raised id=([0-9a-f-]{36}) seq=\d+ type=fire_alarm)")));
   const auto id = raised[1].str();
   std::this_thread::sleep_for(300ms);  // published, waiting for a PUBACK that will not come
   daemon->stop(SIGKILL);
@@ -259,8 +267,8 @@ TEST_CASE("an alarm published but never acknowledged when firegated dies goes ag
   broker fresh(dir, broker_port);
   mqtt_probe platform(broker_port, "firegate/#");
   child again({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-2.log");
-  auto alarm = platform.wait_for([&](auto& m) { return m.payload.find("\"id\":\"" + id + "\"") != std::string::npos; },
-                                 10s);
+  auto alarm = platform.wait_for(
+      [&](auto& m) { return m.payload.find("\"id\":\"" + id + "\"") != std::string::npos; }, 10s);
   INFO("alarm id " << id << "\n" << again.log_text());
   REQUIRE(alarm);
   CHECK(json::parse(alarm->payload)["type"] == "fire_alarm");

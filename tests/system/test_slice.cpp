@@ -247,7 +247,9 @@ TEST_CASE("alarms raised while the broker is down are stored and delivered when 
   stop_and_check_outbox(daemon, dir, 1);
 }
 
-TEST_CASE("slice: an EFD-4T's residual current over its setting is a fire alarm with the setting - a site override counts") {
+TEST_CASE(
+    "slice: an EFD-4T's residual current over its setting is a fire alarm with the setting - a site override "
+    "counts") {
   temp_dir dir;
   broker mosquitto(dir);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
@@ -276,7 +278,8 @@ TEST_CASE("slice: an EFD-4T's residual current over its setting is a fire alarm 
   // smoke-2 stays quiet at 350 mA, and alarms past its own 500.
   sim.send("2 residual_current 520");
   auto second = platform.wait_for(
-      [](auto& m) { return is_event(m, "fire_alarm") && m.payload.find("\"smoke-2\"") != std::string::npos; }, 10s);
+      [](auto& m) { return is_event(m, "fire_alarm") && m.payload.find("\"smoke-2\"") != std::string::npos; },
+      10s);
   REQUIRE(second);
   CHECK(json::parse(second->payload)["threshold"] == 500.0);
   std::size_t fires = 0;
@@ -285,7 +288,8 @@ TEST_CASE("slice: an EFD-4T's residual current over its setting is a fire alarm 
   CHECK(daemon.stop(SIGTERM) == 0);
 }
 
-TEST_CASE("slice: a fire still burning across a restart is not raised again - its recovery names the first alarm") {
+TEST_CASE(
+    "slice: a fire still burning across a restart is not raised again - its recovery names the first alarm") {
   temp_dir dir;
   broker mosquitto(dir);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
@@ -302,7 +306,8 @@ TEST_CASE("slice: a fire still burning across a restart is not raised again - it
     REQUIRE(daemon.stop(SIGTERM) == 0);
   }
   child again({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-2.log");
-  REQUIRE(wait_until([&] { return again.log_text().find("alarms restored open=1") != std::string::npos; }, 10s));
+  REQUIRE(
+      wait_until([&] { return again.log_text().find("alarms restored open=1") != std::string::npos; }, 10s));
   // Polled every 50 ms and still in fire: were it raised again, it would be by now.
   REQUIRE(wait_until([&] { return again.log_text().find("modbus connected") != std::string::npos; }, 10s));
   std::this_thread::sleep_for(1s);

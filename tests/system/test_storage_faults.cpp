@@ -50,9 +50,10 @@ struct daemon_on_small_disk {
     std::ofstream(dir / "fg.toml") << sd1_site_config(disk / "fg.db", mosquitto.port(), sim.port(), 2);
     const auto ro = read_only ? fmt::format(" && mount -o remount,ro '{}'", disk.string()) : std::string();
     daemon = std::make_unique<child>(
-        std::vector<std::string>{"/usr/bin/unshare", "-rm", "/bin/sh", "-c",
-                                 fmt::format("mount -t tmpfs -o size=2m tmpfs '{}'{} && exec '{}' -c '{}'",
-                                             disk.string(), ro, firegated_path(), (dir / "fg.toml").string())},
+        std::vector<std::string>{
+            "/usr/bin/unshare", "-rm", "/bin/sh", "-c",
+            fmt::format("mount -t tmpfs -o size=2m tmpfs '{}'{} && exec '{}' -c '{}'", disk.string(), ro,
+                        firegated_path(), (dir / "fg.toml").string())},
         dir / "fg.log");
   }
   /// Readings in the database, counted inside the daemon's mount namespace (SQLite resolves the
@@ -89,7 +90,8 @@ struct daemon_on_small_disk {
     REQUIRE(on_tmpfs());
     std::ofstream out(inside() / "filler", std::ios::binary);
     const std::string chunk(64 * 1024, 'f');
-    for (int i = 0; i < 64 && out.write(chunk.data(), static_cast<std::streamsize>(chunk.size())); ++i) out.flush();
+    for (int i = 0; i < 64 && out.write(chunk.data(), static_cast<std::streamsize>(chunk.size())); ++i)
+      out.flush();
   }
 };
 
@@ -97,8 +99,10 @@ struct daemon_on_small_disk {
 
 TEST_CASE("storage: a full disk - alarms still reach the platform - storage_fault then storage_recovery") {
   if (!namespaces_available()) {
-    WARN("skipped: this machine does not allow user and mount namespaces (unshare -rm), so the test cannot give "
-         "firegated a small disk of its own");
+    WARN(
+        "skipped: this machine does not allow user and mount namespaces (unshare -rm), so the test cannot "
+        "give "
+        "firegated a small disk of its own");
     return;
   }
   daemon_on_small_disk box;
@@ -129,7 +133,8 @@ TEST_CASE("storage: a full disk - alarms still reach the platform - storage_faul
   CHECK(box.daemon->stop(SIGTERM) == 0);
 }
 
-TEST_CASE("storage: a read-only file system at start - firegated runs on memory - alarms reach the platform") {
+TEST_CASE(
+    "storage: a read-only file system at start - firegated runs on memory - alarms reach the platform") {
   if (!namespaces_available()) {
     WARN("skipped: this machine does not allow user and mount namespaces (unshare -rm)");
     return;
@@ -154,7 +159,8 @@ TEST_CASE("storage: a database that cannot be opened at start - firegated runs o
   mqtt_probe platform(mosquitto.port(), "firegate/#");
   simulator sim(dir, 1);
   // A folder that is not there: a missing mount, a typo in storage.path.
-  std::ofstream(dir / "fg.toml") << sd1_site_config(dir / "missing" / "fg.db", mosquitto.port(), sim.port(), 1);
+  std::ofstream(dir / "fg.toml") << sd1_site_config(dir / "missing" / "fg.db", mosquitto.port(), sim.port(),
+                                                    1);
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   auto fault = platform.wait_for([](auto& m) { return is_event(m, "storage_fault"); }, 10s);
   INFO(daemon.log_text());

@@ -39,7 +39,8 @@ alarm_rule leakage_rule() {
 std::vector<alarm_engine::device_rules> sd1s(std::initializer_list<const char*> names) {
   std::vector<alarm_engine::device_rules> out;
   for (const auto* n : names) {
-    out.push_back({n, {equals_rule("fire", 1, alarm_category::fire), equals_rule("fault", 2, alarm_category::fault)}});
+    out.push_back(
+        {n, {equals_rule("fire", 1, alarm_category::fire), equals_rule("fault", 2, alarm_category::fault)}});
   }
   return out;
 }
@@ -147,7 +148,7 @@ TEST_CASE("engine: a reload keeps unchanged rules' alarms - recovers those whose
   CHECK(out[0].kind == event_kind::fire_recovery);
   CHECK(out[0].device == "d2");
   CHECK(out[0].detail.find("changed or removed by a reload") != std::string::npos);
-  CHECK(engine.on_readings(std::vector{state("d1", 1)}, t0 + 1s).empty());  // d1 still active: no repeat
+  CHECK(engine.on_readings(std::vector{state("d1", 1)}, t0 + 1s).empty());      // d1 still active: no repeat
   CHECK(engine.on_readings(std::vector{state("d2", 1)}, t0 + 1s).size() == 1);  // d2 decided afresh
 }
 
@@ -167,7 +168,9 @@ TEST_CASE("engine: offline is a fault - online again its recovery") {
   CHECK(category_of(back[0].kind) == "recovery");
 }
 
-TEST_CASE("engine: alarms open at the last stop are restored - not raised again - ended by the first normal reading") {
+TEST_CASE(
+    "engine: alarms open at the last stop are restored - not raised again - ended by the first normal "
+    "reading") {
   auto engine = make_engine(sd1s({"d1", "d2", "d3"}));
   const auto wall = clock::time_point(1'790'000'000s);
   std::vector<alarm_engine::open_alarm> open{

@@ -3,10 +3,10 @@
 
 #include "config/alarm_rules.hpp"
 #include "config/config_loader.hpp"
-#include "modbus/modbus_bus.hpp"
-#include "modbus/profile.hpp"
 #include "driver.hpp"
+#include "modbus/modbus_bus.hpp"
 #include "modbus/modbus_driver.hpp"
+#include "modbus/profile.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
@@ -174,7 +174,8 @@ category = "fault"
   CHECK(twice.errors.items()[0].message.find("used by another rule") != std::string::npos);
 }
 
-TEST_CASE("alarm rules: a device's overrides - the hysteresis follows a new setting - range and names checked") {
+TEST_CASE(
+    "alarm rules: a device's overrides - the hysteresis follows a new setting - range and names checked") {
   const auto profile = parse_rules(R"([[rules]]
 name = "leakage"
 point = "current"
@@ -197,7 +198,8 @@ category = "fire"
     out.rules = profile.rules;
     const auto root = toml::parse(text, std::string_view("site.toml"));
     config::config_node top(root, "devices[0]", out.errors);
-    if (auto n = top.get_table("rules", config::presence::required)) config::apply_rule_overrides(*n, out.rules);
+    if (auto n = top.get_table("rules", config::presence::required))
+      config::apply_rule_overrides(*n, out.rules);
     return out;
   };
   auto raised = apply("[rules.leakage]\nset = 500\n");
@@ -214,10 +216,12 @@ category = "fire"
   auto too_high = apply("[rules.leakage]\nset = 1500\n");
   REQUIRE(too_high.errors.items().size() == 1);
   CHECK(too_high.errors.items()[0].path == "devices[0].rules.leakage.set");
-  CHECK(too_high.errors.items()[0].message.find("outside the device's setting range 20–1000") != std::string::npos);
+  CHECK(too_high.errors.items()[0].message.find("outside the device's setting range 20–1000") !=
+        std::string::npos);
   auto unknown = apply("[rules.leakge]\nset = 400\n");
   REQUIRE(unknown.errors.items().size() == 1);
-  CHECK(unknown.errors.items()[0].message == "no rule \"leakge\" in this device's profile; its rules are: leakage, fire");
+  CHECK(unknown.errors.items()[0].message ==
+        "no rule \"leakge\" in this device's profile; its rules are: leakage, fire");
   auto no_set = apply("[rules.fire]\nset = 1\n");
   REQUIRE(no_set.errors.items().size() == 1);
   CHECK(no_set.errors.items()[0].message.find("has no set") != std::string::npos);

@@ -66,7 +66,8 @@ void run(const row& r) {
 TEST_CASE("conditions: thresholds with hysteresis - at - just under - just over - each edge") {
   const std::vector<row> rows{
       // Residual current: alarm at 300 mA, clears at 280 mA or below.
-      {"high: just under the set point stays quiet", threshold(condition_kind::high, 300, 280),
+      {"high: just under the set point stays quiet",
+       threshold(condition_kind::high, 300, 280),
        {{0, 299.9, '.'}, {1000, 0, '.'}}},
       {"high: at the set point raises", threshold(condition_kind::high, 300, 280), {{0, 300, 'R'}}},
       {"high: inside the hysteresis band it stays raised",
@@ -84,7 +85,9 @@ TEST_CASE("conditions: thresholds with hysteresis - at - just under - just over 
        {{0, 20.5, '.'}, {1000, 20, 'R'}, {2000, 20.9, '.'}, {3000, 21, 'C'}}},
       {"a bad value decides nothing: the state stays",
        threshold(condition_kind::high, 300, 280),
-       {{0, 400, 'R'}, {1000, 0, '.', quality::bad}, {2000, std::numeric_limits<double>::quiet_NaN(), '.'},
+       {{0, 400, 'R'},
+        {1000, 0, '.', quality::bad},
+        {2000, std::numeric_limits<double>::quiet_NaN(), '.'},
         {3000, 100, 'C'}}},
   };
   for (const auto& r : rows) run(r);
@@ -93,20 +96,32 @@ TEST_CASE("conditions: thresholds with hysteresis - at - just under - just over 
 TEST_CASE("conditions: debounce by time and by samples - just under and just over") {
   const auto high = threshold(condition_kind::high, 300, 280);
   const std::vector<row> rows{
-      {"5 s: held 4.999 s is not enough", with_debounce(high, 5s, 1),
+      {"5 s: held 4.999 s is not enough",
+       with_debounce(high, 5s, 1),
        {{0, 350, '.'}, {2000, 350, '.'}, {4999, 350, '.'}, {5500, 0, '.'}}},
-      {"5 s: held 5 s raises", with_debounce(high, 5s, 1), {{0, 350, '.'}, {2500, 350, '.'}, {5000, 350, 'R'}}},
+      {"5 s: held 5 s raises",
+       with_debounce(high, 5s, 1),
+       {{0, 350, '.'}, {2500, 350, '.'}, {5000, 350, 'R'}}},
       {"5 s: a dip below the set point restarts the count (hysteresis does not count before raising)",
        with_debounce(high, 5s, 1),
        {{0, 350, '.'}, {3000, 290, '.'}, {4000, 350, '.'}, {8999, 350, '.'}, {9000, 350, 'R'}}},
-      {"5 s: completes on a tick between samples", with_debounce(high, 5s, 1),
-       {{0, 350, '.'}, {4999, 0, '.', quality::good, tick}, {5000, 0, 'R', quality::good, tick},
+      {"5 s: completes on a tick between samples",
+       with_debounce(high, 5s, 1),
+       {{0, 350, '.'},
+        {4999, 0, '.', quality::good, tick},
+        {5000, 0, 'R', quality::good, tick},
         {6000, 0, '.', quality::good, tick}}},
-      {"3 samples: 2 are not enough", with_debounce(high, 0s, 3), {{0, 350, '.'}, {100, 350, '.'}, {200, 10, '.'}}},
-      {"3 samples: the third raises", with_debounce(high, 0s, 3), {{0, 350, '.'}, {100, 350, '.'}, {200, 350, 'R'}}},
-      {"3 samples and 1 s: both needed", with_debounce(high, 1s, 3),
+      {"3 samples: 2 are not enough",
+       with_debounce(high, 0s, 3),
+       {{0, 350, '.'}, {100, 350, '.'}, {200, 10, '.'}}},
+      {"3 samples: the third raises",
+       with_debounce(high, 0s, 3),
+       {{0, 350, '.'}, {100, 350, '.'}, {200, 350, 'R'}}},
+      {"3 samples and 1 s: both needed",
+       with_debounce(high, 1s, 3),
        {{0, 350, '.'}, {10, 350, '.'}, {20, 350, '.'}, {999, 350, '.'}, {1000, 350, 'R'}}},
-      {"a tick does not stand in for missing samples", with_debounce(high, 1s, 3),
+      {"a tick does not stand in for missing samples",
+       with_debounce(high, 1s, 3),
        {{0, 350, '.'}, {5000, 0, '.', quality::good, tick}, {5001, 350, '.'}, {5002, 350, 'R'}}},
   };
   for (const auto& r : rows) run(r);
@@ -123,15 +138,19 @@ TEST_CASE("conditions: state values and status bits") {
   arc.kind = condition_kind::bit;
   arc.bit = 8;
   const std::vector<row> rows{
-      {"SD-1 state 1 is fire; 4 (test) is not", fire, {{0, 0, '.'}, {1, 4, '.'}, {2, 1, 'R'}, {3, 1, '.'}, {4, 0, 'C'}}},
+      {"SD-1 state 1 is fire; 4 (test) is not",
+       fire,
+       {{0, 0, '.'}, {1, 4, '.'}, {2, 1, 'R'}, {3, 1, '.'}, {4, 0, 'C'}}},
       {"SD-1 states 2 and 3 are faults", fault, {{0, 1, '.'}, {1, 2, 'R'}, {2, 3, '.'}, {3, 0, 'C'}}},
-      {"bit 8 of the alarm word", arc,
+      {"bit 8 of the alarm word",
+       arc,
        {{0, 0x00FF, '.'}, {1, 0x0100, 'R'}, {2, 0x8100, '.'}, {3, 0x80FF, 'C'}, {4, 0xFFFF, 'R'}}},
   };
   for (const auto& r : rows) run(r);
 }
 
-TEST_CASE("conditions: rate of rise across missing samples - not from one sample - a gap longer than the window") {
+TEST_CASE(
+    "conditions: rate of rise across missing samples - not from one sample - a gap longer than the window") {
   condition_spec ror;  // cable temperature: 10 °C a minute over a minute
   ror.kind = condition_kind::rate_of_rise;
   ror.per_minute = 10;
@@ -142,11 +161,13 @@ TEST_CASE("conditions: rate of rise across missing samples - not from one sample
       {"10 °C a minute raises", ror, {{0, 20, '.'}, {30000, 25, 'R'}}},
       {"under the minimum span there is no rate yet", ror, {{0, 20, '.'}, {9999, 30, '.'}, {10000, 30, 'R'}}},
       // Polls every 5 s with the ones at 10–35 s lost: the rate is over the time the samples span.
-      {"missing samples: the rate is over the time spanned", ror,
+      {"missing samples: the rate is over the time spanned",
+       ror,
        {{0, 20, '.'}, {5000, 20.5, '.'}, {40000, 27, 'R'}}},
       {"the rise levels off: it clears", ror, {{0, 20, '.'}, {30000, 26, 'R'}, {60000, 27, 'C'}}},
       // After a gap longer than the window only the new sample is left: no rate, no decision.
-      {"a gap longer than the window decides nothing", ror,
+      {"a gap longer than the window decides nothing",
+       ror,
        {{0, 20, '.'}, {120000, 60, '.'}, {125000, 60, '.'}, {135000, 61, '.'}}},
   };
   for (const auto& r : rows) run(r);
@@ -163,13 +184,20 @@ TEST_CASE("conditions: unusable values and stale data") {
   stale.kind = condition_kind::stale;
   stale.stale_after = 30s;
   const std::vector<row> rows{
-      {"a probe open raises, a good value clears", probe,
-       {{0, 21.5, '.'}, {1000, 3276.7, 'R', quality::bad}, {2000, 3276.7, '.', quality::bad}, {3000, 21.5, 'C'}}},
-      {"stale: 29.999 s without a good reading is not stale", stale,
+      {"a probe open raises, a good value clears",
+       probe,
+       {{0, 21.5, '.'},
+        {1000, 3276.7, 'R', quality::bad},
+        {2000, 3276.7, '.', quality::bad},
+        {3000, 21.5, 'C'}}},
+      {"stale: 29.999 s without a good reading is not stale",
+       stale,
        {{0, 1, '.'}, {29999, 0, '.', quality::good, tick}, {30000, 0, 'R', quality::good, tick}}},
-      {"stale: bad readings do not keep it fresh; a good one clears", stale,
+      {"stale: bad readings do not keep it fresh; a good one clears",
+       stale,
        {{0, 1, '.'}, {20000, 0, '.', quality::bad}, {30000, 0, 'R', quality::good, tick}, {31000, 1, 'C'}}},
-      {"stale: a device never heard from goes stale from the first tick", stale,
+      {"stale: a device never heard from goes stale from the first tick",
+       stale,
        {{0, 0, '.', quality::good, tick}, {30000, 0, 'R', quality::good, tick}}},
   };
   for (const auto& r : rows) run(r);

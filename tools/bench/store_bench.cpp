@@ -31,7 +31,8 @@ std::uintmax_t size_on_disk(const fs::path& db) {
 }
 
 /// A fleet's second of SD-1 polls: four points a device, values as they drift.
-std::vector<reading> batch_of(std::size_t devices, std::size_t size, clock::time_point t, std::mt19937& random) {
+std::vector<reading> batch_of(std::size_t devices, std::size_t size, clock::time_point t,
+                              std::mt19937& random) {
   static const char* points[] = {"state", "smoke", "temperature", "supply_voltage"};
   static const char* units[] = {"", "dB/m", "°C", "V"};
   std::uniform_int_distribution<int> noise(-3, 3);
@@ -41,8 +42,10 @@ std::vector<reading> batch_of(std::size_t devices, std::size_t size, clock::time
     const auto device = fmt::format("smoke-{:04}", i % devices);
     const auto at = t + std::chrono::milliseconds(i / devices);
     for (int p = 0; p < 4 && out.size() < size; ++p) {
-      const double value = p == 0 ? 0 : p == 1 ? 0.02 + noise(random) * 0.01 : p == 2 ? 21.5 + noise(random) * 0.1
-                                                                                       : 24.0 + noise(random) * 0.01;
+      const double value = p == 0   ? 0
+                           : p == 1 ? 0.02 + noise(random) * 0.01
+                           : p == 2 ? 21.5 + noise(random) * 0.1
+                                    : 24.0 + noise(random) * 0.01;
       out.push_back({device, points[p], value, units[p], quality::good, at});
     }
   }
@@ -73,7 +76,8 @@ int main(int argc, char** argv) {
       s.append_telemetry(batch_of(devices, std::min(batch, total - written), t, random), topic);
       t += std::chrono::seconds(1);
     }
-    std::cout << fmt::format(R"({{"filled": "{}", "readings": {}, "outbox": {}}})", fill, total, s.outbox_depth())
+    std::cout << fmt::format(R"({{"filled": "{}", "readings": {}, "outbox": {}}})", fill, total,
+                             s.outbox_depth())
               << "\n";
     return 0;
   }

@@ -38,18 +38,18 @@ void print_event(const nlohmann::json& j, bool color) {
   const auto& contacts = j.value("contacts", nlohmann::json::object());
   const auto responsible = contacts.value("responsible", nlohmann::json::object());
   const auto backup = contacts.value("backup", nlohmann::json::object());
-  std::string label = type == "fire_alarm"       ? "FIRE ALARM"
-                      : type == "fire_recovery"  ? "FIRE ALARM CLEARED"
-                      : type == "device_offline" ? "FAULT: DEVICE OFFLINE"
-                      : type == "device_online"  ? "FAULT CLEARED: DEVICE ONLINE"
-                      : type == "storage_fault"  ? "FAULT: GATEWAY STORAGE"
-                      : type == "storage_recovery" ? "FAULT CLEARED: GATEWAY STORAGE"
-                      : type == "storage_eviction" ? "GATEWAY STORAGE FULL: OLDEST DATA REMOVED"
-                      : type == "supervisory_alarm" ? "SUPERVISORY ALARM"
-                      : type == "supervisory_recovery" ? "SUPERVISORY ALARM CLEARED"
-                      : type == "device_fault"   ? "FAULT: DEVICE"
+  std::string label = type == "fire_alarm"              ? "FIRE ALARM"
+                      : type == "fire_recovery"         ? "FIRE ALARM CLEARED"
+                      : type == "device_offline"        ? "FAULT: DEVICE OFFLINE"
+                      : type == "device_online"         ? "FAULT CLEARED: DEVICE ONLINE"
+                      : type == "storage_fault"         ? "FAULT: GATEWAY STORAGE"
+                      : type == "storage_recovery"      ? "FAULT CLEARED: GATEWAY STORAGE"
+                      : type == "storage_eviction"      ? "GATEWAY STORAGE FULL: OLDEST DATA REMOVED"
+                      : type == "supervisory_alarm"     ? "SUPERVISORY ALARM"
+                      : type == "supervisory_recovery"  ? "SUPERVISORY ALARM CLEARED"
+                      : type == "device_fault"          ? "FAULT: DEVICE"
                       : type == "device_fault_recovery" ? "FAULT CLEARED: DEVICE"
-                                                 : type;
+                                                        : type;
   std::cout << fmt::format("\n{} {} {}  {}  [{}]\n", paint, label, reset, str(j, "time"), str(j, "severity"));
   std::cout << fmt::format("  place    {} ({}), site {}\n", str(site, "name"), str(site, "category"),
                            str(site, "id"));
