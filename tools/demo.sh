@@ -56,7 +56,7 @@ sed -e "s#^port = 18830#port = $broker_port#" -e "s#^port = 15020#port = $modbus
     config/demo/firegate.toml >"$work/firegate.toml"
 
 # Process substitution, not a pipe: $! must be the center's pid, not tee's.
-"$bin/tools/firegate-center" --port "$broker_port" > >(tee "$work/center.out") &
+"$bin/tools/firegate-center" --port "$broker_port" --auto-ack 4 > >(tee "$work/center.out") &
 pids+=($!)
 wait_text "$work/center.out" "watching" 10
 
@@ -69,8 +69,9 @@ pids+=($!)
 
 cat <<INFO
 demo: broker 127.0.0.1:$broker_port, simulator 127.0.0.1:$modbus_port (3 SD-1 detectors), gateway gw-demo-01
-demo: scenario: smoke in the kitchen at 4 s, cleared at 12 s; the storeroom detector goes silent at 16 s
-      and answers again at 24 s. Alerts appear below as the control room receives them.
+demo: scenario: smoke in the kitchen at 4 s; the control room (firegate-center) acknowledges it 4 s later;
+      the smoke clears at 12 s and the latched alarm ends; the storeroom detector goes silent at 16 s and
+      answers again at 24 s. Alerts appear below as the control room receives them.
 INFO
 
 wait_text "$work/center.out" "FAULT CLEARED" 40 || { echo "--- firegated log"; cat "$work/firegated.log"; exit 1; }

@@ -1,6 +1,7 @@
 #include "application.hpp"
 
 #include "config/config_loader.hpp"
+#include "uplink/commands.hpp"
 #include "uplink/payloads.hpp"
 
 #include <fmt/format.h>
@@ -23,7 +24,7 @@ application::application(std::filesystem::path config_path, config::gateway_file
       config_path_(std::move(config_path)),
       cfg_(std::move(cfg)),
       random_(std::random_device{}()),
-      rules_(device_rules(), [this] { return new_event_id(); }),
+      rules_(device_rules(), [this] { return new_event_id(); }, cfg_.alarms),
       rules_timer_(io_) {
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
 }
@@ -74,17 +75,10 @@ int application::run() {
                static_cast<double>(opened->used_bytes()) / (1 << 20), cfg_.storage.max_size_mb);
   next_seq_ = opened->next_event_seq();
   const auto moved = opened->moved_aside();
-  std::vector<alarm_engine::open_alarm> open;
-  for (auto& a : opened->open_alarms()) {
-    const auto kind = a.kind == "fire_alarm"          ? event_kind::fire_alarm
-                      : a.kind == "supervisory_alarm" ? event_kind::supervisory_alarm
-                      : a.kind == "device_fault"      ? event_kind::device_fault
-                                                      : event_kind::device_offline;
-    open.push_back({std::move(a.id), kind, std::move(a.device), std::move(a.rule), a.value});
-  }
+  const auto open = opened->open_alarms();
+  const auto false_alarms = opened->false_alarms_since(local_midnight(clock::now()));
   store_ = std::make_unique<store_worker>(std::move(opened));
-  uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
-  uplink_->start();
+  start_uplink();
   if (moved) {
     // What was in the old file is not lost for good: it is kept for a technician to recover.
     spdlog::error(
@@ -105,10 +99,10 @@ int application::run() {
     raise(std::move(e));
   }
   if (storage_in_memory_) storage_failed(open_error, "open");
-  if (!open.empty()) {
-    // Still open at the last stop: active again without being raised again (docs/storage.md).
-    spdlog::info("alarms restored open={}", open.size());
-    for (auto& e : rules_.restore(open, clock::now())) raise(std::move(e));
+  if (!open.empty() || !false_alarms.empty()) {
+    // Still open at the last stop: active again without being raised again (docs/alarms.md).
+    spdlog::info("alarms restored open={} devices_with_false_alarms_today={}", open.size(), false_alarms.size());
+    for (auto& e : rules_.restore(open, false_alarms, rules::mono::now(), clock::now())) raise(std::move(e));
   }
   start_drivers();
   wait_signal();
@@ -132,6 +126,48 @@ int application::run() {
   store_.reset();
   spdlog::info("firegated stopped outbox={}", outbox);
   return 0;
+}
+
+void application::start_uplink() {
+  uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
+  uplink_->on_commands(topic_for(cfg_, "cmd"), [this](std::string payload) { on_command(payload); });
+  uplink_->start();
+}
+
+void application::on_command(const std::string& payload) {
+  const auto cmd = parse_command(payload);
+  std::string error = cmd.error;
+  std::vector<event> events;
+  if (cmd.body) {
+    const auto now = rules::mono::now();
+    const auto wall = clock::now();
+    // Devices are checked here, where the configuration is known: the engine takes any name.
+    const auto known = [&](const std::string& device) {
+      if (find_device(device) != nullptr) return true;
+      error = fmt::format("no device \"{}\" on this gateway", device);
+      return false;
+    };
+    alarm_engine::outcome done;
+    if (const auto* ack = std::get_if<ack_command>(&*cmd.body)) {
+      done = rules_.acknowledge(ack->alarm_id, ack->verdict, ack->by, now, wall);
+    } else if (const auto* sh = std::get_if<shield_command>(&*cmd.body)) {
+      if (known(sh->device)) done = rules_.shield(sh->device, sh->length, sh->reason, sh->by, now, wall);
+    } else if (const auto* un = std::get_if<unshield_command>(&*cmd.body)) {
+      if (known(un->device)) done = rules_.unshield(un->device, un->by, now, wall);
+    } else if (const auto* tm = std::get_if<test_mode_command>(&*cmd.body)) {
+      if (known(tm->device)) done = rules_.set_test_mode(tm->device, tm->on, tm->length, tm->by, now, wall);
+    }
+    if (error.empty()) error = std::move(done.error);
+    events = std::move(done.events);
+  }
+  if (error.empty()) {
+    spdlog::info("command done id={} command={} events={}", cmd.id, cmd.name, events.size());
+  } else {
+    spdlog::warn("command refused id={} command={} error=\"{}\"", cmd.id.empty() ? "-" : cmd.id,
+                 cmd.name.empty() ? "-" : cmd.name, error);
+  }
+  if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), command_reply(cfg_.gateway.id, cmd, error, events, clock::now()));
+  for (auto& e : events) raise(std::move(e));
 }
 
 void application::start_drivers() {
@@ -207,12 +243,11 @@ void application::reload() {
   cfg_ = std::move(next);
   devices_.clear();
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
-  for (auto& e : rules_.reconfigure(device_rules(), clock::now())) raise(std::move(e));
+  for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));
   if (uplink_changed) {
     spdlog::info("reload uplink changed broker={}:{} action=reconnect", cfg_.mqtt.host, cfg_.mqtt.port);
     uplink_->stop(500ms);
-    uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
-    uplink_->start();
+    start_uplink();
   }
   start_drivers();
   spdlog::info("reload applied file={} buses={} devices={}", config_path_.string(), cfg_.buses.size(),
@@ -403,7 +438,7 @@ void application::on_device_status(const device_status& status) {
   } else {
     ++devices_offline_;
   }
-  for (auto& e : rules_.on_device_status(status)) raise(std::move(e));
+  for (auto& e : rules_.on_device_status(status, rules::mono::now())) raise(std::move(e));
 }
 
 void application::raise(event e) {
@@ -426,9 +461,10 @@ void application::raise(event e) {
         asio::post(io_, [this, e = std::move(e), item = std::move(item), error]() mutable {
           // Logged once stored (or not): a line saying stored=true means it is on disk.
           const auto* d = find_device(e.device);
-          const auto level = e.kind == event_kind::fire_alarm    ? spdlog::level::critical
-                             : category_of(e.kind) == "recovery" ? spdlog::level::info
-                                                                 : spdlog::level::warn;
+          const auto severity = severity_of(e.kind);
+          const auto level = severity == "critical" && !e.test ? spdlog::level::critical
+                             : severity == "info" || e.test    ? spdlog::level::info
+                                                               : spdlog::level::warn;
           spdlog::log(
               level,
               "event raised id={} seq={} type={} device={} location=\"{}\" rule={} value={} stored={} "

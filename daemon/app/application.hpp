@@ -35,8 +35,11 @@ class application final : public reading_sink {
 
   void on_readings(std::span<const reading> readings) override;
   void on_device_status(const device_status& status) override;
+  /// A command from the platform (cmd topic): carried out and answered on cmd/reply.
+  void on_command(const std::string& payload);
 
  private:
+  void start_uplink();
   void start_drivers();
   void stop_drivers();
   void wait_signal();

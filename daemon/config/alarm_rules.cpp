@@ -175,6 +175,7 @@ void apply_rule_overrides(config_node& overrides, std::vector<alarm_rule>& rules
     if (!n) continue;
     auto& c = rule->condition;
     rule->enabled = n->get_bool("enabled", rule->enabled);
+    rule->latch = n->get_bool("latch", rule->latch);
     if (n->contains("delay_ms"))
       c.delay = std::chrono::milliseconds(n->get_integer("delay_ms", 0, 3'600'000, 0).value_or(0));
     if (n->contains("samples"))

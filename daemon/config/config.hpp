@@ -97,6 +97,7 @@ struct gateway_file {
   gateway_config gateway;
   site_config site;
   storage_config storage;
+  rules::alarm_policy alarms;
   mqtt_uplink_config mqtt;
   std::vector<bus_config> buses;
   std::vector<device_config> devices;

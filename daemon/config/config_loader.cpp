@@ -134,6 +134,12 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
   if (auto n = top.get_table("gateway", presence::required)) f.gateway = parse_gateway(*n);
   if (auto n = top.get_table("site", presence::required)) f.site = parse_site(*n);
   if (auto n = top.get_table("storage", presence::required)) f.storage = parse_storage(*n);
+  if (auto n = top.get_table("alarms", presence::optional)) {
+    f.alarms.escalate_after = std::chrono::seconds(n->get_integer("escalate_after_s", 0, 86400, 300).value_or(300));
+    f.alarms.false_alarm_limit =
+        static_cast<unsigned>(n->get_integer("false_alarms_per_day", 1, 1000, 5).value_or(5));
+    n->finish();
+  }
   if (auto uplink = top.get_table("uplink", presence::required)) {
     if (auto n = uplink->get_table("mqtt", presence::required)) f.mqtt = parse_mqtt(*n, f.gateway);
     uplink->finish();

@@ -7,14 +7,19 @@ namespace firegate {
 using rules::alarm_category;
 using rules::change;
 using rules::condition_kind;
+using rules::mono;
 
-alarm_engine::alarm_engine(std::vector<device_rules> devices, std::function<std::string()> new_id)
-    : new_id_(std::move(new_id)) {
-  reconfigure(std::move(devices), clock::now());
+alarm_engine::alarm_engine(std::vector<device_rules> devices, std::function<std::string()> new_id,
+                           alarm_policy policy)
+    : new_id_(std::move(new_id)), policy_(policy) {
+  reconfigure(std::move(devices), policy, clock::now());
 }
 
-std::vector<event> alarm_engine::reconfigure(std::vector<device_rules> devices, clock::time_point wall) {
+std::vector<event> alarm_engine::reconfigure(std::vector<device_rules> devices, alarm_policy policy,
+                                             clock::time_point wall) {
+  policy_ = policy;
   std::vector<event> out;
+  // Device-level state (offline, shields, test modes) stays; the rules are replaced.
   std::map<std::string, std::vector<rule_state>, std::less<>> next;
   for (auto& d : devices) {
     auto& states = next[d.device];
@@ -23,7 +28,7 @@ std::vector<event> alarm_engine::reconfigure(std::vector<device_rules> devices, 
       if (!r.enabled) continue;
       rule_state* kept = nullptr;
       if (old != devices_.end()) {
-        for (auto& s : old->second) {
+        for (auto& s : old->second.rules) {
           if (s.rule == r) kept = &s;
         }
       }
@@ -31,53 +36,51 @@ std::vector<event> alarm_engine::reconfigure(std::vector<device_rules> devices, 
         states.push_back(std::move(*kept));
         kept->rule.name.clear();  // moved: not to be recovered below
       } else {
-        states.push_back({r, rules::condition(r.condition), {}});
+        states.push_back({r, rules::condition(r.condition), std::nullopt});
       }
     }
   }
   // Alarms whose rule changed or went: recovered, so that none stays open with nothing to end it.
-  for (auto& [device, states] : devices_) {
-    for (auto& s : states) {
-      if (s.rule.name.empty() || s.active_id.empty()) continue;
-      auto e = make(s, false, device, s.condition.value(), "", wall);
-      e.detail = fmt::format("{}: ended because its rule was changed or removed by a reload", s.rule.text);
-      out.push_back(std::move(e));
+  for (auto& [device, d] : devices_) {
+    for (auto& s : d.rules) {
+      if (s.rule.name.empty() || !s.alarm) continue;
+      out.push_back(recovery(*s.alarm, device, &s, wall,
+                             fmt::format("{}: ended because its rule was changed or removed by a reload",
+                                         s.rule.text.empty() ? s.rule.name : s.rule.text)));
     }
+    d.rules.clear();
   }
-  devices_ = std::move(next);
+  for (auto& [device, states] : next) devices_[device].rules = std::move(states);
   return out;
 }
 
-event alarm_engine::make(const rule_state& s, bool raised, const std::string& device, double value,
-                         const std::string& unit, clock::time_point time) {
+event alarm_engine::make_event(event_kind kind, const std::string& device, clock::time_point time) {
   event e;
   e.id = new_id_();
-  switch (s.rule.category) {
-    case alarm_category::fire:
-      e.kind = raised ? event_kind::fire_alarm : event_kind::fire_recovery;
-      break;
-    case alarm_category::supervisory:
-      e.kind = raised ? event_kind::supervisory_alarm : event_kind::supervisory_recovery;
-      break;
-    case alarm_category::fault:
-      e.kind = raised ? event_kind::device_fault : event_kind::device_fault_recovery;
-      break;
-  }
+  e.kind = kind;
   e.device = device;
+  e.time = time;
+  return e;
+}
+
+event alarm_engine::alarm_event(const rule_state& s, const std::string& device, const device_state& d,
+                                double value, const std::string& unit, clock::time_point time) {
+  const auto kind = s.rule.category == alarm_category::fire          ? event_kind::fire_alarm
+                    : s.rule.category == alarm_category::supervisory ? event_kind::supervisory_alarm
+                                                                     : event_kind::device_fault;
+  auto e = make_event(kind, device, time);
   e.point = s.rule.point;
   e.value = value;
   e.unit = unit;
-  e.time = time;
   e.rule = s.rule.name;
+  e.test = d.test.has_value();
+  e.false_alarms_today = false_alarms_today(device, time);
   const auto& c = s.rule.condition;
   if (c.kind == condition_kind::high || c.kind == condition_kind::low) e.threshold = c.set;
   if (c.kind == condition_kind::rate_of_rise) e.threshold = c.per_minute;
   const auto text =
       s.rule.text.empty() ? fmt::format("{} {}", s.rule.point, rules::to_string(c.kind)) : s.rule.text;
-  if (!raised) {
-    e.alarm_id = s.active_id;
-    e.detail = fmt::format("back to normal: {}", text);
-  } else if (c.kind == condition_kind::high || c.kind == condition_kind::low) {
+  if (c.kind == condition_kind::high || c.kind == condition_kind::low) {
     e.detail = fmt::format("{}: {} {} (setting {} {})", text, value, unit, c.set, unit);
   } else if (c.kind == condition_kind::rate_of_rise) {
     e.detail =
@@ -88,115 +91,140 @@ event alarm_engine::make(const rule_state& s, bool raised, const std::string& de
   return e;
 }
 
-void alarm_engine::on_change(change ch, rule_state& s, const std::string& device, double value,
-                             const std::string& unit, clock::time_point time, std::vector<event>& out) {
-  if (ch == change::none) return;
-  auto e = make(s, ch == change::raised, device, value, unit, time);
-  s.active_id = ch == change::raised ? e.id : std::string();
-  out.push_back(std::move(e));
-}
-
-std::vector<event> alarm_engine::on_readings(std::span<const reading> readings, rules::mono::time_point now) {
-  std::vector<event> out;
-  for (const auto& r : readings) {
-    // A device offline at the last stop that answers now: its fault ends (the driver reports only
-    // changes, and to it the device was never offline).
-    if (!offline_.empty()) {
-      if (auto off = offline_.find(r.device); off != offline_.end()) {
-        out.push_back(back_online(off, r.time, "answering again"));
-      }
-    }
-    auto d = devices_.find(r.device);
-    if (d == devices_.end()) continue;
-    for (auto& s : d->second) {
-      if (s.rule.point != r.point) continue;
-      const auto ch = s.condition.on_sample(r.value, r.q, now);
-      on_change(ch, s, r.device, s.condition.value(), r.unit, r.time, out);
-    }
+event alarm_engine::recovery(const alarm_record& a, const std::string& device, const rule_state* s,
+                             clock::time_point time, std::string detail) {
+  auto e = make_event(recovery_of(a.kind), device, time);
+  if (s != nullptr) {
+    e.point = s->rule.point;
+    e.rule = s->rule.name;
   }
-  return out;
-}
-
-std::vector<event> alarm_engine::on_tick(rules::mono::time_point now, clock::time_point wall) {
-  std::vector<event> out;
-  for (auto& [device, states] : devices_) {
-    for (auto& s : states) on_change(s.condition.on_tick(now), s, device, s.condition.value(), "", wall, out);
-  }
-  return out;
-}
-
-std::vector<event> alarm_engine::on_device_status(const device_status& status) {
-  std::vector<event> out;
-  auto active = offline_.find(status.device);
-  if (!status.online && active == offline_.end()) {
-    event e;
-    e.id = new_id_();
-    e.kind = event_kind::device_offline;
-    e.device = status.device;
-    e.time = status.time;
-    e.detail = fmt::format("no answer from {}: {}", status.detail, status.error.message());
-    offline_.emplace(status.device, e.id);
-    out.push_back(std::move(e));
-  } else if (status.online && active != offline_.end()) {
-    out.push_back(back_online(active, status.time, fmt::format("answering again at {}", status.detail)));
-  }
-  return out;
-}
-
-event alarm_engine::back_online(std::map<std::string, std::string>::iterator offline, clock::time_point time,
-                                std::string detail) {
-  event e;
-  e.id = new_id_();
-  e.kind = event_kind::device_online;
-  e.device = offline->first;
-  e.time = time;
-  e.alarm_id = offline->second;
+  e.value = a.value;
+  e.unit = a.unit;
+  e.alarm_id = a.id;
+  e.first_time = a.first;
+  e.verdict = a.verdict;
+  e.actor = a.actor;
+  e.test = a.test;
   e.detail = std::move(detail);
-  offline_.erase(offline);
   return e;
 }
 
-std::vector<event> alarm_engine::restore(const std::vector<open_alarm>& open, clock::time_point wall) {
-  std::vector<event> out;
-  for (const auto& a : open) {
-    if (a.kind == event_kind::device_offline) {
-      offline_[a.device] = a.id;  // its first reading ends it (on_readings)
-      continue;
+void alarm_engine::on_change(change ch, rule_state& s, const std::string& device, device_state& d, double value,
+                             const std::string& unit, clock::time_point time, mono::time_point now,
+                             std::vector<event>& out) {
+  // A shielded device's conditions are still followed, so that what holds when the shield ends is
+  // raised then; nothing is raised meanwhile.
+  if (ch == change::none || d.shield) return;
+  if (ch == change::raised) {
+    if (s.alarm) {  // latched and not yet acknowledged: the same alarm, holding again
+      s.alarm->holds = true;
+      s.alarm->value = value;
+      return;
     }
-    rule_state* state = nullptr;
-    if (auto d = devices_.find(a.device); d != devices_.end()) {
-      for (auto& s : d->second) {
-        if (s.rule.name == a.rule) state = &s;
+    auto e = alarm_event(s, device, d, value, unit, time);
+    s.alarm = alarm_record{e.id,      e.kind,          time,    value, unit, e.detail, true, s.rule.latch, {}, {},
+                           0,         {},              now + policy_.escalate_after,          e.test};
+    out.push_back(std::move(e));
+    return;
+  }
+  if (!s.alarm) return;
+  s.alarm->holds = false;
+  s.alarm->value = value;  // its recovery reports the value that ended it
+  if (s.alarm->latch && s.alarm->verdict.empty()) return;  // stays until a person acknowledges it
+  const auto text = s.rule.text.empty() ? s.rule.name : s.rule.text;
+  out.push_back(recovery(*s.alarm, device, &s, time, fmt::format("back to normal: {}", text)));
+  s.alarm.reset();
+}
+
+std::vector<event> alarm_engine::on_readings(std::span<const reading> readings, mono::time_point now) {
+  std::vector<event> out;
+  for (const auto& r : readings) {
+    auto d = devices_.find(r.device);
+    if (d == devices_.end()) continue;
+    auto& dev = d->second;
+    // A reading means the device answers. One offline at the last stop ends its fault here (the
+    // driver reports only changes, and to it the device was never offline).
+    dev.offline_now = false;
+    if (dev.offline) {
+      out.push_back(recovery(*dev.offline, r.device, nullptr, r.time, "answering again"));
+      dev.offline.reset();
+    }
+    for (auto& s : dev.rules) {
+      if (s.rule.point != r.point) continue;
+      const auto ch = s.condition.on_sample(r.value, r.q, now);
+      on_change(ch, s, r.device, dev, s.condition.value(), r.unit, r.time, now, out);
+    }
+  }
+  return out;
+}
+
+void alarm_engine::escalate(alarm_record& a, const std::string& device, const rule_state* s, mono::time_point now,
+                            clock::time_point wall, std::vector<event>& out) {
+  ++a.repeats;
+  a.next_escalation = now + policy_.escalate_after;
+  auto e = make_event(event_kind::alarm_escalation, device, wall);
+  if (s != nullptr) {
+    e.point = s->rule.point;
+    e.rule = s->rule.name;
+  }
+  e.value = a.value;
+  e.unit = a.unit;
+  e.alarm_id = a.id;
+  e.first_time = a.first;
+  e.repeat = a.repeats;
+  e.false_alarms_today = false_alarms_today(device, wall);
+  const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(wall - a.first).count();
+  e.detail = fmt::format("not acknowledged after {} min (raised again, {} time{}): {}", minutes, a.repeats,
+                         a.repeats == 1 ? "" : "s", a.detail);
+  a.last_escalation_id = e.id;
+  out.push_back(std::move(e));
+}
+
+std::vector<event> alarm_engine::on_tick(mono::time_point now, clock::time_point wall) {
+  std::vector<event> out;
+  for (auto& [device, d] : devices_) {
+    if (d.shield && now >= d.shield->ends) end_shield(device, d, "", wall, now, out);
+    if (d.test && now >= d.test->ends) end_test_mode(device, d, "", wall, now, out);
+    for (auto& s : d.rules) {
+      on_change(s.condition.on_tick(now), s, device, d, s.condition.value(), "", wall, now, out);
+      auto& a = s.alarm;
+      if (a && a->kind == event_kind::fire_alarm && a->verdict.empty() && !a->test &&
+          policy_.escalate_after.count() > 0 && now >= a->next_escalation) {
+        escalate(*a, device, &s, now, wall, out);
       }
     }
-    if (state != nullptr && state->active_id.empty()) {
-      state->condition.restore_active(a.value);
-      state->active_id = a.id;
-      continue;
-    }
-    // Its rule is gone (the configuration changed while stopped), or a second open alarm of one
-    // rule (left by a crash between an alarm and its recovery): ended now, so none stays open.
-    event e;
-    e.id = new_id_();
-    e.kind = a.kind == event_kind::fire_alarm          ? event_kind::fire_recovery
-             : a.kind == event_kind::supervisory_alarm ? event_kind::supervisory_recovery
-                                                       : event_kind::device_fault_recovery;
-    e.device = a.device;
-    e.rule = a.rule;
-    e.value = a.value;
-    e.time = wall;
-    e.alarm_id = a.id;
-    e.detail = state == nullptr ? "ended at start: its rule is no longer configured for this device"
-                                : "ended at start: a later alarm of the same rule is open";
-    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void alarm_engine::raise_offline(const std::string& device, device_state& d, clock::time_point time,
+                                 mono::time_point now, std::vector<event>& out) {
+  auto e = make_event(event_kind::device_offline, device, time);
+  e.detail = d.offline_detail;
+  e.test = d.test.has_value();
+  d.offline = alarm_record{e.id, e.kind, time, 0, {}, e.detail, true, false, {}, {}, 0, {}, now, e.test};
+  out.push_back(std::move(e));
+}
+
+std::vector<event> alarm_engine::on_device_status(const device_status& status, mono::time_point now) {
+  std::vector<event> out;
+  auto& d = devices_[status.device];
+  d.offline_now = !status.online;
+  if (!status.online) {
+    d.offline_detail = fmt::format("no answer from {}: {}", status.detail, status.error.message());
+    if (!d.offline && !d.shield) raise_offline(status.device, d, status.time, now, out);
+  } else if (d.offline) {
+    out.push_back(
+        recovery(*d.offline, status.device, nullptr, status.time, fmt::format("answering again at {}", status.detail)));
+    d.offline.reset();
   }
   return out;
 }
 
 std::size_t alarm_engine::active_fires() const {
   std::size_t n = 0;
-  for (const auto& [device, states] : devices_) {
-    for (const auto& s : states) n += !s.active_id.empty() && s.rule.category == alarm_category::fire ? 1 : 0;
+  for (const auto& [device, d] : devices_) {
+    for (const auto& s : d.rules) n += s.alarm && s.alarm->kind == event_kind::fire_alarm ? 1 : 0;
   }
   return n;
 }

@@ -1,23 +1,36 @@
 #pragma once
 // The alarm engine: each device's rules (its profile's, with the site's overrides) evaluated on
-// every reading, and device reachability; events out. Pure logic: readings, status changes and a
-// monotonic time in, events out; the application stores and sends them.
+// every reading, device reachability, and each alarm followed until a person has dealt with it.
+// Pure logic: readings, status changes, commands and a monotonic time in, events out; the
+// application stores and sends them. docs/alarms.md describes the lifecycle.
 //
-// Not yet here (issue 5, next steps): latching until acknowledged, acknowledgement, escalation,
-// shielding and test mode, linkage.
+// An alarm is active from its event until its recovery. Acknowledged (by its id, with who and a
+// verdict) it stops escalating; a latched one (fire by default) stays active after its condition
+// clears until acknowledged. A shielded device raises nothing; a device in test mode raises alarms
+// marked test. Shields and test modes end by themselves at a stated time.
 
 #include "event.hpp"
 #include "reading.hpp"
 #include "rules/condition.hpp"
 #include "rules/rule_spec.hpp"
 
+#include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace firegate {
+
+/// What the platform says an acknowledged alarm was.
+enum class verdict : std::uint8_t { real, false_alarm, test };
+std::string_view to_string(verdict v);
+/// "real", "false" or "test".
+std::optional<verdict> parse_verdict(std::string_view s);
+
+using rules::alarm_policy;
 
 /// Thread safety: none; owned and called by the application on its loop.
 class alarm_engine {
@@ -28,50 +41,124 @@ class alarm_engine {
   };
 
   /// `new_id` returns a fresh event id; injected so tests are deterministic.
-  alarm_engine(std::vector<device_rules> devices, std::function<std::string()> new_id);
+  alarm_engine(std::vector<device_rules> devices, std::function<std::string()> new_id, alarm_policy policy = {});
 
   /// Events caused by readings taken at `now` (monotonic; the readings carry their wall-clock time).
   std::vector<event> on_readings(std::span<const reading> readings, rules::mono::time_point now);
-  /// Time passing: stale data, debounces that complete between readings.
+  /// Time passing: stale data, debounces that complete between readings, escalation, shields and
+  /// test modes that run out.
   std::vector<event> on_tick(rules::mono::time_point now, clock::time_point wall);
-  std::vector<event> on_device_status(const device_status& status);
+  std::vector<event> on_device_status(const device_status& status, rules::mono::time_point now);
   /// New rules (a reloaded configuration). A rule that is unchanged keeps its state; an active alarm
   /// whose rule changed or went is recovered, and the new rule decides afresh.
-  std::vector<event> reconfigure(std::vector<device_rules> devices, clock::time_point wall);
+  std::vector<event> reconfigure(std::vector<device_rules> devices, alarm_policy policy, clock::time_point wall);
 
-  /// An alarm open at the last stop (from the store).
-  struct open_alarm {
-    std::string id;
-    event_kind kind{event_kind::fire_alarm};  ///< fire_alarm, supervisory_alarm, device_fault, device_offline
-    std::string device;
-    std::string rule;  ///< empty for device_offline
-    double value{0};
+  /// What a command did: the events, or why it was refused (nothing changed then).
+  struct outcome {
+    std::string error;
+    std::vector<event> events;
+    bool ok() const { return error.empty(); }
   };
-  /// Marks open alarms active again, raising nothing: the first reading then keeps each (still in
-  /// alarm) or ends it with a recovery naming it. One whose rule is gone is ended at once.
-  std::vector<event> restore(const std::vector<open_alarm>& open, clock::time_point wall);
+  /// Acknowledges the open alarm `alarm_id` (or its latest escalation's id).
+  outcome acknowledge(const std::string& alarm_id, verdict v, const std::string& by, rules::mono::time_point now,
+                      clock::time_point wall);
+  /// Shields a device for `length`: its open alarms end, and it raises nothing until unshielded.
+  outcome shield(const std::string& device, std::chrono::seconds length, const std::string& reason,
+                 const std::string& by, rules::mono::time_point now, clock::time_point wall);
+  /// Lifts a shield: whatever holds then is raised.
+  outcome unshield(const std::string& device, const std::string& by, rules::mono::time_point now,
+                   clock::time_point wall);
+  /// Test mode on for `length`, or off: on, new alarms are marked test; off, open test alarms end
+  /// and whatever still holds is raised as real.
+  outcome set_test_mode(const std::string& device, bool on, std::chrono::seconds length, const std::string& by,
+                        rules::mono::time_point now, clock::time_point wall);
 
-  /// Active fire alarms.
+  /// Marks open alarms active again, raising nothing: the first reading then keeps each (still in
+  /// alarm) or ends it with a recovery naming it. One whose rule is gone is ended at once, as is a
+  /// shield or test mode that ran out while stopped. `false_alarms_today`: per device, from the store.
+  std::vector<event> restore(const std::vector<open_alarm>& open,
+                             const std::map<std::string, unsigned>& false_alarms_today,
+                             rules::mono::time_point now, clock::time_point wall);
+
+  /// Active fire alarms (acknowledged or not).
   std::size_t active_fires() const;
+  /// Every open alarm, shield and test mode, as restore() takes them.
+  std::vector<open_alarm> open_alarms() const;
 
  private:
+  /// An alarm from its event to its recovery.
+  struct alarm_record {
+    std::string id;
+    event_kind kind{event_kind::fire_alarm};
+    clock::time_point first;
+    double value{0};
+    std::string unit;
+    std::string detail;
+    bool holds{true};  ///< its condition still holds (a latched alarm outlives it)
+    bool latch{false};
+    std::string verdict, actor;  ///< acknowledged when verdict is set
+    unsigned repeats{0};
+    std::string last_escalation_id;
+    rules::mono::time_point next_escalation{};
+    bool test{false};
+  };
   struct rule_state {
     rules::alarm_rule rule;
     rules::condition condition;
-    std::string active_id;  ///< the alarm event's id while raised
+    std::optional<alarm_record> alarm;
   };
-  event make(const rule_state& s, bool raised, const std::string& device, double value,
-             const std::string& unit, clock::time_point time);
-  /// The recovery of a device's offline fault; the fault is no longer open afterwards.
-  event back_online(std::map<std::string, std::string>::iterator offline, clock::time_point time,
-                    std::string detail);
-  void on_change(rules::change ch, rule_state& s, const std::string& device, double value,
-                 const std::string& unit, clock::time_point time, std::vector<event>& out);
+  /// A shield or a test mode.
+  struct device_mode {
+    std::string id;
+    rules::mono::time_point ends;
+    clock::time_point until;
+    std::string reason, actor;
+  };
+  struct device_state {
+    std::vector<rule_state> rules;
+    std::optional<alarm_record> offline;  ///< the open offline fault
+    bool offline_now{false};              ///< as the driver last said, shielded or not
+    std::string offline_detail;
+    std::optional<device_mode> shield, test;
+  };
+  using device_map = std::map<std::string, device_state, std::less<>>;
+
+  event make_event(event_kind kind, const std::string& device, clock::time_point time);
+  event alarm_event(const rule_state& s, const std::string& device, const device_state& d, double value,
+                    const std::string& unit, clock::time_point time);
+  /// The recovery of an open alarm; the caller resets the record.
+  event recovery(const alarm_record& a, const std::string& device, const rule_state* s, clock::time_point time,
+                 std::string detail);
+  void on_change(rules::change ch, rule_state& s, const std::string& device, device_state& d, double value,
+                 const std::string& unit, clock::time_point time, rules::mono::time_point now,
+                 std::vector<event>& out);
+  void raise_offline(const std::string& device, device_state& d, clock::time_point time,
+                     rules::mono::time_point now, std::vector<event>& out);
+  /// Ends every open alarm of a device (a shield begins), or only its test alarms (test mode ends).
+  void end_alarms(const std::string& device, device_state& d, bool test_only, const std::string& why,
+                  clock::time_point wall, std::vector<event>& out);
+  /// Raises what holds on a device whose alarms count again (a shield or test mode ended).
+  void raise_holding(const std::string& device, device_state& d, clock::time_point wall,
+                     rules::mono::time_point now, std::vector<event>& out);
+  void end_shield(const std::string& device, device_state& d, const std::string& by, clock::time_point wall,
+                  rules::mono::time_point now, std::vector<event>& out);
+  void end_test_mode(const std::string& device, device_state& d, const std::string& by, clock::time_point wall,
+                     rules::mono::time_point now, std::vector<event>& out);
+  void escalate(alarm_record& a, const std::string& device, const rule_state* s, rules::mono::time_point now,
+                clock::time_point wall, std::vector<event>& out);
+  unsigned count_false_alarm(const std::string& device, clock::time_point wall);
+  unsigned false_alarms_today(const std::string& device, clock::time_point wall) const;
 
   std::function<std::string()> new_id_;
-  /// device → its rules' states
-  std::map<std::string, std::vector<rule_state>, std::less<>> devices_;
-  std::map<std::string, std::string> offline_;  ///< device → active offline fault id
+  alarm_policy policy_;
+  device_map devices_;
+  /// device → (local date as yyyymmdd, false alarms that day)
+  std::map<std::string, std::pair<int, unsigned>, std::less<>> false_alarms_;
 };
+
+/// The local calendar date of `t` as yyyymmdd: false alarms are counted per local day.
+int local_day(clock::time_point t);
+/// Local midnight starting the day of `t`.
+clock::time_point local_midnight(clock::time_point t);
 
 }  // namespace firegate

@@ -26,6 +26,22 @@ std::string_view to_string(event_kind kind) {
       return "device_fault";
     case event_kind::device_fault_recovery:
       return "device_fault_recovery";
+    case event_kind::alarm_acknowledged:
+      return "alarm_acknowledged";
+    case event_kind::alarm_escalation:
+      return "alarm_escalation";
+    case event_kind::device_shielded:
+      return "device_shielded";
+    case event_kind::device_unshielded:
+      return "device_unshielded";
+    case event_kind::test_mode_started:
+      return "test_mode_started";
+    case event_kind::test_mode_ended:
+      return "test_mode_ended";
+    case event_kind::linkage_done:
+      return "linkage_done";
+    case event_kind::linkage_failed:
+      return "linkage_failed";
   }
   return "unknown";
 }
@@ -33,6 +49,7 @@ std::string_view to_string(event_kind kind) {
 std::string_view category_of(event_kind kind) {
   switch (kind) {
     case event_kind::fire_alarm:
+    case event_kind::alarm_escalation:
       return "fire";
     case event_kind::supervisory_alarm:
       return "supervisory";
@@ -47,6 +64,17 @@ std::string_view category_of(event_kind kind) {
     case event_kind::device_fault_recovery:
     case event_kind::storage_recovery:
       return "recovery";
+    case event_kind::alarm_acknowledged:
+      return "acknowledgement";
+    case event_kind::device_shielded:
+    case event_kind::device_unshielded:
+      return "shielded";
+    case event_kind::test_mode_started:
+    case event_kind::test_mode_ended:
+      return "test";
+    case event_kind::linkage_done:
+    case event_kind::linkage_failed:
+      return "linkage";
   }
   return "unknown";
 }
@@ -54,27 +82,71 @@ std::string_view category_of(event_kind kind) {
 std::string_view severity_of(event_kind kind) {
   switch (kind) {
     case event_kind::fire_alarm:
+    case event_kind::alarm_escalation:
       return "critical";
     case event_kind::supervisory_alarm:
     case event_kind::device_offline:
     case event_kind::device_fault:
     case event_kind::storage_fault:
+    case event_kind::linkage_failed:
       return "major";
     case event_kind::storage_eviction:
+    case event_kind::device_shielded:
       return "minor";
     case event_kind::fire_recovery:
     case event_kind::supervisory_recovery:
     case event_kind::device_online:
     case event_kind::device_fault_recovery:
     case event_kind::storage_recovery:
+    case event_kind::alarm_acknowledged:
+    case event_kind::device_unshielded:
+    case event_kind::test_mode_started:
+    case event_kind::test_mode_ended:
+    case event_kind::linkage_done:
       return "info";
   }
   return "info";
 }
 
 bool on_alarm_lane(event_kind kind) {
-  return kind == event_kind::fire_alarm || kind == event_kind::fire_recovery ||
-         kind == event_kind::supervisory_alarm || kind == event_kind::supervisory_recovery;
+  switch (kind) {
+    case event_kind::fire_alarm:
+    case event_kind::fire_recovery:
+    case event_kind::supervisory_alarm:
+    case event_kind::supervisory_recovery:
+    case event_kind::alarm_acknowledged:
+    case event_kind::alarm_escalation:
+    case event_kind::linkage_done:
+    case event_kind::linkage_failed:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<event_kind> parse_event_kind(std::string_view name) {
+  for (int k = 0; k <= static_cast<int>(event_kind::linkage_failed); ++k) {
+    if (to_string(static_cast<event_kind>(k)) == name) return static_cast<event_kind>(k);
+  }
+  return std::nullopt;
+}
+
+bool is_alarm(event_kind kind) {
+  return kind == event_kind::fire_alarm || kind == event_kind::supervisory_alarm ||
+         kind == event_kind::device_fault || kind == event_kind::device_offline;
+}
+
+event_kind recovery_of(event_kind alarm) {
+  switch (alarm) {
+    case event_kind::fire_alarm:
+      return event_kind::fire_recovery;
+    case event_kind::supervisory_alarm:
+      return event_kind::supervisory_recovery;
+    case event_kind::device_offline:
+      return event_kind::device_online;
+    default:
+      return event_kind::device_fault_recovery;
+  }
 }
 
 }  // namespace firegate

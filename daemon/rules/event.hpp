@@ -23,10 +23,19 @@ enum class event_kind : std::uint8_t {
   supervisory_recovery,   ///< it no longer holds
   device_fault,           ///< a fault rule holds (the detector reports a fault, a probe open, low supply)
   device_fault_recovery,  ///< it no longer holds
+  alarm_acknowledged,     ///< a person dealt with an open alarm (the platform's verdict: real, false, test)
+  alarm_escalation,       ///< a fire alarm nobody acknowledged in time, raised again (`repeat` times)
+  device_shielded,        ///< a technician disabled a device's alarms for a stated time, with a reason
+  device_unshielded,      ///< its alarms count again (the time ran out, or it was lifted)
+  test_mode_started,      ///< a device under maintenance: its alarms are marked test, not dispatched on
+  test_mode_ended,        ///< its alarms are real again
+  linkage_done,           ///< a rule's linkage wrote its output (a siren, a breaker) and it read back
+  linkage_failed,         ///< the linkage write failed or did not read back: someone must act by hand
 };
 
 std::string_view to_string(event_kind kind);
-/// GB/T 26875.3-aligned category: "fire", "supervisory", "fault" or "recovery".
+/// GB/T 26875.3-aligned category: "fire", "supervisory", "fault", "recovery", "acknowledgement",
+/// "shielded", "test" or "linkage".
 std::string_view category_of(event_kind kind);
 /// "critical" for fire, "major" for faults, "info" for recoveries.
 std::string_view severity_of(event_kind kind);
@@ -44,7 +53,45 @@ struct event {
   std::string detail;    ///< a sentence for people ("no answer from 127.0.0.1:1502 unit 3: timeout")
   std::string rule;      ///< the profile's rule that decided it ("leakage"); empty for device-level events
   std::optional<double> threshold;  ///< the setting crossed (high/low) or the rate a minute (rate of rise)
+  /// Raised by a device in test mode: control rooms do not dispatch on it.
+  bool test{false};
+  /// For an event about an alarm (its acknowledgement, escalation or recovery): when it was raised.
+  std::optional<clock::time_point> first_time;
+  std::string verdict;  ///< "real", "false" or "test" once acknowledged; empty: unconfirmed
+  std::string actor;    ///< who acknowledged, shielded, set test mode
+  unsigned repeat{0};   ///< alarm_escalation: how many times it has been raised again
+  /// device_shielded, test_mode_started: when it ends by itself.
+  std::optional<clock::time_point> until;
+  /// False alarms of this device today (local date), on its alarms and acknowledgements once any.
+  unsigned false_alarms_today{0};
 };
+
+/// An alarm raised and not yet ended by a recovery, or a shield or test mode not yet ended: what the
+/// store knows at start, and what the engine holds open.
+struct open_alarm {
+  std::string id;
+  /// fire_alarm, supervisory_alarm, device_fault, device_offline, device_shielded, test_mode_started
+  event_kind kind{event_kind::fire_alarm};
+  std::string device;
+  std::string rule;  ///< empty for device-level ones
+  std::string point;
+  double value{0};
+  clock::time_point time{};  ///< when it was raised
+  std::string detail;        ///< its text; for a shield, the reason
+  std::string verdict;       ///< acknowledged when not empty
+  std::string actor;         ///< who acknowledged it; for a shield or test mode, who set it
+  unsigned repeats{0};       ///< escalations so far
+  bool test{false};          ///< raised in test mode
+  std::optional<clock::time_point> until;  ///< shields and test modes: when they end by themselves
+};
+
+/// The kind named by to_string(), if any.
+std::optional<event_kind> parse_event_kind(std::string_view name);
+
+/// The kinds an open alarm can have: fire_alarm, supervisory_alarm, device_fault, device_offline.
+bool is_alarm(event_kind kind);
+/// The kind of event that ends an alarm of this kind (fire_alarm → fire_recovery).
+event_kind recovery_of(event_kind alarm);
 
 /// Alarms and their recoveries (fire and supervisory) go on the alarm lane and topic; the rest on
 /// the fault lane and the event topic.

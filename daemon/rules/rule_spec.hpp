@@ -68,4 +68,13 @@ struct alarm_rule {
   bool operator==(const alarm_rule&) const = default;
 };
 
+/// How the gateway follows alarms once raised ([alarms] in the site file).
+struct alarm_policy {
+  /// An unacknowledged fire alarm is raised again this often; zero: never.
+  std::chrono::seconds escalate_after{std::chrono::minutes(5)};
+  /// False alarms of one device in a day above which its alerts say it needs a handling plan.
+  unsigned false_alarm_limit{5};
+  bool operator==(const alarm_policy&) const = default;
+};
+
 }  // namespace firegate::rules

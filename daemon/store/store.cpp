@@ -90,6 +90,15 @@ constexpr const char* migrations[] = {
       ALTER TABLE events ADD COLUMN rule TEXT NOT NULL DEFAULT '';
       CREATE INDEX events_by_alarm ON events (alarm_id);
     )sql",
+    // 5: the alarm lifecycle (issue 5): who acknowledged and their verdict, escalation counts, test
+    // alarms, and when a shield or test mode ends, so that all of it is restored at start.
+    R"sql(
+      ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+      ALTER TABLE events ADD COLUMN verdict TEXT NOT NULL DEFAULT '';
+      ALTER TABLE events ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE events ADD COLUMN test INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE events ADD COLUMN until_ms INTEGER;
+    )sql",
 };
 
 /// One firegated per database: an exclusive flock on "<path>.lock" (held until the store closes,
@@ -398,8 +407,8 @@ std::int64_t store::insert_event(const event& e, lane l, const std::string& topi
   exec("BEGIN");
   try {
     statement ev(*this,
-                 "INSERT INTO events (seq, id, kind, device, point, value, time_ms, alarm_id, detail, rule) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                 "INSERT INTO events (seq, id, kind, device, point, value, time_ms, alarm_id, detail, rule, "
+                 "actor, verdict, repeat, test, until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     ev.bind(1, static_cast<std::int64_t>(e.seq)).bind(2, e.id).bind(3, std::string(to_string(e.kind)));
     ev.bind(4, e.device)
         .bind(5, e.point)
@@ -407,7 +416,12 @@ std::int64_t store::insert_event(const event& e, lane l, const std::string& topi
         .bind(7, to_ms(e.time))
         .bind(8, e.alarm_id)
         .bind(9, e.detail)
-        .bind(10, e.rule);
+        .bind(10, e.rule)
+        .bind(11, e.actor)
+        .bind(12, e.verdict)
+        .bind(13, std::int64_t{e.repeat})
+        .bind(14, std::int64_t{e.test ? 1 : 0});
+    if (e.until) ev.bind(15, to_ms(*e.until));
     ev.step();
     const auto id = enqueue(l, topic, payload);
     exec("COMMIT");
@@ -515,14 +529,48 @@ void store::mark_delivered(unsigned uplink, std::span<const std::int64_t> ids) {
 
 std::vector<open_alarm> store::open_alarms() {
   std::vector<open_alarm> out;
+  // Open: no event that ends it names it. Its acknowledgement and escalations name it too.
   statement s(*this,
-              "SELECT e.id, e.kind, e.device, e.rule, e.point, e.value, e.time_ms FROM events e "
-              "WHERE e.kind IN ('fire_alarm', 'supervisory_alarm', 'device_fault', 'device_offline') "
-              "AND NOT EXISTS (SELECT 1 FROM events r WHERE r.alarm_id = e.id) ORDER BY e.seq");
+              "SELECT e.id, e.kind, e.device, e.rule, e.point, e.value, e.time_ms, e.detail, e.actor, e.test, "
+              "e.until_ms, "
+              "(SELECT a.verdict FROM events a WHERE a.alarm_id = e.id AND a.kind = 'alarm_acknowledged'), "
+              "(SELECT a.actor FROM events a WHERE a.alarm_id = e.id AND a.kind = 'alarm_acknowledged'), "
+              "(SELECT COUNT(*) FROM events x WHERE x.alarm_id = e.id AND x.kind = 'alarm_escalation') "
+              "FROM events e WHERE e.kind IN ('fire_alarm', 'supervisory_alarm', 'device_fault', "
+              "'device_offline', 'device_shielded', 'test_mode_started') "
+              "AND NOT EXISTS (SELECT 1 FROM events r WHERE r.alarm_id = e.id AND r.kind IN ('fire_recovery', "
+              "'supervisory_recovery', 'device_fault_recovery', 'device_online', 'device_unshielded', "
+              "'test_mode_ended')) ORDER BY e.seq");
   while (s.step()) {
-    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.real(5),
-                   clock::time_point(std::chrono::milliseconds(s.int64(6)))});
+    open_alarm a;
+    a.id = s.text(0);
+    a.kind = parse_event_kind(s.text(1)).value_or(event_kind::device_fault);
+    a.device = s.text(2);
+    a.rule = s.text(3);
+    a.point = s.text(4);
+    a.value = s.real(5);
+    a.time = clock::time_point(std::chrono::milliseconds(s.int64(6)));
+    a.detail = s.text(7);
+    a.actor = s.text(8);  // a shield's or test mode's: who set it
+    a.test = s.int64(9) != 0;
+    if (!s.is_null(10)) a.until = clock::time_point(std::chrono::milliseconds(s.int64(10)));
+    if (!s.is_null(11)) {
+      a.verdict = s.text(11);
+      a.actor = s.text(12);  // an alarm's: who acknowledged it
+    }
+    a.repeats = static_cast<unsigned>(s.int64(13));
+    out.push_back(std::move(a));
   }
+  return out;
+}
+
+std::map<std::string, unsigned> store::false_alarms_since(clock::time_point since) {
+  std::map<std::string, unsigned> out;
+  statement s(*this,
+              "SELECT device, COUNT(*) FROM events WHERE kind = 'alarm_acknowledged' AND verdict = 'false' "
+              "AND test = 0 AND time_ms >= ? GROUP BY device");
+  s.bind(1, to_ms(since));
+  while (s.step()) out[s.text(0)] = static_cast<unsigned>(s.int64(1));
   return out;
 }
 

@@ -68,17 +68,6 @@ struct outbox_item {
   std::vector<reading> readings;
 };
 
-/// An alarm raised and not yet ended by a recovery, as the store knows it at start.
-struct open_alarm {
-  std::string id;
-  std::string kind;  ///< "fire_alarm", "supervisory_alarm", "device_fault" or "device_offline"
-  std::string device;
-  std::string rule;  ///< empty for device_offline
-  std::string point;
-  double value{0};
-  clock::time_point time;
-};
-
 /// Limits on what the store keeps (storage.max_size_mb, storage.max_age_days).
 struct storage_bounds {
   std::uint64_t max_bytes{256ULL << 20};
@@ -160,6 +149,8 @@ class store {
   /// Alarms raised and not ended by a recovery, oldest first: what the alarm engine restores at
   /// start, so that an alarm still active is neither raised again nor forgotten.
   std::vector<open_alarm> open_alarms();
+  /// Per device, the alarms acknowledged as false since `since` (test alarms not counted).
+  std::map<std::string, unsigned> false_alarms_since(clock::time_point since);
   /// Items not yet delivered by every uplink, by lane.
   std::array<std::size_t, 3> outbox_depth_by_lane();
   std::size_t outbox_depth();

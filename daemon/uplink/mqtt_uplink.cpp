@@ -66,6 +66,29 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_upli
   });
   client_->set_connection_lost_handler(
       [this, post](const std::string& cause) { post([this, cause] { on_connection_lost(cause); }); });
+  client_->set_message_callback([this, post](mqtt::const_message_ptr m) {
+    post([this, payload = m->to_string()] {
+      if (command_handler_) command_handler_(payload);
+    });
+  });
+}
+
+void mqtt_uplink::on_commands(std::string topic, std::function<void(std::string payload)> handler) {
+  command_topic_ = std::move(topic);
+  command_handler_ = std::move(handler);
+}
+
+void mqtt_uplink::reply(const std::string& topic, const std::string& payload) {
+  if (!connected_) {
+    spdlog::warn("command reply not sent topic={} reason=\"uplink disconnected; the platform will ask again\"",
+                 topic);
+    return;
+  }
+  try {
+    client_->publish(topic, payload.data(), payload.size(), 1, false);
+  } catch (const mqtt::exception& e) {
+    spdlog::warn("command reply not sent topic={} error=\"{}\"", topic, e.what());
+  }
 }
 
 mqtt_uplink::~mqtt_uplink() {
@@ -112,6 +135,15 @@ void mqtt_uplink::on_connected() {
   connected_ = true;
   backoff_ = 500ms;
   spdlog::info("uplink connected broker={}:{} client_id={}", cfg_.host, cfg_.port, cfg_.client_id);
+  if (!command_topic_.empty()) {
+    // A clean session forgets subscriptions: made again on every connect.
+    try {
+      client_->subscribe(command_topic_, 1);
+    } catch (const mqtt::exception& e) {
+      spdlog::error("uplink cannot subscribe topic={} error=\"{}\" check=\"the broker's ACL for this client\"",
+                    command_topic_, e.what());
+    }
+  }
   pump();
 }
 

@@ -48,6 +48,12 @@ class mqtt_uplink {
   /// Disconnects, giving in-flight messages up to `grace` to be acknowledged.
   void stop(std::chrono::milliseconds grace);
   bool connected() const { return connected_; }
+  /// Subscribes to `topic` (QoS 1) on every connect; each message's payload goes to `handler` on
+  /// the loop. Call before start().
+  void on_commands(std::string topic, std::function<void(std::string payload)> handler);
+  /// Publishes a command's reply (QoS 1, not stored: a reply lost with the connection is asked for
+  /// again by the platform; what the command changed is in stored events).
+  void reply(const std::string& topic, const std::string& payload);
   std::size_t in_flight() const { return in_flight_.size(); }
 
  private:
@@ -101,6 +107,8 @@ class mqtt_uplink {
   std::uint64_t notifications_{0};
   double tokens_{0};
   std::chrono::steady_clock::time_point tokens_at_{};
+  std::string command_topic_;
+  std::function<void(std::string)> command_handler_;
   bool connected_{false};
   bool connecting_{false};
   bool stopped_{false};

@@ -57,7 +57,32 @@ std::string headline(const event& e, const config::device_config* d, const confi
       return fmt::format("Device fault at {}: {}, {}", site.name, where, e.detail);
     case event_kind::device_fault_recovery:
       return fmt::format("Device fault cleared at {}: {}", site.name, where);
+    case event_kind::alarm_acknowledged:
+      return fmt::format("Alarm acknowledged at {}: {}, {}", site.name, where, e.detail);
+    case event_kind::alarm_escalation:
+      return fmt::format("FIRE ALARM NOT ACKNOWLEDGED (repeat {}) at {}: {}, {}", e.repeat, site.name, where,
+                         e.detail);
+    case event_kind::device_shielded:
+      return fmt::format("Device shielded at {}: {}, {}", site.name, where, e.detail);
+    case event_kind::device_unshielded:
+      return fmt::format("Device unshielded at {}: {}", site.name, where);
+    case event_kind::test_mode_started:
+      return fmt::format("Test mode started at {}: {}", site.name, where);
+    case event_kind::test_mode_ended:
+      return fmt::format("Test mode ended at {}: {}", site.name, where);
+    case event_kind::linkage_done:
+      return fmt::format("Linkage done at {}: {}, {}", site.name, where, e.detail);
+    case event_kind::linkage_failed:
+      return fmt::format("LINKAGE FAILED at {}: {}, {}", site.name, where, e.detail);
   }
+  return {};
+}
+
+/// The alarm's state as of this event: what the control room's list shows.
+std::string_view alarm_state(const event& e) {
+  if (is_alarm(e.kind) || e.kind == event_kind::alarm_escalation) return "active";
+  if (e.kind == event_kind::alarm_acknowledged) return "acknowledged";
+  if (category_of(e.kind) == "recovery") return "cleared";
   return {};
 }
 
@@ -70,10 +95,11 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
       {"seq", e.seq},
       {"gateway", cfg.gateway.id},
       {"type", to_string(e.kind)},
-      {"category", category_of(e.kind)},
-      {"severity", severity_of(e.kind)},
+      // A test alarm is nothing to dispatch on: its category says so first.
+      {"category", e.test ? std::string_view("test") : category_of(e.kind)},
+      {"severity", e.test ? std::string_view("info") : severity_of(e.kind)},
       {"time", iso8601(e.time)},
-      {"summary", headline(e, device, cfg.site)},
+      {"summary", e.test ? "TEST: " + headline(e, device, cfg.site) : headline(e, device, cfg.site)},
       {"detail", e.detail},
       {"site",
        {{"id", cfg.site.id},
@@ -85,8 +111,18 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
       {"contacts",
        {{"responsible", contact_json(cfg.site.responsible)}, {"backup", contact_json(cfg.site.backup)}}},
       {"device", {{"name", e.device}}},
-      {"confirmation", "unconfirmed"},
+      {"confirmation", e.verdict.empty() ? std::string("unconfirmed") : e.verdict},
+      {"test", e.test},
   };
+  if (const auto state = alarm_state(e); !state.empty()) {
+    j["state"] = state;
+    j["first_time"] = iso8601(e.first_time.value_or(e.time));
+    j["last_change"] = iso8601(e.time);
+  }
+  if (!e.actor.empty()) j["actor"] = e.actor;
+  if (e.repeat > 0) j["repeat"] = e.repeat;
+  if (e.until) j["until"] = iso8601(*e.until);
+  if (e.false_alarms_today > 0) j["false_alarms_today"] = e.false_alarms_today;
   if (device != nullptr) {
     j["device"]["location"] = device->location;
     j["device"]["description"] = device->description;

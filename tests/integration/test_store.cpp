@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iterator>
 
@@ -22,7 +23,16 @@ using namespace firegate;
 
 namespace {
 event make_event(const std::string& id, event_kind kind) {
-  return {id, 0, kind, "smoke-1", "state", 1, "", clock::now(), {}, "detector reports fire", "fire", {}};
+  event e;
+  e.id = id;
+  e.kind = kind;
+  e.device = "smoke-1";
+  e.point = "state";
+  e.value = 1;
+  e.time = clock::now();
+  e.detail = "detector reports fire";
+  e.rule = "fire";
+  return e;
 }
 }  // namespace
 
@@ -407,20 +417,36 @@ TEST_CASE("eviction for age: event history past it goes - except the newest of e
   CHECK(s.outbox_depth() == 8);  // undelivered items are not history: all stay
 }
 
-TEST_CASE("open alarms: raised and not ended by a recovery - across a restart") {
+TEST_CASE(
+    "open alarms: raised and not ended by a recovery - with acknowledgement and escalations - shields "
+    "and test modes - false alarms counted - across a restart") {
   test::temp_dir dir;
   const auto path = (dir / "fg.db").string();
+  const auto until = clock::time_point(std::chrono::milliseconds(1'790'000'123'000));
   {
     store s(path);
     const auto add = [&](const std::string& id, event_kind kind, const std::string& device,
-                         const std::string& rule, const std::string& ends) {
+                         const std::string& rule, const std::string& ends, const std::function<void(event&)>& more = {}) {
       auto e = make_event(id, kind);
       e.seq = s.next_event_seq();
       e.device = device;
       e.rule = rule;
       e.alarm_id = ends;
+      if (more) more(e);
       s.record_event(e, lane::alarm, "a", id);
     };
+    add("x1", event_kind::alarm_escalation, "d1", "fire", "a2");  // before a2 in seq: order is by the alarm
+    add("s1", event_kind::device_shielded, "d5", "", "", [&](event& e) {
+      e.actor = "tech 7";
+      e.until = until;
+    });
+    add("s2", event_kind::device_shielded, "d6", "", "");
+    add("u2", event_kind::device_unshielded, "d6", "", "s2");
+    add("t1", event_kind::test_mode_started, "d7", "", "", [](event& e) { e.test = true; });
+    add("k1", event_kind::alarm_acknowledged, "d2", "fault", "f1", [](event& e) {
+      e.verdict = "false";
+      e.actor = "op 3";
+    });
     add("a1", event_kind::fire_alarm, "d1", "fire", "");
     add("r1", event_kind::fire_recovery, "d1", "fire", "a1");
     add("a2", event_kind::fire_alarm, "d1", "fire", "");
@@ -431,9 +457,16 @@ TEST_CASE("open alarms: raised and not ended by a recovery - across a restart") 
   }
   store s(path);
   std::vector<std::string> open;
-  for (const auto& a : s.open_alarms()) open.push_back(a.id + ":" + a.kind + ":" + a.device + ":" + a.rule);
-  CHECK(open == std::vector<std::string>{"a2:fire_alarm:d1:fire", "f1:device_fault:d2:fault",
-                                         "o1:device_offline:d3:"});
+  for (const auto& a : s.open_alarms()) {
+    open.push_back(fmt::format("{}:{}:{}:{}:{}:{}:{}:{}", a.id, to_string(a.kind), a.device, a.rule, a.verdict,
+                               a.actor, a.repeats, a.test));
+  }
+  CHECK(open == std::vector<std::string>{"s1:device_shielded:d5:::tech 7:0:false",
+                                         "t1:test_mode_started:d7::::0:true", "a2:fire_alarm:d1:fire:::1:false",
+                                         "f1:device_fault:d2:fault:false:op 3:0:false", "o1:device_offline:d3::::0:false"});
+  CHECK(s.open_alarms()[0].until == until);
+  CHECK(s.false_alarms_since(clock::time_point{}) == std::map<std::string, unsigned>{{"d2", 1}});
+  CHECK(s.false_alarms_since(clock::now() + std::chrono::hours(1)).empty());
 }
 
 TEST_CASE(

@@ -246,6 +246,11 @@ std::optional<mqtt_probe::message> mqtt_probe::wait_for(const std::function<bool
   return found;
 }
 
+void mqtt_probe::publish(const std::string& topic, const std::string& payload) {
+  auto token = client_->publish(topic, payload.data(), payload.size(), 1, false);
+  token->wait_for(5s);
+}
+
 std::vector<mqtt_probe::message> mqtt_probe::messages() {
   std::lock_guard lock(mutex_);
   return messages_;
@@ -265,7 +270,7 @@ std::string source_dir() {
 }
 
 std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
-                            std::uint16_t modbus_port, int detectors) {
+                            std::uint16_t modbus_port, int detectors, bool latch_fire) {
   auto text = fmt::format(R"([profiles]
 dir = "{}"
 [gateway]
@@ -305,6 +310,7 @@ alarm_interval_ms = 50
         "[[devices]]\nname = \"smoke-{}\"\nbus = \"tcp-1\"\nprofile = \"SD-1\"\nunit_id = {}\nlocation = "
         "\"room {}\"\n",
         u, u, u);
+    if (!latch_fire) text += "[devices.rules.fire]\nlatch = false\n";
   }
   return text;
 }

@@ -129,6 +129,8 @@ class mqtt_probe {
   std::optional<message> wait_for(const std::function<bool(const message&)>& match,
                                   std::chrono::milliseconds timeout);
   std::vector<message> messages();
+  /// Publishes with QoS 1 and waits for the broker's acknowledgement.
+  void publish(const std::string& topic, const std::string& payload);
 
  private:
   mqtt::token_ptr connect_token_, subscribe_token_;  ///< released after client_ (see the destructor)
@@ -139,9 +141,10 @@ class mqtt_probe {
 
 /// A site file for firegated: `detectors` SD-1 units (smoke-1.., unit ids 1..) on the simulator at
 /// 127.0.0.1:modbus_port, alarm group every 50 ms, readings flushed every 200 ms, the platform broker
-/// at 127.0.0.1:broker_port, the database at `db`.
+/// at 127.0.0.1:broker_port, the database at `db`. `latch_fire` false: a fire alarm ends when its
+/// detector clears, without an acknowledgement (the site override latch = false).
 std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
-                            std::uint16_t modbus_port, int detectors);
+                            std::uint16_t modbus_port, int detectors, bool latch_fire = true);
 
 /// The whole of a text file ("" when it cannot be read).
 std::string read_text(const std::filesystem::path& p);

@@ -120,7 +120,7 @@ TEST_CASE(
        "firegate/+/+/alarm", "-t", "firegate/+/+/event", "-q", "1", "-c", "-i", "platform-crash", "-v"},
       dir / "platform.log");
   simulator sim(dir, detectors);
-  std::ofstream(dir / "fg.toml") << sd1_site_config(dir / "fg.db", broker_port, sim.port(), detectors);
+  std::ofstream(dir / "fg.toml") << sd1_site_config(dir / "fg.db", broker_port, sim.port(), detectors, false);
 
   const auto seed = static_cast<unsigned>(std::random_device{}());
   INFO("seed " << seed);
@@ -246,7 +246,7 @@ TEST_CASE("an alarm published but never acknowledged when firegated dies goes ag
   const auto broker_port = free_port();
   auto frozen = std::make_unique<broker>(dir, broker_port);
   simulator sim(dir, 1);
-  std::ofstream(dir / "fg.toml") << sd1_site_config(dir / "fg.db", broker_port, sim.port(), detectors);
+  std::ofstream(dir / "fg.toml") << sd1_site_config(dir / "fg.db", broker_port, sim.port(), detectors, false);
   auto daemon = std::make_unique<child>(
       std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-1.log");
   REQUIRE(wait_until([&] { return daemon->log_text().find("uplink connected") != std::string::npos; }, 10s));

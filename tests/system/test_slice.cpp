@@ -105,6 +105,25 @@ void check_fire_alarm(const json& a) {
   CHECK(a["summary"].get<std::string>().find("FIRE ALARM at Test Noodle Bar") == 0);
 }
 
+/// The control room acknowledges an alarm: a command on the gateway's cmd topic.
+void acknowledge(mqtt_probe& platform, const std::string& command_id, const std::string& alarm_id,
+                 const std::string& verdict) {
+  platform.publish("firegate/site-test/gw-test/cmd",
+                   json{{"id", command_id},
+                        {"command", "ack"},
+                        {"args", {{"alarm_id", alarm_id}, {"verdict", verdict}, {"by", "operator 12"}}}}
+                       .dump());
+}
+
+std::optional<json> reply_to(mqtt_probe& platform, const std::string& command_id) {
+  auto m = platform.wait_for(
+      [&](auto& msg) {
+        return msg.topic == "firegate/site-test/gw-test/cmd/reply" && json::parse(msg.payload)["id"] == command_id;
+      },
+      10s);
+  return m ? std::optional(json::parse(m->payload)) : std::nullopt;
+}
+
 /// Stops firegated cleanly and checks that no event is left to send. The readings of the last
 /// flush, made at the stop, wait in the outbox for the next start.
 void stop_and_check_outbox(child& daemon, const temp_dir& dir, std::size_t min_events) {
@@ -120,7 +139,7 @@ void stop_and_check_outbox(child& daemon, const temp_dir& dir, std::size_t min_e
 
 }  // namespace
 
-TEST_CASE("slice: simulator fire alarm - recovery and offline fault reach the platform") {
+TEST_CASE("slice: simulator fire alarm - latched until the control room acknowledges it - recovery and offline fault reach the platform") {
   temp_dir dir;
   broker mosquitto(dir);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
@@ -155,13 +174,38 @@ TEST_CASE("slice: simulator fire alarm - recovery and offline fault reach the pl
   const auto a = json::parse(alarm->payload);
   check_fire_alarm(a);
 
+  // A fire alarm latches: the detector back to normal does not end it; the control room does.
   sim.send("1 state 0");
+  CHECK_FALSE(platform.wait_for([](auto& m) { return is_event(m, "fire_recovery"); }, 1500ms));
+  acknowledge(platform, "cmd-bad", "no-such-alarm", "real");
+  auto refused = reply_to(platform, "cmd-bad");
+  REQUIRE(refused);
+  CHECK((*refused)["ok"] == false);
+  CHECK((*refused)["error"] == "no open alarm has id no-such-alarm: it has cleared already or is not this gateway's");
+  acknowledge(platform, "cmd-1", a["id"], "false");
+  auto reply = reply_to(platform, "cmd-1");
+  REQUIRE(reply);
+  CHECK((*reply)["ok"] == true);
+  REQUIRE((*reply)["events"].size() == 2);
+  CHECK((*reply)["events"][0]["type"] == "alarm_acknowledged");
+  auto ack = platform.wait_for([](auto& m) { return is_event(m, "alarm_acknowledged"); }, 10s);
+  REQUIRE(ack);
+  const auto k = json::parse(ack->payload);
+  CHECK(ack->topic == "firegate/site-test/gw-test/alarm");
+  CHECK(k["alarm_id"] == a["id"]);
+  CHECK(k["confirmation"] == "false");
+  CHECK(k["actor"] == "operator 12");
+  CHECK(k["state"] == "acknowledged");
+  CHECK(k["first_time"] == a["time"]);
+  CHECK(k["false_alarms_today"] == 1);
   auto recovery = platform.wait_for([](auto& m) { return is_event(m, "fire_recovery"); }, 10s);
   REQUIRE(recovery);
   const auto r = json::parse(recovery->payload);
   CHECK(r["alarm_id"] == a["id"]);
-  CHECK(r["seq"].get<int>() > a["seq"].get<int>());
+  CHECK(r["seq"].get<int>() > k["seq"].get<int>());
   CHECK(r["category"] == "recovery");
+  CHECK(r["state"] == "cleared");
+  CHECK(r["confirmation"] == "false");
 
   sim.send("2 answering 0");
   auto fault = platform.wait_for([](auto& m) { return is_event(m, "device_offline"); }, 10s);
@@ -198,6 +242,7 @@ TEST_CASE("slice: the same alarm from libmodbus - an independent Modbus server")
     REQUIRE(alarm);
     check_fire_alarm(json::parse(alarm->payload));
     server.set_input_register(0, 0);
+    acknowledge(platform, "cmd-1", json::parse(alarm->payload)["id"], "real");
     REQUIRE(platform.wait_for([](auto& m) { return is_event(m, "fire_recovery"); }, 10s));
     stop_and_check_outbox(daemon, dir, 2);
   }
@@ -316,6 +361,7 @@ TEST_CASE(
   INFO(again.log_text());
   CHECK(fires == 1);
   sim.send("1 state 0");
+  acknowledge(platform, "cmd-1", first_id, "real");  // restored as open: the first id still names it
   auto recovery = platform.wait_for([](auto& m) { return is_event(m, "fire_recovery"); }, 10s);
   REQUIRE(recovery);
   CHECK(json::parse(recovery->payload)["alarm_id"] == first_id);

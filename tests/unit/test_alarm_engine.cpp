@@ -143,7 +143,7 @@ TEST_CASE("engine: a reload keeps unchanged rules' alarms - recovers those whose
   REQUIRE(engine.on_readings(std::vector{state("d1", 1), state("d2", 1)}, t0).size() == 2);
   auto changed = sd1s({"d1", "d2"});
   changed[1].rules[0].condition.values = {1, 4};  // d2's fire rule changed
-  auto out = engine.reconfigure(changed, clock::now());
+  auto out = engine.reconfigure(changed, {}, clock::now());
   REQUIRE(out.size() == 1);
   CHECK(out[0].kind == event_kind::fire_recovery);
   CHECK(out[0].device == "d2");
@@ -155,13 +155,13 @@ TEST_CASE("engine: a reload keeps unchanged rules' alarms - recovers those whose
 TEST_CASE("engine: offline is a fault - online again its recovery") {
   auto engine = make_engine({});
   device_status down{"d1", false, std::make_error_code(std::errc::timed_out), "127.0.0.1:1502 unit 1", {}};
-  auto fault = engine.on_device_status(down);
+  auto fault = engine.on_device_status(down, t0);
   REQUIRE(fault.size() == 1);
   CHECK(fault[0].kind == event_kind::device_offline);
   CHECK(fault[0].detail.find("127.0.0.1:1502 unit 1") != std::string::npos);
-  CHECK(engine.on_device_status(down).empty());
+  CHECK(engine.on_device_status(down, t0).empty());
   device_status up{"d1", true, {}, "127.0.0.1:1502 unit 1", {}};
-  auto back = engine.on_device_status(up);
+  auto back = engine.on_device_status(up, t0);
   REQUIRE(back.size() == 1);
   CHECK(back[0].kind == event_kind::device_online);
   CHECK(back[0].alarm_id == fault[0].id);
@@ -173,13 +173,22 @@ TEST_CASE(
     "reading") {
   auto engine = make_engine(sd1s({"d1", "d2", "d3"}));
   const auto wall = clock::time_point(1'790'000'000s);
-  std::vector<alarm_engine::open_alarm> open{
-      {"fire-d1", event_kind::fire_alarm, "d1", "fire", 1},
-      {"fire-d2", event_kind::fire_alarm, "d2", "fire", 1},
-      {"gone", event_kind::device_fault, "d2", "no_such_rule", 0},
-      {"off-d3", event_kind::device_offline, "d3", "", 0},
+  const auto open_one = [](std::string id, event_kind kind, std::string device, std::string rule, double value) {
+    open_alarm a;
+    a.id = std::move(id);
+    a.kind = kind;
+    a.device = std::move(device);
+    a.rule = std::move(rule);
+    a.value = value;
+    return a;
   };
-  auto ended = engine.restore(open, wall);
+  std::vector<open_alarm> open{
+      open_one("fire-d1", event_kind::fire_alarm, "d1", "fire", 1),
+      open_one("fire-d2", event_kind::fire_alarm, "d2", "fire", 1),
+      open_one("gone", event_kind::device_fault, "d2", "no_such_rule", 0),
+      open_one("off-d3", event_kind::device_offline, "d3", "", 0),
+  };
+  auto ended = engine.restore(open, {}, t0, wall);
   REQUIRE(ended.size() == 1);  // the alarm whose rule is no longer configured
   CHECK(ended[0].kind == event_kind::device_fault_recovery);
   CHECK(ended[0].alarm_id == "gone");

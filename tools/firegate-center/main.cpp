@@ -1,6 +1,7 @@
 // firegate-center: a reference receiver for the platform side. Subscribes to a broker and prints each
 // alert as a control-room operator wants to read it: what, where, which place, who to call.
-// The MQTT uplink issue grows it (acknowledgements, commands); the demo uses it as it is.
+// With --auto-ack it acknowledges each alarm after a delay, as an operator would after the phone
+// call (the ack command on the gateway's cmd topic), and prints the gateway's replies.
 
 #include <fmt/format.h>
 #include <mqtt/async_client.h>
@@ -10,7 +11,9 @@
 #include <unistd.h>
 #include <atomic>
 #include <csignal>
+#include <deque>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 namespace {
@@ -49,7 +52,16 @@ void print_event(const nlohmann::json& j, bool color) {
                       : type == "supervisory_recovery"  ? "SUPERVISORY ALARM CLEARED"
                       : type == "device_fault"          ? "FAULT: DEVICE"
                       : type == "device_fault_recovery" ? "FAULT CLEARED: DEVICE"
+                      : type == "alarm_acknowledged"    ? "ACKNOWLEDGED"
+                      : type == "alarm_escalation"      ? "FIRE ALARM NOT ACKNOWLEDGED"
+                      : type == "device_shielded"       ? "DEVICE SHIELDED"
+                      : type == "device_unshielded"     ? "DEVICE UNSHIELDED"
+                      : type == "test_mode_started"     ? "TEST MODE STARTED"
+                      : type == "test_mode_ended"       ? "TEST MODE ENDED"
+                      : type == "linkage_done"          ? "LINKAGE DONE"
+                      : type == "linkage_failed"        ? "LINKAGE FAILED"
                                                         : type;
+  if (j.value("test", false)) label = "TEST: " + label;
   std::cout << fmt::format("\n{} {} {}  {}  [{}]\n", paint, label, reset, str(j, "time"), str(j, "severity"));
   std::cout << fmt::format("  place    {} ({}), site {}\n", str(site, "name"), str(site, "category"),
                            str(site, "id"));
@@ -63,6 +75,10 @@ void print_event(const nlohmann::json& j, bool color) {
     std::cout << fmt::format("  reading  {} = {} {}\n", str(j, "point"), j["value"].dump(), str(j, "unit"));
   }
   std::cout << fmt::format("  detail   {}\n", str(j, "detail"));
+  if (j.contains("state")) {
+    std::cout << fmt::format("  state    {} since {}{}\n", str(j, "state"), str(j, "first_time"),
+                             j.contains("actor") ? ", by " + str(j, "actor") : "");
+  }
   std::cout << fmt::format("  event    {} seq {} gateway {} {}{}\n", str(j, "id"), j.value("seq", 0),
                            str(j, "gateway"), str(j, "confirmation"),
                            j.contains("alarm_id") ? " ends alarm " + str(j, "alarm_id") : "");
@@ -76,10 +92,16 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1", prefix = "firegate";
   int port = 1883;
   bool telemetry = false;
+  double auto_ack = -1;
+  std::string verdict = "real";
   cli.add_option("--host", host, "broker host")->capture_default_str();
   cli.add_option("--port", port, "broker port")->capture_default_str();
   cli.add_option("--prefix", prefix, "topic prefix of the gateways")->capture_default_str();
   cli.add_flag("--telemetry", telemetry, "also print telemetry, one line a message");
+  cli.add_option("--auto-ack", auto_ack, "acknowledge each alarm this many seconds after it arrives");
+  cli.add_option("--verdict", verdict, "the verdict --auto-ack gives")
+      ->check(CLI::IsMember({"real", "false", "test"}))
+      ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -87,8 +109,15 @@ int main(int argc, char** argv) {
 
   mqtt::async_client client(fmt::format("tcp://{}:{}", host, port),
                             fmt::format("firegate-center-{}", ::getpid()), nullptr);
+  struct pending_ack {
+    std::chrono::steady_clock::time_point due;
+    std::string topic, alarm_id;
+  };
+  std::mutex acks_mutex;
+  std::deque<pending_ack> acks;
   client.set_message_callback([&](mqtt::const_message_ptr msg) {
     const auto& topic = msg->get_topic();
+    if (topic.ends_with("/cmd")) return;  // our own commands
     auto j = nlohmann::json::parse(msg->get_payload_str(), nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       std::cout << fmt::format("(unreadable message on {}: not JSON)\n", topic) << std::flush;
@@ -108,7 +137,20 @@ int main(int argc, char** argv) {
       std::cout << std::flush;
       return;
     }
+    if (topic.ends_with("/cmd/reply")) {
+      std::cout << fmt::format("  reply    to {} ({}): {}{}\n", str(j, "id"), str(j, "command"),
+                               j.value("ok", false) ? "done" : "refused: ", str(j, "error"))
+                << std::flush;
+      return;
+    }
     print_event(j, color);
+    const auto type = str(j, "type");
+    if (auto_ack >= 0 && topic.ends_with("/alarm") && !j.value("test", false) &&
+        (type == "fire_alarm" || type == "supervisory_alarm")) {
+      std::lock_guard lock(acks_mutex);
+      acks.push_back({std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(auto_ack * 1000)),
+                      topic.substr(0, topic.size() - 5) + "cmd", str(j, "id")});
+    }
   });
   try {
     auto opts = mqtt::connect_options_builder().clean_session(true).automatic_reconnect(
@@ -120,7 +162,25 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << fmt::format("firegate-center: watching {}/# on {}:{}\n", prefix, host, port) << std::flush;
-  while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  int commands = 0;
+  while (!stop_requested) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::lock_guard lock(acks_mutex);
+    while (!acks.empty() && acks.front().due <= std::chrono::steady_clock::now()) {
+      const auto& a = acks.front();
+      const auto body = nlohmann::json{{"id", fmt::format("center-{}-{}", ::getpid(), ++commands)},
+                                       {"command", "ack"},
+                                       {"args", {{"alarm_id", a.alarm_id}, {"verdict", verdict}, {"by", "firegate-center operator"}}}}
+                            .dump();
+      std::cout << fmt::format("\n>> acknowledging alarm {} as {}\n", a.alarm_id, verdict) << std::flush;
+      try {
+        client.publish(a.topic, body.data(), body.size(), 1, false);
+      } catch (const mqtt::exception& e) {
+        std::cerr << fmt::format("firegate-center: cannot send the acknowledgement: {}\n", e.what());
+      }
+      acks.pop_front();
+    }
+  }
   try {
     client.disconnect()->wait_for(std::chrono::seconds(2));
   } catch (const mqtt::exception&) {

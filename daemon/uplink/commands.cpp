@@ -1,0 +1,169 @@
+#include "commands.hpp"
+
+#include "uplink/payloads.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+namespace firegate {
+namespace {
+
+using json = nlohmann::json;
+
+/// Reads the arguments of one command, remembering the first problem; every key must be used.
+class args_reader {
+ public:
+  explicit args_reader(const json& args) : args_(args) {}
+
+  std::string text(const char* key, std::size_t max_len, bool required = true) {
+    used_.insert(key);
+    auto it = args_.find(key);
+    if (it == args_.end()) {
+      if (required) fail(fmt::format("argument \"{}\" is missing", key));
+      return {};
+    }
+    if (!it->is_string()) {
+      fail(fmt::format("argument \"{}\" must be a string", key));
+      return {};
+    }
+    auto s = it->get<std::string>();
+    if (s.empty() || s.size() > max_len) fail(fmt::format("argument \"{}\" must be 1–{} characters", key, max_len));
+    return s;
+  }
+  std::int64_t integer(const char* key, std::int64_t min, std::int64_t max, std::optional<std::int64_t> fallback) {
+    used_.insert(key);
+    auto it = args_.find(key);
+    if (it == args_.end()) {
+      if (!fallback) fail(fmt::format("argument \"{}\" is missing", key));
+      return fallback.value_or(min);
+    }
+    if (!it->is_number_integer()) {
+      fail(fmt::format("argument \"{}\" must be a whole number", key));
+      return min;
+    }
+    const auto v = it->get<std::int64_t>();
+    if (v < min || v > max) fail(fmt::format("argument \"{}\" must be {}–{}, not {}", key, min, max, v));
+    return v;
+  }
+  bool boolean(const char* key) {
+    used_.insert(key);
+    auto it = args_.find(key);
+    if (it == args_.end() || !it->is_boolean()) {
+      fail(fmt::format("argument \"{}\" must be true or false", key));
+      return false;
+    }
+    return it->get<bool>();
+  }
+  void fail(std::string why) {
+    if (error_.empty()) error_ = std::move(why);
+  }
+  /// The first problem, unknown arguments included.
+  std::string finish() {
+    for (const auto& [key, value] : args_.items()) {
+      if (!used_.contains(key)) fail(fmt::format("argument \"{}\" is not known to this command", key));
+    }
+    return error_;
+  }
+
+ private:
+  const json& args_;
+  std::set<std::string, std::less<>> used_;
+  std::string error_;
+};
+
+constexpr std::size_t max_name = 64, max_reason = 200;
+
+}  // namespace
+
+parsed_command parse_command(std::string_view payload) {
+  parsed_command out;
+  if (payload.size() > max_command_bytes) {
+    out.error = fmt::format("the command is {} bytes; at most {} are accepted", payload.size(), max_command_bytes);
+    return out;
+  }
+  const auto doc = json::parse(payload, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    out.error = "the command is not a JSON object";
+    return out;
+  }
+  if (auto id = doc.find("id"); id != doc.end() && id->is_string()) out.id = id->get<std::string>();
+  if (auto name = doc.find("command"); name != doc.end() && name->is_string()) out.name = name->get<std::string>();
+  for (const auto& [key, value] : doc.items()) {
+    if (key != "id" && key != "command" && key != "args") {
+      out.error = fmt::format("field \"{}\" is not part of a command (id, command, args)", key);
+      return out;
+    }
+  }
+  if (out.id.empty() || out.id.size() > max_name) {
+    out.error = "field \"id\" must be a string of 1–64 characters: the reply carries it back";
+    return out;
+  }
+  const auto args_it = doc.find("args");
+  static const json no_args = json::object();
+  if (args_it != doc.end() && !args_it->is_object()) {
+    out.error = "field \"args\" must be an object";
+    return out;
+  }
+  args_reader args(args_it == doc.end() ? no_args : *args_it);
+  if (out.name == "ack") {
+    ack_command c;
+    c.alarm_id = args.text("alarm_id", max_name);
+    const auto v = args.text("verdict", 8);
+    if (auto parsed = parse_verdict(v)) {
+      c.verdict = *parsed;
+    } else if (!v.empty()) {
+      args.fail(fmt::format("argument \"verdict\" must be \"real\", \"false\" or \"test\", not \"{}\"", v));
+    }
+    c.by = args.text("by", max_name);
+    out.body = std::move(c);
+  } else if (out.name == "shield") {
+    shield_command c;
+    c.device = args.text("device", max_name);
+    c.length = std::chrono::minutes(args.integer("minutes", 1, 7 * 24 * 60, std::nullopt));
+    c.reason = args.text("reason", max_reason);
+    c.by = args.text("by", max_name);
+    out.body = std::move(c);
+  } else if (out.name == "unshield") {
+    unshield_command c;
+    c.device = args.text("device", max_name);
+    c.by = args.text("by", max_name);
+    out.body = std::move(c);
+  } else if (out.name == "test_mode") {
+    test_mode_command c;
+    c.device = args.text("device", max_name);
+    c.on = args.boolean("on");
+    c.length = std::chrono::minutes(args.integer("minutes", 1, 24 * 60, 60));
+    c.by = args.text("by", max_name);
+    out.body = std::move(c);
+  } else {
+    out.error = out.name.empty() ? "field \"command\" is missing"
+                                 : fmt::format("unknown command \"{}\"; this gateway knows ack, shield, unshield, "
+                                               "test_mode",
+                                               out.name);
+    return out;
+  }
+  out.error = args.finish();
+  if (!out.error.empty()) out.body.reset();
+  return out;
+}
+
+std::string command_reply(const std::string& gateway, const parsed_command& cmd, const std::string& error,
+                          std::span<const event> events, clock::time_point now) {
+  json j{{"schema", "firegate.command_reply/1"},
+         {"id", cmd.id},
+         {"gateway", gateway},
+         {"command", cmd.name},
+         {"ok", error.empty()},
+         {"time", iso8601(now)}};
+  if (!error.empty()) j["error"] = error;
+  auto ids = json::array();
+  for (const auto& e : events) ids.push_back({{"id", e.id}, {"type", to_string(e.kind)}});
+  j["events"] = std::move(ids);
+  // A payload's bytes are echoed only as JSON strings: nlohmann escapes them, and refuses invalid
+  // UTF-8 unless told to replace it.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace firegate
