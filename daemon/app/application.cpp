@@ -441,7 +441,80 @@ void application::on_device_status(const device_status& status) {
   for (auto& e : rules_.on_device_status(status, rules::mono::now())) raise(std::move(e));
 }
 
+bus_driver* application::driver_of(const std::string& device) {
+  const auto* d = find_device(device);
+  if (d == nullptr) return nullptr;
+  for (std::size_t i = 0; i < cfg_.buses.size() && i < drivers_.size(); ++i) {
+    if (cfg_.buses[i].name == d->bus) return drivers_[i].get();
+  }
+  return nullptr;
+}
+
+void application::run_linkages(const event& e) {
+  // A test alarm drives nothing: a detector under maintenance must not trip a breaker.
+  if (cfg_.linkages.empty() || e.test) return;
+  std::optional<rules::alarm_category> category;
+  bool raised = true;
+  switch (e.kind) {
+    case event_kind::fire_recovery:
+      raised = false;
+      [[fallthrough]];
+    case event_kind::fire_alarm:
+      category = rules::alarm_category::fire;
+      break;
+    case event_kind::supervisory_recovery:
+      raised = false;
+      [[fallthrough]];
+    case event_kind::supervisory_alarm:
+      category = rules::alarm_category::supervisory;
+      break;
+    case event_kind::device_fault_recovery:
+      raised = false;
+      [[fallthrough]];
+    case event_kind::device_fault:
+      category = rules::alarm_category::fault;
+      break;
+    default:
+      return;
+  }
+  for (const auto& l : cfg_.linkages) {
+    if (l.on != *category || (!l.rule.empty() && l.rule != e.rule)) continue;
+    if (!l.devices.empty() && std::find(l.devices.begin(), l.devices.end(), e.device) == l.devices.end()) continue;
+    if (!raised && !l.reset_value) continue;
+    const double value = raised ? l.value : *l.reset_value;
+    const auto why = fmt::format("linkage {} on the {} of {} ({})", l.name, to_string(e.kind), e.device,
+                                 raised ? e.id : e.alarm_id);
+    auto report = [this, name = l.name, device = l.device, write = l.write, value, why,
+                   alarm_id = raised ? e.id : e.alarm_id](const write_outcome& o) {
+      if (stopping_) {
+        spdlog::warn("linkage not completed at the stop linkage={} device={} write={}", name, device, write);
+        return;
+      }
+      event done;
+      done.id = new_event_id();
+      done.kind = o.error ? event_kind::linkage_failed : event_kind::linkage_done;
+      done.device = device;
+      done.point = write;
+      done.value = value;
+      done.time = clock::now();
+      done.alarm_id = alarm_id;
+      done.detail = o.error ? fmt::format("{}: writing {} = {} failed: {}; act by hand", why, write, value, o.detail)
+                            : fmt::format("{}: {}", why, o.detail);
+      raise(std::move(done));
+    };
+    auto* driver = driver_of(l.device);
+    if (driver == nullptr) {
+      report({std::make_error_code(std::errc::no_such_device), false, "its bus is not running"});
+      continue;
+    }
+    spdlog::info("linkage started linkage={} device={} write={} value={} alarm={}", l.name, l.device, l.write, value,
+                 raised ? e.id : e.alarm_id);
+    driver->write({l.device, l.write, value}, std::move(report));
+  }
+}
+
 void application::raise(event e) {
+  run_linkages(e);
   e.seq = next_seq_++;
   const auto* device = find_device(e.device);
   const bool is_alarm = on_alarm_lane(e.kind);

@@ -55,6 +55,10 @@ class application final : public reading_sink {
   /// Every minute: removes what is past storage.max_age_days or over storage.max_size_mb.
   void enforce_bounds();
   void raise(event e);
+  /// The site's linkage for an alarm raised or ended: writes through the output device's driver,
+  /// each reported as linkage_done or linkage_failed.
+  void run_linkages(const event& e);
+  bus_driver* driver_of(const std::string& device);
   /// A write failed: logged, and on the first failure a storage_fault event.
   void storage_failed(const std::string& error, std::string_view what);
   /// A write succeeded: after a fault, a storage_recovery event.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,12 @@ struct driver_settings {
   virtual ~driver_settings() = default;
   /// The alarm rules of each device on the bus.
   virtual std::vector<device_alarm_rules> device_rules() const { return {}; }
+  /// The names of what can be written to `device` (its profile's [[writes]]); nullopt when the
+  /// device is not on this bus.
+  virtual std::optional<std::vector<std::string>> device_writes(const std::string& device) const {
+    (void)device;
+    return std::nullopt;
+  }
 };
 
 struct bus_config {
@@ -92,6 +99,20 @@ struct device_config {
   std::string description;  ///< what the device is, as the control room should read it
 };
 
+/// Linkage ([[linkage]]): an alarm drives an output through a device's write (a sounder, a
+/// breaker's shunt trip, a detector's reset). Only the site file declares linkage: nothing trips
+/// a breaker unless the site says so.
+struct linkage_config {
+  std::string name;
+  rules::alarm_category on{rules::alarm_category::fire};  ///< alarms of this category start it
+  std::vector<std::string> devices;                       ///< ... from these devices (empty: any)
+  std::string rule;                                       ///< ... decided by this rule (empty: any)
+  std::string device;                                     ///< the device written
+  std::string write;                                      ///< its profile's [[writes]] name
+  double value{1};
+  std::optional<double> reset_value;  ///< written when the alarm ends (nothing when absent)
+};
+
 struct gateway_file {
   std::string profiles_dir;  ///< device profiles, resolved against the configuration's folder
   gateway_config gateway;
@@ -101,6 +122,7 @@ struct gateway_file {
   mqtt_uplink_config mqtt;
   std::vector<bus_config> buses;
   std::vector<device_config> devices;
+  std::vector<linkage_config> linkages;
 };
 
 /// The place categories a site can declare ("nine small places" and factories).

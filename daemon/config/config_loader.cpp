@@ -3,6 +3,7 @@
 #include "suggest.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <fstream>
@@ -120,6 +121,52 @@ device_config parse_device_common(config_node& node) {
   return d;
 }
 
+/// The writes of a device as its driver knows them; nullopt when the device is unknown.
+std::optional<std::vector<std::string>> writes_of(const gateway_file& f, const std::string& device) {
+  for (const auto& bus : f.buses) {
+    if (!bus.settings) continue;
+    if (auto w = bus.settings->device_writes(device)) return w;
+  }
+  return std::nullopt;
+}
+
+linkage_config parse_linkage(config_node& node, const gateway_file& f) {
+  linkage_config l;
+  l.name = get_identifier(node, "name", "give the linkage a name for its events, such as \"kitchen-siren\"");
+  const std::vector<std::string> categories(std::begin(rules::alarm_category_names),
+                                            std::end(rules::alarm_category_names));
+  const auto on = node.get_enum("on", presence::required, categories).value_or("fire");
+  l.on = static_cast<rules::alarm_category>(std::find(categories.begin(), categories.end(), on) - categories.begin());
+  std::vector<std::string> names;
+  for (const auto& d : f.devices) names.push_back(d.name);
+  const auto known = [&](const std::string& key, const std::string& device) {
+    if (std::find(names.begin(), names.end(), device) != names.end()) return true;
+    node.error(key, fmt::format("\"{}\" is not a device of this site;{} fix the name", device,
+                                did_you_mean(device, names)));
+    return false;
+  };
+  l.devices = node.get_string_array("devices");
+  for (const auto& d : l.devices) known("devices", d);
+  l.rule = node.get_string_or("rule", "");
+  l.device = node.get_string("device", presence::required, "name the device to write, such as a relay module")
+                 .value_or("");
+  l.write = node.get_string("write", presence::required, "name one of that device's profile [[writes]]")
+                .value_or("");
+  l.value = node.get_number("value", -1e9, 1e9, 1).value_or(1);
+  if (node.contains("reset_value")) l.reset_value = node.get_number("reset_value", -1e9, 1e9, std::nullopt);
+  if (!l.device.empty() && known("device", l.device) && !l.write.empty()) {
+    const auto writes = writes_of(f, l.device).value_or(std::vector<std::string>{});
+    if (std::find(writes.begin(), writes.end(), l.write) == writes.end()) {
+      node.error("write", writes.empty() ? fmt::format("\"{}\" has nothing that can be written", l.device)
+                                         : fmt::format("\"{}\" has no write \"{}\";{} its writes are: {}", l.device,
+                                                       l.write, did_you_mean(l.write, writes),
+                                                       fmt::join(writes, ", ")));
+    }
+  }
+  node.finish();
+  return l;
+}
+
 gateway_file parse_file(const toml::table& root, const std::string& file, config_errors& errors,
                         const bus_parsers& parsers) {
   gateway_file f;
@@ -199,6 +246,7 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
     // unknown too would bury the one real error.
     if (handed_to_driver[i]) device_nodes[i].finish();
   }
+  for (auto& node : top.get_table_array("linkage")) f.linkages.push_back(parse_linkage(node, f));
   top.finish();
   return f;
 }

@@ -178,6 +178,26 @@ std::vector<std::int64_t> config_node::get_integer_array(std::string_view key) {
   return out;
 }
 
+std::vector<std::string> config_node::get_string_array(std::string_view key) {
+  std::vector<std::string> out;
+  const auto* n = lookup(key);
+  if (n == nullptr) return out;
+  const auto* a = n->as_array();
+  if (a == nullptr) {
+    type_error(key, "an array of strings", *n);
+    return out;
+  }
+  for (const auto& element : *a) {
+    if (const auto* s = element.as_string()) {
+      out.push_back(s->get());
+    } else {
+      error(key, fmt::format("expected strings only, found {}", type_name(element)));
+      return {};
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> config_node::keys() const {
   std::vector<std::string> out;
   for (const auto& [key, value] : *table_) out.emplace_back(key.str());

@@ -52,6 +52,7 @@ class config_node {
   bool get_bool(std::string_view key, bool fallback);
   /// An array of integers; absent gives an empty one.
   std::vector<std::int64_t> get_integer_array(std::string_view key);
+  std::vector<std::string> get_string_array(std::string_view key);
   /// The keys of this table, in file order.
   std::vector<std::string> keys() const;
 

@@ -48,6 +48,17 @@ struct modbus_bus_settings : config::driver_settings {
     for (const auto& d : devices) out.push_back({d.name, d.rules});
     return out;
   }
+  std::optional<std::vector<std::string>> device_writes(const std::string& device) const override {
+    for (const auto& d : devices) {
+      if (d.name != device) continue;
+      std::vector<std::string> names;
+      if (d.profile) {
+        for (const auto& w : d.profile->writes) names.push_back(w.target.name);
+      }
+      return names;
+    }
+    return std::nullopt;
+  }
 };
 
 /// Creates a bus driver over `t`; the settings are shared with the configuration that made them.

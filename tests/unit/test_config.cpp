@@ -12,6 +12,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <tuple>
 
 using namespace firegate;
 using namespace firegate::config;
@@ -152,6 +153,39 @@ TEST_CASE("cross-field checks: unique names and declared buses") {
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors.items()[0].path == "devices[1].bus");
   CHECK(r.errors.items()[0].message.find("\"tcp-2\" is not a declared bus; did you mean \"tcp-1\"?") == 0);
+}
+
+TEST_CASE("linkage: the example's are read - device - write and category checked with a suggestion") {
+  auto ok = load(read_file(example_path));
+  REQUIRE(ok.config);
+  REQUIRE(ok.config->linkages.size() == 2);
+  const auto& sounder = ok.config->linkages[0];
+  CHECK(sounder.name == "kitchen-sounder");
+  CHECK(sounder.on == rules::alarm_category::fire);
+  CHECK(sounder.devices == std::vector<std::string>{"smoke-kitchen", "smoke-dining"});
+  CHECK(sounder.device == "relay-kitchen");
+  CHECK(sounder.write == "siren");
+  CHECK(sounder.reset_value == 0);
+  CHECK_FALSE(ok.config->linkages[1].reset_value);
+  CHECK(ok.config->linkages[1].rule == "leakage");
+
+  const std::vector<std::tuple<std::string, std::string, std::string, std::string>> bad{
+      {"write = \"siren\"", "write = \"sirne\"", "linkage[0].write",
+       "\"relay-kitchen\" has no write \"sirne\"; did you mean \"siren\"? its writes are: siren, power_cut"},
+      {"device = \"relay-kitchen\"     # the", "device = \"relay-kitchn\"     # the", "linkage[0].device",
+       "\"relay-kitchn\" is not a device of this site; did you mean \"relay-kitchen\"? fix the name"},
+      {"devices = [\"efd-main-panel\"]", "devices = [\"efd-main-panl\"]", "linkage[1].devices",
+       "\"efd-main-panl\" is not a device of this site; did you mean \"efd-main-panel\"? fix the name"},
+      {"on = \"fire\"                  #", "on = \"smoke\"                  #", "linkage[0].on",
+       "\"smoke\" is not known"},
+  };
+  for (const auto& [from, to, path, message] : bad) {
+    auto r = load(edited(from, to));
+    INFO(r.error_text());
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors.items()[0].path == path);
+    CHECK(r.errors.items()[0].message.find(message) != std::string::npos);
+  }
 }
 
 TEST_CASE("identifiers used in topics are checked") {

@@ -186,7 +186,7 @@ TEST_CASE("the shipped profiles load clean and plan few requests") {
   auto library = load_profiles(test::source_dir() + "/config/profiles/modbus", errors);
   INFO(errors.format("profiles"));
   REQUIRE(errors.empty());
-  REQUIRE(library.size() == 4);
+  REQUIRE(library.size() == 5);
   const auto& sd1 = *library.at("SD-1");
   CHECK(sd1.blocks.size() == 1);  // state, smoke, temperature, supply: one fc 04 read
   CHECK(sd1.blocks[0].request == read_request{function_code::read_input_registers, 0, 4});
@@ -208,6 +208,11 @@ TEST_CASE("the shipped profiles load clean and plan few requests") {
   const auto& le = *library.at("GD-1-FLOAT-LE");
   CHECK(le.points[0].type == data_type::float32);
   CHECK(le.points[0].words == word_order::little);
+  const auto& relay = *library.at("RL-2");  // the linkage outputs: two coils, read in one fc 01 request
+  REQUIRE(relay.blocks.size() == 1);
+  CHECK(relay.blocks[0].request == read_request{function_code::read_coils, 0, 2});
+  CHECK(relay.find_write("siren")->verify);
+  CHECK(relay.find_write("power_cut")->target.table == register_table::coil);
 }
 
 TEST_CASE("profile folder errors name the file") {
