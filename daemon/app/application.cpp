@@ -24,7 +24,8 @@ application::application(std::filesystem::path config_path, config::gateway_file
       config_path_(std::move(config_path)),
       cfg_(std::move(cfg)),
       random_(std::random_device{}()),
-      rules_(device_rules(), [this] { return new_event_id(); }, cfg_.alarms),
+      rules_(
+          device_rules(), [this] { return new_event_id(); }, cfg_.alarms),
       rules_timer_(io_) {
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
 }
@@ -101,7 +102,8 @@ int application::run() {
   if (storage_in_memory_) storage_failed(open_error, "open");
   if (!open.empty() || !false_alarms.empty()) {
     // Still open at the last stop: active again without being raised again (docs/alarms.md).
-    spdlog::info("alarms restored open={} devices_with_false_alarms_today={}", open.size(), false_alarms.size());
+    spdlog::info("alarms restored open={} devices_with_false_alarms_today={}", open.size(),
+                 false_alarms.size());
     for (auto& e : rules_.restore(open, false_alarms, rules::mono::now(), clock::now())) raise(std::move(e));
   }
   start_drivers();
@@ -149,7 +151,7 @@ void application::on_command(const std::string& payload) {
     };
     alarm_engine::outcome done;
     if (const auto* ack = std::get_if<ack_command>(&*cmd.body)) {
-      done = rules_.acknowledge(ack->alarm_id, ack->verdict, ack->by, now, wall);
+      done = rules_.acknowledge(ack->alarm_id, ack->verdict, ack->by, wall);
     } else if (const auto* sh = std::get_if<shield_command>(&*cmd.body)) {
       if (known(sh->device)) done = rules_.shield(sh->device, sh->length, sh->reason, sh->by, now, wall);
     } else if (const auto* un = std::get_if<unshield_command>(&*cmd.body)) {
@@ -166,7 +168,9 @@ void application::on_command(const std::string& payload) {
     spdlog::warn("command refused id={} command={} error=\"{}\"", cmd.id.empty() ? "-" : cmd.id,
                  cmd.name.empty() ? "-" : cmd.name, error);
   }
-  if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), command_reply(cfg_.gateway.id, cmd, error, events, clock::now()));
+  if (uplink_)
+    uplink_->reply(topic_for(cfg_, "cmd/reply"),
+                   command_reply(cfg_.gateway.id, cmd, error, events, clock::now()));
   for (auto& e : events) raise(std::move(e));
 }
 
@@ -479,7 +483,8 @@ void application::run_linkages(const event& e) {
   }
   for (const auto& l : cfg_.linkages) {
     if (l.on != *category || (!l.rule.empty() && l.rule != e.rule)) continue;
-    if (!l.devices.empty() && std::find(l.devices.begin(), l.devices.end(), e.device) == l.devices.end()) continue;
+    if (!l.devices.empty() && std::find(l.devices.begin(), l.devices.end(), e.device) == l.devices.end())
+      continue;
     if (!raised && !l.reset_value) continue;
     const double value = raised ? l.value : *l.reset_value;
     const auto why = fmt::format("linkage {} on the {} of {} ({})", l.name, to_string(e.kind), e.device,
@@ -498,8 +503,9 @@ void application::run_linkages(const event& e) {
       done.value = value;
       done.time = clock::now();
       done.alarm_id = alarm_id;
-      done.detail = o.error ? fmt::format("{}: writing {} = {} failed: {}; act by hand", why, write, value, o.detail)
-                            : fmt::format("{}: {}", why, o.detail);
+      done.detail =
+          o.error ? fmt::format("{}: writing {} = {} failed: {}; act by hand", why, write, value, o.detail)
+                  : fmt::format("{}: {}", why, o.detail);
       raise(std::move(done));
     };
     auto* driver = driver_of(l.device);
@@ -507,8 +513,8 @@ void application::run_linkages(const event& e) {
       report({std::make_error_code(std::errc::no_such_device), false, "its bus is not running"});
       continue;
     }
-    spdlog::info("linkage started linkage={} device={} write={} value={} alarm={}", l.name, l.device, l.write, value,
-                 raised ? e.id : e.alarm_id);
+    spdlog::info("linkage started linkage={} device={} write={} value={} alarm={}", l.name, l.device, l.write,
+                 value, raised ? e.id : e.alarm_id);
     driver->write({l.device, l.write, value}, std::move(report));
   }
 }

@@ -136,7 +136,8 @@ linkage_config parse_linkage(config_node& node, const gateway_file& f) {
   const std::vector<std::string> categories(std::begin(rules::alarm_category_names),
                                             std::end(rules::alarm_category_names));
   const auto on = node.get_enum("on", presence::required, categories).value_or("fire");
-  l.on = static_cast<rules::alarm_category>(std::find(categories.begin(), categories.end(), on) - categories.begin());
+  l.on = static_cast<rules::alarm_category>(std::find(categories.begin(), categories.end(), on) -
+                                            categories.begin());
   std::vector<std::string> names;
   for (const auto& d : f.devices) names.push_back(d.name);
   const auto known = [&](const std::string& key, const std::string& device) {
@@ -157,10 +158,10 @@ linkage_config parse_linkage(config_node& node, const gateway_file& f) {
   if (!l.device.empty() && known("device", l.device) && !l.write.empty()) {
     const auto writes = writes_of(f, l.device).value_or(std::vector<std::string>{});
     if (std::find(writes.begin(), writes.end(), l.write) == writes.end()) {
-      node.error("write", writes.empty() ? fmt::format("\"{}\" has nothing that can be written", l.device)
-                                         : fmt::format("\"{}\" has no write \"{}\";{} its writes are: {}", l.device,
-                                                       l.write, did_you_mean(l.write, writes),
-                                                       fmt::join(writes, ", ")));
+      node.error("write", writes.empty()
+                              ? fmt::format("\"{}\" has nothing that can be written", l.device)
+                              : fmt::format("\"{}\" has no write \"{}\";{} its writes are: {}", l.device,
+                                            l.write, did_you_mean(l.write, writes), fmt::join(writes, ", ")));
     }
   }
   node.finish();
@@ -182,7 +183,8 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
   if (auto n = top.get_table("site", presence::required)) f.site = parse_site(*n);
   if (auto n = top.get_table("storage", presence::required)) f.storage = parse_storage(*n);
   if (auto n = top.get_table("alarms", presence::optional)) {
-    f.alarms.escalate_after = std::chrono::seconds(n->get_integer("escalate_after_s", 0, 86400, 300).value_or(300));
+    f.alarms.escalate_after =
+        std::chrono::seconds(n->get_integer("escalate_after_s", 0, 86400, 300).value_or(300));
     f.alarms.false_alarm_limit =
         static_cast<unsigned>(n->get_integer("false_alarms_per_day", 1, 1000, 5).value_or(5));
     n->finish();

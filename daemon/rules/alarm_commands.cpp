@@ -63,12 +63,12 @@ unsigned alarm_engine::count_false_alarm(const std::string& device, clock::time_
 }
 
 alarm_engine::outcome alarm_engine::acknowledge(const std::string& alarm_id, verdict v, const std::string& by,
-                                                mono::time_point now, clock::time_point wall) {
-  (void)now;
+                                                clock::time_point wall) {
   for (auto& [device, d] : devices_) {
     const auto ack = [&](std::optional<alarm_record>& a, const rule_state* s) -> outcome {
       if (!a->verdict.empty()) {
-        return {fmt::format("alarm {} was already acknowledged by {} as {}", alarm_id, a->actor, a->verdict), {}};
+        return {fmt::format("alarm {} was already acknowledged by {} as {}", alarm_id, a->actor, a->verdict),
+                {}};
       }
       a->verdict = to_string(v);
       a->actor = by;
@@ -89,28 +89,31 @@ alarm_engine::outcome alarm_engine::acknowledge(const std::string& alarm_id, ver
       e.false_alarms_today = v == verdict::false_alarm && !a->test ? count_false_alarm(device, wall)
                                                                    : false_alarms_today(device, wall);
       if (e.false_alarms_today > policy_.false_alarm_limit) {
-        e.detail += fmt::format("; {} false alarms from this device today, over the {} a day that needs a "
-                                "handling plan with the centre",
-                                e.false_alarms_today, policy_.false_alarm_limit);
+        e.detail += fmt::format(
+            "; {} false alarms from this device today, over the {} a day that needs a "
+            "handling plan with the centre",
+            e.false_alarms_today, policy_.false_alarm_limit);
       }
       outcome out{{}, {std::move(e)}};
       if (!a->holds) {  // latched: its condition had cleared, the acknowledgement ends it
-        out.events.push_back(recovery(*a, device, s, wall,
-                                      fmt::format("acknowledged by {}; the condition had already cleared", by)));
+        out.events.push_back(recovery(
+            *a, device, s, wall, fmt::format("acknowledged by {}; the condition had already cleared", by)));
         a.reset();
       }
       return out;
     };
     for (auto& s : d.rules) {
-      if (s.alarm && (s.alarm->id == alarm_id || s.alarm->last_escalation_id == alarm_id)) return ack(s.alarm, &s);
+      if (s.alarm && (s.alarm->id == alarm_id || s.alarm->last_escalation_id == alarm_id))
+        return ack(s.alarm, &s);
     }
     if (d.offline && d.offline->id == alarm_id) return ack(d.offline, nullptr);
   }
-  return {fmt::format("no open alarm has id {}: it has cleared already or is not this gateway's", alarm_id), {}};
+  return {fmt::format("no open alarm has id {}: it has cleared already or is not this gateway's", alarm_id),
+          {}};
 }
 
-void alarm_engine::end_alarms(const std::string& device, device_state& d, bool test_only, const std::string& why,
-                              clock::time_point wall, std::vector<event>& out) {
+void alarm_engine::end_alarms(const std::string& device, device_state& d, bool test_only,
+                              const std::string& why, clock::time_point wall, std::vector<event>& out) {
   for (auto& s : d.rules) {
     if (!s.alarm || (test_only && !s.alarm->test)) continue;
     out.push_back(recovery(*s.alarm, device, &s, wall, fmt::format("{}: {}", why, s.alarm->detail)));
@@ -133,8 +136,8 @@ void alarm_engine::raise_holding(const std::string& device, device_state& d, clo
 }
 
 alarm_engine::outcome alarm_engine::shield(const std::string& device, std::chrono::seconds length,
-                                           const std::string& reason, const std::string& by, mono::time_point now,
-                                           clock::time_point wall) {
+                                           const std::string& reason, const std::string& by,
+                                           mono::time_point now, clock::time_point wall) {
   auto& d = devices_[device];
   if (d.shield) {
     return {fmt::format("{} is already shielded until {:%F %T} UTC by {}; unshield it first", device,
@@ -165,8 +168,8 @@ void alarm_engine::end_shield(const std::string& device, device_state& d, const 
   raise_holding(device, d, wall, now, out);
 }
 
-alarm_engine::outcome alarm_engine::unshield(const std::string& device, const std::string& by, mono::time_point now,
-                                             clock::time_point wall) {
+alarm_engine::outcome alarm_engine::unshield(const std::string& device, const std::string& by,
+                                             mono::time_point now, clock::time_point wall) {
   auto d = devices_.find(device);
   if (d == devices_.end() || !d->second.shield) return {fmt::format("{} is not shielded", device), {}};
   outcome out;
@@ -187,9 +190,9 @@ void alarm_engine::end_test_mode(const std::string& device, device_state& d, con
   if (!d.shield) raise_holding(device, d, wall, now, out);
 }
 
-alarm_engine::outcome alarm_engine::set_test_mode(const std::string& device, bool on, std::chrono::seconds length,
-                                                  const std::string& by, mono::time_point now,
-                                                  clock::time_point wall) {
+alarm_engine::outcome alarm_engine::set_test_mode(const std::string& device, bool on,
+                                                  std::chrono::seconds length, const std::string& by,
+                                                  mono::time_point now, clock::time_point wall) {
   auto& d = devices_[device];
   outcome out;
   if (!on) {
@@ -205,8 +208,8 @@ alarm_engine::outcome alarm_engine::set_test_mode(const std::string& device, boo
   auto e = make_event(event_kind::test_mode_started, device, wall);
   e.actor = by;
   e.until = wall + length;
-  e.detail = fmt::format("test mode set by {} for {} min: its alarms are marked test and not dispatched on", by,
-                         std::chrono::duration_cast<std::chrono::minutes>(length).count());
+  e.detail = fmt::format("test mode set by {} for {} min: its alarms are marked test and not dispatched on",
+                         by, std::chrono::duration_cast<std::chrono::minutes>(length).count());
   d.test = device_mode{e.id, now + length, *e.until, {}, by};
   out.events.push_back(std::move(e));
   return out;
@@ -222,14 +225,27 @@ std::vector<event> alarm_engine::restore(const std::vector<open_alarm>& open,
     if (a.kind != event_kind::device_shielded && a.kind != event_kind::test_mode_started) continue;
     auto& d = devices_[a.device];
     const auto until = a.until.value_or(wall);
-    device_mode m{a.id, now + std::chrono::duration_cast<mono::duration>(until - wall), until, a.detail, a.actor};
+    device_mode m{a.id, now + std::chrono::duration_cast<mono::duration>(until - wall), until, a.detail,
+                  a.actor};
     (a.kind == event_kind::device_shielded ? d.shield : d.test) = m;
   }
   for (const auto& a : open) {
     if (!is_alarm(a.kind)) continue;
     auto& d = devices_[a.device];
-    alarm_record record{a.id, a.kind,    a.time, a.value, {}, a.detail, true,  false, a.verdict, a.actor,
-                        a.repeats, {}, now + policy_.escalate_after, a.test};
+    alarm_record record{a.id,
+                        a.kind,
+                        a.time,
+                        a.value,
+                        {},
+                        a.detail,
+                        true,
+                        false,
+                        a.verdict,
+                        a.actor,
+                        a.repeats,
+                        {},
+                        now + policy_.escalate_after,
+                        a.test};
     if (a.kind == event_kind::device_offline) {
       d.offline = std::move(record);  // its first reading ends it (on_readings)
       continue;

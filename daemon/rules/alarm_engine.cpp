@@ -109,9 +109,9 @@ event alarm_engine::recovery(const alarm_record& a, const std::string& device, c
   return e;
 }
 
-void alarm_engine::on_change(change ch, rule_state& s, const std::string& device, device_state& d, double value,
-                             const std::string& unit, clock::time_point time, mono::time_point now,
-                             std::vector<event>& out) {
+void alarm_engine::on_change(change ch, rule_state& s, const std::string& device, device_state& d,
+                             double value, const std::string& unit, clock::time_point time,
+                             mono::time_point now, std::vector<event>& out) {
   // A shielded device's conditions are still followed, so that what holds when the shield ends is
   // raised then; nothing is raised meanwhile.
   if (ch == change::none || d.shield) return;
@@ -122,14 +122,26 @@ void alarm_engine::on_change(change ch, rule_state& s, const std::string& device
       return;
     }
     auto e = alarm_event(s, device, d, value, unit, time);
-    s.alarm = alarm_record{e.id,      e.kind,          time,    value, unit, e.detail, true, s.rule.latch, {}, {},
-                           0,         {},              now + policy_.escalate_after,          e.test};
+    s.alarm = alarm_record{e.id,
+                           e.kind,
+                           time,
+                           value,
+                           unit,
+                           e.detail,
+                           true,
+                           s.rule.latch,
+                           {},
+                           {},
+                           0,
+                           {},
+                           now + policy_.escalate_after,
+                           e.test};
     out.push_back(std::move(e));
     return;
   }
   if (!s.alarm) return;
   s.alarm->holds = false;
-  s.alarm->value = value;  // its recovery reports the value that ended it
+  s.alarm->value = value;                                  // its recovery reports the value that ended it
   if (s.alarm->latch && s.alarm->verdict.empty()) return;  // stays until a person acknowledges it
   const auto text = s.rule.text.empty() ? s.rule.name : s.rule.text;
   out.push_back(recovery(*s.alarm, device, &s, time, fmt::format("back to normal: {}", text)));
@@ -158,8 +170,8 @@ std::vector<event> alarm_engine::on_readings(std::span<const reading> readings, 
   return out;
 }
 
-void alarm_engine::escalate(alarm_record& a, const std::string& device, const rule_state* s, mono::time_point now,
-                            clock::time_point wall, std::vector<event>& out) {
+void alarm_engine::escalate(alarm_record& a, const std::string& device, const rule_state* s,
+                            mono::time_point now, clock::time_point wall, std::vector<event>& out) {
   ++a.repeats;
   a.next_escalation = now + policy_.escalate_after;
   auto e = make_event(event_kind::alarm_escalation, device, wall);
@@ -214,8 +226,8 @@ std::vector<event> alarm_engine::on_device_status(const device_status& status, m
     d.offline_detail = fmt::format("no answer from {}: {}", status.detail, status.error.message());
     if (!d.offline && !d.shield) raise_offline(status.device, d, status.time, now, out);
   } else if (d.offline) {
-    out.push_back(
-        recovery(*d.offline, status.device, nullptr, status.time, fmt::format("answering again at {}", status.detail)));
+    out.push_back(recovery(*d.offline, status.device, nullptr, status.time,
+                           fmt::format("answering again at {}", status.detail)));
     d.offline.reset();
   }
   return out;

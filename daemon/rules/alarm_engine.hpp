@@ -41,7 +41,8 @@ class alarm_engine {
   };
 
   /// `new_id` returns a fresh event id; injected so tests are deterministic.
-  alarm_engine(std::vector<device_rules> devices, std::function<std::string()> new_id, alarm_policy policy = {});
+  alarm_engine(std::vector<device_rules> devices, std::function<std::string()> new_id,
+               alarm_policy policy = {});
 
   /// Events caused by readings taken at `now` (monotonic; the readings carry their wall-clock time).
   std::vector<event> on_readings(std::span<const reading> readings, rules::mono::time_point now);
@@ -51,7 +52,8 @@ class alarm_engine {
   std::vector<event> on_device_status(const device_status& status, rules::mono::time_point now);
   /// New rules (a reloaded configuration). A rule that is unchanged keeps its state; an active alarm
   /// whose rule changed or went is recovered, and the new rule decides afresh.
-  std::vector<event> reconfigure(std::vector<device_rules> devices, alarm_policy policy, clock::time_point wall);
+  std::vector<event> reconfigure(std::vector<device_rules> devices, alarm_policy policy,
+                                 clock::time_point wall);
 
   /// What a command did: the events, or why it was refused (nothing changed then).
   struct outcome {
@@ -60,8 +62,7 @@ class alarm_engine {
     bool ok() const { return error.empty(); }
   };
   /// Acknowledges the open alarm `alarm_id` (or its latest escalation's id).
-  outcome acknowledge(const std::string& alarm_id, verdict v, const std::string& by, rules::mono::time_point now,
-                      clock::time_point wall);
+  outcome acknowledge(const std::string& alarm_id, verdict v, const std::string& by, clock::time_point wall);
   /// Shields a device for `length`: its open alarms end, and it raises nothing until unshielded.
   outcome shield(const std::string& device, std::chrono::seconds length, const std::string& reason,
                  const std::string& by, rules::mono::time_point now, clock::time_point wall);
@@ -70,8 +71,8 @@ class alarm_engine {
                    clock::time_point wall);
   /// Test mode on for `length`, or off: on, new alarms are marked test; off, open test alarms end
   /// and whatever still holds is raised as real.
-  outcome set_test_mode(const std::string& device, bool on, std::chrono::seconds length, const std::string& by,
-                        rules::mono::time_point now, clock::time_point wall);
+  outcome set_test_mode(const std::string& device, bool on, std::chrono::seconds length,
+                        const std::string& by, rules::mono::time_point now, clock::time_point wall);
 
   /// Marks open alarms active again, raising nothing: the first reading then keeps each (still in
   /// alarm) or ends it with a recovery naming it. One whose rule is gone is ended at once, as is a
@@ -127,8 +128,8 @@ class alarm_engine {
   event alarm_event(const rule_state& s, const std::string& device, const device_state& d, double value,
                     const std::string& unit, clock::time_point time);
   /// The recovery of an open alarm; the caller resets the record.
-  event recovery(const alarm_record& a, const std::string& device, const rule_state* s, clock::time_point time,
-                 std::string detail);
+  event recovery(const alarm_record& a, const std::string& device, const rule_state* s,
+                 clock::time_point time, std::string detail);
   void on_change(rules::change ch, rule_state& s, const std::string& device, device_state& d, double value,
                  const std::string& unit, clock::time_point time, rules::mono::time_point now,
                  std::vector<event>& out);
@@ -142,8 +143,8 @@ class alarm_engine {
                      rules::mono::time_point now, std::vector<event>& out);
   void end_shield(const std::string& device, device_state& d, const std::string& by, clock::time_point wall,
                   rules::mono::time_point now, std::vector<event>& out);
-  void end_test_mode(const std::string& device, device_state& d, const std::string& by, clock::time_point wall,
-                     rules::mono::time_point now, std::vector<event>& out);
+  void end_test_mode(const std::string& device, device_state& d, const std::string& by,
+                     clock::time_point wall, rules::mono::time_point now, std::vector<event>& out);
   void escalate(alarm_record& a, const std::string& device, const rule_state* s, rules::mono::time_point now,
                 clock::time_point wall, std::vector<event>& out);
   unsigned count_false_alarm(const std::string& device, clock::time_point wall);

@@ -76,12 +76,12 @@ struct open_alarm {
   std::string rule;  ///< empty for device-level ones
   std::string point;
   double value{0};
-  clock::time_point time{};  ///< when it was raised
-  std::string detail;        ///< its text; for a shield, the reason
-  std::string verdict;       ///< acknowledged when not empty
-  std::string actor;         ///< who acknowledged it; for a shield or test mode, who set it
-  unsigned repeats{0};       ///< escalations so far
-  bool test{false};          ///< raised in test mode
+  clock::time_point time{};                ///< when it was raised
+  std::string detail;                      ///< its text; for a shield, the reason
+  std::string verdict;                     ///< acknowledged when not empty
+  std::string actor;                       ///< who acknowledged it; for a shield or test mode, who set it
+  unsigned repeats{0};                     ///< escalations so far
+  bool test{false};                        ///< raised in test mode
   std::optional<clock::time_point> until;  ///< shields and test modes: when they end by themselves
 };
 

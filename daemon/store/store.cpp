@@ -406,9 +406,10 @@ std::int64_t store::insert_event(const event& e, lane l, const std::string& topi
                                  const std::string& payload) {
   exec("BEGIN");
   try {
-    statement ev(*this,
-                 "INSERT INTO events (seq, id, kind, device, point, value, time_ms, alarm_id, detail, rule, "
-                 "actor, verdict, repeat, test, until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    statement ev(
+        *this,
+        "INSERT INTO events (seq, id, kind, device, point, value, time_ms, alarm_id, detail, rule, "
+        "actor, verdict, repeat, test, until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     ev.bind(1, static_cast<std::int64_t>(e.seq)).bind(2, e.id).bind(3, std::string(to_string(e.kind)));
     ev.bind(4, e.device)
         .bind(5, e.point)
@@ -530,17 +531,18 @@ void store::mark_delivered(unsigned uplink, std::span<const std::int64_t> ids) {
 std::vector<open_alarm> store::open_alarms() {
   std::vector<open_alarm> out;
   // Open: no event that ends it names it. Its acknowledgement and escalations name it too.
-  statement s(*this,
-              "SELECT e.id, e.kind, e.device, e.rule, e.point, e.value, e.time_ms, e.detail, e.actor, e.test, "
-              "e.until_ms, "
-              "(SELECT a.verdict FROM events a WHERE a.alarm_id = e.id AND a.kind = 'alarm_acknowledged'), "
-              "(SELECT a.actor FROM events a WHERE a.alarm_id = e.id AND a.kind = 'alarm_acknowledged'), "
-              "(SELECT COUNT(*) FROM events x WHERE x.alarm_id = e.id AND x.kind = 'alarm_escalation') "
-              "FROM events e WHERE e.kind IN ('fire_alarm', 'supervisory_alarm', 'device_fault', "
-              "'device_offline', 'device_shielded', 'test_mode_started') "
-              "AND NOT EXISTS (SELECT 1 FROM events r WHERE r.alarm_id = e.id AND r.kind IN ('fire_recovery', "
-              "'supervisory_recovery', 'device_fault_recovery', 'device_online', 'device_unshielded', "
-              "'test_mode_ended')) ORDER BY e.seq");
+  statement s(
+      *this,
+      "SELECT e.id, e.kind, e.device, e.rule, e.point, e.value, e.time_ms, e.detail, e.actor, e.test, "
+      "e.until_ms, "
+      "(SELECT a.verdict FROM events a WHERE a.alarm_id = e.id AND a.kind = 'alarm_acknowledged'), "
+      "(SELECT a.actor FROM events a WHERE a.alarm_id = e.id AND a.kind = 'alarm_acknowledged'), "
+      "(SELECT COUNT(*) FROM events x WHERE x.alarm_id = e.id AND x.kind = 'alarm_escalation') "
+      "FROM events e WHERE e.kind IN ('fire_alarm', 'supervisory_alarm', 'device_fault', "
+      "'device_offline', 'device_shielded', 'test_mode_started') "
+      "AND NOT EXISTS (SELECT 1 FROM events r WHERE r.alarm_id = e.id AND r.kind IN ('fire_recovery', "
+      "'supervisory_recovery', 'device_fault_recovery', 'device_online', 'device_unshielded', "
+      "'test_mode_ended')) ORDER BY e.seq");
   while (s.step()) {
     open_alarm a;
     a.id = s.text(0);

@@ -29,10 +29,12 @@ class args_reader {
       return {};
     }
     auto s = it->get<std::string>();
-    if (s.empty() || s.size() > max_len) fail(fmt::format("argument \"{}\" must be 1–{} characters", key, max_len));
+    if (s.empty() || s.size() > max_len)
+      fail(fmt::format("argument \"{}\" must be 1–{} characters", key, max_len));
     return s;
   }
-  std::int64_t integer(const char* key, std::int64_t min, std::int64_t max, std::optional<std::int64_t> fallback) {
+  std::int64_t integer(const char* key, std::int64_t min, std::int64_t max,
+                       std::optional<std::int64_t> fallback) {
     used_.insert(key);
     auto it = args_.find(key);
     if (it == args_.end()) {
@@ -80,7 +82,8 @@ constexpr std::size_t max_name = 64, max_reason = 200;
 parsed_command parse_command(std::string_view payload) {
   parsed_command out;
   if (payload.size() > max_command_bytes) {
-    out.error = fmt::format("the command is {} bytes; at most {} are accepted", payload.size(), max_command_bytes);
+    out.error =
+        fmt::format("the command is {} bytes; at most {} are accepted", payload.size(), max_command_bytes);
     return out;
   }
   const auto doc = json::parse(payload, nullptr, false);
@@ -89,7 +92,8 @@ parsed_command parse_command(std::string_view payload) {
     return out;
   }
   if (auto id = doc.find("id"); id != doc.end() && id->is_string()) out.id = id->get<std::string>();
-  if (auto name = doc.find("command"); name != doc.end() && name->is_string()) out.name = name->get<std::string>();
+  if (auto name = doc.find("command"); name != doc.end() && name->is_string())
+    out.name = name->get<std::string>();
   for (const auto& [key, value] : doc.items()) {
     if (key != "id" && key != "command" && key != "args") {
       out.error = fmt::format("field \"{}\" is not part of a command (id, command, args)", key);
@@ -139,9 +143,10 @@ parsed_command parse_command(std::string_view payload) {
     out.body = std::move(c);
   } else {
     out.error = out.name.empty() ? "field \"command\" is missing"
-                                 : fmt::format("unknown command \"{}\"; this gateway knows ack, shield, unshield, "
-                                               "test_mode",
-                                               out.name);
+                                 : fmt::format(
+                                       "unknown command \"{}\"; this gateway knows ack, shield, unshield, "
+                                       "test_mode",
+                                       out.name);
     return out;
   }
   out.error = args.finish();

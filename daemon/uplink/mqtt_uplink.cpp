@@ -80,8 +80,8 @@ void mqtt_uplink::on_commands(std::string topic, std::function<void(std::string 
 
 void mqtt_uplink::reply(const std::string& topic, const std::string& payload) {
   if (!connected_) {
-    spdlog::warn("command reply not sent topic={} reason=\"uplink disconnected; the platform will ask again\"",
-                 topic);
+    spdlog::warn(
+        "command reply not sent topic={} reason=\"uplink disconnected; the platform will ask again\"", topic);
     return;
   }
   try {
@@ -140,8 +140,9 @@ void mqtt_uplink::on_connected() {
     try {
       client_->subscribe(command_topic_, 1);
     } catch (const mqtt::exception& e) {
-      spdlog::error("uplink cannot subscribe topic={} error=\"{}\" check=\"the broker's ACL for this client\"",
-                    command_topic_, e.what());
+      spdlog::error(
+          "uplink cannot subscribe topic={} error=\"{}\" check=\"the broker's ACL for this client\"",
+          command_topic_, e.what());
     }
   }
   pump();

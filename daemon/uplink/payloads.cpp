@@ -111,11 +111,12 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
       {"contacts",
        {{"responsible", contact_json(cfg.site.responsible)}, {"backup", contact_json(cfg.site.backup)}}},
       {"device", {{"name", e.device}}},
-      {"confirmation", e.verdict.empty() ? std::string("unconfirmed") : e.verdict},
       {"test", e.test},
   };
   if (const auto state = alarm_state(e); !state.empty()) {
+    // About an alarm: how it stands and how the control room confirmed it.
     j["state"] = state;
+    j["confirmation"] = e.verdict.empty() ? std::string("unconfirmed") : e.verdict;
     j["first_time"] = iso8601(e.first_time.value_or(e.time));
     j["last_change"] = iso8601(e.time);
   }

@@ -426,7 +426,8 @@ TEST_CASE(
   {
     store s(path);
     const auto add = [&](const std::string& id, event_kind kind, const std::string& device,
-                         const std::string& rule, const std::string& ends, const std::function<void(event&)>& more = {}) {
+                         const std::string& rule, const std::string& ends,
+                         const std::function<void(event&)>& more = {}) {
       auto e = make_event(id, kind);
       e.seq = s.next_event_seq();
       e.device = device;
@@ -458,12 +459,13 @@ TEST_CASE(
   store s(path);
   std::vector<std::string> open;
   for (const auto& a : s.open_alarms()) {
-    open.push_back(fmt::format("{}:{}:{}:{}:{}:{}:{}:{}", a.id, to_string(a.kind), a.device, a.rule, a.verdict,
-                               a.actor, a.repeats, a.test));
+    open.push_back(fmt::format("{}:{}:{}:{}:{}:{}:{}:{}", a.id, to_string(a.kind), a.device, a.rule,
+                               a.verdict, a.actor, a.repeats, a.test));
   }
-  CHECK(open == std::vector<std::string>{"s1:device_shielded:d5:::tech 7:0:false",
-                                         "t1:test_mode_started:d7::::0:true", "a2:fire_alarm:d1:fire:::1:false",
-                                         "f1:device_fault:d2:fault:false:op 3:0:false", "o1:device_offline:d3::::0:false"});
+  CHECK(open == std::vector<std::string>{
+                    "s1:device_shielded:d5:::tech 7:0:false", "t1:test_mode_started:d7::::0:true",
+                    "a2:fire_alarm:d1:fire:::1:false", "f1:device_fault:d2:fault:false:op 3:0:false",
+                    "o1:device_offline:d3::::0:false"});
   CHECK(s.open_alarms()[0].until == until);
   CHECK(s.false_alarms_since(clock::time_point{}) == std::map<std::string, unsigned>{{"d2", 1}});
   CHECK(s.false_alarms_since(clock::now() + std::chrono::hours(1)).empty());

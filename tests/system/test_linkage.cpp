@@ -5,8 +5,8 @@
 
 #include "support.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
@@ -30,18 +30,21 @@ std::optional<json> event_of(mqtt_probe& platform, const std::string& type, std:
 }
 
 void command(mqtt_probe& platform, const std::string& id, const std::string& name, json args) {
-  platform.publish("firegate/site-test/gw-test/cmd", json{{"id", id}, {"command", name}, {"args", args}}.dump());
+  platform.publish("firegate/site-test/gw-test/cmd",
+                   json{{"id", id}, {"command", name}, {"args", args}}.dump());
 }
 
 bool replied_ok(mqtt_probe& platform, const std::string& id) {
   auto m = platform.wait_for(
-      [&](auto& msg) { return msg.topic.ends_with("/cmd/reply") && json::parse(msg.payload)["id"] == id; }, 10s);
+      [&](auto& msg) { return msg.topic.ends_with("/cmd/reply") && json::parse(msg.payload)["id"] == id; },
+      10s);
   return m && json::parse(m->payload)["ok"] == true;
 }
 
 std::size_t count(mqtt_probe& platform, const std::string& type) {
   std::size_t n = 0;
-  for (const auto& m : platform.messages()) n += m.payload.find("\"type\":\"" + type + "\"") != std::string::npos;
+  for (const auto& m : platform.messages())
+    n += m.payload.find("\"type\":\"" + type + "\"") != std::string::npos;
   return n;
 }
 
@@ -76,7 +79,8 @@ reset_value = 0
   REQUIRE(platform.wait_for([](auto& m) { return m.topic.ends_with("/telemetry"); }, 10s));
 
   // Under maintenance: the alarm is marked test, and the siren stays quiet.
-  command(platform, "c1", "test_mode", {{"device", "smoke-1"}, {"on", true}, {"minutes", 30}, {"by", "tech 7"}});
+  command(platform, "c1", "test_mode",
+          {{"device", "smoke-1"}, {"on", true}, {"minutes", 30}, {"by", "tech 7"}});
   REQUIRE(replied_ok(platform, "c1"));
   sim.send("1 state 1");
   auto test_alarm = event_of(platform, "fire_alarm");
@@ -121,7 +125,8 @@ reset_value = 0
 
   // A technician shields the detector: its open alarm ends and the platform is told for how long;
   // lifted while the detector still reports fire, the alarm is raised again.
-  command(platform, "c4", "shield", {{"device", "smoke-1"}, {"minutes", 120}, {"reason", "kitchen renovation dust"}, {"by", "tech 7"}});
+  command(platform, "c4", "shield",
+          {{"device", "smoke-1"}, {"minutes", 120}, {"reason", "kitchen renovation dust"}, {"by", "tech 7"}});
   REQUIRE(replied_ok(platform, "c4"));
   auto shielded = event_of(platform, "device_shielded");
   REQUIRE(shielded);
@@ -130,7 +135,8 @@ reset_value = 0
   CHECK((*shielded)["until"].get<std::string>().size() == 29);
   CHECK((*shielded)["detail"].get<std::string>().find("kitchen renovation dust") != std::string::npos);
   REQUIRE(event_of(platform, "fire_recovery", 2));
-  command(platform, "c5", "shield", {{"device", "smoke-9"}, {"minutes", 5}, {"reason", "x"}, {"by", "tech 7"}});
+  command(platform, "c5", "shield",
+          {{"device", "smoke-9"}, {"minutes", 5}, {"reason", "x"}, {"by", "tech 7"}});
   REQUIRE_FALSE(replied_ok(platform, "c5"));  // no such device: refused
   command(platform, "c6", "unshield", {{"device", "smoke-1"}, {"by", "tech 7"}});
   REQUIRE(replied_ok(platform, "c6"));

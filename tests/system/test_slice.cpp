@@ -118,7 +118,8 @@ void acknowledge(mqtt_probe& platform, const std::string& command_id, const std:
 std::optional<json> reply_to(mqtt_probe& platform, const std::string& command_id) {
   auto m = platform.wait_for(
       [&](auto& msg) {
-        return msg.topic == "firegate/site-test/gw-test/cmd/reply" && json::parse(msg.payload)["id"] == command_id;
+        return msg.topic == "firegate/site-test/gw-test/cmd/reply" &&
+               json::parse(msg.payload)["id"] == command_id;
       },
       10s);
   return m ? std::optional(json::parse(m->payload)) : std::nullopt;
@@ -139,7 +140,9 @@ void stop_and_check_outbox(child& daemon, const temp_dir& dir, std::size_t min_e
 
 }  // namespace
 
-TEST_CASE("slice: simulator fire alarm - latched until the control room acknowledges it - recovery and offline fault reach the platform") {
+TEST_CASE(
+    "slice: simulator fire alarm - latched until the control room acknowledges it - recovery and offline "
+    "fault reach the platform") {
   temp_dir dir;
   broker mosquitto(dir);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
@@ -181,7 +184,8 @@ TEST_CASE("slice: simulator fire alarm - latched until the control room acknowle
   auto refused = reply_to(platform, "cmd-bad");
   REQUIRE(refused);
   CHECK((*refused)["ok"] == false);
-  CHECK((*refused)["error"] == "no open alarm has id no-such-alarm: it has cleared already or is not this gateway's");
+  CHECK((*refused)["error"] ==
+        "no open alarm has id no-such-alarm: it has cleared already or is not this gateway's");
   acknowledge(platform, "cmd-1", a["id"], "false");
   auto reply = reply_to(platform, "cmd-1");
   REQUIRE(reply);

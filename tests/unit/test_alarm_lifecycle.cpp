@@ -4,8 +4,8 @@
 
 #include "rules/alarm_engine.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <sstream>
 
@@ -54,20 +54,21 @@ class script {
       now_ = std::chrono::seconds(std::stoi(arg));
       out = engine_.on_tick(mono_now(), wall());
     } else if (verb == "ack") {
-      take(engine_.acknowledge(last_alarm_, *parse_verdict(arg), "operator 12", mono_now(), wall()));
+      take(engine_.acknowledge(last_alarm_, *parse_verdict(arg), "operator 12", wall()));
     } else if (verb == "ack-again") {
-      take(engine_.acknowledge(last_alarm_, verdict::real, "operator 13", mono_now(), wall()));
+      take(engine_.acknowledge(last_alarm_, verdict::real, "operator 13", wall()));
     } else if (verb == "ack-unknown") {
-      take(engine_.acknowledge("no-such-id", verdict::real, "operator 12", mono_now(), wall()));
+      take(engine_.acknowledge("no-such-id", verdict::real, "operator 12", wall()));
     } else if (verb == "shield") {
-      take(engine_.shield("d1", std::chrono::seconds(std::stoi(arg)), "detector dusty", "tech 7", mono_now(), wall()));
+      take(engine_.shield("d1", std::chrono::seconds(std::stoi(arg)), "detector dusty", "tech 7", mono_now(),
+                          wall()));
     } else if (verb == "unshield") {
       take(engine_.unshield("d1", "tech 7", mono_now(), wall()));
     } else if (verb == "test-on" || verb == "test-off") {
       take(engine_.set_test_mode("d1", verb == "test-on", 3600s, "tech 7", mono_now(), wall()));
     } else if (verb == "offline" || verb == "online") {
-      device_status s{"d1", verb == "online", std::make_error_code(std::errc::timed_out), "10.0.0.5:502 unit 1",
-                      wall()};
+      device_status s{"d1", verb == "online", std::make_error_code(std::errc::timed_out),
+                      "10.0.0.5:502 unit 1", wall()};
       out = engine_.on_device_status(s, mono_now());
     } else {
       FAIL("unknown step " << step);
@@ -87,7 +88,8 @@ class script {
  private:
   static alarm_engine make(bool latch, alarm_policy policy) {
     auto n = std::make_shared<int>(0);
-    return alarm_engine({{"d1", {fire_rule(latch)}}}, [n] { return "e" + std::to_string(++*n); }, policy);
+    return alarm_engine(
+        {{"d1", {fire_rule(latch)}}}, [n] { return "e" + std::to_string(++*n); }, policy);
   }
   alarm_engine engine_;
   std::string last_alarm_;
@@ -96,7 +98,9 @@ class script {
 
 std::string kinds(const std::vector<event>& events) {
   std::string s;
-  for (const auto& e : events) s += fmt::format("{}{}{} ", to_string(e.kind), e.test ? "(test)" : "", e.repeat > 0 ? fmt::format("#{}", e.repeat) : "");
+  for (const auto& e : events)
+    s += fmt::format("{}{}{} ", to_string(e.kind), e.test ? "(test)" : "",
+                     e.repeat > 0 ? fmt::format("#{}", e.repeat) : "");
   return s;
 }
 
@@ -119,10 +123,17 @@ TEST_CASE("lifecycle: every transition - table-driven") {
         {"ack real", "alarm_acknowledged fire_recovery "}}},
       {"latched: acknowledged while it holds - recovers when it clears",
        true,
-       {{"fire", "fire_alarm "}, {"ack real", "alarm_acknowledged "}, {"fire", ""}, {"normal", "fire_recovery "}}},
+       {{"fire", "fire_alarm "},
+        {"ack real", "alarm_acknowledged "},
+        {"fire", ""},
+        {"normal", "fire_recovery "}}},
       {"latched: holding again before acknowledgement is the same alarm",
        true,
-       {{"fire", "fire_alarm "}, {"normal", ""}, {"fire", ""}, {"ack false", "alarm_acknowledged "}, {"normal", "fire_recovery "}}},
+       {{"fire", "fire_alarm "},
+        {"normal", ""},
+        {"fire", ""},
+        {"ack false", "alarm_acknowledged "},
+        {"normal", "fire_recovery "}}},
       {"escalation: raised again each interval until acknowledged",
        false,
        {{"fire", "fire_alarm "},
@@ -143,7 +154,12 @@ TEST_CASE("lifecycle: every transition - table-driven") {
         {"fire", ""},
         {"offline", ""},
         {"unshield", "device_unshielded fire_alarm device_offline "}}},
-      {"shield: runs out by itself", false, {{"shield 60", "device_shielded "}, {"fire", ""}, {"tick 59", ""}, {"tick 60", "device_unshielded fire_alarm "}}},
+      {"shield: runs out by itself",
+       false,
+       {{"shield 60", "device_shielded "},
+        {"fire", ""},
+        {"tick 59", ""},
+        {"tick 60", "device_unshielded fire_alarm "}}},
       {"test mode: alarms marked test - no escalation - real again when it ends",
        false,
        {{"test-on", "test_mode_started "},
@@ -153,8 +169,13 @@ TEST_CASE("lifecycle: every transition - table-driven") {
         {"tick 1200", "alarm_escalation#1 "}}},
       {"test mode: a real alarm from before stays real",
        false,
-       {{"fire", "fire_alarm "}, {"test-on", "test_mode_started "}, {"test-off", "test_mode_ended "}, {"normal", "fire_recovery "}}},
-      {"offline: a fault until it answers", false, {{"offline", "device_offline "}, {"offline", ""}, {"online", "device_online "}}},
+       {{"fire", "fire_alarm "},
+        {"test-on", "test_mode_started "},
+        {"test-off", "test_mode_ended "},
+        {"normal", "fire_recovery "}}},
+      {"offline: a fault until it answers",
+       false,
+       {{"offline", "device_offline "}, {"offline", ""}, {"online", "device_online "}}},
   };
   for (const auto& sc : scenarios) {
     script s(sc.latch);
@@ -166,7 +187,8 @@ TEST_CASE("lifecycle: every transition - table-driven") {
   }
 }
 
-TEST_CASE("lifecycle: refusals change nothing - unknown id - acknowledged twice - not shielded - shielded twice") {
+TEST_CASE(
+    "lifecycle: refusals change nothing - unknown id - acknowledged twice - not shielded - shielded twice") {
   script s(true);
   CHECK(s.run("ack-unknown").empty());
   CHECK(s.error() == "no open alarm has id no-such-id: it has cleared already or is not this gateway's");
@@ -183,7 +205,9 @@ TEST_CASE("lifecycle: refusals change nothing - unknown id - acknowledged twice 
   CHECK(s.error().find("d1 is already shielded until 2026-09-21 ") == 0);
 }
 
-TEST_CASE("lifecycle: an acknowledgement carries who - the verdict - the first time - escalations ack by their id") {
+TEST_CASE(
+    "lifecycle: an acknowledgement carries who - the verdict - the first time - escalations ack by their "
+    "id") {
   script s(false);
   const auto fire = s.run("fire");
   s.now_ = 300s;
@@ -192,7 +216,7 @@ TEST_CASE("lifecycle: an acknowledgement carries who - the verdict - the first t
   CHECK(esc[0].alarm_id == fire[0].id);
   CHECK(esc[0].first_time == fire[0].time);
   CHECK(esc[0].detail == "not acknowledged after 5 min (raised again, 1 time): detector reports fire");
-  auto ack = s.engine().acknowledge(esc[0].id, verdict::real, "operator 12", s.mono_now(), s.wall());
+  auto ack = s.engine().acknowledge(esc[0].id, verdict::real, "operator 12", s.wall());
   REQUIRE(ack.ok());
   REQUIRE(ack.events.size() == 1);
   CHECK(ack.events[0].alarm_id == fire[0].id);
@@ -205,7 +229,8 @@ TEST_CASE("lifecycle: an acknowledgement carries who - the verdict - the first t
   CHECK(rec[0].alarm_id == fire[0].id);
 }
 
-TEST_CASE("lifecycle: false alarms are counted per device per day - over the limit the acknowledgement says so") {
+TEST_CASE(
+    "lifecycle: false alarms are counted per device per day - over the limit the acknowledgement says so") {
   script s(false, alarm_policy{0s, 2});
   std::vector<unsigned> counts;
   for (int i = 0; i < 3; ++i) {
@@ -230,7 +255,8 @@ TEST_CASE("lifecycle: false alarms are counted per device per day - over the lim
   CHECK(s.run("ack false")[0].false_alarms_today == 0);
 }
 
-TEST_CASE("lifecycle: restored after a restart - acknowledged stays quiet - latched waits - shields run out") {
+TEST_CASE(
+    "lifecycle: restored after a restart - acknowledged stays quiet - latched waits - shields run out") {
   auto n = std::make_shared<int>(0);
   alarm_engine engine({{"d1", {fire_rule(true)}}, {"d2", {fire_rule(true)}}, {"d3", {fire_rule(false)}}},
                       [n] { return "r" + std::to_string(++*n); });
@@ -258,11 +284,11 @@ TEST_CASE("lifecycle: restored after a restart - acknowledged stays quiet - latc
   CHECK(engine.active_fires() == 2);
   reading d1{"d1", "state", 0, "", quality::good, wall}, d2{"d2", "state", 0, "", quality::good, wall};
   CHECK(kinds(engine.on_readings(std::vector{d1}, t)) == "fire_recovery ");  // acknowledged: clears
-  CHECK(engine.on_readings(std::vector{d2}, t).empty());  // latched, unacknowledged: waits
+  CHECK(engine.on_readings(std::vector{d2}, t).empty());                     // latched, unacknowledged: waits
   auto esc = engine.on_tick(t + 300s, wall + 300s);
   CHECK(kinds(esc) == "alarm_escalation#3 ");  // counts on from the stored repeats
   CHECK(esc[0].false_alarms_today == 4);
-  auto ack = engine.acknowledge("a2", verdict::false_alarm, "operator 12", t, wall + 300s);
+  auto ack = engine.acknowledge("a2", verdict::false_alarm, "operator 12", wall + 300s);
   CHECK(kinds(ack.events) == "alarm_acknowledged fire_recovery ");
   CHECK(ack.events[0].false_alarms_today == 5);
   CHECK(engine.open_alarms().empty());

@@ -20,7 +20,8 @@ TEST_CASE("commands: the valid forms") {
       R"({"id":"c2","command":"shield","args":{"device":"smoke-1","minutes":120,"reason":"dusty","by":"tech"}})");
   REQUIRE(sh.error.empty());
   CHECK(std::get<shield_command>(*sh.body).length == std::chrono::minutes(120));
-  auto tm = parse_command(R"({"id":"c3","command":"test_mode","args":{"device":"smoke-1","on":true,"by":"tech"}})");
+  auto tm =
+      parse_command(R"({"id":"c3","command":"test_mode","args":{"device":"smoke-1","on":true,"by":"tech"}})");
   REQUIRE(tm.error.empty());
   CHECK(std::get<test_mode_command>(*tm.body).length == std::chrono::minutes(60));  // the default
   auto un = parse_command(R"({"id":"c4","command":"unshield","args":{"device":"smoke-1","by":"tech"}})");
@@ -33,17 +34,20 @@ TEST_CASE("commands: bad variants are refused with the reason - the id is kept f
       {"not json", "the command is not a JSON object"},
       {"[1,2]", "the command is not a JSON object"},
       {R"({"command":"ack"})", "field \"id\" must be a string of 1–64 characters: the reply carries it back"},
-      {R"({"id":"c","command":"reboot"})", "unknown command \"reboot\"; this gateway knows ack, shield, unshield, test_mode"},
+      {R"({"id":"c","command":"reboot"})",
+       "unknown command \"reboot\"; this gateway knows ack, shield, unshield, test_mode"},
       {R"({"id":"c"})", "field \"command\" is missing"},
       {R"({"id":"c","command":"ack","args":{"alarm_id":"a","verdict":"maybe","by":"x"}})",
        "argument \"verdict\" must be \"real\", \"false\" or \"test\", not \"maybe\""},
-      {R"({"id":"c","command":"ack","args":{"verdict":"real","by":"x"}})", "argument \"alarm_id\" is missing"},
+      {R"({"id":"c","command":"ack","args":{"verdict":"real","by":"x"}})",
+       "argument \"alarm_id\" is missing"},
       {R"({"id":"c","command":"ack","args":{"alarm_id":7,"verdict":"real","by":"x"}})",
        "argument \"alarm_id\" must be a string"},
       {R"({"id":"c","command":"ack","args":{"alarm_id":"a","verdict":"real","by":"x","extra":1}})",
        "argument \"extra\" is not known to this command"},
       {R"({"id":"c","command":"ack","args":[]})", "field \"args\" must be an object"},
-      {R"({"id":"c","command":"ack","args":{},"sig":"x"})", "field \"sig\" is not part of a command (id, command, args)"},
+      {R"({"id":"c","command":"ack","args":{},"sig":"x"})",
+       "field \"sig\" is not part of a command (id, command, args)"},
       {R"({"id":"c","command":"shield","args":{"device":"d","minutes":0,"reason":"r","by":"x"}})",
        "argument \"minutes\" must be 1–10080, not 0"},
       {R"({"id":"c","command":"shield","args":{"device":"d","minutes":1.5,"reason":"r","by":"x"}})",
@@ -75,7 +79,8 @@ TEST_CASE("commands: the reply carries the id - the result - the events caused")
   CHECK(ok["ok"] == true);
   CHECK(ok["events"][0]["id"] == "ev-1");
   CHECK(ok["events"][0]["type"] == "device_unshielded");
-  const auto refused = nlohmann::json::parse(command_reply("gw-1", cmd, "d is not shielded", {}, clock::now()));
+  const auto refused =
+      nlohmann::json::parse(command_reply("gw-1", cmd, "d is not shielded", {}, clock::now()));
   CHECK(refused["ok"] == false);
   CHECK(refused["error"] == "d is not shielded");
   CHECK(refused["events"].empty());

@@ -134,7 +134,7 @@ TEST_CASE("enumerations list the allowed values") {
   CHECK(profile.errors.items()[0].path == "devices[0].profile");
   CHECK(profile.errors.items()[0].message.find("\"SD-l\" is not a profile in") == 0);
   CHECK(profile.errors.items()[0].message.find(
-            "did you mean \"SD-1\"? known: EFD-4T, GD-1, GD-1-FLOAT-LE, SD-1") != std::string::npos);
+            "did you mean \"SD-1\"? known: EFD-4T, GD-1, GD-1-FLOAT-LE, RL-2, SD-1") != std::string::npos);
 
   auto driver = load(edited("driver = \"modbus_tcp\"", "driver = \"modbus_tpc\""));
   REQUIRE_FALSE(driver.config);
@@ -143,9 +143,10 @@ TEST_CASE("enumerations list the allowed values") {
 
 TEST_CASE("cross-field checks: unique names and declared buses") {
   auto dup = load(edited("name = \"smoke-dining\"", "name = \"smoke-kitchen\""));
-  REQUIRE(dup.errors.size() == 1);
+  REQUIRE(dup.errors.size() == 2);  // and the linkage naming smoke-dining now names nothing
   CHECK(dup.errors.items()[0].path == "devices[1].name");
   CHECK(dup.errors.items()[0].message.find("used by another device") != std::string::npos);
+  CHECK(dup.errors.items()[1].path == "linkage[0].devices");
 
   auto text = read_file(example_path);
   auto at = text.rfind("bus = \"tcp-1\"");

@@ -55,3 +55,56 @@ TEST_CASE("telemetry messages parse back - strings escaped - polls grouped and c
   CHECK(second["polls"][0]["points"]["state"]["value"] == 0);
   CHECK(telemetry_messages({}, cfg).empty());
 }
+
+TEST_CASE(
+    "event messages: the alarm's state - its confirmation - test alarms are not for dispatch - shields say "
+    "until when") {
+  config::gateway_file cfg;
+  cfg.gateway.id = "gw-1";
+  cfg.site.name = "Test Hostel";
+  cfg.mqtt.topic_prefix = "firegate";
+  event e;
+  e.id = "e-2";
+  e.kind = event_kind::alarm_acknowledged;
+  e.device = "smoke-1";
+  e.time = clock::time_point(std::chrono::seconds(1'790'000'100));
+  e.first_time = clock::time_point(std::chrono::seconds(1'790'000'000));
+  e.alarm_id = "e-1";
+  e.verdict = "false";
+  e.actor = "operator 12";
+  e.false_alarms_today = 6;
+  auto ack = nlohmann::json::parse(event_json(e, cfg, nullptr));
+  CHECK(ack["state"] == "acknowledged");
+  CHECK(ack["confirmation"] == "false");
+  CHECK(ack["actor"] == "operator 12");
+  CHECK(ack["first_time"] == iso8601(*e.first_time));
+  CHECK(ack["last_change"] == iso8601(e.time));
+  CHECK(ack["false_alarms_today"] == 6);
+  CHECK(ack["category"] == "acknowledgement");
+
+  e.kind = event_kind::fire_alarm;
+  e.verdict.clear();
+  e.test = true;
+  auto test = nlohmann::json::parse(event_json(e, cfg, nullptr));
+  CHECK(test["category"] == "test");
+  CHECK(test["severity"] == "info");
+  CHECK(test["summary"].get<std::string>().starts_with("TEST: FIRE ALARM at Test Hostel"));
+  CHECK(test["confirmation"] == "unconfirmed");
+  CHECK(test["state"] == "active");
+
+  e.kind = event_kind::alarm_escalation;
+  e.test = false;
+  e.repeat = 2;
+  auto esc = nlohmann::json::parse(event_json(e, cfg, nullptr));
+  CHECK(esc["repeat"] == 2);
+  CHECK(esc["severity"] == "critical");
+  CHECK(esc["summary"].get<std::string>().starts_with("FIRE ALARM NOT ACKNOWLEDGED (repeat 2)"));
+
+  e.kind = event_kind::device_shielded;
+  e.until = e.time + std::chrono::hours(4);
+  auto shield = nlohmann::json::parse(event_json(e, cfg, nullptr));
+  CHECK(shield["until"] == iso8601(*e.until));
+  CHECK(shield["category"] == "shielded");
+  CHECK_FALSE(shield.contains("state"));  // not an alarm: no state, no confirmation
+  CHECK_FALSE(shield.contains("confirmation"));
+}

@@ -148,8 +148,9 @@ int main(int argc, char** argv) {
     if (auto_ack >= 0 && topic.ends_with("/alarm") && !j.value("test", false) &&
         (type == "fire_alarm" || type == "supervisory_alarm")) {
       std::lock_guard lock(acks_mutex);
-      acks.push_back({std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(auto_ack * 1000)),
-                      topic.substr(0, topic.size() - 5) + "cmd", str(j, "id")});
+      acks.push_back(
+          {std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(auto_ack * 1000)),
+           topic.substr(0, topic.size() - 5) + "cmd", str(j, "id")});
     }
   });
   try {
@@ -168,10 +169,12 @@ int main(int argc, char** argv) {
     std::lock_guard lock(acks_mutex);
     while (!acks.empty() && acks.front().due <= std::chrono::steady_clock::now()) {
       const auto& a = acks.front();
-      const auto body = nlohmann::json{{"id", fmt::format("center-{}-{}", ::getpid(), ++commands)},
-                                       {"command", "ack"},
-                                       {"args", {{"alarm_id", a.alarm_id}, {"verdict", verdict}, {"by", "firegate-center operator"}}}}
-                            .dump();
+      const auto body =
+          nlohmann::json{
+              {"id", fmt::format("center-{}-{}", ::getpid(), ++commands)},
+              {"command", "ack"},
+              {"args", {{"alarm_id", a.alarm_id}, {"verdict", verdict}, {"by", "firegate-center operator"}}}}
+              .dump();
       std::cout << fmt::format("\n>> acknowledging alarm {} as {}\n", a.alarm_id, verdict) << std::flush;
       try {
         client.publish(a.topic, body.data(), body.size(), 1, false);
