@@ -104,6 +104,7 @@ std::optional<alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::s
   }
   r.latch = n.get_bool("latch", r.category == alarm_category::fire);
   r.text = n.get_string_or("text", "");
+  if (n.contains("code")) r.code = n.get_integer("code", 0, 999'999'999, std::nullopt);
   c.delay = std::chrono::milliseconds(n.get_integer("delay_ms", 0, 3'600'000, 0).value_or(0));
   c.samples = static_cast<unsigned>(n.get_integer("samples", 1, 100, 1).value_or(1));
   switch (c.kind) {

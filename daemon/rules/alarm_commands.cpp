@@ -72,18 +72,7 @@ alarm_engine::outcome alarm_engine::acknowledge(const std::string& alarm_id, ver
       }
       a->verdict = to_string(v);
       a->actor = by;
-      auto e = make_event(event_kind::alarm_acknowledged, device, wall);
-      if (s != nullptr) {
-        e.point = s->rule.point;
-        e.rule = s->rule.name;
-      }
-      e.value = a->value;
-      e.unit = a->unit;
-      e.alarm_id = a->id;
-      e.first_time = a->first;
-      e.verdict = a->verdict;
-      e.actor = by;
-      e.test = a->test;
+      auto e = about(event_kind::alarm_acknowledged, *a, device, s, wall);
       e.detail = fmt::format("acknowledged by {} as {}: {}", by, a->verdict, a->detail);
       // A test alarm confirmed false is no false alarm of the unit.
       e.false_alarms_today = v == verdict::false_alarm && !a->test ? count_false_alarm(device, wall)

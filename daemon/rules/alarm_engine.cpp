@@ -73,6 +73,7 @@ event alarm_engine::alarm_event(const rule_state& s, const std::string& device, 
   e.value = value;
   e.unit = unit;
   e.rule = s.rule.name;
+  e.device_code = s.rule.code;
   e.test = d.test.has_value();
   e.false_alarms_today = false_alarms_today(device, time);
   const auto& c = s.rule.condition;
@@ -91,12 +92,13 @@ event alarm_engine::alarm_event(const rule_state& s, const std::string& device, 
   return e;
 }
 
-event alarm_engine::recovery(const alarm_record& a, const std::string& device, const rule_state* s,
-                             clock::time_point time, std::string detail) {
-  auto e = make_event(recovery_of(a.kind), device, time);
+event alarm_engine::about(event_kind kind, const alarm_record& a, const std::string& device, const rule_state* s,
+                          clock::time_point time) {
+  auto e = make_event(kind, device, time);
   if (s != nullptr) {
     e.point = s->rule.point;
     e.rule = s->rule.name;
+    e.device_code = s->rule.code;
   }
   e.value = a.value;
   e.unit = a.unit;
@@ -105,6 +107,12 @@ event alarm_engine::recovery(const alarm_record& a, const std::string& device, c
   e.verdict = a.verdict;
   e.actor = a.actor;
   e.test = a.test;
+  return e;
+}
+
+event alarm_engine::recovery(const alarm_record& a, const std::string& device, const rule_state* s,
+                             clock::time_point time, std::string detail) {
+  auto e = about(recovery_of(a.kind), a, device, s, time);
   e.detail = std::move(detail);
   return e;
 }
@@ -174,15 +182,7 @@ void alarm_engine::escalate(alarm_record& a, const std::string& device, const ru
                             mono::time_point now, clock::time_point wall, std::vector<event>& out) {
   ++a.repeats;
   a.next_escalation = now + policy_.escalate_after;
-  auto e = make_event(event_kind::alarm_escalation, device, wall);
-  if (s != nullptr) {
-    e.point = s->rule.point;
-    e.rule = s->rule.name;
-  }
-  e.value = a.value;
-  e.unit = a.unit;
-  e.alarm_id = a.id;
-  e.first_time = a.first;
+  auto e = about(event_kind::alarm_escalation, a, device, s, wall);
   e.repeat = a.repeats;
   e.false_alarms_today = false_alarms_today(device, wall);
   const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(wall - a.first).count();

@@ -127,6 +127,9 @@ class alarm_engine {
   event make_event(event_kind kind, const std::string& device, clock::time_point time);
   event alarm_event(const rule_state& s, const std::string& device, const device_state& d, double value,
                     const std::string& unit, clock::time_point time);
+  /// An event about an open alarm (its acknowledgement, escalation or recovery), naming it.
+  event about(event_kind kind, const alarm_record& a, const std::string& device, const rule_state* s,
+              clock::time_point time);
   /// The recovery of an open alarm; the caller resets the record.
   event recovery(const alarm_record& a, const std::string& device, const rule_state* s,
                  clock::time_point time, std::string detail);

@@ -53,6 +53,7 @@ struct event {
   std::string detail;    ///< a sentence for people ("no answer from 127.0.0.1:1502 unit 3: timeout")
   std::string rule;      ///< the profile's rule that decided it ("leakage"); empty for device-level events
   std::optional<double> threshold;  ///< the setting crossed (high/low) or the rate a minute (rate of rise)
+  std::optional<std::int64_t> device_code;  ///< the rule's maker code (201 leakage), where it has one
   /// Raised by a device in test mode: control rooms do not dispatch on it.
   bool test{false};
   /// For an event about an alarm (its acknowledgement, escalation or recovery): when it was raised.

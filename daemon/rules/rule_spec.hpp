@@ -62,6 +62,9 @@ struct alarm_rule {
   bool latch{false};
   bool enabled{true};
   std::string text;  ///< what the alert says, such as "residual current over its alarm setting"
+  /// The device maker's own code for this alarm, where it has one (an electrical-fire platform's
+  /// 201 for leakage), carried on the alarm's events for platforms that key on it.
+  std::optional<std::int64_t> code;
   condition_spec condition;
   /// The range a site may set `set` to (the device's own setting range, such as 20–1000 mA).
   std::optional<double> set_min, set_max;

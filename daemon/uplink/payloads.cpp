@@ -136,6 +136,7 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
   }
   if (!e.rule.empty()) j["rule"] = e.rule;
   if (e.threshold) j["threshold"] = *e.threshold;
+  if (e.device_code) j["device_code"] = *e.device_code;
   if (!e.alarm_id.empty()) j["alarm_id"] = e.alarm_id;
   return j.dump();
 }

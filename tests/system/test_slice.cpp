@@ -323,6 +323,7 @@ TEST_CASE(
   CHECK(a["value"] == 350.0);
   CHECK(a["unit"] == "mA");
   CHECK(a["threshold"] == 300.0);
+  CHECK(a["device_code"] == 201);
   CHECK(a["detail"] == "residual current over its alarm setting: 350 mA (setting 300 mA)");
   // smoke-2 stays quiet at 350 mA, and alarms past its own 500.
   sim.send("2 residual_current 520");

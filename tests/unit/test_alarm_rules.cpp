@@ -65,6 +65,9 @@ TEST_CASE("alarm rules: the shipped profiles' rules - what they watch and their 
   CHECK(leakage.condition.clear == 270);
   CHECK(leakage.set_min == 20);
   CHECK(leakage.set_max == 1000);
+  CHECK(leakage.code == 201);  // the maker's code rides on the alarm
+  CHECK(rule_named(efd, "cable_2_over_temperature").code == 202);
+  CHECK_FALSE(rule_named(efd, "arc_fault").code);
   CHECK(rule_named(efd, "cable_3_rising").condition.per_minute == 10);
   CHECK(library.at("GD-1")->rules.size() == 3);
   CHECK(library.at("GD-1-FLOAT-LE")->rules.size() == 3);
