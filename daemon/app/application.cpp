@@ -100,13 +100,15 @@ int application::run() {
     raise(std::move(e));
   }
   if (storage_in_memory_) storage_failed(open_error, "open");
+  start_drivers();
+  // After the drivers exist (they run only once the loop does), so that a linkage reset for an
+  // alarm ended here has its bus to write through.
   if (!open.empty() || !false_alarms.empty()) {
     // Still open at the last stop: active again without being raised again (docs/alarms.md).
     spdlog::info("alarms restored open={} devices_with_false_alarms_today={}", open.size(),
                  false_alarms.size());
     for (auto& e : rules_.restore(open, false_alarms, rules::mono::now(), clock::now())) raise(std::move(e));
   }
-  start_drivers();
   wait_signal();
   enforce_bounds();
   tick();
@@ -247,13 +249,14 @@ void application::reload() {
   cfg_ = std::move(next);
   devices_.clear();
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
-  for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));
   if (uplink_changed) {
     spdlog::info("reload uplink changed broker={}:{} action=reconnect", cfg_.mqtt.host, cfg_.mqtt.port);
     uplink_->stop(500ms);
     start_uplink();
   }
   start_drivers();
+  // With the new drivers in place: an alarm the reload ends may reset a linkage output.
+  for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));
   spdlog::info("reload applied file={} buses={} devices={}", config_path_.string(), cfg_.buses.size(),
                cfg_.devices.size());
   notifier_.ready(status_line());

@@ -173,7 +173,8 @@ TEST_CASE(
     "reading") {
   auto engine = make_engine(sd1s({"d1", "d2", "d3"}));
   const auto wall = clock::time_point(1'790'000'000s);
-  const auto open_one = [](std::string id, event_kind kind, std::string device, std::string rule, double value) {
+  const auto open_one = [](std::string id, event_kind kind, std::string device, std::string rule,
+                           double value) {
     open_alarm a;
     a.id = std::move(id);
     a.kind = kind;
@@ -201,4 +202,38 @@ TEST_CASE(
   CHECK(out[1].kind == event_kind::device_online);  // d3 answers: its fault from before the stop ends
   CHECK(out[1].alarm_id == "off-d3");
   CHECK(engine.active_fires() == 1);
+}
+
+TEST_CASE(
+    "engine: low battery and tamper of a wireless detector are rules like any other - a fault and a "
+    "supervisory alarm") {
+  alarm_rule battery;
+  battery.name = "battery_low";
+  battery.point = "battery";
+  battery.category = alarm_category::fault;
+  battery.text = "battery low";
+  battery.condition.kind = condition_kind::low;
+  battery.condition.set = 20;
+  battery.condition.clear = 25;
+  alarm_rule tamper;
+  tamper.name = "tamper";
+  tamper.point = "tamper";
+  tamper.category = alarm_category::supervisory;
+  tamper.text = "detector removed from its base";
+  tamper.condition.kind = condition_kind::equals;
+  tamper.condition.values = {1};
+  auto engine = make_engine({{"zb-smoke-3", {battery, tamper}}});
+  const auto at = [](const char* point, double v, const char* unit) {
+    return reading{"zb-smoke-3", point, v, unit, quality::good, clock::time_point(1'790'000'000s)};
+  };
+  auto low = engine.on_readings(std::vector{at("battery", 19, "%")}, t0);
+  REQUIRE(low.size() == 1);
+  CHECK(low[0].kind == event_kind::device_fault);
+  CHECK(low[0].detail == "battery low: 19 % (setting 20 %)");
+  CHECK(engine.on_readings(std::vector{at("battery", 24, "%")}, t0 + 1s).empty());  // hysteresis
+  CHECK(engine.on_readings(std::vector{at("battery", 25, "%")}, t0 + 2s).size() == 1);
+  auto removed = engine.on_readings(std::vector{at("tamper", 1, "")}, t0 + 3s);
+  REQUIRE(removed.size() == 1);
+  CHECK(removed[0].kind == event_kind::supervisory_alarm);
+  CHECK(on_alarm_lane(removed[0].kind));
 }
