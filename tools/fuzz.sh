@@ -8,7 +8,7 @@ seconds=${1:-20}
 cd "$root"
 tools/deps.sh
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --target fuzz_modbus_response fuzz_config fuzz_command
+cmake --build --preset fuzz --parallel "$(nproc)" --target fuzz_modbus_response fuzz_config fuzz_command
 for target in modbus_response config command; do
   work="build/fuzz/corpus-$target"
   mkdir -p "$work"
