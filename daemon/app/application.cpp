@@ -24,6 +24,7 @@ application::application(std::filesystem::path config_path, config::gateway_file
       config_path_(std::move(config_path)),
       cfg_(std::move(cfg)),
       random_(std::random_device{}()),
+      heartbeat_(io_),
       rules_(
           device_rules(), [this] { return new_event_id(); }, cfg_.alarms),
       rules_timer_(io_) {
@@ -80,6 +81,7 @@ int application::run() {
   const auto false_alarms = opened->false_alarms_since(local_midnight(clock::now()));
   store_ = std::make_unique<store_worker>(std::move(opened));
   start_uplink();
+  schedule_heartbeat();
   if (moved) {
     // What was in the old file is not lost for good: it is kept for a technician to recover.
     spdlog::error(
@@ -135,14 +137,72 @@ int application::run() {
 void application::start_uplink() {
   uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
   uplink_->on_commands(topic_for(cfg_, "cmd"), [this](std::string payload) { on_command(payload); });
+  uplink_->on_presence(
+      topic_for(cfg_, "status"),
+      [this] { return offline_json(cfg_, new_event_id(), clock::now(), started_, "connection lost"); },
+      [this] { publish_status("connected"); });
   uplink_->start();
+}
+
+gateway_health application::health() {
+  gateway_health h;
+  h.id = new_event_id();
+  h.time = clock::now();
+  h.started = started_;
+  h.outbox = outbox_lanes_;
+  h.devices = cfg_.devices.size();
+  h.devices_offline = devices_offline_;
+  h.alarms = rules_.count();
+  h.storage = storage_in_memory_ ? "memory" : storage_failing_ ? "failing" : "ok";
+  h.storage_faults = storage_faults_;
+  h.uplink_connects = uplink_ ? uplink_->connects() : 0;
+  return h;
+}
+
+void application::with_health(std::function<void(gateway_health)> then) {
+  store_->post([this, then = std::move(then)](store& s) mutable {
+    std::optional<std::array<std::size_t, 3>> lanes;
+    try {
+      lanes = s.outbox_depth_by_lane();
+    } catch (const store_error&) {
+      // Reported by the writes that fail; the last depths stand.
+    }
+    asio::post(io_, [this, lanes, then = std::move(then)] {
+      if (lanes) outbox_lanes_ = *lanes;
+      then(health());
+    });
+  });
+}
+
+void application::publish_status(std::string_view reason) {
+  with_health([this, reason = std::string(reason)](const gateway_health& h) {
+    if (uplink_ && !stopping_) uplink_->publish_status(status_json(cfg_, h, reason));
+  });
+}
+
+void application::schedule_heartbeat() {
+  heartbeat_.expires_after(cfg_.mqtt.heartbeat);
+  heartbeat_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    if (uplink_ && uplink_->connected()) publish_status("heartbeat");
+    schedule_heartbeat();
+  });
 }
 
 void application::on_command(const std::string& payload) {
   const auto cmd = parse_command(payload);
-  std::string error = cmd.error;
+  std::string error = cmd.body ? command_refusal(cmd, cfg_.mqtt.commands, clock::now()) : cmd.error;
   std::vector<event> events;
-  if (cmd.body) {
+  if (cmd.body && error.empty() && std::holds_alternative<status_command>(*cmd.body)) {
+    spdlog::info("command done id={} command=status", cmd.id);
+    with_health([this, cmd](const gateway_health& h) {
+      if (uplink_)
+        uplink_->reply(topic_for(cfg_, "cmd/reply"), command_reply(cfg_.gateway.id, cmd, "", {}, clock::now(),
+                                                                   status_json(cfg_, h, "requested")));
+    });
+    return;
+  }
+  if (cmd.body && error.empty()) {
     const auto now = rules::mono::now();
     const auto wall = clock::now();
     // Devices are checked here, where the configuration is known: the engine takes any name.
@@ -211,6 +271,10 @@ void application::shutdown() {
   rules_timer_.cancel();
   flush();  // what was read before the stop is stored and queued
   signals_.cancel();
+  heartbeat_.cancel();
+  // The goodbye replaces the retained status (the broker sends the last will only when the
+  // connection is lost without one).
+  uplink_->publish_status(offline_json(cfg_, new_event_id(), clock::now(), started_, "stopped"));
   // Everything already stored is committed; give in-flight messages a moment to be acknowledged.
   uplink_->stop(1500ms);
 }
@@ -251,6 +315,7 @@ void application::reload() {
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
   if (uplink_changed) {
     spdlog::info("reload uplink changed broker={}:{} action=reconnect", cfg_.mqtt.host, cfg_.mqtt.port);
+    uplink_->publish_status(offline_json(cfg_, new_event_id(), clock::now(), started_, "reconfigured"));
     uplink_->stop(500ms);
     start_uplink();
   }
@@ -274,8 +339,11 @@ void application::tick() {
   if (uplink_) uplink_->notify();
   store_->post([this](store& s) {
     try {
-      const auto depth = s.outbox_depth();
-      asio::post(io_, [this, depth] { outbox_depth_ = depth; });
+      const auto lanes = s.outbox_depth_by_lane();
+      asio::post(io_, [this, lanes] {
+        outbox_lanes_ = lanes;
+        outbox_depth_ = lanes[0] + lanes[1] + lanes[2];
+      });
     } catch (const store_error&) {
       // Reported by the writes that fail.
     }

@@ -9,12 +9,15 @@
 #include "store/store_worker.hpp"
 #include "systemd_notifier.hpp"
 #include "uplink/mqtt_uplink.hpp"
+#include "uplink/payloads.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -67,6 +70,13 @@ class application final : public reading_sink {
   std::string new_event_id();
   const config::device_config* find_device(const std::string& name) const;
   std::string status_line() const;
+  /// The gateway's health now, outbox depths as of the last read of the store.
+  gateway_health health();
+  /// Reads the outbox depths from the store, then calls `then` on the loop with the health.
+  void with_health(std::function<void(gateway_health)> then);
+  /// Publishes the retained status message with `reason` ("connected", "heartbeat").
+  void publish_status(std::string_view reason);
+  void schedule_heartbeat();
 
   /// One thread runs it (hint 1: no wake-ups meant for other runners); Paho's threads only post.
   boost::asio::io_context io_{1};
@@ -84,7 +94,10 @@ class application final : public reading_sink {
   /// The store on its own thread: the loop never waits on SQLite (docs/storage.md).
   std::unique_ptr<store_worker> store_;
   std::uint64_t next_seq_{1};
-  std::size_t outbox_depth_{0};  ///< as of the last status tick
+  std::size_t outbox_depth_{0};                ///< as of the last status tick
+  std::array<std::size_t, 3> outbox_lanes_{};  ///< the same, per lane
+  clock::time_point started_{clock::now()};
+  boost::asio::steady_timer heartbeat_;
   std::chrono::steady_clock::time_point last_bounds_check_{};
   bool storage_failing_{false};
   /// The database could not be opened at start: a database in memory stands in for this run.

@@ -50,6 +50,22 @@ struct storage_config {
   bool operator==(const storage_config&) const = default;
 };
 
+/// TLS towards the platform broker. Paths are absolute (relative ones are resolved against the
+/// configuration file's folder when it is read).
+struct mqtt_tls_config {
+  std::string ca_file;    ///< the CA that signed the broker's certificate (PEM)
+  std::string ca_path;    ///< or a folder of hashed CA certificates; neither: the system's store
+  std::string cert_file;  ///< the gateway's certificate for mutual TLS (PEM), with key_file
+  std::string key_file;
+  std::string key_password;  ///< never logged
+  /// Verify the broker's certificate and that it names the host. Off only for a bench test.
+  bool verify{true};
+  bool operator==(const mqtt_tls_config&) const = default;
+};
+
+/// The commands the platform may send (docs/uplink.md, "Commands").
+inline const std::vector<std::string> all_commands{"ack", "shield", "unshield", "test_mode", "status"};
+
 struct mqtt_uplink_config {
   std::string host;
   std::uint16_t port{1883};
@@ -63,6 +79,12 @@ struct mqtt_uplink_config {
   double telemetry_rate{50};
   std::string username;
   std::string password;  ///< never logged
+  /// Present: the connection is TLS ([uplink.mqtt.tls]).
+  std::optional<mqtt_tls_config> tls;
+  /// The status message (retained) is published on connect and then every `heartbeat`.
+  std::chrono::seconds heartbeat{60};
+  /// The commands this gateway accepts; any other is refused with a reply saying so.
+  std::vector<std::string> commands{all_commands};
   bool operator==(const mqtt_uplink_config&) const = default;
 };
 

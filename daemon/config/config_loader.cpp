@@ -88,11 +88,50 @@ storage_config parse_storage(config_node& node) {
   return s;
 }
 
-mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway) {
+/// A file the daemon reads at connect time: resolved against the configuration's folder and checked
+/// now, so that a wrong path is a configuration error and not a connection failing at 2 a.m.
+std::string readable_file(config_node& node, std::string_view key, const std::filesystem::path& base) {
+  auto value = node.get_string_or(std::string(key), "");
+  if (value.empty()) return value;
+  const auto path = (base / value).lexically_normal();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    node.error(key, fmt::format("{} does not exist; give the path of the PEM file", path.string()));
+  } else if (std::filesystem::is_directory(path, ec) != (key == "ca_path")) {
+    node.error(key, fmt::format("{} is {}", path.string(),
+                                key == "ca_path" ? "not a folder; give a folder of CA certificates"
+                                                 : "a folder; give the PEM file"));
+  } else if (key != "ca_path" && !std::ifstream(path).good()) {
+    node.error(key, fmt::format("{} cannot be read; let the firegate user read it", path.string()));
+  }
+  return path.string();
+}
+
+mqtt_tls_config parse_tls(config_node& node, const std::filesystem::path& base) {
+  mqtt_tls_config t;
+  t.ca_file = readable_file(node, "ca_file", base);
+  t.ca_path = readable_file(node, "ca_path", base);
+  t.cert_file = readable_file(node, "cert_file", base);
+  t.key_file = readable_file(node, "key_file", base);
+  t.key_password = node.get_string_or("key_password", "");
+  t.verify = node.get_bool("verify", true);
+  if (t.cert_file.empty() != t.key_file.empty()) {
+    node.error(t.cert_file.empty() ? "key_file" : "cert_file",
+               "mutual TLS needs both cert_file and key_file; give the other one too, or neither");
+  }
+  node.finish();
+  return t;
+}
+
+mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
+                              const std::filesystem::path& base) {
   mqtt_uplink_config m;
   m.host = node.get_string("host", presence::required, "give the platform broker's host name or address")
                .value_or("");
-  m.port = static_cast<std::uint16_t>(node.get_integer("port", 1, 65535, 1883).value_or(1883));
+  if (auto t = node.get_table("tls", presence::optional)) m.tls = parse_tls(*t, base);
+  const std::int64_t default_port = m.tls ? 8883 : 1883;
+  m.port =
+      static_cast<std::uint16_t>(node.get_integer("port", 1, 65535, default_port).value_or(default_port));
   m.client_id = node.get_string_or("client_id", gateway.id);
   m.topic_prefix = node.get_string_or("topic_prefix", "firegate");
   if (m.topic_prefix.find_first_of("+#") != std::string::npos || m.topic_prefix.empty()) {
@@ -104,6 +143,16 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway) 
   m.telemetry_rate = static_cast<double>(node.get_integer("telemetry_rate", 1, 100000, 50).value_or(50));
   m.username = node.get_string_or("username", "");
   m.password = node.get_string_or("password", "");
+  m.heartbeat = std::chrono::seconds(node.get_integer("heartbeat_s", 1, 3600, 60).value_or(60));
+  if (node.contains("commands")) {
+    m.commands = node.get_string_array("commands");
+    for (const auto& c : m.commands) {
+      if (std::find(all_commands.begin(), all_commands.end(), c) == all_commands.end()) {
+        node.error("commands", fmt::format("unknown command \"{}\";{} the commands are: {}", c,
+                                           did_you_mean(c, all_commands), fmt::join(all_commands, ", ")));
+      }
+    }
+  }
   node.finish();
   return m;
 }
@@ -190,7 +239,8 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
     n->finish();
   }
   if (auto uplink = top.get_table("uplink", presence::required)) {
-    if (auto n = uplink->get_table("mqtt", presence::required)) f.mqtt = parse_mqtt(*n, f.gateway);
+    if (auto n = uplink->get_table("mqtt", presence::required))
+      f.mqtt = parse_mqtt(*n, f.gateway, std::filesystem::path(file).parent_path());
     uplink->finish();
   }
 

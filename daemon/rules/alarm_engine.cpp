@@ -92,8 +92,8 @@ event alarm_engine::alarm_event(const rule_state& s, const std::string& device, 
   return e;
 }
 
-event alarm_engine::about(event_kind kind, const alarm_record& a, const std::string& device, const rule_state* s,
-                          clock::time_point time) {
+event alarm_engine::about(event_kind kind, const alarm_record& a, const std::string& device,
+                          const rule_state* s, clock::time_point time) {
   auto e = make_event(kind, device, time);
   if (s != nullptr) {
     e.point = s->rule.point;
@@ -236,9 +236,35 @@ std::vector<event> alarm_engine::on_device_status(const device_status& status, m
 std::size_t alarm_engine::active_fires() const {
   std::size_t n = 0;
   for (const auto& [device, d] : devices_) {
-    for (const auto& s : d.rules) n += s.alarm && s.alarm->kind == event_kind::fire_alarm ? 1 : 0;
+    for (const auto& s : d.rules)
+      n += s.alarm && s.alarm->kind == event_kind::fire_alarm && !s.alarm->test ? 1 : 0;
   }
   return n;
+}
+
+alarm_engine::counts alarm_engine::count() const {
+  counts c;
+  const auto add = [&c](const alarm_record& a) {
+    if (a.test) {
+      ++c.test;
+      return;
+    }
+    if (a.kind == event_kind::fire_alarm || a.kind == event_kind::supervisory_alarm) {
+      ++(a.kind == event_kind::fire_alarm ? c.fire : c.supervisory);
+      if (a.verdict.empty()) ++c.unacknowledged;
+    } else {
+      ++c.fault;
+    }
+  };
+  for (const auto& [device, d] : devices_) {
+    for (const auto& s : d.rules) {
+      if (s.alarm) add(*s.alarm);
+    }
+    if (d.offline) add(*d.offline);
+    c.shielded += d.shield ? 1 : 0;
+    c.in_test_mode += d.test ? 1 : 0;
+  }
+  return c;
 }
 
 }  // namespace firegate

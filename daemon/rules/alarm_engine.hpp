@@ -81,8 +81,16 @@ class alarm_engine {
                              const std::map<std::string, unsigned>& false_alarms_today,
                              rules::mono::time_point now, clock::time_point wall);
 
-  /// Active fire alarms (acknowledged or not).
+  /// Active fire alarms (acknowledged or not), test alarms not counted.
   std::size_t active_fires() const;
+  /// What is open now, for the gateway's status.
+  struct counts {
+    std::size_t fire{0}, supervisory{0}, fault{0};  ///< real alarms, acknowledged or not
+    std::size_t unacknowledged{0};                  ///< fire and supervisory not yet acknowledged
+    std::size_t test{0};                            ///< alarms of devices in test mode
+    std::size_t shielded{0}, in_test_mode{0};       ///< devices
+  };
+  counts count() const;
   /// Every open alarm, shield and test mode, as restore() takes them.
   std::vector<open_alarm> open_alarms() const;
 

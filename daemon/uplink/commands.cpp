@@ -3,8 +3,10 @@
 #include "uplink/payloads.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <set>
 
 namespace firegate {
@@ -95,14 +97,23 @@ parsed_command parse_command(std::string_view payload) {
   if (auto name = doc.find("command"); name != doc.end() && name->is_string())
     out.name = name->get<std::string>();
   for (const auto& [key, value] : doc.items()) {
-    if (key != "id" && key != "command" && key != "args") {
-      out.error = fmt::format("field \"{}\" is not part of a command (id, command, args)", key);
+    if (key != "id" && key != "command" && key != "args" && key != "expires") {
+      out.error = fmt::format("field \"{}\" is not part of a command (id, command, args, expires)", key);
       return out;
     }
   }
   if (out.id.empty() || out.id.size() > max_name) {
     out.error = "field \"id\" must be a string of 1–64 characters: the reply carries it back";
     return out;
+  }
+  if (auto expires = doc.find("expires"); expires != doc.end()) {
+    if (expires->is_string()) out.expires = parse_iso8601(expires->get<std::string>());
+    if (!out.expires) {
+      out.error =
+          "field \"expires\" must be an ISO 8601 time with its offset, such as "
+          "\"2026-11-27T15:04:05+08:00\"";
+      return out;
+    }
   }
   const auto args_it = doc.find("args");
   static const json no_args = json::object();
@@ -141,12 +152,12 @@ parsed_command parse_command(std::string_view payload) {
     c.length = std::chrono::minutes(args.integer("minutes", 1, 24 * 60, 60));
     c.by = args.text("by", max_name);
     out.body = std::move(c);
+  } else if (out.name == "status") {
+    out.body = status_command{};
   } else {
     out.error = out.name.empty() ? "field \"command\" is missing"
-                                 : fmt::format(
-                                       "unknown command \"{}\"; this gateway knows ack, shield, unshield, "
-                                       "test_mode",
-                                       out.name);
+                                 : fmt::format("unknown command \"{}\"; the commands are {}", out.name,
+                                               fmt::join(config::all_commands, ", "));
     return out;
   }
   out.error = args.finish();
@@ -154,8 +165,73 @@ parsed_command parse_command(std::string_view payload) {
   return out;
 }
 
+std::optional<clock::time_point> parse_iso8601(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM|-HH:MM)
+  const auto digits = [&](std::size_t at, std::size_t n) -> std::optional<int> {
+    if (at + n > text.size()) return std::nullopt;
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      v = v * 10 + (text[i] - '0');
+    }
+    return v;
+  };
+  const auto at = [&](std::size_t i, char c) { return i < text.size() && text[i] == c; };
+  const auto year = digits(0, 4), month = digits(5, 2), day = digits(8, 2), hour = digits(11, 2),
+             minute = digits(14, 2), second = digits(17, 2);
+  if (!year || !month || !day || !hour || !minute || !second || !at(4, '-') || !at(7, '-') ||
+      !(at(10, 'T') || at(10, 't')) || !at(13, ':') || !at(16, ':')) {
+    return std::nullopt;
+  }
+  std::size_t i = 19;
+  std::chrono::nanoseconds fraction{0};
+  if (at(i, '.')) {
+    ++i;
+    std::int64_t scale = 100'000'000;
+    const auto begin = i;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      fraction += std::chrono::nanoseconds((text[i] - '0') * scale);
+      scale /= 10;
+    }
+    if (i == begin || i - begin > 9) return std::nullopt;
+  }
+  std::chrono::minutes offset{0};
+  if (at(i, 'Z') || at(i, 'z')) {
+    ++i;
+  } else if (at(i, '+') || at(i, '-')) {
+    const auto oh = digits(i + 1, 2), om = digits(i + 4, 2);
+    if (!oh || !om || !at(i + 3, ':') || *oh > 23 || *om > 59) return std::nullopt;
+    offset = std::chrono::minutes((*oh * 60 + *om) * (text[i] == '-' ? -1 : 1));
+    i += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (i != text.size()) return std::nullopt;
+  const std::chrono::year_month_day date{std::chrono::year(*year),
+                                         std::chrono::month(static_cast<unsigned>(*month)),
+                                         std::chrono::day(static_cast<unsigned>(*day))};
+  if (!date.ok() || *hour > 23 || *minute > 59 || *second > 60) return std::nullopt;
+  const auto local = std::chrono::sys_days(date).time_since_epoch() + std::chrono::hours(*hour) +
+                     std::chrono::minutes(*minute) + std::chrono::seconds(*second) + fraction;
+  return clock::time_point(std::chrono::duration_cast<clock::duration>(local - offset));
+}
+
+std::string command_refusal(const parsed_command& cmd, const std::vector<std::string>& allowed,
+                            clock::time_point now) {
+  if (std::find(allowed.begin(), allowed.end(), cmd.name) == allowed.end()) {
+    return fmt::format("command \"{}\" is not accepted by this gateway (its [uplink.mqtt] commands: {})",
+                       cmd.name,
+                       allowed.empty() ? std::string("none") : fmt::format("{}", fmt::join(allowed, ", ")));
+  }
+  if (cmd.expires && *cmd.expires < now) {
+    return fmt::format("the command expired at {} (gateway time {}); send it again if it still holds",
+                       iso8601(*cmd.expires), iso8601(now));
+  }
+  return {};
+}
+
 std::string command_reply(const std::string& gateway, const parsed_command& cmd, const std::string& error,
-                          std::span<const event> events, clock::time_point now) {
+                          std::span<const event> events, clock::time_point now, std::string_view status) {
   json j{{"schema", "firegate.command_reply/1"},
          {"id", cmd.id},
          {"gateway", gateway},
@@ -166,6 +242,7 @@ std::string command_reply(const std::string& gateway, const parsed_command& cmd,
   auto ids = json::array();
   for (const auto& e : events) ids.push_back({{"id", e.id}, {"type", to_string(e.kind)}});
   j["events"] = std::move(ids);
+  if (!status.empty()) j["status"] = json::parse(status, nullptr, false);
   // A payload's bytes are echoed only as JSON strings: nlohmann escapes them, and refuses invalid
   // UTF-8 unless told to replace it.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);

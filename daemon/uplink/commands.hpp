@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace firegate {
 
@@ -38,7 +39,10 @@ struct test_mode_command {
   std::chrono::minutes length{60};
   std::string by;
 };
-using command_body = std::variant<ack_command, shield_command, unshield_command, test_mode_command>;
+/// The gateway's status now, in the reply (the same content as the status message).
+struct status_command {};
+using command_body =
+    std::variant<ack_command, shield_command, unshield_command, test_mode_command, status_command>;
 
 /// A command as parsed: `body` when valid, else `error`. `id` and `name` are kept whenever the
 /// payload had them, so that a refusal can still be correlated.
@@ -47,6 +51,8 @@ struct parsed_command {
   std::string name;
   std::optional<command_body> body;
   std::string error;
+  /// The command's "expires" (ISO 8601 with offset), when it has one: refused after that time.
+  std::optional<clock::time_point> expires;
 };
 
 /// Largest command payload accepted.
@@ -54,8 +60,18 @@ inline constexpr std::size_t max_command_bytes = 8192;
 
 parsed_command parse_command(std::string_view payload);
 
+/// Why a well-formed command is not carried out now: it is not on this gateway's allow-list
+/// ([uplink.mqtt] commands), or it has expired. Empty when it may run.
+std::string command_refusal(const parsed_command& cmd, const std::vector<std::string>& allowed,
+                            clock::time_point now);
+
+/// "2026-11-27T15:04:05+08:00", with optional fractional seconds, "Z" for UTC; nullopt when not
+/// that form or not a real date.
+std::optional<clock::time_point> parse_iso8601(std::string_view text);
+
 /// The reply to a command: `error` empty means done, and `events` are the events it caused.
+/// `status`, when given, is a status message's JSON, carried in the reply's "status".
 std::string command_reply(const std::string& gateway, const parsed_command& cmd, const std::string& error,
-                          std::span<const event> events, clock::time_point now);
+                          std::span<const event> events, clock::time_point now, std::string_view status = {});
 
 }  // namespace firegate

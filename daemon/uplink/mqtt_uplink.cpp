@@ -44,7 +44,7 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_upli
       retry_(executor_),
       pace_(executor_),
       alive_(std::make_shared<bool>(true)) {
-  const auto uri = fmt::format("tcp://{}:{}", cfg_.host, cfg_.port);
+  const auto uri = fmt::format("{}://{}:{}", cfg_.tls ? "ssl" : "tcp", cfg_.host, cfg_.port);
   // No Paho persistence: the store is the persistence.
   client_ = std::make_unique<mqtt::async_client>(uri, cfg_.client_id, nullptr);
   std::weak_ptr<bool> alive = alive_;
@@ -79,15 +79,30 @@ void mqtt_uplink::on_commands(std::string topic, std::function<void(std::string 
 }
 
 void mqtt_uplink::reply(const std::string& topic, const std::string& payload) {
+  publish_now(topic, payload, false, "command reply");
+}
+
+void mqtt_uplink::on_presence(std::string topic, std::function<std::string()> will,
+                              std::function<void()> online) {
+  status_topic_ = std::move(topic);
+  will_ = std::move(will);
+  online_ = std::move(online);
+}
+
+void mqtt_uplink::publish_status(const std::string& payload) {
+  if (!status_topic_.empty()) publish_now(status_topic_, payload, true, "status");
+}
+
+void mqtt_uplink::publish_now(const std::string& topic, const std::string& payload, bool retained,
+                              std::string_view what) {
   if (!connected_) {
-    spdlog::warn(
-        "command reply not sent topic={} reason=\"uplink disconnected; the platform will ask again\"", topic);
+    spdlog::debug("{} not sent topic={} reason=\"uplink disconnected\"", what, topic);
     return;
   }
   try {
-    client_->publish(topic, payload.data(), payload.size(), 1, false);
+    client_->publish(topic, payload.data(), payload.size(), 1, retained);
   } catch (const mqtt::exception& e) {
-    spdlog::warn("command reply not sent topic={} error=\"{}\"", topic, e.what());
+    spdlog::warn("{} not sent topic={} error=\"{}\"", what, topic, e.what());
   }
 }
 
@@ -122,6 +137,30 @@ void mqtt_uplink::connect() {
                   .finalize();
   if (!cfg_.username.empty()) opts.set_user_name(cfg_.username);
   if (!cfg_.password.empty()) opts.set_password(cfg_.password);
+  if (will_ && !status_topic_.empty()) {
+    opts.set_will_message(mqtt::make_message(status_topic_, will_(), 1, true));
+  }
+  if (cfg_.tls) {
+    const auto& t = *cfg_.tls;
+    mqtt::ssl_options ssl;
+    if (!t.ca_file.empty()) ssl.set_trust_store(t.ca_file);
+    if (!t.ca_path.empty()) ssl.ca_path(t.ca_path);
+    if (!t.cert_file.empty()) ssl.set_key_store(t.cert_file);
+    if (!t.key_file.empty()) ssl.set_private_key(t.key_file);
+    if (!t.key_password.empty()) ssl.set_private_key_password(t.key_password);
+    ssl.set_enable_server_cert_auth(t.verify);
+    ssl.set_verify(t.verify);  // the certificate names the host
+    ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);
+    // OpenSSL's reason (unknown CA, expired, wrong host) arrives on Paho's thread: logged there,
+    // as the connect failure that follows carries only a generic code.
+    ssl.set_error_handler([host = cfg_.host](const std::string& message) {
+      spdlog::warn(
+          "uplink tls error broker={} error=\"{}\" check=\"ca_file, the broker's certificate and its "
+          "host name, cert_file and key_file\"",
+          host, message);
+    });
+    opts.set_ssl(std::move(ssl));
+  }
   try {
     client_->connect(opts, nullptr, *connect_listener_);
   } catch (const mqtt::exception& e) {
@@ -133,8 +172,10 @@ void mqtt_uplink::connect() {
 void mqtt_uplink::on_connected() {
   connecting_ = false;
   connected_ = true;
+  ++connects_;
   backoff_ = 500ms;
-  spdlog::info("uplink connected broker={}:{} client_id={}", cfg_.host, cfg_.port, cfg_.client_id);
+  spdlog::info("uplink connected broker={}:{} client_id={} tls={}", cfg_.host, cfg_.port, cfg_.client_id,
+               cfg_.tls ? "on" : "off");
   if (!command_topic_.empty()) {
     // A clean session forgets subscriptions: made again on every connect.
     try {
@@ -145,15 +186,20 @@ void mqtt_uplink::on_connected() {
           command_topic_, e.what());
     }
   }
+  if (online_) online_();
   pump();
 }
 
 void mqtt_uplink::on_connect_failed(const std::string& why) {
   connecting_ = false;
+  // Paho reports a failed TLS handshake as a bare failure: the hint says what to look at.
   spdlog::warn(
-      "uplink connect failed broker={}:{} error=\"{}\" check=\"broker running, host and port, credentials\" "
-      "retry_in_ms={}",
-      cfg_.host, cfg_.port, why, backoff_.count());
+      "uplink connect failed broker={}:{} tls={} error=\"{}\" check=\"{}\" retry_within_ms={}", cfg_.host,
+      cfg_.port, cfg_.tls ? "on" : "off", why,
+      cfg_.tls ? "broker running and its port a TLS one; its certificate signed by ca_file and naming the "
+                 "host; for mutual TLS, cert_file and key_file from the CA the broker trusts; credentials"
+               : "broker running, host and port, credentials",
+      backoff_.count());
   schedule_reconnect();
 }
 
@@ -170,7 +216,9 @@ void mqtt_uplink::on_connection_lost(const std::string& why) {
 
 void mqtt_uplink::schedule_reconnect() {
   if (stopped_) return;
-  retry_.expires_after(backoff_);
+  const auto wait = std::chrono::milliseconds(
+      std::uniform_int_distribution<std::int64_t>(backoff_.count() / 2, backoff_.count())(jitter_));
+  retry_.expires_after(wait);
   backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(30s));
   retry_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
     if (!ec && alive.lock()) connect();

@@ -4,6 +4,11 @@
 // backoff. Paho calls back on its own thread; those callbacks only post into the daemon's loop.
 // The store is read and written through its worker thread: the loop never waits on SQLite.
 //
+// TLS ([uplink.mqtt.tls]) verifies the broker by default; presence is a retained status message
+// (birth on connect, heartbeat, last will "offline"). Reconnect backoff doubles from 0.5 s to
+// 30 s, each wait drawn between half and all of it, so that gateways that lost the same broker do
+// not all come back in the same instant.
+//
 // Order: alarms, then faults, then telemetry (live and backlog alternating, store::pending). An
 // event is offered the moment it is committed; the backlog is read in batches. Telemetry is paced
 // (mqtt.telemetry_rate messages a second) and may hold at most three quarters of the in-flight
@@ -21,8 +26,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace firegate {
@@ -54,6 +61,14 @@ class mqtt_uplink {
   /// Publishes a command's reply (QoS 1, not stored: a reply lost with the connection is asked for
   /// again by the platform; what the command changed is in stored events).
   void reply(const std::string& topic, const std::string& payload);
+  /// Presence: `will` gives the last will's payload at each connect (published retained on
+  /// `topic` by the broker when the connection is lost without a goodbye); `online` runs on the
+  /// loop after each connect, to publish the birth message. Call before start().
+  void on_presence(std::string topic, std::function<std::string()> will, std::function<void()> online);
+  /// Publishes the gateway's status, retained, QoS 1, not stored (the next heartbeat replaces it).
+  void publish_status(const std::string& payload);
+  /// Connections made since start().
+  std::size_t connects() const { return connects_; }
   std::size_t in_flight() const { return in_flight_.size(); }
 
  private:
@@ -64,6 +79,8 @@ class mqtt_uplink {
   void on_connection_lost(const std::string& why);
   void on_delivered(std::int64_t id, bool ok, const std::string& why);
   void schedule_reconnect();
+  void publish_now(const std::string& topic, const std::string& payload, bool retained,
+                   std::string_view what);
   void pump();
   void refill();
   void flush_marks();
@@ -109,6 +126,11 @@ class mqtt_uplink {
   std::chrono::steady_clock::time_point tokens_at_{};
   std::string command_topic_;
   std::function<void(std::string)> command_handler_;
+  std::string status_topic_;
+  std::function<std::string()> will_;
+  std::function<void()> online_;
+  std::size_t connects_{0};
+  std::minstd_rand jitter_{std::random_device{}()};
   bool connected_{false};
   bool connecting_{false};
   bool stopped_{false};

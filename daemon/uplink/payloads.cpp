@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <iterator>
@@ -231,6 +232,48 @@ std::vector<std::string> telemetry_messages(std::span<const reading> readings, c
   }
   emit();
   return out;
+}
+
+namespace {
+
+nlohmann::json status_head(const config::gateway_file& cfg, const std::string& id, clock::time_point time,
+                           clock::time_point started, std::string_view state, std::string_view reason) {
+  return {{"schema", "firegate.status/1"},
+          {"id", id},
+          {"gateway", cfg.gateway.id},
+          {"site", cfg.site.id},
+          {"site_name", cfg.site.name},
+          {"state", state},
+          {"reason", reason},
+          {"time", iso8601(time)},
+          {"started", iso8601(started)},
+          {"version", FIREGATE_VERSION}};
+}
+
+}  // namespace
+
+std::string status_json(const config::gateway_file& cfg, const gateway_health& h, std::string_view reason) {
+  auto j = status_head(cfg, h.id, h.time, h.started, "online", reason);
+  j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(h.time - h.started).count();
+  j["outbox"] = {{"alarm", h.outbox[0]}, {"event", h.outbox[1]}, {"telemetry", h.outbox[2]}};
+  j["devices"] = {{"total", h.devices},
+                  {"online", h.devices - std::min(h.devices, h.devices_offline)},
+                  {"offline", h.devices_offline}};
+  j["alarms"] = {{"fire", h.alarms.fire},
+                 {"supervisory", h.alarms.supervisory},
+                 {"fault", h.alarms.fault},
+                 {"unacknowledged", h.alarms.unacknowledged},
+                 {"test", h.alarms.test}};
+  j["shielded_devices"] = h.alarms.shielded;
+  j["test_mode_devices"] = h.alarms.in_test_mode;
+  j["storage"] = {{"state", h.storage}, {"faults", h.storage_faults}};
+  j["uplink_connects"] = h.uplink_connects;
+  return j.dump();
+}
+
+std::string offline_json(const config::gateway_file& cfg, const std::string& id, clock::time_point time,
+                         clock::time_point started, std::string_view reason) {
+  return status_head(cfg, id, time, started, "offline", reason).dump();
 }
 
 }  // namespace firegate

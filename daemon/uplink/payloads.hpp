@@ -4,8 +4,10 @@
 
 #include "config/config.hpp"
 #include "reading.hpp"
+#include "rules/alarm_engine.hpp"
 #include "rules/event.hpp"
 
+#include <array>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,5 +31,28 @@ std::vector<std::string> telemetry_messages(std::span<const reading> readings,
 /// The same, naming the gateway by its id only (what the messages need of the configuration).
 std::vector<std::string> telemetry_messages(std::span<const reading> readings, const std::string& gateway_id,
                                             std::size_t max_polls = 200);
+
+/// The gateway's health, as the status message (topic `status`) reports it.
+struct gateway_health {
+  std::string id;  ///< this message's id
+  clock::time_point time;
+  clock::time_point started;            ///< when firegated started
+  std::array<std::size_t, 3> outbox{};  ///< waiting per lane: alarm, event, telemetry
+  std::size_t devices{0}, devices_offline{0};
+  alarm_engine::counts alarms;
+  std::string storage{"ok"};  ///< "ok", "failing" or "memory" (the database could not be opened)
+  std::size_t storage_faults{0};
+  std::size_t uplink_connects{0};  ///< connections made since the start
+};
+
+/// The retained status message of a running gateway (firegate.status/1, state "online").
+/// `reason`: "connected" (the birth message), "heartbeat" or "requested" (the status command).
+std::string status_json(const config::gateway_file& cfg, const gateway_health& h, std::string_view reason);
+
+/// The status message of a gateway that is gone (state "offline"): the last will set at each
+/// connect (reason "connection lost", `time` the connect time), or the goodbye of a clean stop
+/// ("stopped").
+std::string offline_json(const config::gateway_file& cfg, const std::string& id, clock::time_point time,
+                         clock::time_point started, std::string_view reason);
 
 }  // namespace firegate

@@ -146,18 +146,61 @@ std::string child::log_text() const {
 
 broker::broker(const temp_dir& dir, std::uint16_t port, bool persistent)
     : port_(port != 0 ? port : free_port()) {
-  const auto conf = dir / "mosquitto.conf";
   // "user root": run as root, mosquitto would switch to its own user, and that credential change
   // clears the parent-death signal that stops it when a test dies without its destructors.
   // Without root the setting changes nothing.
-  std::ofstream(conf) << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\nuser root\n"
-                      << (persistent ? "persistence true\npersistence_location " + dir.path().string() + "/\n"
-                                     : std::string("persistence false\n"));
+  start(dir, fmt::format("listener {} 127.0.0.1\nallow_anonymous true\nuser root\n{}", port_,
+                         persistent ? "persistence true\npersistence_location " + dir.path().string() + "/\n"
+                                    : std::string("persistence false\n")));
+}
+
+broker::broker(const temp_dir& dir, const test_pki& pki, bool require_certificate)
+    : port_(free_port()), tls_port_(free_port()) {
+  start(dir, fmt::format("per_listener_settings false\nallow_anonymous true\nuser root\npersistence false\n"
+                         "listener {} 127.0.0.1\n"
+                         "listener {} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {}\n"
+                         "tls_version tlsv1.2\n",
+                         port_, tls_port_, pki.ca.string(), pki.server_cert.string(), pki.server_key.string(),
+                         require_certificate ? "true" : "false"));
+}
+
+void broker::start(const temp_dir& dir, const std::string& text) {
+  const auto conf = dir / "mosquitto.conf";
+  std::ofstream(conf) << text;
   process_ = std::make_unique<child>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf.string()},
                                      dir / "mosquitto.log");
-  if (!wait_until([this] { return port_open(port_); }, 10s)) {
+  if (!wait_until([this] { return port_open(port_) && (tls_port_ == 0 || port_open(tls_port_)); }, 10s)) {
     throw std::runtime_error("mosquitto did not start: " + process_->log_text());
   }
+}
+
+test_pki make_test_pki(const temp_dir& dir) {
+  const auto p = [&](const char* name) { return dir / name; };
+  test_pki k{p("ca.pem"),     p("server.pem"),   p("server.key"), p("client.pem"),
+             p("client.key"), p("rogue-ca.pem"), p("rogue.pem"),  p("rogue.key")};
+  std::ofstream(p("server.ext")) << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+  const std::string newkey = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const auto signed_by = [&](const std::string& ca, const std::string& name, const std::string& cn,
+                             const std::string& ext) {
+    return fmt::format(
+        "openssl req {0} -keyout {1}/{2}.key -out {1}/{2}.csr -subj /CN={3} && "
+        "openssl x509 -req -in {1}/{2}.csr -CA {1}/{4}.pem -CAkey {1}/{4}.key -CAcreateserial -days 2 "
+        "-out {1}/{2}.pem {5}",
+        newkey, dir.path().string(), name, cn, ca, ext);
+  };
+  const auto script = fmt::format(
+      "set -e; cd {0}; "
+      "openssl req -x509 {1} -keyout ca.key -out ca.pem -days 2 -subj /CN=firegate-test-ca; "
+      "openssl req -x509 {1} -keyout rogue-ca.key -out rogue-ca.pem -days 2 -subj /CN=rogue-ca; "
+      "{2}; {3}; {4}",
+      dir.path().string(), newkey,
+      signed_by("ca", "server", "localhost", "-extfile " + p("server.ext").string()),
+      signed_by("ca", "client", "gw-test", ""), signed_by("rogue-ca", "rogue", "gw-test", ""));
+  const auto command = fmt::format("( {} ) > {}/openssl.log 2>&1", script, dir.path().string());
+  if (std::system(command.c_str()) != 0) {
+    throw std::runtime_error("openssl could not make the test certificates: " + read_text(p("openssl.log")));
+  }
+  return k;
 }
 
 void broker::stop() {

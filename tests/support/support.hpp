@@ -100,19 +100,33 @@ class simulator {
   std::uint16_t port_{0};
 };
 
+/// Certificates made by openssl for one test (EC P-256, two days): a CA, the broker's certificate
+/// for localhost and 127.0.0.1, a client certificate from that CA, and a rogue CA with a client
+/// certificate of its own.
+struct test_pki {
+  std::filesystem::path ca, server_cert, server_key, client_cert, client_key, rogue_ca, rogue_cert, rogue_key;
+};
+test_pki make_test_pki(const temp_dir& dir);
+
 /// A mosquitto of the test's own on a free port, never the system service.
 class broker {
  public:
   /// On `port`, or a free one when 0. A persistent broker keeps sessions, subscriptions and queued
   /// QoS 1 messages across a stop() and a new broker on the same directory and port.
   explicit broker(const temp_dir& dir, std::uint16_t port = 0, bool persistent = false);
+  /// A plain listener (port()) for the test's probes, and a TLS listener (tls_port()) with `pki`'s
+  /// server certificate; `require_certificate`: mutual TLS, clients need a certificate from pki.ca.
+  broker(const temp_dir& dir, const test_pki& pki, bool require_certificate);
   std::uint16_t port() const { return port_; }
+  std::uint16_t tls_port() const { return tls_port_; }
   /// Stops it as an operator would (SIGTERM: a persistent broker saves its state first).
   void stop();
   pid_t pid() const;
 
  private:
+  void start(const temp_dir& dir, const std::string& conf);
   std::uint16_t port_;
+  std::uint16_t tls_port_{0};
   std::unique_ptr<child> process_;
 };
 

@@ -35,7 +35,7 @@ TEST_CASE("commands: bad variants are refused with the reason - the id is kept f
       {"[1,2]", "the command is not a JSON object"},
       {R"({"command":"ack"})", "field \"id\" must be a string of 1–64 characters: the reply carries it back"},
       {R"({"id":"c","command":"reboot"})",
-       "unknown command \"reboot\"; this gateway knows ack, shield, unshield, test_mode"},
+       "unknown command \"reboot\"; the commands are ack, shield, unshield, test_mode, status"},
       {R"({"id":"c"})", "field \"command\" is missing"},
       {R"({"id":"c","command":"ack","args":{"alarm_id":"a","verdict":"maybe","by":"x"}})",
        "argument \"verdict\" must be \"real\", \"false\" or \"test\", not \"maybe\""},
@@ -47,7 +47,7 @@ TEST_CASE("commands: bad variants are refused with the reason - the id is kept f
        "argument \"extra\" is not known to this command"},
       {R"({"id":"c","command":"ack","args":[]})", "field \"args\" must be an object"},
       {R"({"id":"c","command":"ack","args":{},"sig":"x"})",
-       "field \"sig\" is not part of a command (id, command, args)"},
+       "field \"sig\" is not part of a command (id, command, args, expires)"},
       {R"({"id":"c","command":"shield","args":{"device":"d","minutes":0,"reason":"r","by":"x"}})",
        "argument \"minutes\" must be 1–10080, not 0"},
       {R"({"id":"c","command":"shield","args":{"device":"d","minutes":1.5,"reason":"r","by":"x"}})",
@@ -84,4 +84,68 @@ TEST_CASE("commands: the reply carries the id - the result - the events caused")
   CHECK(refused["ok"] == false);
   CHECK(refused["error"] == "d is not shielded");
   CHECK(refused["events"].empty());
+}
+
+TEST_CASE("commands: status takes no arguments - expires is an ISO 8601 time with its offset") {
+  auto st = parse_command(R"({"id":"s1","command":"status"})");
+  REQUIRE(st.error.empty());
+  CHECK(std::holds_alternative<status_command>(*st.body));
+  CHECK_FALSE(st.expires);
+  CHECK(parse_command(R"({"id":"s2","command":"status","args":{"verbose":true}})").error ==
+        "argument \"verbose\" is not known to this command");
+  auto ex = parse_command(R"({"id":"s3","command":"status","expires":"2026-11-27T15:00:00+08:00"})");
+  REQUIRE(ex.error.empty());
+  REQUIRE(ex.expires);
+  CHECK(*ex.expires ==
+        clock::time_point(std::chrono::sys_days(std::chrono::year(2026) / 11 / 27).time_since_epoch() +
+                          std::chrono::hours(7)));
+  const std::string bad =
+      "field \"expires\" must be an ISO 8601 time with its offset, such as \"2026-11-27T15:04:05+08:00\"";
+  CHECK(parse_command(R"({"id":"s4","command":"status","expires":"tomorrow"})").error == bad);
+  CHECK(parse_command(R"({"id":"s5","command":"status","expires":1790000000})").error == bad);
+  CHECK(parse_command(R"({"id":"s6","command":"status","expires":"2026-11-27T15:00:00"})").error == bad);
+}
+
+TEST_CASE("commands: ISO 8601 times - offsets - fractions - impossible dates") {
+  using namespace std::chrono;
+  const auto utc = [](int y, unsigned m, unsigned d, int h, int mi, int s) {
+    return clock::time_point(sys_days(year(y) / month(m) / day(d)).time_since_epoch() + hours(h) +
+                             minutes(mi) + seconds(s));
+  };
+  const std::vector<std::pair<std::string, std::optional<clock::time_point>>> cases{
+      {"2026-11-27T07:00:00Z", utc(2026, 11, 27, 7, 0, 0)},
+      {"2026-11-27T15:00:00+08:00", utc(2026, 11, 27, 7, 0, 0)},
+      {"2026-11-27T01:30:00-05:30", utc(2026, 11, 27, 7, 0, 0)},
+      {"2026-11-27T07:00:00.250Z", utc(2026, 11, 27, 7, 0, 0) + milliseconds(250)},
+      {"2024-02-29T00:00:00Z", utc(2024, 2, 29, 0, 0, 0)},
+      {"2026-02-29T00:00:00Z", std::nullopt},  // not a leap year
+      {"2026-13-01T00:00:00Z", std::nullopt},
+      {"2026-11-27T24:00:00Z", std::nullopt},
+      {"2026-11-27T07:00:00+8:00", std::nullopt},
+      {"2026-11-27T07:00:00.Z", std::nullopt},
+      {"2026-11-27T07:00:00Zjunk", std::nullopt},
+      {"2026-11-27 07:00:00Z", std::nullopt},
+      {"", std::nullopt},
+  };
+  for (const auto& [text, expected] : cases) {
+    INFO(text);
+    CHECK(parse_iso8601(text) == expected);
+  }
+}
+
+TEST_CASE("commands: the allow-list and expiry refuse a well-formed command - with the reason") {
+  const auto now =
+      clock::time_point(std::chrono::sys_days(std::chrono::year(2026) / 11 / 27).time_since_epoch());
+  auto shield = parse_command(
+      R"({"id":"c1","command":"shield","args":{"device":"d","minutes":5,"reason":"dust","by":"x"}})");
+  REQUIRE(shield.body);
+  CHECK(command_refusal(shield, {"ack", "status"}, now) ==
+        "command \"shield\" is not accepted by this gateway (its [uplink.mqtt] commands: ack, status)");
+  CHECK(command_refusal(shield, {}, now) ==
+        "command \"shield\" is not accepted by this gateway (its [uplink.mqtt] commands: none)");
+  CHECK(command_refusal(shield, {"shield"}, now).empty());
+  auto late = parse_command(R"({"id":"c2","command":"status","expires":"2026-11-26T23:59:59Z"})");
+  CHECK(command_refusal(late, {"status"}, now).starts_with("the command expired at "));
+  auto in_time = parse_command(R"({"id":"c3","command":"status","expires":"2026-11-27T00:00:00Z"})");
+  CHECK(command_refusal(in_time, {"status"}, now).empty());  // at the instant: still valid
 }

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -278,4 +279,49 @@ TEST_CASE("Modbus TCP options that need each other are checked together") {
 
   auto pipelined = load(edited("port = 502\n", "port = 502\nmax_in_flight = 4\n"));
   CHECK(pipelined.errors.empty());
+}
+
+TEST_CASE(
+    "uplink TLS: files are checked when the file is read - relative to it - the port defaults to 8883") {
+  const std::string from = "port = 1883\n";
+  const std::string tls_from = "# [uplink.mqtt.tls]\n";
+  {
+    auto text =
+        edited(tls_from, "[uplink.mqtt.tls]\nca_file = \"missing-ca.pem\"\ncert_file = \"profiles\"\n");
+    auto r = load(text);
+    REQUIRE_FALSE(r.config);
+    const auto errors = r.error_text();
+    INFO(errors);
+    const auto dir = std::filesystem::path(example_path).parent_path();
+    CHECK(errors.find("uplink.mqtt.tls.ca_file: " + (dir / "missing-ca.pem").string() +
+                      " does not exist; give the path of the PEM file") != std::string::npos);
+    CHECK(errors.find("uplink.mqtt.tls.cert_file: " + (dir / "profiles").string() +
+                      " is a folder; give the PEM file") != std::string::npos);
+    CHECK(errors.find("uplink.mqtt.tls.cert_file: mutual TLS needs both cert_file and key_file") !=
+          std::string::npos);
+    CHECK(r.errors.size() == 3);
+  }
+  auto text = edited(tls_from, "[uplink.mqtt.tls]\nca_file = \"firegate.toml\"\nca_path = \"profiles\"\n");
+  text.replace(text.find(from), from.size(), "");
+  auto r = load(text);
+  INFO(r.error_text());
+  REQUIRE(r.config);
+  REQUIRE(r.config->mqtt.tls);
+  CHECK(r.config->mqtt.tls->ca_file ==
+        (std::filesystem::path(example_path).parent_path() / "firegate.toml").string());
+  CHECK(r.config->mqtt.tls->verify);
+  CHECK(r.config->mqtt.port == 8883);
+  CHECK(load(read_file(example_path)).config->mqtt.port == 1883);
+}
+
+TEST_CASE("uplink commands: the allow-list knows the commands - a typo gets a suggestion") {
+  auto r = load(edited(R"(commands = ["ack", "shield")", R"(commands = ["ak", "shield")"));
+  REQUIRE_FALSE(r.config);
+  CHECK(r.error_text().find(
+            R"(uplink.mqtt.commands: unknown command "ak"; did you mean "ack"? the commands are: )") !=
+        std::string::npos);
+  auto ok = load(edited(R"(commands = ["ack", "shield", "unshield", "test_mode", "status"])",
+                        R"(commands = ["status"])"));
+  REQUIRE(ok.config);
+  CHECK(ok.config->mqtt.commands == std::vector<std::string>{"status"});
 }

@@ -108,3 +108,44 @@ TEST_CASE(
   CHECK_FALSE(shield.contains("state"));  // not an alarm: no state, no confirmation
   CHECK_FALSE(shield.contains("confirmation"));
 }
+
+TEST_CASE("status messages: online with the gateway's health - offline names the reason") {
+  config::gateway_file cfg;
+  cfg.gateway.id = "gw-1";
+  cfg.site.id = "site-1";
+  cfg.site.name = "Test Hostel";
+  gateway_health h;
+  h.id = "st-1";
+  h.started = clock::time_point(std::chrono::seconds(1'790'000'000));
+  h.time = h.started + std::chrono::seconds(3725);
+  h.outbox = {1, 2, 300};
+  h.devices = 5;
+  h.devices_offline = 2;
+  h.alarms.fire = 1;
+  h.alarms.unacknowledged = 1;
+  h.alarms.shielded = 1;
+  h.storage = "failing";
+  h.storage_faults = 3;
+  h.uplink_connects = 4;
+  auto j = nlohmann::json::parse(status_json(cfg, h, "heartbeat"));
+  CHECK(j["schema"] == "firegate.status/1");
+  CHECK(j["id"] == "st-1");
+  CHECK(j["state"] == "online");
+  CHECK(j["reason"] == "heartbeat");
+  CHECK(j["site"] == "site-1");
+  CHECK(j["site_name"] == "Test Hostel");
+  CHECK(j["uptime_s"] == 3725);
+  CHECK(j["started"] == iso8601(h.started));
+  CHECK(j["outbox"] == nlohmann::json{{"alarm", 1}, {"event", 2}, {"telemetry", 300}});
+  CHECK(j["devices"] == nlohmann::json{{"total", 5}, {"online", 3}, {"offline", 2}});
+  CHECK(j["alarms"]["fire"] == 1);
+  CHECK(j["alarms"]["unacknowledged"] == 1);
+  CHECK(j["shielded_devices"] == 1);
+  CHECK(j["storage"] == nlohmann::json{{"state", "failing"}, {"faults", 3}});
+  CHECK(j["uplink_connects"] == 4);
+  auto off = nlohmann::json::parse(offline_json(cfg, "st-2", h.time, h.started, "connection lost"));
+  CHECK(off["state"] == "offline");
+  CHECK(off["reason"] == "connection lost");
+  CHECK(off["id"] == "st-2");
+  CHECK_FALSE(off.contains("outbox"));
+}

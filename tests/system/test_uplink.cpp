@@ -1,0 +1,223 @@
+// The platform uplink's connection and presence end to end: a real firegated, firegate-sim, and a
+// real mosquitto with a TLS listener whose certificates openssl makes for the test. The test's
+// probe listens on the broker's plain listener, as the platform would behind its own.
+//
+// TLS: the broker verified against the configured CA; a broker from an unknown CA refused; mutual
+// TLS refused without a client certificate and with one from another CA, accepted with the right
+// one. Presence: the retained birth message, heartbeats, the goodbye of a clean stop and the last
+// will of a killed daemon. Commands: status, the allow-list, expiry.
+
+#include "support.hpp"
+
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+
+using namespace firegate;
+using namespace firegate::test;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string status_topic = "firegate/site-test/gw-test/status";
+
+/// The site file of sd1_site_config with the uplink on `port` over TLS: `tls` is the body of
+/// [uplink.mqtt.tls]; `extra` more [uplink.mqtt] keys.
+std::string tls_site_config(const temp_dir& dir, std::uint16_t port, std::uint16_t modbus_port,
+                            const std::string& tls, const std::string& extra = "") {
+  auto text = sd1_site_config(dir / "fg.db", port, modbus_port, 1);
+  const std::string anchor = "keepalive_s = 5\n";
+  const auto at = text.find(anchor);
+  REQUIRE(at != std::string::npos);
+  text.insert(at + anchor.size(), extra + "[uplink.mqtt.tls]\n" + tls);
+  return text;
+}
+
+std::optional<json> status_of(mqtt_probe& platform, const std::string& state, const std::string& reason,
+                              std::chrono::milliseconds timeout = 10s) {
+  auto m = platform.wait_for(
+      [&](auto& msg) {
+        if (msg.topic != status_topic) return false;
+        auto j = json::parse(msg.payload, nullptr, false);
+        return j.is_object() && j.value("state", "") == state && j.value("reason", "") == reason;
+      },
+      timeout);
+  return m ? std::optional(json::parse(m->payload)) : std::nullopt;
+}
+
+std::optional<json> reply_to(mqtt_probe& platform, const std::string& id) {
+  auto m = platform.wait_for(
+      [&](auto& msg) {
+        return msg.topic.ends_with("/cmd/reply") &&
+               json::parse(msg.payload, nullptr, false).value("id", "") == id;
+      },
+      10s);
+  return m ? std::optional(json::parse(m->payload)) : std::nullopt;
+}
+
+bool published_anything(mqtt_probe& platform) {
+  for (const auto& m : platform.messages()) {
+    if (!m.topic.ends_with("/cmd")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "uplink: over TLS with the broker verified - birth - heartbeat - status command - allow-list - expiry - "
+    "goodbye on stop") {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir);
+  broker mosquitto(dir, pki, false);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, 1);
+  std::ofstream(dir / "fg.toml") << tls_site_config(
+      dir, mosquitto.tls_port(), sim.port(), fmt::format("ca_file = \"{}\"\n", pki.ca.string()),
+      "heartbeat_s = 1\ncommands = [\"ack\", \"status\", \"test_mode\"]\n");
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+
+  auto birth = status_of(platform, "online", "connected");
+  REQUIRE(birth);
+  CHECK((*birth)["schema"] == "firegate.status/1");
+  CHECK((*birth)["gateway"] == "gw-test");
+  CHECK((*birth)["site"] == "site-test");
+  CHECK((*birth)["version"] == FIREGATE_VERSION);
+  CHECK((*birth)["devices"]["total"] == 1);
+  CHECK((*birth)["uplink_connects"] == 1);
+  CHECK((*birth)["storage"]["state"] == "ok");
+  CHECK(daemon.log_text().find("tls=on") != std::string::npos);
+
+  // A fire alarm travels over TLS; the heartbeat then counts it and the device online.
+  sim.send("1 state 1");
+  REQUIRE(platform.wait_for([](auto& m) { return m.topic.ends_with("/alarm"); }, 10s));
+  auto beat = platform.wait_for(
+      [](auto& m) {
+        auto j = json::parse(m.payload, nullptr, false);
+        return m.topic == status_topic && j.value("reason", "") == "heartbeat" && j["alarms"]["fire"] == 1;
+      },
+      10s);
+  REQUIRE(beat);
+  auto heartbeat = json::parse(beat->payload);
+  CHECK(heartbeat["alarms"]["unacknowledged"] == 1);
+  CHECK(heartbeat["devices"]["online"] == 1);
+  CHECK(heartbeat["devices"]["offline"] == 0);
+  CHECK(heartbeat["outbox"].contains("telemetry"));
+  CHECK(heartbeat["uptime_s"].get<int>() >= 0);
+  CHECK(heartbeat["id"] != (*birth)["id"]);
+
+  // The status command answers with the same content, now.
+  platform.publish("firegate/site-test/gw-test/cmd", R"({"id": "s1", "command": "status"})");
+  auto status = reply_to(platform, "s1");
+  REQUIRE(status);
+  CHECK((*status)["ok"] == true);
+  CHECK((*status)["status"]["reason"] == "requested");
+  CHECK((*status)["status"]["alarms"]["fire"] == 1);
+
+  // Not on this gateway's allow-list: refused, and nothing happens.
+  platform.publish("firegate/site-test/gw-test/cmd",
+                   R"({"id": "s2", "command": "shield", "args": {"device": "smoke-1", "minutes": 5,
+                       "reason": "dust", "by": "tech 7"}})");
+  auto refused = reply_to(platform, "s2");
+  REQUIRE(refused);
+  CHECK((*refused)["ok"] == false);
+  CHECK((*refused)["error"].get<std::string>().find("not accepted by this gateway") != std::string::npos);
+
+  // Expired: refused with both times.
+  platform.publish("firegate/site-test/gw-test/cmd",
+                   R"({"id": "s3", "command": "status", "expires": "2020-01-01T00:00:00+08:00"})");
+  auto expired = reply_to(platform, "s3");
+  REQUIRE(expired);
+  CHECK((*expired)["ok"] == false);
+  CHECK((*expired)["error"].get<std::string>().find("expired at 2019-12-31T") != std::string::npos);
+  CHECK_FALSE(expired->contains("status"));
+
+  // A clean stop says goodbye: the retained status is "offline", reason "stopped".
+  CHECK(daemon.stop(SIGTERM) == 0);
+  REQUIRE(status_of(platform, "offline", "stopped"));
+  mqtt_probe later(mosquitto.port(), status_topic);  // a platform subscribing afterwards sees it
+  REQUIRE(status_of(later, "offline", "stopped"));
+}
+
+TEST_CASE("uplink: a daemon killed without a goodbye is reported offline by its last will - retained") {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir);
+  broker mosquitto(dir, pki, false);
+  mqtt_probe platform(mosquitto.port(), status_topic);
+  simulator sim(dir, 1);
+  std::ofstream(dir / "fg.toml") << tls_site_config(dir, mosquitto.tls_port(), sim.port(),
+                                                    fmt::format("ca_file = \"{}\"\n", pki.ca.string()));
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  REQUIRE(status_of(platform, "online", "connected"));
+  daemon.stop(SIGKILL);
+  auto will = status_of(platform, "offline", "connection lost");
+  REQUIRE(will);
+  CHECK((*will)["gateway"] == "gw-test");
+  mqtt_probe later(mosquitto.port(), status_topic);
+  REQUIRE(status_of(later, "offline", "connection lost"));
+}
+
+TEST_CASE("uplink: a broker whose certificate is from another CA is refused - nothing is sent to it") {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir);
+  broker mosquitto(dir, pki, false);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, 1);
+  std::ofstream(dir / "fg.toml") << tls_site_config(dir, mosquitto.tls_port(), sim.port(),
+                                                    fmt::format("ca_file = \"{}\"\n", pki.rogue_ca.string()));
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  REQUIRE(
+      wait_until([&] { return daemon.log_text().find("uplink connect failed") != std::string::npos; }, 10s));
+  const auto log = daemon.log_text();
+  INFO(log);
+  CHECK(log.find("tls=on") != std::string::npos);
+  CHECK(log.find("its certificate signed by ca_file") != std::string::npos);
+  CHECK_FALSE(published_anything(platform));
+}
+
+TEST_CASE(
+    "uplink: mutual TLS - refused without a client certificate and with one from another CA - accepted with "
+    "the right one") {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir);
+  broker mosquitto(dir, pki, true);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, 1);
+  const auto run = [&](const std::string& tls, const std::string& name) {
+    std::ofstream(dir / (name + ".toml")) << tls_site_config(dir, mosquitto.tls_port(), sim.port(), tls);
+    return std::make_unique<child>(
+        std::vector<std::string>{firegated_path(), "-c", (dir / (name + ".toml")).string()},
+        dir / (name + ".log"));
+  };
+  const auto ca = fmt::format("ca_file = \"{}\"\n", pki.ca.string());
+  const auto refused = [&](child& daemon) {
+    INFO(daemon.log_text());
+    CHECK(wait_until([&] { return daemon.log_text().find("uplink connect failed") != std::string::npos; },
+                     10s));
+    CHECK_FALSE(published_anything(platform));
+  };
+
+  auto anonymous = run(ca, "no-cert");
+  refused(*anonymous);
+  anonymous->stop(SIGTERM);
+
+  auto rogue = run(ca + fmt::format("cert_file = \"{}\"\nkey_file = \"{}\"\n", pki.rogue_cert.string(),
+                                    pki.rogue_key.string()),
+                   "rogue-cert");
+  refused(*rogue);
+  rogue->stop(SIGTERM);
+
+  auto good = run(ca + fmt::format("cert_file = \"{}\"\nkey_file = \"{}\"\n", pki.client_cert.string(),
+                                   pki.client_key.string()),
+                  "client-cert");
+  INFO(good->log_text());
+  REQUIRE(status_of(platform, "online", "connected"));
+  sim.send("1 state 1");
+  CHECK(platform.wait_for([](auto& m) { return m.topic.ends_with("/alarm"); }, 10s));
+}
