@@ -89,6 +89,12 @@ class bus_driver {
     done({std::make_error_code(std::errc::operation_not_supported), false,
           "this bus's driver cannot write to " + command.device});
   }
+  /// Polls `device` (every point) as soon as the bus is free, offline or not; its readings or its
+  /// failure reach the sink as usual. False when the device is not on this bus or the driver cannot.
+  virtual bool poll_now(const std::string& device) {
+    (void)device;
+    return false;
+  }
 };
 
 /// A registered driver: how to parse its configuration and how to create it.

@@ -8,6 +8,7 @@
 #include "rules/alarm_engine.hpp"
 #include "store/store_worker.hpp"
 #include "systemd_notifier.hpp"
+#include "uplink/commands.hpp"
 #include "uplink/mqtt_uplink.hpp"
 #include "uplink/payloads.hpp"
 
@@ -70,6 +71,15 @@ class application final : public reading_sink {
   std::string new_event_id();
   const config::device_config* find_device(const std::string& name) const;
   std::string status_line() const;
+  /// Logs a command's outcome and publishes its reply.
+  void answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,
+              std::string_view result);
+  /// "" when `device` is configured, else the refusal (with the closest name).
+  std::string unknown_device(const std::string& device) const;
+  /// A read command: polls the device now; answered by answer_reads() or after read_timeout.
+  /// Returns the refusal, or "" when under way.
+  std::string start_read(const parsed_command& cmd, const read_command& rd);
+  void answer_reads(std::span<const reading> readings);
   /// The gateway's health now, outbox depths as of the last read of the store.
   gateway_health health();
   /// Reads the outbox depths from the store, then calls `then` on the loop with the health.
@@ -109,6 +119,15 @@ class application final : public reading_sink {
   std::unique_ptr<mqtt_uplink> uplink_;
   std::vector<std::unique_ptr<bus_driver>> drivers_;
   std::size_t devices_offline_{0};
+  /// Read commands waiting for their device's next poll.
+  struct pending_read {
+    parsed_command cmd;
+    std::string device, point;
+    clock::time_point asked;
+    std::shared_ptr<boost::asio::steady_timer> timer;
+  };
+  std::vector<pending_read> reads_;
+  static constexpr std::chrono::seconds read_timeout{10};
   std::size_t storage_faults_{0};
   bool stopping_{false};
 };

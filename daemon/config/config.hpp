@@ -64,7 +64,8 @@ struct mqtt_tls_config {
 };
 
 /// The commands the platform may send (docs/uplink.md, "Commands").
-inline const std::vector<std::string> all_commands{"ack", "shield", "unshield", "test_mode", "status"};
+inline const std::vector<std::string> all_commands{"ack",    "shield", "unshield", "test_mode",
+                                                   "status", "read",   "self_test"};
 
 struct mqtt_uplink_config {
   std::string host;

@@ -264,6 +264,7 @@ alarm_engine::counts alarm_engine::count() const {
     c.shielded += d.shield ? 1 : 0;
     c.in_test_mode += d.test ? 1 : 0;
   }
+  if (self_test_) add(*self_test_);
   return c;
 }
 

@@ -24,6 +24,9 @@
 
 namespace firegate {
 
+/// The rule name of the gateway's end-to-end self-test alarm (alarm_engine::self_test).
+inline constexpr std::string_view self_test_rule = "self_test";
+
 /// What the platform says an acknowledged alarm was.
 enum class verdict : std::uint8_t { real, false_alarm, test };
 std::string_view to_string(verdict v);
@@ -73,6 +76,10 @@ class alarm_engine {
   /// and whatever still holds is raised as real.
   outcome set_test_mode(const std::string& device, bool on, std::chrono::seconds length,
                         const std::string& by, rules::mono::time_point now, clock::time_point wall);
+  /// The end-to-end self-test: a test fire alarm of the gateway itself (no device, rule
+  /// "self_test") that travels the whole path to the platform. The platform's acknowledgement
+  /// ends it (alarm_acknowledged, then its recovery). One at a time.
+  outcome self_test(const std::string& by, clock::time_point wall);
 
   /// Marks open alarms active again, raising nothing: the first reading then keeps each (still in
   /// alarm) or ends it with a recovery naming it. One whose rule is gone is ended at once, as is a
@@ -164,6 +171,7 @@ class alarm_engine {
   std::function<std::string()> new_id_;
   alarm_policy policy_;
   device_map devices_;
+  std::optional<alarm_record> self_test_;  ///< the open self-test alarm
   /// device → (local date as yyyymmdd, false alarms that day)
   std::map<std::string, std::pair<int, unsigned>, std::less<>> false_alarms_;
 };

@@ -154,6 +154,13 @@ parsed_command parse_command(std::string_view payload) {
     out.body = std::move(c);
   } else if (out.name == "status") {
     out.body = status_command{};
+  } else if (out.name == "read") {
+    read_command c;
+    c.device = args.text("device", max_name);
+    c.point = args.text("point", max_name, false);
+    out.body = std::move(c);
+  } else if (out.name == "self_test") {
+    out.body = self_test_command{args.text("by", max_name)};
   } else {
     out.error = out.name.empty() ? "field \"command\" is missing"
                                  : fmt::format("unknown command \"{}\"; the commands are {}", out.name,
@@ -230,8 +237,21 @@ std::string command_refusal(const parsed_command& cmd, const std::vector<std::st
   return {};
 }
 
+std::string readings_result(std::span<const reading> readings, const std::string& point) {
+  auto list = json::array();
+  for (const auto& r : readings) {
+    if (!point.empty() && r.point != point) continue;
+    list.push_back({{"point", r.point},
+                    {"value", r.value},
+                    {"unit", r.unit},
+                    {"quality", r.q == quality::good ? "good" : "bad"},
+                    {"time", iso8601(r.time)}});
+  }
+  return json{{"readings", std::move(list)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string command_reply(const std::string& gateway, const parsed_command& cmd, const std::string& error,
-                          std::span<const event> events, clock::time_point now, std::string_view status) {
+                          std::span<const event> events, clock::time_point now, std::string_view result) {
   json j{{"schema", "firegate.command_reply/1"},
          {"id", cmd.id},
          {"gateway", gateway},
@@ -242,7 +262,10 @@ std::string command_reply(const std::string& gateway, const parsed_command& cmd,
   auto ids = json::array();
   for (const auto& e : events) ids.push_back({{"id", e.id}, {"type", to_string(e.kind)}});
   j["events"] = std::move(ids);
-  if (!status.empty()) j["status"] = json::parse(status, nullptr, false);
+  if (!result.empty()) {
+    const auto extra = json::parse(result, nullptr, false);
+    if (extra.is_object()) j.update(extra);
+  }
   // A payload's bytes are echoed only as JSON strings: nlohmann escapes them, and refuses invalid
   // UTF-8 unless told to replace it.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -41,8 +41,17 @@ struct test_mode_command {
 };
 /// The gateway's status now, in the reply (the same content as the status message).
 struct status_command {};
-using command_body =
-    std::variant<ack_command, shield_command, unshield_command, test_mode_command, status_command>;
+/// Polls a device now and answers with its readings (`point` empty: every point).
+struct read_command {
+  std::string device;
+  std::string point;
+};
+/// Raises the end-to-end self-test alarm (alarm_engine::self_test).
+struct self_test_command {
+  std::string by;
+};
+using command_body = std::variant<ack_command, shield_command, unshield_command, test_mode_command,
+                                  status_command, read_command, self_test_command>;
 
 /// A command as parsed: `body` when valid, else `error`. `id` and `name` are kept whenever the
 /// payload had them, so that a refusal can still be correlated.
@@ -70,8 +79,12 @@ std::string command_refusal(const parsed_command& cmd, const std::vector<std::st
 std::optional<clock::time_point> parse_iso8601(std::string_view text);
 
 /// The reply to a command: `error` empty means done, and `events` are the events it caused.
-/// `status`, when given, is a status message's JSON, carried in the reply's "status".
+/// `result`, when given, is a JSON object whose members join the reply (status: "status"; read:
+/// "readings").
 std::string command_reply(const std::string& gateway, const parsed_command& cmd, const std::string& error,
-                          std::span<const event> events, clock::time_point now, std::string_view status = {});
+                          std::span<const event> events, clock::time_point now, std::string_view result = {});
+
+/// The "readings" result of a read command: `readings` of one poll, only `point` when not empty.
+std::string readings_result(std::span<const reading> readings, const std::string& point);
 
 }  // namespace firegate

@@ -136,6 +136,19 @@ class bus final : public std::enable_shared_from_this<bus> {
     wake_all();  // a write goes before the next poll
   }
 
+  bool poll_now(const std::string& device) {
+    for (auto& d : devices_) {
+      if (d.settings->name != device) continue;
+      const auto now = steady::now();
+      d.next_full = now;
+      d.next_alarm = now;
+      d.next_try = now;
+      wake_all();
+      return true;
+    }
+    return false;
+  }
+
  private:
   void wake_all() {
     for (auto& w : workers_) w->pause.cancel();
@@ -588,6 +601,7 @@ class modbus_bus_driver final : public bus_driver {
   void write(write_command command, write_handler done) override {
     bus_->write(std::move(command), std::move(done));
   }
+  bool poll_now(const std::string& device) override { return bus_->poll_now(device); }
 
  private:
   std::shared_ptr<bus> bus_;

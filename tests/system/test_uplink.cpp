@@ -221,3 +221,89 @@ TEST_CASE(
   sim.send("1 state 1");
   CHECK(platform.wait_for([](auto& m) { return m.topic.ends_with("/alarm"); }, 10s));
 }
+
+TEST_CASE(
+    "commands: read polls a device now and answers with its values - self_test travels the whole path and "
+    "ends "
+    "when the platform acknowledges it") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, 1);
+  auto text = sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1);
+  std::ofstream(dir / "fg.toml") << text;
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  REQUIRE(status_of(platform, "online", "connected"));
+  const auto send = [&](const json& cmd) { platform.publish("firegate/site-test/gw-test/cmd", cmd.dump()); };
+
+  sim.send("1 state 1");
+  send({{"id", "r1"}, {"command", "read"}, {"args", {{"device", "smoke-1"}, {"point", "state"}}}});
+  auto read = reply_to(platform, "r1");
+  REQUIRE(read);
+  CHECK((*read)["ok"] == true);
+  REQUIRE((*read)["readings"].size() == 1);
+  CHECK((*read)["readings"][0]["point"] == "state");
+  CHECK((*read)["readings"][0]["value"] == 1.0);
+  CHECK((*read)["readings"][0]["quality"] == "good");
+
+  send({{"id", "r2"}, {"command", "read"}, {"args", {{"device", "smoke-1"}}}});
+  auto all = reply_to(platform, "r2");
+  REQUIRE(all);
+  CHECK((*all)["readings"].size() > 1);
+
+  send({{"id", "r3"}, {"command", "read"}, {"args", {{"device", "smoke-1"}, {"point", "stat"}}}});
+  auto no_point = reply_to(platform, "r3");
+  REQUIRE(no_point);
+  CHECK((*no_point)["ok"] == false);
+  CHECK((*no_point)["error"].get<std::string>().starts_with(
+      R"(smoke-1 has no point "stat"; did you mean "state"?)"));
+
+  send({{"id", "r4"}, {"command", "read"}, {"args", {{"device", "smoke-9"}}}});
+  auto no_device = reply_to(platform, "r4");
+  REQUIRE(no_device);
+  CHECK((*no_device)["error"] ==
+        R"(no device "smoke-9" on this gateway; did you mean "smoke-1"? its devices: smoke-1)");
+
+  // The self-test: a test fire alarm of the gateway itself, on the alarm topic, ended by the
+  // platform's acknowledgement.
+  send({{"id", "t1"}, {"command", "self_test"}, {"args", {{"by", "commissioning tech 7"}}}});
+  auto started = reply_to(platform, "t1");
+  REQUIRE(started);
+  REQUIRE((*started)["ok"] == true);
+  const auto alarm_id = (*started)["events"][0]["id"].get<std::string>();
+  auto alarm = platform.wait_for(
+      [&](auto& m) {
+        return m.topic.ends_with("/alarm") &&
+               json::parse(m.payload, nullptr, false).value("id", "") == alarm_id;
+      },
+      10s);
+  REQUIRE(alarm);
+  auto a = json::parse(alarm->payload);
+  CHECK(a["type"] == "fire_alarm");
+  CHECK(a["test"] == true);
+  CHECK(a["category"] == "test");
+  CHECK(a["rule"] == "self_test");
+  send({{"id", "t2"}, {"command", "self_test"}, {"args", {{"by", "tech 8"}}}});
+  auto again = reply_to(platform, "t2");
+  REQUIRE(again);
+  CHECK((*again)["error"].get<std::string>().find("still waiting for the platform's acknowledgement") !=
+        std::string::npos);
+  send({{"id", "t3"},
+        {"command", "ack"},
+        {"args", {{"alarm_id", alarm_id}, {"verdict", "test"}, {"by", "operator 12"}}}});
+  auto acked = reply_to(platform, "t3");
+  REQUIRE(acked);
+  CHECK((*acked)["ok"] == true);
+  REQUIRE((*acked)["events"].size() == 2);
+  CHECK((*acked)["events"][0]["type"] == "alarm_acknowledged");
+  CHECK((*acked)["events"][1]["type"] == "fire_recovery");
+  auto done = platform.wait_for(
+      [&](auto& m) {
+        auto j = json::parse(m.payload, nullptr, false);
+        return j.is_object() && j.value("type", "") == "fire_recovery" && j.value("alarm_id", "") == alarm_id;
+      },
+      10s);
+  REQUIRE(done);
+  CHECK(json::parse(done->payload)["test"] == true);
+}

@@ -293,3 +293,45 @@ TEST_CASE(
   CHECK(ack.events[0].false_alarms_today == 5);
   CHECK(engine.open_alarms().empty());
 }
+
+TEST_CASE("lifecycle: the self-test - one at a time - the acknowledgement ends it - it survives a restart") {
+  auto n = std::make_shared<int>(0);
+  const auto make = [n] {
+    return alarm_engine({{"d1", {fire_rule(true)}}}, [n] { return "st" + std::to_string(++*n); });
+  };
+  auto engine = make();
+  const auto wall = clock::time_point(1'790'000'000s);
+  auto raised = engine.self_test("tech 7", wall);
+  REQUIRE(raised.ok());
+  REQUIRE(raised.events.size() == 1);
+  const auto& alarm = raised.events[0];
+  CHECK(alarm.kind == k::fire_alarm);
+  CHECK(alarm.test);
+  CHECK(alarm.device.empty());
+  CHECK(alarm.rule == "self_test");
+  CHECK(engine.count().test == 1);
+  CHECK(engine.count().fire == 0);
+  CHECK(engine.active_fires() == 0);
+  CHECK(
+      engine.self_test("tech 8", wall + 1s).error ==
+      "self-test st1 raised at 2026-09-21 14:13:20 UTC is still waiting for the platform's acknowledgement");
+  CHECK(engine.on_tick(mono::time_point(10'000s), wall + 10'000s).empty());  // a test never escalates
+
+  // Restarted before the platform answered: still open, not raised again.
+  auto open = engine.open_alarms();
+  REQUIRE(open.size() == 1);
+  CHECK(open[0].rule == "self_test");
+  auto restarted = make();
+  CHECK(restarted.restore(open, {}, mono::time_point(1s), wall + 60s).empty());
+  auto acked = restarted.acknowledge(alarm.id, verdict::test, "operator 12", wall + 62'500ms);
+  REQUIRE(acked.ok());
+  REQUIRE(acked.events.size() == 2);
+  CHECK(acked.events[0].kind == k::alarm_acknowledged);
+  CHECK(acked.events[0].detail ==
+        "self-test acknowledged by operator 12 as test, 62.5 s after it was raised");
+  CHECK(acked.events[0].test);
+  CHECK(acked.events[1].kind == k::fire_recovery);
+  CHECK(acked.events[1].alarm_id == alarm.id);
+  CHECK(restarted.count().test == 0);
+  CHECK(restarted.self_test("tech 7", wall + 70s).ok());  // the next one may start
+}

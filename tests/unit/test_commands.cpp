@@ -2,6 +2,7 @@
 // field, and the reply correlated by the command's id.
 
 #include "uplink/commands.hpp"
+#include "uplink/payloads.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -35,7 +36,8 @@ TEST_CASE("commands: bad variants are refused with the reason - the id is kept f
       {"[1,2]", "the command is not a JSON object"},
       {R"({"command":"ack"})", "field \"id\" must be a string of 1–64 characters: the reply carries it back"},
       {R"({"id":"c","command":"reboot"})",
-       "unknown command \"reboot\"; the commands are ack, shield, unshield, test_mode, status"},
+       "unknown command \"reboot\"; the commands are ack, shield, unshield, test_mode, status, read, "
+       "self_test"},
       {R"({"id":"c"})", "field \"command\" is missing"},
       {R"({"id":"c","command":"ack","args":{"alarm_id":"a","verdict":"maybe","by":"x"}})",
        "argument \"verdict\" must be \"real\", \"false\" or \"test\", not \"maybe\""},
@@ -148,4 +150,34 @@ TEST_CASE("commands: the allow-list and expiry refuse a well-formed command - wi
   CHECK(command_refusal(late, {"status"}, now).starts_with("the command expired at "));
   auto in_time = parse_command(R"({"id":"c3","command":"status","expires":"2026-11-27T00:00:00Z"})");
   CHECK(command_refusal(in_time, {"status"}, now).empty());  // at the instant: still valid
+}
+
+TEST_CASE("commands: read names a device and maybe a point - self_test names who asks") {
+  auto one = parse_command(R"({"id":"r1","command":"read","args":{"device":"smoke-1","point":"state"}})");
+  REQUIRE(one.error.empty());
+  CHECK(std::get<read_command>(*one.body).point == "state");
+  auto all = parse_command(R"({"id":"r2","command":"read","args":{"device":"smoke-1"}})");
+  REQUIRE(all.error.empty());
+  CHECK(std::get<read_command>(*all.body).point.empty());
+  CHECK(parse_command(R"({"id":"r3","command":"read","args":{}})").error == "argument \"device\" is missing");
+  CHECK(parse_command(R"({"id":"r4","command":"read","args":{"device":"d","point":7}})").error ==
+        "argument \"point\" must be a string");
+  auto st = parse_command(R"({"id":"t1","command":"self_test","args":{"by":"tech 7"}})");
+  REQUIRE(st.error.empty());
+  CHECK(std::get<self_test_command>(*st.body).by == "tech 7");
+  CHECK(parse_command(R"({"id":"t2","command":"self_test"})").error == "argument \"by\" is missing");
+}
+
+TEST_CASE("commands: the readings of a read - one point or all") {
+  const auto t = clock::time_point(std::chrono::seconds(1'790'000'000));
+  const std::vector<reading> polled{{"d", "state", 1, "", quality::good, t},
+                                    {"d", "temperature", 25.5, "°C", quality::bad, t}};
+  auto one = nlohmann::json::parse(readings_result(polled, "temperature"));
+  REQUIRE(one["readings"].size() == 1);
+  CHECK(one["readings"][0] == nlohmann::json{{"point", "temperature"},
+                                             {"value", 25.5},
+                                             {"unit", "°C"},
+                                             {"quality", "bad"},
+                                             {"time", iso8601(t)}});
+  CHECK(nlohmann::json::parse(readings_result(polled, ""))["readings"].size() == 2);
 }
