@@ -239,8 +239,18 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
     n->finish();
   }
   if (auto uplink = top.get_table("uplink", presence::required)) {
-    if (auto n = uplink->get_table("mqtt", presence::required))
+    if (auto n = uplink->get_table("mqtt", presence::required)) {
       f.mqtt = parse_mqtt(*n, f.gateway, std::filesystem::path(file).parent_path());
+      // Each flush makes at least one telemetry message: a slower pace never drains a backlog.
+      const auto per_second = 1000.0 / static_cast<double>(f.storage.flush_interval.count());
+      if (f.storage.flush_interval.count() > 0 && f.mqtt.telemetry && f.mqtt.telemetry_rate < per_second) {
+        n->error("telemetry_rate",
+                 fmt::format("{} a second is fewer than the {:.0f} telemetry messages a second "
+                             "[storage] flush_interval_ms makes: a backlog would never drain; "
+                             "raise it, or flush less often",
+                             f.mqtt.telemetry_rate, per_second));
+      }
+    }
     uplink->finish();
   }
 

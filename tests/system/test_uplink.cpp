@@ -8,13 +8,17 @@
 // will of a killed daemon. Commands: status, the allow-list, expiry.
 
 #include "support.hpp"
+#include "uplink/commands.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
+#include <sstream>
+#include <thread>
 
 using namespace firegate;
 using namespace firegate::test;
@@ -306,4 +310,107 @@ TEST_CASE(
       10s);
   REQUIRE(done);
   CHECK(json::parse(done->payload)["test"] == true);
+}
+
+TEST_CASE(
+    "uplink: the broker restarted mid-stream - alarms go before the telemetry backlog - no poll is lost") {
+  temp_dir dir;
+  const auto port = free_port();
+  auto mosquitto = std::make_unique<broker>(dir, port, true);
+  // The platform: a persistent QoS 1 session, so what the broker queues for it across the restart
+  // arrives in the order it was published.
+  child platform(
+      {"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(port), "-t", "firegate/+/+/alarm",
+       "-t", "firegate/+/+/telemetry", "-q", "1", "-c", "-i", "platform-restart", "-v"},
+      dir / "platform.log");
+  simulator sim(dir, 4);
+  auto text = sd1_site_config(dir / "fg.db", port, sim.port(), 4, false);
+  // A slow drain (ten telemetry messages a second while a flush every 200 ms makes five), so that
+  // the backlog is still going out when the second alarm is raised.
+  text.insert(text.find("keepalive_s = 5\n"), "telemetry_rate = 10\n");
+  std::ofstream(dir / "fg.toml") << text;
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  const auto received = [&] {
+    std::vector<std::pair<std::string, json>> out;  // "alarm" or "telemetry", payload
+    std::istringstream in(read_text(dir / "platform.log"));
+    for (std::string line; std::getline(in, line);) {
+      const auto space = line.find(' ');
+      if (space == std::string::npos) continue;
+      auto j = json::parse(line.substr(space + 1), nullptr, false);
+      if (!j.is_object()) continue;
+      out.emplace_back(line.substr(0, space).ends_with("/alarm") ? "alarm" : "telemetry", std::move(j));
+    }
+    return out;
+  };
+  const auto fire_of = [](const std::string& device) {
+    return [device](const std::pair<std::string, json>& m) {
+      return m.first == "alarm" && m.second.value("type", "") == "fire_alarm" &&
+             m.second["device"]["name"] == device;
+    };
+  };
+  REQUIRE(wait_until([&] { return received().size() >= 3; }, 10s));
+
+  const auto cut = std::chrono::system_clock::now();
+  mosquitto->stop();
+  sim.send("2 state 1");            // raised while the broker is down
+  std::this_thread::sleep_for(3s);  // telemetry piles up in the outbox
+  mosquitto = std::make_unique<broker>(dir, port, true);
+  const auto back = std::chrono::system_clock::now();
+  REQUIRE(wait_until([&] { return std::ranges::any_of(received(), fire_of("smoke-2")); }, 20s));
+  sim.send("3 state 1");  // raised while the backlog drains
+  REQUIRE(wait_until([&] { return std::ranges::any_of(received(), fire_of("smoke-3")); }, 10s));
+
+  // Every poll of smoke-1 arrives in the end: no gap longer than a second, the outage included.
+  std::vector<clock::time_point> polls;
+  auto widest = clock::duration::max();
+  clock::time_point widest_at;
+  const bool complete = wait_until(
+      [&] {
+        polls.clear();
+        for (const auto& [kind, j] : received()) {
+          if (kind != "telemetry") continue;
+          for (const auto& poll : j["polls"]) {
+            if (poll["device"] == "smoke-1") polls.push_back(*parse_iso8601(poll["time"].get<std::string>()));
+          }
+        }
+        std::sort(polls.begin(), polls.end());
+        widest = clock::duration::zero();
+        for (std::size_t i = 1; i < polls.size(); ++i) {
+          if (polls[i] - polls[i - 1] > widest) {
+            widest = polls[i] - polls[i - 1];
+            widest_at = polls[i - 1];
+          }
+        }
+        return polls.size() > 20 && polls.back() > back + 2s && widest < 1s;
+      },
+      30s);
+  INFO("polls " << polls.size() << ", widest gap "
+                << std::chrono::duration_cast<std::chrono::milliseconds>(widest).count() << " ms, from "
+                << std::chrono::duration_cast<std::chrono::milliseconds>(widest_at - cut).count()
+                << " ms after the broker stopped (back after "
+                << std::chrono::duration_cast<std::chrono::milliseconds>(back - cut).count() << " ms)");
+  CHECK(complete);
+  CHECK(daemon.stop(SIGTERM) == 0);
+
+  // Neither alarm waited behind telemetry read during the outage: the first went before any of it,
+  // the second before the last of it.
+  const auto messages = received();
+  const auto outage_polls = [&](const json& j) {
+    std::size_t n = 0;
+    for (const auto& poll : j["polls"]) {
+      const auto t = *parse_iso8601(poll["time"].get<std::string>());
+      n += t > cut + 200ms && t < back ? 1 : 0;
+    }
+    return n;
+  };
+  const auto first = std::ranges::find_if(messages, fire_of("smoke-2"));
+  const auto second = std::ranges::find_if(messages, fire_of("smoke-3"));
+  std::size_t before_first = 0, after_second = 0;
+  for (auto it = messages.begin(); it != first; ++it)
+    before_first += it->first == "telemetry" ? outage_polls(it->second) : 0;
+  for (auto it = second; it != messages.end(); ++it)
+    after_second += it->first == "telemetry" ? outage_polls(it->second) : 0;
+  CHECK(before_first == 0);
+  CHECK(after_second > 0);
 }
