@@ -151,14 +151,9 @@ void mqtt_uplink::connect() {
     ssl.set_enable_server_cert_auth(t.verify);
     ssl.set_verify(t.verify);  // the certificate names the host
     ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);
-    // OpenSSL's reason (unknown CA, expired, wrong host) arrives on Paho's thread: logged there,
-    // as the connect failure that follows carries only a generic code.
-    ssl.set_error_handler([host = cfg_.host](const std::string& message) {
-      spdlog::warn(
-          "uplink tls error broker={} error=\"{}\" check=\"ca_file, the broker's certificate and its "
-          "host name, cert_file and key_file\"",
-          host, message);
-    });
+    // No set_error_handler: Paho C++ 1.2 hands the C library a pointer to this ssl_options object
+    // as the handler's context, and set_ssl() copies it, so OpenSSL's callback would run on a
+    // destroyed object (a crash under ASan). The connect failure's hint says what to check instead.
     opts.set_ssl(std::move(ssl));
   }
   try {
