@@ -308,6 +308,9 @@ std::string firegate_sim_path() {
 std::string firegatectl_path() {
   return FIREGATECTL_PATH;
 }
+std::string firegate_center_path() {
+  return FIREGATE_CENTER_PATH;
+}
 std::string source_dir() {
   return FIREGATE_SOURCE_DIR;
 }

@@ -167,6 +167,7 @@ std::string read_text(const std::filesystem::path& p);
 std::string firegated_path();
 std::string firegate_sim_path();
 std::string firegatectl_path();
+std::string firegate_center_path();
 std::string source_dir();
 
 }  // namespace firegate::test

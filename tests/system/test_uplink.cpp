@@ -414,3 +414,46 @@ TEST_CASE(
   CHECK(before_first == 0);
   CHECK(after_second > 0);
 }
+
+TEST_CASE(
+    "firegate-center over TLS: prints the gateway online and its alarm for the operator - acknowledges it - "
+    "runs the self-test to the end") {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir);
+  broker mosquitto(dir, pki, false);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, 1);
+  std::ofstream(dir / "fg.toml") << tls_site_config(dir, mosquitto.tls_port(), sim.port(),
+                                                    fmt::format("ca_file = \"{}\"\n", pki.ca.string()));
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  const std::vector<std::string> tls{"--port", std::to_string(mosquitto.tls_port()), "--cafile",
+                                     pki.ca.string()};
+  auto args = std::vector<std::string>{firegate_center_path(), "--auto-ack", "0.2"};
+  args.insert(args.end(), tls.begin(), tls.end());
+  child center(args, dir / "center.log");
+  REQUIRE(status_of(platform, "online", "connected"));
+  REQUIRE(wait_until([&] { return center.log_text().find("GATEWAY ONLINE") != std::string::npos; }, 10s));
+
+  sim.send("1 state 1");
+  auto acked = platform.wait_for(
+      [](auto& m) {
+        return json::parse(m.payload, nullptr, false).value("type", "") == "alarm_acknowledged";
+      },
+      10s);
+  REQUIRE(acked);
+  CHECK(json::parse(acked->payload)["actor"] == "firegate-center operator");
+  const auto shown = center.log_text();
+  INFO(shown);
+  CHECK(shown.find("FIRE ALARM") != std::string::npos);
+  CHECK(shown.find("  place    Test Hostel") != std::string::npos);
+  CHECK(shown.find("  reply    to center-") != std::string::npos);
+
+  // Commissioning: the self-test, answered and acknowledged by the reference receiver.
+  auto self_args = std::vector<std::string>{firegate_center_path(), "--self-test", "site-test/gw-test"};
+  self_args.insert(self_args.end(), tls.begin(), tls.end());
+  child self_test(self_args, dir / "self-test.log");
+  REQUIRE(wait_until([&] { return !self_test.running(); }, 20s));
+  CHECK(self_test.stop(SIGTERM) == 0);
+  CHECK(self_test.log_text().find("self-test passed") != std::string::npos);
+}

@@ -1,7 +1,9 @@
 // firegate-center: a reference receiver for the platform side. Subscribes to a broker and prints each
 // alert as a control-room operator wants to read it: what, where, which place, who to call.
 // With --auto-ack it acknowledges each alarm after a delay, as an operator would after the phone
-// call (the ack command on the gateway's cmd topic), and prints the gateway's replies.
+// call (the ack command on the gateway's cmd topic), and prints the gateway's replies. Gateways'
+// presence (the retained status topic) is shown as they come and go. --self-test asks a gateway for
+// its end-to-end self-test and acknowledges the test alarm as a test when it arrives.
 
 #include <fmt/format.h>
 #include <mqtt/async_client.h>
@@ -9,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <deque>
@@ -85,6 +88,31 @@ void print_event(const nlohmann::json& j, bool color) {
   std::cout << std::flush;
 }
 
+void print_status(const nlohmann::json& j, bool heartbeats) {
+  const auto state = str(j, "state");
+  const auto reason = str(j, "reason");
+  if (state == "online" && reason == "heartbeat" && !heartbeats) return;
+  const auto gateway = fmt::format("{} at {} ({})", str(j, "gateway"), str(j, "site_name"), str(j, "site"));
+  if (state == "offline") {
+    std::cout << fmt::format("\n GATEWAY OFFLINE  {}  {}: {}\n", str(j, "time"), gateway,
+                             reason == "stopped" ? "stopped by its operator" : reason)
+              << std::flush;
+    return;
+  }
+  const auto devices = j.value("devices", nlohmann::json::object());
+  const auto alarms = j.value("alarms", nlohmann::json::object());
+  const auto outbox = j.value("outbox", nlohmann::json::object());
+  std::cout << fmt::format(
+                   "\n GATEWAY {}  {}  {}: version {}, up {} s, devices {} ({} offline), fire alarms {}, "
+                   "unacknowledged {}, outbox {}/{}/{}, storage {}\n",
+                   reason == "connected" ? "ONLINE" : "STATUS", str(j, "time"), gateway, str(j, "version"),
+                   j.value("uptime_s", 0), devices.value("total", 0), devices.value("offline", 0),
+                   alarms.value("fire", 0), alarms.value("unacknowledged", 0), outbox.value("alarm", 0),
+                   outbox.value("event", 0), outbox.value("telemetry", 0),
+                   j.value("storage", nlohmann::json::object()).value("state", ""))
+            << std::flush;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,19 +130,31 @@ int main(int argc, char** argv) {
   cli.add_option("--verdict", verdict, "the verdict --auto-ack gives")
       ->check(CLI::IsMember({"real", "false", "test"}))
       ->capture_default_str();
+  bool heartbeats = false;
+  cli.add_flag("--heartbeats", heartbeats, "also print every gateway heartbeat (status messages)");
+  std::string self_test;
+  cli.add_option("--self-test", self_test,
+                 "SITE/GATEWAY: ask that gateway for its end-to-end self-test, acknowledge it as a test, and "
+                 "exit 0 when it has passed (1 after 30 s without)");
+  std::string cafile, certfile, keyfile;
+  cli.add_option("--cafile", cafile, "TLS: the CA of the broker's certificate (connects with ssl://)");
+  cli.add_option("--cert", certfile, "TLS: this receiver's certificate, for a broker that asks for one");
+  cli.add_option("--key", keyfile, "TLS: the key of --cert");
   CLI11_PARSE(cli, argc, argv);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   const bool color = ::isatty(STDOUT_FILENO) != 0;
 
-  mqtt::async_client client(fmt::format("tcp://{}:{}", host, port),
+  mqtt::async_client client(fmt::format("{}://{}:{}", cafile.empty() ? "tcp" : "ssl", host, port),
                             fmt::format("firegate-center-{}", ::getpid()), nullptr);
   struct pending_ack {
     std::chrono::steady_clock::time_point due;
-    std::string topic, alarm_id;
+    std::string topic, alarm_id, verdict;
   };
   std::mutex acks_mutex;
   std::deque<pending_ack> acks;
+  std::string self_test_id;  ///< the self-test command's id, once sent
+  std::atomic<bool> self_test_done{false};
   client.set_message_callback([&](mqtt::const_message_ptr msg) {
     const auto& topic = msg->get_topic();
     if (topic.ends_with("/cmd")) return;  // our own commands
@@ -143,28 +183,69 @@ int main(int argc, char** argv) {
                 << std::flush;
       return;
     }
+    if (topic.ends_with("/status")) {
+      print_status(j, heartbeats);
+      return;
+    }
     print_event(j, color);
     const auto type = str(j, "type");
-    if (auto_ack >= 0 && topic.ends_with("/alarm") && !j.value("test", false) &&
-        (type == "fire_alarm" || type == "supervisory_alarm")) {
+    const bool is_self_test = str(j, "rule") == "self_test";
+    if (is_self_test && type == "fire_recovery") {
+      std::cout << "\n>> self-test passed: the gateway's test alarm reached this receiver and its "
+                   "acknowledgement went back\n"
+                << std::flush;
+      self_test_done = true;
+    }
+    const bool ack_this = topic.ends_with("/alarm") &&
+                          (type == "fire_alarm" || type == "supervisory_alarm") &&
+                          (is_self_test ? !self_test.empty() : auto_ack >= 0 && !j.value("test", false));
+    if (ack_this) {
       std::lock_guard lock(acks_mutex);
-      acks.push_back(
-          {std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(auto_ack * 1000)),
-           topic.substr(0, topic.size() - 5) + "cmd", str(j, "id")});
+      acks.push_back({std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(static_cast<int>(std::max(auto_ack, 0.0) * 1000)),
+                      topic.substr(0, topic.size() - 5) + "cmd", str(j, "id"),
+                      is_self_test ? "test" : verdict});
     }
   });
   try {
     auto opts = mqtt::connect_options_builder().clean_session(true).automatic_reconnect(
         std::chrono::seconds(1), std::chrono::seconds(5));
+    if (!cafile.empty()) {
+      auto ssl = mqtt::ssl_options_builder().trust_store(cafile).enable_server_cert_auth(true).verify(true);
+      if (!certfile.empty()) ssl.key_store(certfile).private_key(keyfile);
+      opts.ssl(ssl.finalize());
+    }
     client.connect(opts.finalize())->wait();
     client.subscribe(prefix + "/#", 1)->wait();
+    if (!self_test.empty()) {
+      self_test_id = fmt::format("center-{}-self-test", ::getpid());
+      const auto body =
+          nlohmann::json{
+              {"id", self_test_id}, {"command", "self_test"}, {"args", {{"by", "firegate-center operator"}}}}
+              .dump();
+      client.publish(fmt::format("{}/{}/cmd", prefix, self_test), body.data(), body.size(), 1, false)->wait();
+      std::cout << fmt::format(">> self-test asked of {}\n", self_test) << std::flush;
+    }
   } catch (const mqtt::exception& e) {
     std::cerr << fmt::format("firegate-center: cannot subscribe at {}:{}: {}\n", host, port, e.what());
     return 1;
   }
   std::cout << fmt::format("firegate-center: watching {}/# on {}:{}\n", prefix, host, port) << std::flush;
   int commands = 0;
+  int rc = 0;
+  const auto started = std::chrono::steady_clock::now();
   while (!stop_requested) {
+    if (!self_test.empty()) {
+      if (self_test_done) break;
+      if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30)) {
+        std::cerr << fmt::format(
+            "firegate-center: the self-test of {} did not complete within 30 s: check that the gateway is "
+            "online (its status topic), that it accepts self_test (its [uplink.mqtt] commands) and its log\n",
+            self_test);
+        rc = 1;
+        break;
+      }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     std::lock_guard lock(acks_mutex);
     while (!acks.empty() && acks.front().due <= std::chrono::steady_clock::now()) {
@@ -173,9 +254,10 @@ int main(int argc, char** argv) {
           nlohmann::json{
               {"id", fmt::format("center-{}-{}", ::getpid(), ++commands)},
               {"command", "ack"},
-              {"args", {{"alarm_id", a.alarm_id}, {"verdict", verdict}, {"by", "firegate-center operator"}}}}
+              {"args",
+               {{"alarm_id", a.alarm_id}, {"verdict", a.verdict}, {"by", "firegate-center operator"}}}}
               .dump();
-      std::cout << fmt::format("\n>> acknowledging alarm {} as {}\n", a.alarm_id, verdict) << std::flush;
+      std::cout << fmt::format("\n>> acknowledging alarm {} as {}\n", a.alarm_id, a.verdict) << std::flush;
       try {
         client.publish(a.topic, body.data(), body.size(), 1, false);
       } catch (const mqtt::exception& e) {
@@ -189,5 +271,5 @@ int main(int argc, char** argv) {
   } catch (const mqtt::exception&) {
     // The broker went first: nothing left to close.
   }
-  return 0;
+  return rc;
 }
