@@ -23,9 +23,12 @@ work=$(mktemp -d /tmp/firegate-demo.XXXXXX)
 pids=()
 cleanup() {
   trap - EXIT INT TERM
-  # Newest first: the gateway stops before its broker and simulator.
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Newest first, each gone before the next: the gateway says goodbye before its broker stops (a
+  # broker stopping under it would send its last will, "connection lost").
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT

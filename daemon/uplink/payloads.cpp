@@ -34,7 +34,10 @@ nlohmann::json contact_json(const config::contact& c) {
 }
 
 std::string headline(const event& e, const config::device_config* d, const config::site_config& site) {
-  const std::string where = d ? fmt::format("{} ({})", d->location, d->name) : e.device;
+  // An event of no device is the gateway's own (its storage, its self-test).
+  const std::string where = d              ? fmt::format("{} ({})", d->location, d->name)
+                            : e.device.empty() ? std::string("the gateway")
+                                               : e.device;
   switch (e.kind) {
     case event_kind::fire_alarm:
       return fmt::format("FIRE ALARM at {}: {}, {}", site.name, where, e.detail);

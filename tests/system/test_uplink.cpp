@@ -145,6 +145,7 @@ TEST_CASE(
   REQUIRE(status_of(platform, "offline", "stopped"));
   mqtt_probe later(mosquitto.port(), status_topic);  // a platform subscribing afterwards sees it
   REQUIRE(status_of(later, "offline", "stopped"));
+  CHECK_FALSE(status_of(platform, "offline", "connection lost", 1s));  // a clean stop sends no last will
 }
 
 TEST_CASE("uplink: a daemon killed without a goodbye is reported offline by its last will - retained") {

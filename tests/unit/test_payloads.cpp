@@ -149,3 +149,19 @@ TEST_CASE("status messages: online with the gateway's health - offline names the
   CHECK(off["id"] == "st-2");
   CHECK_FALSE(off.contains("outbox"));
 }
+
+TEST_CASE("event messages: the gateway's own alarm (its self-test) names the gateway as where") {
+  config::gateway_file cfg;
+  cfg.gateway.id = "gw-1";
+  cfg.site.name = "Test Hostel";
+  event e;
+  e.id = "st-1";
+  e.kind = event_kind::fire_alarm;
+  e.rule = "self_test";
+  e.test = true;
+  e.time = clock::time_point(std::chrono::seconds(1'790'000'000));
+  e.detail = "end-to-end self-test requested by tech 7";
+  auto j = nlohmann::json::parse(event_json(e, cfg, nullptr));
+  CHECK(j["summary"] == "TEST: FIRE ALARM at Test Hostel: the gateway, end-to-end self-test requested by tech 7");
+  CHECK(j["category"] == "test");
+}
