@@ -466,12 +466,13 @@ void application::schedule_flush() {
 void application::flush() {
   if (batch_.empty() || !store_) return;
   const auto topic = cfg_.mqtt.telemetry ? topic_for(cfg_, "telemetry") : std::string();
-  store_->post([this, batch = std::move(batch_), topic, gateway = cfg_.gateway.id](store& s) mutable {
+  store_->post([this, batch = std::move(batch_), topic, gateway = cfg_.gateway.id,
+                max_polls = cfg_.mqtt.telemetry_batch](store& s) mutable {
     try {
       // The messages are written here, from the readings at hand, so that live telemetry goes out
       // without being read back from the database; a backlog is read back by the uplink.
       std::vector<outbox_item> items;
-      for (const auto& q : s.append_telemetry(batch, topic)) {
+      for (const auto& q : s.append_telemetry(batch, topic, max_polls)) {
         auto messages = telemetry_messages(std::span(batch).subspan(q.first, q.count), gateway,
                                            std::numeric_limits<std::size_t>::max());
         items.push_back({q.id, lane::telemetry, topic, std::move(messages.front()), {}});

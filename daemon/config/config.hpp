@@ -78,6 +78,9 @@ struct mqtt_uplink_config {
   std::size_t max_in_flight{32};
   /// Telemetry messages a second at most, so that a backlog does not flood the broker.
   double telemetry_rate{50};
+  /// Polls in one telemetry message at most; a message holds at most one flush of readings
+  /// ([storage] flush_interval_ms), so that is its age at most.
+  std::size_t telemetry_batch{200};
   std::string username;
   std::string password;  ///< never logged
   /// Present: the connection is TLS ([uplink.mqtt.tls]).

@@ -141,6 +141,8 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
   m.telemetry = node.get_bool("telemetry", true);
   m.max_in_flight = static_cast<std::size_t>(node.get_integer("max_in_flight", 1, 1000, 32).value_or(32));
   m.telemetry_rate = static_cast<double>(node.get_integer("telemetry_rate", 1, 100000, 50).value_or(50));
+  m.telemetry_batch =
+      static_cast<std::size_t>(node.get_integer("telemetry_batch", 1, 2000, 200).value_or(200));
   m.username = node.get_string_or("username", "");
   m.password = node.get_string_or("password", "");
   m.heartbeat = std::chrono::seconds(node.get_integer("heartbeat_s", 1, 3600, 60).value_or(60));

@@ -335,3 +335,13 @@ TEST_CASE("a telemetry pace slower than the flushes make messages is refused - a
             "uplink.mqtt.telemetry_rate: 1 a second is fewer than the 5 telemetry messages a second "
             "[storage] flush_interval_ms makes") != std::string::npos);
 }
+
+TEST_CASE("uplink: heartbeat and telemetry batch are read - the defaults hold when absent") {
+  auto r = load(edited("telemetry_batch = 200 ", "telemetry_batch = 5 "));
+  REQUIRE(r.config);
+  CHECK(r.config->mqtt.telemetry_batch == 5);
+  CHECK(r.config->mqtt.heartbeat == std::chrono::seconds(60));
+  auto bad = load(edited("heartbeat_s = 60 ", "heartbeat_s = 0 "));
+  REQUIRE_FALSE(bad.config);
+  CHECK(bad.error_text().find("uplink.mqtt.heartbeat_s: 0 is outside 1–3600") != std::string::npos);
+}
