@@ -35,7 +35,7 @@ nlohmann::json contact_json(const config::contact& c) {
 
 std::string headline(const event& e, const config::device_config* d, const config::site_config& site) {
   // An event of no device is the gateway's own (its storage, its self-test).
-  const std::string where = d              ? fmt::format("{} ({})", d->location, d->name)
+  const std::string where = d                  ? fmt::format("{} ({})", d->location, d->name)
                             : e.device.empty() ? std::string("the gateway")
                                                : e.device;
   switch (e.kind) {

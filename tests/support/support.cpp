@@ -164,6 +164,20 @@ broker::broker(const temp_dir& dir, const test_pki& pki, bool require_certificat
                          require_certificate ? "true" : "false"));
 }
 
+broker::broker(const temp_dir& dir, const std::string& user, const std::string& password)
+    : port_(free_port()), tls_port_(free_port()) {
+  const auto file = dir / "passwords";
+  const auto command = fmt::format("/usr/bin/mosquitto_passwd -b -c {} '{}' '{}' > {} 2>&1", file.string(),
+                                   user, password, (dir / "passwd.log").string());
+  if (std::system(command.c_str()) != 0) {
+    throw std::runtime_error("mosquitto_passwd failed: " + read_text(dir / "passwd.log"));
+  }
+  start(dir, fmt::format("per_listener_settings true\nuser root\npersistence false\n"
+                         "listener {} 127.0.0.1\nallow_anonymous true\n"
+                         "listener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+                         port_, tls_port_, file.string()));
+}
+
 void broker::start(const temp_dir& dir, const std::string& text) {
   const auto conf = dir / "mosquitto.conf";
   std::ofstream(conf) << text;

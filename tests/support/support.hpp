@@ -117,6 +117,9 @@ class broker {
   /// A plain listener (port()) for the test's probes, and a TLS listener (tls_port()) with `pki`'s
   /// server certificate; `require_certificate`: mutual TLS, clients need a certificate from pki.ca.
   broker(const temp_dir& dir, const test_pki& pki, bool require_certificate);
+  /// A plain listener (port()) for the test's probes, and one on tls_port() (no TLS) that takes
+  /// only `user` with `password`.
+  broker(const temp_dir& dir, const std::string& user, const std::string& password);
   std::uint16_t port() const { return port_; }
   std::uint16_t tls_port() const { return tls_port_; }
   /// Stops it as an operator would (SIGTERM: a persistent broker saves its state first).

@@ -444,6 +444,8 @@ TEST_CASE(
       10s);
   REQUIRE(acked);
   CHECK(json::parse(acked->payload)["actor"] == "firegate-center operator");
+  // The reply to its acknowledgement is printed as the receiver gets to it.
+  wait_until([&] { return center.log_text().find("  reply    to center-") != std::string::npos; }, 10s);
   const auto shown = center.log_text();
   INFO(shown);
   CHECK(shown.find("FIRE ALARM") != std::string::npos);
@@ -457,4 +459,34 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return !self_test.running(); }, 20s));
   CHECK(self_test.stop(SIGTERM) == 0);
   CHECK(self_test.log_text().find("self-test passed") != std::string::npos);
+}
+
+TEST_CASE("uplink: a broker that takes users - refused with a wrong password - accepted with the right one") {
+  temp_dir dir;
+  broker mosquitto(dir, "gw-test", "s3cret-pass");
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, 1);
+  const auto run = [&](const std::string& password, const std::string& name) {
+    auto text = sd1_site_config(dir / "fg.db", mosquitto.tls_port(), sim.port(), 1);
+    text.insert(text.find("keepalive_s = 5\n"),
+                fmt::format("username = \"gw-test\"\npassword = \"{}\"\n", password));
+    std::ofstream(dir / (name + ".toml")) << text;
+    return std::make_unique<child>(
+        std::vector<std::string>{firegated_path(), "-c", (dir / (name + ".toml")).string()},
+        dir / (name + ".log"));
+  };
+  auto wrong = run("guess", "wrong");
+  const bool refused =
+      wait_until([&] { return wrong->log_text().find("uplink connect failed") != std::string::npos; }, 10s);
+  const auto log = wrong->log_text();
+  INFO(log);
+  CHECK(refused);
+  CHECK(log.find("guess") == std::string::npos);  // a password is never logged
+  CHECK_FALSE(published_anything(platform));
+  wrong->stop(SIGTERM);
+
+  auto right = run("s3cret-pass", "right");
+  INFO(right->log_text());
+  REQUIRE(status_of(platform, "online", "connected"));
+  CHECK(right->log_text().find("s3cret-pass") == std::string::npos);
 }

@@ -162,6 +162,7 @@ TEST_CASE("event messages: the gateway's own alarm (its self-test) names the gat
   e.time = clock::time_point(std::chrono::seconds(1'790'000'000));
   e.detail = "end-to-end self-test requested by tech 7";
   auto j = nlohmann::json::parse(event_json(e, cfg, nullptr));
-  CHECK(j["summary"] == "TEST: FIRE ALARM at Test Hostel: the gateway, end-to-end self-test requested by tech 7");
+  CHECK(j["summary"] ==
+        "TEST: FIRE ALARM at Test Hostel: the gateway, end-to-end self-test requested by tech 7");
   CHECK(j["category"] == "test");
 }
