@@ -69,20 +69,43 @@ bool published_anything(mqtt_probe& platform) {
   return false;
 }
 
+/// A TLS test's world: certificates, a broker with a TLS listener, the platform's probe on its
+/// plain listener, and a simulator with one SD-1.
+struct tls_rig {
+  explicit tls_rig(bool require_certificate, const std::string& filter = "firegate/#")
+      : pki(make_test_pki(dir)),
+        mosquitto(dir, pki, require_certificate),
+        platform(mosquitto.port(), filter),
+        sim(dir, 1) {}
+  /// The [uplink.mqtt.tls] line naming the broker's CA.
+  std::string ca() const { return fmt::format("ca_file = \"{}\"\n", pki.ca.string()); }
+  /// firegated on tls_site_config(`tls`, `extra`), as NAME.toml with its log in NAME.log.
+  std::unique_ptr<child> gateway(const std::string& tls, const std::string& name = "fg",
+                                 const std::string& extra = "") {
+    std::ofstream(dir / (name + ".toml"))
+        << tls_site_config(dir, mosquitto.tls_port(), sim.port(), tls, extra);
+    return std::make_unique<child>(
+        std::vector<std::string>{firegated_path(), "-c", (dir / (name + ".toml")).string()},
+        dir / (name + ".log"));
+  }
+  temp_dir dir;
+  test_pki pki;
+  broker mosquitto;
+  mqtt_probe platform;
+  simulator sim;
+};
+
 }  // namespace
 
 TEST_CASE(
     "uplink: over TLS with the broker verified - birth - heartbeat - status command - allow-list - expiry - "
     "goodbye on stop") {
-  temp_dir dir;
-  const auto pki = make_test_pki(dir);
-  broker mosquitto(dir, pki, false);
-  mqtt_probe platform(mosquitto.port(), "firegate/#");
-  simulator sim(dir, 1);
-  std::ofstream(dir / "fg.toml") << tls_site_config(
-      dir, mosquitto.tls_port(), sim.port(), fmt::format("ca_file = \"{}\"\n", pki.ca.string()),
-      "heartbeat_s = 1\ncommands = [\"ack\", \"status\", \"test_mode\"]\n");
-  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  tls_rig rig(false);
+  auto& platform = rig.platform;
+  auto& sim = rig.sim;
+  auto gateway =
+      rig.gateway(rig.ca(), "fg", "heartbeat_s = 1\ncommands = [\"ack\", \"status\", \"test_mode\"]\n");
+  auto& daemon = *gateway;
   INFO(daemon.log_text());
 
   auto birth = status_of(platform, "online", "connected");
@@ -143,39 +166,31 @@ TEST_CASE(
   // A clean stop says goodbye: the retained status is "offline", reason "stopped".
   CHECK(daemon.stop(SIGTERM) == 0);
   REQUIRE(status_of(platform, "offline", "stopped"));
-  mqtt_probe later(mosquitto.port(), status_topic);  // a platform subscribing afterwards sees it
+  mqtt_probe later(rig.mosquitto.port(), status_topic);  // a platform subscribing afterwards sees it
   REQUIRE(status_of(later, "offline", "stopped"));
   CHECK_FALSE(status_of(platform, "offline", "connection lost", 1s));  // a clean stop sends no last will
 }
 
 TEST_CASE("uplink: a daemon killed without a goodbye is reported offline by its last will - retained") {
-  temp_dir dir;
-  const auto pki = make_test_pki(dir);
-  broker mosquitto(dir, pki, false);
-  mqtt_probe platform(mosquitto.port(), status_topic);
-  simulator sim(dir, 1);
-  std::ofstream(dir / "fg.toml") << tls_site_config(dir, mosquitto.tls_port(), sim.port(),
-                                                    fmt::format("ca_file = \"{}\"\n", pki.ca.string()));
-  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  tls_rig rig(false, status_topic);
+  auto& platform = rig.platform;
+  auto gateway = rig.gateway(rig.ca());
+  auto& daemon = *gateway;
   INFO(daemon.log_text());
   REQUIRE(status_of(platform, "online", "connected"));
   daemon.stop(SIGKILL);
   auto will = status_of(platform, "offline", "connection lost");
   REQUIRE(will);
   CHECK((*will)["gateway"] == "gw-test");
-  mqtt_probe later(mosquitto.port(), status_topic);
+  mqtt_probe later(rig.mosquitto.port(), status_topic);
   REQUIRE(status_of(later, "offline", "connection lost"));
 }
 
 TEST_CASE("uplink: a broker whose certificate is from another CA is refused - nothing is sent to it") {
-  temp_dir dir;
-  const auto pki = make_test_pki(dir);
-  broker mosquitto(dir, pki, false);
-  mqtt_probe platform(mosquitto.port(), "firegate/#");
-  simulator sim(dir, 1);
-  std::ofstream(dir / "fg.toml") << tls_site_config(dir, mosquitto.tls_port(), sim.port(),
-                                                    fmt::format("ca_file = \"{}\"\n", pki.rogue_ca.string()));
-  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  tls_rig rig(false);
+  auto& platform = rig.platform;
+  auto gateway = rig.gateway(fmt::format("ca_file = \"{}\"\n", rig.pki.rogue_ca.string()));
+  auto& daemon = *gateway;
   const bool refused =
       wait_until([&] { return daemon.log_text().find("uplink connect failed") != std::string::npos; }, 10s);
   const auto log = daemon.log_text();
@@ -189,18 +204,12 @@ TEST_CASE("uplink: a broker whose certificate is from another CA is refused - no
 TEST_CASE(
     "uplink: mutual TLS - refused without a client certificate and with one from another CA - accepted with "
     "the right one") {
-  temp_dir dir;
-  const auto pki = make_test_pki(dir);
-  broker mosquitto(dir, pki, true);
-  mqtt_probe platform(mosquitto.port(), "firegate/#");
-  simulator sim(dir, 1);
-  const auto run = [&](const std::string& tls, const std::string& name) {
-    std::ofstream(dir / (name + ".toml")) << tls_site_config(dir, mosquitto.tls_port(), sim.port(), tls);
-    return std::make_unique<child>(
-        std::vector<std::string>{firegated_path(), "-c", (dir / (name + ".toml")).string()},
-        dir / (name + ".log"));
-  };
-  const auto ca = fmt::format("ca_file = \"{}\"\n", pki.ca.string());
+  tls_rig rig(true);
+  auto& platform = rig.platform;
+  auto& sim = rig.sim;
+  const auto run = [&](const std::string& tls, const std::string& name) { return rig.gateway(tls, name); };
+  const auto ca = rig.ca();
+  const auto& pki = rig.pki;
   const auto refused = [&](child& daemon) {
     INFO(daemon.log_text());
     CHECK(wait_until([&] { return daemon.log_text().find("uplink connect failed") != std::string::npos; },
@@ -419,20 +428,17 @@ TEST_CASE(
 TEST_CASE(
     "firegate-center over TLS: prints the gateway online and its alarm for the operator - acknowledges it - "
     "runs the self-test to the end") {
-  temp_dir dir;
-  const auto pki = make_test_pki(dir);
-  broker mosquitto(dir, pki, false);
-  mqtt_probe platform(mosquitto.port(), "firegate/#");
-  simulator sim(dir, 1);
-  std::ofstream(dir / "fg.toml") << tls_site_config(dir, mosquitto.tls_port(), sim.port(),
-                                                    fmt::format("ca_file = \"{}\"\n", pki.ca.string()));
-  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  tls_rig rig(false);
+  auto& platform = rig.platform;
+  auto& sim = rig.sim;
+  auto gateway = rig.gateway(rig.ca());
+  auto& daemon = *gateway;
   INFO(daemon.log_text());
-  const std::vector<std::string> tls{"--port", std::to_string(mosquitto.tls_port()), "--cafile",
-                                     pki.ca.string()};
+  const std::vector<std::string> tls{"--port", std::to_string(rig.mosquitto.tls_port()), "--cafile",
+                                     rig.pki.ca.string()};
   auto args = std::vector<std::string>{firegate_center_path(), "--auto-ack", "0.2"};
   args.insert(args.end(), tls.begin(), tls.end());
-  child center(args, dir / "center.log");
+  child center(args, rig.dir / "center.log");
   REQUIRE(status_of(platform, "online", "connected"));
   REQUIRE(wait_until([&] { return center.log_text().find("GATEWAY ONLINE") != std::string::npos; }, 10s));
 
@@ -442,6 +448,7 @@ TEST_CASE(
         return json::parse(m.payload, nullptr, false).value("type", "") == "alarm_acknowledged";
       },
       10s);
+  INFO(center.log_text());
   REQUIRE(acked);
   CHECK(json::parse(acked->payload)["actor"] == "firegate-center operator");
   // The reply to its acknowledgement is printed as the receiver gets to it.
@@ -455,8 +462,9 @@ TEST_CASE(
   // Commissioning: the self-test, answered and acknowledged by the reference receiver.
   auto self_args = std::vector<std::string>{firegate_center_path(), "--self-test", "site-test/gw-test"};
   self_args.insert(self_args.end(), tls.begin(), tls.end());
-  child self_test(self_args, dir / "self-test.log");
+  child self_test(self_args, rig.dir / "self-test.log");
   REQUIRE(wait_until([&] { return !self_test.running(); }, 20s));
+  INFO(self_test.log_text());
   CHECK(self_test.stop(SIGTERM) == 0);
   CHECK(self_test.log_text().find("self-test passed") != std::string::npos);
 }

@@ -18,6 +18,7 @@
 #include <iostream>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -151,11 +152,15 @@ int main(int argc, char** argv) {
     std::chrono::steady_clock::time_point due;
     std::string topic, alarm_id, verdict;
   };
+  // Paho's thread prints what arrives while this one prints what it sends: one at a time. The
+  // callback holds output, then acks; this thread never holds either while it calls Paho.
+  std::mutex output_mutex;
   std::mutex acks_mutex;
   std::deque<pending_ack> acks;
   std::string self_test_id;  ///< the self-test command's id, once sent
   std::atomic<bool> self_test_done{false};
   client.set_message_callback([&](mqtt::const_message_ptr msg) {
+    std::lock_guard output(output_mutex);
     const auto& topic = msg->get_topic();
     if (topic.ends_with("/cmd")) return;  // our own commands
     auto j = nlohmann::json::parse(msg->get_payload_str(), nullptr, false);
@@ -224,13 +229,17 @@ int main(int argc, char** argv) {
               {"id", self_test_id}, {"command", "self_test"}, {"args", {{"by", "firegate-center operator"}}}}
               .dump();
       client.publish(fmt::format("{}/{}/cmd", prefix, self_test), body.data(), body.size(), 1, false)->wait();
+      std::lock_guard output(output_mutex);
       std::cout << fmt::format(">> self-test asked of {}\n", self_test) << std::flush;
     }
   } catch (const mqtt::exception& e) {
     std::cerr << fmt::format("firegate-center: cannot subscribe at {}:{}: {}\n", host, port, e.what());
     return 1;
   }
-  std::cout << fmt::format("firegate-center: watching {}/# on {}:{}\n", prefix, host, port) << std::flush;
+  {
+    std::lock_guard output(output_mutex);
+    std::cout << fmt::format("firegate-center: watching {}/# on {}:{}\n", prefix, host, port) << std::flush;
+  }
   int commands = 0;
   int rc = 0;
   const auto started = std::chrono::steady_clock::now();
@@ -247,9 +256,17 @@ int main(int argc, char** argv) {
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::lock_guard lock(acks_mutex);
-    while (!acks.empty() && acks.front().due <= std::chrono::steady_clock::now()) {
-      const auto& a = acks.front();
+    // Taken out under the lock, sent without it: Paho holds its own lock while it runs the message
+    // callback, which takes ours, so publishing under ours could deadlock.
+    std::vector<pending_ack> due;
+    {
+      std::lock_guard lock(acks_mutex);
+      while (!acks.empty() && acks.front().due <= std::chrono::steady_clock::now()) {
+        due.push_back(std::move(acks.front()));
+        acks.pop_front();
+      }
+    }
+    for (const auto& a : due) {
       const auto body =
           nlohmann::json{
               {"id", fmt::format("center-{}-{}", ::getpid(), ++commands)},
@@ -257,13 +274,15 @@ int main(int argc, char** argv) {
               {"args",
                {{"alarm_id", a.alarm_id}, {"verdict", a.verdict}, {"by", "firegate-center operator"}}}}
               .dump();
-      std::cout << fmt::format("\n>> acknowledging alarm {} as {}\n", a.alarm_id, a.verdict) << std::flush;
+      {
+        std::lock_guard output(output_mutex);
+        std::cout << fmt::format("\n>> acknowledging alarm {} as {}\n", a.alarm_id, a.verdict) << std::flush;
+      }
       try {
         client.publish(a.topic, body.data(), body.size(), 1, false);
       } catch (const mqtt::exception& e) {
         std::cerr << fmt::format("firegate-center: cannot send the acknowledgement: {}\n", e.what());
       }
-      acks.pop_front();
     }
   }
   try {
