@@ -217,7 +217,9 @@ std::optional<clock::time_point> parse_iso8601(std::string_view text) {
   const std::chrono::year_month_day date{std::chrono::year(*year),
                                          std::chrono::month(static_cast<unsigned>(*month)),
                                          std::chrono::day(static_cast<unsigned>(*day))};
-  if (!date.ok() || *hour > 23 || *minute > 59 || *second > 60) return std::nullopt;
+  // Years a command can mean, and that the clock's nanoseconds since 1970 can hold (to 2262).
+  if (!date.ok() || *year < 1970 || *year > 2200 || *hour > 23 || *minute > 59 || *second > 60)
+    return std::nullopt;
   const auto local = std::chrono::sys_days(date).time_since_epoch() + std::chrono::hours(*hour) +
                      std::chrono::minutes(*minute) + std::chrono::seconds(*second) + fraction;
   return clock::time_point(std::chrono::duration_cast<clock::duration>(local - offset));

@@ -75,7 +75,7 @@ std::string command_refusal(const parsed_command& cmd, const std::vector<std::st
                             clock::time_point now);
 
 /// "2026-11-27T15:04:05+08:00", with optional fractional seconds, "Z" for UTC; nullopt when not
-/// that form or not a real date.
+/// that form, not a real date, or outside the years 1970–2200.
 std::optional<clock::time_point> parse_iso8601(std::string_view text);
 
 /// The reply to a command: `error` empty means done, and `events` are the events it caused.

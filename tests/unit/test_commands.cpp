@@ -120,7 +120,10 @@ TEST_CASE("commands: ISO 8601 times - offsets - fractions - impossible dates") {
       {"2026-11-27T01:30:00-05:30", utc(2026, 11, 27, 7, 0, 0)},
       {"2026-11-27T07:00:00.250Z", utc(2026, 11, 27, 7, 0, 0) + milliseconds(250)},
       {"2024-02-29T00:00:00Z", utc(2024, 2, 29, 0, 0, 0)},
-      {"2026-02-29T00:00:00Z", std::nullopt},  // not a leap year
+      {"2026-02-29T00:00:00Z", std::nullopt},           // not a leap year
+      {"0921-11-27T15:00:00.250+08:00", std::nullopt},  // found by fuzz_command: overflowed the clock
+      {"2201-01-01T00:00:00Z", std::nullopt},
+      {"1970-01-01T00:00:00Z", clock::time_point{}},
       {"2026-13-01T00:00:00Z", std::nullopt},
       {"2026-11-27T24:00:00Z", std::nullopt},
       {"2026-11-27T07:00:00+8:00", std::nullopt},
