@@ -1,0 +1,190 @@
+// The application's side that faces the platform: the uplink with its presence (birth,
+// heartbeat, last will, goodbye: docs/uplink.md, "Presence") and the commands the platform sends
+// (carried out on the loop, answered on cmd/reply). Split from application.cpp, which keeps the
+// start, the data path and storage.
+
+#include "application.hpp"
+
+#include "config/suggest.hpp"
+#include "uplink/commands.hpp"
+#include "uplink/payloads.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+
+namespace firegate {
+namespace asio = boost::asio;
+
+void application::start_uplink() {
+  uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
+  uplink_->on_commands(topic_for(cfg_, "cmd"), [this](std::string payload) { on_command(payload); });
+  uplink_->on_presence(
+      topic_for(cfg_, "status"),
+      [this] { return offline_json(cfg_, new_event_id(), clock::now(), started_, "connection lost"); },
+      [this] { publish_status("connected"); });
+  uplink_->start();
+}
+
+gateway_health application::health() {
+  gateway_health h;
+  h.id = new_event_id();
+  h.time = clock::now();
+  h.started = started_;
+  h.outbox = outbox_lanes_;
+  h.devices = cfg_.devices.size();
+  h.devices_offline = devices_offline_;
+  h.alarms = rules_.count();
+  h.storage = storage_in_memory_ ? "memory" : storage_failing_ ? "failing" : "ok";
+  h.storage_faults = storage_faults_;
+  h.uplink_connects = uplink_ ? uplink_->connects() : 0;
+  return h;
+}
+
+void application::with_health(std::function<void(gateway_health)> then) {
+  store_->post([this, then = std::move(then)](store& s) mutable {
+    std::optional<std::array<std::size_t, 3>> lanes;
+    try {
+      lanes = s.outbox_depth_by_lane();
+    } catch (const store_error&) {
+      // Reported by the writes that fail; the last depths stand.
+    }
+    asio::post(io_, [this, lanes, then = std::move(then)] {
+      if (lanes) outbox_lanes_ = *lanes;
+      then(health());
+    });
+  });
+}
+
+void application::publish_status(std::string_view reason) {
+  with_health([this, reason = std::string(reason)](const gateway_health& h) {
+    if (uplink_ && !stopping_) uplink_->publish_status(status_json(cfg_, h, reason));
+  });
+}
+
+void application::schedule_heartbeat() {
+  heartbeat_.expires_after(cfg_.mqtt.heartbeat);
+  heartbeat_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    if (uplink_ && uplink_->connected()) publish_status("heartbeat");
+    schedule_heartbeat();
+  });
+}
+
+void application::on_command(const std::string& payload) {
+  const auto cmd = parse_command(payload);
+  std::string error = cmd.body ? command_refusal(cmd, cfg_.mqtt.commands, clock::now()) : cmd.error;
+  if (cmd.body && error.empty()) {
+    // Answered once what they ask for is known.
+    if (std::holds_alternative<status_command>(*cmd.body)) {
+      with_health([this, cmd](const gateway_health& h) {
+        answer(cmd, "", {}, fmt::format(R"({{"status":{}}})", status_json(cfg_, h, "requested")));
+      });
+      return;
+    }
+    if (const auto* rd = std::get_if<read_command>(&*cmd.body)) {
+      error = start_read(cmd, *rd);
+      if (error.empty()) return;
+    }
+  }
+  std::vector<event> events;
+  if (cmd.body && error.empty()) {
+    const auto now = rules::mono::now();
+    const auto wall = clock::now();
+    alarm_engine::outcome done;
+    if (const auto* ack = std::get_if<ack_command>(&*cmd.body)) {
+      done = rules_.acknowledge(ack->alarm_id, ack->verdict, ack->by, wall);
+    } else if (const auto* st = std::get_if<self_test_command>(&*cmd.body)) {
+      done = rules_.self_test(st->by, wall);
+    } else if (const auto* sh = std::get_if<shield_command>(&*cmd.body)) {
+      if ((error = unknown_device(sh->device)).empty())
+        done = rules_.shield(sh->device, sh->length, sh->reason, sh->by, now, wall);
+    } else if (const auto* un = std::get_if<unshield_command>(&*cmd.body)) {
+      if ((error = unknown_device(un->device)).empty()) done = rules_.unshield(un->device, un->by, now, wall);
+    } else if (const auto* tm = std::get_if<test_mode_command>(&*cmd.body)) {
+      if ((error = unknown_device(tm->device)).empty())
+        done = rules_.set_test_mode(tm->device, tm->on, tm->length, tm->by, now, wall);
+    }
+    if (error.empty()) error = std::move(done.error);
+    events = std::move(done.events);
+  }
+  answer(cmd, error, events, {});
+  for (auto& e : events) raise(std::move(e));
+}
+
+void application::answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,
+                         std::string_view result) {
+  if (error.empty()) {
+    spdlog::info("command done id={} command={} events={}", cmd.id, cmd.name, events.size());
+  } else {
+    spdlog::warn("command refused id={} command={} error=\"{}\"", cmd.id.empty() ? "-" : cmd.id,
+                 cmd.name.empty() ? "-" : cmd.name, error);
+  }
+  if (uplink_) {
+    uplink_->reply(topic_for(cfg_, "cmd/reply"),
+                   command_reply(cfg_.gateway.id, cmd, error, events, clock::now(), result));
+  }
+}
+
+std::string application::unknown_device(const std::string& device) const {
+  // Devices are checked here, where the configuration is known: the engine takes any name.
+  if (find_device(device) != nullptr) return {};
+  std::vector<std::string> names;
+  for (const auto& d : cfg_.devices) names.push_back(d.name);
+  return fmt::format("no device \"{}\" on this gateway;{} its devices: {}", device,
+                     config::did_you_mean(device, names), fmt::join(names, ", "));
+}
+
+std::string application::start_read(const parsed_command& cmd, const read_command& rd) {
+  if (auto error = unknown_device(rd.device); !error.empty()) return error;
+  auto* driver = driver_of(rd.device);
+  if (driver == nullptr || !driver->poll_now(rd.device)) {
+    return fmt::format("{} cannot be polled on demand by its bus's driver", rd.device);
+  }
+  auto timer = std::make_shared<asio::steady_timer>(io_, read_timeout);
+  reads_.push_back({cmd, rd.device, rd.point, clock::now(), timer});
+  timer->async_wait([this, timer](boost::system::error_code ec) {
+    if (ec) return;
+    auto it =
+        std::find_if(reads_.begin(), reads_.end(), [&](const pending_read& r) { return r.timer == timer; });
+    if (it == reads_.end()) return;
+    const auto asked = std::move(it->cmd);
+    const auto device = std::move(it->device);
+    reads_.erase(it);
+    answer(asked,
+           fmt::format("no answer from {} within {} s: it is offline or its bus is busy; check its power and "
+                       "wiring, and its counters with firegatectl",
+                       device, std::chrono::duration_cast<std::chrono::seconds>(read_timeout).count()),
+           {}, {});
+  });
+  return {};
+}
+
+void application::answer_reads(std::span<const reading> readings) {
+  if (readings.empty()) return;
+  const auto& device = readings.front().device;
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    // A poll that began before the command is not the one it asked for.
+    if (it->device != device || readings.front().time < it->asked) {
+      ++it;
+      continue;
+    }
+    std::string error;
+    if (!it->point.empty() && std::none_of(readings.begin(), readings.end(),
+                                           [&](const reading& r) { return r.point == it->point; })) {
+      std::vector<std::string> points;
+      for (const auto& r : readings) points.push_back(r.point);
+      error = fmt::format("{} has no point \"{}\";{} its points: {}", device, it->point,
+                          config::did_you_mean(it->point, points), fmt::join(points, ", "));
+    }
+    answer(it->cmd, error, {}, error.empty() ? readings_result(readings, it->point) : std::string());
+    it->timer->cancel();
+    it = reads_.erase(it);
+  }
+}
+
+}  // namespace firegate
