@@ -94,8 +94,8 @@ class alarm_engine {
   struct counts {
     std::size_t fire{0}, supervisory{0}, fault{0};  ///< real alarms, acknowledged or not
     std::size_t unacknowledged{0};                  ///< fire and supervisory not yet acknowledged
-    std::size_t test{0};                            ///< alarms of devices in test mode
-    std::size_t shielded{0}, in_test_mode{0};       ///< devices
+    std::size_t test{0};                       ///< test alarms: of devices in test mode, and the self-test
+    std::size_t shielded{0}, in_test_mode{0};  ///< devices
   };
   counts count() const;
   /// Every open alarm, shield and test mode, as restore() takes them.

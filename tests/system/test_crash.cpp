@@ -8,6 +8,7 @@
 // the broker acknowledged to firegated is not lost by the test's own broker restarts.
 
 #include "support.hpp"
+#include "uplink/commands.hpp"
 
 #include <fmt/format.h>
 #include <sqlite3.h>
@@ -17,7 +18,6 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 #include <map>
 #include <random>
@@ -49,20 +49,6 @@ std::size_t stored_fires(const std::string& log, int unit) {
 }
 
 /// "2026-11-24T18:00:51.065+08:00" as system time.
-std::chrono::system_clock::time_point parse_iso(const std::string& s) {
-  std::tm tm{};
-  int ms = 0, oh = 0, om = 0;
-  char sign = '+';
-  if (std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%d.%d%c%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &ms, &sign, &oh, &om) != 10) {
-    throw std::runtime_error("not an ISO 8601 time: " + s);
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  const auto offset = std::chrono::minutes((sign == '-' ? -1 : 1) * (oh * 60 + om));
-  return std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::milliseconds(ms) - offset;
-}
-
 /// Ids of the events the store committed (`where`: an SQL condition on the events table, or
 /// empty), read beside the running daemon (WAL lets a reader in).
 std::set<std::string> committed_event_ids(const std::filesystem::path& db_path,
@@ -227,8 +213,9 @@ TEST_CASE(
     for (const auto& j : got.events) {
       if (j.value("type", "") != "fire_alarm" || j["device"]["name"] != fmt::format("smoke-{}", ep.unit))
         continue;
-      const auto t = parse_iso(j["time"].get<std::string>());
-      seen = seen || (t >= ep.fire_at - 50ms && t <= ep.cleared_at + 50ms);
+      const auto t = firegate::parse_iso8601(j["time"].get<std::string>());
+      REQUIRE(t);
+      seen = seen || (*t >= ep.fire_at - 50ms && *t <= ep.cleared_at + 50ms);
     }
     unseen += seen ? 0 : 1;
   }
