@@ -112,6 +112,7 @@ int application::run() {
                  false_alarms.size());
     for (auto& e : rules_.restore(open, false_alarms, rules::mono::now(), clock::now())) raise(std::move(e));
   }
+  start_control();
   wait_signal();
   enforce_bounds();
   tick();
@@ -139,6 +140,24 @@ void application::start_drivers() {
   for (const auto& bus : cfg_.buses) {
     drivers_.push_back(create_driver(io_.get_executor(), bus, *this));
     drivers_.back()->start();
+  }
+}
+
+void application::start_control() {
+  if (control_) {
+    control_->stop();
+    control_.reset();
+  }
+  if (!cfg_.control.enabled) return;
+  control_ = std::make_unique<control::server>(
+      io_.get_executor(), [this](const std::shared_ptr<control::session>& s, const nlohmann::json& request) {
+        on_control(s, request);
+      });
+  if (auto error = control_->start(cfg_.control.socket, cfg_.control.group); !error.empty()) {
+    // firegatectl is for people on site; the gateway's job goes on without it.
+    spdlog::error("control socket unavailable path={} error=\"{}\" action=\"firegatectl cannot reach this daemon\"",
+                  cfg_.control.socket, error);
+    control_.reset();
   }
 }
 
@@ -171,6 +190,11 @@ void application::shutdown() {
   flush();  // what was read before the stop is stored and queued
   signals_.cancel();
   heartbeat_.cancel();
+  if (control_) control_->stop();
+  for (auto& w : watchers_) {
+    if (w.deadline) w.deadline->cancel();
+  }
+  watchers_.clear();
   // The goodbye replaces the retained status (the broker sends the last will only when the
   // connection is lost without one).
   uplink_->publish_status(offline_json(cfg_, new_event_id(), clock::now(), started_, "stopped"));
@@ -209,6 +233,7 @@ void application::reload() {
     });
   }
   const bool uplink_changed = next.mqtt != cfg_.mqtt;
+  const bool control_changed = next.control != cfg_.control;
   cfg_ = std::move(next);
   devices_.clear();
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
@@ -218,6 +243,7 @@ void application::reload() {
     uplink_->stop(500ms);
     start_uplink();
   }
+  if (control_changed) start_control();
   start_drivers();
   // With the new drivers in place: an alarm the reload ends may reset a linkage output.
   for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));
@@ -281,6 +307,7 @@ void application::on_readings(std::span<const reading> readings) {
   // Readings wait for the next flush, so one transaction carries a second of a whole fleet's polls.
   for (auto& e : rules_.on_readings(readings, rules::mono::now())) raise(std::move(e));
   if (!reads_.empty()) answer_reads(readings);
+  watch_readings(readings);
   batch_.insert(batch_.end(), readings.begin(), readings.end());
   if (batch_.size() >= max_batch) flush();
 }
@@ -524,6 +551,7 @@ void application::raise(event e) {
               e.value, error.empty(), e.detail);
           // Recovery is declared by a flush, the larger write, not by one small event.
           if (!error.empty()) storage_failed(error, "event");
+          watch_event(e);
           if (uplink_) uplink_->offer(std::move(item));
         });
       },

@@ -4,6 +4,7 @@
 // SIGTERM/SIGINT stop by cancelling work, SIGHUP re-reads the configuration.
 
 #include "config/config.hpp"
+#include "control/control_server.hpp"
 #include "driver.hpp"
 #include "rules/alarm_engine.hpp"
 #include "store/store_worker.hpp"
@@ -45,6 +46,8 @@ class application final : public reading_sink {
  private:
   void start_uplink();
   void start_drivers();
+  /// Opens firegatectl's socket ([control]); a failure is logged and the daemon runs on.
+  void start_control();
   void stop_drivers();
   void wait_signal();
   void reload();
@@ -71,6 +74,29 @@ class application final : public reading_sink {
   std::string new_event_id();
   const config::device_config* find_device(const std::string& name) const;
   std::string status_line() const;
+  /// An alarm command (ack, self_test, shield, unshield, test_mode), from the platform or
+  /// firegatectl: carried out by the engine; the caller raises the events.
+  alarm_engine::outcome carry_out(const command_body& body);
+  /// A request on the control socket (app/control.cpp, docs/control-api.md).
+  void on_control(const std::shared_ptr<control::session>& s, const nlohmann::json& request);
+  void control_status(const std::shared_ptr<control::session>& s, const nlohmann::json& id);
+  void control_devices(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
+                       const std::string& device);
+  void control_alarms(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
+                      const nlohmann::json& args);
+  void control_alarm_command(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
+                             const std::string& name, nlohmann::json args);
+  void control_tail(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
+                    const nlohmann::json& args);
+  void control_export(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
+                      const nlohmann::json& args);
+  void export_page(std::shared_ptr<control::session> s, nlohmann::json id, clock::time_point from,
+                   clock::time_point to, std::string device, std::int64_t after, std::uint64_t sent);
+  nlohmann::json device_json(const device_counters& c) const;
+  nlohmann::json config_json() const;
+  /// Streams to firegatectl sessions watching (tail, test-alarm).
+  void watch_readings(std::span<const reading> readings);
+  void watch_event(const event& e);
   /// Logs a command's outcome and publishes its reply.
   void answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,
               std::string_view result);
@@ -129,6 +155,20 @@ class application final : public reading_sink {
   std::vector<pending_read> reads_;
   static constexpr std::chrono::seconds read_timeout{10};
   std::size_t storage_faults_{0};
+  /// firegatectl's socket; absent when [control] enabled = false.
+  std::unique_ptr<control::server> control_;
+  /// Sessions streaming what happens: a tail (readings and events of `device`, or all), or a
+  /// test alarm waiting for the acknowledgement of `alarm_id`.
+  struct watcher {
+    std::weak_ptr<control::session> session;
+    nlohmann::json id;
+    std::string device;
+    bool readings{false}, events{false};
+    std::string alarm_id;
+    std::shared_ptr<boost::asio::steady_timer> deadline;
+    clock::time_point started;
+  };
+  std::vector<watcher> watchers_;
   bool stopping_{false};
 };
 

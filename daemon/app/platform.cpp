@@ -93,27 +93,34 @@ void application::on_command(const std::string& payload) {
   }
   std::vector<event> events;
   if (cmd.body && error.empty()) {
-    const auto now = rules::mono::now();
-    const auto wall = clock::now();
-    alarm_engine::outcome done;
-    if (const auto* ack = std::get_if<ack_command>(&*cmd.body)) {
-      done = rules_.acknowledge(ack->alarm_id, ack->verdict, ack->by, wall);
-    } else if (const auto* st = std::get_if<self_test_command>(&*cmd.body)) {
-      done = rules_.self_test(st->by, wall);
-    } else if (const auto* sh = std::get_if<shield_command>(&*cmd.body)) {
-      if ((error = unknown_device(sh->device)).empty())
-        done = rules_.shield(sh->device, sh->length, sh->reason, sh->by, now, wall);
-    } else if (const auto* un = std::get_if<unshield_command>(&*cmd.body)) {
-      if ((error = unknown_device(un->device)).empty()) done = rules_.unshield(un->device, un->by, now, wall);
-    } else if (const auto* tm = std::get_if<test_mode_command>(&*cmd.body)) {
-      if ((error = unknown_device(tm->device)).empty())
-        done = rules_.set_test_mode(tm->device, tm->on, tm->length, tm->by, now, wall);
-    }
-    if (error.empty()) error = std::move(done.error);
+    auto done = carry_out(*cmd.body);
+    error = std::move(done.error);
     events = std::move(done.events);
   }
   answer(cmd, error, events, {});
   for (auto& e : events) raise(std::move(e));
+}
+
+alarm_engine::outcome application::carry_out(const command_body& body) {
+  const auto now = rules::mono::now();
+  const auto wall = clock::now();
+  alarm_engine::outcome done;
+  if (const auto* ack = std::get_if<ack_command>(&body)) {
+    done = rules_.acknowledge(ack->alarm_id, ack->verdict, ack->by, wall);
+  } else if (const auto* st = std::get_if<self_test_command>(&body)) {
+    done = rules_.self_test(st->by, wall);
+  } else if (const auto* sh = std::get_if<shield_command>(&body)) {
+    if ((done.error = unknown_device(sh->device)).empty())
+      done = rules_.shield(sh->device, sh->length, sh->reason, sh->by, now, wall);
+  } else if (const auto* un = std::get_if<unshield_command>(&body)) {
+    if ((done.error = unknown_device(un->device)).empty()) done = rules_.unshield(un->device, un->by, now, wall);
+  } else if (const auto* tm = std::get_if<test_mode_command>(&body)) {
+    if ((done.error = unknown_device(tm->device)).empty())
+      done = rules_.set_test_mode(tm->device, tm->on, tm->length, tm->by, now, wall);
+  } else {
+    done.error = "not an alarm command";
+  }
+  return done;
 }
 
 void application::answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,

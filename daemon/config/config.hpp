@@ -92,6 +92,16 @@ struct mqtt_uplink_config {
   bool operator==(const mqtt_uplink_config&) const = default;
 };
 
+/// The local control API firegatectl talks to ([control]; docs/control-api.md).
+struct control_config {
+  bool enabled{true};
+  /// The Unix socket; its folder must exist (systemd's RuntimeDirectory makes /run/firegate).
+  std::string socket{"/run/firegate/control.sock"};
+  /// Members of this group may use the socket (mode 0660); empty: the daemon's own group.
+  std::string group{"firegate"};
+  bool operator==(const control_config&) const = default;
+};
+
 /// A device's alarm rules: its profile's, with the site's overrides applied.
 struct device_alarm_rules {
   std::string device;
@@ -108,6 +118,26 @@ struct driver_settings {
   virtual std::optional<std::vector<std::string>> device_writes(const std::string& device) const {
     (void)device;
     return std::nullopt;
+  }
+  /// What `device` is, for people: its profile's name ("SD-1"); empty when not on this bus.
+  virtual std::string device_model(const std::string& device) const {
+    (void)device;
+    return {};
+  }
+  /// What a point's value means when its profile names it ("fire" for state 1); empty otherwise.
+  virtual std::string label(const std::string& device, const std::string& point, double value) const {
+    (void)device;
+    (void)point;
+    (void)value;
+    return {};
+  }
+  /// The bus's effective settings, defaults included, as (key, value) for `firegatectl config show`.
+  /// Never a secret.
+  virtual std::vector<std::pair<std::string, std::string>> summary() const { return {}; }
+  /// The same for one device on the bus.
+  virtual std::vector<std::pair<std::string, std::string>> device_summary(const std::string& device) const {
+    (void)device;
+    return {};
   }
 };
 
@@ -146,6 +176,7 @@ struct gateway_file {
   storage_config storage;
   rules::alarm_policy alarms;
   mqtt_uplink_config mqtt;
+  control_config control;
   std::vector<bus_config> buses;
   std::vector<device_config> devices;
   std::vector<linkage_config> linkages;

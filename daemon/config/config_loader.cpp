@@ -159,6 +159,27 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
   return m;
 }
 
+control_config parse_control(config_node& node, const std::filesystem::path& base) {
+  control_config c;
+  c.enabled = node.get_bool("enabled", true);
+  auto socket = node.get_string_or("socket", c.socket);
+  if (socket.empty()) {
+    node.error("socket", "give the control socket's path, such as \"/run/firegate/control.sock\"");
+  } else {
+    socket = (base / socket).lexically_normal().string();
+    // sockaddr_un's sun_path holds 108 bytes with the terminating zero.
+    if (socket.size() > 107) {
+      node.error("socket",
+                 fmt::format("{} is {} characters; a Unix socket path has at most 107: choose a shorter one",
+                             socket, socket.size()));
+    }
+  }
+  c.socket = socket;
+  c.group = node.get_string_or("group", c.group);
+  node.finish();
+  return c;
+}
+
 device_config parse_device_common(config_node& node) {
   device_config d;
   d.name = get_identifier(node, "name",
@@ -254,6 +275,10 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
       }
     }
     uplink->finish();
+  }
+
+  if (auto n = top.get_table("control", presence::optional)) {
+    f.control = parse_control(*n, std::filesystem::path(file).parent_path());
   }
 
   auto device_nodes = top.get_table_array("devices");

@@ -179,7 +179,7 @@ alarm_engine::outcome alarm_engine::shield(const std::string& device, std::chron
   e.until = wall + length;
   e.detail = fmt::format("shielded by {} for {} min: {}; its alarms are not raised until it is unshielded",
                          by, std::chrono::duration_cast<std::chrono::minutes>(length).count(), reason);
-  d.shield = device_mode{e.id, now + length, *e.until, reason, by};
+  d.shield = device_mode{e.id, now + length, *e.until, reason, by, e.time};
   out.events.push_back(std::move(e));
   end_alarms(device, d, false, fmt::format("ended: the device was shielded by {}", by), wall, out.events);
   return out;
@@ -239,7 +239,7 @@ alarm_engine::outcome alarm_engine::set_test_mode(const std::string& device, boo
   e.until = wall + length;
   e.detail = fmt::format("test mode set by {} for {} min: its alarms are marked test and not dispatched on",
                          by, std::chrono::duration_cast<std::chrono::minutes>(length).count());
-  d.test = device_mode{e.id, now + length, *e.until, {}, by};
+  d.test = device_mode{e.id, now + length, *e.until, {}, by, e.time};
   out.events.push_back(std::move(e));
   return out;
 }
@@ -254,8 +254,9 @@ std::vector<event> alarm_engine::restore(const std::vector<open_alarm>& open,
     if (a.kind != event_kind::device_shielded && a.kind != event_kind::test_mode_started) continue;
     auto& d = devices_[a.device];
     const auto until = a.until.value_or(wall);
-    device_mode m{a.id, now + std::chrono::duration_cast<mono::duration>(until - wall), until, a.detail,
-                  a.actor};
+    device_mode m{a.id,    now + std::chrono::duration_cast<mono::duration>(until - wall),
+                  until,   a.detail,
+                  a.actor, a.time};
     (a.kind == event_kind::device_shielded ? d.shield : d.test) = m;
   }
   for (const auto& a : open) {
@@ -337,6 +338,7 @@ std::vector<open_alarm> alarm_engine::open_alarms() const {
     o.actor = m.actor;
     o.test = kind == event_kind::test_mode_started;
     o.until = m.until;
+    o.time = m.since;
     out.push_back(std::move(o));
   };
   for (const auto& [device, d] : devices_) {

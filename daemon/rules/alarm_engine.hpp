@@ -129,6 +129,7 @@ class alarm_engine {
     rules::mono::time_point ends;
     clock::time_point until;
     std::string reason, actor;
+    clock::time_point since;  ///< when it was set
   };
   struct device_state {
     std::vector<rule_state> rules;

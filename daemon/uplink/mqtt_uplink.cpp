@@ -335,6 +335,7 @@ void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why)
   auto& [key, item] = held.mapped();
   if (item.lane == lane::telemetry && telemetry_in_flight_ > 0) --telemetry_in_flight_;
   if (ok) {
+    last_ack_ = clock::now();
     spdlog::debug("uplink delivered outbox_id={}", id);
     if (id > 0) {
       to_mark_.push_back(id);

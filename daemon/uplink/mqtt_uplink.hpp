@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <set>
@@ -69,6 +70,8 @@ class mqtt_uplink {
   void publish_status(const std::string& payload);
   /// Connections made since start().
   std::size_t connects() const { return connects_; }
+  /// When the broker last acknowledged a message (PUBACK); nullopt before the first.
+  std::optional<clock::time_point> last_ack() const { return last_ack_; }
   std::size_t in_flight() const { return in_flight_.size(); }
 
  private:
@@ -130,6 +133,7 @@ class mqtt_uplink {
   std::function<std::string()> will_;
   std::function<void()> online_;
   std::size_t connects_{0};
+  std::optional<clock::time_point> last_ack_;
   std::minstd_rand jitter_{std::random_device{}()};
   bool connected_{false};
   bool connecting_{false};

@@ -59,6 +59,19 @@ struct modbus_bus_settings : config::driver_settings {
     }
     return std::nullopt;
   }
+  std::string device_model(const std::string& device) const override {
+    const auto* d = find(device);
+    return d && d->profile ? d->profile->name : std::string();
+  }
+  std::string label(const std::string& device, const std::string& point, double value) const override;
+  std::vector<std::pair<std::string, std::string>> summary() const override;
+  std::vector<std::pair<std::string, std::string>> device_summary(const std::string& device) const override;
+  const modbus_device_settings* find(const std::string& device) const {
+    for (const auto& d : devices) {
+      if (d.name == device) return &d;
+    }
+    return nullptr;
+  }
 };
 
 /// Creates a bus driver over `t`; the settings are shared with the configuration that made them.

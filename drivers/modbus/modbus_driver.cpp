@@ -170,6 +170,55 @@ std::unique_ptr<bus_driver> create_rtu(asio::any_io_executor ex, const config::b
 
 }  // namespace
 
+std::string modbus_bus_settings::label(const std::string& device, const std::string& point, double value) const {
+  const auto* d = find(device);
+  if (d == nullptr || !d->profile) return {};
+  for (const auto& p : d->profile->points) {
+    if (p.name != point) continue;
+    const auto it = p.labels.find(static_cast<std::int64_t>(value));
+    return it == p.labels.end() || static_cast<double>(it->first) != value ? std::string() : it->second;
+  }
+  return {};
+}
+
+std::vector<std::pair<std::string, std::string>> modbus_bus_settings::summary() const {
+  return {{"timeout_ms", std::to_string(timeout.count())},
+          {"poll_interval_ms", std::to_string(poll_interval.count())},
+          {"alarm_interval_ms", std::to_string(alarm_interval.count())},
+          {"offline_after", std::to_string(offline_after)},
+          {"offline_retry_max_ms", std::to_string(offline_retry_max.count())},
+          {"max_in_flight", std::to_string(max_in_flight)},
+          {"broadcast_turnaround_ms", std::to_string(broadcast_turnaround.count())}};
+}
+
+std::vector<std::pair<std::string, std::string>> modbus_bus_settings::device_summary(
+    const std::string& device) const {
+  const auto* d = find(device);
+  if (d == nullptr) return {};
+  return {{"unit_id", std::to_string(d->unit_id)},
+          {"profile", d->profile ? d->profile->name : std::string()},
+          {"poll_interval_ms", std::to_string(d->poll_interval.count())},
+          {"alarm_interval_ms", std::to_string(d->alarm_interval.count())}};
+}
+
+std::vector<std::pair<std::string, std::string>> modbus_tcp_settings::summary() const {
+  auto out = modbus_bus_settings::summary();
+  out.insert(out.begin(), {{"host", host},
+                           {"port", std::to_string(port)},
+                           {"framing", framing == tcp_framing::rtu ? "rtu" : "mbap"}});
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> modbus_rtu_settings::summary() const {
+  auto out = modbus_bus_settings::summary();
+  out.insert(out.begin(), {{"device", line.device},
+                           {"baud", std::to_string(line.baud)},
+                           {"parity", std::string(1, line.parity)},
+                           {"data_bits", std::to_string(line.data_bits)},
+                           {"stop_bits", std::to_string(line.stop_bits)}});
+  return out;
+}
+
 driver_entry modbus_tcp_driver_entry() {
   return {"modbus_tcp", parse_tcp, create_tcp};
 }

@@ -1,0 +1,607 @@
+// The application's side of the local control API (docs/control-api.md): what each firegatectl
+// request does. The socket, credentials and limits are control/control_server.cpp's. Every handler
+// runs on the loop; what needs the store is asked of its thread and answered back on the loop.
+
+#include "application.hpp"
+
+#include "config/suggest.hpp"
+#include "uplink/commands.hpp"
+#include "uplink/payloads.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <unistd.h>
+
+namespace firegate {
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using control::refuse;
+using control::reply;
+using session_ptr = std::shared_ptr<control::session>;
+
+namespace {
+
+/// The commands firegatectl may send (docs/control-api.md).
+const std::vector<std::string> control_commands{"status", "devices", "device",    "alarms", "ack",
+                                                "shield", "unshield", "test_mode", "test_alarm",
+                                                "tail",   "config",  "export"};
+
+json time_or_null(const std::optional<clock::time_point>& t) { return t ? json(iso8601(*t)) : json(nullptr); }
+
+double seconds_since(clock::time_point t, clock::time_point now) {
+  return std::chrono::duration<double>(now - t).count();
+}
+
+json alarm_json(const open_alarm& a, const config::device_config* d) {
+  json j{{"id", a.id},         {"type", to_string(a.kind)}, {"category", category_of(a.kind)},
+         {"device", a.device}, {"location", d ? d->location : ""},
+         {"rule", a.rule},     {"point", a.point},          {"value", a.value},
+         {"time", iso8601(a.time)}, {"detail", a.detail},   {"test", a.test},
+         {"repeats", a.repeats}};
+  j["acknowledged"] = a.verdict.empty() ? json(nullptr) : json{{"verdict", a.verdict}, {"by", a.actor}};
+  if (a.until) {
+    j["until"] = iso8601(*a.until);
+    j["by"] = a.actor;
+  }
+  return j;
+}
+
+json event_summary(const event& e) {
+  json j{{"id", e.id},     {"type", to_string(e.kind)}, {"category", category_of(e.kind)},
+         {"device", e.device}, {"point", e.point}, {"value", e.value},         {"time", iso8601(e.time)},
+         {"detail", e.detail}, {"rule", e.rule},   {"test", e.test}};
+  if (e.seq != 0) j["seq"] = e.seq;  // given when stored: a command's reply comes first
+  if (!e.alarm_id.empty()) j["alarm_id"] = e.alarm_id;
+  if (!e.actor.empty()) j["by"] = e.actor;
+  if (!e.verdict.empty()) j["verdict"] = e.verdict;
+  return j;
+}
+
+json reading_json(const reading& r, clock::time_point now) {
+  return {{"device", r.device},
+          {"point", r.point},
+          {"value", r.value},
+          {"unit", r.unit},
+          {"quality", r.q == quality::good ? "good" : "bad"},
+          {"time", iso8601(r.time)},
+          {"age_s", seconds_since(r.time, now)}};
+}
+
+json pairs_json(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  json j = json::object();
+  for (const auto& [k, v] : pairs) j[k] = v;
+  return j;
+}
+
+/// Who did it, for the event: the login the kernel reports, and the name given when another.
+std::string local_actor(const control::peer& p, const std::string& given) {
+  if (given.empty() || given == p.user) return fmt::format("{} (firegatectl)", p.user);
+  return fmt::format("{} (firegatectl, user {})", given, p.user);
+}
+
+}  // namespace
+
+void application::on_control(const session_ptr& s, const json& request) {
+  const auto id = request.contains("id") ? request["id"] : json(nullptr);
+  const auto name = request["command"].get<std::string>();
+  static const json no_args = json::object();
+  const auto args_it = request.find("args");
+  if (args_it != request.end() && !args_it->is_object()) {
+    s->send(refuse(id, "bad_request", "\"args\" must be an object"));
+    return s->done();
+  }
+  const json& args = args_it == request.end() ? no_args : *args_it;
+  spdlog::debug("control request command={} user={} uid={} pid={}", name, s->who().user, s->who().uid,
+                s->who().pid);
+  if (stopping_) {
+    s->send(refuse(id, "failed", "the daemon is stopping"));
+    return s->done();
+  }
+  const auto text_arg = [&](const char* key) {
+    auto it = args.find(key);
+    return it != args.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (name == "status") return control_status(s, id);
+  if (name == "devices") return control_devices(s, id, {});
+  if (name == "device") {
+    const auto device = text_arg("name");
+    if (auto error = unknown_device(device); !error.empty()) {
+      s->send(refuse(id, "unknown_device", error));
+      return s->done();
+    }
+    return control_devices(s, id, device);
+  }
+  if (name == "alarms") return control_alarms(s, id, args);
+  if (name == "ack" || name == "shield" || name == "unshield" || name == "test_mode" || name == "test_alarm")
+    return control_alarm_command(s, id, name, args);
+  if (name == "tail") return control_tail(s, id, args);
+  if (name == "config") {
+    s->send(reply(id, config_json()));
+    return s->done();
+  }
+  if (name == "export") return control_export(s, id, args);
+  s->send(refuse(id, "unknown_command",
+                 fmt::format("no command \"{}\";{} the commands are: {}", name,
+                             config::did_you_mean(name, control_commands), fmt::join(control_commands, ", "))));
+  s->done();
+}
+
+void application::control_status(const session_ptr& s, const json& id) {
+  store_->post([this, s, id](store& st) {
+    json storage;
+    std::optional<std::array<std::size_t, 3>> lanes;
+    try {
+      lanes = st.outbox_depth_by_lane();
+      storage["used_bytes"] = st.used_bytes();
+      storage["oldest_undelivered"] = time_or_null(st.oldest_undelivered());
+    } catch (const store_error& e) {
+      storage["error"] = e.what();
+    }
+    asio::post(io_, [this, s, id, storage = std::move(storage), lanes]() mutable {
+      if (lanes) outbox_lanes_ = *lanes;
+      const auto now = clock::now();
+      storage["path"] = storage_in_memory_ ? ":memory:" : cfg_.storage.path;
+      storage["state"] = storage_in_memory_ ? "memory" : storage_failing_ ? "failing" : "ok";
+      storage["max_bytes"] = cfg_.storage.max_size_mb << 20;
+      storage["faults"] = storage_faults_;
+      json uplink{{"broker", fmt::format("{}:{}", cfg_.mqtt.host, cfg_.mqtt.port)},
+                  {"tls", cfg_.mqtt.tls.has_value()},
+                  {"connected", uplink_ && uplink_->connected()},
+                  {"connects", uplink_ ? uplink_->connects() : 0},
+                  {"last_ack", time_or_null(uplink_ ? uplink_->last_ack() : std::nullopt)},
+                  {"outbox",
+                   {{"alarm", outbox_lanes_[0]}, {"event", outbox_lanes_[1]}, {"telemetry", outbox_lanes_[2]}}}};
+      json buses = json::array();
+      std::size_t online = 0;
+      for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
+        const auto counters = i < drivers_.size() ? drivers_[i]->counters() : std::vector<device_counters>{};
+        const auto up = static_cast<std::size_t>(
+            std::count_if(counters.begin(), counters.end(), [](const device_counters& c) { return c.online; }));
+        online += up;
+        buses.push_back({{"name", cfg_.buses[i].name},
+                         {"driver", cfg_.buses[i].driver},
+                         {"devices", counters.size()},
+                         {"online", up},
+                         {"offline", counters.size() - up}});
+      }
+      const auto counts = rules_.count();
+      json open = json::array();
+      for (const auto& a : rules_.open_alarms()) open.push_back(alarm_json(a, find_device(a.device)));
+      json result{
+          {"gateway",
+           {{"id", cfg_.gateway.id},
+            {"description", cfg_.gateway.description},
+            {"version", FIREGATE_VERSION},
+            {"pid", ::getpid()},
+            {"started", iso8601(started_)},
+            {"uptime_s", static_cast<std::int64_t>(seconds_since(started_, now))},
+            {"config", config_path_.string()}}},
+          {"site",
+           {{"id", cfg_.site.id},
+            {"name", cfg_.site.name},
+            {"address", cfg_.site.address},
+            {"category", cfg_.site.category}}},
+          {"uplink", std::move(uplink)},
+          {"storage", std::move(storage)},
+          {"buses", std::move(buses)},
+          {"devices", {{"total", cfg_.devices.size()}, {"online", online}, {"offline", cfg_.devices.size() - online}}},
+          {"alarms",
+           {{"fire", counts.fire},
+            {"supervisory", counts.supervisory},
+            {"fault", counts.fault},
+            {"unacknowledged", counts.unacknowledged},
+            {"test", counts.test},
+            {"shielded_devices", counts.shielded},
+            {"test_mode_devices", counts.in_test_mode},
+            {"open", std::move(open)}}}};
+      s->send(reply(id, std::move(result)));
+      s->done();
+    });
+  });
+}
+
+json application::device_json(const device_counters& c) const {
+  const auto* d = find_device(c.device);
+  const auto now = clock::now();
+  std::string model;
+  for (const auto& bus : cfg_.buses) {
+    if (bus.name == c.bus && bus.settings) model = bus.settings->device_model(c.device);
+  }
+  const auto ms = [](std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; };
+  json j{{"name", c.device},
+         {"bus", c.bus},
+         {"address", c.address},
+         {"model", model},
+         {"location", d ? d->location : ""},
+         {"description", d ? d->description : ""},
+         {"online", c.online},
+         {"last_good", time_or_null(c.last_good)},
+         {"last_good_age_s", c.last_good ? json(seconds_since(*c.last_good, now)) : json(nullptr)},
+         {"polls", c.polls},
+         {"requests", c.requests},
+         {"responses", c.responses},
+         {"timeouts", c.timeouts},
+         {"crc_errors", c.crc_errors},
+         {"exceptions", c.exceptions},
+         {"malformed", c.malformed},
+         {"connection_errors", c.connection_errors},
+         {"writes", c.writes},
+         {"write_failures", c.write_failures},
+         {"consecutive_failures", c.consecutive_failures},
+         {"response_ms",
+          {{"last", ms(c.last_response_time)},
+           {"mean", c.responses ? ms(c.total_response_time) / static_cast<double>(c.responses) : 0.0},
+           {"max", ms(c.max_response_time)}}},
+         {"last_error", c.last_error}};
+  std::string mode;
+  for (const auto& a : rules_.open_alarms()) {
+    if (a.device != c.device) continue;
+    if (a.kind == event_kind::device_shielded) j["shielded_until"] = a.until ? iso8601(*a.until) : "";
+    if (a.kind == event_kind::test_mode_started) j["test_mode_until"] = a.until ? iso8601(*a.until) : "";
+  }
+  return j;
+}
+
+void application::control_devices(const session_ptr& s, const json& id, const std::string& device) {
+  json list = json::array();
+  std::optional<json> one;
+  for (const auto& driver : drivers_) {
+    for (const auto& c : driver->counters()) {
+      if (device.empty()) {
+        list.push_back(device_json(c));
+      } else if (c.device == device) {
+        one = device_json(c);
+      }
+    }
+  }
+  if (device.empty()) {
+    s->send(reply(id, {{"devices", std::move(list)}}));
+    return s->done();
+  }
+  if (!one) {
+    s->send(refuse(id, "failed", fmt::format("{} is configured but its bus is not running", device)));
+    return s->done();
+  }
+  json alarms = json::array();
+  for (const auto& a : rules_.open_alarms()) {
+    if (a.device == device) alarms.push_back(alarm_json(a, find_device(a.device)));
+  }
+  (*one)["alarms"] = std::move(alarms);
+  for (const auto& bus : cfg_.buses) {
+    if (!bus.settings) continue;
+    if (auto writes = bus.settings->device_writes(device)) (*one)["writable"] = *writes;
+  }
+  // The last values: the store's, then what was read since its last flush.
+  store_->post([this, s, id, device, one = std::move(*one)](store& st) mutable {
+    std::vector<reading> latest;
+    std::string error;
+    try {
+      latest = st.latest_readings(device);
+    } catch (const store_error& e) {
+      error = e.what();
+    }
+    asio::post(io_, [this, s, id, device, one = std::move(one), latest = std::move(latest), error]() mutable {
+      for (const auto& r : batch_) {
+        if (r.device != device) continue;
+        auto it = std::find_if(latest.begin(), latest.end(), [&](const reading& x) { return x.point == r.point; });
+        if (it == latest.end()) {
+          latest.push_back(r);
+        } else if (r.time >= it->time) {
+          *it = r;
+        }
+      }
+      const auto now = clock::now();
+      json values = json::array();
+      const auto* d = find_device(device);
+      for (const auto& r : latest) {
+        values.push_back(reading_json(r, now));
+        for (const auto& bus : cfg_.buses) {
+          if (d == nullptr || bus.name != d->bus || !bus.settings) continue;
+          if (auto label = bus.settings->label(device, r.point, r.value); !label.empty())
+            values.back()["label"] = label;
+        }
+      }
+      one["values"] = std::move(values);
+      if (!error.empty()) one["values_error"] = error;
+      s->send(reply(id, std::move(one)));
+      s->done();
+    });
+  });
+}
+
+void application::control_alarms(const session_ptr& s, const json& id, const json& args) {
+  const auto device = args.value("device", std::string());
+  if (!device.empty()) {
+    if (auto error = unknown_device(device); !error.empty()) {
+      s->send(refuse(id, "unknown_device", error));
+      return s->done();
+    }
+  }
+  if (!args.value("history", false)) {
+    json open = json::array();
+    for (const auto& a : rules_.open_alarms()) {
+      if (device.empty() || a.device == device) open.push_back(alarm_json(a, find_device(a.device)));
+    }
+    s->send(reply(id, {{"open", std::move(open)}}));
+    return s->done();
+  }
+  const auto limit = args.value("limit", 50);
+  if (limit < 1 || limit > 10000) {
+    s->send(refuse(id, "bad_request", fmt::format("\"limit\" must be 1–10000, not {}", limit)));
+    return s->done();
+  }
+  store_->post([this, s, id, device, limit](store& st) {
+    json out;
+    try {
+      json events = json::array();
+      for (const auto& e : st.event_history(device, static_cast<std::size_t>(limit))) {
+        events.push_back(event_summary(e));
+      }
+      out = reply(id, {{"history", std::move(events)}});
+    } catch (const store_error& e) {
+      out = refuse(id, "failed", fmt::format("the event history cannot be read: {}", e.what()));
+    }
+    asio::post(io_, [s, out = std::move(out)] {
+      s->send(out);
+      s->done();
+    });
+  });
+}
+
+void application::control_alarm_command(const session_ptr& s, const json& id, const std::string& name,
+                                        json args) {
+  // The platform's command, checked by the same parser; who did it is the peer the kernel names.
+  const auto given = args.value("by", std::string());
+  if (given.size() > 32) {
+    s->send(refuse(id, "bad_request", "\"by\" must be at most 32 characters"));
+    return s->done();
+  }
+  std::chrono::seconds wait{0};
+  if (name == "test_alarm") {
+    const auto w = args.value("wait_s", 120);
+    if (w < 1 || w > 3600) {
+      s->send(refuse(id, "bad_request", fmt::format("\"wait_s\" must be 1–3600, not {}", w)));
+      return s->done();
+    }
+    wait = std::chrono::seconds(w);
+    args.erase("wait_s");
+  }
+  args["by"] = local_actor(s->who(), given);
+  const auto cmd = parse_command(
+      json{{"id", "firegatectl"}, {"command", name == "test_alarm" ? "self_test" : name}, {"args", args}}.dump());
+  if (!cmd.body) {
+    s->send(refuse(id, "bad_request", cmd.error));
+    return s->done();
+  }
+  auto done = carry_out(*cmd.body);
+  if (!done.ok()) {
+    const bool unknown = done.error.starts_with("no device");
+    spdlog::warn("control command refused command={} user={} error=\"{}\"", name, s->who().user, done.error);
+    s->send(refuse(id, unknown ? "unknown_device" : "refused", done.error));
+    return s->done();
+  }
+  spdlog::info("control command done command={} user={} uid={} events={}", name, s->who().user, s->who().uid,
+               done.events.size());
+  json events = json::array();
+  for (const auto& e : done.events) events.push_back(event_summary(e));
+  if (name != "test_alarm") {
+    s->send(reply(id, {{"events", std::move(events)}}));
+    s->done();
+  } else {
+    // Answered when the platform acknowledges the alarm, or when the wait is over.
+    const auto alarm_id = done.events.empty() ? std::string() : done.events.front().id;
+    s->streaming();
+    s->send({{"id", id},
+             {"progress",
+              {{"stage", "raised"},
+               {"alarm_id", alarm_id},
+               {"uplink_connected", uplink_ && uplink_->connected()},
+               {"wait_s", wait.count()}}}});
+    auto deadline = std::make_shared<asio::steady_timer>(io_, wait);
+    watchers_.push_back({s, id, {}, false, false, alarm_id, deadline, clock::now()});
+    deadline->async_wait([this, deadline, wait](boost::system::error_code ec) {
+      if (ec) return;
+      auto it = std::find_if(watchers_.begin(), watchers_.end(),
+                             [&](const watcher& w) { return w.deadline == deadline; });
+      if (it == watchers_.end()) return;
+      if (auto ss = it->session.lock()) {
+        ss->send(refuse(it->id, "timeout",
+                        fmt::format("the platform did not acknowledge test alarm {} within {} s; check the uplink "
+                                    "(firegatectl status) and ask the control room whether it arrived",
+                                    it->alarm_id, wait.count())));
+        ss->done();
+      }
+      watchers_.erase(it);
+    });
+  }
+  for (auto& e : done.events) raise(std::move(e));
+}
+
+void application::control_tail(const session_ptr& s, const json& id, const json& args) {
+  const auto device = args.value("device", std::string());
+  if (!device.empty()) {
+    if (auto error = unknown_device(device); !error.empty()) {
+      s->send(refuse(id, "unknown_device", error));
+      return s->done();
+    }
+  }
+  const bool readings = args.value("readings", true), events = args.value("events", true);
+  s->streaming();
+  s->send({{"id", id}, {"progress", {{"stage", "tailing"}, {"device", device}}}});
+  watchers_.push_back({s, id, device, readings, events, {}, nullptr, clock::now()});
+}
+
+void application::watch_readings(std::span<const reading> readings) {
+  if (watchers_.empty() || readings.empty()) return;
+  const auto now = clock::now();
+  std::erase_if(watchers_, [](const watcher& w) { return w.session.expired() || w.session.lock()->closed(); });
+  for (const auto& w : watchers_) {
+    if (!w.readings || (!w.device.empty() && w.device != readings.front().device)) continue;
+    auto s = w.session.lock();
+    for (const auto& r : readings) s->send({{"id", w.id}, {"reading", reading_json(r, now)}}, true);
+  }
+}
+
+void application::watch_event(const event& e) {
+  if (watchers_.empty()) return;
+  std::erase_if(watchers_, [](const watcher& w) { return w.session.expired() || w.session.lock()->closed(); });
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    auto s = it->session.lock();
+    if (!it->alarm_id.empty()) {
+      // A test alarm: ended by the platform's acknowledgement.
+      if (e.alarm_id == it->alarm_id && e.kind == event_kind::alarm_acknowledged) {
+        s->send(reply(it->id, {{"alarm_id", it->alarm_id},
+                               {"acknowledged_by", e.actor},
+                               {"verdict", e.verdict},
+                               {"seconds", seconds_since(it->started, clock::now())}}));
+        s->done();
+        it->deadline->cancel();
+        it = watchers_.erase(it);
+        continue;
+      }
+    } else if (it->events && (it->device.empty() || it->device == e.device)) {
+      s->send({{"id", it->id}, {"event", event_summary(e)}});
+    }
+    ++it;
+  }
+}
+
+json application::config_json() const {
+  json buses = json::array();
+  for (const auto& b : cfg_.buses) {
+    json bus{{"name", b.name}, {"driver", b.driver}};
+    if (b.settings) bus["settings"] = pairs_json(b.settings->summary());
+    buses.push_back(std::move(bus));
+  }
+  json devices = json::array();
+  for (const auto& d : cfg_.devices) {
+    json dev{{"name", d.name}, {"bus", d.bus}, {"location", d.location}, {"description", d.description}};
+    for (const auto& b : cfg_.buses) {
+      if (b.name == d.bus && b.settings) dev["settings"] = pairs_json(b.settings->device_summary(d.name));
+    }
+    devices.push_back(std::move(dev));
+  }
+  json linkages = json::array();
+  for (const auto& l : cfg_.linkages) {
+    linkages.push_back({{"name", l.name},
+                        {"on", rules::to_string(l.on)},
+                        {"devices", l.devices},
+                        {"rule", l.rule},
+                        {"device", l.device},
+                        {"write", l.write},
+                        {"value", l.value},
+                        {"reset_value", l.reset_value ? json(*l.reset_value) : json(nullptr)}});
+  }
+  const auto redacted = [](const std::string& secret) { return secret.empty() ? json("") : json("(redacted)"); };
+  json mqtt{{"host", cfg_.mqtt.host},
+            {"port", cfg_.mqtt.port},
+            {"client_id", cfg_.mqtt.client_id},
+            {"topic_prefix", cfg_.mqtt.topic_prefix},
+            {"keepalive_s", cfg_.mqtt.keepalive.count()},
+            {"telemetry", cfg_.mqtt.telemetry},
+            {"max_in_flight", cfg_.mqtt.max_in_flight},
+            {"telemetry_rate", cfg_.mqtt.telemetry_rate},
+            {"telemetry_batch", cfg_.mqtt.telemetry_batch},
+            {"username", cfg_.mqtt.username},
+            {"password", redacted(cfg_.mqtt.password)},
+            {"heartbeat_s", cfg_.mqtt.heartbeat.count()},
+            {"commands", cfg_.mqtt.commands}};
+  if (cfg_.mqtt.tls) {
+    const auto& t = *cfg_.mqtt.tls;
+    mqtt["tls"] = {{"ca_file", t.ca_file},     {"ca_path", t.ca_path}, {"cert_file", t.cert_file},
+                   {"key_file", t.key_file},   {"key_password", redacted(t.key_password)},
+                   {"verify", t.verify}};
+  }
+  return {{"file", config_path_.string()},
+          {"profiles", {{"dir", cfg_.profiles_dir}}},
+          {"gateway", {{"id", cfg_.gateway.id}, {"description", cfg_.gateway.description}}},
+          {"site",
+           {{"id", cfg_.site.id},
+            {"name", cfg_.site.name},
+            {"address", cfg_.site.address},
+            {"category", cfg_.site.category},
+            {"latitude", cfg_.site.latitude},
+            {"longitude", cfg_.site.longitude},
+            {"responsible", {{"name", cfg_.site.responsible.name}, {"phone", cfg_.site.responsible.phone}}},
+            {"backup", {{"name", cfg_.site.backup.name}, {"phone", cfg_.site.backup.phone}}}}},
+          {"storage",
+           {{"path", cfg_.storage.path},
+            {"flush_interval_ms", cfg_.storage.flush_interval.count()},
+            {"max_size_mb", cfg_.storage.max_size_mb},
+            {"max_age_days", cfg_.storage.max_age.count() / 24}}},
+          {"alarms",
+           {{"escalate_after_s", cfg_.alarms.escalate_after.count()},
+            {"false_alarms_per_day", cfg_.alarms.false_alarm_limit}}},
+          {"uplink", {{"mqtt", std::move(mqtt)}}},
+          {"control", {{"enabled", cfg_.control.enabled}, {"socket", cfg_.control.socket}, {"group", cfg_.control.group}}},
+          {"buses", std::move(buses)},
+          {"devices", std::move(devices)},
+          {"linkage", std::move(linkages)}};
+}
+
+void application::control_export(const session_ptr& s, const json& id, const json& args) {
+  const auto from = parse_iso8601(args.value("from", std::string()));
+  const auto to = parse_iso8601(args.value("to", std::string()));
+  if (!from || !to || *to <= *from) {
+    s->send(refuse(id, "bad_request",
+                   "\"from\" and \"to\" must be ISO 8601 times with their offset, \"from\" before \"to\", "
+                   "such as 2026-11-27T08:00:00+08:00"));
+    return s->done();
+  }
+  const auto device = args.value("device", std::string());
+  if (!device.empty()) {
+    if (auto error = unknown_device(device); !error.empty()) {
+      s->send(refuse(id, "unknown_device", error));
+      return s->done();
+    }
+  }
+  s->streaming();
+  // What is still in memory is written first, so that the export covers up to now.
+  flush();
+  export_page(s, id, *from, *to, device, 0, 0);
+}
+
+void application::export_page(session_ptr s, json id, clock::time_point from, clock::time_point to,
+                              std::string device, std::int64_t after, std::uint64_t sent) {
+  if (s->closed() || stopping_) return;
+  // A page at a time, and only once the client has read the last: memory stays bounded however
+  // long the window, and the store's thread is never held for long.
+  if (s->queued_bytes() > 1024 * 1024) {
+    auto wait = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
+    wait->async_wait([this, wait, s, id, from, to, device, after, sent](boost::system::error_code) {
+      export_page(s, id, from, to, device, after, sent);
+    });
+    return;
+  }
+  store_->post([this, s, id, from, to, device, after, sent](store& st) {
+    std::optional<store::readings_page> page;
+    std::string error;
+    try {
+      page = st.readings_between_times(from, to, device, after, 2000);
+    } catch (const store_error& e) {
+      error = e.what();
+    }
+    asio::post(io_, [this, s, id, from, to, device, sent, page = std::move(page), error]() mutable {
+      if (!page) {
+        s->send(refuse(id, "failed", fmt::format("the readings cannot be read: {}", error)));
+        return s->done();
+      }
+      json rows = json::array();
+      for (const auto& r : page->readings) {
+        rows.push_back({iso8601(r.time), r.device, r.point, r.value, r.unit, r.q == quality::good ? "good" : "bad"});
+      }
+      sent += page->readings.size();
+      if (!rows.empty()) s->send({{"id", id}, {"rows", std::move(rows)}});
+      if (page->more) return export_page(s, id, from, to, device, page->next, sent);
+      s->send(reply(id, {{"rows", sent}}));
+      s->done();
+    });
+  });
+}
+
+}  // namespace firegate

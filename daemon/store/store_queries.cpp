@@ -1,0 +1,116 @@
+// The store's read-only queries for the technician's CLI (the control API, docs/control-api.md):
+// event history, last values, readings of a time window. None writes; each is bounded.
+
+#include "statement.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <set>
+
+namespace firegate {
+
+std::optional<clock::time_point> store::oldest_undelivered() {
+  statement s(*this, "SELECT MIN(created_ms) FROM outbox");
+  if (!s.step() || s.is_null(0)) return std::nullopt;
+  return clock::time_point(std::chrono::milliseconds(s.int64(0)));
+}
+
+std::vector<event> store::event_history(const std::string& device, std::size_t limit, std::uint64_t before_seq) {
+  std::vector<event> out;
+  statement s(*this,
+              "SELECT seq, id, kind, device, point, value, time_ms, alarm_id, detail, rule, actor, verdict, "
+              "repeat, test, until_ms FROM events WHERE (?1 = '' OR device = ?1) AND (?2 = 0 OR seq < ?2) "
+              "ORDER BY seq DESC LIMIT ?3");
+  s.bind(1, device).bind(2, static_cast<std::int64_t>(before_seq)).bind(3, static_cast<std::int64_t>(limit));
+  while (s.step()) {
+    event e;
+    e.seq = static_cast<std::uint64_t>(s.int64(0));
+    e.id = s.text(1);
+    e.kind = parse_event_kind(s.text(2)).value_or(event_kind::device_fault);
+    e.device = s.text(3);
+    e.point = s.text(4);
+    e.value = s.real(5);
+    e.time = clock::time_point(std::chrono::milliseconds(s.int64(6)));
+    e.alarm_id = s.text(7);
+    e.detail = s.text(8);
+    e.rule = s.text(9);
+    e.actor = s.text(10);
+    e.verdict = s.text(11);
+    e.repeat = static_cast<unsigned>(s.int64(12));
+    e.test = s.int64(13) != 0;
+    if (!s.is_null(14)) e.until = clock::time_point(std::chrono::milliseconds(s.int64(14)));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<reading> store::latest_readings(const std::string& device, std::size_t scan) {
+  std::vector<reading> out;
+  auto it = series_.find(device);
+  if (it == series_.end()) return out;
+  std::set<std::int64_t> wanted;
+  for (const auto& [point, id] : it->second) wanted.insert(id);
+  // Newest first, stopping once every point is found: the rowid is the time order.
+  statement s(*this,
+              "SELECT series, time_ms, value, quality FROM readings WHERE rowid > (SELECT IFNULL(MAX(rowid), 0) "
+              "FROM readings) - ? ORDER BY rowid DESC");
+  s.bind(1, static_cast<std::int64_t>(scan));
+  while (!wanted.empty() && s.step()) {
+    const auto id = s.int64(0);
+    if (wanted.erase(id) == 0) continue;
+    const auto& n = names_[id];
+    reading r;
+    r.device = n.device;
+    r.point = n.point;
+    r.unit = n.unit;
+    r.time = clock::time_point(std::chrono::milliseconds(s.int64(1)));
+    r.value = s.real(2);
+    r.q = s.int64(3) == 0 ? quality::good : quality::bad;
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(), [](const reading& a, const reading& b) { return a.point < b.point; });
+  return out;
+}
+
+store::readings_page store::readings_between_times(clock::time_point from, clock::time_point to,
+                                                   const std::string& device, std::int64_t after,
+                                                   std::size_t limit) {
+  readings_page page;
+  std::string series_filter;
+  if (!device.empty()) {
+    auto it = series_.find(device);
+    if (it == series_.end()) return page;  // never read: nothing to export
+    std::vector<std::string> ids;
+    for (const auto& [point, id] : it->second) ids.push_back(std::to_string(id));
+    series_filter = fmt::format(" AND series IN ({})", fmt::join(ids, ","));
+  }
+  // Integers the store made itself, so composing them into the text is safe.
+  const auto sql = fmt::format(
+      "SELECT rowid, series, time_ms, value, quality FROM readings WHERE rowid > ? AND time_ms >= ? AND "
+      "time_ms < ?{} ORDER BY rowid LIMIT ?",
+      series_filter);
+  statement s(*this, sql.c_str());
+  s.bind(1, after).bind(2, to_ms(from)).bind(3, to_ms(to)).bind(4, static_cast<std::int64_t>(limit + 1));
+  page.next = after;
+  while (s.step()) {
+    if (page.readings.size() == limit) {
+      page.more = true;
+      break;
+    }
+    page.next = s.int64(0);
+    const auto& n = names_[s.int64(1)];
+    reading r;
+    r.device = n.device;
+    r.point = n.point;
+    r.unit = n.unit;
+    r.time = clock::time_point(std::chrono::milliseconds(s.int64(2)));
+    r.value = s.real(3);
+    r.q = s.int64(4) == 0 ? quality::good : quality::bad;
+    page.readings.push_back(std::move(r));
+  }
+  return page;
+}
+
+}  // namespace firegate
