@@ -351,6 +351,8 @@ phone = "+86 139 0000 0002"
 [storage]
 path = "{}"
 flush_interval_ms = 200
+[control]
+socket = "{}"
 [uplink.mqtt]
 host = "127.0.0.1"
 port = {}
@@ -364,7 +366,8 @@ timeout_ms = 500
 poll_interval_ms = 500
 alarm_interval_ms = 50
 )",
-                          source_dir() + "/config/profiles", db.string(), broker_port, modbus_port);
+                          source_dir() + "/config/profiles", db.string(),
+                          (db.parent_path() / "control.sock").string(), broker_port, modbus_port);
   for (int u = 1; u <= detectors; ++u) {
     text += fmt::format(
         "[[devices]]\nname = \"smoke-{}\"\nbus = \"tcp-1\"\nprofile = \"SD-1\"\nunit_id = {}\nlocation = "

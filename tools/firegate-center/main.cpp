@@ -1,8 +1,9 @@
 // firegate-center: a reference receiver for the platform side. Subscribes to a broker and prints each
 // alert as a control-room operator wants to read it: what, where, which place, who to call.
 // With --auto-ack it acknowledges each alarm after a delay, as an operator would after the phone
-// call (the ack command on the gateway's cmd topic), and prints the gateway's replies. Gateways'
-// presence (the retained status topic) is shown as they come and go. --self-test asks a gateway for
+// call (the ack command on the gateway's cmd topic; a gateway's self-test alarm as a test), and
+// prints the gateway's replies. Gateways' presence (the retained status topic) is shown as they come
+// and go. --self-test asks a gateway for
 // its end-to-end self-test and acknowledges the test alarm as a test when it arrives.
 
 #include <fmt/format.h>
@@ -203,7 +204,7 @@ int main(int argc, char** argv) {
     }
     const bool ack_this = topic.ends_with("/alarm") &&
                           (type == "fire_alarm" || type == "supervisory_alarm") &&
-                          (is_self_test ? !self_test.empty() : auto_ack >= 0 && !j.value("test", false));
+                          (is_self_test ? !self_test.empty() || auto_ack >= 0 : auto_ack >= 0 && !j.value("test", false));
     if (ack_this) {
       std::lock_guard lock(acks_mutex);
       acks.push_back({std::chrono::steady_clock::now() +

@@ -1,31 +1,316 @@
-// firegatectl: the technician's CLI. This first version checks a configuration file with the
-// daemon's own validator; the CLI issue adds the control socket and the rest.
+// firegatectl: the technician's CLI. Talks to a running firegated over its control socket
+// (docs/control-api.md); `config check` needs no daemon. docs/firegatectl.md is its manual.
+
+#include "client.hpp"
+#include "render.hpp"
 
 #include "config/config_loader.hpp"
 #include "driver.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
 #include <iostream>
+#include <optional>
+
+namespace {
+using json = nlohmann::json;
+using namespace firegatectl;
+
+/// "2026-11-27T08:00:00+08:00" as given, or a time before now: "90s", "30m", "12h", "7d"; "now".
+std::optional<std::string> to_iso(const std::string& when) {
+  if (when.empty()) return std::nullopt;
+  std::time_t t = std::time(nullptr);
+  if (when != "now") {
+    if (when.find('T') != std::string::npos) return when;  // the daemon checks it
+    std::size_t used = 0;
+    long n = 0;
+    try {
+      n = std::stol(when, &used);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    const auto unit = when.substr(used);
+    const long scale = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+    if (scale == 0 || n < 0) return std::nullopt;
+    t -= n * scale;
+  }
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buf);
+}
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
+std::string csv(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
+struct options {
+  std::string socket;
+  bool json_out{false};
+};
+
+/// Prints a refusal and returns its exit code.
+int refused_with(const json& answer, const options& o) {
+  if (o.json_out) {
+    std::cout << answer.dump(2) << '\n';
+  } else {
+    std::cerr << "firegatectl: " << answer.value("error", std::string("refused")) << '\n';
+  }
+  return code_of(answer);
+}
+
+/// One request, its answer printed by `print` (or as JSON).
+int simple(const options& o, const std::string& command, const json& args,
+           const std::function<void(const json&)>& print) {
+  client c(o.socket);
+  const auto answer = c.request(command, args);
+  if (!answer.value("ok", false)) return refused_with(answer, o);
+  if (o.json_out) {
+    std::cout << answer["result"].dump(2) << '\n';
+  } else {
+    print(answer["result"]);
+  }
+  return exit_code::ok;
+}
+
+int run_export(const options& o, const json& args, const std::string& output) {
+  std::ofstream file;
+  if (!output.empty() && output != "-") {
+    file.open(output);
+    if (!file) throw failure(refused, fmt::format("cannot write {}", output));
+  }
+  std::ostream& out = file.is_open() ? file : std::cout;
+  client c(o.socket);
+  if (!o.json_out) out << "time,device,point,value,unit,quality\n";
+  const auto answer = c.request("export", args, [&](const json& line) {
+    if (!line.contains("rows")) return;
+    for (const auto& r : line["rows"]) {
+      if (o.json_out) {
+        out << r.dump() << '\n';
+      } else {
+        out << csv(r[0].get<std::string>()) << ',' << csv(r[1].get<std::string>()) << ','
+            << csv(r[2].get<std::string>()) << ',' << text(r[3]) << ',' << csv(r[4].get<std::string>()) << ','
+            << r[5].get<std::string>() << '\n';
+      }
+    }
+  });
+  if (!answer.value("ok", false)) return refused_with(answer, o);
+  if (!output.empty() && output != "-") {
+    std::cerr << fmt::format("{} readings written to {}\n", text(answer["result"]["rows"]), output);
+  }
+  return exit_code::ok;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"firegatectl: inspect and commission a firegate gateway"};
+  CLI::App cli{
+      "firegatectl: inspect and commission a firegate gateway.\n"
+      "Talks to the running firegated over its control socket; members of the group firegate may use it.\n"
+      "Exit codes: 0 done, 1 refused or failed, 2 wrong usage, 3 firegated not running, 4 permission "
+      "denied, 5 timed out."};
   cli.set_version_flag("-V,--version", std::string("firegatectl ") + FIREGATE_VERSION);
   cli.require_subcommand(1);
+  options o;
+  const char* env_socket = std::getenv("FIREGATE_SOCKET");
+  o.socket = env_socket && *env_socket ? env_socket : "/run/firegate/control.sock";
+  cli.add_option("-s,--socket", o.socket, "firegated's control socket (env FIREGATE_SOCKET)")->capture_default_str();
+  cli.add_flag("-j,--json", o.json_out, "print the daemon's answers as JSON, for scripts");
+
+  auto* status = cli.add_subcommand("status", "the gateway at a glance: uplink, storage, buses, devices, alarms");
+  auto* devices = cli.add_subcommand("devices", "every device: model, bus, state, counters");
+  auto* device = cli.add_subcommand("device", "one device: its last values, counters and open alarms");
+  std::string device_name;
+  device->add_option("name", device_name, "the device's name")->required();
+
+  auto* alarms = cli.add_subcommand("alarms", "open alarms, shields and test modes (or --history)");
+  bool history = false;
+  std::string alarm_device;
+  int limit = 50;
+  alarms->add_flag("--history", history, "stored events, newest first");
+  alarms->add_option("-d,--device", alarm_device, "only this device's");
+  alarms->add_option("-n,--limit", limit, "events at most, with --history")->check(CLI::Range(1, 10000));
+
+  std::string by;
+  auto* ack = cli.add_subcommand("ack", "acknowledge an open alarm on site");
+  std::string alarm_id, verdict = "real";
+  ack->add_option("alarm_id", alarm_id, "the alarm's id (firegatectl alarms)")->required();
+  ack->add_option("--verdict", verdict, "what it was")->check(CLI::IsMember({"real", "false", "test"}))
+      ->capture_default_str();
+  auto* shield = cli.add_subcommand("shield", "disable a device's alarms for a time, with a reason");
+  std::string shield_device, reason;
+  int minutes = 60;
+  shield->add_option("device", shield_device, "the device")->required();
+  shield->add_option("-m,--minutes", minutes, "how long")->check(CLI::Range(1, 7 * 24 * 60))->capture_default_str();
+  shield->add_option("-r,--reason", reason, "why (kept in the event)")->required();
+  auto* unshield = cli.add_subcommand("unshield", "lift a device's shield");
+  unshield->add_option("device", shield_device, "the device")->required();
+  auto* test_mode = cli.add_subcommand("test-mode", "a device's alarms marked test while it is maintained");
+  std::string on_off;
+  test_mode->add_option("device", shield_device, "the device")->required();
+  test_mode->add_option("state", on_off, "on or off")->required()->check(CLI::IsMember({"on", "off"}));
+  test_mode->add_option("-m,--minutes", minutes, "how long, when on")->check(CLI::Range(1, 24 * 60));
+  auto* test_alarm =
+      cli.add_subcommand("test-alarm", "raise a test alarm end to end and wait for the platform's acknowledgement");
+  int wait_s = 120;
+  test_alarm->add_option("-w,--wait", wait_s, "seconds to wait")->check(CLI::Range(1, 3600))->capture_default_str();
+  for (auto* sub : {ack, shield, unshield, test_mode, test_alarm}) {
+    sub->add_option("--by", by, "who is acting (default: your login)");
+  }
+
+  auto* tail = cli.add_subcommand("tail", "readings and events as they happen (Ctrl-C ends)");
+  std::string tail_device;
+  bool no_readings = false, no_events = false;
+  tail->add_option("-d,--device", tail_device, "only this device");
+  tail->add_flag("--no-readings", no_readings, "events only");
+  tail->add_flag("--no-events", no_events, "readings only");
+
+  auto* exp = cli.add_subcommand("export", "readings of a time window as CSV (time,device,point,value,unit,quality)");
+  std::string from, to = "now", export_device, output;
+  exp->add_option("--from", from, "ISO 8601 with offset, or a time ago: 90s, 30m, 12h, 7d")->required();
+  exp->add_option("--to", to, "the same; default now")->capture_default_str();
+  exp->add_option("-d,--device", export_device, "only this device");
+  exp->add_option("-o,--output", output, "a file instead of standard output");
+
   auto* config = cli.add_subcommand("config", "configuration commands");
   config->require_subcommand(1);
   std::string path = "/etc/firegate/firegate.toml";
-  auto* check = config->add_subcommand("check", "validate a configuration file and list every error");
+  auto* check = config->add_subcommand("check", "validate a configuration file and list every error (no daemon needed)");
   check->add_option("file", path, "configuration file")->capture_default_str();
-  CLI11_PARSE(cli, argc, argv);
+  auto* show = config->add_subcommand("show", "the running daemon's configuration, defaults included, secrets redacted");
 
-  if (check->parsed()) {
-    auto loaded = firegate::config::load_config_file(path, firegate::driver_parsers());
-    if (!loaded.config) {
-      std::cerr << loaded.error_text() << loaded.errors.size() << " error(s) in " << path << "\n";
-      return 1;
-    }
-    std::cout << path << ": configuration is valid\n";
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = cli.exit(e);
+    return rc == 0 ? 0 : exit_code::usage;
   }
-  return 0;
+
+  try {
+    if (check->parsed()) {
+      auto loaded = firegate::config::load_config_file(path, firegate::driver_parsers());
+      if (!loaded.config) {
+        std::cerr << loaded.error_text() << loaded.errors.size() << " error(s) in " << path << "\n";
+        return exit_code::refused;
+      }
+      std::cout << path << ": configuration is valid\n";
+      return exit_code::ok;
+    }
+    if (status->parsed()) return simple(o, "status", json::object(), [](const json& r) { print_status(r, std::cout); });
+    if (devices->parsed()) return simple(o, "devices", json::object(), [](const json& r) { print_devices(r, std::cout); });
+    if (device->parsed()) {
+      return simple(o, "device", {{"name", device_name}}, [](const json& r) { print_device(r, std::cout); });
+    }
+    if (alarms->parsed()) {
+      json args{{"history", history}, {"limit", limit}};
+      if (!alarm_device.empty()) args["device"] = alarm_device;
+      return simple(o, "alarms", args, [&](const json& r) {
+        if (history) {
+          print_history(r["history"], std::cout);
+        } else {
+          print_alarms(r["open"], std::cout);
+        }
+      });
+    }
+    const auto print_events = [](const json& r) {
+      for (const auto& e : r["events"]) {
+        std::cout << fmt::format("{}  {}  {}\n", text(e["type"]), text(e["device"]), text(e["detail"]));
+      }
+      if (r["events"].empty()) std::cout << "done\n";
+    };
+    json actor = by.empty() ? json::object() : json{{"by", by}};
+    if (ack->parsed()) {
+      auto args = actor;
+      args.update({{"alarm_id", alarm_id}, {"verdict", verdict}});
+      return simple(o, "ack", args, print_events);
+    }
+    if (shield->parsed()) {
+      auto args = actor;
+      args.update({{"device", shield_device}, {"minutes", minutes}, {"reason", reason}});
+      return simple(o, "shield", args, print_events);
+    }
+    if (unshield->parsed()) {
+      auto args = actor;
+      args["device"] = shield_device;
+      return simple(o, "unshield", args, print_events);
+    }
+    if (test_mode->parsed()) {
+      auto args = actor;
+      args.update({{"device", shield_device}, {"on", on_off == "on"}, {"minutes", minutes}});
+      return simple(o, "test_mode", args, print_events);
+    }
+    if (test_alarm->parsed()) {
+      auto args = actor;
+      args["wait_s"] = wait_s;
+      client c(o.socket);
+      const auto answer = c.request("test_alarm", args, [&](const json& line) {
+        if (o.json_out) {
+          std::cout << line.dump() << '\n' << std::flush;
+        } else if (line.contains("progress")) {
+          const auto& p = line["progress"];
+          std::cout << fmt::format("test alarm {} raised; waiting up to {} s for the platform's acknowledgement{}\n",
+                                   text(p["alarm_id"]), text(p["wait_s"]),
+                                   p.value("uplink_connected", false) ? "" : " (the uplink is DISCONNECTED now)")
+                    << std::flush;
+        }
+      });
+      if (!answer.value("ok", false)) return refused_with(answer, o);
+      const auto& r = answer["result"];
+      if (o.json_out) {
+        std::cout << r.dump() << '\n';
+      } else {
+        std::cout << fmt::format("PASSED: the platform acknowledged test alarm {} after {:.1f} s (by {}, verdict {})\n",
+                                 text(r["alarm_id"]), r.value("seconds", 0.0), text(r["acknowledged_by"]),
+                                 text(r["verdict"]));
+      }
+      return exit_code::ok;
+    }
+    if (tail->parsed()) {
+      json args{{"readings", !no_readings}, {"events", !no_events}};
+      if (!tail_device.empty()) args["device"] = tail_device;
+      client c(o.socket);
+      const auto answer = c.request("tail", args, [&](const json& line) {
+        if (o.json_out) {
+          std::cout << line.dump() << '\n' << std::flush;
+        } else {
+          print_tail_line(line, std::cout);
+        }
+      });
+      return refused_with(answer, o);  // a tail ends only when refused or the daemon stops
+    }
+    if (exp->parsed()) {
+      const auto f = to_iso(from), t = to_iso(to);
+      if (!f || !t) {
+        std::cerr << "firegatectl: --from and --to take an ISO 8601 time with its offset "
+                     "(2026-11-27T08:00:00+08:00), a time ago (90s, 30m, 12h, 7d) or now\n";
+        return exit_code::usage;
+      }
+      json args{{"from", *f}, {"to", *t}};
+      if (!export_device.empty()) args["device"] = export_device;
+      return run_export(o, args, output);
+    }
+    if (show->parsed()) return simple(o, "config", json::object(), [](const json& r) { print_config(r, std::cout); });
+  } catch (const failure& f) {
+    if (o.json_out) {
+      static const char* names[] = {"ok", "refused", "usage", "unreachable", "permission", "timeout"};
+      std::cout << json{{"ok", false}, {"code", names[f.code()]}, {"error", f.what()}}.dump(2) << '\n';
+    } else {
+      std::cerr << "firegatectl: " << f.what() << '\n';
+    }
+    return f.code();
+  }
+  return exit_code::ok;
 }

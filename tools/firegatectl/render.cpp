@@ -1,0 +1,254 @@
+#include "render.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace firegatectl {
+using json = nlohmann::json;
+
+namespace {
+
+/// Display width of UTF-8 text (code points; Chinese characters counted as two columns).
+std::size_t width(const std::string& s) {
+  std::size_t w = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    w += len >= 3 ? 2 : 1;
+    i += len;
+  }
+  return w;
+}
+
+std::string str(const json& j, const char* key) { return j.contains(key) ? text(j[key]) : "-"; }
+
+}  // namespace
+
+void table::print(std::ostream& out) const {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows_) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], width(row[i]));
+  }
+  for (const auto& row : rows_) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - width(row[i]) + 2, ' ');
+    }
+    out << line << '\n';
+  }
+}
+
+std::string text(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>().empty() ? "-" : v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+  if (v.is_number_float()) {
+    const auto d = v.get<double>();
+    if (d == std::floor(d) && std::fabs(d) < 1e15) return fmt::format("{:.0f}", d);
+    return fmt::format("{:.6g}", d);
+  }
+  return v.dump();
+}
+
+std::string age(const json& seconds) {
+  if (!seconds.is_number()) return "-";
+  const auto s = static_cast<std::int64_t>(seconds.get<double>());
+  if (s < 60) return fmt::format("{} s", std::max<std::int64_t>(s, 0));
+  if (s < 3600) return fmt::format("{} min", s / 60);
+  if (s < 86400) return fmt::format("{} h {:02} min", s / 3600, s % 3600 / 60);
+  return fmt::format("{} d {} h", s / 86400, s % 86400 / 3600);
+}
+
+std::string mib(const json& bytes) {
+  if (!bytes.is_number()) return "-";
+  return fmt::format("{:.1f} MiB", bytes.get<double>() / (1 << 20));
+}
+
+void print_alarms(const json& open, std::ostream& out) {
+  if (open.empty()) {
+    out << "no open alarms\n";
+    return;
+  }
+  table t({"ID", "TYPE", "DEVICE", "LOCATION", "SINCE", "ACKNOWLEDGED", "DETAIL"});
+  for (const auto& a : open) {
+    std::string ack = "no";
+    if (a.contains("acknowledged") && a["acknowledged"].is_object()) {
+      ack = fmt::format("{} by {}", text(a["acknowledged"]["verdict"]), text(a["acknowledged"]["by"]));
+    } else if (a.contains("until")) {
+      ack = fmt::format("until {}", text(a["until"]));
+    }
+    auto type = str(a, "type");
+    if (a.value("test", false)) type += " (test)";
+    t.add({str(a, "id"), type, str(a, "device"), str(a, "location"), str(a, "time"), ack, str(a, "detail")});
+  }
+  t.print(out);
+}
+
+void print_history(const json& events, std::ostream& out) {
+  if (events.empty()) {
+    out << "no events stored\n";
+    return;
+  }
+  table t({"SEQ", "TIME", "TYPE", "DEVICE", "DETAIL"});
+  for (const auto& e : events) {
+    auto type = str(e, "type");
+    if (e.value("test", false)) type += " (test)";
+    t.add({str(e, "seq"), str(e, "time"), type, str(e, "device"), str(e, "detail")});
+  }
+  t.print(out);
+}
+
+void print_status(const json& r, std::ostream& out) {
+  const auto& g = r["gateway"];
+  const auto& site = r["site"];
+  const auto& up = r["uplink"];
+  const auto& st = r["storage"];
+  const auto& al = r["alarms"];
+  out << fmt::format("gateway   {}  firegate {}  up {}  pid {}\n", text(g["id"]), text(g["version"]),
+                     age(g["uptime_s"]), text(g["pid"]));
+  out << fmt::format("site      {}  {} ({})  {}\n", text(site["id"]), text(site["name"]), text(site["category"]),
+                     text(site["address"]));
+  const auto& ob = up["outbox"];
+  out << fmt::format("uplink    {}  {}{}  last acknowledged {}  waiting: alarm {} event {} telemetry {}\n",
+                     up.value("connected", false) ? "connected" : "DISCONNECTED", text(up["broker"]),
+                     up.value("tls", false) ? " (TLS)" : "", text(up["last_ack"]), text(ob["alarm"]),
+                     text(ob["event"]), text(ob["telemetry"]));
+  out << fmt::format("storage   {}  {} of {}  oldest undelivered {}  faults {}{}\n", text(st["state"]),
+                     mib(st["used_bytes"]), mib(st["max_bytes"]), text(st["oldest_undelivered"]),
+                     text(st["faults"]), st.contains("error") ? "  error: " + text(st["error"]) : "");
+  const auto& dv = r["devices"];
+  out << fmt::format("devices   {} online, {} offline, of {}\n", text(dv["online"]), text(dv["offline"]),
+                     text(dv["total"]));
+  out << fmt::format(
+      "alarms    fire {}  supervisory {}  fault {}  unacknowledged {}  test {}  shielded devices {}  "
+      "test-mode devices {}\n\n",
+      text(al["fire"]), text(al["supervisory"]), text(al["fault"]), text(al["unacknowledged"]), text(al["test"]),
+      text(al["shielded_devices"]), text(al["test_mode_devices"]));
+  table buses({"BUS", "DRIVER", "DEVICES", "ONLINE", "OFFLINE"});
+  for (const auto& b : r["buses"]) {
+    buses.add({str(b, "name"), str(b, "driver"), str(b, "devices"), str(b, "online"), str(b, "offline")});
+  }
+  buses.print(out);
+  out << '\n';
+  print_alarms(al["open"], out);
+}
+
+void print_devices(const json& r, std::ostream& out) {
+  table t({"DEVICE", "MODEL", "BUS", "ADDRESS", "STATE", "LAST GOOD", "POLLS", "TIMEOUTS", "CRC", "EXCEPTIONS",
+           "RESPONSE MS", "LOCATION"});
+  for (const auto& d : r["devices"]) {
+    std::string state = d.value("online", false) ? "online" : "OFFLINE";
+    if (d.contains("shielded_until")) state += ", shielded";
+    if (d.contains("test_mode_until")) state += ", test mode";
+    t.add({str(d, "name"), str(d, "model"), str(d, "bus"), str(d, "address"), state,
+           d["last_good_age_s"].is_null() ? "never" : age(d["last_good_age_s"]) + " ago", str(d, "polls"),
+           str(d, "timeouts"), str(d, "crc_errors"), str(d, "exceptions"),
+           fmt::format("{:.1f}", d["response_ms"].value("mean", 0.0)), str(d, "location")});
+  }
+  t.print(out);
+}
+
+void print_device(const json& d, std::ostream& out) {
+  std::string state = d.value("online", false) ? "online" : "OFFLINE";
+  if (d.contains("shielded_until")) state += ", shielded until " + text(d["shielded_until"]);
+  if (d.contains("test_mode_until")) state += ", in test mode until " + text(d["test_mode_until"]);
+  out << fmt::format("device       {} ({})\n", text(d["name"]), text(d["model"]));
+  out << fmt::format("location     {}\n", text(d["location"]));
+  if (d.contains("description") && !d["description"].get<std::string>().empty())
+    out << fmt::format("description  {}\n", text(d["description"]));
+  out << fmt::format("bus          {}  at {}\n", text(d["bus"]), text(d["address"]));
+  out << fmt::format("state        {}  last good poll {}\n", state,
+                     d["last_good_age_s"].is_null() ? "never" : age(d["last_good_age_s"]) + " ago");
+  out << fmt::format(
+      "counters     polls {}  requests {}  responses {}  timeouts {}  crc errors {}  exceptions {}  malformed {}  "
+      "connection errors {}  writes {} (failed {})\n",
+      str(d, "polls"), str(d, "requests"), str(d, "responses"), str(d, "timeouts"), str(d, "crc_errors"),
+      str(d, "exceptions"), str(d, "malformed"), str(d, "connection_errors"), str(d, "writes"),
+      str(d, "write_failures"));
+  const auto& rt = d["response_ms"];
+  out << fmt::format("response     last {:.1f} ms  mean {:.1f} ms  max {:.1f} ms\n", rt.value("last", 0.0),
+                     rt.value("mean", 0.0), rt.value("max", 0.0));
+  if (!d.value("last_error", std::string()).empty()) out << "last error   " << text(d["last_error"]) << '\n';
+  if (d.contains("writable") && !d["writable"].empty()) {
+    std::string w;
+    for (const auto& x : d["writable"]) w += (w.empty() ? "" : ", ") + text(x);
+    out << "writable     " << w << '\n';
+  }
+  out << '\n';
+  table t({"POINT", "VALUE", "UNIT", "QUALITY", "AGE"});
+  for (const auto& v : d["values"]) {
+    t.add({str(v, "point"), v.contains("label") ? fmt::format("{} ({})", text(v["value"]), text(v["label"])) : str(v, "value"), str(v, "unit"), str(v, "quality"), age(v["age_s"])});
+  }
+  if (t.empty()) {
+    out << "no values read yet\n";
+  } else {
+    t.print(out);
+  }
+  if (d.contains("values_error")) out << "(stored values unreadable: " << text(d["values_error"]) << ")\n";
+  out << '\n';
+  print_alarms(d["alarms"], out);
+}
+
+void print_tail_line(const json& line, std::ostream& out) {
+  if (line.contains("reading")) {
+    const auto& r = line["reading"];
+    out << fmt::format("{}  {}  {} = {}{}{}\n", text(r["time"]), text(r["device"]), text(r["point"]),
+                       text(r["value"]), r.value("unit", std::string()).empty() ? "" : " " + text(r["unit"]),
+                       r.value("quality", std::string()) == "good" ? "" : "  (bad quality)");
+  } else if (line.contains("event")) {
+    const auto& e = line["event"];
+    out << fmt::format("{}  EVENT {}{}  {}  {}\n", text(e["time"]), text(e["type"]),
+                       e.value("test", false) ? " (test)" : "", text(e["device"]), text(e["detail"]));
+  } else if (line.contains("dropped")) {
+    out << fmt::format("... {} lines dropped: this terminal reads slower than the gateway writes\n",
+                       text(line["dropped"]));
+  }
+  out.flush();
+}
+
+void print_config(const json& r, std::ostream& out) {
+  const auto section = [&](const std::string& name, const json& obj) {
+    out << '[' << name << "]\n";
+    for (const auto& [k, v] : obj.items()) {
+      if (v.is_object()) continue;
+      out << k << " = " << (v.is_string() ? json(v).dump() : v.dump()) << '\n';
+    }
+    out << '\n';
+    for (const auto& [k, v] : obj.items()) {
+      if (v.is_object()) {
+        out << '[' << name << '.' << k << "]\n";
+        for (const auto& [k2, v2] : v.items()) out << k2 << " = " << v2.dump() << '\n';
+        out << '\n';
+      }
+    }
+  };
+  out << "# the running configuration of firegated, defaults included, secrets redacted\n";
+  out << "# read from " << text(r["file"]) << "\n\n";
+  for (const char* s : {"profiles", "gateway", "site", "storage", "alarms", "control"}) section(s, r[s]);
+  section("uplink.mqtt", r["uplink"]["mqtt"]);
+  for (const char* arr : {"buses", "devices", "linkage"}) {
+    for (const auto& item : r[arr]) {
+      out << "[[" << arr << "]]\n";
+      for (const auto& [k, v] : item.items()) {
+        if (k == "settings") continue;
+        out << k << " = " << v.dump() << '\n';
+      }
+      if (item.contains("settings")) {
+        // Drivers give every setting as text; numbers are shown as numbers.
+        for (const auto& [k, v] : item["settings"].items()) {
+          const auto s = v.get<std::string>();
+          const bool number = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+          out << k << " = " << (number ? s : v.dump()) << '\n';
+        }
+      }
+      out << '\n';
+    }
+  }
+}
+
+}  // namespace firegatectl
