@@ -72,6 +72,32 @@ struct write_outcome {
 
 using write_handler = std::function<void(const write_outcome&)>;
 
+/// A technician's request for raw registers (firegatectl read, write): sent between the daemon's
+/// own polls, so it never collides with them on a shared line.
+struct register_request {
+  std::uint8_t unit{1};
+  std::string table{"holding"};  ///< "holding", "input", "coil" or "discrete"
+  std::uint16_t address{0};
+  std::uint16_t count{1};             ///< for a read
+  std::vector<std::uint16_t> values;  ///< not empty: written (coils: 0 or 1), one value a single write
+};
+
+struct register_reply {
+  std::error_code error;
+  std::string detail;                 ///< what failed and what to check
+  std::vector<std::uint16_t> values;  ///< what was read (coils: 0 or 1)
+  std::chrono::microseconds time{0};  ///< request sent to answer checked
+};
+
+/// What a unit on the bus looks like (firegatectl scan): whether it answers, and which of the
+/// shipped profiles its registers fit.
+struct unit_identity {
+  std::uint8_t unit{0};
+  bool answered{false};
+  std::vector<std::string> profiles;  ///< profiles whose every read it answered with values they allow
+  std::string detail;                 ///< the error when it did not answer, or what it answered
+};
+
 /// One bus (a TCP connection, a serial line) and the devices on it. Owned by the application.
 /// Every member function is called on the daemon's io_context.
 class bus_driver {
@@ -94,6 +120,15 @@ class bus_driver {
   virtual bool poll_now(const std::string& device) {
     (void)device;
     return false;
+  }
+  /// Reads or writes raw registers for a technician; `done` is called once, on the io_context.
+  virtual void transact(register_request request, std::function<void(register_reply)> done) {
+    (void)request;
+    done({std::make_error_code(std::errc::operation_not_supported), "this bus's driver has no registers", {}, {}});
+  }
+  /// Probes one unit and matches it against the shipped profiles; `done` is called once.
+  virtual void identify(std::uint8_t unit, std::function<void(unit_identity)> done) {
+    done({unit, false, {}, "this bus's driver cannot scan"});
   }
 };
 

@@ -92,6 +92,11 @@ class application final : public reading_sink {
                       const nlohmann::json& args);
   void export_page(std::shared_ptr<control::session> s, nlohmann::json id, clock::time_point from,
                    clock::time_point to, std::string device, std::int64_t after, std::uint64_t sent);
+  /// read, write: raw registers through the bus's driver; scan: which units answer (app/control.cpp).
+  void control_registers(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
+                         const std::string& name, const nlohmann::json& args);
+  void scan_unit(std::shared_ptr<control::session> s, nlohmann::json id, std::size_t bus, int unit, int last,
+                 nlohmann::json found);
   nlohmann::json device_json(const device_counters& c) const;
   nlohmann::json config_json() const;
   /// Streams to firegatectl sessions watching (tail, test-alarm).

@@ -27,9 +27,9 @@ using session_ptr = std::shared_ptr<control::session>;
 namespace {
 
 /// The commands firegatectl may send (docs/control-api.md).
-const std::vector<std::string> control_commands{"status", "devices", "device",    "alarms", "ack",
-                                                "shield", "unshield", "test_mode", "test_alarm",
-                                                "tail",   "config",  "export"};
+const std::vector<std::string> control_commands{
+    "status", "devices",    "device", "alarms", "ack",  "shield", "unshield", "test_mode",
+    "test_alarm", "tail", "config", "export", "read", "write", "scan"};
 
 json time_or_null(const std::optional<clock::time_point>& t) { return t ? json(iso8601(*t)) : json(nullptr); }
 
@@ -125,6 +125,7 @@ void application::on_control(const session_ptr& s, const json& request) {
     return s->done();
   }
   if (name == "export") return control_export(s, id, args);
+  if (name == "read" || name == "write" || name == "scan") return control_registers(s, id, name, args);
   s->send(refuse(id, "unknown_command",
                  fmt::format("no command \"{}\";{} the commands are: {}", name,
                              config::did_you_mean(name, control_commands), fmt::join(control_commands, ", "))));
@@ -542,6 +543,106 @@ json application::config_json() const {
           {"buses", std::move(buses)},
           {"devices", std::move(devices)},
           {"linkage", std::move(linkages)}};
+}
+
+void application::control_registers(const session_ptr& s, const json& id, const std::string& name,
+                                    const json& args) {
+  const auto bus_name = args.value("bus", std::string());
+  std::optional<std::size_t> bus;
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
+    names.push_back(cfg_.buses[i].name);
+    if (cfg_.buses[i].name == bus_name && i < drivers_.size()) bus = i;
+  }
+  if (!bus) {
+    s->send(refuse(id, "unknown_bus",
+                   fmt::format("no bus \"{}\" on this gateway;{} its buses: {}", bus_name,
+                               config::did_you_mean(bus_name, names), fmt::join(names, ", "))));
+    return s->done();
+  }
+  const auto number = [&](const char* key, int fallback) {
+    auto it = args.find(key);
+    return it != args.end() && it->is_number_integer() ? it->get<int>() : fallback;
+  };
+  if (name == "scan") {
+    const int first = number("from", 1), last = number("to", 32);
+    if (first < 1 || last > 247 || first > last) {
+      s->send(refuse(id, "bad_request", fmt::format("scan units 1–247, from before to; not {}–{}", first, last)));
+      return s->done();
+    }
+    spdlog::info("control scan bus={} units={}-{} user={}", bus_name, first, last, s->who().user);
+    s->streaming();
+    return scan_unit(s, id, *bus, first, last, json::array());
+  }
+  register_request r;
+  const int unit = number("unit", 0), address = number("address", -1), count = number("count", 1);
+  if (unit < 1 || unit > 247 || address < 0 || address > 65535 || count < 1 || count > 2000) {
+    s->send(refuse(id, "bad_request",
+                   fmt::format("give unit 1–247 (not {}), address 0–65535 (not {}) and count 1–2000 (not {})", unit,
+                               address, count)));
+    return s->done();
+  }
+  r.unit = static_cast<std::uint8_t>(unit);
+  r.address = static_cast<std::uint16_t>(address);
+  r.count = static_cast<std::uint16_t>(count);
+  r.table = args.value("table", std::string("holding"));
+  if (name == "write") {
+    const auto values = args.find("values");
+    if (values == args.end() || !values->is_array() || values->empty()) {
+      s->send(refuse(id, "bad_request", "a write needs \"values\": the registers (or coils, 0 or 1) to write"));
+      return s->done();
+    }
+    for (const auto& v : *values) {
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > 65535) {
+        s->send(refuse(id, "bad_request", fmt::format("a register holds 0–65535, not {}", v.dump())));
+        return s->done();
+      }
+      r.values.push_back(v.get<std::uint16_t>());
+    }
+    // A raw write bypasses the profiles' checks: who did it is in the log.
+    spdlog::warn("control raw write bus={} unit={} table={} address={} values={} user={} uid={}", bus_name, unit,
+                 r.table, address, values->dump(), s->who().user, s->who().uid);
+  }
+  drivers_[*bus]->transact(r, [s, id, r, bus_name](const register_reply& reply_) {
+    if (reply_.error) {
+      s->send(refuse(id, "failed",
+                     fmt::format("{} unit {} {} {}: {}{}", bus_name, r.unit, r.table, r.address,
+                                 reply_.detail.empty() ? reply_.error.message() : reply_.detail,
+                                 reply_.error == std::errc::host_unreachable
+                                     ? "; the bus cannot be opened now: check its cable or server"
+                                     : "")));
+    } else {
+      s->send(reply(id, {{"bus", bus_name},
+                         {"unit", r.unit},
+                         {"table", r.table},
+                         {"address", r.address},
+                         {"values", r.values.empty() ? json(reply_.values) : json(r.values)},
+                         {"written", !r.values.empty()},
+                         {"ms", static_cast<double>(reply_.time.count()) / 1000.0}}));
+    }
+    s->done();
+  });
+}
+
+void application::scan_unit(session_ptr s, json id, std::size_t bus, int unit, int last, json found) {
+  if (s->closed() || stopping_ || bus >= drivers_.size()) return;
+  drivers_[bus]->identify(static_cast<std::uint8_t>(unit), [this, s, id, bus, unit, last,
+                                                          found = std::move(found)](unit_identity u) mutable {
+    if (stopping_ || bus >= cfg_.buses.size()) return;
+    json line{{"unit", unit}, {"answered", u.answered}, {"profiles", u.profiles}, {"detail", u.detail}};
+    // The configured device at that address, if any: a scan finds strays and misaddressed units.
+    for (const auto& d : cfg_.devices) {
+      if (d.bus != cfg_.buses[bus].name || !cfg_.buses[bus].settings) continue;
+      for (const auto& [key, value] : cfg_.buses[bus].settings->device_summary(d.name)) {
+        if (key == "unit_id" && value == std::to_string(unit)) line["configured"] = d.name;
+      }
+    }
+    s->send({{"id", id}, {"scanned", line}});
+    if (u.answered) found.push_back(std::move(line));
+    if (unit < last) return scan_unit(s, id, bus, unit + 1, last, std::move(found));
+    s->send(reply(id, {{"bus", cfg_.buses[bus].name}, {"answered", std::move(found)}}));
+    s->done();
+  });
 }
 
 void application::control_export(const session_ptr& s, const json& id, const json& args) {

@@ -1,6 +1,7 @@
 #include "modbus_bus.hpp"
 
 #include "modbus_error.hpp"
+#include "technician.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -54,6 +55,13 @@ steady::time_point advance(steady::time_point due, std::chrono::milliseconds int
 struct pending_write {
   write_command command;
   write_handler done;
+};
+
+/// A technician's request (firegatectl read, write, scan), sent as it is between polls.
+struct pending_raw {
+  std::uint8_t unit;
+  std::vector<std::uint8_t> pdu;
+  pdu_handler done;
 };
 
 /// Shared with its coroutine so that stop() can return while the coroutine unwinds.
@@ -115,7 +123,16 @@ class bus final : public std::enable_shared_from_this<bus> {
     for (auto& w : writes) {
       w.done({std::make_error_code(std::errc::operation_canceled), false, "the gateway is stopping"});
     }
+    fail_raws(std::make_error_code(std::errc::operation_canceled));
   }
+
+  void raw(std::uint8_t unit, std::vector<std::uint8_t> pdu, pdu_handler done) {
+    if (stopped_) return done(std::make_error_code(std::errc::operation_canceled), {});
+    raws_.push_back({unit, std::move(pdu), std::move(done)});
+    wake_all();  // between this poll and the next
+  }
+
+  std::shared_ptr<const profile_library> library() const { return settings_->library; }
 
   std::vector<device_counters> counters() const {
     std::vector<device_counters> out;
@@ -150,6 +167,12 @@ class bus final : public std::enable_shared_from_this<bus> {
   }
 
  private:
+  void fail_raws(std::error_code ec) {
+    auto raws = std::move(raws_);
+    raws_.clear();
+    for (auto& r : raws) r.done(ec, {});
+  }
+
   void wake_all() {
     for (auto& w : workers_) w->pause.cancel();
   }
@@ -169,6 +192,8 @@ class bus final : public std::enable_shared_from_this<bus> {
           const bool opened = co_await reopen(backoff);
           opening_ = false;
           if (!opened) {
+            // A technician waiting on a closed line is told now, not after the next retry.
+            fail_raws(std::make_error_code(std::errc::host_unreachable));
             co_await pause(w, backoff);
             backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
             continue;
@@ -180,6 +205,15 @@ class bus final : public std::enable_shared_from_this<bus> {
           writes_.erase(writes_.begin());
           auto outcome = co_await do_write(next_write.command, w);
           next_write.done(outcome);
+          continue;
+        }
+        if (!raws_.empty()) {
+          auto next_raw = std::move(raws_.front());
+          raws_.erase(raws_.begin());
+          const auto sent = steady::now();
+          auto answer = co_await transport_->transact(next_raw.unit, next_raw.pdu);
+          next_raw.done(std::move(answer),
+                        std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - sent));
           continue;
         }
         // The most overdue device goes next; among equally due ones, the one after the last polled.
@@ -568,7 +602,7 @@ class bus final : public std::enable_shared_from_this<bus> {
   awaitable<void> pause(worker& w, steady::duration d) { co_await pause_until(w, steady::now() + d); }
 
   awaitable<void> pause_until(worker& w, steady::time_point t) {
-    if (stopped_ || !writes_.empty()) co_return;
+    if (stopped_ || !writes_.empty() || !raws_.empty()) co_return;
     w.pause.expires_at(t);
     boost::system::error_code ec;
     co_await w.pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -584,6 +618,7 @@ class bus final : public std::enable_shared_from_this<bus> {
   bool opening_{false};  ///< a worker is opening the transport; the others wait
   std::vector<device_state> devices_;
   std::vector<pending_write> writes_;  ///< rare and few: a vector costs nothing while empty
+  std::vector<pending_raw> raws_;
   std::uint64_t late_polls_{0};
   steady::time_point last_late_warning_{};
   bool link_up_{false};              ///< opened at least once since the last open failure
@@ -602,8 +637,19 @@ class modbus_bus_driver final : public bus_driver {
     bus_->write(std::move(command), std::move(done));
   }
   bool poll_now(const std::string& device) override { return bus_->poll_now(device); }
+  void transact(register_request request, std::function<void(register_reply)> done) override {
+    transact_registers(sender(), request, std::move(done));
+  }
+  void identify(std::uint8_t unit, std::function<void(unit_identity)> done) override {
+    identify_unit(sender(), bus_->library(), unit, std::move(done));
+  }
 
  private:
+  pdu_sender sender() {
+    return [b = bus_](std::uint8_t unit, std::vector<std::uint8_t> pdu, pdu_handler done) {
+      b->raw(unit, std::move(pdu), std::move(done));
+    };
+  }
   std::shared_ptr<bus> bus_;
 };
 

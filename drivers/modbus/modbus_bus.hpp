@@ -42,6 +42,8 @@ struct modbus_bus_settings : config::driver_settings {
   /// After a broadcast write (device "*"), the line stays quiet this long while the units act.
   std::chrono::milliseconds broadcast_turnaround{100};
   std::vector<modbus_device_settings> devices;
+  /// Every profile of the configuration's profile folder: what a scan compares units with.
+  std::shared_ptr<const profile_library> library;
 
   std::vector<config::device_alarm_rules> device_rules() const override {
     std::vector<config::device_alarm_rules> out;

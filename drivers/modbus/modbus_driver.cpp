@@ -13,13 +13,13 @@ namespace asio = boost::asio;
 namespace {
 
 /// The Modbus profiles of this configuration load, read once whatever the number of buses.
-const profile_library& profiles_for(config::parse_context& context) {
+std::shared_ptr<const profile_library> profiles_for(config::parse_context& context) {
   auto& slot = context.cache["modbus.profiles"];
   if (!slot) {
     slot = std::make_shared<const profile_library>(
         load_profiles(context.profiles_dir / "modbus", context.errors));
   }
-  return *std::static_pointer_cast<const profile_library>(slot);
+  return std::static_pointer_cast<const profile_library>(slot);
 }
 
 /// RTU lines only: how long the line stays quiet after a broadcast write while the units act.
@@ -47,7 +47,8 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
   s.offline_after = static_cast<std::uint32_t>(bus.get_integer("offline_after", 1, 100, 3).value_or(3));
   s.offline_retry_max = std::chrono::milliseconds(
       bus.get_integer("offline_retry_max_ms", 1000, 3600000, 30000).value_or(30000));
-  const auto& library = profiles_for(context);
+  s.library = profiles_for(context);
+  const auto& library = *s.library;
   std::vector<std::string> names;
   for (const auto& [name, profile] : library) names.push_back(name);
   for (auto& d : devices) {

@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 using namespace firegate;
@@ -260,6 +261,48 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     CHECK(ctl(dir, {"config", "check", (dir / "fg.toml").string()}).exit == 0);
   }
 
+  {  // raw registers and a scan, through the daemon's bus
+    auto rd = ctl(dir, {"--json", "read", "--bus", "tcp-1", "--unit", "1", "--table", "input", "--address", "0",
+                        "--count", "4"});
+    REQUIRE(rd.exit == 0);
+    const auto regs = rd.doc();
+    REQUIRE(regs["values"].size() == 4);
+    CHECK(regs["values"][0] == 1);  // smoke-1 is in fire since the tail above
+    CHECK(regs["values"][3].get<int>() > 2000);  // supply voltage, 0.01 V
+    auto wr = ctl(dir, {"--json", "write", "-b", "tcp-1", "-u", "2", "-a", "0x10", "2"});
+    INFO(wr.out);
+    REQUIRE(wr.exit == 0);
+    CHECK(wr.doc()["written"] == true);
+    auto exception = ctl(dir, {"read", "-b", "tcp-1", "-u", "1", "-a", "0x200"});
+    CHECK(exception.exit == 1);
+    CHECK(exception.out.find("illegal data address") != std::string::npos);
+    auto bad_bus = ctl(dir, {"read", "-b", "tcp-2", "-u", "1", "-a", "0"});
+    CHECK(bad_bus.exit == 1);
+    CHECK(bad_bus.out.find("did you mean \"tcp-1\"") != std::string::npos);
+    auto readonly = ctl(dir, {"write", "-b", "tcp-1", "-u", "1", "-t", "input", "-a", "0", "1"});
+    CHECK(readonly.exit == 1);
+    CHECK(readonly.out.find("read-only") != std::string::npos);
+
+    auto scan = ctl(dir, {"--json", "scan", "--bus", "tcp-1", "--from", "1", "--to", "3"});
+    INFO(scan.out);
+    REQUIRE(scan.exit == 0);
+    std::istringstream lines(scan.out);
+    std::map<int, json> units;
+    for (std::string line; std::getline(lines, line);) {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("unit")) units[j["unit"].get<int>()] = j;
+    }
+    REQUIRE(units.size() == 3);
+    CHECK(units[1]["profiles"] == json::array({"SD-1"}));
+    CHECK(units[1]["configured"] == "smoke-1");
+    CHECK(units[2]["answered"] == true);
+    CHECK(units[3]["answered"] == false);
+    // The daemon polls this line: opening it directly is refused.
+    auto direct = ctl(dir, {"read", "--direct", fmt::format("127.0.0.1:{}", sim.port()), "-u", "1", "-a", "0"});
+    CHECK(direct.exit == 1);
+    CHECK(direct.out.find("firegated is running") != std::string::npos);
+  }
+
   {  // a request the daemon does not know and one too long
     // Spoken to directly, as a script would.
     auto send = [&](const std::string& request) {
@@ -354,4 +397,46 @@ TEST_CASE("firegatectl: the daemon not running - a stale socket - a user outside
   CHECK(refused.doc()["error"].get<std::string>().find("is not in the group root") != std::string::npos);
   CHECK(wait_until([&] { return daemon.log_text().find("control connection refused") != std::string::npos; }, 5s));
   CHECK(daemon.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("firegatectl: read and scan a line directly while firegated is stopped - TCP and RTU") {
+  temp_dir dir;
+  simulator sim(dir, std::vector<std::string>{"--devices", "EFD-4T:5", "GD-1:7"});
+  const auto target = fmt::format("127.0.0.1:{}", sim.port());
+  auto scan = ctl(dir, {"--json", "scan", "--direct", target, "--from", "4", "--to", "8", "--timeout-ms", "100"});
+  INFO(scan.out);
+  REQUIRE(scan.exit == 0);
+  std::map<int, json> units;
+  std::istringstream lines(scan.out);
+  for (std::string line; std::getline(lines, line);) {
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_object()) units[j["unit"].get<int>()] = j;
+  }
+  REQUIRE(units.size() == 5);
+  CHECK(units[5]["profiles"] == json::array({"EFD-4T"}));
+  CHECK(units[7]["profiles"] == json::array({"GD-1"}));
+  CHECK(units[4]["answered"] == false);
+  CHECK(units[6]["answered"] == false);
+  // The leakage setting of the EFD-4T: 300 mA by default.
+  auto setting = ctl(dir, {"--json", "read", "--direct", target, "-u", "5", "-a", "0x0100"});
+  REQUIRE(setting.exit == 0);
+  CHECK(setting.doc()["values"] == json::array({300}));
+  auto nobody = ctl(dir, {"read", "--direct", "127.0.0.1:1", "-u", "5", "-a", "0"});
+  CHECK(nobody.exit == 1);
+  CHECK(nobody.out.find("check the address") != std::string::npos);
+
+  // RTU on a virtual serial line.
+  temp_dir serial_dir;  // a simulator of its own: its port file and log
+  pty_pair line(serial_dir);
+  simulator rtu(serial_dir, std::vector<std::string>{"--devices", "SD-1:3", "--serial", line.b()});
+  auto rd = ctl(dir, {"--json", "read", "--direct", line.a(), "--baud", "9600", "-u", "3", "-t", "input", "-a", "0",
+                      "-c", "4"});
+  INFO(rd.out);
+  REQUIRE(rd.exit == 0);
+  CHECK(rd.doc()["values"].size() == 4);
+  auto found = ctl(dir, {"scan", "--direct", line.a(), "--from", "2", "--to", "3", "--timeout-ms", "100"});
+  INFO(found.out);
+  CHECK(found.exit == 0);
+  CHECK(found.out.find("unit   3  looks like SD-1") != std::string::npos);
+  CHECK(found.out.find("1 of 2 units answered") != std::string::npos);
 }

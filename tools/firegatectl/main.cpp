@@ -2,6 +2,8 @@
 // (docs/control-api.md); `config check` needs no daemon. docs/firegatectl.md is its manual.
 
 #include "client.hpp"
+#include "direct.hpp"
+#include "modbus/modbus_error.hpp"
 #include "render.hpp"
 
 #include "config/config_loader.hpp"
@@ -70,6 +72,190 @@ int refused_with(const json& answer, const options& o) {
     std::cerr << "firegatectl: " << answer.value("error", std::string("refused")) << '\n';
   }
   return code_of(answer);
+}
+
+/// "300", "0x012C" or "0b101": a number 0–max.
+std::optional<long> number(const std::string& s, long max) {
+  try {
+    std::size_t used = 0;
+    const int base = s.starts_with("0b") ? 2 : 0;
+    const auto v = std::stol(base == 2 ? s.substr(2) : s, &used, base);
+    if (used != s.size() - (base == 2 ? 2 : 0) || v < 0 || v > max) return std::nullopt;
+    return v;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+/// The options of read, write and scan: a bus of the daemon, or a line of firegatectl's own.
+struct line_options {
+  std::string bus;
+  firegatectl::direct_line direct;
+  bool force{false};
+  std::string unit = "1", table = "holding", address, count = "1";
+  std::vector<std::string> values;
+  int from{1}, to{32};
+  std::string profiles;
+};
+
+void add_line_options(CLI::App* sub, line_options& l) {
+  auto* bus = sub->add_option("-b,--bus", l.bus, "a bus of the running firegated (firegatectl status lists them)");
+  auto* direct = sub->add_option("--direct", l.direct.target,
+                                 "HOST:PORT or a serial device (/dev/ttyUSB0): open the line itself, only while "
+                                 "firegated is stopped");
+  bus->excludes(direct);
+  sub->add_option("--baud", l.direct.baud, "with --direct on a serial line")->capture_default_str();
+  sub->add_option("--parity", l.direct.parity, "with --direct on a serial line: N, E or O")->capture_default_str();
+  sub->add_option("--stop-bits", l.direct.stop_bits, "with --direct on a serial line")->check(CLI::Range(1, 2));
+  sub->add_option("--timeout-ms", l.direct.timeout, "with --direct: per request (through the daemon: the bus's)")
+      ->check(CLI::Range(20, 60000));
+  sub->add_flag("--force", l.force, "with --direct: open the line even though firegated answers");
+}
+
+/// Before opening a line directly: the daemon must not be polling it.
+std::optional<int> refuse_direct(const options& o, const line_options& l) {
+  if (l.force) return std::nullopt;
+  try {
+    client c(o.socket);
+  } catch (const failure& f) {
+    if (f.code() == exit_code::unreachable) return std::nullopt;  // stopped: the line is ours
+  }
+  std::cerr << "firegatectl: firegated is running (" << o.socket
+            << "): go through it with --bus NAME, so that these requests do not collide with its polling on "
+               "the line; --force opens the line anyway (only for a line it does not poll)\n";
+  return exit_code::refused;
+}
+
+int print_registers(const options& o, const json& r) {
+  if (o.json_out) {
+    std::cout << r.dump(2) << '\n';
+    return exit_code::ok;
+  }
+  const bool bits = r["table"] == "coil" || r["table"] == "discrete";
+  const auto first = r["address"].get<long>();
+  if (r.value("written", false)) {
+    std::cout << fmt::format("written: unit {} {} from {} ({} value(s)), {:.1f} ms\n", text(r["unit"]),
+                             text(r["table"]), first, r["values"].size(), r.value("ms", 0.0));
+    return exit_code::ok;
+  }
+  std::cout << fmt::format("unit {} {} from 0x{:04X} ({}), {:.1f} ms\n", text(r["unit"]), text(r["table"]), first,
+                           first, r.value("ms", 0.0));
+  table t = bits ? table({"ADDRESS", "VALUE"}) : table({"ADDRESS", "HEX", "UNSIGNED", "SIGNED"});
+  long a = first;
+  for (const auto& v : r["values"]) {
+    const auto u = v.get<std::uint16_t>();
+    if (bits) {
+      t.add({fmt::format("0x{:04X} ({})", a, a), u ? "1 (on)" : "0 (off)"});
+    } else {
+      t.add({fmt::format("0x{:04X} ({})", a, a), fmt::format("0x{:04X}", u), std::to_string(u),
+             std::to_string(static_cast<std::int16_t>(u))});
+    }
+    ++a;
+  }
+  t.print(std::cout);
+  return exit_code::ok;
+}
+
+/// read and write: through the daemon's bus, or on a line of firegatectl's own.
+int run_registers(const options& o, line_options& l, bool write) {
+  const auto unit = number(l.unit, 247), address = number(l.address, 65535), count = number(l.count, 2000);
+  if (!unit || *unit < 1 || !address || !count || *count < 1) {
+    std::cerr << "firegatectl: --unit takes 1–247, --address 0–65535 and --count 1–2000 (decimal, or hex as "
+                 "0x0010)\n";
+    return exit_code::usage;
+  }
+  std::vector<std::uint16_t> values;
+  for (const auto& v : l.values) {
+    const auto n = number(v, 65535);
+    if (!n) {
+      std::cerr << "firegatectl: a register holds 0–65535 (or 0x0000–0xFFFF), not " << v << '\n';
+      return exit_code::usage;
+    }
+    values.push_back(static_cast<std::uint16_t>(*n));
+  }
+  if (!l.bus.empty()) {
+    json args{{"bus", l.bus}, {"unit", *unit}, {"table", l.table}, {"address", *address}, {"count", *count}};
+    if (write) args["values"] = values;
+    client c(o.socket);
+    const auto answer = c.request(write ? "write" : "read", args);
+    if (!answer.value("ok", false)) return refused_with(answer, o);
+    return print_registers(o, answer["result"]);
+  }
+  if (l.direct.target.empty()) {
+    std::cerr << "firegatectl: give --bus NAME (through firegated) or --direct HOST:PORT|/dev/tty... (firegated "
+                 "stopped)\n";
+    return exit_code::usage;
+  }
+  if (auto refused_code = refuse_direct(o, l)) return *refused_code;
+  firegate::register_request r;
+  r.unit = static_cast<std::uint8_t>(*unit);
+  r.table = l.table;
+  r.address = static_cast<std::uint16_t>(*address);
+  r.count = static_cast<std::uint16_t>(*count);
+  if (write) r.values = values;
+  const auto reply = direct_transact(l.direct, r);
+  if (reply.error) {
+    // A Modbus error names itself; a line that cannot be reached needs a hint.
+    const bool line_error = reply.error.category() != firegate::modbus::modbus_category();
+    const json refusal{{"ok", false}, {"code", "failed"},
+                       {"error", fmt::format("{} unit {} {} {}: {}{}", l.direct.target, r.unit, r.table, r.address,
+                                             reply.detail.empty() ? reply.error.message() : reply.detail,
+                                             line_error ? "; check the address or device, the cable, and that "
+                                                          "the device or server is powered"
+                                                        : "")}};
+    return refused_with(refusal, o);
+  }
+  return print_registers(o, {{"unit", r.unit},
+                             {"table", r.table},
+                             {"address", r.address},
+                             {"values", write ? values : reply.values},
+                             {"written", write},
+                             {"ms", static_cast<double>(reply.time.count()) / 1000.0}});
+}
+
+int run_scan(const options& o, line_options& l) {
+  if (l.from < 1 || l.to > 247 || l.from > l.to) {
+    std::cerr << "firegatectl: scan units 1–247, --from before --to\n";
+    return exit_code::usage;
+  }
+  const auto show = [&](const json& u) {
+    if (o.json_out) {
+      std::cout << u.dump() << '\n' << std::flush;
+    } else if (u.value("answered", false)) {
+      std::cout << fmt::format("unit {:>3}  {}{}\n", text(u["unit"]), text(u["detail"]),
+                               u.contains("configured") ? fmt::format("  (configured: {})", text(u["configured"]))
+                                                        : std::string())
+                << std::flush;
+    }
+  };
+  std::size_t answered = 0;
+  if (!l.bus.empty()) {
+    client c(o.socket);
+    if (!o.json_out) std::cerr << fmt::format("scanning bus {} units {}–{} between the daemon's polls...\n", l.bus, l.from, l.to);
+    const auto answer = c.request("scan", {{"bus", l.bus}, {"from", l.from}, {"to", l.to}}, [&](const json& line) {
+      if (!line.contains("scanned")) return;
+      answered += line["scanned"].value("answered", false);
+      show(line["scanned"]);
+    });
+    if (!answer.value("ok", false)) return refused_with(answer, o);
+  } else {
+    if (l.direct.target.empty()) {
+      std::cerr << "firegatectl: give --bus NAME (through firegated) or --direct HOST:PORT|/dev/tty...\n";
+      return exit_code::usage;
+    }
+    if (auto refused_code = refuse_direct(o, l)) return *refused_code;
+    std::string errors;
+    auto library = shipped_profiles(l.profiles, errors);
+    if (!errors.empty()) std::cerr << errors;
+    if (!o.json_out) std::cerr << fmt::format("scanning {} units {}–{}, {} ms a unit that does not answer...\n",
+                                              l.direct.target, l.from, l.to, l.direct.timeout.count());
+    direct_scan(l.direct, l.from, l.to, library, [&](const firegate::unit_identity& u) {
+      answered += u.answered;
+      show({{"unit", u.unit}, {"answered", u.answered}, {"profiles", u.profiles}, {"detail", u.detail}});
+    });
+  }
+  if (!o.json_out) std::cout << fmt::format("{} of {} units answered\n", answered, l.to - l.from + 1);
+  return exit_code::ok;
 }
 
 /// One request, its answer printed by `print` (or as JSON).
@@ -184,6 +370,27 @@ int main(int argc, char** argv) {
   exp->add_option("--to", to, "the same; default now")->capture_default_str();
   exp->add_option("-d,--device", export_device, "only this device");
   exp->add_option("-o,--output", output, "a file instead of standard output");
+
+  line_options regs;
+  regs.profiles = default_profiles_dir();
+  auto* read = cli.add_subcommand("read", "read raw registers or coils of a unit on a bus");
+  auto* write = cli.add_subcommand("write", "write raw registers or coils (the profiles' checks do not apply)");
+  for (auto* sub : {read, write}) {
+    add_line_options(sub, regs);
+    sub->add_option("-u,--unit", regs.unit, "the unit id, 1–247")->capture_default_str();
+    sub->add_option("-t,--table", regs.table, "holding, input, coil or discrete")
+        ->check(CLI::IsMember({"holding", "input", "coil", "discrete"}))
+        ->capture_default_str();
+    sub->add_option("-a,--address", regs.address, "the first register (decimal, or hex as 0x0010)")->required();
+  }
+  read->add_option("-c,--count", regs.count, "how many")->capture_default_str();
+  write->add_option("values", regs.values, "the values, in order (coils: 0 or 1)")->required();
+  auto* scan = cli.add_subcommand("scan", "which units answer on a bus, and which shipped profile each looks like");
+  add_line_options(scan, regs);
+  scan->add_option("--from", regs.from, "first unit")->capture_default_str();
+  scan->add_option("--to", regs.to, "last unit")->capture_default_str();
+  scan->add_option("--profiles", regs.profiles, "with --direct: the profiles folder (modbus/*.toml)")
+      ->capture_default_str();
 
   auto* config = cli.add_subcommand("config", "configuration commands");
   config->require_subcommand(1);
@@ -302,6 +509,9 @@ int main(int argc, char** argv) {
       if (!export_device.empty()) args["device"] = export_device;
       return run_export(o, args, output);
     }
+    if (read->parsed()) return run_registers(o, regs, false);
+    if (write->parsed()) return run_registers(o, regs, true);
+    if (scan->parsed()) return run_scan(o, regs);
     if (show->parsed()) return simple(o, "config", json::object(), [](const json& r) { print_config(r, std::cout); });
   } catch (const failure& f) {
     if (o.json_out) {
