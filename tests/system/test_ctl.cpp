@@ -303,6 +303,18 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     CHECK(direct.out.find("firegated is running") != std::string::npos);
   }
 
+  {  // bash completion asks the running daemon for names
+    const auto script = fmt::format(
+        "source {}/tools/firegatectl/firegatectl.bash; COMP_WORDS=(firegatectl device smoke-); COMP_CWORD=2; "
+        "_firegatectl; echo \"${{COMPREPLY[*]}}\"",
+        source_dir());
+    child bash({"/bin/bash", "-c", script}, dir / "completion.out", false,
+               {"PATH=" + std::filesystem::path(firegatectl_path()).parent_path().string() + ":/usr/bin:/bin",
+                "FIREGATE_SOCKET=" + (dir / "control.sock").string()});
+    CHECK(bash.stop(0, 10s) == 0);
+    CHECK(read_text(dir / "completion.out") == "smoke-1 smoke-2\n");
+  }
+
   {  // a request the daemon does not know and one too long
     // Spoken to directly, as a script would.
     auto send = [&](const std::string& request) {
@@ -439,4 +451,34 @@ TEST_CASE("firegatectl: read and scan a line directly while firegated is stopped
   CHECK(found.exit == 0);
   CHECK(found.out.find("unit   3  looks like SD-1") != std::string::npos);
   CHECK(found.out.find("1 of 2 units answered") != std::string::npos);
+}
+
+TEST_CASE("firegatectl: the man page - the manual and the completion name every command --help lists") {
+  temp_dir dir;
+  auto help = ctl(dir, {"--help"});
+  REQUIRE(help.exit == 0);
+  const auto subcommands = help.out.substr(help.out.find("Subcommands:"));
+  std::istringstream lines(subcommands);
+  std::string line;
+  std::getline(lines, line);
+  const auto man = read_text(source_dir() + "/tools/firegatectl/firegatectl.1");
+  const auto manual = read_text(source_dir() + "/docs/firegatectl.md");
+  const auto script = read_text(source_dir() + "/tools/firegatectl/firegatectl.bash");
+  const auto listed = script.find("local commands=\"");
+  REQUIRE(listed != std::string::npos);
+  const auto completion = " " + script.substr(listed + 16, script.find('"', listed + 16) - listed - 16) + " ";
+  std::size_t commands = 0;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::string name;
+    if (!(words >> name)) continue;
+    ++commands;
+    INFO(name);
+    std::string roff = name;
+    for (std::size_t at = 0; (at = roff.find('-', at)) != std::string::npos; at += 2) roff.replace(at, 1, "\\-");
+    CHECK((man.find(".B " + roff) != std::string::npos || man.find(".BI " + roff) != std::string::npos));
+    CHECK(manual.find("| `" + name) != std::string::npos);
+    CHECK(completion.find(" " + name + " ") != std::string::npos);
+  }
+  CHECK(commands == 15);
 }
