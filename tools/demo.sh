@@ -55,7 +55,7 @@ pids+=($!)
 wait_port "$broker_port" mosquitto
 
 sed -e "s#^port = 18830#port = $broker_port#" -e "s#^port = 15020#port = $modbus_port#" \
-    -e "s#/tmp/firegate-demo/firegate.db#$work/firegate.db#" -e "s#^dir = \"../profiles\"#dir = \"$root/config/profiles\"#" \
+    -e "s#/tmp/firegate-demo/firegate.db#$work/firegate.db#" -e "s#/tmp/firegate-demo/control.sock#$work/control.sock#" -e "s#^dir = \"../profiles\"#dir = \"$root/config/profiles\"#" \
     config/demo/firegate.toml >"$work/firegate.toml"
 
 # Process substitution, not a pipe: $! must be the center's pid, not tee's.
@@ -81,8 +81,17 @@ wait_text "$work/center.out" "FAULT CLEARED" 40 || { echo "--- firegated log"; c
 echo
 echo "demo: the gateway's own account (firegated log, events only):"
 grep -E "event raised|uplink connected|device offline|device online" "$work/firegated.log" | sed 's/^/  /'
+echo
+echo "demo: what a technician on site sees (firegatectl, the gateway's diagnostic CLI):"
+echo "\$ firegatectl status"
+"$bin/tools/firegatectl" --socket "$work/control.sock" status | sed 's/^/  /'
+echo "\$ firegatectl device smoke-kitchen"
+"$bin/tools/firegatectl" --socket "$work/control.sock" device smoke-kitchen | sed 's/^/  /'
+echo "\$ firegatectl alarms --history -n 6"
+"$bin/tools/firegatectl" --socket "$work/control.sock" alarms --history -n 6 | sed 's/^/  /'
 if $hold; then
-  echo "demo: holding; Ctrl-C stops everything"
+  echo "demo: holding; try: $bin/tools/firegatectl --socket $work/control.sock devices (or tail, scan -b sim-tcp, test-alarm)"
+  echo "demo: Ctrl-C stops everything"
   while true; do sleep 1; done
 fi
 echo "demo: done; everything it started is stopped"
