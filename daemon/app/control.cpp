@@ -15,6 +15,7 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <map>
 #include <unistd.h>
 
 namespace firegate {
@@ -239,14 +240,24 @@ json application::device_json(const device_counters& c) const {
            {"mean", c.responses ? ms(c.total_response_time) / static_cast<double>(c.responses) : 0.0},
            {"max", ms(c.max_response_time)}}},
          {"last_error", c.last_error}};
-  std::string mode;
-  for (const auto& a : rules_.open_alarms()) {
-    if (a.device != c.device) continue;
-    if (a.kind == event_kind::device_shielded) j["shielded_until"] = a.until ? iso8601(*a.until) : "";
-    if (a.kind == event_kind::test_mode_started) j["test_mode_until"] = a.until ? iso8601(*a.until) : "";
-  }
   return j;
 }
+
+namespace {
+
+/// Shields and test modes onto the devices' entries (one pass over what is open, not one a device).
+void add_modes(json& devices, const std::vector<open_alarm>& open) {
+  std::map<std::string, json*> by_name;
+  for (auto& d : devices) by_name[d["name"].get<std::string>()] = &d;
+  for (const auto& a : open) {
+    auto it = by_name.find(a.device);
+    if (it == by_name.end()) continue;
+    if (a.kind == event_kind::device_shielded) (*it->second)["shielded_until"] = a.until ? iso8601(*a.until) : "";
+    if (a.kind == event_kind::test_mode_started) (*it->second)["test_mode_until"] = a.until ? iso8601(*a.until) : "";
+  }
+}
+
+}  // namespace
 
 void application::control_devices(const session_ptr& s, const json& id, const std::string& device) {
   json list = json::array();
@@ -260,7 +271,9 @@ void application::control_devices(const session_ptr& s, const json& id, const st
       }
     }
   }
+  const auto open = rules_.open_alarms();
   if (device.empty()) {
+    add_modes(list, open);
     s->send(reply(id, {{"devices", std::move(list)}}));
     return s->done();
   }
@@ -268,8 +281,11 @@ void application::control_devices(const session_ptr& s, const json& id, const st
     s->send(refuse(id, "failed", fmt::format("{} is configured but its bus is not running", device)));
     return s->done();
   }
+  json single = json::array({std::move(*one)});
+  add_modes(single, open);
+  one = std::move(single[0]);
   json alarms = json::array();
-  for (const auto& a : rules_.open_alarms()) {
+  for (const auto& a : open) {
     if (a.device == device) alarms.push_back(alarm_json(a, find_device(a.device)));
   }
   (*one)["alarms"] = std::move(alarms);

@@ -175,6 +175,10 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     auto sent = platform.wait_for(
         [](auto& m) { return m.payload.find("\"type\":\"device_shielded\"") != std::string::npos; }, 10s);
     REQUIRE(sent);  // the platform is told, as for its own command
+    const auto with_modes = ctl(dir, {"--json", "devices"}).doc()["devices"];
+    REQUIRE(find_by(with_modes, "name", "smoke-2") != nullptr);
+    CHECK(find_by(with_modes, "name", "smoke-2")->contains("shielded_until"));
+    CHECK_FALSE(find_by(with_modes, "name", "smoke-1")->contains("shielded_until"));
     CHECK(ctl(dir, {"unshield", "smoke-2"}).exit == 0);
     CHECK(ctl(dir, {"--json", "alarms", "--device", "smoke-2"}).doc()["open"].empty());
 
