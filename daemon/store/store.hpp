@@ -183,6 +183,7 @@ class store {
   std::vector<queued_telemetry> insert_telemetry(std::span<const reading> readings, const std::string& topic,
                                                  std::size_t max_polls);
   std::vector<reading> readings_between(std::int64_t first, std::int64_t last);
+  reading reading_at(statement& s, std::int64_t series, int col);
   eviction evict_until_under(std::uint64_t target_bytes);
   /// Deletes the readings with a rowid below `cut` and the undelivered telemetry starting among
   /// them, adding the counts to `into`; inside the caller's transaction.

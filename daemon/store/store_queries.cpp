@@ -11,6 +11,19 @@
 
 namespace firegate {
 
+/// A reading from its series' names and the row's time, value and quality columns (from `col`).
+reading store::reading_at(statement& s, std::int64_t series, int col) {
+  const auto& n = names_[series];
+  reading r;
+  r.device = n.device;
+  r.point = n.point;
+  r.unit = n.unit;
+  r.time = clock::time_point(std::chrono::milliseconds(s.int64(col)));
+  r.value = s.real(col + 1);
+  r.q = s.int64(col + 2) == 0 ? quality::good : quality::bad;
+  return r;
+}
+
 std::optional<clock::time_point> store::oldest_undelivered() {
   statement s(*this, "SELECT MIN(created_ms) FROM outbox");
   if (!s.step() || s.is_null(0)) return std::nullopt;
@@ -60,15 +73,7 @@ std::vector<reading> store::latest_readings(const std::string& device, std::size
   while (!wanted.empty() && s.step()) {
     const auto id = s.int64(0);
     if (wanted.erase(id) == 0) continue;
-    const auto& n = names_[id];
-    reading r;
-    r.device = n.device;
-    r.point = n.point;
-    r.unit = n.unit;
-    r.time = clock::time_point(std::chrono::milliseconds(s.int64(1)));
-    r.value = s.real(2);
-    r.q = s.int64(3) == 0 ? quality::good : quality::bad;
-    out.push_back(std::move(r));
+    out.push_back(reading_at(s, id, 1));
   }
   std::sort(out.begin(), out.end(), [](const reading& a, const reading& b) { return a.point < b.point; });
   return out;
@@ -100,15 +105,7 @@ store::readings_page store::readings_between_times(clock::time_point from, clock
       break;
     }
     page.next = s.int64(0);
-    const auto& n = names_[s.int64(1)];
-    reading r;
-    r.device = n.device;
-    r.point = n.point;
-    r.unit = n.unit;
-    r.time = clock::time_point(std::chrono::milliseconds(s.int64(2)));
-    r.value = s.real(3);
-    r.q = s.int64(4) == 0 ? quality::good : quality::bad;
-    page.readings.push_back(std::move(r));
+    page.readings.push_back(reading_at(s, s.int64(1), 2));
   }
   return page;
 }

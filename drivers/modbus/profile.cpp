@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -301,6 +302,15 @@ profile_library load_profiles(const std::filesystem::path& dir, config::config_e
   }
   errors.set_file({});
   return library;
+}
+
+std::string default_profiles_dir() {
+  if (const char* env = std::getenv("FIREGATE_PROFILES")) return env;
+  for (const char* dir : {FIREGATE_SOURCE_PROFILES, "/etc/firegate/profiles"}) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(std::filesystem::path(dir) / "modbus", ec)) return dir;
+  }
+  return "/etc/firegate/profiles";
 }
 
 }  // namespace firegate::modbus

@@ -71,4 +71,8 @@ using profile_library = std::map<std::string, std::shared_ptr<const device_profi
 /// Every *.toml in `dir`, by profile name; errors name the file. A missing folder is one error.
 profile_library load_profiles(const std::filesystem::path& dir, config::config_errors& errors);
 
+/// Where the shipped profiles are for the tools (firegate-sim, firegatectl scan): FIREGATE_PROFILES,
+/// else the source tree's when run from a build folder, else /etc/firegate/profiles.
+std::string default_profiles_dir();
+
 }  // namespace firegate::modbus

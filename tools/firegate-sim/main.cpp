@@ -348,20 +348,11 @@ std::optional<std::string> add_devices(sim::fleet& f, const std::string& spec,
   return std::nullopt;
 }
 
-std::string default_profiles_dir() {
-  if (const char* env = std::getenv("FIREGATE_PROFILES")) return env;
-  for (const char* dir : {FIREGATE_SOURCE_PROFILES, "/etc/firegate/profiles"}) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(std::filesystem::path(dir) / "modbus", ec)) return dir;
-  }
-  return "/etc/firegate/profiles";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App cli{"firegate-sim: simulated fire-protection field devices (Modbus TCP and RTU)"};
-  std::string bind = "127.0.0.1", framing = "mbap", serial, profiles_dir = default_profiles_dir();
+  std::string bind = "127.0.0.1", framing = "mbap", serial, profiles_dir = modbus::default_profiles_dir();
   std::uint16_t port = 1502;
   std::size_t ports = 1;
   std::uint32_t baud = 9600;

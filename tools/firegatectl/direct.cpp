@@ -108,15 +108,6 @@ void direct_scan(const direct_line& line, int first, int last, std::shared_ptr<c
   io.run();
 }
 
-std::string default_profiles_dir() {
-  if (const char* env = std::getenv("FIREGATE_PROFILES")) return env;
-  for (const char* dir : {FIREGATE_SOURCE_PROFILES, "/etc/firegate/profiles"}) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(std::filesystem::path(dir) / "modbus", ec)) return dir;
-  }
-  return "/etc/firegate/profiles";
-}
-
 std::shared_ptr<const profile_library> shipped_profiles(const std::string& dir, std::string& errors) {
   config::config_errors found;
   auto library = std::make_shared<const profile_library>(load_profiles(std::filesystem::path(dir) / "modbus", found));

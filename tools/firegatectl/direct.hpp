@@ -35,6 +35,5 @@ void direct_scan(const direct_line& line, int first, int last,
 /// /etc/firegate/profiles); errors go to `errors`.
 std::shared_ptr<const firegate::modbus::profile_library> shipped_profiles(const std::string& dir,
                                                                           std::string& errors);
-std::string default_profiles_dir();
 
 }  // namespace firegatectl

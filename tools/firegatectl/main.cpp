@@ -372,7 +372,7 @@ int main(int argc, char** argv) {
   exp->add_option("-o,--output", output, "a file instead of standard output");
 
   line_options regs;
-  regs.profiles = default_profiles_dir();
+  regs.profiles = firegate::modbus::default_profiles_dir();
   auto* read = cli.add_subcommand("read", "read raw registers or coils of a unit on a bus");
   auto* write = cli.add_subcommand("write", "write raw registers or coils (the profiles' checks do not apply)");
   for (auto* sub : {read, write}) {
