@@ -395,11 +395,16 @@ void application::control_alarm_command(const session_ptr& s, const json& id, co
     s->send(refuse(id, "bad_request", cmd.error));
     return s->done();
   }
+  if (const auto device = args.value("device", std::string()); !device.empty()) {
+    if (auto error = unknown_device(device); !error.empty()) {
+      s->send(refuse(id, "unknown_device", error));
+      return s->done();
+    }
+  }
   auto done = carry_out(*cmd.body);
   if (!done.ok()) {
-    const bool unknown = done.error.starts_with("no device");
     spdlog::warn("control command refused command={} user={} error=\"{}\"", name, s->who().user, done.error);
-    s->send(refuse(id, unknown ? "unknown_device" : "refused", done.error));
+    s->send(refuse(id, "refused", done.error));
     return s->done();
   }
   spdlog::info("control command done command={} user={} uid={} events={}", name, s->who().user, s->who().uid,
@@ -619,12 +624,12 @@ void application::control_registers(const session_ptr& s, const json& id, const 
     spdlog::warn("control raw write bus={} unit={} table={} address={} values={} user={} uid={}", bus_name, unit,
                  r.table, address, values->dump(), s->who().user, s->who().uid);
   }
-  drivers_[*bus]->transact(r, [s, id, r, bus_name](const register_reply& reply_) {
-    if (reply_.error) {
+  drivers_[*bus]->transact(r, [s, id, r, bus_name](const register_reply& answer) {
+    if (answer.error) {
       s->send(refuse(id, "failed",
                      fmt::format("{} unit {} {} {}: {}{}", bus_name, r.unit, r.table, r.address,
-                                 reply_.detail.empty() ? reply_.error.message() : reply_.detail,
-                                 reply_.error == std::errc::host_unreachable
+                                 answer.detail.empty() ? answer.error.message() : answer.detail,
+                                 answer.error == std::errc::host_unreachable
                                      ? "; the bus cannot be opened now: check its cable or server"
                                      : "")));
     } else {
@@ -632,9 +637,9 @@ void application::control_registers(const session_ptr& s, const json& id, const 
                          {"unit", r.unit},
                          {"table", r.table},
                          {"address", r.address},
-                         {"values", r.values.empty() ? json(reply_.values) : json(r.values)},
+                         {"values", r.values.empty() ? json(answer.values) : json(r.values)},
                          {"written", !r.values.empty()},
-                         {"ms", static_cast<double>(reply_.time.count()) / 1000.0}}));
+                         {"ms", static_cast<double>(answer.time.count()) / 1000.0}}));
     }
     s->done();
   });

@@ -354,7 +354,7 @@ int main(int argc, char** argv) {
   int wait_s = 120;
   test_alarm->add_option("-w,--wait", wait_s, "seconds to wait")->check(CLI::Range(1, 3600))->capture_default_str();
   for (auto* sub : {ack, shield, unshield, test_mode, test_alarm}) {
-    sub->add_option("--by", by, "who is acting (default: your login)");
+    sub->add_option("--by", by, "who is acting (default: SUDO_USER under sudo, else your login)");
   }
 
   auto* tail = cli.add_subcommand("tail", "readings and events as they happen (Ctrl-C ends)");
@@ -438,6 +438,8 @@ int main(int argc, char** argv) {
       }
       if (r["events"].empty()) std::cout << "done\n";
     };
+    // Under sudo the person is SUDO_USER; the daemon adds the login the kernel reports (root).
+    if (const char* sudo_user = std::getenv("SUDO_USER"); by.empty() && sudo_user != nullptr) by = sudo_user;
     json actor = by.empty() ? json::object() : json{{"by", by}};
     if (ack->parsed()) {
       auto args = actor;
