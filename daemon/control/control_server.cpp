@@ -174,6 +174,10 @@ void session::on_line(std::string line) {
   idle_.cancel();
   try {
     owner_.handler_(shared_from_this(), doc);
+  } catch (const json::type_error& e) {
+    // An argument of the wrong type ("limit": "ten"): the client's mistake, said as such.
+    send(refuse(id, "bad_request", fmt::format("an argument has the wrong type: {}", e.what())));
+    done();
   } catch (const std::exception& e) {
     spdlog::error("control request failed command={} user={} error=\"{}\"", command->get<std::string>(),
                   who_.user, e.what());

@@ -378,6 +378,21 @@ alarm_interval_ms = 50
   return text;
 }
 
+bool is_event(const mqtt_probe::message& m, const std::string& type) {
+  auto j = nlohmann::json::parse(m.payload, nullptr, false);
+  return j.is_object() && j.value("type", "") == type;
+}
+
+std::optional<nlohmann::json> reply_to(mqtt_probe& platform, const std::string& id) {
+  auto m = platform.wait_for(
+      [&](auto& msg) {
+        return msg.topic.ends_with("/cmd/reply") &&
+               nlohmann::json::parse(msg.payload, nullptr, false).value("id", "") == id;
+      },
+      10s);
+  return m ? std::optional(nlohmann::json::parse(m->payload)) : std::nullopt;
+}
+
 std::string read_text(const std::filesystem::path& p) {
   std::ifstream in(p);
   std::stringstream s;

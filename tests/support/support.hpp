@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <mqtt/token.h>
+#include <nlohmann/json.hpp>
 
 namespace mqtt {
 class async_client;
@@ -162,6 +163,11 @@ class mqtt_probe {
 /// detector clears, without an acknowledgement (the site override latch = false).
 std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
                             std::uint16_t modbus_port, int detectors, bool latch_fire = true);
+
+/// Whether a message is an event of `type` (its JSON "type").
+bool is_event(const mqtt_probe::message& m, const std::string& type);
+/// The reply to the platform command `id` (on a cmd/reply topic), waiting up to 10 s.
+std::optional<nlohmann::json> reply_to(mqtt_probe& platform, const std::string& id);
 
 /// The whole of a text file ("" when it cannot be read).
 std::string read_text(const std::filesystem::path& p);

@@ -351,6 +351,10 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     CHECK(huge["code"] == "bad_request");
     CHECK(huge["error"].get<std::string>().find("65536") != std::string::npos);
     CHECK(send("not json\n")["code"] == "bad_request");
+    const auto wrong_type = send(R"({"id":6,"command":"alarms","args":{"history":"yes"}})" "\n");
+    CHECK(wrong_type["code"] == "bad_request");
+    CHECK(wrong_type["error"].get<std::string>().find("wrong type") != std::string::npos);
+    CHECK(send(R"({"id":7,"command":"device","args":{"name":42}})" "\n")["code"] == "unknown_device");
     // The daemon is none the worse.
     CHECK(ctl(dir, {"status"}).exit == 0);
   }

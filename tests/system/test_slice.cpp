@@ -71,11 +71,6 @@ location = "1F hall"
                      source_dir() + "/config/profiles", (dir / "fg.db").string(), broker_port, modbus_port);
 }
 
-bool is_event(const mqtt_probe::message& m, const std::string& type) {
-  auto j = json::parse(m.payload, nullptr, false);
-  return j.is_object() && j.value("type", "") == type;
-}
-
 /// The alarm the platform receives carries what a control room needs (shared/domain/alerts.md).
 void check_fire_alarm(const json& a) {
   CHECK(a["schema"] == "firegate.event/1");
@@ -113,16 +108,6 @@ void acknowledge(mqtt_probe& platform, const std::string& command_id, const std:
                         {"command", "ack"},
                         {"args", {{"alarm_id", alarm_id}, {"verdict", verdict}, {"by", "operator 12"}}}}
                        .dump());
-}
-
-std::optional<json> reply_to(mqtt_probe& platform, const std::string& command_id) {
-  auto m = platform.wait_for(
-      [&](auto& msg) {
-        return msg.topic == "firegate/site-test/gw-test/cmd/reply" &&
-               json::parse(msg.payload)["id"] == command_id;
-      },
-      10s);
-  return m ? std::optional(json::parse(m->payload)) : std::nullopt;
 }
 
 /// Stops firegated cleanly and checks that no event is left to send. The readings of the last

@@ -31,11 +31,6 @@ bool namespaces_available() {
   return std::system("/usr/bin/unshare -rm /bin/true >/dev/null 2>&1") == 0;
 }
 
-bool is_event(const mqtt_probe::message& m, const std::string& type) {
-  auto j = json::parse(m.payload, nullptr, false);
-  return j.is_object() && j.value("type", "") == type;
-}
-
 /// firegated with its database on a 2 MiB tmpfs of its own.
 struct daemon_on_small_disk {
   temp_dir dir;

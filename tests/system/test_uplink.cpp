@@ -52,15 +52,6 @@ std::optional<json> status_of(mqtt_probe& platform, const std::string& state, co
   return m ? std::optional(json::parse(m->payload)) : std::nullopt;
 }
 
-std::optional<json> reply_to(mqtt_probe& platform, const std::string& id) {
-  auto m = platform.wait_for(
-      [&](auto& msg) {
-        return msg.topic.ends_with("/cmd/reply") &&
-               json::parse(msg.payload, nullptr, false).value("id", "") == id;
-      },
-      10s);
-  return m ? std::optional(json::parse(m->payload)) : std::nullopt;
-}
 
 bool published_anything(mqtt_probe& platform) {
   for (const auto& m : platform.messages()) {

@@ -33,9 +33,9 @@ struct row {
   std::vector<step> steps;
 };
 
-condition_spec threshold(condition_kind k, double set, double clear) {
+condition_spec threshold(condition_kind which, double set, double clear) {
   condition_spec s;
-  s.kind = k;
+  s.kind = which;
   s.set = set;
   s.clear = clear;
   return s;
@@ -49,10 +49,10 @@ condition_spec with_debounce(condition_spec s, std::chrono::milliseconds delay, 
 
 void run(const row& r) {
   condition c(r.spec);
-  const auto t0 = mono::time_point(1h);  // any origin; only differences count
+  const auto origin = mono::time_point(1h);  // any origin; only differences count
   std::string got, want;
   for (const auto& s : r.steps) {
-    const auto now = t0 + std::chrono::milliseconds(s.ms);
+    const auto now = origin + std::chrono::milliseconds(s.ms);
     const auto ch = s.what == tick ? c.on_tick(now) : c.on_sample(s.value, s.q, now);
     got += ch == change::raised ? 'R' : ch == change::cleared ? 'C' : '.';
     want += s.expect;
@@ -209,10 +209,10 @@ TEST_CASE("conditions: the wall clock jumping does not move a debounce") {
   // after it started, whatever the readings' own times say.
   auto spec = with_debounce(threshold(condition_kind::high, 300, 280), 5s, 1);
   condition c(spec);
-  const auto t0 = mono::time_point(100s);
+  const auto origin = mono::time_point(100s);
   reading r{"efd-1", "residual_current", 350, "mA", quality::good, clock::now()};
-  CHECK(c.on_sample(r.value, r.q, t0) == change::none);
+  CHECK(c.on_sample(r.value, r.q, origin) == change::none);
   r.time -= 1h;  // the wall clock is set back
-  CHECK(c.on_sample(r.value, r.q, t0 + 2s) == change::none);
-  CHECK(c.on_sample(r.value, r.q, t0 + 5s) == change::raised);
+  CHECK(c.on_sample(r.value, r.q, origin + 2s) == change::none);
+  CHECK(c.on_sample(r.value, r.q, origin + 5s) == change::raised);
 }
