@@ -1,0 +1,68 @@
+#pragma once
+// JSON of the control API's answers (docs/control-api.md), shared by app/control.cpp and
+// app/control_streams.cpp. Inside the application only.
+
+#include "config/config.hpp"
+#include "reading.hpp"
+#include "rules/event.hpp"
+#include "uplink/payloads.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace firegate::control_json {
+
+using json = nlohmann::json;
+
+inline json time_or_null(const std::optional<clock::time_point>& t) { return t ? json(iso8601(*t)) : json(nullptr); }
+
+inline double seconds_since(clock::time_point t, clock::time_point now) {
+  return std::chrono::duration<double>(now - t).count();
+}
+
+inline json alarm_json(const open_alarm& a, const config::device_config* d) {
+  json j{{"id", a.id},         {"type", to_string(a.kind)}, {"category", category_of(a.kind)},
+         {"device", a.device}, {"location", d ? d->location : ""},
+         {"rule", a.rule},     {"point", a.point},          {"value", a.value},
+         {"time", iso8601(a.time)}, {"detail", a.detail},   {"test", a.test},
+         {"repeats", a.repeats}};
+  j["acknowledged"] = a.verdict.empty() ? json(nullptr) : json{{"verdict", a.verdict}, {"by", a.actor}};
+  if (a.until) {
+    j["until"] = iso8601(*a.until);
+    j["by"] = a.actor;
+  }
+  return j;
+}
+
+inline json event_summary(const event& e) {
+  json j{{"id", e.id},     {"type", to_string(e.kind)}, {"category", category_of(e.kind)},
+         {"device", e.device}, {"point", e.point}, {"value", e.value},         {"time", iso8601(e.time)},
+         {"detail", e.detail}, {"rule", e.rule},   {"test", e.test}};
+  if (e.seq != 0) j["seq"] = e.seq;  // given when stored: a command's reply comes first
+  if (!e.alarm_id.empty()) j["alarm_id"] = e.alarm_id;
+  if (!e.actor.empty()) j["by"] = e.actor;
+  if (!e.verdict.empty()) j["verdict"] = e.verdict;
+  return j;
+}
+
+inline json reading_json(const reading& r, clock::time_point now) {
+  return {{"device", r.device},
+          {"point", r.point},
+          {"value", r.value},
+          {"unit", r.unit},
+          {"quality", r.q == quality::good ? "good" : "bad"},
+          {"time", iso8601(r.time)},
+          {"age_s", seconds_since(r.time, now)}};
+}
+
+inline json pairs_json(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  json j = json::object();
+  for (const auto& [k, v] : pairs) j[k] = v;
+  return j;
+}
+
+}  // namespace firegate::control_json

@@ -1,0 +1,310 @@
+// The control API's streaming and bus-side requests (docs/control-api.md): tail and the test
+// alarm's wait (watchers fed from the data path), export a page at a time, raw registers and scans
+// through the bus's driver, and the running configuration. The rest is app/control.cpp.
+
+#include "application.hpp"
+#include "control_json.hpp"
+
+#include "config/suggest.hpp"
+#include "uplink/commands.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+
+namespace firegate {
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using control::refuse;
+using control::reply;
+using session_ptr = std::shared_ptr<control::session>;
+using namespace control_json;
+
+void application::control_tail(const session_ptr& s, const json& id, const json& args) {
+  const auto device = args.value("device", std::string());
+  if (!device.empty()) {
+    if (auto error = unknown_device(device); !error.empty()) {
+      s->send(refuse(id, "unknown_device", error));
+      return s->done();
+    }
+  }
+  const bool readings = args.value("readings", true), events = args.value("events", true);
+  s->streaming();
+  s->send({{"id", id}, {"progress", {{"stage", "tailing"}, {"device", device}}}});
+  watchers_.push_back({s, id, device, readings, events, {}, nullptr, clock::now()});
+}
+
+void application::watch_readings(std::span<const reading> readings) {
+  if (watchers_.empty() || readings.empty()) return;
+  const auto now = clock::now();
+  std::erase_if(watchers_, [](const watcher& w) { return w.session.expired() || w.session.lock()->closed(); });
+  for (const auto& w : watchers_) {
+    if (!w.readings || (!w.device.empty() && w.device != readings.front().device)) continue;
+    auto s = w.session.lock();
+    for (const auto& r : readings) s->send({{"id", w.id}, {"reading", reading_json(r, now)}}, true);
+  }
+}
+
+void application::watch_event(const event& e) {
+  if (watchers_.empty()) return;
+  std::erase_if(watchers_, [](const watcher& w) { return w.session.expired() || w.session.lock()->closed(); });
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    auto s = it->session.lock();
+    if (!it->alarm_id.empty()) {
+      // A test alarm: ended by the platform's acknowledgement.
+      if (e.alarm_id == it->alarm_id && e.kind == event_kind::alarm_acknowledged) {
+        s->send(reply(it->id, {{"alarm_id", it->alarm_id},
+                               {"acknowledged_by", e.actor},
+                               {"verdict", e.verdict},
+                               {"seconds", seconds_since(it->started, clock::now())}}));
+        s->done();
+        it->deadline->cancel();
+        it = watchers_.erase(it);
+        continue;
+      }
+    } else if (it->events && (it->device.empty() || it->device == e.device)) {
+      s->send({{"id", it->id}, {"event", event_summary(e)}});
+    }
+    ++it;
+  }
+}
+
+json application::config_json() const {
+  json buses = json::array();
+  for (const auto& b : cfg_.buses) {
+    json bus{{"name", b.name}, {"driver", b.driver}};
+    if (b.settings) bus["settings"] = pairs_json(b.settings->summary());
+    buses.push_back(std::move(bus));
+  }
+  json devices = json::array();
+  for (const auto& d : cfg_.devices) {
+    json dev{{"name", d.name}, {"bus", d.bus}, {"location", d.location}, {"description", d.description}};
+    for (const auto& b : cfg_.buses) {
+      if (b.name == d.bus && b.settings) dev["settings"] = pairs_json(b.settings->device_summary(d.name));
+    }
+    devices.push_back(std::move(dev));
+  }
+  json linkages = json::array();
+  for (const auto& l : cfg_.linkages) {
+    linkages.push_back({{"name", l.name},
+                        {"on", rules::to_string(l.on)},
+                        {"devices", l.devices},
+                        {"rule", l.rule},
+                        {"device", l.device},
+                        {"write", l.write},
+                        {"value", l.value},
+                        {"reset_value", l.reset_value ? json(*l.reset_value) : json(nullptr)}});
+  }
+  const auto redacted = [](const std::string& secret) { return secret.empty() ? json("") : json("(redacted)"); };
+  json mqtt{{"host", cfg_.mqtt.host},
+            {"port", cfg_.mqtt.port},
+            {"client_id", cfg_.mqtt.client_id},
+            {"topic_prefix", cfg_.mqtt.topic_prefix},
+            {"keepalive_s", cfg_.mqtt.keepalive.count()},
+            {"telemetry", cfg_.mqtt.telemetry},
+            {"max_in_flight", cfg_.mqtt.max_in_flight},
+            {"telemetry_rate", cfg_.mqtt.telemetry_rate},
+            {"telemetry_batch", cfg_.mqtt.telemetry_batch},
+            {"username", cfg_.mqtt.username},
+            {"password", redacted(cfg_.mqtt.password)},
+            {"heartbeat_s", cfg_.mqtt.heartbeat.count()},
+            {"commands", cfg_.mqtt.commands}};
+  if (cfg_.mqtt.tls) {
+    const auto& t = *cfg_.mqtt.tls;
+    mqtt["tls"] = {{"ca_file", t.ca_file},     {"ca_path", t.ca_path}, {"cert_file", t.cert_file},
+                   {"key_file", t.key_file},   {"key_password", redacted(t.key_password)},
+                   {"verify", t.verify}};
+  }
+  return {{"file", config_path_.string()},
+          {"profiles", {{"dir", cfg_.profiles_dir}}},
+          {"gateway", {{"id", cfg_.gateway.id}, {"description", cfg_.gateway.description}}},
+          {"site",
+           {{"id", cfg_.site.id},
+            {"name", cfg_.site.name},
+            {"address", cfg_.site.address},
+            {"category", cfg_.site.category},
+            {"latitude", cfg_.site.latitude},
+            {"longitude", cfg_.site.longitude},
+            {"responsible", {{"name", cfg_.site.responsible.name}, {"phone", cfg_.site.responsible.phone}}},
+            {"backup", {{"name", cfg_.site.backup.name}, {"phone", cfg_.site.backup.phone}}}}},
+          {"storage",
+           {{"path", cfg_.storage.path},
+            {"flush_interval_ms", cfg_.storage.flush_interval.count()},
+            {"max_size_mb", cfg_.storage.max_size_mb},
+            {"max_age_days", cfg_.storage.max_age.count() / 24}}},
+          {"alarms",
+           {{"escalate_after_s", cfg_.alarms.escalate_after.count()},
+            {"false_alarms_per_day", cfg_.alarms.false_alarm_limit}}},
+          {"uplink", {{"mqtt", std::move(mqtt)}}},
+          {"control", {{"enabled", cfg_.control.enabled}, {"socket", cfg_.control.socket}, {"group", cfg_.control.group}}},
+          {"buses", std::move(buses)},
+          {"devices", std::move(devices)},
+          {"linkage", std::move(linkages)}};
+}
+
+void application::control_registers(const session_ptr& s, const json& id, const std::string& name,
+                                    const json& args) {
+  const auto bus_name = args.value("bus", std::string());
+  std::optional<std::size_t> bus;
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
+    names.push_back(cfg_.buses[i].name);
+    if (cfg_.buses[i].name == bus_name && i < drivers_.size()) bus = i;
+  }
+  if (!bus) {
+    s->send(refuse(id, "unknown_bus",
+                   fmt::format("no bus \"{}\" on this gateway;{} its buses: {}", bus_name,
+                               config::did_you_mean(bus_name, names), fmt::join(names, ", "))));
+    return s->done();
+  }
+  const auto number = [&](const char* key, int fallback) {
+    auto it = args.find(key);
+    return it != args.end() && it->is_number_integer() ? it->get<int>() : fallback;
+  };
+  if (name == "scan") {
+    const int first = number("from", 1), last = number("to", 32);
+    if (first < 1 || last > 247 || first > last) {
+      s->send(refuse(id, "bad_request", fmt::format("scan units 1–247, from before to; not {}–{}", first, last)));
+      return s->done();
+    }
+    spdlog::info("control scan bus={} units={}-{} user={}", bus_name, first, last, s->who().user);
+    s->streaming();
+    return scan_unit(s, id, *bus, first, last, json::array());
+  }
+  register_request r;
+  const int unit = number("unit", 0), address = number("address", -1), count = number("count", 1);
+  if (unit < 1 || unit > 247 || address < 0 || address > 65535 || count < 1 || count > 2000) {
+    s->send(refuse(id, "bad_request",
+                   fmt::format("give unit 1–247 (not {}), address 0–65535 (not {}) and count 1–2000 (not {})", unit,
+                               address, count)));
+    return s->done();
+  }
+  r.unit = static_cast<std::uint8_t>(unit);
+  r.address = static_cast<std::uint16_t>(address);
+  r.count = static_cast<std::uint16_t>(count);
+  r.table = args.value("table", std::string("holding"));
+  if (name == "write") {
+    const auto values = args.find("values");
+    if (values == args.end() || !values->is_array() || values->empty()) {
+      s->send(refuse(id, "bad_request", "a write needs \"values\": the registers (or coils, 0 or 1) to write"));
+      return s->done();
+    }
+    for (const auto& v : *values) {
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > 65535) {
+        s->send(refuse(id, "bad_request", fmt::format("a register holds 0–65535, not {}", v.dump())));
+        return s->done();
+      }
+      r.values.push_back(v.get<std::uint16_t>());
+    }
+    // A raw write bypasses the profiles' checks: who did it is in the log.
+    spdlog::warn("control raw write bus={} unit={} table={} address={} values={} user={} uid={}", bus_name, unit,
+                 r.table, address, values->dump(), s->who().user, s->who().uid);
+  }
+  drivers_[*bus]->transact(r, [s, id, r, bus_name](const register_reply& answer) {
+    if (answer.error) {
+      s->send(refuse(id, "failed",
+                     fmt::format("{} unit {} {} {}: {}{}", bus_name, r.unit, r.table, r.address,
+                                 answer.detail.empty() ? answer.error.message() : answer.detail,
+                                 answer.error == std::errc::host_unreachable
+                                     ? "; the bus cannot be opened now: check its cable or server"
+                                     : "")));
+    } else {
+      s->send(reply(id, {{"bus", bus_name},
+                         {"unit", r.unit},
+                         {"table", r.table},
+                         {"address", r.address},
+                         {"values", r.values.empty() ? json(answer.values) : json(r.values)},
+                         {"written", !r.values.empty()},
+                         {"ms", static_cast<double>(answer.time.count()) / 1000.0}}));
+    }
+    s->done();
+  });
+}
+
+void application::scan_unit(session_ptr s, json id, std::size_t bus, int unit, int last, json found) {
+  if (s->closed() || stopping_ || bus >= drivers_.size()) return;
+  drivers_[bus]->identify(static_cast<std::uint8_t>(unit), [this, s, id, bus, unit, last,
+                                                          found = std::move(found)](unit_identity u) mutable {
+    if (stopping_ || bus >= cfg_.buses.size()) return;
+    json line{{"unit", unit}, {"answered", u.answered}, {"profiles", u.profiles}, {"detail", u.detail}};
+    // The configured device at that address, if any: a scan finds strays and misaddressed units.
+    for (const auto& d : cfg_.devices) {
+      if (d.bus != cfg_.buses[bus].name || !cfg_.buses[bus].settings) continue;
+      for (const auto& [key, value] : cfg_.buses[bus].settings->device_summary(d.name)) {
+        if (key == "unit_id" && value == std::to_string(unit)) line["configured"] = d.name;
+      }
+    }
+    s->send({{"id", id}, {"scanned", line}});
+    if (u.answered) found.push_back(std::move(line));
+    if (unit < last) return scan_unit(s, id, bus, unit + 1, last, std::move(found));
+    s->send(reply(id, {{"bus", cfg_.buses[bus].name}, {"answered", std::move(found)}}));
+    s->done();
+  });
+}
+
+void application::control_export(const session_ptr& s, const json& id, const json& args) {
+  const auto from = parse_iso8601(args.value("from", std::string()));
+  const auto to = parse_iso8601(args.value("to", std::string()));
+  if (!from || !to || *to <= *from) {
+    s->send(refuse(id, "bad_request",
+                   "\"from\" and \"to\" must be ISO 8601 times with their offset, \"from\" before \"to\", "
+                   "such as 2026-11-27T08:00:00+08:00"));
+    return s->done();
+  }
+  const auto device = args.value("device", std::string());
+  if (!device.empty()) {
+    if (auto error = unknown_device(device); !error.empty()) {
+      s->send(refuse(id, "unknown_device", error));
+      return s->done();
+    }
+  }
+  s->streaming();
+  // What is still in memory is written first, so that the export covers up to now.
+  flush();
+  export_page(s, id, *from, *to, device, 0, 0);
+}
+
+void application::export_page(session_ptr s, json id, clock::time_point from, clock::time_point to,
+                              std::string device, std::int64_t after, std::uint64_t sent) {
+  if (s->closed() || stopping_) return;
+  // A page at a time, and only once the client has read the last: memory stays bounded however
+  // long the window, and the store's thread is never held for long.
+  if (s->queued_bytes() > 1024 * 1024) {
+    auto wait = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
+    wait->async_wait([this, wait, s, id, from, to, device, after, sent](boost::system::error_code) {
+      export_page(s, id, from, to, device, after, sent);
+    });
+    return;
+  }
+  store_->post([this, s, id, from, to, device, after, sent](store& st) {
+    std::optional<store::readings_page> page;
+    std::string error;
+    try {
+      page = st.readings_between_times(from, to, device, after, 2000);
+    } catch (const store_error& e) {
+      error = e.what();
+    }
+    asio::post(io_, [this, s, id, from, to, device, sent, page = std::move(page), error]() mutable {
+      if (!page) {
+        s->send(refuse(id, "failed", fmt::format("the readings cannot be read: {}", error)));
+        return s->done();
+      }
+      json rows = json::array();
+      for (const auto& r : page->readings) {
+        rows.push_back({iso8601(r.time), r.device, r.point, r.value, r.unit, r.q == quality::good ? "good" : "bad"});
+      }
+      sent += page->readings.size();
+      if (!rows.empty()) s->send({{"id", id}, {"rows", std::move(rows)}});
+      if (page->more) return export_page(s, id, from, to, device, page->next, sent);
+      s->send(reply(id, {{"rows", sent}}));
+      s->done();
+    });
+  });
+}
+
+}  // namespace firegate
