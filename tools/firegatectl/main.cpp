@@ -131,18 +131,18 @@ int print_registers(const options& o, const json& r) {
     std::cout << r.dump(2) << '\n';
     return exit_code::ok;
   }
-  const bool bits = r["table"] == "coil" || r["table"] == "discrete";
-  const auto first = r["address"].get<long>();
+  const bool bits = field(r, "table") == "coil" || field(r, "table") == "discrete";
+  const auto first = field(r, "address").get<long>();
   if (r.value("written", false)) {
-    std::cout << fmt::format("written: unit {} {} from {} ({} value(s)), {:.1f} ms\n", text(r["unit"]),
-                             text(r["table"]), first, r["values"].size(), r.value("ms", 0.0));
+    std::cout << fmt::format("written: unit {} {} from {} ({} value(s)), {:.1f} ms\n", text(field(r, "unit")),
+                             text(field(r, "table")), first, field(r, "values").size(), r.value("ms", 0.0));
     return exit_code::ok;
   }
-  std::cout << fmt::format("unit {} {} from 0x{:04X} ({}), {:.1f} ms\n", text(r["unit"]), text(r["table"]), first,
+  std::cout << fmt::format("unit {} {} from 0x{:04X} ({}), {:.1f} ms\n", text(field(r, "unit")), text(field(r, "table")), first,
                            first, r.value("ms", 0.0));
   table t = bits ? table({"ADDRESS", "VALUE"}) : table({"ADDRESS", "HEX", "UNSIGNED", "SIGNED"});
   long a = first;
-  for (const auto& v : r["values"]) {
+  for (const auto& v : field(r, "values")) {
     const auto u = v.get<std::uint16_t>();
     if (bits) {
       t.add({fmt::format("0x{:04X} ({})", a, a), u ? "1 (on)" : "0 (off)"});
@@ -222,8 +222,8 @@ int run_scan(const options& o, line_options& l) {
     if (o.json_out) {
       std::cout << u.dump() << '\n' << std::flush;
     } else if (u.value("answered", false)) {
-      std::cout << fmt::format("unit {:>3}  {}{}\n", text(u["unit"]), text(u["detail"]),
-                               u.contains("configured") ? fmt::format("  (configured: {})", text(u["configured"]))
+      std::cout << fmt::format("unit {:>3}  {}{}\n", text(field(u, "unit")), text(field(u, "detail")),
+                               u.contains("configured") ? fmt::format("  (configured: {})", text(field(u, "configured")))
                                                         : std::string())
                 << std::flush;
     }
@@ -234,8 +234,8 @@ int run_scan(const options& o, line_options& l) {
     if (!o.json_out) std::cerr << fmt::format("scanning bus {} units {}–{} between the daemon's polls...\n", l.bus, l.from, l.to);
     const auto answer = c.request("scan", {{"bus", l.bus}, {"from", l.from}, {"to", l.to}}, [&](const json& line) {
       if (!line.contains("scanned")) return;
-      answered += line["scanned"].value("answered", false);
-      show(line["scanned"]);
+      answered += field(line, "scanned").value("answered", false);
+      show(field(line, "scanned"));
     });
     if (!answer.value("ok", false)) return refused_with(answer, o);
   } else {
@@ -283,7 +283,8 @@ int run_export(const options& o, const json& args, const std::string& output) {
   if (!o.json_out) out << "time,device,point,value,unit,quality\n";
   const auto answer = c.request("export", args, [&](const json& line) {
     if (!line.contains("rows")) return;
-    for (const auto& r : line["rows"]) {
+    for (const auto& r : field(line, "rows")) {
+      if (!r.is_array() || r.size() != 6) continue;  // not a row this version knows
       if (o.json_out) {
         out << r.dump() << '\n';
       } else {
@@ -295,7 +296,7 @@ int run_export(const options& o, const json& args, const std::string& output) {
   });
   if (!answer.value("ok", false)) return refused_with(answer, o);
   if (!output.empty() && output != "-") {
-    std::cerr << fmt::format("{} readings written to {}\n", text(answer["result"]["rows"]), output);
+    std::cerr << fmt::format("{} readings written to {}\n", text(field(answer["result"], "rows")), output);
   }
   return exit_code::ok;
 }
@@ -426,17 +427,18 @@ int main(int argc, char** argv) {
       if (!alarm_device.empty()) args["device"] = alarm_device;
       return simple(o, "alarms", args, [&](const json& r) {
         if (history) {
-          print_history(r["history"], std::cout);
+          print_history(field(r, "history"), std::cout);
         } else {
-          print_alarms(r["open"], std::cout);
+          print_alarms(field(r, "open"), std::cout);
         }
       });
     }
     const auto print_events = [](const json& r) {
-      for (const auto& e : r["events"]) {
-        std::cout << fmt::format("{}  {}  {}\n", text(e["type"]), text(e["device"]), text(e["detail"]));
+      for (const auto& e : field(r, "events")) {
+        std::cout << fmt::format("{}  {}  {}\n", text(field(e, "type")), text(field(e, "device")),
+                                 text(field(e, "detail")));
       }
-      if (r["events"].empty()) std::cout << "done\n";
+      if (field(r, "events").empty()) std::cout << "done\n";
     };
     // Under sudo the person is SUDO_USER; the daemon adds the login the kernel reports (root).
     if (const char* sudo_user = std::getenv("SUDO_USER"); by.empty() && sudo_user != nullptr) by = sudo_user;
@@ -469,9 +471,9 @@ int main(int argc, char** argv) {
         if (o.json_out) {
           std::cout << line.dump() << '\n' << std::flush;
         } else if (line.contains("progress")) {
-          const auto& p = line["progress"];
+          const auto& p = field(line, "progress");
           std::cout << fmt::format("test alarm {} raised; waiting up to {} s for the platform's acknowledgement{}\n",
-                                   text(p["alarm_id"]), text(p["wait_s"]),
+                                   text(field(p, "alarm_id")), text(field(p, "wait_s")),
                                    p.value("uplink_connected", false) ? "" : " (the uplink is DISCONNECTED now)")
                     << std::flush;
         }
@@ -482,8 +484,8 @@ int main(int argc, char** argv) {
         std::cout << r.dump() << '\n';
       } else {
         std::cout << fmt::format("PASSED: the platform acknowledged test alarm {} after {:.1f} s (by {}, verdict {})\n",
-                                 text(r["alarm_id"]), r.value("seconds", 0.0), text(r["acknowledged_by"]),
-                                 text(r["verdict"]));
+                                 text(field(r, "alarm_id")), r.value("seconds", 0.0), text(field(r, "acknowledged_by")),
+                                 text(field(r, "verdict")));
       }
       return exit_code::ok;
     }
@@ -515,6 +517,11 @@ int main(int argc, char** argv) {
     if (write->parsed()) return run_registers(o, regs, true);
     if (scan->parsed()) return run_scan(o, regs);
     if (show->parsed()) return simple(o, "config", json::object(), [](const json& r) { print_config(r, std::cout); });
+  } catch (const json::exception& e) {
+    // An answer of another shape than this firegatectl knows (another version of firegated).
+    std::cerr << "firegatectl: firegated's answer was not understood (" << e.what()
+              << "); are firegatectl and firegated the same version?\n";
+    return exit_code::refused;
   } catch (const failure& f) {
     if (o.json_out) {
       static const char* names[] = {"ok", "refused", "usage", "unreachable", "permission", "timeout"};

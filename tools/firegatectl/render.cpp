@@ -22,9 +22,16 @@ std::size_t width(const std::string& s) {
   return w;
 }
 
-std::string str(const json& j, const char* key) { return j.contains(key) ? text(j[key]) : "-"; }
+std::string str(const json& j, const char* key) { return text(field(j, key)); }
 
 }  // namespace
+
+const json& field(const json& j, const char* key) {
+  static const json missing;
+  if (!j.is_object()) return missing;
+  const auto it = j.find(key);
+  return it == j.end() ? missing : *it;
+}
 
 void table::print(std::ostream& out) const {
   std::vector<std::size_t> widths;
@@ -77,10 +84,10 @@ void print_alarms(const json& open, std::ostream& out) {
   table t({"ID", "TYPE", "DEVICE", "LOCATION", "SINCE", "ACKNOWLEDGED", "DETAIL"});
   for (const auto& a : open) {
     std::string ack = "no";
-    if (a.contains("acknowledged") && a["acknowledged"].is_object()) {
-      ack = fmt::format("{} by {}", text(a["acknowledged"]["verdict"]), text(a["acknowledged"]["by"]));
+    if (a.contains("acknowledged") && field(a, "acknowledged").is_object()) {
+      ack = fmt::format("{} by {}", text(field(field(a, "acknowledged"), "verdict")), text(field(field(a, "acknowledged"), "by")));
     } else if (a.contains("until")) {
-      ack = fmt::format("until {}", text(a["until"]));
+      ack = fmt::format("until {}", text(field(a, "until")));
     }
     auto type = str(a, "type");
     if (a.value("test", false)) type += " (test)";
@@ -104,109 +111,109 @@ void print_history(const json& events, std::ostream& out) {
 }
 
 void print_status(const json& r, std::ostream& out) {
-  const auto& g = r["gateway"];
-  const auto& site = r["site"];
-  const auto& up = r["uplink"];
-  const auto& st = r["storage"];
-  const auto& al = r["alarms"];
-  out << fmt::format("gateway   {}  firegate {}  up {}  pid {}\n", text(g["id"]), text(g["version"]),
-                     age(g["uptime_s"]), text(g["pid"]));
-  out << fmt::format("site      {}  {} ({})  {}\n", text(site["id"]), text(site["name"]), text(site["category"]),
-                     text(site["address"]));
-  const auto& ob = up["outbox"];
+  const auto& g = field(r, "gateway");
+  const auto& site = field(r, "site");
+  const auto& up = field(r, "uplink");
+  const auto& st = field(r, "storage");
+  const auto& al = field(r, "alarms");
+  out << fmt::format("gateway   {}  firegate {}  up {}  pid {}\n", text(field(g, "id")), text(field(g, "version")),
+                     age(field(g, "uptime_s")), text(field(g, "pid")));
+  out << fmt::format("site      {}  {} ({})  {}\n", text(field(site, "id")), text(field(site, "name")), text(field(site, "category")),
+                     text(field(site, "address")));
+  const auto& ob = field(up, "outbox");
   out << fmt::format("uplink    {}  {}{}  last acknowledged {}  waiting: alarm {} event {} telemetry {}\n",
-                     up.value("connected", false) ? "connected" : "DISCONNECTED", text(up["broker"]),
-                     up.value("tls", false) ? " (TLS)" : "", text(up["last_ack"]), text(ob["alarm"]),
-                     text(ob["event"]), text(ob["telemetry"]));
-  out << fmt::format("storage   {}  {} of {}  oldest undelivered {}  faults {}{}\n", text(st["state"]),
-                     mib(st["used_bytes"]), mib(st["max_bytes"]), text(st["oldest_undelivered"]),
-                     text(st["faults"]), st.contains("error") ? "  error: " + text(st["error"]) : "");
-  const auto& dv = r["devices"];
-  out << fmt::format("devices   {} online, {} offline, of {}\n", text(dv["online"]), text(dv["offline"]),
-                     text(dv["total"]));
+                     up.value("connected", false) ? "connected" : "DISCONNECTED", text(field(up, "broker")),
+                     up.value("tls", false) ? " (TLS)" : "", text(field(up, "last_ack")), text(field(ob, "alarm")),
+                     text(field(ob, "event")), text(field(ob, "telemetry")));
+  out << fmt::format("storage   {}  {} of {}  oldest undelivered {}  faults {}{}\n", text(field(st, "state")),
+                     mib(field(st, "used_bytes")), mib(field(st, "max_bytes")), text(field(st, "oldest_undelivered")),
+                     text(field(st, "faults")), st.contains("error") ? "  error: " + text(field(st, "error")) : "");
+  const auto& dv = field(r, "devices");
+  out << fmt::format("devices   {} online, {} offline, of {}\n", text(field(dv, "online")), text(field(dv, "offline")),
+                     text(field(dv, "total")));
   out << fmt::format(
       "alarms    fire {}  supervisory {}  fault {}  unacknowledged {}  test {}  shielded devices {}  "
       "test-mode devices {}\n\n",
-      text(al["fire"]), text(al["supervisory"]), text(al["fault"]), text(al["unacknowledged"]), text(al["test"]),
-      text(al["shielded_devices"]), text(al["test_mode_devices"]));
+      text(field(al, "fire")), text(field(al, "supervisory")), text(field(al, "fault")), text(field(al, "unacknowledged")), text(field(al, "test")),
+      text(field(al, "shielded_devices")), text(field(al, "test_mode_devices")));
   table buses({"BUS", "DRIVER", "DEVICES", "ONLINE", "OFFLINE"});
-  for (const auto& b : r["buses"]) {
+  for (const auto& b : field(r, "buses")) {
     buses.add({str(b, "name"), str(b, "driver"), str(b, "devices"), str(b, "online"), str(b, "offline")});
   }
   buses.print(out);
   out << '\n';
-  print_alarms(al["open"], out);
+  print_alarms(field(al, "open"), out);
 }
 
 void print_devices(const json& r, std::ostream& out) {
   table t({"DEVICE", "MODEL", "BUS", "ADDRESS", "STATE", "LAST GOOD", "POLLS", "TIMEOUTS", "CRC", "EXCEPTIONS",
            "RESPONSE MS", "LOCATION"});
-  for (const auto& d : r["devices"]) {
+  for (const auto& d : field(r, "devices")) {
     std::string state = d.value("online", false) ? "online" : "OFFLINE";
     if (d.contains("shielded_until")) state += ", shielded";
     if (d.contains("test_mode_until")) state += ", test mode";
     t.add({str(d, "name"), str(d, "model"), str(d, "bus"), str(d, "address"), state,
-           d["last_good_age_s"].is_null() ? "never" : age(d["last_good_age_s"]) + " ago", str(d, "polls"),
+           field(d, "last_good_age_s").is_null() ? "never" : age(field(d, "last_good_age_s")) + " ago", str(d, "polls"),
            str(d, "timeouts"), str(d, "crc_errors"), str(d, "exceptions"),
-           fmt::format("{:.1f}", d["response_ms"].value("mean", 0.0)), str(d, "location")});
+           fmt::format("{:.1f}", field(d, "response_ms").value("mean", 0.0)), str(d, "location")});
   }
   t.print(out);
 }
 
 void print_device(const json& d, std::ostream& out) {
   std::string state = d.value("online", false) ? "online" : "OFFLINE";
-  if (d.contains("shielded_until")) state += ", shielded until " + text(d["shielded_until"]);
-  if (d.contains("test_mode_until")) state += ", in test mode until " + text(d["test_mode_until"]);
-  out << fmt::format("device       {} ({})\n", text(d["name"]), text(d["model"]));
-  out << fmt::format("location     {}\n", text(d["location"]));
-  if (d.contains("description") && !d["description"].get<std::string>().empty())
-    out << fmt::format("description  {}\n", text(d["description"]));
-  out << fmt::format("bus          {}  at {}\n", text(d["bus"]), text(d["address"]));
+  if (d.contains("shielded_until")) state += ", shielded until " + text(field(d, "shielded_until"));
+  if (d.contains("test_mode_until")) state += ", in test mode until " + text(field(d, "test_mode_until"));
+  out << fmt::format("device       {} ({})\n", text(field(d, "name")), text(field(d, "model")));
+  out << fmt::format("location     {}\n", text(field(d, "location")));
+  if (d.contains("description") && !field(d, "description").get<std::string>().empty())
+    out << fmt::format("description  {}\n", text(field(d, "description")));
+  out << fmt::format("bus          {}  at {}\n", text(field(d, "bus")), text(field(d, "address")));
   out << fmt::format("state        {}  last good poll {}\n", state,
-                     d["last_good_age_s"].is_null() ? "never" : age(d["last_good_age_s"]) + " ago");
+                     field(d, "last_good_age_s").is_null() ? "never" : age(field(d, "last_good_age_s")) + " ago");
   out << fmt::format(
       "counters     polls {}  requests {}  responses {}  timeouts {}  crc errors {}  exceptions {}  malformed {}  "
       "connection errors {}  writes {} (failed {})\n",
       str(d, "polls"), str(d, "requests"), str(d, "responses"), str(d, "timeouts"), str(d, "crc_errors"),
       str(d, "exceptions"), str(d, "malformed"), str(d, "connection_errors"), str(d, "writes"),
       str(d, "write_failures"));
-  const auto& rt = d["response_ms"];
+  const auto& rt = field(d, "response_ms");
   out << fmt::format("response     last {:.1f} ms  mean {:.1f} ms  max {:.1f} ms\n", rt.value("last", 0.0),
                      rt.value("mean", 0.0), rt.value("max", 0.0));
-  if (!d.value("last_error", std::string()).empty()) out << "last error   " << text(d["last_error"]) << '\n';
-  if (d.contains("writable") && !d["writable"].empty()) {
+  if (!d.value("last_error", std::string()).empty()) out << "last error   " << text(field(d, "last_error")) << '\n';
+  if (d.contains("writable") && !field(d, "writable").empty()) {
     std::string w;
-    for (const auto& x : d["writable"]) w += (w.empty() ? "" : ", ") + text(x);
+    for (const auto& x : field(d, "writable")) w += (w.empty() ? "" : ", ") + text(x);
     out << "writable     " << w << '\n';
   }
   out << '\n';
   table t({"POINT", "VALUE", "UNIT", "QUALITY", "AGE"});
-  for (const auto& v : d["values"]) {
-    t.add({str(v, "point"), v.contains("label") ? fmt::format("{} ({})", text(v["value"]), text(v["label"])) : str(v, "value"), str(v, "unit"), str(v, "quality"), age(v["age_s"])});
+  for (const auto& v : field(d, "values")) {
+    t.add({str(v, "point"), v.contains("label") ? fmt::format("{} ({})", text(field(v, "value")), text(field(v, "label"))) : str(v, "value"), str(v, "unit"), str(v, "quality"), age(field(v, "age_s"))});
   }
   if (t.empty()) {
     out << "no values read yet\n";
   } else {
     t.print(out);
   }
-  if (d.contains("values_error")) out << "(stored values unreadable: " << text(d["values_error"]) << ")\n";
+  if (d.contains("values_error")) out << "(stored values unreadable: " << text(field(d, "values_error")) << ")\n";
   out << '\n';
-  print_alarms(d["alarms"], out);
+  print_alarms(field(d, "alarms"), out);
 }
 
 void print_tail_line(const json& line, std::ostream& out) {
   if (line.contains("reading")) {
-    const auto& r = line["reading"];
-    out << fmt::format("{}  {}  {} = {}{}{}\n", text(r["time"]), text(r["device"]), text(r["point"]),
-                       text(r["value"]), r.value("unit", std::string()).empty() ? "" : " " + text(r["unit"]),
+    const auto& r = field(line, "reading");
+    out << fmt::format("{}  {}  {} = {}{}{}\n", text(field(r, "time")), text(field(r, "device")), text(field(r, "point")),
+                       text(field(r, "value")), r.value("unit", std::string()).empty() ? "" : " " + text(field(r, "unit")),
                        r.value("quality", std::string()) == "good" ? "" : "  (bad quality)");
   } else if (line.contains("event")) {
-    const auto& e = line["event"];
-    out << fmt::format("{}  EVENT {}{}  {}  {}\n", text(e["time"]), text(e["type"]),
-                       e.value("test", false) ? " (test)" : "", text(e["device"]), text(e["detail"]));
+    const auto& e = field(line, "event");
+    out << fmt::format("{}  EVENT {}{}  {}  {}\n", text(field(e, "time")), text(field(e, "type")),
+                       e.value("test", false) ? " (test)" : "", text(field(e, "device")), text(field(e, "detail")));
   } else if (line.contains("dropped")) {
     out << fmt::format("... {} lines dropped: this terminal reads slower than the gateway writes\n",
-                       text(line["dropped"]));
+                       text(field(line, "dropped")));
   }
   out.flush();
 }
@@ -228,9 +235,9 @@ void print_config(const json& r, std::ostream& out) {
     }
   };
   out << "# the running configuration of firegated, defaults included, secrets redacted\n";
-  out << "# read from " << text(r["file"]) << "\n\n";
+  out << "# read from " << text(field(r, "file")) << "\n\n";
   for (const char* s : {"profiles", "gateway", "site", "storage", "alarms", "control"}) section(s, r[s]);
-  section("uplink.mqtt", r["uplink"]["mqtt"]);
+  section("uplink.mqtt", field(field(r, "uplink"), "mqtt"));
   for (const char* arr : {"buses", "devices", "linkage"}) {
     for (const auto& item : r[arr]) {
       out << "[[" << arr << "]]\n";
@@ -240,7 +247,7 @@ void print_config(const json& r, std::ostream& out) {
       }
       if (item.contains("settings")) {
         // Drivers give every setting as text; numbers are shown as numbers.
-        for (const auto& [k, v] : item["settings"].items()) {
+        for (const auto& [k, v] : field(item, "settings").items()) {
           const auto s = v.get<std::string>();
           const bool number = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
           out << k << " = " << (number ? s : v.dump()) << '\n';

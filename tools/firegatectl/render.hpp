@@ -22,6 +22,10 @@ class table {
   std::vector<std::vector<std::string>> rows_;
 };
 
+/// j[key] when j is an object that has it, else null: answers from another version of the daemon
+/// may lack a field, and a const json's operator[] must not be asked for one it lacks.
+const nlohmann::json& field(const nlohmann::json& j, const char* key);
+
 /// "3 s", "4 min", "2 h 05 min", "3 d 2 h"; "-" for null.
 std::string age(const nlohmann::json& seconds);
 /// A JSON scalar as a person reads it: strings bare, numbers short, null as "-".
