@@ -18,27 +18,13 @@ Prints one JSON object. Usage: tools/bench/ctl_latency.py --devices 247 --runs 5
 import argparse
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import time
 
+from modbus_fleet import free_port, wait_for  # the fleet benchmark's helpers, beside this file
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"bench: timed out waiting for {what}")
 
 
 def main():
