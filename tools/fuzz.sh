@@ -8,8 +8,9 @@ seconds=${1:-20}
 cd "$root"
 tools/deps.sh
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --parallel "$(nproc)" --target fuzz_modbus_response fuzz_config fuzz_command
-for target in modbus_response config command; do
+cmake --build --preset fuzz --parallel "$(nproc)" --target fuzz_modbus_response fuzz_config fuzz_command \
+  fuzz_mqtt_mapping
+for target in modbus_response config command mqtt_mapping; do
   work="build/fuzz/corpus-$target"
   mkdir -p "$work"
   echo "fuzz: $target for ${seconds}s"

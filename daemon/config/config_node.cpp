@@ -1,5 +1,10 @@
 #include "config_node.hpp"
 
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
 #include "suggest.hpp"
 
 #include <fmt/format.h>
@@ -245,6 +250,59 @@ void config_node::finish() {
         value.source().begin.line, child_path(key.str()),
         fmt::format("unknown key;{} known keys here: {}", did_you_mean(key.str(), known), join(known)));
   }
+}
+
+bool get_labels(config_node& n, std::map<std::int64_t, std::string>& out) {
+  auto labels = n.get_table("labels", presence::optional);
+  if (!labels) return !n.contains("labels");  // absent is fine; present but not a table was reported
+  bool ok = true;
+  for (const auto& key : labels->keys()) {
+    auto text = labels->get_string(key, presence::required, "give the meaning of this value");
+    std::int64_t raw = 0;
+    const auto* end = key.data() + key.size();
+    if (std::from_chars(key.data(), end, raw).ptr != end) {
+      labels->error(key, "a label's key must be the integer value it names, such as 1 = \"fire\"");
+      ok = false;
+    } else if (text) {
+      out.emplace(raw, *text);
+    } else {
+      ok = false;
+    }
+  }
+  labels->finish();
+  return ok;
+}
+
+void for_each_toml(const std::filesystem::path& dir, config_errors& errors, std::string_view what,
+                   const std::function<void(config_node&)>& each) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    errors.set_file(dir.string());
+    errors.add(0, "(profiles)", fmt::format("no such folder; set [profiles] dir to the folder that holds {}", what));
+    errors.set_file({});
+    return;
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".toml") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    errors.set_file(file.string());
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      const auto root = toml::parse(text.str(), file.string());
+      config_node node(root, "", errors);
+      each(node);
+    } catch (const toml::parse_error& e) {
+      errors.add(
+          e.source().begin.line, "(syntax)",
+          fmt::format("{}; fix the TOML syntax at column {}", e.description(), e.source().begin.column));
+    }
+  }
+  errors.set_file({});
 }
 
 }  // namespace firegate::config

@@ -11,6 +11,9 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <filesystem>
+#include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -80,5 +83,14 @@ class config_node {
   config_errors* errors_;
   std::set<std::string, std::less<>> read_;
 };
+
+/// Every *.toml in `dir`, in name order, parsed and handed to `each` with its root table; errors
+/// name the file. A missing folder is one error saying it should hold `what` ("modbus/*.toml").
+void for_each_toml(const std::filesystem::path& dir, config_errors& errors, std::string_view what,
+                   const std::function<void(config_node&)>& each);
+
+/// labels = { 0 = "normal", 1 = "fire" } (raw value → meaning) into `out`; absent is fine. False
+/// when present and wrong (recorded on `n`).
+bool get_labels(config_node& n, std::map<std::int64_t, std::string>& out);
 
 }  // namespace firegate::config

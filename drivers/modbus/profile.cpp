@@ -29,28 +29,6 @@ bool is_bit_table(register_table t) {
   return t == register_table::coil || t == register_table::discrete_input;
 }
 
-/// labels = { 0 = "normal", 1 = "fire" }: raw value → meaning.
-bool parse_labels(config::config_node& n, point_def& p) {
-  auto labels = n.get_table("labels", config::presence::optional);
-  if (!labels) return !n.contains("labels");  // absent is fine; present but not a table was reported
-  bool ok = true;
-  for (const auto& key : labels->keys()) {
-    auto text = labels->get_string(key, config::presence::required, "give the meaning of this value");
-    std::int64_t raw = 0;
-    const auto* end = key.data() + key.size();
-    if (std::from_chars(key.data(), end, raw).ptr != end) {
-      labels->error(key, "a label's key must be the integer value it names, such as 1 = \"fire\"");
-      ok = false;
-    } else if (text) {
-      p.labels.emplace(raw, *text);
-    } else {
-      ok = false;
-    }
-  }
-  labels->finish();
-  return ok;
-}
-
 /// A [[points]] entry, or with `writable` the point part of a [[writes]] entry (no group or invalid
 /// values: a write has neither).
 std::optional<point_def> parse_point(config::config_node& n, std::set<std::string, std::less<>>& names,
@@ -116,7 +94,7 @@ std::optional<point_def> parse_point(config::config_node& n, std::set<std::strin
   ok &= offset.has_value();
   p.offset = offset.value_or(0.0);
   p.unit = n.get_string_or("unit", "");
-  ok &= parse_labels(n, p);
+  ok &= config::get_labels(n, p.labels);
   if (writable) return ok ? std::optional<point_def>(std::move(p)) : std::nullopt;
   for (auto& raw : n.get_integer_array("invalid")) p.invalid.push_back(raw);
   auto group = n.get_enum_or("group", group_names, "telemetry");
@@ -267,40 +245,15 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
 
 profile_library load_profiles(const std::filesystem::path& dir, config::config_errors& errors) {
   profile_library library;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    errors.set_file(dir.string());
-    errors.add(0, "(profiles)", "no such folder; set [profiles] dir to the folder that holds modbus/*.toml");
-    errors.set_file({});
-    return library;
-  }
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".toml") files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& file : files) {
-    errors.set_file(file.string());
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    try {
-      const auto root = toml::parse(text.str(), file.string());
-      config::config_node node(root, "", errors);
-      if (auto profile = parse_profile(node)) {
-        auto name = profile->name;  // copied: the profile is moved from below
-        auto shared = std::make_shared<const device_profile>(std::move(*profile));
-        if (!library.emplace(name, std::move(shared)).second) {
-          errors.add(0, "name", fmt::format("profile \"{}\" is defined twice in {}", name, dir.string()));
-        }
+  config::for_each_toml(dir, errors, "modbus/*.toml", [&](config::config_node& node) {
+    if (auto profile = parse_profile(node)) {
+      auto name = profile->name;  // copied: the profile is moved from below
+      auto shared = std::make_shared<const device_profile>(std::move(*profile));
+      if (!library.emplace(name, std::move(shared)).second) {
+        errors.add(0, "name", fmt::format("profile \"{}\" is defined twice in {}", name, dir.string()));
       }
-    } catch (const toml::parse_error& e) {
-      errors.add(
-          e.source().begin.line, "(syntax)",
-          fmt::format("{}; fix the TOML syntax at column {}", e.description(), e.source().begin.column));
     }
-  }
-  errors.set_file({});
+  });
   return library;
 }
 

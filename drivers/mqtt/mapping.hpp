@@ -1,0 +1,98 @@
+#pragma once
+// MQTT ingest mappings (issue 8): how a wireless detector's or a bridge's JSON message becomes
+// readings, declared in a profile (config/profiles/mqtt/*.toml) instead of code. Pure: no I/O,
+// the driver subscribes and hands each message here; the fuzz target feeds it anything.
+//
+//   topic = "zigbee2mqtt/+id"          MQTT wildcards; "+id" is one level captured as the device id
+//   id_field = "IMEI"                  or the device id from the payload (NB-IoT pushes)
+//   [[points]] name = "smoke", field = "smoke", type = "bool"
+//   [[points]] name = "alarm_code", field = "data.code", labels = { 201 = "leakage" }
+//   [[points]] name = "battery", field = "battery", unit = "%", scale = 1
+
+#include "config/config_node.hpp"
+#include "reading.hpp"
+#include "rules/rule_spec.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace firegate::mqtt_ingest {
+
+/// A subscription pattern: MQTT levels, '+' one level, '#' the rest (last only). One '+' may carry a
+/// name ("+id"): the level it matches is the device id.
+struct topic_pattern {
+  std::vector<std::string> levels;  ///< as written, "+id" kept
+  std::optional<std::size_t> capture;
+  /// The filter to subscribe with ("+id" as "+").
+  std::string filter() const;
+};
+
+/// nullopt with `error` set when the pattern is not one (empty levels are allowed, as MQTT allows).
+std::optional<topic_pattern> parse_topic_pattern(std::string_view text, std::string& error);
+
+/// The device id the topic names (empty when the pattern captures none), or nullopt when the
+/// topic does not match.
+std::optional<std::string> match_topic(const topic_pattern& pattern, std::string_view topic);
+
+enum class field_type : std::uint8_t {
+  number,   ///< a JSON number (or a numeric string, as some platforms send), scaled
+  boolean,  ///< true/false (or 0/1): 1 or 0
+};
+
+struct field_point {
+  std::string name;
+  std::vector<std::string> path;  ///< "data.alarm" → {"data", "alarm"}
+  field_type type{field_type::number};
+  double scale{1.0};
+  double offset{0.0};
+  std::string unit;
+  std::map<std::int64_t, std::string> labels;  ///< numeric codes → meaning (201 leakage)
+};
+
+struct ingest_profile {
+  std::string name;
+  std::string description;
+  topic_pattern topic;
+  std::vector<std::string> id_path;  ///< the device id from the payload, when the topic has none
+  /// A message counter or timestamp in the payload ("seq"): an older or equal one is a duplicate
+  /// or out of order, and is dropped.
+  std::vector<std::string> sequence_path;
+  /// No message for this long: the device is offline.
+  std::chrono::seconds offline_after{3600};
+  std::vector<field_point> points;
+  std::vector<rules::alarm_rule> rules;
+};
+
+/// Largest payload taken; a larger one is refused unread.
+inline constexpr std::size_t max_payload_bytes = 16 * 1024;
+
+/// What one message said.
+struct decoded_message {
+  std::string device_id;
+  std::optional<double> sequence;
+  /// Point values found (a point absent from the message is not listed); a field of the wrong
+  /// type is listed with quality bad and named in `problems`.
+  std::vector<reading> readings;
+  std::vector<std::string> problems;
+};
+
+/// Decodes a message the profile's pattern matched. nullopt with `error` when nothing can be
+/// taken from it (too large, not a JSON object, no device id); readings carry `time` and have no
+/// device name yet (the driver maps the id to a configured device).
+std::optional<decoded_message> decode(const ingest_profile& profile, std::string_view topic,
+                                      std::string_view payload, clock::time_point time, std::string& error);
+
+/// Parses a profile's root table; nullopt when it has errors (recorded on the node).
+std::optional<ingest_profile> parse_ingest_profile(config::config_node& root);
+
+/// Every mqtt/*.toml profile in `dir`, by name; errors name the file.
+std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(const std::filesystem::path& dir,
+                                                                       config::config_errors& errors);
+
+}  // namespace firegate::mqtt_ingest
