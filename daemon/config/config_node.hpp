@@ -89,6 +89,20 @@ class config_node {
 void for_each_toml(const std::filesystem::path& dir, config_errors& errors, std::string_view what,
                    const std::function<void(config_node&)>& each);
 
+/// The label key of a value: the value itself when it is a whole number an int64 holds, else
+/// nullopt (a float32 point or a message may carry 1e300 or NaN; casting those is undefined).
+inline std::optional<std::int64_t> label_key(double value) {
+  if (!(value >= -9.2e18 && value <= 9.2e18) || value != static_cast<double>(static_cast<std::int64_t>(value)))
+    return std::nullopt;
+  return static_cast<std::int64_t>(value);
+}
+
+/// Whether `labels` name `value` (a whole number among its keys).
+inline bool has_label(const std::map<std::int64_t, std::string>& labels, double value) {
+  const auto key = label_key(value);
+  return key && labels.contains(*key);
+}
+
 /// labels = { 0 = "normal", 1 = "fire" } (raw value → meaning) into `out`; absent is fine. False
 /// when present and wrong (recorded on `n`).
 bool get_labels(config_node& n, std::map<std::int64_t, std::string>& out);

@@ -387,7 +387,7 @@ class bus final : public std::enable_shared_from_this<bus> {
                                                 std::uint16_t (&regs)[2]) {
     const auto& p = w.target;
     if ((w.min && value < *w.min) || (w.max && value > *w.max) ||
-        (!p.labels.empty() && !p.labels.contains(static_cast<std::int64_t>(value)))) {
+        (!p.labels.empty() && !config::has_label(p.labels, value))) {
       return fmt::format("{} is outside what {} accepts for {} (min {}, max {}{})", value, profile.name,
                          p.name, w.min ? fmt::format("{}", *w.min) : "-",
                          w.max ? fmt::format("{}", *w.max) : "-",
@@ -470,7 +470,8 @@ class bus final : public std::enable_shared_from_this<bus> {
       count_response(d);
       verified = true;
     }
-    const auto label = p.labels.find(static_cast<std::int64_t>(c.value));
+    const auto key = config::label_key(c.value);
+    const auto label = key ? p.labels.find(*key) : p.labels.end();
     spdlog::info("modbus write bus={} device={} addr={} target={} value={}{} verified={}", name_, c.device,
                  where(d), p.name, c.value,
                  label == p.labels.end() ? std::string() : fmt::format(" label={}", label->second), verified);

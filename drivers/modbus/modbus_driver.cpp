@@ -176,8 +176,9 @@ std::string modbus_bus_settings::label(const std::string& device, const std::str
   if (d == nullptr || !d->profile) return {};
   for (const auto& p : d->profile->points) {
     if (p.name != point) continue;
-    const auto it = p.labels.find(static_cast<std::int64_t>(value));
-    return it == p.labels.end() || static_cast<double>(it->first) != value ? std::string() : it->second;
+    const auto key = config::label_key(value);
+    const auto it = key ? p.labels.find(*key) : p.labels.end();
+    return it == p.labels.end() ? std::string() : it->second;
   }
   return {};
 }

@@ -134,7 +134,7 @@ std::vector<std::string> matching_profiles(const profile_library& library,
             is_bit_read(b.request.function)
                 ? decode_bit(p, it->second[offset] != 0).value
                 : decode_registers(p, std::span(it->second).subspan(offset, register_span(p))).value;
-        if (value != std::floor(value) || !p.labels.contains(static_cast<std::int64_t>(value))) {
+        if (!config::has_label(p.labels, value)) {
           fit = false;
           break;
         }

@@ -188,7 +188,7 @@ std::optional<decoded_message> decode(const ingest_profile& profile, std::string
                                          p.type == field_type::boolean ? "true/false" : "number"));
     } else {
       r.value = *value * p.scale + p.offset;
-      if (!p.labels.empty() && !p.labels.contains(static_cast<std::int64_t>(*value))) {
+      if (!p.labels.empty() && !config::has_label(p.labels, *value)) {
         out.problems.push_back(fmt::format("{}: code {} is not in the profile's table", dotted(p.path), *value));
       }
     }

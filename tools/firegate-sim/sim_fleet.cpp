@@ -400,11 +400,12 @@ std::optional<std::vector<std::uint8_t>> fleet::answer(std::uint8_t unit, std::s
   const auto v =
       modbus::decode_registers(target->target, std::span(regs, modbus::register_span(target->target)));
   if ((target->min && v.value < *target->min) || (target->max && v.value > *target->max) ||
-      (!target->target.labels.empty() && !target->target.labels.contains(static_cast<std::int64_t>(v.value))))
+      (!target->target.labels.empty() && !config::has_label(target->target.labels, v.value)))
     return exception(3);
   if (target->target.name == "command") {
     // Acted on at once; a command register reads 0 afterwards.
-    const auto label = target->target.labels.find(static_cast<std::int64_t>(v.value));
+    const auto key = config::label_key(v.value);
+    const auto label = key ? target->target.labels.find(*key) : target->target.labels.end();
     if (label != target->target.labels.end() && label->second == "reset") {
       if (d.profile->name == "SD-1") put(d, *point(d, "state"), 0);
       d.pending_alarm.clear();
