@@ -124,7 +124,10 @@ class bus_driver {
   /// Reads or writes raw registers for a technician; `done` is called once, on the io_context.
   virtual void transact(register_request request, std::function<void(register_reply)> done) {
     (void)request;
-    done({std::make_error_code(std::errc::operation_not_supported), "this bus's driver has no registers", {}, {}});
+    done({std::make_error_code(std::errc::operation_not_supported),
+          "this bus's driver has no registers",
+          {},
+          {}});
   }
   /// Probes one unit and matches it against the shipped profiles; `done` is called once.
   virtual void identify(std::uint8_t unit, std::function<void(unit_identity)> done) {

@@ -155,8 +155,9 @@ void application::start_control() {
       });
   if (auto error = control_->start(cfg_.control.socket, cfg_.control.group); !error.empty()) {
     // firegatectl is for people on site; the gateway's job goes on without it.
-    spdlog::error("control socket unavailable path={} error=\"{}\" action=\"firegatectl cannot reach this daemon\"",
-                  cfg_.control.socket, error);
+    spdlog::error(
+        "control socket unavailable path={} error=\"{}\" action=\"firegatectl cannot reach this daemon\"",
+        cfg_.control.socket, error);
     control_.reset();
   }
 }

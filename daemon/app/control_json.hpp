@@ -18,17 +18,26 @@ namespace firegate::control_json {
 
 using json = nlohmann::json;
 
-inline json time_or_null(const std::optional<clock::time_point>& t) { return t ? json(iso8601(*t)) : json(nullptr); }
+inline json time_or_null(const std::optional<clock::time_point>& t) {
+  return t ? json(iso8601(*t)) : json(nullptr);
+}
 
 inline double seconds_since(clock::time_point t, clock::time_point now) {
   return std::chrono::duration<double>(now - t).count();
 }
 
 inline json alarm_json(const open_alarm& a, const config::device_config* d) {
-  json j{{"id", a.id},         {"type", to_string(a.kind)}, {"category", category_of(a.kind)},
-         {"device", a.device}, {"location", d ? d->location : ""},
-         {"rule", a.rule},     {"point", a.point},          {"value", a.value},
-         {"time", iso8601(a.time)}, {"detail", a.detail},   {"test", a.test},
+  json j{{"id", a.id},
+         {"type", to_string(a.kind)},
+         {"category", category_of(a.kind)},
+         {"device", a.device},
+         {"location", d ? d->location : ""},
+         {"rule", a.rule},
+         {"point", a.point},
+         {"value", a.value},
+         {"time", iso8601(a.time)},
+         {"detail", a.detail},
+         {"test", a.test},
          {"repeats", a.repeats}};
   j["acknowledged"] = a.verdict.empty() ? json(nullptr) : json{{"verdict", a.verdict}, {"by", a.actor}};
   if (a.until) {
@@ -39,9 +48,16 @@ inline json alarm_json(const open_alarm& a, const config::device_config* d) {
 }
 
 inline json event_summary(const event& e) {
-  json j{{"id", e.id},     {"type", to_string(e.kind)}, {"category", category_of(e.kind)},
-         {"device", e.device}, {"point", e.point}, {"value", e.value},         {"time", iso8601(e.time)},
-         {"detail", e.detail}, {"rule", e.rule},   {"test", e.test}};
+  json j{{"id", e.id},
+         {"type", to_string(e.kind)},
+         {"category", category_of(e.kind)},
+         {"device", e.device},
+         {"point", e.point},
+         {"value", e.value},
+         {"time", iso8601(e.time)},
+         {"detail", e.detail},
+         {"rule", e.rule},
+         {"test", e.test}};
   if (e.seq != 0) j["seq"] = e.seq;  // given when stored: a command's reply comes first
   if (!e.alarm_id.empty()) j["alarm_id"] = e.alarm_id;
   if (!e.actor.empty()) j["by"] = e.actor;

@@ -113,7 +113,8 @@ alarm_engine::outcome application::carry_out(const command_body& body) {
     if ((done.error = unknown_device(sh->device)).empty())
       done = rules_.shield(sh->device, sh->length, sh->reason, sh->by, now, wall);
   } else if (const auto* un = std::get_if<unshield_command>(&body)) {
-    if ((done.error = unknown_device(un->device)).empty()) done = rules_.unshield(un->device, un->by, now, wall);
+    if ((done.error = unknown_device(un->device)).empty())
+      done = rules_.unshield(un->device, un->by, now, wall);
   } else if (const auto* tm = std::get_if<test_mode_command>(&body)) {
     if ((done.error = unknown_device(tm->device)).empty())
       done = rules_.set_test_mode(tm->device, tm->on, tm->length, tm->by, now, wall);

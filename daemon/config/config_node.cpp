@@ -278,7 +278,8 @@ void for_each_toml(const std::filesystem::path& dir, config_errors& errors, std:
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
     errors.set_file(dir.string());
-    errors.add(0, "(profiles)", fmt::format("no such folder; set [profiles] dir to the folder that holds {}", what));
+    errors.add(0, "(profiles)",
+               fmt::format("no such folder; set [profiles] dir to the folder that holds {}", what));
     errors.set_file({});
     return;
   }

@@ -9,11 +9,11 @@
 #include <toml++/toml.h>
 
 #include <cstdint>
-#include <limits>
-#include <optional>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -92,7 +92,8 @@ void for_each_toml(const std::filesystem::path& dir, config_errors& errors, std:
 /// The label key of a value: the value itself when it is a whole number an int64 holds, else
 /// nullopt (a float32 point or a message may carry 1e300 or NaN; casting those is undefined).
 inline std::optional<std::int64_t> label_key(double value) {
-  if (!(value >= -9.2e18 && value <= 9.2e18) || value != static_cast<double>(static_cast<std::int64_t>(value)))
+  if (!(value >= -9.2e18 && value <= 9.2e18) ||
+      value != static_cast<double>(static_cast<std::int64_t>(value)))
     return std::nullopt;
   return static_cast<std::int64_t>(value);
 }

@@ -62,7 +62,9 @@ std::optional<peer> peer_of(int fd, std::vector<gid_t>& groups) {
 
 }  // namespace
 
-json reply(const json& id, json result) { return {{"id", id}, {"ok", true}, {"result", std::move(result)}}; }
+json reply(const json& id, json result) {
+  return {{"id", id}, {"ok", true}, {"result", std::move(result)}};
+}
 
 json refuse(const json& id, std::string_view code, std::string error) {
   return {{"id", id}, {"ok", false}, {"code", code}, {"error", std::move(error)}};
@@ -127,29 +129,28 @@ void session::arm_idle() {
 }
 
 void session::read_next() {
-  asio::async_read_until(socket_, in_, '\n',
-                         [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-                           if (self->closed_) return;
-                           if (ec == asio::error::not_found) {
-                             self->send(refuse(nullptr, "bad_request",
-                                               fmt::format("a request is one line of at most {} bytes",
-                                                           max_request_bytes)));
-                             self->busy_ = true;  // nothing more is read: closed once this is sent
-                             self->streaming_ = false;
-                             self->out_.push_back({});  // the marker: close after the last line
-                             self->write_next();
-                             return;
-                           }
-                           if (ec) {
-                             self->close();  // the client went
-                             return;
-                           }
-                           std::string line(n, '\0');
-                           std::istream(&self->in_).read(line.data(), static_cast<std::streamsize>(n));
-                           line.pop_back();  // '\n'
-                           self->on_line(std::move(line));
-                           self->read_next();
-                         });
+  asio::async_read_until(
+      socket_, in_, '\n', [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+        if (self->closed_) return;
+        if (ec == asio::error::not_found) {
+          self->send(refuse(nullptr, "bad_request",
+                            fmt::format("a request is one line of at most {} bytes", max_request_bytes)));
+          self->busy_ = true;  // nothing more is read: closed once this is sent
+          self->streaming_ = false;
+          self->out_.push_back({});  // the marker: close after the last line
+          self->write_next();
+          return;
+        }
+        if (ec) {
+          self->close();  // the client went
+          return;
+        }
+        std::string line(n, '\0');
+        std::istream(&self->in_).read(line.data(), static_cast<std::streamsize>(n));
+        line.pop_back();  // '\n'
+        self->on_line(std::move(line));
+        self->read_next();
+      });
 }
 
 void session::on_line(std::string line) {
@@ -210,7 +211,9 @@ void session::write_next() {
 
 server::server(asio::any_io_executor ex, handler h) : ex_(std::move(ex)), handler_(std::move(h)) {}
 
-server::~server() { stop(); }
+server::~server() {
+  stop();
+}
 
 std::string server::start(const std::string& path, const std::string& group) {
   path_ = path;

@@ -160,7 +160,8 @@ class store {
   // ---- for firegatectl (store_queries.cpp) ----
   /// Events newest first: at most `limit`, with a sequence number below `before_seq` (0: any), of
   /// `device` (empty: every device).
-  std::vector<event> event_history(const std::string& device, std::size_t limit, std::uint64_t before_seq = 0);
+  std::vector<event> event_history(const std::string& device, std::size_t limit,
+                                   std::uint64_t before_seq = 0);
   /// The last reading of each point of `device`, looked for among the newest `scan` readings.
   std::vector<reading> latest_readings(const std::string& device, std::size_t scan = 500000);
   /// A page of readings taken in [from, to), oldest first, of `device` (empty: every device), after
@@ -170,8 +171,8 @@ class store {
     std::int64_t next{0};
     bool more{false};
   };
-  readings_page readings_between_times(clock::time_point from, clock::time_point to, const std::string& device,
-                                       std::int64_t after, std::size_t limit);
+  readings_page readings_between_times(clock::time_point from, clock::time_point to,
+                                       const std::string& device, std::int64_t after, std::size_t limit);
   std::size_t event_count();
   std::size_t reading_count();
 

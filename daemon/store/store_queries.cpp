@@ -30,7 +30,8 @@ std::optional<clock::time_point> store::oldest_undelivered() {
   return clock::time_point(std::chrono::milliseconds(s.int64(0)));
 }
 
-std::vector<event> store::event_history(const std::string& device, std::size_t limit, std::uint64_t before_seq) {
+std::vector<event> store::event_history(const std::string& device, std::size_t limit,
+                                        std::uint64_t before_seq) {
   std::vector<event> out;
   statement s(*this,
               "SELECT seq, id, kind, device, point, value, time_ms, alarm_id, detail, rule, actor, verdict, "
@@ -66,9 +67,10 @@ std::vector<reading> store::latest_readings(const std::string& device, std::size
   std::set<std::int64_t> wanted;
   for (const auto& [point, id] : it->second) wanted.insert(id);
   // Newest first, stopping once every point is found: the rowid is the time order.
-  statement s(*this,
-              "SELECT series, time_ms, value, quality FROM readings WHERE rowid > (SELECT IFNULL(MAX(rowid), 0) "
-              "FROM readings) - ? ORDER BY rowid DESC");
+  statement s(
+      *this,
+      "SELECT series, time_ms, value, quality FROM readings WHERE rowid > (SELECT IFNULL(MAX(rowid), 0) "
+      "FROM readings) - ? ORDER BY rowid DESC");
   s.bind(1, static_cast<std::int64_t>(scan));
   while (!wanted.empty() && s.step()) {
     const auto id = s.int64(0);

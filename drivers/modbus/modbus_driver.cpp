@@ -171,7 +171,8 @@ std::unique_ptr<bus_driver> create_rtu(asio::any_io_executor ex, const config::b
 
 }  // namespace
 
-std::string modbus_bus_settings::label(const std::string& device, const std::string& point, double value) const {
+std::string modbus_bus_settings::label(const std::string& device, const std::string& point,
+                                       double value) const {
   const auto* d = find(device);
   if (d == nullptr || !d->profile) return {};
   for (const auto& p : d->profile->points) {

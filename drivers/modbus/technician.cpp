@@ -20,7 +20,9 @@ std::optional<register_table> parse_table(std::string_view name) {
 
 namespace {
 
-bool is_bits(register_table t) { return t == register_table::coil || t == register_table::discrete_input; }
+bool is_bits(register_table t) {
+  return t == register_table::coil || t == register_table::discrete_input;
+}
 
 register_reply refused(std::string why) {
   return {make_error_code(modbus_errc::illegal_data_value), std::move(why), {}, {}};
@@ -52,10 +54,12 @@ void transact_registers(const pdu_sender& send, const register_request& request,
   if (request.values.empty()) {
     const auto max = is_bits(*table) ? max_read_bits : max_read_registers;
     if (request.count < 1 || request.count > max) {
-      return done(refused(fmt::format("a read of {} takes 1–{} at a time, not {}", request.table, max, request.count)));
+      return done(refused(
+          fmt::format("a read of {} takes 1–{} at a time, not {}", request.table, max, request.count)));
     }
     if (static_cast<std::uint32_t>(request.address) + request.count > 0x10000) {
-      return done(refused(fmt::format("{} + {} runs past the last address 65535", request.address, request.count)));
+      return done(
+          refused(fmt::format("{} + {} runs past the last address 65535", request.address, request.count)));
     }
     const read_request r{read_function(*table), request.address, request.count};
     encode_request(r, pdu);
@@ -69,8 +73,8 @@ void transact_registers(const pdu_sender& send, const register_request& request,
     return;
   }
   if (*table == register_table::input || *table == register_table::discrete_input) {
-    return done(refused(fmt::format("the {} table is read-only: write holding registers or coils",
-                                    request.table)));
+    return done(
+        refused(fmt::format("the {} table is read-only: write holding registers or coils", request.table)));
   }
   write_request w;
   w.address = request.address;
@@ -171,7 +175,8 @@ struct identification : std::enable_shared_from_this<identification> {
     std::vector<std::uint8_t> pdu;
     encode_request(r, pdu);
     send(unit, std::move(pdu),
-         [self = shared_from_this(), r, k](result<std::vector<std::uint8_t>> answer, std::chrono::microseconds) {
+         [self = shared_from_this(), r, k](result<std::vector<std::uint8_t>> answer,
+                                           std::chrono::microseconds) {
            if (answer) {
              self->answered = true;  // an exception is an answer too
              if (auto values = decode_values(r, *answer)) {

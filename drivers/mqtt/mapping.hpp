@@ -14,8 +14,8 @@
 #include "rules/rule_spec.hpp"
 
 #include <chrono>
-#include <filesystem>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -93,6 +93,6 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root);
 
 /// Every mqtt/*.toml profile in `dir`, by name; errors name the file.
 std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(const std::filesystem::path& dir,
-                                                                       config::config_errors& errors);
+                                                                        config::config_errors& errors);
 
 }  // namespace firegate::mqtt_ingest

@@ -159,8 +159,9 @@ class mqtt_probe {
 
 /// A site file for firegated: `detectors` SD-1 units (smoke-1.., unit ids 1..) on the simulator at
 /// 127.0.0.1:modbus_port, alarm group every 50 ms, readings flushed every 200 ms, the platform broker
-/// at 127.0.0.1:broker_port, the database at `db` and the control socket beside it (control.sock). `latch_fire` false: a fire alarm ends when its
-/// detector clears, without an acknowledgement (the site override latch = false).
+/// at 127.0.0.1:broker_port, the database at `db` and the control socket beside it (control.sock).
+/// `latch_fire` false: a fire alarm ends when its detector clears, without an acknowledgement (the site
+/// override latch = false).
 std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
                             std::uint16_t modbus_port, int detectors, bool latch_fire = true);
 

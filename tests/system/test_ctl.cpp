@@ -67,7 +67,8 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
   simulator sim(dir, 2);
   auto text = sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 2);
   // A secret that `config show` must never print.
-  text.replace(text.find("keepalive_s = 5"), 15, "keepalive_s = 5\nusername = \"gw\"\npassword = \"s3cret-pw\"");
+  text.replace(text.find("keepalive_s = 5"), 15,
+               "keepalive_s = 5\nusername = \"gw\"\npassword = \"s3cret-pw\"");
   std::ofstream(dir / "fg.toml") << text;
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   child center({firegate_center_path(), "--port", std::to_string(mosquitto.port()), "--auto-ack", "0.2"},
@@ -132,9 +133,11 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     child tail({firegatectl_path(), "--socket", (dir / "control.sock").string(), "--json", "tail", "--device",
                 "smoke-1"},
                dir / "tail.out");
-    REQUIRE(wait_until([&] { return read_text(dir / "tail.out").find("\"reading\"") != std::string::npos; }, 10s));
+    REQUIRE(wait_until([&] { return read_text(dir / "tail.out").find("\"reading\"") != std::string::npos; },
+                       10s));
     sim.send("1 state 1");
-    REQUIRE(wait_until([&] { return read_text(dir / "tail.out").find("fire_alarm") != std::string::npos; }, 10s));
+    REQUIRE(
+        wait_until([&] { return read_text(dir / "tail.out").find("fire_alarm") != std::string::npos; }, 10s));
     // Only smoke-1's readings and events: the filter holds.
     std::istringstream lines(read_text(dir / "tail.out"));
     std::size_t readings = 0;
@@ -161,8 +164,8 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     CHECK((*fire)["location"] == "room 1");
 
     // Shield and unshield, with who did it from the kernel's credentials.
-    auto shield = ctl(dir, {"--json", "shield", "smoke-2", "--minutes", "5", "--reason", "dust from works", "--by",
-                            "tech 7"});
+    auto shield = ctl(dir, {"--json", "shield", "smoke-2", "--minutes", "5", "--reason", "dust from works",
+                            "--by", "tech 7"});
     REQUIRE(shield.exit == 0);
     const auto ev = shield.doc()["events"][0];
     CHECK(ev["type"] == "device_shielded");
@@ -197,8 +200,8 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     auto history = ctl(dir, {"--json", "alarms", "--history", "--limit", "100"});
     REQUIRE(history.exit == 0);
     const auto h = history.doc()["history"];
-    for (const char* type : {"fire_alarm", "device_shielded", "device_unshielded", "test_mode_started",
-                             "test_mode_ended"}) {
+    for (const char* type :
+         {"fire_alarm", "device_shielded", "device_unshielded", "test_mode_started", "test_mode_ended"}) {
       INFO(type);
       CHECK(find_by(h, "type", type) != nullptr);
     }
@@ -266,12 +269,12 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
   }
 
   {  // raw registers and a scan, through the daemon's bus
-    auto rd = ctl(dir, {"--json", "read", "--bus", "tcp-1", "--unit", "1", "--table", "input", "--address", "0",
-                        "--count", "4"});
+    auto rd = ctl(dir, {"--json", "read", "--bus", "tcp-1", "--unit", "1", "--table", "input", "--address",
+                        "0", "--count", "4"});
     REQUIRE(rd.exit == 0);
     const auto regs = rd.doc();
     REQUIRE(regs["values"].size() == 4);
-    CHECK(regs["values"][0] == 1);  // smoke-1 is in fire since the tail above
+    CHECK(regs["values"][0] == 1);               // smoke-1 is in fire since the tail above
     CHECK(regs["values"][3].get<int>() > 2000);  // supply voltage, 0.01 V
     auto wr = ctl(dir, {"--json", "write", "-b", "tcp-1", "-u", "2", "-a", "0x10", "2"});
     INFO(wr.out);
@@ -302,7 +305,8 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     CHECK(units[2]["answered"] == true);
     CHECK(units[3]["answered"] == false);
     // The daemon polls this line: opening it directly is refused.
-    auto direct = ctl(dir, {"read", "--direct", fmt::format("127.0.0.1:{}", sim.port()), "-u", "1", "-a", "0"});
+    auto direct =
+        ctl(dir, {"read", "--direct", fmt::format("127.0.0.1:{}", sim.port()), "-u", "1", "-a", "0"});
     CHECK(direct.exit == 1);
     CHECK(direct.out.find("firegated is running") != std::string::npos);
   }
@@ -342,7 +346,8 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
       ::close(fd);
       return json::parse(answer.substr(0, answer.find('\n')), nullptr, false);
     };
-    auto unknown = send(R"({"id":5,"command":"stauts"})" "\n");
+    auto unknown = send(R"({"id":5,"command":"stauts"})"
+                        "\n");
     CHECK(unknown["ok"] == false);
     CHECK(unknown["id"] == 5);
     CHECK(unknown["code"] == "unknown_command");
@@ -351,10 +356,12 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     CHECK(huge["code"] == "bad_request");
     CHECK(huge["error"].get<std::string>().find("65536") != std::string::npos);
     CHECK(send("not json\n")["code"] == "bad_request");
-    const auto wrong_type = send(R"({"id":6,"command":"alarms","args":{"history":"yes"}})" "\n");
+    const auto wrong_type = send(R"({"id":6,"command":"alarms","args":{"history":"yes"}})"
+                                 "\n");
     CHECK(wrong_type["code"] == "bad_request");
     CHECK(wrong_type["error"].get<std::string>().find("wrong type") != std::string::npos);
-    CHECK(send(R"({"id":7,"command":"device","args":{"name":42}})" "\n")["code"] == "unknown_device");
+    CHECK(send(R"({"id":7,"command":"device","args":{"name":42}})"
+               "\n")["code"] == "unknown_device");
     // The daemon is none the worse.
     CHECK(ctl(dir, {"status"}).exit == 0);
   }
@@ -400,7 +407,8 @@ TEST_CASE("firegatectl: the daemon not running - a stale socket - a user outside
   REQUIRE(::stat((dir / "control.sock").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0660);
 
-  const std::vector<std::string> as_nobody{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+  const std::vector<std::string> as_nobody{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                           "--clear-groups"};
   ::chmod(dir.path().c_str(), 0755);  // nobody may reach the socket's folder; the socket itself is 0660
   auto denied = ctl(dir, {"status"}, as_nobody);
   INFO(denied.out);
@@ -415,7 +423,8 @@ TEST_CASE("firegatectl: the daemon not running - a stale socket - a user outside
   CHECK(refused.exit == 4);
   CHECK(refused.doc()["code"] == "permission");
   CHECK(refused.doc()["error"].get<std::string>().find("is not in the group root") != std::string::npos);
-  CHECK(wait_until([&] { return daemon.log_text().find("control connection refused") != std::string::npos; }, 5s));
+  CHECK(wait_until([&] { return daemon.log_text().find("control connection refused") != std::string::npos; },
+                   5s));
   CHECK(daemon.stop(SIGTERM) == 0);
 }
 
@@ -423,7 +432,8 @@ TEST_CASE("firegatectl: read and scan a line directly while firegated is stopped
   temp_dir dir;
   simulator sim(dir, std::vector<std::string>{"--devices", "EFD-4T:5", "GD-1:7"});
   const auto target = fmt::format("127.0.0.1:{}", sim.port());
-  auto scan = ctl(dir, {"--json", "scan", "--direct", target, "--from", "4", "--to", "8", "--timeout-ms", "100"});
+  auto scan =
+      ctl(dir, {"--json", "scan", "--direct", target, "--from", "4", "--to", "8", "--timeout-ms", "100"});
   INFO(scan.out);
   REQUIRE(scan.exit == 0);
   std::map<int, json> units;
@@ -449,8 +459,8 @@ TEST_CASE("firegatectl: read and scan a line directly while firegated is stopped
   temp_dir serial_dir;  // a simulator of its own: its port file and log
   pty_pair line(serial_dir);
   simulator rtu(serial_dir, std::vector<std::string>{"--devices", "SD-1:3", "--serial", line.b()});
-  auto rd = ctl(dir, {"--json", "read", "--direct", line.a(), "--baud", "9600", "-u", "3", "-t", "input", "-a", "0",
-                      "-c", "4"});
+  auto rd = ctl(dir, {"--json", "read", "--direct", line.a(), "--baud", "9600", "-u", "3", "-t", "input",
+                      "-a", "0", "-c", "4"});
   INFO(rd.out);
   REQUIRE(rd.exit == 0);
   CHECK(rd.doc()["values"].size() == 4);
@@ -483,7 +493,8 @@ TEST_CASE("firegatectl: the man page - the manual and the completion name every 
     ++commands;
     INFO(name);
     std::string roff = name;
-    for (std::size_t at = 0; (at = roff.find('-', at)) != std::string::npos; at += 2) roff.replace(at, 1, "\\-");
+    for (std::size_t at = 0; (at = roff.find('-', at)) != std::string::npos; at += 2)
+      roff.replace(at, 1, "\\-");
     CHECK((man.find(".B " + roff) != std::string::npos || man.find(".BI " + roff) != std::string::npos));
     CHECK(manual.find("| `" + name) != std::string::npos);
     CHECK(completion.find(" " + name + " ") != std::string::npos);

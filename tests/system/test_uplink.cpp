@@ -52,7 +52,6 @@ std::optional<json> status_of(mqtt_probe& platform, const std::string& state, co
   return m ? std::optional(json::parse(m->payload)) : std::nullopt;
 }
 
-
 bool published_anything(mqtt_probe& platform) {
   for (const auto& m : platform.messages()) {
     if (!m.topic.ends_with("/cmd")) return true;

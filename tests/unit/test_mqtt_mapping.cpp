@@ -13,7 +13,8 @@ namespace {
 
 std::map<std::string, ingest_profile, std::less<>> shipped_ingest() {
   config::config_errors errors;
-  auto library = load_ingest_profiles(std::filesystem::path(test::source_dir()) / "config/profiles/mqtt", errors);
+  auto library =
+      load_ingest_profiles(std::filesystem::path(test::source_dir()) / "config/profiles/mqtt", errors);
   INFO(errors.format("profiles"));
   REQUIRE(errors.empty());
   return library;
@@ -45,7 +46,8 @@ TEST_CASE("mqtt topic patterns: wildcards - a named level captures the device id
   CHECK(any->filter() == "site/+/+/#");
   CHECK(match_topic(*any, "site/a/b") == std::optional<std::string>("b"));
   CHECK(match_topic(*any, "site/a/b/c/d") == std::optional<std::string>("b"));
-  CHECK(match_topic(*parse_topic_pattern("nbiot/+/push", error), "nbiot/x/push") == std::optional<std::string>(""));
+  CHECK(match_topic(*parse_topic_pattern("nbiot/+/push", error), "nbiot/x/push") ==
+        std::optional<std::string>(""));
   for (const char* bad : {"", "a/#/b", "a/b+", "a/+x/+y", "a/#x"}) {
     INFO(bad);
     CHECK_FALSE(parse_topic_pattern(bad, error));
@@ -58,9 +60,10 @@ TEST_CASE("mqtt ingest: the shipped profiles map their devices' messages") {
   REQUIRE(library.size() == 3);
   std::string error;
 
-  const auto zb = decode(library.at("ZB-SMOKE"), "zigbee2mqtt/kitchen",
-                         R"({"smoke": true, "battery": 87, "battery_low": false, "tamper": false, "linkquality": 120})",
-                         received, error);
+  const auto zb =
+      decode(library.at("ZB-SMOKE"), "zigbee2mqtt/kitchen",
+             R"({"smoke": true, "battery": 87, "battery_low": false, "tamper": false, "linkquality": 120})",
+             received, error);
   REQUIRE(zb);
   CHECK(zb->device_id == "kitchen");
   CHECK(zb->readings.size() == 5);
@@ -72,9 +75,10 @@ TEST_CASE("mqtt ingest: the shipped profiles map their devices' messages") {
   CHECK(zb->problems.empty());
 
   // NB-IoT: the id from the payload, the counter for order, a status sent as text.
-  const auto nb = decode(library.at("NB-SMOKE"), "nbiot/platform-1/push",
-                         R"({"IMEI": "868120301234567", "Alarm_Status": "1", "Battery_Level": 76, "RSRP": -92, "Seq": 1042})",
-                         received, error);
+  const auto nb = decode(
+      library.at("NB-SMOKE"), "nbiot/platform-1/push",
+      R"({"IMEI": "868120301234567", "Alarm_Status": "1", "Battery_Level": 76, "RSRP": -92, "Seq": 1042})",
+      received, error);
   REQUIRE(nb);
   CHECK(nb->device_id == "868120301234567");
   CHECK(nb->sequence == 1042.0);
@@ -83,7 +87,8 @@ TEST_CASE("mqtt ingest: the shipped profiles map their devices' messages") {
 
   // Electrical fire: nested fields and a numeric alarm code from the table.
   const auto ef = decode(library.at("EFD-W"), "efd/EF-0001/up",
-                         R"({"dev": "EF-0001", "data": {"code": 201, "leakage_ma": 350, "temp_c": 41.5}})", received, error);
+                         R"({"dev": "EF-0001", "data": {"code": 201, "leakage_ma": 350, "temp_c": 41.5}})",
+                         received, error);
   REQUIRE(ef);
   CHECK(ef->device_id == "EF-0001");
   CHECK(ingest_value(*ef, "alarm_code") == 201.0);
@@ -91,7 +96,8 @@ TEST_CASE("mqtt ingest: the shipped profiles map their devices' messages") {
   CHECK(ingest_value(*ef, "temperature") == 41.5);
   // Each fire code has its rule, carrying the maker's code.
   const auto& efd_rules = library.at("EFD-W").rules;
-  CHECK(std::count_if(efd_rules.begin(), efd_rules.end(), [](const auto& r) { return r.category == rules::alarm_category::fire; }) == 3);
+  CHECK(std::count_if(efd_rules.begin(), efd_rules.end(),
+                      [](const auto& r) { return r.category == rules::alarm_category::fire; }) == 3);
 }
 
 TEST_CASE("mqtt ingest: a wrong message is refused or its bad fields marked - never a crash") {
@@ -111,8 +117,8 @@ TEST_CASE("mqtt ingest: a wrong message is refused or its bad fields marked - ne
   CHECK_FALSE(decode(nb, "nbiot/p/push", R"({"IMEI": ""})", received, error));
 
   // Wrong types: the point is there, marked bad, and the problem named.
-  const auto typed = decode(zb, "zigbee2mqtt/kitchen", R"({"smoke": "maybe", "battery": {"v": 1}, "tamper": 2})",
-                            received, error);
+  const auto typed = decode(zb, "zigbee2mqtt/kitchen",
+                            R"({"smoke": "maybe", "battery": {"v": 1}, "tamper": 2})", received, error);
   REQUIRE(typed);
   REQUIRE(typed->readings.size() == 3);
   for (const auto& r : typed->readings) CHECK(r.q == quality::bad);
@@ -131,7 +137,8 @@ TEST_CASE("mqtt ingest: a wrong message is refused or its bad fields marked - ne
   CHECK_FALSE(config::label_key(2.5));
   CHECK(config::label_key(-3.0) == std::optional<std::int64_t>(-3));
   // Absent and null fields are not readings.
-  const auto partial = decode(zb, "zigbee2mqtt/kitchen", R"({"battery": 50, "smoke": null})", received, error);
+  const auto partial =
+      decode(zb, "zigbee2mqtt/kitchen", R"({"battery": 50, "smoke": null})", received, error);
   REQUIRE(partial);
   CHECK(partial->readings.size() == 1);
 }
@@ -148,14 +155,16 @@ TEST_CASE("mqtt ingest profiles: errors name the key and the fix") {
   auto [ok1, e1] = parse("name = \"X\"\ntopic = \"a/+\"\n[[points]]\nname = \"v\"\nfield = \"v\"\n");
   CHECK_FALSE(ok1);
   CHECK(e1.find("id_field") != std::string::npos);
-  auto [ok2, e2] = parse("name = \"X\"\ntopic = \"a/+id\"\n[[points]]\nname = \"v\"\nfield = \"v\"\ntype = \"text\"\n");
+  auto [ok2, e2] =
+      parse("name = \"X\"\ntopic = \"a/+id\"\n[[points]]\nname = \"v\"\nfield = \"v\"\ntype = \"text\"\n");
   CHECK_FALSE(ok2);
   CHECK(e2.find("type") != std::string::npos);
   auto [ok3, e3] = parse("name = \"X\"\ntopic = \"a/+id\"\n");
   CHECK_FALSE(ok3);
   CHECK(e3.find("no [[points]]") != std::string::npos);
   auto [ok4, e4] = parse(
-      "name = \"X\"\ntopic = \"a/+id\"\n[[points]]\nname = \"v\"\nfield = \"v\"\n[[points]]\nname = \"v\"\nfield = \"w\"\n");
+      "name = \"X\"\ntopic = \"a/+id\"\n[[points]]\nname = \"v\"\nfield = \"v\"\n[[points]]\nname = "
+      "\"v\"\nfield = \"w\"\n");
   CHECK_FALSE(ok4);
   CHECK(e4.find("used by another point") != std::string::npos);
 }

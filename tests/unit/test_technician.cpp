@@ -22,7 +22,8 @@ profile_library shipped() {
 std::map<read_key, std::vector<std::uint16_t>> answers_of(const device_profile& profile, std::uint16_t fill) {
   std::map<read_key, std::vector<std::uint16_t>> out;
   for (const auto& b : profile.gapless_blocks) {
-    out[{b.request.function, b.request.address, b.request.count}] = std::vector<std::uint16_t>(b.request.count, fill);
+    out[{b.request.function, b.request.address, b.request.count}] =
+        std::vector<std::uint16_t>(b.request.count, fill);
   }
   return out;
 }

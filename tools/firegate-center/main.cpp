@@ -202,9 +202,9 @@ int main(int argc, char** argv) {
                 << std::flush;
       self_test_done = true;
     }
-    const bool ack_this = topic.ends_with("/alarm") &&
-                          (type == "fire_alarm" || type == "supervisory_alarm") &&
-                          (is_self_test ? !self_test.empty() || auto_ack >= 0 : auto_ack >= 0 && !j.value("test", false));
+    const bool ack_this =
+        topic.ends_with("/alarm") && (type == "fire_alarm" || type == "supervisory_alarm") &&
+        (is_self_test ? !self_test.empty() || auto_ack >= 0 : auto_ack >= 0 && !j.value("test", false));
     if (ack_this) {
       std::lock_guard lock(acks_mutex);
       acks.push_back({std::chrono::steady_clock::now() +

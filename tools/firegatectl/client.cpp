@@ -115,7 +115,8 @@ json client::request(const std::string& command, const json& args,
   for (;;) {
     auto line = json::parse(read_line(), nullptr, false);
     if (line.is_discarded() || !line.is_object()) {
-      throw failure(refused, "firegated answered with something that is not JSON: is this a firegated socket?");
+      throw failure(refused,
+                    "firegated answered with something that is not JSON: is this a firegated socket?");
     }
     if (line.contains("ok")) {
       // A refusal before any request was read (permission, too many connections) has no id.

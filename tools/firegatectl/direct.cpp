@@ -110,7 +110,8 @@ void direct_scan(const direct_line& line, int first, int last, std::shared_ptr<c
 
 std::shared_ptr<const profile_library> shipped_profiles(const std::string& dir, std::string& errors) {
   config::config_errors found;
-  auto library = std::make_shared<const profile_library>(load_profiles(std::filesystem::path(dir) / "modbus", found));
+  auto library =
+      std::make_shared<const profile_library>(load_profiles(std::filesystem::path(dir) / "modbus", found));
   if (!found.empty()) errors = found.format(dir);
   return library;
 }

@@ -9,8 +9,8 @@
 #include "config/config_loader.hpp"
 #include "driver.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -99,15 +99,20 @@ struct line_options {
 };
 
 void add_line_options(CLI::App* sub, line_options& l) {
-  auto* bus = sub->add_option("-b,--bus", l.bus, "a bus of the running firegated (firegatectl status lists them)");
-  auto* direct = sub->add_option("--direct", l.direct.target,
-                                 "HOST:PORT or a serial device (/dev/ttyUSB0): open the line itself, only while "
-                                 "firegated is stopped");
+  auto* bus =
+      sub->add_option("-b,--bus", l.bus, "a bus of the running firegated (firegatectl status lists them)");
+  auto* direct =
+      sub->add_option("--direct", l.direct.target,
+                      "HOST:PORT or a serial device (/dev/ttyUSB0): open the line itself, only while "
+                      "firegated is stopped");
   bus->excludes(direct);
   sub->add_option("--baud", l.direct.baud, "with --direct on a serial line")->capture_default_str();
-  sub->add_option("--parity", l.direct.parity, "with --direct on a serial line: N, E or O")->capture_default_str();
-  sub->add_option("--stop-bits", l.direct.stop_bits, "with --direct on a serial line")->check(CLI::Range(1, 2));
-  sub->add_option("--timeout-ms", l.direct.timeout, "with --direct: per request (through the daemon: the bus's)")
+  sub->add_option("--parity", l.direct.parity, "with --direct on a serial line: N, E or O")
+      ->capture_default_str();
+  sub->add_option("--stop-bits", l.direct.stop_bits, "with --direct on a serial line")
+      ->check(CLI::Range(1, 2));
+  sub->add_option("--timeout-ms", l.direct.timeout,
+                  "with --direct: per request (through the daemon: the bus's)")
       ->check(CLI::Range(20, 60000));
   sub->add_flag("--force", l.force, "with --direct: open the line even though firegated answers");
 }
@@ -138,8 +143,8 @@ int print_registers(const options& o, const json& r) {
                              text(field(r, "table")), first, field(r, "values").size(), r.value("ms", 0.0));
     return exit_code::ok;
   }
-  std::cout << fmt::format("unit {} {} from 0x{:04X} ({}), {:.1f} ms\n", text(field(r, "unit")), text(field(r, "table")), first,
-                           first, r.value("ms", 0.0));
+  std::cout << fmt::format("unit {} {} from 0x{:04X} ({}), {:.1f} ms\n", text(field(r, "unit")),
+                           text(field(r, "table")), first, first, r.value("ms", 0.0));
   table t = bits ? table({"ADDRESS", "VALUE"}) : table({"ADDRESS", "HEX", "UNSIGNED", "SIGNED"});
   long a = first;
   for (const auto& v : field(r, "values")) {
@@ -182,8 +187,9 @@ int run_registers(const options& o, line_options& l, bool write) {
     return print_registers(o, answer["result"]);
   }
   if (l.direct.target.empty()) {
-    std::cerr << "firegatectl: give --bus NAME (through firegated) or --direct HOST:PORT|/dev/tty... (firegated "
-                 "stopped)\n";
+    std::cerr
+        << "firegatectl: give --bus NAME (through firegated) or --direct HOST:PORT|/dev/tty... (firegated "
+           "stopped)\n";
     return exit_code::usage;
   }
   if (auto refused_code = refuse_direct(o, l)) return *refused_code;
@@ -197,12 +203,14 @@ int run_registers(const options& o, line_options& l, bool write) {
   if (reply.error) {
     // A Modbus error names itself; a line that cannot be reached needs a hint.
     const bool line_error = reply.error.category() != firegate::modbus::modbus_category();
-    const json refusal{{"ok", false}, {"code", "failed"},
-                       {"error", fmt::format("{} unit {} {} {}: {}{}", l.direct.target, r.unit, r.table, r.address,
-                                             reply.detail.empty() ? reply.error.message() : reply.detail,
-                                             line_error ? "; check the address or device, the cable, and that "
-                                                          "the device or server is powered"
-                                                        : "")}};
+    const json refusal{
+        {"ok", false},
+        {"code", "failed"},
+        {"error", fmt::format("{} unit {} {} {}: {}{}", l.direct.target, r.unit, r.table, r.address,
+                              reply.detail.empty() ? reply.error.message() : reply.detail,
+                              line_error ? "; check the address or device, the cable, and that "
+                                           "the device or server is powered"
+                                         : "")}};
     return refused_with(refusal, o);
   }
   return print_registers(o, {{"unit", r.unit},
@@ -223,20 +231,24 @@ int run_scan(const options& o, line_options& l) {
       std::cout << u.dump() << '\n' << std::flush;
     } else if (u.value("answered", false)) {
       std::cout << fmt::format("unit {:>3}  {}{}\n", text(field(u, "unit")), text(field(u, "detail")),
-                               u.contains("configured") ? fmt::format("  (configured: {})", text(field(u, "configured")))
-                                                        : std::string())
+                               u.contains("configured")
+                                   ? fmt::format("  (configured: {})", text(field(u, "configured")))
+                                   : std::string())
                 << std::flush;
     }
   };
   std::size_t answered = 0;
   if (!l.bus.empty()) {
     client c(o.socket);
-    if (!o.json_out) std::cerr << fmt::format("scanning bus {} units {}–{} between the daemon's polls...\n", l.bus, l.from, l.to);
-    const auto answer = c.request("scan", {{"bus", l.bus}, {"from", l.from}, {"to", l.to}}, [&](const json& line) {
-      if (!line.contains("scanned")) return;
-      answered += field(line, "scanned").value("answered", false);
-      show(field(line, "scanned"));
-    });
+    if (!o.json_out)
+      std::cerr << fmt::format("scanning bus {} units {}–{} between the daemon's polls...\n", l.bus, l.from,
+                               l.to);
+    const auto answer =
+        c.request("scan", {{"bus", l.bus}, {"from", l.from}, {"to", l.to}}, [&](const json& line) {
+          if (!line.contains("scanned")) return;
+          answered += field(line, "scanned").value("answered", false);
+          show(field(line, "scanned"));
+        });
     if (!answer.value("ok", false)) return refused_with(answer, o);
   } else {
     if (l.direct.target.empty()) {
@@ -247,8 +259,9 @@ int run_scan(const options& o, line_options& l) {
     std::string errors;
     auto library = shipped_profiles(l.profiles, errors);
     if (!errors.empty()) std::cerr << errors;
-    if (!o.json_out) std::cerr << fmt::format("scanning {} units {}–{}, {} ms a unit that does not answer...\n",
-                                              l.direct.target, l.from, l.to, l.direct.timeout.count());
+    if (!o.json_out)
+      std::cerr << fmt::format("scanning {} units {}–{}, {} ms a unit that does not answer...\n",
+                               l.direct.target, l.from, l.to, l.direct.timeout.count());
     direct_scan(l.direct, l.from, l.to, library, [&](const firegate::unit_identity& u) {
       answered += u.answered;
       show({{"unit", u.unit}, {"answered", u.answered}, {"profiles", u.profiles}, {"detail", u.detail}});
@@ -314,10 +327,12 @@ int main(int argc, char** argv) {
   options o;
   const char* env_socket = std::getenv("FIREGATE_SOCKET");
   o.socket = env_socket && *env_socket ? env_socket : "/run/firegate/control.sock";
-  cli.add_option("-s,--socket", o.socket, "firegated's control socket (env FIREGATE_SOCKET)")->capture_default_str();
+  cli.add_option("-s,--socket", o.socket, "firegated's control socket (env FIREGATE_SOCKET)")
+      ->capture_default_str();
   cli.add_flag("-j,--json", o.json_out, "print the daemon's answers as JSON, for scripts");
 
-  auto* status = cli.add_subcommand("status", "the gateway at a glance: uplink, storage, buses, devices, alarms");
+  auto* status =
+      cli.add_subcommand("status", "the gateway at a glance: uplink, storage, buses, devices, alarms");
   auto* devices = cli.add_subcommand("devices", "every device: model, bus, state, counters");
   auto* device = cli.add_subcommand("device", "one device: its last values, counters and open alarms");
   std::string device_name;
@@ -335,13 +350,16 @@ int main(int argc, char** argv) {
   auto* ack = cli.add_subcommand("ack", "acknowledge an open alarm on site");
   std::string alarm_id, verdict = "real";
   ack->add_option("alarm_id", alarm_id, "the alarm's id (firegatectl alarms)")->required();
-  ack->add_option("--verdict", verdict, "what it was")->check(CLI::IsMember({"real", "false", "test"}))
+  ack->add_option("--verdict", verdict, "what it was")
+      ->check(CLI::IsMember({"real", "false", "test"}))
       ->capture_default_str();
   auto* shield = cli.add_subcommand("shield", "disable a device's alarms for a time, with a reason");
   std::string shield_device, reason;
   int minutes = 60;
   shield->add_option("device", shield_device, "the device")->required();
-  shield->add_option("-m,--minutes", minutes, "how long")->check(CLI::Range(1, 7 * 24 * 60))->capture_default_str();
+  shield->add_option("-m,--minutes", minutes, "how long")
+      ->check(CLI::Range(1, 7 * 24 * 60))
+      ->capture_default_str();
   shield->add_option("-r,--reason", reason, "why (kept in the event)")->required();
   auto* unshield = cli.add_subcommand("unshield", "lift a device's shield");
   unshield->add_option("device", shield_device, "the device")->required();
@@ -350,10 +368,12 @@ int main(int argc, char** argv) {
   test_mode->add_option("device", shield_device, "the device")->required();
   test_mode->add_option("state", on_off, "on or off")->required()->check(CLI::IsMember({"on", "off"}));
   test_mode->add_option("-m,--minutes", minutes, "how long, when on")->check(CLI::Range(1, 24 * 60));
-  auto* test_alarm =
-      cli.add_subcommand("test-alarm", "raise a test alarm end to end and wait for the platform's acknowledgement");
+  auto* test_alarm = cli.add_subcommand(
+      "test-alarm", "raise a test alarm end to end and wait for the platform's acknowledgement");
   int wait_s = 120;
-  test_alarm->add_option("-w,--wait", wait_s, "seconds to wait")->check(CLI::Range(1, 3600))->capture_default_str();
+  test_alarm->add_option("-w,--wait", wait_s, "seconds to wait")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   for (auto* sub : {ack, shield, unshield, test_mode, test_alarm}) {
     sub->add_option("--by", by, "who is acting (default: SUDO_USER under sudo, else your login)");
   }
@@ -365,7 +385,8 @@ int main(int argc, char** argv) {
   tail->add_flag("--no-readings", no_readings, "events only");
   tail->add_flag("--no-events", no_events, "readings only");
 
-  auto* exp = cli.add_subcommand("export", "readings of a time window as CSV (time,device,point,value,unit,quality)");
+  auto* exp =
+      cli.add_subcommand("export", "readings of a time window as CSV (time,device,point,value,unit,quality)");
   std::string from, to = "now", export_device, output;
   exp->add_option("--from", from, "ISO 8601 with offset, or a time ago: 90s, 30m, 12h, 7d")->required();
   exp->add_option("--to", to, "the same; default now")->capture_default_str();
@@ -375,18 +396,21 @@ int main(int argc, char** argv) {
   line_options regs;
   regs.profiles = firegate::modbus::default_profiles_dir();
   auto* read = cli.add_subcommand("read", "read raw registers or coils of a unit on a bus");
-  auto* write = cli.add_subcommand("write", "write raw registers or coils (the profiles' checks do not apply)");
+  auto* write =
+      cli.add_subcommand("write", "write raw registers or coils (the profiles' checks do not apply)");
   for (auto* sub : {read, write}) {
     add_line_options(sub, regs);
     sub->add_option("-u,--unit", regs.unit, "the unit id, 1–247")->capture_default_str();
     sub->add_option("-t,--table", regs.table, "holding, input, coil or discrete")
         ->check(CLI::IsMember({"holding", "input", "coil", "discrete"}))
         ->capture_default_str();
-    sub->add_option("-a,--address", regs.address, "the first register (decimal, or hex as 0x0010)")->required();
+    sub->add_option("-a,--address", regs.address, "the first register (decimal, or hex as 0x0010)")
+        ->required();
   }
   read->add_option("-c,--count", regs.count, "how many")->capture_default_str();
   write->add_option("values", regs.values, "the values, in order (coils: 0 or 1)")->required();
-  auto* scan = cli.add_subcommand("scan", "which units answer on a bus, and which shipped profile each looks like");
+  auto* scan =
+      cli.add_subcommand("scan", "which units answer on a bus, and which shipped profile each looks like");
   add_line_options(scan, regs);
   scan->add_option("--from", regs.from, "first unit")->capture_default_str();
   scan->add_option("--to", regs.to, "last unit")->capture_default_str();
@@ -396,9 +420,11 @@ int main(int argc, char** argv) {
   auto* config = cli.add_subcommand("config", "configuration commands");
   config->require_subcommand(1);
   std::string path = "/etc/firegate/firegate.toml";
-  auto* check = config->add_subcommand("check", "validate a configuration file and list every error (no daemon needed)");
+  auto* check = config->add_subcommand(
+      "check", "validate a configuration file and list every error (no daemon needed)");
   check->add_option("file", path, "configuration file")->capture_default_str();
-  auto* show = config->add_subcommand("show", "the running daemon's configuration, defaults included, secrets redacted");
+  auto* show = config->add_subcommand(
+      "show", "the running daemon's configuration, defaults included, secrets redacted");
 
   try {
     cli.parse(argc, argv);
@@ -417,8 +443,10 @@ int main(int argc, char** argv) {
       std::cout << path << ": configuration is valid\n";
       return exit_code::ok;
     }
-    if (status->parsed()) return simple(o, "status", json::object(), [](const json& r) { print_status(r, std::cout); });
-    if (devices->parsed()) return simple(o, "devices", json::object(), [](const json& r) { print_devices(r, std::cout); });
+    if (status->parsed())
+      return simple(o, "status", json::object(), [](const json& r) { print_status(r, std::cout); });
+    if (devices->parsed())
+      return simple(o, "devices", json::object(), [](const json& r) { print_devices(r, std::cout); });
     if (device->parsed()) {
       return simple(o, "device", {{"name", device_name}}, [](const json& r) { print_device(r, std::cout); });
     }
@@ -472,9 +500,10 @@ int main(int argc, char** argv) {
           std::cout << line.dump() << '\n' << std::flush;
         } else if (line.contains("progress")) {
           const auto& p = field(line, "progress");
-          std::cout << fmt::format("test alarm {} raised; waiting up to {} s for the platform's acknowledgement{}\n",
-                                   text(field(p, "alarm_id")), text(field(p, "wait_s")),
-                                   p.value("uplink_connected", false) ? "" : " (the uplink is DISCONNECTED now)")
+          std::cout << fmt::format(
+                           "test alarm {} raised; waiting up to {} s for the platform's acknowledgement{}\n",
+                           text(field(p, "alarm_id")), text(field(p, "wait_s")),
+                           p.value("uplink_connected", false) ? "" : " (the uplink is DISCONNECTED now)")
                     << std::flush;
         }
       });
@@ -483,9 +512,10 @@ int main(int argc, char** argv) {
       if (o.json_out) {
         std::cout << r.dump() << '\n';
       } else {
-        std::cout << fmt::format("PASSED: the platform acknowledged test alarm {} after {:.1f} s (by {}, verdict {})\n",
-                                 text(field(r, "alarm_id")), r.value("seconds", 0.0), text(field(r, "acknowledged_by")),
-                                 text(field(r, "verdict")));
+        std::cout << fmt::format(
+            "PASSED: the platform acknowledged test alarm {} after {:.1f} s (by {}, verdict {})\n",
+            text(field(r, "alarm_id")), r.value("seconds", 0.0), text(field(r, "acknowledged_by")),
+            text(field(r, "verdict")));
       }
       return exit_code::ok;
     }
@@ -516,7 +546,8 @@ int main(int argc, char** argv) {
     if (read->parsed()) return run_registers(o, regs, false);
     if (write->parsed()) return run_registers(o, regs, true);
     if (scan->parsed()) return run_scan(o, regs);
-    if (show->parsed()) return simple(o, "config", json::object(), [](const json& r) { print_config(r, std::cout); });
+    if (show->parsed())
+      return simple(o, "config", json::object(), [](const json& r) { print_config(r, std::cout); });
   } catch (const json::exception& e) {
     // An answer of another shape than this firegatectl knows (another version of firegated).
     std::cerr << "firegatectl: firegated's answer was not understood (" << e.what()

@@ -22,7 +22,9 @@ std::size_t width(const std::string& s) {
   return w;
 }
 
-std::string str(const json& j, const char* key) { return text(field(j, key)); }
+std::string str(const json& j, const char* key) {
+  return text(field(j, key));
+}
 
 }  // namespace
 
@@ -85,7 +87,8 @@ void print_alarms(const json& open, std::ostream& out) {
   for (const auto& a : open) {
     std::string ack = "no";
     if (a.contains("acknowledged") && field(a, "acknowledged").is_object()) {
-      ack = fmt::format("{} by {}", text(field(field(a, "acknowledged"), "verdict")), text(field(field(a, "acknowledged"), "by")));
+      ack = fmt::format("{} by {}", text(field(field(a, "acknowledged"), "verdict")),
+                        text(field(field(a, "acknowledged"), "by")));
     } else if (a.contains("until")) {
       ack = fmt::format("until {}", text(field(a, "until")));
     }
@@ -116,26 +119,28 @@ void print_status(const json& r, std::ostream& out) {
   const auto& up = field(r, "uplink");
   const auto& st = field(r, "storage");
   const auto& al = field(r, "alarms");
-  out << fmt::format("gateway   {}  firegate {}  up {}  pid {}\n", text(field(g, "id")), text(field(g, "version")),
-                     age(field(g, "uptime_s")), text(field(g, "pid")));
-  out << fmt::format("site      {}  {} ({})  {}\n", text(field(site, "id")), text(field(site, "name")), text(field(site, "category")),
-                     text(field(site, "address")));
+  out << fmt::format("gateway   {}  firegate {}  up {}  pid {}\n", text(field(g, "id")),
+                     text(field(g, "version")), age(field(g, "uptime_s")), text(field(g, "pid")));
+  out << fmt::format("site      {}  {} ({})  {}\n", text(field(site, "id")), text(field(site, "name")),
+                     text(field(site, "category")), text(field(site, "address")));
   const auto& ob = field(up, "outbox");
   out << fmt::format("uplink    {}  {}{}  last acknowledged {}  waiting: alarm {} event {} telemetry {}\n",
                      up.value("connected", false) ? "connected" : "DISCONNECTED", text(field(up, "broker")),
-                     up.value("tls", false) ? " (TLS)" : "", text(field(up, "last_ack")), text(field(ob, "alarm")),
-                     text(field(ob, "event")), text(field(ob, "telemetry")));
+                     up.value("tls", false) ? " (TLS)" : "", text(field(up, "last_ack")),
+                     text(field(ob, "alarm")), text(field(ob, "event")), text(field(ob, "telemetry")));
   out << fmt::format("storage   {}  {} of {}  oldest undelivered {}  faults {}{}\n", text(field(st, "state")),
-                     mib(field(st, "used_bytes")), mib(field(st, "max_bytes")), text(field(st, "oldest_undelivered")),
-                     text(field(st, "faults")), st.contains("error") ? "  error: " + text(field(st, "error")) : "");
+                     mib(field(st, "used_bytes")), mib(field(st, "max_bytes")),
+                     text(field(st, "oldest_undelivered")), text(field(st, "faults")),
+                     st.contains("error") ? "  error: " + text(field(st, "error")) : "");
   const auto& dv = field(r, "devices");
-  out << fmt::format("devices   {} online, {} offline, of {}\n", text(field(dv, "online")), text(field(dv, "offline")),
-                     text(field(dv, "total")));
+  out << fmt::format("devices   {} online, {} offline, of {}\n", text(field(dv, "online")),
+                     text(field(dv, "offline")), text(field(dv, "total")));
   out << fmt::format(
       "alarms    fire {}  supervisory {}  fault {}  unacknowledged {}  test {}  shielded devices {}  "
       "test-mode devices {}\n\n",
-      text(field(al, "fire")), text(field(al, "supervisory")), text(field(al, "fault")), text(field(al, "unacknowledged")), text(field(al, "test")),
-      text(field(al, "shielded_devices")), text(field(al, "test_mode_devices")));
+      text(field(al, "fire")), text(field(al, "supervisory")), text(field(al, "fault")),
+      text(field(al, "unacknowledged")), text(field(al, "test")), text(field(al, "shielded_devices")),
+      text(field(al, "test_mode_devices")));
   table buses({"BUS", "DRIVER", "DEVICES", "ONLINE", "OFFLINE"});
   for (const auto& b : field(r, "buses")) {
     buses.add({str(b, "name"), str(b, "driver"), str(b, "devices"), str(b, "online"), str(b, "offline")});
@@ -146,15 +151,15 @@ void print_status(const json& r, std::ostream& out) {
 }
 
 void print_devices(const json& r, std::ostream& out) {
-  table t({"DEVICE", "MODEL", "BUS", "ADDRESS", "STATE", "LAST GOOD", "POLLS", "TIMEOUTS", "CRC", "EXCEPTIONS",
-           "RESPONSE MS", "LOCATION"});
+  table t({"DEVICE", "MODEL", "BUS", "ADDRESS", "STATE", "LAST GOOD", "POLLS", "TIMEOUTS", "CRC",
+           "EXCEPTIONS", "RESPONSE MS", "LOCATION"});
   for (const auto& d : field(r, "devices")) {
     std::string state = d.value("online", false) ? "online" : "OFFLINE";
     if (d.contains("shielded_until")) state += ", shielded";
     if (d.contains("test_mode_until")) state += ", test mode";
     t.add({str(d, "name"), str(d, "model"), str(d, "bus"), str(d, "address"), state,
-           field(d, "last_good_age_s").is_null() ? "never" : age(field(d, "last_good_age_s")) + " ago", str(d, "polls"),
-           str(d, "timeouts"), str(d, "crc_errors"), str(d, "exceptions"),
+           field(d, "last_good_age_s").is_null() ? "never" : age(field(d, "last_good_age_s")) + " ago",
+           str(d, "polls"), str(d, "timeouts"), str(d, "crc_errors"), str(d, "exceptions"),
            fmt::format("{:.1f}", field(d, "response_ms").value("mean", 0.0)), str(d, "location")});
   }
   t.print(out);
@@ -169,10 +174,12 @@ void print_device(const json& d, std::ostream& out) {
   if (d.contains("description") && !field(d, "description").get<std::string>().empty())
     out << fmt::format("description  {}\n", text(field(d, "description")));
   out << fmt::format("bus          {}  at {}\n", text(field(d, "bus")), text(field(d, "address")));
-  out << fmt::format("state        {}  last good poll {}\n", state,
-                     field(d, "last_good_age_s").is_null() ? "never" : age(field(d, "last_good_age_s")) + " ago");
   out << fmt::format(
-      "counters     polls {}  requests {}  responses {}  timeouts {}  crc errors {}  exceptions {}  malformed {}  "
+      "state        {}  last good poll {}\n", state,
+      field(d, "last_good_age_s").is_null() ? "never" : age(field(d, "last_good_age_s")) + " ago");
+  out << fmt::format(
+      "counters     polls {}  requests {}  responses {}  timeouts {}  crc errors {}  exceptions {}  "
+      "malformed {}  "
       "connection errors {}  writes {} (failed {})\n",
       str(d, "polls"), str(d, "requests"), str(d, "responses"), str(d, "timeouts"), str(d, "crc_errors"),
       str(d, "exceptions"), str(d, "malformed"), str(d, "connection_errors"), str(d, "writes"),
@@ -180,7 +187,8 @@ void print_device(const json& d, std::ostream& out) {
   const auto& rt = field(d, "response_ms");
   out << fmt::format("response     last {:.1f} ms  mean {:.1f} ms  max {:.1f} ms\n", rt.value("last", 0.0),
                      rt.value("mean", 0.0), rt.value("max", 0.0));
-  if (!d.value("last_error", std::string()).empty()) out << "last error   " << text(field(d, "last_error")) << '\n';
+  if (!d.value("last_error", std::string()).empty())
+    out << "last error   " << text(field(d, "last_error")) << '\n';
   if (d.contains("writable") && !field(d, "writable").empty()) {
     std::string w;
     for (const auto& x : field(d, "writable")) w += (w.empty() ? "" : ", ") + text(x);
@@ -189,14 +197,18 @@ void print_device(const json& d, std::ostream& out) {
   out << '\n';
   table t({"POINT", "VALUE", "UNIT", "QUALITY", "AGE"});
   for (const auto& v : field(d, "values")) {
-    t.add({str(v, "point"), v.contains("label") ? fmt::format("{} ({})", text(field(v, "value")), text(field(v, "label"))) : str(v, "value"), str(v, "unit"), str(v, "quality"), age(field(v, "age_s"))});
+    t.add({str(v, "point"),
+           v.contains("label") ? fmt::format("{} ({})", text(field(v, "value")), text(field(v, "label")))
+                               : str(v, "value"),
+           str(v, "unit"), str(v, "quality"), age(field(v, "age_s"))});
   }
   if (t.empty()) {
     out << "no values read yet\n";
   } else {
     t.print(out);
   }
-  if (d.contains("values_error")) out << "(stored values unreadable: " << text(field(d, "values_error")) << ")\n";
+  if (d.contains("values_error"))
+    out << "(stored values unreadable: " << text(field(d, "values_error")) << ")\n";
   out << '\n';
   print_alarms(field(d, "alarms"), out);
 }
@@ -204,13 +216,15 @@ void print_device(const json& d, std::ostream& out) {
 void print_tail_line(const json& line, std::ostream& out) {
   if (line.contains("reading")) {
     const auto& r = field(line, "reading");
-    out << fmt::format("{}  {}  {} = {}{}{}\n", text(field(r, "time")), text(field(r, "device")), text(field(r, "point")),
-                       text(field(r, "value")), r.value("unit", std::string()).empty() ? "" : " " + text(field(r, "unit")),
+    out << fmt::format("{}  {}  {} = {}{}{}\n", text(field(r, "time")), text(field(r, "device")),
+                       text(field(r, "point")), text(field(r, "value")),
+                       r.value("unit", std::string()).empty() ? "" : " " + text(field(r, "unit")),
                        r.value("quality", std::string()) == "good" ? "" : "  (bad quality)");
   } else if (line.contains("event")) {
     const auto& e = field(line, "event");
     out << fmt::format("{}  EVENT {}{}  {}  {}\n", text(field(e, "time")), text(field(e, "type")),
-                       e.value("test", false) ? " (test)" : "", text(field(e, "device")), text(field(e, "detail")));
+                       e.value("test", false) ? " (test)" : "", text(field(e, "device")),
+                       text(field(e, "detail")));
   } else if (line.contains("dropped")) {
     out << fmt::format("... {} lines dropped: this terminal reads slower than the gateway writes\n",
                        text(field(line, "dropped")));
