@@ -102,6 +102,8 @@ class application final : public reading_sink {
   /// Streams to firegatectl sessions watching (tail, test-alarm).
   void watch_readings(std::span<const reading> readings);
   void watch_event(const event& e);
+  /// Drops the watchers whose client has gone.
+  void prune_watchers();
   /// Logs a command's outcome and publishes its reply.
   void answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,
               std::string_view result);

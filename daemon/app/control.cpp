@@ -15,9 +15,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include <unistd.h>
 #include <algorithm>
 #include <map>
-#include <unistd.h>
 
 namespace firegate {
 namespace asio = boost::asio;
@@ -30,9 +30,9 @@ using namespace control_json;
 namespace {
 
 /// The commands firegatectl may send (docs/control-api.md).
-const std::vector<std::string> control_commands{
-    "status", "devices",    "device", "alarms", "ack",  "shield", "unshield", "test_mode",
-    "test_alarm", "tail", "config", "export", "read", "write", "scan"};
+const std::vector<std::string> control_commands{"status", "devices",  "device",    "alarms",     "ack",
+                                                "shield", "unshield", "test_mode", "test_alarm", "tail",
+                                                "config", "export",   "read",      "write",      "scan"};
 
 /// Who did it, for the event: the login the kernel reports, and the name given when another.
 std::string local_actor(const control::peer& p, const std::string& given) {
@@ -82,9 +82,10 @@ void application::on_control(const session_ptr& s, const json& request) {
   }
   if (name == "export") return control_export(s, id, args);
   if (name == "read" || name == "write" || name == "scan") return control_registers(s, id, name, args);
-  s->send(refuse(id, "unknown_command",
-                 fmt::format("no command \"{}\";{} the commands are: {}", name,
-                             config::did_you_mean(name, control_commands), fmt::join(control_commands, ", "))));
+  s->send(
+      refuse(id, "unknown_command",
+             fmt::format("no command \"{}\";{} the commands are: {}", name,
+                         config::did_you_mean(name, control_commands), fmt::join(control_commands, ", "))));
   s->done();
 }
 
@@ -101,24 +102,24 @@ void application::control_status(const session_ptr& s, const json& id) {
     }
     asio::post(io_, [this, s, id, storage = std::move(storage), lanes]() mutable {
       if (lanes) outbox_lanes_ = *lanes;
-      const auto now = clock::now();
+      // What the status message reports too (storage state, outbox, alarm counts), from one place.
+      const auto h = health();
       storage["path"] = storage_in_memory_ ? ":memory:" : cfg_.storage.path;
-      storage["state"] = storage_in_memory_ ? "memory" : storage_failing_ ? "failing" : "ok";
+      storage["state"] = h.storage;
       storage["max_bytes"] = cfg_.storage.max_size_mb << 20;
-      storage["faults"] = storage_faults_;
+      storage["faults"] = h.storage_faults;
       json uplink{{"broker", fmt::format("{}:{}", cfg_.mqtt.host, cfg_.mqtt.port)},
                   {"tls", cfg_.mqtt.tls.has_value()},
                   {"connected", uplink_ && uplink_->connected()},
-                  {"connects", uplink_ ? uplink_->connects() : 0},
+                  {"connects", h.uplink_connects},
                   {"last_ack", time_or_null(uplink_ ? uplink_->last_ack() : std::nullopt)},
-                  {"outbox",
-                   {{"alarm", outbox_lanes_[0]}, {"event", outbox_lanes_[1]}, {"telemetry", outbox_lanes_[2]}}}};
+                  {"outbox", {{"alarm", h.outbox[0]}, {"event", h.outbox[1]}, {"telemetry", h.outbox[2]}}}};
       json buses = json::array();
       std::size_t online = 0;
       for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
         const auto counters = i < drivers_.size() ? drivers_[i]->counters() : std::vector<device_counters>{};
-        const auto up = static_cast<std::size_t>(
-            std::count_if(counters.begin(), counters.end(), [](const device_counters& c) { return c.online; }));
+        const auto up = static_cast<std::size_t>(std::count_if(
+            counters.begin(), counters.end(), [](const device_counters& c) { return c.online; }));
         online += up;
         buses.push_back({{"name", cfg_.buses[i].name},
                          {"driver", cfg_.buses[i].driver},
@@ -126,7 +127,7 @@ void application::control_status(const session_ptr& s, const json& id) {
                          {"online", up},
                          {"offline", counters.size() - up}});
       }
-      const auto counts = rules_.count();
+      const auto& counts = h.alarms;
       json open = json::array();
       for (const auto& a : rules_.open_alarms()) open.push_back(alarm_json(a, find_device(a.device)));
       json result{
@@ -135,8 +136,8 @@ void application::control_status(const session_ptr& s, const json& id) {
             {"description", cfg_.gateway.description},
             {"version", FIREGATE_VERSION},
             {"pid", ::getpid()},
-            {"started", iso8601(started_)},
-            {"uptime_s", static_cast<std::int64_t>(seconds_since(started_, now))},
+            {"started", iso8601(h.started)},
+            {"uptime_s", static_cast<std::int64_t>(seconds_since(h.started, h.time))},
             {"config", config_path_.string()}}},
           {"site",
            {{"id", cfg_.site.id},
@@ -146,7 +147,8 @@ void application::control_status(const session_ptr& s, const json& id) {
           {"uplink", std::move(uplink)},
           {"storage", std::move(storage)},
           {"buses", std::move(buses)},
-          {"devices", {{"total", cfg_.devices.size()}, {"online", online}, {"offline", cfg_.devices.size() - online}}},
+          {"devices",
+           {{"total", cfg_.devices.size()}, {"online", online}, {"offline", cfg_.devices.size() - online}}},
           {"alarms",
            {{"fire", counts.fire},
             {"supervisory", counts.supervisory},
@@ -207,8 +209,10 @@ void add_modes(json& devices, const std::vector<open_alarm>& open) {
   for (const auto& a : open) {
     auto it = by_name.find(a.device);
     if (it == by_name.end()) continue;
-    if (a.kind == event_kind::device_shielded) (*it->second)["shielded_until"] = a.until ? iso8601(*a.until) : "";
-    if (a.kind == event_kind::test_mode_started) (*it->second)["test_mode_until"] = a.until ? iso8601(*a.until) : "";
+    if (a.kind == event_kind::device_shielded)
+      (*it->second)["shielded_until"] = a.until ? iso8601(*a.until) : "";
+    if (a.kind == event_kind::test_mode_started)
+      (*it->second)["test_mode_until"] = a.until ? iso8601(*a.until) : "";
   }
 }
 
@@ -260,7 +264,8 @@ void application::control_devices(const session_ptr& s, const json& id, const st
     asio::post(io_, [this, s, id, device, one = std::move(one), latest = std::move(latest), error]() mutable {
       for (const auto& r : batch_) {
         if (r.device != device) continue;
-        auto it = std::find_if(latest.begin(), latest.end(), [&](const reading& x) { return x.point == r.point; });
+        auto it =
+            std::find_if(latest.begin(), latest.end(), [&](const reading& x) { return x.point == r.point; });
         if (it == latest.end()) {
           latest.push_back(r);
         } else if (r.time >= it->time) {
@@ -344,8 +349,10 @@ void application::control_alarm_command(const session_ptr& s, const json& id, co
     args.erase("wait_s");
   }
   args["by"] = local_actor(s->who(), given);
-  const auto cmd = parse_command(
-      json{{"id", "firegatectl"}, {"command", name == "test_alarm" ? "self_test" : name}, {"args", args}}.dump());
+  const auto cmd = parse_command(json{
+      {"id", "firegatectl"},
+      {"command", name == "test_alarm" ? "self_test" : name},
+      {"args", args}}.dump());
   if (!cmd.body) {
     s->send(refuse(id, "bad_request", cmd.error));
     return s->done();
@@ -387,10 +394,11 @@ void application::control_alarm_command(const session_ptr& s, const json& id, co
                              [&](const watcher& w) { return w.deadline == deadline; });
       if (it == watchers_.end()) return;
       if (auto ss = it->session.lock()) {
-        ss->send(refuse(it->id, "timeout",
-                        fmt::format("the platform did not acknowledge test alarm {} within {} s; check the uplink "
-                                    "(firegatectl status) and ask the control room whether it arrived",
-                                    it->alarm_id, wait.count())));
+        ss->send(
+            refuse(it->id, "timeout",
+                   fmt::format("the platform did not acknowledge test alarm {} within {} s; check the uplink "
+                               "(firegatectl status) and ask the control room whether it arrived",
+                               it->alarm_id, wait.count())));
         ss->done();
       }
       watchers_.erase(it);

@@ -39,10 +39,15 @@ void application::control_tail(const session_ptr& s, const json& id, const json&
   watchers_.push_back({s, id, device, readings, events, {}, nullptr, clock::now()});
 }
 
+void application::prune_watchers() {
+  std::erase_if(watchers_,
+                [](const watcher& w) { return w.session.expired() || w.session.lock()->closed(); });
+}
+
 void application::watch_readings(std::span<const reading> readings) {
   if (watchers_.empty() || readings.empty()) return;
   const auto now = clock::now();
-  std::erase_if(watchers_, [](const watcher& w) { return w.session.expired() || w.session.lock()->closed(); });
+  prune_watchers();
   for (const auto& w : watchers_) {
     if (!w.readings || (!w.device.empty() && w.device != readings.front().device)) continue;
     auto s = w.session.lock();
@@ -52,7 +57,7 @@ void application::watch_readings(std::span<const reading> readings) {
 
 void application::watch_event(const event& e) {
   if (watchers_.empty()) return;
-  std::erase_if(watchers_, [](const watcher& w) { return w.session.expired() || w.session.lock()->closed(); });
+  prune_watchers();
   for (auto it = watchers_.begin(); it != watchers_.end();) {
     auto s = it->session.lock();
     if (!it->alarm_id.empty()) {
@@ -100,7 +105,9 @@ json application::config_json() const {
                         {"value", l.value},
                         {"reset_value", l.reset_value ? json(*l.reset_value) : json(nullptr)}});
   }
-  const auto redacted = [](const std::string& secret) { return secret.empty() ? json("") : json("(redacted)"); };
+  const auto redacted = [](const std::string& secret) {
+    return secret.empty() ? json("") : json("(redacted)");
+  };
   json mqtt{{"host", cfg_.mqtt.host},
             {"port", cfg_.mqtt.port},
             {"client_id", cfg_.mqtt.client_id},
@@ -116,35 +123,40 @@ json application::config_json() const {
             {"commands", cfg_.mqtt.commands}};
   if (cfg_.mqtt.tls) {
     const auto& t = *cfg_.mqtt.tls;
-    mqtt["tls"] = {{"ca_file", t.ca_file},     {"ca_path", t.ca_path}, {"cert_file", t.cert_file},
-                   {"key_file", t.key_file},   {"key_password", redacted(t.key_password)},
+    mqtt["tls"] = {{"ca_file", t.ca_file},
+                   {"ca_path", t.ca_path},
+                   {"cert_file", t.cert_file},
+                   {"key_file", t.key_file},
+                   {"key_password", redacted(t.key_password)},
                    {"verify", t.verify}};
   }
-  return {{"file", config_path_.string()},
-          {"profiles", {{"dir", cfg_.profiles_dir}}},
-          {"gateway", {{"id", cfg_.gateway.id}, {"description", cfg_.gateway.description}}},
-          {"site",
-           {{"id", cfg_.site.id},
-            {"name", cfg_.site.name},
-            {"address", cfg_.site.address},
-            {"category", cfg_.site.category},
-            {"latitude", cfg_.site.latitude},
-            {"longitude", cfg_.site.longitude},
-            {"responsible", {{"name", cfg_.site.responsible.name}, {"phone", cfg_.site.responsible.phone}}},
-            {"backup", {{"name", cfg_.site.backup.name}, {"phone", cfg_.site.backup.phone}}}}},
-          {"storage",
-           {{"path", cfg_.storage.path},
-            {"flush_interval_ms", cfg_.storage.flush_interval.count()},
-            {"max_size_mb", cfg_.storage.max_size_mb},
-            {"max_age_days", cfg_.storage.max_age.count() / 24}}},
-          {"alarms",
-           {{"escalate_after_s", cfg_.alarms.escalate_after.count()},
-            {"false_alarms_per_day", cfg_.alarms.false_alarm_limit}}},
-          {"uplink", {{"mqtt", std::move(mqtt)}}},
-          {"control", {{"enabled", cfg_.control.enabled}, {"socket", cfg_.control.socket}, {"group", cfg_.control.group}}},
-          {"buses", std::move(buses)},
-          {"devices", std::move(devices)},
-          {"linkage", std::move(linkages)}};
+  return {
+      {"file", config_path_.string()},
+      {"profiles", {{"dir", cfg_.profiles_dir}}},
+      {"gateway", {{"id", cfg_.gateway.id}, {"description", cfg_.gateway.description}}},
+      {"site",
+       {{"id", cfg_.site.id},
+        {"name", cfg_.site.name},
+        {"address", cfg_.site.address},
+        {"category", cfg_.site.category},
+        {"latitude", cfg_.site.latitude},
+        {"longitude", cfg_.site.longitude},
+        {"responsible", {{"name", cfg_.site.responsible.name}, {"phone", cfg_.site.responsible.phone}}},
+        {"backup", {{"name", cfg_.site.backup.name}, {"phone", cfg_.site.backup.phone}}}}},
+      {"storage",
+       {{"path", cfg_.storage.path},
+        {"flush_interval_ms", cfg_.storage.flush_interval.count()},
+        {"max_size_mb", cfg_.storage.max_size_mb},
+        {"max_age_days", cfg_.storage.max_age.count() / 24}}},
+      {"alarms",
+       {{"escalate_after_s", cfg_.alarms.escalate_after.count()},
+        {"false_alarms_per_day", cfg_.alarms.false_alarm_limit}}},
+      {"uplink", {{"mqtt", std::move(mqtt)}}},
+      {"control",
+       {{"enabled", cfg_.control.enabled}, {"socket", cfg_.control.socket}, {"group", cfg_.control.group}}},
+      {"buses", std::move(buses)},
+      {"devices", std::move(devices)},
+      {"linkage", std::move(linkages)}};
 }
 
 void application::control_registers(const session_ptr& s, const json& id, const std::string& name,
@@ -169,7 +181,8 @@ void application::control_registers(const session_ptr& s, const json& id, const 
   if (name == "scan") {
     const int first = number("from", 1), last = number("to", 32);
     if (first < 1 || last > 247 || first > last) {
-      s->send(refuse(id, "bad_request", fmt::format("scan units 1–247, from before to; not {}–{}", first, last)));
+      s->send(
+          refuse(id, "bad_request", fmt::format("scan units 1–247, from before to; not {}–{}", first, last)));
       return s->done();
     }
     spdlog::info("control scan bus={} units={}-{} user={}", bus_name, first, last, s->who().user);
@@ -180,8 +193,8 @@ void application::control_registers(const session_ptr& s, const json& id, const 
   const int unit = number("unit", 0), address = number("address", -1), count = number("count", 1);
   if (unit < 1 || unit > 247 || address < 0 || address > 65535 || count < 1 || count > 2000) {
     s->send(refuse(id, "bad_request",
-                   fmt::format("give unit 1–247 (not {}), address 0–65535 (not {}) and count 1–2000 (not {})", unit,
-                               address, count)));
+                   fmt::format("give unit 1–247 (not {}), address 0–65535 (not {}) and count 1–2000 (not {})",
+                               unit, address, count)));
     return s->done();
   }
   r.unit = static_cast<std::uint8_t>(unit);
@@ -191,7 +204,8 @@ void application::control_registers(const session_ptr& s, const json& id, const 
   if (name == "write") {
     const auto values = args.find("values");
     if (values == args.end() || !values->is_array() || values->empty()) {
-      s->send(refuse(id, "bad_request", "a write needs \"values\": the registers (or coils, 0 or 1) to write"));
+      s->send(
+          refuse(id, "bad_request", "a write needs \"values\": the registers (or coils, 0 or 1) to write"));
       return s->done();
     }
     for (const auto& v : *values) {
@@ -202,8 +216,8 @@ void application::control_registers(const session_ptr& s, const json& id, const 
       r.values.push_back(v.get<std::uint16_t>());
     }
     // A raw write bypasses the profiles' checks: who did it is in the log.
-    spdlog::warn("control raw write bus={} unit={} table={} address={} values={} user={} uid={}", bus_name, unit,
-                 r.table, address, values->dump(), s->who().user, s->who().uid);
+    spdlog::warn("control raw write bus={} unit={} table={} address={} values={} user={} uid={}", bus_name,
+                 unit, r.table, address, values->dump(), s->who().user, s->who().uid);
   }
   drivers_[*bus]->transact(r, [s, id, r, bus_name](const register_reply& answer) {
     if (answer.error) {
@@ -228,23 +242,24 @@ void application::control_registers(const session_ptr& s, const json& id, const 
 
 void application::scan_unit(session_ptr s, json id, std::size_t bus, int unit, int last, json found) {
   if (s->closed() || stopping_ || bus >= drivers_.size()) return;
-  drivers_[bus]->identify(static_cast<std::uint8_t>(unit), [this, s, id, bus, unit, last,
-                                                          found = std::move(found)](unit_identity u) mutable {
-    if (stopping_ || bus >= cfg_.buses.size()) return;
-    json line{{"unit", unit}, {"answered", u.answered}, {"profiles", u.profiles}, {"detail", u.detail}};
-    // The configured device at that address, if any: a scan finds strays and misaddressed units.
-    for (const auto& d : cfg_.devices) {
-      if (d.bus != cfg_.buses[bus].name || !cfg_.buses[bus].settings) continue;
-      for (const auto& [key, value] : cfg_.buses[bus].settings->device_summary(d.name)) {
-        if (key == "unit_id" && value == std::to_string(unit)) line["configured"] = d.name;
-      }
-    }
-    s->send({{"id", id}, {"scanned", line}});
-    if (u.answered) found.push_back(std::move(line));
-    if (unit < last) return scan_unit(s, id, bus, unit + 1, last, std::move(found));
-    s->send(reply(id, {{"bus", cfg_.buses[bus].name}, {"answered", std::move(found)}}));
-    s->done();
-  });
+  drivers_[bus]->identify(
+      static_cast<std::uint8_t>(unit),
+      [this, s, id, bus, unit, last, found = std::move(found)](unit_identity u) mutable {
+        if (stopping_ || bus >= cfg_.buses.size()) return;
+        json line{{"unit", unit}, {"answered", u.answered}, {"profiles", u.profiles}, {"detail", u.detail}};
+        // The configured device at that address, if any: a scan finds strays and misaddressed units.
+        for (const auto& d : cfg_.devices) {
+          if (d.bus != cfg_.buses[bus].name || !cfg_.buses[bus].settings) continue;
+          for (const auto& [key, value] : cfg_.buses[bus].settings->device_summary(d.name)) {
+            if (key == "unit_id" && value == std::to_string(unit)) line["configured"] = d.name;
+          }
+        }
+        s->send({{"id", id}, {"scanned", line}});
+        if (u.answered) found.push_back(std::move(line));
+        if (unit < last) return scan_unit(s, id, bus, unit + 1, last, std::move(found));
+        s->send(reply(id, {{"bus", cfg_.buses[bus].name}, {"answered", std::move(found)}}));
+        s->done();
+      });
 }
 
 void application::control_export(const session_ptr& s, const json& id, const json& args) {
@@ -296,7 +311,8 @@ void application::export_page(session_ptr s, json id, clock::time_point from, cl
       }
       json rows = json::array();
       for (const auto& r : page->readings) {
-        rows.push_back({iso8601(r.time), r.device, r.point, r.value, r.unit, r.q == quality::good ? "good" : "bad"});
+        rows.push_back(
+            {iso8601(r.time), r.device, r.point, r.value, r.unit, r.q == quality::good ? "good" : "bad"});
       }
       sent += page->readings.size();
       if (!rows.empty()) s->send({{"id", id}, {"rows", std::move(rows)}});

@@ -204,4 +204,18 @@ void apply_rule_overrides(config_node& overrides, std::vector<alarm_rule>& rules
   }
 }
 
+bool parse_alarm_rules(config_node& root, const std::set<std::string, std::less<>>& points,
+                       std::vector<rules::alarm_rule>& out) {
+  bool ok = true;
+  std::set<std::string, std::less<>> names;
+  for (auto& n : root.get_table_array("rules")) {
+    if (auto r = parse_alarm_rule(n, points, names)) {
+      out.push_back(std::move(*r));
+    } else {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 }  // namespace firegate::config

@@ -20,6 +20,11 @@ std::optional<rules::alarm_rule> parse_alarm_rule(config_node& n,
                                                   const std::set<std::string, std::less<>>& points,
                                                   std::set<std::string, std::less<>>& names);
 
+/// Every [[rules]] entry of a profile's root table, appended to `out`; false when any has an error
+/// (recorded on its node).
+bool parse_alarm_rules(config_node& root, const std::set<std::string, std::less<>>& points,
+                       std::vector<rules::alarm_rule>& out);
+
 /// Applies a device's [devices.rules] table (one sub-table a rule, by name) to a copy of its
 /// profile's rules.
 void apply_rule_overrides(config_node& overrides, std::vector<rules::alarm_rule>& rules);

@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -226,14 +226,7 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
       ok = false;
     }
   }
-  std::set<std::string, std::less<>> rule_names;
-  for (auto& n : root.get_table_array("rules")) {
-    if (auto r = config::parse_alarm_rule(n, names, rule_names)) {
-      profile.rules.push_back(std::move(*r));
-    } else {
-      ok = false;
-    }
-  }
+  ok &= config::parse_alarm_rules(root, names, profile.rules);
   root.finish();
   if (!ok) return std::nullopt;
   profile.blocks = plan_reads(profile.points);

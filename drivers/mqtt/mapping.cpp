@@ -189,7 +189,8 @@ std::optional<decoded_message> decode(const ingest_profile& profile, std::string
     } else {
       r.value = *value * p.scale + p.offset;
       if (!p.labels.empty() && !config::has_label(p.labels, *value)) {
-        out.problems.push_back(fmt::format("{}: code {} is not in the profile's table", dotted(p.path), *value));
+        out.problems.push_back(
+            fmt::format("{}: code {} is not in the profile's table", dotted(p.path), *value));
       }
     }
     out.readings.push_back(std::move(r));
@@ -200,7 +201,8 @@ std::optional<decoded_message> decode(const ingest_profile& profile, std::string
 std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
   ingest_profile profile;
   bool ok = true;
-  auto name = root.get_string("name", config::presence::required, "name the device type, such as \"ZB-SMOKE\"");
+  auto name =
+      root.get_string("name", config::presence::required, "name the device type, such as \"ZB-SMOKE\"");
   ok &= name.has_value();
   profile.name = name.value_or("");
   profile.description = root.get_string_or("description", "");
@@ -217,10 +219,12 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
     ok = false;
   }
   if (auto id = root.get_string_or("id_field", ""); !id.empty()) profile.id_path = split(id, '.');
-  if (auto seq = root.get_string_or("sequence_field", ""); !seq.empty()) profile.sequence_path = split(seq, '.');
+  if (auto seq = root.get_string_or("sequence_field", ""); !seq.empty())
+    profile.sequence_path = split(seq, '.');
   if (ok && !profile.topic.capture && profile.id_path.empty()) {
-    root.error("topic", "the device id comes from the topic (a named level such as +id) or the payload "
-                        "(id_field); give one");
+    root.error("topic",
+               "the device id comes from the topic (a named level such as +id) or the payload "
+               "(id_field); give one");
     ok = false;
   }
   profile.offline_after =
@@ -234,7 +238,8 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
       ok = false;
     }
     p.name = point_name.value_or("");
-    auto field = n.get_string("field", config::presence::required, "give the JSON field, such as \"battery\"");
+    auto field =
+        n.get_string("field", config::presence::required, "give the JSON field, such as \"battery\"");
     p.path = split(field.value_or(""), '.');
     const auto type = n.get_enum_or("type", {"number", "bool"}, "number");
     p.type = type == "bool" ? field_type::boolean : field_type::number;
@@ -250,20 +255,13 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
     root.error("points", "no [[points]]: a message would give nothing");
     ok = false;
   }
-  std::set<std::string, std::less<>> rule_names;
-  for (auto& n : root.get_table_array("rules")) {
-    if (auto r = config::parse_alarm_rule(n, names, rule_names)) {
-      profile.rules.push_back(std::move(*r));
-    } else {
-      ok = false;
-    }
-  }
+  ok &= config::parse_alarm_rules(root, names, profile.rules);
   root.finish();
   return ok ? std::optional(std::move(profile)) : std::nullopt;
 }
 
 std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(const std::filesystem::path& dir,
-                                                                       config::config_errors& errors) {
+                                                                        config::config_errors& errors) {
   std::map<std::string, ingest_profile, std::less<>> library;
   config::for_each_toml(dir, errors, "mqtt/*.toml", [&](config::config_node& node) {
     if (auto profile = parse_ingest_profile(node)) {
