@@ -11,6 +11,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <set>
 
 using namespace firegate;
 using namespace firegate::test;
@@ -20,10 +21,13 @@ namespace {
 
 std::optional<json> event_of(mqtt_probe& platform, const std::string& type, std::size_t nth = 0,
                              std::chrono::milliseconds timeout = 10s) {
+  // The nth distinct event: delivery is at least once, and the platform de-duplicates on the id
+  // (docs/uplink.md), so a message the broker hands over twice is one event.
   auto m = platform.wait_for(
-      [&, seen = std::size_t{0}](auto& msg) mutable {
+      [&, seen = std::set<std::string>{}](auto& msg) mutable {
         auto j = json::parse(msg.payload, nullptr, false);
-        return j.is_object() && j.value("type", "") == type && seen++ == nth;
+        if (!j.is_object() || j.value("type", "") != type) return false;
+        return seen.insert(j.value("id", "")).second && seen.size() == nth + 1;
       },
       timeout);
   return m ? std::optional(json::parse(m->payload)) : std::nullopt;
@@ -41,11 +45,14 @@ bool replied_ok(mqtt_probe& platform, const std::string& id) {
   return m && json::parse(m->payload)["ok"] == true;
 }
 
+/// Distinct events of `type` received (by id, as the platform de-duplicates).
 std::size_t count(mqtt_probe& platform, const std::string& type) {
-  std::size_t n = 0;
-  for (const auto& m : platform.messages())
-    n += m.payload.find("\"type\":\"" + type + "\"") != std::string::npos;
-  return n;
+  std::set<std::string> ids;
+  for (const auto& m : platform.messages()) {
+    auto j = json::parse(m.payload, nullptr, false);
+    if (j.is_object() && j.value("type", "") == type) ids.insert(j.value("id", ""));
+  }
+  return ids.size();
 }
 
 }  // namespace
