@@ -45,6 +45,10 @@ struct device_counters {
   std::uint64_t malformed{0};          ///< bad framing, byte counts, echoes, transaction ids
   std::uint64_t connection_errors{0};  ///< could not open the bus, or it closed under us
   std::uint64_t writes{0}, write_failures{0};
+  // Message drivers (MQTT ingest): what the device sent and what became of it.
+  std::uint64_t messages{0};      ///< received from the broker (before any check)
+  std::uint64_t duplicates{0};    ///< repeats and late messages (by the profile's counter), dropped
+  std::uint64_t rate_limited{0};  ///< over the device's rate limit: dropped, but the latest is kept
   std::uint32_t consecutive_failures{0};
   std::chrono::microseconds last_response_time{0};  ///< request sent to response checked
   std::chrono::microseconds max_response_time{0};
@@ -109,6 +113,9 @@ class bus_driver {
   virtual void stop() = 0;
   /// A snapshot of every device's counters.
   virtual std::vector<device_counters> counters() const = 0;
+  /// How the bus itself is doing, as (key, value) for firegatectl status: a broker's connection,
+  /// messages from devices the configuration does not name. Empty for a driver with nothing to add.
+  virtual std::vector<std::pair<std::string, std::string>> diagnostics() const { return {}; }
   /// Queues a write; `done` is called once, on the io_context, with the outcome (after stop(): with
   /// operation_canceled). A driver that cannot write answers operation_not_supported.
   virtual void write(write_command command, write_handler done) {

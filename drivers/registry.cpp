@@ -1,6 +1,7 @@
 #include "driver.hpp"
 
 #include "modbus/modbus_driver.hpp"
+#include "mqtt/mqtt_driver.hpp"
 
 #include <stdexcept>
 
@@ -10,6 +11,7 @@ std::span<const driver_entry> registered_drivers() {
   static const driver_entry entries[] = {
       modbus::modbus_tcp_driver_entry(),
       modbus::modbus_rtu_driver_entry(),
+      mqtt_ingest::mqtt_driver_entry(),
   };
   return entries;
 }

@@ -121,11 +121,16 @@ void application::control_status(const session_ptr& s, const json& id) {
         const auto up = static_cast<std::size_t>(std::count_if(
             counters.begin(), counters.end(), [](const device_counters& c) { return c.online; }));
         online += up;
+        json diagnostics = json::object();
+        if (i < drivers_.size()) {
+          for (auto& [key, value] : drivers_[i]->diagnostics()) diagnostics[key] = value;
+        }
         buses.push_back({{"name", cfg_.buses[i].name},
                          {"driver", cfg_.buses[i].driver},
                          {"devices", counters.size()},
                          {"online", up},
-                         {"offline", counters.size() - up}});
+                         {"offline", counters.size() - up},
+                         {"diagnostics", std::move(diagnostics)}});
       }
       const auto& counts = h.alarms;
       json open = json::array();
@@ -192,6 +197,9 @@ json application::device_json(const device_counters& c) const {
          {"writes", c.writes},
          {"write_failures", c.write_failures},
          {"consecutive_failures", c.consecutive_failures},
+         {"messages", c.messages},
+         {"duplicates", c.duplicates},
+         {"rate_limited", c.rate_limited},
          {"response_ms",
           {{"last", ms(c.last_response_time)},
            {"mean", c.responses ? ms(c.total_response_time) / static_cast<double>(c.responses) : 0.0},

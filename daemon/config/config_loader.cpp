@@ -107,6 +107,8 @@ std::string readable_file(config_node& node, std::string_view key, const std::fi
   return path.string();
 }
 
+}  // namespace
+
 mqtt_tls_config parse_tls(config_node& node, const std::filesystem::path& base) {
   mqtt_tls_config t;
   t.ca_file = readable_file(node, "ca_file", base);
@@ -122,6 +124,8 @@ mqtt_tls_config parse_tls(config_node& node, const std::filesystem::path& base) 
   node.finish();
   return t;
 }
+
+namespace {
 
 mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
                               const std::filesystem::path& base) {
@@ -250,7 +254,7 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
     n->finish();
   }
   f.profiles_dir = (std::filesystem::path(file).parent_path() / profiles).lexically_normal().string();
-  parse_context context{f.profiles_dir, errors, {}};
+  parse_context context{f.profiles_dir, std::filesystem::path(file).parent_path(), errors, {}};
   if (auto n = top.get_table("gateway", presence::required)) f.gateway = parse_gateway(*n);
   if (auto n = top.get_table("site", presence::required)) f.site = parse_site(*n);
   if (auto n = top.get_table("storage", presence::required)) f.storage = parse_storage(*n);

@@ -24,6 +24,7 @@ struct device_section {
 /// What a driver's parser may need besides its own tables. One per load of a file.
 struct parse_context {
   std::filesystem::path profiles_dir;  ///< [profiles] dir, resolved against the configuration's folder
+  std::filesystem::path base;          ///< the configuration's folder, for relative paths
   config_errors& errors;               ///< for errors in files the driver reads itself (profiles)
   /// Drivers' scratch for this load, such as a profile library shared by every bus of a driver.
   std::map<std::string, std::shared_ptr<const void>, std::less<>> cache;
@@ -41,6 +42,10 @@ struct load_result {
   /// Every error, one a line, as "FILE:LINE PATH: MESSAGE".
   std::string error_text() const { return errors.format(file); }
 };
+
+/// A [tls] table (the uplink's, or a driver's towards its own broker): files resolved against
+/// `base` and checked readable; mutual TLS needs both the certificate and the key.
+mqtt_tls_config parse_tls(config_node& node, const std::filesystem::path& base);
 
 /// Parses TOML text; `file` names it in errors.
 load_result load_config_text(std::string_view text, const std::string& file, const bus_parsers& parsers);

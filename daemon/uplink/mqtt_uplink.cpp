@@ -8,31 +8,14 @@
 #include <functional>
 #include <limits>
 
+#include "mqtt/paho_support.hpp"
 #include "uplink/payloads.hpp"
 
 namespace firegate {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-/// Receives Paho's completion callbacks on Paho's thread and posts them into the loop.
-class mqtt_uplink::listener final : public mqtt::iaction_listener {
- public:
-  using handler = std::function<void(const mqtt::token&, bool ok)>;
-  explicit listener(handler h) : handler_(std::move(h)) {}
-  void on_success(const mqtt::token& tok) override { handler_(tok, true); }
-  void on_failure(const mqtt::token& tok) override { handler_(tok, false); }
-
- private:
-  handler handler_;
-};
-
-namespace {
-
-std::string failure_text(const mqtt::token& tok) {
-  return fmt::format("{} (rc={})", mqtt::exception::error_str(tok.get_return_code()), tok.get_return_code());
-}
-
-}  // namespace
+using paho::failure_text;
 
 mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_uplink_config& cfg,
                          store_worker& worker, std::string gateway_id, unsigned uplink)
@@ -53,14 +36,14 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_upli
       if (alive.lock()) fn();
     });
   };
-  connect_listener_ = std::make_unique<listener>([this, post](const mqtt::token& tok, bool ok) {
+  connect_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
     if (ok) {
       post([this] { on_connected(); });
     } else {
       post([this, why = failure_text(tok)] { on_connect_failed(why); });
     }
   });
-  publish_listener_ = std::make_unique<listener>([this, post](const mqtt::token& tok, bool ok) {
+  publish_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
     const auto id = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(tok.get_user_context()));
     post([this, id, ok, why = ok ? std::string() : failure_text(tok)] { on_delivered(id, ok, why); });
   });
@@ -140,22 +123,7 @@ void mqtt_uplink::connect() {
   if (will_ && !status_topic_.empty()) {
     opts.set_will_message(mqtt::make_message(status_topic_, will_(), 1, true));
   }
-  if (cfg_.tls) {
-    const auto& t = *cfg_.tls;
-    mqtt::ssl_options ssl;
-    if (!t.ca_file.empty()) ssl.set_trust_store(t.ca_file);
-    if (!t.ca_path.empty()) ssl.ca_path(t.ca_path);
-    if (!t.cert_file.empty()) ssl.set_key_store(t.cert_file);
-    if (!t.key_file.empty()) ssl.set_private_key(t.key_file);
-    if (!t.key_password.empty()) ssl.set_private_key_password(t.key_password);
-    ssl.set_enable_server_cert_auth(t.verify);
-    ssl.set_verify(t.verify);  // the certificate names the host
-    ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);
-    // No set_error_handler: Paho C++ 1.2 hands the C library a pointer to this ssl_options object
-    // as the handler's context, and set_ssl() copies it, so OpenSSL's callback would run on a
-    // destroyed object (a crash under ASan). The connect failure's hint says what to check instead.
-    opts.set_ssl(std::move(ssl));
-  }
+  if (cfg_.tls) opts.set_ssl(paho::ssl_options(*cfg_.tls));
   try {
     client_->connect(opts, nullptr, *connect_listener_);
   } catch (const mqtt::exception& e) {
@@ -188,13 +156,9 @@ void mqtt_uplink::on_connected() {
 void mqtt_uplink::on_connect_failed(const std::string& why) {
   connecting_ = false;
   // Paho reports a failed TLS handshake as a bare failure: the hint says what to look at.
-  spdlog::warn(
-      "uplink connect failed broker={}:{} tls={} error=\"{}\" check=\"{}\" retry_within_ms={}", cfg_.host,
-      cfg_.port, cfg_.tls ? "on" : "off", why,
-      cfg_.tls ? "broker running and its port a TLS one; its certificate signed by ca_file and naming the "
-                 "host; for mutual TLS, cert_file and key_file from the CA the broker trusts; credentials"
-               : "broker running, host and port, credentials",
-      backoff_.count());
+  spdlog::warn("uplink connect failed broker={}:{} tls={} error=\"{}\" check=\"{}\" retry_within_ms={}",
+               cfg_.host, cfg_.port, cfg_.tls ? "on" : "off", why, paho::connect_hint(cfg_.tls.has_value()),
+               backoff_.count());
   schedule_reconnect();
 }
 

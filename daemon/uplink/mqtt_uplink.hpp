@@ -75,7 +75,6 @@ class mqtt_uplink {
   std::size_t in_flight() const { return in_flight_.size(); }
 
  private:
-  class listener;
   void connect();
   void on_connected();
   void on_connect_failed(const std::string& why);
@@ -106,8 +105,8 @@ class mqtt_uplink {
   boost::asio::steady_timer pace_;
   std::chrono::milliseconds backoff_{500};
   std::shared_ptr<bool> alive_;  ///< posted handlers check it: the uplink may be gone when they run
-  std::unique_ptr<listener> connect_listener_;
-  std::unique_ptr<listener> publish_listener_;
+  std::unique_ptr<mqtt::iaction_listener> connect_listener_;
+  std::unique_ptr<mqtt::iaction_listener> publish_listener_;
   std::unique_ptr<mqtt::async_client> client_;
   /// Kept until client_ is destroyed: Paho 1.2 signals a token's condition variable after waking its
   /// waiter, so a token released right after wait_for() can be destroyed under Paho's thread.

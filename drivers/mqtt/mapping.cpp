@@ -198,6 +198,25 @@ std::optional<decoded_message> decode(const ingest_profile& profile, std::string
   return out;
 }
 
+std::vector<rules::alarm_rule> builtin_rules() {
+  auto rule = [](std::string_view point, std::string text) {
+    rules::alarm_rule r;
+    r.name = std::string(point);
+    r.point = std::string(point);
+    r.category = rules::alarm_category::fault;
+    r.text = std::move(text);
+    r.condition.kind = rules::condition_kind::equals;
+    r.condition.values = {1};
+    return r;
+  };
+  return {rule(flood_point,
+               "sends more messages than its rate limit: the excess is dropped (the latest state is kept); "
+               "check the sensor or its bridge"),
+          rule(unreadable_point,
+               "sends messages firegate cannot read (not JSON, too large, or a field of the wrong type); "
+               "check the sensor's firmware and its profile")};
+}
+
 std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
   ingest_profile profile;
   bool ok = true;
@@ -221,6 +240,7 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
   if (auto id = root.get_string_or("id_field", ""); !id.empty()) profile.id_path = split(id, '.');
   if (auto seq = root.get_string_or("sequence_field", ""); !seq.empty())
     profile.sequence_path = split(seq, '.');
+  profile.sequence_window = root.get_number("sequence_window", 0, 1e12, 1000).value_or(1000);
   if (ok && !profile.topic.capture && profile.id_path.empty()) {
     root.error("topic",
                "the device id comes from the topic (a named level such as +id) or the payload "
@@ -235,6 +255,11 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
     auto point_name = n.get_string("name", config::presence::required, "name the point, such as \"smoke\"");
     if (point_name && !names.insert(*point_name).second) {
       n.error("name", fmt::format("\"{}\" is used by another point of this profile", *point_name));
+      ok = false;
+    }
+    if (point_name && (*point_name == flood_point || *point_name == unreadable_point)) {
+      n.error("name", fmt::format("\"{}\" is a point the driver adds to every device; choose another name",
+                                  *point_name));
       ok = false;
     }
     p.name = point_name.value_or("");

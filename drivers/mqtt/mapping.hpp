@@ -63,11 +63,22 @@ struct ingest_profile {
   /// A message counter or timestamp in the payload ("seq"): an older or equal one is a duplicate
   /// or out of order, and is dropped.
   std::vector<std::string> sequence_path;
+  /// A counter at most this far below the last one is a repeat or a late message; further below,
+  /// the device restarted its counter and the message is taken.
+  double sequence_window{1000};
   /// No message for this long: the device is offline.
   std::chrono::seconds offline_after{3600};
   std::vector<field_point> points;
   std::vector<rules::alarm_rule> rules;
 };
+
+/// Points the driver adds to every device (not a profile's to name): 1 while the device sends more
+/// messages than its rate limit, 1 while its messages cannot be read. Each has a fault rule.
+inline constexpr std::string_view flood_point = "ingest_flood";
+inline constexpr std::string_view unreadable_point = "ingest_unreadable";
+
+/// The fault rules on those points, added to every device's rules.
+std::vector<rules::alarm_rule> builtin_rules();
 
 /// Largest payload taken; a larger one is refused unread.
 inline constexpr std::size_t max_payload_bytes = 16 * 1024;
@@ -91,7 +102,7 @@ std::optional<decoded_message> decode(const ingest_profile& profile, std::string
 /// Parses a profile's root table; nullopt when it has errors (recorded on the node).
 std::optional<ingest_profile> parse_ingest_profile(config::config_node& root);
 
-/// Every mqtt/*.toml profile in `dir`, by name; errors name the file.
+/// Every *.toml profile in `dir` (a profiles folder's mqtt/), by name; errors name the file.
 std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(const std::filesystem::path& dir,
                                                                         config::config_errors& errors);
 

@@ -378,6 +378,28 @@ alarm_interval_ms = 50
   return text;
 }
 
+ctl_result ctl(const temp_dir& dir, std::vector<std::string> args, std::vector<std::string> prefix) {
+  static int n = 0;
+  const auto log = dir / fmt::format("ctl-{}.out", n++);
+  auto argv = std::move(prefix);
+  argv.push_back(firegatectl_path());
+  argv.push_back("--socket");
+  argv.push_back((dir / "control.sock").string());
+  argv.insert(argv.end(), args.begin(), args.end());
+  child c(argv, log);
+  ctl_result r;
+  r.exit = c.stop(0, 60s);  // signal 0: waits for the end
+  r.out = read_text(log);
+  return r;
+}
+
+const nlohmann::json* find_by(const nlohmann::json& array, const std::string& key, const std::string& value) {
+  for (const auto& x : array) {
+    if (x.value(key, std::string()) == value) return &x;
+  }
+  return nullptr;
+}
+
 bool is_event(const mqtt_probe::message& m, const std::string& type) {
   auto j = nlohmann::json::parse(m.payload, nullptr, false);
   return j.is_object() && j.value("type", "") == type;

@@ -170,6 +170,20 @@ bool is_event(const mqtt_probe::message& m, const std::string& type);
 /// The reply to the platform command `id` (on a cmd/reply topic), waiting up to 10 s.
 std::optional<nlohmann::json> reply_to(mqtt_probe& platform, const std::string& id);
 
+/// What firegatectl did.
+struct ctl_result {
+  int exit{-1};
+  std::string out;  ///< stdout and stderr together
+  nlohmann::json doc() const { return nlohmann::json::parse(out, nullptr, false); }
+};
+
+/// Runs firegatectl to its end against the daemon whose socket is dir/control.sock. `prefix`: a
+/// command before it (setpriv, to be another user).
+ctl_result ctl(const temp_dir& dir, std::vector<std::string> args, std::vector<std::string> prefix = {});
+
+/// The element of a JSON array whose `key` is `value`, or null (keep `array` alive meanwhile).
+const nlohmann::json* find_by(const nlohmann::json& array, const std::string& key, const std::string& value);
+
 /// The whole of a text file ("" when it cannot be read).
 std::string read_text(const std::filesystem::path& p);
 

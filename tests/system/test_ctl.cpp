@@ -26,38 +26,6 @@ using json = nlohmann::json;
 
 namespace {
 
-struct ctl_result {
-  int exit{-1};
-  std::string out;  ///< stdout and stderr together
-  json doc() const {
-    auto j = json::parse(out, nullptr, false);
-    return j;
-  }
-};
-
-/// Runs firegatectl to its end. `prefix`: a command before it (setpriv, to be another user).
-ctl_result ctl(const temp_dir& dir, std::vector<std::string> args, std::vector<std::string> prefix = {}) {
-  static int n = 0;
-  const auto log = dir / fmt::format("ctl-{}.out", n++);
-  auto argv = std::move(prefix);
-  argv.push_back(firegatectl_path());
-  argv.push_back("--socket");
-  argv.push_back((dir / "control.sock").string());
-  argv.insert(argv.end(), args.begin(), args.end());
-  child c(argv, log);
-  ctl_result r;
-  r.exit = c.stop(0, 60s);  // signal 0: waits for the end
-  r.out = read_text(log);
-  return r;
-}
-
-const json* find_by(const json& array, const std::string& key, const std::string& value) {
-  for (const auto& x : array) {
-    if (x.value(key, std::string()) == value) return &x;
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 TEST_CASE("firegatectl: every command against a running firegated with --json parsed and checked") {

@@ -11,8 +11,12 @@
 // FIELD is a point or writable of the device's profile, or answering (0/1), delay_ms, corrupt
 // (percent of answers corrupted), strict (1: reading a reserved register is exception 2). PORT is
 // the index of the --ports listener (default 0).
+//
+// With --mqtt HOST:PORT it publishes as wireless sensors of the MQTT profiles instead (sim_mqtt.hpp).
 
 #include "sim_fleet.hpp"
+#include "sim_log.hpp"
+#include "sim_mqtt.hpp"
 
 #include "modbus/codec/mbap.hpp"
 #include "modbus/codec/rtu.hpp"
@@ -40,14 +44,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void log_line(std::string_view text) {
-  const auto now = std::chrono::system_clock::now();
-  // Microseconds: benchmarks measure latency from these lines to a subscriber's receipt.
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-  std::cout << fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06}Z sim {}\n",
-                           fmt::gmtime(std::chrono::system_clock::to_time_t(now)), us % 1000000, text)
-            << std::flush;
-}
+using sim::log_line;
 
 struct change {
   double at{0};
@@ -351,7 +348,7 @@ std::optional<std::string> add_devices(sim::fleet& f, const std::string& spec,
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"firegate-sim: simulated fire-protection field devices (Modbus TCP and RTU)"};
+  CLI::App cli{"firegate-sim: simulated fire-protection field devices (Modbus TCP and RTU, MQTT sensors)"};
   std::string bind = "127.0.0.1", framing = "mbap", serial, profiles_dir = modbus::default_profiles_dir();
   std::uint16_t port = 1502;
   std::size_t ports = 1;
@@ -361,7 +358,8 @@ int main(int argc, char** argv) {
   bool commands = false, concurrent = false;
   std::uint64_t seed = 1;
   unsigned tick_ms = 200, stats_ms = 0;
-  cli.add_option("--profiles", profiles_dir, "profiles folder (with modbus/*.toml)")->capture_default_str();
+  cli.add_option("--profiles", profiles_dir, "profiles folder (with modbus/*.toml and mqtt/*.toml)")
+      ->capture_default_str();
   cli.add_option("--devices", device_specs,
                  "PROFILE:FIRST-LAST units on every port, repeatable (a bare N is SD-1:1-N)")
       ->capture_default_str();
@@ -388,7 +386,21 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(10, 10000));
   cli.add_option("--stats-ms", stats_ms, "log the requests answered this often (0: never)")
       ->capture_default_str();
+  sim::mqtt_options mq;
+  cli.add_option("--mqtt", mq.broker,
+                 "publish as wireless sensors to this broker (HOST:PORT) instead of serving Modbus");
+  cli.add_option("--mqtt-device", mq.devices, "PROFILE:ID or PROFILE:PREFIX*N of an MQTT profile, repeatable");
+  cli.add_option("--interval-ms", mq.interval_ms, "--mqtt: each sensor publishes its state this often (0: on commands)")
+      ->capture_default_str();
+  cli.add_option("--rate", mq.rate, "--mqtt: messages a second across all sensors, round robin (a benchmark)");
+  cli.add_option("--seconds", mq.seconds, "--mqtt with --rate: stop after this long");
+  cli.add_option("--qos", mq.qos, "--mqtt: QoS of the messages")->check(CLI::Range(0, 1))->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
+  if (!mq.broker.empty()) {
+    mq.profiles_dir = profiles_dir;
+    mq.commands = commands;
+    return sim::run_mqtt(mq);
+  }
 
   config::config_errors errors;
   const auto profiles = modbus::load_profiles(std::filesystem::path(profiles_dir) / "modbus", errors);

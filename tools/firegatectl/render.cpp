@@ -146,6 +146,13 @@ void print_status(const json& r, std::ostream& out) {
     buses.add({str(b, "name"), str(b, "driver"), str(b, "devices"), str(b, "online"), str(b, "offline")});
   }
   buses.print(out);
+  // What a bus's driver adds (an MQTT bus: its broker, unknown senders), one line each.
+  for (const auto& b : field(r, "buses")) {
+    const auto& diag = field(b, "diagnostics");
+    if (!diag.is_object() || diag.empty()) continue;
+    out << fmt::format("\n{} ({})\n", str(b, "name"), str(b, "driver"));
+    for (const auto& [key, value] : diag.items()) out << fmt::format("  {:<26} {}\n", key, text(value));
+  }
   out << '\n';
   print_alarms(field(al, "open"), out);
 }
@@ -184,6 +191,11 @@ void print_device(const json& d, std::ostream& out) {
       str(d, "polls"), str(d, "requests"), str(d, "responses"), str(d, "timeouts"), str(d, "crc_errors"),
       str(d, "exceptions"), str(d, "malformed"), str(d, "connection_errors"), str(d, "writes"),
       str(d, "write_failures"));
+  if (d.value("messages", 0) > 0) {
+    out << fmt::format(
+        "messages     received {}  repeated or late {}  over the rate limit {}  unreadable {}\n",
+        str(d, "messages"), str(d, "duplicates"), str(d, "rate_limited"), str(d, "malformed"));
+  }
   const auto& rt = field(d, "response_ms");
   out << fmt::format("response     last {:.1f} ms  mean {:.1f} ms  max {:.1f} ms\n", rt.value("last", 0.0),
                      rt.value("mean", 0.0), rt.value("max", 0.0));

@@ -1,0 +1,610 @@
+// The MQTT ingest bus: a Paho client on the site broker. Paho's callback thread only queues each
+// message in the inbox (bounded, fair between topics) and wakes the loop; the loop decodes them in
+// batches, so a flood never holds the loop for long. Per device: a token-bucket rate limit (the
+// excess dropped, the latest message kept and taken when the device is within its rate again),
+// duplicates and late messages dropped by the profile's counter, last-seen offline detection.
+
+#include "inbox.hpp"
+#include "mqtt_driver.hpp"
+#include "paho_support.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <map>
+#include <random>
+#include <set>
+
+namespace firegate::mqtt_ingest {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+enum class ingest_errc { silent = 1, broker_down = 2 };
+
+class ingest_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "mqtt_ingest"; }
+  std::string message(int code) const override {
+    switch (static_cast<ingest_errc>(code)) {
+      case ingest_errc::silent:
+        return "no message within the device's offline_after_s";
+      case ingest_errc::broker_down:
+        return "the site broker is unreachable, so nothing from the device arrives";
+    }
+    return "unknown";
+  }
+};
+
+std::error_code make_error(ingest_errc e) {
+  static const ingest_category category;
+  return {static_cast<int>(e), category};
+}
+
+/// A flood ends when the device has stayed within its rate this long.
+constexpr auto flood_quiet = 10s;
+/// Messages decoded in one turn of the loop before it lets other work run.
+constexpr std::size_t batch_size = 256;
+/// Unknown device ids remembered for firegatectl (the first ones; the rest are counted).
+constexpr std::size_t unknown_kept = 32;
+
+struct device_state {
+  const ingest_device_settings* settings{nullptr};
+  device_counters counters;
+  enum class link { unknown, online, offline } link{link::unknown};
+  steady::time_point last_seen;  ///< the last live message, or when the bus started
+  std::optional<double> last_sequence;
+  double tokens{0};
+  steady::time_point refilled;
+  bool flooding{false};
+  std::uint64_t flood_dropped{0};
+  steady::time_point last_drop;
+  bool unreadable{false};
+  steady::time_point last_problem_log;
+  std::optional<inbound> held;  ///< the latest message over the rate limit, taken when tokens allow
+};
+
+struct unknown_device {
+  std::string profile;
+  std::string topic;
+  std::uint64_t messages{0};
+};
+
+class ingest_bus final : public bus_driver {
+ public:
+  ingest_bus(asio::any_io_executor ex, std::string name, std::shared_ptr<const ingest_bus_settings> s,
+             reading_sink& sink)
+      : executor_(std::move(ex)),
+        name_(std::move(name)),
+        settings_(std::move(s)),
+        sink_(sink),
+        tick_(executor_),
+        retry_(executor_),
+        inbox_(std::make_shared<inbox>(inbox::limits{settings_->queue_limit, 16u << 20,
+                                                     std::max<std::size_t>(50, settings_->queue_limit / 20),
+                                                     max_payload_bytes})),
+        alive_(std::make_shared<bool>(true)) {
+    const auto start = steady::now();
+    for (const auto& d : settings_->devices) {
+      device_state st;
+      st.settings = &d;
+      st.counters.device = d.name;
+      st.counters.bus = name_;
+      st.counters.address = address_of(d);
+      st.last_seen = start;
+      st.tokens = settings_->burst;
+      st.refilled = start;
+      if (d.profile) {
+        by_id_[{d.profile->name, d.id}] = devices_.size();
+        if (std::find(profiles_.begin(), profiles_.end(), d.profile) == profiles_.end())
+          profiles_.push_back(d.profile);
+      }
+      devices_.push_back(std::move(st));
+    }
+    const auto uri =
+        fmt::format("{}://{}:{}", settings_->tls ? "ssl" : "tcp", settings_->host, settings_->port);
+    client_ = std::make_unique<mqtt::async_client>(uri, settings_->client_id, nullptr);
+    std::weak_ptr<bool> alive = alive_;
+    auto post = [this, alive](auto fn) {
+      asio::post(executor_, [alive, fn = std::move(fn)] {
+        if (alive.lock()) fn();
+      });
+    };
+    connect_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
+      if (ok) {
+        post([this] { on_connected(); });
+      } else {
+        post([this, why = paho::failure_text(tok)] { on_connect_failed(why); });
+      }
+    });
+    client_->set_connection_lost_handler(
+        [this, post](const std::string& cause) { post([this, cause] { on_connection_lost(cause); }); });
+    // Paho's thread: only the inbox, which has its own lock.
+    client_->set_message_callback([this, post, box = inbox_](mqtt::const_message_ptr m) {
+      const auto& payload = m->get_payload_ref();
+      if (box->push(m->get_topic(), std::string_view(payload.data(), payload.size()), m->is_retained(),
+                    clock::now())) {
+        post([this] { drain(); });
+      }
+    });
+  }
+
+  ~ingest_bus() override {
+    *alive_ = false;
+    alive_.reset();
+    client_.reset();  // joins Paho's threads before the listener and the token go
+  }
+
+  void start() override {
+    started_ = steady::now();
+    for (auto& d : devices_) d.last_seen = started_;
+    connect();
+    schedule_tick();
+  }
+
+  void stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    tick_.cancel();
+    retry_.cancel();
+    if (connected_ || connecting_) {
+      try {
+        disconnect_token_ = client_->disconnect(0);
+        disconnect_token_->wait_for(1s);
+      } catch (const mqtt::exception& e) {
+        spdlog::debug("mqtt bus disconnect bus={} error=\"{}\"", name_, e.what());
+      }
+    }
+    connected_ = false;
+  }
+
+  std::vector<device_counters> counters() const override {
+    std::vector<device_counters> out;
+    for (const auto& d : devices_) {
+      out.push_back(d.counters);
+      out.back().online = d.link == device_state::link::online;
+    }
+    return out;
+  }
+
+  std::vector<std::pair<std::string, std::string>> diagnostics() const override {
+    std::vector<std::pair<std::string, std::string>> out{
+        {"broker", fmt::format("{}:{}", settings_->host, settings_->port)},
+        {"tls", settings_->tls ? "on" : "off"},
+        {"connected", connected_ ? "yes" : "no"},
+        {"connects", std::to_string(connects_)},
+        {"subscriptions", subscriptions_text()},
+        {"messages", std::to_string(messages_)},
+        {"waiting", std::to_string(inbox_->size())},
+        {"dropped_queue_full", std::to_string(queue_dropped_)},
+        {"unmatched", std::to_string(unmatched_)},
+        {"unreadable_unknown_device", std::to_string(unreadable_unattributed_)},
+        {"unknown_devices", std::to_string(unknown_count_)}};
+    for (const auto& [key, u] : unknown_) {
+      out.emplace_back("unknown " + key.second,
+                       fmt::format("profile {} topic {} messages {}", key.first, u.topic, u.messages));
+    }
+    return out;
+  }
+
+ private:
+  static std::string address_of(const ingest_device_settings& d) {
+    if (!d.profile) return d.id;
+    const auto& t = d.profile->topic;
+    if (!t.capture) return fmt::format("{} id {}", t.filter(), d.id);
+    auto levels = t.levels;
+    levels[*t.capture] = d.id;
+    std::string topic;
+    for (const auto& l : levels) topic += (topic.empty() ? "" : "/") + l;
+    return topic;
+  }
+
+  std::string subscriptions_text() const {
+    std::string out;
+    for (const auto& f : filters()) out += (out.empty() ? "" : " ") + f;
+    return out;
+  }
+
+  std::set<std::string> filters() const {
+    std::set<std::string> out;
+    for (const auto* p : profiles_) out.insert(p->topic.filter());
+    return out;
+  }
+
+  // --- the connection ---------------------------------------------------------------------------
+
+  void connect() {
+    if (stopped_ || connected_ || connecting_) return;
+    if (profiles_.empty()) {
+      spdlog::warn("mqtt bus has no devices bus={} broker={}:{} check=\"add [[devices]] on this bus\"", name_,
+                   settings_->host, settings_->port);
+      return;
+    }
+    connecting_ = true;
+    auto opts = mqtt::connect_options_builder()
+                    .mqtt_version(MQTTVERSION_3_1_1)
+                    .keep_alive_interval(settings_->keepalive)
+                    .clean_session(true)
+                    .connect_timeout(5s)
+                    .finalize();
+    if (!settings_->username.empty()) opts.set_user_name(settings_->username);
+    if (!settings_->password.empty()) opts.set_password(settings_->password);
+    if (settings_->tls) opts.set_ssl(paho::ssl_options(*settings_->tls));
+    try {
+      client_->connect(opts, nullptr, *connect_listener_);
+    } catch (const mqtt::exception& e) {
+      connecting_ = false;
+      on_connect_failed(e.what());
+    }
+  }
+
+  void on_connected() {
+    connecting_ = false;
+    if (stopped_) return;
+    connected_ = true;
+    ++connects_;
+    backoff_ = 500ms;
+    spdlog::info("mqtt bus connected bus={} broker={}:{} client_id={} tls={} subscriptions=\"{}\"", name_,
+                 settings_->host, settings_->port, settings_->client_id, settings_->tls ? "on" : "off",
+                 subscriptions_text());
+    // A clean session forgets subscriptions: made again on every connect.
+    for (const auto& f : filters()) {
+      try {
+        client_->subscribe(f, 1);
+      } catch (const mqtt::exception& e) {
+        spdlog::error(
+            "mqtt bus cannot subscribe bus={} topic={} error=\"{}\" check=\"the broker's ACL for client {}\"",
+            name_, f, e.what(), settings_->client_id);
+      }
+    }
+  }
+
+  void on_connect_failed(const std::string& why) {
+    connecting_ = false;
+    if (stopped_) return;
+    spdlog::warn(
+        "mqtt bus connect failed bus={} broker={}:{} tls={} error=\"{}\" check=\"{}\" retry_within_ms={}",
+        name_, settings_->host, settings_->port, settings_->tls ? "on" : "off", why,
+        paho::connect_hint(settings_->tls.has_value()), backoff_.count());
+    schedule_reconnect();
+  }
+
+  void on_connection_lost(const std::string& why) {
+    if (!connected_) return;
+    connected_ = false;
+    spdlog::warn("mqtt bus connection lost bus={} broker={}:{} cause=\"{}\"", name_, settings_->host,
+                 settings_->port, why);
+    schedule_reconnect();
+  }
+
+  void schedule_reconnect() {
+    if (stopped_) return;
+    const auto wait = std::chrono::milliseconds(
+        std::uniform_int_distribution<std::int64_t>(backoff_.count() / 2, backoff_.count())(jitter_));
+    backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(30s));
+    retry_.expires_after(wait);
+    retry_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
+      if (!ec && alive.lock()) connect();
+    });
+  }
+
+  // --- messages ---------------------------------------------------------------------------------
+
+  void drain() {
+    if (stopped_) return;
+    bool more = false;
+    auto batch = inbox_->take(batch_size, more);
+    for (auto& m : batch) handle(std::move(m));
+    if (more) {
+      asio::post(executor_, [this, alive = std::weak_ptr<bool>(alive_)] {
+        if (alive.lock()) drain();
+      });
+    }
+  }
+
+  void handle(inbound m) {
+    ++messages_;
+    bool matched = false;
+    std::string why;
+    const ingest_profile* named = nullptr;
+    std::string named_id;
+    for (const auto* p : profiles_) {
+      auto id = match_topic(p->topic, m.topic);
+      if (!id) continue;
+      matched = true;
+      if (p->topic.capture) {
+        if (auto it = by_id_.find({p->name, *id}); it != by_id_.end())
+          return arrive(devices_[it->second], m, {});
+        if (!named) named = p, named_id = *id;
+        continue;
+      }
+      // The id is in the payload: decode to know whose message it is.
+      if (m.payload.empty() && m.size > max_payload_bytes) {
+        why = fmt::format("{} bytes; at most {} are taken", m.size, max_payload_bytes);
+        continue;
+      }
+      std::string error;
+      auto decoded = decode(*p, m.topic, m.payload, m.time, error);
+      if (!decoded) {
+        why = error;
+        continue;
+      }
+      if (auto it = by_id_.find({p->name, decoded->device_id}); it != by_id_.end()) {
+        return arrive(devices_[it->second], m, std::move(decoded));
+      }
+      if (!named) named = p, named_id = decoded->device_id;
+    }
+    if (!matched) {
+      ++unmatched_;
+      return;
+    }
+    if (named) return note_unknown(*named, named_id, m.topic);
+    ++unreadable_unattributed_;
+    if (steady::now() - last_unattributed_log_ >= 10s) {
+      last_unattributed_log_ = steady::now();
+      spdlog::warn(
+          "mqtt message unreadable bus={} topic={} bytes={} error=\"{}\" total={} check=\"the sender of "
+          "this topic: its payload does not fit the profile\"",
+          name_, m.topic, m.size, why, unreadable_unattributed_);
+    }
+  }
+
+  void note_unknown(const ingest_profile& p, const std::string& id, const std::string& topic) {
+    const auto key = std::make_pair(p.name, id);
+    auto it = unknown_.find(key);
+    if (it == unknown_.end()) {
+      ++unknown_count_;
+      spdlog::warn(
+          "mqtt message from an unknown device bus={} profile={} id={} topic={} check=\"if it is one of "
+          "this site's, add a [[devices]] with bus = \\\"{}\\\", profile = \\\"{}\\\", id = \\\"{}\\\"\"",
+          name_, p.name, id, topic, name_, p.name, id);
+      if (unknown_.size() >= unknown_kept) return;
+      it = unknown_.emplace(key, unknown_device{p.name, topic, 0}).first;
+    }
+    ++it->second.messages;
+    it->second.topic = topic;
+  }
+
+  /// A message of a configured device: through its rate limit, then taken.
+  void arrive(device_state& d, inbound& m, std::optional<decoded_message> decoded) {
+    ++d.counters.messages;
+    const auto now = steady::now();
+    refill(d, now);
+    if (d.tokens < 1.0) {
+      // Over its rate: dropped, but the latest message is kept and taken when the device is
+      // within its rate again, so the state it last reported is never lost.
+      ++d.counters.rate_limited;
+      d.held = std::move(m);
+      flood_drop(d, 1, now);
+      return;
+    }
+    d.tokens -= 1.0;
+    take(d, m, std::move(decoded));
+  }
+
+  void refill(device_state& d, steady::time_point now) {
+    const auto dt = std::chrono::duration<double>(now - d.refilled).count();
+    d.tokens = std::min(settings_->burst, d.tokens + dt * settings_->max_rate);
+    d.refilled = now;
+  }
+
+  void flood_drop(device_state& d, std::uint64_t n, steady::time_point now) {
+    d.last_drop = now;
+    d.flood_dropped += n;
+    if (d.flooding) return;
+    d.flooding = true;
+    spdlog::warn(
+        "mqtt device flooding bus={} device={} topic={} max_rate={} burst={} action=\"excess dropped, "
+        "latest state kept\" check=\"the sensor or its bridge: it publishes far more often than it should\"",
+        name_, d.settings->name, d.counters.address, settings_->max_rate, settings_->burst);
+    emit_flag(d, flood_point, 1, clock::now());
+  }
+
+  void emit_flag(device_state& d, std::string_view point, double value, clock::time_point time) {
+    reading r;
+    r.device = d.settings->name;
+    r.point = std::string(point);
+    r.value = value;
+    r.time = time;
+    sink_.on_readings(std::span(&r, 1));
+  }
+
+  /// Decodes (unless done) and reports a message's readings.
+  void take(device_state& d, const inbound& m, std::optional<decoded_message> decoded) {
+    if (!m.retained) seen(d);
+    if (!decoded) {
+      std::string error;
+      if (m.payload.empty() && m.size > max_payload_bytes) {
+        error = fmt::format("{} bytes; at most {} are taken", m.size, max_payload_bytes);
+      } else {
+        decoded = decode(*d.settings->profile, m.topic, m.payload, m.time, error);
+      }
+      if (!decoded) return unreadable(d, m, {error});
+    }
+    if (decoded->sequence && d.last_sequence) {
+      const auto seq = *decoded->sequence;
+      const auto last = *d.last_sequence;
+      if (seq <= last && last - seq <= d.settings->profile->sequence_window) {
+        ++d.counters.duplicates;
+        spdlog::debug("mqtt message repeated or late bus={} device={} sequence={} last={}", name_,
+                      d.settings->name, seq, last);
+        return;
+      }
+      if (seq < last) {
+        spdlog::info("mqtt device restarted its counter bus={} device={} sequence={} last={}", name_,
+                     d.settings->name, seq, last);
+      }
+    }
+    if (decoded->sequence) d.last_sequence = decoded->sequence;
+    auto& readings = decoded->readings;
+    const bool bad =
+        std::any_of(readings.begin(), readings.end(), [](const reading& r) { return r.q == quality::bad; });
+    for (auto& r : readings) r.device = d.settings->name;
+    if (bad) {
+      unreadable(d, m, decoded->problems);
+    } else {
+      if (!decoded->problems.empty()) log_problems(d, m, decoded->problems);
+      if (d.unreadable) {
+        d.unreadable = false;
+        spdlog::info("mqtt device readable again bus={} device={}", name_, d.settings->name);
+        readings.push_back({d.settings->name, std::string(unreadable_point), 0, {}, quality::good, m.time});
+      }
+    }
+    d.counters.last_good = m.time;
+    if (!readings.empty()) sink_.on_readings(readings);
+  }
+
+  /// A message of a known device that cannot be read at all, or has fields of the wrong type (those
+  /// readings already marked bad).
+  void unreadable(device_state& d, const inbound& m, const std::vector<std::string>& problems) {
+    ++d.counters.malformed;
+    d.counters.last_error = problems.empty() ? std::string() : problems.front();
+    log_problems(d, m, problems);
+    if (!d.unreadable) {
+      d.unreadable = true;
+      emit_flag(d, unreadable_point, 1, m.time);
+    }
+  }
+
+  void log_problems(device_state& d, const inbound& m, const std::vector<std::string>& problems) {
+    const auto now = steady::now();
+    if (now - d.last_problem_log < 60s) return;  // one line a minute a device: a broken sensor is one fault
+    d.last_problem_log = now;
+    std::string text;
+    for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
+    spdlog::warn(
+        "mqtt message problem bus={} device={} topic={} bytes={} problem=\"{}\" check=\"the sensor's "
+        "firmware and its profile {}\"",
+        name_, d.settings->name, m.topic, m.size, text, d.settings->profile->name);
+  }
+
+  void seen(device_state& d) {
+    d.last_seen = steady::now();
+    if (d.link == device_state::link::online) return;
+    if (d.link == device_state::link::offline) {
+      spdlog::info("device online bus={} device={} addr={}", name_, d.settings->name, d.counters.address);
+    }
+    d.link = device_state::link::online;
+    d.counters.consecutive_failures = 0;
+    sink_.on_device_status({d.settings->name, true, {}, d.counters.address, clock::now()});
+  }
+
+  // --- once a second ----------------------------------------------------------------------------
+
+  void schedule_tick() {
+    if (stopped_) return;
+    tick_.expires_after(1s);
+    tick_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
+      if (ec || !alive.lock() || stopped_) return;
+      on_tick();
+      schedule_tick();
+    });
+  }
+
+  void on_tick() {
+    const auto now = steady::now();
+    attribute_drops(now);
+    for (auto& d : devices_) {
+      if (d.held) {
+        refill(d, now);
+        if (d.tokens >= 1.0) {
+          d.tokens -= 1.0;
+          auto m = std::move(*d.held);
+          d.held.reset();
+          take(d, m, {});
+        }
+      }
+      if (d.flooding && now - d.last_drop >= flood_quiet && !d.held) {
+        d.flooding = false;
+        spdlog::info("mqtt device flood over bus={} device={} dropped={}", name_, d.settings->name,
+                     d.flood_dropped);
+        d.flood_dropped = 0;
+        emit_flag(d, flood_point, 0, clock::now());
+      }
+      if (d.link != device_state::link::offline && now - d.last_seen > d.settings->offline_after) {
+        go_offline(d, now);
+      }
+    }
+  }
+
+  void go_offline(device_state& d, steady::time_point now) {
+    d.link = device_state::link::offline;
+    const auto silent = std::chrono::duration_cast<std::chrono::seconds>(now - d.last_seen).count();
+    const auto error = connected_ ? make_error(ingest_errc::silent) : make_error(ingest_errc::broker_down);
+    const auto detail =
+        fmt::format("{} on {}:{}, silent {} s", d.counters.address, settings_->host, settings_->port, silent);
+    d.counters.last_error = error.message();
+    ++d.counters.consecutive_failures;
+    spdlog::warn(
+        "device offline bus={} device={} addr={} silent_s={} offline_after_s={} broker_connected={} "
+        "check=\"{}\"",
+        name_, d.settings->name, d.counters.address, silent, d.settings->offline_after.count(),
+        connected_ ? "yes" : "no",
+        connected_ ? "the sensor's battery and radio, its bridge, and that it publishes on that topic"
+                   : "the site broker (see mqtt bus connect failed)");
+    sink_.on_device_status({d.settings->name, false, error, detail, clock::now()});
+  }
+
+  /// Messages the inbox refused (its share for a topic full): counted on the device the topic names.
+  void attribute_drops(steady::time_point now) {
+    for (const auto& [topic, n] : inbox_->take_drops()) {
+      device_state* owner = nullptr;
+      for (const auto* p : profiles_) {
+        if (!p->topic.capture) continue;
+        if (auto id = match_topic(p->topic, topic)) {
+          if (auto it = by_id_.find({p->name, *id}); it != by_id_.end()) owner = &devices_[it->second];
+          break;
+        }
+      }
+      if (owner) {
+        owner->counters.messages += n;
+        owner->counters.rate_limited += n;
+        flood_drop(*owner, n, now);
+      } else {
+        queue_dropped_ += n;
+        spdlog::warn(
+            "mqtt messages dropped bus={} topic={} count={} reason=\"the queue's share for this topic is "
+            "full\" check=\"who publishes on {} so fast\"",
+            name_, topic.empty() ? "(many)" : topic, n, topic.empty() ? "these topics" : topic);
+      }
+    }
+  }
+
+  asio::any_io_executor executor_;
+  std::string name_;
+  std::shared_ptr<const ingest_bus_settings> settings_;
+  reading_sink& sink_;
+  asio::steady_timer tick_;
+  asio::steady_timer retry_;
+  std::shared_ptr<inbox> inbox_;
+  std::shared_ptr<bool> alive_;
+  std::vector<device_state> devices_;
+  std::map<std::pair<std::string, std::string>, std::size_t> by_id_;  ///< (profile, id) → devices_
+  std::vector<const ingest_profile*> profiles_;                       ///< those the devices use
+  std::map<std::pair<std::string, std::string>, unknown_device> unknown_;
+  std::uint64_t unknown_count_{0};
+  std::uint64_t messages_{0}, unmatched_{0}, unreadable_unattributed_{0}, queue_dropped_{0};
+  steady::time_point last_unattributed_log_{};
+  steady::time_point started_{};
+  bool stopped_{false}, connected_{false}, connecting_{false};
+  std::size_t connects_{0};
+  std::chrono::milliseconds backoff_{500};
+  std::minstd_rand jitter_{std::random_device{}()};
+  std::unique_ptr<mqtt::iaction_listener> connect_listener_;
+  std::unique_ptr<mqtt::async_client> client_;
+  mqtt::token_ptr disconnect_token_;  ///< kept until client_ goes (mqtt_uplink.hpp says why)
+};
+
+}  // namespace
+
+std::unique_ptr<bus_driver> make_ingest_bus(asio::any_io_executor executor, std::string name,
+                                            std::shared_ptr<const ingest_bus_settings> settings,
+                                            reading_sink& sink) {
+  return std::make_unique<ingest_bus>(std::move(executor), std::move(name), std::move(settings), sink);
+}
+
+}  // namespace firegate::mqtt_ingest

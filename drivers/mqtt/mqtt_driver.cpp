@@ -1,0 +1,176 @@
+#include "mqtt_driver.hpp"
+
+#include "config/alarm_rules.hpp"
+#include "config/suggest.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <array>
+#include <set>
+
+namespace firegate::mqtt_ingest {
+namespace asio = boost::asio;
+
+namespace {
+
+/// The MQTT profiles of this configuration load, read once whatever the number of buses.
+std::shared_ptr<const profile_library> profiles_for(config::parse_context& context) {
+  auto& slot = context.cache["mqtt.profiles"];
+  if (!slot)
+    slot = std::make_shared<const profile_library>(
+        load_ingest_profiles(context.profiles_dir / "mqtt", context.errors));
+  return std::static_pointer_cast<const profile_library>(slot);
+}
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (::gethostname(buf.data(), buf.size() - 1) != 0) return "gateway";
+  return buf.data();
+}
+
+std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bus,
+                                                         std::span<config::device_section> devices,
+                                                         config::parse_context& context) {
+  auto s = std::make_shared<ingest_bus_settings>();
+  s->host = bus.get_string("host", config::presence::required,
+                           "give the site broker's address (the bridges' or the IoT platform's)")
+                .value_or("");
+  if (auto t = bus.get_table("tls", config::presence::optional)) s->tls = config::parse_tls(*t, context.base);
+  const std::int64_t default_port = s->tls ? 8883 : 1883;
+  s->port =
+      static_cast<std::uint16_t>(bus.get_integer("port", 1, 65535, default_port).value_or(default_port));
+  s->client_id = bus.get_string_or("client_id", "");
+  s->username = bus.get_string_or("username", "");
+  s->password = bus.get_string_or("password", "");
+  s->keepalive = std::chrono::seconds(bus.get_integer("keepalive_s", 5, 3600, 30).value_or(30));
+  s->max_rate = bus.get_number("max_rate", 0.01, 10000, 5).value_or(5);
+  s->burst = bus.get_number("burst", 1, 100000, 20).value_or(20);
+  s->queue_limit =
+      static_cast<std::size_t>(bus.get_integer("queue_limit", 100, 1000000, 20000).value_or(20000));
+  s->library = profiles_for(context);
+  const auto& library = *s->library;
+  std::vector<std::string> names;
+  for (const auto& [name, profile] : library) names.push_back(name);
+  std::set<std::pair<std::string, std::string>> ids;
+  for (auto& d : devices) {
+    ingest_device_settings m;
+    m.name = d.common.name;
+    m.id = d.node
+               .get_string("id", config::presence::required,
+                           "give the id its messages carry (the bridge's friendly name, the IMEI)")
+               .value_or("");
+    if (auto p = d.node.get_string("profile", config::presence::required,
+                                   "name an MQTT profile, such as \"ZB-SMOKE\"")) {
+      if (auto it = library.find(*p); it != library.end()) {
+        m.profile = &it->second;
+        m.rules = it->second.rules;
+        if (auto overrides = d.node.get_table("rules", config::presence::optional)) {
+          config::apply_rule_overrides(*overrides, m.rules);
+          overrides->finish();
+        }
+        for (auto& r : builtin_rules()) m.rules.push_back(std::move(r));
+        m.offline_after = it->second.offline_after;
+        if (!m.id.empty() && !ids.emplace(*p, m.id).second) {
+          d.node.error("id", fmt::format("\"{}\" is the id of another {} device on this bus; each sensor "
+                                         "has its own",
+                                         m.id, *p));
+        }
+      } else {
+        const auto known =
+            names.empty()
+                ? std::string(" no MQTT profiles were loaded from there (see the error about that folder)")
+                : fmt::format("{} known: {}", config::did_you_mean(*p, names), fmt::join(names, ", "));
+        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{}", *p,
+                                            (context.profiles_dir / "mqtt").string(), known));
+      }
+    }
+    const auto offline = d.node.get_integer("offline_after_s", 2, 7 * 86400, m.offline_after.count());
+    if (offline) m.offline_after = std::chrono::seconds(*offline);
+    if (!m.id.empty()) {
+      const bool printable = m.id.size() <= 64 && std::none_of(m.id.begin(), m.id.end(), [](char ch) {
+                               const auto c = static_cast<unsigned char>(ch);
+                               return c <= 0x20 || c == 0x7F;
+                             });
+      if (!printable) d.node.error("id", "an id is 1-64 characters without spaces or control characters");
+    }
+    s->devices.push_back(std::move(m));
+  }
+  if (s->client_id.empty())
+    s->client_id = fmt::format("firegate-{}-{}", host_name(), bus.get_string_or("name", "ingest"));
+  return s;
+}
+
+std::unique_ptr<bus_driver> create(asio::any_io_executor ex, const config::bus_config& bus,
+                                   reading_sink& sink) {
+  return make_ingest_bus(std::move(ex), bus.name,
+                         std::dynamic_pointer_cast<const ingest_bus_settings>(bus.settings), sink);
+}
+
+}  // namespace
+
+const ingest_device_settings* ingest_bus_settings::find(const std::string& device) const {
+  for (const auto& d : devices) {
+    if (d.name == device) return &d;
+  }
+  return nullptr;
+}
+
+std::vector<config::device_alarm_rules> ingest_bus_settings::device_rules() const {
+  std::vector<config::device_alarm_rules> out;
+  for (const auto& d : devices) out.push_back({d.name, d.rules});
+  return out;
+}
+
+std::optional<std::vector<std::string>> ingest_bus_settings::device_writes(const std::string& device) const {
+  // Wireless sensors are only listened to.
+  if (find(device) == nullptr) return std::nullopt;
+  return std::vector<std::string>{};
+}
+
+std::string ingest_bus_settings::device_model(const std::string& device) const {
+  const auto* d = find(device);
+  return d && d->profile ? d->profile->name : std::string();
+}
+
+std::string ingest_bus_settings::label(const std::string& device, const std::string& point,
+                                       double value) const {
+  const auto* d = find(device);
+  if (d == nullptr || !d->profile) return {};
+  for (const auto& p : d->profile->points) {
+    if (p.name != point) continue;
+    const auto key = config::label_key(value);
+    const auto it = key ? p.labels.find(*key) : p.labels.end();
+    return it == p.labels.end() ? std::string() : it->second;
+  }
+  return {};
+}
+
+std::vector<std::pair<std::string, std::string>> ingest_bus_settings::summary() const {
+  return {{"host", host},
+          {"port", std::to_string(port)},
+          {"client_id", client_id},
+          {"username", username},
+          {"tls", tls ? "on" : "off"},
+          {"keepalive_s", std::to_string(keepalive.count())},
+          {"max_rate", fmt::format("{}", max_rate)},
+          {"burst", fmt::format("{}", burst)},
+          {"queue_limit", std::to_string(queue_limit)}};
+}
+
+std::vector<std::pair<std::string, std::string>> ingest_bus_settings::device_summary(
+    const std::string& device) const {
+  const auto* d = find(device);
+  if (d == nullptr) return {};
+  return {{"id", d->id},
+          {"profile", d->profile ? d->profile->name : std::string()},
+          {"topic", d->profile ? d->profile->topic.filter() : std::string()},
+          {"offline_after_s", std::to_string(d->offline_after.count())}};
+}
+
+driver_entry mqtt_driver_entry() {
+  return {"mqtt", parse_bus, create};
+}
+
+}  // namespace firegate::mqtt_ingest

@@ -1,0 +1,61 @@
+#pragma once
+// The MQTT ingest driver ("mqtt"): one [[buses]] entry is one site broker (Zigbee and LoRa bridges,
+// an NB-IoT platform's push); its devices are named by the id their messages carry and mapped by an
+// ingest profile (config/profiles/mqtt/*.toml, mapping.hpp). docs/mqtt-ingest.md.
+
+#include "../driver.hpp"
+#include "mapping.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace firegate::mqtt_ingest {
+
+using profile_library = std::map<std::string, ingest_profile, std::less<>>;
+
+struct ingest_device_settings {
+  std::string name;
+  std::string id;                          ///< as its messages carry it (a topic level or a payload field)
+  const ingest_profile* profile{nullptr};  ///< in the bus's library
+  std::chrono::seconds offline_after{3600};
+  /// The profile's rules with this device's overrides, and the driver's own fault rules.
+  std::vector<rules::alarm_rule> rules;
+};
+
+/// [[buses]] with driver = "mqtt".
+struct ingest_bus_settings final : config::driver_settings {
+  std::string host;
+  std::uint16_t port{1883};
+  std::string client_id;
+  std::string username;
+  std::string password;  ///< never logged
+  std::optional<config::mqtt_tls_config> tls;
+  std::chrono::seconds keepalive{30};
+  /// Messages a second each device may send, and how many it may send at once above that rate.
+  double max_rate{5};
+  double burst{20};
+  /// Messages waiting to be decoded, at most (each topic at most a twentieth of them).
+  std::size_t queue_limit{20000};
+  std::shared_ptr<const profile_library> library;
+  std::vector<ingest_device_settings> devices;
+
+  std::vector<config::device_alarm_rules> device_rules() const override;
+  std::optional<std::vector<std::string>> device_writes(const std::string& device) const override;
+  std::string device_model(const std::string& device) const override;
+  std::string label(const std::string& device, const std::string& point, double value) const override;
+  std::vector<std::pair<std::string, std::string>> summary() const override;
+  std::vector<std::pair<std::string, std::string>> device_summary(const std::string& device) const override;
+  const ingest_device_settings* find(const std::string& device) const;
+};
+
+driver_entry mqtt_driver_entry();
+
+/// The bus driver over Paho (ingest_bus.cpp).
+std::unique_ptr<bus_driver> make_ingest_bus(boost::asio::any_io_executor executor, std::string name,
+                                            std::shared_ptr<const ingest_bus_settings> settings,
+                                            reading_sink& sink);
+
+}  // namespace firegate::mqtt_ingest

@@ -1,0 +1,249 @@
+// MQTT sensor ingest end to end: firegate-sim publishing as each shipped MQTT profile to a real
+// mosquitto, firegated subscribed to it (over TLS, or with a user and password), and the platform's
+// view of what came of it on the same broker. Bad senders: malformed JSON, fields of the wrong
+// type, a payload over the limit, an unknown device, a flood.
+
+#include "support.hpp"
+
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <set>
+
+using namespace firegate::test;
+using json = nlohmann::json;
+
+namespace {
+
+/// A site file with one MQTT bus (`bus_keys` its connection) and three wireless devices: a Zigbee
+/// smoke detector (room1), an NB-IoT smoke alarm (IMEI 868120301234567, offline after 3 s of
+/// silence) and an electrical-fire unit (EF-0001). The platform on the plain port.
+std::string ingest_site(const temp_dir& dir, std::uint16_t platform_port, const std::string& bus_keys) {
+  return fmt::format(R"([profiles]
+dir = "{}/config/profiles"
+[gateway]
+id = "gw-test"
+[site]
+id = "site-test"
+name = "Test Hostel"
+address = "2 Test Street, Hangzhou"
+category = "small_hotel"
+latitude = 30.25
+longitude = 120.17
+[site.responsible]
+name = "Wang Wei"
+phone = "+86 138 0000 0001"
+[site.backup]
+name = "Li Na"
+phone = "+86 139 0000 0002"
+[storage]
+path = "{}"
+flush_interval_ms = 200
+[control]
+socket = "{}"
+[uplink.mqtt]
+host = "127.0.0.1"
+port = {}
+keepalive_s = 5
+[[buses]]
+name = "wireless"
+driver = "mqtt"
+host = "127.0.0.1"
+{}
+[[devices]]
+name = "smoke-room-1"
+bus = "wireless"
+profile = "ZB-SMOKE"
+id = "room1"
+location = "room 1"
+[[devices]]
+name = "nb-smoke-2"
+bus = "wireless"
+profile = "NB-SMOKE"
+id = "868120301234567"
+location = "room 2"
+offline_after_s = 3
+[[devices]]
+name = "efd-kitchen"
+bus = "wireless"
+profile = "EFD-W"
+id = "EF-0001"
+location = "kitchen"
+)",
+                     source_dir(), (dir / "fg.db").string(), (dir / "control.sock").string(), platform_port,
+                     bus_keys);
+}
+
+/// firegate-sim publishing as these sensors, taking commands on its standard input.
+std::unique_ptr<child> sensors(const temp_dir& dir, std::uint16_t port, std::vector<std::string> devices) {
+  std::vector<std::string> argv{firegate_sim_path(), "--mqtt", fmt::format("127.0.0.1:{}", port),
+                                "--commands"};
+  for (auto& d : devices) {
+    argv.push_back("--mqtt-device");
+    argv.push_back(d);
+  }
+  auto c = std::make_unique<child>(argv, dir / "sensors.log", true);
+  if (!wait_until([&] { return c->log_text().find("sim publishing") != std::string::npos; }, 10s)) {
+    FAIL("firegate-sim --mqtt did not connect: " << c->log_text());
+  }
+  return c;
+}
+
+json event_of(const mqtt_probe::message& m) {
+  return json::parse(m.payload, nullptr, false);
+}
+
+/// The first event of `type` for `device` (and `rule`, when given) the platform received.
+std::optional<json> wait_event(mqtt_probe& platform, const std::string& type, const std::string& device,
+                               const std::string& rule = "", std::chrono::milliseconds timeout = 10s) {
+  auto m = platform.wait_for(
+      [&](auto& msg) {
+        const auto j = event_of(msg);
+        return j.is_object() && j.value("type", "") == type && j.contains("device") &&
+               j["device"].value("name", "") == device && (rule.empty() || j.value("rule", "") == rule);
+      },
+      timeout);
+  if (!m) return std::nullopt;
+  return event_of(*m);
+}
+
+/// firegatectl's view of one device (its counters and values).
+json device_view(const temp_dir& dir, const std::string& device) {
+  auto j = ctl(dir, {"--json", "device", device}).doc();
+  return j.is_object() ? j : json::object();
+}
+
+std::optional<double> value_of(const json& device, const std::string& point) {
+  for (const auto& v : device.value("values", json::array())) {
+    if (v.value("point", "") == point) return v.value("value", 0.0);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("mqtt ingest: each shipped profile over TLS raises its alarms and tracks its sensors") {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir);
+  broker mosquitto(dir, pki, false);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  std::ofstream(dir / "fg.toml") << ingest_site(
+      dir, mosquitto.port(),
+      fmt::format("port = {}\nclient_id = \"fg-ingest\"\n[buses.tls]\nca_file = \"{}\"", mosquitto.tls_port(),
+                  pki.ca.string()));
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  REQUIRE(wait_until([&] { return daemon.log_text().find("mqtt bus connected") != std::string::npos; }, 10s));
+  CHECK(daemon.log_text().find("tls=on subscriptions=") != std::string::npos);
+  auto sim = sensors(dir, mosquitto.port(),
+                     {"ZB-SMOKE:room1", "NB-SMOKE:868120301234567", "EFD-W:EF-0001", "ZB-SMOKE:stranger"});
+
+  // Each sensor's state, mapped by its profile.
+  sim->send("room1 battery 87\n868120301234567 publish\nEF-0001 residual_current 35\n");
+  REQUIRE(
+      wait_until([&] { return value_of(device_view(dir, "efd-kitchen"), "residual_current") == 35.0; }, 10s));
+  auto zb = device_view(dir, "smoke-room-1");
+  CHECK(zb.value("online", false));
+  CHECK(zb.value("model", "") == "ZB-SMOKE");
+  CHECK(zb.value("address", "") == "zigbee2mqtt/room1");
+  CHECK(value_of(zb, "battery") == 87.0);
+  CHECK(value_of(zb, "smoke") == 0.0);
+  CHECK(value_of(zb, "link_quality").has_value());
+  CHECK(value_of(device_view(dir, "nb-smoke-2"), "battery").has_value());
+
+  // Alarms: smoke from the Zigbee detector, the NB-IoT alarm's status code, the unit's code 201.
+  sim->send("room1 smoke 1\n868120301234567 alarm_status 1\nEF-0001 alarm_code 201\n");
+  auto fire = wait_event(platform, "fire_alarm", "smoke-room-1");
+  REQUIRE(fire);
+  CHECK((*fire)["device"].value("location", "") == "room 1");
+  CHECK(fire->value("point", "") == "smoke");
+  REQUIRE(wait_event(platform, "fire_alarm", "nb-smoke-2"));
+  auto leak = wait_event(platform, "fire_alarm", "efd-kitchen", "leakage");
+  REQUIRE(leak);
+  CHECK(leak->value("device_code", 0) == 201);
+  // A supervisory code of the electrical-fire unit.
+  sim->send("EF-0001 alarm_code 604\n");
+  auto overload = wait_event(platform, "supervisory_alarm", "efd-kitchen", "overload");
+  REQUIRE(overload);
+  CHECK(overload->value("device_code", 0) == 604);
+
+  // The NB-IoT push carries a counter: a repeated message is dropped and counted.
+  sim->send("868120301234567 repeat\n868120301234567 repeat\n");
+  REQUIRE(wait_until([&] { return device_view(dir, "nb-smoke-2").value("duplicates", 0) == 2; }, 10s));
+
+  // A sensor the site file does not name is listed for the technician, not taken.
+  sim->send("stranger smoke 1\n");
+  REQUIRE(wait_until(
+      [&] {
+        const auto st = ctl(dir, {"--json", "status"}).doc();
+        const auto* bus =
+            st.is_object() && st.contains("buses") ? find_by(st["buses"], "name", "wireless") : nullptr;
+        return bus && (*bus)["diagnostics"].value("unknown_devices", "") == "1" &&
+               (*bus)["diagnostics"].contains("unknown stranger");
+      },
+      10s));
+  CHECK(daemon.log_text().find(
+            "mqtt message from an unknown device bus=wireless profile=ZB-SMOKE id=stranger") !=
+        std::string::npos);
+  const auto human = ctl(dir, {"status"});
+  CHECK(human.out.find("unknown stranger") != std::string::npos);
+
+  // Silence: the NB-IoT alarm (offline after 3 s) goes offline, and comes back with its next message.
+  auto offline = wait_event(platform, "device_offline", "nb-smoke-2", "", 15s);
+  REQUIRE(offline);
+  CHECK(offline->value("detail", "").find("no message within") != std::string::npos);
+  sim->send("868120301234567 publish\n");
+  REQUIRE(wait_event(platform, "device_online", "nb-smoke-2"));
+  CHECK(daemon.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("mqtt ingest: malformed huge and flooding sensors are contained and reported") {
+  temp_dir dir;
+  broker mosquitto(dir, "ingest", "pw-123");
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  std::ofstream(dir / "fg.toml") << ingest_site(
+      dir, mosquitto.port(),
+      fmt::format("port = {}\nusername = \"ingest\"\npassword = \"pw-123\"\nmax_rate = 5\nburst = 10",
+                  mosquitto.tls_port()));
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  REQUIRE(wait_until([&] { return daemon.log_text().find("mqtt bus connected") != std::string::npos; }, 10s));
+  auto sim = sensors(dir, mosquitto.port(), {"ZB-SMOKE:room1", "NB-SMOKE:868120301234567", "EFD-W:EF-0001"});
+  sim->send("room1 publish\n");
+  REQUIRE(wait_until([&] { return device_view(dir, "smoke-room-1").value("online", false); }, 10s));
+
+  // Not JSON: a fault naming what to check, and the daemon runs on.
+  sim->send("room1 raw {\"smoke\": tru\n");
+  auto fault = wait_event(platform, "device_fault", "smoke-room-1", "ingest_unreadable");
+  REQUIRE(fault);
+  CHECK(fault->value("detail", "").find("cannot read") != std::string::npos);
+  // A field of the wrong type: that reading is bad, the others taken.
+  sim->send("room1 raw {\"smoke\": \"perhaps\", \"battery\": 61}\n");
+  REQUIRE(wait_until([&] { return value_of(device_view(dir, "smoke-room-1"), "battery") == 61.0; }, 10s));
+  // Over the size limit: refused unread.
+  sim->send("room1 huge 40000\n");
+  REQUIRE(wait_until([&] { return device_view(dir, "smoke-room-1").value("malformed", 0) >= 3; }, 10s));
+  CHECK(daemon.log_text().find("mqtt message problem bus=wireless device=smoke-room-1") != std::string::npos);
+  // A good message again ends the fault.
+  sim->send("room1 publish\n");
+  REQUIRE(wait_event(platform, "device_fault_recovery", "smoke-room-1"));
+
+  // A flood from one sensor: contained (rate limited, reported once), while another raises a fire
+  // that reaches the platform at once, and the flooding sensor's latest state is still taken.
+  sim->send("room1 flood 5000\nEF-0001 alarm_code 201\n");
+  REQUIRE(wait_event(platform, "fire_alarm", "efd-kitchen", "leakage"));
+  auto flood = wait_event(platform, "device_fault", "smoke-room-1", "ingest_flood");
+  REQUIRE(flood);
+  sim->send("room1 battery 42\n");
+  REQUIRE(wait_until([&] { return value_of(device_view(dir, "smoke-room-1"), "battery") == 42.0; }, 10s));
+  const auto zb = device_view(dir, "smoke-room-1");
+  CHECK(zb.value("rate_limited", 0) > 1000);
+  CHECK(zb.value("messages", 0) > 1000);
+  CHECK(daemon.log_text().find("mqtt device flooding bus=wireless device=smoke-room-1") != std::string::npos);
+  // Quiet for 10 s: the flood is over.
+  REQUIRE(wait_event(platform, "device_fault_recovery", "smoke-room-1", "ingest_flood", 20s));
+  CHECK(daemon.running());
+  CHECK(daemon.stop(SIGTERM) == 0);
+  // The password is never logged.
+  CHECK(read_text(dir / "fg.log").find("pw-123") == std::string::npos);
+}
