@@ -46,6 +46,13 @@ wait_text() {  # file, text, seconds
     sleep 0.2
   done
 }
+wait_count() {  # file, text, count, seconds
+  local deadline=$((SECONDS + $4))
+  until (($(grep -c "$2" "$1" 2>/dev/null || true) >= $3)); do
+    ((SECONDS < deadline)) || { echo "demo: '$2' did not appear $3 times in $1 within $4 s" >&2; return 1; }
+    sleep 0.2
+  done
+}
 
 broker_port=$(free_port)
 modbus_port=$(free_port)
@@ -74,10 +81,28 @@ cat <<INFO
 demo: broker 127.0.0.1:$broker_port, simulator 127.0.0.1:$modbus_port (3 SD-1 detectors), gateway gw-demo-01
 demo: scenario: smoke in the kitchen at 4 s; the control room (firegate-center) acknowledges it 4 s later;
       the smoke clears at 12 s and the latched alarm ends; the storeroom detector goes silent at 16 s and
-      answers again at 24 s. Alerts appear below as the control room receives them.
+      answers again at 24 s; then a wireless Zigbee detector in room 201 (over MQTT) smells smoke.
+      Alerts appear below as the control room receives them.
 INFO
 
 wait_text "$work/center.out" "FAULT CLEARED" 40 || { echo "--- firegated log"; cat "$work/firegated.log"; exit 1; }
+# The wireless detector in room 201 (Zigbee, over MQTT): it reports, then smells smoke; the control
+# room acknowledges, the smoke clears.
+echo "demo: now the wireless detector in room 201 (Zigbee bridge over MQTT) reports smoke"
+mkfifo "$work/sensor.in"
+"$bin/tools/firegate-sim" --mqtt "127.0.0.1:$broker_port" --mqtt-device ZB-SMOKE:room-201 --commands \
+  <"$work/sensor.in" >"$work/sensor.log" 2>&1 &
+pids+=($!)
+exec 4>"$work/sensor.in"
+wait_text "$work/sensor.log" "sim publishing" 10
+echo "room-201 publish" >&4
+sleep 1
+echo "room-201 smoke 1" >&4
+# Its alarm, then the control room's acknowledgement: two alerts naming it.
+wait_count "$work/center.out" "smoke-room-201" 2 20 || { echo "--- firegated log"; cat "$work/firegated.log"; exit 1; }
+echo "room-201 smoke 0" >&4
+wait_count "$work/center.out" "smoke-room-201" 3 20 || { echo "--- firegated log"; cat "$work/firegated.log"; exit 1; }
+exec 4>&-
 echo
 echo "demo: the gateway's own account (firegated log, events only):"
 grep -E "event raised|uplink connected|device offline|device online" "$work/firegated.log" | sed 's/^/  /'
@@ -87,8 +112,10 @@ echo "\$ firegatectl status"
 "$bin/tools/firegatectl" --socket "$work/control.sock" status | sed 's/^/  /'
 echo "\$ firegatectl device smoke-kitchen"
 "$bin/tools/firegatectl" --socket "$work/control.sock" device smoke-kitchen | sed 's/^/  /'
-echo "\$ firegatectl alarms --history -n 6"
-"$bin/tools/firegatectl" --socket "$work/control.sock" alarms --history -n 6 | sed 's/^/  /'
+echo "\$ firegatectl device smoke-room-201"
+"$bin/tools/firegatectl" --socket "$work/control.sock" device smoke-room-201 | sed 's/^/  /'
+echo "\$ firegatectl alarms --history -n 8"
+"$bin/tools/firegatectl" --socket "$work/control.sock" alarms --history -n 8 | sed 's/^/  /'
 if $hold; then
   echo "demo: holding; try: $bin/tools/firegatectl --socket $work/control.sock devices (or tail, scan -b sim-tcp, test-alarm)"
   echo "demo: Ctrl-C stops everything"

@@ -172,13 +172,16 @@ void application::control_status(const session_ptr& s, const json& id) {
 json application::device_json(const device_counters& c) const {
   const auto* d = find_device(c.device);
   const auto now = clock::now();
-  std::string model;
+  std::string model, driver;
   for (const auto& bus : cfg_.buses) {
-    if (bus.name == c.bus && bus.settings) model = bus.settings->device_model(c.device);
+    if (bus.name != c.bus) continue;
+    driver = bus.driver;
+    if (bus.settings) model = bus.settings->device_model(c.device);
   }
   const auto ms = [](std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; };
   json j{{"name", c.device},
          {"bus", c.bus},
+         {"driver", driver},
          {"address", c.address},
          {"model", model},
          {"location", d ? d->location : ""},

@@ -183,7 +183,8 @@ class ingest_bus final : public bus_driver {
         {"dropped_queue_full", std::to_string(queue_dropped_)},
         {"unmatched", std::to_string(unmatched_)},
         {"unreadable_unknown_device", std::to_string(unreadable_unattributed_)},
-        {"unknown_devices", std::to_string(unknown_count_)}};
+        {"unknown_devices", std::to_string(unknown_.size())},
+        {"unknown_unlisted_messages", std::to_string(unknown_unlisted_)}};
     for (const auto& [key, u] : unknown_) {
       out.emplace_back("unknown " + key.second,
                        fmt::format("profile {} topic {} messages {}", key.first, u.topic, u.messages));
@@ -356,8 +357,19 @@ class ingest_bus final : public bus_driver {
   void note_unknown(const ingest_profile& p, const std::string& id, const std::string& topic) {
     const auto key = std::make_pair(p.name, id);
     auto it = unknown_.find(key);
+    if (it == unknown_.end() && unknown_.size() >= unknown_kept) {
+      // Past the ids listed: counted, and said at most every 10 s (a publisher inventing ids).
+      ++unknown_unlisted_;
+      if (steady::now() - last_unlisted_log_ >= 10s) {
+        last_unlisted_log_ = steady::now();
+        spdlog::warn(
+            "mqtt messages from unknown devices bus={} unlisted={} last_id={} topic={} check=\"who "
+            "publishes on these topics; the site broker's ACL can stop them\"",
+            name_, unknown_unlisted_, id, topic);
+      }
+      return;
+    }
     if (it == unknown_.end()) {
-      ++unknown_count_;
       spdlog::warn(
           "mqtt message from an unknown device bus={} profile={} id={} topic={} check=\"if it is one of "
           "this site's, add a [[devices]] with bus = \\\"{}\\\", profile = \\\"{}\\\", id = \\\"{}\\\"\"",
@@ -586,7 +598,8 @@ class ingest_bus final : public bus_driver {
   std::map<std::pair<std::string, std::string>, std::size_t> by_id_;  ///< (profile, id) → devices_
   std::vector<const ingest_profile*> profiles_;                       ///< those the devices use
   std::map<std::pair<std::string, std::string>, unknown_device> unknown_;
-  std::uint64_t unknown_count_{0};
+  std::uint64_t unknown_unlisted_{0};  ///< messages of unknown ids past the first unknown_kept
+  steady::time_point last_unlisted_log_{};
   std::uint64_t messages_{0}, unmatched_{0}, unreadable_unattributed_{0}, queue_dropped_{0};
   steady::time_point last_unattributed_log_{};
   steady::time_point started_{};

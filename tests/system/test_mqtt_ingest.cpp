@@ -188,6 +188,29 @@ TEST_CASE("mqtt ingest: each shipped profile over TLS raises its alarms and trac
         std::string::npos);
   const auto human = ctl(dir, {"status"});
   CHECK(human.out.find("unknown stranger") != std::string::npos);
+  // Forty more unknown ids, each publishing twice a second: 32 listed, the rest counted, the log
+  // not flooded (one line per listed id, then one line every 10 s at most).
+  {
+    child ghosts({firegate_sim_path(), "--mqtt", fmt::format("127.0.0.1:{}", mosquitto.port()),
+                  "--mqtt-device", "ZB-SMOKE:ghost*40", "--interval-ms", "500"},
+                 dir / "ghosts.log");
+    REQUIRE(wait_until(
+        [&] {
+          const auto st = ctl(dir, {"--json", "status"}).doc();
+          const auto* bus =
+              st.is_object() && st.contains("buses") ? find_by(st["buses"], "name", "wireless") : nullptr;
+          return bus && (*bus)["diagnostics"].value("unknown_devices", "") == "32" &&
+                 std::stoi((*bus)["diagnostics"].value("unknown_unlisted_messages", "0")) >= 20;
+        },
+        10s));
+    const auto log = daemon.log_text();
+    std::size_t lines = 0;
+    for (auto at = log.find("mqtt message from an unknown device"); at != std::string::npos;
+         at = log.find("mqtt message from an unknown device", at + 1))
+      ++lines;
+    CHECK(lines == 32);
+    CHECK(log.find("mqtt messages from unknown devices bus=wireless") != std::string::npos);
+  }
 
   // Silence: the NB-IoT alarm (offline after 3 s) goes offline, and comes back with its next message.
   auto offline = wait_event(platform, "device_offline", "nb-smoke-2", "", 15s);
@@ -240,6 +263,11 @@ TEST_CASE("mqtt ingest: malformed huge and flooding sensors are contained and re
   CHECK(zb.value("rate_limited", 0) > 1000);
   CHECK(zb.value("messages", 0) > 1000);
   CHECK(daemon.log_text().find("mqtt device flooding bus=wireless device=smoke-room-1") != std::string::npos);
+  // What the technician reads: message counters, not polls.
+  const auto human = ctl(dir, {"device", "smoke-room-1"}).out;
+  CHECK(human.find("last good message") != std::string::npos);
+  CHECK(human.find(fmt::format("over the rate limit {}", zb.value("rate_limited", 0))) != std::string::npos);
+  CHECK(human.find("polls") == std::string::npos);
   // Quiet for 10 s: the flood is over.
   REQUIRE(wait_event(platform, "device_fault_recovery", "smoke-room-1", "ingest_flood", 20s));
   CHECK(daemon.running());

@@ -63,7 +63,7 @@ TEST_CASE("the shipped configurations are valid") {
   CHECK(cfg.site.category == "restaurant");
   CHECK(cfg.site.responsible.phone == "+86 138 0000 0001");
   CHECK(cfg.mqtt.client_id == "gw-0001");  // defaults to the gateway id
-  REQUIRE(cfg.buses.size() == 3);  // Modbus TCP, Modbus RTU, MQTT
+  REQUIRE(cfg.buses.size() == 3);          // Modbus TCP, Modbus RTU, MQTT
   CHECK(cfg.buses[2].driver == "mqtt");
   auto settings = std::dynamic_pointer_cast<const modbus::modbus_tcp_settings>(cfg.buses[0].settings);
   REQUIRE(settings);
@@ -356,10 +356,10 @@ TEST_CASE("an mqtt bus's devices and settings come from its table and its profil
   CHECK(bus->settings->device_model("smoke-room-201") == "ZB-SMOKE");
   CHECK(bus->settings->device_writes("smoke-room-201") == std::vector<std::string>{});
   const auto summary = bus->settings->device_summary("smoke-storeroom");
-  CHECK(std::find(summary.begin(), summary.end(), std::pair<std::string, std::string>{"offline_after_s", "90000"}) !=
-        summary.end());
-  CHECK(std::find(summary.begin(), summary.end(), std::pair<std::string, std::string>{"topic", "nbiot/+/push"}) !=
-        summary.end());
+  CHECK(std::find(summary.begin(), summary.end(),
+                  std::pair<std::string, std::string>{"offline_after_s", "90000"}) != summary.end());
+  CHECK(std::find(summary.begin(), summary.end(),
+                  std::pair<std::string, std::string>{"topic", "nbiot/+/push"}) != summary.end());
   // The password is a secret: not in the summary firegatectl shows.
   for (const auto& [key, value] : bus->settings->summary()) CHECK(value != "change-me");
   // Every device has its profile's rules and the driver's two fault rules.
@@ -369,7 +369,8 @@ TEST_CASE("an mqtt bus's devices and settings come from its table and its profil
     found = true;
     std::vector<std::string> names;
     for (const auto& rule : d.rules) names.push_back(rule.name);
-    CHECK(names == std::vector<std::string>{"fire", "battery_low", "tamper", "ingest_flood", "ingest_unreadable"});
+    CHECK(names ==
+          std::vector<std::string>{"fire", "battery_low", "tamper", "ingest_flood", "ingest_unreadable"});
   }
   CHECK(found);
   CHECK(bus->settings->label("smoke-storeroom", "alarm_status", 1) == "smoke");
@@ -383,15 +384,18 @@ TEST_CASE("mqtt bus errors name the key and the fix") {
   };
   CHECK(err("profile = \"ZB-SMOKE\"", "profile = \"ZB-SMOK\"").find("did you mean \"ZB-SMOKE\"") !=
         std::string::npos);
-  CHECK(err("id = \"868120301234567\"", "id = \"room-201\"\nprofile_ = 1").find("unknown key") != std::string::npos);
+  CHECK(err("id = \"868120301234567\"", "id = \"room-201\"\nprofile_ = 1").find("unknown key") !=
+        std::string::npos);
   CHECK(err("id = \"room-201\" ", "id = \"room 201\" ").find("without spaces") != std::string::npos);
   CHECK(err("max_rate = 5 ", "max_rate = 0 ").find("max_rate") != std::string::npos);
   CHECK(err("offline_after_s = 90000", "offline_after_s = 1").find("offline_after_s") != std::string::npos);
   // Two devices of one profile with the same id.
-  auto text = edited("profile = \"NB-SMOKE\"\nid = \"868120301234567\"", "profile = \"ZB-SMOKE\"\nid = \"room-201\"");
+  auto text =
+      edited("profile = \"NB-SMOKE\"\nid = \"868120301234567\"", "profile = \"ZB-SMOKE\"\nid = \"room-201\"");
   auto r = load(text);
   CHECK_FALSE(r.config);
-  CHECK(r.error_text().find("\"room-201\" is the id of another ZB-SMOKE device on this bus") != std::string::npos);
+  CHECK(r.error_text().find("\"room-201\" is the id of another ZB-SMOKE device on this bus") !=
+        std::string::npos);
   // A [buses.tls] whose CA file is not there.
   CHECK(err("keepalive_s = 30\n", "keepalive_s = 30\n[buses.tls]\nca_file = \"nowhere.pem\"\n")
             .find("nowhere.pem does not exist") != std::string::npos);

@@ -13,8 +13,8 @@ using namespace firegate::mqtt_ingest;
 TEST_CASE("the inbox gives each topic its share and tells the loop once") {
   inbox box({100, 1u << 20, 5, 64});
   const auto now = clock::now();
-  CHECK(box.push("a/1", "{}", false, now));        // first: the loop must be told
-  CHECK_FALSE(box.push("a/1", "{}", false, now));  // already told
+  CHECK(box.push("a/1", "{}", false, now));                        // first: the loop must be told
+  CHECK_FALSE(box.push("a/1", "{}", false, now));                  // already told
   for (int i = 0; i < 10; ++i) box.push("a/1", "{}", false, now);  // a flood: 5 places at most
   CHECK(box.size() == 5);
   // Another topic still gets in.

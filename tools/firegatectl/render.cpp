@@ -181,26 +181,31 @@ void print_device(const json& d, std::ostream& out) {
   if (d.contains("description") && !field(d, "description").get<std::string>().empty())
     out << fmt::format("description  {}\n", text(field(d, "description")));
   out << fmt::format("bus          {}  at {}\n", text(field(d, "bus")), text(field(d, "address")));
+  // A device that sends messages (MQTT ingest) is not polled: its counters are about messages.
+  const bool messages = d.value("driver", std::string()) == "mqtt";
   out << fmt::format(
-      "state        {}  last good poll {}\n", state,
+      "state        {}  last good {} {}\n", state, messages ? "message" : "poll",
       field(d, "last_good_age_s").is_null() ? "never" : age(field(d, "last_good_age_s")) + " ago");
-  out << fmt::format(
-      "counters     polls {}  requests {}  responses {}  timeouts {}  crc errors {}  exceptions {}  "
-      "malformed {}  "
-      "connection errors {}  writes {} (failed {})\n",
-      str(d, "polls"), str(d, "requests"), str(d, "responses"), str(d, "timeouts"), str(d, "crc_errors"),
-      str(d, "exceptions"), str(d, "malformed"), str(d, "connection_errors"), str(d, "writes"),
-      str(d, "write_failures"));
-  if (d.value("messages", 0) > 0) {
+  if (messages) {
     out << fmt::format(
         "messages     received {}  repeated or late {}  over the rate limit {}  unreadable {}\n",
         str(d, "messages"), str(d, "duplicates"), str(d, "rate_limited"), str(d, "malformed"));
+    if (!d.value("last_error", std::string()).empty())
+      out << "last error   " << text(field(d, "last_error")) << '\n';
+  } else {
+    out << fmt::format(
+        "counters     polls {}  requests {}  responses {}  timeouts {}  crc errors {}  exceptions {}  "
+        "malformed {}  "
+        "connection errors {}  writes {} (failed {})\n",
+        str(d, "polls"), str(d, "requests"), str(d, "responses"), str(d, "timeouts"), str(d, "crc_errors"),
+        str(d, "exceptions"), str(d, "malformed"), str(d, "connection_errors"), str(d, "writes"),
+        str(d, "write_failures"));
+    const auto& rt = field(d, "response_ms");
+    out << fmt::format("response     last {:.1f} ms  mean {:.1f} ms  max {:.1f} ms\n", rt.value("last", 0.0),
+                       rt.value("mean", 0.0), rt.value("max", 0.0));
+    if (!d.value("last_error", std::string()).empty())
+      out << "last error   " << text(field(d, "last_error")) << '\n';
   }
-  const auto& rt = field(d, "response_ms");
-  out << fmt::format("response     last {:.1f} ms  mean {:.1f} ms  max {:.1f} ms\n", rt.value("last", 0.0),
-                     rt.value("mean", 0.0), rt.value("max", 0.0));
-  if (!d.value("last_error", std::string()).empty())
-    out << "last error   " << text(field(d, "last_error")) << '\n';
   if (d.contains("writable") && !field(d, "writable").empty()) {
     std::string w;
     for (const auto& x : field(d, "writable")) w += (w.empty() ? "" : ", ") + text(x);
