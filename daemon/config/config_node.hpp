@@ -104,6 +104,19 @@ inline bool has_label(const std::map<std::int64_t, std::string>& labels, double 
   return key && labels.contains(*key);
 }
 
+/// What `value` of the point named `point` means, among `points` (a profile's, each with `name`
+/// and `labels`); empty when the point names none.
+template <class Points>
+std::string point_label(const Points& points, std::string_view point, double value) {
+  for (const auto& p : points) {
+    if (p.name != point) continue;
+    const auto key = label_key(value);
+    const auto it = key ? p.labels.find(*key) : p.labels.end();
+    return it == p.labels.end() ? std::string() : it->second;
+  }
+  return {};
+}
+
 /// labels = { 0 = "normal", 1 = "fire" } (raw value → meaning) into `out`; absent is fine. False
 /// when present and wrong (recorded on `n`).
 bool get_labels(config_node& n, std::map<std::int64_t, std::string>& out);

@@ -30,12 +30,7 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_upli
   const auto uri = fmt::format("{}://{}:{}", cfg_.tls ? "ssl" : "tcp", cfg_.host, cfg_.port);
   // No Paho persistence: the store is the persistence.
   client_ = std::make_unique<mqtt::async_client>(uri, cfg_.client_id, nullptr);
-  std::weak_ptr<bool> alive = alive_;
-  auto post = [this, alive](auto fn) {
-    asio::post(executor_, [alive, fn = std::move(fn)] {
-      if (alive.lock()) fn();
-    });
-  };
+  const auto post = paho::loop_poster(executor_, alive_);
   connect_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
     if (ok) {
       post([this] { on_connected(); });

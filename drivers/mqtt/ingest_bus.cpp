@@ -108,12 +108,7 @@ class ingest_bus final : public bus_driver {
     const auto uri =
         fmt::format("{}://{}:{}", settings_->tls ? "ssl" : "tcp", settings_->host, settings_->port);
     client_ = std::make_unique<mqtt::async_client>(uri, settings_->client_id, nullptr);
-    std::weak_ptr<bool> alive = alive_;
-    auto post = [this, alive](auto fn) {
-      asio::post(executor_, [alive, fn = std::move(fn)] {
-        if (alive.lock()) fn();
-      });
-    };
+    const auto post = paho::loop_poster(executor_, alive_);
     connect_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
       if (ok) {
         post([this] { on_connected(); });

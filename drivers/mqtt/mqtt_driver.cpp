@@ -137,14 +137,7 @@ std::string ingest_bus_settings::device_model(const std::string& device) const {
 std::string ingest_bus_settings::label(const std::string& device, const std::string& point,
                                        double value) const {
   const auto* d = find(device);
-  if (d == nullptr || !d->profile) return {};
-  for (const auto& p : d->profile->points) {
-    if (p.name != point) continue;
-    const auto key = config::label_key(value);
-    const auto it = key ? p.labels.find(*key) : p.labels.end();
-    return it == p.labels.end() ? std::string() : it->second;
-  }
-  return {};
+  return d && d->profile ? config::point_label(d->profile->points, point, value) : std::string();
 }
 
 std::vector<std::pair<std::string, std::string>> ingest_bus_settings::summary() const {

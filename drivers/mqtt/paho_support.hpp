@@ -7,8 +7,11 @@
 
 #include <fmt/format.h>
 #include <mqtt/async_client.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace firegate::paho {
@@ -24,6 +27,16 @@ class listener final : public mqtt::iaction_listener {
  private:
   handler handler_;
 };
+
+/// Hands work from Paho's threads to the daemon's loop: each function given runs there, and only if
+/// its owner (whose `alive` flag this is) still exists by then.
+inline auto loop_poster(boost::asio::any_io_executor loop, std::weak_ptr<bool> alive) {
+  return [loop = std::move(loop), alive = std::move(alive)](auto fn) {
+    boost::asio::post(loop, [alive, fn = std::move(fn)] {
+      if (alive.lock()) fn();
+    });
+  };
+}
 
 inline std::string failure_text(const mqtt::token& tok) {
   return fmt::format("{} (rc={})", mqtt::exception::error_str(tok.get_return_code()), tok.get_return_code());

@@ -329,9 +329,8 @@ std::string source_dir() {
   return FIREGATE_SOURCE_DIR;
 }
 
-std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
-                            std::uint16_t modbus_port, int detectors, bool latch_fire) {
-  auto text = fmt::format(R"([profiles]
+std::string site_header(const std::filesystem::path& db, std::uint16_t broker_port) {
+  return fmt::format(R"([profiles]
 dir = "{}"
 [gateway]
 id = "gw-test"
@@ -357,7 +356,14 @@ socket = "{}"
 host = "127.0.0.1"
 port = {}
 keepalive_s = 5
-[[buses]]
+)",
+                     source_dir() + "/config/profiles", db.string(),
+                     (db.parent_path() / "control.sock").string(), broker_port);
+}
+
+std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
+                            std::uint16_t modbus_port, int detectors, bool latch_fire) {
+  auto text = site_header(db, broker_port) + fmt::format(R"([[buses]]
 name = "tcp-1"
 driver = "modbus_tcp"
 host = "127.0.0.1"
@@ -366,8 +372,7 @@ timeout_ms = 500
 poll_interval_ms = 500
 alarm_interval_ms = 50
 )",
-                          source_dir() + "/config/profiles", db.string(),
-                          (db.parent_path() / "control.sock").string(), broker_port, modbus_port);
+                                                         modbus_port);
   for (int u = 1; u <= detectors; ++u) {
     text += fmt::format(
         "[[devices]]\nname = \"smoke-{}\"\nbus = \"tcp-1\"\nprofile = \"SD-1\"\nunit_id = {}\nlocation = "

@@ -157,6 +157,11 @@ class mqtt_probe {
   std::vector<message> messages_;
 };
 
+/// The common head of a test's site file: profiles from the source tree, gateway gw-test, site
+/// site-test (Test Hostel, its contacts), readings flushed every 200 ms to `db`, the control socket
+/// beside it (control.sock), the platform broker at 127.0.0.1:broker_port. Buses and devices follow.
+std::string site_header(const std::filesystem::path& db, std::uint16_t broker_port);
+
 /// A site file for firegated: `detectors` SD-1 units (smoke-1.., unit ids 1..) on the simulator at
 /// 127.0.0.1:modbus_port, alarm group every 50 ms, readings flushed every 200 ms, the platform broker
 /// at 127.0.0.1:broker_port, the database at `db` and the control socket beside it (control.sock).

@@ -143,7 +143,7 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return systemd.count("READY=1") >= 1; }, 10s));
   bool has_status = false;
   for (const auto& m : systemd.drain())
-    has_status |= m.find("READY=1\nSTATUS=devices=3") != std::string::npos;
+    has_status |= m.find("READY=1\nSTATUS=devices=4") != std::string::npos;  // 3 Modbus, 1 wireless
   CHECK(has_status);
   const auto before = systemd.count("WATCHDOG=1");
   REQUIRE(wait_until([&] { return systemd.count("WATCHDOG=1") >= before + 5; }, 3s));

@@ -21,33 +21,7 @@ namespace {
 /// smoke detector (room1), an NB-IoT smoke alarm (IMEI 868120301234567, offline after 3 s of
 /// silence) and an electrical-fire unit (EF-0001). The platform on the plain port.
 std::string ingest_site(const temp_dir& dir, std::uint16_t platform_port, const std::string& bus_keys) {
-  return fmt::format(R"([profiles]
-dir = "{}/config/profiles"
-[gateway]
-id = "gw-test"
-[site]
-id = "site-test"
-name = "Test Hostel"
-address = "2 Test Street, Hangzhou"
-category = "small_hotel"
-latitude = 30.25
-longitude = 120.17
-[site.responsible]
-name = "Wang Wei"
-phone = "+86 138 0000 0001"
-[site.backup]
-name = "Li Na"
-phone = "+86 139 0000 0002"
-[storage]
-path = "{}"
-flush_interval_ms = 200
-[control]
-socket = "{}"
-[uplink.mqtt]
-host = "127.0.0.1"
-port = {}
-keepalive_s = 5
-[[buses]]
+  return site_header(dir / "fg.db", platform_port) + fmt::format(R"([[buses]]
 name = "wireless"
 driver = "mqtt"
 host = "127.0.0.1"
@@ -72,8 +46,7 @@ profile = "EFD-W"
 id = "EF-0001"
 location = "kitchen"
 )",
-                     source_dir(), (dir / "fg.db").string(), (dir / "control.sock").string(), platform_port,
-                     bus_keys);
+                                                                 bus_keys);
 }
 
 /// firegate-sim publishing as these sensors, taking commands on its standard input.

@@ -389,12 +389,17 @@ int main(int argc, char** argv) {
   sim::mqtt_options mq;
   cli.add_option("--mqtt", mq.broker,
                  "publish as wireless sensors to this broker (HOST:PORT) instead of serving Modbus");
-  cli.add_option("--mqtt-device", mq.devices, "PROFILE:ID or PROFILE:PREFIX*N of an MQTT profile, repeatable");
-  cli.add_option("--interval-ms", mq.interval_ms, "--mqtt: each sensor publishes its state this often (0: on commands)")
+  cli.add_option("--mqtt-device", mq.devices,
+                 "PROFILE:ID or PROFILE:PREFIX*N of an MQTT profile, repeatable");
+  cli.add_option("--interval-ms", mq.interval_ms,
+                 "--mqtt: each sensor publishes its state this often (0: on commands)")
       ->capture_default_str();
-  cli.add_option("--rate", mq.rate, "--mqtt: messages a second across all sensors, round robin (a benchmark)");
+  cli.add_option("--rate", mq.rate,
+                 "--mqtt: messages a second across all sensors, round robin (a benchmark)");
   cli.add_option("--seconds", mq.seconds, "--mqtt with --rate: stop after this long");
-  cli.add_option("--qos", mq.qos, "--mqtt: QoS of the messages")->check(CLI::Range(0, 1))->capture_default_str();
+  cli.add_option("--qos", mq.qos, "--mqtt: QoS of the messages")
+      ->check(CLI::Range(0, 1))
+      ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
   if (!mq.broker.empty()) {
     mq.profiles_dir = profiles_dir;
