@@ -119,21 +119,32 @@ def gateway_config(work, broker_port, ports, per_port, alarm_ms, poll_ms):
         for unit in range(1, per_port + 1):
             lines += ['[[devices]]', f'name = "dev-{i}-{unit}"', f'bus = "tcp-{i}"', 'profile = "SD-1"',
                       f'unit_id = {unit}', f'location = "bench {i}/{unit}"']
+    return write_config(work, lines)
+
+
+def write_config(work, lines):
+    """Writes the gateway's file into WORK; returns its path."""
     with open(f"{work}/firegate.toml", "w") as f:
         f.write("\n".join(lines) + "\n")
     return f"{work}/firegate.toml"
 
 
-def sim_times(log):
-    """Simulator change lines: (port, unit) -> epoch seconds of 'state=1'."""
+def log_times(log, pattern, key):
+    """Simulator log lines matching PATTERN (group 1 its UTC timestamp): KEY(match) -> epoch seconds."""
     out = {}
-    pattern = re.compile(r"^(\S+)Z sim change (?:port=(\d+) )?unit=(\d+) state=1$")
+    pattern = re.compile(pattern)
     for line in log.splitlines():
         m = pattern.match(line)
         if m:
             t = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
-            out[(int(m.group(2) or 0), int(m.group(3)))] = t.timestamp()
+            out[key(m)] = t.timestamp()
     return out
+
+
+def sim_times(log):
+    """Simulator change lines: (port, unit) -> epoch seconds of 'state=1'."""
+    return log_times(log, r"^(\S+)Z sim change (?:port=(\d+) )?unit=(\d+) state=1$",
+                     lambda m: (int(m.group(2) or 0), int(m.group(3))))
 
 
 def main():

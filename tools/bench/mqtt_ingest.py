@@ -27,10 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from modbus_fleet import ROOT, cpu_seconds, memory_kib, site_lines, start_broker, stop_all, wait_for  # noqa: E402
+from modbus_fleet import (ROOT, cpu_seconds, log_times, memory_kib, site_lines, start_broker, stop_all,  # noqa: E402
+                          wait_for, write_config)
 
 
 def gateway_config(work, broker_port, devices, max_rate):
@@ -43,21 +43,12 @@ def gateway_config(work, broker_port, devices, max_rate):
     for i in range(1, devices + 1):
         lines += ['[[devices]]', f'name = "zb-{i}"', 'bus = "wireless"', 'profile = "ZB-SMOKE"', f'id = "zb-{i}"',
                   f'location = "room {i}"']
-    with open(f"{work}/firegate.toml", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return f"{work}/firegate.toml"
+    return write_config(work, lines)
 
 
 def publish_times(log):
     """Simulator publish lines of smoke=1: id -> epoch seconds."""
-    out = {}
-    pattern = re.compile(r"^(\S+)Z sim published id=(\S+) topic=\S+ kind=smoke=1 ")
-    for line in log.splitlines():
-        m = pattern.match(line)
-        if m:
-            t = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
-            out[m.group(2)] = t.timestamp()
-    return out
+    return log_times(log, r"^(\S+)Z sim published id=(\S+) topic=\S+ kind=smoke=1 ", lambda m: m.group(2))
 
 
 def percentiles(values):
