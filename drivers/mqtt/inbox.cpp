@@ -1,5 +1,7 @@
 #include "inbox.hpp"
 
+#include <utility>
+
 namespace firegate::mqtt_ingest {
 
 bool inbox::push(std::string_view topic, std::string_view payload, bool retained, clock::time_point time) {
