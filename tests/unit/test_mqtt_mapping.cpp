@@ -167,4 +167,13 @@ TEST_CASE("mqtt ingest profiles: errors name the key and the fix") {
       "\"v\"\nfield = \"w\"\n");
   CHECK_FALSE(ok4);
   CHECK(e4.find("used by another point") != std::string::npos);
+  auto [ok5, e5] =
+      parse("name = \"X\"\ntopic = \"a/+id\"\n[[points]]\nname = \"ingest_flood\"\nfield = \"v\"\n");
+  CHECK_FALSE(ok5);
+  CHECK(e5.find("a point the driver adds to every device") != std::string::npos);
+  auto seq = parse(
+      "name = \"X\"\ntopic = \"a/+id\"\nsequence_field = \"n\"\nsequence_window = -1\n[[points]]\nname = "
+      "\"v\"\nfield = \"v\"\n");
+  CHECK_FALSE(seq.first);
+  CHECK(seq.second.find("sequence_window") != std::string::npos);
 }
