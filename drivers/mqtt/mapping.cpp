@@ -240,15 +240,19 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
   if (auto id = root.get_string_or("id_field", ""); !id.empty()) profile.id_path = split(id, '.');
   if (auto seq = root.get_string_or("sequence_field", ""); !seq.empty())
     profile.sequence_path = split(seq, '.');
-  profile.sequence_window = root.get_number("sequence_window", 0, 1e12, 1000).value_or(1000);
+  // Each getter gives nullopt only for a value present and wrong (the error is on the node).
+  const auto window = root.get_number("sequence_window", 0, 1e12, 1000);
+  ok &= window.has_value();
+  profile.sequence_window = window.value_or(1000);
   if (ok && !profile.topic.capture && profile.id_path.empty()) {
     root.error("topic",
                "the device id comes from the topic (a named level such as +id) or the payload "
                "(id_field); give one");
     ok = false;
   }
-  profile.offline_after =
-      std::chrono::seconds(root.get_integer("offline_after_s", 10, 7 * 86400, 3600).value_or(3600));
+  const auto offline = root.get_integer("offline_after_s", 10, 7 * 86400, 3600);
+  ok &= offline.has_value();
+  profile.offline_after = std::chrono::seconds(offline.value_or(3600));
   std::set<std::string, std::less<>> names;
   for (auto& n : root.get_table_array("points")) {
     field_point p;
@@ -268,8 +272,11 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
     p.path = split(field.value_or(""), '.');
     const auto type = n.get_enum_or("type", {"number", "bool"}, "number");
     p.type = type == "bool" ? field_type::boolean : field_type::number;
-    p.scale = n.get_number("scale", -1e9, 1e9, 1.0).value_or(1.0);
-    p.offset = n.get_number("offset", -1e9, 1e9, 0.0).value_or(0.0);
+    const auto scale = n.get_number("scale", -1e9, 1e9, 1.0);
+    const auto offset = n.get_number("offset", -1e9, 1e9, 0.0);
+    ok &= scale.has_value() && offset.has_value();
+    p.scale = scale.value_or(1.0);
+    p.offset = offset.value_or(0.0);
     p.unit = n.get_string_or("unit", "");
     ok &= config::get_labels(n, p.labels);
     n.finish();
