@@ -9,8 +9,8 @@ cd "$root"
 tools/deps.sh
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --parallel "$(nproc)" --target fuzz_modbus_response fuzz_config fuzz_command \
-  fuzz_mqtt_mapping
-for target in modbus_response config command mqtt_mapping; do
+  fuzz_mqtt_mapping fuzz_gb26875
+for target in modbus_response config command mqtt_mapping gb26875; do
   work="build/fuzz/corpus-$target"
   mkdir -p "$work"
   echo "fuzz: $target for ${seconds}s"

@@ -24,9 +24,7 @@ using namespace firegate;
 using namespace firegate::test;
 using json = nlohmann::json;
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("firegatectl: every command against a running firegated with --json parsed and checked") {
   temp_dir dir;
@@ -467,5 +465,43 @@ TEST_CASE("firegatectl: the man page - the manual and the completion name every 
     CHECK(manual.find("| `" + name) != std::string::npos);
     CHECK(completion.find(" " + name + " ") != std::string::npos);
   }
-  CHECK(commands == 15);
+  CHECK(commands == 16);
+}
+
+TEST_CASE("firegatectl: gb26875 decode prints a captured frame field by field and names what is wrong") {
+  temp_dir dir;
+  // shared/domain/gb26875-3.md, "Worked example": 65.3 °C from a temperature electrical-fire detector.
+  const std::string example =
+      "40 40 02 00 01 01 2D 1E 0C 01 06 19 79 03 00 00 00 00 38 5B 01 00 00 00 12 00 02 03 01 00 01 12 0A 00 "
+      "02 00 03 8D 02 2D 1E 0C 01 06 19 CB 23 23";
+  auto ok = ctl(dir, {"gb26875", "decode", example});
+  INFO(ok.out);
+  CHECK(ok.exit == 0);
+  CHECK(ok.out.find("checksum 0xCB ok") != std::string::npos);
+  CHECK(ok.out.find("serial       2") != std::string::npos);
+  CHECK(ok.out.find("time         2025-06-01 12:30:45") != std::string::npos);
+  CHECK(ok.out.find("command      2 (send data)") != std::string::npos);
+  CHECK(ok.out.find("type 3 (component analog value), 1 object") != std::string::npos);
+  CHECK(ok.out.find("component type = 18 (temperature electrical-fire detector)") != std::string::npos);
+  CHECK(ok.out.find("analog value = 653") != std::string::npos);
+  // One string without spaces, as captured by tcpdump -X and pasted.
+  std::string packed;
+  for (char c : example)
+    if (c != ' ') packed += c;
+  auto js = ctl(dir, {"--json", "gb26875", "decode", packed});
+  CHECK(js.exit == 0);
+  CHECK(js.doc().value("serial", 0) == 2);
+  CHECK(js.doc().value("command_name", "") == "send data");
+  // What is wrong, exactly.
+  auto bad_sum = example;
+  bad_sum.replace(bad_sum.find("CB 23 23"), 2, "00");
+  auto bad = ctl(dir, {"gb26875", "decode", bad_sum});
+  CHECK(bad.exit == 1);
+  CHECK(bad.out.find("checksum 0xCB expected, 0x00 found") != std::string::npos);
+  auto cut = ctl(dir, {"gb26875", "decode", example.substr(0, example.size() - 3)});
+  CHECK(cut.exit == 1);
+  CHECK(cut.out.find("bytes missing") != std::string::npos);
+  auto junk = ctl(dir, {"gb26875", "decode", "40 40 zz"});
+  CHECK(junk.exit == 2);
+  CHECK(junk.out.find("'z' at position 7 is not a hex digit") != std::string::npos);
 }

@@ -15,7 +15,7 @@ _firegatectl() {
   # Plain COMP_WORDS: works with or without the bash-completion package.
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} cword=$COMP_CWORD
   local words=("${COMP_WORDS[@]}")
-  local commands="status devices device alarms ack shield unshield test-mode test-alarm tail read write scan export config"
+  local commands="status devices device alarms ack shield unshield test-mode test-alarm tail read write scan export config gb26875"
   local global="--socket --json --help --version"
   local command="" i _fgctl_socket=""
   for ((i = 1; i < cword; i++)); do
@@ -57,6 +57,9 @@ _firegatectl() {
     write) opts="--bus --direct --unit --table --address --baud --parity --stop-bits --timeout-ms --force" ;;
     scan) opts="--bus --direct --from --to --profiles --baud --parity --stop-bits --timeout-ms --force" ;;
     export) opts="--from --to --device --output" ;;
+    gb26875)
+      [[ $prev == gb26875 ]] && { COMPREPLY=($(compgen -W "decode" -- "$cur")); return; }
+      ;;
     config)
       [[ $prev == config ]] && { COMPREPLY=($(compgen -W "check show" -- "$cur")); return; }
       [[ $prev == check ]] && { COMPREPLY=($(compgen -f -- "$cur")); return; }

@@ -1,8 +1,10 @@
 // firegatectl: the technician's CLI. Talks to a running firegated over its control socket
-// (docs/control-api.md); `config check` needs no daemon. docs/firegatectl.md is its manual.
+// (docs/control-api.md); `config check` and `gb26875 decode` need no daemon. docs/firegatectl.md is its
+// manual.
 
 #include "client.hpp"
 #include "direct.hpp"
+#include "gb26875.hpp"
 #include "modbus/modbus_error.hpp"
 #include "render.hpp"
 
@@ -426,6 +428,13 @@ int main(int argc, char** argv) {
   auto* show = config->add_subcommand(
       "show", "the running daemon's configuration, defaults included, secrets redacted");
 
+  auto* gb = cli.add_subcommand("gb26875", "GB/T 26875.3 tools (no daemon needed)");
+  gb->require_subcommand(1);
+  std::vector<std::string> frame_hex;
+  auto* gb_decode = gb->add_subcommand(
+      "decode", "a captured frame field by field, or what is wrong with it; HEX as bytes, '-' reads stdin");
+  gb_decode->add_option("hex", frame_hex, "the frame's bytes in hex (40 40 02 00 ...)")->required();
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -434,6 +443,14 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (gb_decode->parsed()) {
+      std::string text;
+      for (const auto& part : frame_hex) text += part + " ";
+      if (frame_hex.size() == 1 && frame_hex[0] == "-") {
+        text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      }
+      return gb26875_decode(text, o.json_out, std::cout, std::cerr);
+    }
     if (check->parsed()) {
       auto loaded = firegate::config::load_config_file(path, firegate::driver_parsers());
       if (!loaded.config) {

@@ -1,0 +1,214 @@
+#include "frame.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+#include <stdexcept>
+
+namespace firegate::gb26875 {
+namespace {
+
+constexpr std::uint8_t start_byte = 0x40;  // '@'
+constexpr std::uint8_t end_byte = 0x23;    // '#'
+
+void put16(std::vector<std::uint8_t>& out, std::uint16_t v) {
+  out.push_back(static_cast<std::uint8_t>(v & 0xFF));
+  out.push_back(static_cast<std::uint8_t>(v >> 8));
+}
+
+std::uint16_t get16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
+}
+
+/// The header fields at `p` (the start marker), which must hold header_size bytes.
+frame header_at(const std::uint8_t* p) {
+  frame f;
+  f.serial = get16(p + 2);
+  f.version_main = p[4];
+  f.version_user = p[5];
+  f.time = {p[6], p[7], p[8], p[9], p[10], static_cast<std::uint16_t>(2000 + p[11])};
+  std::copy(p + 12, p + 18, f.source.begin());
+  std::copy(p + 18, p + 24, f.destination.begin());
+  f.command = p[26];
+  return f;
+}
+
+frame_fault fault_of(const frame& header, frame_fault::kind k, std::string detail) {
+  return {k, std::move(detail), header.serial, header.source, header.destination};
+}
+
+}  // namespace
+
+bool known_command(std::uint8_t c) {
+  return (c >= command::control && c <= command::deny) || c >= 128;
+}
+
+std::string command_name(std::uint8_t c) {
+  static constexpr const char* names[] = {"control", "send data", "confirm", "request", "response", "deny"};
+  if (c >= 1 && c <= 6) return names[c - 1];
+  if (c >= 128) return fmt::format("user-defined {}", c);
+  return fmt::format("unknown {}", c);
+}
+
+bool time_label::valid() const {
+  return second < 60 && minute < 60 && hour < 24 && day >= 1 && day <= 31 && month >= 1 && month <= 12 &&
+         year >= 2000 && year <= 2255;
+}
+
+std::string time_label::text() const {
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", year, month, day, hour, minute, second);
+}
+
+time_label local_time_label(std::chrono::system_clock::time_point t) {
+  const auto tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::localtime_r(&tt, &tm);
+  return {static_cast<std::uint8_t>(std::min(tm.tm_sec, 59)),
+          static_cast<std::uint8_t>(tm.tm_min),
+          static_cast<std::uint8_t>(tm.tm_hour),
+          static_cast<std::uint8_t>(tm.tm_mday),
+          static_cast<std::uint8_t>(tm.tm_mon + 1),
+          static_cast<std::uint16_t>(std::clamp(tm.tm_year + 1900, 2000, 2255))};
+}
+
+std::uint8_t checksum(std::span<const std::uint8_t> bytes) {
+  unsigned sum = 0;
+  for (auto b : bytes) sum += b;
+  return static_cast<std::uint8_t>(sum & 0xFF);
+}
+
+std::vector<std::uint8_t> encode(const frame& f) {
+  if (f.data.size() > max_data_length) {
+    throw std::length_error(
+        fmt::format("GB/T 26875.3 application data of {} bytes; at most {}", f.data.size(), max_data_length));
+  }
+  std::vector<std::uint8_t> out;
+  out.reserve(header_size + f.data.size() + trailer_size);
+  out.push_back(start_byte);
+  out.push_back(start_byte);
+  put16(out, f.serial);
+  out.push_back(f.version_main);
+  out.push_back(f.version_user);
+  const auto& t = f.time;
+  for (auto b : {t.second, t.minute, t.hour, t.day, t.month}) out.push_back(b);
+  out.push_back(static_cast<std::uint8_t>(std::clamp<int>(t.year - 2000, 0, 255)));
+  out.insert(out.end(), f.source.begin(), f.source.end());
+  out.insert(out.end(), f.destination.begin(), f.destination.end());
+  put16(out, static_cast<std::uint16_t>(f.data.size()));
+  out.push_back(f.command);
+  out.insert(out.end(), f.data.begin(), f.data.end());
+  out.push_back(checksum(std::span(out).subspan(2)));
+  out.push_back(end_byte);
+  out.push_back(end_byte);
+  return out;
+}
+
+void frame_reader::feed(std::span<const std::uint8_t> bytes) {
+  // Reclaim what was read before growing.
+  if (start_ > 0 && start_ * 2 >= buffer_.size()) {
+    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(start_));
+    start_ = 0;
+  }
+  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+}
+
+void frame_reader::consume(std::size_t n) {
+  start_ += n;
+  if (start_ == buffer_.size()) {
+    buffer_.clear();
+    start_ = 0;
+  }
+}
+
+std::optional<read_result> frame_reader::next() {
+  for (;;) {
+    const auto* begin = buffer_.data() + start_;
+    const auto size = buffer_.size() - start_;
+    // Resynchronise on the start marker.
+    std::size_t at = 0;
+    while (at + 1 < size && !(begin[at] == start_byte && begin[at + 1] == start_byte)) ++at;
+    if (at + 1 >= size) {
+      // No marker: keep a last '@' that may begin one.
+      const auto keep = size > 0 && begin[size - 1] == start_byte ? 1u : 0u;
+      skipped_ += size - keep;
+      consume(size - keep);
+      return std::nullopt;
+    }
+    if (at > 0) {
+      skipped_ += at;
+      consume(at);
+      continue;
+    }
+    if (size < header_size) return std::nullopt;
+    const auto header = header_at(begin);
+    const auto length = get16(begin + 24);
+    if (length > max_data_length) {
+      consume(2);  // resynchronise after this start marker
+      return read_result{std::nullopt,
+                         fault_of(header, frame_fault::kind::too_long,
+                                  fmt::format("application data length {} is over the limit of {}", length,
+                                              max_data_length))};
+    }
+    const std::size_t total = header_size + length + trailer_size;
+    if (size < total) return std::nullopt;
+    const auto expected = checksum(std::span(begin + 2, header_size - 2 + length));
+    const auto found = begin[header_size + length];
+    if (expected != found) {
+      consume(2);
+      return read_result{
+          std::nullopt, fault_of(header, frame_fault::kind::bad_checksum,
+                                 fmt::format("checksum 0x{:02X} expected, 0x{:02X} found", expected, found))};
+    }
+    if (begin[total - 2] != end_byte || begin[total - 1] != end_byte) {
+      consume(2);
+      return read_result{std::nullopt, fault_of(header, frame_fault::kind::bad_end,
+                                                fmt::format("end marker 23 23 expected, {:02X} {:02X} found",
+                                                            begin[total - 2], begin[total - 1]))};
+    }
+    if (!known_command(header.command)) {
+      consume(total);
+      return read_result{std::nullopt, fault_of(header, frame_fault::kind::unknown_command,
+                                                fmt::format("command byte {} is not defined (1-6, 128-255)",
+                                                            header.command))};
+    }
+    frame f = header;
+    f.data.assign(begin + header_size, begin + header_size + length);
+    consume(total);
+    return read_result{std::move(f), std::nullopt};
+  }
+}
+
+single_result decode_one(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() < 2 || bytes[0] != start_byte || bytes[1] != start_byte) {
+    return {std::nullopt, bytes.size() < 2 ? "too short: a frame starts with 40 40"
+                                           : fmt::format("start marker 40 40 expected, {:02X} {:02X} found",
+                                                         bytes[0], bytes[1])};
+  }
+  if (bytes.size() < header_size) {
+    return {std::nullopt,
+            fmt::format("{} bytes: a frame has at least {} (header {}, checksum and end marker)",
+                        bytes.size(), header_size + trailer_size, header_size)};
+  }
+  const auto length = get16(bytes.data() + 24);
+  if (length > max_data_length) {
+    return {std::nullopt,
+            fmt::format("application data length {} is over the limit of {}", length, max_data_length)};
+  }
+  const auto total = header_size + length + trailer_size;
+  if (bytes.size() != total) {
+    return {
+        std::nullopt,
+        fmt::format("the length field says {} bytes of application data, so the frame is {} bytes; {} were "
+                    "given ({})",
+                    length, total, bytes.size(), bytes.size() < total ? "bytes missing" : "bytes left over")};
+  }
+  frame_reader reader;
+  reader.feed(bytes);
+  auto r = reader.next();
+  if (r && r->frame) return {std::move(r->frame), {}};
+  if (r && r->fault) return {std::nullopt, r->fault->detail};
+  return {std::nullopt, "incomplete frame"};
+}
+
+}  // namespace firegate::gb26875

@@ -1,0 +1,109 @@
+#include "gb26875.hpp"
+
+#include "client.hpp"
+#include "gb26875/app_data.hpp"
+#include "gb26875/frame.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <optional>
+#include <ostream>
+
+namespace firegatectl {
+namespace {
+
+using namespace firegate::gb26875;
+
+/// The bytes of a hex dump, or nullopt with `error` naming the first character that is not one.
+std::optional<std::vector<std::uint8_t>> parse_hex(const std::string& text, std::string& error) {
+  std::vector<std::uint8_t> out;
+  std::string digits;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '0' && i + 1 < text.size() && (text[i + 1] == 'x' || text[i + 1] == 'X') &&
+        (i == 0 || !std::isxdigit(static_cast<unsigned char>(text[i - 1])))) {
+      ++i;  // a 0x prefix
+      continue;
+    }
+    if (std::isxdigit(static_cast<unsigned char>(c))) {
+      digits += c;
+    } else if (!std::isspace(static_cast<unsigned char>(c)) && c != ':' && c != ',' && c != '-') {
+      error = fmt::format("'{}' at position {} is not a hex digit", c, i + 1);
+      return std::nullopt;
+    }
+  }
+  if (digits.size() % 2 != 0) {
+    error = fmt::format("{} hex digits: an odd number (a byte is two)", digits.size());
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < digits.size(); i += 2)
+    out.push_back(static_cast<std::uint8_t>(std::stoul(digits.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+std::string hex_of(std::span<const std::uint8_t> bytes) {
+  std::string out;
+  for (auto b : bytes) out += fmt::format("{}{:02X}", out.empty() ? "" : " ", b);
+  return out;
+}
+
+}  // namespace
+
+int gb26875_decode(const std::string& hex, bool as_json, std::ostream& out, std::ostream& err) {
+  std::string error;
+  const auto bytes = parse_hex(hex, error);
+  if (!bytes) {
+    err << "not a hex dump: " << error << "\n";
+    return exit_code::usage;
+  }
+  const auto decoded = decode_one(*bytes);
+  if (!decoded.frame) {
+    err << "not a valid GB/T 26875.3 frame (" << bytes->size() << " bytes): " << decoded.error << "\n";
+    return exit_code::refused;
+  }
+  const auto& f = *decoded.frame;
+  std::optional<app_data> data;
+  std::string data_error;
+  if (!f.data.empty()) data = decode_app_data(f.data, data_error);
+  const auto sum = (*bytes)[header_size + f.data.size()];
+  if (as_json) {
+    nlohmann::json j{{"serial", f.serial},
+                     {"version", fmt::format("{}.{}", f.version_main, f.version_user)},
+                     {"time", f.time.text()},
+                     {"source", hex_of(f.source)},
+                     {"destination", hex_of(f.destination)},
+                     {"length", f.data.size()},
+                     {"command", f.command},
+                     {"command_name", command_name(f.command)},
+                     {"checksum", fmt::format("0x{:02X}", sum)}};
+    if (data) {
+      j["type"] = data->type;
+      j["fields"] = describe(*data);
+    } else if (!f.data.empty()) {
+      j["data"] = hex_of(f.data);
+      j["data_error"] = data_error;
+    }
+    out << j.dump(2) << "\n";
+    return exit_code::ok;
+  }
+  out << fmt::format("frame        {} bytes, checksum 0x{:02X} ok, markers ok\n", bytes->size(), sum);
+  out << fmt::format("serial       {}\n", f.serial);
+  out << fmt::format("version      {}.{}\n", f.version_main, f.version_user);
+  out << fmt::format("time         {}{}\n", f.time.text(), f.time.valid() ? "" : " (not a valid time)");
+  out << fmt::format("source       {}\n", hex_of(f.source));
+  out << fmt::format("destination  {}\n", hex_of(f.destination));
+  out << fmt::format("command      {} ({})\n", f.command, command_name(f.command));
+  out << fmt::format("data         {} bytes{}\n", f.data.size(),
+                     f.data.empty() ? (f.command == command::send_data ? " (a heartbeat)" : "") : "");
+  if (data) {
+    for (const auto& line : describe(*data)) out << "  " << line << "\n";
+  } else if (!f.data.empty()) {
+    out << "  " << hex_of(f.data) << "\n";
+    out << "  application data not decoded: " << data_error << "\n";
+  }
+  return exit_code::ok;
+}
+
+}  // namespace firegatectl
