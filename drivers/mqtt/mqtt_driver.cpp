@@ -66,11 +66,12 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
       if (auto it = library.find(*p); it != library.end()) {
         m.profile = &it->second;
         m.rules = it->second.rules;
+        // The driver's own fault rules first, so that a site may override them too (enabled = false).
+        for (auto& r : builtin_rules()) m.rules.push_back(std::move(r));
         if (auto overrides = d.node.get_table("rules", config::presence::optional)) {
           config::apply_rule_overrides(*overrides, m.rules);
           overrides->finish();
         }
-        for (auto& r : builtin_rules()) m.rules.push_back(std::move(r));
         m.offline_after = it->second.offline_after;
         if (!m.id.empty() && !ids.emplace(*p, m.id).second) {
           d.node.error("id", fmt::format("\"{}\" is the id of another {} device on this bus; each sensor "

@@ -374,6 +374,18 @@ TEST_CASE("an mqtt bus's devices and settings come from its table and its profil
   }
   CHECK(found);
   CHECK(bus->settings->label("smoke-storeroom", "alarm_status", 1) == "smoke");
+  // The driver's own rules can be overridden like the profile's.
+  auto quiet = load(edited("description = \"Wireless photoelectric smoke detector (Zigbee)\"",
+                           "description = \"Wireless photoelectric smoke detector (Zigbee)\"\n"
+                           "[devices.rules.ingest_flood]\nenabled = false"));
+  INFO(quiet.error_text());
+  REQUIRE(quiet.config);
+  for (const auto& b : quiet.config->buses) {
+    for (const auto& d : b.settings->device_rules()) {
+      if (d.device != "smoke-room-201") continue;
+      for (const auto& rule : d.rules) CHECK(rule.enabled == (rule.name != "ingest_flood"));
+    }
+  }
 }
 
 TEST_CASE("mqtt bus errors name the key and the fix") {
