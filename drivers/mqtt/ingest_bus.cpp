@@ -492,11 +492,13 @@ class ingest_bus final : public bus_driver {
   void seen(device_state& d) {
     d.last_seen = steady::now();
     if (d.link == device_state::link::online) return;
-    if (d.link == device_state::link::offline) {
-      spdlog::info("device online bus={} device={} addr={}", name_, d.settings->name, d.counters.address);
-    }
+    const bool was_offline = d.link == device_state::link::offline;
     d.link = device_state::link::online;
     d.counters.consecutive_failures = 0;
+    // Only a recovery is reported, as the Modbus driver does: the application counts offline
+    // devices by these reports, so a first message must not count as one coming back.
+    if (!was_offline) return;
+    spdlog::info("device online bus={} device={} addr={}", name_, d.settings->name, d.counters.address);
     sink_.on_device_status({d.settings->name, true, {}, d.counters.address, clock::now()});
   }
 
