@@ -18,14 +18,14 @@ using namespace firegate::rules;
 
 namespace {
 
-struct parsed {
+struct parsed_rules {
   std::vector<alarm_rule> rules;
   config::config_errors errors;
 };
 
 /// [[rules]] entries over a profile with points "state" and "current".
-parsed parse_rules(const std::string& text) {
-  parsed out;
+parsed_rules parse_rules(const std::string& text) {
+  parsed_rules out;
   const auto root = toml::parse(text, std::string_view("profile.toml"));
   config::config_node top(root, "", out.errors);
   const std::set<std::string, std::less<>> points{"state", "current"};
@@ -197,7 +197,7 @@ category = "fire"
 )");
   REQUIRE(profile.rules.size() == 2);
   const auto apply = [&](const std::string& text) {
-    parsed out;
+    parsed_rules out;
     out.rules = profile.rules;
     const auto root = toml::parse(text, std::string_view("site.toml"));
     config::config_node top(root, "devices[0]", out.errors);

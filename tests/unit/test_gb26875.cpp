@@ -88,14 +88,14 @@ TEST_CASE("gb26875: a confirm echoes the serial with the addresses swapped") {
   confirm.source = centre;
   confirm.destination = uitd;
   confirm.command = command::confirm;
-  const auto bytes = encode(confirm);
-  REQUIRE(bytes.size() == header_size + trailer_size);
-  CHECK(bytes[2] == 0x01);
-  CHECK(bytes[3] == 0x00);
-  CHECK(bytes[24] == 0x00);  // no application data
-  CHECK(bytes[26] == 0x03);
-  CHECK(bytes[27] == checksum(std::span(bytes).subspan(2, header_size - 2)));
-  CHECK(decode_one(bytes).frame == confirm);
+  const auto wire = encode(confirm);
+  REQUIRE(wire.size() == header_size + trailer_size);
+  CHECK(wire[2] == 0x01);
+  CHECK(wire[3] == 0x00);
+  CHECK(wire[24] == 0x00);  // no application data
+  CHECK(wire[26] == 0x03);
+  CHECK(wire[27] == checksum(std::span(wire).subspan(2, header_size - 2)));
+  CHECK(decode_one(wire).frame == confirm);
 }
 
 TEST_CASE("gb26875: the reader takes frames split stuck together and among garbage") {
@@ -220,9 +220,9 @@ TEST_CASE("gb26875: application data from the table with its refusals") {
                         {{{std::int64_t{1}, std::int64_t{1}, std::int64_t{42}, std::int64_t{7},
                            std::int64_t{0x0003}, std::string("kitchen")},
                           example_time}}};
-  const auto bytes = encode(status);
-  CHECK(bytes.size() == 2 + 1 + 1 + 1 + 4 + 2 + 31 + 6);
-  const auto back = decode_app_data(bytes, error);
+  const auto wire = encode(status);
+  CHECK(wire.size() == 2 + 1 + 1 + 1 + 4 + 2 + 31 + 6);
+  const auto back = decode_app_data(wire, error);
   REQUIRE(back);
   CHECK(std::get<std::string>(back->objects[0].values[5]) == "kitchen");
   std::string text;
@@ -255,11 +255,11 @@ TEST_CASE("gb26875: application data from the table with its refusals") {
   // Decoding refusals.
   CHECK_FALSE(decode_app_data(std::vector<std::uint8_t>{99, 1, 0}, error));
   CHECK(error == "type 99 is not in the table");
-  auto cut = bytes;
+  auto cut = wire;
   cut.resize(20);
   CHECK_FALSE(decode_app_data(cut, error));
   CHECK(error.find("object 1, description: 31 bytes needed") != std::string::npos);
-  auto extra = bytes;
+  auto extra = wire;
   extra.push_back(0);
   CHECK_FALSE(decode_app_data(extra, error));
   CHECK(error.find("1 bytes left over") != std::string::npos);
