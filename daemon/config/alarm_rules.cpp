@@ -1,5 +1,7 @@
 #include "alarm_rules.hpp"
 
+#include "suggest.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -215,6 +217,34 @@ bool parse_alarm_rules(config_node& root, const std::set<std::string, std::less<
       ok = false;
     }
   }
+  return ok;
+}
+
+bool parse_gb26875_codes(config_node& root, const std::set<std::string, std::less<>>& points,
+                         gb26875_codes& out) {
+  auto n = root.get_table("gb26875", presence::optional);
+  if (!n) return true;
+  bool ok = true;
+  const auto type = [&](config_node& node, std::string_view key, std::int64_t min) -> std::uint8_t {
+    const auto v = node.get_integer(key, min, 255, std::nullopt);
+    ok &= v.has_value();
+    return static_cast<std::uint8_t>(v.value_or(0));
+  };
+  if (n->contains("component_type")) out.component_type = type(*n, "component_type", 1);
+  if (auto by_point = n->get_table("points", presence::optional)) {
+    for (const auto& name : by_point->keys()) {
+      if (!points.contains(name)) {
+        const std::vector<std::string> known(points.begin(), points.end());
+        by_point->error(name, fmt::format("is not a point of this profile;{} its points: {}",
+                                          did_you_mean(name, known), fmt::join(known, ", ")));
+        ok = false;
+        continue;
+      }
+      out.by_point.emplace(name, type(*by_point, name, 0));  // 0: not sent
+    }
+    by_point->finish();
+  }
+  n->finish();
   return ok;
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 // Parses alarm rules: a profile's [[rules]] (what a device type can alarm on, with its defaults)
 // and a site's per-device overrides ([devices.rules.<name>]: set, clear, delay_ms, samples,
-// enabled). As strict as the rest of the configuration: every error names the key and the fix.
+// enabled), and a profile's GB/T 26875.3 component types. As strict as the rest of the configuration: every
+// error names the key and the fix.
 
+#include "config/config.hpp"
 #include "config/config_node.hpp"
 #include "rules/rule_spec.hpp"
 
@@ -24,6 +26,13 @@ std::optional<rules::alarm_rule> parse_alarm_rule(config_node& n,
 /// (recorded on its node).
 bool parse_alarm_rules(config_node& root, const std::set<std::string, std::less<>>& points,
                        std::vector<rules::alarm_rule>& out);
+
+/// A profile's [gb26875] table: component_type (the device's GB/T 26875.3 component type) and
+/// points (a table of point name = component type, for points that are another kind of component;
+/// 0 for a point not sent to the centre, such as a setting).
+/// False when it has an error (recorded). Absent: `out` stays empty.
+bool parse_gb26875_codes(config_node& root, const std::set<std::string, std::less<>>& points,
+                         gb26875_codes& out);
 
 /// Applies a device's [devices.rules] table (one sub-table a rule, by name) to a copy of its
 /// profile's rules.

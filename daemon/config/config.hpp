@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace firegate::config {
@@ -92,6 +94,45 @@ struct mqtt_uplink_config {
   bool operator==(const mqtt_uplink_config&) const = default;
 };
 
+/// The GB/T 26875.3 uplink ([uplink.gb26875]; docs/gb26875.md): firegate as a user information
+/// transmission device (UITD) towards a town's fire remote-monitoring centre, over TCP.
+struct gb26875_uplink_config {
+  std::string host;
+  std::uint16_t port{0};
+  /// This UITD's address and the centre's: 6-byte numbers, as the centre registered them.
+  std::uint64_t uitd_address{0};
+  std::uint64_t centre_address{0};
+  /// The building fire-facility system the devices are reported under.
+  std::uint8_t system_type{1};
+  std::uint8_t system_address{1};
+  /// A send waits this long for the centre's confirm (the standard: at most 10 s) ...
+  std::chrono::seconds confirm_timeout{10};
+  /// ... and is sent again this many times before the link counts as failed.
+  unsigned retries{3};
+  /// An empty send-data frame this often while idle, and this often while the link is abnormal.
+  std::chrono::seconds heartbeat{25};
+  std::chrono::seconds heartbeat_abnormal{5};
+  /// Analog values (type 3) of each point at most this often; 0: only when the centre asks.
+  std::chrono::seconds analog_interval{60};
+  bool operator==(const gb26875_uplink_config&) const = default;
+};
+
+/// A profile's GB/T 26875.3 component types ([gb26875]): what a device of this type is to a
+/// monitoring centre, and per point where a point is another kind of component (an electrical-fire
+/// detector's temperature channels, 18, beside its residual current, 17).
+struct gb26875_codes {
+  std::uint8_t component_type{0};  ///< 0: not given
+  /// 0: the point is not sent to the centre (a setting, not a measurement).
+  std::map<std::string, std::uint8_t, std::less<>> by_point;
+  /// The point's type, else the profile's; nullopt for a point not sent to the centre.
+  std::optional<std::uint8_t> of(std::string_view point) const {
+    const auto it = by_point.find(point);
+    if (it == by_point.end()) return component_type;
+    if (it->second == 0) return std::nullopt;
+    return it->second;
+  }
+};
+
 /// The local control API firegatectl talks to ([control]; docs/control-api.md).
 struct control_config {
   bool enabled{true};
@@ -124,6 +165,15 @@ struct driver_settings {
     (void)device;
     return {};
   }
+  /// The GB/T 26875.3 component type of a device's point (its profile's [gb26875]); 0 when the
+  /// profile does not say or the device is not on this bus; nullopt for a point the profile keeps
+  /// from the centre (a setting).
+  virtual std::optional<std::uint8_t> gb26875_component_type(const std::string& device,
+                                                             std::string_view point) const {
+    (void)device;
+    (void)point;
+    return std::uint8_t{0};
+  }
   /// What a point's value means when its profile names it ("fire" for state 1); empty otherwise.
   virtual std::string label(const std::string& device, const std::string& point, double value) const {
     (void)device;
@@ -153,6 +203,8 @@ struct device_config {
   std::string bus;
   std::string location;     ///< building / floor / room or loop-point
   std::string description;  ///< what the device is, as the control room should read it
+  /// Its component address towards a GB/T 26875.3 centre (gb26875_address; required with that uplink).
+  std::optional<std::uint32_t> gb26875_address;
 };
 
 /// Linkage ([[linkage]]): an alarm drives an output through a device's write (a sounder, a
@@ -175,7 +227,10 @@ struct gateway_file {
   site_config site;
   storage_config storage;
   rules::alarm_policy alarms;
+  /// The MQTT uplink; its host is empty when [uplink.mqtt] is left out, which is allowed only with
+  /// the GB/T 26875.3 uplink.
   mqtt_uplink_config mqtt;
+  std::optional<gb26875_uplink_config> gb26875;
   control_config control;
   std::vector<bus_config> buses;
   std::vector<device_config> devices;

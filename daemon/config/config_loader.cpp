@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -163,6 +164,32 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
   return m;
 }
 
+gb26875_uplink_config parse_gb26875(config_node& node) {
+  gb26875_uplink_config g;
+  g.host = node.get_string("host", presence::required, "give the monitoring centre's host name or address")
+               .value_or("");
+  g.port = static_cast<std::uint16_t>(node.get_integer("port", 1, 65535, std::nullopt).value_or(0));
+  constexpr std::int64_t max_address = (std::int64_t{1} << 48) - 1;
+  g.uitd_address =
+      static_cast<std::uint64_t>(node.get_integer("uitd_address", 0, max_address, std::nullopt).value_or(0));
+  g.centre_address =
+      static_cast<std::uint64_t>(node.get_integer("centre_address", 0, max_address, 0).value_or(0));
+  g.system_type = static_cast<std::uint8_t>(node.get_integer("system_type", 0, 255, 1).value_or(1));
+  g.system_address = static_cast<std::uint8_t>(node.get_integer("system_address", 0, 255, 1).value_or(1));
+  g.confirm_timeout = std::chrono::seconds(node.get_integer("confirm_timeout_s", 1, 10, 10).value_or(10));
+  g.retries = static_cast<unsigned>(node.get_integer("retries", 0, 10, 3).value_or(3));
+  g.heartbeat = std::chrono::seconds(node.get_integer("heartbeat_s", 5, 600, 25).value_or(25));
+  g.heartbeat_abnormal = std::chrono::seconds(node.get_integer("heartbeat_abnormal_s", 1, 60, 5).value_or(5));
+  g.analog_interval = std::chrono::seconds(node.get_integer("analog_interval_s", 0, 86400, 60).value_or(60));
+  if (g.heartbeat_abnormal > g.heartbeat) {
+    node.error("heartbeat_abnormal_s",
+               "is longer than heartbeat_s; while the link is abnormal the heartbeat "
+               "should come sooner, not later");
+  }
+  node.finish();
+  return g;
+}
+
 control_config parse_control(config_node& node, const std::filesystem::path& base) {
   control_config c;
   c.enabled = node.get_bool("enabled", true);
@@ -194,6 +221,11 @@ device_config parse_device_common(config_node& node) {
                                "say where it is (building / floor / room), as responders need it")
                    .value_or("");
   d.description = node.get_string_or("description", "");
+  if (node.contains("gb26875_address")) {
+    if (auto a = node.get_integer("gb26875_address", 0, 0xFFFFFFFF, std::nullopt)) {
+      d.gb26875_address = static_cast<std::uint32_t>(*a);
+    }
+  }
   return d;
 }
 
@@ -266,7 +298,9 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
     n->finish();
   }
   if (auto uplink = top.get_table("uplink", presence::required)) {
-    if (auto n = uplink->get_table("mqtt", presence::required)) {
+    if (auto n = uplink->get_table("gb26875", presence::optional)) f.gb26875 = parse_gb26875(*n);
+    // One uplink at least: MQTT, GB/T 26875.3 or both.
+    if (auto n = uplink->get_table("mqtt", f.gb26875 ? presence::optional : presence::required)) {
       f.mqtt = parse_mqtt(*n, f.gateway, std::filesystem::path(file).parent_path());
       // Each flush makes at least one telemetry message: a slower pace never drains a backlog.
       const auto per_second = 1000.0 / static_cast<double>(f.storage.flush_interval.count());
@@ -288,13 +322,27 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
   auto device_nodes = top.get_table_array("devices");
   for (auto& node : device_nodes) f.devices.push_back(parse_device_common(node));
 
-  // Cross-field pass: unique names, every device on a declared bus.
+  // Cross-field pass: unique names, every device on a declared bus, and with a GB/T 26875.3
+  // centre, a unique component address each.
   std::set<std::string, std::less<>> device_names;
+  std::map<std::uint32_t, std::string> gb_addresses;
   for (std::size_t i = 0; i < f.devices.size(); ++i) {
     const auto& d = f.devices[i];
     if (!d.name.empty() && !device_names.insert(d.name).second) {
       device_nodes[i].error("name",
                             fmt::format("\"{}\" is used by another device; names must be unique", d.name));
+    }
+    if (!f.gb26875) continue;
+    if (!d.gb26875_address) {
+      if (!device_nodes[i].contains("gb26875_address")) {
+        device_nodes[i].error(
+            "gb26875_address",
+            "missing: with [uplink.gb26875] every device needs its component address on the "
+            "monitoring centre, as the centre registered it (gb26875_address = 1)");
+      }
+    } else if (auto [it, fresh] = gb_addresses.emplace(*d.gb26875_address, d.name); !fresh) {
+      device_nodes[i].error("gb26875_address", fmt::format("{} is also {}'s; each device needs its own",
+                                                           *d.gb26875_address, it->second));
     }
   }
 

@@ -309,9 +309,12 @@ void store::rollback() {
   series_added_.clear();
 }
 
-void store::set_uplinks(unsigned count) {
+void store::set_uplinks(unsigned count, std::optional<unsigned> telemetry) {
   if (count < 1 || count > 8) throw std::invalid_argument("store::set_uplinks: 1 to 8 uplinks");
   uplinks_ = count;
+  const unsigned all = (1U << count) - 1;
+  // Telemetry is born delivered for the uplinks that do not take it.
+  telemetry_skip_ = all & ~telemetry.value_or(all);
 }
 
 std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const reading> readings,
@@ -319,16 +322,17 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
                                                              std::size_t max_polls) {
   std::vector<queued_telemetry> queued;
   statement s(*this, "INSERT INTO readings (time_ms, series, value, quality) VALUES (?, ?, ?, ?)");
-  statement out(*this,
-                "INSERT INTO outbox (lane, topic, payload, created_ms, first_reading, last_reading) "
-                "VALUES (?, ?, '', ?, ?, ?)");
+  statement out(
+      *this,
+      "INSERT INTO outbox (lane, topic, payload, created_ms, first_reading, last_reading, delivered) "
+      "VALUES (?, ?, '', ?, ?, ?, ?)");
   const auto now = to_ms(clock::now());
   std::int64_t first = 0, last = 0;
   std::size_t polls = 0, first_index = 0;
   const auto emit = [&](std::size_t end) {
     if (polls == 0 || topic.empty()) return;
     out.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, topic).bind(3, now);
-    out.bind(4, first).bind(5, last);
+    out.bind(4, first).bind(5, last).bind(6, std::int64_t{telemetry_skip_});
     out.step();
     out.reset();
     queued.push_back({sqlite3_last_insert_rowid(db_), first_index, end - first_index});

@@ -107,7 +107,9 @@ class store {
 
   /// How many uplinks deliver from this store (each keeps its own delivery state; an item is
   /// removed once every one has delivered it). Uplink numbers are 0 .. count - 1; default 1.
-  void set_uplinks(unsigned count);
+  /// `telemetry`: the bit mask of the uplinks that take telemetry (default: all); for the others,
+  /// telemetry items are stored as delivered.
+  void set_uplinks(unsigned count, std::optional<unsigned> telemetry = std::nullopt);
   void set_bounds(const storage_bounds& bounds);
 
   /// One transaction for these readings.
@@ -205,6 +207,7 @@ class store {
   sqlite3* db_{nullptr};
   std::uint64_t next_seq_{1};
   unsigned uplinks_{1};
+  unsigned telemetry_skip_{0};  ///< delivered bits telemetry items are stored with
   storage_bounds bounds_;
   std::int64_t page_size_{4096};
   struct series_names {

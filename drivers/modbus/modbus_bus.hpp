@@ -65,6 +65,11 @@ struct modbus_bus_settings : config::driver_settings {
     const auto* d = find(device);
     return d && d->profile ? d->profile->name : std::string();
   }
+  std::optional<std::uint8_t> gb26875_component_type(const std::string& device,
+                                                     std::string_view point) const override {
+    const auto* d = find(device);
+    return d && d->profile ? d->profile->gb26875.of(point) : std::uint8_t{0};
+  }
   std::string label(const std::string& device, const std::string& point, double value) const override;
   std::vector<std::pair<std::string, std::string>> summary() const override;
   std::vector<std::pair<std::string, std::string>> device_summary(const std::string& device) const override;

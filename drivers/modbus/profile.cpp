@@ -227,6 +227,7 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
     }
   }
   ok &= config::parse_alarm_rules(root, names, profile.rules);
+  ok &= config::parse_gb26875_codes(root, names, profile.gb26875);
   root.finish();
   if (!ok) return std::nullopt;
   profile.blocks = plan_reads(profile.points);

@@ -6,6 +6,7 @@
 #include "point.hpp"
 #include "rules/rule_spec.hpp"
 
+#include "config/config.hpp"
 #include "config/config_errors.hpp"
 #include "config/config_node.hpp"
 
@@ -48,6 +49,8 @@ struct device_profile {
   std::vector<write_def> writes;
   /// What the device type can alarm on, with its defaults (a site may override per device).
   std::vector<rules::alarm_rule> rules;
+  /// What the device is to a GB/T 26875.3 centre ([gb26875]).
+  config::gb26875_codes gb26875;
 
   const write_def* find_write(std::string_view name) const;
 };

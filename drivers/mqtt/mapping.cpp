@@ -288,6 +288,7 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
     ok = false;
   }
   ok &= config::parse_alarm_rules(root, names, profile.rules);
+  ok &= config::parse_gb26875_codes(root, names, profile.gb26875);
   root.finish();
   return ok ? std::optional(std::move(profile)) : std::nullopt;
 }

@@ -70,6 +70,8 @@ struct ingest_profile {
   std::chrono::seconds offline_after{3600};
   std::vector<field_point> points;
   std::vector<rules::alarm_rule> rules;
+  /// What the device is to a GB/T 26875.3 centre ([gb26875]).
+  config::gb26875_codes gb26875;
 };
 
 /// Points the driver adds to every device (not a profile's to name): 1 while the device sends more

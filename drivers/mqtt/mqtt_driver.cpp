@@ -135,6 +135,12 @@ std::string ingest_bus_settings::device_model(const std::string& device) const {
   return d && d->profile ? d->profile->name : std::string();
 }
 
+std::optional<std::uint8_t> ingest_bus_settings::gb26875_component_type(const std::string& device,
+                                                                        std::string_view point) const {
+  const auto* d = find(device);
+  return d && d->profile ? d->profile->gb26875.of(point) : std::uint8_t{0};
+}
+
 std::string ingest_bus_settings::label(const std::string& device, const std::string& point,
                                        double value) const {
   const auto* d = find(device);

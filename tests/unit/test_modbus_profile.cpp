@@ -303,3 +303,27 @@ TEST_CASE("encode_registers is the inverse of decode_registers") {
   CHECK(decode_registers(u, two).value == 0x12345678);
   CHECK(encode_registers(u, -1, two) == modbus_errc::illegal_data_value);
 }
+
+TEST_CASE(
+    "profile [gb26875]: component types are read - an unknown point or a type out of range is refused") {
+  const std::string points =
+      "[[points]]\nname = \"leak\"\ntable = \"holding\"\naddress = 0\ntype = \"uint16\"\nunit = \"mA\"\n"
+      "[[points]]\nname = \"setting\"\ntable = \"holding\"\naddress = 1\ntype = \"uint16\"\nunit = \"mA\"\n";
+  const auto text = [](const parsed& p) {
+    std::string out;
+    for (const auto& e : p.errors.items()) out += e.path + ": " + e.message + "\n";
+    return out;
+  };
+  auto ok = parse_points(points + "[gb26875]\ncomponent_type = 17\n[gb26875.points]\nsetting = 0\n");
+  INFO(text(ok));
+  REQUIRE(ok.profile);
+  CHECK(ok.profile->gb26875.of("leak") == std::uint8_t{17});
+  CHECK_FALSE(ok.profile->gb26875.of("setting").has_value());
+  auto unknown = parse_points(points + "[gb26875.points]\nleek = 18\n");
+  CHECK_FALSE(unknown.profile);
+  CHECK(text(unknown).find("gb26875.points.leek: is not a point of this profile; did you mean \"leak\"?") !=
+        std::string::npos);
+  auto range = parse_points(points + "[gb26875]\ncomponent_type = 0\n");
+  CHECK_FALSE(range.profile);
+  CHECK(text(range).find("gb26875.component_type: 0 is outside 1–255") != std::string::npos);
+}
