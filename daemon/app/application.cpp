@@ -80,8 +80,13 @@ int application::run() {
   const auto moved = opened->moved_aside();
   const auto open = opened->open_alarms();
   const auto false_alarms = opened->false_alarms_since(local_midnight(clock::now()));
+  // Each uplink has its delivery bit; telemetry is only the MQTT uplink's (the GB/T 26875.3 one
+  // sends analog values from live readings).
+  const bool mqtt = !cfg_.mqtt.host.empty();
+  opened->set_uplinks((mqtt ? 1U : 0U) + (cfg_.gb26875 ? 1U : 0U), mqtt ? 1U : 0U);
   store_ = std::make_unique<store_worker>(std::move(opened));
   start_uplink();
+  start_gb26875();
   schedule_heartbeat();
   if (moved) {
     // What was in the old file is not lost for good: it is kept for a technician to recover.
@@ -131,6 +136,7 @@ int application::run() {
   } catch (const store_error&) {
   }
   uplink_.reset();
+  gb26875_.reset();
   store_.reset();
   spdlog::info("firegated stopped outbox={}", outbox);
   return 0;
@@ -198,6 +204,8 @@ void application::shutdown() {
   watchers_.clear();
   // The goodbye replaces the retained status (the broker sends the last will only when the
   // connection is lost without one).
+  if (gb26875_) gb26875_->stop();
+  if (!uplink_) return;
   uplink_->publish_status(offline_json(cfg_, new_event_id(), clock::now(), started_, "stopped"));
   // Everything already stored is committed; give in-flight messages a moment to be acknowledged.
   uplink_->stop(1500ms);
@@ -223,6 +231,14 @@ void application::reload() {
         cfg_.storage.path, next.storage.path);
     next.storage.path = cfg_.storage.path;
   }
+  // Uplinks have their delivery bits in the store: adding or removing one waits for a restart.
+  if (next.mqtt.host.empty() != cfg_.mqtt.host.empty() ||
+      next.gb26875.has_value() != cfg_.gb26875.has_value()) {
+    spdlog::warn(
+        "reload adds or removes an uplink action=\"kept as running; restart firegated for that change\"");
+    next.mqtt = cfg_.mqtt;
+    next.gb26875 = cfg_.gb26875;
+  }
   stop_drivers();
   if (next.storage != cfg_.storage) {
     store_->post([bounds = storage_bounds{next.storage.max_size_mb << 20, next.storage.max_age}](store& s) {
@@ -233,7 +249,7 @@ void application::reload() {
       }
     });
   }
-  const bool uplink_changed = next.mqtt != cfg_.mqtt;
+  const bool uplink_changed = next.mqtt != cfg_.mqtt && !next.mqtt.host.empty();
   const bool control_changed = next.control != cfg_.control;
   cfg_ = std::move(next);
   devices_.clear();
@@ -243,6 +259,13 @@ void application::reload() {
     uplink_->publish_status(offline_json(cfg_, new_event_id(), clock::now(), started_, "reconfigured"));
     uplink_->stop(500ms);
     start_uplink();
+  }
+  if (cfg_.gb26875) {
+    // The device table (addresses, component types) may have changed: a new connection maps anew.
+    spdlog::info("reload gb26875 uplink centre={}:{} action=reconnect", cfg_.gb26875->host,
+                 cfg_.gb26875->port);
+    gb26875_->stop();
+    start_gb26875();
   }
   if (control_changed) start_control();
   start_drivers();
@@ -263,6 +286,7 @@ void application::tick() {
   if (std::chrono::steady_clock::now() - last_bounds_check_ >= 60s) enforce_bounds();
   // A backlog read that failed (a disk hiccup) is tried again at least this often.
   if (uplink_) uplink_->notify();
+  if (gb26875_) gb26875_->notify();
   store_->post([this](store& s) {
     try {
       const auto lanes = s.outbox_depth_by_lane();
@@ -281,10 +305,11 @@ void application::tick() {
 }
 
 std::string application::status_line() const {
-  return fmt::format("devices={} offline={} fire_alarms={} uplink={} outbox={} storage={} storage_faults={}",
-                     cfg_.devices.size(), devices_offline_, rules_.active_fires(),
-                     uplink_ && uplink_->connected() ? "connected" : "disconnected", outbox_depth_,
-                     storage_failing_ ? "failing" : "ok", storage_faults_);
+  return fmt::format(
+      "devices={} offline={} fire_alarms={} uplink={} outbox={} storage={} storage_faults={}",
+      cfg_.devices.size(), devices_offline_, rules_.active_fires(),
+      (uplink_ ? uplink_->connected() : gb26875_ && gb26875_->connected()) ? "connected" : "disconnected",
+      outbox_depth_, storage_failing_ ? "failing" : "ok", storage_faults_);
 }
 
 const config::device_config* application::find_device(const std::string& name) const {
@@ -308,6 +333,7 @@ void application::on_readings(std::span<const reading> readings) {
   // Readings wait for the next flush, so one transaction carries a second of a whole fleet's polls.
   for (auto& e : rules_.on_readings(readings, rules::mono::now())) raise(std::move(e));
   if (!reads_.empty()) answer_reads(readings);
+  if (gb26875_) gb26875_->on_readings(readings);
   watch_readings(readings);
   batch_.insert(batch_.end(), readings.begin(), readings.end());
   if (batch_.size() >= max_batch) flush();
@@ -324,7 +350,9 @@ void application::schedule_flush() {
 
 void application::flush() {
   if (batch_.empty() || !store_) return;
-  const auto topic = cfg_.mqtt.telemetry ? topic_for(cfg_, "telemetry") : std::string();
+  // Telemetry items only for the MQTT uplink.
+  const auto topic =
+      cfg_.mqtt.telemetry && !cfg_.mqtt.host.empty() ? topic_for(cfg_, "telemetry") : std::string();
   store_->post([this, batch = std::move(batch_), topic, gateway = cfg_.gateway.id,
                 max_polls = cfg_.mqtt.telemetry_batch](store& s) mutable {
     try {
@@ -553,6 +581,7 @@ void application::raise(event e) {
           // Recovery is declared by a flush, the larger write, not by one small event.
           if (!error.empty()) storage_failed(error, "event");
           watch_event(e);
+          if (gb26875_) gb26875_->offer(item);
           if (uplink_) uplink_->offer(std::move(item));
         });
       },

@@ -10,6 +10,7 @@
 #include "store/store_worker.hpp"
 #include "systemd_notifier.hpp"
 #include "uplink/commands.hpp"
+#include "uplink/gb26875_uplink.hpp"
 #include "uplink/mqtt_uplink.hpp"
 #include "uplink/payloads.hpp"
 
@@ -44,7 +45,14 @@ class application final : public reading_sink {
   void on_command(const std::string& payload);
 
  private:
+  /// The MQTT uplink (when [uplink.mqtt] is configured) and the GB/T 26875.3 one (when
+  /// [uplink.gb26875] is), each with its delivery bit in the store: MQTT 0, GB/T 26875.3 next.
   void start_uplink();
+  void start_gb26875();
+  /// A read from the GB/T 26875.3 centre (app/gb26875_answers.cpp): what the gateway knows of the
+  /// facility, a component's status or analog values, the UITD's status.
+  void answer_gb26875(const gb26875::app_data& request,
+                      std::function<void(std::optional<gb26875::app_data>)> reply);
   void start_drivers();
   /// Opens firegatectl's socket ([control]); a failure is logged and the daemon runs on.
   void start_control();
@@ -150,6 +158,7 @@ class application final : public reading_sink {
   /// Once a second: stale data and debounces that complete between readings.
   boost::asio::steady_timer rules_timer_;
   std::unique_ptr<mqtt_uplink> uplink_;
+  std::unique_ptr<gb26875_uplink> gb26875_;
   std::vector<std::unique_ptr<bus_driver>> drivers_;
   std::size_t devices_offline_{0};
   /// Read commands waiting for their device's next poll.

@@ -30,9 +30,9 @@ using namespace control_json;
 namespace {
 
 /// The commands firegatectl may send (docs/control-api.md).
-const std::vector<std::string> control_commands{"status", "devices",  "device",    "alarms",     "ack",
-                                                "shield", "unshield", "test_mode", "test_alarm", "tail",
-                                                "config", "export",   "read",      "write",      "scan"};
+const std::vector<std::string> control_commands{
+    "status",     "devices", "device", "alarms", "ack",  "shield", "unshield", "test_mode",
+    "test_alarm", "tail",    "config", "export", "read", "write",  "scan",     "gb26875_answer"};
 
 /// Who did it, for the event: the login the kernel reports, and the name given when another.
 std::string local_actor(const control::peer& p, const std::string& given) {
@@ -82,6 +82,22 @@ void application::on_control(const session_ptr& s, const json& request) {
   }
   if (name == "export") return control_export(s, id, args);
   if (name == "read" || name == "write" || name == "scan") return control_registers(s, id, name, args);
+  if (name == "gb26875_answer") {
+    // The duty person answers the centre's inspection check.
+    if (!gb26875_) {
+      s->send(refuse(id, "failed", "no GB/T 26875.3 uplink is configured ([uplink.gb26875])"));
+      return s->done();
+    }
+    const auto op = args.find("operator");
+    const auto number = op != args.end() && op->is_number_unsigned() ? op->get<unsigned>() : 0U;
+    if (auto error = gb26875_->answer_inspection(number); !error.empty()) {
+      s->send(refuse(id, "failed", error));
+      return s->done();
+    }
+    spdlog::info("control inspection answered operator={} user={}", number, s->who().user);
+    s->send(reply(id, json{{"answered", true}, {"operator", number}}));
+    return s->done();
+  }
   s->send(
       refuse(id, "unknown_command",
              fmt::format("no command \"{}\";{} the commands are: {}", name,
@@ -108,12 +124,14 @@ void application::control_status(const session_ptr& s, const json& id) {
       storage["state"] = h.storage;
       storage["max_bytes"] = cfg_.storage.max_size_mb << 20;
       storage["faults"] = h.storage_faults;
-      json uplink{{"broker", fmt::format("{}:{}", cfg_.mqtt.host, cfg_.mqtt.port)},
-                  {"tls", cfg_.mqtt.tls.has_value()},
-                  {"connected", uplink_ && uplink_->connected()},
-                  {"connects", h.uplink_connects},
-                  {"last_ack", time_or_null(uplink_ ? uplink_->last_ack() : std::nullopt)},
-                  {"outbox", {{"alarm", h.outbox[0]}, {"event", h.outbox[1]}, {"telemetry", h.outbox[2]}}}};
+      json uplink{
+          {"broker", cfg_.mqtt.host.empty() ? json(nullptr)
+                                            : json(fmt::format("{}:{}", cfg_.mqtt.host, cfg_.mqtt.port))},
+          {"tls", cfg_.mqtt.tls.has_value()},
+          {"connected", uplink_ && uplink_->connected()},
+          {"connects", h.uplink_connects},
+          {"last_ack", time_or_null(uplink_ ? uplink_->last_ack() : std::nullopt)},
+          {"outbox", {{"alarm", h.outbox[0]}, {"event", h.outbox[1]}, {"telemetry", h.outbox[2]}}}};
       json buses = json::array();
       std::size_t online = 0;
       for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
@@ -150,6 +168,7 @@ void application::control_status(const session_ptr& s, const json& id) {
             {"address", cfg_.site.address},
             {"category", cfg_.site.category}}},
           {"uplink", std::move(uplink)},
+          {"gb26875", gb26875_ ? gb26875_->diagnostics() : json(nullptr)},
           {"storage", std::move(storage)},
           {"buses", std::move(buses)},
           {"devices",

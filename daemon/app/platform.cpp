@@ -21,6 +21,7 @@ namespace firegate {
 namespace asio = boost::asio;
 
 void application::start_uplink() {
+  if (cfg_.mqtt.host.empty()) return;  // GB/T 26875.3 only
   uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
   uplink_->on_commands(topic_for(cfg_, "cmd"), [this](std::string payload) { on_command(payload); });
   uplink_->on_presence(
@@ -28,6 +29,18 @@ void application::start_uplink() {
       [this] { return offline_json(cfg_, new_event_id(), clock::now(), started_, "connection lost"); },
       [this] { publish_status("connected"); });
   uplink_->start();
+}
+
+void application::start_gb26875() {
+  if (!cfg_.gb26875) return;
+  const unsigned bit = cfg_.mqtt.host.empty() ? 0 : 1;
+  gb26875_ =
+      std::make_unique<gb26875_uplink>(io_.get_executor(), *cfg_.gb26875, *store_, bit, gb26875_mapper(cfg_));
+  gb26875_->on_query(
+      [this](const gb26875::app_data& request, std::function<void(std::optional<gb26875::app_data>)> reply) {
+        answer_gb26875(request, std::move(reply));
+      });
+  gb26875_->start();
 }
 
 gateway_health application::health() {
@@ -41,7 +54,7 @@ gateway_health application::health() {
   h.alarms = rules_.count();
   h.storage = storage_in_memory_ ? "memory" : storage_failing_ ? "failing" : "ok";
   h.storage_faults = storage_faults_;
-  h.uplink_connects = uplink_ ? uplink_->connects() : 0;
+  h.uplink_connects = uplink_ ? uplink_->connects() : gb26875_ ? gb26875_->connects() : 0;
   return h;
 }
 

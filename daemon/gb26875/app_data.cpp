@@ -1,5 +1,7 @@
 #include "app_data.hpp"
 
+#include "gb18030.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -403,10 +405,10 @@ std::vector<std::string> describe(const app_data& d) {
         if (spec.name == "operation")
           text += fmt::format(" (0x{:02X}: {})", *n, status_bits(status_kind::operation, *n));
       } else if (const auto* s = std::get_if<std::string>(&v)) {
-        text = fmt::format("{} bytes", s->size());
+        // GB 18030, shown as text with its bytes (a centre's log may need them).
         std::string hex;
         for (char c : *s) hex += fmt::format("{:02X}", static_cast<unsigned char>(c));
-        if (!hex.empty()) text += " " + hex;
+        text = fmt::format("\"{}\" ({} bytes{}{})", from_gb18030(*s), s->size(), hex.empty() ? "" : " ", hex);
       } else {
         text = std::get<time_label>(v).text();
       }

@@ -60,6 +60,21 @@ std::string time_label::text() const {
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", year, month, day, hour, minute, second);
 }
 
+std::optional<std::chrono::system_clock::time_point> time_label::to_time_point() const {
+  if (!valid()) return std::nullopt;
+  std::tm tm{};
+  tm.tm_sec = second;
+  tm.tm_min = minute;
+  tm.tm_hour = hour;
+  tm.tm_mday = day;
+  tm.tm_mon = month - 1;
+  tm.tm_year = year - 1900;
+  tm.tm_isdst = -1;
+  const auto t = ::mktime(&tm);
+  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(t);
+}
+
 time_label local_time_label(std::chrono::system_clock::time_point t) {
   const auto tt = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};

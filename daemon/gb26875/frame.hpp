@@ -49,6 +49,8 @@ struct time_label {
   bool valid() const;
   /// "2025-06-01 12:30:45"
   std::string text() const;
+  /// The moment it names, read as local time; nullopt when it is not valid().
+  std::optional<std::chrono::system_clock::time_point> to_time_point() const;
 };
 
 /// The local time `t` as a time label (the centre reads local time).

@@ -325,6 +325,9 @@ std::string firegatectl_path() {
 std::string firegate_center_path() {
   return FIREGATE_CENTER_PATH;
 }
+std::string firegate_gb_center_path() {
+  return FIREGATE_GB_CENTER_PATH;
+}
 std::string source_dir() {
   return FIREGATE_SOURCE_DIR;
 }

@@ -7,6 +7,7 @@
 #include "modbus/modbus_driver.hpp"
 #include "support.hpp"
 
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -411,4 +412,94 @@ TEST_CASE("mqtt bus errors name the key and the fix") {
   // A [buses.tls] whose CA file is not there.
   CHECK(err("keepalive_s = 30\n", "keepalive_s = 30\n[buses.tls]\nca_file = \"nowhere.pem\"\n")
             .find("nowhere.pem does not exist") != std::string::npos);
+}
+
+namespace {
+
+/// The example file with a GB/T 26875.3 uplink (`keys` added to it), every device given a
+/// component address from 1 up, and, with `mqtt` false, its [uplink.mqtt] table left out.
+std::string with_gb26875(const std::string& keys = "", bool mqtt = true) {
+  auto text = read_file(example_path);
+  const std::string table =
+      "[uplink.gb26875]\nhost = \"centre.example.org\"\nport = 9026\nuitd_address = 889\n" + keys;
+  const auto mqtt_at = text.find("[uplink.mqtt]");
+  if (mqtt) {
+    text.insert(mqtt_at, table + "\n");
+  } else {
+    const auto end = text.find("[control]");
+    text.replace(mqtt_at, end - mqtt_at, table + "\n");
+  }
+  int n = 0;
+  for (std::size_t at = 0; (at = text.find("[[devices]]\n", at)) != std::string::npos; at += 12) {
+    text.insert(at + 12, fmt::format("gb26875_address = {}\n", ++n));
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("gb26875 uplink: its table and the devices' addresses are read - with or without the mqtt uplink") {
+  auto r = load(with_gb26875("retries = 2\nconfirm_timeout_s = 5\n"));
+  INFO(r.error_text());
+  REQUIRE(r.config);
+  REQUIRE(r.config->gb26875);
+  const auto& g = *r.config->gb26875;
+  CHECK(g.host == "centre.example.org");
+  CHECK(g.port == 9026);
+  CHECK(g.uitd_address == 889);
+  CHECK(g.centre_address == 0);
+  CHECK(g.retries == 2);
+  CHECK(g.confirm_timeout == std::chrono::seconds(5));
+  CHECK(g.heartbeat == std::chrono::seconds(25));
+  CHECK(g.heartbeat_abnormal == std::chrono::seconds(5));
+  CHECK(g.analog_interval == std::chrono::seconds(60));
+  CHECK(r.config->devices.front().gb26875_address == 1u);
+  CHECK_FALSE(r.config->mqtt.host.empty());
+  // Without [uplink.mqtt]: GB/T 26875.3 alone.
+  auto alone = load(with_gb26875("", false));
+  INFO(alone.error_text());
+  REQUIRE(alone.config);
+  CHECK(alone.config->mqtt.host.empty());
+  // Neither uplink: [uplink.mqtt] is required.
+  auto none = load(edited("[uplink.mqtt]", "[uplink.mqtt_off]"));
+  CHECK(none.error_text().find("uplink.mqtt: missing") != std::string::npos);
+}
+
+TEST_CASE("gb26875 uplink errors name the key and the fix") {
+  const auto err = [](const std::string& text) { return load(text).error_text(); };
+  CHECK(err(with_gb26875("confirm_timeout_s = 11\n"))
+            .find("uplink.gb26875.confirm_timeout_s: 11 is outside 1–10") != std::string::npos);
+  CHECK(err(with_gb26875("heartbeat_s = 10\nheartbeat_abnormal_s = 20\n"))
+            .find("heartbeat_abnormal_s: is longer than heartbeat_s") != std::string::npos);
+  CHECK(err(with_gb26875("uitd_address = 281474976710656\n")).find("uitd_address") != std::string::npos);
+  // A device without its address, and two devices with one.
+  auto text = with_gb26875();
+  const auto first = text.find("gb26875_address = 1\n");
+  auto missing = text;
+  missing.erase(first, 20);
+  CHECK(err(missing).find("gb26875_address: missing: with [uplink.gb26875] every device needs its component "
+                          "address") != std::string::npos);
+  auto twice = text;
+  twice.replace(text.find("gb26875_address = 2\n"), 20, "gb26875_address = 1\n");
+  CHECK(err(twice).find("gb26875_address: 1 is also smoke-kitchen's; each device needs its own") !=
+        std::string::npos);
+}
+
+TEST_CASE("profiles: [gb26875] gives component types per device type and per point") {
+  auto r = load(with_gb26875());
+  REQUIRE(r.config);
+  const config::driver_settings* modbus = nullptr;
+  for (const auto& bus : r.config->buses) {
+    if (bus.settings && bus.settings->device_model("efd-main-panel") == "EFD-4T") modbus = bus.settings.get();
+  }
+  REQUIRE(modbus != nullptr);
+  CHECK(modbus->gb26875_component_type("efd-main-panel", "residual_current") == std::uint8_t{17});
+  CHECK(modbus->gb26875_component_type("efd-main-panel", "cable_temperature_2") == std::uint8_t{18});
+  CHECK(modbus->gb26875_component_type("efd-main-panel", "") == std::uint8_t{17});
+  // A setting is kept from the centre.
+  CHECK_FALSE(modbus->gb26875_component_type("efd-main-panel", "leakage_alarm_setting").has_value());
+  for (const auto& bus : r.config->buses) {
+    if (bus.settings && !bus.settings->device_model("smoke-kitchen").empty())
+      CHECK(bus.settings->gb26875_component_type("smoke-kitchen", "state") == std::uint8_t{42});
+  }
 }

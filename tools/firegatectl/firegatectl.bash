@@ -58,7 +58,8 @@ _firegatectl() {
     scan) opts="--bus --direct --from --to --profiles --baud --parity --stop-bits --timeout-ms --force" ;;
     export) opts="--from --to --device --output" ;;
     gb26875)
-      [[ $prev == gb26875 ]] && { COMPREPLY=($(compgen -W "decode" -- "$cur")); return; }
+      [[ $prev == gb26875 ]] && { COMPREPLY=($(compgen -W "decode answer" -- "$cur")); return; }
+      [[ " ${words[*]} " == *" answer "* ]] && opts="--operator"
       ;;
     config)
       [[ $prev == config ]] && { COMPREPLY=($(compgen -W "check show" -- "$cur")); return; }

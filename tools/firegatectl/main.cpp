@@ -428,12 +428,19 @@ int main(int argc, char** argv) {
   auto* show = config->add_subcommand(
       "show", "the running daemon's configuration, defaults included, secrets redacted");
 
-  auto* gb = cli.add_subcommand("gb26875", "GB/T 26875.3 tools (no daemon needed)");
+  auto* gb =
+      cli.add_subcommand("gb26875", "GB/T 26875.3: decode a captured frame, answer an inspection check");
   gb->require_subcommand(1);
   std::vector<std::string> frame_hex;
   auto* gb_decode = gb->add_subcommand(
       "decode", "a captured frame field by field, or what is wrong with it; HEX as bytes, '-' reads stdin");
   gb_decode->add_option("hex", frame_hex, "the frame's bytes in hex (40 40 02 00 ...)")->required();
+  unsigned duty_operator = 0;
+  auto* gb_answer = gb->add_subcommand(
+      "answer", "answer the monitoring centre's inspection check as the duty person (within 10 minutes)");
+  gb_answer->add_option("--operator", duty_operator, "the duty person's operator number (0-255)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 255));
 
   try {
     cli.parse(argc, argv);
@@ -450,6 +457,11 @@ int main(int argc, char** argv) {
         text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
       }
       return gb26875_decode(text, o.json_out, std::cout, std::cerr);
+    }
+    if (gb_answer->parsed()) {
+      return simple(o, "gb26875_answer", {{"operator", duty_operator}}, [](const json&) {
+        std::cout << "inspection check answered: the centre is told someone is on duty\n";
+      });
     }
     if (check->parsed()) {
       auto loaded = firegate::config::load_config_file(path, firegate::driver_parsers());

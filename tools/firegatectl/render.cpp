@@ -124,10 +124,30 @@ void print_status(const json& r, std::ostream& out) {
   out << fmt::format("site      {}  {} ({})  {}\n", text(field(site, "id")), text(field(site, "name")),
                      text(field(site, "category")), text(field(site, "address")));
   const auto& ob = field(up, "outbox");
-  out << fmt::format("uplink    {}  {}{}  last acknowledged {}  waiting: alarm {} event {} telemetry {}\n",
-                     up.value("connected", false) ? "connected" : "DISCONNECTED", text(field(up, "broker")),
-                     up.value("tls", false) ? " (TLS)" : "", text(field(up, "last_ack")),
-                     text(field(ob, "alarm")), text(field(ob, "event")), text(field(ob, "telemetry")));
+  if (!field(up, "broker").is_null()) {
+    out << fmt::format("uplink    {}  {}{}  last acknowledged {}  waiting: alarm {} event {} telemetry {}\n",
+                       up.value("connected", false) ? "connected" : "DISCONNECTED", text(field(up, "broker")),
+                       up.value("tls", false) ? " (TLS)" : "", text(field(up, "last_ack")),
+                       text(field(ob, "alarm")), text(field(ob, "event")), text(field(ob, "telemetry")));
+  }
+  if (const auto& gb = field(r, "gb26875"); gb.is_object()) {
+    // The GB/T 26875.3 centre: the link, what is waiting, and an inspection check to answer.
+    out << fmt::format(
+        "gb26875   {}  centre {}  link {}  queued {}  sent {} confirmed {} resent {}  link faults {}  denied "
+        "by "
+        "centre {} (set aside {})  last confirm {}  clock offset {} ms\n",
+        gb.value("connected", false) ? "connected" : "DISCONNECTED", text(field(gb, "centre")),
+        text(field(gb, "link")), text(field(gb, "queued")), text(field(gb, "sent")),
+        text(field(gb, "confirmed")), text(field(gb, "resent")), text(field(gb, "link_faults")),
+        text(field(gb, "denied_by_centre")), text(field(gb, "set_aside")), text(field(gb, "last_confirm")),
+        text(field(gb, "clock_offset_ms")));
+    if (const auto& ins = field(gb, "inspection"); ins.is_object()) {
+      out << fmt::format(
+          "          INSPECTION CHECK from the centre at {}: the duty person answers within {} s with "
+          "`firegatectl gb26875 answer`\n",
+          text(field(ins, "asked")), text(field(ins, "seconds_left")));
+    }
+  }
   out << fmt::format("storage   {}  {} of {}  oldest undelivered {}  faults {}{}\n", text(field(st, "state")),
                      mib(field(st, "used_bytes")), mib(field(st, "max_bytes")),
                      text(field(st, "oldest_undelivered")), text(field(st, "faults")),

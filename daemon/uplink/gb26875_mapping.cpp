@@ -1,0 +1,172 @@
+#include "gb26875_mapping.hpp"
+
+#include "commands.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cmath>
+#include <limits>
+
+namespace firegate {
+namespace {
+
+using gb26875::app_data;
+using gb26875::info_object;
+
+std::int64_t clamp_i16(double v) {
+  if (!std::isfinite(v)) return 0;
+  return static_cast<std::int64_t>(std::clamp(std::round(v), -32768.0, 32767.0));
+}
+
+}  // namespace
+
+std::optional<gb_analog_code> gb_analog_code_of(std::string_view unit) {
+  if (unit == "°C" || unit == "degC" || unit == "C") return gb_analog_code{3, 10};
+  if (unit == "MPa") return gb_analog_code{4, 10};
+  if (unit == "%LEL") return gb_analog_code{6, 10};
+  if (unit == "V") return gb_analog_code{8, 10};
+  if (unit == "A") return gb_analog_code{9, 10};
+  if (unit == "mA") return gb_analog_code{residual_current_analog_type, 1};
+  return std::nullopt;
+}
+
+std::uint16_t gb_status_bits(event_kind kind, std::string_view rule) {
+  switch (kind) {
+    case event_kind::fire_alarm:
+    case event_kind::alarm_escalation:
+      return gb_status::normal | gb_status::fire;
+    case event_kind::supervisory_alarm:
+      return gb_status::normal | gb_status::supervisory;
+    case event_kind::device_fault: {
+      const bool power =
+          rule.find("power") != std::string_view::npos || rule.find("battery") != std::string_view::npos;
+      return gb_status::normal | (power ? gb_status::power_fault : gb_status::fault);
+    }
+    case event_kind::device_offline:
+    case event_kind::linkage_failed:
+      return gb_status::normal | gb_status::fault;
+    case event_kind::device_shielded:
+      return gb_status::normal | gb_status::shielded;
+    case event_kind::test_mode_started:
+      return 0;  // bit 0 clear: under test
+    case event_kind::linkage_done:
+      return gb_status::normal | gb_status::started | gb_status::feedback;
+    default:
+      return gb_status::normal;
+  }
+}
+
+gb26875_mapper::gb26875_mapper(const config::gateway_file& cfg) {
+  if (cfg.gb26875) {
+    system_type_ = cfg.gb26875->system_type;
+    system_address_ = cfg.gb26875->system_address;
+  }
+  for (const auto& d : cfg.devices) {
+    if (!d.gb26875_address) continue;
+    device_entry e;
+    e.address = *d.gb26875_address;
+    e.description = gb26875::to_gb18030(d.location.empty() ? d.name : d.location);
+    for (const auto& bus : cfg.buses) {
+      if (bus.name == d.bus) e.settings = bus.settings;
+    }
+    by_address_.emplace(e.address, d.name);
+    devices_.emplace(d.name, std::move(e));
+  }
+}
+
+std::optional<gb_component> gb26875_mapper::component(std::string_view device, std::string_view point,
+                                                      bool reported_only) const {
+  const auto it = devices_.find(device);
+  if (it == devices_.end()) return std::nullopt;
+  gb_component c;
+  c.system_type = system_type_;
+  c.system_address = system_address_;
+  c.address = it->second.address;
+  c.description = it->second.description;
+  if (it->second.settings) {
+    auto type = it->second.settings->gb26875_component_type(it->first, point);
+    // A point kept from the centre: its device's own type where an event names it anyway.
+    if (!type) {
+      if (reported_only) return std::nullopt;
+      type = it->second.settings->gb26875_component_type(it->first, "");
+    }
+    c.component_type = type.value_or(0);
+  }
+  return c;
+}
+
+std::string gb26875_mapper::device_at(std::uint32_t address) const {
+  const auto it = by_address_.find(address);
+  return it != by_address_.end() ? it->second : std::string();
+}
+
+std::vector<std::string> gb26875_mapper::devices() const {
+  std::vector<std::string> out;
+  for (const auto& [address, name] : by_address_) out.push_back(name);
+  return out;
+}
+
+std::optional<app_data> gb26875_mapper::event(std::string_view payload,
+                                              std::chrono::system_clock::duration clock_offset,
+                                              std::string& error) const {
+  const auto j = nlohmann::json::parse(payload, nullptr, false);
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string() || !j.contains("device") ||
+      !j["device"].is_object() || !j["device"].contains("name") || !j["device"]["name"].is_string()) {
+    error = "not a firegate.event/1 message (type or device.name missing)";
+    return std::nullopt;
+  }
+  const auto kind = parse_event_kind(j["type"].get<std::string>());
+  if (!kind) {
+    error = "unknown event type \"" + j["type"].get<std::string>() + "\"";
+    return std::nullopt;
+  }
+  const auto time_text = j.value("time", std::string());
+  const auto when = parse_iso8601(time_text).value_or(clock::now()) + clock_offset;
+  const auto label = gb26875::local_time_label(when);
+  switch (*kind) {
+    case event_kind::storage_fault:
+      return app_data{21, {{{std::int64_t{gb_uitd::normal | gb_uitd::fault}}, label}}};
+    case event_kind::storage_recovery:
+      return app_data{21, {{{std::int64_t{gb_uitd::normal}}, label}}};
+    case event_kind::storage_eviction:
+    case event_kind::alarm_acknowledged:
+      return std::nullopt;  // nothing the standard carries
+    default:
+      break;
+  }
+  const auto device = j["device"]["name"].get<std::string>();
+  const auto point = j.value("point", std::string());
+  const auto c = component(device, point);
+  if (!c) {
+    error = "device \"" + device + "\" has no gb26875_address";
+    return std::nullopt;
+  }
+  auto bits = gb_status_bits(*kind, j.value("rule", std::string()));
+  if (j.value("test", false)) bits = static_cast<std::uint16_t>(bits & ~gb_status::normal);
+  info_object o{
+      {std::int64_t{c->system_type}, std::int64_t{c->system_address}, std::int64_t{c->component_type},
+       std::int64_t{c->address}, std::int64_t{bits}, c->description},
+      label};
+  return app_data{2, {std::move(o)}};
+}
+
+std::vector<app_data> gb26875_mapper::analog(std::span<const reading> readings,
+                                             std::chrono::system_clock::duration clock_offset) const {
+  std::vector<app_data> out;
+  for (const auto& r : readings) {
+    if (r.q != quality::good) continue;
+    const auto code = gb_analog_code_of(r.unit);
+    if (!code) continue;
+    const auto c = component(r.device, r.point, true);
+    if (!c) continue;
+    if (out.empty() || out.back().objects.size() >= 63) out.push_back(app_data{3, {}});
+    out.back().objects.push_back(
+        {{std::int64_t{c->system_type}, std::int64_t{c->system_address}, std::int64_t{c->component_type},
+          std::int64_t{c->address}, std::int64_t{code->type}, clamp_i16(r.value * code->factor)},
+         gb26875::local_time_label(r.time + clock_offset)});
+  }
+  return out;
+}
+
+}  // namespace firegate

@@ -1,0 +1,198 @@
+#pragma once
+// The GB/T 26875.3 uplink (docs/gb26875.md): firegate as a user information transmission device
+// (UITD) on one TCP connection to a town's fire remote-monitoring centre, over Asio on the daemon's
+// loop. It delivers the store's outbox with its own delivery bit (alarms first, then faults): one
+// frame at a time, each waiting for the centre's confirm echoing its serial number; no confirm
+// within confirm_timeout_s and it is sent again, `retries` times, then the link counts as failed:
+// the item stays queued, the connection is closed and made again (backoff 1 s doubling to 60 s,
+// with jitter). A deny is answered by one more send; a frame denied twice is set aside (logged
+// with its bytes) so that it cannot block the alarms behind it. An empty send-data frame is the
+// heartbeat: every heartbeat_s while idle, every heartbeat_abnormal_s while the link is abnormal.
+//
+// From the centre: reads (61-68, 81, 84-88) are answered with a response echoing their serial,
+// the application giving what it knows (alarms, readings); clock synchronisation (90) is confirmed
+// and applied to every time label sent to the centre (firegate does not set the box's clock: NTP
+// owns it), then reported as the UITD's time (28); an inspection check (91) is confirmed and waits
+// for the duty person, who answers with `firegatectl gb26875 answer` within 10 minutes (sent as
+// UITD operation, type 24, bit 5). Frames that fail verification are answered with deny.
+//
+// Analog values (type 3) are sent from live readings, each point at most every analog_interval_s;
+// they are not stored for this uplink (telemetry items are stored as delivered for it).
+
+#include "config/config.hpp"
+#include "gb26875/app_data.hpp"
+#include "gb26875/frame.hpp"
+#include "gb26875_mapping.hpp"
+#include "store/store_worker.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace firegate {
+
+/// Owned by the application; every member function runs on its loop.
+class gb26875_uplink {
+ public:
+  /// A read from the centre: `reply` takes the application data to respond with, or nullopt to
+  /// deny (a type firegate has nothing for). May reply later (after a store read), on the loop.
+  using query_handler = std::function<void(const gb26875::app_data& request,
+                                           std::function<void(std::optional<gb26875::app_data>)> reply)>;
+
+  /// `uplink` is this uplink's delivery bit in the store.
+  gb26875_uplink(boost::asio::any_io_executor executor, const config::gb26875_uplink_config& cfg,
+                 store_worker& worker, unsigned uplink, gb26875_mapper mapper);
+  ~gb26875_uplink();
+  gb26875_uplink(const gb26875_uplink&) = delete;
+  gb26875_uplink& operator=(const gb26875_uplink&) = delete;
+
+  /// Call before start().
+  void on_query(query_handler handler) { query_ = std::move(handler); }
+  /// Called when the centre sends an inspection check, to tell people. Call before start().
+  void on_inspection(std::function<void()> handler) { inspection_handler_ = std::move(handler); }
+
+  void start();
+  void stop();
+  /// New items are in the outbox.
+  void notify();
+  /// An event just committed (or held in memory with a negative id when the store failed).
+  void offer(outbox_item item);
+  /// Live readings: their analog values go up, each point at most every analog_interval_s.
+  void on_readings(std::span<const reading> readings);
+  /// The duty person's answer to the centre's inspection check; "" when sent, else why not.
+  std::string answer_inspection(unsigned operator_number);
+
+  bool connected() const { return connected_; }
+  /// The centre's clock minus ours, as its last synchronisation said (0 before one).
+  std::chrono::system_clock::duration clock_offset() const { return clock_offset_; }
+  std::size_t connects() const { return connects_; }
+  /// For firegatectl status (docs/control-api.md): the link, its counters, a waiting inspection.
+  nlohmann::json diagnostics() const;
+
+ private:
+  /// Something to send with command 2: an outbox item (its event JSON mapped when it comes to the
+  /// front) or application data made here (id 0: nothing to mark).
+  struct upload {
+    std::int64_t id{0};
+    std::string payload;
+    std::vector<std::uint8_t> data;
+    std::string what;  ///< for the log: "fire_alarm", "heartbeat", "analog values", ...
+  };
+  /// The frame waiting for its confirm.
+  struct in_flight {
+    upload item;
+    std::uint16_t serial{0};
+    unsigned sends{0};
+    unsigned denies{0};
+    bool heartbeat{false};
+    std::chrono::steady_clock::time_point first_sent;
+  };
+  struct inspection {
+    clock::time_point asked;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  void connect();
+  void on_connected();
+  void connection_lost(const std::string& why);
+  void schedule_reconnect();
+  void read();
+  void on_frame(const gb26875::frame& f);
+  void on_fault(const gb26875::frame_fault& fault);
+  void on_request(const gb26875::frame& f);
+  void on_control(const gb26875::frame& f);
+  void on_confirm(const gb26875::frame& f);
+  void on_deny(const gb26875::frame& f);
+  /// Sends command `command` with `data`, echoing `serial` (a reply) to the centre.
+  void reply(std::uint8_t command, std::uint16_t serial, std::vector<std::uint8_t> data);
+  void write(std::vector<std::uint8_t> bytes);
+  void write_next();
+  void pump();
+  void send_current();
+  void on_confirm_timeout();
+  void done_current();
+  void schedule_heartbeat();
+  void send_heartbeat();
+  void queue(lane l, upload item);
+  void refill();
+  void flush_marks();
+  gb26875::time_label now_label() const;
+  gb26875::frame make_frame(std::uint8_t command, std::uint16_t serial, std::vector<std::uint8_t> data) const;
+  /// Wraps a completion handler so that it does nothing once this uplink is gone.
+  template <class F>
+  auto guarded(F f) {
+    return [alive = std::weak_ptr<bool>(alive_), f = std::move(f)](auto&&... args) mutable {
+      if (alive.lock()) f(std::forward<decltype(args)>(args)...);
+    };
+  }
+
+  boost::asio::any_io_executor executor_;
+  config::gb26875_uplink_config cfg_;
+  store_worker& worker_;
+  unsigned uplink_;
+  gb26875_mapper mapper_;
+  gb26875::address uitd_{};
+  gb26875::address centre_{};
+  std::shared_ptr<bool> alive_;
+  boost::asio::ip::tcp::resolver resolver_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer reconnect_;
+  boost::asio::steady_timer confirm_timer_;
+  boost::asio::steady_timer heartbeat_;
+  boost::asio::steady_timer inspection_timer_;
+  std::array<std::uint8_t, 4096> read_buffer_{};
+  gb26875::frame_reader reader_;
+  std::deque<std::vector<std::uint8_t>> writes_;
+  bool writing_{false};
+  /// One more on each connect and each loss: a completion from an earlier connection is ignored.
+  std::uint64_t generation_{0};
+  std::uint16_t next_serial_{0};
+  std::optional<in_flight> current_;
+  /// Waiting, by (lane, arrival): alarms, then faults, then analog values; in arrival order.
+  using queue_key = std::pair<int, std::uint64_t>;
+  std::map<queue_key, upload> queued_;
+  std::uint64_t arrivals_{0};
+  std::set<std::int64_t> known_;  ///< outbox ids held (queued, in flight, being marked)
+  std::vector<std::int64_t> to_mark_;
+  bool marking_{false};
+  bool refilling_{false};
+  bool store_has_more_{true};
+  std::uint64_t notifications_{0};
+  std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> analog_sent_;
+  std::chrono::milliseconds backoff_{1000};
+  std::minstd_rand jitter_{std::random_device{}()};
+  std::chrono::system_clock::duration clock_offset_{};
+  std::optional<inspection> inspection_;
+  query_handler query_;
+  std::function<void()> inspection_handler_;
+  std::optional<clock::time_point> last_confirm_;
+  std::chrono::steady_clock::time_point last_fault_log_{};
+  bool connected_{false};
+  bool connecting_{false};
+  bool link_abnormal_{true};  ///< until the first confirm
+  bool stopped_{false};
+  struct {
+    std::uint64_t sent{0}, confirmed{0}, resent{0}, link_faults{0}, denied_by_centre{0}, set_aside{0},
+        denied_by_us{0}, requests{0}, not_applicable{0}, inspections{0}, inspections_answered{0},
+        inspections_missed{0}, bad_frames{0};
+    std::uint64_t last_latency_ms{0};
+  } counts_;
+  std::size_t connects_{0};
+};
+
+}  // namespace firegate

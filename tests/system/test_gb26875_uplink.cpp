@@ -1,0 +1,371 @@
+// The GB/T 26875.3 uplink end to end: firegate-sim as the detectors, firegated as the UITD and the
+// reference centre (firegate-gb26875-center --json) as the town's monitoring centre, each its own
+// process on real sockets. What the centre receives is read from its JSON lines; what the centre
+// asks is typed on its standard input, as an operator would.
+
+#include "support.hpp"
+
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+using namespace firegate::test;
+using json = nlohmann::json;
+
+namespace {
+
+/// The reference centre, listening on a free port.
+class gb_centre {
+ public:
+  explicit gb_centre(const temp_dir& dir, const std::string& name = "centre") {
+    process_ =
+        std::make_unique<child>(std::vector<std::string>{firegate_gb_center_path(), "--json", "--listen",
+                                                         "127.0.0.1:0", "--address", "89912"},
+                                dir / (name + ".log"), true);
+    json listening;
+    if (!wait_until(
+            [&] {
+              for (auto& l : lines()) {
+                if (l.value("event", "") == "listening") listening = l;
+              }
+              return listening.is_object();
+            },
+            10s)) {
+      throw std::runtime_error("the reference centre did not start: " + process_->log_text());
+    }
+    port_ = listening.value("port", std::uint16_t{0});
+  }
+  std::uint16_t port() const { return port_; }
+  void send(const std::string& line) { process_->send(line + "\n"); }
+
+  std::vector<json> lines() const {
+    std::vector<json> out;
+    std::istringstream in(process_->log_text());
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_object()) out.push_back(std::move(j));
+    }
+    return out;
+  }
+  /// Frames the UITD sent, of application data `type` (0: any, -1: heartbeats).
+  std::vector<json> frames(int type = 0) const {
+    std::vector<json> out;
+    for (auto& l : lines()) {
+      if (l.value("event", "") != "frame") continue;
+      const bool heartbeat = l.value("heartbeat", false);
+      if (type == -1 ? heartbeat : type == 0 || (l.contains("data") && l["data"].value("type", 0) == type))
+        out.push_back(std::move(l));
+    }
+    return out;
+  }
+  /// The first frame that `match` takes, waiting up to `timeout`.
+  std::optional<json> wait_frame(const std::function<bool(const json&)>& match,
+                                 std::chrono::milliseconds timeout = 10s) {
+    std::optional<json> found;
+    wait_until(
+        [&] {
+          for (auto& f : frames()) {
+            if (match(f)) {
+              found = f;
+              return true;
+            }
+          }
+          return false;
+        },
+        timeout);
+    return found;
+  }
+  std::string log_text() const { return process_->log_text(); }
+
+ private:
+  std::unique_ptr<child> process_;
+  std::uint16_t port_{0};
+};
+
+/// Component status (type 2) of component `address` with status bit `bit` set (or, with
+/// bit 0 alone, a status of normal only).
+std::function<bool(const json&)> status_of(std::int64_t address, int bits,
+                                           const std::string& command = "send data") {
+  return [=](const json& f) {
+    if (f.value("command", "") != command || !f.contains("data") || f["data"].value("type", 0) != 2)
+      return false;
+    for (const auto& o : f["data"]["objects"]) {
+      if (o.value("component address", -1) == address && o.value("component status", -1) == bits) return true;
+    }
+    return false;
+  };
+}
+
+/// A site with only the GB/T 26875.3 uplink: a smoke detector (SD-1, unit 1, component 101) and an
+/// electrical-fire detector (EFD-4T, unit 2, component 102) on the simulator.
+std::string gb_site(const temp_dir& dir, std::uint16_t centre_port, std::uint16_t modbus_port,
+                    const std::string& uplink_keys = "") {
+  return fmt::format(R"([profiles]
+dir = "{}"
+[gateway]
+id = "gw-gb"
+[site]
+id = "site-gb"
+name = "Test Restaurant"
+address = "8 Test Road, Hangzhou"
+category = "restaurant"
+latitude = 30.25
+longitude = 120.17
+[site.responsible]
+name = "Wang Wei"
+phone = "+86 138 0000 0001"
+[site.backup]
+name = "Li Na"
+phone = "+86 139 0000 0002"
+[storage]
+path = "{}"
+flush_interval_ms = 200
+[control]
+socket = "{}"
+[uplink.gb26875]
+host = "127.0.0.1"
+port = {}
+uitd_address = 889
+centre_address = 89912
+{}
+[[buses]]
+name = "tcp-1"
+driver = "modbus_tcp"
+host = "127.0.0.1"
+port = {}
+timeout_ms = 500
+poll_interval_ms = 500
+alarm_interval_ms = 50
+[[devices]]
+name = "smoke-201"
+bus = "tcp-1"
+profile = "SD-1"
+unit_id = 1
+location = "二楼 201 房"
+gb26875_address = 101
+[devices.rules.fire]
+latch = false
+[[devices]]
+name = "ef-kitchen"
+bus = "tcp-1"
+profile = "EFD-4T"
+unit_id = 2
+location = "厨房配电箱"
+gb26875_address = 102
+)",
+                     source_dir() + "/config/profiles", (dir / "fg.db").string(),
+                     (dir / "control.sock").string(), centre_port, uplink_keys, modbus_port);
+}
+
+json gb_status(const temp_dir& dir) {
+  auto j = ctl(dir, {"--json", "status"}).doc();
+  return j.is_object() && j.contains("gb26875") ? j["gb26875"] : json::object();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "gb26875 uplink: alarms reach the centre as component status and the centre's reads and commands are "
+    "answered") {
+  temp_dir dir;
+  gb_centre centre(dir);
+  simulator sim(dir, {"--devices", "SD-1:1", "--devices", "EFD-4T:2"});
+  std::ofstream(dir / "fg.toml") << gb_site(dir, centre.port(), sim.port(), "analog_interval_s = 1");
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+
+  // The UITD connects and says it is there with a heartbeat (empty send data), confirmed.
+  REQUIRE(centre.wait_frame([](const json& f) { return f.value("heartbeat", false); }));
+  const auto first = centre.frames().front();
+  CHECK(first.value("source", 0) == 889);
+  CHECK(first.value("destination", 0) == 89912);
+  CHECK(first.value("answer", "") == "confirm");
+
+  // Analog values: the residual current in firegate's user-defined type 128 (1 mA), the cable
+  // temperatures as temperature (0.1 °C) of component type 18; no setting is sent.
+  // (The simulator lets values wander a little.)
+  sim.send("2 residual_current 150\n");
+  auto analog = centre.wait_frame([](const json& f) {
+    if (!f.contains("data") || f["data"].value("type", 0) != 3) return false;
+    for (const auto& o : f["data"]["objects"]) {
+      if (o.value("analog type", 0) == 128 && std::abs(o.value("analog value", 0) - 150) <= 20) return true;
+    }
+    return false;
+  });
+  REQUIRE(analog);
+  std::size_t temperatures = 0;
+  for (const auto& o : (*analog)["data"]["objects"]) {
+    CHECK(o.value("component address", 0) == 102);
+    if (o.value("analog type", 0) == 3) {
+      CHECK(o.value("component type", 0) == 18);
+      ++temperatures;
+    }
+    if (o.value("analog type", 0) == 128) CHECK(o.value("component type", 0) == 17);
+  }
+  CHECK(temperatures == 4);  // the four cables, not the four temperature settings
+
+  // A fire from the smoke detector: component status with the fire bit, its location in GB 18030.
+  sim.send("1 state 1\n");
+  auto fire = centre.wait_frame(status_of(101, 0x0003));
+  REQUIRE(fire);
+  const auto& object = (*fire)["data"]["objects"][0];
+  CHECK(object.value("component type", 0) == 42);
+  CHECK(object.value("system type", 0) == 1);
+  CHECK(object.value("description", "") == "二楼 201 房");
+  CHECK(fire->value("answer", "") == "confirm");
+  // Leakage over its setting is a fire alarm of the residual-current detector (component 17).
+  sim.send("2 residual_current 600\n");
+  auto leak = centre.wait_frame(status_of(102, 0x0003));
+  REQUIRE(leak);
+  CHECK((*leak)["data"]["objects"][0].value("component type", 0) == 17);
+  CHECK((*leak)["data"]["objects"][0].value("description", "") == "厨房配电箱");
+
+  // The centre reads: component and facility status, the UITD's status, analog values, version.
+  centre.send("query 62 1 1 101");
+  CHECK(centre.wait_frame(status_of(101, 0x0003, "response")));
+  centre.send("query 61 1 1");
+  CHECK(centre.wait_frame([](const json& f) {
+    return f.value("command", "") == "response" && f.contains("data") && f["data"].value("type", 0) == 1 &&
+           f["data"]["objects"][0].value("status", 0) == 0x0003;
+  }));
+  centre.send("query 81");
+  CHECK(centre.wait_frame([](const json& f) {
+    return f.value("command", "") == "response" && f.contains("data") && f["data"].value("type", 0) == 21 &&
+           f["data"]["objects"][0].value("uitd status", 0) == 0x03;
+  }));
+  centre.send("query 63 1 1 102");
+  auto r63 = (centre.wait_frame([](const json& f) {
+    if (f.value("command", "") != "response" || !f.contains("data") || f["data"].value("type", 0) != 3)
+      return false;
+    for (const auto& o : f["data"]["objects"]) {
+      if (o.value("analog type", 0) == 128 && std::abs(o.value("analog value", 0) - 600) <= 60) return true;
+    }
+    return false;
+  }));
+  CHECK(r63);
+  centre.send("query 85");
+  CHECK(centre.wait_frame([](const json& f) {
+    return f.value("command", "") == "response" && f.contains("data") && f["data"].value("type", 0) == 25;
+  }));
+  // A component the gateway does not have, and operation records it does not keep: denied.
+  centre.send("query 62 1 1 999");
+  CHECK(centre.wait_frame([](const json& f) { return f.value("command", "") == "deny"; }));
+
+  // Clock synchronisation: confirmed, the UITD's time reported (type 28), an hour ahead as asked.
+  centre.send("clock 3600");
+  auto reported = centre.wait_frame([](const json& f) {
+    return f.contains("data") && f["data"].value("type", 0) == 28 && f.value("command", "") == "send data";
+  });
+  REQUIRE(reported);
+  REQUIRE(wait_until([&] { return gb_status(dir).value("clock_offset_ms", 0) > 3590000; }, 5s));
+  CHECK(gb_status(dir).value("clock_offset_ms", 0) < 3610000);
+
+  // The inspection check: shown to the technician, answered by the duty person, sent as UITD
+  // operation (type 24) with the inspection-reply bit and the operator's number.
+  centre.send("inspect");
+  REQUIRE(wait_until([&] { return gb_status(dir).contains("inspection"); }, 5s));
+  auto shown = ctl(dir, {"status"});
+  CHECK(shown.out.find("INSPECTION CHECK") != std::string::npos);
+  auto answered = ctl(dir, {"gb26875", "answer", "--operator", "7"});
+  CHECK(answered.exit == 0);
+  auto reply = centre.wait_frame([](const json& f) {
+    return f.contains("data") && f["data"].value("type", 0) == 24 &&
+           f["data"]["objects"][0].value("operation", 0) == 32;
+  });
+  REQUIRE(reply);
+  CHECK((*reply)["data"]["objects"][0].value("operator", 0) == 7);
+  CHECK(ctl(dir, {"gb26875", "answer"}).exit != 0);  // nothing waiting now
+  CHECK(gb_status(dir)["inspections"].value("answered", 0) == 1);
+
+  // Garbage and a frame with a wrong checksum from the centre: the bad frame is denied, the link
+  // stays, and the next alarm still goes up. Initialising the UITD is refused.
+  const auto before = centre.frames().size();
+  centre.send("garbage");
+  CHECK(centre.wait_frame(
+      [](const json& f) { return f.value("command", "") == "deny" && f.value("serial", 0) == 7; }));
+  centre.send("init");
+  REQUIRE(wait_until([&] { return centre.frames().size() >= before + 2; }, 5s));
+  sim.send("1 state 0\n");
+  CHECK(centre.wait_frame(status_of(101, 0x0001)));  // the fire ended: normal
+  CHECK(daemon.running());
+  CHECK(gb_status(dir).value("link", "") == "normal");
+  CHECK(gb_status(dir).value("denied_by_us", 0) >= 3);
+}
+
+TEST_CASE(
+    "gb26875 uplink: unconfirmed frames are sent again then kept through a link fault and a restart - "
+    "denied ones once more then set aside") {
+  temp_dir dir;
+  gb_centre centre(dir);
+  simulator sim(dir, {"--devices", "SD-1:1", "--devices", "EFD-4T:2"});
+  std::ofstream(dir / "fg.toml") << gb_site(dir, centre.port(), sim.port(),
+                                            "confirm_timeout_s = 1\nretries = 3\nanalog_interval_s = 0");
+  auto daemon = std::make_unique<child>(
+      std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  REQUIRE(centre.wait_frame([](const json& f) { return f.value("answer", "") == "confirm"; }));
+
+  // The centre confirms nothing: the fire goes four times (1 + 3 retries) under one serial, a
+  // second apart, then the link counts as failed and is made again, and the fire goes first on it.
+  centre.send("silent 4");
+  sim.send("1 state 1\n");
+  REQUIRE(centre.wait_frame(status_of(101, 0x0003)));
+  REQUIRE(wait_until([&] { return centre.frames(2).size() >= 5; }, 15s));
+  auto sends = centre.frames(2);
+  const auto serial = sends[0].value("serial", -1);
+  for (std::size_t i = 0; i < 4; ++i) {
+    CHECK(sends[i].value("serial", -2) == serial);
+    CHECK(sends[i].value("connection", 0) == 1);
+    CHECK(sends[i].value("answer", "") == "none (silent)");
+  }
+  const auto gap =
+      sends[3].value("received_ms", std::int64_t{0}) - sends[0].value("received_ms", std::int64_t{0});
+  CHECK(gap >= 2800);
+  CHECK(gap <= 4500);
+  CHECK(sends[4].value("connection", 0) == 2);
+  CHECK(sends[4].value("answer", "") == "confirm");
+  CHECK(daemon->log_text().find("gb26875 uplink link fault") != std::string::npos);
+  auto st = gb_status(dir);
+  CHECK(st.value("link_faults", 0) == 1);
+  CHECK(st.value("resent", 0) == 3);
+  CHECK(st.value("connects", 0) == 2);
+
+  // Denied once: sent once more and confirmed. Denied twice: set aside, and what follows goes.
+  centre.send("deny 1");
+  sim.send("1 state 0\n");
+  REQUIRE(wait_until([&] { return centre.frames(2).size() >= 7; }, 10s));
+  sends = centre.frames(2);
+  CHECK(sends[5].value("answer", "") == "deny");
+  CHECK(sends[6].value("answer", "") == "confirm");
+  CHECK(sends[6].value("serial", -1) == sends[5].value("serial", -2));
+  centre.send("deny 2");
+  sim.send("2 residual_current 600\n");
+  REQUIRE(wait_until([&] { return centre.frames(2).size() >= 9; }, 10s));
+  sim.send("1 state 1\n");
+  REQUIRE(wait_until([&] { return centre.frames(2).size() >= 10; }, 10s));
+  sends = centre.frames(2);
+  CHECK(sends[7].value("answer", "") == "deny");
+  CHECK(sends[8].value("answer", "") == "deny");
+  CHECK(sends[9].value("answer", "") == "confirm");
+  CHECK(sends[9]["data"]["objects"][0].value("component address", 0) == 101);
+  st = gb_status(dir);
+  CHECK(st.value("set_aside", 0) == 1);
+  CHECK(st.value("denied_by_centre", 0) == 3);
+  CHECK(daemon->log_text().find("centre denied twice") != std::string::npos);
+
+  // Kept through a restart: the centre goes silent, the fire's end is raised and stored, firegated
+  // stops before any confirm; started again, it sends it (its own delivery bit in the store).
+  centre.send("silent 1000");
+  sim.send("1 state 0\n");
+  REQUIRE(wait_until([&] { return centre.frames(2).size() >= 11; }, 10s));
+  CHECK(daemon->stop(SIGTERM) == 0);
+  centre.send("silent 0");
+  daemon = std::make_unique<child>(
+      std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg2.log");
+  // (Connection 3: the first was closed by the link fault, the second by the stop.)
+  CHECK(centre.wait_frame([](const json& f) {
+    return f.value("connection", 0) == 3 && f.value("answer", "") == "confirm" && status_of(101, 0x0001)(f);
+  }));
+}
