@@ -2,8 +2,9 @@
 # The demo: firegate's main job on loopback. Starts a mosquitto of its own (never the system
 # service) on a free port, firegate-sim with three SD-1 smoke detectors and a scripted scenario
 # (config/demo/scenario.txt), firegated with config/demo/firegate.toml, and firegate-center, the
-# reference receiver, which prints each alert as a control room would read it. Stops everything it
-# started and removes its files on exit or Ctrl-C.
+# reference receiver, which prints each alert as a control room would read it; the same alarms go
+# to firegate-gb26875-center, the reference GB/T 26875.3 monitoring centre, whose receipts are shown
+# at the end. Stops everything it started and removes its files on exit or Ctrl-C.
 # Usage: tools/demo.sh [--hold]    --hold: keep running after the scenario, until Ctrl-C
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,12 +57,13 @@ wait_count() {  # file, text, count, seconds
 
 broker_port=$(free_port)
 modbus_port=$(free_port)
+centre_port=$(free_port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$broker_port" >"$work/mosquitto.conf"
 /usr/sbin/mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
 pids+=($!)
 wait_port "$broker_port" mosquitto
 
-sed -e "s#^port = 18830#port = $broker_port#" -e "s#^port = 15020#port = $modbus_port#" \
+sed -e "s#^port = 18830#port = $broker_port#" -e "s#^port = 15020#port = $modbus_port#" -e "s#^port = 19026#port = $centre_port#" \
     -e "s#/tmp/firegate-demo/firegate.db#$work/firegate.db#" -e "s#/tmp/firegate-demo/control.sock#$work/control.sock#" -e "s#^dir = \"../profiles\"#dir = \"$root/config/profiles\"#" \
     config/demo/firegate.toml >"$work/firegate.toml"
 
@@ -69,6 +71,11 @@ sed -e "s#^port = 18830#port = $broker_port#" -e "s#^port = 15020#port = $modbus
 "$bin/tools/firegate-center" --port "$broker_port" --auto-ack 4 > >(tee "$work/center.out") &
 pids+=($!)
 wait_text "$work/center.out" "watching" 10
+
+# The town's GB/T 26875.3 monitoring centre: the reference one, printing what it receives.
+"$bin/tools/firegate-gb26875-center" --listen "127.0.0.1:$centre_port" --address 89912 >"$work/gb-centre.out" 2>&1 &
+pids+=($!)
+wait_port "$centre_port" firegate-gb26875-center
 
 "$bin/tools/firegate-sim" --port "$modbus_port" --devices 3 --script config/demo/scenario.txt >"$work/sim.log" 2>&1 &
 pids+=($!)
@@ -114,6 +121,12 @@ echo "\$ firegatectl device smoke-kitchen"
 "$bin/tools/firegatectl" --socket "$work/control.sock" device smoke-kitchen | sed 's/^/  /'
 echo "\$ firegatectl device smoke-room-201"
 "$bin/tools/firegatectl" --socket "$work/control.sock" device smoke-room-201 | sed 's/^/  /'
+echo
+echo "demo: what the town's GB/T 26875.3 centre received (component status frames, decoded):"
+grep -A6 "type 2 (component running status)" "$work/gb-centre.out" | awk '
+  /component address =/ { address = $6 }
+  /component status =/ { match($0, /\(0x[0-9A-F]+: [^)]*\)/); status = substr($0, RSTART + 9, RLENGTH - 10) }
+  /description =/ { match($0, /"[^"]*"/); printf "  component %s  %-20s %s\n", address, status, substr($0, RSTART, RLENGTH) }'
 echo "\$ firegatectl alarms --history -n 8"
 "$bin/tools/firegatectl" --socket "$work/control.sock" alarms --history -n 8 | sed 's/^/  /'
 if $hold; then

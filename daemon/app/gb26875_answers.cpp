@@ -27,7 +27,7 @@ std::int64_t number(const gb::info_object& o, std::size_t field) {
 void application::answer_gb26875(const gb::app_data& request,
                                  std::function<void(std::optional<gb::app_data>)> reply) {
   const auto& gbc = *cfg_.gb26875;
-  const gb26875_mapper mapper(cfg_);
+  const auto& mapper = gb26875_->mapper();
   const auto offset = gb26875_ ? gb26875_->clock_offset() : std::chrono::system_clock::duration{};
   const auto now = gb::local_time_label(clock::now() + offset);
   const std::int64_t sys_type = gbc.system_type, sys_address = gbc.system_address;
@@ -71,30 +71,31 @@ void application::answer_gb26875(const gb::app_data& request,
     case 63: {  // component analog values: the device's latest readings, from the store
       const auto c = component_at(number(asked, 2));
       if (!c) return reply(std::nullopt);
-      store_->post([this, device = c->first, mapper, offset, reply = std::move(reply)](store& s) mutable {
+      store_->post([this, device = c->first, offset, reply = std::move(reply)](store& s) mutable {
         std::vector<reading> latest;
         try {
           latest = s.latest_readings(device);
         } catch (const store_error&) {
           // Answered with nothing: the storage fault is reported by the writes.
         }
-        asio::post(io_, [this, device, mapper = std::move(mapper), latest = std::move(latest), offset,
-                         reply = std::move(reply)]() mutable {
-          // Readings not yet flushed to the store are newer than what it has.
-          for (const auto& r : batch_) {
-            if (r.device != device) continue;
-            auto it = std::find_if(latest.begin(), latest.end(),
-                                   [&](const reading& l) { return l.point == r.point; });
-            if (it == latest.end()) {
-              latest.push_back(r);
-            } else if (r.time >= it->time) {
-              *it = r;
-            }
-          }
-          auto frames = mapper.analog(latest, offset);
-          if (frames.empty()) return reply(std::nullopt);
-          reply(std::move(frames.front()));
-        });
+        asio::post(io_,
+                   [this, device, latest = std::move(latest), offset, reply = std::move(reply)]() mutable {
+                     if (!gb26875_) return;
+                     // Readings not yet flushed to the store are newer than what it has.
+                     for (const auto& r : batch_) {
+                       if (r.device != device) continue;
+                       auto it = std::find_if(latest.begin(), latest.end(),
+                                              [&](const reading& l) { return l.point == r.point; });
+                       if (it == latest.end()) {
+                         latest.push_back(r);
+                       } else if (r.time >= it->time) {
+                         *it = r;
+                       }
+                     }
+                     auto frames = gb26875_->mapper().analog(latest, offset);
+                     if (frames.empty()) return reply(std::nullopt);
+                     reply(std::move(frames.front()));
+                   });
       });
       return;
     }

@@ -36,6 +36,8 @@ std::string hex(std::span<const std::uint8_t> bytes) {
 }
 
 constexpr auto inspection_window = 10min;
+/// Frames of analog values waiting at most.
+constexpr std::size_t max_analog_waiting = 16;
 constexpr std::size_t read_ahead = 64;
 
 }  // namespace
@@ -156,8 +158,11 @@ void gb26875_uplink::connection_lost(const std::string& why) {
   heartbeat_.cancel();
   writes_.clear();
   writing_ = false;
-  // A heartbeat is not worth keeping; an item is, and goes first on the next connection.
+  // A heartbeat or live analog values are not worth keeping; an item is, and goes first on the
+  // next connection.
+  if (current_ && current_->item.id == 0 && current_->item.what == "analog values") current_.reset();
   if (current_ && current_->heartbeat) current_.reset();
+  std::erase_if(queued_, [](const auto& q) { return q.first.first == static_cast<int>(lane::telemetry); });
   spdlog::warn("gb26875 uplink connection lost centre={}:{} error=\"{}\" queued={} action=reconnect",
                cfg_.host, cfg_.port, why, queued_.size() + (current_ ? 1 : 0));
   schedule_reconnect();
@@ -501,6 +506,15 @@ void gb26875_uplink::on_readings(std::span<const reading> readings) {
     due.push_back(r);
   }
   if (!connected_) return;  // live values only: the next interval sends fresh ones
+  // Live values: a slow centre must not make them pile up (alarms never wait behind them anyway).
+  const auto waiting =
+      static_cast<std::size_t>(std::count_if(queued_.begin(), queued_.end(), [](const auto& q) {
+        return q.first.first == static_cast<int>(lane::telemetry);
+      }));
+  if (waiting >= max_analog_waiting) {
+    ++counts_.analog_dropped;
+    return;
+  }
   for (auto& d : mapper_.analog(due, clock_offset_)) {
     try {
       queue(lane::telemetry, {0, {}, gb::encode(d), "analog values"});
@@ -541,8 +555,13 @@ void gb26875_uplink::pump() {
         spdlog::error(
             "gb26875 uplink cannot encode outbox_id={} error=\"{}\" action=\"not sent to the centre\"",
             item.id, e.what());
-        if (item.id > 0) to_mark_.push_back(item.id);
-        flush_marks();
+        ++counts_.not_applicable;
+        if (item.id > 0) {
+          to_mark_.push_back(item.id);
+          flush_marks();
+        } else {
+          known_.erase(item.id);
+        }
         continue;
       }
     }
@@ -698,6 +717,7 @@ nlohmann::json gb26875_uplink::diagnostics() const {
       {"bad_frames", counts_.bad_frames},
       {"requests", counts_.requests},
       {"not_applicable", counts_.not_applicable},
+      {"analog_dropped", counts_.analog_dropped},
       {"last_confirm_ms", counts_.last_latency_ms},
       {"clock_offset_ms", std::chrono::duration_cast<std::chrono::milliseconds>(clock_offset_).count()},
       {"inspections",

@@ -81,6 +81,8 @@ class gb26875_uplink {
   /// The centre's clock minus ours, as its last synchronisation said (0 before one).
   std::chrono::system_clock::duration clock_offset() const { return clock_offset_; }
   std::size_t connects() const { return connects_; }
+  /// What the devices are to the centre (for the application's answers to reads).
+  const gb26875_mapper& mapper() const { return mapper_; }
   /// For firegatectl status (docs/control-api.md): the link, its counters, a waiting inspection.
   nlohmann::json diagnostics() const;
 
@@ -189,7 +191,7 @@ class gb26875_uplink {
   struct {
     std::uint64_t sent{0}, confirmed{0}, resent{0}, link_faults{0}, denied_by_centre{0}, set_aside{0},
         denied_by_us{0}, requests{0}, not_applicable{0}, inspections{0}, inspections_answered{0},
-        inspections_missed{0}, bad_frames{0};
+        inspections_missed{0}, bad_frames{0}, analog_dropped{0};
     std::uint64_t last_latency_ms{0};
   } counts_;
   std::size_t connects_{0};

@@ -9,6 +9,7 @@
 //   [[points]] name = "alarm_code", field = "data.code", labels = { 201 = "leakage" }
 //   [[points]] name = "battery", field = "battery", unit = "%", scale = 1
 
+#include "config/config.hpp"
 #include "config/config_node.hpp"
 #include "reading.hpp"
 #include "rules/rule_spec.hpp"

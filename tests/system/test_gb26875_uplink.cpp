@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -196,16 +197,24 @@ TEST_CASE(
     return false;
   });
   REQUIRE(analog);
-  std::size_t temperatures = 0;
-  for (const auto& o : (*analog)["data"]["objects"]) {
-    CHECK(o.value("component address", 0) == 102);
-    if (o.value("analog type", 0) == 3) {
-      CHECK(o.value("component type", 0) == 18);
-      ++temperatures;
+  // In every frame so far: the electrical-fire detector's objects at its address, residual current
+  // as component 17, temperatures as 18, and at most the four cables' temperatures, never the four
+  // temperature settings (a full poll reads both).
+  std::size_t most_temperatures = 0;
+  for (const auto& f : centre.frames(3)) {
+    std::size_t temperatures = 0;
+    for (const auto& o : f["data"]["objects"]) {
+      if (o.value("component address", 0) != 102) continue;
+      if (o.value("analog type", 0) == 3) {
+        CHECK(o.value("component type", 0) == 18);
+        ++temperatures;
+      }
+      if (o.value("analog type", 0) == 128) CHECK(o.value("component type", 0) == 17);
     }
-    if (o.value("analog type", 0) == 128) CHECK(o.value("component type", 0) == 17);
+    CHECK(temperatures <= 4);
+    most_temperatures = std::max(most_temperatures, temperatures);
   }
-  CHECK(temperatures == 4);  // the four cables, not the four temperature settings
+  CHECK(most_temperatures == 4);
 
   // A fire from the smoke detector: component status with the fire bit, its location in GB 18030.
   sim.send("1 state 1\n");
@@ -323,7 +332,7 @@ TEST_CASE(
   const auto gap =
       sends[3].value("received_ms", std::int64_t{0}) - sends[0].value("received_ms", std::int64_t{0});
   CHECK(gap >= 2800);
-  CHECK(gap <= 4500);
+  CHECK(gap <= 6000);
   CHECK(sends[4].value("connection", 0) == 2);
   CHECK(sends[4].value("answer", "") == "confirm");
   CHECK(daemon->log_text().find("gb26875 uplink link fault") != std::string::npos);

@@ -248,7 +248,7 @@ class connection : public std::enable_shared_from_this<connection> {
 class centre {
  public:
   centre(asio::io_context& io, const tcp::endpoint& at, settings s)
-      : io_(io), acceptor_(io, at), input_(io, ::dup(STDIN_FILENO)), settings_(s) {}
+      : acceptor_(io, at), input_(io, ::dup(STDIN_FILENO)), settings_(s) {}
 
   unsigned short port() const { return acceptor_.local_endpoint().port(); }
 
@@ -348,7 +348,6 @@ class centre {
     }
   }
 
-  asio::io_context& io_;
   tcp::acceptor acceptor_;
   asio::posix::stream_descriptor input_;
   asio::streambuf line_;
