@@ -40,9 +40,9 @@ void application::answer_gb26875(const gb::app_data& request,
     for (const auto& a : open) {
       if (device.empty() || a.device == device) bits |= gb_status_bits(a.kind, a.rule);
     }
-    // Under test (bit 0 clear) when a test mode is open.
+    // A device in test mode is under test (bit 0 clear); the facility is not, for one such device.
     for (const auto& a : open) {
-      if ((device.empty() || a.device == device) && a.kind == event_kind::test_mode_started)
+      if (!device.empty() && a.device == device && a.kind == event_kind::test_mode_started)
         bits = static_cast<std::uint16_t>(bits & ~gb_status::normal);
     }
     return bits;

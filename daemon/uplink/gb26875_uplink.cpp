@@ -300,8 +300,8 @@ void gb26875_uplink::on_request(const gb::frame& f) {
   ++counts_.requests;
   const auto serial = f.serial;
   const auto type = request->type;
-  const auto send = [this, serial, type](std::optional<gb::app_data> answer) {
-    if (!connected_) return;
+  const auto send = [this, serial, type, generation = generation_](std::optional<gb::app_data> answer) {
+    if (!connected_ || generation != generation_) return;  // asked on a connection since lost
     if (!answer) {
       ++counts_.denied_by_us;
       spdlog::info("gb26875 uplink request type={} serial={} answer=none action=deny", type, serial);
@@ -324,7 +324,7 @@ void gb26875_uplink::on_request(const gb::frame& f) {
     case 85: {
       unsigned major = 0, minor = 0;
       std::sscanf(FIREGATE_VERSION, "%u.%u", &major, &minor);
-      send(gb::app_data{25, {{{std::int64_t{major}, std::int64_t{minor}}, std::nullopt}}});
+      send(gb::app_data{25, {{{std::int64_t{major}, std::int64_t{minor}}, now}}});
       return;
     }
     case 88:
@@ -394,7 +394,6 @@ void gb26875_uplink::on_control(const gb::frame& f) {
             "at "
             "this place; the centre records the miss\"");
       }));
-      if (inspection_handler_) inspection_handler_();
       return;
     }
     case 89:
@@ -541,12 +540,7 @@ void gb26875_uplink::pump() {
               item.id, error);
         }
         ++counts_.not_applicable;
-        if (item.id > 0) {
-          to_mark_.push_back(item.id);
-          flush_marks();
-        } else {
-          known_.erase(item.id);
-        }
+        release(item.id);
         continue;
       }
       try {
@@ -556,12 +550,7 @@ void gb26875_uplink::pump() {
             "gb26875 uplink cannot encode outbox_id={} error=\"{}\" action=\"not sent to the centre\"",
             item.id, e.what());
         ++counts_.not_applicable;
-        if (item.id > 0) {
-          to_mark_.push_back(item.id);
-          flush_marks();
-        } else {
-          known_.erase(item.id);
-        }
+        release(item.id);
         continue;
       }
     }
@@ -610,12 +599,7 @@ void gb26875_uplink::done_current() {
   if (!current_) return;
   const auto id = current_->item.id;
   current_.reset();
-  if (id > 0) {
-    to_mark_.push_back(id);
-    flush_marks();
-  } else if (id < 0) {
-    known_.erase(id);
-  }
+  release(id);
   schedule_heartbeat();
   pump();
 }
@@ -673,6 +657,15 @@ void gb26875_uplink::refill() {
       pump();
     });
   });
+}
+
+void gb26875_uplink::release(std::int64_t id) {
+  if (id > 0) {
+    to_mark_.push_back(id);  // delivered (or never sendable) for this uplink
+    flush_marks();
+  } else if (id < 0) {
+    known_.erase(id);  // held in memory only: nothing to mark
+  }
 }
 
 void gb26875_uplink::flush_marks() {

@@ -63,8 +63,6 @@ class gb26875_uplink {
 
   /// Call before start().
   void on_query(query_handler handler) { query_ = std::move(handler); }
-  /// Called when the centre sends an inspection check, to tell people. Call before start().
-  void on_inspection(std::function<void()> handler) { inspection_handler_ = std::move(handler); }
 
   void start();
   void stop();
@@ -132,6 +130,9 @@ class gb26875_uplink {
   void send_heartbeat();
   void queue(lane l, upload item);
   void refill();
+  /// Done with an outbox item on this uplink: marked delivered in the store, or forgotten when it
+  /// was held in memory only (negative id); 0 (made here) needs nothing.
+  void release(std::int64_t id);
   void flush_marks();
   gb26875::time_label now_label() const;
   gb26875::frame make_frame(std::uint8_t command, std::uint16_t serial, std::vector<std::uint8_t> data) const;
@@ -181,7 +182,6 @@ class gb26875_uplink {
   std::chrono::system_clock::duration clock_offset_{};
   std::optional<inspection> inspection_;
   query_handler query_;
-  std::function<void()> inspection_handler_;
   std::optional<clock::time_point> last_confirm_;
   std::chrono::steady_clock::time_point last_fault_log_{};
   bool connected_{false};

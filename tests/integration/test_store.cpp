@@ -330,6 +330,24 @@ TEST_CASE("each uplink keeps its own delivery state - an item leaves when every 
   CHECK(s.pending(1, 10, {})[0].payload == "alarm-2");
 }
 
+TEST_CASE("an uplink that takes no telemetry never sees it - and telemetry leaves with the one that does") {
+  test::temp_dir dir;
+  store s((dir / "fg.db").string());
+  s.set_uplinks(2, 1U);  // uplink 0 (MQTT) takes telemetry, uplink 1 (GB/T 26875.3) does not
+  const auto start = clock::now();
+  const auto queued = s.append_telemetry(polls_of("smoke-1", 3, start), "t", 1);
+  REQUIRE(queued.size() == 3);
+  const auto alarm = record(s, "alarm-1", lane::alarm);
+  auto second = s.pending(1, 10, {});
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].id == alarm);
+  CHECK(s.pending(0, 10, {}).size() == 4);
+  std::vector<std::int64_t> ids;
+  for (const auto& q : queued) ids.push_back(q.id);
+  s.mark_delivered(0, ids);
+  CHECK(s.outbox_depth() == 1);  // the telemetry is gone; the alarm waits for uplink 1
+}
+
 TEST_CASE(
     "eviction for size: the oldest readings and telemetry go first - undelivered alarms and faults never") {
   test::temp_dir dir;

@@ -333,6 +333,15 @@ std::string source_dir() {
 }
 
 std::string site_header(const std::filesystem::path& db, std::uint16_t broker_port) {
+  return site_base(db) + fmt::format(R"([uplink.mqtt]
+host = "127.0.0.1"
+port = {}
+keepalive_s = 5
+)",
+                                     broker_port);
+}
+
+std::string site_base(const std::filesystem::path& db) {
   return fmt::format(R"([profiles]
 dir = "{}"
 [gateway]
@@ -355,13 +364,9 @@ path = "{}"
 flush_interval_ms = 200
 [control]
 socket = "{}"
-[uplink.mqtt]
-host = "127.0.0.1"
-port = {}
-keepalive_s = 5
 )",
                      source_dir() + "/config/profiles", db.string(),
-                     (db.parent_path() / "control.sock").string(), broker_port);
+                     (db.parent_path() / "control.sock").string());
 }
 
 std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,

@@ -161,6 +161,8 @@ class mqtt_probe {
 /// site-test (Test Hostel, its contacts), readings flushed every 200 ms to `db`, the control socket
 /// beside it (control.sock), the platform broker at 127.0.0.1:broker_port. Buses and devices follow.
 std::string site_header(const std::filesystem::path& db, std::uint16_t broker_port);
+/// The same without any uplink: a test adds its own [uplink.*] tables.
+std::string site_base(const std::filesystem::path& db);
 
 /// A site file for firegated: `detectors` SD-1 units (smoke-1.., unit ids 1..) on the simulator at
 /// 127.0.0.1:modbus_port, alarm group every 50 ms, readings flushed every 200 ms, the platform broker

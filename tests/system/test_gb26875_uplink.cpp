@@ -52,13 +52,12 @@ class gb_centre {
     }
     return out;
   }
-  /// Frames the UITD sent, of application data `type` (0: any, -1: heartbeats).
+  /// Frames the UITD sent, of application data `type` (0: any).
   std::vector<json> frames(int type = 0) const {
     std::vector<json> out;
     for (auto& l : lines()) {
       if (l.value("event", "") != "frame") continue;
-      const bool heartbeat = l.value("heartbeat", false);
-      if (type == -1 ? heartbeat : type == 0 || (l.contains("data") && l["data"].value("type", 0) == type))
+      if (type == 0 || (l.contains("data") && l["data"].value("type", 0) == type))
         out.push_back(std::move(l));
     }
     return out;
@@ -105,29 +104,7 @@ std::function<bool(const json&)> status_of(std::int64_t address, int bits,
 /// electrical-fire detector (EFD-4T, unit 2, component 102) on the simulator.
 std::string gb_site(const temp_dir& dir, std::uint16_t centre_port, std::uint16_t modbus_port,
                     const std::string& uplink_keys = "") {
-  return fmt::format(R"([profiles]
-dir = "{}"
-[gateway]
-id = "gw-gb"
-[site]
-id = "site-gb"
-name = "Test Restaurant"
-address = "8 Test Road, Hangzhou"
-category = "restaurant"
-latitude = 30.25
-longitude = 120.17
-[site.responsible]
-name = "Wang Wei"
-phone = "+86 138 0000 0001"
-[site.backup]
-name = "Li Na"
-phone = "+86 139 0000 0002"
-[storage]
-path = "{}"
-flush_interval_ms = 200
-[control]
-socket = "{}"
-[uplink.gb26875]
+  return site_base(dir / "fg.db") + fmt::format(R"([uplink.gb26875]
 host = "127.0.0.1"
 port = {}
 uitd_address = 889
@@ -158,8 +135,7 @@ unit_id = 2
 location = "厨房配电箱"
 gb26875_address = 102
 )",
-                     source_dir() + "/config/profiles", (dir / "fg.db").string(),
-                     (dir / "control.sock").string(), centre_port, uplink_keys, modbus_port);
+                                                centre_port, uplink_keys, modbus_port);
 }
 
 json gb_status(const temp_dir& dir) {
