@@ -83,7 +83,8 @@ void application::answer_gb26875(const gb::app_data& request,
                      if (!gb26875_) return;
                      // Readings not yet flushed to the store are newer than what it has.
                      for (const auto& r : batch_) {
-                       if (r.device != device) continue;
+                       if (r.device != device || r.q != quality::good)
+                         continue;  // a failed poll keeps the last value
                        auto it = std::find_if(latest.begin(), latest.end(),
                                               [&](const reading& l) { return l.point == r.point; });
                        if (it == latest.end()) {

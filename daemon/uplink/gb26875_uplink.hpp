@@ -18,6 +18,8 @@
 //
 // Analog values (type 3) are sent from live readings, each point at most every analog_interval_s;
 // they are not stored for this uplink (telemetry items are stored as delivered for it).
+//
+// gb26875_uplink.cpp has the connection and the sending; gb26875_downlink.cpp what the centre sends.
 
 #include "config/config.hpp"
 #include "gb26875/app_data.hpp"

@@ -221,16 +221,34 @@ TEST_CASE(
     return f.value("command", "") == "response" && f.contains("data") && f["data"].value("type", 0) == 21 &&
            f["data"]["objects"][0].value("uitd status", 0) == 0x03;
   }));
-  centre.send("query 63 1 1 102");
-  auto r63 = (centre.wait_frame([](const json& f) {
+  // (A reading of bad quality, from a poll that timed out on a loaded machine, is not sent: the
+  // read is asked again then.)
+  const auto leakage_answer = [](const json& f) {
     if (f.value("command", "") != "response" || !f.contains("data") || f["data"].value("type", 0) != 3)
       return false;
     for (const auto& o : f["data"]["objects"]) {
       if (o.value("analog type", 0) == 128 && std::abs(o.value("analog value", 0) - 600) <= 60) return true;
     }
     return false;
-  }));
-  CHECK(r63);
+  };
+  std::optional<json> r63;
+  for (int attempt = 0; attempt < 3 && !r63; ++attempt) {
+    centre.send("query 63 1 1 102");
+    r63 = centre.wait_frame(leakage_answer, 4s);
+  }
+  if (!r63) {
+    std::string answers;
+    for (const auto& f : centre.lines()) {
+      if (f.value("command", "") == "response" || f.value("command", "") == "deny")
+        answers += f.dump() + "\n";
+    }
+    std::istringstream log(daemon.log_text());
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("gb26875 uplink request") != std::string::npos) answers += line + "\n";
+    }
+    FAIL_CHECK("no analog values near 600 mA in an answer to the read of component 102; the answers:\n"
+               << answers);
+  }
   centre.send("query 85");
   CHECK(centre.wait_frame([](const json& f) {
     return f.value("command", "") == "response" && f.contains("data") && f["data"].value("type", 0) == 25;
