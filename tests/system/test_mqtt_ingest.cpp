@@ -248,3 +248,61 @@ TEST_CASE("mqtt ingest: malformed huge and flooding sensors are contained and re
   // The password is never logged.
   CHECK(read_text(dir / "fg.log").find("pw-123") == std::string::npos);
 }
+
+TEST_CASE("mqtt ingest: a sensor's first message leaves another device on the offline count") {
+  // The status message counts offline devices by the drivers' reports: a wireless sensor's first
+  // message is no recovery and must not take a dead Modbus detector off that count.
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  std::ofstream(dir / "fg.toml") << site_header(dir / "fg.db", mosquitto.port())
+                                 << fmt::format(R"(heartbeat_s = 1
+[[buses]]
+name = "dead-line"
+driver = "modbus_tcp"
+host = "127.0.0.1"
+port = {}
+timeout_ms = 200
+poll_interval_ms = 200
+offline_after = 1
+[[devices]]
+name = "smoke-dead"
+bus = "dead-line"
+profile = "SD-1"
+unit_id = 1
+location = "room 9"
+[[buses]]
+name = "wireless"
+driver = "mqtt"
+host = "127.0.0.1"
+port = {}
+[[devices]]
+name = "smoke-room-1"
+bus = "wireless"
+profile = "ZB-SMOKE"
+id = "room1"
+location = "room 1"
+)",
+                                                free_port(), mosquitto.port());
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  REQUIRE(wait_event(platform, "device_offline", "smoke-dead"));
+  auto sim = sensors(dir, mosquitto.port(), {"ZB-SMOKE:room1"});
+  sim->send("room1 publish\n");
+  REQUIRE(wait_until([&] { return device_view(dir, "smoke-room-1").value("online", false); }, 10s));
+  // Two heartbeats later (the first may have been under way), one device is still offline.
+  const auto heartbeats = [&] {
+    std::vector<json> out;
+    for (const auto& m : platform.messages()) {
+      const auto j = event_of(m);
+      if (m.topic == "firegate/site-test/gw-test/status" && j.is_object() &&
+          j.value("reason", "") == "heartbeat")
+        out.push_back(j);
+    }
+    return out;
+  };
+  const auto seen = heartbeats().size();
+  REQUIRE(wait_until([&] { return heartbeats().size() >= seen + 2; }, 10s));
+  const auto last = heartbeats().back();
+  CHECK(last["devices"].value("offline", -1) == 1);
+  CHECK(last["devices"].value("online", -1) == 1);
+}
