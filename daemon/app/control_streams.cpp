@@ -89,6 +89,7 @@ json application::config_json() const {
   json devices = json::array();
   for (const auto& d : cfg_.devices) {
     json dev{{"name", d.name}, {"bus", d.bus}, {"location", d.location}, {"description", d.description}};
+    if (d.gb26875_address) dev["gb26875_address"] = *d.gb26875_address;
     for (const auto& b : cfg_.buses) {
       if (b.name == d.bus && b.settings) dev["settings"] = pairs_json(b.settings->device_summary(d.name));
     }
@@ -130,6 +131,20 @@ json application::config_json() const {
                    {"key_password", redacted(t.key_password)},
                    {"verify", t.verify}};
   }
+  json uplinks{{"mqtt", std::move(mqtt)}};
+  if (const auto& g = cfg_.gb26875) {
+    uplinks["gb26875"] = {{"host", g->host},
+                          {"port", g->port},
+                          {"uitd_address", g->uitd_address},
+                          {"centre_address", g->centre_address},
+                          {"system_type", g->system_type},
+                          {"system_address", g->system_address},
+                          {"confirm_timeout_s", g->confirm_timeout.count()},
+                          {"retries", g->retries},
+                          {"heartbeat_s", g->heartbeat.count()},
+                          {"heartbeat_abnormal_s", g->heartbeat_abnormal.count()},
+                          {"analog_interval_s", g->analog_interval.count()}};
+  }
   return {
       {"file", config_path_.string()},
       {"profiles", {{"dir", cfg_.profiles_dir}}},
@@ -151,7 +166,7 @@ json application::config_json() const {
       {"alarms",
        {{"escalate_after_s", cfg_.alarms.escalate_after.count()},
         {"false_alarms_per_day", cfg_.alarms.false_alarm_limit}}},
-      {"uplink", {{"mqtt", std::move(mqtt)}}},
+      {"uplink", std::move(uplinks)},
       {"control",
        {{"enabled", cfg_.control.enabled}, {"socket", cfg_.control.socket}, {"group", cfg_.control.group}}},
       {"buses", std::move(buses)},

@@ -160,6 +160,12 @@ TEST_CASE(
   CHECK(first.value("source", 0) == 889);
   CHECK(first.value("destination", 0) == 89912);
   CHECK(first.value("answer", "") == "confirm");
+  // The technician sees the uplink's settings and the devices' addresses (and no MQTT uplink).
+  const auto settings = ctl(dir, {"config", "show"}).out;
+  CHECK(settings.find("[uplink.gb26875]\n") != std::string::npos);
+  CHECK(settings.find("uitd_address = 889") != std::string::npos);
+  CHECK(settings.find("gb26875_address = 101") != std::string::npos);
+  CHECK(settings.find("[uplink.mqtt]") == std::string::npos);
 
   // Analog values: the residual current in firegate's user-defined type 128 (1 mA), the cable
   // temperatures as temperature (0.1 °C) of component type 18; no setting is sent.

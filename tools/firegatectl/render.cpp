@@ -288,7 +288,10 @@ void print_config(const json& r, std::ostream& out) {
   out << "# the running configuration of firegated, defaults included, secrets redacted\n";
   out << "# read from " << text(field(r, "file")) << "\n\n";
   for (const char* s : {"profiles", "gateway", "site", "storage", "alarms", "control"}) section(s, r[s]);
-  section("uplink.mqtt", field(field(r, "uplink"), "mqtt"));
+  const auto& uplinks = field(r, "uplink");
+  if (const auto& mqtt = field(uplinks, "mqtt"); mqtt.is_object() && !mqtt.value("host", "").empty())
+    section("uplink.mqtt", mqtt);
+  if (const auto& gb = field(uplinks, "gb26875"); gb.is_object()) section("uplink.gb26875", gb);
   for (const char* arr : {"buses", "devices", "linkage"}) {
     for (const auto& item : r[arr]) {
       out << "[[" << arr << "]]\n";
