@@ -16,14 +16,14 @@ import argparse
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from modbus_fleet import ROOT, site_lines, sim_times, stop_all, wait_for, write_config  # noqa: E402
+from modbus_fleet import (ROOT, latency_fields, process_starter, site_lines, sim_times, stop_all,  # noqa: E402
+                          wait_for, write_config)
 
 
 def gateway_config(work, centre_port, ports, per_port, alarm_ms, poll_ms):
@@ -58,13 +58,10 @@ def main():
     work = tempfile.mkdtemp(prefix="firegate-bench-")
     procs = []
 
-    def start(argv, log, **kw):
-        p = subprocess.Popen(argv, stdout=open(f"{work}/{log}", "w"), stderr=subprocess.STDOUT, **kw)
-        procs.append(p)
-        return p
+    start = process_starter(work, procs)
 
     try:
-        centre = start([f"{args.build}/tools/firegate-gb26875-center", "--json", "--listen", "127.0.0.1:0",
+        start([f"{args.build}/tools/firegate-gb26875-center", "--json", "--listen", "127.0.0.1:0",
                         "--address", "89912"], "centre.log", stdin=subprocess.PIPE)
 
         def listening():
@@ -110,11 +107,7 @@ def main():
         result = {"devices": args.devices, "ports": nports, "alarm_ms": args.alarm_ms, "poll_ms": args.poll_ms,
                   "fires": len(chosen), "received": len(latencies)}
         if latencies:
-            latencies.sort()
-            q = statistics.quantiles(latencies, n=100, method="inclusive")
-            result.update({"latency_ms_p50": round(statistics.median(latencies), 1),
-                           "latency_ms_p90": round(q[89], 1), "latency_ms_p99": round(q[98], 1),
-                           "latency_ms_max": round(latencies[-1], 1)})
+            result.update(latency_fields(latencies))
         if args.markdown:
             print("| " + " | ".join(str(v) for v in result.values()) + " |")
         else:

@@ -95,6 +95,28 @@ def start_broker(work, start):
     return broker, port
 
 
+def process_starter(work, procs):
+    """START(argv, log, **kw): launches a process with its output in WORK/LOG, recorded in PROCS for stop_all."""
+    def start(argv, log, **kw):
+        p = subprocess.Popen(argv, stdout=open(f"{work}/{log}", "w"), stderr=subprocess.STDOUT, **kw)
+        procs.append(p)
+        return p
+    return start
+
+
+def percentiles(values, digits=2):
+    """The count, p50, p90, p99 and max of VALUES, rounded to DIGITS."""
+    values = sorted(values)
+    q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+    return {"n": len(values), "p50": round(statistics.median(values), digits), "p90": round(q[89], digits),
+            "p99": round(q[98], digits), "max": round(values[-1], digits)}
+
+
+def latency_fields(latencies):
+    """latency_ms_p50, _p90, _p99 and _max of LATENCIES (ms), to 0.1 ms."""
+    return {f"latency_ms_{k}": v for k, v in percentiles(latencies, 1).items() if k != "n"}
+
+
 def stop_all(procs, work, keep):
     """Stops what the benchmark started, newest first, and removes WORK unless KEEP."""
     for p in reversed(procs):
@@ -166,10 +188,7 @@ def main():
     work = tempfile.mkdtemp(prefix="firegate-bench-")
     procs = []
 
-    def start(argv, log, **kw):
-        p = subprocess.Popen(argv, stdout=open(f"{work}/{log}", "w"), stderr=subprocess.STDOUT, **kw)
-        procs.append(p)
-        return p
+    start = process_starter(work, procs)
 
     try:
         broker, broker_port = start_broker(work, start)
@@ -249,12 +268,7 @@ def main():
             "broker_cpu_percent": round(100 * (broker1 - broker0) / window, 2),
         }
         if latencies:
-            latencies.sort()
-            q = statistics.quantiles(latencies, n=100, method="inclusive")
-            result.update({"fires": args.fires, "alarms_received": len(latencies),
-                           "latency_ms_p50": round(statistics.median(latencies), 1),
-                           "latency_ms_p90": round(q[89], 1), "latency_ms_p99": round(q[98], 1),
-                           "latency_ms_max": round(latencies[-1], 1)})
+            result.update({"fires": args.fires, "alarms_received": len(latencies), **latency_fields(latencies)})
         if args.markdown:
             keys = list(result)
             print("| " + " | ".join(keys) + " |")

@@ -22,15 +22,14 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from modbus_fleet import (ROOT, cpu_seconds, log_times, memory_kib, site_lines, start_broker, stop_all,  # noqa: E402
-                          wait_for, write_config)
+from modbus_fleet import (ROOT, cpu_seconds, log_times, memory_kib, percentiles, process_starter,  # noqa: E402
+                          site_lines, start_broker, stop_all, wait_for, write_config)
 
 
 def gateway_config(work, broker_port, devices, max_rate):
@@ -51,13 +50,6 @@ def publish_times(log):
     return log_times(log, r"^(\S+)Z sim published id=(\S+) topic=\S+ kind=smoke=1 ", lambda m: m.group(2))
 
 
-def percentiles(values):
-    values = sorted(values)
-    q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
-    return {"n": len(values), "p50": round(statistics.median(values), 2), "p90": round(q[89], 2),
-            "p99": round(q[98], 2), "max": round(values[-1], 2)}
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--devices", type=int, default=1000)
@@ -73,10 +65,7 @@ def main():
     procs = []
     build = args.build
 
-    def start(argv, log, **kw):
-        p = subprocess.Popen(argv, stdout=open(f"{work}/{log}", "w"), stderr=subprocess.STDOUT, **kw)
-        procs.append(p)
-        return p
+    start = process_starter(work, procs)
 
     def status():
         out = subprocess.run([f"{build}/tools/firegatectl", "--socket", f"{work}/control.sock", "--json", "status"],

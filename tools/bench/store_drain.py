@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,8 +26,8 @@ import time
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from modbus_fleet import (ROOT, cpu_seconds, memory_kib, sim_times, site_lines, start_broker,  # noqa: E402
-                          stop_all, wait_for)
+from modbus_fleet import (ROOT, cpu_seconds, memory_kib, percentiles, process_starter, sim_times,  # noqa: E402
+                          site_lines, start_broker, stop_all, wait_for)
 
 
 def config(work, broker_port, sim_port, detectors, alarm_ms, rate):
@@ -50,9 +49,7 @@ def log_time(line):
 
 
 def quantiles(values):
-    values = sorted(values)
-    q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
-    return {"p50": round(statistics.median(values), 1), "p99": round(q[98], 1), "max": round(values[-1], 1)}
+    return {k: v for k, v in percentiles(values, 1).items() if k in ("p50", "p99", "max")}
 
 
 def main():
@@ -68,10 +65,7 @@ def main():
     work = tempfile.mkdtemp(prefix="firegate-drain-")
     procs = []
 
-    def start(argv, log, **kw):
-        p = subprocess.Popen(argv, stdout=open(f"{work}/{log}", "w"), stderr=subprocess.STDOUT, **kw)
-        procs.append(p)
-        return p
+    start = process_starter(work, procs)
 
     try:
         t = time.time()
