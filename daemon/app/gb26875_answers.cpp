@@ -102,10 +102,8 @@ void application::answer_gb26875(const gb::app_data& request,
     }
     case 65: {  // facility software version: firegate's own
       if (!our_system) return reply(std::nullopt);
-      unsigned major = 0, minor = 0;
-      std::sscanf(FIREGATE_VERSION, "%u.%u", &major, &minor);
-      return reply(gb::app_data{
-          5, {{{sys_type, sys_address, std::int64_t{major}, std::int64_t{minor}}, std::nullopt}}});
+      const auto v = firegate_gb_version();
+      return reply(gb::app_data{5, {{{sys_type, sys_address, v.major, v.minor}, std::nullopt}}});
     }
     case 66: {  // facility system configuration
       if (!our_system) return reply(std::nullopt);

@@ -9,7 +9,6 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
 #include <cstdlib>
 
 namespace firegate {
@@ -148,9 +147,8 @@ void gb26875_uplink::on_request(const gb::frame& f) {
   const auto now = now_label();
   switch (type) {
     case 85: {
-      unsigned major = 0, minor = 0;
-      std::sscanf(FIREGATE_VERSION, "%u.%u", &major, &minor);
-      send(gb::app_data{25, {{{std::int64_t{major}, std::int64_t{minor}}, now}}});
+      const auto v = firegate_gb_version();
+      send(gb::app_data{25, {{{v.major, v.minor}, now}}});
       return;
     }
     case 88:

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace firegate {
@@ -29,6 +30,12 @@ std::optional<gb_analog_code> gb_analog_code_of(std::string_view unit) {
   if (unit == "A") return gb_analog_code{9, 10};
   if (unit == "mA") return gb_analog_code{residual_current_analog_type, 1};
   return std::nullopt;
+}
+
+gb_version firegate_gb_version() {
+  unsigned major = 0, minor = 0;
+  std::sscanf(FIREGATE_VERSION, "%u.%u", &major, &minor);
+  return {major, minor};
 }
 
 std::uint16_t gb_status_bits(event_kind kind, std::string_view rule) {

@@ -54,6 +54,12 @@ struct gb_analog_code {
 std::optional<gb_analog_code> gb_analog_code_of(std::string_view unit);
 inline constexpr std::uint8_t residual_current_analog_type = 128;
 
+/// firegate's version as the standard's major and minor bytes (FIREGATE_VERSION "0.1.0" → 0, 1).
+struct gb_version {
+  std::int64_t major{0}, minor{0};
+};
+gb_version firegate_gb_version();
+
 /// The status bits an open alarm (or shield, test mode) of this kind sets on its component.
 /// `rule` tells power faults (a rule named for power or battery) from other faults.
 std::uint16_t gb_status_bits(event_kind kind, std::string_view rule);
