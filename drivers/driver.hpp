@@ -66,12 +66,16 @@ struct write_command {
   std::string device;
   std::string target;
   double value{0};
+  /// Read the target first and write only when it differs: a linkage re-asserting an output after a
+  /// restart or on an escalation (someone may have switched it off by hand at the panel).
+  bool only_if_differs{false};
 };
 
 struct write_outcome {
   std::error_code error;  ///< empty: written (and read back equal when `verified`)
   bool verified{false};   ///< the profile asked for a read-back and it matched
   std::string detail;     ///< for the log and the event: what was done or what to check
+  bool unchanged{false};  ///< only_if_differs: it already read back at the value; nothing written
 };
 
 using write_handler = std::function<void(const write_outcome&)>;

@@ -5,6 +5,7 @@
 #include "uplink/payloads.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -115,7 +116,12 @@ int application::run() {
     // Still open at the last stop: active again without being raised again (docs/alarms.md).
     spdlog::info("alarms restored open={} devices_with_false_alarms_today={}", open.size(),
                  false_alarms.size());
-    for (auto& e : rules_.restore(open, false_alarms, rules::mono::now(), clock::now())) raise(std::move(e));
+    auto ended = rules_.restore(open, false_alarms, rules::mono::now(), clock::now());
+    // The outputs the open alarms held at the stop are held again (written only where they read back
+    // different): a restart during a fire never leaves the sounder off. What the restore ends then
+    // releases them as usual.
+    run_linkage_actions(linkage_.restore(cfg_.linkages, open));
+    for (auto& e : ended) raise(std::move(e));
   }
   start_control();
   wait_signal();
@@ -271,6 +277,8 @@ void application::reload() {
   start_drivers();
   // With the new drivers in place: an alarm the reload ends may reset a linkage output.
   for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));
+  // The linkages themselves may have changed: outputs are held by the new ones from now on.
+  update_linkages(nullptr);
   spdlog::info("reload applied file={} buses={} devices={}", config_path_.string(), cfg_.buses.size(),
                cfg_.devices.size());
   notifier_.ready(status_line());
@@ -482,73 +490,71 @@ bus_driver* application::driver_of(const std::string& device) {
   return nullptr;
 }
 
-void application::run_linkages(const event& e) {
-  // A test alarm drives nothing: a detector under maintenance must not trip a breaker.
-  if (cfg_.linkages.empty() || e.test) return;
-  std::optional<rules::alarm_category> category;
-  bool raised = true;
-  switch (e.kind) {
-    case event_kind::fire_recovery:
-      raised = false;
-      [[fallthrough]];
+namespace {
+
+/// Whether an event changes which alarms are open (and so which linkage outputs they hold).
+bool changes_open_alarms(event_kind kind) {
+  switch (kind) {
     case event_kind::fire_alarm:
-      category = rules::alarm_category::fire;
-      break;
-    case event_kind::supervisory_recovery:
-      raised = false;
-      [[fallthrough]];
+    case event_kind::fire_recovery:
     case event_kind::supervisory_alarm:
-      category = rules::alarm_category::supervisory;
-      break;
-    case event_kind::device_fault_recovery:
-      raised = false;
-      [[fallthrough]];
+    case event_kind::supervisory_recovery:
     case event_kind::device_fault:
-      category = rules::alarm_category::fault;
-      break;
+    case event_kind::device_fault_recovery:
+    case event_kind::alarm_escalation:
+      return true;
     default:
-      return;
+      return false;
   }
-  for (const auto& l : cfg_.linkages) {
-    if (l.on != *category || (!l.rule.empty() && l.rule != e.rule)) continue;
-    if (!l.devices.empty() && std::find(l.devices.begin(), l.devices.end(), e.device) == l.devices.end())
-      continue;
-    if (!raised && !l.reset_value) continue;
-    const double value = raised ? l.value : *l.reset_value;
-    const auto why = fmt::format("linkage {} on the {} of {} ({})", l.name, to_string(e.kind), e.device,
-                                 raised ? e.id : e.alarm_id);
-    auto report = [this, name = l.name, device = l.device, write = l.write, value, why,
-                   alarm_id = raised ? e.id : e.alarm_id](const write_outcome& o) {
+}
+
+}  // namespace
+
+void application::update_linkages(const event* cause) {
+  run_linkage_actions(linkage_.update(cfg_.linkages, rules_.open_alarms(), cause));
+}
+
+void application::run_linkage_actions(std::vector<linkage_outputs::action> actions) {
+  for (auto& a : actions) {
+    auto report = [this, a](const write_outcome& o) {
       if (stopping_) {
-        spdlog::warn("linkage not completed at the stop linkage={} device={} write={}", name, device, write);
+        spdlog::warn("linkage not completed at the stop linkage={} device={} write={}",
+                     fmt::join(a.linkages, ","), a.device, a.write);
+        return;
+      }
+      if (o.unchanged) {
+        spdlog::info("linkage holds linkage={} device={} write={} value={} alarm={} detail=\"{}\"",
+                     fmt::join(a.linkages, ","), a.device, a.write, a.value, a.alarm_id, o.detail);
         return;
       }
       event done;
       done.id = new_event_id();
       done.kind = o.error ? event_kind::linkage_failed : event_kind::linkage_done;
-      done.device = device;
-      done.point = write;
-      done.value = value;
+      done.device = a.device;
+      done.point = a.write;
+      done.value = a.value;
       done.time = clock::now();
-      done.alarm_id = alarm_id;
-      done.detail =
-          o.error ? fmt::format("{}: writing {} = {} failed: {}; act by hand", why, write, value, o.detail)
-                  : fmt::format("{}: {}", why, o.detail);
+      done.alarm_id = a.alarm_id;
+      done.detail = o.error ? fmt::format("{}: writing {} = {} failed: {}; act by hand", a.why, a.write,
+                                          a.value, o.detail)
+                            : fmt::format("{}: {}", a.why, o.detail);
       raise(std::move(done));
     };
-    auto* driver = driver_of(l.device);
+    auto* driver = driver_of(a.device);
     if (driver == nullptr) {
       report({std::make_error_code(std::errc::no_such_device), false, "its bus is not running"});
       continue;
     }
-    spdlog::info("linkage started linkage={} device={} write={} value={} alarm={}", l.name, l.device, l.write,
-                 value, raised ? e.id : e.alarm_id);
-    driver->write({l.device, l.write, value}, std::move(report));
+    spdlog::info(
+        "linkage started linkage={} device={} write={} value={} alarm={} reset={} only_if_differs={}",
+        fmt::join(a.linkages, ","), a.device, a.write, a.value, a.alarm_id, a.reset, a.only_if_differs);
+    driver->write({a.device, a.write, a.value, a.only_if_differs}, std::move(report));
   }
 }
 
 void application::raise(event e) {
-  run_linkages(e);
+  // A test alarm drives nothing: a detector under maintenance must not trip a breaker.
+  if (changes_open_alarms(e.kind) && !e.test) update_linkages(&e);
   e.seq = next_seq_++;
   const auto* device = find_device(e.device);
   const bool is_alarm = on_alarm_lane(e.kind);

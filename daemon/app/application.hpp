@@ -7,6 +7,7 @@
 #include "control/control_server.hpp"
 #include "driver.hpp"
 #include "rules/alarm_engine.hpp"
+#include "rules/linkage.hpp"
 #include "store/store_worker.hpp"
 #include "systemd_notifier.hpp"
 #include "uplink/commands.hpp"
@@ -70,9 +71,12 @@ class application final : public reading_sink {
   /// Every minute: removes what is past storage.max_age_days or over storage.max_size_mb.
   void enforce_bounds();
   void raise(event e);
-  /// The site's linkage for an alarm raised or ended: writes through the output device's driver,
-  /// each reported as linkage_done or linkage_failed.
-  void run_linkages(const event& e);
+  /// The site's linkage after what is open changed (`cause`: the event that changed it; null for a
+  /// reload): outputs newly held are written, outputs no alarm holds any more reset (docs/alarms.md).
+  void update_linkages(const event* cause);
+  /// Carries out linkage writes through the output devices' drivers, each reported as linkage_done
+  /// or linkage_failed (nothing when it already read back at the value).
+  void run_linkage_actions(std::vector<linkage_outputs::action> actions);
   bus_driver* driver_of(const std::string& device);
   /// A write failed: logged, and on the first failure a storage_fault event.
   void storage_failed(const std::string& error, std::string_view what);
@@ -155,6 +159,8 @@ class application final : public reading_sink {
   bool storage_in_memory_{false};
   std::string storage_fault_id_;  ///< the open storage_fault event
   alarm_engine rules_;
+  /// Which linkage outputs the open alarms hold.
+  linkage_outputs linkage_;
   /// Once a second: stale data and debounces that complete between readings.
   boost::asio::steady_timer rules_timer_;
   std::unique_ptr<mqtt_uplink> uplink_;

@@ -34,12 +34,6 @@ const std::vector<std::string> control_commands{
     "status",     "devices", "device", "alarms", "ack",  "shield", "unshield", "test_mode",
     "test_alarm", "tail",    "config", "export", "read", "write",  "scan",     "gb26875_answer"};
 
-/// Who did it, for the event: the login the kernel reports, and the name given when another.
-std::string local_actor(const control::peer& p, const std::string& given) {
-  if (given.empty() || given == p.user) return fmt::format("{} (firegatectl)", p.user);
-  return fmt::format("{} (firegatectl, user {})", given, p.user);
-}
-
 }  // namespace
 
 void application::on_control(const session_ptr& s, const json& request) {

@@ -3,10 +3,12 @@
 // app/control_streams.cpp. Inside the application only.
 
 #include "config/config.hpp"
+#include "control/control_server.hpp"
 #include "reading.hpp"
 #include "rules/event.hpp"
 #include "uplink/payloads.hpp"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <optional>
@@ -17,6 +19,12 @@
 namespace firegate::control_json {
 
 using json = nlohmann::json;
+
+/// Who did it, for an event: the login the kernel reports, and the name given when another.
+inline std::string local_actor(const control::peer& p, const std::string& given) {
+  if (given.empty() || given == p.user) return fmt::format("{} (firegatectl)", p.user);
+  return fmt::format("{} (firegatectl, user {})", given, p.user);
+}
 
 inline json time_or_null(const std::optional<clock::time_point>& t) {
   return t ? json(iso8601(*t)) : json(nullptr);

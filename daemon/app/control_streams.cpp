@@ -216,6 +216,8 @@ void application::control_registers(const session_ptr& s, const json& id, const 
   r.address = static_cast<std::uint16_t>(address);
   r.count = static_cast<std::uint16_t>(count);
   r.table = args.value("table", std::string("holding"));
+  bool force = false;
+  std::string held, forced_device;
   if (name == "write") {
     const auto values = args.find("values");
     if (values == args.end() || !values->is_array() || values->empty()) {
@@ -230,11 +232,56 @@ void application::control_registers(const session_ptr& s, const json& id, const 
       }
       r.values.push_back(v.get<std::uint16_t>());
     }
+    // An output that open alarms hold (a sounder in a fire) is not switched by hand by mistake.
+    std::vector<std::string> holding;
+    std::string outputs;
+    std::string output_device;
+    if (const auto& settings = cfg_.buses[*bus].settings) {
+      for (const auto& [device, write] :
+           settings->writables_at(r.unit, r.table, r.address, static_cast<std::uint16_t>(r.values.size()))) {
+        for (const auto& h : linkage_.holders(device, write)) {
+          holding.push_back(fmt::format("{} of {} ({})", to_string(h.kind), h.device, h.alarm_id));
+        }
+        if (linkage_.holders(device, write).empty()) continue;
+        outputs += fmt::format("{}{}.{}", outputs.empty() ? "" : ", ", device, write);
+        if (output_device.empty()) output_device = device;
+      }
+    }
+    force = args.value("force", false) && !holding.empty();
+    if (!holding.empty() && !force) {
+      spdlog::warn(
+          "control raw write refused bus={} unit={} table={} address={} outputs={} user={} uid={} "
+          "reason=\"open alarms hold the output\"",
+          bus_name, unit, r.table, address, outputs, s->who().user, s->who().uid);
+      s->send(refuse(id, "held",
+                     fmt::format("{} is held by open alarms through the site's linkage: {}; it is released "
+                                 "when they end; to switch it anyway, add --force (logged and reported to "
+                                 "the platform)",
+                                 outputs, fmt::join(holding, ", "))));
+      return s->done();
+    }
+    held = fmt::format("{} held by {}", outputs, fmt::join(holding, ", "));
+    forced_device = output_device;
     // A raw write bypasses the profiles' checks: who did it is in the log.
-    spdlog::warn("control raw write bus={} unit={} table={} address={} values={} user={} uid={}", bus_name,
-                 unit, r.table, address, values->dump(), s->who().user, s->who().uid);
+    spdlog::warn("control raw write bus={} unit={} table={} address={} values={} user={} uid={}{}", bus_name,
+                 unit, r.table, address, values->dump(), s->who().user, s->who().uid,
+                 force ? fmt::format(" forced=true outputs={}", outputs) : std::string());
   }
-  drivers_[*bus]->transact(r, [s, id, r, bus_name](const register_reply& answer) {
+  const auto who = local_actor(s->who(), args.value("by", std::string()));
+  drivers_[*bus]->transact(r, [this, s, id, r, bus_name, force, held, who,
+                               forced_device](const register_reply& answer) {
+    if (force && !answer.error) {
+      // Forced over a linkage: the platform is told who switched what the alarms were holding.
+      event e;
+      e.id = new_event_id();
+      e.kind = event_kind::linkage_overridden;
+      e.device = forced_device;
+      e.time = clock::now();
+      e.actor = who;
+      e.detail = fmt::format("{} wrote {} unit {} {} {} = {} by hand (firegatectl write --force) while {}",
+                             who, bus_name, r.unit, r.table, r.address, fmt::join(r.values, " "), held);
+      raise(std::move(e));
+    }
     if (answer.error) {
       s->send(refuse(id, "failed",
                      fmt::format("{} unit {} {} {}: {}{}", bus_name, r.unit, r.table, r.address,

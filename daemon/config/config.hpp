@@ -160,6 +160,19 @@ struct driver_settings {
     (void)device;
     return std::nullopt;
   }
+  /// The writables (as device and [[writes]] name) that a raw write of `count` registers or coils of
+  /// `table` ("holding", "coil") from `address` on `unit` would change: what a technician's
+  /// firegatectl write touches.
+  virtual std::vector<std::pair<std::string, std::string>> writables_at(std::uint8_t unit,
+                                                                        std::string_view table,
+                                                                        std::uint16_t address,
+                                                                        std::uint16_t count) const {
+    (void)unit;
+    (void)table;
+    (void)address;
+    (void)count;
+    return {};
+  }
   /// What `device` is, for people: its profile's name ("SD-1"); empty when not on this bus.
   virtual std::string device_model(const std::string& device) const {
     (void)device;

@@ -42,6 +42,12 @@ std::string_view to_string(event_kind kind) {
       return "linkage_done";
     case event_kind::linkage_failed:
       return "linkage_failed";
+    case event_kind::linkage_overridden:
+      return "linkage_overridden";
+    case event_kind::bus_offline:
+      return "bus_offline";
+    case event_kind::bus_online:
+      return "bus_online";
   }
   return "unknown";
 }
@@ -57,10 +63,12 @@ std::string_view category_of(event_kind kind) {
     case event_kind::device_fault:
     case event_kind::storage_fault:
     case event_kind::storage_eviction:
+    case event_kind::bus_offline:
       return "fault";
     case event_kind::fire_recovery:
     case event_kind::supervisory_recovery:
     case event_kind::device_online:
+    case event_kind::bus_online:
     case event_kind::device_fault_recovery:
     case event_kind::storage_recovery:
       return "recovery";
@@ -74,6 +82,7 @@ std::string_view category_of(event_kind kind) {
       return "test";
     case event_kind::linkage_done:
     case event_kind::linkage_failed:
+    case event_kind::linkage_overridden:
       return "linkage";
   }
   return "unknown";
@@ -89,6 +98,8 @@ std::string_view severity_of(event_kind kind) {
     case event_kind::device_fault:
     case event_kind::storage_fault:
     case event_kind::linkage_failed:
+    case event_kind::linkage_overridden:
+    case event_kind::bus_offline:
       return "major";
     case event_kind::storage_eviction:
     case event_kind::device_shielded:
@@ -98,6 +109,7 @@ std::string_view severity_of(event_kind kind) {
     case event_kind::device_online:
     case event_kind::device_fault_recovery:
     case event_kind::storage_recovery:
+    case event_kind::bus_online:
     case event_kind::alarm_acknowledged:
     case event_kind::device_unshielded:
     case event_kind::test_mode_started:
@@ -118,6 +130,7 @@ bool on_alarm_lane(event_kind kind) {
     case event_kind::alarm_escalation:
     case event_kind::linkage_done:
     case event_kind::linkage_failed:
+    case event_kind::linkage_overridden:
       return true;
     default:
       return false;
@@ -125,7 +138,7 @@ bool on_alarm_lane(event_kind kind) {
 }
 
 std::optional<event_kind> parse_event_kind(std::string_view name) {
-  for (int k = 0; k <= static_cast<int>(event_kind::linkage_failed); ++k) {
+  for (int k = 0; k <= static_cast<int>(last_event_kind); ++k) {
     if (to_string(static_cast<event_kind>(k)) == name) return static_cast<event_kind>(k);
   }
   return std::nullopt;
@@ -133,7 +146,8 @@ std::optional<event_kind> parse_event_kind(std::string_view name) {
 
 bool is_alarm(event_kind kind) {
   return kind == event_kind::fire_alarm || kind == event_kind::supervisory_alarm ||
-         kind == event_kind::device_fault || kind == event_kind::device_offline;
+         kind == event_kind::device_fault || kind == event_kind::device_offline ||
+         kind == event_kind::bus_offline;
 }
 
 event_kind recovery_of(event_kind alarm) {
@@ -144,6 +158,8 @@ event_kind recovery_of(event_kind alarm) {
       return event_kind::supervisory_recovery;
     case event_kind::device_offline:
       return event_kind::device_online;
+    case event_kind::bus_offline:
+      return event_kind::bus_online;
     default:
       return event_kind::device_fault_recovery;
   }

@@ -31,7 +31,12 @@ enum class event_kind : std::uint8_t {
   test_mode_ended,        ///< its alarms are real again
   linkage_done,           ///< a rule's linkage wrote its output (a siren, a breaker) and it read back
   linkage_failed,         ///< the linkage write failed or did not read back: someone must act by hand
+  linkage_overridden,     ///< a technician wrote an output that open alarms hold (firegatectl write --force)
+  bus_offline,  ///< a bus's transport failed (connection, serial port, every unit silent): one fault
+  bus_online,   ///< the bus answers again
 };
+/// The last kind, for loops over every kind.
+inline constexpr event_kind last_event_kind = event_kind::bus_online;
 
 std::string_view to_string(event_kind kind);
 /// GB/T 26875.3-aligned category: "fire", "supervisory", "fault", "recovery", "acknowledgement",
@@ -89,7 +94,8 @@ struct open_alarm {
 /// The kind named by to_string(), if any.
 std::optional<event_kind> parse_event_kind(std::string_view name);
 
-/// The kinds an open alarm can have: fire_alarm, supervisory_alarm, device_fault, device_offline.
+/// The kinds an open alarm can have: fire_alarm, supervisory_alarm, device_fault, device_offline,
+/// bus_offline.
 bool is_alarm(event_kind kind);
 /// The kind of event that ends an alarm of this kind (fire_alarm → fire_recovery).
 event_kind recovery_of(event_kind alarm);

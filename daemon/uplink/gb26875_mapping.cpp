@@ -138,6 +138,7 @@ std::optional<app_data> gb26875_mapper::event(std::string_view payload,
       return app_data{21, {{{std::int64_t{gb_uitd::normal}}, label}}};
     case event_kind::storage_eviction:
     case event_kind::alarm_acknowledged:
+    case event_kind::linkage_overridden:
       return std::nullopt;  // nothing the standard carries
     default:
       break;

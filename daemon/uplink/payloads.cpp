@@ -78,6 +78,12 @@ std::string headline(const event& e, const config::device_config* d, const confi
       return fmt::format("Linkage done at {}: {}, {}", site.name, where, e.detail);
     case event_kind::linkage_failed:
       return fmt::format("LINKAGE FAILED at {}: {}, {}", site.name, where, e.detail);
+    case event_kind::linkage_overridden:
+      return fmt::format("Linkage output overridden by hand at {}: {}, {}", site.name, where, e.detail);
+    case event_kind::bus_offline:
+      return fmt::format("Bus offline at {}: {}", site.name, e.detail);
+    case event_kind::bus_online:
+      return fmt::format("Bus back online at {}: {}", site.name, e.detail);
   }
   return {};
 }

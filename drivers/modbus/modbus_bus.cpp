@@ -434,7 +434,6 @@ class bus final : public std::enable_shared_from_this<bus> {
     write_request request;
     if (auto refused = build_write(profile, *w, c.value, request, regs))
       co_return invalid(std::move(*refused));
-    ++d.counters.writes;
     const auto fail = [&](std::error_code ec, std::string_view stage) {
       ++d.counters.write_failures;
       count_error(d, ec);
@@ -444,6 +443,45 @@ class bus final : public std::enable_shared_from_this<bus> {
                    name_, c.device, where(d), p.name, c.value, stage, ec.message());
       return write_outcome{ec, false, std::move(detail)};
     };
+    // Reads the target and compares it with what the write puts there: empty when equal.
+    const auto read_back = [&]() -> awaitable<std::error_code> {
+      const read_request back{read_function(p.table), p.address, register_span(p)};
+      wk.request.clear();
+      encode_request(back, wk.request);
+      auto answer = co_await exchange(d, wk.request);
+      if (!answer) co_return answer.error();
+      if (p.table == register_table::coil) {
+        auto bits = decode_read_bits_response(back, *answer);
+        if (!bits) co_return bits.error();
+        count_response(d);
+        co_return (*bits)[0] != request.bits[0] ? make_error_code(modbus_errc::readback_mismatch)
+                                                : std::error_code{};
+      }
+      auto got = decode_read_response(back, *answer);
+      if (!got) co_return got.error();
+      count_response(d);
+      co_return std::equal(got->begin(), got->end(), regs) ? std::error_code{}
+                                                           : make_error_code(modbus_errc::readback_mismatch);
+    };
+    if (c.only_if_differs) {
+      auto ec = co_await read_back();
+      if (!ec) {
+        spdlog::info(
+            "modbus write not needed bus={} device={} addr={} target={} value={} reason=\"reads back "
+            "at the value already\"",
+            name_, c.device, where(d), p.name, c.value);
+        co_return write_outcome{
+            {},
+            true,
+            fmt::format("{} {} reads {} at {} already; nothing written", c.device, p.name, c.value, where(d)),
+            true};
+      }
+      if (ec != modbus_errc::readback_mismatch) {
+        ++d.counters.writes;
+        co_return fail(ec, "read before the write");
+      }
+    }
+    ++d.counters.writes;
     wk.request.clear();
     encode_request(request, wk.request);
     auto pdu = co_await exchange(d, wk.request);
@@ -452,22 +490,7 @@ class bus final : public std::enable_shared_from_this<bus> {
     count_response(d);
     bool verified = false;
     if (w->verify) {
-      const read_request back{read_function(p.table), p.address, register_span(p)};
-      wk.request.clear();
-      encode_request(back, wk.request);
-      auto answer = co_await exchange(d, wk.request);
-      if (!answer) co_return fail(answer.error(), "read-back");
-      if (p.table == register_table::coil) {
-        auto bits = decode_read_bits_response(back, *answer);
-        if (!bits) co_return fail(bits.error(), "read-back");
-        if ((*bits)[0] != request.bits[0]) co_return fail(modbus_errc::readback_mismatch, "read-back");
-      } else {
-        auto got = decode_read_response(back, *answer);
-        if (!got) co_return fail(got.error(), "read-back");
-        if (!std::equal(got->begin(), got->end(), regs))
-          co_return fail(modbus_errc::readback_mismatch, "read-back");
-      }
-      count_response(d);
+      if (auto back = co_await read_back()) co_return fail(back, "read-back");
       verified = true;
     }
     const auto key = config::label_key(c.value);

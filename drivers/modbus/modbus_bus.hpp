@@ -61,6 +61,9 @@ struct modbus_bus_settings : config::driver_settings {
     }
     return std::nullopt;
   }
+  std::vector<std::pair<std::string, std::string>> writables_at(std::uint8_t unit, std::string_view table,
+                                                                std::uint16_t address,
+                                                                std::uint16_t count) const override;
   std::string device_model(const std::string& device) const override {
     const auto* d = find(device);
     return d && d->profile ? d->profile->name : std::string();

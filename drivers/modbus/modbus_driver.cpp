@@ -3,6 +3,7 @@
 #include "config/alarm_rules.hpp"
 #include "config/suggest.hpp"
 #include "tcp_pipelined_transport.hpp"
+#include "technician.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -175,6 +176,23 @@ std::string modbus_bus_settings::label(const std::string& device, const std::str
                                        double value) const {
   const auto* d = find(device);
   return d && d->profile ? config::point_label(d->profile->points, point, value) : std::string();
+}
+
+std::vector<std::pair<std::string, std::string>> modbus_bus_settings::writables_at(
+    std::uint8_t unit, std::string_view table, std::uint16_t address, std::uint16_t count) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto t = parse_table(table);
+  if (!t) return out;
+  const unsigned first = address, last = address + static_cast<unsigned>(count) - 1;
+  for (const auto& d : devices) {
+    if (d.unit_id != unit || !d.profile) continue;
+    for (const auto& w : d.profile->writes) {
+      const auto& p = w.target;
+      const unsigned from = p.address, to = p.address + register_span(p) - 1U;
+      if (p.table == *t && from <= last && to >= first) out.emplace_back(d.name, p.name);
+    }
+  }
+  return out;
 }
 
 std::vector<std::pair<std::string, std::string>> modbus_bus_settings::summary() const {

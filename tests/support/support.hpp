@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -193,6 +194,15 @@ const nlohmann::json* find_by(const nlohmann::json& array, const std::string& ke
 
 /// The whole of a text file ("" when it cannot be read).
 std::string read_text(const std::filesystem::path& p);
+
+/// Runs mbpoll, a Modbus master independent of firegate, once against 127.0.0.1:port: a read of
+/// `count` values of `table` (mbpoll's -t: "0" coils, "1" discrete inputs, "3" input registers, "4"
+/// holding registers) from reference `ref` (1-based), or a write of `write_value` when given.
+/// Returns its exit code; the values it printed, by reference number, go to `values` and its whole
+/// output to `out`.
+int mbpoll(const temp_dir& dir, std::uint16_t port, const std::string& unit, const std::string& table,
+           const std::string& ref, const std::string& count, std::map<int, long>& values, std::string& out,
+           const std::string& write_value = {});
 
 /// Built binaries (paths set by CMake).
 std::string firegated_path();

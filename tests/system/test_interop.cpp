@@ -10,38 +10,8 @@
 
 #include <fstream>
 #include <map>
-#include <regex>
 
 using namespace firegate::test;
-
-namespace {
-
-/// Runs mbpoll once (a read, or a write of `write_value` when given); returns its exit code and the
-/// values it printed by reference number.
-int mbpoll(const temp_dir& dir, std::uint16_t port, const std::string& unit, const std::string& table,
-           const std::string& ref, const std::string& count, std::map<int, long>& values, std::string& out,
-           const std::string& write_value = {}) {
-  static int n = 0;
-  const auto log = dir / ("mbpoll-" + std::to_string(++n) + ".log");
-  std::vector<std::string> argv{
-      "/usr/bin/mbpoll",   "-m", "tcp", "-a", unit, "-t", table, "-r", ref, "-o", "2", "-p",
-      std::to_string(port)};
-  if (write_value.empty()) {
-    argv.insert(argv.end(), {"-c", count, "-1", "127.0.0.1"});
-  } else {
-    argv.insert(argv.end(), {"127.0.0.1", write_value});  // mbpoll refuses -c and -1 with a write
-  }
-  child c(argv, log);
-  const int rc = c.stop(0, 10s);
-  out = c.log_text();
-  std::regex line(R"(\[(\d+)\]:\s+(-?\d+))");
-  for (std::sregex_iterator it(out.begin(), out.end(), line), end; it != end; ++it) {
-    values[std::stoi((*it)[1])] = std::stol((*it)[2]);
-  }
-  return rc;
-}
-
-}  // namespace
 
 TEST_CASE("mbpoll reads firegate-sim's SD-1 registers and sees a scripted fire") {
   temp_dir dir;

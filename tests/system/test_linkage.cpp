@@ -151,3 +151,142 @@ reset_value = 0
   REQUIRE(event_of(platform, "fire_alarm", 3));
   CHECK(daemon.stop(SIGTERM) == 0);
 }
+
+namespace {
+
+/// The relay's siren coil as an independent master (mbpoll) reads it from the simulator: 0, 1, or
+/// -1 when mbpoll failed.
+long siren_read_back(const temp_dir& dir, std::uint16_t port, const std::string& unit) {
+  std::map<int, long> values;
+  std::string out;
+  if (mbpoll(dir, port, unit, "0", "1", "1", values, out) != 0 || !values.contains(1)) return -1;
+  return values.at(1);
+}
+
+/// The first distinct event of `type` whose detail has `text`.
+std::optional<json> event_with(mqtt_probe& platform, const std::string& type, const std::string& text,
+                               std::chrono::milliseconds timeout = 10s) {
+  auto m = platform.wait_for(
+      [&](auto& msg) {
+        auto j = json::parse(msg.payload, nullptr, false);
+        return j.is_object() && j.value("type", "") == type &&
+               j.value("detail", "").find(text) != std::string::npos;
+      },
+      timeout);
+  return m ? std::optional(json::parse(m->payload)) : std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "linkage: two detectors in fire hold the sounder until the last ends - a restart during the fire "
+    "re-asserts it - an escalation re-asserts it after a hand switch - a technician's write is refused "
+    "unless forced") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, std::vector<std::string>{"--devices", "SD-1:1", "SD-1:2", "RL-2:3"});
+  auto text = sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 2, /*latch_fire=*/false);
+  text += R"([[devices]]
+name = "relay-1"
+bus = "tcp-1"
+profile = "RL-2"
+unit_id = 3
+location = "1F corridor"
+[[linkage]]
+name = "sounder"
+on = "fire"
+devices = ["smoke-1", "smoke-2"]
+device = "relay-1"
+write = "siren"
+value = 1
+reset_value = 0
+[alarms]
+escalate_after_s = 3
+)";
+  std::ofstream(dir / "fg.toml") << text;
+  auto daemon = std::make_unique<child>(
+      std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon->log_text());
+  REQUIRE(platform.wait_for([](auto& m) { return m.topic.ends_with("/telemetry"); }, 10s));
+  CHECK(siren_read_back(dir, sim.port(), "3") == 0);
+
+  // Two detectors in fire: the first sounds the siren, the second holds it too.
+  sim.send("1 state 1");
+  auto first = event_of(platform, "fire_alarm");
+  REQUIRE(first);
+  auto sounded = event_of(platform, "linkage_done");
+  REQUIRE(sounded);
+  CHECK((*sounded)["value"] == 1.0);
+  CHECK((*sounded)["alarm_id"] == (*first)["id"]);
+  sim.send("2 state 1");
+  auto second = event_of(platform, "fire_alarm", 1);
+  REQUIRE(second);
+  CHECK(siren_read_back(dir, sim.port(), "3") == 1);
+
+  // The first clears: the siren stays on while the second fire is open. The daemon's own read goes
+  // through the bus after any write queued by the recovery, so it sees what a reset would have done.
+  sim.send("1 state 0");
+  auto ended = event_of(platform, "fire_recovery");
+  REQUIRE(ended);
+  CHECK((*ended)["alarm_id"] == (*first)["id"]);
+  auto through_bus =
+      ctl(dir, {"--json", "read", "--bus", "tcp-1", "--unit", "3", "--table", "coil", "--address", "0"});
+  REQUIRE(through_bus.exit == 0);
+  CHECK(through_bus.doc()["values"] == json::array({1}));
+  CHECK(siren_read_back(dir, sim.port(), "3") == 1);
+  CHECK(count(platform, "linkage_done") == 1);
+
+  // A technician's write to the held output is refused, naming the open alarm.
+  auto refused =
+      ctl(dir, {"write", "--bus", "tcp-1", "--unit", "3", "--table", "coil", "--address", "0", "0"});
+  INFO(refused.out);
+  INFO(daemon->log_text());
+  CHECK(refused.exit == 1);
+  CHECK(refused.out.find("held by open alarms") != std::string::npos);
+  CHECK(refused.out.find((*second)["id"].get<std::string>()) != std::string::npos);
+  CHECK(refused.out.find("--force") != std::string::npos);
+  CHECK(siren_read_back(dir, sim.port(), "3") == 1);
+
+  // Forced: written, logged and reported with who did it; the next escalation of the unacknowledged
+  // fire finds the siren off and switches it on again.
+  auto forced = ctl(
+      dir, {"write", "--bus", "tcp-1", "--unit", "3", "--table", "coil", "--address", "0", "--force", "0"});
+  INFO(forced.out);
+  CHECK(forced.exit == 0);
+  auto overridden = event_of(platform, "linkage_overridden");
+  REQUIRE(overridden);
+  CHECK((*overridden)["device"]["name"] == "relay-1");
+  CHECK((*overridden)["actor"].get<std::string>().find("(firegatectl)") != std::string::npos);
+  CHECK((*overridden)["detail"].get<std::string>().find((*second)["id"].get<std::string>()) !=
+        std::string::npos);
+  auto reasserted = event_with(platform, "linkage_done", "re-asserted on the escalation", 15s);
+  REQUIRE(reasserted);
+  CHECK((*reasserted)["value"] == 1.0);
+  CHECK((*reasserted)["alarm_id"] == (*second)["id"]);
+  CHECK(siren_read_back(dir, sim.port(), "3") == 1);
+
+  // A restart during the fire, the siren switched off by hand meanwhile: the restored alarm holds
+  // the output again, and it is written back on.
+  REQUIRE(daemon->stop(SIGTERM) == 0);
+  daemon.reset();
+  std::map<int, long> ignored;
+  std::string out;
+  REQUIRE(mbpoll(dir, sim.port(), "3", "0", "1", "1", ignored, out, "0") == 0);
+  CHECK(siren_read_back(dir, sim.port(), "3") == 0);
+  daemon = std::make_unique<child>(
+      std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg2.log");
+  auto restored = event_with(platform, "linkage_done", "restored at start", 15s);
+  REQUIRE(restored);
+  CHECK((*restored)["alarm_id"] == (*second)["id"]);
+  CHECK(siren_read_back(dir, sim.port(), "3") == 1);
+
+  // The last fire ends: now the siren is switched off.
+  sim.send("2 state 0");
+  auto last = event_with(platform, "linkage_done", "released", 15s);
+  REQUIRE(last);
+  CHECK((*last)["value"] == 0.0);
+  CHECK((*last)["alarm_id"] == (*second)["id"]);
+  CHECK(siren_read_back(dir, sim.port(), "3") == 0);
+  CHECK(daemon->stop(SIGTERM) == 0);
+}

@@ -65,6 +65,9 @@ void print_event(const nlohmann::json& j, bool color) {
                       : type == "test_mode_ended"       ? "TEST MODE ENDED"
                       : type == "linkage_done"          ? "LINKAGE DONE"
                       : type == "linkage_failed"        ? "LINKAGE FAILED"
+                      : type == "linkage_overridden"    ? "LINKAGE OUTPUT SWITCHED BY HAND"
+                      : type == "bus_offline"           ? "FAULT: BUS OFFLINE"
+                      : type == "bus_online"            ? "FAULT CLEARED: BUS ONLINE"
                                                         : type;
   if (j.value("test", false)) label = "TEST: " + label;
   std::cout << fmt::format("\n{} {} {}  {}  [{}]\n", paint, label, reset, str(j, "time"), str(j, "severity"));

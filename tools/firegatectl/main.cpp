@@ -116,7 +116,9 @@ void add_line_options(CLI::App* sub, line_options& l) {
   sub->add_option("--timeout-ms", l.direct.timeout,
                   "with --direct: per request (through the daemon: the bus's)")
       ->check(CLI::Range(20, 60000));
-  sub->add_flag("--force", l.force, "with --direct: open the line even though firegated answers");
+  sub->add_flag("--force", l.force,
+                "with --direct: open the line even though firegated answers; with --bus, on a write: "
+                "switch an output that open alarms hold through the site's linkage (logged and reported)");
 }
 
 /// Before opening a line directly: the daemon must not be polling it.
@@ -183,6 +185,7 @@ int run_registers(const options& o, line_options& l, bool write) {
   if (!l.bus.empty()) {
     json args{{"bus", l.bus}, {"unit", *unit}, {"table", l.table}, {"address", *address}, {"count", *count}};
     if (write) args["values"] = values;
+    if (write && l.force) args["force"] = true;
     client c(o.socket);
     const auto answer = c.request(write ? "write" : "read", args);
     if (!answer.value("ok", false)) return refused_with(answer, o);

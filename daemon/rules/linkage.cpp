@@ -1,0 +1,123 @@
+#include "linkage.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+namespace firegate {
+
+namespace {
+
+std::optional<rules::alarm_category> category_of_alarm(event_kind kind) {
+  switch (kind) {
+    case event_kind::fire_alarm:
+      return rules::alarm_category::fire;
+    case event_kind::supervisory_alarm:
+      return rules::alarm_category::supervisory;
+    case event_kind::device_fault:
+      return rules::alarm_category::fault;
+    default:
+      return std::nullopt;
+  }
+}
+
+std::string describe(const std::vector<linkage_outputs::holder>& hs) {
+  std::vector<std::string> parts;
+  for (const auto& h : hs)
+    parts.push_back(fmt::format("{} of {} ({})", to_string(h.kind), h.device, h.alarm_id));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+}  // namespace
+
+bool linkage_outputs::matches(const config::linkage_config& l, const open_alarm& a) {
+  if (a.test) return false;  // a detector under maintenance must not trip a breaker
+  const auto category = category_of_alarm(a.kind);
+  if (!category || *category != l.on) return false;
+  if (!l.rule.empty() && l.rule != a.rule) return false;
+  return l.devices.empty() || std::find(l.devices.begin(), l.devices.end(), a.device) != l.devices.end();
+}
+
+std::map<linkage_outputs::key, linkage_outputs::output> linkage_outputs::compute(
+    const std::vector<config::linkage_config>& linkages, const std::vector<open_alarm>& open) {
+  std::map<key, output> out;
+  for (const auto& l : linkages) {
+    std::vector<holder> mine;
+    for (const auto& a : open) {
+      if (matches(l, a)) mine.push_back({a.id, a.device, a.rule, a.kind});
+    }
+    if (mine.empty()) continue;
+    auto [it, fresh] = out.try_emplace(key{l.device, l.write});
+    auto& o = it->second;
+    // The first linkage in the file that holds the output gives its value.
+    if (fresh) o.value = l.value;
+    if (!o.reset_value) o.reset_value = l.reset_value;
+    o.linkages.push_back(l.name);
+    for (auto& h : mine) {
+      if (std::none_of(o.holders.begin(), o.holders.end(),
+                       [&](const holder& x) { return x.alarm_id == h.alarm_id; }))
+        o.holders.push_back(std::move(h));
+    }
+  }
+  return out;
+}
+
+std::vector<linkage_outputs::action> linkage_outputs::update(
+    const std::vector<config::linkage_config>& linkages, const std::vector<open_alarm>& open,
+    const event* cause) {
+  auto next = compute(linkages, open);
+  std::vector<action> out;
+  for (const auto& [k, o] : next) {
+    auto was = held_.find(k);
+    if (was != held_.end() && was->second.value == o.value) {
+      // Still held. An unacknowledged fire raised again may find the output switched off by hand.
+      if (cause && cause->kind == event_kind::alarm_escalation &&
+          std::any_of(o.holders.begin(), o.holders.end(),
+                      [&](const holder& h) { return h.alarm_id == cause->alarm_id; })) {
+        out.push_back({k.first, k.second, o.value, true, false, o.linkages, cause->alarm_id,
+                       fmt::format("linkage {} re-asserted on the escalation of {} ({} open: {})",
+                                   fmt::join(o.linkages, ", "), cause->alarm_id, o.holders.size(),
+                                   describe(o.holders))});
+      }
+      continue;
+    }
+    // Newly held (or held at another value): the cause when it holds it, else the first holder.
+    std::string alarm_id = o.holders.front().alarm_id;
+    if (cause && std::any_of(o.holders.begin(), o.holders.end(),
+                             [&](const holder& h) { return h.alarm_id == cause->id; }))
+      alarm_id = cause->id;
+    out.push_back({k.first, k.second, o.value, false, false, o.linkages, alarm_id,
+                   fmt::format("linkage {} on {}", fmt::join(o.linkages, ", "), describe(o.holders))});
+  }
+  for (const auto& [k, o] : held_) {
+    if (next.contains(k) || !o.reset_value) continue;
+    // The last alarm holding it has ended.
+    const auto alarm_id = cause && !cause->alarm_id.empty() ? cause->alarm_id : o.holders.back().alarm_id;
+    out.push_back({k.first, k.second, *o.reset_value, false, true, o.linkages, alarm_id,
+                   fmt::format("linkage {} released: the last alarm holding it ended ({})",
+                               fmt::join(o.linkages, ", "), describe(o.holders))});
+  }
+  held_ = std::move(next);
+  return out;
+}
+
+std::vector<linkage_outputs::action> linkage_outputs::restore(
+    const std::vector<config::linkage_config>& linkages, const std::vector<open_alarm>& open) {
+  held_ = compute(linkages, open);
+  std::vector<action> out;
+  for (const auto& [k, o] : held_) {
+    out.push_back({k.first, k.second, o.value, true, false, o.linkages, o.holders.front().alarm_id,
+                   fmt::format("linkage {} restored at start on {}", fmt::join(o.linkages, ", "),
+                               describe(o.holders))});
+  }
+  return out;
+}
+
+std::vector<linkage_outputs::holder> linkage_outputs::holders(const std::string& device,
+                                                              const std::string& write) const {
+  auto it = held_.find(key{device, write});
+  return it == held_.end() ? std::vector<holder>{} : it->second.holders;
+}
+
+}  // namespace firegate

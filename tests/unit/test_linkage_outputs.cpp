@@ -1,0 +1,137 @@
+// Linkage outputs belong to the output, not to one alarm: held while any alarm a linkage matches is
+// open, reset only when the last ends, held together by two linkages, re-asserted on an escalation
+// and after a restart, released by a reload that drops the linkage.
+
+#include "rules/linkage.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace firegate;
+
+namespace {
+
+config::linkage_config linkage(std::string name, std::vector<std::string> devices, double value = 1,
+                               std::optional<double> reset = 0.0, std::string output = "relay-1") {
+  config::linkage_config l;
+  l.name = std::move(name);
+  l.on = rules::alarm_category::fire;
+  l.devices = std::move(devices);
+  l.device = std::move(output);
+  l.write = "siren";
+  l.value = value;
+  l.reset_value = reset;
+  return l;
+}
+
+open_alarm fire(std::string id, std::string device, bool test = false) {
+  open_alarm a;
+  a.id = std::move(id);
+  a.kind = event_kind::fire_alarm;
+  a.device = std::move(device);
+  a.rule = "fire";
+  a.test = test;
+  return a;
+}
+
+event caused(event_kind kind, std::string id, std::string alarm_id = {}) {
+  event e;
+  e.kind = kind;
+  e.id = std::move(id);
+  e.alarm_id = std::move(alarm_id);
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("linkage outputs: one output held by two fires is reset only when the last ends") {
+  linkage_outputs l;
+  const std::vector links{linkage("sounder", {"smoke-1", "smoke-2"})};
+  const auto a = fire("A", "smoke-1"), b = fire("B", "smoke-2");
+  auto e = caused(event_kind::fire_alarm, "A");
+  auto acts = l.update(links, {a}, &e);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].value == 1);
+  CHECK_FALSE(acts[0].reset);
+  CHECK(acts[0].alarm_id == "A");
+  e = caused(event_kind::fire_alarm, "B");
+  CHECK(l.update(links, {a, b}, &e).empty());
+  CHECK(l.holders("relay-1", "siren").size() == 2);
+  e = caused(event_kind::fire_recovery, "R1", "A");
+  CHECK(l.update(links, {b}, &e).empty());
+  e = caused(event_kind::fire_recovery, "R2", "B");
+  acts = l.update(links, {}, &e);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].reset);
+  CHECK(acts[0].value == 0);
+  CHECK(acts[0].alarm_id == "B");
+  CHECK(l.holders("relay-1", "siren").empty());
+}
+
+TEST_CASE("linkage outputs: a kitchen and a dining linkage on one sounder hold it together") {
+  linkage_outputs l;
+  const std::vector links{linkage("kitchen", {"smoke-k"}), linkage("dining", {"smoke-d"})};
+  const auto k = fire("K", "smoke-k"), d = fire("D", "smoke-d");
+  auto e = caused(event_kind::fire_alarm, "K");
+  REQUIRE(l.update(links, {k}, &e).size() == 1);
+  e = caused(event_kind::fire_alarm, "D");
+  CHECK(l.update(links, {k, d}, &e).empty());
+  e = caused(event_kind::fire_recovery, "R", "K");
+  CHECK(l.update(links, {d}, &e).empty());  // dining still holds it
+  e = caused(event_kind::fire_recovery, "R2", "D");
+  auto acts = l.update(links, {}, &e);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].reset);
+  CHECK(acts[0].linkages == std::vector<std::string>{"dining"});
+}
+
+TEST_CASE("linkage outputs: test alarms, other categories and devices hold nothing") {
+  linkage_outputs l;
+  const std::vector links{linkage("sounder", {"smoke-1"})};
+  auto sup = fire("S", "smoke-1");
+  sup.kind = event_kind::supervisory_alarm;
+  CHECK(l.update(links, {fire("T", "smoke-1", true), fire("O", "smoke-9"), sup}, nullptr).empty());
+  auto with_rule = linkage("leak", {});
+  with_rule.rule = "leakage";
+  CHECK(l.update({with_rule}, {fire("A", "smoke-1")}, nullptr).empty());
+  auto leak = fire("L", "efd-1");
+  leak.rule = "leakage";
+  CHECK(l.update({with_rule}, {leak}, nullptr).size() == 1);
+}
+
+TEST_CASE("linkage outputs: an escalation re-asserts, a restart asserts what the open alarms hold") {
+  linkage_outputs l;
+  const std::vector links{linkage("sounder", {"smoke-1"})};
+  const auto a = fire("A", "smoke-1");
+  auto e = caused(event_kind::fire_alarm, "A");
+  REQUIRE(l.update(links, {a}, &e).size() == 1);
+  e = caused(event_kind::alarm_escalation, "E1", "A");
+  auto acts = l.update(links, {a}, &e);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].only_if_differs);
+  CHECK(acts[0].value == 1);
+  // An escalation of an alarm holding nothing changes nothing.
+  e = caused(event_kind::alarm_escalation, "E2", "X");
+  CHECK(l.update(links, {a}, &e).empty());
+
+  linkage_outputs after_restart;
+  acts = after_restart.restore(links, {a, fire("T", "smoke-1", true)});
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].only_if_differs);
+  CHECK(acts[0].alarm_id == "A");
+  CHECK(after_restart.holders("relay-1", "siren").size() == 1);
+}
+
+TEST_CASE("linkage outputs: a reload that drops the linkage releases its output; no reset_value, no write") {
+  linkage_outputs l;
+  const auto a = fire("A", "smoke-1");
+  REQUIRE(l.update({linkage("sounder", {"smoke-1"})}, {a}, nullptr).size() == 1);
+  auto acts = l.update({}, {a}, nullptr);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].reset);
+  CHECK(acts[0].alarm_id == "A");
+
+  linkage_outputs breaker;
+  const std::vector trip{linkage("power-cut", {"smoke-1"}, 1, std::nullopt)};
+  REQUIRE(breaker.update(trip, {a}, nullptr).size() == 1);
+  CHECK(breaker.update(trip, {}, nullptr).empty());  // the power comes back by hand
+}
