@@ -27,6 +27,8 @@ class reading_sink {
   /// Readings of one device from one poll, all with the same time.
   virtual void on_readings(std::span<const reading> readings) = 0;
   virtual void on_device_status(const device_status& status) = 0;
+  /// A bus went down or came back; its devices' statuses follow with by_bus set.
+  virtual void on_bus_status(const bus_status& status) { (void)status; }
 };
 
 /// How one device's communication is going: what firegatectl shows a technician and the heartbeat

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 #include <system_error>
 
 namespace firegate {
@@ -33,6 +34,21 @@ struct device_status {
   bool online{true};
   std::error_code error;  ///< the last failure when going offline
   std::string detail;     ///< what was tried, for the log and the event ("127.0.0.1:1502 unit 3")
+  clock::time_point time;
+  /// Offline because its whole bus is (a bus_status said so): counted offline, but its bus's fault
+  /// is the one alert.
+  bool by_bus{false};
+};
+
+/// A bus's transport failed (the connection refused or lost, the serial port gone, or every unit on
+/// it silent at once), or it works again: one fault for the cause, not one per device behind it.
+struct bus_status {
+  std::string bus;
+  bool online{true};
+  std::error_code error;             ///< the last failure when going offline
+  std::string address;               ///< where the bus is: "127.0.0.1:1502", "/dev/ttyUSB0"
+  std::string failed;                ///< what failed, for people ("the connection was refused")
+  std::vector<std::string> devices;  ///< the devices behind it (offline with it)
   clock::time_point time;
 };
 

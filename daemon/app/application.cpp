@@ -481,6 +481,10 @@ void application::on_device_status(const device_status& status) {
   for (auto& e : rules_.on_device_status(status, rules::mono::now())) raise(std::move(e));
 }
 
+void application::on_bus_status(const bus_status& status) {
+  for (auto& e : rules_.on_bus_status(status)) raise(std::move(e));
+}
+
 bus_driver* application::driver_of(const std::string& device) {
   const auto* d = find_device(device);
   if (d == nullptr) return nullptr;

@@ -42,6 +42,7 @@ class application final : public reading_sink {
 
   void on_readings(std::span<const reading> readings) override;
   void on_device_status(const device_status& status) override;
+  void on_bus_status(const bus_status& status) override;
   /// A command from the platform (cmd topic): carried out and answered on cmd/reply.
   void on_command(const std::string& payload);
 

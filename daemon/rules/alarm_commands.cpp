@@ -161,7 +161,7 @@ void alarm_engine::raise_holding(const std::string& device, device_state& d, clo
       on_change(rules::change::raised, s, device, d, s.condition.value(), "", wall, now, out);
     }
   }
-  if (d.offline_now && !d.offline) raise_offline(device, d, wall, now, out);
+  if (d.offline_now && !d.offline && !d.offline_by_bus) raise_offline(device, d, wall, now, out);
 }
 
 alarm_engine::outcome alarm_engine::shield(const std::string& device, std::chrono::seconds length,
@@ -266,6 +266,17 @@ std::vector<event> alarm_engine::restore(const std::vector<open_alarm>& open,
                                 true, a.verdict, a.actor, 0,       {}, {},       true};
       continue;
     }
+    if (a.kind == event_kind::bus_offline) {
+      // Ended by the bus's first answer (the driver says so on its first success).
+      alarm_record r;
+      r.id = a.id;
+      r.kind = a.kind;
+      r.first = a.time;
+      r.value = a.value;
+      r.detail = a.detail;
+      buses_.emplace(a.device, std::move(r));
+      continue;
+    }
     auto& d = devices_[a.device];
     alarm_record record{a.id,
                         a.kind,
@@ -353,6 +364,7 @@ std::vector<open_alarm> alarm_engine::open_alarms() const {
     add(*self_test_, "", nullptr);
     out.back().rule = std::string(self_test_rule);
   }
+  for (const auto& [bus, a] : buses_) add(a, bus, nullptr);
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "alarm_engine.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace firegate {
 
@@ -165,6 +166,7 @@ std::vector<event> alarm_engine::on_readings(std::span<const reading> readings, 
     // A reading means the device answers. One offline at the last stop ends its fault here (the
     // driver reports only changes, and to it the device was never offline).
     dev.offline_now = false;
+    dev.offline_by_bus = false;
     if (dev.offline) {
       out.push_back(recovery(*dev.offline, r.device, nullptr, r.time, "answering again"));
       dev.offline.reset();
@@ -222,13 +224,50 @@ std::vector<event> alarm_engine::on_device_status(const device_status& status, m
   std::vector<event> out;
   auto& d = devices_[status.device];
   d.offline_now = !status.online;
+  d.offline_by_bus = !status.online && status.by_bus;
   if (!status.online) {
     d.offline_detail = fmt::format("no answer from {}: {}", status.detail, status.error.message());
-    if (!d.offline && !d.shield) raise_offline(status.device, d, status.time, now, out);
+    if (!d.offline && !d.shield && !d.offline_by_bus) raise_offline(status.device, d, status.time, now, out);
   } else if (d.offline) {
     out.push_back(recovery(*d.offline, status.device, nullptr, status.time,
                            fmt::format("answering again at {}", status.detail)));
     d.offline.reset();
+  }
+  return out;
+}
+
+std::vector<event> alarm_engine::on_bus_status(const bus_status& status) {
+  std::vector<event> out;
+  auto it = buses_.find(status.bus);
+  if (!status.online) {
+    if (it != buses_.end()) return out;  // still down: one fault for the whole outage
+    auto e = make_event(event_kind::bus_offline, status.bus, status.time);
+    e.value = static_cast<double>(status.devices.size());
+    e.detail = fmt::format(
+        "bus {} at {}: {}; the {} device{} behind it ({}) cannot be reached and raise no alert of their "
+        "own; check {}",
+        status.bus, status.address, status.failed, status.devices.size(), status.devices.size() == 1 ? "" : "s",
+        fmt::join(status.devices, ", "),
+        status.address.starts_with("/")
+            ? "the serial adapter, the RS-485 cable (A/B wiring, termination) and the line's power"
+            : "the Modbus gateway or server's power and network cable, its address and port");
+    e.bus = bus_info{status.address, status.failed, status.devices};
+    alarm_record r;
+    r.id = e.id;
+    r.kind = e.kind;
+    r.first = status.time;
+    r.value = e.value;
+    r.detail = e.detail;
+    buses_.emplace(status.bus, std::move(r));
+    out.push_back(std::move(e));
+  } else if (it != buses_.end()) {
+    auto e = recovery(it->second, status.bus, nullptr, status.time,
+                      fmt::format("bus {} at {} answers again; a device behind it that stays silent raises "
+                                  "its own device_offline",
+                                  status.bus, status.address));
+    e.bus = bus_info{status.address, {}, status.devices};
+    buses_.erase(it);
+    out.push_back(std::move(e));
   }
   return out;
 }
@@ -265,6 +304,7 @@ alarm_engine::counts alarm_engine::count() const {
     c.in_test_mode += d.test ? 1 : 0;
   }
   if (self_test_) add(*self_test_);
+  for (const auto& [bus, a] : buses_) add(a);
   return c;
 }
 

@@ -52,7 +52,11 @@ class alarm_engine {
   /// Time passing: stale data, debounces that complete between readings, escalation, shields and
   /// test modes that run out.
   std::vector<event> on_tick(rules::mono::time_point now, clock::time_point wall);
+  /// A device's reachability. Offline `by_bus` (its bus is down) it is counted offline but raises
+  /// nothing: the bus's fault is the one alert.
   std::vector<event> on_device_status(const device_status& status, rules::mono::time_point now);
+  /// A bus down (one bus_offline fault naming the devices behind it) or back (bus_online).
+  std::vector<event> on_bus_status(const bus_status& status);
   /// New rules (a reloaded configuration). A rule that is unchanged keeps its state; an active alarm
   /// whose rule changed or went is recovered, and the new rule decides afresh.
   std::vector<event> reconfigure(std::vector<device_rules> devices, alarm_policy policy,
@@ -135,6 +139,7 @@ class alarm_engine {
     std::vector<rule_state> rules;
     std::optional<alarm_record> offline;  ///< the open offline fault
     bool offline_now{false};              ///< as the driver last said, shielded or not
+    bool offline_by_bus{false};           ///< offline with its whole bus: the bus's fault covers it
     std::string offline_detail;
     std::optional<device_mode> shield, test;
   };
@@ -173,6 +178,7 @@ class alarm_engine {
   alarm_policy policy_;
   device_map devices_;
   std::optional<alarm_record> self_test_;  ///< the open self-test alarm
+  std::map<std::string, alarm_record, std::less<>> buses_;  ///< open bus_offline faults, by bus
   /// device → (local date as yyyymmdd, false alarms that day)
   std::map<std::string, std::pair<int, unsigned>, std::less<>> false_alarms_;
 };

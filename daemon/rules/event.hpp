@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace firegate {
 
@@ -45,6 +46,13 @@ std::string_view category_of(event_kind kind);
 /// "critical" for fire, "major" for faults, "info" for recoveries.
 std::string_view severity_of(event_kind kind);
 
+/// bus_offline, bus_online: where the bus is, what failed and the devices behind it.
+struct bus_info {
+  std::string address;
+  std::string failed;
+  std::vector<std::string> devices;
+};
+
 struct event {
   std::string id;        ///< UUID v4, stable across retries
   std::uint64_t seq{0};  ///< per-gateway sequence number, assigned by the store
@@ -70,6 +78,8 @@ struct event {
   std::optional<clock::time_point> until;
   /// False alarms of this device today (local date), on its alarms and acknowledgements once any.
   unsigned false_alarms_today{0};
+  /// bus_offline, bus_online: `device` is then the bus's name.
+  std::optional<bus_info> bus;
 };
 
 /// An alarm raised and not yet ended by a recovery, or a shield or test mode not yet ended: what the

@@ -53,6 +53,8 @@ std::uint16_t gb_status_bits(event_kind kind, std::string_view rule) {
     case event_kind::device_offline:
     case event_kind::linkage_failed:
       return gb_status::normal | gb_status::fault;
+    case event_kind::bus_offline:
+      return gb_status::normal | gb_status::fault | gb_status::bus_fault;
     case event_kind::device_shielded:
       return gb_status::normal | gb_status::shielded;
     case event_kind::test_mode_started:
@@ -135,7 +137,11 @@ std::optional<app_data> gb26875_mapper::event(std::string_view payload,
     case event_kind::storage_fault:
       return app_data{21, {{{std::int64_t{gb_uitd::normal | gb_uitd::fault}}, label}}};
     case event_kind::storage_recovery:
+    case event_kind::bus_online:
       return app_data{21, {{{std::int64_t{gb_uitd::normal}}, label}}};
+    case event_kind::bus_offline:
+      // A field bus is the UITD's monitored line (bit 6).
+      return app_data{21, {{{std::int64_t{gb_uitd::normal | gb_uitd::fault | gb_uitd::line_fault}}, label}}};
     case event_kind::storage_eviction:
     case event_kind::alarm_acknowledged:
     case event_kind::linkage_overridden:

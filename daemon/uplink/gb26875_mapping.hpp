@@ -34,6 +34,7 @@ inline constexpr std::uint16_t supervisory = 1U << 4;
 inline constexpr std::uint16_t started = 1U << 5;
 inline constexpr std::uint16_t feedback = 1U << 6;
 inline constexpr std::uint16_t power_fault = 1U << 8;
+inline constexpr std::uint16_t bus_fault = 1U << 10;  ///< system status (type 1) only
 }  // namespace gb_status
 
 /// UITD status bits (type 21).
@@ -42,6 +43,7 @@ inline constexpr std::uint8_t normal = 1U << 0;
 inline constexpr std::uint8_t fire = 1U << 1;
 inline constexpr std::uint8_t fault = 1U << 2;
 inline constexpr std::uint8_t link_fault = 1U << 5;
+inline constexpr std::uint8_t line_fault = 1U << 6;  ///< a monitored line (a field bus) has failed
 }  // namespace gb_uitd
 
 /// The standard's analog type of a unit, with the factor from the unit to the int16 sent.

@@ -148,6 +148,10 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
   if (e.threshold) j["threshold"] = *e.threshold;
   if (e.device_code) j["device_code"] = *e.device_code;
   if (!e.alarm_id.empty()) j["alarm_id"] = e.alarm_id;
+  if (e.bus) {
+    j["bus"] = {{"name", e.device}, {"address", e.bus->address}, {"devices", e.bus->devices}};
+    if (!e.bus->failed.empty()) j["bus"]["failed"] = e.bus->failed;
+  }
   return j.dump();
 }
 

@@ -33,6 +33,12 @@ struct device_state {
   std::chrono::milliseconds retry_delay{0};
   steady::time_point next_try{};
   bool busy{false};  ///< a worker is polling it (with max_in_flight > 1)
+  /// How its going offline was told to the sink: on its own; with its bus (the bus's fault covers
+  /// it); not yet, because nothing else on the bus answered since it began failing (the bus may be
+  /// down: told once that is known); or its bus came back and it has not answered yet.
+  enum class told { nothing, pending, own, with_bus, bus_back } offline_told{told::nothing};
+  steady::time_point failing_since{};  ///< its first failure in a row
+  std::error_code last_failure;
   /// The device refused a read across its reserved registers: read it without gaps from now on.
   bool gapless{false};
   device_counters counters;
@@ -261,12 +267,14 @@ class bus final : public std::enable_shared_from_this<bus> {
         open_failure_logged_ = true;
       }
       link_up_ = false;
+      open_failed_ = true;
       for (auto& d : devices_) record_failure(d, ec);
       co_return false;
     }
     // A reopen after a timeout is routine resynchronisation; only a link that was down is news.
     if (!link_up_) spdlog::info("modbus connected bus={} addr={}", name_, transport_->endpoint());
     link_up_ = true;
+    open_failed_ = false;
     open_failure_logged_ = false;
     co_return true;
   }
@@ -591,35 +599,109 @@ class bus final : public std::enable_shared_from_this<bus> {
     if (stopped_) return;
     count_error(d, ec);
     const auto failures = ++d.counters.consecutive_failures;
+    if (failures == 1) d.failing_since = steady::now();
+    d.last_failure = ec;
     spdlog::debug("modbus poll failed bus={} addr={} device={} error=\"{}\" consecutive={}", name_, where(d),
                   d.settings->name, ec.message(), failures);
+    using told = device_state::told;
     if (d.link == device_state::link::offline) {
       // Still down: wait twice as long before the next try, up to the cap.
       d.retry_delay = std::min(d.retry_delay * 2, settings_->offline_retry_max);
       d.next_try = steady::now() + d.retry_delay;
+      // Its bus came back and it did not: now its silence is its own.
+      if (d.offline_told == told::bus_back && !bus_down_) tell_offline(d, ec);
     } else if (failures >= settings_->offline_after) {
       d.link = device_state::link::offline;
       d.retry_delay = std::min(std::max(d.settings->poll_interval, std::chrono::milliseconds(500)),
                                settings_->offline_retry_max);
       d.next_try = steady::now() + d.retry_delay;
-      spdlog::warn(
-          "device offline bus={} device={} addr={} failures={} error=\"{}\" check=\"device power, wiring, "
-          "unit id\"",
-          name_, d.settings->name, where(d), failures, ec.message());
-      sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now()});
+      if (bus_down_) {
+        d.offline_told = told::with_bus;
+        sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
+      } else if (last_success_ < d.failing_since && (devices_.size() > 1 || open_failed_)) {
+        // Nothing on the bus has answered since this device began failing: one cause may have taken
+        // them all. Told once the others have failed too (the bus), or as soon as one answers (its own).
+        d.offline_told = told::pending;
+      } else {
+        tell_offline(d, ec);
+      }
+    }
+    check_bus_down(ec);
+  }
+
+  /// A device offline on its own: its own device_offline.
+  void tell_offline(device_state& d, std::error_code ec) {
+    d.offline_told = device_state::told::own;
+    spdlog::warn(
+        "device offline bus={} device={} addr={} failures={} error=\"{}\" check=\"device power, wiring, "
+        "unit id\"",
+        name_, d.settings->name, where(d), d.counters.consecutive_failures, ec.message());
+    sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now()});
+  }
+
+  /// Every device offline, some of them with nothing on the bus answering since: the bus is down.
+  /// One bus_offline for the cause, and the devices waiting to be told go offline with it.
+  void check_bus_down(std::error_code ec) {
+    using told = device_state::told;
+    if (bus_down_ || stopped_) return;
+    bool pending = false;
+    for (const auto& d : devices_) {
+      if (d.link != device_state::link::offline) return;
+      pending = pending || d.offline_told == told::pending;
+    }
+    if (!pending) return;
+    bus_down_ = true;
+    bus_status status{name_, false, ec, transport_->endpoint(), {}, {}, clock::now()};
+    status.failed = open_failed_ ? fmt::format("it cannot be opened ({})", ec.message())
+                                 : fmt::format("no unit on it answers ({})", ec.message());
+    for (const auto& d : devices_) status.devices.push_back(d.settings->name);
+    spdlog::warn("bus offline bus={} addr={} devices={} error=\"{}\" check=\"{}\"", name_, status.address,
+                 status.devices.size(), ec.message(),
+                 status.address.starts_with("/") ? "serial adapter, RS-485 cable and the line's power"
+                                                 : "the gateway or server's power, network cable, address and port");
+    sink_.on_bus_status(status);
+    for (auto& d : devices_) {
+      if (d.offline_told != told::pending) continue;
+      d.offline_told = told::with_bus;
+      sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
     }
   }
 
   void record_success(device_state& d, steady::time_point started) {
+    using told = device_state::told;
     d.counters.consecutive_failures = 0;
     d.counters.last_good = clock::now();
     d.retry_delay = std::chrono::milliseconds(0);
+    last_success_ = steady::now();
+    if ((bus_down_ || !bus_known_) && !stopped_) {
+      // The bus answers: a fault of it ends (one restored from before a restart too).
+      const bool was_down = bus_down_;
+      bus_down_ = false;
+      bus_known_ = true;
+      bus_status status{name_, true, {}, transport_->endpoint(), {}, {}, clock::now()};
+      for (const auto& x : devices_) status.devices.push_back(x.settings->name);
+      if (was_down) spdlog::info("bus online bus={} addr={}", name_, status.address);
+      sink_.on_bus_status(status);
+      // The devices that went down with it are asked again now; one that stays silent is told then.
+      for (auto& x : devices_) {
+        if (x.offline_told != told::with_bus || &x == &d) continue;
+        x.offline_told = told::bus_back;
+        x.next_try = steady::now();
+      }
+    }
+    // Something on the bus answers, so the silence of those waiting is their own.
+    for (auto& x : devices_) {
+      if (x.offline_told == told::pending && &x != &d && !stopped_) tell_offline(x, x.last_failure);
+    }
     if (d.link == device_state::link::offline && !stopped_) {
       spdlog::info("device online bus={} device={} addr={}", name_, d.settings->name, where(d));
-      sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()});
+      if (d.offline_told != told::pending) {
+        sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()});
+      }
       d.next_full = started + d.settings->poll_interval;
       d.next_alarm = started + d.settings->alarm_interval;
     }
+    d.offline_told = told::nothing;
     d.link = device_state::link::online;
   }
 
@@ -646,6 +728,10 @@ class bus final : public std::enable_shared_from_this<bus> {
   std::uint64_t late_polls_{0};
   steady::time_point last_late_warning_{};
   bool link_up_{false};              ///< opened at least once since the last open failure
+  bool open_failed_{false};          ///< the last open of the transport failed
+  bool bus_down_{false};             ///< a bus_offline has been told and not yet ended
+  bool bus_known_{false};            ///< something on the bus has answered since the start
+  steady::time_point last_success_{};  ///< the last answer from any unit on the bus
   bool open_failure_logged_{false};  ///< one warning per outage, not one per retry
   bool stopped_{false};
 };

@@ -96,6 +96,8 @@ class simulator {
   bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout = 5s) const;
   void send(const std::string& line) { process_->send(line); }
   std::string log_text() const { return process_->log_text(); }
+  /// Ends it with `signo` (SIGKILL: the server gone, as a pulled cable or a dead gateway).
+  int stop(int signo) { return process_->stop(signo); }
 
  private:
   std::unique_ptr<child> process_;

@@ -121,7 +121,7 @@ TEST_CASE("linkage outputs: an escalation re-asserts, a restart asserts what the
   CHECK(after_restart.holders("relay-1", "siren").size() == 1);
 }
 
-TEST_CASE("linkage outputs: a reload that drops the linkage releases its output; no reset_value, no write") {
+TEST_CASE("linkage outputs: a reload that drops the linkage releases its output - no reset_value, no write") {
   linkage_outputs l;
   const auto a = fire("A", "smoke-1");
   REQUIRE(l.update({linkage("sounder", {"smoke-1"})}, {a}, nullptr).size() == 1);

@@ -1,0 +1,115 @@
+// One cause, one alert: a real firegated polling six SD-1 detectors through one Modbus TCP server
+// (firegate-sim), a real mosquitto as the platform. Every unit going silent at once, then the
+// server going away, each raise one bus_offline naming the bus, its address, what failed and the
+// six devices, and no device_offline; the bus answering again is one bus_online, after which the one
+// detector that stays silent raises its own device_offline.
+
+#include "support.hpp"
+
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <set>
+
+using namespace firegate::test;
+using json = nlohmann::json;
+
+namespace {
+
+json parsed(const mqtt_probe::message& m) { return json::parse(m.payload, nullptr, false); }
+
+/// The distinct events of `type` received so far (the platform de-duplicates on the id).
+std::vector<json> events(mqtt_probe& platform, const std::string& type) {
+  std::vector<json> out;
+  std::set<std::string> seen;
+  for (const auto& m : platform.messages()) {
+    const auto j = parsed(m);
+    if (j.is_object() && j.value("type", "") == type && seen.insert(j.value("id", "")).second)
+      out.push_back(j);
+  }
+  return out;
+}
+
+/// Waits until `n` distinct events of `type` have arrived.
+bool wait_events(mqtt_probe& platform, const std::string& type, std::size_t n,
+                 std::chrono::milliseconds timeout = 15s) {
+  return wait_until([&] { return events(platform, type).size() >= n; }, timeout);
+}
+
+}  // namespace
+
+TEST_CASE("bus faults: six silent units and a lost server are one bus_offline each - the bus back is one bus_online - a unit still silent then raises its own") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, 6);
+  auto text = site_header(dir / "fg.db", mosquitto.port()) + fmt::format(R"(heartbeat_s = 1
+[[buses]]
+name = "line-1"
+driver = "modbus_tcp"
+host = "127.0.0.1"
+port = {}
+timeout_ms = 100
+poll_interval_ms = 300
+alarm_interval_ms = 100
+offline_retry_max_ms = 1000
+)",
+                                                                          sim.port());
+  for (int u = 1; u <= 6; ++u) {
+    text += fmt::format("[[devices]]\nname = \"smoke-{}\"\nbus = \"line-1\"\nprofile = \"SD-1\"\nunit_id = {}\n"
+                        "location = \"room {}\"\n",
+                        u, u, u);
+  }
+  std::ofstream(dir / "fg.toml") << text;
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  REQUIRE(platform.wait_for([](auto& m) { return m.topic.ends_with("/telemetry"); }, 10s));
+
+  // Every unit goes silent in the same cycle (a cut RS-485 trunk behind a gateway): one alert.
+  for (int u = 1; u <= 6; ++u) sim.send(fmt::format("{} answering 0", u));
+  REQUIRE(wait_events(platform, "bus_offline", 1));
+  auto down = events(platform, "bus_offline").front();
+  CHECK(down["device"]["name"] == "line-1");
+  CHECK(down["category"] == "fault");
+  CHECK(down["severity"] == "major");
+  CHECK(down["bus"]["address"] == fmt::format("127.0.0.1:{}", sim.port()));
+  CHECK(down["bus"]["devices"].size() == 6);
+  CHECK(down["bus"]["failed"].get<std::string>().find("no unit on it answers") != std::string::npos);
+  CHECK(down["detail"].get<std::string>().find("smoke-6") != std::string::npos);
+  // The devices are shown offline, and counted in the status message, without alerts of their own.
+  REQUIRE(wait_until(
+      [&] {
+        const auto s = ctl(dir, {"--json", "status"}).doc();
+        return s.is_object() && s["buses"].size() == 1 && s["buses"][0].value("offline", 0) == 6;
+      },
+      10s));
+  REQUIRE(platform.wait_for(
+      [](auto& m) {
+        const auto j = parsed(m);
+        return m.topic.ends_with("/status") && j.is_object() && j.value("reason", "") == "heartbeat" &&
+               j.contains("devices") && j["devices"].value("offline", 0) == 6;
+      },
+      10s));
+
+  // Five come back; the bus is online again, and the sixth, still silent, raises its own fault.
+  for (int u = 1; u <= 5; ++u) sim.send(fmt::format("{} answering 1", u));
+  REQUIRE(wait_events(platform, "bus_online", 1));
+  CHECK(events(platform, "bus_online").front()["alarm_id"] == down["id"]);
+  REQUIRE(wait_events(platform, "device_offline", 1));
+  auto own = events(platform, "device_offline");
+  REQUIRE(own.size() == 1);
+  CHECK(own.front()["device"]["name"] == "smoke-6");
+
+  // The server goes away (the gateway unplugged): one more bus_offline, saying it cannot be opened.
+  REQUIRE(sim.stop(SIGKILL) == 128 + SIGKILL);
+  REQUIRE(wait_events(platform, "bus_offline", 2));
+  auto lost = events(platform, "bus_offline").back();
+  CHECK(lost["bus"]["failed"].get<std::string>().find("cannot be opened") != std::string::npos);
+  CHECK(lost["bus"]["devices"].size() == 6);
+  // No device raised an alert of its own through either outage: smoke-6's is the only one.
+  CHECK(events(platform, "device_offline").size() == 1);
+  CHECK(daemon.stop(SIGTERM) == 0);
+}
