@@ -77,7 +77,7 @@ wait_text "$work/center.out" "watching" 10
 pids+=($!)
 wait_port "$centre_port" firegate-gb26875-center
 
-"$bin/tools/firegate-sim" --port "$modbus_port" --devices 3 --script config/demo/scenario.txt >"$work/sim.log" 2>&1 &
+"$bin/tools/firegate-sim" --port "$modbus_port" --devices SD-1:1 SD-1:2 SD-1:3 RL-2:4 --script config/demo/scenario.txt >"$work/sim.log" 2>&1 &
 pids+=($!)
 wait_port "$modbus_port" firegate-sim
 
@@ -85,14 +85,18 @@ wait_port "$modbus_port" firegate-sim
 pids+=($!)
 
 cat <<INFO
-demo: broker 127.0.0.1:$broker_port, simulator 127.0.0.1:$modbus_port (3 SD-1 detectors), gateway gw-demo-01
-demo: scenario: smoke in the kitchen at 4 s; the control room (firegate-center) acknowledges it 4 s later;
-      the smoke clears at 12 s and the latched alarm ends; the storeroom detector goes silent at 16 s and
-      answers again at 24 s; then a wireless Zigbee detector in room 201 (over MQTT) smells smoke.
+demo: broker 127.0.0.1:$broker_port, simulator 127.0.0.1:$modbus_port (3 SD-1 detectors, an RL-2 relay
+      driving the sounder), gateway gw-demo-01
+demo: scenario: smoke in the kitchen at 4 s sounds the sounder; smoke in the dining room at 8 s; the control
+      room (firegate-center) acknowledges each 4 s after it; the kitchen clears at 12 s and the sounder
+      stays on for the dining room's fire; that clears at 16 s and only then is the sounder switched off.
+      The storeroom detector goes silent at 20 s (its own fault) and answers again at 26 s; at 32 s the
+      line behind the Modbus gateway is cut (all four units silent: one bus alert, not four) and
+      restored at 40 s; then a wireless Zigbee detector in room 201 (over MQTT) smells smoke.
       Alerts appear below as the control room receives them.
 INFO
 
-wait_text "$work/center.out" "FAULT CLEARED" 40 || { echo "--- firegated log"; cat "$work/firegated.log"; exit 1; }
+wait_text "$work/center.out" "FAULT CLEARED: BUS ONLINE" 60 || { echo "--- firegated log"; cat "$work/firegated.log"; exit 1; }
 # The wireless detector in room 201 (Zigbee, over MQTT): it reports, then smells smoke; the control
 # room acknowledges, the smoke clears.
 echo "demo: now the wireless detector in room 201 (Zigbee bridge over MQTT) reports smoke"
@@ -112,7 +116,7 @@ wait_count "$work/center.out" "smoke-room-201" 3 20 || { echo "--- firegated log
 exec 4>&-
 echo
 echo "demo: the gateway's own account (firegated log, events only):"
-grep -E "event raised|uplink connected|device offline|device online" "$work/firegated.log" | sed 's/^/  /'
+grep -E "event raised|uplink connected|device offline|device online|bus offline|bus online" "$work/firegated.log" | sed 's/^/  /'
 echo
 echo "demo: what a technician on site sees (firegatectl, the gateway's diagnostic CLI):"
 echo "\$ firegatectl status"

@@ -127,6 +127,7 @@ void application::answer_gb26875(const gb::app_data& request,
       const auto bits = bits_of("");
       if (bits & gb_status::fire) uitd |= gb_uitd::fire;
       if (storage_failing_ || storage_in_memory_) uitd |= gb_uitd::fault;
+      if (bits & gb_status::bus_fault) uitd |= gb_uitd::fault | gb_uitd::line_fault;
       return reply(gb::app_data{21, {{{uitd}, now}}});
     }
     case 86: {  // UITD configuration

@@ -81,9 +81,12 @@ std::string headline(const event& e, const config::device_config* d, const confi
     case event_kind::linkage_overridden:
       return fmt::format("Linkage output overridden by hand at {}: {}, {}", site.name, where, e.detail);
     case event_kind::bus_offline:
-      return fmt::format("Bus offline at {}: {}", site.name, e.detail);
+      if (!e.bus) return fmt::format("Bus offline at {}: {}", site.name, e.device);
+      return fmt::format("Bus offline at {}: {} at {}, {}; {} devices behind it unreachable", site.name,
+                         e.device, e.bus->address, e.bus->failed, e.bus->devices.size());
     case event_kind::bus_online:
-      return fmt::format("Bus back online at {}: {}", site.name, e.detail);
+      return fmt::format("Bus back online at {}: {}{}", site.name, e.device,
+                         e.bus ? " at " + e.bus->address : std::string());
   }
   return {};
 }

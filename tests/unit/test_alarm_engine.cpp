@@ -169,6 +169,44 @@ TEST_CASE("engine: offline is a fault - online again its recovery") {
 }
 
 TEST_CASE(
+    "engine: a bus down is one fault - its devices offline with it raise nothing - back is its recovery") {
+  auto engine = make_engine({});
+  const auto ec = std::make_error_code(std::errc::connection_refused);
+  bus_status down{"line-1",     false,       ec, "127.0.0.1:1502", "it cannot be opened (Connection refused)",
+                  {"d1", "d2"}, clock::now()};
+  auto fault = engine.on_bus_status(down);
+  REQUIRE(fault.size() == 1);
+  CHECK(fault[0].kind == event_kind::bus_offline);
+  CHECK(fault[0].device == "line-1");
+  REQUIRE(fault[0].bus);
+  CHECK(fault[0].bus->devices.size() == 2);
+  CHECK(fault[0].detail.find("127.0.0.1:1502") != std::string::npos);
+  CHECK(fault[0].detail.find("d1, d2") != std::string::npos);
+  CHECK(engine.on_bus_status(down).empty());  // still down: no second alert
+  device_status by_bus{"d1", false, ec, "127.0.0.1:1502 unit 1", {}, true};
+  CHECK(engine.on_device_status(by_bus, t0).empty());
+  CHECK(engine.count().fault == 1);
+  const auto open = engine.open_alarms();
+  REQUIRE(open.size() == 1);
+  CHECK(open[0].kind == event_kind::bus_offline);
+
+  // Restored after a restart, the bus's first answer ends it.
+  auto restarted = make_engine({});
+  CHECK(restarted.restore(open, {}, t0, clock::now()).empty());
+  bus_status up{"line-1", true, {}, "127.0.0.1:1502", {}, {"d1", "d2"}, clock::now()};
+  auto back = restarted.on_bus_status(up);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].kind == event_kind::bus_online);
+  CHECK(back[0].alarm_id == fault[0].id);
+  CHECK(restarted.on_bus_status(up).empty());
+  // A device that stays silent after its bus came back raises its own fault.
+  device_status own{"d2", false, std::make_error_code(std::errc::timed_out), "127.0.0.1:1502 unit 2", {}};
+  auto single = restarted.on_device_status(own, t0);
+  REQUIRE(single.size() == 1);
+  CHECK(single[0].kind == event_kind::device_offline);
+}
+
+TEST_CASE(
     "engine: alarms open at the last stop are restored - not raised again - ended by the first normal "
     "reading") {
   auto engine = make_engine(sd1s({"d1", "d2", "d3"}));

@@ -97,6 +97,17 @@ TEST_CASE("gb26875 mapping: events become component status with the standard's b
   REQUIRE(storage);
   CHECK(storage->type == 21);
   CHECK(std::get<std::int64_t>(storage->objects[0].values[0]) == (gb_uitd::normal | gb_uitd::fault));
+  // A bus down: the UITD's monitored-line fault (bit 6 of type 21: 0x45), and normal when it is back.
+  const auto line = mapper.event(payload(event_kind::bus_offline, "line-1"), {}, error);
+  REQUIRE(line);
+  CHECK(line->type == 21);
+  CHECK(std::get<std::int64_t>(line->objects[0].values[0]) == 0x45);
+  const auto back = mapper.event(payload(event_kind::bus_online, "line-1"), {}, error);
+  REQUIRE(back);
+  CHECK(std::get<std::int64_t>(back->objects[0].values[0]) == 0x01);
+  // The facility's system status: the bus-fault bit (bit 10) with the fault bit.
+  CHECK(gb_status_bits(event_kind::bus_offline, "") == (0x0001 | 0x0004 | 0x0400));
+  CHECK_FALSE(mapper.event(payload(event_kind::linkage_overridden, "relay-1"), {}, error));
   // Nothing for an acknowledgement; an error for a device without an address or a bad payload.
   error.clear();
   CHECK_FALSE(mapper.event(payload(event_kind::alarm_acknowledged, "smoke-201"), {}, error));

@@ -7,6 +7,7 @@
 // its end-to-end self-test and acknowledges the test alarm as a test when it arrives.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <mqtt/async_client.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -75,8 +76,20 @@ void print_event(const nlohmann::json& j, bool color) {
                            str(site, "id"));
   std::cout << fmt::format("  address  {}  ({:.5f}, {:.5f})\n", str(site, "address"),
                            site.value("latitude", 0.0), site.value("longitude", 0.0));
-  std::cout << fmt::format("  where    {} -- {} {}\n", str(device, "location"), str(device, "name"),
-                           str(device, "description").empty() ? "" : "(" + str(device, "description") + ")");
+  if (j.contains("bus") && j["bus"].is_object()) {
+    // A bus's fault: the line and everything behind it, not one device.
+    const auto& bus = j["bus"];
+    std::vector<std::string> names;
+    for (const auto& n : bus.value("devices", nlohmann::json::array()))
+      names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
+    std::cout << fmt::format("  bus      {} at {}{}\n", str(bus, "name"), str(bus, "address"),
+                             bus.contains("failed") ? ": " + str(bus, "failed") : "");
+    std::cout << fmt::format("  devices  {} behind it: {}\n", names.size(), fmt::join(names, ", "));
+  } else {
+    std::cout << fmt::format(
+        "  where    {} -- {} {}\n", str(device, "location"), str(device, "name"),
+        str(device, "description").empty() ? "" : "(" + str(device, "description") + ")");
+  }
   std::cout << fmt::format("  call     {} {}   backup {} {}\n", str(responsible, "name"),
                            str(responsible, "phone"), str(backup, "name"), str(backup, "phone"));
   if (j.contains("value")) {
