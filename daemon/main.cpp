@@ -21,7 +21,12 @@ int main(int argc, char** argv) {
   cli.add_option("--check-config", check_path, "validate FILE, print every error, exit 0 (valid) or 1");
   cli.add_option("-l,--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   cli.set_version_flag("-V,--version", std::string("firegated ") + FIREGATE_VERSION);
-  CLI11_PARSE(cli, argc, argv);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version end here with 0; a wrong use of the options is a usage error (2).
+    return cli.exit(e) == 0 ? 0 : 2;
+  }
 
   if (!check_path.empty()) {
     auto loaded = firegate::config::load_config_file(check_path, firegate::driver_parsers());

@@ -9,10 +9,14 @@ void config_errors::add(std::uint32_t line, std::string path, std::string messag
   items_.push_back({file_, line, std::move(path), std::move(message)});
 }
 
+void config_errors::add_root_cause(std::uint32_t line, std::string path, std::string message) {
+  items_.push_back({file_, line, std::move(path), std::move(message), true});
+}
+
 std::string config_errors::format(std::string_view file) const {
   auto sorted = items_;
   std::stable_sort(sorted.begin(), sorted.end(), [](const config_error& a, const config_error& b) {
-    return std::tie(a.file, a.line) < std::tie(b.file, b.line);
+    return std::tie(b.root_cause, a.file, a.line) < std::tie(a.root_cause, b.file, b.line);
   });
   std::string out;
   for (const auto& e : sorted) {

@@ -1,4 +1,5 @@
 #include "config_loader.hpp"
+#include "tls_files.hpp"
 
 #include "suggest.hpp"
 
@@ -121,6 +122,29 @@ mqtt_tls_config parse_tls(config_node& node, const std::filesystem::path& base) 
   if (t.cert_file.empty() != t.key_file.empty()) {
     node.error(t.cert_file.empty() ? "key_file" : "cert_file",
                "mutual TLS needs both cert_file and key_file; give the other one too, or neither");
+  }
+  // What OpenSSL will make of each file, checked now rather than at the first connection.
+  const auto readable = [](const std::string& p) {
+    std::error_code ec;
+    return !p.empty() && std::filesystem::is_regular_file(p, ec) && std::ifstream(p).good();
+  };
+  const auto certificates_ok = [&](const char* key, const std::string& path) {
+    if (!readable(path)) return false;
+    auto problem = check_pem_certificates(path);
+    if (!problem.empty()) node.error(key, fmt::format("{} {}", path, problem));
+    return problem.empty();
+  };
+  certificates_ok("ca_file", t.ca_file);
+  const bool cert_ok = certificates_ok("cert_file", t.cert_file);
+  bool key_ok = false;
+  if (readable(t.key_file)) {
+    auto problem = check_pem_private_key(t.key_file, t.key_password);
+    if (!problem.empty()) node.error("key_file", fmt::format("{} {}", t.key_file, problem));
+    key_ok = problem.empty();
+  }
+  if (cert_ok && key_ok) {
+    if (auto problem = check_key_pair(t.cert_file, t.key_file, t.key_password); !problem.empty())
+      node.error("cert_file", problem);
   }
   node.finish();
   return t;

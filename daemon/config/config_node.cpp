@@ -8,6 +8,7 @@
 #include "suggest.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace firegate::config {
 namespace {
@@ -273,13 +274,24 @@ bool get_labels(config_node& n, std::map<std::int64_t, std::string>& out) {
   return ok;
 }
 
+void report_devices_without_profiles(config_node& bus, std::vector<std::string> devices,
+                                     const std::filesystem::path& folder) {
+  if (devices.empty()) return;
+  const auto n = devices.size();
+  if (n > 5) devices.resize(5);
+  bus.error("driver",
+            fmt::format("… {} device{} on this bus ({}{}) name profiles from {}, where none were "
+                        "loaded: fix that folder first (the error above)",
+                        n, n == 1 ? "" : "s", fmt::join(devices, ", "), n > 5 ? ", …" : "", folder.string()));
+}
+
 void for_each_toml(const std::filesystem::path& dir, config_errors& errors, std::string_view what,
                    const std::function<void(config_node&)>& each) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
     errors.set_file(dir.string());
-    errors.add(0, "(profiles)",
-               fmt::format("no such folder; set [profiles] dir to the folder that holds {}", what));
+    errors.add_root_cause(
+        0, "(profiles)", fmt::format("no such folder; set [profiles] dir to the folder that holds {}", what));
     errors.set_file({});
     return;
   }

@@ -84,6 +84,11 @@ class config_node {
   std::set<std::string, std::less<>> read_;
 };
 
+/// When a bus's devices name profiles from a folder where none could be loaded: one error on the
+/// bus naming them (the first five), after the folder's own, rather than one a device.
+void report_devices_without_profiles(config_node& bus, std::vector<std::string> devices,
+                                     const std::filesystem::path& folder);
+
 /// Every *.toml in `dir`, in name order, parsed and handed to `each` with its root table; errors
 /// name the file. A missing folder is one error saying it should hold `what` ("modbus/*.toml").
 void for_each_toml(const std::filesystem::path& dir, config_errors& errors, std::string_view what,

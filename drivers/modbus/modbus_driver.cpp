@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <map>
+
 namespace firegate::modbus {
 namespace asio = boost::asio;
 
@@ -52,11 +54,26 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
   const auto& library = *s.library;
   std::vector<std::string> names;
   for (const auto& [name, profile] : library) names.push_back(name);
+  // No profile could be loaded (a wrong [profiles] dir): one error for the bus after that folder's,
+  // not one a device.
+  std::vector<std::string> without_profiles;
+  std::map<std::int64_t, std::string> units;
   for (auto& d : devices) {
     modbus_device_settings m;
     m.name = d.common.name;
     // Modbus Application Protocol §4.1: unit ids 1–247 address a device; 0 is broadcast.
-    m.unit_id = static_cast<std::uint8_t>(d.node.get_integer("unit_id", 1, 247, std::nullopt).value_or(1));
+    const auto unit = d.node.get_integer("unit_id", 1, 247, std::nullopt);
+    m.unit_id = static_cast<std::uint8_t>(unit.value_or(1));
+    if (unit) {
+      // Two devices at one unit id would both answer every request: the frames collide on the line.
+      if (auto [it, fresh] = units.emplace(*unit, d.common.name); !fresh) {
+        d.node.error(
+            "unit_id",
+            fmt::format("{} is also the unit id of {} on this bus; give each device on a bus its own "
+                        "unit id (set on the device itself: DIP switches or its menu)",
+                        *unit, it->second));
+      }
+    }
     // A device may be read faster or slower than its bus's default (a detector in the kitchen, a
     // meter in the basement).
     m.poll_interval = std::chrono::milliseconds(
@@ -79,18 +96,17 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
           config::apply_rule_overrides(*overrides, m.rules);
           overrides->finish();
         }
+      } else if (names.empty()) {
+        without_profiles.push_back(d.common.name);
       } else {
-        const auto known = names.empty() ? std::string(
-                                               " no profiles were loaded from there (see the error about "
-                                               "that folder)")
-                                         : fmt::format("{} known: {}", config::did_you_mean(*p, names),
-                                                       fmt::join(names, ", "));
-        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{}", *p,
-                                            (context.profiles_dir / "modbus").string(), known));
+        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
+                                            (context.profiles_dir / "modbus").string(),
+                                            config::did_you_mean(*p, names), fmt::join(names, ", ")));
       }
     }
     s.devices.push_back(std::move(m));
   }
+  config::report_devices_without_profiles(bus, std::move(without_profiles), context.profiles_dir / "modbus");
 }
 
 std::shared_ptr<const config::driver_settings> parse_tcp(config::config_node& bus,

@@ -54,6 +54,7 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
   std::vector<std::string> names;
   for (const auto& [name, profile] : library) names.push_back(name);
   std::set<std::pair<std::string, std::string>> ids;
+  std::vector<std::string> without_profiles;  // none could be loaded: one error for the bus
   for (auto& d : devices) {
     ingest_device_settings m;
     m.name = d.common.name;
@@ -78,13 +79,12 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
                                          "has its own",
                                          m.id, *p));
         }
+      } else if (names.empty()) {
+        without_profiles.push_back(d.common.name);
       } else {
-        const auto known =
-            names.empty()
-                ? std::string(" no MQTT profiles were loaded from there (see the error about that folder)")
-                : fmt::format("{} known: {}", config::did_you_mean(*p, names), fmt::join(names, ", "));
-        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{}", *p,
-                                            (context.profiles_dir / "mqtt").string(), known));
+        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
+                                            (context.profiles_dir / "mqtt").string(),
+                                            config::did_you_mean(*p, names), fmt::join(names, ", ")));
       }
     }
     const auto offline = d.node.get_integer("offline_after_s", 2, 7 * 86400, m.offline_after.count());
@@ -98,6 +98,7 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
     }
     s->devices.push_back(std::move(m));
   }
+  config::report_devices_without_profiles(bus, std::move(without_profiles), context.profiles_dir / "mqtt");
   if (s->client_id.empty())
     s->client_id = fmt::format("firegate-{}-{}", host_name(), bus.get_string_or("name", "ingest"));
   return s;

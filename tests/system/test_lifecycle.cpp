@@ -62,6 +62,58 @@ TEST_CASE("check-config: 0 for the shipped example - 1 with every error listed f
   CHECK(out.find("3 error(s)") != std::string::npos);
 }
 
+TEST_CASE(
+    "check-config: refuses two devices at one unit id - a CA that is not PEM - a certificate that is not the "
+    "key's - a missing profiles folder once with its root cause first - no file is a usage error") {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir);
+  std::ofstream(dir / "not-a-ca.pem") << "this is a note, not a certificate\n";
+  auto text = demo_config(dir, 1883);
+  text = std::regex_replace(text, std::regex("unit_id = 2"), "unit_id = 1");
+  text = std::regex_replace(text, std::regex("\\[uplink\\.gb26875\\]"),
+                            "[uplink.mqtt.tls]\nca_file = \"" + (dir / "not-a-ca.pem").string() +
+                                "\"\ncert_file = \"" + pki.client_cert.string() + "\"\nkey_file = \"" +
+                                pki.rogue_key.string() + "\"\n[uplink.gb26875]");
+  std::ofstream(dir / "mistakes.toml") << text;
+  std::string out;
+  CHECK(run({firegated_path(), "--check-config", (dir / "mistakes.toml").string()}, dir, out) == 1);
+  INFO(out);
+  CHECK(std::regex_search(
+      out,
+      std::regex(
+          R"(mistakes\.toml:\d+ devices\[1\]\.unit_id: 1 is also the unit id of smoke-kitchen on this bus)")));
+  CHECK(std::regex_search(
+      out,
+      std::regex(
+          R"(mistakes\.toml:\d+ uplink\.mqtt\.tls\.ca_file: \S+not-a-ca\.pem holds no PEM certificate)")));
+  CHECK(std::regex_search(
+      out,
+      std::regex(
+          R"(mistakes\.toml:\d+ uplink\.mqtt\.tls\.cert_file: the certificate \S+client\.pem is not the key \S+rogue\.key's)")));
+  CHECK(out.find("3 error(s)") != std::string::npos);
+
+  // The right key: the pair is accepted.
+  text = std::regex_replace(text, std::regex("rogue\\.key"), "client.key");
+  text = std::regex_replace(text, std::regex("not-a-ca\\.pem"), "ca.pem");
+  text = std::regex_replace(text, std::regex("unit_id = 1\n(location = \"1F dining)"), "unit_id = 2\n$1");
+  std::ofstream(dir / "fixed.toml") << text;
+  CHECK(run({firegated_path(), "--check-config", (dir / "fixed.toml").string()}, dir, out) == 0);
+
+  // A wrong profiles folder: that error first, then one line per bus, not one per device.
+  text = std::regex_replace(demo_config(dir, 1883), std::regex("dir = \"[^\"]*/config/profiles\""),
+                            "dir = \"/nonexistent/profiles\"");
+  std::ofstream(dir / "no-profiles.toml") << text;
+  CHECK(run({firegated_path(), "--check-config", (dir / "no-profiles.toml").string()}, dir, out) == 1);
+  CHECK(out.starts_with("/nonexistent/profiles/"));
+  CHECK(out.find("no such folder") < out.find("… 4 devices on this bus"));
+  CHECK(out.find("… 1 device on this bus (smoke-room-201)") != std::string::npos);
+  CHECK(out.find("is not a profile") == std::string::npos);
+
+  // No file: a usage error, as documented.
+  CHECK(run({firegated_path(), "--check-config"}, dir, out) == 2);
+  CHECK(out.find("--check-config") != std::string::npos);
+}
+
 TEST_CASE("firegated refuses to start on a broken file and says how to check it") {
   temp_dir dir;
   std::ofstream(dir / "bad.toml") << "[gateway]\nid = \"x\"\n";
