@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <csignal>
 #include <limits>
+#include <utility>
 
 namespace firegate {
 namespace asio = boost::asio;
@@ -31,9 +32,54 @@ application::application(std::filesystem::path config_path, config::gateway_file
           device_rules(), [this] { return new_event_id(); }, cfg_.alarms),
       rules_timer_(io_) {
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
+  config_state_.revision = cfg_.revision;
+  config_state_.loaded = clock::now();
 }
 
 application::~application() = default;
+
+void application::reload_refused(const config::load_result& loaded) {
+  config_state_.rejected = clock::now();
+  config_state_.errors.clear();
+  const auto text = loaded.error_text();
+  for (std::size_t at = 0; at < text.size() && config_state_.errors.size() < 5;) {
+    const auto end = text.find('\n', at);
+    config_state_.errors.push_back(text.substr(at, end == std::string::npos ? std::string::npos : end - at));
+    at = end == std::string::npos ? text.size() : end + 1;
+  }
+  if (!config_rejected_id_.empty()) return;  // one open event until a configuration is applied again
+  event e;
+  e.id = new_event_id();
+  config_rejected_id_ = e.id;
+  e.kind = event_kind::config_rejected;
+  e.device = cfg_.gateway.id;
+  e.time = *config_state_.rejected;
+  e.value = static_cast<double>(loaded.errors.size());
+  e.detail = fmt::format(
+      "a reload of {} was refused with {} error{} (first: {}); the gateway keeps running configuration {} "
+      "loaded {}; fix the file (firegated --check-config {}) and reload",
+      config_path_.string(), loaded.errors.size(), loaded.errors.size() == 1 ? "" : "s",
+      config_state_.errors.empty() ? std::string("-") : config_state_.errors.front(),
+      config_state_.revision.substr(0, 12), iso8601(config_state_.loaded), config_path_.string());
+  raise(std::move(e));
+}
+
+void application::configuration_applied(const std::string& how) {
+  config_state_.revision = cfg_.revision;
+  config_state_.loaded = clock::now();
+  config_state_.rejected.reset();
+  config_state_.errors.clear();
+  if (config_rejected_id_.empty()) return;
+  event e;
+  e.id = new_event_id();
+  e.kind = event_kind::config_applied;
+  e.device = cfg_.gateway.id;
+  e.alarm_id = std::exchange(config_rejected_id_, {});
+  e.time = config_state_.loaded;
+  e.detail = fmt::format("configuration {} from {} is in force ({})", config_state_.revision.substr(0, 12),
+                         config_path_.string(), how);
+  raise(std::move(e));
+}
 
 std::vector<alarm_engine::device_rules> application::device_rules() const {
   std::vector<alarm_engine::device_rules> out;
@@ -123,6 +169,11 @@ int application::run() {
     run_linkage_actions(linkage_.restore(cfg_.linkages, open));
     for (auto& e : ended) raise(std::move(e));
   }
+  // A refused reload left open at the last stop: this start applied a configuration that loads.
+  for (const auto& a : open) {
+    if (a.kind == event_kind::config_rejected) config_rejected_id_ = a.id;
+  }
+  configuration_applied("firegated started");
   start_control();
   wait_signal();
   enforce_bounds();
@@ -221,12 +272,14 @@ void application::reload() {
   notifier_.reloading();
   auto loaded = config::load_config_file(config_path_, driver_parsers());
   if (!loaded.config) {
-    spdlog::error("reload rejected file={} errors={} action=\"keeping the running configuration\"",
-                  config_path_.string(), loaded.errors.size());
+    spdlog::error(
+        "reload rejected file={} errors={} revision={} action=\"keeping the running configuration\"",
+        config_path_.string(), loaded.errors.size(), config_state_.revision.substr(0, 12));
     for (const auto& e : loaded.errors.items()) {
       spdlog::error("config error file={} line={} key={} problem=\"{}\"", loaded.file, e.line, e.path,
                     e.message);
     }
+    reload_refused(loaded);
     notifier_.ready(status_line());
     return;
   }
@@ -279,8 +332,9 @@ void application::reload() {
   for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));
   // The linkages themselves may have changed: outputs are held by the new ones from now on.
   update_linkages(nullptr);
-  spdlog::info("reload applied file={} buses={} devices={}", config_path_.string(), cfg_.buses.size(),
-               cfg_.devices.size());
+  configuration_applied("reloaded");
+  spdlog::info("reload applied file={} buses={} devices={} revision={}", config_path_.string(),
+               cfg_.buses.size(), cfg_.devices.size(), cfg_.revision.substr(0, 12));
   notifier_.ready(status_line());
 }
 

@@ -61,6 +61,11 @@ class application final : public reading_sink {
   void stop_drivers();
   void wait_signal();
   void reload();
+  /// A reload refused: kept in the status and, once until a configuration is applied again,
+  /// raised as config_rejected.
+  void reload_refused(const config::load_result& loaded);
+  /// A configuration applied (at start or by a reload) ends an open config_rejected.
+  void configuration_applied(const std::string& how);
   void shutdown();
   void tick();
   void tick_rules();
@@ -192,6 +197,9 @@ class application final : public reading_sink {
     clock::time_point started;
   };
   std::vector<watcher> watchers_;
+  /// The configuration in force and the last refused reload (status, firegatectl status).
+  gateway_health::configuration config_state_;
+  std::string config_rejected_id_;  ///< the open config_rejected event
   bool stopping_{false};
 };
 

@@ -164,6 +164,7 @@ void application::control_status(const session_ptr& s, const json& id) {
           {"uplink", std::move(uplink)},
           {"gb26875", gb26875_ ? gb26875_->diagnostics() : json(nullptr)},
           {"storage", std::move(storage)},
+          {"configuration", configuration_json(h.config)},
           {"buses", std::move(buses)},
           {"devices",
            {{"total", cfg_.devices.size()}, {"online", online}, {"offline", cfg_.devices.size() - online}}},

@@ -55,6 +55,7 @@ gateway_health application::health() {
   h.storage = storage_in_memory_ ? "memory" : storage_failing_ ? "failing" : "ok";
   h.storage_faults = storage_faults_;
   h.uplink_connects = uplink_ ? uplink_->connects() : gb26875_ ? gb26875_->connects() : 0;
+  h.config = config_state_;
   return h;
 }
 

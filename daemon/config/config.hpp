@@ -235,6 +235,9 @@ struct linkage_config {
 };
 
 struct gateway_file {
+  /// What made this configuration: SHA-256 of the site file and every profile file it was loaded
+  /// with, in hex (set by load_config_file; empty for text loaded otherwise).
+  std::string revision;
   std::string profiles_dir;  ///< device profiles, resolved against the configuration's folder
   gateway_config gateway;
   site_config site;

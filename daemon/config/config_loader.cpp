@@ -5,10 +5,12 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -445,7 +447,42 @@ load_result load_config_file(const std::filesystem::path& path, const bus_parser
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return load_config_text(text.str(), path.string(), parsers);
+  auto result = load_config_text(text.str(), path.string(), parsers);
+  if (result.config) result.config->revision = revision_of(text.str(), result.config->profiles_dir);
+  return result;
+}
+
+std::string revision_of(std::string_view site_text, const std::filesystem::path& profiles_dir) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  const auto add = [&](std::string_view bytes) {
+    // Each part with its length, so that moving bytes from one file to the next changes the hash.
+    const auto n = std::to_string(bytes.size()) + ":";
+    EVP_DigestUpdate(ctx.get(), n.data(), n.size());
+    EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
+  };
+  add(site_text);
+  for (const char* driver : {"modbus", "mqtt"}) {
+    std::vector<std::filesystem::path> files;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(profiles_dir / driver, ec)) {
+      if (entry.path().extension() == ".toml") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::ifstream in(f, std::ios::binary);
+      std::ostringstream bytes;
+      bytes << in.rdbuf();
+      add(std::string(driver) + "/" + f.filename().string());
+      add(bytes.str());
+    }
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &length);
+  std::string hex;
+  for (unsigned i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
 }
 
 }  // namespace firegate::config

@@ -49,7 +49,11 @@ mqtt_tls_config parse_tls(config_node& node, const std::filesystem::path& base);
 
 /// Parses TOML text; `file` names it in errors.
 load_result load_config_text(std::string_view text, const std::string& file, const bus_parsers& parsers);
-/// Reads and parses a file; an unreadable file is one error naming it.
+/// The revision of a configuration: SHA-256, in hex, of the site file's text and of every profile file
+/// (modbus/*.toml, mqtt/*.toml) under `profiles_dir`, with their names.
+std::string revision_of(std::string_view site_text, const std::filesystem::path& profiles_dir);
+/// Reads and parses a file; an unreadable file is one error naming it. The configuration's revision
+/// is set.
 load_result load_config_file(const std::filesystem::path& path, const bus_parsers& parsers);
 
 }  // namespace firegate::config

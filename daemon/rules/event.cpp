@@ -48,6 +48,10 @@ std::string_view to_string(event_kind kind) {
       return "bus_offline";
     case event_kind::bus_online:
       return "bus_online";
+    case event_kind::config_rejected:
+      return "config_rejected";
+    case event_kind::config_applied:
+      return "config_applied";
   }
   return "unknown";
 }
@@ -64,11 +68,13 @@ std::string_view category_of(event_kind kind) {
     case event_kind::storage_fault:
     case event_kind::storage_eviction:
     case event_kind::bus_offline:
+    case event_kind::config_rejected:
       return "fault";
     case event_kind::fire_recovery:
     case event_kind::supervisory_recovery:
     case event_kind::device_online:
     case event_kind::bus_online:
+    case event_kind::config_applied:
     case event_kind::device_fault_recovery:
     case event_kind::storage_recovery:
       return "recovery";
@@ -103,6 +109,7 @@ std::string_view severity_of(event_kind kind) {
       return "major";
     case event_kind::storage_eviction:
     case event_kind::device_shielded:
+    case event_kind::config_rejected:
       return "minor";
     case event_kind::fire_recovery:
     case event_kind::supervisory_recovery:
@@ -110,6 +117,7 @@ std::string_view severity_of(event_kind kind) {
     case event_kind::device_fault_recovery:
     case event_kind::storage_recovery:
     case event_kind::bus_online:
+    case event_kind::config_applied:
     case event_kind::alarm_acknowledged:
     case event_kind::device_unshielded:
     case event_kind::test_mode_started:

@@ -33,11 +33,13 @@ enum class event_kind : std::uint8_t {
   linkage_done,           ///< a rule's linkage wrote its output (a siren, a breaker) and it read back
   linkage_failed,         ///< the linkage write failed or did not read back: someone must act by hand
   linkage_overridden,     ///< a technician wrote an output that open alarms hold (firegatectl write --force)
-  bus_offline,  ///< a bus's transport failed (connection, serial port, every unit silent): one fault
-  bus_online,   ///< the bus answers again
+  bus_offline,            ///< a bus's transport failed (its connection, serial port, or every unit silent)
+  bus_online,             ///< the bus answers again
+  config_rejected,        ///< a reload refused the site file: the gateway runs an older configuration
+  config_applied,         ///< a configuration applied after a refused reload (ends config_rejected)
 };
 /// The last kind, for loops over every kind.
-inline constexpr event_kind last_event_kind = event_kind::bus_online;
+inline constexpr event_kind last_event_kind = event_kind::config_applied;
 
 std::string_view to_string(event_kind kind);
 /// GB/T 26875.3-aligned category: "fire", "supervisory", "fault", "recovery", "acknowledgement",

@@ -145,6 +145,8 @@ std::optional<app_data> gb26875_mapper::event(std::string_view payload,
     case event_kind::storage_eviction:
     case event_kind::alarm_acknowledged:
     case event_kind::linkage_overridden:
+    case event_kind::config_rejected:
+    case event_kind::config_applied:
       return std::nullopt;  // nothing the standard carries
     default:
       break;

@@ -87,6 +87,11 @@ std::string headline(const event& e, const config::device_config* d, const confi
     case event_kind::bus_online:
       return fmt::format("Bus back online at {}: {}{}", site.name, e.device,
                          e.bus ? " at " + e.bus->address : std::string());
+    case event_kind::config_rejected:
+      return fmt::format("Configuration refused at {}: the gateway runs an older one; {}", site.name,
+                         e.detail);
+    case event_kind::config_applied:
+      return fmt::format("Configuration applied at {}: {}", site.name, e.detail);
   }
   return {};
 }
@@ -284,7 +289,15 @@ std::string status_json(const config::gateway_file& cfg, const gateway_health& h
   j["test_mode_devices"] = h.alarms.in_test_mode;
   j["storage"] = {{"state", h.storage}, {"faults", h.storage_faults}};
   j["uplink_connects"] = h.uplink_connects;
+  j["configuration"] = configuration_json(h.config);
   return j.dump();
+}
+
+nlohmann::json configuration_json(const gateway_health::configuration& c) {
+  nlohmann::json j{
+      {"revision", c.revision.substr(0, 12)}, {"loaded", iso8601(c.loaded)}, {"rejected", nullptr}};
+  if (c.rejected) j["rejected"] = {{"time", iso8601(*c.rejected)}, {"errors", c.errors}};
+  return j;
 }
 
 std::string offline_json(const config::gateway_file& cfg, const std::string& id, clock::time_point time,

@@ -7,7 +7,10 @@
 #include "rules/alarm_engine.hpp"
 #include "rules/event.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <array>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,7 +46,18 @@ struct gateway_health {
   std::string storage{"ok"};  ///< "ok", "failing" or "memory" (the database could not be opened)
   std::size_t storage_faults{0};
   std::size_t uplink_connects{0};  ///< connections made since the start
+  /// The configuration in force, and the last reload refused since it was applied.
+  struct configuration {
+    std::string revision;  ///< config::gateway_file::revision
+    clock::time_point loaded;
+    std::optional<clock::time_point> rejected;  ///< when the last reload was refused
+    std::vector<std::string> errors;            ///< its first errors, "file:line key: problem"
+  } config;
 };
+
+/// The configuration part of the status message and of firegatectl status: revision (its first 12
+/// hex digits), loaded, and rejected (null, or time and errors).
+nlohmann::json configuration_json(const gateway_health::configuration& c);
 
 /// The retained status message of a running gateway (firegate.status/1, state "online").
 /// `reason`: "connected" (the birth message), "heartbeat" or "requested" (the status command).

@@ -12,7 +12,9 @@
 #include <unistd.h>
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <regex>
+#include <set>
 #include <sstream>
 
 using namespace firegate::test;
@@ -23,6 +25,8 @@ namespace {
 std::string demo_config(const temp_dir& dir, std::uint16_t broker_port) {
   auto text = read_text(source_dir() + "/config/demo/firegate.toml");
   text = std::regex_replace(text, std::regex("/tmp/firegate-demo/firegate.db"), (dir / "fg.db").string());
+  text = std::regex_replace(text, std::regex("/tmp/firegate-demo/control.sock"),
+                            (dir / "control.sock").string());
   text =
       std::regex_replace(text, std::regex("\"\\.\\./profiles\""), "\"" + source_dir() + "/config/profiles\"");
   return std::regex_replace(text, std::regex("port = 18830"), "port = " + std::to_string(broker_port));
@@ -139,11 +143,84 @@ TEST_CASE("SIGHUP keeps the running configuration when the new one is broken - a
   CHECK(daemon.running());
 
   std::ofstream(cfg, std::ios::trunc)
-      << std::regex_replace(text, std::regex("unit_id = 3\n"), "unit_id = 4\n");
+      << std::regex_replace(text, std::regex("unit_id = 3\n"), "unit_id = 6\n");
   ::kill(daemon.pid(), SIGHUP);
   REQUIRE(wait_until([&] { return daemon.log_text().find("reload applied") != std::string::npos; }, 10s));
   CHECK(daemon.stop(SIGTERM) == 0);
   CHECK(daemon.log_text().find("firegated stopped") != std::string::npos);
+}
+
+TEST_CASE(
+    "a refused reload is visible: config_rejected to the platform, the running revision and the errors in "
+    "the status message and firegatectl status - the next good reload ends it") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  auto text = demo_config(dir, mosquitto.port());
+  text = std::regex_replace(text, std::regex("keepalive_s = 10\n"), "keepalive_s = 10\nheartbeat_s = 1\n");
+  const auto cfg = dir / "fg.toml";
+  std::ofstream(cfg) << text;
+  child daemon({firegated_path(), "-c", cfg.string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  const auto status_where = [&](const std::function<bool(const nlohmann::json&)>& match) {
+    auto m = platform.wait_for(
+        [&](auto& msg) {
+          const auto j = nlohmann::json::parse(msg.payload, nullptr, false);
+          return msg.topic.ends_with("/status") && j.is_object() && j.value("state", "") == "online" &&
+                 j.contains("configuration") && match(j["configuration"]);
+        },
+        10s);
+    return m ? nlohmann::json::parse(m->payload)["configuration"] : nlohmann::json();
+  };
+  const auto first = status_where([](auto& c) { return c["rejected"].is_null(); });
+  REQUIRE(first.is_object());
+  const auto revision = first["revision"].get<std::string>();
+  CHECK(std::regex_match(revision, std::regex("[0-9a-f]{12}")));
+
+  // A broken file: refused, the running configuration kept, and everyone told.
+  std::ofstream(cfg, std::ios::trunc) << text << "\n[oops]\n";
+  ::kill(daemon.pid(), SIGHUP);
+  auto rejected = platform.wait_for([](auto& m) { return is_event(m, "config_rejected"); }, 10s);
+  REQUIRE(rejected);
+  const auto event = nlohmann::json::parse(rejected->payload);
+  CHECK(event["severity"] == "minor");
+  CHECK(event["detail"].get<std::string>().find("oops") != std::string::npos);
+  CHECK(event["detail"].get<std::string>().find(revision) != std::string::npos);
+  const auto refused = status_where([](auto& c) { return c["rejected"].is_object(); });
+  REQUIRE(refused.is_object());
+  CHECK(refused["revision"] == revision);
+  REQUIRE(refused["rejected"]["errors"].size() >= 1);
+  CHECK(std::regex_search(refused["rejected"]["errors"][0].get<std::string>(),
+                          std::regex(R"(fg\.toml:\d+ oops)")));
+  const auto shown = ctl(dir, {"status"});
+  CHECK(shown.out.find("RELOAD REFUSED") != std::string::npos);
+  CHECK(shown.out.find("oops") != std::string::npos);
+  CHECK(shown.out.find("revision " + revision) != std::string::npos);
+
+  // Refused again: still one open config_rejected. Then a good file: config_applied ends it.
+  ::kill(daemon.pid(), SIGHUP);
+  REQUIRE(wait_until(
+      [&] {
+        const auto log = daemon.log_text();
+        return log.find("reload rejected") != log.rfind("reload rejected");
+      },
+      10s));
+  std::ofstream(cfg, std::ios::trunc)
+      << std::regex_replace(text, std::regex("unit_id = 3\n"), "unit_id = 6\n");
+  ::kill(daemon.pid(), SIGHUP);
+  auto applied = platform.wait_for([](auto& m) { return is_event(m, "config_applied"); }, 10s);
+  REQUIRE(applied);
+  CHECK(nlohmann::json::parse(applied->payload)["alarm_id"] == event["id"]);
+  const auto after =
+      status_where([&](auto& c) { return c["rejected"].is_null() && c["revision"] != revision; });
+  CHECK(after.is_object());
+  std::set<std::string> rejections;
+  for (const auto& m : platform.messages()) {
+    if (is_event(m, "config_rejected"))
+      rejections.insert(nlohmann::json::parse(m.payload)["id"].get<std::string>());
+  }
+  CHECK(rejections.size() == 1);
+  CHECK(daemon.stop(SIGTERM) == 0);
 }
 
 namespace {
@@ -195,7 +272,8 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return systemd.count("READY=1") >= 1; }, 10s));
   bool has_status = false;
   for (const auto& m : systemd.drain())
-    has_status |= m.find("READY=1\nSTATUS=devices=4") != std::string::npos;  // 3 Modbus, 1 wireless
+    has_status |=
+        m.find("READY=1\nSTATUS=devices=5") != std::string::npos;  // 3 detectors, a relay, 1 wireless
   CHECK(has_status);
   const auto before = systemd.count("WATCHDOG=1");
   REQUIRE(wait_until([&] { return systemd.count("WATCHDOG=1") >= before + 5; }, 3s));

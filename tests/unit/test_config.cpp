@@ -303,14 +303,19 @@ TEST_CASE(
           std::string::npos);
     CHECK(r.errors.size() == 3);
   }
-  auto text = edited(tls_from, "[uplink.mqtt.tls]\nca_file = \"firegate.toml\"\nca_path = \"profiles\"\n");
+  // A real PEM certificate (tests/data/test-ca.pem, self-signed for these tests), named relative to
+  // the configuration's folder.
+  auto text = edited(tls_from,
+                     "[uplink.mqtt.tls]\nca_file = \"../tests/data/test-ca.pem\"\nca_path = \"profiles\"\n");
   text.replace(text.find(from), from.size(), "");
   auto r = load(text);
   INFO(r.error_text());
   REQUIRE(r.config);
   REQUIRE(r.config->mqtt.tls);
   CHECK(r.config->mqtt.tls->ca_file ==
-        (std::filesystem::path(example_path).parent_path() / "firegate.toml").string());
+        (std::filesystem::path(example_path).parent_path() / "../tests/data/test-ca.pem")
+            .lexically_normal()
+            .string());
   CHECK(r.config->mqtt.tls->verify);
   CHECK(r.config->mqtt.port == 8883);
   CHECK(load(read_file(example_path)).config->mqtt.port == 1883);

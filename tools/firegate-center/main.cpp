@@ -69,6 +69,8 @@ void print_event(const nlohmann::json& j, bool color) {
                       : type == "linkage_overridden"    ? "LINKAGE OUTPUT SWITCHED BY HAND"
                       : type == "bus_offline"           ? "FAULT: BUS OFFLINE"
                       : type == "bus_online"            ? "FAULT CLEARED: BUS ONLINE"
+                      : type == "config_rejected"       ? "GATEWAY CONFIGURATION REFUSED"
+                      : type == "config_applied"        ? "GATEWAY CONFIGURATION APPLIED"
                                                         : type;
   if (j.value("test", false)) label = "TEST: " + label;
   std::cout << fmt::format("\n{} {} {}  {}  [{}]\n", paint, label, reset, str(j, "time"), str(j, "severity"));

@@ -152,6 +152,17 @@ void print_status(const json& r, std::ostream& out) {
                      mib(field(st, "used_bytes")), mib(field(st, "max_bytes")),
                      text(field(st, "oldest_undelivered")), text(field(st, "faults")),
                      st.contains("error") ? "  error: " + text(field(st, "error")) : "");
+  if (const auto& cf = field(r, "configuration"); cf.is_object()) {
+    // The configuration in force, and a reload that was refused (the box runs an older one).
+    out << fmt::format("config    revision {}  loaded {}\n", text(field(cf, "revision")),
+                       text(field(cf, "loaded")));
+    if (const auto& rj = field(cf, "rejected"); rj.is_object()) {
+      out << fmt::format(
+          "          RELOAD REFUSED at {}: the file on disk is not what runs; fix it and reload\n",
+          text(field(rj, "time")));
+      for (const auto& e : rj.value("errors", json::array())) out << "            " << text(e) << '\n';
+    }
+  }
   const auto& dv = field(r, "devices");
   out << fmt::format("devices   {} online, {} offline, of {}\n", text(field(dv, "online")),
                      text(field(dv, "offline")), text(field(dv, "total")));
