@@ -81,6 +81,12 @@ void application::configuration_applied(const std::string& how) {
   raise(std::move(e));
 }
 
+std::vector<std::string> application::bus_names() const {
+  std::vector<std::string> out;
+  for (const auto& bus : cfg_.buses) out.push_back(bus.name);
+  return out;
+}
+
 std::vector<alarm_engine::device_rules> application::device_rules() const {
   std::vector<alarm_engine::device_rules> out;
   for (const auto& bus : cfg_.buses) {
@@ -162,13 +168,13 @@ int application::run() {
     // Still open at the last stop: active again without being raised again (docs/alarms.md).
     spdlog::info("alarms restored open={} devices_with_false_alarms_today={}", open.size(),
                  false_alarms.size());
-    auto ended = rules_.restore(open, false_alarms, rules::mono::now(), clock::now());
-    // The outputs the open alarms held at the stop are held again (written only where they read back
-    // different): a restart during a fire never leaves the sounder off. What the restore ends then
-    // releases them as usual.
-    run_linkage_actions(linkage_.restore(cfg_.linkages, open));
-    for (auto& e : ended) raise(std::move(e));
+    for (auto& e : rules_.restore(open, false_alarms, rules::mono::now(), clock::now())) raise(std::move(e));
   }
+  for (auto& e : rules_.end_bus_faults_except(bus_names(), clock::now())) raise(std::move(e));
+  // The outputs the open alarms hold are held again, and the others released, each written only where
+  // it reads back different: a restart during a fire never leaves the sounder off, and one after a
+  // stop between a recovery and its reset does not leave it on.
+  run_linkage_actions(linkage_.restore(cfg_.linkages, rules_.open_alarms()));
   // A refused reload left open at the last stop: this start applied a configuration that loads.
   for (const auto& a : open) {
     if (a.kind == event_kind::config_rejected) config_rejected_id_ = a.id;
@@ -299,6 +305,7 @@ void application::reload() {
     next.gb26875 = cfg_.gb26875;
   }
   stop_drivers();
+  offline_devices_.clear();  // the new drivers say again what they find
   if (next.storage != cfg_.storage) {
     store_->post([bounds = storage_bounds{next.storage.max_size_mb << 20, next.storage.max_age}](store& s) {
       try {
@@ -330,6 +337,7 @@ void application::reload() {
   start_drivers();
   // With the new drivers in place: an alarm the reload ends may reset a linkage output.
   for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));
+  for (auto& e : rules_.end_bus_faults_except(bus_names(), clock::now())) raise(std::move(e));
   // The linkages themselves may have changed: outputs are held by the new ones from now on.
   update_linkages(nullptr);
   configuration_applied("reloaded");
@@ -369,7 +377,7 @@ void application::tick() {
 std::string application::status_line() const {
   return fmt::format(
       "devices={} offline={} fire_alarms={} uplink={} outbox={} storage={} storage_faults={}",
-      cfg_.devices.size(), devices_offline_, rules_.active_fires(),
+      cfg_.devices.size(), offline_devices_.size(), rules_.active_fires(),
       (uplink_ ? uplink_->connected() : gb26875_ && gb26875_->connected()) ? "connected" : "disconnected",
       outbox_depth_, storage_failing_ ? "failing" : "ok", storage_faults_);
 }
@@ -528,11 +536,13 @@ void application::storage_succeeded() {
 
 void application::on_device_status(const device_status& status) {
   if (status.online) {
-    if (devices_offline_ > 0) --devices_offline_;
+    offline_devices_.erase(status.device);
   } else {
-    ++devices_offline_;
+    offline_devices_.insert(status.device);
   }
   for (auto& e : rules_.on_device_status(status, rules::mono::now())) raise(std::move(e));
+  // An output device answering again gets the writes it missed.
+  if (status.online) update_linkages(nullptr);
 }
 
 void application::on_bus_status(const bus_status& status) {
@@ -580,6 +590,7 @@ void application::run_linkage_actions(std::vector<linkage_outputs::action> actio
                      fmt::join(a.linkages, ","), a.device, a.write);
         return;
       }
+      linkage_.written(a.device, a.write, a.value, !o.error);
       if (o.unchanged) {
         spdlog::info("linkage holds linkage={} device={} write={} value={} alarm={} detail=\"{}\"",
                      fmt::join(a.linkages, ","), a.device, a.write, a.value, a.alarm_id, o.detail);
@@ -610,7 +621,21 @@ void application::run_linkage_actions(std::vector<linkage_outputs::action> actio
   }
 }
 
+std::string application::label_of(const std::string& device, const std::string& point, double value) const {
+  const auto* d = find_device(device);
+  if (d == nullptr) return {};
+  for (const auto& bus : cfg_.buses) {
+    if (bus.name == d->bus && bus.settings) return bus.settings->label(device, point, value);
+  }
+  return {};
+}
+
 void application::raise(event e) {
+  // Enumerated values say what they mean wherever an operator reads them ("state = fire").
+  if (!e.point.empty() && e.value_label.empty()) e.value_label = label_of(e.device, e.point, e.value);
+  for (auto& x : e.evidence) {
+    if (x.label.empty()) x.label = label_of(e.device, x.point, x.value);
+  }
   // A test alarm drives nothing: a detector under maintenance must not trip a breaker.
   if (changes_open_alarms(e.kind) && !e.test) update_linkages(&e);
   e.seq = next_seq_++;

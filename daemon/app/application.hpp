@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string_view>
 #include <vector>
 
@@ -70,6 +71,7 @@ class application final : public reading_sink {
   void tick();
   void tick_rules();
   std::vector<alarm_engine::device_rules> device_rules() const;
+  std::vector<std::string> bus_names() const;
   void schedule_flush();
   /// Stores the readings batched since the last flush, with their telemetry messages, in one
   /// transaction.
@@ -84,6 +86,8 @@ class application final : public reading_sink {
   /// or linkage_failed (nothing when it already read back at the value).
   void run_linkage_actions(std::vector<linkage_outputs::action> actions);
   bus_driver* driver_of(const std::string& device);
+  /// What a device's value means where its profile names it ("fire" for state 1); "" otherwise.
+  std::string label_of(const std::string& device, const std::string& point, double value) const;
   /// A write failed: logged, and on the first failure a storage_fault event.
   void storage_failed(const std::string& error, std::string_view what);
   /// A write succeeded: after a fault, a storage_recovery event.
@@ -172,7 +176,9 @@ class application final : public reading_sink {
   std::unique_ptr<mqtt_uplink> uplink_;
   std::unique_ptr<gb26875_uplink> gb26875_;
   std::vector<std::unique_ptr<bus_driver>> drivers_;
-  std::size_t devices_offline_{0};
+  /// Devices the drivers said are offline (on their own or with their bus): a set, as a device may be
+  /// said offline twice (with its bus, then on its own when it stays silent after the bus is back).
+  std::set<std::string, std::less<>> offline_devices_;
   /// Read commands waiting for their device's next poll.
   struct pending_read {
     parsed_command cmd;

@@ -299,14 +299,9 @@ void application::control_devices(const session_ptr& s, const json& id, const st
       }
       const auto now = clock::now();
       json values = json::array();
-      const auto* d = find_device(device);
       for (const auto& r : latest) {
         values.push_back(reading_json(r, now));
-        for (const auto& bus : cfg_.buses) {
-          if (d == nullptr || bus.name != d->bus || !bus.settings) continue;
-          if (auto label = bus.settings->label(device, r.point, r.value); !label.empty())
-            values.back()["label"] = label;
-        }
+        if (auto label = label_of(device, r.point, r.value); !label.empty()) values.back()["label"] = label;
       }
       one["values"] = std::move(values);
       if (!error.empty()) one["values_error"] = error;

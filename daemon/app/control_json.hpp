@@ -70,6 +70,8 @@ inline json event_summary(const event& e) {
   if (!e.alarm_id.empty()) j["alarm_id"] = e.alarm_id;
   if (!e.actor.empty()) j["by"] = e.actor;
   if (!e.verdict.empty()) j["verdict"] = e.verdict;
+  if (!e.value_label.empty()) j["value_label"] = e.value_label;
+  if (!e.evidence.empty()) j["evidence"] = evidence_json(e.evidence);
   return j;
 }
 

@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 namespace firegate {
 namespace asio = boost::asio;
@@ -51,7 +52,11 @@ void application::watch_readings(std::span<const reading> readings) {
   for (const auto& w : watchers_) {
     if (!w.readings || (!w.device.empty() && w.device != readings.front().device)) continue;
     auto s = w.session.lock();
-    for (const auto& r : readings) s->send({{"id", w.id}, {"reading", reading_json(r, now)}}, true);
+    for (const auto& r : readings) {
+      auto j = reading_json(r, now);
+      if (auto label = label_of(r.device, r.point, r.value); !label.empty()) j["label"] = label;
+      s->send({{"id", w.id}, {"reading", std::move(j)}}, true);
+    }
   }
 }
 
@@ -218,6 +223,7 @@ void application::control_registers(const session_ptr& s, const json& id, const 
   r.table = args.value("table", std::string("holding"));
   bool force = false;
   std::string held, forced_device;
+  std::vector<std::pair<std::string, std::string>> forced_outputs;
   if (name == "write") {
     const auto values = args.find("values");
     if (values == args.end() || !values->is_array() || values->empty()) {
@@ -243,6 +249,7 @@ void application::control_registers(const session_ptr& s, const json& id, const 
           holding.push_back(fmt::format("{} of {} ({})", to_string(h.kind), h.device, h.alarm_id));
         }
         if (linkage_.holders(device, write).empty()) continue;
+        forced_outputs.emplace_back(device, write);
         outputs += fmt::format("{}{}.{}", outputs.empty() ? "" : ", ", device, write);
         if (output_device.empty()) output_device = device;
       }
@@ -268,9 +275,11 @@ void application::control_registers(const session_ptr& s, const json& id, const 
                  force ? fmt::format(" forced=true outputs={}", outputs) : std::string());
   }
   const auto who = local_actor(s->who(), args.value("by", std::string()));
-  drivers_[*bus]->transact(r, [this, s, id, r, bus_name, force, held, who,
-                               forced_device](const register_reply& answer) {
+  drivers_[*bus]->transact(r, [this, s, id, r, bus_name, force, held, who, forced_device,
+                               forced_outputs](const register_reply& answer) {
     if (force && !answer.error) {
+      // The linkage no longer knows the output to be at its value: asserted again on its next chance.
+      for (const auto& [device, write] : forced_outputs) linkage_.written(device, write, std::nan(""), false);
       // Forced over a linkage: the platform is told who switched what the alarms were holding.
       event e;
       e.id = new_event_id();

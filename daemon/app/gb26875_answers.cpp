@@ -37,8 +37,11 @@ void application::answer_gb26875(const gb::app_data& request,
   const auto open = rules_.open_alarms();
   const auto bits_of = [&](const std::string& device) {
     std::uint16_t bits = gb_status::normal;
+    const auto* d = device.empty() ? nullptr : find_device(device);
     for (const auto& a : open) {
       if (device.empty() || a.device == device) bits |= gb_status_bits(a.kind, a.rule);
+      // A component behind a bus that is down cannot be reached: a fault of its own to the centre.
+      if (d != nullptr && a.kind == event_kind::bus_offline && a.device == d->bus) bits |= gb_status::fault;
     }
     // A device in test mode is under test (bit 0 clear); the facility is not, for one such device.
     for (const auto& a : open) {

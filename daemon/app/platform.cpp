@@ -50,7 +50,7 @@ gateway_health application::health() {
   h.started = started_;
   h.outbox = outbox_lanes_;
   h.devices = cfg_.devices.size();
-  h.devices_offline = devices_offline_;
+  h.devices_offline = offline_devices_.size();
   h.alarms = rules_.count();
   h.storage = storage_in_memory_ ? "memory" : storage_failing_ ? "failing" : "ok";
   h.storage_faults = storage_faults_;

@@ -106,6 +106,18 @@ std::optional<alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::s
   }
   r.latch = n.get_bool("latch", r.category == alarm_category::fire);
   r.text = n.get_string_or("text", "");
+  if (n.contains("evidence")) {
+    for (auto& e : n.get_string_array("evidence")) {
+      if (!points.contains(e)) {
+        const std::vector<std::string> known(points.begin(), points.end());
+        n.error("evidence", fmt::format("\"{}\" is not a point of this profile;{} its points: {}", e,
+                                        did_you_mean(e, known), fmt::join(known, ", ")));
+        ok = false;
+      } else if (std::find(r.evidence.begin(), r.evidence.end(), e) == r.evidence.end()) {
+        r.evidence.push_back(std::move(e));
+      }
+    }
+  }
   if (n.contains("code")) r.code = n.get_integer("code", 0, 999'999'999, std::nullopt);
   c.delay = std::chrono::milliseconds(n.get_integer("delay_ms", 0, 3'600'000, 0).value_or(0));
   c.samples = static_cast<unsigned>(n.get_integer("samples", 1, 100, 1).value_or(1));

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 namespace firegate {
 
 using rules::alarm_category;
@@ -177,6 +179,21 @@ std::vector<event> alarm_engine::on_readings(std::span<const reading> readings, 
       on_change(ch, s, r.device, dev, s.condition.value(), r.unit, r.time, now, out);
     }
   }
+  // An alarm raised by this poll carries its rule's evidence from the same poll.
+  for (auto& e : out) {
+    if (e.rule.empty() || !is_alarm(e.kind)) continue;
+    auto d = devices_.find(e.device);
+    if (d == devices_.end()) continue;
+    for (const auto& s : d->second.rules) {
+      if (s.rule.name != e.rule) continue;
+      for (const auto& name : s.rule.evidence) {
+        for (const auto& r : readings) {
+          if (r.device == e.device && r.point == name && r.q == quality::good)
+            e.evidence.push_back({r.point, r.value, r.unit, {}});
+        }
+      }
+    }
+  }
   return out;
 }
 
@@ -246,8 +263,8 @@ std::vector<event> alarm_engine::on_bus_status(const bus_status& status) {
     e.detail = fmt::format(
         "bus {} at {}: {}; the {} device{} behind it ({}) cannot be reached and raise no alert of their "
         "own; check {}",
-        status.bus, status.address, status.failed, status.devices.size(), status.devices.size() == 1 ? "" : "s",
-        fmt::join(status.devices, ", "),
+        status.bus, status.address, status.failed, status.devices.size(),
+        status.devices.size() == 1 ? "" : "s", fmt::join(status.devices, ", "),
         status.address.starts_with("/")
             ? "the serial adapter, the RS-485 cable (A/B wiring, termination) and the line's power"
             : "the Modbus gateway or server's power and network cable, its address and port");
@@ -268,6 +285,21 @@ std::vector<event> alarm_engine::on_bus_status(const bus_status& status) {
     e.bus = bus_info{status.address, {}, status.devices};
     buses_.erase(it);
     out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<event> alarm_engine::end_bus_faults_except(const std::vector<std::string>& buses,
+                                                       clock::time_point wall) {
+  std::vector<event> out;
+  for (auto it = buses_.begin(); it != buses_.end();) {
+    if (std::find(buses.begin(), buses.end(), it->first) != buses.end()) {
+      ++it;
+      continue;
+    }
+    out.push_back(recovery(it->second, it->first, nullptr, wall,
+                           fmt::format("bus {} is no longer in the configuration", it->first)));
+    it = buses_.erase(it);
   }
   return out;
 }

@@ -57,6 +57,9 @@ class alarm_engine {
   std::vector<event> on_device_status(const device_status& status, rules::mono::time_point now);
   /// A bus down (one bus_offline fault naming the devices behind it) or back (bus_online).
   std::vector<event> on_bus_status(const bus_status& status);
+  /// Ends the bus faults of buses no longer configured (a reload or a restart removed or renamed
+  /// them): nothing else would.
+  std::vector<event> end_bus_faults_except(const std::vector<std::string>& buses, clock::time_point wall);
   /// New rules (a reloaded configuration). A rule that is unchanged keeps its state; an active alarm
   /// whose rule changed or went is recovered, and the new rule decides afresh.
   std::vector<event> reconfigure(std::vector<device_rules> devices, alarm_policy policy,
@@ -177,7 +180,7 @@ class alarm_engine {
   std::function<std::string()> new_id_;
   alarm_policy policy_;
   device_map devices_;
-  std::optional<alarm_record> self_test_;  ///< the open self-test alarm
+  std::optional<alarm_record> self_test_;                   ///< the open self-test alarm
   std::map<std::string, alarm_record, std::less<>> buses_;  ///< open bus_offline faults, by bus
   /// device → (local date as yyyymmdd, false alarms that day)
   std::map<std::string, std::pair<int, unsigned>, std::less<>> false_alarms_;

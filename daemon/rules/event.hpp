@@ -55,6 +55,14 @@ struct bus_info {
   std::vector<std::string> devices;
 };
 
+/// A value that goes with an alarm as its evidence (its rule's `evidence` points).
+struct evidence_item {
+  std::string point;
+  double value{0};
+  std::string unit;
+  std::string label;  ///< what the value means where its profile names it ("fire")
+};
+
 struct event {
   std::string id;        ///< UUID v4, stable across retries
   std::uint64_t seq{0};  ///< per-gateway sequence number, assigned by the store
@@ -82,6 +90,10 @@ struct event {
   unsigned false_alarms_today{0};
   /// bus_offline, bus_online: `device` is then the bus's name.
   std::optional<bus_info> bus;
+  /// What `value` means where the point's profile names it ("fire" for state 1).
+  std::string value_label;
+  /// The readings behind an alarm, from the poll that decided it.
+  std::vector<evidence_item> evidence;
 };
 
 /// An alarm raised and not yet ended by a recovery, or a shield or test mode not yet ended: what the

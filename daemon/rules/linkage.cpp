@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace firegate {
 
@@ -68,17 +69,33 @@ std::vector<linkage_outputs::action> linkage_outputs::update(
     const event* cause) {
   auto next = compute(linkages, open);
   std::vector<action> out;
-  for (const auto& [k, o] : next) {
+  for (auto& [k, o] : next) {
     auto was = held_.find(k);
     if (was != held_.end() && was->second.value == o.value) {
-      // Still held. An unacknowledged fire raised again may find the output switched off by hand.
-      if (cause && cause->kind == event_kind::alarm_escalation &&
-          std::any_of(o.holders.begin(), o.holders.end(),
-                      [&](const holder& h) { return h.alarm_id == cause->alarm_id; })) {
-        out.push_back({k.first, k.second, o.value, true, false, o.linkages, cause->alarm_id,
-                       fmt::format("linkage {} re-asserted on the escalation of {} ({} open: {})",
-                                   fmt::join(o.linkages, ", "), cause->alarm_id, o.holders.size(),
-                                   describe(o.holders))});
+      // Still held. It is asserted again (read first, written only if it differs) when a new alarm
+      // joins its holders, when one of them escalates (an unacknowledged fire raised again may find
+      // the sounder switched off by hand), and when its last write failed or it was switched by hand.
+      o.in_doubt = was->second.in_doubt;
+      const auto holds = [&](const std::string& id) {
+        return std::any_of(o.holders.begin(), o.holders.end(),
+                           [&](const holder& h) { return h.alarm_id == id; });
+      };
+      std::string why;
+      std::string alarm_id;
+      if (cause && cause->kind == event_kind::alarm_escalation && holds(cause->alarm_id)) {
+        alarm_id = cause->alarm_id;
+        why = fmt::format("re-asserted on the escalation of {}", cause->alarm_id);
+      } else if (cause && is_alarm(cause->kind) && holds(cause->id)) {
+        alarm_id = cause->id;
+        why = fmt::format("re-asserted as {} of {} joins it", to_string(cause->kind), cause->device);
+      } else if (o.in_doubt) {
+        alarm_id = o.holders.front().alarm_id;
+        why = "re-asserted: its last write failed or it was switched by hand";
+      }
+      if (!why.empty()) {
+        out.push_back({k.first, k.second, o.value, true, false, o.linkages, alarm_id,
+                       fmt::format("linkage {} {} ({} open: {})", fmt::join(o.linkages, ", "), why,
+                                   o.holders.size(), describe(o.holders))});
       }
       continue;
     }
@@ -111,7 +128,27 @@ std::vector<linkage_outputs::action> linkage_outputs::restore(
                    fmt::format("linkage {} restored at start on {}", fmt::join(o.linkages, ", "),
                                describe(o.holders))});
   }
+  // An output no open alarm holds is released, in case the gateway stopped between a recovery and
+  // its reset.
+  std::map<key, action> released;
+  for (const auto& l : linkages) {
+    const key k{l.device, l.write};
+    if (held_.contains(k) || !l.reset_value) continue;
+    auto [it, fresh] =
+        released.try_emplace(k, action{l.device, l.write, *l.reset_value, true, true, {}, {}, {}});
+    it->second.linkages.push_back(l.name);
+  }
+  for (auto& [k, a] : released) {
+    a.why = fmt::format("linkage {} released at start: no open alarm holds it", fmt::join(a.linkages, ", "));
+    out.push_back(std::move(a));
+  }
   return out;
+}
+
+void linkage_outputs::written(const std::string& device, const std::string& write, double value, bool ok) {
+  auto it = held_.find(key{device, write});
+  if (it == held_.end()) return;
+  if (std::isnan(value) || value == it->second.value) it->second.in_doubt = !ok;
 }
 
 std::vector<linkage_outputs::holder> linkage_outputs::holders(const std::string& device,

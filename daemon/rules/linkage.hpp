@@ -39,13 +39,19 @@ class linkage_outputs {
   /// Recomputes which outputs are held from what is open now (the engine's open alarms, after
   /// `cause` was decided) and returns the writes the changes need: an output newly held gets its
   /// value, one that no alarm holds any more its reset_value (when any of its linkages has one).
-  /// An escalation of an alarm that holds an output re-asserts it, writing only if it reads back
-  /// different. `cause` may be null (a reload).
+  /// An output already held is re-asserted, writing only if it reads back different, when a new alarm
+  /// joins its holders, when one of them escalates, and when it is in doubt. `cause` may be null (a
+  /// reload, a device back online).
   std::vector<action> update(const std::vector<config::linkage_config>& linkages,
                              const std::vector<open_alarm>& open, const event* cause);
-  /// After a restart: the outputs the restored alarms hold, each asserted if it reads back different.
+  /// After a restart: the outputs the restored alarms hold, each asserted if it reads back different,
+  /// and every other output with a reset_value released if it reads back different.
   std::vector<action> restore(const std::vector<config::linkage_config>& linkages,
                               const std::vector<open_alarm>& open);
+  /// A write's outcome (or a technician's forced write, `ok` false and `value` NaN): an output held
+  /// whose last write failed, or that was switched by hand, is in doubt and asserted again at the
+  /// next update (a new alarm, an escalation, a device back online).
+  void written(const std::string& device, const std::string& write, double value, bool ok);
   /// The open alarms holding `device`'s writable `write`; empty when it is free.
   std::vector<holder> holders(const std::string& device, const std::string& write) const;
   /// Every held output as (device, write) with its holders, for status.
@@ -59,6 +65,7 @@ class linkage_outputs {
     std::optional<double> reset_value;
     std::vector<std::string> linkages;
     std::vector<holder> holders;
+    bool in_doubt{false};  ///< its last write failed, or it was switched by hand
   };
 
  private:

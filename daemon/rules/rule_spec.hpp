@@ -68,6 +68,9 @@ struct alarm_rule {
   condition_spec condition;
   /// The range a site may set `set` to (the device's own setting range, such as 20–1000 mA).
   std::optional<double> set_min, set_max;
+  /// Points whose values go with the alarm as its evidence, from the same poll that decided it: a
+  /// gas detector's concentration and its own alarm setting behind its state register.
+  std::vector<std::string> evidence;
   bool operator==(const alarm_rule&) const = default;
 };
 

@@ -1,6 +1,7 @@
 #include "payloads.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -33,6 +34,19 @@ nlohmann::json contact_json(const config::contact& c) {
   return {{"name", c.name}, {"phone", c.phone}};
 }
 
+/// The readings behind an alarm for its one-line summary: " (concentration 60 %LEL, high_alarm_setting
+/// 50 %LEL)", labels where the profile names the value; "" without evidence.
+std::string evidence_text(const event& e) {
+  if (e.evidence.empty()) return {};
+  std::vector<std::string> parts;
+  for (const auto& x : e.evidence) {
+    parts.push_back(fmt::format("{} {}{}{}", x.point,
+                                x.label.empty() ? fmt::format("{:g}", x.value) : x.label,
+                                x.unit.empty() ? "" : " ", x.unit));
+  }
+  return fmt::format(" ({})", fmt::join(parts, ", "));
+}
+
 std::string headline(const event& e, const config::device_config* d, const config::site_config& site) {
   // An event of no device is the gateway's own (its storage, its self-test).
   const std::string where = d                  ? fmt::format("{} ({})", d->location, d->name)
@@ -40,7 +54,7 @@ std::string headline(const event& e, const config::device_config* d, const confi
                                                : e.device;
   switch (e.kind) {
     case event_kind::fire_alarm:
-      return fmt::format("FIRE ALARM at {}: {}, {}", site.name, where, e.detail);
+      return fmt::format("FIRE ALARM at {}: {}, {}{}", site.name, where, e.detail, evidence_text(e));
     case event_kind::fire_recovery:
       return fmt::format("Fire alarm cleared at {}: {}", site.name, where);
     case event_kind::device_offline:
@@ -54,11 +68,11 @@ std::string headline(const event& e, const config::device_config* d, const confi
     case event_kind::storage_eviction:
       return fmt::format("Gateway storage full at {}: {}", site.name, e.detail);
     case event_kind::supervisory_alarm:
-      return fmt::format("Supervisory alarm at {}: {}, {}", site.name, where, e.detail);
+      return fmt::format("Supervisory alarm at {}: {}, {}{}", site.name, where, e.detail, evidence_text(e));
     case event_kind::supervisory_recovery:
       return fmt::format("Supervisory alarm cleared at {}: {}", site.name, where);
     case event_kind::device_fault:
-      return fmt::format("Device fault at {}: {}, {}", site.name, where, e.detail);
+      return fmt::format("Device fault at {}: {}, {}{}", site.name, where, e.detail, evidence_text(e));
     case event_kind::device_fault_recovery:
       return fmt::format("Device fault cleared at {}: {}", site.name, where);
     case event_kind::alarm_acknowledged:
@@ -151,7 +165,9 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
     j["point"] = e.point;
     j["value"] = e.value;
     j["unit"] = e.unit;
+    if (!e.value_label.empty()) j["value_label"] = e.value_label;
   }
+  if (!e.evidence.empty()) j["evidence"] = evidence_json(e.evidence);
   if (!e.rule.empty()) j["rule"] = e.rule;
   if (e.threshold) j["threshold"] = *e.threshold;
   if (e.device_code) j["device_code"] = *e.device_code;
@@ -291,6 +307,16 @@ std::string status_json(const config::gateway_file& cfg, const gateway_health& h
   j["uplink_connects"] = h.uplink_connects;
   j["configuration"] = configuration_json(h.config);
   return j.dump();
+}
+
+nlohmann::json evidence_json(const std::vector<evidence_item>& evidence) {
+  auto out = nlohmann::json::array();
+  for (const auto& x : evidence) {
+    nlohmann::json j{{"name", x.point}, {"value", x.value}, {"unit", x.unit}};
+    if (!x.label.empty()) j["label"] = x.label;
+    out.push_back(std::move(j));
+  }
+  return out;
 }
 
 nlohmann::json configuration_json(const gateway_health::configuration& c) {

@@ -55,6 +55,10 @@ struct gateway_health {
   } config;
 };
 
+/// An alarm's evidence as the event JSON carries it: [{name, value, unit, label}] (label where the
+/// profile names the value).
+nlohmann::json evidence_json(const std::vector<evidence_item>& evidence);
+
 /// The configuration part of the status message and of firegatectl status: revision (its first 12
 /// hex digits), loaded, and rejected (null, or time and errors).
 nlohmann::json configuration_json(const gateway_health::configuration& c);

@@ -34,10 +34,9 @@ struct device_state {
   steady::time_point next_try{};
   bool busy{false};  ///< a worker is polling it (with max_in_flight > 1)
   /// How its going offline was told to the sink: on its own; with its bus (the bus's fault covers
-  /// it); not yet, because nothing else on the bus answered since it began failing (the bus may be
-  /// down: told once that is known); or its bus came back and it has not answered yet.
+  /// it); not yet, because no other unit has answered since it went offline (the bus may be down:
+  /// told once that is known); or its bus came back and it has not answered yet.
   enum class told { nothing, pending, own, with_bus, bus_back } offline_told{told::nothing};
-  steady::time_point failing_since{};  ///< its first failure in a row
   std::error_code last_failure;
   /// The device refused a read across its reserved registers: read it without gaps from now on.
   bool gapless{false};
@@ -484,9 +483,12 @@ class bus final : public std::enable_shared_from_this<bus> {
             fmt::format("{} {} reads {} at {} already; nothing written", c.device, p.name, c.value, where(d)),
             true};
       }
+      // Unreadable (a timeout, an exception): written all the same, as a safety output must be.
       if (ec != modbus_errc::readback_mismatch) {
-        ++d.counters.writes;
-        co_return fail(ec, "read before the write");
+        spdlog::warn(
+            "modbus read before a write failed bus={} device={} addr={} target={} error=\"{}\" "
+            "action=\"writing all the same\"",
+            name_, c.device, where(d), p.name, ec.message());
       }
     }
     ++d.counters.writes;
@@ -599,7 +601,6 @@ class bus final : public std::enable_shared_from_this<bus> {
     if (stopped_) return;
     count_error(d, ec);
     const auto failures = ++d.counters.consecutive_failures;
-    if (failures == 1) d.failing_since = steady::now();
     d.last_failure = ec;
     spdlog::debug("modbus poll failed bus={} addr={} device={} error=\"{}\" consecutive={}", name_, where(d),
                   d.settings->name, ec.message(), failures);
@@ -608,8 +609,15 @@ class bus final : public std::enable_shared_from_this<bus> {
       // Still down: wait twice as long before the next try, up to the cap.
       d.retry_delay = std::min(d.retry_delay * 2, settings_->offline_retry_max);
       d.next_try = steady::now() + d.retry_delay;
-      // Its bus came back and it did not: now its silence is its own.
-      if (d.offline_told == told::bus_back && !bus_down_) tell_offline(d, ec);
+      // Its bus came back and it did not answer: its silence is its own once another unit answers
+      // (it waits as pending); a transport failing again is the bus's again.
+      if (d.offline_told == told::bus_back && !bus_down_) {
+        if (open_failed_) {
+          d.offline_told = told::pending;
+        } else {
+          tell_offline(d, ec);
+        }
+      }
     } else if (failures >= settings_->offline_after) {
       d.link = device_state::link::offline;
       d.retry_delay = std::min(std::max(d.settings->poll_interval, std::chrono::milliseconds(500)),
@@ -618,9 +626,9 @@ class bus final : public std::enable_shared_from_this<bus> {
       if (bus_down_) {
         d.offline_told = told::with_bus;
         sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
-      } else if (last_success_ < d.failing_since && (devices_.size() > 1 || open_failed_)) {
-        // Nothing on the bus has answered since this device began failing: one cause may have taken
-        // them all. Told once the others have failed too (the bus), or as soon as one answers (its own).
+      } else if (devices_.size() > 1 || open_failed_) {
+        // One cause may be taking them all: told once the others have failed too (the bus), or as
+        // soon as another unit answers (its own silence). A live bus answers within a poll or two.
         d.offline_told = told::pending;
       } else {
         tell_offline(d, ec);
@@ -657,8 +665,9 @@ class bus final : public std::enable_shared_from_this<bus> {
     for (const auto& d : devices_) status.devices.push_back(d.settings->name);
     spdlog::warn("bus offline bus={} addr={} devices={} error=\"{}\" check=\"{}\"", name_, status.address,
                  status.devices.size(), ec.message(),
-                 status.address.starts_with("/") ? "serial adapter, RS-485 cable and the line's power"
-                                                 : "the gateway or server's power, network cable, address and port");
+                 status.address.starts_with("/")
+                     ? "serial adapter, RS-485 cable and the line's power"
+                     : "the gateway or server's power, network cable, address and port");
     sink_.on_bus_status(status);
     for (auto& d : devices_) {
       if (d.offline_told != told::pending) continue;
@@ -672,7 +681,6 @@ class bus final : public std::enable_shared_from_this<bus> {
     d.counters.consecutive_failures = 0;
     d.counters.last_good = clock::now();
     d.retry_delay = std::chrono::milliseconds(0);
-    last_success_ = steady::now();
     if ((bus_down_ || !bus_known_) && !stopped_) {
       // The bus answers: a fault of it ends (one restored from before a restart too).
       const bool was_down = bus_down_;
@@ -731,7 +739,6 @@ class bus final : public std::enable_shared_from_this<bus> {
   bool open_failed_{false};          ///< the last open of the transport failed
   bool bus_down_{false};             ///< a bus_offline has been told and not yet ended
   bool bus_known_{false};            ///< something on the bus has answered since the start
-  steady::time_point last_success_{};  ///< the last answer from any unit on the bus
   bool open_failure_logged_{false};  ///< one warning per outage, not one per retry
   bool stopped_{false};
 };

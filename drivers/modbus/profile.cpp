@@ -230,6 +230,17 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
   ok &= config::parse_gb26875_codes(root, names, profile.gb26875);
   root.finish();
   if (!ok) return std::nullopt;
+  // A rule's evidence is read in the same poll as the point it watches: with the alarm group.
+  for (const auto& r : profile.rules) {
+    const auto* watched = std::find_if(profile.points.data(), profile.points.data() + profile.points.size(),
+                                       [&](const point_def& p) { return p.name == r.point; });
+    if (watched == profile.points.data() + profile.points.size() || watched->group != point_group::alarm)
+      continue;
+    for (auto& p : profile.points) {
+      if (std::find(r.evidence.begin(), r.evidence.end(), p.name) != r.evidence.end())
+        p.group = point_group::alarm;
+    }
+  }
   profile.blocks = plan_reads(profile.points);
   profile.alarm_blocks = plan_reads(profile.points, point_group::alarm);
   profile.gapless_blocks = plan_reads(profile.points, 0);

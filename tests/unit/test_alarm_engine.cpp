@@ -190,20 +190,28 @@ TEST_CASE(
   REQUIRE(open.size() == 1);
   CHECK(open[0].kind == event_kind::bus_offline);
 
-  // Restored after a restart, the bus's first answer ends it.
-  auto restarted = make_engine({});
-  CHECK(restarted.restore(open, {}, t0, clock::now()).empty());
+  // The bus back; a device that stays silent after it raises its own fault, one covered by the bus
+  // and back with it raises nothing.
   bus_status up{"line-1", true, {}, "127.0.0.1:1502", {}, {"d1", "d2"}, clock::now()};
-  auto back = restarted.on_bus_status(up);
+  device_status d2_by_bus{"d2", false, ec, "127.0.0.1:1502 unit 2", {}, true};
+  CHECK(engine.on_device_status(d2_by_bus, t0).empty());
+  auto back = engine.on_bus_status(up);
   REQUIRE(back.size() == 1);
   CHECK(back[0].kind == event_kind::bus_online);
   CHECK(back[0].alarm_id == fault[0].id);
-  CHECK(restarted.on_bus_status(up).empty());
-  // A device that stays silent after its bus came back raises its own fault.
+  CHECK(engine.on_device_status({"d1", true, {}, "127.0.0.1:1502 unit 1", {}}, t0).empty());
   device_status own{"d2", false, std::make_error_code(std::errc::timed_out), "127.0.0.1:1502 unit 2", {}};
-  auto single = restarted.on_device_status(own, t0);
+  auto single = engine.on_device_status(own, t0);
   REQUIRE(single.size() == 1);
   CHECK(single[0].kind == event_kind::device_offline);
+
+  // Restored after a restart, the bus's first answer ends it.
+  auto restarted = make_engine({});
+  CHECK(restarted.restore(open, {}, t0, clock::now()).empty());
+  auto ended = restarted.on_bus_status(up);
+  REQUIRE(ended.size() == 1);
+  CHECK(ended[0].alarm_id == fault[0].id);
+  CHECK(restarted.on_bus_status(up).empty());
 }
 
 TEST_CASE(

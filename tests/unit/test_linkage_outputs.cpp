@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 using namespace firegate;
 
 namespace {
@@ -53,8 +55,14 @@ TEST_CASE("linkage outputs: one output held by two fires is reset only when the 
   CHECK(acts[0].value == 1);
   CHECK_FALSE(acts[0].reset);
   CHECK(acts[0].alarm_id == "A");
+  // B joins: the output is asserted again, written only if it reads back different (a write for A
+  // that failed, a sounder switched off by hand meanwhile).
   e = caused(event_kind::fire_alarm, "B");
-  CHECK(l.update(links, {a, b}, &e).empty());
+  acts = l.update(links, {a, b}, &e);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].only_if_differs);
+  CHECK_FALSE(acts[0].reset);
+  CHECK(acts[0].alarm_id == "B");
   CHECK(l.holders("relay-1", "siren").size() == 2);
   e = caused(event_kind::fire_recovery, "R1", "A");
   CHECK(l.update(links, {b}, &e).empty());
@@ -74,7 +82,9 @@ TEST_CASE("linkage outputs: a kitchen and a dining linkage on one sounder hold i
   auto e = caused(event_kind::fire_alarm, "K");
   REQUIRE(l.update(links, {k}, &e).size() == 1);
   e = caused(event_kind::fire_alarm, "D");
-  CHECK(l.update(links, {k, d}, &e).empty());
+  auto joined = l.update(links, {k, d}, &e);
+  REQUIRE(joined.size() == 1);
+  CHECK(joined[0].only_if_differs);
   e = caused(event_kind::fire_recovery, "R", "K");
   CHECK(l.update(links, {d}, &e).empty());  // dining still holds it
   e = caused(event_kind::fire_recovery, "R2", "D");
@@ -134,4 +144,40 @@ TEST_CASE("linkage outputs: a reload that drops the linkage releases its output 
   const std::vector trip{linkage("power-cut", {"smoke-1"}, 1, std::nullopt)};
   REQUIRE(breaker.update(trip, {a}, nullptr).size() == 1);
   CHECK(breaker.update(trip, {}, nullptr).empty());  // the power comes back by hand
+}
+
+TEST_CASE(
+    "linkage outputs: a failed or forced write leaves the output in doubt - asserted again at the next "
+    "update") {
+  linkage_outputs l;
+  const std::vector links{linkage("sounder", {"smoke-1", "smoke-2"})};
+  const auto a = fire("A", "smoke-1"), b = fire("B", "smoke-2");
+  REQUIRE(l.update(links, {a}, nullptr).size() == 1);
+  l.written("relay-1", "siren", 1, false);    // the relay did not answer
+  auto acts = l.update(links, {a}, nullptr);  // a device back online, a reload
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].only_if_differs);
+  CHECK(acts[0].value == 1);
+  l.written("relay-1", "siren", 1, true);
+  CHECK(l.update(links, {a}, nullptr).empty());
+  l.written("relay-1", "siren", std::nan(""), false);  // firegatectl write --force
+  REQUIRE(l.update(links, {a}, nullptr).size() == 1);
+  // A reset's outcome for another value does not touch the held output's state.
+  l.written("relay-1", "siren", 0, false);
+  l.written("relay-1", "siren", 1, true);
+  CHECK(l.update(links, {a, b}, nullptr).empty());
+}
+
+TEST_CASE(
+    "linkage outputs: at start every output no open alarm holds is released if it reads back different") {
+  linkage_outputs l;
+  auto trip = linkage("power-cut", {"smoke-1"}, 1, std::nullopt);
+  trip.write = "power_cut";
+  const std::vector links{linkage("kitchen", {"smoke-1"}), linkage("dining", {"smoke-2"}), trip};
+  auto acts = l.restore(links, {});
+  REQUIRE(acts.size() == 1);  // one sounder for both; the breaker has no reset_value
+  CHECK(acts[0].reset);
+  CHECK(acts[0].only_if_differs);
+  CHECK(acts[0].value == 0);
+  CHECK(acts[0].linkages == std::vector<std::string>{"kitchen", "dining"});
 }

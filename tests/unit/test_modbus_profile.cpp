@@ -195,11 +195,19 @@ TEST_CASE("the shipped profiles load clean and plan few requests") {
   REQUIRE(efd.blocks.size() == 2);  // measurements with the alarm and fault words; settings
   CHECK(efd.blocks[0].request == read_request{function_code::read_holding_registers, 0x0000, 0x12});
   CHECK(efd.blocks[1].request == read_request{function_code::read_holding_registers, 0x0100, 7});
-  REQUIRE(efd.alarm_blocks.size() == 2);  // measurements 0-4; alarm and fault words, 11 registers on
-  CHECK(efd.alarm_blocks[0].request == read_request{function_code::read_holding_registers, 0x0000, 5});
-  CHECK(efd.alarm_blocks[1].request == read_request{function_code::read_holding_registers, 0x0010, 2});
+  // The alarm group: the measurements, the voltages and currents that are the bit alarms' evidence
+  // (read with them), and the alarm and fault words: one request, the evidence closing the gap.
+  REQUIRE(efd.alarm_blocks.size() == 1);
+  CHECK(efd.alarm_blocks[0].request == read_request{function_code::read_holding_registers, 0x0000, 0x12});
+  // SD-1: the state with the fire rule's evidence (smoke, temperature), one fc 04 read.
   CHECK(sd1.alarm_blocks.size() == 1);
-  CHECK(sd1.alarm_blocks[0].request == read_request{function_code::read_input_registers, 0, 1});
+  CHECK(sd1.alarm_blocks[0].request == read_request{function_code::read_input_registers, 0, 3});
+  const auto& gd1 = *library.at("GD-1");  // concentration, state and both settings: one fc 03 read
+  REQUIRE(gd1.alarm_blocks.size() == 1);
+  CHECK(gd1.alarm_blocks[0].request == read_request{function_code::read_holding_registers, 0, 4});
+  const auto* fire = &sd1.rules[0];
+  CHECK(fire->name == "fire");
+  CHECK(fire->evidence == std::vector<std::string>{"smoke", "temperature"});
   REQUIRE(efd.writes.size() == 3);
   CHECK(efd.find_write("mode")->verify);
   CHECK_FALSE(efd.find_write("command")->verify);

@@ -95,7 +95,23 @@ void print_event(const nlohmann::json& j, bool color) {
   std::cout << fmt::format("  call     {} {}   backup {} {}\n", str(responsible, "name"),
                            str(responsible, "phone"), str(backup, "name"), str(backup, "phone"));
   if (j.contains("value")) {
-    std::cout << fmt::format("  reading  {} = {} {}\n", str(j, "point"), j["value"].dump(), str(j, "unit"));
+    // An enumerated value as what it means ("state = fire"), with the number behind it.
+    const auto meaning = str(j, "value_label");
+    std::cout << fmt::format("  reading  {} = {}{}{}\n", str(j, "point"),
+                             meaning.empty() ? j["value"].dump() : meaning + " (" + j["value"].dump() + ")",
+                             str(j, "unit").empty() ? "" : " ", str(j, "unit"));
+  }
+  if (j.contains("evidence") && j["evidence"].is_array()) {
+    // The readings behind the alarm, from the poll that decided it.
+    std::vector<std::string> parts;
+    for (const auto& x : j["evidence"]) {
+      if (!x.is_object()) continue;
+      const auto meaning = str(x, "label");
+      parts.push_back(fmt::format("{} = {}{}{}", str(x, "name"),
+                                  meaning.empty() ? x.value("value", nlohmann::json()).dump() : meaning,
+                                  str(x, "unit").empty() ? "" : " ", str(x, "unit")));
+    }
+    std::cout << fmt::format("  evidence {}\n", fmt::join(parts, ", "));
   }
   std::cout << fmt::format("  detail   {}\n", str(j, "detail"));
   if (j.contains("state")) {

@@ -265,13 +265,29 @@ void print_tail_line(const json& line, std::ostream& out) {
   if (line.contains("reading")) {
     const auto& r = field(line, "reading");
     out << fmt::format("{}  {}  {} = {}{}{}\n", text(field(r, "time")), text(field(r, "device")),
-                       text(field(r, "point")), text(field(r, "value")),
+                       text(field(r, "point")),
+                       r.contains("label") ? text(field(r, "label")) + " (" + text(field(r, "value")) + ")"
+                                           : text(field(r, "value")),
                        r.value("unit", std::string()).empty() ? "" : " " + text(field(r, "unit")),
                        r.value("quality", std::string()) == "good" ? "" : "  (bad quality)");
   } else if (line.contains("event")) {
     const auto& e = field(line, "event");
-    out << fmt::format("{}  EVENT {}{}  {}  {}\n", text(field(e, "time")), text(field(e, "type")),
-                       e.value("test", false) ? " (test)" : "", text(field(e, "device")),
+    // The reading behind it, an enumerated value as what it means, and the alarm's evidence.
+    std::string reading;
+    if (!e.value("point", std::string()).empty()) {
+      reading =
+          fmt::format("  {} = {}", text(field(e, "point")),
+                      e.contains("value_label") ? text(field(e, "value_label")) : text(field(e, "value")));
+    }
+    for (const auto& x : e.value("evidence", json::array())) {
+      reading += fmt::format("{}{} = {}{}", reading.find(" [") == std::string::npos ? "  [" : ", ",
+                             text(field(x, "name")),
+                             x.contains("label") ? text(field(x, "label")) : text(field(x, "value")),
+                             x.value("unit", std::string()).empty() ? "" : " " + text(field(x, "unit")));
+    }
+    if (e.contains("evidence") && !field(e, "evidence").empty()) reading += "]";
+    out << fmt::format("{}  EVENT {}{}  {}{}  {}\n", text(field(e, "time")), text(field(e, "type")),
+                       e.value("test", false) ? " (test)" : "", text(field(e, "device")), reading,
                        text(field(e, "detail")));
   } else if (line.contains("dropped")) {
     out << fmt::format("... {} lines dropped: this terminal reads slower than the gateway writes\n",
