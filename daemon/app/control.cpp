@@ -146,7 +146,9 @@ void application::control_status(const session_ptr& s, const json& id) {
       }
       const auto& counts = h.alarms;
       json open = json::array();
-      for (const auto& a : rules_.open_alarms()) open.push_back(alarm_json(a, find_device(a.device)));
+      for (const auto& a : rules_.open_alarms())
+        open.push_back(alarm_json(a, find_device(a.device),
+                                  a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
       json result{
           {"gateway",
            {{"id", cfg_.gateway.id},
@@ -270,7 +272,9 @@ void application::control_devices(const session_ptr& s, const json& id, const st
   one = std::move(single[0]);
   json alarms = json::array();
   for (const auto& a : open) {
-    if (a.device == device) alarms.push_back(alarm_json(a, find_device(a.device)));
+    if (a.device == device)
+      alarms.push_back(alarm_json(a, find_device(a.device),
+                                  a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
   }
   (*one)["alarms"] = std::move(alarms);
   for (const auto& bus : cfg_.buses) {
@@ -322,7 +326,9 @@ void application::control_alarms(const session_ptr& s, const json& id, const jso
   if (!args.value("history", false)) {
     json open = json::array();
     for (const auto& a : rules_.open_alarms()) {
-      if (device.empty() || a.device == device) open.push_back(alarm_json(a, find_device(a.device)));
+      if (device.empty() || a.device == device)
+        open.push_back(alarm_json(a, find_device(a.device),
+                                  a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
     }
     s->send(reply(id, {{"open", std::move(open)}}));
     return s->done();

@@ -34,7 +34,9 @@ inline double seconds_since(clock::time_point t, clock::time_point now) {
   return std::chrono::duration<double>(now - t).count();
 }
 
-inline json alarm_json(const open_alarm& a, const config::device_config* d) {
+/// An open alarm for firegatectl; `value_label`: what its value means, where its profile says.
+inline json alarm_json(const open_alarm& a, const config::device_config* d,
+                       const std::string& value_label = {}) {
   json j{{"id", a.id},
          {"type", to_string(a.kind)},
          {"category", category_of(a.kind)},
@@ -47,6 +49,7 @@ inline json alarm_json(const open_alarm& a, const config::device_config* d) {
          {"detail", a.detail},
          {"test", a.test},
          {"repeats", a.repeats}};
+  if (!value_label.empty()) j["value_label"] = value_label;
   j["acknowledged"] = a.verdict.empty() ? json(nullptr) : json{{"verdict", a.verdict}, {"by", a.actor}};
   if (a.until) {
     j["until"] = iso8601(*a.until);

@@ -1,7 +1,8 @@
 // Every alarm carries its evidence: a real firegated polling an SD-1 and a GD-1 on firegate-sim, a
 // real mosquitto, and firegate-center as the control room reads it. The SD-1's fire says "state =
 // fire" and carries the smoke obscuration and temperature of the poll that decided it; the GD-1's
-// high-gas alarm carries 60 %LEL against its own 50 %LEL setting.
+// high-gas alarm carries 60 %LEL against its own 50 %LEL setting; firegatectl alarms shows both
+// states by name.
 
 #include "support.hpp"
 
@@ -85,6 +86,11 @@ location = "1F kitchen, by the gas stove"
   const auto* setting = evidence(*gas, "high_alarm_setting");
   REQUIRE(setting);
   CHECK((*setting)["value"].get<double>() == Approx(50));
+
+  // The technician's view of what is open: the values as what they mean.
+  const auto open = ctl(dir, {"alarms"});
+  CHECK(open.out.find("state = fire: detector reports fire") != std::string::npos);
+  CHECK(open.out.find("state = high_alarm: combustible gas over the high alarm setting") != std::string::npos);
 
   // The control room's view.
   REQUIRE(wait_until(

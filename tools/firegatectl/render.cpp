@@ -94,7 +94,12 @@ void print_alarms(const json& open, std::ostream& out) {
     }
     auto type = str(a, "type");
     if (a.value("test", false)) type += " (test)";
-    t.add({str(a, "id"), type, str(a, "device"), str(a, "location"), str(a, "time"), ack, str(a, "detail")});
+    // The reading behind it, an enumerated value as what it means ("state = fire").
+    auto detail = str(a, "detail");
+    if (!str(a, "point").empty())
+      detail = fmt::format("{} = {}: {}", str(a, "point"),
+                           a.contains("value_label") ? str(a, "value_label") : str(a, "value"), detail);
+    t.add({str(a, "id"), type, str(a, "device"), str(a, "location"), str(a, "time"), ack, detail});
   }
   t.print(out);
 }
