@@ -164,17 +164,20 @@ int application::run() {
   start_drivers();
   // After the drivers exist (they run only once the loop does), so that a linkage reset for an
   // alarm ended here has its bus to write through.
+  std::vector<event> ended;
   if (!open.empty() || !false_alarms.empty()) {
     // Still open at the last stop: active again without being raised again (docs/alarms.md).
     spdlog::info("alarms restored open={} devices_with_false_alarms_today={}", open.size(),
                  false_alarms.size());
-    for (auto& e : rules_.restore(open, false_alarms, rules::mono::now(), clock::now())) raise(std::move(e));
+    ended = rules_.restore(open, false_alarms, rules::mono::now(), clock::now());
   }
-  for (auto& e : rules_.end_bus_faults_except(bus_names(), clock::now())) raise(std::move(e));
+  for (auto& e : rules_.end_bus_faults_except(bus_names(), clock::now())) ended.push_back(std::move(e));
   // The outputs the open alarms hold are held again, and the others released, each written only where
   // it reads back different: a restart during a fire never leaves the sounder off, and one after a
-  // stop between a recovery and its reset does not leave it on.
+  // stop between a recovery and its reset does not leave it on. Then what the restore ended or
+  // raised (a shield run out while stopped) changes them as usual.
   run_linkage_actions(linkage_.restore(cfg_.linkages, rules_.open_alarms()));
+  for (auto& e : ended) raise(std::move(e));
   // A refused reload left open at the last stop: this start applied a configuration that loads.
   for (const auto& a : open) {
     if (a.kind == event_kind::config_rejected) config_rejected_id_ = a.id;
@@ -590,10 +593,17 @@ void application::run_linkage_actions(std::vector<linkage_outputs::action> actio
                      fmt::join(a.linkages, ","), a.device, a.write);
         return;
       }
-      linkage_.written(a.device, a.write, a.value, !o.error);
+      const bool was_in_doubt = linkage_.written(a.device, a.write, a.value, !o.error);
       if (o.unchanged) {
         spdlog::info("linkage holds linkage={} device={} write={} value={} alarm={} detail=\"{}\"",
                      fmt::join(a.linkages, ","), a.device, a.write, a.value, a.alarm_id, o.detail);
+        return;
+      }
+      if (o.error && (was_in_doubt || (a.at_start && a.reset))) {
+        // Said once when the output went into doubt; a release at start of an output no alarm holds
+        // is housekeeping. Both are tried again when the device answers.
+        spdlog::warn("linkage write failed again linkage={} device={} write={} value={} error=\"{}\"",
+                     fmt::join(a.linkages, ","), a.device, a.write, a.value, o.detail);
         return;
       }
       event done;

@@ -39,7 +39,7 @@ std::vector<event> alarm_engine::reconfigure(std::vector<device_rules> devices, 
         states.push_back(std::move(*kept));
         kept->rule.name.clear();  // moved: not to be recovered below
       } else {
-        states.push_back({r, rules::condition(r.condition), std::nullopt});
+        states.push_back({r, rules::condition(r.condition), std::nullopt, {}});
       }
     }
   }
@@ -74,6 +74,7 @@ event alarm_engine::alarm_event(const rule_state& s, const std::string& device, 
   auto e = make_event(kind, device, time);
   e.point = s.rule.point;
   e.value = value;
+  e.evidence = s.evidence;
   e.unit = unit;
   e.rule = s.rule.name;
   e.device_code = s.rule.code;
@@ -175,23 +176,19 @@ std::vector<event> alarm_engine::on_readings(std::span<const reading> readings, 
     }
     for (auto& s : dev.rules) {
       if (s.rule.point != r.point) continue;
-      const auto ch = s.condition.on_sample(r.value, r.q, now);
-      on_change(ch, s, r.device, dev, s.condition.value(), r.unit, r.time, now, out);
-    }
-  }
-  // An alarm raised by this poll carries its rule's evidence from the same poll.
-  for (auto& e : out) {
-    if (e.rule.empty() || !is_alarm(e.kind)) continue;
-    auto d = devices_.find(e.device);
-    if (d == devices_.end()) continue;
-    for (const auto& s : d->second.rules) {
-      if (s.rule.name != e.rule) continue;
-      for (const auto& name : s.rule.evidence) {
-        for (const auto& r : readings) {
-          if (r.device == e.device && r.point == name && r.q == quality::good)
-            e.evidence.push_back({r.point, r.value, r.unit, {}});
+      // The rule's evidence as this poll read it: what an alarm it raises now, or later (a delay
+      // completing between polls, a shield ending, an escalation), carries.
+      if (!s.rule.evidence.empty()) {
+        s.evidence.clear();
+        for (const auto& name : s.rule.evidence) {
+          for (const auto& x : readings) {
+            if (x.device == r.device && x.point == name && x.q == quality::good)
+              s.evidence.push_back({x.point, x.value, x.unit, {}});
+          }
         }
       }
+      const auto ch = s.condition.on_sample(r.value, r.q, now);
+      on_change(ch, s, r.device, dev, s.condition.value(), r.unit, r.time, now, out);
     }
   }
   return out;
@@ -203,6 +200,7 @@ void alarm_engine::escalate(alarm_record& a, const std::string& device, const ru
   a.next_escalation = now + policy_.escalate_after;
   auto e = about(event_kind::alarm_escalation, a, device, s, wall);
   e.repeat = a.repeats;
+  if (s != nullptr) e.evidence = s->evidence;  // as last read
   e.false_alarms_today = false_alarms_today(device, wall);
   const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(wall - a.first).count();
   e.detail = fmt::format("not acknowledged after {} min (raised again, {} time{}): {}", minutes, a.repeats,

@@ -129,6 +129,7 @@ class alarm_engine {
     rules::alarm_rule rule;
     rules::condition condition;
     std::optional<alarm_record> alarm;
+    std::vector<evidence_item> evidence;  ///< its evidence points as the last poll of its point read them
   };
   /// A shield or a test mode.
   struct device_mode {

@@ -76,6 +76,7 @@ std::vector<linkage_outputs::action> linkage_outputs::update(
       // joins its holders, when one of them escalates (an unacknowledged fire raised again may find
       // the sounder switched off by hand), and when its last write failed or it was switched by hand.
       o.in_doubt = was->second.in_doubt;
+      o.forced = was->second.forced;
       const auto holds = [&](const std::string& id) {
         return std::any_of(o.holders.begin(), o.holders.end(),
                            [&](const holder& h) { return h.alarm_id == id; });
@@ -90,10 +91,10 @@ std::vector<linkage_outputs::action> linkage_outputs::update(
         why = fmt::format("re-asserted as {} of {} joins it", to_string(cause->kind), cause->device);
       } else if (o.in_doubt) {
         alarm_id = o.holders.front().alarm_id;
-        why = "re-asserted: its last write failed or it was switched by hand";
+        why = "re-asserted: its last write failed";
       }
       if (!why.empty()) {
-        out.push_back({k.first, k.second, o.value, true, false, o.linkages, alarm_id,
+        out.push_back({k.first, k.second, o.value, true, false, false, o.linkages, alarm_id,
                        fmt::format("linkage {} {} ({} open: {})", fmt::join(o.linkages, ", "), why,
                                    o.holders.size(), describe(o.holders))});
       }
@@ -104,14 +105,14 @@ std::vector<linkage_outputs::action> linkage_outputs::update(
     if (cause && std::any_of(o.holders.begin(), o.holders.end(),
                              [&](const holder& h) { return h.alarm_id == cause->id; }))
       alarm_id = cause->id;
-    out.push_back({k.first, k.second, o.value, false, false, o.linkages, alarm_id,
+    out.push_back({k.first, k.second, o.value, false, false, false, o.linkages, alarm_id,
                    fmt::format("linkage {} on {}", fmt::join(o.linkages, ", "), describe(o.holders))});
   }
   for (const auto& [k, o] : held_) {
     if (next.contains(k) || !o.reset_value) continue;
     // The last alarm holding it has ended.
     const auto alarm_id = cause && !cause->alarm_id.empty() ? cause->alarm_id : o.holders.back().alarm_id;
-    out.push_back({k.first, k.second, *o.reset_value, false, true, o.linkages, alarm_id,
+    out.push_back({k.first, k.second, *o.reset_value, false, true, false, o.linkages, alarm_id,
                    fmt::format("linkage {} released: the last alarm holding it ended ({})",
                                fmt::join(o.linkages, ", "), describe(o.holders))});
   }
@@ -124,7 +125,7 @@ std::vector<linkage_outputs::action> linkage_outputs::restore(
   held_ = compute(linkages, open);
   std::vector<action> out;
   for (const auto& [k, o] : held_) {
-    out.push_back({k.first, k.second, o.value, true, false, o.linkages, o.holders.front().alarm_id,
+    out.push_back({k.first, k.second, o.value, true, false, true, o.linkages, o.holders.front().alarm_id,
                    fmt::format("linkage {} restored at start on {}", fmt::join(o.linkages, ", "),
                                describe(o.holders))});
   }
@@ -135,7 +136,7 @@ std::vector<linkage_outputs::action> linkage_outputs::restore(
     const key k{l.device, l.write};
     if (held_.contains(k) || !l.reset_value) continue;
     auto [it, fresh] =
-        released.try_emplace(k, action{l.device, l.write, *l.reset_value, true, true, {}, {}, {}});
+        released.try_emplace(k, action{l.device, l.write, *l.reset_value, true, true, true, {}, {}, {}});
     it->second.linkages.push_back(l.name);
   }
   for (auto& [k, a] : released) {
@@ -145,10 +146,18 @@ std::vector<linkage_outputs::action> linkage_outputs::restore(
   return out;
 }
 
-void linkage_outputs::written(const std::string& device, const std::string& write, double value, bool ok) {
+bool linkage_outputs::written(const std::string& device, const std::string& write, double value, bool ok) {
   auto it = held_.find(key{device, write});
-  if (it == held_.end()) return;
-  if (std::isnan(value) || value == it->second.value) it->second.in_doubt = !ok;
+  if (it == held_.end()) return false;
+  auto& o = it->second;
+  const bool was = o.in_doubt;
+  if (std::isnan(value)) {
+    o.forced = true;
+  } else if (value == o.value) {
+    o.in_doubt = !ok;
+    if (ok) o.forced = false;
+  }
+  return was;
 }
 
 std::vector<linkage_outputs::holder> linkage_outputs::holders(const std::string& device,

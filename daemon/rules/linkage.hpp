@@ -26,6 +26,7 @@ class linkage_outputs {
     /// Read the output first and write only when it differs (a restart, an escalation).
     bool only_if_differs{false};
     bool reset{false};                  ///< the output is released (reset_value)
+    bool at_start{false};               ///< asserted or released by restore()
     std::vector<std::string> linkages;  ///< the linkages holding it (or that held it, for a reset)
     std::string alarm_id;               ///< the alarm that caused it: the first holder, or the last to end
     std::string why;                    ///< a sentence for the event and the log
@@ -48,10 +49,12 @@ class linkage_outputs {
   /// and every other output with a reset_value released if it reads back different.
   std::vector<action> restore(const std::vector<config::linkage_config>& linkages,
                               const std::vector<open_alarm>& open);
-  /// A write's outcome (or a technician's forced write, `ok` false and `value` NaN): an output held
-  /// whose last write failed, or that was switched by hand, is in doubt and asserted again at the
-  /// next update (a new alarm, an escalation, a device back online).
-  void written(const std::string& device, const std::string& write, double value, bool ok);
+  /// A write's outcome (or a technician's forced write, `ok` false and `value` NaN). An output held
+  /// whose last write failed is in doubt and asserted again at the next update (a device back
+  /// online, any alarm change); one switched by hand is asserted again when a new alarm joins its
+  /// holders or one of them escalates.
+  /// Returns whether the output was in doubt before this outcome.
+  bool written(const std::string& device, const std::string& write, double value, bool ok);
   /// The open alarms holding `device`'s writable `write`; empty when it is free.
   std::vector<holder> holders(const std::string& device, const std::string& write) const;
   /// Every held output as (device, write) with its holders, for status.
@@ -65,7 +68,8 @@ class linkage_outputs {
     std::optional<double> reset_value;
     std::vector<std::string> linkages;
     std::vector<holder> holders;
-    bool in_doubt{false};  ///< its last write failed, or it was switched by hand
+    bool in_doubt{false};  ///< its last write failed: asserted again at any update
+    bool forced{false};    ///< switched by hand: asserted again on a new alarm or an escalation only
   };
 
  private:

@@ -32,7 +32,8 @@ struct device_state {
   /// costs a full timeout on a line its neighbours share.
   std::chrono::milliseconds retry_delay{0};
   steady::time_point next_try{};
-  bool busy{false};  ///< a worker is polling it (with max_in_flight > 1)
+  steady::time_point pending_since{};  ///< when it began waiting as told::pending
+  bool busy{false};                    ///< a worker is polling it (with max_in_flight > 1)
   /// How its going offline was told to the sink: on its own; with its bus (the bus's fault covers
   /// it); not yet, because no other unit has answered since it went offline (the bus may be down:
   /// told once that is known); or its bus came back and it has not answered yet.
@@ -483,12 +484,19 @@ class bus final : public std::enable_shared_from_this<bus> {
             fmt::format("{} {} reads {} at {} already; nothing written", c.device, p.name, c.value, where(d)),
             true};
       }
-      // Unreadable (a timeout, an exception): written all the same, as a safety output must be.
+      // Unreadable (a timeout, an exception): written all the same, as a safety output must be. A
+      // timeout closes a TCP connection to resynchronise: opened again for the write.
       if (ec != modbus_errc::readback_mismatch) {
         spdlog::warn(
             "modbus read before a write failed bus={} device={} addr={} target={} error=\"{}\" "
             "action=\"writing all the same\"",
             name_, c.device, where(d), p.name, ec.message());
+        if (!transport_->is_open()) {
+          if (auto opened = co_await transport_->open()) {
+            ++d.counters.writes;
+            co_return fail(opened, "reopen before the write");
+          }
+        }
       }
     }
     ++d.counters.writes;
@@ -613,7 +621,7 @@ class bus final : public std::enable_shared_from_this<bus> {
       // (it waits as pending); a transport failing again is the bus's again.
       if (d.offline_told == told::bus_back && !bus_down_) {
         if (open_failed_) {
-          d.offline_told = told::pending;
+          hold_back(d);
         } else {
           tell_offline(d, ec);
         }
@@ -628,13 +636,40 @@ class bus final : public std::enable_shared_from_this<bus> {
         sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
       } else if (devices_.size() > 1 || open_failed_) {
         // One cause may be taking them all: told once the others have failed too (the bus), or as
-        // soon as another unit answers (its own silence). A live bus answers within a poll or two.
-        d.offline_told = told::pending;
+        // soon as another unit answers (its own silence). The others are asked now, not on their
+        // own schedules, and the wait is bounded.
+        hold_back(d);
       } else {
         tell_offline(d, ec);
       }
     }
+    // Nothing settled it in time (its neighbours failing slowly, not yet offline): its own fault.
+    if (d.offline_told == told::pending && steady::now() - d.pending_since >= pending_limit())
+      tell_offline(d, ec);
     check_bus_down(ec);
+  }
+
+  /// How long a device waits as pending at most before it is told offline on its own: long enough
+  /// for every device on a shared line to fail `offline_after` times in turn (each failure costs a
+  /// timeout), at least 10 s, and at most 90 s so that a fault is reported within GB 50116's 100 s.
+  std::chrono::milliseconds pending_limit() const {
+    const auto all =
+        settings_->timeout * static_cast<std::int64_t>(devices_.size() * settings_->offline_after);
+    return std::clamp<std::chrono::milliseconds>(all + all / 2, std::chrono::seconds(10),
+                                                 std::chrono::seconds(90));
+  }
+
+  void hold_back(device_state& d) {
+    d.offline_told = device_state::told::pending;
+    d.pending_since = steady::now();
+    // Its neighbours are asked at once: one answering settles it as this device's own fault.
+    const auto now = steady::now();
+    for (auto& x : devices_) {
+      if (&x == &d || x.link == device_state::link::offline) continue;
+      x.next_alarm = std::min(x.next_alarm, now);
+      if (!x.has_alarm_group()) x.next_full = std::min(x.next_full, now);
+    }
+    wake_all();
   }
 
   /// A device offline on its own: its own device_offline.
@@ -652,12 +687,14 @@ class bus final : public std::enable_shared_from_this<bus> {
   void check_bus_down(std::error_code ec) {
     using told = device_state::told;
     if (bus_down_ || stopped_) return;
-    bool pending = false;
+    std::size_t pending = 0;
     for (const auto& d : devices_) {
       if (d.link != device_state::link::offline) return;
-      pending = pending || d.offline_told == told::pending;
+      pending += d.offline_told == told::pending ? 1 : 0;
     }
-    if (!pending) return;
+    // The last of several devices failing after the others each failed on their own (and were told)
+    // is its own fault too: a bus fault is several going at once, or a bus of one whose transport fails.
+    if (pending == 0 || (pending < 2 && pending < devices_.size())) return;
     bus_down_ = true;
     bus_status status{name_, false, ec, transport_->endpoint(), {}, {}, clock::now()};
     status.failed = open_failed_ ? fmt::format("it cannot be opened ({})", ec.message())

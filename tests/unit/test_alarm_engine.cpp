@@ -138,6 +138,37 @@ TEST_CASE("engine: stale data and time debounces are decided on ticks - a disabl
   CHECK(silent[0].time == wall);
 }
 
+TEST_CASE(
+    "engine: an alarm carries its rule's evidence from the poll that decided it - also when a delay "
+    "completes on a tick - and its escalation carries the latest") {
+  auto fire = equals_rule("fire", 1, alarm_category::fire);
+  fire.evidence = {"smoke", "temperature"};
+  fire.condition.delay = 2s;
+  auto engine = make_engine({{"d1", {fire}}});
+  const auto wall = clock::time_point(1'790'000'000s);
+  const auto poll = [&](double st, double smoke, double temp, quality smoke_q = quality::good) {
+    return std::vector{state("d1", st), reading{"d1", "smoke", smoke, "dB/m", smoke_q, wall},
+                       reading{"d1", "temperature", temp, "°C", quality::good, wall}};
+  };
+  CHECK(engine.on_readings(poll(1, 2.5, 41.5), t0).empty());  // the delay runs
+  auto raised = engine.on_tick(t0 + 2s, wall);
+  REQUIRE(raised.size() == 1);
+  REQUIRE(raised[0].evidence.size() == 2);
+  CHECK(raised[0].evidence[0].point == "smoke");
+  CHECK(raised[0].evidence[0].value == 2.5);
+  CHECK(raised[0].evidence[0].unit == "dB/m");
+  CHECK(raised[0].evidence[1].point == "temperature");
+  CHECK(raised[0].evidence[1].value == 41.5);
+  // A reading of bad quality is no evidence; the escalation carries what the last poll read.
+  CHECK(engine.on_readings(poll(1, 0, 44, quality::bad), t0 + 3s).empty());
+  auto again = engine.on_tick(t0 + 2s + 301s, wall);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].kind == event_kind::alarm_escalation);
+  REQUIRE(again[0].evidence.size() == 1);
+  CHECK(again[0].evidence[0].point == "temperature");
+  CHECK(again[0].evidence[0].value == 44);
+}
+
 TEST_CASE("engine: a reload keeps unchanged rules' alarms - recovers those whose rule changed") {
   auto engine = make_engine(sd1s({"d1", "d2"}));
   REQUIRE(engine.on_readings(std::vector{state("d1", 1), state("d2", 1)}, t0).size() == 2);
@@ -212,6 +243,14 @@ TEST_CASE(
   REQUIRE(ended.size() == 1);
   CHECK(ended[0].alarm_id == fault[0].id);
   CHECK(restarted.on_bus_status(up).empty());
+  // A bus a reload removed: its fault ends, saying so.
+  CHECK(engine.on_bus_status(down).size() == 1);
+  CHECK(engine.end_bus_faults_except({"line-1"}, clock::now()).empty());
+  auto removed = engine.end_bus_faults_except({"line-2"}, clock::now());
+  REQUIRE(removed.size() == 1);
+  CHECK(removed[0].kind == event_kind::bus_online);
+  CHECK(removed[0].detail.find("no longer in the configuration") != std::string::npos);
+  for (const auto& a : engine.open_alarms()) CHECK(a.kind != event_kind::bus_offline);
 }
 
 TEST_CASE(

@@ -151,6 +151,13 @@ values = [1]
 category = "fire"
 colour = "red")",
        "rules[0].colour", "unknown key"},
+      {R"(name = "a"
+point = "state"
+when = "equals"
+values = [1]
+category = "fire"
+evidence = ["smok"])",
+       "rules[0].evidence", "\"smok\" is not a point of this profile"},
   };
   for (const auto& r : rows) {
     auto got = parse_rules("[[rules]]\n" + r.rule + "\n");

@@ -160,12 +160,20 @@ TEST_CASE(
   CHECK(acts[0].value == 1);
   l.written("relay-1", "siren", 1, true);
   CHECK(l.update(links, {a}, nullptr).empty());
-  l.written("relay-1", "siren", std::nan(""), false);  // firegatectl write --force
-  REQUIRE(l.update(links, {a}, nullptr).size() == 1);
+  // firegatectl write --force: put back when a new alarm joins or one escalates, not by any update.
+  l.written("relay-1", "siren", std::nan(""), false);
+  CHECK(l.update(links, {a}, nullptr).empty());
+  auto e = caused(event_kind::fire_alarm, "B");
+  acts = l.update(links, {a, b}, &e);
+  REQUIRE(acts.size() == 1);
+  CHECK(acts[0].only_if_differs);
   // A reset's outcome for another value does not touch the held output's state.
-  l.written("relay-1", "siren", 0, false);
-  l.written("relay-1", "siren", 1, true);
+  CHECK_FALSE(l.written("relay-1", "siren", 0, false));
+  CHECK_FALSE(l.written("relay-1", "siren", 1, true));
   CHECK(l.update(links, {a, b}, nullptr).empty());
+  // A failure says whether the output was in doubt already (the second failure raises no event).
+  CHECK_FALSE(l.written("relay-1", "siren", 1, false));
+  CHECK(l.written("relay-1", "siren", 1, false));
 }
 
 TEST_CASE(
@@ -180,4 +188,5 @@ TEST_CASE(
   CHECK(acts[0].only_if_differs);
   CHECK(acts[0].value == 0);
   CHECK(acts[0].linkages == std::vector<std::string>{"kitchen", "dining"});
+  CHECK(acts[0].at_start);
 }

@@ -166,3 +166,38 @@ TEST_CASE("event messages: the gateway's own alarm (its self-test) names the gat
         "TEST: FIRE ALARM at Test Hostel: the gateway, end-to-end self-test requested by tech 7");
   CHECK(j["category"] == "test");
 }
+
+TEST_CASE("event messages: an alarm's evidence and value_label - repeated in its summary") {
+  config::gateway_file cfg;
+  cfg.gateway.id = "gw-1";
+  cfg.site.name = "Test Hostel";
+  event e;
+  e.id = "gas-1";
+  e.kind = event_kind::fire_alarm;
+  e.device = "gas-kitchen";
+  e.point = "state";
+  e.value = 2;
+  e.value_label = "high_alarm";
+  e.rule = "high_alarm";
+  e.time = clock::time_point(std::chrono::seconds(1'790'000'000));
+  e.detail = "combustible gas over the high alarm setting";
+  e.evidence = {{"concentration", 60, "%LEL", {}}, {"high_alarm_setting", 50, "%LEL", {}}};
+  auto j = nlohmann::json::parse(event_json(e, cfg, nullptr));
+  CHECK(j["value_label"] == "high_alarm");
+  REQUIRE(j["evidence"].size() == 2);
+  CHECK(j["evidence"][0] == nlohmann::json{{"name", "concentration"}, {"value", 60.0}, {"unit", "%LEL"}});
+  CHECK_FALSE(j["evidence"][0].contains("label"));
+  CHECK(
+      j["summary"] ==
+      "FIRE ALARM at Test Hostel: gas-kitchen, combustible gas over the high alarm setting (concentration 60 "
+      "%LEL, high_alarm_setting 50 %LEL)");
+  e.evidence = {{"state", 1, "", "fire"}};
+  j = nlohmann::json::parse(event_json(e, cfg, nullptr));
+  CHECK(j["evidence"][0]["label"] == "fire");
+  // No point, no value_label; no evidence, no key.
+  e.point.clear();
+  e.evidence.clear();
+  j = nlohmann::json::parse(event_json(e, cfg, nullptr));
+  CHECK_FALSE(j.contains("value_label"));
+  CHECK_FALSE(j.contains("evidence"));
+}
