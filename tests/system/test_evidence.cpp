@@ -98,6 +98,6 @@ location = "1F kitchen, by the gas stove"
   const auto shown = center.log_text();
   CHECK(shown.find("reading  state = fire (1.0)") != std::string::npos);
   CHECK(shown.find("evidence smoke = 2.5 dB/m, temperature = 41.5 °C") != std::string::npos);
-  CHECK(shown.find("evidence concentration = 60.0 %LEL, high_alarm_setting = 50.0 %LEL") != std::string::npos);
+  CHECK(shown.find("evidence concentration = 60 %LEL, high_alarm_setting = 50 %LEL") != std::string::npos);
   CHECK(daemon.stop(SIGTERM) == 0);
 }

@@ -108,7 +108,10 @@ void print_event(const nlohmann::json& j, bool color) {
       if (!x.is_object()) continue;
       const auto meaning = str(x, "label");
       parts.push_back(fmt::format("{} = {}{}{}", str(x, "name"),
-                                  meaning.empty() ? x.value("value", nlohmann::json()).dump() : meaning,
+                                  meaning.empty() ? (x.contains("value") && x["value"].is_number()
+                                                         ? fmt::format("{:g}", x["value"].get<double>())
+                                                         : std::string("?"))
+                                                  : meaning,
                                   str(x, "unit").empty() ? "" : " ", str(x, "unit")));
     }
     std::cout << fmt::format("  evidence {}\n", fmt::join(parts, ", "));
