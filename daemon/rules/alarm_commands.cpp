@@ -268,13 +268,7 @@ std::vector<event> alarm_engine::restore(const std::vector<open_alarm>& open,
     }
     if (a.kind == event_kind::bus_offline) {
       // Ended by the bus's first answer (the driver says so on its first success).
-      alarm_record r;
-      r.id = a.id;
-      r.kind = a.kind;
-      r.first = a.time;
-      r.value = a.value;
-      r.detail = a.detail;
-      buses_.emplace(a.device, std::move(r));
+      open_bus_fault(a.device, a.id, a.time, a.value, a.detail);
       continue;
     }
     auto& d = devices_[a.device];

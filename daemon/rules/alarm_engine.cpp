@@ -267,13 +267,7 @@ std::vector<event> alarm_engine::on_bus_status(const bus_status& status) {
             ? "the serial adapter, the RS-485 cable (A/B wiring, termination) and the line's power"
             : "the Modbus gateway or server's power and network cable, its address and port");
     e.bus = bus_info{status.address, status.failed, status.devices};
-    alarm_record r;
-    r.id = e.id;
-    r.kind = e.kind;
-    r.first = status.time;
-    r.value = e.value;
-    r.detail = e.detail;
-    buses_.emplace(status.bus, std::move(r));
+    open_bus_fault(status.bus, e.id, status.time, e.value, e.detail);
     out.push_back(std::move(e));
   } else if (it != buses_.end()) {
     auto e = recovery(it->second, status.bus, nullptr, status.time,
@@ -285,6 +279,17 @@ std::vector<event> alarm_engine::on_bus_status(const bus_status& status) {
     out.push_back(std::move(e));
   }
   return out;
+}
+
+void alarm_engine::open_bus_fault(const std::string& bus, std::string id, clock::time_point first,
+                                  double devices, std::string detail) {
+  alarm_record r;
+  r.id = std::move(id);
+  r.kind = event_kind::bus_offline;
+  r.first = first;
+  r.value = devices;
+  r.detail = std::move(detail);
+  buses_.emplace(bus, std::move(r));
 }
 
 std::vector<event> alarm_engine::end_bus_faults_except(const std::vector<std::string>& buses,

@@ -183,6 +183,9 @@ class alarm_engine {
   device_map devices_;
   std::optional<alarm_record> self_test_;                   ///< the open self-test alarm
   std::map<std::string, alarm_record, std::less<>> buses_;  ///< open bus_offline faults, by bus
+  /// Opens (or restores) the bus_offline fault `id` of `bus`.
+  void open_bus_fault(const std::string& bus, std::string id, clock::time_point first, double devices,
+                      std::string detail);
   /// device → (local date as yyyymmdd, false alarms that day)
   std::map<std::string, std::pair<int, unsigned>, std::less<>> false_alarms_;
 };

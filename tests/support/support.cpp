@@ -437,6 +437,19 @@ const nlohmann::json* find_by(const nlohmann::json& array, const std::string& ke
   return nullptr;
 }
 
+std::optional<nlohmann::json> wait_event_where(mqtt_probe& platform, const std::string& type,
+                                               const std::function<bool(const nlohmann::json&)>& also,
+                                               std::chrono::milliseconds timeout) {
+  auto m = platform.wait_for(
+      [&](const mqtt_probe::message& msg) {
+        const auto j = nlohmann::json::parse(msg.payload, nullptr, false);
+        return j.is_object() && j.value("type", "") == type && also(j);
+      },
+      timeout);
+  if (!m) return std::nullopt;
+  return nlohmann::json::parse(m->payload);
+}
+
 bool is_event(const mqtt_probe::message& m, const std::string& type) {
   auto j = nlohmann::json::parse(m.payload, nullptr, false);
   return j.is_object() && j.value("type", "") == type;

@@ -177,6 +177,10 @@ std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broke
 
 /// Whether a message is an event of `type` (its JSON "type").
 bool is_event(const mqtt_probe::message& m, const std::string& type);
+/// The first event (in arrival order) of `type` for which `also` holds, parsed; waits up to `timeout`.
+std::optional<nlohmann::json> wait_event_where(mqtt_probe& platform, const std::string& type,
+                                               const std::function<bool(const nlohmann::json&)>& also,
+                                               std::chrono::milliseconds timeout = 10s);
 /// The reply to the platform command `id` (on a cmd/reply topic), waiting up to 10 s.
 std::optional<nlohmann::json> reply_to(mqtt_probe& platform, const std::string& id);
 

@@ -19,13 +19,8 @@ using json = nlohmann::json;
 namespace {
 
 std::optional<json> alarm_of(mqtt_probe& platform, const std::string& type, const std::string& device) {
-  auto m = platform.wait_for(
-      [&](auto& msg) {
-        const auto j = json::parse(msg.payload, nullptr, false);
-        return j.is_object() && j.value("type", "") == type && j["device"].value("name", "") == device;
-      },
-      10s);
-  return m ? std::optional(json::parse(m->payload)) : std::nullopt;
+  return wait_event_where(platform, type,
+                          [&](const json& j) { return j["device"].value("name", "") == device; });
 }
 
 const json* evidence(const json& event, const std::string& name) {
@@ -90,7 +85,8 @@ location = "1F kitchen, by the gas stove"
   // The technician's view of what is open: the values as what they mean.
   const auto open = ctl(dir, {"alarms"});
   CHECK(open.out.find("state = fire: detector reports fire") != std::string::npos);
-  CHECK(open.out.find("state = high_alarm: combustible gas over the high alarm setting") != std::string::npos);
+  CHECK(open.out.find("state = high_alarm: combustible gas over the high alarm setting") !=
+        std::string::npos);
 
   // The control room's view.
   REQUIRE(wait_until(

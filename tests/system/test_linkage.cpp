@@ -163,17 +163,12 @@ long siren_read_back(const temp_dir& dir, std::uint16_t port, const std::string&
   return values.at(1);
 }
 
-/// The first distinct event of `type` whose detail has `text`.
+/// The first event of `type` whose detail has `text`.
 std::optional<json> event_with(mqtt_probe& platform, const std::string& type, const std::string& text,
                                std::chrono::milliseconds timeout = 10s) {
-  auto m = platform.wait_for(
-      [&](auto& msg) {
-        auto j = json::parse(msg.payload, nullptr, false);
-        return j.is_object() && j.value("type", "") == type &&
-               j.value("detail", "").find(text) != std::string::npos;
-      },
+  return wait_event_where(
+      platform, type, [&](const json& j) { return j.value("detail", "").find(text) != std::string::npos; },
       timeout);
-  return m ? std::optional(json::parse(m->payload)) : std::nullopt;
 }
 
 }  // namespace
