@@ -66,6 +66,10 @@ struct device_state {
   bool unreadable{false};
   steady::time_point last_problem_log;
   std::optional<inbound> held;  ///< the latest message over the rate limit, taken when tokens allow
+  /// Offline with the bus (the site broker unreachable): its bus's fault covers it. Cleared by a
+  /// message; once the broker is back its silence counts afresh and is then its own.
+  bool offline_with_bus{false};
+  bool back_from_bus{false};  ///< went offline with the bus, which is back: still silent, told on its own
 };
 
 struct unknown_device {
@@ -243,6 +247,7 @@ class ingest_bus final : public bus_driver {
     if (stopped_) return;
     connected_ = true;
     ++connects_;
+    bus_back();
     backoff_ = 500ms;
     spdlog::info("mqtt bus connected bus={} broker={}:{} client_id={} tls={} subscriptions=\"{}\"", name_,
                  settings_->host, settings_->port, settings_->client_id, settings_->tls ? "on" : "off",
@@ -491,6 +496,8 @@ class ingest_bus final : public bus_driver {
 
   void seen(device_state& d) {
     d.last_seen = steady::now();
+    d.back_from_bus = false;
+    d.offline_with_bus = false;
     if (d.link == device_state::link::online) return;
     const bool was_offline = d.link == device_state::link::offline;
     d.link = device_state::link::online;
@@ -534,13 +541,69 @@ class ingest_bus final : public bus_driver {
         d.flood_dropped = 0;
         emit_flag(d, flood_point, 0, clock::now());
       }
-      if (d.link != device_state::link::offline && now - d.last_seen > d.settings->offline_after) {
+      if ((d.link != device_state::link::offline || d.back_from_bus) &&
+          now - d.last_seen > d.settings->offline_after) {
         go_offline(d, now);
       }
     }
   }
 
+  /// The broker answers: a bus fault of it ends (one restored from before a restart too), and the
+  /// devices that went offline with it get their offline_after afresh from now.
+  void bus_back() {
+    if (bus_known_ && !bus_down_) return;
+    const bool was_down = bus_down_;
+    bus_known_ = true;
+    bus_down_ = false;
+    const auto now = steady::now();
+    bus_status status{name_, true, {},          fmt::format("{}:{}", settings_->host, settings_->port),
+                      {},    {},   clock::now()};
+    for (auto& d : devices_) {
+      status.devices.push_back(d.settings->name);
+      if (d.offline_with_bus) {
+        d.offline_with_bus = false;
+        d.back_from_bus = true;
+        d.last_seen = now;  // its offline_after runs afresh from now
+      }
+    }
+    if (was_down) spdlog::info("bus online bus={} broker={}", name_, status.address);
+    sink_.on_bus_status(status);
+  }
+
+  /// The site broker unreachable when a device's silence ran out: one fault for the bus, and its
+  /// devices go offline with it as their silence runs out.
+  void bus_down(std::error_code error) {
+    if (bus_down_) return;
+    bus_down_ = true;
+    bus_status status{name_,
+                      false,
+                      error,
+                      fmt::format("{}:{}", settings_->host, settings_->port),
+                      "its site broker cannot be reached, so no sensor behind it can be heard",
+                      {},
+                      clock::now()};
+    for (const auto& d : devices_) status.devices.push_back(d.settings->name);
+    spdlog::warn(
+        "bus offline bus={} broker={} devices={} check=\"the site broker (see mqtt bus connect failed)\"",
+        name_, status.address, status.devices.size());
+    sink_.on_bus_status(status);
+  }
+
   void go_offline(device_state& d, steady::time_point now) {
+    d.back_from_bus = false;
+    if (!connected_) {
+      // Not this sensor's silence: the broker's. Counted offline, one alert for the bus.
+      bus_down(make_error(ingest_errc::broker_down));
+      d.link = device_state::link::offline;
+      d.offline_with_bus = true;
+      ++d.counters.consecutive_failures;
+      d.counters.last_error = make_error(ingest_errc::broker_down).message();
+      sink_.on_device_status(
+          {d.settings->name, false, make_error(ingest_errc::broker_down),
+           fmt::format("{} on {}:{}", d.counters.address, settings_->host, settings_->port), clock::now(),
+           true});
+      return;
+    }
     d.link = device_state::link::offline;
     const auto silent = std::chrono::duration_cast<std::chrono::seconds>(now - d.last_seen).count();
     const auto error = connected_ ? make_error(ingest_errc::silent) : make_error(ingest_errc::broker_down);
@@ -601,6 +664,8 @@ class ingest_bus final : public bus_driver {
   steady::time_point last_unattributed_log_{};
   steady::time_point started_{};
   bool stopped_{false}, connected_{false}, connecting_{false};
+  bool bus_down_{false};   ///< a bus_offline has been told and not yet ended
+  bool bus_known_{false};  ///< the broker has been reached since the start
   std::size_t connects_{0};
   std::chrono::milliseconds backoff_{500};
   std::minstd_rand jitter_{std::random_device{}()};

@@ -129,3 +129,63 @@ offline_retry_max_ms = 1000
   CHECK(events(platform, "device_offline").size() == 1);
   CHECK(daemon.stop(SIGTERM) == 0);
 }
+
+TEST_CASE(
+    "bus faults: an MQTT ingest bus whose site broker goes away is one bus_offline for its sensors - back, "
+    "one bus_online - a sensor still silent then raises its own") {
+  temp_dir dir, site_dir;
+  broker platform_broker(dir);
+  mqtt_probe platform(platform_broker.port(), "firegate/#");
+  auto site = std::make_unique<broker>(site_dir);
+  const auto site_port = site->port();
+  auto text = site_header(dir / "fg.db", platform_broker.port()) + fmt::format(R"([[buses]]
+name = "wireless"
+driver = "mqtt"
+host = "127.0.0.1"
+port = {}
+)",
+                                                                               site_port);
+  for (int i = 1; i <= 3; ++i) {
+    text += fmt::format(
+        "[[devices]]\nname = \"smoke-room-{}\"\nbus = \"wireless\"\nprofile = \"ZB-SMOKE\"\n"
+        "id = \"room{}\"\nlocation = \"room {}\"\noffline_after_s = 5\n",
+        i, i, i);
+  }
+  std::ofstream(dir / "fg.toml") << text;
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  const auto publish_all = [&](int n) {
+    mqtt_probe bridge(site_port, "unused/#");
+    for (int i = 1; i <= n; ++i)
+      bridge.publish(fmt::format("zigbee2mqtt/room{}", i),
+                     R"({"smoke": false, "battery": 90, "linkquality": 120})");
+  };
+  REQUIRE(wait_until([&] { return daemon.log_text().find("mqtt bus connected") != std::string::npos; }, 10s));
+  publish_all(3);
+  REQUIRE(wait_until(
+      [&] {
+        const auto s = ctl(dir, {"--json", "status"}).doc();
+        return s.is_object() && s["buses"].size() == 1 && s["buses"][0].value("online", 0) == 3;
+      },
+      10s));
+
+  // The site broker goes away: after the sensors' offline_after, one alert for the bus.
+  site->stop();
+  REQUIRE(wait_events(platform, "bus_offline", 1));
+  const auto down = events(platform, "bus_offline").front();
+  CHECK(down["device"]["name"] == "wireless");
+  CHECK(down["bus"]["devices"].size() == 3);
+  CHECK(down["bus"]["failed"].get<std::string>().find("site broker cannot be reached") != std::string::npos);
+
+  // Back: one bus_online; two sensors report within their 5 s, the third stays silent and raises its own
+  // fault.
+  site = std::make_unique<broker>(site_dir, site_port);
+  REQUIRE(wait_events(platform, "bus_online", 1));
+  CHECK(events(platform, "bus_online").front()["alarm_id"] == down["id"]);
+  publish_all(2);
+  REQUIRE(wait_events(platform, "device_offline", 1));
+  const auto own = events(platform, "device_offline");
+  REQUIRE(own.size() == 1);
+  CHECK(own.front()["device"]["name"] == "smoke-room-3");
+  CHECK(daemon.stop(SIGTERM) == 0);
+}
