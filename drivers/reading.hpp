@@ -5,8 +5,8 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <vector>
 #include <system_error>
+#include <vector>
 
 namespace firegate {
 
@@ -50,6 +50,7 @@ struct bus_status {
   std::string failed;                ///< what failed, for people ("the connection was refused")
   std::vector<std::string> devices;  ///< the devices behind it (offline with it)
   clock::time_point time;
+  std::string check;  ///< what to check, for people; the driver's own advice
 };
 
 }  // namespace firegate

@@ -263,7 +263,8 @@ std::vector<event> alarm_engine::on_bus_status(const bus_status& status) {
         "own; check {}",
         status.bus, status.address, status.failed, status.devices.size(),
         status.devices.size() == 1 ? "" : "s", fmt::join(status.devices, ", "),
-        status.address.starts_with("/")
+        !status.check.empty() ? status.check
+        : status.address.starts_with("/")
             ? "the serial adapter, the RS-485 cable (A/B wiring, termination) and the line's power"
             : "the Modbus gateway or server's power and network cable, its address and port");
     e.bus = bus_info{status.address, status.failed, status.devices};

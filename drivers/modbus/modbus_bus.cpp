@@ -191,7 +191,7 @@ class bus final : public std::enable_shared_from_this<bus> {
       try {
         if (!transport_->is_open()) {
           if (opening_) {
-            co_await pause(w, 20ms);  // another worker is opening it
+            co_await wait_opening(w);  // another worker is opening it
             continue;
           }
           opening_ = true;
@@ -491,8 +491,12 @@ class bus final : public std::enable_shared_from_this<bus> {
             "modbus read before a write failed bus={} device={} addr={} target={} error=\"{}\" "
             "action=\"writing all the same\"",
             name_, c.device, where(d), p.name, ec.message());
+        while (opening_ && !stopped_) co_await wait_opening(wk);  // another worker reopens it
         if (!transport_->is_open()) {
-          if (auto opened = co_await transport_->open()) {
+          opening_ = true;
+          auto opened = co_await transport_->open();
+          opening_ = false;
+          if (opened) {
             ++d.counters.writes;
             co_return fail(opened, "reopen before the write");
           }
@@ -617,15 +621,11 @@ class bus final : public std::enable_shared_from_this<bus> {
       // Still down: wait twice as long before the next try, up to the cap.
       d.retry_delay = std::min(d.retry_delay * 2, settings_->offline_retry_max);
       d.next_try = steady::now() + d.retry_delay;
+      if (d.offline_told == told::pending)
+        d.next_try = std::min(d.next_try, d.pending_since + pending_limit());
       // Its bus came back and it did not answer: its silence is its own once another unit answers
       // (it waits as pending); a transport failing again is the bus's again.
-      if (d.offline_told == told::bus_back && !bus_down_) {
-        if (open_failed_) {
-          hold_back(d);
-        } else {
-          tell_offline(d, ec);
-        }
-      }
+      if (d.offline_told == told::bus_back && !bus_down_) hold_back(d);
     } else if (failures >= settings_->offline_after) {
       d.link = device_state::link::offline;
       d.retry_delay = std::min(std::max(d.settings->poll_interval, std::chrono::milliseconds(500)),
@@ -662,6 +662,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   void hold_back(device_state& d) {
     d.offline_told = device_state::told::pending;
     d.pending_since = steady::now();
+    // Asked again by the end of the wait at the latest, its backoff notwithstanding.
+    d.next_try = std::min(d.next_try, d.pending_since + pending_limit());
     // Its neighbours are asked at once: one answering settles it as this device's own fault.
     const auto now = steady::now();
     for (auto& x : devices_) {
@@ -694,9 +696,9 @@ class bus final : public std::enable_shared_from_this<bus> {
     }
     // The last of several devices failing after the others each failed on their own (and were told)
     // is its own fault too: a bus fault is several going at once, or a bus of one whose transport fails.
-    if (pending == 0 || (pending < 2 && pending < devices_.size())) return;
+    if (pending == 0 || (!open_failed_ && pending < 2 && pending < devices_.size())) return;
     bus_down_ = true;
-    bus_status status{name_, false, ec, transport_->endpoint(), {}, {}, clock::now()};
+    bus_status status{name_, false, ec, transport_->endpoint(), {}, {}, clock::now(), {}};
     status.failed = open_failed_ ? fmt::format("it cannot be opened ({})", ec.message())
                                  : fmt::format("no unit on it answers ({})", ec.message());
     for (const auto& d : devices_) status.devices.push_back(d.settings->name);
@@ -723,7 +725,7 @@ class bus final : public std::enable_shared_from_this<bus> {
       const bool was_down = bus_down_;
       bus_down_ = false;
       bus_known_ = true;
-      bus_status status{name_, true, {}, transport_->endpoint(), {}, {}, clock::now()};
+      bus_status status{name_, true, {}, transport_->endpoint(), {}, {}, clock::now(), {}};
       for (const auto& x : devices_) status.devices.push_back(x.settings->name);
       if (was_down) spdlog::info("bus online bus={} addr={}", name_, status.address);
       sink_.on_bus_status(status);
@@ -751,6 +753,15 @@ class bus final : public std::enable_shared_from_this<bus> {
   }
 
   awaitable<void> pause(worker& w, steady::duration d) { co_await pause_until(w, steady::now() + d); }
+
+  /// Waits while another worker opens the transport. Unlike pause(), it waits even with writes or a
+  /// technician's requests queued: returning at once would spin the loop's one thread, and the open
+  /// under way could never complete.
+  awaitable<void> wait_opening(worker& w) {
+    w.pause.expires_after(20ms);
+    boost::system::error_code ec;
+    co_await w.pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 
   awaitable<void> pause_until(worker& w, steady::time_point t) {
     if (stopped_ || !writes_.empty() || !raws_.empty()) co_return;

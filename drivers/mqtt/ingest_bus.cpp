@@ -551,13 +551,19 @@ class ingest_bus final : public bus_driver {
   /// The broker answers: a bus fault of it ends (one restored from before a restart too), and the
   /// devices that went offline with it get their offline_after afresh from now.
   void bus_back() {
+    // A sensor could not be heard while the broker was away: its silence counts from now, so that
+    // a message due during the outage is no false device_offline.
+    const auto reached = steady::now();
+    for (auto& d : devices_) {
+      if (d.link != device_state::link::offline) d.last_seen = std::max(d.last_seen, reached);
+    }
     if (bus_known_ && !bus_down_) return;
     const bool was_down = bus_down_;
     bus_known_ = true;
     bus_down_ = false;
     const auto now = steady::now();
-    bus_status status{name_, true, {},          fmt::format("{}:{}", settings_->host, settings_->port),
-                      {},    {},   clock::now()};
+    bus_status status{name_, true, {},           fmt::format("{}:{}", settings_->host, settings_->port),
+                      {},    {},   clock::now(), {}};
     for (auto& d : devices_) {
       status.devices.push_back(d.settings->name);
       if (d.offline_with_bus) {
@@ -581,7 +587,8 @@ class ingest_bus final : public bus_driver {
                       fmt::format("{}:{}", settings_->host, settings_->port),
                       "its site broker cannot be reached, so no sensor behind it can be heard",
                       {},
-                      clock::now()};
+                      clock::now(),
+                      "the site broker's power and network, its address and port, and the bus's credentials"};
     for (const auto& d : devices_) status.devices.push_back(d.settings->name);
     spdlog::warn(
         "bus offline bus={} broker={} devices={} check=\"the site broker (see mqtt bus connect failed)\"",

@@ -176,13 +176,21 @@ port = {}
   CHECK(down["device"]["name"] == "wireless");
   CHECK(down["bus"]["devices"].size() == 3);
   CHECK(down["bus"]["failed"].get<std::string>().find("site broker cannot be reached") != std::string::npos);
+  CHECK(down["detail"].get<std::string>().find("the site broker's power") != std::string::npos);
 
   // Back: one bus_online; two sensors report within their 5 s, the third stays silent and raises its own
   // fault.
   site = std::make_unique<broker>(site_dir, site_port);
   REQUIRE(wait_events(platform, "bus_online", 1));
   CHECK(events(platform, "bus_online").front()["alarm_id"] == down["id"]);
-  publish_all(2);
+  // The subscriptions are made again just after the connect: published until both are heard.
+  REQUIRE(wait_until(
+      [&] {
+        publish_all(2);
+        const auto s = ctl(dir, {"--json", "status"}).doc();
+        return s.is_object() && s["buses"].size() == 1 && s["buses"][0].value("online", 0) == 2;
+      },
+      10s));
   REQUIRE(wait_events(platform, "device_offline", 1));
   const auto own = events(platform, "device_offline");
   REQUIRE(own.size() == 1);

@@ -203,8 +203,9 @@ TEST_CASE(
     "engine: a bus down is one fault - its devices offline with it raise nothing - back is its recovery") {
   auto engine = make_engine({});
   const auto ec = std::make_error_code(std::errc::connection_refused);
-  bus_status down{"line-1",     false,       ec, "127.0.0.1:1502", "it cannot be opened (Connection refused)",
-                  {"d1", "d2"}, clock::now()};
+  bus_status down{
+      "line-1",     false,        ec, "127.0.0.1:1502", "it cannot be opened (Connection refused)",
+      {"d1", "d2"}, clock::now(), {}};
   auto fault = engine.on_bus_status(down);
   REQUIRE(fault.size() == 1);
   CHECK(fault[0].kind == event_kind::bus_offline);
@@ -223,7 +224,7 @@ TEST_CASE(
 
   // The bus back; a device that stays silent after it raises its own fault, one covered by the bus
   // and back with it raises nothing.
-  bus_status up{"line-1", true, {}, "127.0.0.1:1502", {}, {"d1", "d2"}, clock::now()};
+  bus_status up{"line-1", true, {}, "127.0.0.1:1502", {}, {"d1", "d2"}, clock::now(), {}};
   device_status d2_by_bus{"d2", false, ec, "127.0.0.1:1502 unit 2", {}, true};
   CHECK(engine.on_device_status(d2_by_bus, t0).empty());
   auto back = engine.on_bus_status(up);
