@@ -37,7 +37,7 @@ std::vector<json> events(mqtt_probe& platform, const std::string& type) {
 
 /// Waits until `n` distinct events of `type` have arrived.
 bool wait_events(mqtt_probe& platform, const std::string& type, std::size_t n,
-                 std::chrono::milliseconds timeout = 15s) {
+                 std::chrono::milliseconds timeout = 30s) {
   return wait_until([&] { return events(platform, type).size() >= n; }, timeout);
 }
 

@@ -255,7 +255,7 @@ escalate_after_s = 3
   CHECK((*overridden)["actor"].get<std::string>().find("(firegatectl)") != std::string::npos);
   CHECK((*overridden)["detail"].get<std::string>().find((*second)["id"].get<std::string>()) !=
         std::string::npos);
-  auto reasserted = event_with(platform, "linkage_done", "re-asserted on the escalation", 15s);
+  auto reasserted = event_with(platform, "linkage_done", "re-asserted on the escalation", 30s);
   REQUIRE(reasserted);
   CHECK((*reasserted)["value"] == 1.0);
   CHECK((*reasserted)["alarm_id"] == (*second)["id"]);
@@ -271,14 +271,14 @@ escalate_after_s = 3
   CHECK(siren_read_back(dir, sim.port(), "3") == 0);
   daemon = std::make_unique<child>(
       std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg2.log");
-  auto restored = event_with(platform, "linkage_done", "restored at start", 15s);
+  auto restored = event_with(platform, "linkage_done", "restored at start", 30s);
   REQUIRE(restored);
   CHECK((*restored)["alarm_id"] == (*second)["id"]);
   CHECK(siren_read_back(dir, sim.port(), "3") == 1);
 
   // The last fire ends: now the siren is switched off.
   sim.send("2 state 0");
-  auto last = event_with(platform, "linkage_done", "released", 15s);
+  auto last = event_with(platform, "linkage_done", "released", 30s);
   REQUIRE(last);
   CHECK((*last)["value"] == 0.0);
   CHECK((*last)["alarm_id"] == (*second)["id"]);

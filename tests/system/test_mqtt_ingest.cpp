@@ -206,7 +206,7 @@ TEST_CASE("mqtt ingest: malformed huge and flooding sensors are contained and re
   REQUIRE(wait_until([&] { return daemon.log_text().find("mqtt bus connected") != std::string::npos; }, 10s));
   auto sim = sensors(dir, mosquitto.port(), {"ZB-SMOKE:room1", "NB-SMOKE:868120301234567", "EFD-W:EF-0001"});
   sim->send("room1 publish\n");
-  REQUIRE(wait_until([&] { return device_view(dir, "smoke-room-1").value("online", false); }, 10s));
+  REQUIRE(wait_until([&] { return device_view(dir, "smoke-room-1").value("online", false); }, 30s));
 
   // Not JSON: a fault naming what to check, and the daemon runs on.
   sim->send("room1 raw {\"smoke\": tru\n");
@@ -289,7 +289,7 @@ location = "room 1"
   REQUIRE(wait_event(platform, "bus_offline", "dead-line"));
   auto sim = sensors(dir, mosquitto.port(), {"ZB-SMOKE:room1"});
   sim->send("room1 publish\n");
-  REQUIRE(wait_until([&] { return device_view(dir, "smoke-room-1").value("online", false); }, 10s));
+  REQUIRE(wait_until([&] { return device_view(dir, "smoke-room-1").value("online", false); }, 30s));
   // Two heartbeats later (the first may have been under way), one device is still offline.
   const auto heartbeats = [&] {
     std::vector<json> out;
