@@ -28,8 +28,8 @@ using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
 /// OpenSSL's reason for the last failure, and its queue emptied.
 std::string openssl_reason() {
   const auto code = ERR_peek_last_error();
-  std::string reason = code ? ERR_reason_error_string(code) ? ERR_reason_error_string(code) : "unknown"
-                            : "no PEM data";
+  std::string reason =
+      code ? ERR_reason_error_string(code) ? ERR_reason_error_string(code) : "unknown" : "no PEM data";
   ERR_clear_error();
   return reason;
 }
@@ -50,8 +50,8 @@ x509_ptr first_certificate(const std::string& path) {
 pkey_ptr private_key(const std::string& path, const std::string& password) {
   file_ptr f(std::fopen(path.c_str(), "r"));
   if (!f) return nullptr;
-  return pkey_ptr(PEM_read_PrivateKey(f.get(), nullptr, password_callback,
-                                      const_cast<std::string*>(&password)));
+  return pkey_ptr(
+      PEM_read_PrivateKey(f.get(), nullptr, password_callback, const_cast<std::string*>(&password)));
 }
 
 }  // namespace
