@@ -11,11 +11,28 @@ bool inbox::push(std::string_view topic, std::string_view payload, bool retained
   auto [slot, fresh] = per_topic_.try_emplace(std::string(topic), 0);
   if (slot->second >= limits_.per_topic || queue_.size() >= limits_.messages ||
       bytes_ + cost > limits_.bytes) {
-    if (fresh) per_topic_.erase(slot);
-    if (drops_.size() < 64 || drops_.contains(std::string(topic))) {
-      ++drops_[std::string(topic)];
-    } else {
-      ++drops_[""];
+    const auto count_drop = [&] {
+      if (drops_.size() < 64 || drops_.contains(std::string(topic))) {
+        ++drops_[std::string(topic)];
+      } else {
+        ++drops_[""];
+      }
+    };
+    count_drop();
+    if (fresh) {
+      per_topic_.erase(slot);
+      return false;
+    }
+    // The topic has messages waiting: the newest of them gives its place to this one, so that a
+    // flooding sensor's latest state is what stays (the one it replaces is the one dropped).
+    for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
+      if (it->topic != topic) continue;
+      const std::size_t old_cost = it->topic.size() + it->payload.size();
+      if (bytes_ - old_cost + cost > limits_.bytes) return false;
+      bytes_ = bytes_ - old_cost + cost;
+      *it = {std::string(topic), oversize ? std::string() : std::string(payload), payload.size(), retained,
+             time};
+      return false;
     }
     return false;
   }

@@ -2,7 +2,8 @@
 // Between Paho's callback thread and the daemon's loop: the messages the site broker delivered,
 // waiting to be decoded. Bounded in messages and bytes, and fair: one topic may hold at most
 // `per_topic` places, so a sensor that floods its topic cannot crowd out the others (its excess is
-// dropped here, counted by topic, before any of it is parsed). Thread-safe.
+// dropped here, counted by topic, before any of it is parsed; its newest message takes the place of
+// the newest one waiting, so the latest state it sent is never the one lost). Thread-safe.
 
 #include "reading.hpp"
 

@@ -395,6 +395,9 @@ class ingest_bus final : public bus_driver {
       return;
     }
     d.tokens -= 1.0;
+    // A message kept from the excess is older than this one: taking it later would put a stale
+    // state over this newer one.
+    d.held.reset();
     take(d, m, std::move(decoded));
   }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -19,6 +20,7 @@
 #include <regex>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 extern char** environ;
@@ -69,6 +71,11 @@ temp_dir::temp_dir() {
 }
 
 temp_dir::~temp_dir() {
+  // FIREGATE_TEST_KEEP=1 keeps every test's folder (logs, database, configuration) for a post-mortem.
+  if (const char* keep = std::getenv("FIREGATE_TEST_KEEP"); keep && std::string_view(keep) == "1") {
+    std::fprintf(stderr, "kept %s\n", path_.c_str());
+    return;
+  }
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
 }

@@ -10,6 +10,12 @@
 using namespace firegate;
 using namespace firegate::mqtt_ingest;
 
+namespace {
+std::string fmt_battery(int v) {
+  return "{\"battery\": " + std::to_string(v) + "}";
+}
+}  // namespace
+
 TEST_CASE("the inbox gives each topic its share and tells the loop once") {
   inbox box({100, 1u << 20, 5, 64});
   const auto now = clock::now();
@@ -73,4 +79,45 @@ TEST_CASE("the inbox takes pushes from another thread while the loop drains") {
   CHECK(taken == 20000);
   CHECK(box.size() == 0);
   CHECK(box.take_drops().empty());
+}
+
+TEST_CASE(
+    "a topic over its share keeps its latest message - the one it replaces is the one counted dropped") {
+  // A sensor that floods and then reports a new state: that state must reach the loop, or the
+  // gateway would keep a stale value for as long as the sensor stays quiet afterwards.
+  inbox box({100, 1u << 20, 3, 64});
+  const auto now = clock::now();
+  for (int i = 0; i < 10; ++i) box.push("a/1", fmt_battery(i), false, now);
+  box.push("b/2", R"({"smoke":true})", false, now);
+  CHECK(box.size() == 4);
+  CHECK(box.take_drops() == std::map<std::string, std::uint64_t>{{"a/1", 7}});
+  bool more = false;
+  const auto all = box.take(100, more);
+  REQUIRE(all.size() == 4);
+  // The first two as they came, the third place holds the newest; the other topic untouched.
+  CHECK(all[0].payload == fmt_battery(0));
+  CHECK(all[1].payload == fmt_battery(1));
+  CHECK(all[2].payload == fmt_battery(9));
+  CHECK(all[3].payload == R"({"smoke":true})");
+
+  // The whole queue full: a topic with a message waiting replaces it, a topic without any is dropped.
+  inbox full({2, 1u << 20, 10, 64});
+  full.push("a/1", fmt_battery(1), false, now);
+  full.push("b/2", fmt_battery(2), false, now);
+  full.push("a/1", fmt_battery(3), false, now);
+  full.push("c/3", fmt_battery(4), false, now);
+  CHECK(full.take_drops() == std::map<std::string, std::uint64_t>{{"a/1", 1}, {"c/3", 1}});
+  const auto two = full.take(10, more);
+  REQUIRE(two.size() == 2);
+  CHECK(two[0].payload == fmt_battery(3));
+  CHECK(two[1].payload == fmt_battery(2));
+
+  // Bytes: a replacement larger than the room left is dropped, the waiting message kept.
+  inbox tight({100, 40, 100, 1000});
+  tight.push("t", std::string(10, 'x'), false, now);
+  tight.push("u", std::string(10, 'y'), false, now);
+  tight.push("t", std::string(30, 'z'), false, now);
+  const auto kept = tight.take(10, more);
+  REQUIRE(kept.size() == 2);
+  CHECK(kept[0].payload == std::string(10, 'x'));
 }
