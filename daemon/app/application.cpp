@@ -125,41 +125,31 @@ int application::run() {
     opened->set_bounds({std::min<std::uint64_t>(cfg_.storage.max_size_mb, 16) << 20, cfg_.storage.max_age});
     storage_in_memory_ = true;
   }
+  if (!opened->integrity_note().empty()) {
+    spdlog::warn("storage integrity check incomplete path={} note=\"{}\"", cfg_.storage.path,
+                 opened->integrity_note());
+  }
+  // A damaged file moved aside: what it still gives is carried into the fresh one first, so that
+  // its open alarms are restored and its undelivered messages queued below.
+  const auto moved = opened->moved_aside();
+  salvage_report salvaged;
+  if (moved) salvaged = salvage_at_start(*opened);
   spdlog::info("storage open path={} schema={} outbox={} events={} used_mib={:.1f} max_mib={}",
                storage_in_memory_ ? ":memory:" : cfg_.storage.path, opened->user_version(),
                opened->outbox_depth(), opened->event_count(),
                static_cast<double>(opened->used_bytes()) / (1 << 20), cfg_.storage.max_size_mb);
   next_seq_ = opened->next_event_seq();
-  const auto moved = opened->moved_aside();
   const auto open = opened->open_alarms();
   const auto false_alarms = opened->false_alarms_since(local_midnight(clock::now()));
   // Each uplink has its delivery bit; telemetry is only the MQTT uplink's (the GB/T 26875.3 one
   // sends analog values from live readings).
   const bool mqtt = !cfg_.mqtt.host.empty();
   opened->set_uplinks((mqtt ? 1U : 0U) + (cfg_.gb26875 ? 1U : 0U), mqtt ? 1U : 0U);
-  store_ = std::make_unique<store_worker>(std::move(opened));
+  store_ = std::make_unique<store_worker>(std::move(opened), [this](store& s) { replace_damaged(s); });
   start_uplink();
   start_gb26875();
   schedule_heartbeat();
-  if (moved) {
-    // What was in the old file is not lost for good: it is kept for a technician to recover.
-    spdlog::error(
-        "storage was unreadable, moved aside path={} moved_to={} error=\"{}\" action=\"a fresh database is "
-        "in "
-        "use; keep the moved file for recovery\"",
-        cfg_.storage.path, moved->moved_to, moved->reason);
-    ++storage_faults_;
-    event e;
-    e.id = new_event_id();
-    e.kind = event_kind::storage_fault;
-    e.device = cfg_.gateway.id;
-    e.time = clock::now();
-    e.detail = fmt::format(
-        "the database {} was unreadable at start ({}) and was moved to {}; anything in it "
-        "not yet delivered was not sent; the file is kept for recovery",
-        cfg_.storage.path, moved->reason, moved->moved_to);
-    raise(std::move(e));
-  }
+  if (moved) storage_damaged(*moved, std::move(salvaged));
   if (storage_in_memory_) storage_failed(open_error, "open");
   start_drivers();
   // After the drivers exist (they run only once the loop does), so that a linkage reset for an
@@ -419,122 +409,6 @@ void application::schedule_flush() {
     flush();
     schedule_flush();
   });
-}
-
-void application::flush() {
-  if (batch_.empty() || !store_) return;
-  // Telemetry items only for the MQTT uplink.
-  const auto topic =
-      cfg_.mqtt.telemetry && !cfg_.mqtt.host.empty() ? topic_for(cfg_, "telemetry") : std::string();
-  store_->post([this, batch = std::move(batch_), topic, gateway = cfg_.gateway.id,
-                max_polls = cfg_.mqtt.telemetry_batch](store& s) mutable {
-    try {
-      // The messages are written here, from the readings at hand, so that live telemetry goes out
-      // without being read back from the database; a backlog is read back by the uplink.
-      std::vector<outbox_item> items;
-      for (const auto& q : s.append_telemetry(batch, topic, max_polls)) {
-        auto messages = telemetry_messages(std::span(batch).subspan(q.first, q.count), gateway,
-                                           std::numeric_limits<std::size_t>::max());
-        items.push_back({q.id, lane::telemetry, topic, std::move(messages.front()), {}});
-      }
-      asio::post(io_, [this, items = std::move(items)]() mutable {
-        storage_succeeded();
-        if (!uplink_) return;
-        for (auto& item : items) uplink_->offer(std::move(item));
-      });
-    } catch (const store_error& e) {
-      // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.
-      asio::post(io_, [this, batch = std::move(batch), error = std::string(e.what())]() mutable {
-        storage_failed(error, "readings");
-        batch.insert(batch.end(), std::make_move_iterator(batch_.begin()),
-                     std::make_move_iterator(batch_.end()));
-        batch_ = std::move(batch);
-        if (batch_.size() > 2 * max_batch) {
-          const auto dropped = batch_.size() - max_batch;
-          batch_.erase(batch_.begin(), batch_.begin() + static_cast<std::ptrdiff_t>(dropped));
-          spdlog::error("readings dropped count={} reason=\"storage failing; check the disk\"", dropped);
-        }
-      });
-    }
-  });
-  batch_ = {};
-}
-
-void application::enforce_bounds() {
-  last_bounds_check_ = std::chrono::steady_clock::now();
-  store_->post([this](store& s) {
-    try {
-      auto e = s.enforce_bounds(clock::now());
-      if (e.any()) asio::post(io_, [this, e] { report_eviction(e); });
-    } catch (const store_error& e) {
-      asio::post(io_, [this, error = std::string(e.what())] { storage_failed(error, "bounds"); });
-    }
-  });
-}
-
-void application::report_eviction(const eviction& e) {
-  spdlog::warn(
-      "storage evicted reason={} readings={} telemetry_messages={} events={} max_mib={} max_age_days={} "
-      "check=\"the uplink has been down long, or storage.max_size_mb is small for this fleet\"",
-      e.reason, e.readings, e.telemetry_messages, e.events, cfg_.storage.max_size_mb,
-      std::chrono::duration_cast<std::chrono::hours>(cfg_.storage.max_age).count() / 24);
-  // History past its age is housekeeping; telemetry removed before it was delivered is news.
-  if (e.telemetry_messages == 0 && e.reason == "age") return;
-  event ev;
-  ev.id = new_event_id();
-  ev.kind = event_kind::storage_eviction;
-  ev.device = cfg_.gateway.id;
-  ev.time = clock::now();
-  ev.value = static_cast<double>(e.readings);
-  ev.detail = fmt::format(
-      "to stay within its bounds ({}; {} MiB, {} days) the gateway removed its {} oldest readings, "
-      "{} telemetry messages of them not yet delivered; alarms and faults are never removed",
-      e.reason, cfg_.storage.max_size_mb,
-      std::chrono::duration_cast<std::chrono::hours>(cfg_.storage.max_age).count() / 24, e.readings,
-      e.telemetry_messages);
-  raise(std::move(ev));
-}
-
-void application::storage_failed(const std::string& error, std::string_view what) {
-  ++storage_faults_;
-  spdlog::critical(
-      "storage {} failed faults={} error=\"{}\" action=\"{}\"", what, storage_faults_, error,
-      storage_in_memory_
-          ? "running on a database in memory; fix storage.path or the file system, then restart"
-          : "alarms go out from memory; readings are held and written when the disk takes them again");
-  if (storage_failing_) return;
-  storage_failing_ = true;
-  event e;
-  e.id = new_event_id();
-  storage_fault_id_ = e.id;
-  e.kind = event_kind::storage_fault;
-  e.device = cfg_.gateway.id;
-  e.time = clock::now();
-  e.detail = storage_in_memory_
-                 ? fmt::format(
-                       "the gateway cannot open its database {} ({}); it runs on a database in memory: "
-                       "alarms are sent, but nothing is kept across a restart until the disk is fixed",
-                       cfg_.storage.path, error)
-                 : fmt::format(
-                       "the gateway cannot write its database {} ({}); alarms are still sent, from memory, "
-                       "but are not kept across a restart until the disk is fixed; check free space and "
-                       "the file system",
-                       cfg_.storage.path, error);
-  raise(std::move(e));
-}
-
-void application::storage_succeeded() {
-  if (!storage_failing_ || storage_in_memory_) return;
-  storage_failing_ = false;
-  spdlog::info("storage recovered path={} faults={}", cfg_.storage.path, storage_faults_);
-  event e;
-  e.id = new_event_id();
-  e.kind = event_kind::storage_recovery;
-  e.device = cfg_.gateway.id;
-  e.alarm_id = storage_fault_id_;
-  e.time = clock::now();
-  e.detail = fmt::format("the database {} takes writes again", cfg_.storage.path);
-  raise(std::move(e));
 }
 
 void application::on_device_status(const device_status& status) {

@@ -90,8 +90,18 @@ class application final : public reading_sink {
   std::string label_of(const std::string& device, const std::string& point, double value) const;
   /// A write failed: logged, and on the first failure a storage_fault event.
   void storage_failed(const std::string& error, std::string_view what);
-  /// A write succeeded: after a fault, a storage_recovery event.
+  /// A write succeeded, and the outbox read when a fault was open: that fault ends with a
+  /// storage_recovery event.
   void storage_succeeded();
+  /// A damaged database was moved aside (at start or while running) and what it held carried over:
+  /// a storage_fault saying what was kept and what was lost, open until the fresh file works.
+  void storage_damaged(const moved_aside_database& moved, salvage_report r);
+  /// At start, before the worker: salvages the moved-aside file and queues the events to send again.
+  salvage_report salvage_at_start(store& s);
+  /// On the store's thread after a job met damage: moves the file aside, salvages, tells the loop.
+  void replace_damaged(store& s);
+  /// An event of the old file whose delivery is unknown, as a message marked recovered.
+  outbox_item resent_item(const event& e) const;
   void report_eviction(const eviction& e);
   std::string new_event_id();
   const config::device_config* find_device(const std::string& name) const;

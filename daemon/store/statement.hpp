@@ -12,8 +12,44 @@
 
 namespace firegate {
 
+/// Renames a damaged database and its WAL files aside (store.cpp).
+moved_aside_database move_aside(const std::string& path, std::string reason);
+
 inline std::int64_t to_ms(clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+/// The columns every query of whole events selects, in the order event_of_row reads them.
+inline constexpr const char* event_columns =
+    "seq, id, kind, device, point, value, time_ms, alarm_id, detail, rule, actor, verdict, repeat, test, "
+    "until_ms";
+
+inline std::string column_text(sqlite3_stmt* st, int col) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, col));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, col))) : std::string();
+}
+
+/// An event from a row that selected event_columns (from column 0).
+inline event event_of_row(sqlite3_stmt* st) {
+  event e;
+  e.seq = static_cast<std::uint64_t>(sqlite3_column_int64(st, 0));
+  e.id = column_text(st, 1);
+  e.kind = parse_event_kind(column_text(st, 2)).value_or(event_kind::device_fault);
+  e.device = column_text(st, 3);
+  e.point = column_text(st, 4);
+  e.value = sqlite3_column_double(st, 5);
+  e.time = clock::time_point(std::chrono::milliseconds(sqlite3_column_int64(st, 6)));
+  e.alarm_id = column_text(st, 7);
+  e.detail = column_text(st, 8);
+  e.rule = column_text(st, 9);
+  e.actor = column_text(st, 10);
+  e.verdict = column_text(st, 11);
+  e.repeat = static_cast<unsigned>(sqlite3_column_int64(st, 12));
+  e.test = sqlite3_column_int64(st, 13) != 0;
+  if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
+    e.until = clock::time_point(std::chrono::milliseconds(sqlite3_column_int64(st, 14)));
+  }
+  return e;
 }
 
 /// A prepared statement that finalises itself.
@@ -45,10 +81,8 @@ class store::statement {
   std::int64_t int64(int col) { return sqlite3_column_int64(stmt_, col); }
   double real(int col) { return sqlite3_column_double(stmt_, col); }
   bool is_null(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::string text(int col) {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
-  }
+  sqlite3_stmt* raw() { return stmt_; }
+  std::string text(int col) { return column_text(stmt_, col); }
 
  private:
   statement& check(int rc) {

@@ -101,10 +101,10 @@ constexpr const char* migrations[] = {
     )sql",
 };
 
-/// One firegated per database: an exclusive flock on "<path>.lock" (held until the store closes,
-/// released by the kernel if the process dies), with the holder's pid in the file for the message.
+}  // namespace
+
 /// Renames an unreadable database and its WAL files to "<path>.corrupt-<UTC time>", keeping them
-/// for inspection, so that a fresh database can take the path.
+/// for inspection (and store::salvage), so that a fresh database can take the path.
 moved_aside_database move_aside(const std::string& path, std::string reason) {
   const auto now = std::chrono::system_clock::now();
   auto target = fmt::format("{}.corrupt-{:%Y%m%dT%H%M%S}Z", path,
@@ -124,6 +124,10 @@ moved_aside_database move_aside(const std::string& path, std::string reason) {
   return {target, std::move(reason)};
 }
 
+namespace {
+
+/// One firegated per database: an exclusive flock on "<path>.lock" (held until the store closes,
+/// released by the kernel if the process dies), with the holder's pid in the file for the message.
 int lock_database(const std::string& path) {
   const auto lock_path = path + ".lock";
   const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
@@ -172,6 +176,9 @@ void store::open_database() {
   series_.clear();
   names_.clear();
   next_seq_ = 1;
+  damaged_ = false;
+  integrity_note_.clear();
+  if (lock_fd_ >= 0) check_header();
   // NOMUTEX: one thread uses the connection (the store is not thread-safe by contract).
   if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
@@ -200,6 +207,7 @@ void store::open_database() {
     // The store appends and reads the outbox's head: 512 KiB of page cache is plenty, and the
     // default 2 MiB is a tenth of the daemon's memory budget (docs/performance.md).
     exec("PRAGMA cache_size=-512");
+    check_integrity();
     migrate();
     {
       statement ps(*this, "PRAGMA page_size");
@@ -228,15 +236,20 @@ store::~store() {
 }
 
 void store::fail(const char* what) {
+  const int code = sqlite3_errcode(db_) & 0xFF;
+  const bool damage = code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
   throw_error(
-      fmt::format("database error path={} op={} error=\"{}\" check=\"disk space and file "
-                  "permissions\"",
-                  path_, what, sqlite3_errmsg(db_)));
+      fmt::format("database error path={} op={} error=\"{}\" check=\"{}\"", path_, what, sqlite3_errmsg(db_),
+                  damage ? "the file is damaged: firegated moves it aside and carries over what it can read"
+                         : "disk space and file permissions"));
 }
 
 void store::throw_error(std::string message) {
   const int code = sqlite3_errcode(db_) & 0xFF;
-  if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) throw store_corrupt(std::move(message));
+  if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
+    damaged_ = true;
+    throw store_corrupt(std::move(message));
+  }
   if (code == SQLITE_FULL) throw store_full(std::move(message));
   throw store_error(std::move(message));
 }
@@ -487,24 +500,34 @@ std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit,
     if (chosen.size() >= limit) break;
     for (auto& c : fetch(l, false, limit - chosen.size())) chosen.push_back(std::move(c));
   }
-  if (chosen.size() < limit) {
-    const auto want = limit - chosen.size();
-    auto newest = fetch(lane::telemetry, true, want);
-    auto oldest = fetch(lane::telemetry, false, want);
-    std::set<std::int64_t> taken;
-    for (std::size_t i = 0; chosen.size() < limit && (i < newest.size() || i < oldest.size()); ++i) {
-      for (auto* from : {&newest, &oldest}) {
-        if (i < from->size() && chosen.size() < limit && taken.insert((*from)[i].item.id).second) {
-          chosen.push_back(std::move((*from)[i]));
+  const std::size_t events = chosen.size();
+  std::vector<outbox_item> items;
+  items.reserve(limit);
+  for (std::size_t i = 0; i < events; ++i) items.push_back(std::move(chosen[i].item));
+  // Telemetry lives on other pages (readings above all): damage there must not keep the alarms
+  // and faults read above from going out. The damage is noted (damaged()) for the owner to act on.
+  try {
+    if (chosen.size() < limit) {
+      const auto want = limit - chosen.size();
+      auto newest = fetch(lane::telemetry, true, want);
+      auto oldest = fetch(lane::telemetry, false, want);
+      std::set<std::int64_t> taken;
+      for (std::size_t i = 0; chosen.size() < limit && (i < newest.size() || i < oldest.size()); ++i) {
+        for (auto* from : {&newest, &oldest}) {
+          if (i < from->size() && chosen.size() < limit && taken.insert((*from)[i].item.id).second) {
+            chosen.push_back(std::move((*from)[i]));
+          }
         }
       }
     }
-  }
-  std::vector<outbox_item> items;
-  items.reserve(chosen.size());
-  for (auto& c : chosen) {
-    if (c.range) c.item.readings = readings_between(c.range->first, c.range->second);
-    items.push_back(std::move(c.item));
+    for (std::size_t i = events; i < chosen.size(); ++i) {
+      auto& c = chosen[i];
+      if (c.range) c.item.readings = readings_between(c.range->first, c.range->second);
+      items.push_back(std::move(c.item));
+    }
+  } catch (const store_corrupt&) {
+    if (events == 0) throw;
+    items.resize(events);
   }
   return items;
 }
@@ -582,7 +605,7 @@ std::map<std::string, unsigned> store::false_alarms_since(clock::time_point sinc
 
 std::array<std::size_t, 3> store::outbox_depth_by_lane() {
   std::array<std::size_t, 3> depth{};
-  statement s(*this, "SELECT lane, COUNT(*) FROM outbox GROUP BY lane");
+  statement s(*this, "SELECT lane, COUNT(*) FROM outbox WHERE lane < 3 GROUP BY lane");
   while (s.step()) {
     const auto l = s.int64(0);
     if (l >= 0 && l < 3) depth[static_cast<std::size_t>(l)] = static_cast<std::size_t>(s.int64(1));
@@ -591,7 +614,7 @@ std::array<std::size_t, 3> store::outbox_depth_by_lane() {
 }
 
 std::size_t store::outbox_depth() {
-  statement s(*this, "SELECT COUNT(*) FROM outbox");
+  statement s(*this, "SELECT COUNT(*) FROM outbox WHERE lane < 3");
   s.step();
   return static_cast<std::size_t>(s.int64(0));
 }

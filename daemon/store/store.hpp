@@ -54,6 +54,20 @@ struct moved_aside_database {
   std::string reason;    ///< what SQLite said
 };
 
+/// What a damaged database moved aside still gave up, carried into the fresh one (store::salvage).
+struct salvage_report {
+  std::string from;                     ///< the moved-aside file read
+  std::size_t events{0};                ///< event rows carried over (history, and the alarms still open)
+  std::size_t event_stretches_lost{0};  ///< damaged stretches of the events table skipped (rows unknown)
+  std::size_t messages{0};              ///< undelivered alarm and fault messages carried over, sent again
+  std::size_t messages_unreadable{0};   ///< undelivered messages the file names but could not give back
+  /// false when the list of undelivered messages could not be read whole: the events in
+  /// `resend` are then sent again, since whether they were delivered is unknown.
+  bool outbox_complete{true};
+  std::vector<event> resend;  ///< for the application to write and queue again
+  std::string error;          ///< why nothing could be read at all (empty when something was)
+};
+
 /// Delivery lanes, in the order they go out: an alarm never waits behind faults or telemetry.
 enum class lane : std::uint8_t { alarm = 0, fault = 1, telemetry = 2 };
 
@@ -97,6 +111,19 @@ class store {
   explicit store(const std::string& path);
   /// Set when the database found at start was unreadable and moved aside.
   const std::optional<moved_aside_database>& moved_aside() const { return moved_aside_; }
+  /// Reads what it can of the file moved aside (moved_aside()) and carries it into this database:
+  /// every readable event row, and every readable undelivered alarm and fault message, marked
+  /// `"recovered": true` and queued again under its old id. Damaged stretches are skipped, never
+  /// fatal. The moved file is only read. New outbox ids start above every id the old file used.
+  salvage_report salvage();
+  /// Set once an operation met a damaged page (SQLITE_CORRUPT, SQLITE_NOTADB) while running.
+  bool damaged() const { return damaged_; }
+  /// The database met damage while running: moves it aside, opens a fresh one and salvages the
+  /// old one into it (the store keeps its lock and its settings).
+  salvage_report replace_damaged(const std::string& reason);
+  /// What the integrity check at open found short of damage (it ran out of time on a large file),
+  /// for the log; empty when it finished.
+  const std::string& integrity_note() const { return integrity_note_; }
   ~store();
   store(const store&) = delete;
   store& operator=(const store&) = delete;
@@ -153,6 +180,9 @@ class store {
   std::vector<open_alarm> open_alarms();
   /// Per device, the alarms acknowledged as false since `since` (test alarms not counted).
   std::map<std::string, unsigned> false_alarms_since(clock::time_point since);
+  /// Reads the head of every lane as an uplink would, readings included; throws when it cannot.
+  /// A storage fault ends only once this and a write succeed.
+  void check_outbox_readable();
   /// Items not yet delivered by every uplink, by lane.
   std::array<std::size_t, 3> outbox_depth_by_lane();
   std::size_t outbox_depth();
@@ -181,6 +211,12 @@ class store {
  private:
   class statement;
   void open_database();
+  /// An existing file that is empty or does not start with SQLite's header is damaged, not new.
+  void check_header();
+  /// PRAGMA quick_check: the tables an alarm depends on whole, then the file within a time budget.
+  void check_integrity();
+  /// New outbox rows are numbered above `above` (store_salvage.cpp).
+  void raise_outbox_ids(std::int64_t above);
   void exec(const char* sql);
   std::int64_t insert_event(const event& e, lane l, const std::string& topic, const std::string& payload);
   std::vector<queued_telemetry> insert_telemetry(std::span<const reading> readings, const std::string& topic,
@@ -215,6 +251,8 @@ class store {
   };
   std::map<std::int64_t, series_names> names_;  ///< series by id, for telemetry read back
   std::optional<moved_aside_database> moved_aside_;
+  bool damaged_{false};
+  std::string integrity_note_;
   /// series ids by device, then point; every series is loaded at open.
   std::map<std::string, std::map<std::string, std::int64_t, std::less<>>, std::less<>> series_;
 };

@@ -25,7 +25,7 @@ reading store::reading_at(statement& s, std::int64_t series, int col) {
 }
 
 std::optional<clock::time_point> store::oldest_undelivered() {
-  statement s(*this, "SELECT MIN(created_ms) FROM outbox");
+  statement s(*this, "SELECT MIN(created_ms) FROM outbox WHERE lane < 3");
   if (!s.step() || s.is_null(0)) return std::nullopt;
   return clock::time_point(std::chrono::milliseconds(s.int64(0)));
 }
@@ -33,28 +33,14 @@ std::optional<clock::time_point> store::oldest_undelivered() {
 std::vector<event> store::event_history(const std::string& device, std::size_t limit,
                                         std::uint64_t before_seq) {
   std::vector<event> out;
-  statement s(*this,
-              "SELECT seq, id, kind, device, point, value, time_ms, alarm_id, detail, rule, actor, verdict, "
-              "repeat, test, until_ms FROM events WHERE (?1 = '' OR device = ?1) AND (?2 = 0 OR seq < ?2) "
-              "ORDER BY seq DESC LIMIT ?3");
+  const auto sql = fmt::format(
+      "SELECT {} FROM events WHERE (?1 = '' OR device = ?1) AND (?2 = 0 OR seq < ?2) ORDER BY seq DESC "
+      "LIMIT ?3",
+      event_columns);
+  statement s(*this, sql.c_str());
   s.bind(1, device).bind(2, static_cast<std::int64_t>(before_seq)).bind(3, static_cast<std::int64_t>(limit));
   while (s.step()) {
-    event e;
-    e.seq = static_cast<std::uint64_t>(s.int64(0));
-    e.id = s.text(1);
-    e.kind = parse_event_kind(s.text(2)).value_or(event_kind::device_fault);
-    e.device = s.text(3);
-    e.point = s.text(4);
-    e.value = s.real(5);
-    e.time = clock::time_point(std::chrono::milliseconds(s.int64(6)));
-    e.alarm_id = s.text(7);
-    e.detail = s.text(8);
-    e.rule = s.text(9);
-    e.actor = s.text(10);
-    e.verdict = s.text(11);
-    e.repeat = static_cast<unsigned>(s.int64(12));
-    e.test = s.int64(13) != 0;
-    if (!s.is_null(14)) e.until = clock::time_point(std::chrono::milliseconds(s.int64(14)));
+    auto e = event_of_row(s.raw());
     out.push_back(std::move(e));
   }
   return out;

@@ -4,7 +4,8 @@
 
 namespace firegate {
 
-store_worker::store_worker(std::unique_ptr<store> s) : store_(std::move(s)), thread_([this] { run(); }) {}
+store_worker::store_worker(std::unique_ptr<store> s, job on_damage)
+    : store_(std::move(s)), on_damage_(std::move(on_damage)), thread_([this] { run(); }) {}
 
 store_worker::~store_worker() {
   {
@@ -44,6 +45,13 @@ void store_worker::run() {
     } catch (const std::exception& e) {
       // Jobs report their own failures; this is a job that did not.
       spdlog::error("storage job failed error=\"{}\"", e.what());
+    }
+    if (on_damage_ && store_->damaged()) {
+      try {
+        on_damage_(*store_);
+      } catch (const std::exception& e) {
+        spdlog::error("storage damage handling failed error=\"{}\"", e.what());
+      }
     }
   }
 }

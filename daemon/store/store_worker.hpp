@@ -23,7 +23,9 @@ class store_worker {
   using job = std::function<void(store&)>;
   enum class priority { normal, urgent };
 
-  explicit store_worker(std::unique_ptr<store> s);
+  /// `on_damage` runs on the worker after any job that met a damaged page (store::damaged()),
+  /// before the next job: the owner moves the file aside there (store::replace_damaged).
+  explicit store_worker(std::unique_ptr<store> s, job on_damage = {});
   /// Runs what is queued, then joins: nothing posted is dropped.
   ~store_worker();
   store_worker(const store_worker&) = delete;
@@ -49,6 +51,7 @@ class store_worker {
   void run();
 
   std::unique_ptr<store> store_;
+  job on_damage_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<job> urgent_;

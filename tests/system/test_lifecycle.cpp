@@ -312,7 +312,7 @@ TEST_CASE(
   CHECK(j["severity"] == "major");
   CHECK(j["detail"].get<std::string>().find("moved to " + (dir / "fg.db").string() + ".corrupt-") !=
         std::string::npos);
-  CHECK(daemon.log_text().find("storage was unreadable, moved aside") != std::string::npos);
+  CHECK(daemon.log_text().find("storage damaged, moved aside") != std::string::npos);
   bool kept = false;
   for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
     kept |= f.path().filename().string().starts_with("fg.db.corrupt-") && read_text(f.path()) == garbage;

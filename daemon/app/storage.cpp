@@ -1,0 +1,268 @@
+// The application's side that faces its storage: the flush of readings, the bounds, and what a
+// failing or damaged database does to the platform's view (storage_fault, storage_recovery,
+// storage_eviction: docs/storage.md). Split from application.cpp.
+
+#include "application.hpp"
+
+#include "uplink/payloads.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include <boost/asio/post.hpp>
+
+#include <limits>
+#include <utility>
+
+namespace firegate {
+namespace asio = boost::asio;
+
+void application::flush() {
+  if (batch_.empty() || !store_) return;
+  // Telemetry items only for the MQTT uplink.
+  const auto topic =
+      cfg_.mqtt.telemetry && !cfg_.mqtt.host.empty() ? topic_for(cfg_, "telemetry") : std::string();
+  // While a storage fault is open, a write is not enough to end it: the outbox must read too.
+  const bool verify_reads = storage_failing_;
+  store_->post([this, batch = std::move(batch_), topic, gateway = cfg_.gateway.id,
+                max_polls = cfg_.mqtt.telemetry_batch, verify_reads](store& s) mutable {
+    std::vector<outbox_item> items;
+    try {
+      // The messages are written here, from the readings at hand, so that live telemetry goes out
+      // without being read back from the database; a backlog is read back by the uplink.
+      for (const auto& q : s.append_telemetry(batch, topic, max_polls)) {
+        auto messages = telemetry_messages(std::span(batch).subspan(q.first, q.count), gateway,
+                                           std::numeric_limits<std::size_t>::max());
+        items.push_back({q.id, lane::telemetry, topic, std::move(messages.front()), {}});
+      }
+    } catch (const store_error& e) {
+      // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.
+      asio::post(io_, [this, batch = std::move(batch), error = std::string(e.what())]() mutable {
+        storage_failed(error, "readings");
+        batch.insert(batch.end(), std::make_move_iterator(batch_.begin()),
+                     std::make_move_iterator(batch_.end()));
+        batch_ = std::move(batch);
+        if (batch_.size() > 2 * max_batch) {
+          const auto dropped = batch_.size() - max_batch;
+          batch_.erase(batch_.begin(), batch_.begin() + static_cast<std::ptrdiff_t>(dropped));
+          spdlog::error("readings dropped count={} reason=\"storage failing; check the disk\"", dropped);
+        }
+      });
+      return;
+    }
+    std::string read_error;
+    if (verify_reads) {
+      try {
+        s.check_outbox_readable();
+      } catch (const store_error& e) {
+        read_error = e.what();
+      }
+    }
+    asio::post(io_, [this, items = std::move(items), read_error]() mutable {
+      if (read_error.empty()) {
+        storage_succeeded();
+      } else {
+        storage_failed(read_error, "outbox read");
+      }
+      if (!uplink_) return;
+      for (auto& item : items) uplink_->offer(std::move(item));
+    });
+  });
+  batch_ = {};
+}
+
+void application::enforce_bounds() {
+  last_bounds_check_ = std::chrono::steady_clock::now();
+  store_->post([this](store& s) {
+    try {
+      auto e = s.enforce_bounds(clock::now());
+      if (e.any()) asio::post(io_, [this, e] { report_eviction(e); });
+    } catch (const store_error& e) {
+      asio::post(io_, [this, error = std::string(e.what())] { storage_failed(error, "bounds"); });
+    }
+  });
+}
+
+void application::report_eviction(const eviction& e) {
+  spdlog::warn(
+      "storage evicted reason={} readings={} telemetry_messages={} events={} max_mib={} max_age_days={} "
+      "check=\"the uplink has been down long, or storage.max_size_mb is small for this fleet\"",
+      e.reason, e.readings, e.telemetry_messages, e.events, cfg_.storage.max_size_mb,
+      std::chrono::duration_cast<std::chrono::hours>(cfg_.storage.max_age).count() / 24);
+  // History past its age is housekeeping; telemetry removed before it was delivered is news.
+  if (e.telemetry_messages == 0 && e.reason == "age") return;
+  event ev;
+  ev.id = new_event_id();
+  ev.kind = event_kind::storage_eviction;
+  ev.device = cfg_.gateway.id;
+  ev.time = clock::now();
+  ev.value = static_cast<double>(e.readings);
+  ev.detail = fmt::format(
+      "to stay within its bounds ({}; {} MiB, {} days) the gateway removed its {} oldest readings, "
+      "{} telemetry messages of them not yet delivered; alarms and faults are never removed",
+      e.reason, cfg_.storage.max_size_mb,
+      std::chrono::duration_cast<std::chrono::hours>(cfg_.storage.max_age).count() / 24, e.readings,
+      e.telemetry_messages);
+  raise(std::move(ev));
+}
+
+void application::storage_failed(const std::string& error, std::string_view what) {
+  ++storage_faults_;
+  spdlog::critical(
+      "storage {} failed faults={} error=\"{}\" action=\"{}\"", what, storage_faults_, error,
+      storage_in_memory_
+          ? "running on a database in memory; fix storage.path or the file system, then restart"
+          : "alarms go out from memory; readings are held and written when the disk takes them again");
+  if (storage_failing_) return;
+  storage_failing_ = true;
+  event e;
+  e.id = new_event_id();
+  storage_fault_id_ = e.id;
+  e.kind = event_kind::storage_fault;
+  e.device = cfg_.gateway.id;
+  e.time = clock::now();
+  e.detail = storage_in_memory_
+                 ? fmt::format(
+                       "the gateway cannot open its database {} ({}); it runs on a database in memory: "
+                       "alarms are sent, but nothing is kept across a restart until the disk is fixed",
+                       cfg_.storage.path, error)
+                 : fmt::format(
+                       "the gateway cannot write its database {} ({}); alarms are still sent, from memory, "
+                       "but are not kept across a restart until the disk is fixed; check free space and "
+                       "the file system",
+                       cfg_.storage.path, error);
+  raise(std::move(e));
+}
+
+void application::storage_succeeded() {
+  if (!storage_failing_ || storage_in_memory_) return;
+  storage_failing_ = false;
+  spdlog::info("storage recovered path={} faults={}", cfg_.storage.path, storage_faults_);
+  event e;
+  e.id = new_event_id();
+  e.kind = event_kind::storage_recovery;
+  e.device = cfg_.gateway.id;
+  e.alarm_id = storage_fault_id_;
+  e.time = clock::now();
+  e.detail = fmt::format("the database {} takes writes again and its outbox reads", cfg_.storage.path);
+  raise(std::move(e));
+}
+
+salvage_report application::salvage_at_start(store& s) {
+  salvage_report r;
+  try {
+    r = s.salvage();
+  } catch (const store_error& e) {
+    r.error = e.what();
+    r.outbox_complete = false;
+  }
+  // Before the worker runs: straight into the store, and the uplinks read them at start.
+  for (const auto& e : r.resend) {
+    auto item = resent_item(e);
+    try {
+      s.enqueue(item.lane, item.topic, item.payload);
+    } catch (const store_error& x) {
+      spdlog::error("storage cannot queue a recovered event again id={} error=\"{}\"", e.id, x.what());
+    }
+  }
+  return r;
+}
+
+outbox_item application::resent_item(const event& stored) const {
+  // The history keeps an event's own fields, not what its message added (the evidence, a threshold).
+  auto e = stored;
+  if (!e.point.empty()) e.value_label = label_of(e.device, e.point, e.value);
+  const bool is_alarm = on_alarm_lane(e.kind);
+  auto j = nlohmann::json::parse(event_json(e, cfg_, find_device(e.device)), nullptr, false);
+  if (j.is_object()) j["recovered"] = true;
+  return {0,
+          is_alarm ? lane::alarm : lane::fault,
+          topic_for(cfg_, is_alarm ? "alarm" : "event"),
+          j.is_object() ? j.dump() : std::string(),
+          {}};
+}
+
+void application::replace_damaged(store& s) {
+  // On the store's thread, right after the job that met the damage.
+  const std::string reason = "a read or write met a damaged page while running";
+  try {
+    auto r = s.replace_damaged(reason);
+    const auto moved = *s.moved_aside();
+    asio::post(io_, [this, moved, r = std::move(r)]() mutable {
+      // Whether these were delivered is unknown: written again and offered like new events.
+      for (const auto& e : r.resend) {
+        store_->post(
+            [this, item = resent_item(e)](store& st) mutable {
+              try {
+                item.id = st.enqueue(item.lane, item.topic, item.payload);
+              } catch (const store_error&) {
+                return;  // the fault is open already; the event is still in the history
+              }
+              asio::post(io_, [this, item = std::move(item)]() mutable {
+                if (gb26875_) gb26875_->offer(item);
+                if (uplink_) uplink_->offer(std::move(item));
+              });
+            },
+            store_worker::priority::urgent);
+      }
+      storage_damaged(moved, std::move(r));
+      // The carried-over messages are in the fresh outbox under their old ids: read it again.
+      if (uplink_) uplink_->notify();
+      if (gb26875_) gb26875_->notify();
+    });
+  } catch (const store_error& e) {
+    asio::post(io_, [this, error = std::string(e.what())] {
+      storage_failed(error, "moving a damaged database aside");
+    });
+  }
+}
+
+void application::storage_damaged(const moved_aside_database& moved, salvage_report r) {
+  std::string carried;
+  if (!r.error.empty()) {
+    carried = fmt::format("nothing could be read from it ({})", r.error);
+  } else {
+    carried = fmt::format(
+        "{} events and {} undelivered alarm and fault messages were carried over and are sent "
+        "again marked recovered",
+        r.events, r.messages);
+    if (r.messages_unreadable > 0) {
+      carried += fmt::format("; {} undelivered messages could not be read", r.messages_unreadable);
+    }
+    if (r.event_stretches_lost > 0) {
+      carried +=
+          fmt::format("; {} damaged stretches of the event history were skipped", r.event_stretches_lost);
+    }
+    if (!r.outbox_complete) {
+      carried += fmt::format(
+          "; which messages were still undelivered could not be read whole, so the {} events of the last 24 "
+          "h "
+          "not among them are sent again",
+          r.resend.size());
+    }
+  }
+  spdlog::error(
+      "storage damaged, moved aside path={} moved_to={} error=\"{}\" events_carried={} messages_carried={} "
+      "messages_unreadable={} resent={} action=\"a fresh database is in use; keep the moved file for "
+      "recovery\"",
+      cfg_.storage.path, moved.moved_to, moved.reason, r.events, r.messages, r.messages_unreadable,
+      r.resend.size());
+  ++storage_faults_;
+  // Open until the fresh file takes a write and its outbox reads (storage_succeeded).
+  storage_failing_ = true;
+  event e;
+  e.id = new_event_id();
+  storage_fault_id_ = e.id;
+  e.kind = event_kind::storage_fault;
+  e.device = cfg_.gateway.id;
+  e.time = clock::now();
+  e.value = static_cast<double>(r.messages_unreadable);
+  e.detail = fmt::format(
+      "the database {} was damaged ({}) and was moved to {}, kept for recovery; a fresh database is in use; "
+      "{}",
+      cfg_.storage.path, moved.reason, moved.moved_to, carried);
+  raise(std::move(e));
+}
+
+}  // namespace firegate
