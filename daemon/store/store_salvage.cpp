@@ -136,26 +136,26 @@ void store::check_header() {
   if (in.gcount() < static_cast<std::streamsize>(head.size()) ||
       std::memcmp(head.data(), "SQLite format 3", 16) != 0) {
     throw store_corrupt(
-        fmt::format("database path={} does not start with SQLite's header ({} bytes): not a "
-                    "firegate database, or its first page is damaged",
+        fmt::format("database path={} is not a database: it does not start with SQLite's header ({} bytes); "
+                    "another file was put there, or its first page is damaged",
                     path_, size));
   }
 }
 
 void store::check_integrity() {
-  const auto run = [&](const std::string& sql) {
-    std::vector<std::string> problems;
+  // What quick_check reports (at most three lines); a step that fails throws as usual.
+  const auto problems_of = [&](const std::string& sql) {
+    std::string text;
     statement s(*this, sql.c_str());
-    while (s.step()) {
+    for (int n = 0; s.step();) {
       auto line = s.text(0);
-      if (line != "ok" && problems.size() < 3) problems.push_back(std::move(line));
+      if (line != "ok" && n++ < 3) text += (text.empty() ? "" : "; ") + line;
     }
-    if (!problems.empty()) {
-      std::string text;
-      for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
-      damaged_ = true;
-      throw store_corrupt(fmt::format("database path={} is damaged: {}", path_, text));
-    }
+    return text;
+  };
+  const auto damage = [&](const std::string& what) {
+    damaged_ = true;
+    return store_corrupt(fmt::format("database path={} is damaged: {}", path_, what));
   };
   std::set<std::string> tables;
   {
@@ -164,16 +164,15 @@ void store::check_integrity() {
   }
   for (const char* name : {"events", "outbox", "series", "counters"}) {
     if (!tables.contains(name)) continue;
+    std::string problems;
     try {
-      run(fmt::format("PRAGMA quick_check({})", name));
-    } catch (const store_corrupt&) {
-      throw;
+      problems = problems_of(fmt::format("PRAGMA quick_check({})", name));
     } catch (const store_error&) {
+      if (!damaged_) throw;  // not damage (an I/O error): the caller's store_error
       // The check itself could not walk the table: that is the damage.
-      damaged_ = true;
-      throw store_corrupt(fmt::format("database path={} is damaged: its {} table cannot be read ({})", path_,
-                                      name, sqlite3_errmsg(db_)));
+      throw damage(fmt::format("its {} table cannot be read ({})", name, sqlite3_errmsg(db_)));
     }
+    if (!problems.empty()) throw damage(fmt::format("its {} table: {}", name, problems));
   }
   // The whole file, readings included, as far as the budget allows.
   const auto deadline = std::chrono::steady_clock::now() + integrity_budget;
@@ -184,13 +183,15 @@ void store::check_integrity() {
                                                                                                           : 0;
       },
       const_cast<std::chrono::steady_clock::time_point*>(&deadline));
+  std::string problems;
   try {
-    run("PRAGMA quick_check");
+    problems = problems_of("PRAGMA quick_check");
   } catch (const store_error&) {
     sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+    if (damaged_) throw damage(fmt::format("the file cannot be checked ({})", sqlite3_errmsg(db_)));
     if ((sqlite3_errcode(db_) & 0xFF) != SQLITE_INTERRUPT &&
         !sqlite3_is_interrupted_text(sqlite3_errmsg(db_))) {
-      throw;
+      throw;  // not damage (an I/O error): the caller's store_error
     }
     integrity_note_ = fmt::format(
         "the whole-file check stopped after {} s (a large file); the events and the outbox were checked "
@@ -200,6 +201,7 @@ void store::check_integrity() {
     return;
   }
   sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+  if (!problems.empty()) throw damage(problems);
 }
 
 salvage_report store::salvage() {

@@ -37,30 +37,47 @@ std::string python(const temp_dir& dir, const std::string& script) {
 struct damaged_site {
   temp_dir dir;
   std::uint16_t broker_port = free_port();
-  simulator sim{dir, 2};
+  simulator sim{dir, 6};
   std::filesystem::path db = dir / "fg.db";
   std::set<std::string> fire_ids;  ///< the two alarms as the first run committed them
 
   damaged_site() {
-    // Polled fast, so that readings fill several pages of the file in a few seconds.
-    auto config = sd1_site_config(db, broker_port, sim.port(), 2, false);
+    // Six detectors polled fast, so that readings fill several pages of the file in a few seconds.
+    auto config = sd1_site_config(db, broker_port, sim.port(), 6, false);
     config = std::regex_replace(config, std::regex("poll_interval_ms = 500"), "poll_interval_ms = 50");
     std::ofstream(dir / "fg.toml") << config;
   }
 
   /// First run, no broker: both detectors in fire, committed, not delivered; readings pile up.
-  void commit_two_fires() {
-    child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-1.log");
+  std::unique_ptr<child> first_run() {
+    auto daemon = std::make_unique<child>(
+        std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-1.log");
     sim.send("1 state 1\n2 state 1\n");
     REQUIRE(wait_until(
         [&] {
-          const auto log = daemon.log_text();
+          const auto log = daemon->log_text();
           return log.find("type=fire_alarm device=smoke-1") != std::string::npos &&
                  log.find("type=fire_alarm device=smoke-2") != std::string::npos;
         },
         15s));
-    REQUIRE(wait_until([&] { return count("readings") >= 2000; }, 30s));
-    REQUIRE(daemon.stop(SIGTERM) == 0);
+    REQUIRE(wait_until([&] { return count("readings") >= 1000; }, 30s));
+    read_fire_ids();
+    return daemon;
+  }
+
+  void commit_two_fires() {
+    auto daemon = first_run();
+    REQUIRE(daemon->stop(SIGTERM) == 0);
+    // Everything into the main file (no WAL left beside it), so that the damage below hits what
+    // the next start reads.
+    python(dir,
+           fmt::format("import sqlite3\nc = sqlite3.connect('{}')\nc.execute('PRAGMA "
+                       "wal_checkpoint(TRUNCATE)')\nc.execute('PRAGMA journal_mode=DELETE')\nc.close()\n",
+                       db.string()));
+    REQUIRE_FALSE(std::filesystem::exists(db.string() + "-wal"));
+  }
+
+  void read_fire_ids() {
     // The payloads as stored: the ids the platform must see again.
     const auto out = python(dir, fmt::format(R"(
 import sqlite3, json
@@ -75,13 +92,6 @@ for (p,) in c.execute("SELECT payload FROM outbox WHERE lane = 0"):
       if (!id.empty()) fire_ids.insert(id);
     }
     REQUIRE(fire_ids.size() == 2);
-    // Everything into the main file (no WAL left beside it), so that the damage below hits what
-    // the next start reads.
-    python(dir,
-           fmt::format("import sqlite3\nc = sqlite3.connect('{}')\nc.execute('PRAGMA "
-                       "wal_checkpoint(TRUNCATE)')\nc.execute('PRAGMA journal_mode=DELETE')\nc.close()\n",
-                       db.string()));
-    REQUIRE_FALSE(std::filesystem::exists(db.string() + "-wal"));
   }
 
   long count(const std::string& table) {
@@ -220,4 +230,40 @@ TEST_CASE("damaged database: truncated to 0 bytes - a storage fault, not a fresh
     CHECK_FALSE(recovered);
   }
   CHECK(daemon.stop(SIGTERM) == 0);
+}
+
+TEST_CASE(
+    "damaged database: a readings page smashed under the running daemon - the alarms go first, then the file "
+    "is replaced") {
+  damaged_site site;
+  auto daemon = site.first_run();
+  // Into the main file while it runs (SQLite lets another connection checkpoint), then the oldest
+  // readings page smashed there: the first telemetry the backlog reads once the broker is back.
+  python(site.dir, fmt::format("import sqlite3\nc = sqlite3.connect('{}')\nprint(c.execute('PRAGMA "
+                               "wal_checkpoint(TRUNCATE)').fetchone())\n",
+                               site.db.string()));
+  site.smash_page("SELECT MIN(pageno) FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf'");
+
+  broker mosquitto(site.dir, site.broker_port);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  // The alarms are read past the damaged telemetry and delivered.
+  REQUIRE(wait_until([&] { return fires_received(platform).size() >= 2; }, 30s));
+  for (const auto& id : site.fire_ids) CHECK(fires_received(platform).contains(id));
+  // The damage is found, the file moved aside while running, and the platform told.
+  const auto fault = wait_event_where(
+      platform, "storage_fault", [](const json&) { return true; }, 30s);
+  INFO(daemon->log_text());
+  REQUIRE(fault);
+  CHECK(fault->value("detail", "").find("was damaged") != std::string::npos);
+  CHECK(!site.moved_file().empty());
+  REQUIRE(wait_event_where(
+      platform, "storage_recovery",
+      [&](const json& j) { return j.value("alarm_id", "") == fault->value("id", ""); }, 30s));
+  // The fresh file works: a new alarm is stored and delivered.
+  site.sim.send("1 state 0\n");
+  REQUIRE(wait_event_where(
+      platform, "fire_recovery", [](const json& j) { return j["device"].value("name", "") == "smoke-1"; },
+      20s));
+  CHECK(daemon->log_text().find("stored=false") == std::string::npos);
+  CHECK(daemon->stop(SIGTERM) == 0);
 }
