@@ -115,7 +115,12 @@ class ingest_bus final : public bus_driver {
     const auto post = paho::loop_poster(executor_, alive_);
     connect_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
       if (ok) {
-        post([this] { on_connected(); });
+        bool kept = false;
+        try {
+          kept = tok.get_connect_response().is_session_present();
+        } catch (const std::exception&) {
+        }
+        post([this, kept] { on_connected(kept); });
       } else {
         post([this, why = paho::failure_text(tok)] { on_connect_failed(why); });
       }
@@ -228,7 +233,9 @@ class ingest_bus final : public bus_driver {
     auto opts = mqtt::connect_options_builder()
                     .mqtt_version(MQTTVERSION_3_1_1)
                     .keep_alive_interval(settings_->keepalive)
-                    .clean_session(true)
+                    // Persistent: the broker keeps this client's subscriptions and queues the QoS 1
+                    // messages that arrive while it is away (docs/drivers.md, "The site broker").
+                    .clean_session(!settings_->persistent_session)
                     .connect_timeout(5s)
                     .finalize();
     if (!settings_->username.empty()) opts.set_user_name(settings_->username);
@@ -242,17 +249,21 @@ class ingest_bus final : public bus_driver {
     }
   }
 
-  void on_connected() {
+  /// `session_kept`: the broker still had this client's session (what arrived meanwhile follows).
+  void on_connected(bool session_kept) {
     connecting_ = false;
     if (stopped_) return;
     connected_ = true;
     ++connects_;
     bus_back();
     backoff_ = 500ms;
-    spdlog::info("mqtt bus connected bus={} broker={}:{} client_id={} tls={} subscriptions=\"{}\"", name_,
-                 settings_->host, settings_->port, settings_->client_id, settings_->tls ? "on" : "off",
+    spdlog::info("mqtt bus connected bus={} broker={}:{} client_id={} tls={} session={} subscriptions=\"{}\"",
+                 name_, settings_->host, settings_->port, settings_->client_id, settings_->tls ? "on" : "off",
+                 !settings_->persistent_session ? "clean"
+                 : session_kept                 ? "kept"
+                                                : "new",
                  subscriptions_text());
-    // A clean session forgets subscriptions: made again on every connect.
+    // Made again on every connect: a clean session forgot them, and a kept one may predate a reload.
     for (const auto& f : filters()) {
       try {
         client_->subscribe(f, 1);

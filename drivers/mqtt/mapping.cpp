@@ -64,6 +64,64 @@ std::optional<double> as_boolean(const json& v) {
   return std::nullopt;
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+/// "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM|±HHMM)"; a space may stand for the T. No zone: nullopt
+/// (a local time of unknown zone is no time).
+std::optional<clock::time_point> parse_iso8601(std::string_view s) {
+  const auto num = [&](std::size_t at, std::size_t n) -> std::optional<int> {
+    if (at + n > s.size()) return std::nullopt;
+    int v = 0;
+    const auto r = std::from_chars(s.data() + at, s.data() + at + n, v);
+    if (r.ec != std::errc{} || r.ptr != s.data() + at + n) return std::nullopt;
+    return v;
+  };
+  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' ||
+      s[16] != ':') {
+    return std::nullopt;
+  }
+  const auto y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2), se = num(17, 2);
+  if (!y || !mo || !d || !h || !mi || !se || *mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 ||
+      *mi > 59 || *se > 60) {
+    return std::nullopt;
+  }
+  std::size_t at = 19;
+  std::int64_t micros = 0;
+  if (at < s.size() && s[at] == '.') {
+    std::int64_t scale = 100000;
+    for (++at; at < s.size() && s[at] >= '0' && s[at] <= '9'; ++at, scale /= 10)
+      micros += (s[at] - '0') * scale;
+  }
+  if (at >= s.size()) return std::nullopt;
+  std::int64_t offset_s = 0;
+  if (s[at] == 'Z' || s[at] == 'z') {
+    ++at;
+  } else if (s[at] == '+' || s[at] == '-') {
+    const int sign = s[at] == '-' ? -1 : 1;
+    const auto oh = num(at + 1, 2);
+    const bool colon = at + 3 < s.size() && s[at + 3] == ':';
+    const auto om = num(at + (colon ? 4 : 3), 2);
+    if (!oh || !om || *oh > 14 || *om > 59) return std::nullopt;
+    offset_s = sign * (*oh * 3600 + *om * 60);
+    at += colon ? 6 : 5;
+  } else {
+    return std::nullopt;
+  }
+  if (at != s.size()) return std::nullopt;
+  const auto seconds = days_from_civil(*y, static_cast<unsigned>(*mo), static_cast<unsigned>(*d)) * 86400 +
+                       *h * 3600 + *mi * 60 + *se - offset_s;
+  return clock::time_point(std::chrono::duration_cast<clock::duration>(std::chrono::seconds(seconds) +
+                                                                       std::chrono::microseconds(micros)));
+}
+
 std::string dotted(const std::vector<std::string>& path) {
   std::string out;
   for (const auto& p : path) out += (out.empty() ? "" : ".") + p;
@@ -138,6 +196,17 @@ std::optional<std::string> match_topic(const topic_pattern& pattern, std::string
   return id;
 }
 
+std::optional<clock::time_point> parse_message_time(const json& v) {
+  if (v.is_string()) {
+    if (auto t = parse_iso8601(v.get_ref<const std::string&>())) return t;
+  }
+  const auto n = v.is_boolean() ? std::nullopt : as_number(v);
+  if (!n || *n <= 0 || *n > 1e14) return std::nullopt;
+  // Seconds until the year 5138; beyond that it is milliseconds.
+  const auto ms = static_cast<std::int64_t>(std::floor(*n >= 1e11 ? *n : *n * 1000));
+  return clock::time_point(std::chrono::milliseconds(ms));
+}
+
 std::optional<decoded_message> decode(const ingest_profile& profile, std::string_view topic,
                                       std::string_view payload, clock::time_point time, std::string& error) {
   if (payload.size() > max_payload_bytes) {
@@ -173,6 +242,24 @@ std::optional<decoded_message> decode(const ingest_profile& profile, std::string
   out.device_id = std::move(*id);
   if (!profile.sequence_path.empty()) {
     if (const auto* v = at_path(doc, profile.sequence_path)) out.sequence = as_number(*v);
+  }
+  if (!profile.time_path.empty()) {
+    if (const auto* v = at_path(doc, profile.time_path); v && !v->is_null()) {
+      const auto sent = parse_message_time(*v);
+      if (!sent) {
+        out.problems.push_back(
+            fmt::format("{}: {} is not a time (seconds or milliseconds since 1970, or ISO "
+                        "8601 with its zone); the arrival time is used",
+                        dotted(profile.time_path), v->dump().substr(0, 40)));
+      } else if (*sent > time + std::chrono::minutes(1) || *sent < time - std::chrono::hours(24 * 7)) {
+        out.problems.push_back(fmt::format(
+            "{}: {} is {} the gateway's clock; the arrival time is used", dotted(profile.time_path),
+            v->dump().substr(0, 40), *sent > time ? "over a minute ahead of" : "over seven days behind"));
+      } else {
+        out.sent = sent;
+        time = *sent;
+      }
+    }
   }
   for (const auto& p : profile.points) {
     const auto* v = at_path(doc, p.path);
@@ -240,6 +327,7 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
   if (auto id = root.get_string_or("id_field", ""); !id.empty()) profile.id_path = split(id, '.');
   if (auto seq = root.get_string_or("sequence_field", ""); !seq.empty())
     profile.sequence_path = split(seq, '.');
+  if (auto t = root.get_string_or("time_field", ""); !t.empty()) profile.time_path = split(t, '.');
   // Each getter gives nullopt only for a value present and wrong (the error is on the node).
   const auto window = root.get_number("sequence_window", 0, 1e12, 1000);
   ok &= window.has_value();

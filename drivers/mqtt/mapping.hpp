@@ -14,6 +14,8 @@
 #include "reading.hpp"
 #include "rules/rule_spec.hpp"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -64,6 +66,12 @@ struct ingest_profile {
   /// A message counter or timestamp in the payload ("seq"): an older or equal one is a duplicate
   /// or out of order, and is dropped.
   std::vector<std::string> sequence_path;
+  /// When the sensor sent the message ("time_field"): seconds or milliseconds since 1970 (a number
+  /// or numeric text), or ISO 8601 text with its zone ("2026-12-02T08:00:00.250+08:00"). The
+  /// readings take it, so that a message the broker kept while firegated was away carries its own
+  /// time; when it is absent, unreadable, over a minute ahead of the gateway's clock or more than
+  /// seven days behind it, they take the arrival time (and a problem says why).
+  std::vector<std::string> time_path;
   /// A counter at most this far below the last one is a repeat or a late message; further below,
   /// the device restarted its counter and the message is taken.
   double sequence_window{1000};
@@ -90,11 +98,16 @@ inline constexpr std::size_t max_payload_bytes = 16 * 1024;
 struct decoded_message {
   std::string device_id;
   std::optional<double> sequence;
+  /// The sensor's own time for the message, when its profile names one and it was usable.
+  std::optional<clock::time_point> sent;
   /// Point values found (a point absent from the message is not listed); a field of the wrong
   /// type is listed with quality bad and named in `problems`.
   std::vector<reading> readings;
   std::vector<std::string> problems;
 };
+
+/// A message time field's value (see ingest_profile::time_path); nullopt when it is none.
+std::optional<clock::time_point> parse_message_time(const nlohmann::json& v);
 
 /// Decodes a message the profile's pattern matched. nullopt with `error` when nothing can be
 /// taken from it (too large, not a JSON object, no device id); readings carry `time` and have no

@@ -45,6 +45,7 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
   s->username = bus.get_string_or("username", "");
   s->password = bus.get_string_or("password", "");
   s->keepalive = std::chrono::seconds(bus.get_integer("keepalive_s", 5, 3600, 30).value_or(30));
+  s->persistent_session = bus.get_bool("persistent_session", true);
   s->max_rate = bus.get_number("max_rate", 0.01, 10000, 5).value_or(5);
   s->burst = bus.get_number("burst", 1, 100000, 20).value_or(20);
   s->queue_limit =

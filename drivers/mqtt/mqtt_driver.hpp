@@ -34,6 +34,9 @@ struct ingest_bus_settings final : config::driver_settings {
   std::string password;  ///< never logged
   std::optional<config::mqtt_tls_config> tls;
   std::chrono::seconds keepalive{30};
+  /// A session the site broker keeps while firegated is away (clean session off, QoS 1
+  /// subscriptions): what sensors publish meanwhile is delivered at the next connect.
+  bool persistent_session{true};
   /// Messages a second each device may send, and how many it may send at once above that rate.
   double max_rate{5};
   double burst{20};

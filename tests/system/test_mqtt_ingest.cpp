@@ -9,8 +9,12 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <csignal>
+#include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <set>
+#include <thread>
 
 using namespace firegate::test;
 using json = nlohmann::json;
@@ -108,7 +112,7 @@ TEST_CASE("mqtt ingest: each shipped profile over TLS raises its alarms and trac
                   pki.ca.string()));
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   REQUIRE(wait_until([&] { return daemon.log_text().find("mqtt bus connected") != std::string::npos; }, 10s));
-  CHECK(daemon.log_text().find("tls=on subscriptions=") != std::string::npos);
+  CHECK(daemon.log_text().find("tls=on session=new subscriptions=") != std::string::npos);
   auto sim = sensors(dir, mosquitto.port(),
                      {"ZB-SMOKE:room1", "NB-SMOKE:868120301234567", "EFD-W:EF-0001", "ZB-SMOKE:stranger"});
 
@@ -308,4 +312,49 @@ location = "room 1"
   const auto last = heartbeats().back();
   CHECK(last["devices"].value("offline", -1) == 1);
   CHECK(last["devices"].value("online", -1) == 1);
+}
+
+TEST_CASE(
+    "mqtt ingest: an alarm published while firegated is down is raised at the restart with the sensor's "
+    "time") {
+  // The site broker keeps firegated's session (clean session off, QoS 1 subscriptions): a detector's
+  // one-shot alarm sent during a restart is queued for it, not lost.
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  std::ofstream(dir / "fg.toml") << ingest_site(dir, mosquitto.port(),
+                                                fmt::format("port = {}", mosquitto.port()));
+  auto daemon = std::make_unique<child>(
+      std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-1.log");
+  REQUIRE(wait_until([&] { return daemon->log_text().find("session=new") != std::string::npos; }, 10s));
+  auto sim = sensors(dir, mosquitto.port(), {"NB-SMOKE:868120301234567"});
+  // Killed: no goodbye, the broker keeps the session.
+  REQUIRE(daemon->stop(SIGKILL) == 128 + SIGKILL);
+  sim->send("868120301234567 alarm_status 1\n");
+  REQUIRE(wait_until([&] { return sim->log_text().find("kind=alarm_status=1") != std::string::npos; }, 10s));
+  // A second apart, so that the alarm's time can only be the sensor's, not the arrival's.
+  const auto sent_by = std::chrono::system_clock::now();
+  std::this_thread::sleep_for(1100ms);
+  const auto restarted = std::chrono::system_clock::now();
+  daemon = std::make_unique<child>(
+      std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-2.log");
+  const auto fire = wait_event(platform, "fire_alarm", "nb-smoke-2", "fire", 15s);
+  INFO(daemon->log_text());
+  REQUIRE(fire);
+  CHECK(daemon->log_text().find("session=kept") != std::string::npos);
+  // The event's time (ISO 8601, UTC offset on this machine) is before the restart.
+  const auto text = fire->value("time", "");
+  std::tm tm{};
+  int ms = 0;
+  REQUIRE(std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d.%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                      &tm.tm_min, &tm.tm_sec, &ms) == 7);
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const auto offset = text.substr(text.size() - 6);
+  INFO(text);
+  REQUIRE((offset == "+00:00" || text.back() == 'Z'));
+  const auto at = std::chrono::system_clock::from_time_t(::timegm(&tm)) + std::chrono::milliseconds(ms);
+  CHECK(at <= sent_by);
+  CHECK(at < restarted);
+  CHECK(daemon->stop(SIGTERM) == 0);
 }

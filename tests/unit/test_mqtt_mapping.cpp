@@ -5,6 +5,7 @@
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 using namespace firegate;
 using namespace firegate::mqtt_ingest;
@@ -176,4 +177,57 @@ TEST_CASE("mqtt ingest profiles: errors name the key and the fix") {
       "\"v\"\nfield = \"v\"\n");
   CHECK_FALSE(seq.first);
   CHECK(seq.second.find("sequence_window") != std::string::npos);
+}
+
+TEST_CASE(
+    "mqtt ingest: a message's own time - seconds, milliseconds, ISO 8601 with its zone - within bounds") {
+  // Expected instants from GNU date (date -u -d ... +%s), not from firegate's code.
+  using std::chrono::milliseconds;
+  const auto at = [](const std::string& text) { return parse_message_time(nlohmann::json::parse(text)); };
+  CHECK(at("1795505421") == clock::time_point(milliseconds(1795505421000)));
+  CHECK(at("1795505421250") == clock::time_point(milliseconds(1795505421250)));
+  CHECK(at("\"1795505421250\"") == clock::time_point(milliseconds(1795505421250)));
+  CHECK(at("\"2026-11-24T07:30:21Z\"") == clock::time_point(milliseconds(1795505421000)));
+  CHECK(at("\"2026-11-25T12:30:21.250+08:00\"") == clock::time_point(milliseconds(1795581021250)));
+  CHECK(at("\"2026-11-25 12:30:21.25+0800\"") == clock::time_point(milliseconds(1795581021250)));
+  CHECK(at("\"2024-02-29T23:59:59Z\"") == clock::time_point(milliseconds(1709251199000)));
+  // No zone, not a date, nonsense: no time.
+  CHECK_FALSE(at("\"2026-11-24T07:30:21\""));
+  CHECK_FALSE(at("\"2026-13-24T07:30:21Z\""));
+  CHECK_FALSE(at("\"yesterday\""));
+  CHECK_FALSE(at("-5"));
+  CHECK_FALSE(at("true"));
+  CHECK_FALSE(at("{}"));
+
+  // In a message: the readings take it when it is usable, the arrival time otherwise.
+  ingest_profile p;
+  std::string why;
+  p.name = "T";
+  p.topic = *parse_topic_pattern("t/+id", why);
+  p.time_path = {"ts"};
+  p.points.push_back({"smoke", {"smoke"}, field_type::boolean, 1, 0, "", {}});
+  std::string error;
+  // received is 2026-11-24T07:30:51.505Z; 30 s earlier:
+  auto m = decode(p, "t/a", R"({"smoke": true, "ts": 1795505421505})", received, error);
+  REQUIRE(m);
+  CHECK(m->sent == clock::time_point(milliseconds(1795505421505)));
+  CHECK(m->readings.at(0).time == clock::time_point(milliseconds(1795505421505)));
+  CHECK(m->problems.empty());
+  // Two minutes ahead of the gateway: its clock is wrong.
+  m = decode(p, "t/a", R"({"smoke": true, "ts": 1795505571505})", received, error);
+  REQUIRE(m);
+  CHECK_FALSE(m->sent);
+  CHECK(m->readings.at(0).time == received);
+  REQUIRE(m->problems.size() == 1);
+  CHECK(m->problems[0].find("ahead of the gateway's clock") != std::string::npos);
+  // A sensor clock reset to 1970 (eight days and more behind): arrival time, and said.
+  m = decode(p, "t/a", R"({"smoke": true, "ts": 86400})", received, error);
+  REQUIRE(m);
+  CHECK(m->readings.at(0).time == received);
+  CHECK(m->problems.at(0).find("seven days behind") != std::string::npos);
+  // Unreadable: arrival time, and said.
+  m = decode(p, "t/a", R"({"smoke": true, "ts": "soon"})", received, error);
+  REQUIRE(m);
+  CHECK(m->readings.at(0).time == received);
+  CHECK(m->problems.at(0).find("is not a time") != std::string::npos);
 }

@@ -71,6 +71,13 @@ std::string state_payload(sensor& s) {
   json doc = json::object();
   if (!s.profile->id_path.empty()) put(doc, s.profile->id_path, s.id);
   if (!s.profile->sequence_path.empty()) put(doc, s.profile->sequence_path, ++s.sequence);
+  // The sensor's own clock, as its platform stamps a push: milliseconds since 1970.
+  if (!s.profile->time_path.empty()) {
+    put(doc, s.profile->time_path,
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count());
+  }
   for (const auto& p : s.profile->points) {
     const auto raw = (s.values[p.name] - p.offset) / (p.scale == 0 ? 1 : p.scale);
     if (p.type == ingest::field_type::boolean) {
