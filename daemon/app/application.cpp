@@ -532,13 +532,15 @@ void application::raise(event e) {
   store_->post(
       [this, e = std::move(e), item = std::move(item)](store& s) mutable {
         std::string error;
+        bool damage = false;
         try {
           item.id = s.record_event(e, item.lane, item.topic, item.payload);
         } catch (const store_error& x) {
           error = x.what();
+          damage = s.damaged();
           item.id = -static_cast<std::int64_t>(e.seq);
         }
-        asio::post(io_, [this, e = std::move(e), item = std::move(item), error]() mutable {
+        asio::post(io_, [this, e = std::move(e), item = std::move(item), error, damage]() mutable {
           // Logged once stored (or not): a line saying stored=true means it is on disk.
           const auto* d = find_device(e.device);
           const auto severity = severity_of(e.kind);
@@ -551,8 +553,11 @@ void application::raise(event e) {
               "detail=\"{}\"",
               e.id, e.seq, to_string(e.kind), e.device, d ? d->location : "", e.rule.empty() ? "-" : e.rule,
               e.value, error.empty(), e.detail);
+          // The damaged file is replaced right after this job: the event is written again into the
+          // fresh one, so that it is kept (a second message with the same id may follow).
+          if (damage) record_again(e, item);
           // Recovery is declared by a flush, the larger write, not by one small event.
-          if (!error.empty()) storage_failed(error, "event");
+          if (!error.empty()) storage_failed(error, "event", damage);
           watch_event(e);
           if (gb26875_) gb26875_->offer(item);
           if (uplink_) uplink_->offer(std::move(item));

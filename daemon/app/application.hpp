@@ -88,8 +88,11 @@ class application final : public reading_sink {
   bus_driver* driver_of(const std::string& device);
   /// What a device's value means where its profile names it ("fire" for state 1); "" otherwise.
   std::string label_of(const std::string& device, const std::string& point, double value) const;
-  /// A write failed: logged, and on the first failure a storage_fault event.
-  void storage_failed(const std::string& error, std::string_view what);
+  /// A write failed: logged, and on the first failure a storage_fault event. `damage`: the file is
+  /// damaged and about to be replaced, whose own fault (storage_damaged) says it all.
+  void storage_failed(const std::string& error, std::string_view what, bool damage = false);
+  /// An event whose write met a damaged file, written again into the file that replaced it.
+  void record_again(const event& e, const outbox_item& item);
   /// A write succeeded, and the outbox read when a fault was open: that fault ends with a
   /// storage_recovery event.
   void storage_succeeded();
@@ -177,7 +180,8 @@ class application final : public reading_sink {
   bool storage_failing_{false};
   /// The database could not be opened at start: a database in memory stands in for this run.
   bool storage_in_memory_{false};
-  std::string storage_fault_id_;  ///< the open storage_fault event
+  /// The open storage_fault events: each ends with its storage_recovery when the store works again.
+  std::vector<std::string> storage_fault_ids_;
   alarm_engine rules_;
   /// Which linkage outputs the open alarms hold.
   linkage_outputs linkage_;
@@ -199,6 +203,9 @@ class application final : public reading_sink {
   std::vector<pending_read> reads_;
   static constexpr std::chrono::seconds read_timeout{10};
   std::size_t storage_faults_{0};
+  /// Failed store jobs not yet in a log line, and when the last line was (one a minute at most).
+  std::size_t storage_failures_unlogged_{0};
+  std::chrono::steady_clock::time_point storage_failure_logged_{};
   /// firegatectl's socket; absent when [control] enabled = false.
   std::unique_ptr<control::server> control_;
   /// Sessions streaming what happens: a tail (readings and events of `device`, or all), or a

@@ -38,8 +38,9 @@ void application::flush() {
       }
     } catch (const store_error& e) {
       // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.
-      asio::post(io_, [this, batch = std::move(batch), error = std::string(e.what())]() mutable {
-        storage_failed(error, "readings");
+      asio::post(io_, [this, batch = std::move(batch), error = std::string(e.what()),
+                       damage = s.damaged()]() mutable {
+        storage_failed(error, "readings", damage);
         batch.insert(batch.end(), std::make_move_iterator(batch_.begin()),
                      std::make_move_iterator(batch_.end()));
         batch_ = std::move(batch);
@@ -59,15 +60,18 @@ void application::flush() {
         read_error = e.what();
       }
     }
-    asio::post(io_, [this, items = std::move(items), read_error]() mutable {
-      if (read_error.empty()) {
-        storage_succeeded();
-      } else {
-        storage_failed(read_error, "outbox read");
-      }
-      if (!uplink_) return;
-      for (auto& item : items) uplink_->offer(std::move(item));
-    });
+    asio::post(io_,
+               [this, items = std::move(items), read_error, verify_reads, damage = s.damaged()]() mutable {
+                 // Only a flush that also read the outbox back ends a fault: one posted before the fault was
+                 // known did not.
+                 if (!read_error.empty()) {
+                   storage_failed(read_error, "outbox read", damage);
+                 } else if (verify_reads) {
+                   storage_succeeded();
+                 }
+                 if (!uplink_) return;
+                 for (auto& item : items) uplink_->offer(std::move(item));
+               });
   });
   batch_ = {};
 }
@@ -79,7 +83,9 @@ void application::enforce_bounds() {
       auto e = s.enforce_bounds(clock::now());
       if (e.any()) asio::post(io_, [this, e] { report_eviction(e); });
     } catch (const store_error& e) {
-      asio::post(io_, [this, error = std::string(e.what())] { storage_failed(error, "bounds"); });
+      asio::post(io_, [this, error = std::string(e.what()), damage = s.damaged()] {
+        storage_failed(error, "bounds", damage);
+      });
     }
   });
 }
@@ -107,18 +113,28 @@ void application::report_eviction(const eviction& e) {
   raise(std::move(ev));
 }
 
-void application::storage_failed(const std::string& error, std::string_view what) {
+void application::storage_failed(const std::string& error, std::string_view what, bool damage) {
   ++storage_faults_;
-  spdlog::critical(
-      "storage {} failed faults={} error=\"{}\" action=\"{}\"", what, storage_faults_, error,
-      storage_in_memory_
-          ? "running on a database in memory; fix storage.path or the file system, then restart"
-          : "alarms go out from memory; readings are held and written when the disk takes them again");
-  if (storage_failing_) return;
+  // One critical line when the store starts failing; while it goes on, a count every minute.
+  const auto now = std::chrono::steady_clock::now();
+  ++storage_failures_unlogged_;
+  if (!storage_failing_ || now - storage_failure_logged_ >= std::chrono::minutes(1)) {
+    spdlog::critical(
+        "storage {} failed faults={} failures_since_last_line={} error=\"{}\" action=\"{}\"", what,
+        storage_faults_, storage_failures_unlogged_, error,
+        damage ? "the file is damaged: it is moved aside and a fresh one takes its place"
+        : storage_in_memory_
+            ? "running on a database in memory; fix storage.path or the file system, then restart"
+            : "alarms go out from memory; readings are held and written when the disk takes them again");
+    storage_failure_logged_ = now;
+    storage_failures_unlogged_ = 0;
+  }
+  // A damaged file's own fault comes with its replacement (storage_damaged), saying more.
+  if (storage_failing_ || damage) return;
   storage_failing_ = true;
   event e;
   e.id = new_event_id();
-  storage_fault_id_ = e.id;
+  storage_fault_ids_.push_back(e.id);
   e.kind = event_kind::storage_fault;
   e.device = cfg_.gateway.id;
   e.time = clock::now();
@@ -138,15 +154,36 @@ void application::storage_failed(const std::string& error, std::string_view what
 void application::storage_succeeded() {
   if (!storage_failing_ || storage_in_memory_) return;
   storage_failing_ = false;
-  spdlog::info("storage recovered path={} faults={}", cfg_.storage.path, storage_faults_);
-  event e;
-  e.id = new_event_id();
-  e.kind = event_kind::storage_recovery;
-  e.device = cfg_.gateway.id;
-  e.alarm_id = storage_fault_id_;
-  e.time = clock::now();
-  e.detail = fmt::format("the database {} takes writes again and its outbox reads", cfg_.storage.path);
-  raise(std::move(e));
+  spdlog::info("storage recovered path={} faults={} failures_since_last_line={}", cfg_.storage.path,
+               storage_faults_, storage_failures_unlogged_);
+  storage_failures_unlogged_ = 0;
+  // Every fault still open ends: a write failure and the damage it turned out to be are both over.
+  for (auto& id : std::exchange(storage_fault_ids_, {})) {
+    event e;
+    e.id = new_event_id();
+    e.kind = event_kind::storage_recovery;
+    e.device = cfg_.gateway.id;
+    e.alarm_id = std::move(id);
+    e.time = clock::now();
+    e.detail = fmt::format("the database {} takes writes again and its outbox reads", cfg_.storage.path);
+    raise(std::move(e));
+  }
+}
+
+void application::record_again(const event& e, const outbox_item& item) {
+  store_->post(
+      [this, e, item = outbox_item(item)](store& s) mutable {
+        try {
+          item.id = s.record_event(e, item.lane, item.topic, item.payload);
+        } catch (const store_error&) {
+          return;  // still failing: the fault is open, the event went out from memory
+        }
+        asio::post(io_, [this, item = std::move(item)]() mutable {
+          if (gb26875_) gb26875_->offer(item);
+          if (uplink_) uplink_->offer(std::move(item));
+        });
+      },
+      store_worker::priority::urgent);
 }
 
 salvage_report application::salvage_at_start(store& s) {
@@ -184,28 +221,15 @@ outbox_item application::resent_item(const event& stored) const {
 }
 
 void application::replace_damaged(store& s) {
-  // On the store's thread, right after the job that met the damage.
-  const std::string reason = "a read or write met a damaged page while running";
+  // On the store's thread, right after the job that met the damage (or an I/O error, after which
+  // the pages an alarm depends on are checked first).
+  if (!s.damaged() && !s.check_after_failure()) return;
   try {
-    auto r = s.replace_damaged(reason);
+    auto r = s.replace_damaged();
     const auto moved = *s.moved_aside();
     asio::post(io_, [this, moved, r = std::move(r)]() mutable {
       // Whether these were delivered is unknown: written again and offered like new events.
-      for (const auto& e : r.resend) {
-        store_->post(
-            [this, item = resent_item(e)](store& st) mutable {
-              try {
-                item.id = st.enqueue(item.lane, item.topic, item.payload);
-              } catch (const store_error&) {
-                return;  // the fault is open already; the event is still in the history
-              }
-              asio::post(io_, [this, item = std::move(item)]() mutable {
-                if (gb26875_) gb26875_->offer(item);
-                if (uplink_) uplink_->offer(std::move(item));
-              });
-            },
-            store_worker::priority::urgent);
-      }
+      for (const auto& e : r.resend) record_again(e, resent_item(e));
       storage_damaged(moved, std::move(r));
       // The carried-over messages are in the fresh outbox under their old ids: read it again.
       if (uplink_) uplink_->notify();
@@ -213,12 +237,13 @@ void application::replace_damaged(store& s) {
     });
   } catch (const store_error& e) {
     asio::post(io_, [this, error = std::string(e.what())] {
-      storage_failed(error, "moving a damaged database aside");
+      storage_failed(error, "replacing a damaged database");
     });
   }
 }
 
 void application::storage_damaged(const moved_aside_database& moved, salvage_report r) {
+  if (r.in_memory) storage_in_memory_ = true;
   std::string carried;
   if (!r.error.empty()) {
     carried = fmt::format("nothing could be read from it ({})", r.error);
@@ -249,11 +274,12 @@ void application::storage_damaged(const moved_aside_database& moved, salvage_rep
       cfg_.storage.path, moved.moved_to, moved.reason, r.events, r.messages, r.messages_unreadable,
       r.resend.size());
   ++storage_faults_;
-  // Open until the fresh file takes a write and its outbox reads (storage_succeeded).
+  // Open until the fresh file takes a write and its outbox reads (storage_succeeded); with a
+  // database in memory, until a restart.
   storage_failing_ = true;
   event e;
   e.id = new_event_id();
-  storage_fault_id_ = e.id;
+  storage_fault_ids_.push_back(e.id);
   e.kind = event_kind::storage_fault;
   e.device = cfg_.gateway.id;
   e.time = clock::now();

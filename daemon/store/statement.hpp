@@ -4,6 +4,7 @@
 
 #include "store.hpp"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <chrono>
@@ -56,6 +57,7 @@ inline event event_of_row(sqlite3_stmt* st) {
 class store::statement {
  public:
   statement(store& s, const char* sql) : store_(s) {
+    if (s.db_ == nullptr) throw store_error(fmt::format("database path={} is not open", s.path_));
     if (sqlite3_prepare_v2(s.db_, sql, -1, &stmt_, nullptr) != SQLITE_OK) s.fail("prepare");
   }
   ~statement() { sqlite3_finalize(stmt_); }

@@ -215,6 +215,11 @@ void store::open_database() {
       page_size_ = ps.int64(0);
     }
     set_bounds(bounds_);
+    {
+      statement top(*this, "SELECT COALESCE(MAX(id), 0) FROM outbox");
+      top.step();
+      highest_id_ = std::max<std::int64_t>(highest_id_, top.int64(0));
+    }
     statement s(*this, "SELECT COALESCE(MAX(seq), 0) FROM events");
     s.step();
     next_seq_ = static_cast<std::uint64_t>(s.int64(0)) + 1;
@@ -248,8 +253,10 @@ void store::throw_error(std::string message) {
   const int code = sqlite3_errcode(db_) & 0xFF;
   if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
     damaged_ = true;
+    last_damage_ = message;
     throw store_corrupt(std::move(message));
   }
+  if (code == SQLITE_IOERR) check_due_ = true;
   if (code == SQLITE_FULL) throw store_full(std::move(message));
   throw store_error(std::move(message));
 }
@@ -349,6 +356,7 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
     out.step();
     out.reset();
     queued.push_back({sqlite3_last_insert_rowid(db_), first_index, end - first_index});
+    highest_id_ = std::max<std::int64_t>(highest_id_, queued.back().id);
     polls = 0;
   };
   for (std::size_t i = 0; i < readings.size(); ++i) {
@@ -454,7 +462,9 @@ std::int64_t store::enqueue(lane l, const std::string& topic, const std::string&
   statement out(*this, "INSERT INTO outbox (lane, topic, payload, created_ms) VALUES (?, ?, ?, ?)");
   out.bind(1, std::int64_t{static_cast<int>(l)}).bind(2, topic).bind(3, payload).bind(4, to_ms(clock::now()));
   out.step();
-  return sqlite3_last_insert_rowid(db_);
+  const auto id = sqlite3_last_insert_rowid(db_);
+  highest_id_ = std::max<std::int64_t>(highest_id_, id);
+  return id;
 }
 
 std::vector<reading> store::readings_between(std::int64_t first, std::int64_t last) {

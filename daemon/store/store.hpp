@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -65,7 +66,11 @@ struct salvage_report {
   /// `resend` are then sent again, since whether they were delivered is unknown.
   bool outbox_complete{true};
   std::vector<event> resend;  ///< for the application to write and queue again
-  std::string error;          ///< why nothing could be read at all (empty when something was)
+  std::string error;          ///< why the file could not be read (whole); empty when it could
+  // While running (store::replace_damaged):
+  std::string reason;         ///< what SQLite said of the damage
+  bool in_memory{false};      ///< no fresh file could take its place: a database in memory did
+  std::string memory_reason;  ///< why
 };
 
 /// Delivery lanes, in the order they go out: an alarm never waits behind faults or telemetry.
@@ -119,8 +124,16 @@ class store {
   /// Set once an operation met a damaged page (SQLITE_CORRUPT, SQLITE_NOTADB) while running.
   bool damaged() const { return damaged_; }
   /// The database met damage while running: moves it aside, opens a fresh one and salvages the
-  /// old one into it (the store keeps its lock and its settings).
-  salvage_report replace_damaged(const std::string& reason);
+  /// old one into it (the store keeps its lock and its settings). When no fresh file can be made,
+  /// or after three replacements within an hour (a failing medium), a database in memory takes its
+  /// place instead, and the damaged file is salvaged into that.
+  salvage_report replace_damaged();
+  /// After a write failed with an I/O error: PRAGMA quick_check of the events and the outbox
+  /// (within a time budget, at most once a minute); true when the store is damaged.
+  bool check_after_failure();
+  bool failure_check_due() const { return check_due_; }
+  /// A database in memory stands in for the damaged file (replace_damaged).
+  bool in_memory() const { return in_memory_; }
   /// What the integrity check at open found short of damage (it ran out of time on a large file),
   /// for the log; empty when it finished.
   const std::string& integrity_note() const { return integrity_note_; }
@@ -252,6 +265,13 @@ class store {
   std::map<std::int64_t, series_names> names_;  ///< series by id, for telemetry read back
   std::optional<moved_aside_database> moved_aside_;
   bool damaged_{false};
+  std::string last_damage_;  ///< SQLite's message for the last damage met
+  bool check_due_{false};    ///< a write failed with an I/O error since the last check
+  std::chrono::steady_clock::time_point last_failure_check_{};
+  std::deque<std::chrono::steady_clock::time_point> replacements_;  ///< within the last hour
+  bool in_memory_{false};
+  /// The highest outbox id this store has handed out, across replacements: new ids start above it.
+  std::int64_t highest_id_{0};
   std::string integrity_note_;
   /// series ids by device, then point; every series is loaded at open.
   std::map<std::string, std::map<std::string, std::int64_t, std::less<>>, std::less<>> series_;

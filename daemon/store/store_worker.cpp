@@ -46,7 +46,7 @@ void store_worker::run() {
       // Jobs report their own failures; this is a job that did not.
       spdlog::error("storage job failed error=\"{}\"", e.what());
     }
-    if (on_damage_ && store_->damaged()) {
+    if (on_damage_ && (store_->damaged() || store_->failure_check_due())) {
       try {
         on_damage_(*store_);
       } catch (const std::exception& e) {

@@ -23,8 +23,9 @@ class store_worker {
   using job = std::function<void(store&)>;
   enum class priority { normal, urgent };
 
-  /// `on_damage` runs on the worker after any job that met a damaged page (store::damaged()),
-  /// before the next job: the owner moves the file aside there (store::replace_damaged).
+  /// `on_damage` runs on the worker after any job that met a damaged page (store::damaged()) or an
+  /// I/O error (store::failure_check_due()), before the next job: the owner checks and moves the
+  /// file aside there (store::check_after_failure, store::replace_damaged).
   explicit store_worker(std::unique_ptr<store> s, job on_damage = {});
   /// Runs what is queued, then joins: nothing posted is dropped.
   ~store_worker();
