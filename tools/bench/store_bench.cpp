@@ -65,6 +65,10 @@ int main(int argc, char** argv) {
   std::string fill, topic = "firegate/site/gw-bench/telemetry";
   cli.add_option("--fill", fill, "write a backlog into this database and stop");
   cli.add_option("--topic", topic, "the telemetry topic of a --fill backlog")->capture_default_str();
+  std::size_t damage_events = 0;
+  cli.add_option("--damage-events", damage_events,
+                 "time the open (integrity check) of a file of --readings readings and this many events, and "
+                 "its replacement as if damaged (salvage of every event and undelivered message)");
   CLI11_PARSE(cli, argc, argv);
 
   std::mt19937 random(7);
@@ -83,6 +87,44 @@ int main(int argc, char** argv) {
   }
   fs::remove_all(dir);
   fs::create_directories(dir);
+  if (damage_events > 0) {
+    const auto path = (fs::path(dir) / "damage.db").string();
+    {
+      store s(path);
+      auto t = clock::now() - std::chrono::seconds(total / batch + 1);
+      for (std::size_t written = 0; written < total; written += batch) {
+        s.append_telemetry(batch_of(devices, std::min(batch, total - written), t, random), topic);
+        t += std::chrono::seconds(1);
+      }
+      for (std::size_t i = 0; i < damage_events; ++i) {
+        event e;
+        e.id = fmt::format("bench-{}", i);
+        e.seq = s.next_event_seq();
+        e.kind = i % 2 == 0 ? event_kind::fire_alarm : event_kind::fire_recovery;
+        e.device = fmt::format("smoke-{}", i % devices);
+        e.point = "state";
+        e.time = clock::now();
+        e.detail = "detector reports fire";
+        s.record_event(e, lane::alarm, "firegate/site/gw-bench/alarm", std::string(600, 'p'));
+      }
+    }
+    const auto timed = [](auto&& f) {
+      const auto started = std::chrono::steady_clock::now();
+      f();
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    };
+    std::unique_ptr<store> s;
+    const auto open_s = timed([&] { s = std::make_unique<store>(path); });
+    salvage_report r;
+    const auto replace_s = timed([&] { r = s->replace_damaged(); });
+    std::cout << fmt::format(
+        R"({{"readings": {}, "events": {}, "file_mib": {:.1f}, "open_with_check_s": {:.3f}, "integrity_note": "{}", "replace_s": {:.3f}, "events_carried": {}, "messages_carried": {}}})",
+        total, damage_events, static_cast<double>(size_on_disk(s->moved_aside()->moved_to)) / (1 << 20), open_s,
+        s->integrity_note(), replace_s, r.events, r.messages)
+              << "\n";
+    fs::remove_all(dir);
+    return 0;
+  }
   auto run = [&](const std::string& name, bool with_messages) {
     const auto path = fs::path(dir) / (name + ".db");
     double seconds = 0;
