@@ -4,6 +4,7 @@
 // an unknown command, a missing or extra argument, a wrong type or a value out of range is refused
 // with a reply that says which and why; nothing outside the payload is trusted.
 
+#include "config/time_text.hpp"
 #include "reading.hpp"
 #include "rules/alarm_engine.hpp"
 #include "rules/event.hpp"
@@ -73,10 +74,6 @@ parsed_command parse_command(std::string_view payload);
 /// ([uplink.mqtt] commands), or it has expired. Empty when it may run.
 std::string command_refusal(const parsed_command& cmd, const std::vector<std::string>& allowed,
                             clock::time_point now);
-
-/// "2026-11-27T15:04:05+08:00", with optional fractional seconds, "Z" for UTC; nullopt when not
-/// that form, not a real date, or outside the years 1970–2200.
-std::optional<clock::time_point> parse_iso8601(std::string_view text);
 
 /// The reply to a command: `error` empty means done, and `events` are the events it caused.
 /// `result`, when given, is a JSON object whose members join the reply (status: "status"; read:

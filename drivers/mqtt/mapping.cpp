@@ -1,6 +1,7 @@
 #include "mapping.hpp"
 
 #include "config/alarm_rules.hpp"
+#include "config/time_text.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -62,64 +63,6 @@ std::optional<double> as_boolean(const json& v) {
     if (s == "false" || s == "OFF" || s == "off" || s == "0") return 0.0;
   }
   return std::nullopt;
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-/// "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM|±HHMM)"; a space may stand for the T. No zone: nullopt
-/// (a local time of unknown zone is no time).
-std::optional<clock::time_point> parse_iso8601(std::string_view s) {
-  const auto num = [&](std::size_t at, std::size_t n) -> std::optional<int> {
-    if (at + n > s.size()) return std::nullopt;
-    int v = 0;
-    const auto r = std::from_chars(s.data() + at, s.data() + at + n, v);
-    if (r.ec != std::errc{} || r.ptr != s.data() + at + n) return std::nullopt;
-    return v;
-  };
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' ||
-      s[16] != ':') {
-    return std::nullopt;
-  }
-  const auto y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2), se = num(17, 2);
-  if (!y || !mo || !d || !h || !mi || !se || *mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 ||
-      *mi > 59 || *se > 60) {
-    return std::nullopt;
-  }
-  std::size_t at = 19;
-  std::int64_t micros = 0;
-  if (at < s.size() && s[at] == '.') {
-    std::int64_t scale = 100000;
-    for (++at; at < s.size() && s[at] >= '0' && s[at] <= '9'; ++at, scale /= 10)
-      micros += (s[at] - '0') * scale;
-  }
-  if (at >= s.size()) return std::nullopt;
-  std::int64_t offset_s = 0;
-  if (s[at] == 'Z' || s[at] == 'z') {
-    ++at;
-  } else if (s[at] == '+' || s[at] == '-') {
-    const int sign = s[at] == '-' ? -1 : 1;
-    const auto oh = num(at + 1, 2);
-    const bool colon = at + 3 < s.size() && s[at + 3] == ':';
-    const auto om = num(at + (colon ? 4 : 3), 2);
-    if (!oh || !om || *oh > 14 || *om > 59) return std::nullopt;
-    offset_s = sign * (*oh * 3600 + *om * 60);
-    at += colon ? 6 : 5;
-  } else {
-    return std::nullopt;
-  }
-  if (at != s.size()) return std::nullopt;
-  const auto seconds = days_from_civil(*y, static_cast<unsigned>(*mo), static_cast<unsigned>(*d)) * 86400 +
-                       *h * 3600 + *mi * 60 + *se - offset_s;
-  return clock::time_point(std::chrono::duration_cast<clock::duration>(std::chrono::seconds(seconds) +
-                                                                       std::chrono::microseconds(micros)));
 }
 
 std::string dotted(const std::vector<std::string>& path) {

@@ -129,7 +129,9 @@ TEST_CASE("commands: ISO 8601 times - offsets - fractions - impossible dates") {
       {"2026-11-27T07:00:00+8:00", std::nullopt},
       {"2026-11-27T07:00:00.Z", std::nullopt},
       {"2026-11-27T07:00:00Zjunk", std::nullopt},
-      {"2026-11-27 07:00:00Z", std::nullopt},
+      {"2026-11-27 07:00:00Z", utc(2026, 11, 27, 7, 0, 0)},  // RFC 3339 allows the space
+      {"2026-11-27 15:00:00+0800", utc(2026, 11, 27, 7, 0, 0)},
+      {"2026-11-27 15:00:00", std::nullopt},  // no zone: no time
       {"", std::nullopt},
   };
   for (const auto& [text, expected] : cases) {
