@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -44,8 +45,9 @@ class application final : public reading_sink {
   void on_readings(std::span<const reading> readings) override;
   void on_device_status(const device_status& status) override;
   void on_bus_status(const bus_status& status) override;
-  /// A command from the platform (cmd topic): carried out and answered on cmd/reply.
-  void on_command(const std::string& payload);
+  /// A command from the platform (cmd topic): carried out and answered on cmd/reply, unless it is
+  /// a retained message, or was carried out before (its first reply is sent again).
+  void on_command(const std::string& payload, bool retained = false);
 
  private:
   /// The MQTT uplink (when [uplink.mqtt] is configured) and the GB/T 26875.3 one (when
@@ -139,9 +141,13 @@ class application final : public reading_sink {
   void watch_event(const event& e);
   /// Drops the watchers whose client has gone.
   void prune_watchers();
-  /// Logs a command's outcome and publishes its reply.
+  /// A command not carried out before: checked against the allow-list and its age, then done.
+  void run_command(const parsed_command& cmd);
+  /// Logs a command's outcome and publishes its reply; one carried out is remembered by its id.
   void answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,
               std::string_view result);
+  /// A command carried out before: its first reply again, marked "repeated".
+  void answer_repeat(const parsed_command& cmd, const std::string& first_reply);
   /// "" when `device` is configured, else the refusal (with the closest name).
   std::string unknown_device(const std::string& device) const;
   /// A read command: polls the device now; answered by answer_reads() or after read_timeout.
@@ -201,6 +207,11 @@ class application final : public reading_sink {
     std::shared_ptr<boost::asio::steady_timer> timer;
   };
   std::vector<pending_read> reads_;
+  /// Platform commands carried out lately, by id, with their replies (the store keeps them across
+  /// restarts), and those being looked up or carried out now.
+  std::map<std::string, std::string, std::less<>> done_commands_;
+  std::deque<std::string> done_order_;
+  std::set<std::string, std::less<>> commands_under_way_;
   static constexpr std::chrono::seconds read_timeout{10};
   std::size_t storage_faults_{0};
   /// Failed store jobs not yet in a log line, and when the last line was (one a minute at most).

@@ -375,9 +375,11 @@ void application::control_alarm_command(const session_ptr& s, const json& id, co
     args.erase("wait_s");
   }
   args["by"] = local_actor(s->who(), given);
+  // The platform's command forms checked the same way; issued now (a local request is not queued).
   const auto cmd = parse_command(json{
       {"id", "firegatectl"},
       {"command", name == "test_alarm" ? "self_test" : name},
+      {"issued", iso8601(clock::now())},
       {"args", args}}.dump());
   if (!cmd.body) {
     s->send(refuse(id, "bad_request", cmd.error));

@@ -23,7 +23,8 @@ namespace asio = boost::asio;
 void application::start_uplink() {
   if (cfg_.mqtt.host.empty()) return;  // GB/T 26875.3 only
   uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
-  uplink_->on_commands(topic_for(cfg_, "cmd"), [this](std::string payload) { on_command(payload); });
+  uplink_->on_commands(topic_for(cfg_, "cmd"),
+                       [this](std::string payload, bool retained) { on_command(payload, retained); });
   uplink_->on_presence(
       topic_for(cfg_, "status"),
       [this] { return offline_json(cfg_, new_event_id(), clock::now(), started_, "connection lost"); },
@@ -89,10 +90,48 @@ void application::schedule_heartbeat() {
   });
 }
 
-void application::on_command(const std::string& payload) {
-  const auto cmd = parse_command(payload);
-  std::string error = cmd.body ? command_refusal(cmd, cfg_.mqtt.commands, clock::now()) : cmd.error;
-  if (cmd.body && error.empty()) {
+void application::on_command(const std::string& payload, bool retained) {
+  auto cmd = parse_command(payload);
+  cmd.retained = retained;
+  if (retained || !cmd.body) {
+    // A retained copy is refused whatever it says (command_refusal names why first).
+    answer(cmd,
+           retained ? command_refusal(cmd, cfg_.mqtt.commands, clock::now(), cfg_.mqtt.command_max_age)
+                    : cmd.error,
+           {}, {});
+    return;
+  }
+  // Carried out before (a replay, or sent again after a lost reply): the first reply again.
+  if (auto it = done_commands_.find(cmd.id); it != done_commands_.end())
+    return answer_repeat(cmd, it->second);
+  if (!commands_under_way_.insert(cmd.id).second) {
+    spdlog::warn(
+        "command repeated while under way id={} command={} action=\"the first one's reply answers it\"",
+        cmd.id, cmd.name);
+    return;
+  }
+  store_->post(
+      [this, cmd](store& s) {
+        std::optional<std::string> first;
+        try {
+          first = s.command_reply(cmd.id);
+        } catch (const store_error&) {
+          // Not readable: the commands of this run are still known in memory.
+        }
+        asio::post(io_, [this, cmd, first] {
+          if (first) {
+            commands_under_way_.erase(cmd.id);
+            return answer_repeat(cmd, *first);
+          }
+          run_command(cmd);
+        });
+      },
+      store_worker::priority::urgent);
+}
+
+void application::run_command(const parsed_command& cmd) {
+  std::string error = command_refusal(cmd, cfg_.mqtt.commands, clock::now(), cfg_.mqtt.command_max_age);
+  if (error.empty()) {
     // Answered once what they ask for is known.
     if (std::holds_alternative<status_command>(*cmd.body)) {
       with_health([this, cmd](const gateway_health& h) {
@@ -106,13 +145,23 @@ void application::on_command(const std::string& payload) {
     }
   }
   std::vector<event> events;
-  if (cmd.body && error.empty()) {
+  if (error.empty()) {
     auto done = carry_out(*cmd.body);
     error = std::move(done.error);
     events = std::move(done.events);
   }
   answer(cmd, error, events, {});
   for (auto& e : events) raise(std::move(e));
+}
+
+void application::answer_repeat(const parsed_command& cmd, const std::string& first_reply) {
+  spdlog::warn(
+      "command repeated id={} command={} action=\"not carried out again; its first reply is sent again\"",
+      cmd.id, cmd.name);
+  auto j = nlohmann::json::parse(first_reply, nullptr, false);
+  if (!j.is_object()) return;
+  j["repeated"] = true;
+  if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), j.dump());
 }
 
 alarm_engine::outcome application::carry_out(const command_body& body) {
@@ -146,10 +195,25 @@ void application::answer(const parsed_command& cmd, const std::string& error, st
     spdlog::warn("command refused id={} command={} error=\"{}\"", cmd.id.empty() ? "-" : cmd.id,
                  cmd.name.empty() ? "-" : cmd.name, error);
   }
-  if (uplink_) {
-    uplink_->reply(topic_for(cfg_, "cmd/reply"),
-                   command_reply(cfg_.gateway.id, cmd, error, events, clock::now(), result));
+  const auto reply = command_reply(cfg_.gateway.id, cmd, error, events, clock::now(), result);
+  if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), reply);
+  if (!cmd.body || cmd.retained) return;
+  commands_under_way_.erase(cmd.id);
+  // Remembered once carried out (a refused one may be sent again, corrected, under its id).
+  if (!error.empty()) return;
+  if (done_commands_.emplace(cmd.id, reply).second) done_order_.push_back(cmd.id);
+  while (done_order_.size() > 1000) {
+    done_commands_.erase(done_order_.front());
+    done_order_.pop_front();
   }
+  store_->post([id = cmd.id, reply](store& s) {
+    try {
+      s.remember_command(id, reply, clock::now());
+    } catch (const store_error& e) {
+      spdlog::warn("command not remembered id={} error=\"{}\" action=\"known until a restart\"", id,
+                   e.what());
+    }
+  });
 }
 
 std::string application::unknown_device(const std::string& device) const {

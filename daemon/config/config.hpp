@@ -68,6 +68,9 @@ struct mqtt_tls_config {
 /// The commands the platform may send (docs/uplink.md, "Commands").
 inline const std::vector<std::string> all_commands{"ack",    "shield", "unshield", "test_mode",
                                                    "status", "read",   "self_test"};
+/// Those accepted unless the site file says otherwise: none of them can silence a detector
+/// (shield and test_mode must be turned on in [uplink.mqtt] commands).
+inline const std::vector<std::string> default_commands{"ack", "unshield", "status", "read", "self_test"};
 
 struct mqtt_uplink_config {
   std::string host;
@@ -90,7 +93,9 @@ struct mqtt_uplink_config {
   /// The status message (retained) is published on connect and then every `heartbeat`.
   std::chrono::seconds heartbeat{60};
   /// The commands this gateway accepts; any other is refused with a reply saying so.
-  std::vector<std::string> commands{all_commands};
+  std::vector<std::string> commands{default_commands};
+  /// A command issued longer ago than this is refused (a queued or replayed one).
+  std::chrono::seconds command_max_age{300};
   bool operator==(const mqtt_uplink_config&) const = default;
 };
 

@@ -177,6 +177,8 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
   m.username = node.get_string_or("username", "");
   m.password = node.get_string_or("password", "");
   m.heartbeat = std::chrono::seconds(node.get_integer("heartbeat_s", 1, 3600, 60).value_or(60));
+  m.command_max_age =
+      std::chrono::seconds(node.get_integer("command_max_age_s", 10, 86400, 300).value_or(300));
   if (node.contains("commands")) {
     m.commands = node.get_string_array("commands");
     for (const auto& c : m.commands) {
@@ -321,6 +323,7 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
         std::chrono::seconds(n->get_integer("escalate_after_s", 0, 86400, 300).value_or(300));
     f.alarms.false_alarm_limit =
         static_cast<unsigned>(n->get_integer("false_alarms_per_day", 1, 1000, 5).value_or(5));
+    f.alarms.shield_max = std::chrono::hours(n->get_integer("shield_max_hours", 1, 168, 24).value_or(24));
     n->finish();
   }
   if (auto uplink = top.get_table("uplink", presence::required)) {

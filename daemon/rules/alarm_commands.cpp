@@ -167,6 +167,13 @@ void alarm_engine::raise_holding(const std::string& device, device_state& d, clo
 alarm_engine::outcome alarm_engine::shield(const std::string& device, std::chrono::seconds length,
                                            const std::string& reason, const std::string& by,
                                            mono::time_point now, clock::time_point wall) {
+  if (length > policy_.shield_max) {
+    return {
+        fmt::format("a shield of {} min is longer than this site allows ({} h, [alarms] shield_max_hours)",
+                    std::chrono::duration_cast<std::chrono::minutes>(length).count(),
+                    std::chrono::duration_cast<std::chrono::hours>(policy_.shield_max).count()),
+        {}};
+  }
   auto& d = devices_[device];
   if (d.shield) {
     return {fmt::format("{} is already shielded until {:%F %T} UTC by {}; unshield it first", device,

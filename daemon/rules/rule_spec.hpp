@@ -80,6 +80,8 @@ struct alarm_policy {
   std::chrono::seconds escalate_after{std::chrono::minutes(5)};
   /// False alarms of one device in a day above which its alerts say it needs a handling plan.
   unsigned false_alarm_limit{5};
+  /// The longest a device may be shielded, from the platform or firegatectl.
+  std::chrono::minutes shield_max{std::chrono::hours(24)};
   bool operator==(const alarm_policy&) const = default;
 };
 

@@ -99,6 +99,17 @@ constexpr const char* migrations[] = {
       ALTER TABLE events ADD COLUMN test INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE events ADD COLUMN until_ms INTEGER;
     )sql",
+    // 6: the platform's commands carried out, by their id, with the reply sent: a command is not
+    // carried out twice (a replay, or the platform sending it again after a lost reply gets the
+    // first reply again).
+    R"sql(
+      CREATE TABLE commands (
+        id       TEXT PRIMARY KEY,
+        time_ms  INTEGER NOT NULL,
+        reply    TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX commands_by_time ON commands (time_ms);
+    )sql",
 };
 
 }  // namespace

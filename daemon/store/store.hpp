@@ -202,6 +202,13 @@ class store {
   /// When the oldest item not yet delivered was queued; nullopt when everything is delivered.
   std::optional<clock::time_point> oldest_undelivered();
 
+  // ---- the platform's commands (store_commands.cpp) ----
+  /// The reply sent for the platform command `id`, when one with that id was carried out.
+  std::optional<std::string> command_reply(const std::string& id);
+  /// Remembers a command carried out, with its reply; keeps those of the last 7 days, at most
+  /// 10,000 (the oldest go first).
+  void remember_command(const std::string& id, const std::string& reply, clock::time_point now);
+
   // ---- for firegatectl (store_queries.cpp) ----
   /// Events newest first: at most `limit`, with a sequence number below `before_seq` (0: any), of
   /// `device` (empty: every device).

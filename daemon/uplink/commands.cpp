@@ -97,13 +97,24 @@ parsed_command parse_command(std::string_view payload) {
   if (auto name = doc.find("command"); name != doc.end() && name->is_string())
     out.name = name->get<std::string>();
   for (const auto& [key, value] : doc.items()) {
-    if (key != "id" && key != "command" && key != "args" && key != "expires") {
-      out.error = fmt::format("field \"{}\" is not part of a command (id, command, args, expires)", key);
+    if (key != "id" && key != "command" && key != "args" && key != "expires" && key != "issued") {
+      out.error =
+          fmt::format("field \"{}\" is not part of a command (id, command, issued, args, expires)", key);
       return out;
     }
   }
   if (out.id.empty() || out.id.size() > max_name) {
     out.error = "field \"id\" must be a string of 1–64 characters: the reply carries it back";
+    return out;
+  }
+  if (auto issued = doc.find("issued"); issued != doc.end() && issued->is_string()) {
+    out.issued = parse_iso8601(issued->get<std::string>());
+  }
+  if (!out.issued) {
+    out.error =
+        "field \"issued\" must be the time the platform issued the command, ISO 8601 with its offset, such "
+        "as "
+        "\"2026-11-27T15:04:05+08:00\": a command without it could be replayed at any time";
     return out;
   }
   if (auto expires = doc.find("expires"); expires != doc.end()) {
@@ -173,11 +184,28 @@ parsed_command parse_command(std::string_view payload) {
 }
 
 std::string command_refusal(const parsed_command& cmd, const std::vector<std::string>& allowed,
-                            clock::time_point now) {
+                            clock::time_point now, std::chrono::seconds max_age) {
+  if (cmd.retained) {
+    return "the command is a retained message (the broker's stored copy): a command is carried out only when "
+           "it is sent; clear the retained message (publish an empty retained message on the cmd topic)";
+  }
   if (std::find(allowed.begin(), allowed.end(), cmd.name) == allowed.end()) {
     return fmt::format("command \"{}\" is not accepted by this gateway (its [uplink.mqtt] commands: {})",
                        cmd.name,
                        allowed.empty() ? std::string("none") : fmt::format("{}", fmt::join(allowed, ", ")));
+  }
+  if (cmd.issued && *cmd.issued < now - max_age) {
+    return fmt::format(
+        "the command was issued at {}, more than {} s ago (gateway time {}, [uplink.mqtt] "
+        "command_max_age_s): a delayed or replayed command is not carried out; send it again "
+        "if it still holds",
+        iso8601(*cmd.issued), max_age.count(), iso8601(now));
+  }
+  if (cmd.issued && *cmd.issued > now + std::chrono::minutes(1)) {
+    return fmt::format(
+        "the command was issued at {}, ahead of the gateway's clock ({}) by more than a minute: "
+        "check both clocks (NTP)",
+        iso8601(*cmd.issued), iso8601(now));
   }
   if (cmd.expires && *cmd.expires < now) {
     return fmt::format("the command expired at {} (gateway time {}); send it again if it still holds",

@@ -63,6 +63,11 @@ struct parsed_command {
   std::string error;
   /// The command's "expires" (ISO 8601 with offset), when it has one: refused after that time.
   std::optional<clock::time_point> expires;
+  /// When the platform issued it ("issued", required): refused when older than
+  /// [uplink.mqtt] command_max_age_s, or further ahead of the gateway's clock than a minute.
+  std::optional<clock::time_point> issued;
+  /// The broker's stored copy (a retained message), never carried out.
+  bool retained{false};
 };
 
 /// Largest command payload accepted.
@@ -70,10 +75,11 @@ inline constexpr std::size_t max_command_bytes = 8192;
 
 parsed_command parse_command(std::string_view payload);
 
-/// Why a well-formed command is not carried out now: it is not on this gateway's allow-list
-/// ([uplink.mqtt] commands), or it has expired. Empty when it may run.
+/// Why a well-formed command is not carried out now: it is a retained message, it is not on this
+/// gateway's allow-list ([uplink.mqtt] commands), it has expired, or it was issued longer ago than
+/// `max_age` (or over a minute in the future). Empty when it may run.
 std::string command_refusal(const parsed_command& cmd, const std::vector<std::string>& allowed,
-                            clock::time_point now);
+                            clock::time_point now, std::chrono::seconds max_age = std::chrono::seconds(300));
 
 /// The reply to a command: `error` empty means done, and `events` are the events it caused.
 /// `result`, when given, is a JSON object whose members join the reply (status: "status"; read:

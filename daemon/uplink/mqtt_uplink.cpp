@@ -45,13 +45,14 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_upli
   client_->set_connection_lost_handler(
       [this, post](const std::string& cause) { post([this, cause] { on_connection_lost(cause); }); });
   client_->set_message_callback([this, post](mqtt::const_message_ptr m) {
-    post([this, payload = m->to_string()] {
-      if (command_handler_) command_handler_(payload);
+    post([this, payload = m->to_string(), retained = m->is_retained()] {
+      if (command_handler_) command_handler_(payload, retained);
     });
   });
 }
 
-void mqtt_uplink::on_commands(std::string topic, std::function<void(std::string payload)> handler) {
+void mqtt_uplink::on_commands(std::string topic,
+                              std::function<void(std::string payload, bool retained)> handler) {
   command_topic_ = std::move(topic);
   command_handler_ = std::move(handler);
 }

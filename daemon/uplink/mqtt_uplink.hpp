@@ -58,7 +58,8 @@ class mqtt_uplink {
   bool connected() const { return connected_; }
   /// Subscribes to `topic` (QoS 1) on every connect; each message's payload goes to `handler` on
   /// the loop. Call before start().
-  void on_commands(std::string topic, std::function<void(std::string payload)> handler);
+  /// `retained`: the broker's stored copy, sent on subscribing, not a command sent now.
+  void on_commands(std::string topic, std::function<void(std::string payload, bool retained)> handler);
   /// Publishes a command's reply (QoS 1, not stored: a reply lost with the connection is asked for
   /// again by the platform; what the command changed is in stored events).
   void reply(const std::string& topic, const std::string& payload);
@@ -127,7 +128,7 @@ class mqtt_uplink {
   double tokens_{0};
   std::chrono::steady_clock::time_point tokens_at_{};
   std::string command_topic_;
-  std::function<void(std::string)> command_handler_;
+  std::function<void(std::string, bool)> command_handler_;
   std::string status_topic_;
   std::function<std::string()> will_;
   std::function<void()> online_;

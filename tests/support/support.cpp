@@ -1,5 +1,6 @@
 #include "support.hpp"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <mqtt/async_client.h>
 
@@ -14,6 +15,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -311,8 +313,8 @@ std::optional<mqtt_probe::message> mqtt_probe::wait_for(const std::function<bool
   return found;
 }
 
-void mqtt_probe::publish(const std::string& topic, const std::string& payload) {
-  auto token = client_->publish(topic, payload.data(), payload.size(), 1, false);
+void mqtt_probe::publish(const std::string& topic, const std::string& payload, bool retained) {
+  auto token = client_->publish(topic, payload.data(), payload.size(), 1, retained);
   token->wait_for(5s);
 }
 
@@ -477,6 +479,18 @@ std::string read_text(const std::filesystem::path& p) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+}  // namespace firegate::test
+
+namespace firegate::test {
+
+std::string issued_now() {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::time(nullptr)));
+}
+
+std::string command_text(const std::string& id, const std::string& name, const nlohmann::json& args) {
+  return nlohmann::json{{"id", id}, {"command", name}, {"issued", issued_now()}, {"args", args}}.dump();
 }
 
 }  // namespace firegate::test

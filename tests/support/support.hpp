@@ -150,8 +150,9 @@ class mqtt_probe {
   std::optional<message> wait_for(const std::function<bool(const message&)>& match,
                                   std::chrono::milliseconds timeout);
   std::vector<message> messages();
-  /// Publishes with QoS 1 and waits for the broker's acknowledgement.
-  void publish(const std::string& topic, const std::string& payload);
+  /// Publishes with QoS 1 (retained: the broker keeps it for later subscribers) and waits for the
+  /// broker's acknowledgement.
+  void publish(const std::string& topic, const std::string& payload, bool retained = false);
 
  private:
   mqtt::token_ptr connect_token_, subscribe_token_;  ///< released after client_ (see the destructor)
@@ -181,6 +182,11 @@ bool is_event(const mqtt_probe::message& m, const std::string& type);
 std::optional<nlohmann::json> wait_event_where(mqtt_probe& platform, const std::string& type,
                                                const std::function<bool(const nlohmann::json&)>& also,
                                                std::chrono::milliseconds timeout = 10s);
+/// Now as a platform command's "issued" time (ISO 8601, UTC).
+std::string issued_now();
+/// A platform command (id, command, issued now, args), as the cmd topic takes it.
+std::string command_text(const std::string& id, const std::string& name,
+                         const nlohmann::json& args = nlohmann::json::object());
 /// The reply to the platform command `id` (on a cmd/reply topic), waiting up to 10 s.
 std::optional<nlohmann::json> reply_to(mqtt_probe& platform, const std::string& id);
 

@@ -11,6 +11,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <regex>
 #include <set>
 
 using namespace firegate;
@@ -34,8 +35,7 @@ std::optional<json> event_of(mqtt_probe& platform, const std::string& type, std:
 }
 
 void command(mqtt_probe& platform, const std::string& id, const std::string& name, json args) {
-  platform.publish("firegate/site-test/gw-test/cmd",
-                   json{{"id", id}, {"command", name}, {"args", args}}.dump());
+  platform.publish("firegate/site-test/gw-test/cmd", command_text(id, name, args));
 }
 
 bool replied_ok(mqtt_probe& platform, const std::string& id) {
@@ -64,7 +64,10 @@ TEST_CASE(
   broker mosquitto(dir);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
   simulator sim(dir, std::vector<std::string>{"--devices", "SD-1:1", "RL-2:2"});
-  auto text = sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1);
+  // Shield and test mode are off by default: this site turns them on.
+  auto text = std::regex_replace(
+      sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1), std::regex("keepalive_s = 5\n"),
+      "keepalive_s = 5\ncommands = [\"ack\", \"shield\", \"unshield\", \"test_mode\"]\n");
   text += R"([[devices]]
 name = "relay-1"
 bus = "tcp-1"

@@ -103,11 +103,9 @@ void check_fire_alarm(const json& a) {
 /// The control room acknowledges an alarm: a command on the gateway's cmd topic.
 void acknowledge(mqtt_probe& platform, const std::string& command_id, const std::string& alarm_id,
                  const std::string& verdict) {
-  platform.publish("firegate/site-test/gw-test/cmd",
-                   json{{"id", command_id},
-                        {"command", "ack"},
-                        {"args", {{"alarm_id", alarm_id}, {"verdict", verdict}, {"by", "operator 12"}}}}
-                       .dump());
+  platform.publish(
+      "firegate/site-test/gw-test/cmd",
+      command_text(command_id, "ack", {{"alarm_id", alarm_id}, {"verdict", verdict}, {"by", "operator 12"}}));
 }
 
 /// Stops firegated cleanly and checks that no event is left to send. The readings of the last

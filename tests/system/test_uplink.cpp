@@ -128,7 +128,7 @@ TEST_CASE(
   CHECK(heartbeat["id"] != (*birth)["id"]);
 
   // The status command answers with the same content, now.
-  platform.publish("firegate/site-test/gw-test/cmd", R"({"id": "s1", "command": "status"})");
+  platform.publish("firegate/site-test/gw-test/cmd", command_text("s1", "status"));
   auto status = reply_to(platform, "s1");
   REQUIRE(status);
   CHECK((*status)["ok"] == true);
@@ -136,17 +136,21 @@ TEST_CASE(
   CHECK((*status)["status"]["alarms"]["fire"] == 1);
 
   // Not on this gateway's allow-list: refused, and nothing happens.
-  platform.publish("firegate/site-test/gw-test/cmd",
-                   R"({"id": "s2", "command": "shield", "args": {"device": "smoke-1", "minutes": 5,
-                       "reason": "dust", "by": "tech 7"}})");
+  platform.publish(
+      "firegate/site-test/gw-test/cmd",
+      command_text("s2", "shield",
+                   {{"device", "smoke-1"}, {"minutes", 5}, {"reason", "dust"}, {"by", "tech 7"}}));
   auto refused = reply_to(platform, "s2");
   REQUIRE(refused);
   CHECK((*refused)["ok"] == false);
   CHECK((*refused)["error"].get<std::string>().find("not accepted by this gateway") != std::string::npos);
 
   // Expired: refused with both times.
-  platform.publish("firegate/site-test/gw-test/cmd",
-                   R"({"id": "s3", "command": "status", "expires": "2020-01-01T00:00:00+08:00"})");
+  platform.publish("firegate/site-test/gw-test/cmd", json{{"id", "s3"},
+                                                          {"command", "status"},
+                                                          {"issued", issued_now()},
+                                                          {"expires", "2020-01-01T00:00:00+08:00"}}
+                                                         .dump());
   auto expired = reply_to(platform, "s3");
   REQUIRE(expired);
   CHECK((*expired)["ok"] == false);
@@ -239,7 +243,10 @@ TEST_CASE(
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   INFO(daemon.log_text());
   REQUIRE(status_of(platform, "online", "connected"));
-  const auto send = [&](const json& cmd) { platform.publish("firegate/site-test/gw-test/cmd", cmd.dump()); };
+  const auto send = [&](json cmd) {
+    cmd["issued"] = issued_now();
+    platform.publish("firegate/site-test/gw-test/cmd", cmd.dump());
+  };
 
   sim.send("1 state 1");
   send({{"id", "r1"}, {"command", "read"}, {"args", {{"device", "smoke-1"}, {"point", "state"}}}});

@@ -11,21 +11,22 @@ using namespace firegate;
 
 TEST_CASE("commands: the valid forms") {
   auto ack = parse_command(
-      R"({"id":"c1","command":"ack","args":{"alarm_id":"a-1","verdict":"false","by":"operator 12"}})");
+      R"({"id":"c1","command":"ack","issued":"2026-11-27T00:00:00Z","args":{"alarm_id":"a-1","verdict":"false","by":"operator 12"}})");
   REQUIRE(ack.error.empty());
   const auto& a = std::get<ack_command>(*ack.body);
   CHECK(a.alarm_id == "a-1");
   CHECK(a.verdict == verdict::false_alarm);
   CHECK(a.by == "operator 12");
   auto sh = parse_command(
-      R"({"id":"c2","command":"shield","args":{"device":"smoke-1","minutes":120,"reason":"dusty","by":"tech"}})");
+      R"({"id":"c2","command":"shield","issued":"2026-11-27T00:00:00Z","args":{"device":"smoke-1","minutes":120,"reason":"dusty","by":"tech"}})");
   REQUIRE(sh.error.empty());
   CHECK(std::get<shield_command>(*sh.body).length == std::chrono::minutes(120));
-  auto tm =
-      parse_command(R"({"id":"c3","command":"test_mode","args":{"device":"smoke-1","on":true,"by":"tech"}})");
+  auto tm = parse_command(
+      R"({"id":"c3","command":"test_mode","issued":"2026-11-27T00:00:00Z","args":{"device":"smoke-1","on":true,"by":"tech"}})");
   REQUIRE(tm.error.empty());
   CHECK(std::get<test_mode_command>(*tm.body).length == std::chrono::minutes(60));  // the default
-  auto un = parse_command(R"({"id":"c4","command":"unshield","args":{"device":"smoke-1","by":"tech"}})");
+  auto un = parse_command(
+      R"({"id":"c4","command":"unshield","issued":"2026-11-27T00:00:00Z","args":{"device":"smoke-1","by":"tech"}})");
   REQUIRE(un.error.empty());
   CHECK(std::get<unshield_command>(*un.body).device == "smoke-1");
 }
@@ -34,29 +35,31 @@ TEST_CASE("commands: bad variants are refused with the reason - the id is kept f
   const std::vector<std::pair<std::string, std::string>> cases{
       {"not json", "the command is not a JSON object"},
       {"[1,2]", "the command is not a JSON object"},
-      {R"({"command":"ack"})", "field \"id\" must be a string of 1–64 characters: the reply carries it back"},
-      {R"({"id":"c","command":"reboot"})",
+      {R"({"command":"ack","issued":"2026-11-27T00:00:00Z"})",
+       "field \"id\" must be a string of 1–64 characters: the reply carries it back"},
+      {R"({"id":"c","command":"reboot","issued":"2026-11-27T00:00:00Z"})",
        "unknown command \"reboot\"; the commands are ack, shield, unshield, test_mode, status, read, "
        "self_test"},
-      {R"({"id":"c"})", "field \"command\" is missing"},
-      {R"({"id":"c","command":"ack","args":{"alarm_id":"a","verdict":"maybe","by":"x"}})",
+      {R"({"id":"c","issued":"2026-11-27T00:00:00Z"})", "field \"command\" is missing"},
+      {R"({"id":"c","command":"ack","issued":"2026-11-27T00:00:00Z","args":{"alarm_id":"a","verdict":"maybe","by":"x"}})",
        "argument \"verdict\" must be \"real\", \"false\" or \"test\", not \"maybe\""},
-      {R"({"id":"c","command":"ack","args":{"verdict":"real","by":"x"}})",
+      {R"({"id":"c","command":"ack","issued":"2026-11-27T00:00:00Z","args":{"verdict":"real","by":"x"}})",
        "argument \"alarm_id\" is missing"},
-      {R"({"id":"c","command":"ack","args":{"alarm_id":7,"verdict":"real","by":"x"}})",
+      {R"({"id":"c","command":"ack","issued":"2026-11-27T00:00:00Z","args":{"alarm_id":7,"verdict":"real","by":"x"}})",
        "argument \"alarm_id\" must be a string"},
-      {R"({"id":"c","command":"ack","args":{"alarm_id":"a","verdict":"real","by":"x","extra":1}})",
+      {R"({"id":"c","command":"ack","issued":"2026-11-27T00:00:00Z","args":{"alarm_id":"a","verdict":"real","by":"x","extra":1}})",
        "argument \"extra\" is not known to this command"},
-      {R"({"id":"c","command":"ack","args":[]})", "field \"args\" must be an object"},
-      {R"({"id":"c","command":"ack","args":{},"sig":"x"})",
-       "field \"sig\" is not part of a command (id, command, args, expires)"},
-      {R"({"id":"c","command":"shield","args":{"device":"d","minutes":0,"reason":"r","by":"x"}})",
+      {R"({"id":"c","command":"ack","issued":"2026-11-27T00:00:00Z","args":[]})",
+       "field \"args\" must be an object"},
+      {R"({"id":"c","command":"ack","issued":"2026-11-27T00:00:00Z","args":{},"sig":"x"})",
+       "field \"sig\" is not part of a command (id, command, issued, args, expires)"},
+      {R"({"id":"c","command":"shield","issued":"2026-11-27T00:00:00Z","args":{"device":"d","minutes":0,"reason":"r","by":"x"}})",
        "argument \"minutes\" must be 1–10080, not 0"},
-      {R"({"id":"c","command":"shield","args":{"device":"d","minutes":1.5,"reason":"r","by":"x"}})",
+      {R"({"id":"c","command":"shield","issued":"2026-11-27T00:00:00Z","args":{"device":"d","minutes":1.5,"reason":"r","by":"x"}})",
        "argument \"minutes\" must be a whole number"},
-      {R"({"id":"c","command":"shield","args":{"device":"","minutes":5,"reason":"r","by":"x"}})",
+      {R"({"id":"c","command":"shield","issued":"2026-11-27T00:00:00Z","args":{"device":"","minutes":5,"reason":"r","by":"x"}})",
        "argument \"device\" must be 1–64 characters"},
-      {R"({"id":"c","command":"test_mode","args":{"device":"d","on":"yes","by":"x"}})",
+      {R"({"id":"c","command":"test_mode","issued":"2026-11-27T00:00:00Z","args":{"device":"d","on":"yes","by":"x"}})",
        "argument \"on\" must be true or false"},
       {std::string(9000, ' '), "the command is 9000 bytes; at most 8192 are accepted"},
   };
@@ -66,11 +69,12 @@ TEST_CASE("commands: bad variants are refused with the reason - the id is kept f
     CHECK_FALSE(c.body.has_value());
     CHECK(c.error == why);
   }
-  CHECK(parse_command(R"({"id":"c9","command":"ack","args":{}})").id == "c9");
+  CHECK(parse_command(R"({"id":"c9","command":"ack","issued":"2026-11-27T00:00:00Z","args":{}})").id == "c9");
 }
 
 TEST_CASE("commands: the reply carries the id - the result - the events caused") {
-  const auto cmd = parse_command(R"({"id":"c1","command":"unshield","args":{"device":"d","by":"x"}})");
+  const auto cmd = parse_command(
+      R"({"id":"c1","command":"unshield","issued":"2026-11-27T00:00:00Z","args":{"device":"d","by":"x"}})");
   event e;
   e.id = "ev-1";
   e.kind = event_kind::device_unshielded;
@@ -89,13 +93,15 @@ TEST_CASE("commands: the reply carries the id - the result - the events caused")
 }
 
 TEST_CASE("commands: status takes no arguments - expires is an ISO 8601 time with its offset") {
-  auto st = parse_command(R"({"id":"s1","command":"status"})");
+  auto st = parse_command(R"({"id":"s1","command":"status","issued":"2026-11-27T00:00:00Z"})");
   REQUIRE(st.error.empty());
   CHECK(std::holds_alternative<status_command>(*st.body));
   CHECK_FALSE(st.expires);
-  CHECK(parse_command(R"({"id":"s2","command":"status","args":{"verbose":true}})").error ==
-        "argument \"verbose\" is not known to this command");
-  auto ex = parse_command(R"({"id":"s3","command":"status","expires":"2026-11-27T15:00:00+08:00"})");
+  CHECK(parse_command(
+            R"({"id":"s2","command":"status","issued":"2026-11-27T00:00:00Z","args":{"verbose":true}})")
+            .error == "argument \"verbose\" is not known to this command");
+  auto ex = parse_command(
+      R"({"id":"s3","command":"status","issued":"2026-11-27T00:00:00Z","expires":"2026-11-27T15:00:00+08:00"})");
   REQUIRE(ex.error.empty());
   REQUIRE(ex.expires);
   CHECK(*ex.expires ==
@@ -103,9 +109,16 @@ TEST_CASE("commands: status takes no arguments - expires is an ISO 8601 time wit
                           std::chrono::hours(7)));
   const std::string bad =
       "field \"expires\" must be an ISO 8601 time with its offset, such as \"2026-11-27T15:04:05+08:00\"";
-  CHECK(parse_command(R"({"id":"s4","command":"status","expires":"tomorrow"})").error == bad);
-  CHECK(parse_command(R"({"id":"s5","command":"status","expires":1790000000})").error == bad);
-  CHECK(parse_command(R"({"id":"s6","command":"status","expires":"2026-11-27T15:00:00"})").error == bad);
+  CHECK(
+      parse_command(R"({"id":"s4","command":"status","issued":"2026-11-27T00:00:00Z","expires":"tomorrow"})")
+          .error == bad);
+  CHECK(
+      parse_command(R"({"id":"s5","command":"status","issued":"2026-11-27T00:00:00Z","expires":1790000000})")
+          .error == bad);
+  CHECK(
+      parse_command(
+          R"({"id":"s6","command":"status","issued":"2026-11-27T00:00:00Z","expires":"2026-11-27T15:00:00"})")
+          .error == bad);
 }
 
 TEST_CASE("commands: ISO 8601 times - offsets - fractions - impossible dates") {
@@ -144,33 +157,41 @@ TEST_CASE("commands: the allow-list and expiry refuse a well-formed command - wi
   const auto now =
       clock::time_point(std::chrono::sys_days(std::chrono::year(2026) / 11 / 27).time_since_epoch());
   auto shield = parse_command(
-      R"({"id":"c1","command":"shield","args":{"device":"d","minutes":5,"reason":"dust","by":"x"}})");
+      R"({"id":"c1","command":"shield","issued":"2026-11-27T00:00:00Z","args":{"device":"d","minutes":5,"reason":"dust","by":"x"}})");
   REQUIRE(shield.body);
   CHECK(command_refusal(shield, {"ack", "status"}, now) ==
         "command \"shield\" is not accepted by this gateway (its [uplink.mqtt] commands: ack, status)");
   CHECK(command_refusal(shield, {}, now) ==
         "command \"shield\" is not accepted by this gateway (its [uplink.mqtt] commands: none)");
   CHECK(command_refusal(shield, {"shield"}, now).empty());
-  auto late = parse_command(R"({"id":"c2","command":"status","expires":"2026-11-26T23:59:59Z"})");
+  auto late = parse_command(
+      R"({"id":"c2","command":"status","issued":"2026-11-27T00:00:00Z","expires":"2026-11-26T23:59:59Z"})");
   CHECK(command_refusal(late, {"status"}, now).starts_with("the command expired at "));
-  auto in_time = parse_command(R"({"id":"c3","command":"status","expires":"2026-11-27T00:00:00Z"})");
+  auto in_time = parse_command(
+      R"({"id":"c3","command":"status","issued":"2026-11-27T00:00:00Z","expires":"2026-11-27T00:00:00Z"})");
   CHECK(command_refusal(in_time, {"status"}, now).empty());  // at the instant: still valid
 }
 
 TEST_CASE("commands: read names a device and maybe a point - self_test names who asks") {
-  auto one = parse_command(R"({"id":"r1","command":"read","args":{"device":"smoke-1","point":"state"}})");
+  auto one = parse_command(
+      R"({"id":"r1","command":"read","issued":"2026-11-27T00:00:00Z","args":{"device":"smoke-1","point":"state"}})");
   REQUIRE(one.error.empty());
   CHECK(std::get<read_command>(*one.body).point == "state");
-  auto all = parse_command(R"({"id":"r2","command":"read","args":{"device":"smoke-1"}})");
+  auto all = parse_command(
+      R"({"id":"r2","command":"read","issued":"2026-11-27T00:00:00Z","args":{"device":"smoke-1"}})");
   REQUIRE(all.error.empty());
   CHECK(std::get<read_command>(*all.body).point.empty());
-  CHECK(parse_command(R"({"id":"r3","command":"read","args":{}})").error == "argument \"device\" is missing");
-  CHECK(parse_command(R"({"id":"r4","command":"read","args":{"device":"d","point":7}})").error ==
-        "argument \"point\" must be a string");
-  auto st = parse_command(R"({"id":"t1","command":"self_test","args":{"by":"tech 7"}})");
+  CHECK(parse_command(R"({"id":"r3","command":"read","issued":"2026-11-27T00:00:00Z","args":{}})").error ==
+        "argument \"device\" is missing");
+  CHECK(parse_command(
+            R"({"id":"r4","command":"read","issued":"2026-11-27T00:00:00Z","args":{"device":"d","point":7}})")
+            .error == "argument \"point\" must be a string");
+  auto st = parse_command(
+      R"({"id":"t1","command":"self_test","issued":"2026-11-27T00:00:00Z","args":{"by":"tech 7"}})");
   REQUIRE(st.error.empty());
   CHECK(std::get<self_test_command>(*st.body).by == "tech 7");
-  CHECK(parse_command(R"({"id":"t2","command":"self_test"})").error == "argument \"by\" is missing");
+  CHECK(parse_command(R"({"id":"t2","command":"self_test","issued":"2026-11-27T00:00:00Z"})").error ==
+        "argument \"by\" is missing");
 }
 
 TEST_CASE("commands: the readings of a read - one point or all") {
@@ -185,4 +206,28 @@ TEST_CASE("commands: the readings of a read - one point or all") {
                                              {"quality", "bad"},
                                              {"time", iso8601(t)}});
   CHECK(nlohmann::json::parse(readings_result(polled, ""))["readings"].size() == 2);
+}
+
+TEST_CASE("commands: issued is required - too old, from the future or retained, refused with the reason") {
+  const auto now =
+      clock::time_point(std::chrono::sys_days(std::chrono::year(2026) / 11 / 27).time_since_epoch());
+  const std::vector<std::string> all{"status"};
+  auto none = parse_command(R"({"id":"i1","command":"status"})");
+  CHECK(none.error.find("field \"issued\" must be the time the platform issued the command") == 0);
+  CHECK(none.id == "i1");
+  CHECK(parse_command(R"({"id":"i2","command":"status","issued":"yesterday"})").error.find("\"issued\"") !=
+        std::string::npos);
+  // Five minutes is the default: 4:59 old is carried out, 5:01 is not.
+  auto fresh = parse_command(R"({"id":"i3","command":"status","issued":"2026-11-26T23:55:01Z"})");
+  REQUIRE(fresh.error.empty());
+  CHECK(command_refusal(fresh, all, now).empty());
+  auto stale = parse_command(R"({"id":"i4","command":"status","issued":"2026-11-26T23:54:59Z"})");
+  CHECK(command_refusal(stale, all, now).find("more than 300 s ago") != std::string::npos);
+  CHECK(command_refusal(stale, all, now, std::chrono::seconds(600)).empty());
+  // A platform clock running ahead: a minute is tolerated, more is refused.
+  auto ahead = parse_command(R"({"id":"i5","command":"status","issued":"2026-11-27T00:02:00Z"})");
+  CHECK(command_refusal(ahead, all, now).find("ahead of the gateway's clock") != std::string::npos);
+  // The broker's stored copy is never carried out, whatever else holds.
+  fresh.retained = true;
+  CHECK(command_refusal(fresh, all, now).find("retained message") != std::string::npos);
 }

@@ -6,6 +6,7 @@
 // and go. --self-test asks a gateway for
 // its end-to-end self-test and acknowledges the test alarm as a test when it arrives.
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <mqtt/async_client.h>
@@ -16,11 +17,22 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <ctime>
 #include <deque>
 #include <iostream>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+namespace {
+
+/// Now as a command's "issued" time (UTC, ISO 8601): the gateway refuses commands older than its
+/// command_max_age_s.
+std::string issued_now() {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::time(nullptr)));
+}
+
+}  // namespace
 
 namespace {
 
@@ -262,10 +274,11 @@ int main(int argc, char** argv) {
     client.subscribe(prefix + "/#", 1)->wait();
     if (!self_test.empty()) {
       self_test_id = fmt::format("center-{}-self-test", ::getpid());
-      const auto body =
-          nlohmann::json{
-              {"id", self_test_id}, {"command", "self_test"}, {"args", {{"by", "firegate-center operator"}}}}
-              .dump();
+      const auto body = nlohmann::json{{"id", self_test_id},
+                                       {"command", "self_test"},
+                                       {"issued", issued_now()},
+                                       {"args", {{"by", "firegate-center operator"}}}}
+                            .dump();
       client.publish(fmt::format("{}/{}/cmd", prefix, self_test), body.data(), body.size(), 1, false)->wait();
       std::lock_guard output(output_mutex);
       std::cout << fmt::format(">> self-test asked of {}\n", self_test) << std::flush;
@@ -309,6 +322,7 @@ int main(int argc, char** argv) {
           nlohmann::json{
               {"id", fmt::format("center-{}-{}", ::getpid(), ++commands)},
               {"command", "ack"},
+              {"issued", issued_now()},
               {"args",
                {{"alarm_id", a.alarm_id}, {"verdict", a.verdict}, {"by", "firegate-center operator"}}}}
               .dump();
