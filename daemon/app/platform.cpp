@@ -91,7 +91,18 @@ void application::schedule_heartbeat() {
 }
 
 void application::on_command(const std::string& payload, bool retained) {
-  auto cmd = parse_command(payload);
+  std::optional<std::string> opened;
+  if (!cfg_.mqtt.command_key.empty()) {
+    // Signed with this gateway's key, or not taken at all.
+    std::string error, id;
+    opened = open_signed_command(payload, cfg_.mqtt.command_key, error, id);
+    if (!opened) {
+      parsed_command refused;
+      refused.id = id;
+      return answer(refused, error, {}, {});
+    }
+  }
+  auto cmd = parse_command(opened ? *opened : payload);
   cmd.retained = retained;
   if (retained || !cmd.body) {
     // A retained copy is refused whatever it says (command_refusal names why first).

@@ -96,6 +96,8 @@ struct mqtt_uplink_config {
   std::vector<std::string> commands{default_commands};
   /// A command issued longer ago than this is refused (a queued or replayed one).
   std::chrono::seconds command_max_age{300};
+  /// When set (command_key_file), only commands signed with it are taken (never logged).
+  std::string command_key;
   bool operator==(const mqtt_uplink_config&) const = default;
 };
 

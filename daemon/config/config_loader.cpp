@@ -179,6 +179,30 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
   m.heartbeat = std::chrono::seconds(node.get_integer("heartbeat_s", 1, 3600, 60).value_or(60));
   m.command_max_age =
       std::chrono::seconds(node.get_integer("command_max_age_s", 10, 86400, 300).value_or(300));
+  if (auto key_file = node.get_string_or("command_key_file", ""); !key_file.empty()) {
+    // The key commands are signed with: the file's bytes, a final newline not counted.
+    const auto path = (base / key_file).lexically_normal();
+    std::error_code ec;
+    const auto perms = std::filesystem::status(path, ec).permissions();
+    std::ifstream in(path, std::ios::binary);
+    std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+    if (ec || !in.is_open() || in.bad()) {
+      node.error(
+          "command_key_file",
+          fmt::format("{} cannot be read; check the path and that firegate may read it", path.string()));
+    } else if ((perms & std::filesystem::perms::others_read) != std::filesystem::perms::none) {
+      node.error("command_key_file",
+                 fmt::format("{} may be read by any user; chmod 0640 it (owner root, group firegate)",
+                             path.string()));
+    } else if (key.size() < 32) {
+      node.error("command_key_file",
+                 fmt::format("{} holds {} bytes; a key is at least 32 (openssl rand -hex 32 > {})",
+                             path.string(), key.size(), path.string()));
+    } else {
+      m.command_key = std::move(key);
+    }
+  }
   if (node.contains("commands")) {
     m.commands = node.get_string_array("commands");
     for (const auto& c : m.commands) {

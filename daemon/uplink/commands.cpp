@@ -4,9 +4,13 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace firegate {
@@ -181,6 +185,48 @@ parsed_command parse_command(std::string_view payload) {
   out.error = args.finish();
   if (!out.error.empty()) out.body.reset();
   return out;
+}
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &length);
+  std::string hex;
+  for (unsigned i = 0; i < length; ++i) hex += fmt::format("{:02x}", mac[i]);
+  return hex;
+}
+
+std::optional<std::string> open_signed_command(std::string_view payload, std::string_view key,
+                                               std::string& error, std::string& id) {
+  if (payload.size() > 2 * max_command_bytes) {
+    error = fmt::format("the command is {} bytes; at most {} are accepted", payload.size(),
+                        2 * max_command_bytes);
+    return std::nullopt;
+  }
+  const auto doc = json::parse(payload, nullptr, false);
+  // A bare command's id, for the refusal's reply.
+  if (doc.is_object() && doc.contains("id") && doc["id"].is_string()) id = doc["id"].get<std::string>();
+  if (!doc.is_object() || doc.size() != 2 || !doc.contains("signed") || !doc["signed"].is_string() ||
+      !doc.contains("hmac") || !doc["hmac"].is_string()) {
+    error =
+        "this gateway takes only signed commands ([uplink.mqtt] command_key_file): send {\"signed\": \"<the "
+        "command as JSON text>\", \"hmac\": \"<its HMAC-SHA256 with the gateway's key, in hex>\"}";
+    return std::nullopt;
+  }
+  const auto& text = doc["signed"].get_ref<const std::string&>();
+  const auto inner = json::parse(text, nullptr, false);
+  if (inner.is_object() && inner.contains("id") && inner["id"].is_string())
+    id = inner["id"].get<std::string>();
+  const auto expected = hmac_sha256_hex(key, text);
+  auto given = doc["hmac"].get<std::string>();
+  std::transform(given.begin(), given.end(), given.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (given.size() != expected.size() || CRYPTO_memcmp(given.data(), expected.data(), expected.size()) != 0) {
+    error = "the command's hmac does not match: it was not signed with this gateway's key (command_key_file)";
+    return std::nullopt;
+  }
+  return text;
 }
 
 std::string command_refusal(const parsed_command& cmd, const std::vector<std::string>& allowed,

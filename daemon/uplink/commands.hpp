@@ -75,6 +75,16 @@ inline constexpr std::size_t max_command_bytes = 8192;
 
 parsed_command parse_command(std::string_view payload);
 
+/// A command signed with the gateway's key ([uplink.mqtt] command_key_file): the payload is
+/// {"signed": "<the command's JSON text>", "hmac": "<HMAC-SHA256 of those bytes, 64 hex digits>"}.
+/// Returns the command's text when the HMAC matches (compared in constant time); nullopt with
+/// `error` set when the payload is not that envelope or the HMAC is wrong. `id` gets the inner
+/// command's id when it can be read, for the refusal's reply.
+std::optional<std::string> open_signed_command(std::string_view payload, std::string_view key,
+                                               std::string& error, std::string& id);
+/// HMAC-SHA256 of `data` with `key`, as 64 lowercase hex digits.
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+
 /// Why a well-formed command is not carried out now: it is a retained message, it is not on this
 /// gateway's allow-list ([uplink.mqtt] commands), it has expired, or it was issued longer ago than
 /// `max_age` (or over a minute in the future). Empty when it may run.

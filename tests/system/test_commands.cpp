@@ -141,3 +141,58 @@ TEST_CASE("commands: by default a platform cannot shield a detector or put it in
   CHECK((*status)["ok"] == true);
   CHECK(daemon.stop(SIGTERM) == 0);
 }
+
+TEST_CASE(
+    "commands: with a command key only commands signed with it are taken - the signature made by openssl") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  simulator sim(dir, 1);
+  const std::string key = "3f1c0de6b2a94d5e8c7b1a0f9e8d7c6b5a49382716f5e4d3c2b1a09f8e7d6c5b";
+  std::ofstream(dir / "command.key") << key << "\n";
+  std::filesystem::permissions(dir / "command.key",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const auto text = std::regex_replace(sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1),
+                                       std::regex("keepalive_s = 5\n"),
+                                       "keepalive_s = 5\ncommand_key_file = \"command.key\"\n");
+  std::ofstream(dir / "fg.toml") << text;
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  REQUIRE(wait_until([&] { return daemon.log_text().find("uplink connected") != std::string::npos; }, 10s));
+  // Signed by the openssl command line, not by firegate's code.
+  const auto sign = [&](const std::string& inner, const std::string& with) {
+    std::ofstream(dir / "inner.json") << inner;
+    std::string out;
+    child c({"/usr/bin/openssl", "dgst", "-sha256", "-mac", "HMAC", "-macopt", "key:" + with,
+             (dir / "inner.json").string()},
+            dir / "openssl.out");
+    REQUIRE(c.stop(0, 10s) == 0);
+    out = read_text(dir / "openssl.out");
+    const auto mac = out.substr(out.rfind(' ') + 1, 64);
+    return json{{"signed", inner}, {"hmac", mac}}.dump();
+  };
+  platform.publish(cmd_topic, sign(command_text("k1", "status"), key));
+  const auto ok = reply_to(platform, "k1");
+  INFO(daemon.log_text());
+  REQUIRE(ok);
+  CHECK((*ok)["ok"] == true);
+  platform.publish(cmd_topic, command_text("k2", "status"));                              // not signed
+  platform.publish(cmd_topic, sign(command_text("k3", "status"), std::string(64, '0')));  // another key
+  const auto unsigned_reply = reply_to(platform, "k2");
+  REQUIRE(unsigned_reply);
+  CHECK((*unsigned_reply)["ok"] == false);
+  CHECK((*unsigned_reply)["error"].get<std::string>().find("takes only signed commands") !=
+        std::string::npos);
+  const auto wrong = reply_to(platform, "k3");
+  REQUIRE(wrong);
+  CHECK((*wrong)["ok"] == false);
+  CHECK((*wrong)["error"].get<std::string>().find("does not match") != std::string::npos);
+  CHECK(daemon.log_text().find(key) == std::string::npos);  // the key is never logged
+  CHECK(daemon.stop(SIGTERM) == 0);
+
+  // A key any user may read is refused at the configuration check.
+  std::filesystem::permissions(dir / "command.key", std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  child check({firegated_path(), "--check-config", (dir / "fg.toml").string()}, dir / "check.log");
+  CHECK(check.stop(0, 10s) == 1);
+  CHECK(read_text(dir / "check.log").find("may be read by any user") != std::string::npos);
+}

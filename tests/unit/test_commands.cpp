@@ -231,3 +231,38 @@ TEST_CASE("commands: issued is required - too old, from the future or retained, 
   fresh.retained = true;
   CHECK(command_refusal(fresh, all, now).find("retained message") != std::string::npos);
 }
+
+TEST_CASE("commands: a signed command is opened only with the right HMAC-SHA256") {
+  // RFC 4231, test case 2.
+  CHECK(hmac_sha256_hex("Jefe", "what do ya want for nothing?") ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // Signed by `openssl dgst -sha256 -mac HMAC -macopt key:0123456789abcdef0123456789abcdef`.
+  const std::string key = "0123456789abcdef0123456789abcdef";
+  const std::string inner = R"({"id":"s1","command":"status","issued":"2026-11-27T15:00:00+08:00"})";
+  const auto envelope = [&](const std::string& mac) {
+    return nlohmann::json{{"signed", inner}, {"hmac", mac}}.dump();
+  };
+  std::string error, id;
+  auto opened = open_signed_command(
+      envelope("f697e9951c33c1d0055e9656c32892b87ba59a6e7ddba2af9994a4a6e46c77b8"), key, error, id);
+  REQUIRE(opened);
+  CHECK(*opened == inner);
+  CHECK(error.empty());
+  // Upper-case hex is the same HMAC.
+  CHECK(open_signed_command(envelope("F697E9951C33C1D0055E9656C32892B87BA59A6E7DDBA2AF9994A4A6E46C77B8"), key,
+                            error, id));
+  // One digit off, another key, a bare command, extra fields: refused, the id kept for the reply.
+  error.clear();
+  id.clear();
+  CHECK_FALSE(open_signed_command(
+      envelope("f697e9951c33c1d0055e9656c32892b87ba59a6e7ddba2af9994a4a6e46c77b9"), key, error, id));
+  CHECK(error.find("does not match") != std::string::npos);
+  CHECK(id == "s1");
+  CHECK_FALSE(
+      open_signed_command(envelope("f697e9951c33c1d0055e9656c32892b87ba59a6e7ddba2af9994a4a6e46c77b8"),
+                          "another key of thirty-two bytes!", error, id));
+  error.clear();
+  CHECK_FALSE(open_signed_command(inner, key, error, id));
+  CHECK(error.find("takes only signed commands") != std::string::npos);
+  CHECK_FALSE(open_signed_command(R"({"signed":"{}","hmac":"00","by":"x"})", key, error, id));
+}

@@ -327,10 +327,17 @@ TEST_CASE("uplink commands: the allow-list knows the commands - a typo gets a su
   CHECK(r.error_text().find(
             R"(uplink.mqtt.commands: unknown command "ak"; did you mean "ack"? the commands are: )") !=
         std::string::npos);
-  auto ok = load(edited(R"(commands = ["ack", "shield", "unshield", "test_mode", "status"])",
-                        R"(commands = ["status"])"));
+  auto ok =
+      load(edited(R"(commands = ["ack", "shield", "unshield", "test_mode", "status", "read", "self_test"])",
+                  R"(commands = ["status"])"));
   REQUIRE(ok.config);
   CHECK(ok.config->mqtt.commands == std::vector<std::string>{"status"});
+  // Left out, nothing that can silence a detector is accepted from the platform.
+  auto defaults = load(
+      edited(R"(commands = ["ack", "shield", "unshield", "test_mode", "status", "read", "self_test"])", ""));
+  REQUIRE(defaults.config);
+  CHECK(defaults.config->mqtt.commands ==
+        std::vector<std::string>{"ack", "unshield", "status", "read", "self_test"});
 }
 
 TEST_CASE("a telemetry pace slower than the flushes make messages is refused - a backlog would never drain") {
