@@ -141,6 +141,17 @@ int application::run() {
   next_seq_ = opened->next_event_seq();
   const auto open = opened->open_alarms();
   const auto false_alarms = opened->false_alarms_since(local_midnight(clock::now()));
+  // The platform commands young enough to be taken again: a replay of one is known at once.
+  try {
+    done_commands_ =
+        opened->commands_since(clock::now() - cfg_.mqtt.command_max_age - std::chrono::minutes(1));
+    std::vector<std::pair<clock::time_point, std::string>> by_time;
+    for (const auto& [id, c] : done_commands_) by_time.emplace_back(c.time, id);
+    std::sort(by_time.begin(), by_time.end());
+    for (auto& [t, id] : by_time) done_order_.push_back(std::move(id));
+  } catch (const store_error& e) {
+    spdlog::warn("storage cannot read the commands carried out error=\"{}\"", e.what());
+  }
   // Each uplink has its delivery bit; telemetry is only the MQTT uplink's (the GB/T 26875.3 one
   // sends analog values from live readings).
   const bool mqtt = !cfg_.mqtt.host.empty();

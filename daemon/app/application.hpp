@@ -144,8 +144,9 @@ class application final : public reading_sink {
   /// A command not carried out before: checked against the allow-list and its age, then done.
   void run_command(const parsed_command& cmd);
   /// Logs a command's outcome and publishes its reply; one carried out is remembered by its id.
+  /// `reached_engine`: the alarm engine took it (and may have refused it).
   void answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,
-              std::string_view result);
+              std::string_view result, bool reached_engine = false);
   /// A command carried out before: its first reply again, marked "repeated".
   void answer_repeat(const parsed_command& cmd, const std::string& first_reply);
   /// "" when `device` is configured, else the refusal (with the closest name).
@@ -207,9 +208,10 @@ class application final : public reading_sink {
     std::shared_ptr<boost::asio::steady_timer> timer;
   };
   std::vector<pending_read> reads_;
-  /// Platform commands carried out lately, by id, with their replies (the store keeps them across
-  /// restarts), and those being looked up or carried out now.
-  std::map<std::string, std::string, std::less<>> done_commands_;
+  /// Platform commands carried out lately, by id (loaded from the store at start: those young
+  /// enough to be taken again by command_max_age_s), and those being carried out now.
+  std::map<std::string, store::remembered_command, std::less<>> done_commands_;
+  static constexpr std::size_t max_remembered_commands = 10000;
   std::deque<std::string> done_order_;
   std::set<std::string, std::less<>> commands_under_way_;
   static constexpr std::chrono::seconds read_timeout{10};

@@ -91,6 +91,8 @@ void application::schedule_heartbeat() {
 }
 
 void application::on_command(const std::string& payload, bool retained) {
+  // An empty message is how a platform clears a retained one: nothing to answer.
+  if (payload.empty()) return spdlog::debug("command topic cleared retained={}", retained);
   std::optional<std::string> opened;
   if (!cfg_.mqtt.command_key.empty()) {
     // Signed with this gateway's key, or not taken at all.
@@ -104,40 +106,41 @@ void application::on_command(const std::string& payload, bool retained) {
   }
   auto cmd = parse_command(opened ? *opened : payload);
   cmd.retained = retained;
-  if (retained || !cmd.body) {
+  const auto known = done_commands_.find(cmd.id);
+  if (retained) {
+    // The broker's stored copy of a command already carried out comes back at every connect:
+    // logged, not answered, so that its first reply stands.
+    if (known != done_commands_.end() && known->second.fingerprint == cmd.fingerprint) {
+      return spdlog::warn(
+          "command retained copy ignored id={} command={} check=\"the platform publishes its commands "
+          "retained; "
+          "publish them with retain off\"",
+          cmd.id, cmd.name);
+    }
     // A retained copy is refused whatever it says (command_refusal names why first).
-    answer(cmd,
-           retained ? command_refusal(cmd, cfg_.mqtt.commands, clock::now(), cfg_.mqtt.command_max_age)
-                    : cmd.error,
-           {}, {});
-    return;
+    return answer(cmd, command_refusal(cmd, cfg_.mqtt.commands, clock::now(), cfg_.mqtt.command_max_age), {},
+                  {});
   }
-  // Carried out before (a replay, or sent again after a lost reply): the first reply again.
-  if (auto it = done_commands_.find(cmd.id); it != done_commands_.end())
-    return answer_repeat(cmd, it->second);
+  if (!cmd.body) return answer(cmd, cmd.error, {}, {});
+  if (known != done_commands_.end()) {
+    // The same command again (a replay, or sent again after a lost reply): its first reply again.
+    if (known->second.fingerprint == cmd.fingerprint) return answer_repeat(cmd, known->second.reply);
+    parsed_command refused = cmd;
+    refused.body.reset();  // not remembered
+    return answer(
+        refused,
+        fmt::format("command id {} was already used at {} for a different command; give each command "
+                    "its own id",
+                    cmd.id, iso8601(known->second.time)),
+        {}, {});
+  }
   if (!commands_under_way_.insert(cmd.id).second) {
     spdlog::warn(
         "command repeated while under way id={} command={} action=\"the first one's reply answers it\"",
         cmd.id, cmd.name);
     return;
   }
-  store_->post(
-      [this, cmd](store& s) {
-        std::optional<std::string> first;
-        try {
-          first = s.command_reply(cmd.id);
-        } catch (const store_error&) {
-          // Not readable: the commands of this run are still known in memory.
-        }
-        asio::post(io_, [this, cmd, first] {
-          if (first) {
-            commands_under_way_.erase(cmd.id);
-            return answer_repeat(cmd, *first);
-          }
-          run_command(cmd);
-        });
-      },
-      store_worker::priority::urgent);
+  run_command(cmd);
 }
 
 void application::run_command(const parsed_command& cmd) {
@@ -156,12 +159,13 @@ void application::run_command(const parsed_command& cmd) {
     }
   }
   std::vector<event> events;
+  const bool reached = error.empty();
   if (error.empty()) {
     auto done = carry_out(*cmd.body);
     error = std::move(done.error);
     events = std::move(done.events);
   }
-  answer(cmd, error, events, {});
+  answer(cmd, error, events, {}, reached);
   for (auto& e : events) raise(std::move(e));
 }
 
@@ -199,7 +203,7 @@ alarm_engine::outcome application::carry_out(const command_body& body) {
 }
 
 void application::answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,
-                         std::string_view result) {
+                         std::string_view result, bool reached_engine) {
   if (error.empty()) {
     spdlog::info("command done id={} command={} events={}", cmd.id, cmd.name, events.size());
   } else {
@@ -207,24 +211,41 @@ void application::answer(const parsed_command& cmd, const std::string& error, st
                  cmd.name.empty() ? "-" : cmd.name, error);
   }
   const auto reply = command_reply(cfg_.gateway.id, cmd, error, events, clock::now(), result);
-  if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), reply);
-  if (!cmd.body || cmd.retained) return;
-  commands_under_way_.erase(cmd.id);
-  // Remembered once carried out (a refused one may be sent again, corrected, under its id).
-  if (!error.empty()) return;
-  if (done_commands_.emplace(cmd.id, reply).second) done_order_.push_back(cmd.id);
-  while (done_order_.size() > 1000) {
-    done_commands_.erase(done_order_.front());
-    done_order_.pop_front();
+  if (!cmd.body || cmd.retained) {
+    if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), reply);
+    return;
   }
-  store_->post([id = cmd.id, reply](store& s) {
-    try {
-      s.remember_command(id, reply, clock::now());
-    } catch (const store_error& e) {
-      spdlog::warn("command not remembered id={} error=\"{}\" action=\"known until a restart\"", id,
-                   e.what());
+  commands_under_way_.erase(cmd.id);
+  // Remembered when it changed something or the alarm engine refused it (a replay must not find a
+  // changed state and act): not a read (status, read) nor a refusal before the engine.
+  const bool read_only =
+      std::holds_alternative<status_command>(*cmd.body) || std::holds_alternative<read_command>(*cmd.body);
+  if (!read_only && (error.empty() || reached_engine)) {
+    const store::remembered_command c{cmd.fingerprint, reply, clock::now()};
+    done_commands_[cmd.id] = c;
+    done_order_.push_back(cmd.id);
+    while (done_order_.size() > max_remembered_commands) {
+      done_commands_.erase(done_order_.front());
+      done_order_.pop_front();
     }
-  });
+    // Stored before the reply leaves, ahead of other jobs: a reply the platform saw is of a
+    // command the gateway will know after a power cut.
+    store_->post(
+        [this, id = cmd.id, c, reply](store& s) {
+          try {
+            s.remember_command(id, c);
+          } catch (const store_error& e) {
+            spdlog::warn("command not remembered id={} error=\"{}\" action=\"known until a restart\"", id,
+                         e.what());
+          }
+          asio::post(io_, [this, reply] {
+            if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), reply);
+          });
+        },
+        store_worker::priority::urgent);
+    return;
+  }
+  if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), reply);
 }
 
 std::string application::unknown_device(const std::string& device) const {

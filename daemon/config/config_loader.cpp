@@ -180,27 +180,40 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
   m.command_max_age =
       std::chrono::seconds(node.get_integer("command_max_age_s", 10, 86400, 300).value_or(300));
   if (auto key_file = node.get_string_or("command_key_file", ""); !key_file.empty()) {
-    // The key commands are signed with: the file's bytes, a final newline not counted.
+    // The key commands are signed with: the file's text (such as 64 hex digits from openssl rand -hex
+    // 32), one final newline not counted. Checked before it is read: a regular file, small, and
+    // nobody's but the owner's and the group's.
     const auto path = (base / key_file).lexically_normal();
     std::error_code ec;
-    const auto perms = std::filesystem::status(path, ec).permissions();
-    std::ifstream in(path, std::ios::binary);
-    std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
-    if (ec || !in.is_open() || in.bad()) {
-      node.error(
-          "command_key_file",
-          fmt::format("{} cannot be read; check the path and that firegate may read it", path.string()));
-    } else if ((perms & std::filesystem::perms::others_read) != std::filesystem::perms::none) {
+    const auto st = std::filesystem::status(path, ec);
+    const auto others = std::filesystem::perms::others_all;
+    if (ec || !std::filesystem::is_regular_file(st)) {
       node.error("command_key_file",
-                 fmt::format("{} may be read by any user; chmod 0640 it (owner root, group firegate)",
+                 fmt::format("{} is not a readable regular file; check the path", path.string()));
+    } else if ((st.permissions() & others) != std::filesystem::perms::none) {
+      node.error("command_key_file",
+                 fmt::format("{} is open to other users; chmod 0640 it (owner root, group firegate)",
                              path.string()));
-    } else if (key.size() < 32) {
-      node.error("command_key_file",
-                 fmt::format("{} holds {} bytes; a key is at least 32 (openssl rand -hex 32 > {})",
-                             path.string(), key.size(), path.string()));
+    } else if (std::filesystem::file_size(path, ec) > 4096 || ec) {
+      node.error("command_key_file", fmt::format("{} is over 4 KiB: not a key", path.string()));
     } else {
-      m.command_key = std::move(key);
+      std::ifstream in(path, std::ios::binary);
+      std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (key.ends_with("\r\n")) {
+        key.resize(key.size() - 2);
+      } else if (key.ends_with('\n')) {
+        key.pop_back();
+      }
+      if (!in.is_open() || in.bad()) {
+        node.error("command_key_file",
+                   fmt::format("{} cannot be read; check that firegate may read it", path.string()));
+      } else if (key.size() < 64) {
+        node.error("command_key_file",
+                   fmt::format("{} holds {} characters; a key is at least 64 (openssl rand -hex 32 > {})",
+                               path.string(), key.size(), path.string()));
+      } else {
+        m.command_key = std::move(key);
+      }
     }
   }
   if (node.contains("commands")) {

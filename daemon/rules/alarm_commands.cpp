@@ -236,6 +236,14 @@ alarm_engine::outcome alarm_engine::set_test_mode(const std::string& device, boo
     end_test_mode(device, d, by, wall, now, out.events);
     return out;
   }
+  if (length > policy_.shield_max) {
+    // Test mode silences a detector's linkage and escalation as a shield does: the same bound.
+    return {
+        fmt::format("a test mode of {} min is longer than this site allows ({} h, [alarms] shield_max_hours)",
+                    std::chrono::duration_cast<std::chrono::minutes>(length).count(),
+                    std::chrono::duration_cast<std::chrono::hours>(policy_.shield_max).count()),
+        {}};
+  }
   if (d.test) {
     return {fmt::format("{} is already in test mode until {:%F %T} UTC, set by {}", device,
                         std::chrono::floor<std::chrono::seconds>(d.test->until), d.test->actor),

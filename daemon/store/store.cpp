@@ -104,9 +104,10 @@ constexpr const char* migrations[] = {
     // first reply again).
     R"sql(
       CREATE TABLE commands (
-        id       TEXT PRIMARY KEY,
-        time_ms  INTEGER NOT NULL,
-        reply    TEXT NOT NULL
+        id          TEXT PRIMARY KEY,
+        time_ms     INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        reply       TEXT NOT NULL
       ) WITHOUT ROWID;
       CREATE INDEX commands_by_time ON commands (time_ms);
     )sql",

@@ -203,11 +203,16 @@ class store {
   std::optional<clock::time_point> oldest_undelivered();
 
   // ---- the platform's commands (store_commands.cpp) ----
-  /// The reply sent for the platform command `id`, when one with that id was carried out.
-  std::optional<std::string> command_reply(const std::string& id);
-  /// Remembers a command carried out, with its reply; keeps those of the last 7 days, at most
-  /// 10,000 (the oldest go first).
-  void remember_command(const std::string& id, const std::string& reply, clock::time_point now);
+  /// A platform command carried out (or refused by the alarm engine), as remembered.
+  struct remembered_command {
+    std::string fingerprint;  ///< what it asked (parsed_command::fingerprint)
+    std::string reply;        ///< the reply sent
+    clock::time_point time;
+  };
+  /// The commands remembered since `since`, by id: loaded at start, so that a replay is known at once.
+  std::map<std::string, remembered_command, std::less<>> commands_since(clock::time_point since);
+  /// Remembers a command; keeps those of the last 7 days, at most 10,000 (the oldest go first).
+  void remember_command(const std::string& id, const remembered_command& c);
 
   // ---- for firegatectl (store_queries.cpp) ----
   /// Events newest first: at most `limit`, with a sequence number below `before_seq` (0: any), of

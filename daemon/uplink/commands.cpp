@@ -137,6 +137,14 @@ parsed_command parse_command(std::string_view payload) {
     return out;
   }
   args_reader args(args_it == doc.end() ? no_args : *args_it);
+  {
+    // nlohmann's objects keep their keys sorted: the dump is canonical.
+    const auto what = out.name + "\n" + (args_it == doc.end() ? no_args : *args_it).dump();
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(what.data(), what.size(), digest, &length, EVP_sha256(), nullptr);
+    for (unsigned i = 0; i < length; ++i) out.fingerprint += fmt::format("{:02x}", digest[i]);
+  }
   if (out.name == "ack") {
     ack_command c;
     c.alarm_id = args.text("alarm_id", max_name);

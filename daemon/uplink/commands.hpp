@@ -68,6 +68,9 @@ struct parsed_command {
   std::optional<clock::time_point> issued;
   /// The broker's stored copy (a retained message), never carried out.
   bool retained{false};
+  /// What it asks, whatever its id and times: SHA-256 of the command's name and its arguments (as
+  /// canonical JSON), in hex. An id seen again with another fingerprint is another command.
+  std::string fingerprint;
 };
 
 /// Largest command payload accepted.

@@ -21,9 +21,13 @@ namespace {
 
 const std::string cmd_topic = "firegate/site-test/gw-test/cmd";
 
-std::size_t count_events(mqtt_probe& platform, const std::string& type) {
+std::size_t count_events(mqtt_probe& platform, const std::string& type, const std::string& device = "") {
   std::size_t n = 0;
-  for (const auto& m : platform.messages()) n += is_event(m, type);
+  for (const auto& m : platform.messages()) {
+    if (!is_event(m, type)) continue;
+    const auto j = json::parse(m.payload, nullptr, false);
+    n += device.empty() || j["device"].value("name", "") == device;
+  }
   return n;
 }
 
@@ -48,7 +52,7 @@ TEST_CASE(
   simulator sim(dir, 2);
   auto text = std::regex_replace(
       sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 2), std::regex("keepalive_s = 5\n"),
-      "keepalive_s = 5\ncommands = [\"ack\", \"shield\", \"unshield\", \"status\"]\n");
+      "keepalive_s = 5\ncommands = [\"ack\", \"shield\", \"unshield\", \"test_mode\", \"status\"]\n");
   text += "[alarms]\nshield_max_hours = 2\n";
   std::ofstream(dir / "fg.toml") << text;
 
@@ -103,7 +107,15 @@ TEST_CASE(
   CHECK((*stale)["ok"] == false);
   CHECK((*stale)["error"].get<std::string>().find("more than 300 s ago") != std::string::npos);
 
-  // Three hours on a site that allows two.
+  // The same id for another command (a platform reusing ids): refused, not answered from memory.
+  platform.publish(cmd_topic,
+                   command_text("c1", "shield",
+                                {{"device", "smoke-2"}, {"minutes", 30}, {"reason", "dust"}, {"by", "x"}}));
+  REQUIRE(wait_until([&] { return replies_to(platform, "c1").size() == 4; }, 10s));
+  CHECK(replies_to(platform, "c1")[3]["ok"] == false);
+  CHECK(replies_to(platform, "c1")[3]["error"].get<std::string>().find("already used") != std::string::npos);
+
+  // Three hours on a site that allows two, for a shield and for a test mode.
   platform.publish(cmd_topic,
                    command_text("c4", "shield",
                                 {{"device", "smoke-2"}, {"minutes", 180}, {"reason", "works"}, {"by", "x"}}));
@@ -189,10 +201,10 @@ TEST_CASE(
   CHECK(daemon.log_text().find(key) == std::string::npos);  // the key is never logged
   CHECK(daemon.stop(SIGTERM) == 0);
 
-  // A key any user may read is refused at the configuration check.
+  // A key open to other users is refused at the configuration check.
   std::filesystem::permissions(dir / "command.key", std::filesystem::perms::others_read,
                                std::filesystem::perm_options::add);
   child check({firegated_path(), "--check-config", (dir / "fg.toml").string()}, dir / "check.log");
   CHECK(check.stop(0, 10s) == 1);
-  CHECK(read_text(dir / "check.log").find("may be read by any user") != std::string::npos);
+  CHECK(read_text(dir / "check.log").find("is open to other users") != std::string::npos);
 }

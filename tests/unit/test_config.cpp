@@ -322,19 +322,19 @@ TEST_CASE(
 }
 
 TEST_CASE("uplink commands: the allow-list knows the commands - a typo gets a suggestion") {
-  auto r = load(edited(R"(commands = ["ack", "shield")", R"(commands = ["ak", "shield")"));
+  auto r = load(edited(R"(# commands = ["ack", "shield")", R"(commands = ["ak", "shield")"));
   REQUIRE_FALSE(r.config);
   CHECK(r.error_text().find(
             R"(uplink.mqtt.commands: unknown command "ak"; did you mean "ack"? the commands are: )") !=
         std::string::npos);
   auto ok =
-      load(edited(R"(commands = ["ack", "shield", "unshield", "test_mode", "status", "read", "self_test"])",
+      load(edited(R"(# commands = ["ack", "shield", "unshield", "test_mode", "status", "read", "self_test"])",
                   R"(commands = ["status"])"));
   REQUIRE(ok.config);
   CHECK(ok.config->mqtt.commands == std::vector<std::string>{"status"});
   // Left out, nothing that can silence a detector is accepted from the platform.
-  auto defaults = load(
-      edited(R"(commands = ["ack", "shield", "unshield", "test_mode", "status", "read", "self_test"])", ""));
+  auto defaults = load(edited(
+      R"(# commands = ["ack", "shield", "unshield", "test_mode", "status", "read", "self_test"])", ""));
   REQUIRE(defaults.config);
   CHECK(defaults.config->mqtt.commands ==
         std::vector<std::string>{"ack", "unshield", "status", "read", "self_test"});

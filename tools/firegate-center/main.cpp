@@ -21,6 +21,7 @@
 #include <deque>
 #include <iostream>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -30,6 +31,16 @@ namespace {
 /// command_max_age_s.
 std::string issued_now() {
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::time(nullptr)));
+}
+
+/// A part of a command id no other run of this program repeats (the gateway remembers ids for days,
+/// and a process id comes round again).
+const std::string& unique_suffix() {
+  static const std::string suffix = [] {
+    std::random_device random;
+    return fmt::format("{:08x}{:08x}", random(), random());
+  }();
+  return suffix;
 }
 
 }  // namespace
@@ -273,7 +284,7 @@ int main(int argc, char** argv) {
     client.connect(opts.finalize())->wait();
     client.subscribe(prefix + "/#", 1)->wait();
     if (!self_test.empty()) {
-      self_test_id = fmt::format("center-{}-self-test", ::getpid());
+      self_test_id = fmt::format("center-{}-self-test", unique_suffix());
       const auto body = nlohmann::json{{"id", self_test_id},
                                        {"command", "self_test"},
                                        {"issued", issued_now()},
@@ -320,7 +331,7 @@ int main(int argc, char** argv) {
     for (const auto& a : due) {
       const auto body =
           nlohmann::json{
-              {"id", fmt::format("center-{}-{}", ::getpid(), ++commands)},
+              {"id", fmt::format("center-{}-{}", unique_suffix(), ++commands)},
               {"command", "ack"},
               {"issued", issued_now()},
               {"args",
