@@ -284,10 +284,16 @@ void application::storage_damaged(const moved_aside_database& moved, salvage_rep
   e.device = cfg_.gateway.id;
   e.time = clock::now();
   e.value = static_cast<double>(r.messages_unreadable);
-  e.detail = fmt::format(
-      "the database {} was damaged ({}) and was moved to {}, kept for recovery; a fresh database is in use; "
-      "{}",
-      cfg_.storage.path, moved.reason, moved.moved_to, carried);
+  const auto where =
+      r.in_memory ? fmt::format(
+                        "no fresh file could take its place ({}): a database in memory stands in, and "
+                        "nothing is kept across a restart until the disk is replaced",
+                        r.memory_reason)
+      : moved.moved_to == cfg_.storage.path
+          ? std::string("it could not be moved aside")
+          : fmt::format("it was moved to {}, kept for recovery; a fresh database is in use", moved.moved_to);
+  e.detail = fmt::format("the database {} was damaged ({}); {}; {}", cfg_.storage.path, moved.reason, where,
+                         carried);
   raise(std::move(e));
 }
 

@@ -141,6 +141,20 @@ std::string mark_recovered(const std::string& payload) {
   return j.dump();
 }
 
+/// Interrupts the connection's statements once `deadline` has passed (nullptr: no longer).
+void within_budget(sqlite3* db, const std::chrono::steady_clock::time_point* deadline) {
+  if (deadline == nullptr) return sqlite3_progress_handler(db, 0, nullptr, nullptr);
+  sqlite3_progress_handler(
+      db, 10000,
+      [](void* d) -> int {
+        return std::chrono::steady_clock::now() >
+                       *static_cast<const std::chrono::steady_clock::time_point*>(d)
+                   ? 1
+                   : 0;
+      },
+      const_cast<std::chrono::steady_clock::time_point*>(deadline));
+}
+
 bool sqlite3_is_interrupted_text(const char* message) {
   return message != nullptr && std::strstr(message, "interrupt") != nullptr;
 }
@@ -210,18 +224,12 @@ void store::check_integrity() {
   }
   // The whole file, readings included, as far as the budget allows.
   const auto deadline = std::chrono::steady_clock::now() + integrity_budget;
-  sqlite3_progress_handler(
-      db_, 10000,
-      [](void* d) -> int {
-        return std::chrono::steady_clock::now() > *static_cast<std::chrono::steady_clock::time_point*>(d) ? 1
-                                                                                                          : 0;
-      },
-      const_cast<std::chrono::steady_clock::time_point*>(&deadline));
+  within_budget(db_, &deadline);
   std::string problems;
   try {
     problems = problems_of("PRAGMA quick_check");
   } catch (const store_error&) {
-    sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+    within_budget(db_, nullptr);
     if (damaged_) throw damage(fmt::format("the file cannot be checked ({})", sqlite3_errmsg(db_)));
     if ((sqlite3_errcode(db_) & 0xFF) != SQLITE_INTERRUPT &&
         !sqlite3_is_interrupted_text(sqlite3_errmsg(db_))) {
@@ -234,7 +242,7 @@ void store::check_integrity() {
         integrity_budget.count());
     return;
   }
-  sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+  within_budget(db_, nullptr);
   if (!problems.empty()) throw damage(problems);
 }
 
@@ -427,13 +435,7 @@ bool store::check_after_failure() {
   last_failure_check_ = now;
   // A write failed with an I/O error: the pages an alarm depends on are checked, within the budget.
   const auto deadline = now + integrity_budget;
-  sqlite3_progress_handler(
-      db_, 10000,
-      [](void* d) -> int {
-        return std::chrono::steady_clock::now() > *static_cast<std::chrono::steady_clock::time_point*>(d) ? 1
-                                                                                                          : 0;
-      },
-      const_cast<std::chrono::steady_clock::time_point*>(&deadline));
+  within_budget(db_, &deadline);
   for (const char* table : {"events", "outbox"}) {
     try {
       statement q(*this, fmt::format("PRAGMA quick_check({})", table).c_str());
@@ -449,7 +451,7 @@ bool store::check_after_failure() {
       // Damage sets damaged_ on its own; an I/O error or the budget running out says nothing more.
     }
   }
-  sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+  within_budget(db_, nullptr);
   return damaged_;
 }
 
