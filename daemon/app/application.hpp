@@ -101,6 +101,8 @@ class application final : public reading_sink {
   /// A damaged database was moved aside (at start or while running) and what it held carried over:
   /// a storage_fault saying what was kept and what was lost, open until the fresh file works.
   void storage_damaged(const moved_aside_database& moved, salvage_report r);
+  /// Opens a storage_fault (ended with the others by storage_succeeded).
+  void raise_storage_fault(std::string detail, double value);
   /// At start, before the worker: salvages the moved-aside file and queues the events to send again.
   salvage_report salvage_at_start(store& s);
   /// On the store's thread after a job met damage: moves the file aside, salvages, tells the loop.

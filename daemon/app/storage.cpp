@@ -131,24 +131,16 @@ void application::storage_failed(const std::string& error, std::string_view what
   }
   // A damaged file's own fault comes with its replacement (storage_damaged), saying more.
   if (storage_failing_ || damage) return;
-  storage_failing_ = true;
-  event e;
-  e.id = new_event_id();
-  storage_fault_ids_.push_back(e.id);
-  e.kind = event_kind::storage_fault;
-  e.device = cfg_.gateway.id;
-  e.time = clock::now();
-  e.detail = storage_in_memory_
-                 ? fmt::format(
-                       "the gateway cannot open its database {} ({}); it runs on a database in memory: "
-                       "alarms are sent, but nothing is kept across a restart until the disk is fixed",
-                       cfg_.storage.path, error)
-                 : fmt::format(
-                       "the gateway cannot write its database {} ({}); alarms are still sent, from memory, "
-                       "but are not kept across a restart until the disk is fixed; check free space and "
-                       "the file system",
-                       cfg_.storage.path, error);
-  raise(std::move(e));
+  raise_storage_fault(
+      storage_in_memory_
+          ? fmt::format("the gateway cannot open its database {} ({}); it runs on a database in memory: "
+                        "alarms are sent, but nothing is kept across a restart until the disk is fixed",
+                        cfg_.storage.path, error)
+          : fmt::format("the gateway cannot write its database {} ({}); alarms are still sent, from memory, "
+                        "but are not kept across a restart until the disk is fixed; check free space and "
+                        "the file system",
+                        cfg_.storage.path, error),
+      0);
 }
 
 void application::storage_succeeded() {
@@ -274,16 +266,6 @@ void application::storage_damaged(const moved_aside_database& moved, salvage_rep
       cfg_.storage.path, moved.moved_to, moved.reason, r.events, r.messages, r.messages_unreadable,
       r.resend.size());
   ++storage_faults_;
-  // Open until the fresh file takes a write and its outbox reads (storage_succeeded); with a
-  // database in memory, until a restart.
-  storage_failing_ = true;
-  event e;
-  e.id = new_event_id();
-  storage_fault_ids_.push_back(e.id);
-  e.kind = event_kind::storage_fault;
-  e.device = cfg_.gateway.id;
-  e.time = clock::now();
-  e.value = static_cast<double>(r.messages_unreadable);
   const auto where =
       r.in_memory ? fmt::format(
                         "no fresh file could take its place ({}): a database in memory stands in, and "
@@ -292,8 +274,23 @@ void application::storage_damaged(const moved_aside_database& moved, salvage_rep
       : moved.moved_to == cfg_.storage.path
           ? std::string("it could not be moved aside")
           : fmt::format("it was moved to {}, kept for recovery; a fresh database is in use", moved.moved_to);
-  e.detail = fmt::format("the database {} was damaged ({}); {}; {}", cfg_.storage.path, moved.reason, where,
-                         carried);
+  // Open until the fresh file takes a write and its outbox reads (storage_succeeded); with a
+  // database in memory, until a restart.
+  raise_storage_fault(fmt::format("the database {} was damaged ({}); {}; {}", cfg_.storage.path, moved.reason,
+                                  where, carried),
+                      static_cast<double>(r.messages_unreadable));
+}
+
+void application::raise_storage_fault(std::string detail, double value) {
+  storage_failing_ = true;
+  event e;
+  e.id = new_event_id();
+  storage_fault_ids_.push_back(e.id);
+  e.kind = event_kind::storage_fault;
+  e.device = cfg_.gateway.id;
+  e.time = clock::now();
+  e.value = value;
+  e.detail = std::move(detail);
   raise(std::move(e));
 }
 

@@ -117,11 +117,13 @@ int main(int argc, char** argv) {
     const auto open_s = timed([&] { s = std::make_unique<store>(path); });
     salvage_report r;
     const auto replace_s = timed([&] { r = s->replace_damaged(); });
-    std::cout << fmt::format(
-        R"({{"readings": {}, "events": {}, "file_mib": {:.1f}, "open_with_check_s": {:.3f}, "integrity_note": "{}", "replace_s": {:.3f}, "events_carried": {}, "messages_carried": {}}})",
-        total, damage_events, static_cast<double>(size_on_disk(s->moved_aside()->moved_to)) / (1 << 20), open_s,
-        s->integrity_note(), replace_s, r.events, r.messages)
-              << "\n";
+    std::cout
+        << fmt::format(
+               R"({{"readings": {}, "events": {}, "file_mib": {:.1f}, "open_with_check_s": {:.3f}, "integrity_note": "{}", "replace_s": {:.3f}, "events_carried": {}, "messages_carried": {}}})",
+               total, damage_events,
+               static_cast<double>(size_on_disk(s->moved_aside()->moved_to)) / (1 << 20), open_s,
+               s->integrity_note(), replace_s, r.events, r.messages)
+        << "\n";
     fs::remove_all(dir);
     return 0;
   }
