@@ -226,7 +226,8 @@ void application::start_control() {
       io_.get_executor(), [this](const std::shared_ptr<control::session>& s, const nlohmann::json& request) {
         on_control(s, request);
       });
-  if (auto error = control_->start(cfg_.control.socket, cfg_.control.group); !error.empty()) {
+  if (auto error = control_->start(cfg_.control.socket, cfg_.control.group, cfg_.control.idle_timeout);
+      !error.empty()) {
     // firegatectl is for people on site; the gateway's job goes on without it.
     spdlog::error(
         "control socket unavailable path={} error=\"{}\" action=\"firegatectl cannot reach this daemon\"",

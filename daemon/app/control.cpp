@@ -82,8 +82,13 @@ void application::on_control(const session_ptr& s, const json& request) {
       s->send(refuse(id, "failed", "no GB/T 26875.3 uplink is configured ([uplink.gb26875])"));
       return s->done();
     }
-    const auto op = args.find("operator");
-    const auto number = op != args.end() && op->is_number_unsigned() ? op->get<unsigned>() : 0U;
+    std::string bad;
+    const auto op = whole_arg(args, "operator", 0, 0, 255, bad);
+    if (!op) {
+      s->send(refuse(id, "bad_request", bad));
+      return s->done();
+    }
+    const auto number = static_cast<unsigned>(*op);
     if (auto error = gb26875_->answer_inspection(number); !error.empty()) {
       s->send(refuse(id, "failed", error));
       return s->done();
@@ -333,16 +338,17 @@ void application::control_alarms(const session_ptr& s, const json& id, const jso
     s->send(reply(id, {{"open", std::move(open)}}));
     return s->done();
   }
-  const auto limit = args.value("limit", 50);
-  if (limit < 1 || limit > 10000) {
-    s->send(refuse(id, "bad_request", fmt::format("\"limit\" must be 1–10000, not {}", limit)));
+  std::string bad;
+  const auto limit = whole_arg(args, "limit", 50, 1, 10000, bad);
+  if (!limit) {
+    s->send(refuse(id, "bad_request", bad));
     return s->done();
   }
-  store_->post([this, s, id, device, limit](store& st) {
+  store_->post([this, s, id, device, limit = static_cast<std::size_t>(*limit)](store& st) {
     json out;
     try {
       json events = json::array();
-      for (const auto& e : st.event_history(device, static_cast<std::size_t>(limit))) {
+      for (const auto& e : st.event_history(device, limit)) {
         events.push_back(event_summary(e));
       }
       out = reply(id, {{"history", std::move(events)}});
@@ -366,12 +372,13 @@ void application::control_alarm_command(const session_ptr& s, const json& id, co
   }
   std::chrono::seconds wait{0};
   if (name == "test_alarm") {
-    const auto w = args.value("wait_s", 120);
-    if (w < 1 || w > 3600) {
-      s->send(refuse(id, "bad_request", fmt::format("\"wait_s\" must be 1–3600, not {}", w)));
+    std::string bad;
+    const auto w = whole_arg(args, "wait_s", 120, 1, 3600, bad);
+    if (!w) {
+      s->send(refuse(id, "bad_request", bad));
       return s->done();
     }
-    wait = std::chrono::seconds(w);
+    wait = std::chrono::seconds(*w);
     args.erase("wait_s");
   }
   args["by"] = local_actor(s->who(), given);

@@ -26,6 +26,27 @@ inline std::string local_actor(const control::peer& p, const std::string& given)
   return fmt::format("{} (firegatectl, user {})", given, p.user);
 }
 
+/// A whole-number argument within [min, max], or `fallback` when absent (none: it must be given).
+/// Anything else (a fraction, 1e300, a string, a number past the range) gives nullopt and says why
+/// in `error`: never converted first and checked after (1e300 once became -2147483648).
+inline std::optional<std::int64_t> whole_arg(const json& args, const char* key,
+                                             std::optional<std::int64_t> fallback, std::int64_t min,
+                                             std::int64_t max, std::string& error) {
+  const auto it = args.find(key);
+  if (it == args.end() || it->is_null()) {
+    if (!fallback) error = fmt::format("\"{}\" is missing: a whole number {}–{}", key, min, max);
+    return fallback;
+  }
+  const bool whole = it->is_number_integer() && !(it->is_number_unsigned() &&
+                                                  it->get<std::uint64_t>() > static_cast<std::uint64_t>(max));
+  if (whole) {
+    const auto v = it->get<std::int64_t>();
+    if (v >= min && v <= max) return v;
+  }
+  error = fmt::format("\"{}\" must be a whole number {}–{}, not {}", key, min, max, it->dump());
+  return std::nullopt;
+}
+
 inline json time_or_null(const std::optional<clock::time_point>& t) {
   return t ? json(iso8601(*t)) : json(nullptr);
 }

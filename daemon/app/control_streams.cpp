@@ -26,6 +26,17 @@ using control::reply;
 using session_ptr = std::shared_ptr<control::session>;
 using namespace control_json;
 
+namespace {
+
+std::string endless_busy() {
+  return fmt::format(
+      "{} tails and exports are open already; the other connections are kept for commands (ack, shield, "
+      "status): end a tail (Ctrl-C) and try again",
+      control::max_streams);
+}
+
+}  // namespace
+
 void application::control_tail(const session_ptr& s, const json& id, const json& args) {
   const auto device = args.value("device", std::string());
   if (!device.empty()) {
@@ -35,7 +46,10 @@ void application::control_tail(const session_ptr& s, const json& id, const json&
     }
   }
   const bool readings = args.value("readings", true), events = args.value("events", true);
-  s->streaming();
+  if (!s->open_stream()) {
+    s->send(refuse(id, "busy", endless_busy()));
+    return s->done();
+  }
   s->send({{"id", id}, {"progress", {{"stage", "tailing"}, {"device", device}}}});
   watchers_.push_back({s, id, device, readings, events, {}, nullptr, clock::now()});
 }
@@ -148,7 +162,8 @@ json application::config_json() const {
                           {"retries", g->retries},
                           {"heartbeat_s", g->heartbeat.count()},
                           {"heartbeat_abnormal_s", g->heartbeat_abnormal.count()},
-                          {"analog_interval_s", g->analog_interval.count()}};
+                          {"analog_interval_s", g->analog_interval.count()},
+                          {"clock_max_step_s", g->clock_max_step.count()}};
   }
   return {
       {"file", config_path_.string()},
@@ -194,13 +209,20 @@ void application::control_registers(const session_ptr& s, const json& id, const 
                                config::did_you_mean(bus_name, names), fmt::join(names, ", "))));
     return s->done();
   }
-  const auto number = [&](const char* key, int fallback) {
-    auto it = args.find(key);
-    return it != args.end() && it->is_number_integer() ? it->get<int>() : fallback;
+  // Checked as JSON before any conversion: 4294967297 is not unit 1, 1e300 is not a count.
+  std::string bad;
+  const auto number = [&](const char* key, std::optional<std::int64_t> fallback, std::int64_t min,
+                          std::int64_t max) {
+    const auto v = whole_arg(args, key, fallback, min, max, bad);
+    return static_cast<int>(v.value_or(min));
   };
   if (name == "scan") {
-    const int first = number("from", 1), last = number("to", 32);
-    if (first < 1 || last > 247 || first > last) {
+    const int first = number("from", 1, 1, 247), last = number("to", 32, 1, 247);
+    if (!bad.empty()) {
+      s->send(refuse(id, "bad_request", bad));
+      return s->done();
+    }
+    if (first > last) {
       s->send(
           refuse(id, "bad_request", fmt::format("scan units 1–247, from before to; not {}–{}", first, last)));
       return s->done();
@@ -210,11 +232,10 @@ void application::control_registers(const session_ptr& s, const json& id, const 
     return scan_unit(s, id, *bus, first, last, json::array());
   }
   register_request r;
-  const int unit = number("unit", 0), address = number("address", -1), count = number("count", 1);
-  if (unit < 1 || unit > 247 || address < 0 || address > 65535 || count < 1 || count > 2000) {
-    s->send(refuse(id, "bad_request",
-                   fmt::format("give unit 1–247 (not {}), address 0–65535 (not {}) and count 1–2000 (not {})",
-                               unit, address, count)));
+  const int unit = number("unit", std::nullopt, 1, 247), address = number("address", std::nullopt, 0, 65535),
+            count = number("count", 1, 1, 2000);
+  if (!bad.empty()) {
+    s->send(refuse(id, "bad_request", bad));
     return s->done();
   }
   r.unit = static_cast<std::uint8_t>(unit);
@@ -275,8 +296,30 @@ void application::control_registers(const session_ptr& s, const json& id, const 
                  force ? fmt::format(" forced=true outputs={}", outputs) : std::string());
   }
   const auto who = local_actor(s->who(), args.value("by", std::string()));
-  drivers_[*bus]->transact(r, [this, s, id, r, bus_name, force, held, who, forced_device,
-                               forced_outputs](const register_reply& answer) {
+  // The device configured at that unit, for the event: the platform knows devices, not units.
+  std::string unit_device;
+  for (const auto& d : cfg_.devices) {
+    if (d.bus != bus_name || !cfg_.buses[*bus].settings || !unit_device.empty()) continue;
+    for (const auto& [key, value] : cfg_.buses[*bus].settings->device_summary(d.name)) {
+      if (key == "unit_id" && value == std::to_string(unit)) unit_device = d.name;
+    }
+  }
+  drivers_[*bus]->transact(r, [this, s, id, r, bus_name, force, held, who, forced_device, forced_outputs,
+                               unit_device](const register_reply& answer) {
+    if (!force && !answer.error && !r.values.empty()) {
+      // A raw write bypasses the profiles' checks (a changed alarm setting, a relay switched): the
+      // platform hears of it with who did it, not only this box's log.
+      event e;
+      e.id = new_event_id();
+      e.kind = event_kind::register_written;
+      e.device = unit_device.empty() ? bus_name : unit_device;
+      e.time = clock::now();
+      e.actor = who;
+      e.value = r.values.front();
+      e.detail = fmt::format("{} wrote {} unit {} {} {} = {} by hand (firegatectl write)", who, bus_name,
+                             r.unit, r.table, r.address, fmt::join(r.values, " "));
+      raise(std::move(e));
+    }
     if (force && !answer.error) {
       // The linkage no longer knows the output to be at its value: asserted again on its next chance.
       for (const auto& [device, write] : forced_outputs) linkage_.written(device, write, std::nan(""), false);
@@ -349,7 +392,10 @@ void application::control_export(const session_ptr& s, const json& id, const jso
       return s->done();
     }
   }
-  s->streaming();
+  if (!s->open_stream()) {
+    s->send(refuse(id, "busy", endless_busy()));
+    return s->done();
+  }
   // What is still in memory is written first, so that the export covers up to now.
   flush();
   export_page(s, id, *from, *to, device, 0, 0);

@@ -41,6 +41,17 @@ void application::start_gb26875() {
       [this](const gb26875::app_data& request, std::function<void(std::optional<gb26875::app_data>)> reply) {
         answer_gb26875(request, std::move(reply));
       });
+  gb26875_->on_clock_refused([this](std::string detail, double step_s) {
+    event e;
+    e.id = new_event_id();
+    e.kind = event_kind::clock_sync_refused;
+    e.device = cfg_.gateway.id;
+    e.time = clock::now();
+    e.value = step_s;
+    e.unit = "s";
+    e.detail = std::move(detail);
+    raise(std::move(e));
+  });
   gb26875_->start();
 }
 

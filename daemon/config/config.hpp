@@ -121,6 +121,9 @@ struct gb26875_uplink_config {
   std::chrono::seconds heartbeat_abnormal{5};
   /// Analog values (type 3) of each point at most this often; 0: only when the centre asks.
   std::chrono::seconds analog_interval{60};
+  /// The centre's clock synchronisation moves the time labels by at most this much from the box's
+  /// own clock; a larger step is refused and reported (clock_sync_refused). 0: never follow it.
+  std::chrono::seconds clock_max_step{300};
   bool operator==(const gb26875_uplink_config&) const = default;
 };
 
@@ -145,8 +148,11 @@ struct control_config {
   bool enabled{true};
   /// The Unix socket; its folder must exist (systemd's RuntimeDirectory makes /run/firegate).
   std::string socket{"/run/firegate/control.sock"};
-  /// Members of this group may use the socket (mode 0660); empty: the daemon's own group.
-  std::string group{"firegate"};
+  /// Members of this group may use the socket (mode 0660); empty: the daemon's own group. Its own
+  /// group, not the service's: a technician who may run firegatectl need not read the database or keys.
+  std::string group{"firegate-operators"};
+  /// A connection with no request under way is closed after this.
+  std::chrono::seconds idle_timeout{120};
   bool operator==(const control_config&) const = default;
 };
 

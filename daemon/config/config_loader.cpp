@@ -246,6 +246,7 @@ gb26875_uplink_config parse_gb26875(config_node& node) {
   g.heartbeat = std::chrono::seconds(node.get_integer("heartbeat_s", 5, 600, 25).value_or(25));
   g.heartbeat_abnormal = std::chrono::seconds(node.get_integer("heartbeat_abnormal_s", 1, 60, 5).value_or(5));
   g.analog_interval = std::chrono::seconds(node.get_integer("analog_interval_s", 0, 86400, 60).value_or(60));
+  g.clock_max_step = std::chrono::seconds(node.get_integer("clock_max_step_s", 0, 86400, 300).value_or(300));
   if (g.heartbeat_abnormal > g.heartbeat) {
     node.error("heartbeat_abnormal_s",
                "is longer than heartbeat_s; while the link is abnormal the heartbeat "
@@ -272,6 +273,7 @@ control_config parse_control(config_node& node, const std::filesystem::path& bas
   }
   c.socket = socket;
   c.group = node.get_string_or("group", c.group);
+  c.idle_timeout = std::chrono::seconds(node.get_integer("idle_timeout_s", 5, 3600, 120).value_or(120));
   node.finish();
   return c;
 }

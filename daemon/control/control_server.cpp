@@ -107,7 +107,15 @@ void session::send(const json& line, bool droppable) {
 void session::done() {
   busy_ = false;
   streaming_ = false;
+  endless_ = false;
   arm_idle();
+}
+
+bool session::open_stream() {
+  if (owner_.open_streams() >= max_streams) return false;
+  streaming_ = true;
+  endless_ = true;
+  return true;
 }
 
 void session::close() {
@@ -120,10 +128,18 @@ void session::close() {
 }
 
 void session::arm_idle() {
-  idle_.expires_after(idle_timeout);
+  idle_.expires_after(owner_.idle_timeout_);
   idle_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->busy_) return;
-    spdlog::debug("control session idle closed user={} pid={}", self->who_.user, self->who_.pid);
+    if (ec || self->busy_ || self->closed_) return;
+    spdlog::info("control session closed idle user={} pid={} idle_s={}", self->who_.user, self->who_.pid,
+                 self->owner_.idle_timeout_.count());
+    // Said before it goes, so that the client can tell a timeout from a daemon that stopped.
+    self->send(refuse(
+        nullptr, "timeout",
+        fmt::format("no request for {} s: the connection is closed", self->owner_.idle_timeout_.count())));
+    self->busy_ = true;
+    self->out_.push_back({});  // the close marker
+    self->write_next();
     self->close();
   });
 }
@@ -215,9 +231,11 @@ server::~server() {
   stop();
 }
 
-std::string server::start(const std::string& path, const std::string& group) {
+std::string server::start(const std::string& path, const std::string& group,
+                          std::chrono::seconds idle_timeout) {
   path_ = path;
   group_ = group;
+  idle_timeout_ = idle_timeout;
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -291,6 +309,13 @@ void server::stop() {
     if (auto s = w.lock()) s->close();
   }
   sessions_.clear();
+}
+
+std::size_t server::open_streams() const {
+  return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(), [](const auto& w) {
+    const auto s = w.lock();
+    return s && !s->closed_ && s->endless_;
+  }));
 }
 
 std::optional<std::string> server::refusal(const peer& p) const {

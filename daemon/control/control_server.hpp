@@ -36,11 +36,12 @@ struct peer {
 inline constexpr std::size_t max_request_bytes = 64 * 1024;
 /// Connections at once; more are refused with a message.
 inline constexpr std::size_t max_sessions = 16;
+/// Of those, at most this many stream without end (tail, export): the others stay for commands, so
+/// a room full of tails never locks out the technician who must acknowledge or shield.
+inline constexpr std::size_t max_streams = 12;
 /// Replies waiting to be read by a slow client at most; past it, streamed lines are dropped and
 /// counted (a `tail` on a slow link must not grow the daemon's memory).
 inline constexpr std::size_t max_queued_bytes = 4 * 1024 * 1024;
-/// A connection with no request under way is closed after this.
-inline constexpr std::chrono::seconds idle_timeout{120};
 
 class server;
 
@@ -57,6 +58,8 @@ class session : public std::enable_shared_from_this<session> {
   void done();
   /// A streaming answer: no idle timeout until done().
   void streaming() { streaming_ = true; }
+  /// A stream without end (tail, export): false, and nothing changed, when max_streams are open.
+  [[nodiscard]] bool open_stream();
   /// The client has gone (or the server stopped): streams stop sending.
   bool closed() const { return closed_; }
   /// Bytes queued and not yet written to the client.
@@ -82,6 +85,7 @@ class session : public std::enable_shared_from_this<session> {
   bool writing_{false};
   bool busy_{false};  ///< a request is under way
   bool streaming_{false};
+  bool endless_{false};  ///< a tail or an export
   bool closed_{false};
 };
 
@@ -97,7 +101,8 @@ class server {
   /// Binds `path` (mode 0660, group `group` when it exists; empty: the daemon's). A stale socket
   /// file is replaced; one another process answers on is not. Returns "" or what went wrong, with
   /// what to check.
-  std::string start(const std::string& path, const std::string& group);
+  std::string start(const std::string& path, const std::string& group,
+                    std::chrono::seconds idle_timeout = std::chrono::seconds(120));
   /// Closes the socket and every session; removes the socket file it made.
   void stop();
   const std::string& path() const { return path_; }
@@ -106,12 +111,14 @@ class server {
   friend class session;
   void accept();
   std::optional<std::string> refusal(const peer& p) const;
+  std::size_t open_streams() const;
 
   boost::asio::any_io_executor ex_;
   handler handler_;
   std::optional<boost::asio::local::stream_protocol::acceptor> acceptor_;
   std::string path_;
   std::string group_;
+  std::chrono::seconds idle_timeout_{120};
   std::optional<gid_t> gid_;  ///< the control group's
   ino_t inode_{0};            ///< the socket file made, so that stop() removes only its own
   std::vector<std::weak_ptr<session>> sessions_;

@@ -52,6 +52,10 @@ std::string_view to_string(event_kind kind) {
       return "config_rejected";
     case event_kind::config_applied:
       return "config_applied";
+    case event_kind::register_written:
+      return "register_written";
+    case event_kind::clock_sync_refused:
+      return "clock_sync_refused";
   }
   return "unknown";
 }
@@ -69,6 +73,7 @@ std::string_view category_of(event_kind kind) {
     case event_kind::storage_eviction:
     case event_kind::bus_offline:
     case event_kind::config_rejected:
+    case event_kind::clock_sync_refused:
       return "fault";
     case event_kind::fire_recovery:
     case event_kind::supervisory_recovery:
@@ -90,6 +95,8 @@ std::string_view category_of(event_kind kind) {
     case event_kind::linkage_failed:
     case event_kind::linkage_overridden:
       return "linkage";
+    case event_kind::register_written:
+      return "operation";
   }
   return "unknown";
 }
@@ -106,10 +113,12 @@ std::string_view severity_of(event_kind kind) {
     case event_kind::linkage_failed:
     case event_kind::linkage_overridden:
     case event_kind::bus_offline:
+    case event_kind::clock_sync_refused:
       return "major";
     case event_kind::storage_eviction:
     case event_kind::device_shielded:
     case event_kind::config_rejected:
+    case event_kind::register_written:
       return "minor";
     case event_kind::fire_recovery:
     case event_kind::supervisory_recovery:

@@ -37,13 +37,15 @@ enum class event_kind : std::uint8_t {
   bus_online,             ///< the bus answers again
   config_rejected,        ///< a reload refused the site file: the gateway runs an older configuration
   config_applied,         ///< a configuration applied after a refused reload (ends config_rejected)
+  register_written,       ///< a technician wrote registers or coils by hand (firegatectl write)
+  clock_sync_refused,     ///< the GB/T 26875.3 centre asked to move the time labels by more than allowed
 };
 /// The last kind, for loops over every kind.
-inline constexpr event_kind last_event_kind = event_kind::config_applied;
+inline constexpr event_kind last_event_kind = event_kind::clock_sync_refused;
 
 std::string_view to_string(event_kind kind);
 /// GB/T 26875.3-aligned category: "fire", "supervisory", "fault", "recovery", "acknowledgement",
-/// "shielded", "test" or "linkage".
+/// "shielded", "test", "linkage" or "operation" (a person's action on the box).
 std::string_view category_of(event_kind kind);
 /// "critical" for fire, "major" for faults, "info" for recoveries.
 std::string_view severity_of(event_kind kind);

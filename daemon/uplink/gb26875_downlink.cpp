@@ -185,10 +185,34 @@ void gb26875_uplink::on_control(const gb::frame& f) {
         reply(gb::command::deny, f.serial, {});
         return;
       }
-      reply(gb::command::confirm, f.serial, {});
       // To the second: the label has no finer part.
       const auto now = std::chrono::floor<std::chrono::seconds>(clock::now());
-      clock_offset_ = *centre_time - now;
+      const auto step = *centre_time - now;
+      if (const auto step_s = std::chrono::duration_cast<std::chrono::seconds>(step);
+          std::chrono::abs(step_s) > cfg_.clock_max_step) {
+        // A spoofed or broken centre must not move the time of every alarm: refused, reported.
+        ++counts_.denied_by_us;
+        reply(gb::command::deny, f.serial, {});
+        const auto detail = fmt::format(
+            "the centre {}:{} asked to set the time labels to {}, {} s {} the box's clock; at most {} s is "
+            "followed ([uplink.gb26875] clock_max_step_s), so the labels stay on {} s; check the box's "
+            "clock (timedatectl: NTP synchronised?) and ask the centre to check its own",
+            cfg_.host, cfg_.port, label->text(), std::abs(step_s.count()),
+            step_s.count() > 0 ? "ahead of" : "behind", cfg_.clock_max_step.count(),
+            std::chrono::duration_cast<std::chrono::seconds>(clock_offset_).count());
+        spdlog::error(
+            "gb26875 uplink clock synchronisation refused serial={} centre_time=\"{}\" step_s={} "
+            "max_step_s={} action=deny check=\"the box's NTP, then the centre's clock\"",
+            f.serial, label->text(), step_s.count(), cfg_.clock_max_step.count());
+        if (!clock_refused_reported_ && clock_refused_) {
+          clock_refused_reported_ = true;
+          clock_refused_(detail, static_cast<double>(step_s.count()));
+        }
+        return;
+      }
+      reply(gb::command::confirm, f.serial, {});
+      clock_refused_reported_ = false;
+      clock_offset_ = step;
       const auto offset_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_offset_).count();
       spdlog::log(
           std::abs(offset_ms) > 60000 ? spdlog::level::warn : spdlog::level::info,

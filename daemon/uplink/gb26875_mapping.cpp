@@ -147,6 +147,8 @@ std::optional<app_data> gb26875_mapper::event(std::string_view payload,
     case event_kind::linkage_overridden:
     case event_kind::config_rejected:
     case event_kind::config_applied:
+    case event_kind::register_written:
+    case event_kind::clock_sync_refused:
       return std::nullopt;  // nothing the standard carries
     default:
       break;

@@ -63,8 +63,13 @@ class gb26875_uplink {
   gb26875_uplink(const gb26875_uplink&) = delete;
   gb26875_uplink& operator=(const gb26875_uplink&) = delete;
 
+  /// A clock synchronisation refused as too large a step: what the centre asked, for a fault event
+  /// (raised once for a run of refusals).
+  using clock_refused_handler = std::function<void(std::string detail, double step_s)>;
+
   /// Call before start().
   void on_query(query_handler handler) { query_ = std::move(handler); }
+  void on_clock_refused(clock_refused_handler handler) { clock_refused_ = std::move(handler); }
 
   void start();
   void stop();
@@ -182,6 +187,8 @@ class gb26875_uplink {
   std::chrono::milliseconds backoff_{1000};
   std::minstd_rand jitter_{std::random_device{}()};
   std::chrono::system_clock::duration clock_offset_{};
+  clock_refused_handler clock_refused_;
+  bool clock_refused_reported_{false};  ///< since the last synchronisation taken
   std::optional<inspection> inspection_;
   query_handler query_;
   std::optional<clock::time_point> last_confirm_;

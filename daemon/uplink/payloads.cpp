@@ -106,6 +106,10 @@ std::string headline(const event& e, const config::device_config* d, const confi
                          e.detail);
     case event_kind::config_applied:
       return fmt::format("Configuration applied at {}: {}", site.name, e.detail);
+    case event_kind::register_written:
+      return fmt::format("Registers written by hand at {}: {}", site.name, e.detail);
+    case event_kind::clock_sync_refused:
+      return fmt::format("Clock synchronisation refused at {}: {}", site.name, e.detail);
   }
   return {};
 }

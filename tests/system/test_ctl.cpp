@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +36,8 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
   // A secret that `config show` must never print.
   text.replace(text.find("keepalive_s = 5"), 15,
                "keepalive_s = 5\nusername = \"gw\"\npassword = \"s3cret-pw\"");
+  // Idle connections are closed after 5 s here (120 s by default).
+  text.replace(text.find("[control]\n"), 10, "[control]\nidle_timeout_s = 5\n");
   std::ofstream(dir / "fg.toml") << text;
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   child center({firegate_center_path(), "--port", std::to_string(mosquitto.port()), "--auto-ack", "0.2"},
@@ -246,6 +249,14 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     INFO(wr.out);
     REQUIRE(wr.exit == 0);
     CHECK(wr.doc()["written"] == true);
+    // A raw write is an event to the platform, naming the device at that unit and who did it.
+    auto written = platform.wait_for([](auto& m) { return is_event(m, "register_written"); }, 10s);
+    REQUIRE(written);
+    const auto w = json::parse(written->payload);
+    CHECK(w["device"]["name"] == "smoke-2");
+    CHECK(w["category"] == "operation");
+    CHECK(w["actor"].get<std::string>().find("(firegatectl") != std::string::npos);
+    CHECK(w["detail"].get<std::string>().find("tcp-1 unit 2 holding 16 = 2") != std::string::npos);
     auto exception = ctl(dir, {"read", "-b", "tcp-1", "-u", "1", "-a", "0x200"});
     CHECK(exception.exit == 1);
     CHECK(exception.out.find("illegal data address") != std::string::npos);
@@ -328,8 +339,72 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     CHECK(wrong_type["error"].get<std::string>().find("wrong type") != std::string::npos);
     CHECK(send(R"({"id":7,"command":"device","args":{"name":42}})"
                "\n")["code"] == "unknown_device");
+    // Numbers out of range are refused as they are, never converted first (1e300 once became
+    // -2147483648, and 4294967297 would be unit 1).
+    const auto huge_limit = send(R"({"id":8,"command":"alarms","args":{"history":true,"limit":1e300}})"
+                                 "\n");
+    CHECK(huge_limit["code"] == "bad_request");
+    CHECK(huge_limit["error"].get<std::string>().find("\"limit\" must be a whole number 1–10000") !=
+          std::string::npos);
+    const auto wrapped_unit =
+        send(R"({"id":9,"command":"read","args":{"bus":"tcp-1","unit":4294967297,"address":0}})"
+             "\n");
+    CHECK(wrapped_unit["code"] == "bad_request");
+    CHECK(wrapped_unit["error"].get<std::string>().find("\"unit\"") != std::string::npos);
+    CHECK(send(R"({"id":10,"command":"read","args":{"bus":"tcp-1","unit":1,"address":0.5}})"
+               "\n")["code"] == "bad_request");
     // The daemon is none the worse.
     CHECK(ctl(dir, {"status"}).exit == 0);
+  }
+
+  {  // tails cannot take every connection, and an idle connection is closed with a reason
+    const auto open_with = [&](const std::string& request) {
+      const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strcpy(addr.sun_path, (dir / "control.sock").c_str());
+      REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+      if (!request.empty())
+        REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
+      return fd;
+    };
+    // The first line the daemon sends on `fd` within `timeout` (empty at end of stream or none).
+    const auto first_line = [](int fd, std::chrono::milliseconds timeout) {
+      std::string got;
+      const auto end = std::chrono::steady_clock::now() + timeout;
+      while (got.find('\n') == std::string::npos && std::chrono::steady_clock::now() < end) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        char buf[4096];
+        const auto n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+      return json::parse(got.substr(0, got.find('\n')), nullptr, false);
+    };
+    std::vector<int> tails;
+    for (int i = 0; i < 12; ++i) {
+      tails.push_back(open_with(R"({"id":1,"command":"tail"})"
+                                "\n"));
+      const auto started = first_line(tails.back(), 5s);
+      INFO(started.dump());
+      REQUIRE(started["progress"]["stage"] == "tailing");
+    }
+    const int thirteenth = open_with(R"({"id":2,"command":"tail"})"
+                                     "\n");
+    const auto refused = first_line(thirteenth, 5s);
+    CHECK(refused["code"] == "busy");
+    CHECK(refused["error"].get<std::string>().find("kept for commands") != std::string::npos);
+    // The slots kept for commands answer while twelve tails run.
+    CHECK(ctl(dir, {"status"}).exit == 0);
+    for (const int fd : tails) ::close(fd);
+    // The thirteenth connection, now idle, is closed after idle_timeout_s with a timeout line.
+    const auto idle = first_line(thirteenth, 15s);
+    CHECK(idle["code"] == "timeout");
+    char byte = 0;
+    CHECK(::read(thirteenth, &byte, 1) == 0);  // then end of stream
+    ::close(thirteenth);
+    CHECK(daemon.log_text().find("control session closed idle") != std::string::npos);
   }
   CHECK(daemon.stop(SIGTERM) == 0);
   CHECK_FALSE(std::filesystem::exists(dir / "control.sock"));  // removed at the stop

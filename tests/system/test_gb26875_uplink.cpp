@@ -263,14 +263,44 @@ TEST_CASE(
   centre.send("query 62 1 1 999");
   CHECK(centre.wait_frame([](const json& f) { return f.value("command", "") == "deny"; }));
 
-  // Clock synchronisation: confirmed, the UITD's time reported (type 28), an hour ahead as asked.
-  centre.send("clock 3600");
+  // Clock synchronisation within the bound (300 s): confirmed, the UITD's time reported (type 28),
+  // two minutes ahead as asked.
+  centre.send("clock 120");
   auto reported = centre.wait_frame([](const json& f) {
     return f.contains("data") && f["data"].value("type", 0) == 28 && f.value("command", "") == "send data";
   });
   REQUIRE(reported);
-  REQUIRE(wait_until([&] { return gb_status(dir).value("clock_offset_ms", 0) > 3590000; }, 5s));
-  CHECK(gb_status(dir).value("clock_offset_ms", 0) < 3610000);
+  REQUIRE(wait_until([&] { return gb_status(dir).value("clock_offset_ms", 0) > 110000; }, 5s));
+  CHECK(gb_status(dir).value("clock_offset_ms", 0) < 130000);
+  // An hour ahead (a spoofed or broken centre): denied twice, the offset kept, one fault event.
+  for (int i = 0; i < 2; ++i) {
+    const auto now = centre.frames();
+    const auto denies =
+        std::count_if(now.begin(), now.end(), [](const json& f) { return f.value("command", "") == "deny"; });
+    centre.send("clock 3600");
+    REQUIRE(wait_until(
+        [&] {
+          const auto frames = centre.frames();
+          return std::count_if(frames.begin(), frames.end(),
+                               [](const json& f) { return f.value("command", "") == "deny"; }) > denies;
+        },
+        5s));
+  }
+  CHECK(gb_status(dir).value("clock_offset_ms", 0) < 130000);
+  const auto refused_events = [&] {
+    const auto h = ctl(dir, {"--json", "alarms", "--history", "--limit", "100"}).doc();
+    std::vector<json> out;
+    for (const auto& e : h.value("history", json::array())) {
+      if (e.value("type", "") == "clock_sync_refused") out.push_back(e);
+    }
+    return out;
+  };
+  REQUIRE(wait_until([&] { return !refused_events().empty(); }, 5s));
+  const auto refused = refused_events();
+  CHECK(refused.size() == 1);
+  CHECK(refused.front().value("category", "") == "fault");
+  CHECK(refused.front().value("detail", "").find("clock_max_step_s") != std::string::npos);
+  CHECK(daemon.log_text().find("clock synchronisation refused") != std::string::npos);
 
   // The inspection check: shown to the technician, answered by the duty person, sent as UITD
   // operation (type 24) with the inspection-reply bit and the operator's number.

@@ -94,6 +94,8 @@ void print_event(const nlohmann::json& j, bool color) {
                       : type == "bus_online"            ? "FAULT CLEARED: BUS ONLINE"
                       : type == "config_rejected"       ? "GATEWAY CONFIGURATION REFUSED"
                       : type == "config_applied"        ? "GATEWAY CONFIGURATION APPLIED"
+                      : type == "register_written"      ? "REGISTERS WRITTEN BY HAND"
+                      : type == "clock_sync_refused"    ? "FAULT: CENTRE CLOCK SYNC REFUSED"
                                                         : type;
   if (j.value("test", false)) label = "TEST: " + label;
   std::cout << fmt::format("\n{} {} {}  {}  [{}]\n", paint, label, reset, str(j, "time"), str(j, "severity"));
