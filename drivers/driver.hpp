@@ -29,6 +29,8 @@ class reading_sink {
   virtual void on_device_status(const device_status& status) = 0;
   /// A bus went down or came back; its devices' statuses follow with by_bus set.
   virtual void on_bus_status(const bus_status& status) { (void)status; }
+  /// An online device's answers became mostly bad, or good again (drivers that can tell).
+  virtual void on_device_quality(const device_quality& quality) { (void)quality; }
 };
 
 /// How one device's communication is going: what firegatectl shows a technician and the heartbeat

@@ -40,6 +40,16 @@ struct device_status {
   bool by_bus{false};
 };
 
+/// A device that answers, but mostly badly: its recent polls failed often enough (malformed answers,
+/// CRC errors, timeouts) that readings are being lost, though it never stayed silent long enough to
+/// go offline. Or it is good again.
+struct device_quality {
+  std::string device;
+  bool poor{false};
+  std::string detail;  ///< "9 of the last 20 polls failed (6 malformed, ...)" and where
+  clock::time_point time;
+};
+
 /// A bus's transport failed (the connection refused or lost, the serial port gone, or every unit on
 /// it silent at once), or it works again: one fault for the cause, not one per device behind it.
 struct bus_status {

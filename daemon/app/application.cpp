@@ -434,6 +434,10 @@ void application::on_device_status(const device_status& status) {
   if (status.online) update_linkages(nullptr);
 }
 
+void application::on_device_quality(const device_quality& quality) {
+  for (auto& e : rules_.on_device_quality(quality)) raise(std::move(e));
+}
+
 void application::on_bus_status(const bus_status& status) {
   for (auto& e : rules_.on_bus_status(status)) raise(std::move(e));
 }

@@ -45,6 +45,7 @@ class application final : public reading_sink {
   void on_readings(std::span<const reading> readings) override;
   void on_device_status(const device_status& status) override;
   void on_bus_status(const bus_status& status) override;
+  void on_device_quality(const device_quality& quality) override;
   /// A command from the platform (cmd topic): carried out and answered on cmd/reply, unless it is
   /// a retained message, or was carried out before (its first reply is sent again).
   void on_command(const std::string& payload, bool retained = false);

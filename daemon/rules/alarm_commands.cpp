@@ -136,6 +136,7 @@ alarm_engine::outcome alarm_engine::acknowledge(const std::string& alarm_id, ver
         return ack(s.alarm, &s);
     }
     if (d.offline && d.offline->id == alarm_id) return ack(d.offline, nullptr);
+    if (d.comm && d.comm->id == alarm_id) return ack(d.comm, nullptr);
   }
   return {fmt::format("no open alarm has id {}: it has cleared already or is not this gateway's", alarm_id),
           {}};
@@ -151,6 +152,11 @@ void alarm_engine::end_alarms(const std::string& device, device_state& d, bool t
   if (d.offline && (!test_only || d.offline->test)) {
     out.push_back(recovery(*d.offline, device, nullptr, wall, fmt::format("{}: {}", why, d.offline->detail)));
     d.offline.reset();
+  }
+  if (d.comm && (!test_only || d.comm->test)) {
+    out.push_back(recovery(*d.comm, device, nullptr, wall, fmt::format("{}: {}", why, d.comm->detail)));
+    out.back().rule = comm_quality_rule;
+    d.comm.reset();
   }
 }
 
@@ -305,6 +311,10 @@ std::vector<event> alarm_engine::restore(const std::vector<open_alarm>& open,
       d.offline = std::move(record);  // its first reading ends it (on_readings)
       continue;
     }
+    if (a.kind == event_kind::device_fault && a.rule == comm_quality_rule) {
+      d.comm = std::move(record);  // the driver's first full window of good polls ends it
+      continue;
+    }
     rule_state* state = nullptr;
     for (auto& s : d.rules) {
       if (s.rule.name == a.rule) state = &s;
@@ -365,6 +375,10 @@ std::vector<open_alarm> alarm_engine::open_alarms() const {
     if (d.shield) add_mode(*d.shield, event_kind::device_shielded, device);
     if (d.test) add_mode(*d.test, event_kind::test_mode_started, device);
     if (d.offline) add(*d.offline, device, nullptr);
+    if (d.comm) {
+      add(*d.comm, device, nullptr);
+      out.back().rule = comm_quality_rule;
+    }
     for (const auto& s : d.rules) {
       if (s.alarm) add(*s.alarm, device, &s);
     }

@@ -251,6 +251,32 @@ std::vector<event> alarm_engine::on_device_status(const device_status& status, m
   return out;
 }
 
+std::vector<event> alarm_engine::on_device_quality(const device_quality& quality) {
+  std::vector<event> out;
+  auto& d = devices_[quality.device];
+  if (quality.poor) {
+    if (d.comm || d.shield) return out;
+    auto e = make_event(event_kind::device_fault, quality.device, quality.time);
+    e.rule = comm_quality_rule;
+    e.detail = fmt::format(
+        "answers, but mostly badly: {}; readings and alarms of this device are being lost; check the "
+        "line's wiring, termination and earthing, a second master on the line, or a gateway sending "
+        "extra bytes",
+        quality.detail);
+    e.test = d.test.has_value();
+    d.comm =
+        alarm_record{e.id, e.kind, quality.time, 0, {}, e.detail, true, false, {}, {}, 0, {}, {}, e.test};
+    out.push_back(std::move(e));
+  } else if (d.comm) {
+    auto e = recovery(*d.comm, quality.device, nullptr, quality.time,
+                      fmt::format("answers well again: {}", quality.detail));
+    e.rule = comm_quality_rule;
+    d.comm.reset();
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 std::vector<event> alarm_engine::on_bus_status(const bus_status& status) {
   std::vector<event> out;
   auto it = buses_.find(status.bus);
@@ -336,6 +362,7 @@ alarm_engine::counts alarm_engine::count() const {
       if (s.alarm) add(*s.alarm);
     }
     if (d.offline) add(*d.offline);
+    if (d.comm) add(*d.comm);
     c.shielded += d.shield ? 1 : 0;
     c.in_test_mode += d.test ? 1 : 0;
   }

@@ -36,6 +36,10 @@ std::optional<verdict> parse_verdict(std::string_view s);
 using rules::alarm_policy;
 
 /// Thread safety: none; owned and called by the application on its loop.
+/// The rule of a device_fault the driver raises, not a profile: answers mostly malformed, CRC
+/// errors or timeouts, though the device never stayed silent long enough to go offline.
+inline constexpr std::string_view comm_quality_rule = "comm_quality";
+
 class alarm_engine {
  public:
   struct device_rules {
@@ -57,6 +61,9 @@ class alarm_engine {
   std::vector<event> on_device_status(const device_status& status, rules::mono::time_point now);
   /// A bus down (one bus_offline fault naming the devices behind it) or back (bus_online).
   std::vector<event> on_bus_status(const bus_status& status);
+  /// A device that answers mostly badly: a device_fault of rule comm_quality, ended when the
+  /// driver says it is good again.
+  std::vector<event> on_device_quality(const device_quality& quality);
   /// Ends the bus faults of buses no longer configured (a reload or a restart removed or renamed
   /// them): nothing else would.
   std::vector<event> end_bus_faults_except(const std::vector<std::string>& buses, clock::time_point wall);
@@ -142,6 +149,7 @@ class alarm_engine {
   struct device_state {
     std::vector<rule_state> rules;
     std::optional<alarm_record> offline;  ///< the open offline fault
+    std::optional<alarm_record> comm;     ///< the open communication-quality fault (comm_quality)
     bool offline_now{false};              ///< as the driver last said, shielded or not
     bool offline_by_bus{false};           ///< offline with its whole bus: the bus's fault covers it
     std::string offline_detail;

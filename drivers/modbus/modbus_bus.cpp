@@ -1,5 +1,6 @@
 #include "modbus_bus.hpp"
 
+#include "link_quality.hpp"
 #include "modbus_error.hpp"
 #include "technician.hpp"
 
@@ -41,6 +42,7 @@ struct device_state {
   std::error_code last_failure;
   /// The device refused a read across its reserved registers: read it without gaps from now on.
   bool gapless{false};
+  link_quality quality;
   device_counters counters;
 
   bool has_alarm_group() const { return !settings->profile->alarm_blocks.empty(); }
@@ -609,8 +611,26 @@ class bus final : public std::enable_shared_from_this<bus> {
     }
   }
 
+  /// One poll's outcome for the device's link quality, told when it turns poor or good again.
+  void record_quality(device_state& d, std::error_code ec) {
+    if (stopped_ || d.link != device_state::link::online) return;
+    const auto change = d.quality.record(ec);
+    if (change == link_quality::change::none) return;
+    const bool poor = change == link_quality::change::poor;
+    const auto detail = fmt::format("{} at {}", d.quality.summary(), where(d));
+    if (poor) {
+      spdlog::warn(
+          "device answers mostly badly bus={} device={} addr={} detail=\"{}\" check=\"the line's wiring, "
+          "termination and earthing (RS-485), two masters on one line, or the gateway or device "
+          "sending extra bytes: firegatectl device {}\"",
+          name_, d.settings->name, where(d), d.quality.summary(), d.settings->name);
+    }
+    sink_.on_device_quality({d.settings->name, poor, detail, clock::now()});
+  }
+
   void record_failure(device_state& d, std::error_code ec) {
     if (stopped_) return;
+    record_quality(d, ec);
     count_error(d, ec);
     const auto failures = ++d.counters.consecutive_failures;
     d.last_failure = ec;
@@ -628,6 +648,8 @@ class bus final : public std::enable_shared_from_this<bus> {
       if (d.offline_told == told::bus_back && !bus_down_) hold_back(d);
     } else if (failures >= settings_->offline_after) {
       d.link = device_state::link::offline;
+      // Offline covers it from here: the quality window starts over when it answers again.
+      d.quality.reset();
       d.retry_delay = std::min(std::max(d.settings->poll_interval, std::chrono::milliseconds(500)),
                                settings_->offline_retry_max);
       d.next_try = steady::now() + d.retry_delay;
@@ -717,6 +739,7 @@ class bus final : public std::enable_shared_from_this<bus> {
 
   void record_success(device_state& d, steady::time_point started) {
     using told = device_state::told;
+    record_quality(d, {});
     d.counters.consecutive_failures = 0;
     d.counters.last_good = clock::now();
     d.retry_delay = std::chrono::milliseconds(0);

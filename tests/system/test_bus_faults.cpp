@@ -12,6 +12,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <optional>
 #include <set>
 
 using namespace firegate::test;
@@ -196,4 +197,53 @@ port = {}
   REQUIRE(own.size() == 1);
   CHECK(own.front()["device"]["name"] == "smoke-room-3");
   CHECK(daemon.stop(SIGTERM) == 0);
+}
+
+TEST_CASE(
+    "bus faults: a detector whose every answer is followed by stray bytes raises one comm_quality fault "
+    "and no device_offline - kept through a restart - ended when its answers are clean") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, 1);
+  std::ofstream(dir / "fg.toml") << sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1);
+  std::optional<child> daemon;
+  daemon.emplace(std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()},
+                 dir / "fg.log");
+  REQUIRE(platform.wait_for([](auto& m) { return m.topic.ends_with("/telemetry"); }, 10s));
+
+  // Every valid answer is followed by seven stray bytes, which the gateway reads as the start of
+  // its next answer: about half the polls fail, never offline_after in a row.
+  sim.send("1 junk 100\n");
+  REQUIRE(wait_events(platform, "device_fault", 1));
+  const auto fault = events(platform, "device_fault").front();
+  INFO(fault.dump());
+  CHECK(fault["device"]["name"] == "smoke-1");
+  CHECK(fault["rule"] == "comm_quality");
+  CHECK(fault["category"] == "fault");
+  const auto detail = fault["detail"].get<std::string>();
+  CHECK(detail.find("of the last 20 polls failed") != std::string::npos);
+  CHECK(detail.find("malformed") != std::string::npos);
+  CHECK(detail.find("127.0.0.1:") != std::string::npos);
+  // Still counted online: it answers.
+  const auto st = ctl(dir, {"--json", "status"}).doc();
+  CHECK(st["devices"]["online"] == 1);
+
+  // Stopped during the fault; the answers are clean when it starts again: the fault restored at start
+  // is ended by the first full window of good polls, naming it.
+  REQUIRE(daemon->stop(SIGTERM) == 0);
+  daemon.reset();
+  sim.send("1 junk 0\n");
+  daemon.emplace(std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()},
+                 dir / "fg2.log");
+  REQUIRE(wait_events(platform, "device_fault_recovery", 1));
+  const auto recovery = events(platform, "device_fault_recovery").front();
+  CHECK(recovery["alarm_id"] == fault["id"]);
+  CHECK(recovery["rule"] == "comm_quality");
+  CHECK(events(platform, "device_fault").size() == 1);
+  // A line that answers badly is not a dead device.
+  CHECK(events(platform, "device_offline").empty());
+  CHECK(daemon->log_text().find("device answers mostly badly") == std::string::npos);
+  CHECK(read_text(dir / "fg.log").find("device answers mostly badly bus=tcp-1 device=smoke-1") !=
+        std::string::npos);
 }

@@ -9,8 +9,8 @@
 //   [PORT:]UNIT FIELD invalid       set a point to its profile's no-value code (a probe open)
 //   [PORT:]UNIT ramp POINT TO SECS  move a point to TO over SECS seconds (a leakage-current ramp)
 // FIELD is a point or writable of the device's profile, or answering (0/1), delay_ms, corrupt
-// (percent of answers corrupted), strict (1: reading a reserved register is exception 2). PORT is
-// the index of the --ports listener (default 0).
+// (percent of answers corrupted), junk (percent of valid answers followed by stray bytes), strict (1: reading
+// a reserved register is exception 2). PORT is the index of the --ports listener (default 0).
 //
 // With --mqtt HOST:PORT it publishes as wireless sensors of the MQTT profiles instead (sim_mqtt.hpp).
 
@@ -126,6 +126,9 @@ awaitable<void> answer_delay(const sim::fleet& f, std::uint8_t unit) {
   co_await timer.async_wait(asio::use_awaitable);
 }
 
+/// What `junk` appends to a valid answer.
+constexpr std::array<std::uint8_t, 7> stray_bytes{0x00, 0x55, 0xAA, 0x00, 0x00, 0x13, 0x37};
+
 /// MBAP framing (Modbus TCP).
 awaitable<void> serve_mbap(tcp::socket socket, sim::fleet& f) {
   std::array<std::uint8_t, modbus::mbap_header_size> header{};
@@ -143,6 +146,9 @@ awaitable<void> serve_mbap(tcp::socket socket, sim::fleet& f) {
     // TCP has its own checksum; what a corrupting gateway does is answer with a broken length.
     if (f.corrupt(h->unit_id) && reply->size() >= 2) (*reply)[1] ^= 0x01;
     auto adu = modbus::encode_adu(h->transaction_id, h->unit_id, *reply);
+    // A valid answer with stray bytes after it (a converter's echo, a noisy line): the master reads
+    // them as the start of its next answer.
+    if (f.junk(h->unit_id)) adu.insert(adu.end(), stray_bytes.begin(), stray_bytes.end());
     co_await asio::async_write(socket, asio::buffer(adu), asio::use_awaitable);
   }
 }
@@ -227,6 +233,7 @@ awaitable<void> serve_rtu(Stream& stream, sim::fleet& f) {
       co_await answer_delay(f, decoded->unit);
       auto adu = modbus::encode_rtu_adu(decoded->unit, *reply);
       if (f.corrupt(decoded->unit)) adu.back() ^= 0xFF;
+      if (f.junk(decoded->unit)) adu.insert(adu.end(), stray_bytes.begin(), stray_bytes.end());
       co_await asio::async_write(stream, asio::buffer(adu), asio::use_awaitable);
     }
   }

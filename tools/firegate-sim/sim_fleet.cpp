@@ -212,6 +212,9 @@ std::optional<std::string> fleet::set(std::uint8_t unit, std::string_view field,
   } else if (field == "corrupt") {
     if (value < 0 || value > 100) return "corrupt is a percentage, 0-100";
     d.corrupt_percent = static_cast<int>(value);
+  } else if (field == "junk") {
+    if (value < 0 || value > 100) return "junk is a percentage, 0-100";
+    d.junk_percent = static_cast<int>(value);
   } else if (const auto* p = point(d, field)) {
     std::uint16_t probe[2]{};
     if (!is_bit_table(p->table) &&
@@ -230,7 +233,7 @@ std::optional<std::string> fleet::set(std::uint8_t unit, std::string_view field,
   } else {
     std::string names;
     for (const auto& q : d.profile->points) names += (names.empty() ? "" : ", ") + q.name;
-    return fmt::format("{} has no \"{}\"; use one of: {}, or answering, delay_ms, corrupt, strict",
+    return fmt::format("{} has no \"{}\"; use one of: {}, or answering, delay_ms, corrupt, junk, strict",
                        d.profile->name, field, names);
   }
   behave(unit, d, now);
@@ -333,6 +336,12 @@ void fleet::behave(std::uint8_t, device& d, steady::time_point now) {
                                              : 0);
     }
   }
+}
+
+bool fleet::junk(std::uint8_t unit) {
+  const auto* d = find(unit);
+  if (d == nullptr || d->junk_percent == 0) return false;
+  return std::uniform_int_distribution<int>(1, 100)(random_) <= d->junk_percent;
 }
 
 bool fleet::corrupt(std::uint8_t unit) {

@@ -31,6 +31,7 @@ struct device {
   bool answering{true};                ///< false: dead on the wire, no answer at all
   std::chrono::milliseconds delay{0};  ///< answers this late (a slow device or a busy gateway)
   int corrupt_percent{0};              ///< this share of answers is corrupted (CRC on RTU, length on TCP)
+  int junk_percent{0};                 ///< this share of valid answers is followed by stray bytes
   /// Reserved registers between documented ones, which read 0 unless `strict`: then a read that
   /// covers one gets exception 2, as some devices answer.
   std::map<std::uint16_t, bool> reserved_holding, reserved_input;
@@ -79,6 +80,8 @@ class fleet {
   void tick(steady::time_point now);
   /// Whether this answer should be corrupted (by the device's corrupt_percent).
   bool corrupt(std::uint8_t unit);
+  /// Whether stray bytes should follow this answer (by the device's junk_percent).
+  bool junk(std::uint8_t unit);
 
   /// The engineering value of a point, for tests and logs (NaN when it holds a "no value").
   std::optional<double> value(std::uint8_t unit, std::string_view point) const;
