@@ -78,6 +78,12 @@ struct unknown_device {
   std::uint64_t messages{0};
 };
 
+/// The largest packet an MQTT 5 broker may send: a payload at the limit with a long topic and its
+/// properties. Larger payloads up to it are refused here as too large; beyond it the broker drops them.
+constexpr std::size_t max_packet_bytes = max_payload_bytes + 16 * 1024;
+/// How long an MQTT 5 broker keeps a persistent session for an absent firegated.
+constexpr int session_expiry_s = 7 * 24 * 3600;
+
 class ingest_bus final : public bus_driver {
  public:
   ingest_bus(asio::any_io_executor ex, std::string name, std::shared_ptr<const ingest_bus_settings> s,
@@ -111,7 +117,9 @@ class ingest_bus final : public bus_driver {
     }
     const auto uri =
         fmt::format("{}://{}:{}", settings_->tls ? "ssl" : "tcp", settings_->host, settings_->port);
-    client_ = std::make_unique<mqtt::async_client>(uri, settings_->client_id, nullptr);
+    client_ = std::make_unique<mqtt::async_client>(
+        uri, settings_->client_id, mqtt::create_options(settings_->mqtt5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1),
+        nullptr);
     const auto post = paho::loop_poster(executor_, alive_);
     connect_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
       if (ok) {
@@ -230,14 +238,22 @@ class ingest_bus final : public bus_driver {
       return;
     }
     connecting_ = true;
-    auto opts = mqtt::connect_options_builder()
-                    .mqtt_version(MQTTVERSION_3_1_1)
-                    .keep_alive_interval(settings_->keepalive)
-                    // Persistent: the broker keeps this client's subscriptions and queues the QoS 1
-                    // messages that arrive while it is away (docs/drivers.md, "The site broker").
-                    .clean_session(!settings_->persistent_session)
-                    .connect_timeout(5s)
-                    .finalize();
+    auto builder = mqtt::connect_options_builder();
+    builder.keep_alive_interval(settings_->keepalive).connect_timeout(5s);
+    if (settings_->mqtt5) {
+      // Persistent: the broker keeps this client's subscriptions and queues the QoS 1 messages that
+      // arrive while it is away, for up to a week (docs/mqtt-ingest.md, "The site broker"). And it
+      // never sends a packet over max_packet_bytes: a huge payload is dropped by the broker, not read
+      // into this process (where Paho would keep a read buffer of its size for good).
+      builder.mqtt_version(MQTTVERSION_5)
+          .clean_start(!settings_->persistent_session)
+          .properties({{mqtt::property::SESSION_EXPIRY_INTERVAL,
+                        settings_->persistent_session ? session_expiry_s : 0},
+                       {mqtt::property::MAXIMUM_PACKET_SIZE, static_cast<int>(max_packet_bytes)}});
+    } else {
+      builder.mqtt_version(MQTTVERSION_3_1_1).clean_session(!settings_->persistent_session);
+    }
+    auto opts = builder.finalize();
     if (!settings_->username.empty()) opts.set_user_name(settings_->username);
     if (!settings_->password.empty()) opts.set_password(settings_->password);
     if (settings_->tls) opts.set_ssl(paho::ssl_options(*settings_->tls));
@@ -257,12 +273,14 @@ class ingest_bus final : public bus_driver {
     ++connects_;
     bus_back();
     backoff_ = 500ms;
-    spdlog::info("mqtt bus connected bus={} broker={}:{} client_id={} tls={} session={} subscriptions=\"{}\"",
-                 name_, settings_->host, settings_->port, settings_->client_id, settings_->tls ? "on" : "off",
-                 !settings_->persistent_session ? "clean"
-                 : session_kept                 ? "kept"
-                                                : "new",
-                 subscriptions_text());
+    spdlog::info(
+        "mqtt bus connected bus={} broker={}:{} client_id={} tls={} mqtt={} session={} subscriptions=\"{}\"",
+        name_, settings_->host, settings_->port, settings_->client_id, settings_->tls ? "on" : "off",
+        settings_->mqtt5 ? "5" : "3.1.1",
+        !settings_->persistent_session ? "clean"
+        : session_kept                 ? "kept"
+                                       : "new",
+        subscriptions_text());
     // Made again on every connect: a clean session forgot them, and a kept one may predate a reload.
     for (const auto& f : filters()) {
       try {
@@ -281,7 +299,11 @@ class ingest_bus final : public bus_driver {
     spdlog::warn(
         "mqtt bus connect failed bus={} broker={}:{} tls={} error=\"{}\" check=\"{}\" retry_within_ms={}",
         name_, settings_->host, settings_->port, settings_->tls ? "on" : "off", why,
-        paho::connect_hint(settings_->tls.has_value()), backoff_.count());
+        fmt::format("{}{}", paho::connect_hint(settings_->tls.has_value()),
+                    settings_->mqtt5 ? "; a broker that speaks only MQTT 3.1.1 (mosquitto before 1.6) needs "
+                                       "mqtt_version = \"3.1.1\" on this bus"
+                                     : ""),
+        backoff_.count());
     schedule_reconnect();
   }
 
@@ -537,6 +559,7 @@ class ingest_bus final : public bus_driver {
 
   void on_tick() {
     const auto now = steady::now();
+
     attribute_drops(now);
     for (auto& d : devices_) {
       if (d.held) {

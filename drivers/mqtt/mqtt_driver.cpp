@@ -46,6 +46,7 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
   s->password = bus.get_string_or("password", "");
   s->keepalive = std::chrono::seconds(bus.get_integer("keepalive_s", 5, 3600, 30).value_or(30));
   s->persistent_session = bus.get_bool("persistent_session", true);
+  s->mqtt5 = bus.get_enum_or("mqtt_version", {"5", "3.1.1"}, "5").value_or("5") == "5";
   s->max_rate = bus.get_number("max_rate", 0.01, 10000, 5).value_or(5);
   s->burst = bus.get_number("burst", 1, 100000, 20).value_or(20);
   s->queue_limit =
@@ -156,6 +157,7 @@ std::vector<std::pair<std::string, std::string>> ingest_bus_settings::summary() 
           {"username", username},
           {"tls", tls ? "on" : "off"},
           {"keepalive_s", std::to_string(keepalive.count())},
+          {"mqtt_version", mqtt5 ? "5" : "3.1.1"},
           {"max_rate", fmt::format("{}", max_rate)},
           {"burst", fmt::format("{}", burst)},
           {"queue_limit", std::to_string(queue_limit)}};

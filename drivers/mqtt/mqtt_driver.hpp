@@ -37,6 +37,10 @@ struct ingest_bus_settings final : config::driver_settings {
   /// A session the site broker keeps while firegated is away (clean session off, QoS 1
   /// subscriptions): what sensors publish meanwhile is delivered at the next connect.
   bool persistent_session{true};
+  /// MQTT 5 (default): the broker is told the largest packet firegated takes and never sends a
+  /// larger one. "3.1.1" for a site broker that speaks nothing newer: a huge payload is then read
+  /// whole before it is refused, and Paho keeps a read buffer of its size.
+  bool mqtt5{true};
   /// Messages a second each device may send, and how many it may send at once above that rate.
   double max_rate{5};
   double burst{20};
