@@ -246,6 +246,15 @@ void gb26875_uplink::notify() {
 void gb26875_uplink::offer(outbox_item item) {
   if (known_.contains(item.id)) return;
   if (item.lane == lane::telemetry) return;  // analog values come from live readings
+  if (!order_.may_offer(item)) {
+    // Older events of its lane may be in the store still: it comes from there, behind them.
+    notify();
+    return;
+  }
+  take(std::move(item));
+}
+
+void gb26875_uplink::take(outbox_item item) {
   known_.insert(item.id);
   const auto what = item.topic.substr(item.topic.rfind('/') + 1);
   queue(item.lane, {item.id, std::move(item.payload), {}, what});
@@ -384,7 +393,8 @@ void gb26875_uplink::send_heartbeat() {
 }
 
 void gb26875_uplink::refill() {
-  if (refilling_ || !store_has_more_ || queued_.size() >= read_ahead / 2 || stopped_) return;
+  if (refilling_ || !store_has_more_ || stopped_) return;
+  if (queued_.size() >= read_ahead / 2 && !order_.events_unread()) return;
   refilling_ = true;
   const auto generation = notifications_;
   worker_.post([this, executor = executor_, alive = std::weak_ptr<bool>(alive_), exclude = known_,
@@ -403,8 +413,10 @@ void gb26875_uplink::refill() {
         spdlog::error(
             "gb26875 uplink cannot read the outbox error=\"{}\" action=\"retry on the next notice\"", error);
         store_has_more_ = false;
+        order_.forget();
         return;
       }
+      order_.read(items, read_ahead);
       store_has_more_ = items.size() >= read_ahead || generation != notifications_;
       for (auto& item : items) {
         if (known_.contains(item.id)) continue;
@@ -414,7 +426,7 @@ void gb26875_uplink::refill() {
           to_mark_.push_back(item.id);
           continue;
         }
-        offer(std::move(item));
+        take(std::move(item));
       }
       flush_marks();
       pump();

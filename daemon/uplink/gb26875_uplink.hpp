@@ -26,6 +26,7 @@
 #include "gb26875/frame.hpp"
 #include "gb26875_mapping.hpp"
 #include "store/store_worker.hpp"
+#include "uplink/outbox_order.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -75,7 +76,8 @@ class gb26875_uplink {
   void stop();
   /// New items are in the outbox.
   void notify();
-  /// An event just committed (or held in memory with a negative id when the store failed).
+  /// An event just committed (or held in memory with a negative id when the store failed). Taken
+  /// now where nothing older of its lane is left unread in the store; else it comes by a read.
   void offer(outbox_item item);
   /// Live readings: their analog values go up, each point at most every analog_interval_s.
   void on_readings(std::span<const reading> readings);
@@ -136,6 +138,8 @@ class gb26875_uplink {
   void schedule_heartbeat();
   void send_heartbeat();
   void queue(lane l, upload item);
+  /// An outbox item into the queue (from a read of the store, or offered in order).
+  void take(outbox_item item);
   void refill();
   /// Done with an outbox item on this uplink: marked delivered in the store, or forgotten when it
   /// was held in memory only (negative id); 0 (made here) needs nothing.
@@ -187,6 +191,7 @@ class gb26875_uplink {
   std::chrono::milliseconds backoff_{1000};
   std::minstd_rand jitter_{std::random_device{}()};
   std::chrono::system_clock::duration clock_offset_{};
+  outbox_order order_;  ///< which lanes were read to the end (uplink/outbox_order.hpp)
   clock_refused_handler clock_refused_;
   bool clock_refused_reported_{false};  ///< since the last synchronisation taken
   std::optional<inspection> inspection_;

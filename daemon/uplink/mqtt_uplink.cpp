@@ -194,6 +194,14 @@ void mqtt_uplink::notify() {
 
 bool mqtt_uplink::offer(outbox_item item) {
   if (known_.contains(item.id)) return true;
+  if (!order_.may_offer(item)) {
+    // Older events of its lane may be in the store still (after a restart): it comes from there,
+    // behind them, so that a recovery never reaches the platform before its alarm.
+    store_has_more_ = true;
+    ++notifications_;
+    refill();
+    return false;
+  }
   if (item.lane == lane::telemetry && (!connected_ || queued_.size() >= cfg_.max_in_flight)) {
     store_has_more_ = true;
     ++notifications_;
@@ -251,7 +259,8 @@ void mqtt_uplink::pump() {
 
 void mqtt_uplink::refill() {
   // Read ahead about one window's worth; events come by offer() the moment they are committed.
-  if (refilling_ || !store_has_more_ || queued_.size() >= cfg_.max_in_flight / 2 + 1) return;
+  if (refilling_ || !store_has_more_) return;
+  if (queued_.size() >= cfg_.max_in_flight / 2 + 1 && !order_.events_unread()) return;
   refilling_ = true;
   const auto want = cfg_.max_in_flight - queued_.size();
   const auto generation = notifications_;
@@ -278,8 +287,10 @@ void mqtt_uplink::refill() {
         spdlog::error("uplink cannot read the outbox error=\"{}\" action=\"retry on the next notice\"",
                       error);
         store_has_more_ = false;
+        order_.forget();
         return;
       }
+      order_.read(*items, want);
       store_has_more_ = items->size() >= want || generation != notifications_;
       for (auto& item : *items) {
         if (!known_.contains(item.id)) enqueue(std::move(item));

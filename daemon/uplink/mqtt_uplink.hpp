@@ -16,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "store/store_worker.hpp"
+#include "uplink/outbox_order.hpp"
 
 #include <mqtt/async_client.h>
 #include <boost/asio/any_io_executor.hpp>
@@ -124,6 +125,7 @@ class mqtt_uplink {
   bool marking_{false};
   bool refilling_{false};
   bool store_has_more_{true};
+  outbox_order order_;  ///< which lanes were read to the end: fresh events go straight out only there
   std::uint64_t notifications_{0};
   double tokens_{0};
   std::chrono::steady_clock::time_point tokens_at_{};

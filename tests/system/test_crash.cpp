@@ -3,7 +3,11 @@
 // - every event the store committed reached the platform (the store's promise: committed ⇒ sent);
 // - every fire the simulator raised reached the platform at least once (each fire is held until a
 //   firegated has committed it to the store, then cleared, so a restart cannot simply re-detect it);
-// - a message that came twice is the same event: same id, same content.
+// - a message that came twice is the same event: same id, same content; and duplicates are bounded:
+//   each kill or broker stop may send again at most the uplink's in-flight window (32);
+// - per device and topic, events first arrive in the order the gateway numbered them (seq), and a
+//   recovery never arrives before the alarm it ends;
+// - the daemon was alive at every kill: a crash of its own would otherwise hide behind the restart.
 // The platform is a mosquitto_sub with a persistent session on a broker with persistence, so what
 // the broker acknowledged to firegated is not lost by the test's own broker restarts.
 
@@ -129,7 +133,7 @@ TEST_CASE(
                            : 100;
   const auto deadline = steady::now() + std::chrono::minutes(8);
   std::vector<episode> done;
-  int kills = 0, broker_stops = 0, broker_down_for = 0;
+  int kills = 0, broker_stops = 0, broker_down_for = 0, died_on_its_own = 0;
   start_daemon();
   for (int e = 0; e < episodes && steady::now() < deadline; ++e) {
     // The broker: sometimes down for an episode or two.
@@ -163,7 +167,15 @@ TEST_CASE(
     const auto give_up = std::min(deadline, steady::now() + 20s);
     while (!(killed && cleared) && steady::now() < give_up) {
       if (!killed && steady::now() >= kill_at) {
-        daemon->stop(SIGKILL);
+        // Alive until this kill: exited on its own, it would have been restarted all the same.
+        const bool alive = daemon->running();
+        const auto status = daemon->stop(SIGKILL);
+        if (!alive || status != 128 + SIGKILL) {
+          FAIL_CHECK("firegated had exited on its own (status " << status << ") before kill " << kills + 1
+                                                                << "; its log:\n"
+                                                                << read_text(daemon_log));
+          ++died_on_its_own;
+        }
         ++kills;
         killed = true;
         start_daemon();
@@ -220,15 +232,54 @@ TEST_CASE(
     unseen += seen ? 0 : 1;
   }
   CHECK(unseen == 0);
-  // Duplicates are the same event.
+  // Duplicates are the same event, and no more than each interruption's in-flight window.
   std::size_t duplicates = 0;
   for (const auto& [id, payloads] : got.payloads_by_id) {
     duplicates += payloads.size() - 1;
     for (const auto& p : payloads) CHECK(p == payloads.front());
   }
-  WARN("crash test: " << done.size() << " episodes, " << kills << " SIGKILLs, " << broker_stops
-                      << " broker stops, " << committed.size() << " events committed and delivered, "
-                      << duplicates << " delivered more than once");
+  constexpr std::size_t in_flight_window = 32;  // [uplink.mqtt] max_in_flight's default
+  CHECK(duplicates <= static_cast<std::size_t>(kills + broker_stops) * in_flight_window);
+  // Order: the first arrival of each event, per device and topic, in the gateway's numbering; a
+  // recovery after the alarm it ends.
+  std::map<std::pair<std::string, std::string>, std::uint64_t> last_seq;
+  std::map<std::string, std::size_t> first_at;
+  std::size_t out_of_order = 0, recovery_first = 0, index = 0;
+  {
+    std::istringstream lines(read_text(dir / "platform.log"));
+    std::set<std::string> seen;
+    for (std::string line; std::getline(lines, line); ++index) {
+      const auto space = line.find(' ');
+      if (space == std::string::npos) continue;
+      const auto j = json::parse(line.substr(space + 1), nullptr, false);
+      if (!j.is_object() || !j.contains("id") || !seen.insert(j["id"].get<std::string>()).second) continue;
+      first_at[j["id"].get<std::string>()] = index;
+      const auto key = std::pair{j["device"].value("name", ""), line.substr(0, space)};
+      const auto seq = j.value("seq", std::uint64_t{0});
+      if (auto it = last_seq.find(key); it != last_seq.end() && seq <= it->second) {
+        ++out_of_order;
+        UNSCOPED_INFO("out of order on " << key.second << ": " << line.substr(space + 1));
+      }
+      last_seq[key] = std::max(last_seq[key], seq);
+      if (const auto ends = j.value("alarm_id", std::string());
+          !ends.empty() && j.value("type", "") == "fire_recovery") {
+        const auto alarm = first_at.find(ends);
+        if (alarm == first_at.end()) {
+          ++recovery_first;
+          UNSCOPED_INFO("recovery before its alarm: " << line.substr(space + 1));
+        }
+      }
+    }
+  }
+  CHECK(out_of_order == 0);
+  CHECK(recovery_first == 0);
+  CHECK(died_on_its_own == 0);
+  WARN("crash test: " << done.size() << " episodes, " << kills << " SIGKILLs (the daemon alive at each), "
+                      << broker_stops << " broker stops, " << committed.size()
+                      << " events committed and delivered, " << duplicates
+                      << " delivered more than once (bound "
+                      << static_cast<std::size_t>(kills + broker_stops) * in_flight_window
+                      << "), order kept");
   daemon->stop(SIGTERM);
 }
 
