@@ -243,6 +243,10 @@ std::vector<config_node> config_node::get_table_array(std::string_view key) {
   return out;
 }
 
+std::size_t config_node::error_count() const {
+  return errors_->size();
+}
+
 void config_node::finish() {
   std::vector<std::string> known(read_.begin(), read_.end());
   for (const auto& [key, value] : *table_) {

@@ -70,6 +70,8 @@ class config_node {
   void error(std::string message);
   /// Records every key that no getter read as unknown, with the keys that are known.
   void finish();
+  /// Errors recorded so far in the whole file (this node's and every other's).
+  std::size_t error_count() const;
 
   std::string child_path(std::string_view key) const;
 

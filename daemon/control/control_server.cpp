@@ -108,7 +108,8 @@ void session::done() {
   busy_ = false;
   streaming_ = false;
   endless_ = false;
-  arm_idle();
+  // A client gone mid-answer: no timer may keep the session (and the daemon's loop) alive.
+  if (!closed_) arm_idle();
 }
 
 bool session::open_stream() {

@@ -42,6 +42,18 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_upli
     const auto id = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(tok.get_user_context()));
     post([this, id, ok, why = ok ? std::string() : failure_text(tok)] { on_delivered(id, ok, why); });
   });
+  subscribe_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
+    post([this, ok, why = ok ? std::string() : failure_text(tok)] {
+      // The platform's commands reach this gateway from here on (the broker's SUBACK).
+      if (ok) {
+        spdlog::info("uplink commands subscribed topic={}", command_topic_);
+      } else {
+        spdlog::error(
+            "uplink cannot subscribe topic={} error=\"{}\" check=\"the broker's ACL for this client\"",
+            command_topic_, why);
+      }
+    });
+  });
   client_->set_connection_lost_handler(
       [this, post](const std::string& cause) { post([this, cause] { on_connection_lost(cause); }); });
   client_->set_message_callback([this, post](mqtt::const_message_ptr m) {
@@ -138,7 +150,7 @@ void mqtt_uplink::on_connected() {
   if (!command_topic_.empty()) {
     // A clean session forgets subscriptions: made again on every connect.
     try {
-      client_->subscribe(command_topic_, 1);
+      client_->subscribe(command_topic_, 1, nullptr, *subscribe_listener_);
     } catch (const mqtt::exception& e) {
       spdlog::error(
           "uplink cannot subscribe topic={} error=\"{}\" check=\"the broker's ACL for this client\"",

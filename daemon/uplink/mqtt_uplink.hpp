@@ -109,6 +109,7 @@ class mqtt_uplink {
   std::shared_ptr<bool> alive_;  ///< posted handlers check it: the uplink may be gone when they run
   std::unique_ptr<mqtt::iaction_listener> connect_listener_;
   std::unique_ptr<mqtt::iaction_listener> publish_listener_;
+  std::unique_ptr<mqtt::iaction_listener> subscribe_listener_;
   std::unique_ptr<mqtt::async_client> client_;
   /// Kept until client_ is destroyed: Paho 1.2 signals a token's condition variable after waking its
   /// waiter, so a token released right after wait_for() can be destroyed under Paho's thread.

@@ -201,6 +201,7 @@ const write_def* device_profile::find_write(std::string_view wanted) const {
 std::optional<device_profile> parse_profile(config::config_node& root) {
   device_profile profile;
   bool ok = true;
+  const auto errors_before = root.error_count();
   auto name = root.get_string("name", config::presence::required, "name the device type, such as \"SD-1\"");
   ok &= name.has_value();
   profile.name = name.value_or("");
@@ -229,7 +230,8 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
   ok &= config::parse_alarm_rules(root, names, profile.rules);
   ok &= config::parse_gb26875_codes(root, names, profile.gb26875);
   root.finish();
-  if (!ok) return std::nullopt;
+  // Any error in this profile, an unknown key at any depth included, and it is not a profile.
+  if (!ok || root.error_count() != errors_before) return std::nullopt;
   // A rule's evidence is read in the same poll as the point it watches: with the alarm group.
   for (const auto& r : profile.rules) {
     const auto* watched = std::find_if(profile.points.data(), profile.points.data() + profile.points.size(),

@@ -24,7 +24,7 @@ class tcp_pipelined_transport final : public transport {
   tcp_pipelined_transport(boost::asio::any_io_executor ex, std::string host, std::uint16_t port,
                           std::chrono::milliseconds timeout);
   std::string endpoint() const override;
-  bool is_open() const override { return socket_.is_open(); }
+  bool is_open() const override { return socket_->is_open(); }
   boost::asio::awaitable<std::error_code> open() override;
   /// May be called again before an earlier call returns; the bus bounds how many are outstanding.
   boost::asio::awaitable<result<std::vector<std::uint8_t>>> transact(
@@ -39,16 +39,21 @@ class tcp_pipelined_transport final : public transport {
     boost::asio::steady_timer wake;
     std::optional<result<std::vector<std::uint8_t>>> outcome;
   };
-  // Detached: they outlive no transport, as they check `alive` after every wait.
-  boost::asio::awaitable<void> read_loop(std::uint64_t generation, std::weak_ptr<bool> alive);
-  boost::asio::awaitable<void> write_loop(std::uint64_t generation, std::weak_ptr<bool> alive);
+  using socket_ptr = std::shared_ptr<boost::asio::ip::tcp::socket>;
+  // Detached: they may outlive the transport. Each holds the socket (a read composed of several
+  // reads goes on with a piece already queued when the transport goes) and touches nothing else of
+  // the transport before it checks `alive`, after every wait.
+  boost::asio::awaitable<void> read_loop(std::uint64_t generation, std::weak_ptr<bool> alive,
+                                         socket_ptr socket);
+  boost::asio::awaitable<void> write_loop(std::uint64_t generation, std::weak_ptr<bool> alive,
+                                          socket_ptr socket);
   /// Ends every outstanding request with `ec` and closes the connection.
   void fail_all(std::error_code ec);
 
   std::string host_;
   std::uint16_t port_;
   std::chrono::milliseconds timeout_;
-  boost::asio::ip::tcp::socket socket_;
+  socket_ptr socket_;
   deadline connect_deadline_;
   std::uint64_t generation_{0};         ///< one per connection; stale readers and writers stand down
   std::uint64_t writer_generation_{0};  ///< the connection whose writer runs, 0 when none

@@ -248,6 +248,7 @@ std::vector<rules::alarm_rule> builtin_rules() {
 }
 
 std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
+  const auto errors_before = root.error_count();
   ingest_profile profile;
   bool ok = true;
   auto name =
@@ -321,7 +322,8 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
   ok &= config::parse_alarm_rules(root, names, profile.rules);
   ok &= config::parse_gb26875_codes(root, names, profile.gb26875);
   root.finish();
-  return ok ? std::optional(std::move(profile)) : std::nullopt;
+  // Any error in this profile, an unknown key at any depth included, and it is not a profile.
+  return ok && root.error_count() == errors_before ? std::optional(std::move(profile)) : std::nullopt;
 }
 
 std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(const std::filesystem::path& dir,

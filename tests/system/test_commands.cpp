@@ -93,7 +93,8 @@ TEST_CASE(
   REQUIRE(daemon->stop(SIGTERM) == 0);
   daemon = std::make_unique<child>(
       std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-2.log");
-  REQUIRE(wait_until([&] { return daemon->log_text().find("uplink connected") != std::string::npos; }, 10s));
+  REQUIRE(wait_until(
+      [&] { return daemon->log_text().find("uplink commands subscribed") != std::string::npos; }, 10s));
   platform.publish(cmd_topic, shield);
   REQUIRE(wait_until([&] { return replies_to(platform, "c1").size() == 3; }, 10s));
   CHECK(replies_to(platform, "c1")[2]["repeated"] == true);
@@ -135,7 +136,8 @@ TEST_CASE("commands: by default a platform cannot shield a detector or put it in
   std::ofstream(dir / "fg.toml") << sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
-  REQUIRE(wait_until([&] { return daemon.log_text().find("uplink connected") != std::string::npos; }, 10s));
+  REQUIRE(wait_until(
+      [&] { return daemon.log_text().find("uplink commands subscribed") != std::string::npos; }, 10s));
   platform.publish(
       cmd_topic,
       command_text("d1", "shield", {{"device", "smoke-1"}, {"minutes", 5}, {"reason", "x"}, {"by", "x"}}));
@@ -169,7 +171,8 @@ TEST_CASE(
   std::ofstream(dir / "fg.toml") << text;
   mqtt_probe platform(mosquitto.port(), "firegate/#");
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
-  REQUIRE(wait_until([&] { return daemon.log_text().find("uplink connected") != std::string::npos; }, 10s));
+  REQUIRE(wait_until(
+      [&] { return daemon.log_text().find("uplink commands subscribed") != std::string::npos; }, 10s));
   // Signed by the openssl command line, not by firegate's code.
   const auto sign = [&](const std::string& inner, const std::string& with) {
     std::ofstream(dir / "inner.json") << inner;

@@ -174,6 +174,12 @@ TEST_CASE("profile errors name the line, the key and the fix") {
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors.items()[0].path == "points[0].address");
   }
+  SECTION("an unknown key alone: no profile, as the header promises (found by fuzz_profile)") {
+    auto r = parse_points("vendor = \"x\"\n[[points]]\nname = \"x\"\ntable = \"input\"\naddress = 1\n");
+    CHECK_FALSE(r.profile);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors.items()[0].path == "vendor");
+  }
   SECTION("no points") {
     auto r = parse_points("");
     REQUIRE(r.errors.size() == 1);
