@@ -575,8 +575,11 @@ void application::raise(event e) {
           // Recovery is declared by a flush, the larger write, not by one small event.
           if (!error.empty()) storage_failed(error, "event", damage);
           watch_event(e);
-          if (gb26875_) gb26875_->offer(item);
-          if (uplink_) uplink_->offer(std::move(item));
+          // A recovery, acknowledgement or escalation names its alarm: after a restart it waits
+          // until that alarm cannot still be unread in the store (uplink/outbox_order.hpp).
+          const bool follows = !e.alarm_id.empty();
+          if (gb26875_) gb26875_->offer(item, follows);
+          if (uplink_) uplink_->offer(std::move(item), follows);
         });
       },
       store_worker::priority::urgent);

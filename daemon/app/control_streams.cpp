@@ -6,6 +6,7 @@
 #include "control_json.hpp"
 
 #include "config/suggest.hpp"
+#include "modbus/modbus_error.hpp"
 #include "uplink/commands.hpp"
 
 #include <fmt/format.h>
@@ -306,7 +307,10 @@ void application::control_registers(const session_ptr& s, const json& id, const 
   }
   drivers_[*bus]->transact(r, [this, s, id, r, bus_name, force, held, who, forced_device, forced_outputs,
                                unit_device](const register_reply& answer) {
-    if (!force && !answer.error && !r.values.empty()) {
+    // No answer (a timeout, a lost connection): the device may have taken the write all the same.
+    const bool unsure = answer.error == modbus::modbus_errc::timeout ||
+                        answer.error == modbus::modbus_errc::connection_closed;
+    if (!force && (!answer.error || unsure) && !r.values.empty()) {
       // A raw write bypasses the profiles' checks (a changed alarm setting, a relay switched): the
       // platform hears of it with who did it, not only this box's log.
       event e;
@@ -316,8 +320,12 @@ void application::control_registers(const session_ptr& s, const json& id, const 
       e.time = clock::now();
       e.actor = who;
       e.value = r.values.front();
-      e.detail = fmt::format("{} wrote {} unit {} {} {} = {} by hand (firegatectl write)", who, bus_name,
-                             r.unit, r.table, r.address, fmt::join(r.values, " "));
+      e.detail = fmt::format("{} wrote {} unit {} {} {} = {} by hand (firegatectl write){}", who, bus_name,
+                             r.unit, r.table, r.address, fmt::join(r.values, " "),
+                             unsure ? fmt::format("; the device did not answer ({}): it may or may not have "
+                                                  "taken the write",
+                                                  answer.error.message())
+                                    : std::string());
       raise(std::move(e));
     }
     if (force && !answer.error) {

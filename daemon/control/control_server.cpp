@@ -132,6 +132,8 @@ void session::arm_idle() {
   idle_.expires_after(owner_.idle_timeout_);
   idle_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->busy_ || self->closed_) return;
+    // Still writing an answer to a slow reader (the end of an export): not idle.
+    if (self->writing_ || !self->out_.empty()) return self->arm_idle();
     spdlog::info("control session closed idle user={} pid={} idle_s={}", self->who_.user, self->who_.pid,
                  self->owner_.idle_timeout_.count());
     // Said before it goes, so that the client can tell a timeout from a daemon that stopped.

@@ -168,6 +168,7 @@ void alarm_engine::raise_holding(const std::string& device, device_state& d, clo
     }
   }
   if (d.offline_now && !d.offline && !d.offline_by_bus) raise_offline(device, d, wall, now, out);
+  if (d.comm_poor_now && !d.comm) raise_comm(device, d, wall, out);
 }
 
 alarm_engine::outcome alarm_engine::shield(const std::string& device, std::chrono::seconds length,

@@ -226,6 +226,20 @@ std::vector<event> alarm_engine::on_tick(mono::time_point now, clock::time_point
   return out;
 }
 
+void alarm_engine::raise_comm(const std::string& device, device_state& d, clock::time_point time,
+                              std::vector<event>& out) {
+  auto e = make_event(event_kind::device_fault, device, time);
+  e.rule = comm_quality_rule;
+  e.detail = fmt::format(
+      "answers, but mostly badly: {}; readings and alarms of this device are being lost; check the "
+      "line's wiring, termination and earthing, a second master on the line, or a gateway sending "
+      "extra bytes",
+      d.comm_detail);
+  e.test = d.test.has_value();
+  d.comm = alarm_record{e.id, e.kind, time, 0, {}, e.detail, true, false, {}, {}, 0, {}, {}, e.test};
+  out.push_back(std::move(e));
+}
+
 void alarm_engine::raise_offline(const std::string& device, device_state& d, clock::time_point time,
                                  mono::time_point now, std::vector<event>& out) {
   auto e = make_event(event_kind::device_offline, device, time);
@@ -254,19 +268,12 @@ std::vector<event> alarm_engine::on_device_status(const device_status& status, m
 std::vector<event> alarm_engine::on_device_quality(const device_quality& quality) {
   std::vector<event> out;
   auto& d = devices_[quality.device];
+  // Kept as the driver said it, so that a shield or test mode ending raises what still holds (the
+  // driver tells changes only).
+  d.comm_poor_now = quality.poor;
+  d.comm_detail = quality.detail;
   if (quality.poor) {
-    if (d.comm || d.shield) return out;
-    auto e = make_event(event_kind::device_fault, quality.device, quality.time);
-    e.rule = comm_quality_rule;
-    e.detail = fmt::format(
-        "answers, but mostly badly: {}; readings and alarms of this device are being lost; check the "
-        "line's wiring, termination and earthing, a second master on the line, or a gateway sending "
-        "extra bytes",
-        quality.detail);
-    e.test = d.test.has_value();
-    d.comm =
-        alarm_record{e.id, e.kind, quality.time, 0, {}, e.detail, true, false, {}, {}, 0, {}, {}, e.test};
-    out.push_back(std::move(e));
+    if (!d.comm && !d.shield) raise_comm(quality.device, d, quality.time, out);
   } else if (d.comm) {
     auto e = recovery(*d.comm, quality.device, nullptr, quality.time,
                       fmt::format("answers well again: {}", quality.detail));

@@ -150,8 +150,10 @@ class alarm_engine {
     std::vector<rule_state> rules;
     std::optional<alarm_record> offline;  ///< the open offline fault
     std::optional<alarm_record> comm;     ///< the open communication-quality fault (comm_quality)
-    bool offline_now{false};              ///< as the driver last said, shielded or not
-    bool offline_by_bus{false};           ///< offline with its whole bus: the bus's fault covers it
+    bool comm_poor_now{false};            ///< as the driver last said, shielded or not
+    std::string comm_detail;
+    bool offline_now{false};     ///< as the driver last said, shielded or not
+    bool offline_by_bus{false};  ///< offline with its whole bus: the bus's fault covers it
     std::string offline_detail;
     std::optional<device_mode> shield, test;
   };
@@ -171,6 +173,8 @@ class alarm_engine {
                  std::vector<event>& out);
   void raise_offline(const std::string& device, device_state& d, clock::time_point time,
                      rules::mono::time_point now, std::vector<event>& out);
+  void raise_comm(const std::string& device, device_state& d, clock::time_point time,
+                  std::vector<event>& out);
   /// Ends every open alarm of a device (a shield begins), or only its test alarms (test mode ends).
   void end_alarms(const std::string& device, device_state& d, bool test_only, const std::string& why,
                   clock::time_point wall, std::vector<event>& out);

@@ -204,7 +204,8 @@ void gb26875_uplink::on_control(const gb::frame& f) {
             "gb26875 uplink clock synchronisation refused serial={} centre_time=\"{}\" step_s={} "
             "max_step_s={} action=deny check=\"the box's NTP, then the centre's clock\"",
             f.serial, label->text(), step_s.count(), cfg_.clock_max_step.count());
-        if (!clock_refused_reported_ && clock_refused_) {
+        // 0 is the site's own choice never to follow the centre: logged, no fault.
+        if (!clock_refused_reported_ && clock_refused_ && cfg_.clock_max_step.count() > 0) {
           clock_refused_reported_ = true;
           clock_refused_(detail, static_cast<double>(step_s.count()));
         }

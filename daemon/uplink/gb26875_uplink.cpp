@@ -243,12 +243,14 @@ void gb26875_uplink::notify() {
   pump();
 }
 
-void gb26875_uplink::offer(outbox_item item) {
+void gb26875_uplink::offer(outbox_item item, bool follows) {
   if (known_.contains(item.id)) return;
   if (item.lane == lane::telemetry) return;  // analog values come from live readings
-  if (!order_.may_offer(item)) {
-    // Older events of its lane may be in the store still: it comes from there, behind them.
-    notify();
+  if (order_.must_wait(item, follows)) {
+    // It names an earlier event that may still be unread in the store: held until its lane is
+    // read to the end, then queued behind what was read (outbox_order.hpp).
+    known_.insert(item.id);
+    order_.hold(std::move(item));
     return;
   }
   take(std::move(item));
@@ -393,8 +395,7 @@ void gb26875_uplink::send_heartbeat() {
 }
 
 void gb26875_uplink::refill() {
-  if (refilling_ || !store_has_more_ || stopped_) return;
-  if (queued_.size() >= read_ahead / 2 && !order_.events_unread()) return;
+  if (refilling_ || !store_has_more_ || queued_.size() >= read_ahead / 2 || stopped_) return;
   refilling_ = true;
   const auto generation = notifications_;
   worker_.post([this, executor = executor_, alive = std::weak_ptr<bool>(alive_), exclude = known_,
@@ -413,10 +414,11 @@ void gb26875_uplink::refill() {
         spdlog::error(
             "gb26875 uplink cannot read the outbox error=\"{}\" action=\"retry on the next notice\"", error);
         store_has_more_ = false;
-        order_.forget();
+        // Delivery before order: what waited for this read goes now.
+        for (auto& item : order_.read_failed()) take(std::move(item));
         return;
       }
-      order_.read(items, read_ahead);
+      auto released = order_.read(items, read_ahead);
       store_has_more_ = items.size() >= read_ahead || generation != notifications_;
       for (auto& item : items) {
         if (known_.contains(item.id)) continue;
@@ -428,6 +430,8 @@ void gb26875_uplink::refill() {
         }
         take(std::move(item));
       }
+      // Behind what was just read: a recovery after its alarm.
+      for (auto& item : released) take(std::move(item));
       flush_marks();
       pump();
     });

@@ -76,9 +76,10 @@ class gb26875_uplink {
   void stop();
   /// New items are in the outbox.
   void notify();
-  /// An event just committed (or held in memory with a negative id when the store failed). Taken
-  /// now where nothing older of its lane is left unread in the store; else it comes by a read.
-  void offer(outbox_item item);
+  /// An event just committed (or held in memory with a negative id when the store failed).
+  /// `follows`: its event names an earlier one; held after a restart until that one cannot still be
+  /// unread in the store (outbox_order.hpp).
+  void offer(outbox_item item, bool follows = false);
   /// Live readings: their analog values go up, each point at most every analog_interval_s.
   void on_readings(std::span<const reading> readings);
   /// The duty person's answer to the centre's inspection check; "" when sent, else why not.
@@ -191,7 +192,7 @@ class gb26875_uplink {
   std::chrono::milliseconds backoff_{1000};
   std::minstd_rand jitter_{std::random_device{}()};
   std::chrono::system_clock::duration clock_offset_{};
-  outbox_order order_;  ///< which lanes were read to the end (uplink/outbox_order.hpp)
+  outbox_order order_;  ///< events held until their lane is read to the end (outbox_order.hpp)
   clock_refused_handler clock_refused_;
   bool clock_refused_reported_{false};  ///< since the last synchronisation taken
   std::optional<inspection> inspection_;

@@ -204,15 +204,14 @@ void mqtt_uplink::notify() {
   pump();
 }
 
-bool mqtt_uplink::offer(outbox_item item) {
+bool mqtt_uplink::offer(outbox_item item, bool follows) {
   if (known_.contains(item.id)) return true;
-  if (!order_.may_offer(item)) {
-    // Older events of its lane may be in the store still (after a restart): it comes from there,
-    // behind them, so that a recovery never reaches the platform before its alarm.
-    store_has_more_ = true;
-    ++notifications_;
-    refill();
-    return false;
+  if (order_.must_wait(item, follows)) {
+    // It names an earlier event that may still be in the store, unread (after a restart): held
+    // until its lane is read to the end, then queued behind what was read (outbox_order.hpp).
+    known_.insert(item.id);
+    order_.hold(std::move(item));
+    return true;
   }
   if (item.lane == lane::telemetry && (!connected_ || queued_.size() >= cfg_.max_in_flight)) {
     store_has_more_ = true;
@@ -226,6 +225,10 @@ bool mqtt_uplink::offer(outbox_item item) {
 
 void mqtt_uplink::enqueue(outbox_item item) {
   known_.insert(item.id);
+  enqueue_known(std::move(item));
+}
+
+void mqtt_uplink::enqueue_known(outbox_item item) {
   queued_.emplace(queue_key{static_cast<int>(item.lane), arrivals_++}, std::move(item));
 }
 
@@ -271,8 +274,7 @@ void mqtt_uplink::pump() {
 
 void mqtt_uplink::refill() {
   // Read ahead about one window's worth; events come by offer() the moment they are committed.
-  if (refilling_ || !store_has_more_) return;
-  if (queued_.size() >= cfg_.max_in_flight / 2 + 1 && !order_.events_unread()) return;
+  if (refilling_ || !store_has_more_ || queued_.size() >= cfg_.max_in_flight / 2 + 1) return;
   refilling_ = true;
   const auto want = cfg_.max_in_flight - queued_.size();
   const auto generation = notifications_;
@@ -299,14 +301,18 @@ void mqtt_uplink::refill() {
         spdlog::error("uplink cannot read the outbox error=\"{}\" action=\"retry on the next notice\"",
                       error);
         store_has_more_ = false;
-        order_.forget();
+        // Delivery before order: what waited for this read goes now.
+        for (auto& item : order_.read_failed()) enqueue_known(std::move(item));
+        pump();
         return;
       }
-      order_.read(*items, want);
+      auto released = order_.read(*items, want);
       store_has_more_ = items->size() >= want || generation != notifications_;
       for (auto& item : *items) {
         if (!known_.contains(item.id)) enqueue(std::move(item));
       }
+      // Behind what was just read: a recovery after its alarm.
+      for (auto& item : released) enqueue_known(std::move(item));
       pump();
     });
   });

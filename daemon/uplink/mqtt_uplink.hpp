@@ -53,7 +53,9 @@ class mqtt_uplink {
   /// An item to send now: an event just committed, or one the store could not take (negative id),
   /// or telemetry just committed with its message written. Telemetry is declined (false) while
   /// disconnected or while enough is queued: it stays in the store and comes by a later read.
-  bool offer(outbox_item item);
+  /// `follows`: its event names an earlier one (a recovery, an acknowledgement, an escalation): held
+  /// after a restart until the earlier one cannot still be unread in the store (outbox_order.hpp).
+  bool offer(outbox_item item, bool follows = false);
   /// Disconnects, giving in-flight messages up to `grace` to be acknowledged.
   void stop(std::chrono::milliseconds grace);
   bool connected() const { return connected_; }
@@ -90,6 +92,8 @@ class mqtt_uplink {
   void flush_marks();
   bool take_telemetry_token();
   void enqueue(outbox_item item);
+  /// Into the queue, already in known_ (held, then released).
+  void enqueue_known(outbox_item item);
   /// Posts to the loop from the store worker; the reply runs only if this uplink still exists.
   struct loop_reply {
     boost::asio::any_io_executor loop;
@@ -126,7 +130,7 @@ class mqtt_uplink {
   bool marking_{false};
   bool refilling_{false};
   bool store_has_more_{true};
-  outbox_order order_;  ///< which lanes were read to the end: fresh events go straight out only there
+  outbox_order order_;  ///< events held until their lane is read to the end (outbox_order.hpp)
   std::uint64_t notifications_{0};
   double tokens_{0};
   std::chrono::steady_clock::time_point tokens_at_{};

@@ -4,7 +4,9 @@
 // times in a row, so it never goes offline: half its polls are lost and nobody is told. This keeps
 // the last `window` outcomes and says when the share of failures crosses into poor (at least
 // `poor_at`) and back into good (at most `good_at`): the gap keeps a borderline line from
-// flapping. Exception answers are well-formed and do not count; everything else that failed does.
+// flapping. Exception answers are well-formed and do not count; nor do a connection that could not be
+// opened or was lost, which is the bus's fault (bus_offline), not one device's: malformed answers, CRC
+// errors and timeouts do.
 
 #include "modbus_error.hpp"
 
@@ -33,7 +35,7 @@ class link_quality {
   /// One poll's outcome: success (no error) or its error.
   change record(std::error_code ec) {
     const auto kind = kind_of(ec);
-    if (kind == outcome::exception) return change::none;
+    if (kind == outcome::exception || kind == outcome::connection) return change::none;
     if (filled_ == window) --counts_[static_cast<std::size_t>(ring_[next_])];
     ring_[next_] = kind;
     ++counts_[static_cast<std::size_t>(kind)];
@@ -78,7 +80,6 @@ class link_quality {
     add(outcome::malformed, "malformed", "malformed");
     add(outcome::crc, "CRC error", "CRC errors");
     add(outcome::timeout, "timeout", "timeouts");
-    add(outcome::connection, "connection error", "connection errors");
     if (kinds.empty()) return fmt::format("none of the last {} polls failed", filled_);
     return fmt::format("{} of the last {} polls failed ({})", failures(), filled_, kinds);
   }

@@ -613,7 +613,8 @@ class bus final : public std::enable_shared_from_this<bus> {
 
   /// One poll's outcome for the device's link quality, told when it turns poor or good again.
   void record_quality(device_state& d, std::error_code ec) {
-    if (stopped_ || d.link != device_state::link::online) return;
+    // A bus that is down is one fault for all its devices, not a quality fault of each.
+    if (stopped_ || bus_down_ || d.link != device_state::link::online) return;
     const auto change = d.quality.record(ec);
     if (change == link_quality::change::none) return;
     const bool poor = change == link_quality::change::poor;

@@ -27,6 +27,11 @@ tcp_pipelined_transport::tcp_pipelined_transport(asio::any_io_executor ex, std::
       socket_(std::make_shared<tcp::socket>(ex)),
       connect_deadline_(ex, [this] { close(); }) {}
 
+tcp_pipelined_transport::~tcp_pipelined_transport() {
+  boost::system::error_code ignored;
+  socket_->close(ignored);
+}
+
 std::string tcp_pipelined_transport::endpoint() const {
   return fmt::format("{}:{}", host_, port_);
 }

@@ -23,6 +23,8 @@ class tcp_pipelined_transport final : public transport {
  public:
   tcp_pipelined_transport(boost::asio::any_io_executor ex, std::string host, std::uint16_t port,
                           std::chrono::milliseconds timeout);
+  /// Closes the connection: the detached loops hold the socket and would keep it open.
+  ~tcp_pipelined_transport() override;
   std::string endpoint() const override;
   bool is_open() const override { return socket_->is_open(); }
   boost::asio::awaitable<std::error_code> open() override;

@@ -5,8 +5,8 @@
 //   firegated has committed it to the store, then cleared, so a restart cannot simply re-detect it);
 // - a message that came twice is the same event: same id, same content; and duplicates are bounded:
 //   each kill or broker stop may send again at most the uplink's in-flight window (32);
-// - per device and topic, events first arrive in the order the gateway numbered them (seq), and a
-//   recovery never arrives before the alarm it ends;
+// - an event that names an earlier one (a recovery, an acknowledgement, an escalation) never arrives
+//   before it (a fresh alarm may overtake an older backlog: delivery before order, by design);
 // - the daemon was alive at every kill: a crash of its own would otherwise hide behind the restart.
 // The platform is a mosquitto_sub with a persistent session on a broker with persistence, so what
 // the broker acknowledged to firegated is not lost by the test's own broker restarts.
@@ -240,8 +240,8 @@ TEST_CASE(
   }
   constexpr std::size_t in_flight_window = 32;  // [uplink.mqtt] max_in_flight's default
   CHECK(duplicates <= static_cast<std::size_t>(kills + broker_stops) * in_flight_window);
-  // Order: the first arrival of each event, per device and topic, in the gateway's numbering; a
-  // recovery after the alarm it ends.
+  // Order: an event that names an earlier one arrives after it. How often a fresh event overtook an
+  // older one of its device and topic (allowed: a fresh alarm does not wait for a backlog) is said.
   std::map<std::pair<std::string, std::string>, std::uint64_t> last_seq;
   std::map<std::string, std::size_t> first_at;
   std::size_t out_of_order = 0, recovery_first = 0, index = 0;
@@ -256,22 +256,17 @@ TEST_CASE(
       first_at[j["id"].get<std::string>()] = index;
       const auto key = std::pair{j["device"].value("name", ""), line.substr(0, space)};
       const auto seq = j.value("seq", std::uint64_t{0});
-      if (auto it = last_seq.find(key); it != last_seq.end() && seq <= it->second) {
-        ++out_of_order;
-        UNSCOPED_INFO("out of order on " << key.second << ": " << line.substr(space + 1));
-      }
+      if (auto it = last_seq.find(key); it != last_seq.end() && seq <= it->second) ++out_of_order;
       last_seq[key] = std::max(last_seq[key], seq);
-      if (const auto ends = j.value("alarm_id", std::string());
-          !ends.empty() && j.value("type", "") == "fire_recovery") {
+      if (const auto ends = j.value("alarm_id", std::string()); !ends.empty()) {
         const auto alarm = first_at.find(ends);
         if (alarm == first_at.end()) {
           ++recovery_first;
-          UNSCOPED_INFO("recovery before its alarm: " << line.substr(space + 1));
+          UNSCOPED_INFO("arrived before the event it names: " << line.substr(space + 1));
         }
       }
     }
   }
-  CHECK(out_of_order == 0);
   CHECK(recovery_first == 0);
   CHECK(died_on_its_own == 0);
   WARN("crash test: " << done.size() << " episodes, " << kills << " SIGKILLs (the daemon alive at each), "
@@ -279,8 +274,10 @@ TEST_CASE(
                       << " events committed and delivered, " << duplicates
                       << " delivered more than once (bound "
                       << static_cast<std::size_t>(kills + broker_stops) * in_flight_window
-                      << "), order kept");
-  daemon->stop(SIGTERM);
+                      << "), none before the event it names, " << out_of_order
+                      << " overtaking an older one of their device and topic");
+  // A clean stop (a loaded machine may take a while to finish what it is doing).
+  CHECK(daemon->stop(SIGTERM, 30s) == 0);
 }
 
 TEST_CASE("an alarm published but never acknowledged when firegated dies goes again after the restart") {

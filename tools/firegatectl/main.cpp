@@ -324,7 +324,8 @@ int run_export(const options& o, const json& args, const std::string& output) {
 int main(int argc, char** argv) {
   CLI::App cli{
       "firegatectl: inspect and commission a firegate gateway.\n"
-      "Talks to the running firegated over its control socket; members of the group firegate may use it.\n"
+      "Talks to the running firegated over its control socket; members of the group firegate-operators may "
+      "use it.\n"
       "Exit codes: 0 done, 1 refused or failed, 2 wrong usage, 3 firegated not running, 4 permission "
       "denied, 5 timed out."};
   cli.set_version_flag("-V,--version", std::string("firegatectl ") + FIREGATE_VERSION);
