@@ -89,24 +89,19 @@ class link_quality {
 
   static outcome kind_of(std::error_code ec) {
     if (!ec) return outcome::ok;
-    if (ec.category() != modbus_category()) return outcome::connection;
-    switch (static_cast<modbus_errc>(ec.value())) {
-      case modbus_errc::timeout:
+    switch (classify(ec)) {
+      case failure_kind::timeout:
         return outcome::timeout;
-      case modbus_errc::crc_mismatch:
+      case failure_kind::crc:
         return outcome::crc;
-      case modbus_errc::connection_closed:
-        return outcome::connection;
-      case modbus_errc::malformed_frame:
-      case modbus_errc::function_mismatch:
-      case modbus_errc::byte_count_mismatch:
-      case modbus_errc::transaction_mismatch:
-      case modbus_errc::echo_mismatch:
-      case modbus_errc::readback_mismatch:
+      case failure_kind::malformed:
         return outcome::malformed;
-      default:
-        return outcome::exception;  // 1-11 and unknown exception codes
+      case failure_kind::connection:
+        return outcome::connection;
+      case failure_kind::exception:
+        break;
     }
+    return outcome::exception;
   }
 
   std::array<outcome, window> ring_{};

@@ -583,29 +583,20 @@ class bus final : public std::enable_shared_from_this<bus> {
   static void count_error(device_state& d, std::error_code ec) {
     auto& c = d.counters;
     c.last_error = ec.message();
-    if (ec.category() != modbus_category()) {
-      ++c.connection_errors;
-      return;
-    }
-    switch (static_cast<modbus_errc>(ec.value())) {
-      case modbus_errc::timeout:
+    switch (classify(ec)) {
+      case failure_kind::timeout:
         ++c.timeouts;
         break;
-      case modbus_errc::crc_mismatch:
+      case failure_kind::crc:
         ++c.crc_errors;
         break;
-      case modbus_errc::connection_closed:
+      case failure_kind::connection:
         ++c.connection_errors;
         break;
-      case modbus_errc::malformed_frame:
-      case modbus_errc::function_mismatch:
-      case modbus_errc::byte_count_mismatch:
-      case modbus_errc::transaction_mismatch:
-      case modbus_errc::echo_mismatch:
-      case modbus_errc::readback_mismatch:
+      case failure_kind::malformed:
         ++c.malformed;
         break;
-      default:  // 1-11 and unknown exception codes
+      case failure_kind::exception:
         ++c.exceptions;
         break;
     }

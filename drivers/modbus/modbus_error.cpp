@@ -58,6 +58,27 @@ class modbus_category_impl final : public std::error_category {
 
 }  // namespace
 
+failure_kind classify(std::error_code ec) noexcept {
+  if (ec.category() != modbus_category()) return failure_kind::connection;
+  switch (static_cast<modbus_errc>(ec.value())) {
+    case modbus_errc::timeout:
+      return failure_kind::timeout;
+    case modbus_errc::crc_mismatch:
+      return failure_kind::crc;
+    case modbus_errc::connection_closed:
+      return failure_kind::connection;
+    case modbus_errc::malformed_frame:
+    case modbus_errc::function_mismatch:
+    case modbus_errc::byte_count_mismatch:
+    case modbus_errc::transaction_mismatch:
+    case modbus_errc::echo_mismatch:
+    case modbus_errc::readback_mismatch:
+      return failure_kind::malformed;
+    default:  // 1-11 and unknown exception codes
+      return failure_kind::exception;
+  }
+}
+
 const std::error_category& modbus_category() noexcept {
   static const modbus_category_impl instance;
   return instance;

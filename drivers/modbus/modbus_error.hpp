@@ -36,6 +36,11 @@ inline std::error_code make_error_code(modbus_errc e) noexcept {
   return {static_cast<int>(e), modbus_category()};
 }
 
+/// What a failed exchange was, for the device's counters and its link quality: an error from
+/// outside the Modbus category (the socket's, the serial port's) is a connection failure.
+enum class failure_kind { timeout, crc, malformed, connection, exception };
+failure_kind classify(std::error_code ec) noexcept;
+
 }  // namespace firegate::modbus
 
 template <>

@@ -21,6 +21,7 @@
 
 #include "gb26875/app_data.hpp"
 #include "gb26875/frame.hpp"
+#include "loopback_listener.hpp"
 #include "store/store.hpp"
 #include "store/store_worker.hpp"
 #include "uplink/gb26875_uplink.hpp"
@@ -73,27 +74,8 @@ gb::address address_of(std::uint64_t n) {
 }
 
 /// One listening socket for the whole run (see fuzz_modbus_tcp_stream): the uplink connects to it.
-struct listener {
-  int fd{-1};
-  std::uint16_t port{0};
-  listener() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      std::abort();
-    port = ntohs(a.sin_port);
-  }
-  void drain() const {
-    for (;;) {
-      const int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (c < 0) break;
-      ::close(c);
-    }
-  }
+struct listener : firegate::fuzz::loopback_listener {
+  listener() : loopback_listener(true) {}
 };
 
 struct shared_parts {

@@ -27,6 +27,7 @@
 // [transactions 1-4] [unit] [k] [k chunk sizes] then the device's script: blocks of operations, one
 // block per request read (see `op` below).
 
+#include "loopback_listener.hpp"
 #include "modbus/codec/mbap.hpp"
 #include "modbus/codec/pdu.hpp"
 #include "modbus/codec/rtu.hpp"
@@ -72,28 +73,8 @@ constexpr std::uint16_t registers_asked = 2;
 
 /// One listening socket for the whole run (a fresh port per input would leave the kernel's port
 /// range full of TIME_WAIT); each input's acceptor works on a dup of it.
-struct listener {
-  int fd{-1};
-  std::uint16_t port{0};
-  listener() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      std::abort();
-    port = ntohs(a.sin_port);
-  }
-  /// Connections a previous input's client made that its device never took: closed unread.
-  void drain() const {
-    for (;;) {
-      const int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (c < 0) break;
-      ::close(c);
-    }
-  }
+struct listener : firegate::fuzz::loopback_listener {
+  listener() : loopback_listener(false) {}
 };
 
 const listener& shared_listener() {
