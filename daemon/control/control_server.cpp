@@ -129,9 +129,12 @@ void session::close() {
 }
 
 void session::arm_idle() {
-  idle_.expires_after(owner_.idle_timeout_);
+  // Timing out: the timeout line had this long to reach the client; closed now whatever became of it.
+  idle_.expires_after(timing_out_ ? std::chrono::seconds(5) : owner_.idle_timeout_);
   idle_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->busy_ || self->closed_) return;
+    if (ec || self->closed_) return;
+    if (self->timing_out_) return self->close();
+    if (self->busy_) return;
     // Still writing an answer to a slow reader (the end of an export): not idle.
     if (self->writing_ || !self->out_.empty()) return self->arm_idle();
     spdlog::info("control session closed idle user={} pid={} idle_s={}", self->who_.user, self->who_.pid,
@@ -141,9 +144,10 @@ void session::arm_idle() {
         nullptr, "timeout",
         fmt::format("no request for {} s: the connection is closed", self->owner_.idle_timeout_.count())));
     self->busy_ = true;
-    self->out_.push_back({});  // the close marker
+    self->timing_out_ = true;
+    self->out_.push_back({});  // the close marker: closed once the line is written
     self->write_next();
-    self->close();
+    self->arm_idle();  // ... or after a short grace if the client does not read it
   });
 }
 

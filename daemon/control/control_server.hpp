@@ -85,7 +85,8 @@ class session : public std::enable_shared_from_this<session> {
   bool writing_{false};
   bool busy_{false};  ///< a request is under way
   bool streaming_{false};
-  bool endless_{false};  ///< a tail or an export
+  bool endless_{false};     ///< a tail or an export
+  bool timing_out_{false};  ///< idle too long: the timeout line is on its way, then the close
   bool closed_{false};
 };
 
