@@ -23,6 +23,7 @@
 // hold)] [k] [k chunk sizes] then the client's operations (see `play` below).
 
 #include "control/control_server.hpp"
+#include "fuzz_input.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -71,18 +72,7 @@ const std::string& socket_path() {
   return *path;
 }
 
-struct cursor {
-  std::span<const std::uint8_t> bytes;
-  std::size_t at{0};
-  bool done() const { return at >= bytes.size(); }
-  std::uint8_t next() { return done() ? 0 : bytes[at++]; }
-  std::string take(std::size_t n) {
-    n = std::min(n, bytes.size() - std::min(at, bytes.size()));
-    std::string out(reinterpret_cast<const char*>(bytes.data() + at), n);
-    at += n;
-    return out;
-  }
-};
+using cursor = firegate::fuzz::cursor;
 
 /// One client connection and what it saw.
 struct conn {
@@ -229,7 +219,7 @@ asio::awaitable<void> play(std::shared_ptr<conn> c, client_state& s) {
     const std::uint8_t op = s.script.next();
     switch (op & 7) {
       case 0:
-        if (!co_await send(*c, s, s.script.take(s.script.next()))) co_return;
+        if (!co_await send(*c, s, s.script.take_text(s.script.next()))) co_return;
         break;
       case 1: {
         const std::size_t high = s.script.next();

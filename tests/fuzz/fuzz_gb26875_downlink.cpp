@@ -19,6 +19,7 @@
 // Input: [k] [k chunk sizes] then the centre's operations (see `play` below). FUZZ_VERBOSE=1 prints
 // what the uplink sent and how long the exchange took.
 
+#include "fuzz_input.hpp"
 #include "gb26875/app_data.hpp"
 #include "gb26875/frame.hpp"
 #include "loopback_listener.hpp"
@@ -99,19 +100,7 @@ void drain_worker() {
   done.get_future().wait();
 }
 
-struct cursor {
-  std::span<const std::uint8_t> bytes;
-  std::size_t at{0};
-  bool done() const { return at >= bytes.size(); }
-  std::uint8_t next() { return done() ? 0 : bytes[at++]; }
-  std::vector<std::uint8_t> take(std::size_t n) {
-    n = std::min(n, bytes.size() - std::min(at, bytes.size()));
-    std::vector<std::uint8_t> out(bytes.begin() + static_cast<std::ptrdiff_t>(at),
-                                  bytes.begin() + static_cast<std::ptrdiff_t>(at + n));
-    at += n;
-    return out;
-  }
-};
+using cursor = firegate::fuzz::cursor;
 
 /// What the centre expects back for one of its frames (or bad frames).
 struct expected_reply {

@@ -27,6 +27,7 @@
 // [transactions 1-4] [unit] [k] [k chunk sizes] then the device's script: blocks of operations, one
 // block per request read (see `op` below).
 
+#include "fuzz_input.hpp"
 #include "loopback_listener.hpp"
 #include "modbus/codec/mbap.hpp"
 #include "modbus/codec/pdu.hpp"
@@ -87,20 +88,7 @@ const listener& shared_listener() {
   return l;
 }
 
-/// The input, read as it is consumed; zeros once it runs out.
-struct cursor {
-  std::span<const std::uint8_t> bytes;
-  std::size_t at{0};
-  bool done() const { return at >= bytes.size(); }
-  std::uint8_t next() { return done() ? 0 : bytes[at++]; }
-  std::vector<std::uint8_t> take(std::size_t n) {
-    n = std::min(n, bytes.size() - std::min(at, bytes.size()));
-    std::vector<std::uint8_t> out(bytes.begin() + static_cast<std::ptrdiff_t>(at),
-                                  bytes.begin() + static_cast<std::ptrdiff_t>(at + n));
-    at += n;
-    return out;
-  }
-};
+using cursor = firegate::fuzz::cursor;
 
 enum class mode { mbap, rtu, pipelined };
 
