@@ -7,6 +7,7 @@
 #include "inbox.hpp"
 #include "mqtt_driver.hpp"
 #include "paho_support.hpp"
+#include "rate_limiter.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -58,14 +59,12 @@ struct device_state {
   enum class link { unknown, online, offline } link{link::unknown};
   steady::time_point last_seen;  ///< the last live message, or when the bus started
   std::optional<double> last_sequence;
-  double tokens{0};
-  steady::time_point refilled;
+  rate_limiter<inbound> limiter{1, 1, {}};
   bool flooding{false};
   std::uint64_t flood_dropped{0};
   steady::time_point last_drop;
   bool unreadable{false};
   steady::time_point last_problem_log;
-  std::optional<inbound> held;  ///< the latest message over the rate limit, taken when tokens allow
   /// Offline with the bus (the site broker unreachable): its bus's fault covers it. Cleared by a
   /// message; once the broker is back its silence counts afresh and is then its own.
   bool offline_with_bus{false};
@@ -106,8 +105,7 @@ class ingest_bus final : public bus_driver {
       st.counters.bus = name_;
       st.counters.address = address_of(d);
       st.last_seen = start;
-      st.tokens = settings_->burst;
-      st.refilled = start;
+      st.limiter = rate_limiter<inbound>(settings_->max_rate, settings_->burst, start);
       if (d.profile) {
         by_id_[{d.profile->name, d.id}] = devices_.size();
         if (std::find(profiles_.begin(), profiles_.end(), d.profile) == profiles_.end())
@@ -418,26 +416,15 @@ class ingest_bus final : public bus_driver {
   void arrive(device_state& d, inbound& m, std::optional<decoded_message> decoded) {
     ++d.counters.messages;
     const auto now = steady::now();
-    refill(d, now);
-    if (d.tokens < 1.0) {
-      // Over its rate: dropped, but the latest message is kept and taken when the device is
-      // within its rate again, so the state it last reported is never lost.
+    auto within = d.limiter.arrive(std::move(m), now);
+    if (!within) {
+      // Over its rate: dropped, but the latest message is held and taken when the device is within
+      // its rate again, so the state it last reported is never lost.
       ++d.counters.rate_limited;
-      d.held = std::move(m);
       flood_drop(d, 1, now);
       return;
     }
-    d.tokens -= 1.0;
-    // A message kept from the excess is older than this one: taking it later would put a stale
-    // state over this newer one.
-    d.held.reset();
-    take(d, m, std::move(decoded));
-  }
-
-  void refill(device_state& d, steady::time_point now) {
-    const auto dt = std::chrono::duration<double>(now - d.refilled).count();
-    d.tokens = std::min(settings_->burst, d.tokens + dt * settings_->max_rate);
-    d.refilled = now;
+    take(d, *within, std::move(decoded));
   }
 
   void flood_drop(device_state& d, std::uint64_t n, steady::time_point now) {
@@ -562,16 +549,8 @@ class ingest_bus final : public bus_driver {
 
     attribute_drops(now);
     for (auto& d : devices_) {
-      if (d.held) {
-        refill(d, now);
-        if (d.tokens >= 1.0) {
-          d.tokens -= 1.0;
-          auto m = std::move(*d.held);
-          d.held.reset();
-          take(d, m, {});
-        }
-      }
-      if (d.flooding && now - d.last_drop >= flood_quiet && !d.held) {
+      if (auto m = d.limiter.release(now)) take(d, *m, {});
+      if (d.flooding && now - d.last_drop >= flood_quiet && !d.limiter.holding()) {
         d.flooding = false;
         spdlog::info("mqtt device flood over bus={} device={} dropped={}", name_, d.settings->name,
                      d.flood_dropped);
