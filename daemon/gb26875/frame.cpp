@@ -136,6 +136,29 @@ void frame_reader::consume(std::size_t n) {
   }
 }
 
+namespace {
+
+/// The length of the complete frame at `p` (`size` bytes there) that passes verification: start
+/// marker, length within the limit, end marker and checksum; 0 when there is none.
+std::size_t valid_frame_at(const std::uint8_t* p, std::size_t size) {
+  if (size < header_size + trailer_size || p[0] != start_byte || p[1] != start_byte) return 0;
+  const auto length = get16(p + 24);
+  if (length > max_data_length) return 0;
+  const std::size_t total = header_size + length + trailer_size;
+  if (size < total || p[total - 2] != end_byte || p[total - 1] != end_byte) return 0;
+  return checksum(std::span(p + 2, header_size - 2 + length)) == p[header_size + length] ? total : 0;
+}
+
+/// Where the first complete, valid frame after the start starts, up to `limit`; 0 when none does.
+std::size_t later_frame(const std::uint8_t* begin, std::size_t size, std::size_t limit) {
+  for (std::size_t b = 1; b < limit && b + header_size + trailer_size <= size; ++b) {
+    if (valid_frame_at(begin + b, size - b)) return b;
+  }
+  return 0;
+}
+
+}  // namespace
+
 std::optional<read_result> frame_reader::next() {
   for (;;) {
     const auto* begin = buffer_.data() + start_;
@@ -146,52 +169,71 @@ std::optional<read_result> frame_reader::next() {
     if (at + 1 >= size) {
       // No marker: keep a last '@' that may begin one.
       const auto keep = size > 0 && begin[size - 1] == start_byte ? 1u : 0u;
-      skipped_ += size - keep;
-      consume(size - keep);
+      skip(size - keep);
       return std::nullopt;
     }
     if (at > 0) {
-      skipped_ += at;
-      consume(at);
+      skip(at);
       continue;
     }
+    // A candidate: "@@" and what follows. Shorter than a header, no later frame can be complete.
     if (size < header_size) return std::nullopt;
     const auto header = header_at(begin);
     const auto length = get16(begin + 24);
-    if (length > max_data_length) {
-      consume(2);  // resynchronise after this start marker
+    const bool too_long = length > max_data_length;
+    const std::size_t total = header_size + length + trailer_size;
+    if (total <= size && valid_frame_at(begin, size)) {
+      if (!known_command(header.command)) {
+        // Well-formed but for its command: a frame, answered with deny, and passed whole.
+        consume(total);
+        return read_result{std::nullopt, fault_of(header, frame_fault::kind::unknown_command,
+                                                  fmt::format("command byte {} is not defined (1-6, 128-255)",
+                                                              header.command))};
+      }
+      frame f = header;
+      f.data.assign(begin + header_size, begin + header_size + length);
+      consume(total);
+      return read_result{std::move(f), std::nullopt};
+    }
+    // Not a valid frame (yet). Its bytes must not hold a valid frame among them hostage: a stray '@'
+    // before a frame, or a frame cut short and followed by whole ones, makes a candidate whose
+    // length reaches into them. A complete, valid frame starting inside its extent (its header
+    // alone when its length is over the limit) wins, and the candidate's bytes before it are
+    // skipped.
+    if (const auto b = later_frame(begin, size, std::min(too_long ? header_size : total, size))) {
+      skip(b);
+      continue;
+    }
+    if (too_long) {
+      skip(1);  // the next '@' may begin a frame
       return read_result{std::nullopt,
                          fault_of(header, frame_fault::kind::too_long,
                                   fmt::format("application data length {} is over the limit of {}", length,
                                               max_data_length))};
     }
-    const std::size_t total = header_size + length + trailer_size;
-    if (size < total) return std::nullopt;
+    if (size < total) return std::nullopt;  // more bytes, or drop_incomplete() after a silence
     const auto expected = checksum(std::span(begin + 2, header_size - 2 + length));
     const auto found = begin[header_size + length];
-    if (expected != found) {
-      consume(2);
-      return read_result{
-          std::nullopt, fault_of(header, frame_fault::kind::bad_checksum,
-                                 fmt::format("checksum 0x{:02X} expected, 0x{:02X} found", expected, found))};
-    }
-    if (begin[total - 2] != end_byte || begin[total - 1] != end_byte) {
-      consume(2);
-      return read_result{std::nullopt, fault_of(header, frame_fault::kind::bad_end,
-                                                fmt::format("end marker 23 23 expected, {:02X} {:02X} found",
-                                                            begin[total - 2], begin[total - 1]))};
-    }
-    if (!known_command(header.command)) {
-      consume(total);
-      return read_result{std::nullopt, fault_of(header, frame_fault::kind::unknown_command,
-                                                fmt::format("command byte {} is not defined (1-6, 128-255)",
-                                                            header.command))};
-    }
-    frame f = header;
-    f.data.assign(begin + header_size, begin + header_size + length);
-    consume(total);
-    return read_result{std::move(f), std::nullopt};
+    auto fault = expected != found
+                     ? fault_of(header, frame_fault::kind::bad_checksum,
+                                fmt::format("checksum 0x{:02X} expected, 0x{:02X} found", expected, found))
+                     : fault_of(header, frame_fault::kind::bad_end,
+                                fmt::format("end marker 23 23 expected, {:02X} {:02X} found",
+                                            begin[total - 2], begin[total - 1]));
+    skip(1);
+    return read_result{std::nullopt, std::move(fault)};
   }
+}
+
+void frame_reader::skip(std::size_t n) {
+  skipped_ += n;
+  consume(n);
+}
+
+std::size_t frame_reader::drop_incomplete() {
+  const auto n = buffered();
+  skip(n);
+  return n;
 }
 
 single_result decode_one(std::span<const std::uint8_t> bytes) {

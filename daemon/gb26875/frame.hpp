@@ -91,7 +91,14 @@ struct read_result {
   std::optional<frame_fault> fault;
 };
 
-/// Resynchronising reader over a byte stream.
+/// Resynchronising reader over a byte stream. A start marker begins a candidate; the candidate is
+/// taken when it is a complete frame that passes verification. When it is not, it never holds a
+/// valid frame behind it hostage: a complete, valid frame that starts inside the candidate's extent
+/// (its length read from its header, or everything buffered) is taken and the candidate's bytes
+/// before it are skipped. A candidate that fails verification on its own is a fault (too long, bad
+/// checksum, bad end marker; answered with deny), and reading goes on from its second byte. A
+/// candidate still incomplete waits for more bytes, until the owner calls drop_incomplete() after a
+/// silence on the line.
 class frame_reader {
  public:
   void feed(std::span<const std::uint8_t> bytes);
@@ -99,11 +106,16 @@ class frame_reader {
   std::optional<read_result> next();
   /// Bytes held for a frame not yet complete.
   std::size_t buffered() const { return buffer_.size() - start_; }
-  /// Bytes skipped because they were not inside a frame (garbage before a start marker).
+  /// Bytes skipped: not inside a frame taken or answered (garbage, a candidate that was not a frame,
+  /// what drop_incomplete() dropped).
   std::uint64_t skipped() const { return skipped_; }
+  /// Drops what is held for a frame that has not completed (the line went quiet: it never will);
+  /// returns how many bytes.
+  std::size_t drop_incomplete();
 
  private:
   void consume(std::size_t n);
+  void skip(std::size_t n);
   std::vector<std::uint8_t> buffer_;
   std::size_t start_{0};  ///< where unread bytes begin
   std::uint64_t skipped_{0};

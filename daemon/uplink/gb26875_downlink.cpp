@@ -53,15 +53,29 @@ void gb26875_uplink::on_frame(const gb::frame& f) {
 
 void gb26875_uplink::on_fault(const gb::frame_fault& fault) {
   ++counts_.bad_frames;
-  ++counts_.denied_by_us;
+  // Denies at deny_rate a second (deny_burst at once): a flood of garbage must not be answered
+  // with a flood of frames over a metered link.
   const auto now = std::chrono::steady_clock::now();
+  deny_tokens_ = std::min(
+      deny_burst, deny_tokens_ + std::chrono::duration<double>(now - deny_refilled_).count() * deny_rate);
+  deny_refilled_ = now;
+  const bool deny = deny_tokens_ >= 1.0;
+  if (deny) {
+    deny_tokens_ -= 1.0;
+    ++counts_.denied_by_us;
+  } else {
+    ++counts_.denies_suppressed;
+  }
   if (now - last_fault_log_ >= 10s) {
     last_fault_log_ = now;
     spdlog::warn(
-        "gb26875 uplink bad frame from centre={}:{} serial={} error=\"{}\" bad_frames={} action=deny",
-        cfg_.host, cfg_.port, fault.serial, fault.detail, counts_.bad_frames);
+        "gb26875 uplink bad frame from centre={}:{} serial={} error=\"{}\" bad_frames={} "
+        "denies_suppressed={} "
+        "action={}",
+        cfg_.host, cfg_.port, fault.serial, fault.detail, counts_.bad_frames, counts_.denies_suppressed,
+        deny ? "deny" : "none (denies rate-limited)");
   }
-  reply(gb::command::deny, fault.serial, {});
+  if (deny) reply(gb::command::deny, fault.serial, {});
 }
 
 void gb26875_uplink::on_confirm(const gb::frame& f) {

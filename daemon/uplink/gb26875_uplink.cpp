@@ -50,7 +50,8 @@ gb26875_uplink::gb26875_uplink(asio::any_io_executor executor, const config::gb2
       reconnect_(executor),
       confirm_timer_(executor),
       heartbeat_(executor),
-      inspection_timer_(executor) {}
+      inspection_timer_(executor),
+      silence_(executor) {}
 
 gb26875_uplink::~gb26875_uplink() {
   stop();
@@ -71,6 +72,7 @@ void gb26875_uplink::stop() {
   confirm_timer_.cancel();
   heartbeat_.cancel();
   inspection_timer_.cancel();
+  silence_.cancel();
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   connected_ = false;
@@ -120,6 +122,7 @@ void gb26875_uplink::on_connected() {
   backoff_ = 1000ms;
   next_serial_ = 0;  // per connection
   reader_ = gb::frame_reader();
+  skipped_seen_ = 0;
   boost::system::error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);
   spdlog::info("gb26875 uplink connected centre={}:{} connects={} queued={}", cfg_.host, cfg_.port, connects_,
@@ -149,6 +152,8 @@ void gb26875_uplink::connection_lost(const std::string& why) {
   socket_.close(ec);
   confirm_timer_.cancel();
   heartbeat_.cancel();
+  silence_.cancel();
+  note_skipped(true);
   writes_.clear();
   writing_ = false;
   // A heartbeat or live analog values are not worth keeping; an item is, and goes first on the
@@ -189,8 +194,46 @@ void gb26875_uplink::read() {
           if (r->fault) on_fault(*r->fault);
           if (!connected_) return;
         }
+        note_skipped(false);
+        watch_silence();
         read();
       }));
+}
+
+void gb26875_uplink::watch_silence() {
+  if (reader_.buffered() == 0) {
+    silence_.cancel();
+    return;
+  }
+  // Bytes of a frame not yet complete: if the line stays quiet, it never will be, and what comes
+  // next must not be read as its rest.
+  silence_.expires_after(incomplete_frame_silence);
+  silence_.async_wait(guarded([this, generation = generation_](boost::system::error_code ec) {
+    if (ec || stopped_ || generation != generation_ || reader_.buffered() == 0) return;
+    const auto n = reader_.drop_incomplete();
+    spdlog::warn(
+        "gb26875 uplink dropped an incomplete frame centre={}:{} bytes={} silence_ms={} check=\"the centre "
+        "sent a frame cut short, or bytes that are no frame\"",
+        cfg_.host, cfg_.port, n, incomplete_frame_silence.count());
+    note_skipped(false);
+  }));
+}
+
+void gb26875_uplink::note_skipped(bool flush) {
+  const auto seen = reader_.skipped();
+  if (seen > skipped_seen_) {
+    counts_.skipped_bytes += seen - skipped_seen_;
+    skipped_unlogged_ += seen - skipped_seen_;
+    skipped_seen_ = seen;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (skipped_unlogged_ == 0 || (!flush && now - last_skip_log_ < 10s)) return;
+  last_skip_log_ = now;
+  spdlog::warn(
+      "gb26875 uplink skipped bytes centre={}:{} bytes={} skipped_total={} check=\"bytes from the centre "
+      "that were no frame: the centre's software, or something else writing to this connection\"",
+      cfg_.host, cfg_.port, skipped_unlogged_, counts_.skipped_bytes);
+  skipped_unlogged_ = 0;
 }
 
 // ---- to the centre -----------------------------------------------------------------------------
@@ -487,6 +530,8 @@ nlohmann::json gb26875_uplink::diagnostics() const {
       {"set_aside", counts_.set_aside},
       {"denied_by_us", counts_.denied_by_us},
       {"bad_frames", counts_.bad_frames},
+      {"skipped_bytes", counts_.skipped_bytes},
+      {"denies_suppressed", counts_.denies_suppressed},
       {"requests", counts_.requests},
       {"not_applicable", counts_.not_applicable},
       {"analog_dropped", counts_.analog_dropped},

@@ -52,6 +52,15 @@ namespace firegate {
 /// Owned by the application; every member function runs on its loop.
 class gb26875_uplink {
  public:
+  /// Bytes of a frame left incomplete this long with nothing more on the line are dropped: a frame
+  /// cut short must not take the next one as its rest. Well under the 10 s a centre waits for an
+  /// answer; over a 4G link a frame's segments come within tens of milliseconds of each other.
+  static constexpr std::chrono::milliseconds incomplete_frame_silence{2000};
+  /// Denies of what fails verification: deny_burst at once, then deny_rate a second; the rest are
+  /// counted (denies_suppressed), so a flood of garbage does not draw a flood of frames.
+  static constexpr double deny_rate = 2.0;
+  static constexpr double deny_burst = 10.0;
+
   /// A read from the centre: `reply` takes the application data to respond with, or nullopt to
   /// deny (a type firegate has nothing for). May reply later (after a store read), on the loop.
   using query_handler = std::function<void(const gb26875::app_data& request,
@@ -122,6 +131,10 @@ class gb26875_uplink {
   void connection_lost(const std::string& why);
   void schedule_reconnect();
   void read();
+  /// Drops a frame left incomplete once the line has been quiet for incomplete_frame_silence.
+  void watch_silence();
+  /// Counts the bytes the reader skipped; logs them at most every 10 s (or now, with `flush`).
+  void note_skipped(bool flush);
   void on_frame(const gb26875::frame& f);
   void on_fault(const gb26875::frame_fault& fault);
   void on_request(const gb26875::frame& f);
@@ -170,6 +183,7 @@ class gb26875_uplink {
   boost::asio::steady_timer confirm_timer_;
   boost::asio::steady_timer heartbeat_;
   boost::asio::steady_timer inspection_timer_;
+  boost::asio::steady_timer silence_;  ///< a frame left incomplete this long is dropped
   std::array<std::uint8_t, 4096> read_buffer_{};
   gb26875::frame_reader reader_;
   std::deque<std::vector<std::uint8_t>> writes_;
@@ -199,6 +213,11 @@ class gb26875_uplink {
   query_handler query_;
   std::optional<clock::time_point> last_confirm_;
   std::chrono::steady_clock::time_point last_fault_log_{};
+  std::uint64_t skipped_seen_{0};      ///< of this connection's reader, counted
+  std::uint64_t skipped_unlogged_{0};  ///< skipped bytes not yet in a log line
+  std::chrono::steady_clock::time_point last_skip_log_{};
+  double deny_tokens_{deny_burst};  ///< denies we may send now
+  std::chrono::steady_clock::time_point deny_refilled_{};
   bool connected_{false};
   bool connecting_{false};
   bool link_abnormal_{true};  ///< until the first confirm
@@ -206,7 +225,7 @@ class gb26875_uplink {
   struct {
     std::uint64_t sent{0}, confirmed{0}, resent{0}, link_faults{0}, denied_by_centre{0}, set_aside{0},
         denied_by_us{0}, requests{0}, not_applicable{0}, inspections{0}, inspections_answered{0},
-        inspections_missed{0}, bad_frames{0}, analog_dropped{0};
+        inspections_missed{0}, bad_frames{0}, analog_dropped{0}, skipped_bytes{0}, denies_suppressed{0};
     std::uint64_t last_latency_ms{0};
   } counts_;
   std::size_t connects_{0};

@@ -408,3 +408,54 @@ TEST_CASE(
     return f.value("connection", 0) == 3 && f.value("answer", "") == "confirm" && status_of(101, 0x0001)(f);
   }));
 }
+
+TEST_CASE(
+    "gb26875 uplink: reads in a noisy stream are each answered within a second - no reconnect - a fire "
+    "still goes at once") {
+  temp_dir dir;
+  gb_centre centre(dir);
+  simulator sim(dir, {"--devices", "SD-1:1", "--devices", "EFD-4T:2"});
+  std::ofstream(dir / "fg.toml") << gb_site(dir, centre.port(), sim.port(), "analog_interval_s = 0");
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  REQUIRE(centre.wait_frame([](const json& f) { return f.value("answer", "") == "confirm"; }));
+
+  // A read of the UITD's software version (85) behind a stray '@', behind a clock frame cut short,
+  // behind 5,000 '@', a byte a write, and among garbage with start and end markers. The old reader
+  // waited for 768 or 257 bytes that never came, and the link was declared faulty 40 s later.
+  for (const std::string how : {"stray", "cut", "flood", "bytes", "mixed"}) {
+    INFO(how);
+    centre.send("noisy " + how + " 85");
+    std::optional<json> sent;
+    REQUIRE(wait_until(
+        [&] {
+          for (auto& l : centre.lines()) {
+            if (l.value("event", "") == "sent" && l.value("noisy", "") == how) sent = l;
+          }
+          return sent.has_value();
+        },
+        5s));
+    const auto serial = sent->value("serial", -1);
+    const auto answer = centre.wait_frame(
+        [&](const json& f) {
+          return f.value("command", "") == "response" && f.value("serial", -2) == serial &&
+                 f.contains("data") && f["data"].value("type", 0) == 25;
+        },
+        5s);
+    REQUIRE(answer);
+    CHECK(answer->value("received_ms", std::int64_t{0}) - sent->value("sent_ms", std::int64_t{0}) <= 1000);
+  }
+  // A fire right after: sent and confirmed on the same connection.
+  sim.send("1 state 1\n");
+  const auto fire = centre.wait_frame(status_of(101, 0x0003), 5s);
+  REQUIRE(fire);
+  CHECK(fire->value("connection", 0) == 1);
+  const auto st = gb_status(dir);
+  CHECK(st.value("connects", 0) == 1);
+  CHECK(st.value("link_faults", 0) == 0);
+  // The bytes that were no frame are counted and logged; the flood's denies are limited.
+  CHECK(st.value("skipped_bytes", 0) >= 5000);
+  CHECK(st.value("denies_suppressed", 0) >= 4000);
+  CHECK(st.value("denied_by_us", 0) <= 20);
+  CHECK(daemon.log_text().find("gb26875 uplink skipped bytes") != std::string::npos);
+  for (const auto& l : centre.lines()) CHECK(l.value("event", "") != "closed");
+}

@@ -11,6 +11,10 @@
 //   silent N                confirm none of the next N send-data frames (to test timeouts)
 //   deny N                  deny the next N send-data frames
 //   garbage                 bytes that are no frame, then a frame with a wrong checksum
+//   noisy HOW TYPE [VALUE...]  a read as `query` sends it, in a noisy stream: HOW is stray (one '@'
+//                           before it), cut (a clock frame cut short before it), flood (5,000 '@'
+//                           before it), bytes (a byte a write, 5 ms apart) or mixed (garbage with
+//                           markers around it, the frame in two writes 50 ms apart)
 //   close                   close every connection
 // Single-threaded Asio; uses firegate's codec (daemon/gb26875), no other part of firegate.
 
@@ -25,6 +29,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
@@ -115,6 +120,49 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   void send_raw(std::vector<std::uint8_t> bytes) { write(std::move(bytes)); }
+
+  /// A read sent in a noisy stream (the `noisy` command).
+  void send_noisy(const std::string& how, const gb::app_data& d) {
+    const auto serial = next_serial_++;
+    const auto bytes = gb::encode(frame(gb::command::request, serial, gb::encode(d)));
+    say({{"event", "sent"},
+         {"connection", number_},
+         {"command", "request"},
+         {"serial", serial},
+         {"noisy", how},
+         {"sent_ms", epoch_ms()},
+         {"data", data_json(d)}},
+        fmt::format("[{}] sent request serial {}: type {} ({})", number_, serial, d.type, how));
+    std::vector<std::vector<std::uint8_t>> pieces;
+    auto gap = std::chrono::milliseconds(0);
+    if (how == "stray") {
+      pieces.push_back({0x40});
+      pieces.back().insert(pieces.back().end(), bytes.begin(), bytes.end());
+    } else if (how == "cut") {
+      const auto clock = gb::encode(frame(
+          gb::command::control, 0xFFFF,
+          gb::encode(gb::app_data{90, {{{gb::local_time_label(std::chrono::system_clock::now())}, {}}}})));
+      pieces.emplace_back(clock.begin(), clock.begin() + 20);
+      pieces.back().insert(pieces.back().end(), bytes.begin(), bytes.end());
+    } else if (how == "flood") {
+      pieces.emplace_back(5000, 0x40);
+      pieces.back().insert(pieces.back().end(), bytes.begin(), bytes.end());
+    } else if (how == "bytes") {
+      for (auto b : bytes) pieces.push_back({b});
+      gap = std::chrono::milliseconds(5);
+    } else if (how == "mixed") {
+      const auto half = bytes.size() / 2;
+      pieces.push_back({0x00, 0x23, 0x40, 0x23, 0x23, 0x40, 0x7F});
+      pieces.back().insert(pieces.back().end(), bytes.begin(),
+                           bytes.begin() + static_cast<std::ptrdiff_t>(half));
+      pieces.emplace_back(bytes.begin() + static_cast<std::ptrdiff_t>(half), bytes.end());
+      pieces.back().insert(pieces.back().end(), {0x40, 0x11, 0x23});
+      gap = std::chrono::milliseconds(50);
+    } else {
+      throw std::invalid_argument("noisy: stray, cut, flood, bytes or mixed");
+    }
+    send_paced(std::move(pieces), gap);
+  }
 
   void close() {
     boost::system::error_code ec;
@@ -210,6 +258,19 @@ class connection : public std::enable_shared_from_this<connection> {
     say(j, text);
   }
 
+  /// Writes each piece `gap` after the one before.
+  void send_paced(std::vector<std::vector<std::uint8_t>> pieces, std::chrono::milliseconds gap,
+                  std::size_t next = 0) {
+    if (next >= pieces.size()) return;
+    write(std::move(pieces[next]));
+    if (next + 1 == pieces.size()) return;
+    auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), gap);
+    timer->async_wait([self = shared_from_this(), timer, pieces = std::move(pieces), gap,
+                       next](boost::system::error_code ec) mutable {
+      if (!ec) self->send_paced(std::move(pieces), gap, next + 1);
+    });
+  }
+
   void write(std::vector<std::uint8_t> bytes) {
     if (!socket_.is_open()) return;
     writes_.push_back(std::move(bytes));
@@ -294,25 +355,13 @@ class centre {
     };
     try {
       if (verb == "query") {
-        int type = 0;
-        words >> type;
-        const auto* spec = gb::find_type(static_cast<std::uint8_t>(type));
-        if (spec == nullptr || spec->uplink)
-          throw std::invalid_argument(fmt::format("{} is not a read", type));
-        gb::info_object o;
-        std::int64_t v = 0;
-        for (std::size_t i = 0; i < spec->fields.size(); ++i) {
-          if (spec->fields[i].kind == gb::field_kind::time6) {
-            o.values.emplace_back(gb::local_time_label(std::chrono::system_clock::now()));
-          } else {
-            v = 0;
-            words >> v;
-            o.values.emplace_back(v);
-          }
-        }
-        each([&](connection& c) {
-          c.send(gb::command::request, gb::app_data{static_cast<std::uint8_t>(type), {o}});
-        });
+        const auto d = read_request(words);
+        each([&](connection& c) { c.send(gb::command::request, d); });
+      } else if (verb == "noisy") {
+        std::string how;
+        words >> how;
+        const auto d = read_request(words);
+        each([&](connection& c) { c.send_noisy(how, d); });
       } else if (verb == "clock") {
         long shift = 0;
         words >> shift;
@@ -346,6 +395,25 @@ class centre {
     } catch (const std::exception& e) {
       std::cerr << "firegate-gb26875-center: " << e.what() << "\n";
     }
+  }
+
+  /// A read of TYPE with the values that follow it on the line (a time field is the centre's time).
+  static gb::app_data read_request(std::istringstream& words) {
+    int type = 0;
+    words >> type;
+    const auto* spec = gb::find_type(static_cast<std::uint8_t>(type));
+    if (spec == nullptr || spec->uplink) throw std::invalid_argument(fmt::format("{} is not a read", type));
+    gb::info_object o;
+    for (std::size_t i = 0; i < spec->fields.size(); ++i) {
+      if (spec->fields[i].kind == gb::field_kind::time6) {
+        o.values.emplace_back(gb::local_time_label(std::chrono::system_clock::now()));
+      } else {
+        std::int64_t v = 0;
+        words >> v;
+        o.values.emplace_back(v);
+      }
+    }
+    return gb::app_data{static_cast<std::uint8_t>(type), {o}};
   }
 
   tcp::acceptor acceptor_;

@@ -1,0 +1,93 @@
+// libFuzzer target: the GB/T 26875.3 stream reader resynchronises. The input is a script: runs of
+// garbage (any bytes, markers included) and whole frames (made from the input's bytes), fed in
+// pieces of sizes the input picks. Checked:
+// - every frame put in the stream is read, in order, unless garbage made a frame of its own that
+//   overlaps it (a well-formed frame the garbage spelled out: then the stream really is ambiguous);
+// - nothing is left waiting once the stream has ended and the line went quiet (drop_incomplete);
+// - every byte is accounted for: in a frame read, or skipped.
+
+#include "fuzz_input.hpp"
+#include "gb26875/frame.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+using namespace firegate::gb26875;
+
+namespace {
+
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "fuzz_gb26875_stream: %s\n", what);
+  std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  firegate::fuzz::cursor in{{data, size}};
+  std::vector<std::uint8_t> stream;
+  std::vector<std::vector<std::uint8_t>> put;  // the frames, encoded
+  std::vector<std::size_t> pieces;
+  while (!in.done() && stream.size() < 16384) {
+    const auto op = in.next();
+    if (op & 1) {
+      // A frame: command from the op, serial and data from the input.
+      frame f;
+      f.command = (op >> 1) % 3 == 0 ? command::request : (op >> 1) % 3 == 1 ? command::control : command::send_data;
+      f.serial = static_cast<std::uint16_t>(in.next() | (in.next() << 8));
+      const auto text = in.take(in.next() % 64);
+      f.data.assign(text.begin(), text.end());
+      put.push_back(encode(f));
+      stream.insert(stream.end(), put.back().begin(), put.back().end());
+    } else {
+      const auto junk = in.take(op >> 1);
+      stream.insert(stream.end(), junk.begin(), junk.end());
+    }
+    pieces.push_back(1 + in.next() % 97u);
+  }
+
+  frame_reader reader;
+  std::vector<std::vector<std::uint8_t>> got;
+  bool well_formed_fault = false;
+  std::size_t taken_bytes = 0;
+  std::size_t at = 0;
+  for (std::size_t i = 0; at < stream.size(); ++i) {
+    const auto n = std::min(pieces.empty() ? stream.size() : pieces[i % pieces.size()], stream.size() - at);
+    reader.feed(std::span(stream).subspan(at, n));
+    at += n;
+    while (auto r = reader.next()) {
+      if (r->frame.has_value() == r->fault.has_value()) fail("a result is not exactly a frame or a fault");
+      if (r->frame) {
+        got.push_back(encode(*r->frame));
+        taken_bytes += got.back().size();
+      } else if (r->fault->what == frame_fault::kind::unknown_command) {
+        well_formed_fault = true;  // garbage that spelled a whole frame, passed whole
+      }
+    }
+  }
+  reader.drop_incomplete();
+  if (reader.buffered() != 0) fail("bytes left after drop_incomplete");
+  if (reader.next()) fail("a result after everything was dropped");
+
+  // Every byte: in a frame read, or skipped (or in a well-formed frame passed with a fault).
+  if (!well_formed_fault && taken_bytes + reader.skipped() != stream.size())
+    fail("bytes neither read in a frame nor skipped");
+
+  // Garbage that spelled out a frame of its own (one not put) may overlap a frame put: then the
+  // stream is ambiguous and only the order is checked.
+  bool spurious = well_formed_fault;
+  std::size_t want = 0;
+  for (const auto& g : got) {
+    if (want < put.size() && g == put[want]) {
+      ++want;
+      continue;
+    }
+    // Not the next frame put: one put later (one before it was lost) or one garbage made.
+    bool later = false;
+    for (std::size_t k = want + 1; k < put.size(); ++k) later = later || g == put[k];
+    if (later && !spurious) fail("a frame put in the stream was not read (a later one was)");
+    spurious = true;
+  }
+  if (!spurious && want != put.size()) fail("a frame put in the stream was not read");
+  return 0;
+}
