@@ -5,6 +5,8 @@
 #include "application.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 
@@ -31,9 +33,40 @@ void application::answer_gb26875(const gb::app_data& request,
   const auto offset = gb26875_ ? gb26875_->clock_offset() : std::chrono::system_clock::duration{};
   const auto now = gb::local_time_label(clock::now() + offset);
   const std::int64_t sys_type = gbc.system_type, sys_address = gbc.system_address;
-  const auto& asked = request.objects.front();
-  // Reads of the facility name the system; one this gateway is not is not answered.
-  const bool our_system = number(asked, 0) == sys_type && number(asked, 1) == sys_address;
+  // Reads of the facility name systems (61, 65, 66, 68) or components (62, 63, 67), several at
+  // once where the standard allows: each one this gateway is answers, others are left out (and
+  // said in the log); none at all is a deny.
+  const auto ours = [&](const gb::info_object& o) {
+    return number(o, 0) == sys_type && number(o, 1) == sys_address;
+  };
+  std::vector<std::string> left_out;
+  const auto component_at =
+      [&](const gb::info_object& o) -> std::optional<std::pair<std::string, gb_component>> {
+    const auto address = number(o, 2);
+    const auto device = ours(o) && address >= 0 ? mapper.device_at(static_cast<std::uint32_t>(address)) : "";
+    if (device.empty()) {
+      left_out.push_back(fmt::format("system {}/{} component {}", number(o, 0), number(o, 1), address));
+      return std::nullopt;
+    }
+    return std::pair{device, *mapper.component(device, "")};
+  };
+  const auto system_named = [&](const gb::info_object& o) {
+    if (ours(o)) return true;
+    left_out.push_back(fmt::format("system {}/{}", number(o, 0), number(o, 1)));
+    return false;
+  };
+  auto answer = [type = request.type, reply = std::move(reply)](
+                    gb::app_data d, const std::vector<std::string>& not_ours) mutable {
+    if (!not_ours.empty()) {
+      spdlog::info(
+          "gb26875 uplink read names what this gateway is not type={} left_out=\"{}\" answered={} "
+          "check=\"the centre's records of this UITD: [uplink.gb26875] system_type and system_address, the "
+          "devices' gb26875_address\"",
+          type, fmt::join(not_ours, "; "), d.objects.size());
+    }
+    if (d.objects.empty()) return reply(std::nullopt);
+    reply(std::move(d));
+  };
   const auto open = rules_.open_alarms();
   const auto bits_of = [&](const std::string& device) {
     std::uint16_t bits = gb_status::normal;
@@ -50,98 +83,118 @@ void application::answer_gb26875(const gb::app_data& request,
     }
     return bits;
   };
-  const auto component_at = [&](std::int64_t address) -> std::optional<std::pair<std::string, gb_component>> {
-    if (!our_system || address < 0) return std::nullopt;
-    const auto device = mapper.device_at(static_cast<std::uint32_t>(address));
-    if (device.empty()) return std::nullopt;
-    return std::pair{device, *mapper.component(device, "")};
-  };
 
+  gb::app_data out;
   switch (request.type) {
     case 61:  // facility system status
-      if (!our_system) return reply(std::nullopt);
-      return reply(gb::app_data{1, {{{sys_type, sys_address, std::int64_t{bits_of("")}}, now}}});
-    case 62: {  // component running status
-      const auto c = component_at(number(asked, 2));
-      if (!c) return reply(std::nullopt);
-      const auto& [device, comp] = *c;
-      return reply(
-          gb::app_data{2,
-                       {{{sys_type, sys_address, std::int64_t{comp.component_type},
-                          std::int64_t{comp.address}, std::int64_t{bits_of(device)}, comp.description},
-                         now}}});
-    }
-    case 63: {  // component analog values: the device's latest readings, from the store
-      const auto c = component_at(number(asked, 2));
-      if (!c) return reply(std::nullopt);
-      store_->post([this, device = c->first, offset, reply = std::move(reply)](store& s) mutable {
-        std::vector<reading> latest;
-        try {
-          latest = s.latest_readings(device);
-        } catch (const store_error&) {
-          // Answered with nothing: the storage fault is reported by the writes.
+      out.type = 1;
+      for (const auto& o : request.objects) {
+        if (system_named(o)) out.objects.push_back({{sys_type, sys_address, std::int64_t{bits_of("")}}, now});
+      }
+      return answer(std::move(out), left_out);
+    case 62:  // component running status
+      out.type = 2;
+      for (const auto& o : request.objects) {
+        if (const auto c = component_at(o)) {
+          const auto& [device, comp] = *c;
+          out.objects.push_back(
+              {{sys_type, sys_address, std::int64_t{comp.component_type}, std::int64_t{comp.address},
+                std::int64_t{bits_of(device)}, comp.description},
+               now});
         }
-        asio::post(io_,
-                   [this, device, latest = std::move(latest), offset, reply = std::move(reply)]() mutable {
-                     if (!gb26875_) return;
-                     // Readings not yet flushed to the store are newer than what it has.
-                     for (const auto& r : batch_) {
-                       if (r.device != device || r.q != quality::good)
-                         continue;  // a failed poll keeps the last value
-                       auto it = std::find_if(latest.begin(), latest.end(),
-                                              [&](const reading& l) { return l.point == r.point; });
-                       if (it == latest.end()) {
-                         latest.push_back(r);
-                       } else if (r.time >= it->time) {
-                         *it = r;
-                       }
-                     }
-                     auto frames = gb26875_->mapper().analog(latest, offset);
-                     if (frames.empty()) return reply(std::nullopt);
-                     reply(std::move(frames.front()));
-                   });
+      }
+      return answer(std::move(out), left_out);
+    case 63: {  // component analog values: the devices' latest readings, from the store
+      std::vector<std::string> devices;
+      for (const auto& o : request.objects) {
+        if (const auto c = component_at(o)) devices.push_back(c->first);
+      }
+      if (devices.empty()) return answer(gb::app_data{3, {}}, left_out);
+      store_->post([this, devices = std::move(devices), left_out, offset,
+                    answer = std::move(answer)](store& s) mutable {
+        std::vector<reading> latest;
+        for (const auto& device : devices) {
+          try {
+            auto one = s.latest_readings(device);
+            latest.insert(latest.end(), one.begin(), one.end());
+          } catch (const store_error&) {
+            // Answered without it: the storage fault is reported by the writes.
+          }
+        }
+        asio::post(io_, [this, devices = std::move(devices), left_out = std::move(left_out),
+                         latest = std::move(latest), offset, answer = std::move(answer)]() mutable {
+          if (!gb26875_) return;
+          // Readings not yet flushed to the store are newer than what it has.
+          for (const auto& r : batch_) {
+            if (std::find(devices.begin(), devices.end(), r.device) == devices.end() || r.q != quality::good)
+              continue;  // a failed poll keeps the last value
+            auto it = std::find_if(latest.begin(), latest.end(), [&](const reading& l) {
+              return l.device == r.device && l.point == r.point;
+            });
+            if (it == latest.end()) {
+              latest.push_back(r);
+            } else if (r.time >= it->time) {
+              *it = r;
+            }
+          }
+          gb::app_data all{3, {}};
+          for (auto& part : gb26875_->mapper().analog(latest, offset)) {
+            for (auto& o : part.objects) all.objects.push_back(std::move(o));
+          }
+          answer(std::move(all), left_out);
+        });
       });
       return;
     }
     case 65: {  // facility software version: firegate's own
-      if (!our_system) return reply(std::nullopt);
       const auto v = firegate_gb_version();
-      return reply(gb::app_data{5, {{{sys_type, sys_address, v.major, v.minor}, std::nullopt}}});
+      out.type = 5;
+      if (system_named(request.objects.front()))
+        out.objects.push_back({{sys_type, sys_address, v.major, v.minor}, std::nullopt});
+      return answer(std::move(out), left_out);
     }
     case 66: {  // facility system configuration
-      if (!our_system) return reply(std::nullopt);
-      auto text = fmt::format("firegate site={} devices={}", cfg_.site.id, mapper.devices().size());
-      return reply(gb::app_data{6, {{{sys_type, sys_address, gb26875::to_gb18030(text, 255)}, now}}});
+      const auto text = gb26875::to_gb18030(
+          fmt::format("firegate site={} devices={}", cfg_.site.id, mapper.devices().size()), 255);
+      out.type = 6;
+      for (const auto& o : request.objects) {
+        if (system_named(o)) out.objects.push_back({{sys_type, sys_address, text}, std::nullopt});
+      }
+      return answer(std::move(out), left_out);
     }
-    case 67: {  // component configuration
-      const auto c = component_at(number(asked, 2));
-      if (!c) return reply(std::nullopt);
-      const auto& comp = c->second;
-      return reply(gb::app_data{7,
-                                {{{sys_type, sys_address, std::int64_t{comp.component_type},
-                                   std::int64_t{comp.address}, comp.description},
-                                  now}}});
-    }
-    case 68:  // facility system time
-      if (!our_system) return reply(std::nullopt);
-      return reply(gb::app_data{8, {{{sys_type, sys_address, now}, now}}});
+    case 67:  // component configuration
+      out.type = 7;
+      for (const auto& o : request.objects) {
+        if (const auto c = component_at(o)) {
+          const auto& comp = c->second;
+          out.objects.push_back({{sys_type, sys_address, std::int64_t{comp.component_type},
+                                  std::int64_t{comp.address}, comp.description},
+                                 std::nullopt});
+        }
+      }
+      return answer(std::move(out), left_out);
+    case 68:  // facility system time: the time is the object
+      out.type = 8;
+      if (system_named(request.objects.front()))
+        out.objects.push_back({{sys_type, sys_address, now}, std::nullopt});
+      return answer(std::move(out), left_out);
     case 81: {  // UITD running status
       std::int64_t uitd = gb_uitd::normal;
       const auto bits = bits_of("");
       if (bits & gb_status::fire) uitd |= gb_uitd::fire;
       if (storage_failing_ || storage_in_memory_) uitd |= gb_uitd::fault;
       if (bits & gb_status::bus_fault) uitd |= gb_uitd::fault | gb_uitd::line_fault;
-      return reply(gb::app_data{21, {{{uitd}, now}}});
+      return answer(gb::app_data{21, {{{uitd}, now}}}, left_out);
     }
     case 86: {  // UITD configuration
       auto text = fmt::format("firegate {} gateway={} site={} \"{}\" devices={}", FIREGATE_VERSION,
                               cfg_.gateway.id, cfg_.site.id, cfg_.site.name, cfg_.devices.size());
-      return reply(gb::app_data{26, {{{gb26875::to_gb18030(text, 255)}, now}}});
+      return answer(gb::app_data{26, {{{gb26875::to_gb18030(text, 255)}, std::nullopt}}}, left_out);
     }
     default:
       // 64 and 84 (operation records): firegate keeps no operator panel records. The uplink answers
       // 85 and 88 itself.
-      return reply(std::nullopt);
+      return answer(gb::app_data{request.type, {}}, left_out);
   }
 }
 

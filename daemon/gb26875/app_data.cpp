@@ -14,7 +14,7 @@ namespace {
 
 using fk = field_kind;
 
-// Object bodies (shared/domain/gb26875-3.md, "Application data").
+// Object bodies (docs/gb26875.md, "Application data"; the standard's clause 8.2.1).
 constexpr field_spec system_status[] = {
     {"system type", fk::u8}, {"system address", fk::u8}, {"status", fk::u16}};
 constexpr field_spec component_status[] = {{"system type", fk::u8},       {"system address", fk::u8},
@@ -54,28 +54,31 @@ constexpr field_spec reserved[] = {{"reserved", fk::u8}};
 constexpr field_spec uitd_records[] = {{"count", fk::u8}, {"start time", fk::time6}};
 constexpr field_spec set_time[] = {{"time", fk::time6}};
 
-// Every uplink object is followed by a time label but the facility software version's (type 5).
+// Only the status, analog and operation types carry a time label after each object (1-4, 21, 24:
+// figures 18-21, 26, 27). Versions and configurations have none (5-7, 25, 26: figures 22-24, 28,
+// 29); in the system times (8, 28: figures 25, 30) the time is the object itself. The reads of the
+// facility name up to as many systems or components as the answer's type allows (clause 8.3.2).
 constexpr type_spec types[] = {
     {1, "building fire-facility system status", 102, system_status, true, true},
     {2, "component running status", 22, component_status, true, true},
     {3, "component analog value", 63, component_analog, true, true},
     {4, "facility operation information", 102, system_operation, true, true},
     {5, "facility software version", 1, system_version, false, true},
-    {6, "facility system configuration", 3, system_config, true, true},
-    {7, "component configuration", 26, component_config, true, true},
-    {8, "facility system time", 1, system_time, true, true},
+    {6, "facility system configuration", 3, system_config, false, true},
+    {7, "component configuration", 26, component_config, false, true},
+    {8, "facility system time", 1, system_time, false, true},
     {21, "UITD running status", 1, uitd_status, true, true},
     {24, "UITD operation information", 127, uitd_operation, true, true},
-    {25, "UITD software version", 1, uitd_version, true, true},
-    {26, "UITD configuration", 1, uitd_config, true, true},
-    {28, "UITD system time", 1, uitd_time, true, true},
-    {61, "read facility system status", 1, read_system, false, false},
-    {62, "read component running status", 1, read_component, false, false},
-    {63, "read component analog value", 1, read_component, false, false},
+    {25, "UITD software version", 1, uitd_version, false, true},
+    {26, "UITD configuration", 1, uitd_config, false, true},
+    {28, "UITD system time", 1, uitd_time, false, true},
+    {61, "read facility system status", 102, read_system, false, false},
+    {62, "read component running status", 22, read_component, false, false},
+    {63, "read component analog value", 63, read_component, false, false},
     {64, "read facility operation information", 1, read_records, false, false},
     {65, "read facility software version", 1, read_system, false, false},
-    {66, "read facility system configuration", 1, read_system, false, false},
-    {67, "read component configuration", 1, read_component, false, false},
+    {66, "read facility system configuration", 3, read_system, false, false},
+    {67, "read component configuration", 26, read_component, false, false},
     {68, "read facility system time", 1, read_system, false, false},
     {81, "read UITD running status", 1, reserved, false, false},
     {84, "read UITD operation records", 1, uitd_records, false, false},
@@ -180,7 +183,12 @@ std::vector<std::uint8_t> encode(const app_data& d) {
                                               t->code, t->name, i + 1, o.values.size(), t->fields.size()));
     }
     for (std::size_t f = 0; f < t->fields.size(); ++f) put_field(out, *t, i, t->fields[f], o.values[f]);
-    if (t->time_label) put_time(out, o.time.value_or(time_label{}));
+    if (t->time_label) {
+      put_time(out, o.time.value_or(time_label{}));
+    } else if (o.time) {
+      throw std::invalid_argument(fmt::format(
+          "type {} ({}), object {}: this type has no time label after its objects", t->code, t->name, i + 1));
+    }
   }
   return out;
 }
@@ -262,6 +270,23 @@ std::optional<app_data> decode_app_data(std::span<const std::uint8_t> bytes, std
     return std::nullopt;
   }
   return d;
+}
+
+std::vector<app_data> split(const app_data& d) {
+  const auto* t = find_type(d.type);
+  if (!t) throw std::invalid_argument(fmt::format("type {} is not in the table", d.type));
+  std::vector<app_data> parts;
+  std::size_t bytes = 0;
+  for (const auto& o : d.objects) {
+    const auto size = encode(app_data{d.type, {o}}).size() - 2;  // the object alone
+    if (parts.empty() || parts.back().objects.size() >= t->max_objects || bytes + size > max_data_length) {
+      parts.push_back(app_data{d.type, {}});
+      bytes = 2;
+    }
+    parts.back().objects.push_back(o);
+    bytes += size;
+  }
+  return parts;
 }
 
 std::string_view system_type_name(std::int64_t code) {

@@ -1,6 +1,7 @@
 #pragma once
-// GB/T 26875.3-2011 application data (shared/domain/gb26875-3.md): a type flag, a count, then that
-// many information objects, each (for most types) followed by a 6-byte time label. Table-driven:
+// GB/T 26875.3-2011 application data (docs/gb26875.md, "Application data"): a type flag, a count,
+// then that many information objects; the status, analog and operation types put a 6-byte time
+// label after each object. Table-driven:
 // each type is a row of field specs (the codes change with the 2027 revision; a table row is all a
 // change takes). Encoding takes values in the row's field order; decoding gives named fields, for
 // the centre, the uplink's answers and firegatectl's decoder. No I/O.
@@ -63,6 +64,10 @@ struct app_data {
 /// field (wrong kind, out of range, text too long), the type is unknown, or there are more objects
 /// than the type allows.
 std::vector<std::uint8_t> encode(const app_data& d);
+
+/// `d` cut into as few parts as keep each within its type's object limit and max_data_length bytes
+/// (an answer naming more objects than one frame may carry); objects in order. Throws as encode().
+std::vector<app_data> split(const app_data& d);
 
 /// Decodes application data; nullopt with `error` naming the object and field when it does not
 /// parse (too short, bytes left over, an unknown type, more objects than allowed).

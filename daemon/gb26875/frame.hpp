@@ -1,5 +1,5 @@
 #pragma once
-// GB/T 26875.3-2011 frames (shared/domain/gb26875-3.md): encoding, and a reader that takes TCP
+// GB/T 26875.3-2011 frames (docs/gb26875.md, "Frames"): encoding, and a reader that takes TCP
 // bytes as they come (split, stuck together, with garbage between) and gives whole frames or a
 // named fault for each frame that fails verification (to be answered with deny). No I/O: shared by
 // the uplink, the reference centre, firegatectl's decoder and the fuzz target.

@@ -148,9 +148,13 @@ void gb26875_uplink::on_request(const gb::frame& f) {
       return;
     }
     try {
-      reply(gb::command::response, serial, gb::encode(*answer));
-      spdlog::info("gb26875 uplink request answered type={} serial={} answer_type={} objects={}", type,
-                   serial, answer->type, answer->objects.size());
+      // Over one frame's object limit or 1,024 bytes: several responses under the request's serial.
+      const auto parts = gb::split(*answer);
+      std::vector<std::vector<std::uint8_t>> frames;
+      for (const auto& part : parts) frames.push_back(gb::encode(part));
+      for (auto& data : frames) reply(gb::command::response, serial, std::move(data));
+      spdlog::info("gb26875 uplink request answered type={} serial={} answer_type={} objects={} frames={}",
+                   type, serial, answer->type, answer->objects.size(), frames.size());
     } catch (const std::exception& e) {
       ++counts_.denied_by_us;
       spdlog::error("gb26875 uplink cannot encode answer type={} error=\"{}\" action=deny", type, e.what());
@@ -162,11 +166,11 @@ void gb26875_uplink::on_request(const gb::frame& f) {
   switch (type) {
     case 85: {
       const auto v = firegate_gb_version();
-      send(gb::app_data{25, {{{v.major, v.minor}, now}}});
+      send(gb::app_data{25, {{{v.major, v.minor}, std::nullopt}}});
       return;
     }
     case 88:
-      send(gb::app_data{28, {{{now}, now}}});
+      send(gb::app_data{28, {{{now}, std::nullopt}}});
       return;
     default:
       break;
@@ -236,7 +240,7 @@ void gb26875_uplink::on_control(const gb::frame& f) {
           label->text(), offset_ms,
           std::abs(offset_ms) > 60000 ? " check=\"the box's clock is off by over a minute: its NTP\"" : "");
       const auto t = now_label();
-      queue(lane::fault, {0, {}, gb::encode(gb::app_data{28, {{{t}, t}}}), "UITD time"});
+      queue(lane::fault, {0, {}, gb::encode(gb::app_data{28, {{{t}, std::nullopt}}}), "UITD time"});
       return;
     }
     case 91: {

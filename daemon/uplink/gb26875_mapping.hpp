@@ -24,7 +24,7 @@
 
 namespace firegate {
 
-/// Component status bits (shared/domain/gb26875-3.md, "Status bits").
+/// Component status bits (docs/gb26875.md, "Status bits").
 namespace gb_status {
 inline constexpr std::uint16_t normal = 1U << 0;  ///< 1 normal, 0 test
 inline constexpr std::uint16_t fire = 1U << 1;

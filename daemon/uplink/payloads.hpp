@@ -1,6 +1,6 @@
 #pragma once
 // The JSON the platform receives, built with no I/O. Schemas and examples: docs/uplink.md.
-// Every alert carries what a control room needs to act without a lookup (shared/domain/alerts.md).
+// Every alert carries what a control room needs to act without a lookup (docs/alarms.md).
 
 #include "config/config.hpp"
 #include "reading.hpp"

@@ -402,7 +402,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto t = gb::local_time_label(std::chrono::system_clock::now());
       switch (request.type % 3) {
         case 0:
-          reply(gb::app_data{28, {{{t}, t}}});
+          reply(gb::app_data{28, {{{t}, std::nullopt}}});
           break;
         case 1:
           reply(std::nullopt);

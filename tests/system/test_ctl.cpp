@@ -556,7 +556,7 @@ TEST_CASE("firegatectl: the man page - the manual and the completion name every 
 
 TEST_CASE("firegatectl: gb26875 decode prints a captured frame field by field and names what is wrong") {
   temp_dir dir;
-  // shared/domain/gb26875-3.md, "Worked example": 65.3 °C from a temperature electrical-fire detector.
+  // docs/gb26875.md, "Worked example": 65.3 °C from a temperature electrical-fire detector.
   const std::string example =
       "40 40 02 00 01 01 2D 1E 0C 01 06 19 79 03 00 00 00 00 38 5B 01 00 00 00 12 00 02 03 01 00 01 12 0A 00 "
       "02 00 03 8D 02 2D 1E 0C 01 06 19 CB 23 23";
@@ -578,6 +578,15 @@ TEST_CASE("firegatectl: gb26875 decode prints a captured frame field by field an
   CHECK(js.exit == 0);
   CHECK(js.doc().value("serial", 0) == 2);
   CHECK(js.doc().value("command_name", "") == "send data");
+  // A published UITD system time (type 28), laid out as figure 30: the time is the object.
+  auto time28 =
+      ctl(dir, {"gb26875", "decode",
+                "40 40 01 00 01 01 20 3A 09 1A 09 0C 79 03 00 00 00 00 38 5B 01 00 00 00 08 00 02 1C 01 02 "
+                "3A 09 1A 09 0C 40 23 23"});
+  INFO(time28.out);
+  CHECK(time28.exit == 0);
+  CHECK(time28.out.find("type 28 (UITD system time), 1 object") != std::string::npos);
+  CHECK(time28.out.find("time = 2012-09-26 09:58:02") != std::string::npos);
   // What is wrong, exactly.
   auto bad_sum = example;
   bad_sum.replace(bad_sum.find("CB 23 23"), 2, "00");

@@ -259,6 +259,46 @@ TEST_CASE(
   CHECK(centre.wait_frame([](const json& f) {
     return f.value("command", "") == "response" && f.contains("data") && f["data"].value("type", 0) == 25;
   }));
+  // Several components in one read (clause 8.3.2.2): each one the gateway has is answered, in one
+  // response of type 2 with an object each; one it does not have is left out, and said in the log.
+  centre.send("query 62 1 1 101 1 1 999 1 1 102");
+  const auto both = centre.wait_frame([](const json& f) {
+    return f.value("command", "") == "response" && f.contains("data") && f["data"].value("type", 0) == 2 &&
+           f["data"]["objects"].size() == 2;
+  });
+  REQUIRE(both);
+  CHECK((*both)["data"]["objects"][0].value("component address", 0) == 101);
+  CHECK((*both)["data"]["objects"][1].value("component address", 0) == 102);
+  CHECK(wait_until(
+      [&] {
+        return daemon.log_text().find("left_out=\"system 1/1 component 999\" answered=2") !=
+               std::string::npos;
+      },
+      5s));
+  // Two systems, one of them this gateway's; configurations of both components, without time labels
+  // (figure 24): the centre's codec reads them as the standard lays them out.
+  centre.send("query 61 1 1 10 1");
+  CHECK(centre.wait_frame([](const json& f) {
+    return f.value("command", "") == "response" && f.contains("data") && f["data"].value("type", 0) == 1 &&
+           f["data"]["objects"].size() == 1;
+  }));
+  centre.send("query 67 1 1 101 1 1 102");
+  const auto configs = centre.wait_frame([](const json& f) {
+    return f.value("command", "") == "response" && f.contains("data") && f["data"].value("type", 0) == 7;
+  });
+  REQUIRE(configs);
+  CHECK((*configs)["data"]["objects"].size() == 2);
+  CHECK_FALSE((*configs)["data"]["objects"][0].contains("time"));
+  CHECK((*configs)["data"]["objects"][1].value("description", "") == "厨房配电箱");
+  // The UITD's time (figure 30): the time is the object, no label after it.
+  centre.send("query 88");
+  const auto uitd_time = centre.wait_frame([](const json& f) {
+    return f.value("command", "") == "response" && f.contains("data") && f["data"].value("type", 0) == 28;
+  });
+  REQUIRE(uitd_time);
+  CHECK((*uitd_time)["data"]["objects"][0].size() == 1);  // its one field, "time"
+  CHECK_FALSE(uitd_time->contains("data_error"));
+
   // A component the gateway does not have, and operation records it does not keep: denied.
   centre.send("query 62 1 1 999");
   CHECK(centre.wait_frame([](const json& f) { return f.value("command", "") == "deny"; }));

@@ -71,7 +71,7 @@ location = "1F hall"
                      source_dir() + "/config/profiles", (dir / "fg.db").string(), broker_port, modbus_port);
 }
 
-/// The alarm the platform receives carries what a control room needs (shared/domain/alerts.md).
+/// The alarm the platform receives carries what a control room needs (docs/alarms.md).
 void check_fire_alarm(const json& a) {
   CHECK(a["schema"] == "firegate.event/1");
   CHECK(std::regex_match(a["id"].get<std::string>(),

@@ -1,4 +1,4 @@
-// GB/T 26875.3 codec: the worked example of shared/domain/gb26875-3.md byte for byte, the reader
+// GB/T 26875.3 codec: the worked example of docs/gb26875.md byte for byte, the reader
 // over split, stuck-together and garbage input, every verification fault, and the table-driven
 // application data with its refusals.
 
@@ -21,7 +21,7 @@ std::vector<std::uint8_t> hex(const std::string& text) {
   return out;
 }
 
-// shared/domain/gb26875-3.md, "Worked example": 65.3 °C from component type 18 at 0A 00 02 00.
+// docs/gb26875.md, "Worked example": 65.3 °C from component type 18 at 0A 00 02 00.
 const auto example =
     hex("40 40 02 00 01 01 2D 1E 0C 01 06 19 79 03 00 00 00 00 38 5B 01 00 00 00 12 00 02 03 01 00 01 12 0A "
         "00 02 "

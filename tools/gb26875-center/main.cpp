@@ -4,7 +4,8 @@
 // tests and benchmarks). Frames that fail verification are printed with their fault and denied.
 // Commands on standard input, sent to every connected UITD:
 //   query TYPE [VALUE...]   a read (61-68 with system type, system address[, component address];
-//                           81, 85, 86, 88 with no values; 84 with count)
+//                           81, 85, 86, 88 with no values; 84 with count); more values name more
+//                           systems or components in one read (61-63, 66, 67)
 //   clock [+SECONDS]        clock synchronisation (90): the centre's time, shifted by SECONDS
 //   inspect                 an inspection check (91)
 //   init                    initialise the UITD (89)
@@ -403,17 +404,23 @@ class centre {
     words >> type;
     const auto* spec = gb::find_type(static_cast<std::uint8_t>(type));
     if (spec == nullptr || spec->uplink) throw std::invalid_argument(fmt::format("{} is not a read", type));
-    gb::info_object o;
-    for (std::size_t i = 0; i < spec->fields.size(); ++i) {
-      if (spec->fields[i].kind == gb::field_kind::time6) {
-        o.values.emplace_back(gb::local_time_label(std::chrono::system_clock::now()));
-      } else {
-        std::int64_t v = 0;
-        words >> v;
-        o.values.emplace_back(v);
+    // One object, or as many as the values on the line name (a read of several systems or
+    // components: "query 62 1 1 101 1 1 102").
+    gb::app_data d{static_cast<std::uint8_t>(type), {}};
+    do {
+      gb::info_object o;
+      for (std::size_t i = 0; i < spec->fields.size(); ++i) {
+        if (spec->fields[i].kind == gb::field_kind::time6) {
+          o.values.emplace_back(gb::local_time_label(std::chrono::system_clock::now()));
+        } else {
+          std::int64_t v = 0;
+          words >> v;
+          o.values.emplace_back(v);
+        }
       }
-    }
-    return gb::app_data{static_cast<std::uint8_t>(type), {o}};
+      d.objects.push_back(std::move(o));
+    } while (words >> std::ws && !words.eof());
+    return d;
   }
 
   tcp::acceptor acceptor_;
