@@ -25,6 +25,7 @@
 #include "fuzz_input.hpp"
 #include "gb26875/app_data.hpp"
 #include "gb26875/frame.hpp"
+#include "gb26875_ambiguity.hpp"
 #include "loopback_listener.hpp"
 #include "store/store.hpp"
 #include "store/store_worker.hpp"
@@ -156,24 +157,6 @@ std::vector<expected_reply> replies_due(const centre_state& c) {
     }
   }
   return out;
-}
-
-/// Whether a frame that passes verification starts inside another one in `bytes`: then how the
-/// bytes were cut into reads decides which is read, and the answers cannot be predicted.
-bool ambiguous(const std::vector<std::uint8_t>& bytes) {
-  std::size_t covered_to = 0;  // the end of the last valid frame seen
-  for (std::size_t p = 0; p + gb::header_size + gb::trailer_size <= bytes.size(); ++p) {
-    if (bytes[p] != 0x40 || bytes[p + 1] != 0x40) continue;
-    const std::size_t length = bytes[p + 24] + (std::size_t{bytes[p + 25]} << 8);
-    const auto total = gb::header_size + length + gb::trailer_size;
-    if (length > gb::max_data_length || p + total > bytes.size()) continue;
-    // A frame, or one well-formed but for its command byte (passed whole, with a deny).
-    const auto one = gb::decode_one(std::span(bytes).subspan(p, total));
-    if (!one.frame && one.error.find("command byte") == std::string::npos) continue;
-    if (p < covered_to) return true;
-    covered_to = p + total;
-  }
-  return false;
 }
 
 void check_frame(const gb::frame& f) {
@@ -471,7 +454,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Matched in order; a deny of garbage may be missing, and a deny may answer garbage the reader
   // here did not count as a bad frame (the uplink read it cut otherwise): every way is tried.
   // fits[i][j] says whether the answers due from i on match the replies from j on.
-  if (ambiguous(c->sent)) return 0;
+  if (firegate::fuzz::gb26875_ambiguous(c->sent)) return 0;
   const auto answers = [&](std::size_t i, const gb::frame& got) {
     if (got.serial != due[i].serial) return false;
     if (std::find(due[i].allowed.begin(), due[i].allowed.end(), got.command) == due[i].allowed.end())
@@ -483,15 +466,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto m = c->replies.size();
   std::vector<std::vector<char>> fits(n + 1, std::vector<char>(m + 1, 0));
   fits[n][m] = 1;
+  for (std::size_t j = m; j-- > 0;) {
+    fits[n][j] = static_cast<char>(c->replies[j].command == gb::command::deny && fits[n][j + 1]);
+  }
   for (std::size_t i = n; i-- > 0;) {
     for (std::size_t j = m + 1; j-- > 0;) {
       fits[i][j] = static_cast<char>((j < m && answers(i, c->replies[j]) && fits[i + 1][j + 1]) ||
                                      (due[i].optional && fits[i + 1][j]) ||
                                      (j < m && c->replies[j].command == gb::command::deny && fits[i][j + 1]));
     }
-  }
-  for (std::size_t j = m; j-- > 0;) {
-    fits[n][j] = static_cast<char>(c->replies[j].command == gb::command::deny && fits[n][j + 1]);
   }
   if (!fits[0][0]) std::abort();
   return 0;
