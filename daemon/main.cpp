@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -38,6 +39,12 @@ int main(int argc, char** argv) {
               << loaded.config->devices.size() << " devices)\n";
     return 0;
   }
+
+  // A stop or reload asked while the daemon is still starting (systemctl restart twice, a stop right
+  // after a start) is held until the loop takes signals (application::run), not left to the default
+  // action that would end the process mid-start. Threads started meanwhile keep them blocked.
+  const auto held = firegate::application::signals_taken();
+  pthread_sigmask(SIG_BLOCK, &held, nullptr);
 
   if (!firegate::setup_logging(log_level, firegate::stderr_is_journal())) {
     spdlog::warn("unknown log level level={} using=info", log_level);

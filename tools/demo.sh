@@ -73,7 +73,7 @@ pids+=($!)
 wait_text "$work/center.out" "watching" 10
 
 # The town's GB/T 26875.3 monitoring centre: the reference one, printing what it receives.
-"$bin/tools/firegate-gb26875-center" --listen "127.0.0.1:$centre_port" --address 89912 >"$work/gb-centre.out" 2>&1 &
+"$bin/tools/firegate-gb26875-center" --listen "127.0.0.1:$centre_port" --address 88888 >"$work/gb-centre.out" 2>&1 &
 pids+=($!)
 wait_port "$centre_port" firegate-gb26875-center
 

@@ -186,6 +186,9 @@ int application::run() {
   configuration_applied("firegated started");
   start_control();
   wait_signal();
+  // Held since main: one that came during the start is taken now.
+  const auto held = signals_taken();
+  pthread_sigmask(SIG_UNBLOCK, &held, nullptr);
   enforce_bounds();
   tick();
   tick_rules();
@@ -239,6 +242,13 @@ void application::start_control() {
 void application::stop_drivers() {
   for (auto& d : drivers_) d->stop();
   drivers_.clear();
+}
+
+sigset_t application::signals_taken() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+  return set;
 }
 
 void application::wait_signal() {

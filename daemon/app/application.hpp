@@ -17,7 +17,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+
 #include <boost/asio/steady_timer.hpp>
+#include <csignal>
 
 #include <array>
 #include <deque>
@@ -35,6 +37,9 @@ namespace firegate {
 /// Thread safety: everything runs on io_; Paho's threads only post into it.
 class application final : public reading_sink {
  public:
+  /// SIGINT, SIGTERM (stop) and SIGHUP (reload): blocked from the start of main until run() waits
+  /// for them, so one sent while the daemon starts is taken, not fatal.
+  static sigset_t signals_taken();
   application(std::filesystem::path config_path, config::gateway_file cfg);
   ~application() override;
 

@@ -59,9 +59,9 @@ void application::answer_gb26875(const gb::app_data& request,
                     gb::app_data d, const std::vector<std::string>& not_ours) mutable {
     if (!not_ours.empty()) {
       spdlog::info(
-          "gb26875 uplink read names what this gateway is not type={} left_out=\"{}\" answered={} "
-          "check=\"the centre's records of this UITD: [uplink.gb26875] system_type and system_address, the "
-          "devices' gb26875_address\"",
+          "gb26875 uplink read left objects out type={} left_out=\"{}\" answered={} check=\"what the centre "
+          "names must be this gateway's: [uplink.gb26875] system_type and system_address, the devices' "
+          "gb26875_address; a device with no readings yet: firegatectl device NAME\"",
           type, fmt::join(not_ours, "; "), d.objects.size());
     }
     if (d.objects.empty()) return reply(std::nullopt);
@@ -136,6 +136,12 @@ void application::answer_gb26875(const gb::app_data& request,
             } else if (r.time >= it->time) {
               *it = r;
             }
+          }
+          // A device of this gateway with no value the standard has a type for yet: left out, said.
+          for (const auto& device : devices) {
+            const auto has = [&](const reading& r) { return r.device == device; };
+            if (std::none_of(latest.begin(), latest.end(), has))
+              left_out.push_back(fmt::format("{}: no readings yet", device));
           }
           gb::app_data all{3, {}};
           for (auto& part : gb26875_->mapper().analog(latest, offset)) {

@@ -275,6 +275,8 @@ std::optional<app_data> decode_app_data(std::span<const std::uint8_t> bytes, std
 std::vector<app_data> split(const app_data& d) {
   const auto* t = find_type(d.type);
   if (!t) throw std::invalid_argument(fmt::format("type {} is not in the table", d.type));
+  if (d.objects.empty())
+    throw std::invalid_argument(fmt::format("type {} ({}): no objects to send", t->code, t->name));
   std::vector<app_data> parts;
   std::size_t bytes = 0;
   for (const auto& o : d.objects) {

@@ -94,7 +94,8 @@ struct read_result {
 /// Resynchronising reader over a byte stream. A start marker begins a candidate; the candidate is
 /// taken when it is a complete frame that passes verification. When it is not, it never holds a
 /// valid frame behind it hostage: a complete, valid frame that starts inside the candidate's extent
-/// (its length read from its header, or everything buffered) is taken and the candidate's bytes
+/// (the length its header gives, or the header alone when that length is over the limit; at most
+/// what is buffered) is taken and the candidate's bytes
 /// before it are skipped. A candidate that fails verification on its own is a fault (too long, bad
 /// checksum, bad end marker; answered with deny), and reading goes on from its second byte. A
 /// candidate still incomplete waits for more bytes, until the owner calls drop_incomplete() after a

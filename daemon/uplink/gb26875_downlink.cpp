@@ -73,7 +73,7 @@ void gb26875_uplink::on_fault(const gb::frame_fault& fault) {
         "denies_suppressed={} "
         "action={}",
         cfg_.host, cfg_.port, fault.serial, fault.detail, counts_.bad_frames, counts_.denies_suppressed,
-        deny ? "deny" : "none (denies rate-limited)");
+        deny ? "deny" : "\"none: denies are rate-limited\"");
   }
   if (deny) reply(gb::command::deny, fault.serial, {});
 }

@@ -73,6 +73,7 @@ void gb26875_uplink::stop() {
   heartbeat_.cancel();
   inspection_timer_.cancel();
   silence_.cancel();
+  if (connected_) note_skipped(true);
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   connected_ = false;
@@ -210,6 +211,8 @@ void gb26875_uplink::watch_silence() {
   silence_.expires_after(incomplete_frame_silence);
   silence_.async_wait(guarded([this, generation = generation_](boost::system::error_code ec) {
     if (ec || stopped_ || generation != generation_ || reader_.buffered() == 0) return;
+    // A completion already queued when a read re-armed the timer: bytes have come since.
+    if (silence_.expiry() > std::chrono::steady_clock::now()) return;
     const auto n = reader_.drop_incomplete();
     spdlog::warn(
         "gb26875 uplink dropped an incomplete frame centre={}:{} bytes={} silence_ms={} check=\"the centre "
@@ -427,6 +430,7 @@ void gb26875_uplink::schedule_heartbeat() {
   heartbeat_.async_wait(guarded([this](boost::system::error_code ec) {
     if (ec || !connected_) return;
     if (!current_) send_heartbeat();
+    note_skipped(false);  // skipped bytes not yet logged get their line within a heartbeat
     schedule_heartbeat();
   }));
 }

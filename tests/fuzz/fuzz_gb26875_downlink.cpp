@@ -51,6 +51,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <vector>
 
@@ -462,18 +463,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto it = c->clock_verdicts.find(i);
     return it == c->clock_verdicts.end() || got.command == it->second;
   };
+  // An extra deny answers garbage: its serial is the two bytes after some "@@" the centre sent.
+  std::set<std::uint16_t> garbage_serials;
+  for (std::size_t p = 0; p + 3 < c->sent.size(); ++p) {
+    if (c->sent[p] == 0x40 && c->sent[p + 1] == 0x40)
+      garbage_serials.insert(static_cast<std::uint16_t>(c->sent[p + 2] | (c->sent[p + 3] << 8)));
+  }
+  const auto extra_deny = [&](const gb::frame& f) {
+    return f.command == gb::command::deny && garbage_serials.contains(f.serial);
+  };
   const auto n = due.size();
   const auto m = c->replies.size();
   std::vector<std::vector<char>> fits(n + 1, std::vector<char>(m + 1, 0));
   fits[n][m] = 1;
   for (std::size_t j = m; j-- > 0;) {
-    fits[n][j] = static_cast<char>(c->replies[j].command == gb::command::deny && fits[n][j + 1]);
+    fits[n][j] = static_cast<char>(extra_deny(c->replies[j]) && fits[n][j + 1]);
   }
   for (std::size_t i = n; i-- > 0;) {
     for (std::size_t j = m + 1; j-- > 0;) {
       fits[i][j] = static_cast<char>((j < m && answers(i, c->replies[j]) && fits[i + 1][j + 1]) ||
                                      (due[i].optional && fits[i + 1][j]) ||
-                                     (j < m && c->replies[j].command == gb::command::deny && fits[i][j + 1]));
+                                     (j < m && extra_deny(c->replies[j]) && fits[i][j + 1]));
     }
   }
   if (!fits[0][0]) std::abort();

@@ -1,8 +1,9 @@
 // libFuzzer target: the GB/T 26875.3 stream reader resynchronises. The input is a script: runs of
 // garbage (any bytes, markers included) and whole frames (made from the input's bytes), fed in
 // pieces of sizes the input picks. Checked:
-// - every frame put in the stream is read, in order (garbage that spelled out a whole frame may add
-//   one), unless such a frame overlaps another: then the stream really is ambiguous;
+// - every frame put in the stream is read, in order, as soon as its last byte has been fed (garbage
+//   that spelled out a whole frame may add one), unless such a frame overlaps another: then the
+//   stream really is ambiguous;
 // - nothing is left waiting once the stream has ended and the line went quiet (drop_incomplete);
 // - every byte is accounted for: in a frame read, or skipped.
 
@@ -28,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   firegate::fuzz::cursor in{{data, size}};
   std::vector<std::uint8_t> stream;
   std::vector<std::vector<std::uint8_t>> put;  // the frames, encoded
+  std::vector<std::size_t> ends;               // where each frame put ends in the stream
   std::vector<std::size_t> pieces;
   while (!in.done() && stream.size() < 16384) {
     const auto op = in.next();
@@ -42,6 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       f.data.assign(text.begin(), text.end());
       put.push_back(encode(f));
       stream.insert(stream.end(), put.back().begin(), put.back().end());
+      ends.push_back(stream.size());
     } else {
       const auto junk = in.take(op >> 1);
       stream.insert(stream.end(), junk.begin(), junk.end());
@@ -50,6 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   frame_reader reader;
+  const bool ambiguous = firegate::fuzz::gb26875_ambiguous(stream);
+  std::size_t want = 0;  // frames put that were read, in order
   std::vector<std::vector<std::uint8_t>> got;
   bool well_formed_fault = false;
   std::size_t taken_bytes = 0;
@@ -63,9 +68,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (r->frame) {
         got.push_back(encode(*r->frame));
         taken_bytes += got.back().size();
+        if (want < put.size() && got.back() == put[want]) ++want;
       } else if (r->fault->what == frame_fault::kind::unknown_command) {
         well_formed_fault = true;  // garbage that spelled a whole frame, passed whole
       }
+    }
+    // Each frame put is read as soon as its last byte is in: nothing holds it.
+    if (!ambiguous) {
+      for (std::size_t k = want; k < put.size() && ends[k] <= at; ++k)
+        fail("a whole frame put was not read at once");
     }
   }
   reader.drop_incomplete();
@@ -89,11 +100,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // Every frame put is read, in order; garbage that spelled out a whole frame of its own may add
   // one. Unless such a frame overlaps another: then which is read depends on the cutting.
-  if (firegate::fuzz::gb26875_ambiguous(stream)) return 0;
-  std::size_t want = 0;
-  for (const auto& g : got) {
-    if (want < put.size() && g == put[want]) ++want;
-  }
-  if (want != put.size()) fail("a frame put in the stream was not read");
+  if (!ambiguous && want != put.size()) fail("a frame put in the stream was not read");
   return 0;
 }

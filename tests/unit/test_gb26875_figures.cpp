@@ -197,4 +197,6 @@ TEST_CASE("gb26875 figures: an answer over one frame's object limit is split int
   REQUIRE(analog_parts.size() == 2);
   CHECK(analog_parts[0].objects.size() == 63);
   CHECK(encode(analog_parts[0]).size() == 1010);
+  // Nothing to send is an error (the read is then denied), not zero frames and a centre left waiting.
+  CHECK_THROWS_WITH(split(app_data{2, {}}), "type 2 (component running status): no objects to send");
 }

@@ -1,7 +1,8 @@
 // The GB/T 26875.3 stream reader resynchronises instead of stalling (daemon/gb26875/frame.hpp): a
 // published centre's frames behind one stray '@', behind a frame cut short, behind 5,000 '@', fed a
-// byte at a time and mixed with garbage are each read as soon as their last byte is in, and nothing
-// is denied that was not a frame of its own.
+// byte at a time and mixed with garbage are all read, without a fault for a stray byte or a cut
+// frame in front of them; a frame bad on its own is still a fault (to deny). That each frame is read
+// as soon as its last byte is in is checked by fuzz_gb26875_stream.
 
 #include "gb26875/frame.hpp"
 #include "gb26875_published.hpp"

@@ -29,7 +29,7 @@ from modbus_fleet import (ROOT, latency_fields, process_starter, site_lines, sim
 def gateway_config(work, centre_port, ports, per_port, alarm_ms, poll_ms):
     lines = [line for line in site_lines(work, 0) if not line.startswith(("[uplink.mqtt]", "host =", "port ="))]
     lines += ['[uplink.gb26875]', 'host = "127.0.0.1"', f'port = {centre_port}', 'uitd_address = 889',
-              'centre_address = 89912', 'analog_interval_s = 0']
+              'centre_address = 88888', 'analog_interval_s = 0']
     for i, port in enumerate(ports):
         lines += ['[[buses]]', f'name = "tcp-{i}"', 'driver = "modbus_tcp"', 'host = "127.0.0.1"',
                   f'port = {port}', 'timeout_ms = 1000', f'poll_interval_ms = {poll_ms}',
@@ -62,7 +62,7 @@ def main():
 
     try:
         start([f"{args.build}/tools/firegate-gb26875-center", "--json", "--listen", "127.0.0.1:0",
-                        "--address", "89912"], "centre.log", stdin=subprocess.PIPE)
+                        "--address", "88888"], "centre.log", stdin=subprocess.PIPE)
 
         def listening():
             for line in open(f"{work}/centre.log"):

@@ -13,9 +13,10 @@
 //   deny N                  deny the next N send-data frames
 //   garbage                 bytes that are no frame, then a frame with a wrong checksum
 //   noisy HOW TYPE [VALUE...]  a read as `query` sends it, in a noisy stream: HOW is stray (one '@'
-//                           before it), cut (a clock frame cut short before it), flood (5,000 '@'
-//                           before it), bytes (a byte a write, 5 ms apart) or mixed (garbage with
-//                           markers around it, the frame in two writes 50 ms apart)
+//                           before it), cut (a clock frame cut short before it), pause (a clock
+//                           frame cut short, the read 2.5 s later), flood (5,000 '@' before it),
+//                           bytes (a byte a write, 5 ms apart) or mixed (garbage with markers and a
+//                           false header around it, the frame in two writes 50 ms apart)
 //   close                   close every connection
 // Single-threaded Asio; uses firegate's codec (daemon/gb26875), no other part of firegate.
 
@@ -139,12 +140,17 @@ class connection : public std::enable_shared_from_this<connection> {
     if (how == "stray") {
       pieces.push_back({0x40});
       pieces.back().insert(pieces.back().end(), bytes.begin(), bytes.end());
-    } else if (how == "cut") {
+    } else if (how == "cut" || how == "pause") {
       const auto clock = gb::encode(frame(
           gb::command::control, 0xFFFF,
           gb::encode(gb::app_data{90, {{{gb::local_time_label(std::chrono::system_clock::now())}, {}}}})));
       pieces.emplace_back(clock.begin(), clock.begin() + 20);
-      pieces.back().insert(pieces.back().end(), bytes.begin(), bytes.end());
+      if (how == "cut") {
+        pieces.back().insert(pieces.back().end(), bytes.begin(), bytes.end());
+      } else {
+        pieces.push_back(bytes);  // after the silence the UITD drops a frame cut short after
+        gap = std::chrono::milliseconds(2500);
+      }
     } else if (how == "flood") {
       pieces.emplace_back(5000, 0x40);
       pieces.back().insert(pieces.back().end(), bytes.begin(), bytes.end());
@@ -154,13 +160,17 @@ class connection : public std::enable_shared_from_this<connection> {
     } else if (how == "mixed") {
       const auto half = bytes.size() / 2;
       pieces.push_back({0x00, 0x23, 0x40, 0x23, 0x23, 0x40, 0x7F});
+      // A header of garbage whose length (40 bytes) reaches into the frame behind it.
+      pieces.back().insert(pieces.back().end(), {0x40, 0x40});
+      pieces.back().insert(pieces.back().end(), 22, 0x11);
+      pieces.back().insert(pieces.back().end(), {0x28, 0x00, 0x02});
       pieces.back().insert(pieces.back().end(), bytes.begin(),
                            bytes.begin() + static_cast<std::ptrdiff_t>(half));
       pieces.emplace_back(bytes.begin() + static_cast<std::ptrdiff_t>(half), bytes.end());
       pieces.back().insert(pieces.back().end(), {0x40, 0x11, 0x23});
       gap = std::chrono::milliseconds(50);
     } else {
-      throw std::invalid_argument("noisy: stray, cut, flood, bytes or mixed");
+      throw std::invalid_argument("noisy: stray, cut, pause, flood, bytes or mixed");
     }
     send_paced(std::move(pieces), gap);
   }
