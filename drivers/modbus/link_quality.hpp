@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -34,11 +35,14 @@ class link_quality {
 
   /// One poll's outcome: success (no error) or its error.
   change record(std::error_code ec) {
-    const auto kind = kind_of(ec);
-    if (kind == outcome::exception || kind == outcome::connection) return change::none;
-    if (filled_ == window) --counts_[static_cast<std::size_t>(ring_[next_])];
+    std::optional<failure_kind> kind;  // none: the poll succeeded
+    if (ec) {
+      kind = classify(ec);
+      if (kind == failure_kind::exception || kind == failure_kind::connection) return change::none;
+    }
+    if (filled_ == window && ring_[next_]) --counts_[index(*ring_[next_])];
     ring_[next_] = kind;
-    ++counts_[static_cast<std::size_t>(kind)];
+    if (kind) ++counts_[index(*kind)];
     next_ = (next_ + 1) % window;
     if (filled_ < window) ++filled_;
     if (filled_ < window) return change::none;
@@ -67,45 +71,33 @@ class link_quality {
   }
 
   bool poor() const { return poor_; }
-  unsigned failures() const { return filled_ - counts_[static_cast<std::size_t>(outcome::ok)]; }
+  unsigned failures() const {
+    return counts_[index(failure_kind::timeout)] + counts_[index(failure_kind::crc)] +
+           counts_[index(failure_kind::malformed)];
+  }
 
   /// "9 of the last 20 polls failed (6 malformed, 2 timeouts, 1 CRC error)".
   std::string summary() const {
     std::string kinds;
-    const auto add = [&](outcome o, const char* one, const char* many) {
-      const auto n = counts_[static_cast<std::size_t>(o)];
+    const auto add = [&](failure_kind k, const char* one, const char* many) {
+      const auto n = counts_[index(k)];
       if (n == 0) return;
       kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", n, n == 1 ? one : many);
     };
-    add(outcome::malformed, "malformed", "malformed");
-    add(outcome::crc, "CRC error", "CRC errors");
-    add(outcome::timeout, "timeout", "timeouts");
+    add(failure_kind::malformed, "malformed", "malformed");
+    add(failure_kind::crc, "CRC error", "CRC errors");
+    add(failure_kind::timeout, "timeout", "timeouts");
     if (kinds.empty()) return fmt::format("none of the last {} polls failed", filled_);
     return fmt::format("{} of the last {} polls failed ({})", failures(), filled_, kinds);
   }
 
  private:
-  enum class outcome : std::uint8_t { ok, timeout, crc, malformed, connection, exception, count };
+  static std::size_t index(failure_kind k) { return static_cast<std::size_t>(k); }
 
-  static outcome kind_of(std::error_code ec) {
-    if (!ec) return outcome::ok;
-    switch (classify(ec)) {
-      case failure_kind::timeout:
-        return outcome::timeout;
-      case failure_kind::crc:
-        return outcome::crc;
-      case failure_kind::malformed:
-        return outcome::malformed;
-      case failure_kind::connection:
-        return outcome::connection;
-      case failure_kind::exception:
-        break;
-    }
-    return outcome::exception;
-  }
-
-  std::array<outcome, window> ring_{};
-  std::array<unsigned, static_cast<std::size_t>(outcome::count)> counts_{};
+  /// The counted outcomes of the last polls: nothing for a success, else what failed (only
+  /// timeouts, CRC errors and malformed answers are counted).
+  std::array<std::optional<failure_kind>, window> ring_{};
+  std::array<unsigned, static_cast<std::size_t>(failure_kind::exception) + 1> counts_{};
   unsigned filled_{0}, next_{0};
   bool poor_{false};
   bool told_{false};  ///< a change was said once (the first good one ends a restored fault)
