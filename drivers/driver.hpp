@@ -3,7 +3,7 @@
 // reports every outcome, faults included, to a sink. Adding a protocol means adding a folder under
 // drivers/ and one line in registry.cpp.
 
-#include "reading.hpp"
+#include "domain/reading.hpp"
 
 #include "config/config.hpp"
 #include "config/config_loader.hpp"

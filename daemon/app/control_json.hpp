@@ -4,8 +4,8 @@
 
 #include "config/config.hpp"
 #include "control/control_server.hpp"
-#include "reading.hpp"
-#include "rules/event.hpp"
+#include "domain/event.hpp"
+#include "domain/reading.hpp"
 #include "uplink/payloads.hpp"
 
 #include <fmt/format.h>

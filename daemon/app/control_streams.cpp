@@ -118,7 +118,7 @@ json application::config_json() const {
   json linkages = json::array();
   for (const auto& l : cfg_.linkages) {
     linkages.push_back({{"name", l.name},
-                        {"on", rules::to_string(l.on)},
+                        {"on", to_string(l.on)},
                         {"devices", l.devices},
                         {"rule", l.rule},
                         {"device", l.device},

@@ -12,10 +12,6 @@
 namespace firegate::config {
 namespace {
 
-using rules::alarm_category;
-using rules::alarm_rule;
-using rules::condition_kind;
-
 std::vector<std::string> names_of(std::span<const std::string_view> names) {
   return {names.begin(), names.end()};
 }
@@ -81,8 +77,8 @@ std::optional<alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::s
   }
   ok &= point.has_value();
   r.point = point.value_or("");
-  auto when = n.get_enum("when", presence::required, names_of(rules::condition_kind_names));
-  auto category = n.get_enum("category", presence::required, names_of(rules::alarm_category_names));
+  auto when = n.get_enum("when", presence::required, names_of(condition_kind_names));
+  auto category = n.get_enum("category", presence::required, names_of(alarm_category_names));
   ok &= when.has_value() && category.has_value();
   if (!when || !category) {
     n.finish();
@@ -90,15 +86,15 @@ std::optional<alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::s
   }
   auto& c = r.condition;
   c.kind = static_cast<condition_kind>(
-      std::find(std::begin(rules::condition_kind_names), std::end(rules::condition_kind_names), *when) -
-      std::begin(rules::condition_kind_names));
+      std::find(std::begin(condition_kind_names), std::end(condition_kind_names), *when) -
+      std::begin(condition_kind_names));
   r.category = static_cast<alarm_category>(
-      std::find(std::begin(rules::alarm_category_names), std::end(rules::alarm_category_names), *category) -
-      std::begin(rules::alarm_category_names));
+      std::find(std::begin(alarm_category_names), std::end(alarm_category_names), *category) -
+      std::begin(alarm_category_names));
   for (const auto& [key, kinds] : kind_keys()) {
     if (n.contains(key) && std::find(kinds.begin(), kinds.end(), c.kind) == kinds.end()) {
       std::vector<std::string> allowed;
-      for (auto k : kinds) allowed.emplace_back(rules::to_string(k));
+      for (auto k : kinds) allowed.emplace_back(to_string(k));
       n.error(key, fmt::format("does not apply to when = \"{}\"; it is for when = {}", *when,
                                fmt::join(allowed, " or ")));
       ok = false;
@@ -210,7 +206,7 @@ void apply_rule_overrides(config_node& overrides, std::vector<alarm_rule>& rules
         if (n->contains(k)) {
           n->get_number(k, -1e9, 1e9, 0);  // read, so that the one error below is the only one
           n->error(k, fmt::format("rule \"{}\" is when = \"{}\", which has no {}", rule->name,
-                                  rules::to_string(c.kind), k));
+                                  to_string(c.kind), k));
         }
       }
     }
@@ -219,7 +215,7 @@ void apply_rule_overrides(config_node& overrides, std::vector<alarm_rule>& rules
 }
 
 bool parse_alarm_rules(config_node& root, const std::set<std::string, std::less<>>& points,
-                       std::vector<rules::alarm_rule>& out) {
+                       std::vector<alarm_rule>& out) {
   bool ok = true;
   std::set<std::string, std::less<>> names;
   for (auto& n : root.get_table_array("rules")) {

@@ -6,7 +6,7 @@
 
 #include "config/config.hpp"
 #include "config/config_node.hpp"
-#include "rules/rule_spec.hpp"
+#include "domain/rule.hpp"
 
 #include <functional>
 #include <optional>
@@ -18,14 +18,13 @@ namespace firegate::config {
 
 /// One [[rules]] entry. `points` are the profile's point names (a rule must watch one of them);
 /// `names` collects rule names to refuse duplicates.
-std::optional<rules::alarm_rule> parse_alarm_rule(config_node& n,
-                                                  const std::set<std::string, std::less<>>& points,
-                                                  std::set<std::string, std::less<>>& names);
+std::optional<alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::string, std::less<>>& points,
+                                           std::set<std::string, std::less<>>& names);
 
 /// Every [[rules]] entry of a profile's root table, appended to `out`; false when any has an error
 /// (recorded on its node).
 bool parse_alarm_rules(config_node& root, const std::set<std::string, std::less<>>& points,
-                       std::vector<rules::alarm_rule>& out);
+                       std::vector<alarm_rule>& out);
 
 /// A profile's [gb26875] table: component_type (the device's GB/T 26875.3 component type) and
 /// points (a table of point name = component type, for points that are another kind of component;
@@ -36,6 +35,6 @@ bool parse_gb26875_codes(config_node& root, const std::set<std::string, std::les
 
 /// Applies a device's [devices.rules] table (one sub-table a rule, by name) to a copy of its
 /// profile's rules.
-void apply_rule_overrides(config_node& overrides, std::vector<rules::alarm_rule>& rules);
+void apply_rule_overrides(config_node& overrides, std::vector<alarm_rule>& rules);
 
 }  // namespace firegate::config

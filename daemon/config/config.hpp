@@ -2,7 +2,7 @@
 // The gateway's configuration as plain structs, produced by load_config() from one TOML file.
 // config/firegate.toml documents every key.
 
-#include "rules/rule_spec.hpp"
+#include "domain/rule.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -159,7 +159,7 @@ struct control_config {
 /// A device's alarm rules: its profile's, with the site's overrides applied.
 struct device_alarm_rules {
   std::string device;
-  std::vector<rules::alarm_rule> rules;
+  std::vector<alarm_rule> rules;
 };
 
 /// A driver's own parsed settings for one bus and its devices; each driver derives from it.
@@ -238,11 +238,11 @@ struct device_config {
 /// a breaker unless the site says so.
 struct linkage_config {
   std::string name;
-  rules::alarm_category on{rules::alarm_category::fire};  ///< alarms of this category start it
-  std::vector<std::string> devices;                       ///< ... from these devices (empty: any)
-  std::string rule;                                       ///< ... decided by this rule (empty: any)
-  std::string device;                                     ///< the device written
-  std::string write;                                      ///< its profile's [[writes]] name
+  alarm_category on{alarm_category::fire};  ///< alarms of this category start it
+  std::vector<std::string> devices;         ///< ... from these devices (empty: any)
+  std::string rule;                         ///< ... decided by this rule (empty: any)
+  std::string device;                       ///< the device written
+  std::string write;                        ///< its profile's [[writes]] name
   double value{1};
   std::optional<double> reset_value;  ///< written when the alarm ends (nothing when absent)
 };
@@ -255,7 +255,7 @@ struct gateway_file {
   gateway_config gateway;
   site_config site;
   storage_config storage;
-  rules::alarm_policy alarms;
+  alarm_policy alarms;
   /// The MQTT uplink; its host is empty when [uplink.mqtt] is left out, which is allowed only with
   /// the GB/T 26875.3 uplink.
   mqtt_uplink_config mqtt;

@@ -308,11 +308,10 @@ std::optional<std::vector<std::string>> writes_of(const gateway_file& f, const s
 linkage_config parse_linkage(config_node& node, const gateway_file& f) {
   linkage_config l;
   l.name = get_identifier(node, "name", "give the linkage a name for its events, such as \"kitchen-siren\"");
-  const std::vector<std::string> categories(std::begin(rules::alarm_category_names),
-                                            std::end(rules::alarm_category_names));
+  const std::vector<std::string> categories(std::begin(alarm_category_names), std::end(alarm_category_names));
   const auto on = node.get_enum("on", presence::required, categories).value_or("fire");
-  l.on = static_cast<rules::alarm_category>(std::find(categories.begin(), categories.end(), on) -
-                                            categories.begin());
+  l.on =
+      static_cast<alarm_category>(std::find(categories.begin(), categories.end(), on) - categories.begin());
   std::vector<std::string> names;
   for (const auto& d : f.devices) names.push_back(d.name);
   const auto known = [&](const std::string& key, const std::string& device) {

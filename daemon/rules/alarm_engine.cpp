@@ -7,9 +7,7 @@
 
 namespace firegate {
 
-using rules::alarm_category;
 using rules::change;
-using rules::condition_kind;
 using rules::mono;
 
 alarm_engine::alarm_engine(std::vector<device_rules> devices, std::function<std::string()> new_id,
@@ -83,8 +81,7 @@ event alarm_engine::alarm_event(const rule_state& s, const std::string& device, 
   const auto& c = s.rule.condition;
   if (c.kind == condition_kind::high || c.kind == condition_kind::low) e.threshold = c.set;
   if (c.kind == condition_kind::rate_of_rise) e.threshold = c.per_minute;
-  const auto text =
-      s.rule.text.empty() ? fmt::format("{} {}", s.rule.point, rules::to_string(c.kind)) : s.rule.text;
+  const auto text = s.rule.text.empty() ? fmt::format("{} {}", s.rule.point, to_string(c.kind)) : s.rule.text;
   if (c.kind == condition_kind::high || c.kind == condition_kind::low) {
     e.detail = fmt::format("{}: {} {} (setting {} {})", text, value, unit, c.set, unit);
   } else if (c.kind == condition_kind::rate_of_rise) {

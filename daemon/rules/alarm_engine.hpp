@@ -9,10 +9,10 @@
 // clears until acknowledged. A shielded device raises nothing; a device in test mode raises alarms
 // marked test. Shields and test modes end by themselves at a stated time.
 
-#include "event.hpp"
-#include "reading.hpp"
+#include "domain/event.hpp"
+#include "domain/reading.hpp"
+#include "domain/rule.hpp"
 #include "rules/condition.hpp"
-#include "rules/rule_spec.hpp"
 
 #include <chrono>
 #include <functional>
@@ -33,8 +33,6 @@ std::string_view to_string(verdict v);
 /// "real", "false" or "test".
 std::optional<verdict> parse_verdict(std::string_view s);
 
-using rules::alarm_policy;
-
 /// Thread safety: none; owned and called by the application on its loop.
 /// The rule of a device_fault the driver raises, not a profile: answers mostly malformed, CRC
 /// errors or timeouts, though the device never stayed silent long enough to go offline.
@@ -44,7 +42,7 @@ class alarm_engine {
  public:
   struct device_rules {
     std::string device;
-    std::vector<rules::alarm_rule> rules;
+    std::vector<alarm_rule> rules;
   };
 
   /// `new_id` returns a fresh event id; injected so tests are deterministic.
@@ -133,7 +131,7 @@ class alarm_engine {
     bool test{false};
   };
   struct rule_state {
-    rules::alarm_rule rule;
+    alarm_rule rule;
     rules::condition condition;
     std::optional<alarm_record> alarm;
     std::vector<evidence_item> evidence;  ///< its evidence points as the last poll of its point read them

@@ -8,8 +8,8 @@
 // the readings' wall-clock times: a clock set back or forward by NTP or a technician neither delays
 // nor hastens an alarm.
 
-#include "reading.hpp"
-#include "rules/rule_spec.hpp"
+#include "domain/reading.hpp"
+#include "domain/rule.hpp"
 
 #include <chrono>
 #include <cstdint>

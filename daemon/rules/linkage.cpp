@@ -10,14 +10,14 @@ namespace firegate {
 
 namespace {
 
-std::optional<rules::alarm_category> category_of_alarm(event_kind kind) {
+std::optional<alarm_category> category_of_alarm(event_kind kind) {
   switch (kind) {
     case event_kind::fire_alarm:
-      return rules::alarm_category::fire;
+      return alarm_category::fire;
     case event_kind::supervisory_alarm:
-      return rules::alarm_category::supervisory;
+      return alarm_category::supervisory;
     case event_kind::device_fault:
-      return rules::alarm_category::fault;
+      return alarm_category::fault;
     default:
       return std::nullopt;
   }

@@ -6,7 +6,7 @@
 // open alarms in, the writes to make out; the application carries them out (docs/alarms.md).
 
 #include "config/config.hpp"
-#include "event.hpp"
+#include "domain/event.hpp"
 
 #include <map>
 #include <optional>

@@ -3,8 +3,8 @@
 // The only code in firegate that includes sqlite3.h. Every event is committed with a full sync
 // before an uplink can see it; an outbox item leaves only when the uplink reports it delivered.
 
-#include "reading.hpp"
-#include "rules/event.hpp"
+#include "domain/event.hpp"
+#include "domain/reading.hpp"
 
 #include <array>
 #include <chrono>

@@ -5,9 +5,9 @@
 // with a reply that says which and why; nothing outside the payload is trusted.
 
 #include "config/time_text.hpp"
-#include "reading.hpp"
+#include "domain/event.hpp"
+#include "domain/reading.hpp"
 #include "rules/alarm_engine.hpp"
-#include "rules/event.hpp"
 
 #include <chrono>
 #include <optional>

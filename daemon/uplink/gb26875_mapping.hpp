@@ -7,10 +7,10 @@
 // standard knows are analog values (type 3). Pure functions of the configuration: no I/O.
 
 #include "config/config.hpp"
+#include "domain/event.hpp"
+#include "domain/reading.hpp"
 #include "gb26875/app_data.hpp"
 #include "gb26875/gb18030.hpp"
-#include "reading.hpp"
-#include "rules/event.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -3,9 +3,9 @@
 // Every alert carries what a control room needs to act without a lookup (docs/alarms.md).
 
 #include "config/config.hpp"
-#include "reading.hpp"
+#include "domain/event.hpp"
+#include "domain/reading.hpp"
 #include "rules/alarm_engine.hpp"
-#include "rules/event.hpp"
 
 #include <nlohmann/json.hpp>
 

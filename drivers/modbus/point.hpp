@@ -3,7 +3,7 @@
 // an engineering value. Decoding is pure: no I/O, tested against known register images.
 
 #include "codec/pdu.hpp"
-#include "reading.hpp"
+#include "domain/reading.hpp"
 
 #include <cstdint>
 #include <map>

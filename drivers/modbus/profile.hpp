@@ -3,8 +3,8 @@
 // <profiles dir>/modbus/*.toml and validated as strictly as the site configuration.
 // config/profiles/modbus/*.toml are the shipped ones; each file documents its device.
 
+#include "domain/rule.hpp"
 #include "point.hpp"
-#include "rules/rule_spec.hpp"
 
 #include "config/config.hpp"
 #include "config/config_errors.hpp"
@@ -48,7 +48,7 @@ struct device_profile {
   std::vector<read_block> gapless_blocks, gapless_alarm_blocks;
   std::vector<write_def> writes;
   /// What the device type can alarm on, with its defaults (a site may override per device).
-  std::vector<rules::alarm_rule> rules;
+  std::vector<alarm_rule> rules;
   /// What the device is to a GB/T 26875.3 centre ([gb26875]).
   config::gb26875_codes gb26875;
 

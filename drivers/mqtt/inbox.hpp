@@ -5,7 +5,7 @@
 // dropped here, counted by topic, before any of it is parsed; its newest message takes the place of
 // the newest one waiting, so the latest state it sent is never the one lost). Thread-safe.
 
-#include "reading.hpp"
+#include "domain/reading.hpp"
 
 #include <cstdint>
 #include <deque>

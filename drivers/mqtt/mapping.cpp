@@ -228,14 +228,14 @@ std::optional<decoded_message> decode(const ingest_profile& profile, std::string
   return out;
 }
 
-std::vector<rules::alarm_rule> builtin_rules() {
+std::vector<alarm_rule> builtin_rules() {
   auto rule = [](std::string_view point, std::string text) {
-    rules::alarm_rule r;
+    alarm_rule r;
     r.name = std::string(point);
     r.point = std::string(point);
-    r.category = rules::alarm_category::fault;
+    r.category = alarm_category::fault;
     r.text = std::move(text);
-    r.condition.kind = rules::condition_kind::equals;
+    r.condition.kind = condition_kind::equals;
     r.condition.values = {1};
     return r;
   };

@@ -11,8 +11,8 @@
 
 #include "config/config.hpp"
 #include "config/config_node.hpp"
-#include "reading.hpp"
-#include "rules/rule_spec.hpp"
+#include "domain/reading.hpp"
+#include "domain/rule.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -78,7 +78,7 @@ struct ingest_profile {
   /// No message for this long: the device is offline.
   std::chrono::seconds offline_after{3600};
   std::vector<field_point> points;
-  std::vector<rules::alarm_rule> rules;
+  std::vector<alarm_rule> rules;
   /// What the device is to a GB/T 26875.3 centre ([gb26875]).
   config::gb26875_codes gb26875;
 };
@@ -89,7 +89,7 @@ inline constexpr std::string_view flood_point = "ingest_flood";
 inline constexpr std::string_view unreadable_point = "ingest_unreadable";
 
 /// The fault rules on those points, added to every device's rules.
-std::vector<rules::alarm_rule> builtin_rules();
+std::vector<alarm_rule> builtin_rules();
 
 /// Largest payload taken; a larger one is refused unread.
 inline constexpr std::size_t max_payload_bytes = 16 * 1024;

@@ -165,7 +165,7 @@ TEST_CASE("linkage: the example's are read - device - write and category checked
   REQUIRE(ok.config->linkages.size() == 2);
   const auto& sounder = ok.config->linkages[0];
   CHECK(sounder.name == "kitchen-sounder");
-  CHECK(sounder.on == rules::alarm_category::fire);
+  CHECK(sounder.on == firegate::alarm_category::fire);
   CHECK(sounder.devices == std::vector<std::string>{"smoke-kitchen", "smoke-dining"});
   CHECK(sounder.device == "relay-kitchen");
   CHECK(sounder.write == "siren");

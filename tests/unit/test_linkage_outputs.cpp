@@ -16,7 +16,7 @@ config::linkage_config linkage(std::string name, std::vector<std::string> device
                                std::optional<double> reset = 0.0, std::string output = "relay-1") {
   config::linkage_config l;
   l.name = std::move(name);
-  l.on = rules::alarm_category::fire;
+  l.on = firegate::alarm_category::fire;
   l.devices = std::move(devices);
   l.device = std::move(output);
   l.write = "siren";

@@ -98,7 +98,7 @@ TEST_CASE("mqtt ingest: the shipped profiles map their devices' messages") {
   // Each fire code has its rule, carrying the maker's code.
   const auto& efd_rules = library.at("EFD-W").rules;
   CHECK(std::count_if(efd_rules.begin(), efd_rules.end(),
-                      [](const auto& r) { return r.category == rules::alarm_category::fire; }) == 3);
+                      [](const auto& r) { return r.category == firegate::alarm_category::fire; }) == 3);
 }
 
 TEST_CASE("mqtt ingest: a wrong message is refused or its bad fields marked - never a crash") {

@@ -2,7 +2,7 @@
 // Events the gateway raises: alarms, faults and their recoveries. An event is stored (with a full
 // sync) before any uplink sees it; its id is stable across retries so the platform can de-duplicate.
 
-#include "reading.hpp"
+#include "domain/reading.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace firegate::rules {
+namespace firegate {
 
 enum class condition_kind : std::uint8_t {
   high,          ///< value ≥ set; clears at `clear` or below
@@ -85,4 +85,4 @@ struct alarm_policy {
   bool operator==(const alarm_policy&) const = default;
 };
 
-}  // namespace firegate::rules
+}  // namespace firegate

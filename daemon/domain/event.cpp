@@ -1,4 +1,4 @@
-#include "event.hpp"
+#include "domain/event.hpp"
 
 namespace firegate {
 
