@@ -3,6 +3,7 @@
 // reports every outcome, faults included, to a sink. Adding a protocol means adding a folder under
 // drivers/ and one line in registry.cpp.
 
+#include "domain/catalogue.hpp"
 #include "domain/reading.hpp"
 
 #include "config/config.hpp"
@@ -149,6 +150,22 @@ class bus_driver {
     done({unit, false, {}, "this bus's driver cannot scan"});
   }
 };
+
+/// A device's entry in the catalogue from its profile (any driver's: a name, points with a name, a
+/// unit and labels, and annotations) and its rules with the site's overrides; the driver adds what
+/// is its own (writes, points it adds itself).
+template <class Profile>
+device_description describe_device(const std::string& name, const Profile* profile,
+                                   const std::vector<alarm_rule>& rules) {
+  device_description out;
+  out.name = name;
+  out.rules = rules;
+  if (profile == nullptr) return out;
+  out.model = profile->name;
+  for (const auto& p : profile->points) out.points.push_back({p.name, p.unit, p.labels});
+  out.annotations = profile->annotations;
+  return out;
+}
 
 /// A registered driver: how to parse its configuration and how to create it.
 struct driver_entry {

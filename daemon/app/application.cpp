@@ -89,10 +89,7 @@ std::vector<std::string> application::bus_names() const {
 
 std::vector<alarm_engine::device_rules> application::device_rules() const {
   std::vector<alarm_engine::device_rules> out;
-  for (const auto& bus : cfg_.buses) {
-    if (!bus.settings) continue;
-    for (auto& d : bus.settings->device_rules()) out.push_back({std::move(d.device), std::move(d.rules)});
-  }
+  for (const auto& d : cfg_.catalogue.devices()) out.push_back({d.name, d.rules});
   return out;
 }
 
@@ -532,12 +529,7 @@ void application::run_linkage_actions(std::vector<linkage_outputs::action> actio
 }
 
 std::string application::label_of(const std::string& device, const std::string& point, double value) const {
-  const auto* d = find_device(device);
-  if (d == nullptr) return {};
-  for (const auto& bus : cfg_.buses) {
-    if (bus.name == d->bus && bus.settings) return bus.settings->label(device, point, value);
-  }
-  return {};
+  return cfg_.catalogue.label(device, point, value);
 }
 
 void application::raise(event e) {

@@ -228,17 +228,18 @@ bool parse_alarm_rules(config_node& root, const std::set<std::string, std::less<
   return ok;
 }
 
-bool parse_gb26875_codes(config_node& root, const std::set<std::string, std::less<>>& points,
-                         gb26875_codes& out) {
+bool parse_uplink_annotations(config_node& root, const std::set<std::string, std::less<>>& points,
+                              std::map<std::string, annotation_table, std::less<>>& out) {
   auto n = root.get_table("gb26875", presence::optional);
   if (!n) return true;
   bool ok = true;
-  const auto type = [&](config_node& node, std::string_view key, std::int64_t min) -> std::uint8_t {
+  auto& gb = out["gb26875"];
+  const auto type = [&](config_node& node, std::string_view key, std::int64_t min) -> std::int64_t {
     const auto v = node.get_integer(key, min, 255, std::nullopt);
     ok &= v.has_value();
-    return static_cast<std::uint8_t>(v.value_or(0));
+    return v.value_or(0);
   };
-  if (n->contains("component_type")) out.component_type = type(*n, "component_type", 1);
+  if (n->contains("component_type")) gb["component_type"] = type(*n, "component_type", 1);
   if (auto by_point = n->get_table("points", presence::optional)) {
     for (const auto& name : by_point->keys()) {
       if (!points.contains(name)) {
@@ -248,7 +249,7 @@ bool parse_gb26875_codes(config_node& root, const std::set<std::string, std::les
         ok = false;
         continue;
       }
-      out.by_point.emplace(name, type(*by_point, name, 0));  // 0: not sent
+      gb.emplace("point." + name, type(*by_point, name, 0));  // 0: not sent
     }
     by_point->finish();
   }

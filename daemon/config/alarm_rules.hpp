@@ -1,8 +1,8 @@
 #pragma once
 // Parses alarm rules: a profile's [[rules]] (what a device type can alarm on, with its defaults)
 // and a site's per-device overrides ([devices.rules.<name>]: set, clear, delay_ms, samples,
-// enabled), and a profile's GB/T 26875.3 component types. As strict as the rest of the configuration: every
-// error names the key and the fix.
+// enabled), and what a profile tells the uplinks (its GB/T 26875.3 component types). As strict as the rest of
+// the configuration: every error names the key and the fix.
 
 #include "config/config.hpp"
 #include "config/config_node.hpp"
@@ -26,12 +26,13 @@ std::optional<alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::s
 bool parse_alarm_rules(config_node& root, const std::set<std::string, std::less<>>& points,
                        std::vector<alarm_rule>& out);
 
-/// A profile's [gb26875] table: component_type (the device's GB/T 26875.3 component type) and
-/// points (a table of point name = component type, for points that are another kind of component;
-/// 0 for a point not sent to the centre, such as a setting).
-/// False when it has an error (recorded). Absent: `out` stays empty.
-bool parse_gb26875_codes(config_node& root, const std::set<std::string, std::less<>>& points,
-                         gb26875_codes& out);
+/// What a profile says to the uplinks, into `out` by uplink. Today one table: [gb26875], whose
+/// component_type (the device's GB/T 26875.3 component type, 1–255) becomes "component_type" and
+/// whose points (point name = component type, for points that are another kind of component; 0
+/// for a point not sent to the centre, such as a setting) become "point.<name>".
+/// False when it has an error (recorded). Absent: `out` gets nothing.
+bool parse_uplink_annotations(config_node& root, const std::set<std::string, std::less<>>& points,
+                              std::map<std::string, annotation_table, std::less<>>& out);
 
 /// Applies a device's [devices.rules] table (one sub-table a rule, by name) to a copy of its
 /// profile's rules.

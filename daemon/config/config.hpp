@@ -2,6 +2,7 @@
 // The gateway's configuration as plain structs, produced by load_config() from one TOML file.
 // config/firegate.toml documents every key.
 
+#include "domain/catalogue.hpp"
 #include "domain/rule.hpp"
 
 #include <chrono>
@@ -127,22 +128,6 @@ struct gb26875_uplink_config {
   bool operator==(const gb26875_uplink_config&) const = default;
 };
 
-/// A profile's GB/T 26875.3 component types ([gb26875]): what a device of this type is to a
-/// monitoring centre, and per point where a point is another kind of component (an electrical-fire
-/// detector's temperature channels, 18, beside its residual current, 17).
-struct gb26875_codes {
-  std::uint8_t component_type{0};  ///< 0: not given
-  /// 0: the point is not sent to the centre (a setting, not a measurement).
-  std::map<std::string, std::uint8_t, std::less<>> by_point;
-  /// The point's type, else the profile's; nullopt for a point not sent to the centre.
-  std::optional<std::uint8_t> of(std::string_view point) const {
-    const auto it = by_point.find(point);
-    if (it == by_point.end()) return component_type;
-    if (it->second == 0) return std::nullopt;
-    return it->second;
-  }
-};
-
 /// The local control API firegatectl talks to ([control]; docs/control-api.md).
 struct control_config {
   bool enabled{true};
@@ -156,23 +141,12 @@ struct control_config {
   bool operator==(const control_config&) const = default;
 };
 
-/// A device's alarm rules: its profile's, with the site's overrides applied.
-struct device_alarm_rules {
-  std::string device;
-  std::vector<alarm_rule> rules;
-};
-
 /// A driver's own parsed settings for one bus and its devices; each driver derives from it.
 struct driver_settings {
   virtual ~driver_settings() = default;
-  /// The alarm rules of each device on the bus.
-  virtual std::vector<device_alarm_rules> device_rules() const { return {}; }
-  /// The names of what can be written to `device` (its profile's [[writes]]); nullopt when the
-  /// device is not on this bus.
-  virtual std::optional<std::vector<std::string>> device_writes(const std::string& device) const {
-    (void)device;
-    return std::nullopt;
-  }
+  /// What each device on the bus is (its profile's points, writes, rules with the site's
+  /// overrides, and annotations for the uplinks): the configuration's device catalogue is made of these.
+  virtual std::vector<device_description> describe() const { return {}; }
   /// The writables (as device and [[writes]] name) that a raw write of `count` registers or coils of
   /// `table` ("holding", "coil") from `address` on `unit` would change: what a technician's
   /// firegatectl write touches.
@@ -184,27 +158,6 @@ struct driver_settings {
     (void)table;
     (void)address;
     (void)count;
-    return {};
-  }
-  /// What `device` is, for people: its profile's name ("SD-1"); empty when not on this bus.
-  virtual std::string device_model(const std::string& device) const {
-    (void)device;
-    return {};
-  }
-  /// The GB/T 26875.3 component type of a device's point (its profile's [gb26875]); 0 when the
-  /// profile does not say or the device is not on this bus; nullopt for a point the profile keeps
-  /// from the centre (a setting).
-  virtual std::optional<std::uint8_t> gb26875_component_type(const std::string& device,
-                                                             std::string_view point) const {
-    (void)device;
-    (void)point;
-    return std::uint8_t{0};
-  }
-  /// What a point's value means when its profile names it ("fire" for state 1); empty otherwise.
-  virtual std::string label(const std::string& device, const std::string& point, double value) const {
-    (void)device;
-    (void)point;
-    (void)value;
     return {};
   }
   /// The bus's effective settings, defaults included, as (key, value) for `firegatectl config show`.
@@ -264,6 +217,8 @@ struct gateway_file {
   std::vector<bus_config> buses;
   std::vector<device_config> devices;
   std::vector<linkage_config> linkages;
+  /// What every device is, from its bus's driver (driver_settings::describe()).
+  device_catalogue catalogue;
 };
 
 /// The place categories a site can declare ("nine small places" and factories).

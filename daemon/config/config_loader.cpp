@@ -296,15 +296,6 @@ device_config parse_device_common(config_node& node) {
   return d;
 }
 
-/// The writes of a device as its driver knows them; nullopt when the device is unknown.
-std::optional<std::vector<std::string>> writes_of(const gateway_file& f, const std::string& device) {
-  for (const auto& bus : f.buses) {
-    if (!bus.settings) continue;
-    if (auto w = bus.settings->device_writes(device)) return w;
-  }
-  return std::nullopt;
-}
-
 linkage_config parse_linkage(config_node& node, const gateway_file& f) {
   linkage_config l;
   l.name = get_identifier(node, "name", "give the linkage a name for its events, such as \"kitchen-siren\"");
@@ -330,7 +321,8 @@ linkage_config parse_linkage(config_node& node, const gateway_file& f) {
   l.value = node.get_number("value", -1e9, 1e9, 1).value_or(1);
   if (node.contains("reset_value")) l.reset_value = node.get_number("reset_value", -1e9, 1e9, std::nullopt);
   if (!l.device.empty() && known("device", l.device) && !l.write.empty()) {
-    const auto writes = writes_of(f, l.device).value_or(std::vector<std::string>{});
+    const auto* described = f.catalogue.find(l.device);
+    const auto writes = described ? described->writes : std::vector<std::string>{};
     if (std::find(writes.begin(), writes.end(), l.write) == writes.end()) {
       node.error("write", writes.empty()
                               ? fmt::format("\"{}\" has nothing that can be written", l.device)
@@ -454,6 +446,12 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
     // unknown too would bury the one real error.
     if (handed_to_driver[i]) device_nodes[i].finish();
   }
+  std::vector<device_description> described;
+  for (const auto& bus : f.buses) {
+    if (!bus.settings) continue;
+    for (auto& d : bus.settings->describe()) described.push_back(std::move(d));
+  }
+  f.catalogue = device_catalogue(std::move(described));
   for (auto& node : top.get_table_array("linkage")) f.linkages.push_back(parse_linkage(node, f));
   top.finish();
   return f;

@@ -5,6 +5,7 @@
 // reports the rest as unknown: a typo must not pass silently.
 
 #include "config_errors.hpp"
+#include "domain/catalogue.hpp"
 
 #include <toml++/toml.h>
 
@@ -96,32 +97,10 @@ void report_devices_without_profiles(config_node& bus, std::vector<std::string> 
 void for_each_toml(const std::filesystem::path& dir, config_errors& errors, std::string_view what,
                    const std::function<void(config_node&)>& each);
 
-/// The label key of a value: the value itself when it is a whole number an int64 holds, else
-/// nullopt (a float32 point or a message may carry 1e300 or NaN; casting those is undefined).
-inline std::optional<std::int64_t> label_key(double value) {
-  if (!(value >= -9.2e18 && value <= 9.2e18) ||
-      value != static_cast<double>(static_cast<std::int64_t>(value)))
-    return std::nullopt;
-  return static_cast<std::int64_t>(value);
-}
-
 /// Whether `labels` name `value` (a whole number among its keys).
 inline bool has_label(const std::map<std::int64_t, std::string>& labels, double value) {
   const auto key = label_key(value);
   return key && labels.contains(*key);
-}
-
-/// What `value` of the point named `point` means, among `points` (a profile's, each with `name`
-/// and `labels`); empty when the point names none.
-template <class Points>
-std::string point_label(const Points& points, std::string_view point, double value) {
-  for (const auto& p : points) {
-    if (p.name != point) continue;
-    const auto key = label_key(value);
-    const auto it = key ? p.labels.find(*key) : p.labels.end();
-    return it == p.labels.end() ? std::string() : it->second;
-  }
-  return {};
 }
 
 /// labels = { 0 = "normal", 1 = "fire" } (raw value → meaning) into `out`; absent is fine. False

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -36,6 +37,20 @@ gb_version firegate_gb_version() {
   unsigned major = 0, minor = 0;
   std::sscanf(FIREGATE_VERSION, "%u.%u", &major, &minor);
   return {major, minor};
+}
+
+std::optional<std::uint8_t> gb_component_type(const annotation_table& types, std::string_view point) {
+  const auto narrow = [](std::int64_t v) {
+    return static_cast<std::uint8_t>(std::clamp<std::int64_t>(v, 0, 255));
+  };
+  if (!point.empty()) {
+    if (const auto it = types.find("point." + std::string(point)); it != types.end()) {
+      if (it->second == 0) return std::nullopt;
+      return narrow(it->second);
+    }
+  }
+  const auto it = types.find("component_type");
+  return it == types.end() ? std::uint8_t{0} : narrow(it->second);
 }
 
 std::uint16_t gb_status_bits(event_kind kind, std::string_view rule) {
@@ -76,9 +91,7 @@ gb26875_mapper::gb26875_mapper(const config::gateway_file& cfg) {
     device_entry e;
     e.address = *d.gb26875_address;
     e.description = gb26875::to_gb18030(d.location.empty() ? d.name : d.location);
-    for (const auto& bus : cfg.buses) {
-      if (bus.name == d.bus) e.settings = bus.settings;
-    }
+    if (const auto* described = cfg.catalogue.find(d.name)) e.types = described->annotations_for("gb26875");
     by_address_.emplace(e.address, d.name);
     devices_.emplace(d.name, std::move(e));
   }
@@ -93,15 +106,13 @@ std::optional<gb_component> gb26875_mapper::component(std::string_view device, s
   c.system_address = system_address_;
   c.address = it->second.address;
   c.description = it->second.description;
-  if (it->second.settings) {
-    auto type = it->second.settings->gb26875_component_type(it->first, point);
-    // A point kept from the centre: its device's own type where an event names it anyway.
-    if (!type) {
-      if (reported_only) return std::nullopt;
-      type = it->second.settings->gb26875_component_type(it->first, "");
-    }
-    c.component_type = type.value_or(0);
+  auto type = gb_component_type(it->second.types, point);
+  // A point kept from the centre: its device's own type where an event names it anyway.
+  if (!type) {
+    if (reported_only) return std::nullopt;
+    type = gb_component_type(it->second.types, "");
   }
+  c.component_type = type.value_or(0);
   return c;
 }
 

@@ -62,6 +62,11 @@ struct gb_version {
 };
 gb_version firegate_gb_version();
 
+/// The component type of a device's point, from its profile's "gb26875" annotations: the point's
+/// own type where the profile gives one, else the device's; 0 when the profile says nothing, and
+/// nullopt for a point the profile keeps from the centre (a setting).
+std::optional<std::uint8_t> gb_component_type(const annotation_table& types, std::string_view point);
+
 /// The status bits an open alarm (or shield, test mode) of this kind sets on its component.
 /// `rule` tells power faults (a rule named for power or battery) from other faults.
 std::uint16_t gb_status_bits(event_kind kind, std::string_view rule);
@@ -77,7 +82,8 @@ struct gb_component {
 class gb26875_mapper {
  public:
   gb26875_mapper() = default;
-  /// Needs cfg.gb26875; keeps what it needs (the bus settings by shared pointer).
+  /// Needs cfg.gb26875; keeps what it needs (each device's address, location and the component
+  /// types its profile gives, from the catalogue's "gb26875" annotations).
   explicit gb26875_mapper(const config::gateway_file& cfg);
 
   /// The component a device's point is; nullopt for a device not configured, and with
@@ -104,7 +110,8 @@ class gb26875_mapper {
   struct device_entry {
     std::uint32_t address{0};
     std::string description;
-    std::shared_ptr<const config::driver_settings> settings;
+    /// "component_type" and "point.<name>" (0: kept from the centre), as the profile gave them.
+    annotation_table types;
   };
   std::uint8_t system_type_{1};
   std::uint8_t system_address_{1};

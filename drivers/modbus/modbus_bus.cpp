@@ -517,7 +517,7 @@ class bus final : public std::enable_shared_from_this<bus> {
       if (auto back = co_await read_back()) co_return fail(back, "read-back");
       verified = true;
     }
-    const auto key = config::label_key(c.value);
+    const auto key = label_key(c.value);
     const auto label = key ? p.labels.find(*key) : p.labels.end();
     spdlog::info("modbus write bus={} device={} addr={} target={} value={}{} verified={}", name_, c.device,
                  where(d), p.name, c.value,

@@ -45,35 +45,10 @@ struct modbus_bus_settings : config::driver_settings {
   /// Every profile of the configuration's profile folder: what a scan compares units with.
   std::shared_ptr<const profile_library> library;
 
-  std::vector<config::device_alarm_rules> device_rules() const override {
-    std::vector<config::device_alarm_rules> out;
-    for (const auto& d : devices) out.push_back({d.name, d.rules});
-    return out;
-  }
-  std::optional<std::vector<std::string>> device_writes(const std::string& device) const override {
-    for (const auto& d : devices) {
-      if (d.name != device) continue;
-      std::vector<std::string> names;
-      if (d.profile) {
-        for (const auto& w : d.profile->writes) names.push_back(w.target.name);
-      }
-      return names;
-    }
-    return std::nullopt;
-  }
+  std::vector<device_description> describe() const override;
   std::vector<std::pair<std::string, std::string>> writables_at(std::uint8_t unit, std::string_view table,
                                                                 std::uint16_t address,
                                                                 std::uint16_t count) const override;
-  std::string device_model(const std::string& device) const override {
-    const auto* d = find(device);
-    return d && d->profile ? d->profile->name : std::string();
-  }
-  std::optional<std::uint8_t> gb26875_component_type(const std::string& device,
-                                                     std::string_view point) const override {
-    const auto* d = find(device);
-    return d && d->profile ? d->profile->gb26875.of(point) : std::uint8_t{0};
-  }
-  std::string label(const std::string& device, const std::string& point, double value) const override;
   std::vector<std::pair<std::string, std::string>> summary() const override;
   std::vector<std::pair<std::string, std::string>> device_summary(const std::string& device) const override;
   const modbus_device_settings* find(const std::string& device) const {

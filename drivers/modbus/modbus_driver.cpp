@@ -188,10 +188,15 @@ std::unique_ptr<bus_driver> create_rtu(asio::any_io_executor ex, const config::b
 
 }  // namespace
 
-std::string modbus_bus_settings::label(const std::string& device, const std::string& point,
-                                       double value) const {
-  const auto* d = find(device);
-  return d && d->profile ? config::point_label(d->profile->points, point, value) : std::string();
+std::vector<device_description> modbus_bus_settings::describe() const {
+  std::vector<device_description> out;
+  for (const auto& d : devices) {
+    auto& o = out.emplace_back(describe_device(d.name, d.profile.get(), d.rules));
+    if (d.profile) {
+      for (const auto& w : d.profile->writes) o.writes.push_back(w.target.name);
+    }
+  }
+  return out;
 }
 
 std::vector<std::pair<std::string, std::string>> modbus_bus_settings::writables_at(

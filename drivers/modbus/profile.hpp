@@ -49,8 +49,8 @@ struct device_profile {
   std::vector<write_def> writes;
   /// What the device type can alarm on, with its defaults (a site may override per device).
   std::vector<alarm_rule> rules;
-  /// What the device is to a GB/T 26875.3 centre ([gb26875]).
-  config::gb26875_codes gb26875;
+  /// What the profile tells the uplinks, by uplink (its [gb26875] table: "gb26875").
+  std::map<std::string, annotation_table, std::less<>> annotations;
 
   const write_def* find_write(std::string_view name) const;
 };

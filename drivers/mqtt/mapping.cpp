@@ -320,7 +320,7 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
     ok = false;
   }
   ok &= config::parse_alarm_rules(root, names, profile.rules);
-  ok &= config::parse_gb26875_codes(root, names, profile.gb26875);
+  ok &= config::parse_uplink_annotations(root, names, profile.annotations);
   root.finish();
   // Any error in this profile, an unknown key at any depth included, and it is not a profile.
   return ok && root.error_count() == errors_before ? std::optional(std::move(profile)) : std::nullopt;

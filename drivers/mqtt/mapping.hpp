@@ -79,8 +79,8 @@ struct ingest_profile {
   std::chrono::seconds offline_after{3600};
   std::vector<field_point> points;
   std::vector<alarm_rule> rules;
-  /// What the device is to a GB/T 26875.3 centre ([gb26875]).
-  config::gb26875_codes gb26875;
+  /// What the profile tells the uplinks, by uplink (its [gb26875] table: "gb26875").
+  std::map<std::string, annotation_table, std::less<>> annotations;
 };
 
 /// Points the driver adds to every device (not a profile's to name): 1 while the device sends more

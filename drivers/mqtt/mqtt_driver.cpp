@@ -121,33 +121,14 @@ const ingest_device_settings* ingest_bus_settings::find(const std::string& devic
   return nullptr;
 }
 
-std::vector<config::device_alarm_rules> ingest_bus_settings::device_rules() const {
-  std::vector<config::device_alarm_rules> out;
-  for (const auto& d : devices) out.push_back({d.name, d.rules});
+std::vector<device_description> ingest_bus_settings::describe() const {
+  // Wireless sensors are only listened to: nothing to write.
+  std::vector<device_description> out;
+  for (const auto& d : devices) {
+    auto& o = out.emplace_back(describe_device(d.name, d.profile, d.rules));
+    for (const auto point : {flood_point, unreadable_point}) o.points.push_back({std::string(point), "", {}});
+  }
   return out;
-}
-
-std::optional<std::vector<std::string>> ingest_bus_settings::device_writes(const std::string& device) const {
-  // Wireless sensors are only listened to.
-  if (find(device) == nullptr) return std::nullopt;
-  return std::vector<std::string>{};
-}
-
-std::string ingest_bus_settings::device_model(const std::string& device) const {
-  const auto* d = find(device);
-  return d && d->profile ? d->profile->name : std::string();
-}
-
-std::optional<std::uint8_t> ingest_bus_settings::gb26875_component_type(const std::string& device,
-                                                                        std::string_view point) const {
-  const auto* d = find(device);
-  return d && d->profile ? d->profile->gb26875.of(point) : std::uint8_t{0};
-}
-
-std::string ingest_bus_settings::label(const std::string& device, const std::string& point,
-                                       double value) const {
-  const auto* d = find(device);
-  return d && d->profile ? config::point_label(d->profile->points, point, value) : std::string();
 }
 
 std::vector<std::pair<std::string, std::string>> ingest_bus_settings::summary() const {

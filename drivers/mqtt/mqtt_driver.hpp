@@ -49,12 +49,7 @@ struct ingest_bus_settings final : config::driver_settings {
   std::shared_ptr<const profile_library> library;
   std::vector<ingest_device_settings> devices;
 
-  std::vector<config::device_alarm_rules> device_rules() const override;
-  std::optional<std::vector<std::string>> device_writes(const std::string& device) const override;
-  std::string device_model(const std::string& device) const override;
-  std::optional<std::uint8_t> gb26875_component_type(const std::string& device,
-                                                     std::string_view point) const override;
-  std::string label(const std::string& device, const std::string& point, double value) const override;
+  std::vector<device_description> describe() const override;
   std::vector<std::pair<std::string, std::string>> summary() const override;
   std::vector<std::pair<std::string, std::string>> device_summary(const std::string& device) const override;
   const ingest_device_settings* find(const std::string& device) const;

@@ -6,6 +6,7 @@
 #include "driver.hpp"
 #include "modbus/modbus_driver.hpp"
 #include "support.hpp"
+#include "uplink/gb26875_mapping.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
@@ -366,8 +367,10 @@ TEST_CASE("an mqtt bus's devices and settings come from its table and its profil
   const auto& buses = r.config->buses;
   const auto bus = std::find_if(buses.begin(), buses.end(), [](auto& b) { return b.driver == "mqtt"; });
   REQUIRE(bus != buses.end());
-  CHECK(bus->settings->device_model("smoke-room-201") == "ZB-SMOKE");
-  CHECK(bus->settings->device_writes("smoke-room-201") == std::vector<std::string>{});
+  const auto* room = r.config->catalogue.find("smoke-room-201");
+  REQUIRE(room != nullptr);
+  CHECK(room->model == "ZB-SMOKE");
+  CHECK(room->writes.empty());
   const auto summary = bus->settings->device_summary("smoke-storeroom");
   CHECK(std::find(summary.begin(), summary.end(),
                   std::pair<std::string, std::string>{"offline_after_s", "90000"}) != summary.end());
@@ -376,29 +379,21 @@ TEST_CASE("an mqtt bus's devices and settings come from its table and its profil
   // The password is a secret: not in the summary firegatectl shows.
   for (const auto& [key, value] : bus->settings->summary()) CHECK(value != "change-me");
   // Every device has its profile's rules and the driver's two fault rules.
-  bool found = false;
-  for (const auto& d : bus->settings->device_rules()) {
-    if (d.device != "smoke-room-201") continue;
-    found = true;
-    std::vector<std::string> names;
-    for (const auto& rule : d.rules) names.push_back(rule.name);
-    CHECK(names ==
-          std::vector<std::string>{"fire", "battery_low", "tamper", "ingest_flood", "ingest_unreadable"});
-  }
-  CHECK(found);
-  CHECK(bus->settings->label("smoke-storeroom", "alarm_status", 1) == "smoke");
+  std::vector<std::string> names;
+  for (const auto& rule : room->rules) names.push_back(rule.name);
+  CHECK(names ==
+        std::vector<std::string>{"fire", "battery_low", "tamper", "ingest_flood", "ingest_unreadable"});
+  CHECK(r.config->catalogue.label("smoke-storeroom", "alarm_status", 1) == "smoke");
   // The driver's own rules can be overridden like the profile's.
   auto quiet = load(edited("description = \"Wireless photoelectric smoke detector (Zigbee)\"",
                            "description = \"Wireless photoelectric smoke detector (Zigbee)\"\n"
                            "[devices.rules.ingest_flood]\nenabled = false"));
   INFO(quiet.error_text());
   REQUIRE(quiet.config);
-  for (const auto& b : quiet.config->buses) {
-    for (const auto& d : b.settings->device_rules()) {
-      if (d.device != "smoke-room-201") continue;
-      for (const auto& rule : d.rules) CHECK(rule.enabled == (rule.name != "ingest_flood"));
-    }
-  }
+  const auto* quiet_room = quiet.config->catalogue.find("smoke-room-201");
+  REQUIRE(quiet_room != nullptr);
+  REQUIRE(quiet_room->rules.size() == 5);
+  for (const auto& rule : quiet_room->rules) CHECK(rule.enabled == (rule.name != "ingest_flood"));
 }
 
 TEST_CASE("mqtt bus errors name the key and the fix") {
@@ -500,18 +495,18 @@ TEST_CASE("gb26875 uplink errors name the key and the fix") {
 TEST_CASE("profiles: [gb26875] gives component types per device type and per point") {
   auto r = load(with_gb26875());
   REQUIRE(r.config);
-  const config::driver_settings* modbus = nullptr;
-  for (const auto& bus : r.config->buses) {
-    if (bus.settings && bus.settings->device_model("efd-main-panel") == "EFD-4T") modbus = bus.settings.get();
-  }
-  REQUIRE(modbus != nullptr);
-  CHECK(modbus->gb26875_component_type("efd-main-panel", "residual_current") == std::uint8_t{17});
-  CHECK(modbus->gb26875_component_type("efd-main-panel", "cable_temperature_2") == std::uint8_t{18});
-  CHECK(modbus->gb26875_component_type("efd-main-panel", "") == std::uint8_t{17});
+  // The catalogue carries them as the profile's annotations for the uplink named; the GB uplink
+  // reads them.
+  const auto* efd = r.config->catalogue.find("efd-main-panel");
+  REQUIRE(efd != nullptr);
+  CHECK(efd->model == "EFD-4T");
+  const auto& types = efd->annotations_for("gb26875");
+  CHECK(gb_component_type(types, "residual_current") == std::uint8_t{17});
+  CHECK(gb_component_type(types, "cable_temperature_2") == std::uint8_t{18});
+  CHECK(gb_component_type(types, "") == std::uint8_t{17});
   // A setting is kept from the centre.
-  CHECK_FALSE(modbus->gb26875_component_type("efd-main-panel", "leakage_alarm_setting").has_value());
-  for (const auto& bus : r.config->buses) {
-    if (bus.settings && !bus.settings->device_model("smoke-kitchen").empty())
-      CHECK(bus.settings->gb26875_component_type("smoke-kitchen", "state") == std::uint8_t{42});
-  }
+  CHECK_FALSE(gb_component_type(types, "leakage_alarm_setting").has_value());
+  const auto* smoke = r.config->catalogue.find("smoke-kitchen");
+  REQUIRE(smoke != nullptr);
+  CHECK(gb_component_type(smoke->annotations_for("gb26875"), "state") == std::uint8_t{42});
 }

@@ -331,8 +331,9 @@ TEST_CASE(
   auto ok = parse_points(points + "[gb26875]\ncomponent_type = 17\n[gb26875.points]\nsetting = 0\n");
   INFO(text(ok));
   REQUIRE(ok.profile);
-  CHECK(ok.profile->gb26875.of("leak") == std::uint8_t{17});
-  CHECK_FALSE(ok.profile->gb26875.of("setting").has_value());
+  // Plain numbers for the uplink to read: the device's type, and 0 for a point kept from the centre.
+  CHECK(ok.profile->annotations.at("gb26875") ==
+        annotation_table{{"component_type", 17}, {"point.setting", 0}});
   auto unknown = parse_points(points + "[gb26875.points]\nleek = 18\n");
   CHECK_FALSE(unknown.profile);
   CHECK(text(unknown).find("gb26875.points.leek: is not a point of this profile; did you mean \"leak\"?") !=

@@ -134,9 +134,9 @@ TEST_CASE("mqtt ingest: a wrong message is refused or its bad fields marked - ne
   const auto huge = decode(nb, "nbiot/p/push", R"({"IMEI": "1", "Alarm_Status": 1e300})", received, error);
   REQUIRE(huge);
   CHECK(huge->problems.size() == 1);
-  CHECK_FALSE(config::label_key(1e300));
-  CHECK_FALSE(config::label_key(2.5));
-  CHECK(config::label_key(-3.0) == std::optional<std::int64_t>(-3));
+  CHECK_FALSE(label_key(1e300));
+  CHECK_FALSE(label_key(2.5));
+  CHECK(label_key(-3.0) == std::optional<std::int64_t>(-3));
   // Absent and null fields are not readings.
   const auto partial =
       decode(zb, "zigbee2mqtt/kitchen", R"({"battery": 50, "smoke": null})", received, error);

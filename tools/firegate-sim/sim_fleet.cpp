@@ -413,7 +413,7 @@ std::optional<std::vector<std::uint8_t>> fleet::answer(std::uint8_t unit, std::s
     return exception(3);
   if (target->target.name == "command") {
     // Acted on at once; a command register reads 0 afterwards.
-    const auto key = config::label_key(v.value);
+    const auto key = label_key(v.value);
     const auto label = key ? target->target.labels.find(*key) : target->target.labels.end();
     if (label != target->target.labels.end() && label->second == "reset") {
       if (d.profile->name == "SD-1") put(d, *point(d, "state"), 0);

@@ -1,0 +1,50 @@
+#include "domain/catalogue.hpp"
+
+#include <algorithm>
+
+namespace firegate {
+
+std::optional<std::int64_t> label_key(double value) {
+  if (!(value >= -9.2e18 && value <= 9.2e18) ||
+      value != static_cast<double>(static_cast<std::int64_t>(value)))
+    return std::nullopt;
+  return static_cast<std::int64_t>(value);
+}
+
+const point_description* device_description::point(std::string_view point_name) const {
+  const auto it =
+      std::find_if(points.begin(), points.end(), [&](const auto& p) { return p.name == point_name; });
+  return it == points.end() ? nullptr : &*it;
+}
+
+std::string device_description::label(std::string_view point_name, double value) const {
+  const auto* p = point(point_name);
+  const auto key = label_key(value);
+  if (p == nullptr || !key) return {};
+  const auto it = p->labels.find(*key);
+  return it == p->labels.end() ? std::string() : it->second;
+}
+
+const annotation_table& device_description::annotations_for(std::string_view uplink) const {
+  static const annotation_table none;
+  const auto it = annotations.find(uplink);
+  return it == annotations.end() ? none : it->second;
+}
+
+device_catalogue::device_catalogue(std::vector<device_description> devices) : devices_(std::move(devices)) {
+  std::stable_sort(devices_.begin(), devices_.end(),
+                   [](const auto& a, const auto& b) { return a.name < b.name; });
+}
+
+const device_description* device_catalogue::find(std::string_view device) const {
+  const auto it = std::lower_bound(devices_.begin(), devices_.end(), device,
+                                   [](const auto& d, std::string_view name) { return d.name < name; });
+  return it != devices_.end() && it->name == device ? &*it : nullptr;
+}
+
+std::string device_catalogue::label(std::string_view device, std::string_view point, double value) const {
+  const auto* d = find(device);
+  return d ? d->label(point, value) : std::string();
+}
+
+}  // namespace firegate

@@ -1,0 +1,71 @@
+#pragma once
+// The device catalogue: what each configured device is, as its profile describes it and the site
+// file adjusts it (its model, its points and what their values mean, what can be written to it,
+// its alarm rules with the site's overrides, and what the profile tells each uplink about it).
+// Plain data, made by the drivers from their profiles when the configuration is loaded, and read
+// by everything else: the alarm engine takes the rules, the uplinks the labels and their own
+// annotations, the control socket the model and the writes. Nothing here knows a protocol.
+
+#include "domain/rule.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace firegate {
+
+/// One point of a device.
+struct point_description {
+  std::string name;  ///< "state", "leakage"
+  std::string unit;  ///< "", "mA", "°C"
+  /// Values with a name of their own (a state enum: 1 = "fire"), by whole value.
+  std::map<std::int64_t, std::string> labels;
+  bool operator==(const point_description&) const = default;
+};
+
+/// Numbers a profile gives one uplink about its devices, by key. The catalogue does not know what
+/// the keys mean; the uplink that reads them does (docs/gb26875.md: "component_type" for the
+/// device, "point.<name>" for a point that is another kind of component).
+using annotation_table = std::map<std::string, std::int64_t, std::less<>>;
+
+/// The label key of a value: the value itself when it is a whole number an int64 holds, else
+/// nullopt (a float32 point or a message may carry 1e300 or NaN; casting those is undefined).
+std::optional<std::int64_t> label_key(double value);
+
+struct device_description {
+  std::string name;   ///< the device's name in the site file
+  std::string model;  ///< its profile's name ("SD-1"); empty when it has none
+  std::vector<point_description> points;
+  std::vector<std::string> writes;  ///< the names of its profile's [[writes]]
+  std::vector<alarm_rule> rules;    ///< its profile's rules with the site's overrides
+  /// By uplink ("gb26875"), what the profile says to that uplink.
+  std::map<std::string, annotation_table, std::less<>> annotations;
+
+  const point_description* point(std::string_view point_name) const;
+  /// What `value` of `point_name` means where the profile names it ("fire"); empty otherwise.
+  std::string label(std::string_view point_name, double value) const;
+  /// The annotations for `uplink`; empty when the profile gives none.
+  const annotation_table& annotations_for(std::string_view uplink) const;
+  bool operator==(const device_description&) const = default;
+};
+
+/// Every configured device's description, found by name.
+class device_catalogue {
+ public:
+  device_catalogue() = default;
+  explicit device_catalogue(std::vector<device_description> devices);
+  /// Nullptr for a device the configuration does not have.
+  const device_description* find(std::string_view device) const;
+  std::span<const device_description> devices() const { return devices_; }
+  /// What `value` of a device's point means; empty when unnamed or the device is unknown.
+  std::string label(std::string_view device, std::string_view point, double value) const;
+
+ private:
+  std::vector<device_description> devices_;  ///< by name
+};
+
+}  // namespace firegate
