@@ -1,8 +1,8 @@
 #include "application.hpp"
 
 #include "config/config_loader.hpp"
-#include "uplink/commands.hpp"
-#include "uplink/payloads.hpp"
+#include "uplink/mqtt/commands.hpp"
+#include "uplink/mqtt/payloads.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

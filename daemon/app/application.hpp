@@ -10,10 +10,10 @@
 #include "rules/linkage.hpp"
 #include "store/store_worker.hpp"
 #include "systemd_notifier.hpp"
-#include "uplink/commands.hpp"
-#include "uplink/gb26875_uplink.hpp"
-#include "uplink/mqtt_uplink.hpp"
-#include "uplink/payloads.hpp"
+#include "uplink/gb26875/gb26875_uplink.hpp"
+#include "uplink/mqtt/commands.hpp"
+#include "uplink/mqtt/mqtt_uplink.hpp"
+#include "uplink/mqtt/payloads.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>

@@ -6,8 +6,8 @@
 #include "control_json.hpp"
 
 #include "config/suggest.hpp"
-#include "uplink/commands.hpp"
-#include "uplink/payloads.hpp"
+#include "uplink/mqtt/commands.hpp"
+#include "uplink/mqtt/payloads.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -6,7 +6,7 @@
 #include "control/control_server.hpp"
 #include "domain/event.hpp"
 #include "domain/reading.hpp"
-#include "uplink/payloads.hpp"
+#include "uplink/mqtt/payloads.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

@@ -7,7 +7,7 @@
 
 #include "config/suggest.hpp"
 #include "modbus/modbus_error.hpp"
-#include "uplink/commands.hpp"
+#include "uplink/mqtt/commands.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

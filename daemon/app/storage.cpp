@@ -4,7 +4,7 @@
 
 #include "application.hpp"
 
-#include "uplink/payloads.hpp"
+#include "uplink/mqtt/payloads.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -117,6 +117,20 @@ struct open_alarm {
   std::optional<clock::time_point> until;  ///< shields and test modes: when they end by themselves
 };
 
+/// What the platform says an acknowledged alarm was.
+enum class verdict : std::uint8_t { real, false_alarm, test };
+std::string_view to_string(verdict v);
+/// "real", "false" or "test".
+std::optional<verdict> parse_verdict(std::string_view s);
+
+/// What is open, counted: the status message's and firegatectl status's alarm figures.
+struct alarm_counts {
+  std::size_t fire{0}, supervisory{0}, fault{0};  ///< real alarms, acknowledged or not
+  std::size_t unacknowledged{0};                  ///< fire and supervisory not yet acknowledged
+  std::size_t test{0};                            ///< test alarms: of devices in test mode, and the self-test
+  std::size_t shielded{0}, in_test_mode{0};       ///< devices
+};
+
 /// The kind named by to_string(), if any.
 std::optional<event_kind> parse_event_kind(std::string_view name);
 

@@ -12,25 +12,6 @@ namespace firegate {
 
 using rules::mono;
 
-std::string_view to_string(verdict v) {
-  switch (v) {
-    case verdict::real:
-      return "real";
-    case verdict::false_alarm:
-      return "false";
-    case verdict::test:
-      return "test";
-  }
-  return "real";
-}
-
-std::optional<verdict> parse_verdict(std::string_view s) {
-  if (s == "real") return verdict::real;
-  if (s == "false") return verdict::false_alarm;
-  if (s == "test") return verdict::test;
-  return std::nullopt;
-}
-
 int local_day(clock::time_point t) {
   const std::time_t secs = clock::to_time_t(t);
   std::tm local{};

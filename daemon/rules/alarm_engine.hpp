@@ -27,12 +27,6 @@ namespace firegate {
 /// The rule name of the gateway's end-to-end self-test alarm (alarm_engine::self_test).
 inline constexpr std::string_view self_test_rule = "self_test";
 
-/// What the platform says an acknowledged alarm was.
-enum class verdict : std::uint8_t { real, false_alarm, test };
-std::string_view to_string(verdict v);
-/// "real", "false" or "test".
-std::optional<verdict> parse_verdict(std::string_view s);
-
 /// Thread safety: none; owned and called by the application on its loop.
 /// The rule of a device_fault the driver raises, not a profile: answers mostly malformed, CRC
 /// errors or timeouts, though the device never stayed silent long enough to go offline.
@@ -103,12 +97,7 @@ class alarm_engine {
   /// Active fire alarms (acknowledged or not), test alarms not counted.
   std::size_t active_fires() const;
   /// What is open now, for the gateway's status.
-  struct counts {
-    std::size_t fire{0}, supervisory{0}, fault{0};  ///< real alarms, acknowledged or not
-    std::size_t unacknowledged{0};                  ///< fire and supervisory not yet acknowledged
-    std::size_t test{0};                       ///< test alarms: of devices in test mode, and the self-test
-    std::size_t shielded{0}, in_test_mode{0};  ///< devices
-  };
+  using counts = alarm_counts;
   counts count() const;
   /// Every open alarm, shield and test mode, as restore() takes them.
   std::vector<open_alarm> open_alarms() const;

@@ -5,8 +5,8 @@
 // duplicates and late messages dropped by the profile's counter, last-seen offline detection.
 
 #include "inbox.hpp"
+#include "mqtt_client/paho_support.hpp"
 #include "mqtt_driver.hpp"
-#include "paho_support.hpp"
 #include "rate_limiter.hpp"
 
 #include <fmt/format.h>

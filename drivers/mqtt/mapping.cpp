@@ -1,7 +1,7 @@
 #include "mapping.hpp"
 
 #include "config/alarm_rules.hpp"
-#include "config/time_text.hpp"
+#include "domain/time_text.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

@@ -2,7 +2,7 @@
 // must give either a command or a reason, never both and never a crash, and the reply must be JSON;
 // the same for the signed envelope.
 
-#include "uplink/commands.hpp"
+#include "uplink/mqtt/commands.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -29,7 +29,7 @@
 #include "loopback_listener.hpp"
 #include "store/store.hpp"
 #include "store/store_worker.hpp"
-#include "uplink/gb26875_uplink.hpp"
+#include "uplink/gb26875/gb26875_uplink.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>

@@ -12,7 +12,7 @@
 // the broker acknowledged to firegated is not lost by the test's own broker restarts.
 
 #include "support.hpp"
-#include "uplink/commands.hpp"
+#include "uplink/mqtt/commands.hpp"
 
 #include <fmt/format.h>
 #include <sqlite3.h>

@@ -8,7 +8,7 @@
 // will of a killed daemon. Commands: status, the allow-list, expiry.
 
 #include "support.hpp"
-#include "uplink/commands.hpp"
+#include "uplink/mqtt/commands.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>

@@ -1,8 +1,8 @@
 // Platform commands: each valid form parsed, each bad variant refused with a reason that names the
 // field, and the reply correlated by the command's id.
 
-#include "uplink/commands.hpp"
-#include "uplink/payloads.hpp"
+#include "uplink/mqtt/commands.hpp"
+#include "uplink/mqtt/payloads.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

@@ -6,7 +6,7 @@
 #include "driver.hpp"
 #include "modbus/modbus_driver.hpp"
 #include "support.hpp"
-#include "uplink/gb26875_mapping.hpp"
+#include "uplink/gb26875/gb26875_mapping.hpp"
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>

@@ -2,8 +2,8 @@
 // UITD status, analog types and factors, descriptions in GB 18030 cut at a character boundary.
 
 #include "gb26875/gb18030.hpp"
-#include "uplink/gb26875_mapping.hpp"
-#include "uplink/payloads.hpp"
+#include "uplink/gb26875/gb26875_mapping.hpp"
+#include "uplink/mqtt/payloads.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // Telemetry messages are written without a JSON tree (they run for every poll of the fleet); an
 // independent parser reads them back here, with the strings a site file may hold.
 
-#include "uplink/payloads.hpp"
+#include "uplink/mqtt/payloads.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

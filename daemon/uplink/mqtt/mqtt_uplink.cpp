@@ -8,8 +8,8 @@
 #include <functional>
 #include <limits>
 
-#include "mqtt/paho_support.hpp"
-#include "uplink/payloads.hpp"
+#include "mqtt_client/paho_support.hpp"
+#include "uplink/mqtt/payloads.hpp"
 
 namespace firegate {
 namespace asio = boost::asio;

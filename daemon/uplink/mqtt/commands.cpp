@@ -1,6 +1,6 @@
 #include "commands.hpp"
 
-#include "uplink/payloads.hpp"
+#include "uplink/mqtt/payloads.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -5,7 +5,7 @@
 #include "config/config.hpp"
 #include "domain/event.hpp"
 #include "domain/reading.hpp"
-#include "rules/alarm_engine.hpp"
+#include "domain/time_text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -16,9 +16,6 @@
 #include <vector>
 
 namespace firegate {
-
-/// ISO 8601 local time with milliseconds and UTC offset, such as "2026-11-24T14:03:05.123+08:00".
-std::string iso8601(clock::time_point t);
 
 /// Topics: <prefix>/<site id>/<gateway id>/<kind>.
 std::string topic_for(const config::gateway_file& cfg, std::string_view kind);
@@ -42,7 +39,7 @@ struct gateway_health {
   clock::time_point started;            ///< when firegated started
   std::array<std::size_t, 3> outbox{};  ///< waiting per lane: alarm, event, telemetry
   std::size_t devices{0}, devices_offline{0};
-  alarm_engine::counts alarms;
+  alarm_counts alarms;
   std::string storage{"ok"};  ///< "ok", "failing" or "memory" (the database could not be opened)
   std::size_t storage_faults{0};
   std::size_t uplink_connects{0};  ///< connections made since the start

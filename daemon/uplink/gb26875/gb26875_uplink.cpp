@@ -1,6 +1,6 @@
 #include "gb26875_uplink.hpp"
 
-#include "payloads.hpp"
+#include "domain/time_text.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

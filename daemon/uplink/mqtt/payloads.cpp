@@ -11,19 +11,6 @@
 
 namespace firegate {
 
-std::string iso8601(clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm local{};
-  localtime_r(&secs, &local);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &local);
-  const long offset_min = local.tm_gmtoff / 60;
-  const char sign = offset_min < 0 ? '-' : '+';
-  const long abs_min = offset_min < 0 ? -offset_min : offset_min;
-  return fmt::format("{}.{:03}{}{:02}:{:02}", date, ms % 1000, sign, abs_min / 60, abs_min % 60);
-}
-
 std::string topic_for(const config::gateway_file& cfg, std::string_view kind) {
   return fmt::format("{}/{}/{}/{}", cfg.mqtt.topic_prefix, cfg.site.id, cfg.gateway.id, kind);
 }

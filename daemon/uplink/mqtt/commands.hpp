@@ -4,10 +4,9 @@
 // an unknown command, a missing or extra argument, a wrong type or a value out of range is refused
 // with a reply that says which and why; nothing outside the payload is trusted.
 
-#include "config/time_text.hpp"
 #include "domain/event.hpp"
 #include "domain/reading.hpp"
-#include "rules/alarm_engine.hpp"
+#include "domain/time_text.hpp"
 
 #include <chrono>
 #include <optional>

@@ -1,8 +1,25 @@
-#include "time_text.hpp"
+#include "domain/time_text.hpp"
+
+#include <fmt/format.h>
+
+#include <ctime>
 
 #include <chrono>
 
 namespace firegate {
+
+std::string iso8601(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm local{};
+  localtime_r(&secs, &local);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &local);
+  const long offset_min = local.tm_gmtoff / 60;
+  const char sign = offset_min < 0 ? '-' : '+';
+  const long abs_min = offset_min < 0 ? -offset_min : offset_min;
+  return fmt::format("{}.{:03}{}{:02}:{:02}", date, ms % 1000, sign, abs_min / 60, abs_min % 60);
+}
 
 std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text) {
   // YYYY-MM-DD(T| )HH:MM:SS[.fff...](Z|±HH:MM|±HHMM)

@@ -1,6 +1,6 @@
 #include "gb26875_mapping.hpp"
 
-#include "commands.hpp"
+#include "domain/time_text.hpp"
 
 #include <nlohmann/json.hpp>
 
