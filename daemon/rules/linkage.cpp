@@ -77,9 +77,9 @@ std::vector<linkage_outputs::action> linkage_outputs::update(
       // the sounder switched off by hand), and when its last write failed or it was switched by hand.
       o.in_doubt = was->second.in_doubt;
       o.forced = was->second.forced;
+      const auto& holders = o.holders;  // a lambda may not capture a structured binding (clang 14)
       const auto holds = [&](const std::string& id) {
-        return std::any_of(o.holders.begin(), o.holders.end(),
-                           [&](const holder& h) { return h.alarm_id == id; });
+        return std::any_of(holders.begin(), holders.end(), [&](const holder& h) { return h.alarm_id == id; });
       };
       std::string why;
       std::string alarm_id;
