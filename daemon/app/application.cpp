@@ -1,6 +1,7 @@
 #include "application.hpp"
 
 #include "config/config_loader.hpp"
+#include "mqtt_client/paho_support.hpp"
 #include "uplink/mqtt/commands.hpp"
 #include "uplink/mqtt/payloads.hpp"
 
@@ -196,6 +197,9 @@ int application::run() {
   // Parsing a large site file leaves freed heap behind; hand it back before the long run.
   ::malloc_trim(0);
   io_.run();
+  // MQTT clients retired by the stop (or a reload) finish being destroyed off the loop; the
+  // io_context they post to outlives them.
+  paho::join_retired();
   // Everything posted to the store runs before it closes: the last flush is committed.
   std::size_t outbox = 0;
   try {
@@ -204,6 +208,7 @@ int application::run() {
   }
   uplink_.reset();
   gb26875_.reset();
+  paho::join_retired();
   store_.reset();
   spdlog::info("firegated stopped outbox={}", outbox);
   return 0;

@@ -1,7 +1,8 @@
 #pragma once
 // What the platform uplink and the MQTT ingest driver both need from Paho C++: a listener that
 // hands a token's outcome to a function (which only posts into the daemon's loop), a failure's
-// text, and TLS options built from a [tls] table.
+// text, TLS options built from a [tls] table, and the retirement of a client its owner is done with
+// (disconnected and destroyed off the loop).
 
 #include "config/config.hpp"
 
@@ -10,9 +11,11 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace firegate::paho {
 
@@ -37,6 +40,27 @@ inline auto loop_poster(boost::asio::any_io_executor loop, std::weak_ptr<bool> a
     });
   };
 }
+
+/// A Paho client its owner is done with, and what its callbacks use until it is destroyed (the
+/// listeners its operations were given). Its callbacks must touch nothing of the owner on Paho's
+/// threads but what they post to the loop through loop_poster().
+struct retired_client {
+  std::unique_ptr<mqtt::async_client> client;
+  std::vector<std::unique_ptr<mqtt::iaction_listener>> listeners;
+  /// Send DISCONNECT first, giving in-flight messages this long to be acknowledged; nullopt: not
+  /// connected, only destroyed.
+  std::optional<std::chrono::milliseconds> disconnect;
+};
+
+/// Disconnects and destroys `r` on a thread of its own: neither Paho's disconnect (up to its grace,
+/// longer on a broker that stopped answering) nor the join of its threads ever holds the loop, so a
+/// reload or a stop decides alarms meanwhile. The loop is kept from running out of work until the
+/// disconnect has ended, so acknowledgements that arrive in the grace are still handled there.
+void retire(retired_client r, boost::asio::any_io_executor loop);
+
+/// Waits for every retired client to be destroyed. After the loop has stopped and before its
+/// io_context goes (a retirement posts to it); also done at exit for what is left.
+void join_retired();
 
 inline std::string failure_text(const mqtt::token& tok) {
   return fmt::format("{} (rc={})", mqtt::exception::error_str(tok.get_return_code()), tok.get_return_code());

@@ -146,7 +146,7 @@ class ingest_bus final : public bus_driver {
   ~ingest_bus() override {
     *alive_ = false;
     alive_.reset();
-    client_.reset();  // joins Paho's threads before the listener and the token go
+    retire_client(std::nullopt);  // stopped: already gone; else closed off the loop
   }
 
   void start() override {
@@ -161,15 +161,16 @@ class ingest_bus final : public bus_driver {
     stopped_ = true;
     tick_.cancel();
     retry_.cancel();
-    if (connected_ || connecting_) {
-      try {
-        disconnect_token_ = client_->disconnect(0);
-        disconnect_token_->wait_for(1s);
-      } catch (const mqtt::exception& e) {
-        spdlog::debug("mqtt bus disconnect bus={} error=\"{}\"", name_, e.what());
-      }
-    }
+    // A site broker that stopped answering holds a disconnect for its timeout: never the loop.
+    retire_client(connected_ || connecting_ ? std::optional(std::chrono::milliseconds(0)) : std::nullopt);
     connected_ = false;
+  }
+
+  void retire_client(std::optional<std::chrono::milliseconds> disconnect) {
+    if (!client_) return;
+    paho::retired_client r{std::move(client_), {}, disconnect};
+    r.listeners.push_back(std::move(connect_listener_));
+    paho::retire(std::move(r), executor_);
   }
 
   std::vector<device_counters> counters() const override {
@@ -693,8 +694,7 @@ class ingest_bus final : public bus_driver {
   std::chrono::milliseconds backoff_{500};
   std::minstd_rand jitter_{std::random_device{}()};
   std::unique_ptr<mqtt::iaction_listener> connect_listener_;
-  std::unique_ptr<mqtt::async_client> client_;
-  mqtt::token_ptr disconnect_token_;  ///< kept until client_ goes (mqtt_uplink.hpp says why)
+  std::unique_ptr<mqtt::async_client> client_;  ///< null once retired (stop)
 };
 
 }  // namespace

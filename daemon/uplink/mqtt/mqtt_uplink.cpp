@@ -100,7 +100,7 @@ void mqtt_uplink::publish_now(const std::string& topic, const std::string& paylo
 mqtt_uplink::~mqtt_uplink() {
   *alive_ = false;
   alive_.reset();
-  client_.reset();  // joins Paho's threads before the tokens and listeners go
+  retire_client(std::nullopt);  // stopped: already gone; else closed without a goodbye, off the loop
   // Acknowledgements that arrived while a mark was committing: recorded, or they would go again.
   if (!to_mark_.empty()) {
     worker_.post([ids = std::move(to_mark_), uplink = uplink_](store& s) {
@@ -141,6 +141,7 @@ void mqtt_uplink::connect() {
 }
 
 void mqtt_uplink::on_connected() {
+  if (stopped_) return;  // a connect that completed after stop(): the client is being retired
   connecting_ = false;
   connected_ = true;
   ++connects_;
@@ -366,15 +367,20 @@ void mqtt_uplink::stop(std::chrono::milliseconds grace) {
   if (stopped_) return;
   stopped_ = true;
   retry_.cancel();
-  try {
-    if (client_->is_connected()) {
-      disconnect_token_ = client_->disconnect(static_cast<int>(grace.count()));
-      disconnect_token_->wait_for(grace + 1s);
-    }
-  } catch (const mqtt::exception& e) {
-    spdlog::warn("uplink disconnect error=\"{}\"", e.what());
-  }
+  pace_.cancel();
+  const bool was_connected = connected_ && client_ && client_->is_connected();
   connected_ = false;
+  // Nothing here waits: the disconnect (with its grace for in-flight messages) runs off the loop,
+  // whose acknowledgements still come here and are marked delivered.
+  retire_client(was_connected ? std::optional(grace) : std::nullopt);
+}
+
+void mqtt_uplink::retire_client(std::optional<std::chrono::milliseconds> disconnect) {
+  if (!client_) return;
+  paho::retired_client r{std::move(client_), {}, disconnect};
+  for (auto* l : {&connect_listener_, &publish_listener_, &subscribe_listener_})
+    r.listeners.push_back(std::move(*l));
+  paho::retire(std::move(r), executor_);
 }
 
 }  // namespace firegate

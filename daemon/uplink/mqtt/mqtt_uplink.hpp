@@ -56,7 +56,8 @@ class mqtt_uplink {
   /// `follows`: its event names an earlier one (a recovery, an acknowledgement, an escalation): held
   /// after a restart until the earlier one cannot still be unread in the store (outbox_order.hpp).
   bool offer(outbox_item item, bool follows = false);
-  /// Disconnects, giving in-flight messages up to `grace` to be acknowledged.
+  /// Disconnects, giving in-flight messages up to `grace` to be acknowledged, without waiting: the
+  /// client is retired off the loop (paho::retire), and acknowledgements in the grace still arrive.
   void stop(std::chrono::milliseconds grace);
   bool connected() const { return connected_; }
   /// Subscribes to `topic` (QoS 1) on every connect; each message's payload goes to `handler` on
@@ -114,10 +115,9 @@ class mqtt_uplink {
   std::unique_ptr<mqtt::iaction_listener> connect_listener_;
   std::unique_ptr<mqtt::iaction_listener> publish_listener_;
   std::unique_ptr<mqtt::iaction_listener> subscribe_listener_;
-  std::unique_ptr<mqtt::async_client> client_;
-  /// Kept until client_ is destroyed: Paho 1.2 signals a token's condition variable after waking its
-  /// waiter, so a token released right after wait_for() can be destroyed under Paho's thread.
-  mqtt::token_ptr disconnect_token_;
+  std::unique_ptr<mqtt::async_client> client_;  ///< null once retired (stop)
+  /// Hands the client and its listeners to paho::retire(), disconnecting first when given a grace.
+  void retire_client(std::optional<std::chrono::milliseconds> disconnect);
   /// Waiting to be published, by (lane, arrival): lane order, then the order they came in.
   using queue_key = std::pair<int, std::uint64_t>;
   std::map<queue_key, outbox_item> queued_;
