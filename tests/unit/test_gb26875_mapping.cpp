@@ -164,3 +164,42 @@ TEST_CASE("gb26875 mapping: readings with a unit the standard knows become analo
   CHECK(split[1].objects.size() == 7);
   for (const auto& d : split) CHECK(gb26875::encode(d).size() <= gb26875::max_data_length);
 }
+
+TEST_CASE("gb26875 mapping: component types come from the profile's annotations in the catalogue") {
+  // An electrical-fire detector: residual current (17) by the device's type, its temperature channel
+  // another kind of component (18), its alarm setting kept from the centre (0).
+  auto cfg = gb_config();
+  device_description efd;
+  efd.name = "smoke-201";
+  efd.annotations["gb26875"] = {
+      {"component_type", 17}, {"point.cable_temperature", 18}, {"point.setting", 0}};
+  cfg.catalogue = device_catalogue({efd});
+  const gb26875_mapper mapper(cfg);
+  CHECK(mapper.component("smoke-201", "residual_current")->component_type == 17);
+  CHECK(mapper.component("smoke-201", "cable_temperature")->component_type == 18);
+  CHECK(mapper.component("smoke-201", "")->component_type == 17);
+  // A setting: no analog value for it, but an event that names it is still the device's.
+  CHECK_FALSE(mapper.component("smoke-201", "setting", true).has_value());
+  CHECK(mapper.component("smoke-201", "setting")->component_type == 17);
+  CHECK_FALSE(mapper.component("no-address", "residual_current").has_value());
+
+  std::vector<reading> readings;
+  for (const auto* point : {"residual_current", "cable_temperature", "setting"}) {
+    reading r;
+    r.device = "smoke-201";
+    r.point = point;
+    r.unit = std::string(point) == "cable_temperature" ? "°C" : "mA";
+    r.value = 300;
+    r.time = clock::now();
+    readings.push_back(r);
+  }
+  const auto frames = mapper.analog(readings, {});
+  REQUIRE(frames.size() == 1);
+  REQUIRE(frames[0].objects.size() == 2);  // the setting is not sent
+  CHECK(std::get<std::int64_t>(frames[0].objects[0].values[2]) == 17);
+  CHECK(std::get<std::int64_t>(frames[0].objects[1].values[2]) == 18);
+
+  // A profile that says nothing: type 0 ("not given"), every point sent.
+  cfg.catalogue = device_catalogue({device_description{"smoke-201", "SD-1", {}, {}, {}, {}}});
+  CHECK(gb26875_mapper(cfg).component("smoke-201", "state")->component_type == 0);
+}
