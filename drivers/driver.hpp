@@ -151,19 +151,17 @@ class bus_driver {
   }
 };
 
-/// A device's entry in the catalogue from its profile (any driver's: a name, points with a name, a
-/// unit and labels, and annotations) and its rules with the site's overrides; the driver adds what
-/// is its own (writes, points it adds itself).
+/// A profile's model description (any driver's profile: a name, points with a name, a unit and
+/// labels, and annotations), made once when the profile is read and shared by every device of it in
+/// the catalogue; the driver adds what is its own (writes, points it adds itself) in `extra`.
 template <class Profile>
-device_description describe_device(const std::string& name, const Profile* profile,
-                                   const std::vector<alarm_rule>& rules) {
-  device_description out;
-  out.name = name;
-  out.rules = rules;
-  if (profile == nullptr) return out;
-  out.model = profile->name;
-  for (const auto& p : profile->points) out.points.push_back({p.name, p.unit, p.labels});
-  out.annotations = profile->annotations;
+std::shared_ptr<const model_description> describe_model(
+    const Profile& profile, const std::function<void(model_description&)>& extra = {}) {
+  auto out = std::make_shared<model_description>();
+  out->name = profile.name;
+  for (const auto& p : profile.points) out->points.push_back({p.name, p.unit, p.labels});
+  out->annotations = profile.annotations;
+  if (extra) extra(*out);
   return out;
 }
 

@@ -198,7 +198,7 @@ json application::device_json(const device_counters& c) const {
     if (bus.name != c.bus) continue;
     driver = bus.driver;
   }
-  if (const auto* described = cfg_.catalogue.find(c.device)) model = described->model;
+  if (const auto* described = cfg_.catalogue.find(c.device)) model = described->model_name();
   const auto ms = [](std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; };
   json j{{"name", c.device},
          {"bus", c.bus},
@@ -282,7 +282,7 @@ void application::control_devices(const session_ptr& s, const json& id, const st
                                   a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
   }
   (*one)["alarms"] = std::move(alarms);
-  if (const auto* described = cfg_.catalogue.find(device)) (*one)["writable"] = described->writes;
+  if (const auto* described = cfg_.catalogue.find(device)) (*one)["writable"] = described->writes();
   // The last values: the store's, then what was read since its last flush.
   store_->post([this, s, id, device, one = std::move(*one)](store& st) mutable {
     std::vector<reading> latest;

@@ -322,7 +322,7 @@ linkage_config parse_linkage(config_node& node, const gateway_file& f) {
   if (node.contains("reset_value")) l.reset_value = node.get_number("reset_value", -1e9, 1e9, std::nullopt);
   if (!l.device.empty() && known("device", l.device) && !l.write.empty()) {
     const auto* described = f.catalogue.find(l.device);
-    const auto writes = described ? described->writes : std::vector<std::string>{};
+    const auto writes = described ? described->writes() : std::vector<std::string>{};
     if (std::find(writes.begin(), writes.end(), l.write) == writes.end()) {
       node.error("write", writes.empty()
                               ? fmt::format("\"{}\" has nothing that can be written", l.device)

@@ -12,9 +12,9 @@ std::optional<std::int64_t> label_key(double value) {
 }
 
 const point_description* device_description::point(std::string_view point_name) const {
-  const auto it =
-      std::find_if(points.begin(), points.end(), [&](const auto& p) { return p.name == point_name; });
-  return it == points.end() ? nullptr : &*it;
+  const auto& all = points();
+  const auto it = std::find_if(all.begin(), all.end(), [&](const auto& p) { return p.name == point_name; });
+  return it == all.end() ? nullptr : &*it;
 }
 
 std::string device_description::label(std::string_view point_name, double value) const {
@@ -27,8 +27,15 @@ std::string device_description::label(std::string_view point_name, double value)
 
 const annotation_table& device_description::annotations_for(std::string_view uplink) const {
   static const annotation_table none;
-  const auto it = annotations.find(uplink);
-  return it == annotations.end() ? none : it->second;
+  const auto it = model->annotations.find(uplink);
+  return it == model->annotations.end() ? none : it->second;
+}
+
+device_description describe(std::string name, std::shared_ptr<const model_description> model,
+                            std::shared_ptr<const std::vector<alarm_rule>> rules) {
+  static const auto no_model = std::make_shared<const model_description>();
+  static const auto no_rules = std::make_shared<const std::vector<alarm_rule>>();
+  return {std::move(name), model ? std::move(model) : no_model, rules ? std::move(rules) : no_rules};
 }
 
 device_catalogue::device_catalogue(std::vector<device_description> devices) : devices_(std::move(devices)) {

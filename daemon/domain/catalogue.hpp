@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,22 +37,35 @@ using annotation_table = std::map<std::string, std::int64_t, std::less<>>;
 /// nullopt (a float32 point or a message may carry 1e300 or NaN; casting those is undefined).
 std::optional<std::int64_t> label_key(double value);
 
-struct device_description {
-  std::string name;   ///< the device's name in the site file
-  std::string model;  ///< its profile's name ("SD-1"); empty when it has none
+/// What a device model (a profile) is: shared by every device of that model.
+struct model_description {
+  std::string name;  ///< the profile's name ("SD-1"); empty for a device without one
   std::vector<point_description> points;
   std::vector<std::string> writes;  ///< the names of its profile's [[writes]]
-  std::vector<alarm_rule> rules;    ///< its profile's rules with the site's overrides
   /// By uplink ("gb26875"), what the profile says to that uplink.
   std::map<std::string, annotation_table, std::less<>> annotations;
+};
 
+struct device_description {
+  std::string name;  ///< the device's name in the site file
+  /// Its model's description, shared with every device of the model (never null).
+  std::shared_ptr<const model_description> model;
+  /// Its profile's rules with the site's overrides, shared with its driver's settings (never null).
+  std::shared_ptr<const std::vector<alarm_rule>> rules;
+
+  const std::string& model_name() const { return model->name; }
+  const std::vector<point_description>& points() const { return model->points; }
+  const std::vector<std::string>& writes() const { return model->writes; }
   const point_description* point(std::string_view point_name) const;
   /// What `value` of `point_name` means where the profile names it ("fire"); empty otherwise.
   std::string label(std::string_view point_name, double value) const;
   /// The annotations for `uplink`; empty when the profile gives none.
   const annotation_table& annotations_for(std::string_view uplink) const;
-  bool operator==(const device_description&) const = default;
 };
+
+/// A description for a device: its model's (nullptr: a model with nothing described) and its rules.
+device_description describe(std::string name, std::shared_ptr<const model_description> model,
+                            std::shared_ptr<const std::vector<alarm_rule>> rules);
 
 /// Every configured device's description, found by name.
 class device_catalogue {

@@ -24,7 +24,7 @@ struct modbus_device_settings {
   std::chrono::milliseconds poll_interval{1000};  ///< every point
   std::chrono::milliseconds alarm_interval{500};  ///< the alarm group's points
   /// The profile's alarm rules with this device's overrides ([devices.rules.<name>]).
-  std::vector<alarm_rule> rules;
+  std::shared_ptr<const std::vector<alarm_rule>> rules;
 };
 
 /// What every Modbus bus has, whatever its transport.

@@ -91,11 +91,12 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
             d.node.get_string("profile", config::presence::required, "name a profile, such as \"SD-1\"")) {
       if (auto it = library.find(*p); it != library.end()) {
         m.profile = it->second;
-        m.rules = m.profile->rules;
+        auto rules = m.profile->rules;
         if (auto overrides = d.node.get_table("rules", config::presence::optional)) {
-          config::apply_rule_overrides(*overrides, m.rules);
+          config::apply_rule_overrides(*overrides, rules);
           overrides->finish();
         }
+        m.rules = std::make_shared<const std::vector<alarm_rule>>(std::move(rules));
       } else if (names.empty()) {
         without_profiles.push_back(d.common.name);
       } else {
@@ -190,12 +191,8 @@ std::unique_ptr<bus_driver> create_rtu(asio::any_io_executor ex, const config::b
 
 std::vector<device_description> modbus_bus_settings::describe() const {
   std::vector<device_description> out;
-  for (const auto& d : devices) {
-    auto& o = out.emplace_back(describe_device(d.name, d.profile.get(), d.rules));
-    if (d.profile) {
-      for (const auto& w : d.profile->writes) o.writes.push_back(w.target.name);
-    }
-  }
+  for (const auto& d : devices)
+    out.push_back(firegate::describe(d.name, d.profile ? d.profile->described : nullptr, d.rules));
   return out;
 }
 

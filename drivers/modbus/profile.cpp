@@ -1,5 +1,7 @@
 #include "profile.hpp"
 
+#include "../driver.hpp"
+
 #include "config/alarm_rules.hpp"
 #include "config/suggest.hpp"
 
@@ -247,6 +249,9 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
   profile.alarm_blocks = plan_reads(profile.points, point_group::alarm);
   profile.gapless_blocks = plan_reads(profile.points, 0);
   profile.gapless_alarm_blocks = plan_reads(profile.points, point_group::alarm, 0);
+  profile.described = describe_model(profile, [&](model_description& m) {
+    for (const auto& w : profile.writes) m.writes.push_back(w.target.name);
+  });
   return profile;
 }
 

@@ -52,6 +52,9 @@ struct device_profile {
   /// What the profile tells the uplinks, by uplink (its [gb26875] table: "gb26875").
   std::map<std::string, annotation_table, std::less<>> annotations;
 
+  /// What the catalogue says of every device of this profile (set once the profile is read).
+  std::shared_ptr<const model_description> described;
+
   const write_def* find_write(std::string_view name) const;
 };
 

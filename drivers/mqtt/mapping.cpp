@@ -1,5 +1,7 @@
 #include "mapping.hpp"
 
+#include "../driver.hpp"
+
 #include "config/alarm_rules.hpp"
 #include "domain/time_text.hpp"
 
@@ -323,7 +325,12 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
   ok &= config::parse_uplink_annotations(root, names, profile.annotations);
   root.finish();
   // Any error in this profile, an unknown key at any depth included, and it is not a profile.
-  return ok && root.error_count() == errors_before ? std::optional(std::move(profile)) : std::nullopt;
+  if (!ok || root.error_count() != errors_before) return std::nullopt;
+  // Wireless sensors are only listened to: nothing to write. The driver adds two points of its own.
+  profile.described = describe_model(profile, [](model_description& m) {
+    for (const auto point : {flood_point, unreadable_point}) m.points.push_back({std::string(point), "", {}});
+  });
+  return profile;
 }
 
 std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(const std::filesystem::path& dir,

@@ -81,6 +81,8 @@ struct ingest_profile {
   std::vector<alarm_rule> rules;
   /// What the profile tells the uplinks, by uplink (its [gb26875] table: "gb26875").
   std::map<std::string, annotation_table, std::less<>> annotations;
+  /// What the catalogue says of every device of this profile (set once the profile is read).
+  std::shared_ptr<const model_description> described;
 };
 
 /// Points the driver adds to every device (not a profile's to name): 1 while the device sends more

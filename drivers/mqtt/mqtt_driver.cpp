@@ -68,13 +68,14 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
                                    "name an MQTT profile, such as \"ZB-SMOKE\"")) {
       if (auto it = library.find(*p); it != library.end()) {
         m.profile = &it->second;
-        m.rules = it->second.rules;
+        auto rules = it->second.rules;
         // The driver's own fault rules first, so that a site may override them too (enabled = false).
-        for (auto& r : builtin_rules()) m.rules.push_back(std::move(r));
+        for (auto& r : builtin_rules()) rules.push_back(std::move(r));
         if (auto overrides = d.node.get_table("rules", config::presence::optional)) {
-          config::apply_rule_overrides(*overrides, m.rules);
+          config::apply_rule_overrides(*overrides, rules);
           overrides->finish();
         }
+        m.rules = std::make_shared<const std::vector<alarm_rule>>(std::move(rules));
         m.offline_after = it->second.offline_after;
         if (!m.id.empty() && !ids.emplace(*p, m.id).second) {
           d.node.error("id", fmt::format("\"{}\" is the id of another {} device on this bus; each sensor "
@@ -122,12 +123,9 @@ const ingest_device_settings* ingest_bus_settings::find(const std::string& devic
 }
 
 std::vector<device_description> ingest_bus_settings::describe() const {
-  // Wireless sensors are only listened to: nothing to write.
   std::vector<device_description> out;
-  for (const auto& d : devices) {
-    auto& o = out.emplace_back(describe_device(d.name, d.profile, d.rules));
-    for (const auto point : {flood_point, unreadable_point}) o.points.push_back({std::string(point), "", {}});
-  }
+  for (const auto& d : devices)
+    out.push_back(firegate::describe(d.name, d.profile ? d.profile->described : nullptr, d.rules));
   return out;
 }
 

@@ -22,7 +22,7 @@ struct ingest_device_settings {
   const ingest_profile* profile{nullptr};  ///< in the bus's library
   std::chrono::seconds offline_after{3600};
   /// The profile's rules with this device's overrides, and the driver's own fault rules.
-  std::vector<alarm_rule> rules;
+  std::shared_ptr<const std::vector<alarm_rule>> rules;
 };
 
 /// [[buses]] with driver = "mqtt".

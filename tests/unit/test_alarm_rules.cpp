@@ -243,7 +243,7 @@ TEST_CASE("alarm rules: the example site's override reaches the device's setting
   REQUIRE(r.config);
   auto rtu = std::dynamic_pointer_cast<const modbus::modbus_rtu_settings>(r.config->buses[1].settings);
   REQUIRE(rtu);
-  const auto& leakage = rule_named(rtu->devices[0].rules, "leakage");
+  const auto& leakage = rule_named(*rtu->devices[0].rules, "leakage");
   CHECK(leakage.condition.set == 500);
   CHECK(leakage.condition.clear == 470);
   // The profile itself is unchanged: another device of it keeps 300 mA.

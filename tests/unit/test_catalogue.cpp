@@ -8,22 +8,28 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
+
 using namespace firegate;
 
 TEST_CASE("catalogue: devices are found by name, labels by whole value, annotations by uplink") {
-  device_description smoke;
-  smoke.name = "smoke-2";
-  smoke.model = "SD-1";
-  smoke.points = {{"state", "", {{0, "normal"}, {1, "fire"}}}, {"obscuration", "dB/m", {}}};
-  smoke.annotations["gb26875"] = {{"component_type", 42}};
-  device_description relay;
-  relay.name = "relay-1";
-  relay.writes = {"siren"};
-  const device_catalogue catalogue({smoke, relay});
+  auto sd1 = std::make_shared<model_description>();
+  sd1->name = "SD-1";
+  sd1->points = {{"state", "", {{0, "normal"}, {1, "fire"}}}, {"obscuration", "dB/m", {}}};
+  sd1->annotations["gb26875"] = {{"component_type", 42}};
+  auto rl = std::make_shared<model_description>();
+  rl->writes = {"siren"};
+  const device_catalogue catalogue({describe("smoke-2", sd1, nullptr), describe("relay-1", rl, nullptr)});
 
   REQUIRE(catalogue.find("smoke-2") != nullptr);
-  CHECK(catalogue.find("smoke-2")->model == "SD-1");
-  CHECK(catalogue.find("relay-1")->writes == std::vector<std::string>{"siren"});
+  CHECK(catalogue.find("smoke-2")->model_name() == "SD-1");
+  CHECK(catalogue.find("smoke-2")->rules->empty());
+  CHECK(catalogue.find("relay-1")->writes() == std::vector<std::string>{"siren"});
+  // A device with nothing described answers like one with an empty profile.
+  const auto bare = describe("bare", nullptr, nullptr);
+  CHECK(bare.model_name().empty());
+  CHECK(bare.label("state", 1).empty());
+  CHECK(bare.annotations_for("gb26875").empty());
   CHECK(catalogue.find("smoke-3") == nullptr);
   CHECK(catalogue.find("") == nullptr);
   // In name order, whatever order the buses gave them in.
@@ -50,9 +56,15 @@ TEST_CASE("catalogue: the configuration's catalogue has every device of every bu
     INFO(d.name);
     const auto* described = cfg.catalogue.find(d.name);
     REQUIRE(described != nullptr);
-    CHECK_FALSE(described->model.empty());
-    CHECK_FALSE(described->points.empty());
+    CHECK_FALSE(described->model_name().empty());
+    CHECK_FALSE(described->points().empty());
     // A detector has rules; an output (a relay module) has writes instead.
-    CHECK((!described->rules.empty() || !described->writes.empty()));
+    CHECK((!described->rules->empty() || !described->writes().empty()));
+  }
+  // Devices of one profile share its description, on one bus or across buses: a thousand detectors
+  // are one model's points and labels, not a thousand copies.
+  std::map<std::string, const model_description*> seen;
+  for (const auto& d : cfg.catalogue.devices()) {
+    CHECK(seen.emplace(d.model_name(), d.model.get()).first->second == d.model.get());
   }
 }

@@ -369,8 +369,8 @@ TEST_CASE("an mqtt bus's devices and settings come from its table and its profil
   REQUIRE(bus != buses.end());
   const auto* room = r.config->catalogue.find("smoke-room-201");
   REQUIRE(room != nullptr);
-  CHECK(room->model == "ZB-SMOKE");
-  CHECK(room->writes.empty());
+  CHECK(room->model_name() == "ZB-SMOKE");
+  CHECK(room->writes().empty());
   const auto summary = bus->settings->device_summary("smoke-storeroom");
   CHECK(std::find(summary.begin(), summary.end(),
                   std::pair<std::string, std::string>{"offline_after_s", "90000"}) != summary.end());
@@ -380,7 +380,7 @@ TEST_CASE("an mqtt bus's devices and settings come from its table and its profil
   for (const auto& [key, value] : bus->settings->summary()) CHECK(value != "change-me");
   // Every device has its profile's rules and the driver's two fault rules.
   std::vector<std::string> names;
-  for (const auto& rule : room->rules) names.push_back(rule.name);
+  for (const auto& rule : *room->rules) names.push_back(rule.name);
   CHECK(names ==
         std::vector<std::string>{"fire", "battery_low", "tamper", "ingest_flood", "ingest_unreadable"});
   CHECK(r.config->catalogue.label("smoke-storeroom", "alarm_status", 1) == "smoke");
@@ -392,8 +392,8 @@ TEST_CASE("an mqtt bus's devices and settings come from its table and its profil
   REQUIRE(quiet.config);
   const auto* quiet_room = quiet.config->catalogue.find("smoke-room-201");
   REQUIRE(quiet_room != nullptr);
-  REQUIRE(quiet_room->rules.size() == 5);
-  for (const auto& rule : quiet_room->rules) CHECK(rule.enabled == (rule.name != "ingest_flood"));
+  REQUIRE(quiet_room->rules->size() == 5);
+  for (const auto& rule : *quiet_room->rules) CHECK(rule.enabled == (rule.name != "ingest_flood"));
 }
 
 TEST_CASE("mqtt bus errors name the key and the fix") {
@@ -499,7 +499,7 @@ TEST_CASE("profiles: [gb26875] gives component types per device type and per poi
   // reads them.
   const auto* efd = r.config->catalogue.find("efd-main-panel");
   REQUIRE(efd != nullptr);
-  CHECK(efd->model == "EFD-4T");
+  CHECK(efd->model_name() == "EFD-4T");
   const auto& types = efd->annotations_for("gb26875");
   CHECK(gb_component_type(types, "residual_current") == std::uint8_t{17});
   CHECK(gb_component_type(types, "cable_temperature_2") == std::uint8_t{18});

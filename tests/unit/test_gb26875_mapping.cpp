@@ -169,11 +169,10 @@ TEST_CASE("gb26875 mapping: component types come from the profile's annotations 
   // An electrical-fire detector: residual current (17) by the device's type, its temperature channel
   // another kind of component (18), its alarm setting kept from the centre (0).
   auto cfg = gb_config();
-  device_description efd;
-  efd.name = "smoke-201";
-  efd.annotations["gb26875"] = {
+  auto efd = std::make_shared<model_description>();
+  efd->annotations["gb26875"] = {
       {"component_type", 17}, {"point.cable_temperature", 18}, {"point.setting", 0}};
-  cfg.catalogue = device_catalogue({efd});
+  cfg.catalogue = device_catalogue({describe("smoke-201", efd, nullptr)});
   const gb26875_mapper mapper(cfg);
   CHECK(mapper.component("smoke-201", "residual_current")->component_type == 17);
   CHECK(mapper.component("smoke-201", "cable_temperature")->component_type == 18);
@@ -200,6 +199,6 @@ TEST_CASE("gb26875 mapping: component types come from the profile's annotations 
   CHECK(std::get<std::int64_t>(frames[0].objects[1].values[2]) == 18);
 
   // A profile that says nothing: type 0 ("not given"), every point sent.
-  cfg.catalogue = device_catalogue({device_description{"smoke-201", "SD-1", {}, {}, {}, {}}});
+  cfg.catalogue = device_catalogue({describe("smoke-201", nullptr, nullptr)});
   CHECK(gb26875_mapper(cfg).component("smoke-201", "state")->component_type == 0);
 }

@@ -17,7 +17,6 @@ simulator's log line of each change to the fire alarm's arrival at a subscriber 
 Usage: tools/bench/modbus_fleet.py --devices 1000 --per-port 1 --alarm-ms 250 --poll-ms 1000
 """
 import argparse
-import datetime
 import json
 import os
 import random
@@ -74,7 +73,7 @@ def stored_in(build, work, t0, t1):
     """(readings, polls) stored with a time in [T0, T1), from firegatectl export: a poll is a device's
     readings with one time."""
     def iso(t):
-        return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="milliseconds")
+        return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
     out = f"{work}/export.csv"
     subprocess.run([f"{build}/tools/firegatectl", "--socket", f"{work}/control.sock", "export", "--from", iso(t0),
                     "--to", iso(t1), "-o", out], check=True, capture_output=True, timeout=300)
