@@ -37,7 +37,13 @@ application::application(std::filesystem::path config_path, config::gateway_file
   config_state_.loaded = clock::now();
 }
 
-application::~application() = default;
+application::~application() {
+  // An MQTT client still owned here (run() left by an exception) is retired off the loop and posts
+  // to it: it goes, and is waited for, before io_ does.
+  drivers_.clear();
+  uplink_.reset();
+  paho::join_retired();
+}
 
 void application::reload_refused(const config::load_result& loaded) {
   config_state_.rejected = clock::now();
