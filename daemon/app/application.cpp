@@ -38,8 +38,8 @@ application::application(std::filesystem::path config_path, config::gateway_file
 }
 
 application::~application() {
-  // An MQTT client still owned here (run() left by an exception) is retired off the loop and posts
-  // to it: it goes, and is waited for, before io_ does.
+  // MQTT clients retired by a stop or a reload, or still owned here (run() left by an exception),
+  // are destroyed off the loop and post to it: they go, and are waited for, before io_ does.
   drivers_.clear();
   uplink_.reset();
   paho::join_retired();
@@ -203,9 +203,6 @@ int application::run() {
   // Parsing a large site file leaves freed heap behind; hand it back before the long run.
   ::malloc_trim(0);
   io_.run();
-  // MQTT clients retired by the stop (or a reload) finish being destroyed off the loop; the
-  // io_context they post to outlives them.
-  paho::join_retired();
   // Everything posted to the store runs before it closes: the last flush is committed.
   std::size_t outbox = 0;
   try {
@@ -214,7 +211,6 @@ int application::run() {
   }
   uplink_.reset();
   gb26875_.reset();
-  paho::join_retired();
   store_.reset();
   spdlog::info("firegated stopped outbox={}", outbox);
   return 0;

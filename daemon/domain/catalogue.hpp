@@ -3,8 +3,9 @@
 // file adjusts it (its model, its points and what their values mean, what can be written to it,
 // its alarm rules with the site's overrides, and what the profile tells each uplink about it).
 // Plain data, made by the drivers from their profiles when the configuration is loaded, and read
-// by everything else: the alarm engine takes the rules, the uplinks the labels and their own
-// annotations, the control socket the model and the writes. Nothing here knows a protocol.
+// by everything else: the application hands the alarm engine the rules, labels events and checks
+// linkage writes with it, the control socket shows the model and the writes, and an uplink reads
+// its own annotations. Nothing here knows a protocol.
 
 #include "domain/rule.hpp"
 

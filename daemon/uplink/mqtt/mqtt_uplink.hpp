@@ -91,6 +91,8 @@ class mqtt_uplink {
   void pump();
   void refill();
   void flush_marks();
+  /// Hands the client and its listeners to paho::retire(), disconnecting first when given a grace.
+  void retire_client(std::optional<std::chrono::milliseconds> disconnect);
   bool take_telemetry_token();
   void enqueue(outbox_item item);
   /// Into the queue, already in known_ (held, then released).
@@ -116,8 +118,6 @@ class mqtt_uplink {
   std::unique_ptr<mqtt::iaction_listener> publish_listener_;
   std::unique_ptr<mqtt::iaction_listener> subscribe_listener_;
   std::unique_ptr<mqtt::async_client> client_;  ///< null once retired (stop)
-  /// Hands the client and its listeners to paho::retire(), disconnecting first when given a grace.
-  void retire_client(std::optional<std::chrono::milliseconds> disconnect);
   /// Waiting to be published, by (lane, arrival): lane order, then the order they came in.
   using queue_key = std::pair<int, std::uint64_t>;
   std::map<queue_key, outbox_item> queued_;
