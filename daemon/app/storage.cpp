@@ -12,7 +12,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include <limits>
 #include <utility>
 
 namespace firegate {
@@ -25,16 +24,19 @@ void application::flush() {
       cfg_.mqtt.telemetry && !cfg_.mqtt.host.empty() ? topic_for(cfg_, "telemetry") : std::string();
   // While a storage fault is open, a write is not enough to end it: the outbox must read too.
   const bool verify_reads = storage_failing_;
-  store_->post([this, batch = std::move(batch_), topic, gateway = cfg_.gateway.id,
-                max_polls = cfg_.mqtt.telemetry_batch, verify_reads](store& s) mutable {
+  store_->post([this, batch = std::move(batch_), topic, max_polls = cfg_.mqtt.telemetry_batch,
+                verify_reads](store& s) mutable {
     std::vector<outbox_item> items;
     try {
-      // The messages are written here, from the readings at hand, so that live telemetry goes out
-      // without being read back from the database; a backlog is read back by the uplink.
+      // Offered with the readings at hand, so that live telemetry goes out without being read back
+      // from the database (the uplink writes its message); a backlog is read back by the uplink.
       for (const auto& q : s.append_telemetry(batch, topic, max_polls)) {
-        auto messages = telemetry_messages(std::span(batch).subspan(q.first, q.count), gateway,
-                                           std::numeric_limits<std::size_t>::max());
-        items.push_back({q.id, lane::telemetry, topic, std::move(messages.front()), {}});
+        const auto polls = std::span(batch).subspan(q.first, q.count);  // each reading in one item
+        items.push_back({q.id,
+                         lane::telemetry,
+                         topic,
+                         {},
+                         {std::make_move_iterator(polls.begin()), std::make_move_iterator(polls.end())}});
       }
     } catch (const store_error& e) {
       // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.

@@ -240,7 +240,7 @@ void gb26875_uplink::on_control(const gb::frame& f) {
           label->text(), offset_ms,
           std::abs(offset_ms) > 60000 ? " check=\"the box's clock is off by over a minute: its NTP\"" : "");
       const auto t = now_label();
-      queue(lane::fault, {0, {}, gb::encode(gb::app_data{28, {{{t}, std::nullopt}}}), "UITD time"});
+      queue(lane::fault, {0, gb::encode(gb::app_data{28, {{{t}, std::nullopt}}}), "UITD time"});
       return;
     }
     case 91: {
@@ -289,10 +289,9 @@ std::string gb26875_uplink::answer_inspection(unsigned operator_number) {
   ++counts_.inspections_answered;
   constexpr std::int64_t inspection_reply = 1 << 5;
   const auto t = now_label();
-  queue(lane::alarm, {0,
-                      {},
-                      gb::encode(gb::app_data{24, {{{inspection_reply, std::int64_t{operator_number}}, t}}}),
-                      "inspection answer"});
+  queue(lane::alarm,
+        {0, gb::encode(gb::app_data{24, {{{inspection_reply, std::int64_t{operator_number}}, t}}}),
+         "inspection answer"});
   spdlog::info("gb26875 uplink inspection check answered operator={}", operator_number);
   return {};
 }

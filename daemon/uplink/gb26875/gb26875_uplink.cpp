@@ -33,6 +33,11 @@ gb::address to_address(std::uint64_t n) {
 constexpr std::size_t max_analog_waiting = 16;
 constexpr std::size_t read_ahead = 64;
 
+/// The last part of an outbox item's topic: what it is, for the log ("fire_alarm").
+std::string what_of(const outbox_item& item) {
+  return item.topic.substr(item.topic.rfind('/') + 1);
+}
+
 }  // namespace
 
 gb26875_uplink::gb26875_uplink(asio::any_io_executor executor, const config::gb26875_uplink_config& cfg,
@@ -45,6 +50,7 @@ gb26875_uplink::gb26875_uplink(asio::any_io_executor executor, const config::gb2
       uitd_(to_address(cfg.uitd_address)),
       centre_(to_address(cfg.centre_address)),
       alive_(std::make_shared<bool>(true)),
+      outbox_(executor, worker, {uplink, read_ahead, false, {}, "gb26875 uplink"}, [this] { pump(); }),
       resolver_(executor),
       socket_(executor),
       reconnect_(executor),
@@ -66,6 +72,7 @@ void gb26875_uplink::start() {
 void gb26875_uplink::stop() {
   if (stopped_) return;
   stopped_ = true;
+  outbox_.stop();
   boost::system::error_code ec;
   resolver_.cancel();
   reconnect_.cancel();
@@ -127,7 +134,7 @@ void gb26875_uplink::on_connected() {
   boost::system::error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);
   spdlog::info("gb26875 uplink connected centre={}:{} connects={} queued={}", cfg_.host, cfg_.port, connects_,
-               queued_.size() + (current_ ? 1 : 0));
+               queued());
   read();
   if (current_) {
     // The frame the last connection left unconfirmed goes first, under this connection's serial.
@@ -161,9 +168,9 @@ void gb26875_uplink::connection_lost(const std::string& why) {
   // next connection.
   if (current_ && current_->item.id == 0 && current_->item.what == "analog values") current_.reset();
   if (current_ && current_->heartbeat) current_.reset();
-  std::erase_if(queued_, [](const auto& q) { return q.first.first == static_cast<int>(lane::telemetry); });
+  std::erase_if(made_, [](const auto& q) { return q.first.first == static_cast<int>(lane::telemetry); });
   spdlog::warn("gb26875 uplink connection lost centre={}:{} error=\"{}\" queued={} action=reconnect",
-               cfg_.host, cfg_.port, why, queued_.size() + (current_ ? 1 : 0));
+               cfg_.host, cfg_.port, why, queued());
   schedule_reconnect();
 }
 
@@ -284,33 +291,23 @@ void gb26875_uplink::write_next() {
 }
 
 void gb26875_uplink::notify() {
-  ++notifications_;
-  store_has_more_ = true;
+  outbox_.notify();
   pump();
 }
 
 void gb26875_uplink::offer(outbox_item item, bool follows) {
-  if (known_.contains(item.id)) return;
   if (item.lane == lane::telemetry) return;  // analog values come from live readings
-  if (order_.must_wait(item, follows)) {
-    // It names an earlier event that may still be unread in the store: held until its lane is
-    // read to the end, then queued behind what was read (outbox_order.hpp).
-    known_.insert(item.id);
-    order_.hold(std::move(item));
-    return;
-  }
-  take(std::move(item));
-}
-
-void gb26875_uplink::take(outbox_item item) {
-  known_.insert(item.id);
-  const auto what = item.topic.substr(item.topic.rfind('/') + 1);
-  queue(item.lane, {item.id, std::move(item.payload), {}, what});
+  outbox_.offer(std::move(item), follows);
+  pump();
 }
 
 void gb26875_uplink::queue(lane l, upload item) {
-  queued_.emplace(queue_key{static_cast<int>(l), arrivals_++}, std::move(item));
+  made_.emplace(queue_key{static_cast<int>(l), arrivals_++}, std::move(item));
   pump();
+}
+
+std::size_t gb26875_uplink::queued() const {
+  return outbox_.queued() + made_.size() + (current_ && !current_->heartbeat ? 1 : 0);
 }
 
 void gb26875_uplink::on_readings(std::span<const reading> readings) {
@@ -326,17 +323,16 @@ void gb26875_uplink::on_readings(std::span<const reading> readings) {
   }
   if (!connected_) return;  // live values only: the next interval sends fresh ones
   // Live values: a slow centre must not make them pile up (alarms never wait behind them anyway).
-  const auto waiting =
-      static_cast<std::size_t>(std::count_if(queued_.begin(), queued_.end(), [](const auto& q) {
-        return q.first.first == static_cast<int>(lane::telemetry);
-      }));
+  const auto waiting = static_cast<std::size_t>(std::count_if(made_.begin(), made_.end(), [](const auto& q) {
+    return q.first.first == static_cast<int>(lane::telemetry);
+  }));
   if (waiting >= max_analog_waiting) {
     ++counts_.analog_dropped;
     return;
   }
   for (auto& d : mapper_.analog(due, clock_offset_)) {
     try {
-      queue(lane::telemetry, {0, {}, gb::encode(d), "analog values"});
+      queue(lane::telemetry, {0, gb::encode(d), "analog values"});
     } catch (const std::exception& e) {
       spdlog::error("gb26875 uplink cannot encode analog values error=\"{}\"", e.what());
     }
@@ -344,41 +340,44 @@ void gb26875_uplink::on_readings(std::span<const reading> readings) {
 }
 
 void gb26875_uplink::pump() {
-  refill();
   if (!connected_ || current_ || stopped_) return;
-  while (!queued_.empty()) {
-    auto node = queued_.extract(queued_.begin());
-    auto item = std::move(node.mapped());
-    if (!item.payload.empty()) {
-      std::string error;
-      const auto data = mapper_.event(item.payload, clock_offset_, error);
-      if (!data) {
-        // Nothing the standard carries (an acknowledgement), or never sendable: done for this uplink.
-        if (!error.empty()) {
-          spdlog::error(
-              "gb26875 uplink cannot map outbox_id={} error=\"{}\" action=\"not sent to the centre\"",
-              item.id, error);
-        }
-        ++counts_.not_applicable;
-        release(item.id);
-        continue;
+  // The outbox's items and what is made here (replies to the centre, analog values) in lane order;
+  // on the same lane the outbox's first (an alarm before the answer to an inspection check).
+  while (const auto* head = outbox_.front()) {
+    if (!made_.empty() && made_.begin()->first.first < static_cast<int>(head->lane)) break;
+    const auto& item = outbox_.take();
+    upload up{item.id, {}, what_of(item)};
+    std::string error;
+    const auto data = mapper_.event(item.payload, clock_offset_, error);
+    if (!data) {
+      // Nothing the standard carries (an acknowledgement), or never sendable: done for this uplink.
+      if (!error.empty()) {
+        spdlog::error("gb26875 uplink cannot map outbox_id={} error=\"{}\" action=\"not sent to the centre\"",
+                      up.id, error);
       }
-      try {
-        item.data = gb::encode(*data);
-      } catch (const std::exception& e) {
-        spdlog::error(
-            "gb26875 uplink cannot encode outbox_id={} error=\"{}\" action=\"not sent to the centre\"",
-            item.id, e.what());
-        ++counts_.not_applicable;
-        release(item.id);
-        continue;
-      }
+      ++counts_.not_applicable;
+      outbox_.done(up.id);
+      continue;
     }
-    current_ = in_flight{std::move(item), next_serial_++, 0, 0, false, std::chrono::steady_clock::now()};
+    try {
+      up.data = gb::encode(*data);
+    } catch (const std::exception& e) {
+      spdlog::error(
+          "gb26875 uplink cannot encode outbox_id={} error=\"{}\" action=\"not sent to the centre\"", up.id,
+          e.what());
+      ++counts_.not_applicable;
+      outbox_.done(up.id);
+      continue;
+    }
+    current_ = in_flight{std::move(up), next_serial_++, 0, 0, false, std::chrono::steady_clock::now()};
     send_current();
-    refill();
     return;
   }
+  if (made_.empty()) return;
+  auto node = made_.extract(made_.begin());
+  current_ =
+      in_flight{std::move(node.mapped()), next_serial_++, 0, 0, false, std::chrono::steady_clock::now()};
+  send_current();
 }
 
 void gb26875_uplink::send_current() {
@@ -419,7 +418,7 @@ void gb26875_uplink::done_current() {
   if (!current_) return;
   const auto id = current_->item.id;
   current_.reset();
-  release(id);
+  if (id != 0) outbox_.done(id);  // delivered, or set aside: done for this uplink
   schedule_heartbeat();
   pump();
 }
@@ -436,85 +435,8 @@ void gb26875_uplink::schedule_heartbeat() {
 }
 
 void gb26875_uplink::send_heartbeat() {
-  current_ =
-      in_flight{{0, {}, {}, "heartbeat"}, next_serial_++, 0, 0, true, std::chrono::steady_clock::now()};
+  current_ = in_flight{{0, {}, "heartbeat"}, next_serial_++, 0, 0, true, std::chrono::steady_clock::now()};
   send_current();
-}
-
-void gb26875_uplink::refill() {
-  if (refilling_ || !store_has_more_ || queued_.size() >= read_ahead / 2 || stopped_) return;
-  refilling_ = true;
-  const auto generation = notifications_;
-  worker_.post([this, executor = executor_, alive = std::weak_ptr<bool>(alive_), exclude = known_,
-                uplink = uplink_, generation](store& s) {
-    std::vector<outbox_item> items;
-    std::string error;
-    try {
-      items = s.pending(uplink, read_ahead, exclude);
-    } catch (const store_error& e) {
-      error = e.what();
-    }
-    asio::post(executor, [this, alive, items = std::move(items), error, generation]() mutable {
-      if (!alive.lock()) return;
-      refilling_ = false;
-      if (!error.empty()) {
-        spdlog::error(
-            "gb26875 uplink cannot read the outbox error=\"{}\" action=\"retry on the next notice\"", error);
-        store_has_more_ = false;
-        // Delivery before order: what waited for this read goes now.
-        for (auto& item : order_.read_failed()) take(std::move(item));
-        return;
-      }
-      auto released = order_.read(items, read_ahead);
-      store_has_more_ = items.size() >= read_ahead || generation != notifications_;
-      for (auto& item : items) {
-        if (known_.contains(item.id)) continue;
-        if (item.lane == lane::telemetry) {
-          // Stored before this uplink was configured: analog values go from live readings only.
-          known_.insert(item.id);
-          to_mark_.push_back(item.id);
-          continue;
-        }
-        take(std::move(item));
-      }
-      // Behind what was just read: a recovery after its alarm.
-      for (auto& item : released) take(std::move(item));
-      flush_marks();
-      pump();
-    });
-  });
-}
-
-void gb26875_uplink::release(std::int64_t id) {
-  if (id > 0) {
-    to_mark_.push_back(id);  // delivered (or never sendable) for this uplink
-    flush_marks();
-  } else if (id < 0) {
-    known_.erase(id);  // held in memory only: nothing to mark
-  }
-}
-
-void gb26875_uplink::flush_marks() {
-  if (marking_ || to_mark_.empty()) return;
-  marking_ = true;
-  worker_.post([this, executor = executor_, alive = std::weak_ptr<bool>(alive_), ids = std::move(to_mark_),
-                uplink = uplink_](store& s) {
-    std::string error;
-    try {
-      s.mark_delivered(uplink, ids);
-    } catch (const store_error& e) {
-      error = e.what();  // they stay undelivered and go again: the centre sees a repeat
-    }
-    asio::post(executor, [this, alive, ids, error] {
-      if (!alive.lock()) return;
-      marking_ = false;
-      if (!error.empty())
-        spdlog::error("gb26875 uplink cannot mark delivered count={} error=\"{}\"", ids.size(), error);
-      for (const auto id : ids) known_.erase(id);
-      flush_marks();
-    });
-  });
-  to_mark_.clear();
 }
 
 nlohmann::json gb26875_uplink::diagnostics() const {
@@ -525,7 +447,7 @@ nlohmann::json gb26875_uplink::diagnostics() const {
       {"connected", connected_},
       {"link", connected_ && !link_abnormal_ ? "normal" : "abnormal"},
       {"connects", connects_},
-      {"queued", queued_.size() + (current_ && !current_->heartbeat ? 1 : 0)},
+      {"queued", queued()},
       {"sent", counts_.sent},
       {"confirmed", counts_.confirmed},
       {"resent", counts_.resent},

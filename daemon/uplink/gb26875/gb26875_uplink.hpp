@@ -26,7 +26,7 @@
 #include "gb26875/frame.hpp"
 #include "gb26875_mapping.hpp"
 #include "store/store_worker.hpp"
-#include "uplink/outbox_order.hpp"
+#include "uplink/outbox_reader.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -42,7 +42,6 @@
 #include <memory>
 #include <optional>
 #include <random>
-#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -104,11 +103,10 @@ class gb26875_uplink {
   nlohmann::json diagnostics() const;
 
  private:
-  /// Something to send with command 2: an outbox item (its event JSON mapped when it comes to the
-  /// front) or application data made here (id 0: nothing to mark).
+  /// Something to send with command 2: an outbox item (its event mapped when it comes to the front)
+  /// or application data made here (id 0: nothing to mark).
   struct upload {
     std::int64_t id{0};
-    std::string payload;
     std::vector<std::uint8_t> data;
     std::string what;  ///< for the log: "fire_alarm", "heartbeat", "analog values", ...
   };
@@ -151,14 +149,10 @@ class gb26875_uplink {
   void done_current();
   void schedule_heartbeat();
   void send_heartbeat();
+  /// Application data made here (id 0) into the queue on lane `l`.
   void queue(lane l, upload item);
-  /// An outbox item into the queue (from a read of the store, or offered in order).
-  void take(outbox_item item);
-  void refill();
-  /// Done with an outbox item on this uplink: marked delivered in the store, or forgotten when it
-  /// was held in memory only (negative id); 0 (made here) needs nothing.
-  void release(std::int64_t id);
-  void flush_marks();
+  /// Items waiting to go and the one waiting for its confirm (heartbeats not counted).
+  std::size_t queued() const;
   gb26875::time_label now_label() const;
   gb26875::frame make_frame(std::uint8_t command, std::uint16_t serial, std::vector<std::uint8_t> data) const;
   /// Wraps a completion handler so that it does nothing once this uplink is gone.
@@ -177,6 +171,8 @@ class gb26875_uplink {
   gb26875::address uitd_{};
   gb26875::address centre_{};
   std::shared_ptr<bool> alive_;
+  /// The store's outbox for this uplink: alarms and faults, read and marked (outbox_reader.hpp).
+  outbox_reader outbox_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer reconnect_;
@@ -192,21 +188,14 @@ class gb26875_uplink {
   std::uint64_t generation_{0};
   std::uint16_t next_serial_{0};
   std::optional<in_flight> current_;
-  /// Waiting, by (lane, arrival): alarms, then faults, then analog values; in arrival order.
+  /// Made here and waiting, by (lane, arrival): the inspection answer, the UITD's time, analog values.
   using queue_key = std::pair<int, std::uint64_t>;
-  std::map<queue_key, upload> queued_;
+  std::map<queue_key, upload> made_;
   std::uint64_t arrivals_{0};
-  std::set<std::int64_t> known_;  ///< outbox ids held (queued, in flight, being marked)
-  std::vector<std::int64_t> to_mark_;
-  bool marking_{false};
-  bool refilling_{false};
-  bool store_has_more_{true};
-  std::uint64_t notifications_{0};
   std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> analog_sent_;
   std::chrono::milliseconds backoff_{1000};
   std::minstd_rand jitter_{std::random_device{}()};
   std::chrono::system_clock::duration clock_offset_{};
-  outbox_order order_;  ///< events held until their lane is read to the end (outbox_order.hpp)
   clock_refused_handler clock_refused_;
   bool clock_refused_reported_{false};  ///< since the last synchronisation taken
   std::optional<inspection> inspection_;

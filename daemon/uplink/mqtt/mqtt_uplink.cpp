@@ -17,6 +17,19 @@ using namespace std::chrono_literals;
 
 using paho::failure_text;
 
+namespace {
+
+/// A telemetry item carries its readings (stored once, as readings); its message is written from
+/// them when it is about to go, here only.
+void write_telemetry(outbox_item& item, const std::string& gateway) {
+  if (item.readings.empty()) return;
+  auto messages = telemetry_messages(item.readings, gateway, std::numeric_limits<std::size_t>::max());
+  item.payload = messages.empty() ? std::string() : std::move(messages.front());
+  item.readings = {};
+}
+
+}  // namespace
+
 mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_uplink_config& cfg,
                          store_worker& worker, std::string gateway_id, unsigned uplink)
     : executor_(std::move(executor)),
@@ -26,7 +39,12 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_upli
       uplink_(uplink),
       retry_(executor_),
       pace_(executor_),
-      alive_(std::make_shared<bool>(true)) {
+      alive_(std::make_shared<bool>(true)),
+      outbox_(executor_, worker,
+              {uplink, cfg_.max_in_flight, true,
+               // Telemetry is stored as readings; its message is written on the store's thread.
+               [gateway = gateway_id_](outbox_item& item) { write_telemetry(item, gateway); }, "uplink"},
+              [this] { pump(); }) {
   const auto uri = fmt::format("{}://{}:{}", cfg_.tls ? "ssl" : "tcp", cfg_.host, cfg_.port);
   // No Paho persistence: the store is the persistence.
   client_ = std::make_unique<mqtt::async_client>(uri, cfg_.client_id, nullptr);
@@ -101,16 +119,6 @@ mqtt_uplink::~mqtt_uplink() {
   *alive_ = false;
   alive_.reset();
   retire_client(std::nullopt);  // stopped: already gone; else closed without a goodbye, off the loop
-  // Acknowledgements that arrived while a mark was committing: recorded, or they would go again.
-  if (!to_mark_.empty()) {
-    worker_.post([ids = std::move(to_mark_), uplink = uplink_](store& s) {
-      try {
-        s.mark_delivered(uplink, ids);
-      } catch (const store_error& e) {
-        spdlog::error("uplink cannot mark delivered count={} error=\"{}\"", ids.size(), e.what());
-      }
-    });
-  }
 }
 
 void mqtt_uplink::start() {
@@ -175,8 +183,7 @@ void mqtt_uplink::on_connection_lost(const std::string& why) {
   if (!connected_) return;
   connected_ = false;
   // What was not acknowledged goes again, in lane order, after the reconnect.
-  for (auto& [id, held] : in_flight_) queued_.emplace(held.first, std::move(held.second));
-  in_flight_.clear();
+  outbox_.put_back_all();
   telemetry_in_flight_ = 0;
   spdlog::warn("uplink connection lost broker={}:{} cause=\"{}\"", cfg_.host, cfg_.port, why);
   schedule_reconnect();
@@ -193,44 +200,19 @@ void mqtt_uplink::schedule_reconnect() {
   });
 }
 
-void mqtt_uplink::loop_reply::operator()(std::function<void()> fn) const {
-  asio::post(loop, [alive = alive, fn = std::move(fn)] {
-    if (alive.lock()) fn();
-  });
-}
-
 void mqtt_uplink::notify() {
-  ++notifications_;
-  store_has_more_ = true;
+  outbox_.notify();
   pump();
 }
 
 bool mqtt_uplink::offer(outbox_item item, bool follows) {
-  if (known_.contains(item.id)) return true;
-  if (order_.must_wait(item, follows)) {
-    // It names an earlier event that may still be in the store, unread (after a restart): held
-    // until its lane is read to the end, then queued behind what was read (outbox_order.hpp).
-    known_.insert(item.id);
-    order_.hold(std::move(item));
-    return true;
-  }
-  if (item.lane == lane::telemetry && (!connected_ || queued_.size() >= cfg_.max_in_flight)) {
-    store_has_more_ = true;
-    ++notifications_;
+  if (item.lane == lane::telemetry && (!connected_ || outbox_.queued() >= cfg_.max_in_flight)) {
+    outbox_.left_in_store();
     return false;
   }
-  enqueue(std::move(item));
+  outbox_.offer(std::move(item), follows);
   pump();
   return true;
-}
-
-void mqtt_uplink::enqueue(outbox_item item) {
-  known_.insert(item.id);
-  enqueue_known(std::move(item));
-}
-
-void mqtt_uplink::enqueue_known(outbox_item item) {
-  queued_.emplace(queue_key{static_cast<int>(item.lane), arrivals_++}, std::move(item));
 }
 
 bool mqtt_uplink::take_telemetry_token() {
@@ -253,119 +235,48 @@ bool mqtt_uplink::take_telemetry_token() {
 void mqtt_uplink::pump() {
   if (!connected_ || stopped_) return;
   const std::size_t telemetry_slots = std::max<std::size_t>(1, cfg_.max_in_flight * 3 / 4);
-  while (in_flight_.size() < cfg_.max_in_flight && !queued_.empty()) {
-    auto head = queued_.begin();
-    const bool telemetry = head->second.lane == lane::telemetry;
+  while (outbox_.in_flight() < cfg_.max_in_flight) {
+    auto* head = outbox_.front();
+    if (!head) break;
+    const bool telemetry = head->lane == lane::telemetry;
     if (telemetry && (telemetry_in_flight_ >= telemetry_slots || !take_telemetry_token())) break;
-    auto& item = head->second;
-    auto msg = mqtt::make_message(item.topic, item.payload, 1, false);
+    // Live telemetry is offered with its readings: its message is written now that it goes.
+    if (head->payload.empty() && !head->readings.empty()) write_telemetry(*head, gateway_id_);
+    auto msg = mqtt::make_message(head->topic, head->payload, 1, false);
     try {
-      client_->publish(msg, reinterpret_cast<void*>(static_cast<std::intptr_t>(item.id)), *publish_listener_);
+      client_->publish(msg, reinterpret_cast<void*>(static_cast<std::intptr_t>(head->id)),
+                       *publish_listener_);
     } catch (const mqtt::exception& e) {
-      spdlog::warn("uplink publish failed outbox_id={} topic={} error=\"{}\"", item.id, item.topic, e.what());
+      spdlog::warn("uplink publish failed outbox_id={} topic={} error=\"{}\"", head->id, head->topic,
+                   e.what());
       break;
     }
     if (telemetry) ++telemetry_in_flight_;
-    const auto id = item.id;
-    in_flight_.emplace(id, std::pair{head->first, std::move(item)});
-    queued_.erase(head);
+    outbox_.take();
   }
-  refill();
-}
-
-void mqtt_uplink::refill() {
-  // Read ahead about one window's worth; events come by offer() the moment they are committed.
-  if (refilling_ || !store_has_more_ || queued_.size() >= cfg_.max_in_flight / 2 + 1) return;
-  refilling_ = true;
-  const auto want = cfg_.max_in_flight - queued_.size();
-  const auto generation = notifications_;
-  worker_.post([this, reply = reply_to_loop(), want, generation, exclude = known_, uplink = uplink_,
-                gateway = gateway_id_](store& s) {
-    std::vector<outbox_item> items;
-    std::string error;
-    try {
-      items = s.pending(uplink, want, exclude);
-      // Telemetry is stored as readings; its message is written here, off the loop.
-      for (auto& item : items) {
-        if (item.readings.empty()) continue;
-        auto messages = telemetry_messages(item.readings, gateway, std::numeric_limits<std::size_t>::max());
-        item.payload = messages.empty() ? std::string() : std::move(messages.front());
-        item.readings = {};
-      }
-    } catch (const store_error& e) {
-      error = e.what();
-    }
-    reply([this, items = std::make_shared<std::vector<outbox_item>>(std::move(items)), error, want,
-           generation] {
-      refilling_ = false;
-      if (!error.empty()) {
-        spdlog::error("uplink cannot read the outbox error=\"{}\" action=\"retry on the next notice\"",
-                      error);
-        store_has_more_ = false;
-        // Delivery before order: what waited for this read goes now.
-        for (auto& item : order_.read_failed()) enqueue_known(std::move(item));
-        pump();
-        return;
-      }
-      auto released = order_.read(*items, want);
-      store_has_more_ = items->size() >= want || generation != notifications_;
-      for (auto& item : *items) {
-        if (!known_.contains(item.id)) enqueue(std::move(item));
-      }
-      // Behind what was just read: a recovery after its alarm.
-      for (auto& item : released) enqueue_known(std::move(item));
-      pump();
-    });
-  });
+  outbox_.refill();
 }
 
 void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why) {
-  auto held = in_flight_.extract(id);
-  if (held.empty()) return;  // the connection was lost first; it is queued again
-  auto& [key, item] = held.mapped();
-  if (item.lane == lane::telemetry && telemetry_in_flight_ > 0) --telemetry_in_flight_;
+  const auto* item = outbox_.in_flight_item(id);
+  if (!item) return;  // the connection was lost first; it is queued again
+  if (item->lane == lane::telemetry && telemetry_in_flight_ > 0) --telemetry_in_flight_;
   if (ok) {
     last_ack_ = clock::now();
     spdlog::debug("uplink delivered outbox_id={}", id);
-    if (id > 0) {
-      to_mark_.push_back(id);
-      flush_marks();
-    } else {
-      known_.erase(id);  // held in memory only: nothing to mark
-    }
+    outbox_.done(id);
     pump();
   } else {
     // Queued again; it goes after the reconnect that a failed publish leads to.
     spdlog::warn("uplink delivery failed outbox_id={} error=\"{}\"", id, why);
-    queued_.emplace(key, std::move(item));
+    outbox_.put_back(id);
   }
-}
-
-void mqtt_uplink::flush_marks() {
-  // One transaction for every acknowledgement that arrived while the last one was committing.
-  if (marking_ || to_mark_.empty()) return;
-  marking_ = true;
-  worker_.post([this, reply = reply_to_loop(), ids = std::move(to_mark_), uplink = uplink_](store& s) {
-    std::string error;
-    try {
-      s.mark_delivered(uplink, ids);
-    } catch (const store_error& e) {
-      error = e.what();  // they stay undelivered and go again: the platform de-duplicates on the id
-    }
-    reply([this, ids, error] {
-      marking_ = false;
-      if (!error.empty())
-        spdlog::error("uplink cannot mark delivered count={} error=\"{}\"", ids.size(), error);
-      for (const auto id : ids) known_.erase(id);
-      flush_marks();
-    });
-  });
-  to_mark_.clear();
 }
 
 void mqtt_uplink::stop(std::chrono::milliseconds grace) {
   if (stopped_) return;
   stopped_ = true;
+  outbox_.stop();
   retry_.cancel();
   pace_.cancel();
   const bool was_connected = connected_ && client_ && client_->is_connected();

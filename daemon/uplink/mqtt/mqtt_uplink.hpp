@@ -16,7 +16,7 @@
 
 #include "config/config.hpp"
 #include "store/store_worker.hpp"
-#include "uplink/outbox_order.hpp"
+#include "uplink/outbox_reader.hpp"
 
 #include <mqtt/async_client.h>
 #include <boost/asio/any_io_executor.hpp>
@@ -25,11 +25,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,10 +49,10 @@ class mqtt_uplink {
   /// New items are in the outbox.
   void notify();
   /// An item to send now: an event just committed, or one the store could not take (negative id),
-  /// or telemetry just committed with its message written. Telemetry is declined (false) while
-  /// disconnected or while enough is queued: it stays in the store and comes by a later read.
-  /// `follows`: its event names an earlier one (a recovery, an acknowledgement, an escalation): held
-  /// after a restart until the earlier one cannot still be unread in the store (outbox_order.hpp).
+  /// or telemetry just committed with its readings (its message is written here as it goes). Telemetry is
+  /// declined (false) while disconnected or while enough is queued: it stays in the store and comes by a
+  /// later read. `follows`: its event names an earlier one (a recovery, an acknowledgement, an escalation):
+  /// held after a restart until the earlier one cannot still be unread in the store (outbox_order.hpp).
   bool offer(outbox_item item, bool follows = false);
   /// Disconnects, giving in-flight messages up to `grace` to be acknowledged, without waiting: the
   /// client is retired off the loop (paho::retire), and acknowledgements in the grace still arrive.
@@ -77,7 +75,7 @@ class mqtt_uplink {
   std::size_t connects() const { return connects_; }
   /// When the broker last acknowledged a message (PUBACK); nullopt before the first.
   std::optional<clock::time_point> last_ack() const { return last_ack_; }
-  std::size_t in_flight() const { return in_flight_.size(); }
+  std::size_t in_flight() const { return outbox_.in_flight(); }
 
  private:
   void connect();
@@ -89,21 +87,9 @@ class mqtt_uplink {
   void publish_now(const std::string& topic, const std::string& payload, bool retained,
                    std::string_view what);
   void pump();
-  void refill();
-  void flush_marks();
   /// Hands the client and its listeners to paho::retire(), disconnecting first when given a grace.
   void retire_client(std::optional<std::chrono::milliseconds> disconnect);
   bool take_telemetry_token();
-  void enqueue(outbox_item item);
-  /// Into the queue, already in known_ (held, then released).
-  void enqueue_known(outbox_item item);
-  /// Posts to the loop from the store worker; the reply runs only if this uplink still exists.
-  struct loop_reply {
-    boost::asio::any_io_executor loop;
-    std::weak_ptr<bool> alive;
-    void operator()(std::function<void()> fn) const;
-  };
-  loop_reply reply_to_loop() const { return {executor_, alive_}; }
 
   boost::asio::any_io_executor executor_;
   config::mqtt_uplink_config cfg_;
@@ -118,20 +104,9 @@ class mqtt_uplink {
   std::unique_ptr<mqtt::iaction_listener> publish_listener_;
   std::unique_ptr<mqtt::iaction_listener> subscribe_listener_;
   std::unique_ptr<mqtt::async_client> client_;  ///< null once retired (stop)
-  /// Waiting to be published, by (lane, arrival): lane order, then the order they came in.
-  using queue_key = std::pair<int, std::uint64_t>;
-  std::map<queue_key, outbox_item> queued_;
-  std::uint64_t arrivals_{0};
-  std::map<std::int64_t, std::pair<queue_key, outbox_item>> in_flight_;
+  /// The store's outbox for this uplink, read, queued in lane order and marked (outbox_reader.hpp).
+  outbox_reader outbox_;
   std::size_t telemetry_in_flight_{0};
-  /// Every id held here (queued, in flight, or being marked delivered): a refill skips them.
-  std::set<std::int64_t> known_;
-  std::vector<std::int64_t> to_mark_;
-  bool marking_{false};
-  bool refilling_{false};
-  bool store_has_more_{true};
-  outbox_order order_;  ///< events held until their lane is read to the end (outbox_order.hpp)
-  std::uint64_t notifications_{0};
   double tokens_{0};
   std::chrono::steady_clock::time_point tokens_at_{};
   std::string command_topic_;

@@ -1,0 +1,173 @@
+#include "outbox_reader.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+namespace firegate {
+
+outbox_reader::outbox_reader(boost::asio::any_io_executor loop, store_worker& worker, settings s,
+                             std::function<void()> ready)
+    : loop_(std::move(loop)), worker_(worker), settings_(std::move(s)), ready_(std::move(ready)) {}
+
+outbox_reader::~outbox_reader() {
+  *alive_ = false;
+  // Acknowledgements that arrived while a mark was committing: recorded, or they would go again.
+  if (to_mark_.empty()) return;
+  worker_.post([ids = std::move(to_mark_), uplink = settings_.uplink, name = settings_.log_name](store& s) {
+    try {
+      s.mark_delivered(uplink, ids);
+    } catch (const store_error& e) {
+      spdlog::error("{} cannot mark delivered count={} error=\"{}\"", name, ids.size(), e.what());
+    }
+  });
+}
+
+outbox_reader::loop_reply outbox_reader::reply_to_loop() const {
+  return {loop_, alive_};
+}
+
+void outbox_reader::loop_reply::operator()(std::function<void()> fn) const {
+  boost::asio::post(loop, [alive = alive, fn = std::move(fn)] {
+    if (alive.lock()) fn();
+  });
+}
+
+void outbox_reader::notify() {
+  left_in_store();
+  refill();
+}
+
+void outbox_reader::left_in_store() {
+  ++notifications_;
+  store_has_more_ = true;
+}
+
+bool outbox_reader::offer(outbox_item item, bool follows) {
+  if (known_.contains(item.id)) return false;
+  known_.insert(item.id);
+  if (order_.must_wait(item, follows)) {
+    // It names an earlier event that may still be in the store, unread (after a restart): held
+    // until its lane is read to the end, then queued behind what was read (outbox_order.hpp).
+    order_.hold(std::move(item));
+  } else {
+    enqueue(std::move(item));
+  }
+  return true;
+}
+
+void outbox_reader::enqueue(outbox_item item) {
+  queued_.emplace(queue_key{static_cast<int>(item.lane), arrivals_++}, std::move(item));
+}
+
+outbox_item* outbox_reader::front() {
+  return queued_.empty() ? nullptr : &queued_.begin()->second;
+}
+
+const outbox_item& outbox_reader::take() {
+  auto node = queued_.extract(queued_.begin());
+  const auto id = node.mapped().id;
+  auto [it, fresh] = in_flight_.emplace(id, std::pair{node.key(), std::move(node.mapped())});
+  refill();
+  return it->second.second;
+}
+
+const outbox_item* outbox_reader::in_flight_item(std::int64_t id) const {
+  const auto it = in_flight_.find(id);
+  return it == in_flight_.end() ? nullptr : &it->second.second;
+}
+
+void outbox_reader::done(std::int64_t id) {
+  if (in_flight_.erase(id) == 0) return;
+  if (id > 0) {
+    to_mark_.push_back(id);
+    flush_marks();
+  } else {
+    known_.erase(id);  // held in memory only: nothing to mark
+  }
+}
+
+void outbox_reader::put_back(std::int64_t id) {
+  auto node = in_flight_.extract(id);
+  if (node.empty()) return;
+  auto& [key, item] = node.mapped();
+  queued_.emplace(key, std::move(item));
+}
+
+void outbox_reader::put_back_all() {
+  for (auto& [id, held] : in_flight_) queued_.emplace(held.first, std::move(held.second));
+  in_flight_.clear();
+}
+
+void outbox_reader::refill() {
+  if (stopped_ || refilling_ || !store_has_more_ || queued_.size() >= settings_.read_ahead / 2 + 1) return;
+  refilling_ = true;
+  const auto want = settings_.read_ahead - queued_.size();
+  const auto generation = notifications_;
+  // The job touches nothing of this reader's on the store's thread: its reply goes to the loop.
+  worker_.post([this, reply = reply_to_loop(), want, generation, exclude = known_, uplink = settings_.uplink,
+                prepare = settings_.prepare](store& s) {
+    auto items = std::make_shared<std::vector<outbox_item>>();
+    std::string error;
+    try {
+      *items = s.pending(uplink, want, exclude);
+      if (prepare) {
+        for (auto& item : *items) prepare(item);
+      }
+    } catch (const store_error& e) {
+      error = e.what();
+    }
+    reply([this, items, error, want, generation] {
+      refilling_ = false;
+      if (!error.empty()) {
+        spdlog::error("{} cannot read the outbox error=\"{}\" action=\"retry on the next notice\"",
+                      settings_.log_name, error);
+        store_has_more_ = false;
+        // Delivery before order: what waited for this read goes now.
+        for (auto& item : order_.read_failed()) enqueue(std::move(item));
+        if (ready_) ready_();
+        return;
+      }
+      auto released = order_.read(*items, want);
+      store_has_more_ = items->size() >= want || generation != notifications_;
+      for (auto& item : *items) {
+        if (known_.contains(item.id)) continue;
+        known_.insert(item.id);
+        if (item.lane == lane::telemetry && !settings_.telemetry) {
+          to_mark_.push_back(item.id);  // this uplink sends no stored telemetry
+          continue;
+        }
+        enqueue(std::move(item));
+      }
+      // Behind what was just read: a recovery after its alarm.
+      for (auto& item : released) enqueue(std::move(item));
+      flush_marks();
+      if (ready_) ready_();
+    });
+  });
+}
+
+void outbox_reader::flush_marks() {
+  // One transaction for every acknowledgement that arrived while the last one was committing.
+  if (marking_ || to_mark_.empty()) return;
+  marking_ = true;
+  worker_.post(
+      [this, reply = reply_to_loop(), ids = std::move(to_mark_), uplink = settings_.uplink](store& s) {
+        std::string error;
+        try {
+          s.mark_delivered(uplink, ids);
+        } catch (const store_error& e) {
+          error = e.what();  // they stay undelivered and go again: the receiver de-duplicates on the id
+        }
+        reply([this, ids, error] {
+          marking_ = false;
+          if (!error.empty())
+            spdlog::error("{} cannot mark delivered count={} error=\"{}\"", settings_.log_name, ids.size(),
+                          error);
+          for (const auto id : ids) known_.erase(id);
+          flush_marks();
+        });
+      });
+  to_mark_.clear();
+}
+
+}  // namespace firegate

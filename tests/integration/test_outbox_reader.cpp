@@ -1,0 +1,190 @@
+// The outbox reader every uplink uses (daemon/uplink/outbox_reader.hpp), against a real SQLite file
+// through the real store worker, with a scripted uplink in place of a link: lane order across what
+// is read and what is offered, an item put back keeping its place, delivery marked for one uplink
+// only, stored telemetry an uplink does not send, a recovery held behind its alarm after a restart,
+// and marks not lost when the reader goes.
+
+#include "store/store.hpp"
+#include "store/store_worker.hpp"
+#include "support.hpp"
+#include "uplink/outbox_reader.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <string>
+#include <vector>
+
+using namespace firegate;
+using namespace std::chrono_literals;
+
+namespace {
+
+event event_of(const std::string& id, event_kind kind) {
+  event e;
+  e.id = id;
+  e.kind = kind;
+  e.device = "smoke-1";
+  e.time = clock::now();
+  return e;
+}
+
+/// Records an event and its outbox item as the application does; returns the item.
+outbox_item record(store_worker& worker, const std::string& id, event_kind kind, lane l) {
+  return worker.call([&](store& s) {
+    auto e = event_of(id, kind);
+    e.seq = s.next_event_seq();
+    return outbox_item{s.record_event(e, l, "t/" + id, id), l, "t/" + id, id, {}};
+  });
+}
+
+/// Runs the loop until `done` holds; fails after five seconds (a bound, not a wait to prove absence).
+void run_until(boost::asio::io_context& io, const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!done()) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    io.restart();
+    io.run_one_for(20ms);
+  }
+}
+
+/// The payloads (the event ids here) of what the reader would send next, in order, put back after.
+std::vector<std::string> sending_order(outbox_reader& reader) {
+  std::vector<std::string> out;
+  std::vector<std::int64_t> taken;
+  while (reader.front()) {
+    const auto& item = reader.take();
+    out.push_back(item.payload);
+    taken.push_back(item.id);
+  }
+  for (const auto id : taken) reader.put_back(id);
+  return out;
+}
+
+std::vector<std::string> undelivered(store_worker& worker, unsigned uplink) {
+  return worker.call([uplink](store& s) {
+    std::vector<std::string> out;
+    for (const auto& i : s.pending(uplink, 100, {})) out.push_back(i.payload);
+    return out;
+  });
+}
+
+/// Waits for every job posted to the worker so far (call() would go ahead of them: it is urgent).
+void drain(store_worker& worker) {
+  std::promise<void> done;
+  worker.post([&done](store&) { done.set_value(); });
+  done.get_future().wait();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "outbox reader: lane order across what is read and what is offered - an item put back keeps its place - "
+    "delivery marked for its own uplink only") {
+  test::temp_dir dir;
+  boost::asio::io_context io;
+  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
+  worker.call([](store& s) {
+    s.set_uplinks(2);
+    s.enqueue(lane::telemetry, "t/tele", "tele-1");
+    return 0;
+  });
+  record(worker, "fault-1", event_kind::device_offline, lane::fault);
+  record(worker, "alarm-1", event_kind::fire_alarm, lane::alarm);
+
+  std::size_t ready = 0;
+  outbox_reader reader(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [&] { ++ready; });
+  reader.notify();
+  run_until(io, [&] { return reader.queued() == 3; });
+  CHECK(ready >= 1);
+
+  // A fire committed now goes before the fault read earlier, behind the fire read before it.
+  CHECK(reader.offer(record(worker, "alarm-2", event_kind::fire_alarm, lane::alarm)));
+  CHECK(sending_order(reader) == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-1"});
+
+  // Taken and not delivered (a lost connection): back in its place, ahead of what came later.
+  const auto first = reader.take().id;
+  const auto second = reader.take().id;
+  CHECK(reader.in_flight() == 2);
+  reader.put_back(first);
+  CHECK(reader.front()->payload == "alarm-1");
+  CHECK_FALSE(reader.offer(*reader.in_flight_item(second)));  // held already: not queued twice
+  reader.put_back_all();
+  CHECK(sending_order(reader) == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-1"});
+
+  // Delivered: marked for this uplink only; the other still has it to send.
+  reader.take();
+  reader.done(first);
+  reader.done(987654);  // unknown: ignored
+  run_until(io, [&] { return undelivered(worker, 0).size() == 3; });
+  CHECK(undelivered(worker, 0) == std::vector<std::string>{"alarm-2", "fault-1", "tele-1"});
+  CHECK(undelivered(worker, 1) == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-1"});
+
+  // One the store could not take (a negative id) is held in memory only, and forgotten once done.
+  CHECK(reader.offer(outbox_item{-1, lane::alarm, "t/memory", "memory-1", {}}));
+  CHECK(reader.front()->payload == "alarm-2");
+  reader.take();
+  CHECK(reader.take().payload == "memory-1");
+  reader.done(-1);
+  CHECK(reader.in_flight_item(-1) == nullptr);
+  CHECK(reader.offer(outbox_item{-1, lane::alarm, "t/memory", "memory-1", {}}));  // a new one, not a repeat
+}
+
+TEST_CASE(
+    "outbox reader: an uplink that sends no stored telemetry marks it delivered for itself as it reads it") {
+  test::temp_dir dir;
+  boost::asio::io_context io;
+  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
+  worker.call([](store& s) {
+    s.set_uplinks(2);
+    s.enqueue(lane::telemetry, "t/tele", "tele-1");
+    return 0;
+  });
+  record(worker, "fault-1", event_kind::device_offline, lane::fault);
+  outbox_reader reader(io.get_executor(), worker, {1, 8, false, {}, "test uplink"}, [] {});
+  reader.notify();
+  run_until(io, [&] { return undelivered(worker, 1) == std::vector<std::string>{"fault-1"}; });
+  CHECK(sending_order(reader) == std::vector<std::string>{"fault-1"});
+  CHECK(undelivered(worker, 0) == std::vector<std::string>{"fault-1", "tele-1"});
+}
+
+TEST_CASE("outbox reader: after a restart a recovery committed before the first read goes behind its alarm") {
+  test::temp_dir dir;
+  boost::asio::io_context io;
+  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
+  record(worker, "alarm-1", event_kind::fire_alarm, lane::alarm);  // left undelivered by the last run
+  outbox_reader reader(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [] {});
+  // The fire ends as the gateway starts: committed and offered before the backlog is read.
+  CHECK(reader.offer(record(worker, "recovery-1", event_kind::fire_recovery, lane::alarm), true));
+  CHECK(reader.front() == nullptr);
+  CHECK(reader.held() == 1);
+  // A fire committed now does not wait for the read.
+  CHECK(reader.offer(record(worker, "alarm-2", event_kind::fire_alarm, lane::alarm)));
+  CHECK(reader.front()->payload == "alarm-2");
+  reader.notify();
+  run_until(io, [&] { return reader.held() == 0; });
+  CHECK(sending_order(reader) == std::vector<std::string>{"alarm-2", "alarm-1", "recovery-1"});
+}
+
+TEST_CASE("outbox reader: deliveries not yet marked when the reader goes are marked, not sent again") {
+  test::temp_dir dir;
+  boost::asio::io_context io;
+  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
+  for (const char* id : {"alarm-1", "alarm-2", "alarm-3"})
+    record(worker, id, event_kind::fire_alarm, lane::alarm);
+  {
+    outbox_reader reader(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [] {});
+    reader.notify();
+    run_until(io, [&] { return reader.queued() == 3; });
+    const auto a = reader.take().id;
+    const auto b = reader.take().id;
+    reader.done(a);  // its mark goes to the store's thread at once
+    reader.done(b);  // waits for that mark to commit: the reader goes first
+  }
+  drain(worker);
+  CHECK(undelivered(worker, 0) == std::vector<std::string>{"alarm-3"});
+}
