@@ -1,5 +1,7 @@
 #include "application.hpp"
 
+#include "domain/event_record.hpp"
+
 #include "config/config_loader.hpp"
 #include "mqtt_client/paho_support.hpp"
 #include "uplink/mqtt/commands.hpp"
@@ -548,10 +550,15 @@ void application::raise(event e) {
   // A test alarm drives nothing: a detector under maintenance must not trip a breaker.
   if (changes_open_alarms(e.kind) && !e.test) update_linkages(&e);
   e.seq = next_seq_++;
-  const auto* device = find_device(e.device);
   const bool is_alarm = on_alarm_lane(e.kind);
   const auto l = is_alarm ? lane::alarm : lane::fault;
-  outbox_item item{0, l, topic_for(cfg_, is_alarm ? "alarm" : "event"), event_json(e, cfg_, device), {}};
+  // Stored as its record; each uplink renders it into its own format as it sends it.
+  outbox_item item{0,
+                   l,
+                   topic_for(cfg_, is_alarm ? "alarm" : "event"),
+                   to_record(e),
+                   {},
+                   std::make_shared<const event>(e)};
   // Committed with a full sync, ahead of any queued telemetry, before the uplink sees it. When the
   // store cannot take it, it goes out from memory all the same.
   store_->post(

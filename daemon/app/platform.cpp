@@ -22,7 +22,7 @@ namespace asio = boost::asio;
 
 void application::start_uplink() {
   if (cfg_.mqtt.host.empty()) return;  // GB/T 26875.3 only
-  uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_.mqtt, *store_, cfg_.gateway.id);
+  uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_, *store_);
   uplink_->on_commands(topic_for(cfg_, "cmd"),
                        [this](std::string payload, bool retained) { on_command(payload, retained); });
   uplink_->on_presence(

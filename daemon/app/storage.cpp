@@ -4,6 +4,8 @@
 
 #include "application.hpp"
 
+#include "domain/event_record.hpp"
+
 #include "uplink/mqtt/payloads.hpp"
 
 #include <fmt/format.h>
@@ -36,7 +38,8 @@ void application::flush() {
                          lane::telemetry,
                          topic,
                          {},
-                         {std::make_move_iterator(polls.begin()), std::make_move_iterator(polls.end())}});
+                         {std::make_move_iterator(polls.begin()), std::make_move_iterator(polls.end())},
+                         {}});
       }
     } catch (const store_error& e) {
       // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.
@@ -204,14 +207,11 @@ outbox_item application::resent_item(const event& stored) const {
   // The history keeps an event's own fields, not what its message added (the evidence, a threshold).
   auto e = stored;
   if (!e.point.empty()) e.value_label = label_of(e.device, e.point, e.value);
+  e.recovered = true;
   const bool is_alarm = on_alarm_lane(e.kind);
-  auto j = nlohmann::json::parse(event_json(e, cfg_, find_device(e.device)), nullptr, false);
-  if (j.is_object()) j["recovered"] = true;
-  return {0,
-          is_alarm ? lane::alarm : lane::fault,
-          topic_for(cfg_, is_alarm ? "alarm" : "event"),
-          j.is_object() ? j.dump() : std::string(),
-          {}};
+  return {
+      0,  is_alarm ? lane::alarm : lane::fault, topic_for(cfg_, is_alarm ? "alarm" : "event"), to_record(e),
+      {}, std::make_shared<const event>(e)};
 }
 
 void application::replace_damaged(store& s) {

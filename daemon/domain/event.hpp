@@ -96,6 +96,9 @@ struct event {
   std::string value_label;
   /// The readings behind an alarm, from the poll that decided it.
   std::vector<evidence_item> evidence;
+  /// Carried over from a damaged database (docs/storage.md): whether it was delivered is unknown,
+  /// so it goes again, marked.
+  bool recovered{false};
 };
 
 /// An alarm raised and not yet ended by a recovery, or a shield or test mode not yet ended: what the

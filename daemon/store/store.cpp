@@ -512,7 +512,7 @@ std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit,
     while (got.size() < n && s.step()) {
       const auto id = s.int64(0);
       if (exclude.contains(id)) continue;
-      candidate c{{id, l, s.text(1), s.text(2), {}}, std::nullopt};
+      candidate c{{id, l, s.text(1), s.text(2), {}, {}}, std::nullopt};
       if (!s.is_null(3)) c.range = std::pair{s.int64(3), s.int64(4)};
       got.push_back(std::move(c));
     }

@@ -76,15 +76,20 @@ struct salvage_report {
 /// Delivery lanes, in the order they go out: an alarm never waits behind faults or telemetry.
 enum class lane : std::uint8_t { alarm = 0, fault = 1, telemetry = 2 };
 
-/// An item to deliver. Telemetry is stored once, as readings: its outbox row names a range of them,
-/// and `readings` carries them for the uplink to write the message (its payload is then empty).
-/// An item held only in memory because the store could not take it has a negative id.
+/// An item to deliver. An event is stored as its record (domain/event_record.hpp) and `event` carries
+/// it read back, for each uplink to render in its own format when it sends it. Telemetry is stored
+/// once, as readings: its outbox row names a range of them, and `readings` carries them for the
+/// uplink to write the message (its payload is then empty). An item held only in memory because
+/// the store could not take it has a negative id.
 struct outbox_item {
   std::int64_t id{0};
   firegate::lane lane{lane::telemetry};
   std::string topic;
   std::string payload;
   std::vector<reading> readings;
+  /// The event behind it, when it is one (set by the uplinks' outbox reader, or by the application
+  /// for an event just committed); shared by the uplinks, never changed.
+  std::shared_ptr<const firegate::event> event;
 };
 
 /// Limits on what the store keeps (storage.max_size_mb, storage.max_age_days).

@@ -133,7 +133,8 @@ struct old_message {
   std::int64_t delivered;  ///< the uplinks that had it already keep it
 };
 
-/// The payload marked as recovered when it is a JSON object (every event message is).
+/// The payload marked as recovered when it is a JSON object: every event record is (and every
+/// event message a firegated older than records queued).
 std::string mark_recovered(const std::string& payload) {
   auto j = nlohmann::json::parse(payload, nullptr, false);
   if (!j.is_object()) return payload;

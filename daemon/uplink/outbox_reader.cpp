@@ -1,5 +1,7 @@
 #include "outbox_reader.hpp"
 
+#include "uplink/stored_event.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
@@ -110,8 +112,12 @@ void outbox_reader::refill() {
     std::string error;
     try {
       *items = s.pending(uplink, want, exclude);
-      if (prepare) {
-        for (auto& item : *items) prepare(item);
+      for (auto& item : *items) {
+        // An event's record read back here, off the loop, for the uplink to render as it sends it.
+        if (item.lane != lane::telemetry) {
+          if (auto e = stored_event(item.payload)) item.event = std::make_shared<const event>(std::move(*e));
+        }
+        if (prepare) prepare(item);
       }
     } catch (const store_error& e) {
       error = e.what();

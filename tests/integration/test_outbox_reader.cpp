@@ -4,9 +4,11 @@
 // only, stored telemetry an uplink does not send, a recovery held behind its alarm after a restart,
 // and marks not lost when the reader goes.
 
+#include "domain/event_record.hpp"
 #include "store/store.hpp"
 #include "store/store_worker.hpp"
 #include "support.hpp"
+#include "uplink/mqtt/payloads.hpp"
 #include "uplink/outbox_reader.hpp"
 
 #include <catch2/catch.hpp>
@@ -38,7 +40,7 @@ outbox_item record(store_worker& worker, const std::string& id, event_kind kind,
   return worker.call([&](store& s) {
     auto e = event_of(id, kind);
     e.seq = s.next_event_seq();
-    return outbox_item{s.record_event(e, l, "t/" + id, id), l, "t/" + id, id, {}};
+    return outbox_item{s.record_event(e, l, "t/" + id, id), l, "t/" + id, id, {}, {}};
   });
 }
 
@@ -125,13 +127,14 @@ TEST_CASE(
   CHECK(undelivered(worker, 1) == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-1"});
 
   // One the store could not take (a negative id) is held in memory only, and forgotten once done.
-  CHECK(reader.offer(outbox_item{-1, lane::alarm, "t/memory", "memory-1", {}}));
+  CHECK(reader.offer(outbox_item{-1, lane::alarm, "t/memory", "memory-1", {}, {}}));
   CHECK(reader.front()->payload == "alarm-2");
   reader.take();
   CHECK(reader.take().payload == "memory-1");
   reader.done(-1);
   CHECK(reader.in_flight_item(-1) == nullptr);
-  CHECK(reader.offer(outbox_item{-1, lane::alarm, "t/memory", "memory-1", {}}));  // a new one, not a repeat
+  CHECK(
+      reader.offer(outbox_item{-1, lane::alarm, "t/memory", "memory-1", {}, {}}));  // a new one, not a repeat
 }
 
 TEST_CASE(
@@ -187,4 +190,39 @@ TEST_CASE("outbox reader: deliveries not yet marked when the reader goes are mar
   }
   drain(worker);
   CHECK(undelivered(worker, 0) == std::vector<std::string>{"alarm-3"});
+}
+
+TEST_CASE(
+    "outbox reader: an event's record and a message an older firegated queued are both read back into the "
+    "event") {
+  test::temp_dir dir;
+  boost::asio::io_context io;
+  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
+  config::gateway_file site;
+  site.gateway.id = "gw-1";
+  auto old = event_of("queued-before-records", event_kind::device_offline);
+  old.detail = "no answer from 127.0.0.1:1502 unit 3";
+  auto fire = event_of("fire-1", event_kind::fire_alarm);
+  fire.point = "state";
+  fire.value = 1;
+  worker.call([&](store& s) {
+    old.seq = s.next_event_seq();
+    s.record_event(old, lane::fault, "t/event", event_json(old, site, nullptr));  // as firegated 0.1 did
+    fire.seq = s.next_event_seq();
+    s.record_event(fire, lane::alarm, "t/alarm", to_record(fire));
+    return 0;
+  });
+  outbox_reader reader(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [] {});
+  reader.notify();
+  run_until(io, [&] { return reader.queued() == 2; });
+  const auto& first = reader.take();
+  REQUIRE(first.event);
+  CHECK(first.event->id == "fire-1");
+  CHECK(first.event->point == "state");
+  CHECK(first.event->value == 1);
+  const auto& second = reader.take();
+  REQUIRE(second.event);
+  CHECK(second.event->id == "queued-before-records");
+  CHECK(second.event->kind == event_kind::device_offline);
+  CHECK(second.event->detail == old.detail);
 }

@@ -78,13 +78,13 @@ struct damaged_site {
   }
 
   void read_fire_ids() {
-    // The payloads as stored: the ids the platform must see again.
+    // The records as stored (docs/storage.md): the ids the platform must see again.
     const auto out = python(dir, fmt::format(R"(
 import sqlite3, json
 c = sqlite3.connect('file:{}?mode=ro', uri=True)
 for (p,) in c.execute("SELECT payload FROM outbox WHERE lane = 0"):
     j = json.loads(p)
-    if j["type"] == "fire_alarm": print(j["id"])
+    if j["kind"] == "fire_alarm": print(j["id"])
 )",
                                              db.string()));
     std::istringstream in(out);

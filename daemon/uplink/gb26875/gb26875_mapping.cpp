@@ -1,9 +1,5 @@
 #include "gb26875_mapping.hpp"
 
-#include "domain/time_text.hpp"
-
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -127,24 +123,11 @@ std::vector<std::string> gb26875_mapper::devices() const {
   return out;
 }
 
-std::optional<app_data> gb26875_mapper::event(std::string_view payload,
+std::optional<app_data> gb26875_mapper::event(const firegate::event& e,
                                               std::chrono::system_clock::duration clock_offset,
                                               std::string& error) const {
-  const auto j = nlohmann::json::parse(payload, nullptr, false);
-  if (!j.is_object() || !j.contains("type") || !j["type"].is_string() || !j.contains("device") ||
-      !j["device"].is_object() || !j["device"].contains("name") || !j["device"]["name"].is_string()) {
-    error = "not a firegate.event/1 message (type or device.name missing)";
-    return std::nullopt;
-  }
-  const auto kind = parse_event_kind(j["type"].get<std::string>());
-  if (!kind) {
-    error = "unknown event type \"" + j["type"].get<std::string>() + "\"";
-    return std::nullopt;
-  }
-  const auto time_text = j.value("time", std::string());
-  const auto when = parse_iso8601(time_text).value_or(clock::now()) + clock_offset;
-  const auto label = gb26875::local_time_label(when);
-  switch (*kind) {
+  const auto label = gb26875::local_time_label(e.time + clock_offset);
+  switch (e.kind) {
     case event_kind::storage_fault:
       return app_data{21, {{{std::int64_t{gb_uitd::normal | gb_uitd::fault}}, label}}};
     case event_kind::storage_recovery:
@@ -164,15 +147,13 @@ std::optional<app_data> gb26875_mapper::event(std::string_view payload,
     default:
       break;
   }
-  const auto device = j["device"]["name"].get<std::string>();
-  const auto point = j.value("point", std::string());
-  const auto c = component(device, point);
+  const auto c = component(e.device, e.point);
   if (!c) {
-    error = "device \"" + device + "\" has no gb26875_address";
+    error = "device \"" + e.device + "\" has no gb26875_address";
     return std::nullopt;
   }
-  auto bits = gb_status_bits(*kind, j.value("rule", std::string()));
-  if (j.value("test", false)) bits = static_cast<std::uint16_t>(bits & ~gb_status::normal);
+  auto bits = gb_status_bits(e.kind, e.rule);
+  if (e.test) bits = static_cast<std::uint16_t>(bits & ~gb_status::normal);
   info_object o{
       {std::int64_t{c->system_type}, std::int64_t{c->system_address}, std::int64_t{c->component_type},
        std::int64_t{c->address}, std::int64_t{bits}, c->description},

@@ -95,11 +95,11 @@ class gb26875_mapper {
   /// The devices in address order.
   std::vector<std::string> devices() const;
 
-  /// What an event's outbox payload (firegate.event/1 JSON) becomes: a component status (type 2),
-  /// or UITD status (type 21) for the gateway's own storage faults. Nullopt for events the protocol
-  /// has no place for (acknowledgements, evictions), or with `error` set when the payload cannot be
-  /// read. Times are the event's own, plus `clock_offset` (the centre's clock minus ours).
-  std::optional<gb26875::app_data> event(std::string_view payload,
+  /// What an event becomes: a component status (type 2), or UITD status (type 21) for the
+  /// gateway's own storage faults and its buses. Nullopt for events the protocol has no place for
+  /// (acknowledgements, evictions), or with `error` set when it cannot be sent (a device with no
+  /// address). Times are the event's own, plus `clock_offset` (the centre's clock minus ours).
+  std::optional<gb26875::app_data> event(const firegate::event& e,
                                          std::chrono::system_clock::duration clock_offset,
                                          std::string& error) const;
   /// Analog values (type 3) of the readings with a unit the standard knows, in frames of at most 63.

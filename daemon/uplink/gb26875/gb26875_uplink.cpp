@@ -347,8 +347,8 @@ void gb26875_uplink::pump() {
     if (!made_.empty() && made_.begin()->first.first < static_cast<int>(head->lane)) break;
     const auto& item = outbox_.take();
     upload up{item.id, {}, what_of(item)};
-    std::string error;
-    const auto data = mapper_.event(item.payload, clock_offset_, error);
+    std::string error = item.event ? std::string() : "no event behind it";
+    const auto data = item.event ? mapper_.event(*item.event, clock_offset_, error) : std::nullopt;
     if (!data) {
       // Nothing the standard carries (an acknowledgement), or never sendable: done for this uplink.
       if (!error.empty()) {

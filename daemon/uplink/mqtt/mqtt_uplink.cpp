@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -30,12 +31,13 @@ void write_telemetry(outbox_item& item, const std::string& gateway) {
 
 }  // namespace
 
-mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::mqtt_uplink_config& cfg,
-                         store_worker& worker, std::string gateway_id, unsigned uplink)
+mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::gateway_file& site,
+                         store_worker& worker, unsigned uplink)
     : executor_(std::move(executor)),
-      cfg_(cfg),
+      cfg_(site.mqtt),
       worker_(worker),
-      gateway_id_(std::move(gateway_id)),
+      site_(site),
+      gateway_id_(site.gateway.id),
       uplink_(uplink),
       retry_(executor_),
       pace_(executor_),
@@ -240,8 +242,17 @@ void mqtt_uplink::pump() {
     if (!head) break;
     const bool telemetry = head->lane == lane::telemetry;
     if (telemetry && (telemetry_in_flight_ >= telemetry_slots || !take_telemetry_token())) break;
-    // Live telemetry is offered with its readings: its message is written now that it goes.
-    if (head->payload.empty() && !head->readings.empty()) write_telemetry(*head, gateway_id_);
+    // Written now that it goes (and kept for a resend): an event's message from its record, with
+    // the site and the device as they are now; live telemetry's from its readings.
+    if (head->event) {
+      const auto& e = *head->event;
+      const auto device = std::find_if(site_.devices.begin(), site_.devices.end(),
+                                       [&](const config::device_config& d) { return d.name == e.device; });
+      head->payload = event_json(e, site_, device == site_.devices.end() ? nullptr : &*device);
+      head->event.reset();
+    } else if (head->payload.empty() && !head->readings.empty()) {
+      write_telemetry(*head, gateway_id_);
+    }
     auto msg = mqtt::make_message(head->topic, head->payload, 1, false);
     try {
       client_->publish(msg, reinterpret_cast<void*>(static_cast<std::intptr_t>(head->id)),

@@ -38,9 +38,12 @@ namespace firegate {
 /// Thread safety: Paho's threads touch only the listener objects, which post to the loop.
 class mqtt_uplink {
  public:
-  /// `gateway_id` names telemetry messages (their ids); `uplink` is this uplink's delivery bit.
-  mqtt_uplink(boost::asio::any_io_executor executor, const config::mqtt_uplink_config& cfg,
-              store_worker& worker, std::string gateway_id, unsigned uplink = 0);
+  /// `site`: the configuration in force, which must outlive the uplink (the application's, replaced
+  /// in place by a reload). Its [uplink.mqtt] settings and gateway id are taken as they are now; an
+  /// event is rendered with the site's description and the device's as they are when it is sent.
+  /// `uplink` is this uplink's delivery bit.
+  mqtt_uplink(boost::asio::any_io_executor executor, const config::gateway_file& site, store_worker& worker,
+              unsigned uplink = 0);
   ~mqtt_uplink();
   mqtt_uplink(const mqtt_uplink&) = delete;
   mqtt_uplink& operator=(const mqtt_uplink&) = delete;
@@ -48,8 +51,9 @@ class mqtt_uplink {
   void start();
   /// New items are in the outbox.
   void notify();
-  /// An item to send now: an event just committed, or one the store could not take (negative id),
-  /// or telemetry just committed with its readings (its message is written here as it goes). Telemetry is
+  /// An item to send now: an event just committed (with its `event`), or one the store could not
+  /// take (negative id), or telemetry just committed with its readings. Messages are written here as
+  /// they go: an event's firegate.event/1 JSON from its record, telemetry's from its readings. Telemetry is
   /// declined (false) while disconnected or while enough is queued: it stays in the store and comes by a
   /// later read. `follows`: its event names an earlier one (a recovery, an acknowledgement, an escalation):
   /// held after a restart until the earlier one cannot still be unread in the store (outbox_order.hpp).
@@ -94,6 +98,7 @@ class mqtt_uplink {
   boost::asio::any_io_executor executor_;
   config::mqtt_uplink_config cfg_;
   store_worker& worker_;
+  const config::gateway_file& site_;
   std::string gateway_id_;
   unsigned uplink_;
   boost::asio::steady_timer retry_;

@@ -167,7 +167,9 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
     j["bus"] = {{"name", e.device}, {"address", e.bus->address}, {"devices", e.bus->devices}};
     if (!e.bus->failed.empty()) j["bus"]["failed"] = e.bus->failed;
   }
-  return j.dump();
+  if (e.recovered) j["recovered"] = true;
+  // Text that is not UTF-8 is replaced (U+FFFD), never thrown: the alarm goes all the same.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 namespace {
