@@ -4,6 +4,7 @@
 // excess dropped, the latest message kept and taken when the device is within its rate again),
 // duplicates and late messages dropped by the profile's counter, last-seen offline detection.
 
+#include "domain/backoff.hpp"
 #include "inbox.hpp"
 #include "mqtt_client/paho_support.hpp"
 #include "mqtt_driver.hpp"
@@ -271,7 +272,7 @@ class ingest_bus final : public bus_driver {
     connected_ = true;
     ++connects_;
     bus_back();
-    backoff_ = 500ms;
+    backoff_.reset();
     spdlog::info(
         "mqtt bus connected bus={} broker={}:{} client_id={} tls={} mqtt={} session={} subscriptions=\"{}\"",
         name_, settings_->host, settings_->port, settings_->client_id, settings_->tls ? "on" : "off",
@@ -302,7 +303,7 @@ class ingest_bus final : public bus_driver {
                     settings_->mqtt5 ? "; a broker that speaks only MQTT 3.1.1 (mosquitto before 1.6) needs "
                                        "mqtt_version = \"3.1.1\" on this bus"
                                      : ""),
-        backoff_.count());
+        backoff_.step().count());
     schedule_reconnect();
   }
 
@@ -316,10 +317,7 @@ class ingest_bus final : public bus_driver {
 
   void schedule_reconnect() {
     if (stopped_) return;
-    const auto wait = std::chrono::milliseconds(
-        std::uniform_int_distribution<std::int64_t>(backoff_.count() / 2, backoff_.count())(jitter_));
-    backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(30s));
-    retry_.expires_after(wait);
+    retry_.expires_after(backoff_.next());
     retry_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
       if (!ec && alive.lock()) connect();
     });
@@ -691,8 +689,7 @@ class ingest_bus final : public bus_driver {
   bool bus_down_{false};   ///< a bus_offline has been told and not yet ended
   bool bus_known_{false};  ///< the broker has been reached since the start
   std::size_t connects_{0};
-  std::chrono::milliseconds backoff_{500};
-  std::minstd_rand jitter_{std::random_device{}()};
+  backoff backoff_{500ms, 30s};  ///< domain/backoff.hpp
   std::unique_ptr<mqtt::iaction_listener> connect_listener_;
   std::unique_ptr<mqtt::async_client> client_;  ///< null once retired (stop)
 };

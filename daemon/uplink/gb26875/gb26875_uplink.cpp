@@ -41,7 +41,8 @@ std::string what_of(const outbox_item& item) {
 }  // namespace
 
 gb26875_uplink::gb26875_uplink(asio::any_io_executor executor, const config::gb26875_uplink_config& cfg,
-                               store_worker& worker, unsigned uplink, gb26875_mapper mapper)
+                               store_worker& worker, unsigned uplink, gb26875_mapper mapper,
+                               backoff::random_source random)
     : executor_(executor),
       cfg_(cfg),
       worker_(worker),
@@ -57,7 +58,8 @@ gb26875_uplink::gb26875_uplink(asio::any_io_executor executor, const config::gb2
       confirm_timer_(executor),
       heartbeat_(executor),
       inspection_timer_(executor),
-      silence_(executor) {}
+      silence_(executor),
+      backoff_(1s, 60s, std::move(random)) {}
 
 gb26875_uplink::~gb26875_uplink() {
   stop();
@@ -127,7 +129,7 @@ void gb26875_uplink::on_connected() {
   connected_ = true;
   ++generation_;
   ++connects_;
-  backoff_ = 1000ms;
+  backoff_.reset();
   next_serial_ = 0;  // per connection
   reader_ = gb::frame_reader();
   skipped_seen_ = 0;
@@ -176,12 +178,8 @@ void gb26875_uplink::connection_lost(const std::string& why) {
 
 void gb26875_uplink::schedule_reconnect() {
   if (stopped_) return;
-  // Between half and all of the backoff, so gateways that lost the same centre come back spread out.
-  const auto half = backoff_.count() / 2;
-  const auto wait =
-      std::chrono::milliseconds(half + static_cast<long>(jitter_() % static_cast<unsigned>(half + 1)));
-  backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, 60s);
-  reconnect_.expires_after(wait);
+  // Between half and all of the step, so gateways that lost the same centre come back spread out.
+  reconnect_.expires_after(backoff_.next());
   reconnect_.async_wait(guarded([this](boost::system::error_code ec) {
     if (!ec) connect();
   }));

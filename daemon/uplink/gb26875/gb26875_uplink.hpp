@@ -22,6 +22,7 @@
 // gb26875_uplink.cpp has the connection and the sending; gb26875_downlink.cpp what the centre sends.
 
 #include "config/config.hpp"
+#include "domain/backoff.hpp"
 #include "gb26875/app_data.hpp"
 #include "gb26875/frame.hpp"
 #include "gb26875_mapping.hpp"
@@ -65,9 +66,11 @@ class gb26875_uplink {
   using query_handler = std::function<void(const gb26875::app_data& request,
                                            std::function<void(std::optional<gb26875::app_data>)> reply)>;
 
-  /// `uplink` is this uplink's delivery bit in the store.
+  /// `uplink` is this uplink's delivery bit in the store; `random` draws the reconnect waits
+  /// (domain/backoff.hpp).
   gb26875_uplink(boost::asio::any_io_executor executor, const config::gb26875_uplink_config& cfg,
-                 store_worker& worker, unsigned uplink, gb26875_mapper mapper);
+                 store_worker& worker, unsigned uplink, gb26875_mapper mapper,
+                 backoff::random_source random = {});
   ~gb26875_uplink();
   gb26875_uplink(const gb26875_uplink&) = delete;
   gb26875_uplink& operator=(const gb26875_uplink&) = delete;
@@ -193,8 +196,7 @@ class gb26875_uplink {
   std::map<queue_key, upload> made_;
   std::uint64_t arrivals_{0};
   std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> analog_sent_;
-  std::chrono::milliseconds backoff_{1000};
-  std::minstd_rand jitter_{std::random_device{}()};
+  backoff backoff_;  ///< 1 s doubling to 60 s
   std::chrono::system_clock::duration clock_offset_{};
   clock_refused_handler clock_refused_;
   bool clock_refused_reported_{false};  ///< since the last synchronisation taken

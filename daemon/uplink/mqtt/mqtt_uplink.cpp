@@ -32,7 +32,7 @@ void write_telemetry(outbox_item& item, const std::string& gateway) {
 }  // namespace
 
 mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::gateway_file& site,
-                         store_worker& worker, unsigned uplink)
+                         store_worker& worker, unsigned uplink, backoff::random_source random)
     : executor_(std::move(executor)),
       cfg_(site.mqtt),
       worker_(worker),
@@ -41,6 +41,7 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::gateway_f
       uplink_(uplink),
       retry_(executor_),
       pace_(executor_),
+      backoff_(500ms, 30s, std::move(random)),
       alive_(std::make_shared<bool>(true)),
       outbox_(executor_, worker,
               {uplink, cfg_.max_in_flight, true,
@@ -155,7 +156,7 @@ void mqtt_uplink::on_connected() {
   connecting_ = false;
   connected_ = true;
   ++connects_;
-  backoff_ = 500ms;
+  backoff_.reset();
   spdlog::info("uplink connected broker={}:{} client_id={} tls={}", cfg_.host, cfg_.port, cfg_.client_id,
                cfg_.tls ? "on" : "off");
   if (!command_topic_.empty()) {
@@ -177,7 +178,7 @@ void mqtt_uplink::on_connect_failed(const std::string& why) {
   // Paho reports a failed TLS handshake as a bare failure: the hint says what to look at.
   spdlog::warn("uplink connect failed broker={}:{} tls={} error=\"{}\" check=\"{}\" retry_within_ms={}",
                cfg_.host, cfg_.port, cfg_.tls ? "on" : "off", why, paho::connect_hint(cfg_.tls.has_value()),
-               backoff_.count());
+               backoff_.step().count());
   schedule_reconnect();
 }
 
@@ -193,10 +194,7 @@ void mqtt_uplink::on_connection_lost(const std::string& why) {
 
 void mqtt_uplink::schedule_reconnect() {
   if (stopped_) return;
-  const auto wait = std::chrono::milliseconds(
-      std::uniform_int_distribution<std::int64_t>(backoff_.count() / 2, backoff_.count())(jitter_));
-  retry_.expires_after(wait);
-  backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(30s));
+  retry_.expires_after(backoff_.next());
   retry_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
     if (!ec && alive.lock()) connect();
   });

@@ -15,6 +15,7 @@
 // window, so an alarm never waits for a slot.
 
 #include "config/config.hpp"
+#include "domain/backoff.hpp"
 #include "store/store_worker.hpp"
 #include "uplink/outbox_reader.hpp"
 
@@ -41,9 +42,9 @@ class mqtt_uplink {
   /// `site`: the configuration in force, which must outlive the uplink (the application's, replaced
   /// in place by a reload). Its [uplink.mqtt] settings and gateway id are taken as they are now; an
   /// event is rendered with the site's description and the device's as they are when it is sent.
-  /// `uplink` is this uplink's delivery bit.
+  /// `uplink` is this uplink's delivery bit; `random` draws the reconnect waits (domain/backoff.hpp).
   mqtt_uplink(boost::asio::any_io_executor executor, const config::gateway_file& site, store_worker& worker,
-              unsigned uplink = 0);
+              unsigned uplink = 0, backoff::random_source random = {});
   ~mqtt_uplink();
   mqtt_uplink(const mqtt_uplink&) = delete;
   mqtt_uplink& operator=(const mqtt_uplink&) = delete;
@@ -103,7 +104,7 @@ class mqtt_uplink {
   unsigned uplink_;
   boost::asio::steady_timer retry_;
   boost::asio::steady_timer pace_;
-  std::chrono::milliseconds backoff_{500};
+  backoff backoff_;              ///< 0.5 s doubling to 30 s
   std::shared_ptr<bool> alive_;  ///< posted handlers check it: the uplink may be gone when they run
   std::unique_ptr<mqtt::iaction_listener> connect_listener_;
   std::unique_ptr<mqtt::iaction_listener> publish_listener_;
@@ -121,7 +122,6 @@ class mqtt_uplink {
   std::function<void()> online_;
   std::size_t connects_{0};
   std::optional<clock::time_point> last_ack_;
-  std::minstd_rand jitter_{std::random_device{}()};
   bool connected_{false};
   bool connecting_{false};
   bool stopped_{false};
