@@ -212,6 +212,7 @@ int application::run() {
   } catch (const store_error&) {
   }
   uplink_.reset();
+  gb26875_answers_.reset();
   gb26875_.reset();
   store_.reset();
   spdlog::info("firegated stopped outbox={}", outbox);

@@ -10,6 +10,7 @@
 #include "rules/linkage.hpp"
 #include "store/store_worker.hpp"
 #include "systemd_notifier.hpp"
+#include "uplink/gb26875/gb26875_answers.hpp"
 #include "uplink/gb26875/gb26875_uplink.hpp"
 #include "uplink/mqtt/commands.hpp"
 #include "uplink/mqtt/mqtt_uplink.hpp"
@@ -60,10 +61,6 @@ class application final : public reading_sink {
   /// [uplink.gb26875] is), each with its delivery bit in the store: MQTT 0, GB/T 26875.3 next.
   void start_uplink();
   void start_gb26875();
-  /// A read from the GB/T 26875.3 centre (app/gb26875_answers.cpp): what the gateway knows of the
-  /// facility, a component's status or analog values, the UITD's status.
-  void answer_gb26875(const gb26875::app_data& request,
-                      std::function<void(std::optional<gb26875::app_data>)> reply);
   void start_drivers();
   /// Opens firegatectl's socket ([control]); a failure is logged and the daemon runs on.
   void start_control();
@@ -204,6 +201,8 @@ class application final : public reading_sink {
   boost::asio::steady_timer rules_timer_;
   std::unique_ptr<mqtt_uplink> uplink_;
   std::unique_ptr<gb26875_uplink> gb26875_;
+  /// Its answers to the centre's reads, made and gone with it.
+  std::unique_ptr<gb26875_answers> gb26875_answers_;
   std::vector<std::unique_ptr<bus_driver>> drivers_;
   /// Devices the drivers said are offline (on their own or with their bus): a set, as a device may be
   /// said offline twice (with its bus, then on its own when it stays silent after the bus is back).

@@ -35,12 +35,18 @@ void application::start_uplink() {
 void application::start_gb26875() {
   if (!cfg_.gb26875) return;
   const unsigned bit = cfg_.mqtt.host.empty() ? 0 : 1;
+  gb26875_answers_.reset();
   gb26875_ =
       std::make_unique<gb26875_uplink>(io_.get_executor(), *cfg_.gb26875, *store_, bit, gb26875_mapper(cfg_));
-  gb26875_->on_query(
-      [this](const gb26875::app_data& request, std::function<void(std::optional<gb26875::app_data>)> reply) {
-        answer_gb26875(request, std::move(reply));
-      });
+  gb26875_answers_ = std::make_unique<gb26875_answers>(
+      io_.get_executor(), *store_, cfg_, *gb26875_,
+      gb26875_answers::sources{[this] { return rules_.open_alarms(); },
+                               [this] { return std::span<const reading>(batch_); },
+                               [this] { return storage_failing_ || storage_in_memory_; }});
+  gb26875_->on_query([answers = gb26875_answers_.get()](const gb26875::app_data& request,
+                                                        gb26875_answers::reply_handler reply) {
+    answers->answer(request, std::move(reply));
+  });
   gb26875_->on_clock_refused([this](std::string detail, double step_s) {
     event e;
     e.id = new_event_id();

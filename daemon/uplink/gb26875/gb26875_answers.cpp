@@ -1,8 +1,8 @@
-// The application's answers to a GB/T 26875.3 centre's reads (docs/gb26875.md, "What the centre
-// can ask"): the uplink handles the protocol, the application knows the alarms and readings.
-// Split from platform.cpp, which faces the MQTT platform.
+// The gateway's answers to a GB/T 26875.3 centre's reads (docs/gb26875.md, "What the centre can
+// ask"): the uplink handles the protocol; what the gateway knows (its open alarms, its latest
+// readings, its storage's state) comes from the sources the application gives, and the store.
 
-#include "application.hpp"
+#include "gb26875_answers.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -26,11 +26,20 @@ std::int64_t number(const gb::info_object& o, std::size_t field) {
 
 }  // namespace
 
-void application::answer_gb26875(const gb::app_data& request,
-                                 std::function<void(std::optional<gb::app_data>)> reply) {
-  const auto& gbc = *cfg_.gb26875;
-  const auto& mapper = gb26875_->mapper();
-  const auto offset = gb26875_ ? gb26875_->clock_offset() : std::chrono::system_clock::duration{};
+gb26875_answers::gb26875_answers(asio::any_io_executor loop, store_worker& worker,
+                                 const config::gateway_file& site, const gb26875_uplink& uplink, sources s)
+    : loop_(std::move(loop)), worker_(worker), site_(site), uplink_(uplink), sources_(std::move(s)) {}
+
+const config::device_config* gb26875_answers::device_named(const std::string& name) const {
+  const auto it = std::find_if(site_.devices.begin(), site_.devices.end(),
+                               [&](const config::device_config& d) { return d.name == name; });
+  return it == site_.devices.end() ? nullptr : &*it;
+}
+
+void gb26875_answers::answer(const gb::app_data& request, reply_handler reply) {
+  const auto& gbc = *site_.gb26875;
+  const auto& mapper = uplink_.mapper();
+  const auto offset = uplink_.clock_offset();
   const auto now = gb::local_time_label(clock::now() + offset);
   const std::int64_t sys_type = gbc.system_type, sys_address = gbc.system_address;
   // Reads of the facility name systems (61, 65, 66, 68) or components (62, 63, 67), several at
@@ -67,10 +76,10 @@ void application::answer_gb26875(const gb::app_data& request,
     if (d.objects.empty()) return reply(std::nullopt);
     reply(std::move(d));
   };
-  const auto open = rules_.open_alarms();
+  const auto open = sources_.open_alarms();
   const auto bits_of = [&](const std::string& device) {
     std::uint16_t bits = gb_status::normal;
-    const auto* d = device.empty() ? nullptr : find_device(device);
+    const auto* d = device.empty() ? nullptr : device_named(device);
     for (const auto& a : open) {
       if (device.empty() || a.device == device) bits |= gb_status_bits(a.kind, a.rule);
       // A component behind a bus that is down cannot be reached: a fault of its own to the centre.
@@ -110,8 +119,10 @@ void application::answer_gb26875(const gb::app_data& request,
         if (const auto c = component_at(o)) devices.push_back(c->first);
       }
       if (devices.empty()) return answer(gb::app_data{3, {}}, left_out);
-      store_->post([this, devices = std::move(devices), left_out, offset,
-                    answer = std::move(answer)](store& s) mutable {
+      // The job touches nothing of this object's on the store's thread; the answer runs on the loop
+      // only if this object (and so its uplink) is still there.
+      worker_.post([this, loop = loop_, alive = std::weak_ptr<bool>(alive_), devices = std::move(devices),
+                    left_out, offset, answer = std::move(answer)](store& s) mutable {
         std::vector<reading> latest;
         for (const auto& device : devices) {
           try {
@@ -121,11 +132,11 @@ void application::answer_gb26875(const gb::app_data& request,
             // Answered without it: the storage fault is reported by the writes.
           }
         }
-        asio::post(io_, [this, devices = std::move(devices), left_out = std::move(left_out),
-                         latest = std::move(latest), offset, answer = std::move(answer)]() mutable {
-          if (!gb26875_) return;
+        asio::post(loop, [this, alive, devices = std::move(devices), left_out = std::move(left_out),
+                          latest = std::move(latest), offset, answer = std::move(answer)]() mutable {
+          if (!alive.lock()) return;
           // Readings not yet flushed to the store are newer than what it has.
-          for (const auto& r : batch_) {
+          for (const auto& r : sources_.unflushed()) {
             if (std::find(devices.begin(), devices.end(), r.device) == devices.end() || r.q != quality::good)
               continue;  // a failed poll keeps the last value
             auto it = std::find_if(latest.begin(), latest.end(), [&](const reading& l) {
@@ -144,7 +155,7 @@ void application::answer_gb26875(const gb::app_data& request,
               left_out.push_back(fmt::format("{}: no readings yet", device));
           }
           gb::app_data all{3, {}};
-          for (auto& part : gb26875_->mapper().analog(latest, offset)) {
+          for (auto& part : uplink_.mapper().analog(latest, offset)) {
             for (auto& o : part.objects) all.objects.push_back(std::move(o));
           }
           answer(std::move(all), left_out);
@@ -161,7 +172,7 @@ void application::answer_gb26875(const gb::app_data& request,
     }
     case 66: {  // facility system configuration
       const auto text = gb26875::to_gb18030(
-          fmt::format("firegate site={} devices={}", cfg_.site.id, mapper.devices().size()), 255);
+          fmt::format("firegate site={} devices={}", site_.site.id, mapper.devices().size()), 255);
       out.type = 6;
       for (const auto& o : request.objects) {
         if (system_named(o)) out.objects.push_back({{sys_type, sys_address, text}, std::nullopt});
@@ -188,13 +199,13 @@ void application::answer_gb26875(const gb::app_data& request,
       std::int64_t uitd = gb_uitd::normal;
       const auto bits = bits_of("");
       if (bits & gb_status::fire) uitd |= gb_uitd::fire;
-      if (storage_failing_ || storage_in_memory_) uitd |= gb_uitd::fault;
+      if (sources_.storage_faulty()) uitd |= gb_uitd::fault;
       if (bits & gb_status::bus_fault) uitd |= gb_uitd::fault | gb_uitd::line_fault;
       return answer(gb::app_data{21, {{{uitd}, now}}}, left_out);
     }
     case 86: {  // UITD configuration
       auto text = fmt::format("firegate {} gateway={} site={} \"{}\" devices={}", FIREGATE_VERSION,
-                              cfg_.gateway.id, cfg_.site.id, cfg_.site.name, cfg_.devices.size());
+                              site_.gateway.id, site_.site.id, site_.site.name, site_.devices.size());
       return answer(gb::app_data{26, {{{gb26875::to_gb18030(text, 255)}, std::nullopt}}}, left_out);
     }
     default:
