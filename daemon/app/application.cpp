@@ -148,13 +148,10 @@ int application::run() {
   const auto open = opened->open_alarms();
   const auto false_alarms = opened->false_alarms_since(local_midnight(clock::now()));
   // The platform commands young enough to be taken again: a replay of one is known at once.
+  std::map<std::string, store::remembered_command, std::less<>> remembered_commands;
   try {
-    done_commands_ =
+    remembered_commands =
         opened->commands_since(clock::now() - cfg_.mqtt.command_max_age - std::chrono::minutes(1));
-    std::vector<std::pair<clock::time_point, std::string>> by_time;
-    for (const auto& [id, c] : done_commands_) by_time.emplace_back(c.time, id);
-    std::sort(by_time.begin(), by_time.end());
-    for (auto& [t, id] : by_time) done_order_.push_back(std::move(id));
   } catch (const store_error& e) {
     spdlog::warn("storage cannot read the commands carried out error=\"{}\"", e.what());
   }
@@ -163,6 +160,17 @@ int application::run() {
   const bool mqtt = !cfg_.mqtt.host.empty();
   opened->set_uplinks((mqtt ? 1U : 0U) + (cfg_.gb26875 ? 1U : 0U), mqtt ? 1U : 0U);
   store_ = std::make_unique<store_worker>(std::move(opened), [this](store& s) { replace_damaged(s); });
+  commands_ = std::make_unique<platform_commands>(
+      io_, *store_, cfg_,
+      platform_commands::hooks{
+          [this](std::function<void(gateway_health)> then) { with_health(std::move(then)); },
+          [this](const command_body& body) { return carry_out(body); },
+          [this](const std::string& device) { return poll_now(device); },
+          [this](const std::string& payload) {
+            if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), payload);
+          },
+          [this](event e) { raise(std::move(e)); }});
+  commands_->remember(std::move(remembered_commands));
   start_uplink();
   start_gb26875();
   schedule_heartbeat();
@@ -424,7 +432,7 @@ void application::on_readings(std::span<const reading> readings) {
   // Rules decide at once; an event is committed with a full sync before the uplink sees it.
   // Readings wait for the next flush, so one transaction carries a second of a whole fleet's polls.
   for (auto& e : rules_.on_readings(readings, rules::mono::now())) raise(std::move(e));
-  if (!reads_.empty()) answer_reads(readings);
+  commands_->on_readings(readings);
   if (gb26875_) gb26875_->on_readings(readings);
   watch_readings(readings);
   batch_.insert(batch_.end(), readings.begin(), readings.end());

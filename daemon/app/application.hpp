@@ -6,6 +6,7 @@
 #include "config/config.hpp"
 #include "control/control_server.hpp"
 #include "driver.hpp"
+#include "platform_commands.hpp"
 #include "rules/alarm_engine.hpp"
 #include "rules/linkage.hpp"
 #include "store/store_worker.hpp"
@@ -52,9 +53,6 @@ class application final : public reading_sink {
   void on_device_status(const device_status& status) override;
   void on_bus_status(const bus_status& status) override;
   void on_device_quality(const device_quality& quality) override;
-  /// A command from the platform (cmd topic): carried out and answered on cmd/reply, unless it is
-  /// a retained message, or was carried out before (its first reply is sent again).
-  void on_command(const std::string& payload, bool retained = false);
 
  private:
   /// The MQTT uplink (when [uplink.mqtt] is configured) and the GB/T 26875.3 one (when
@@ -146,20 +144,10 @@ class application final : public reading_sink {
   void watch_event(const event& e);
   /// Drops the watchers whose client has gone.
   void prune_watchers();
-  /// A command not carried out before: checked against the allow-list and its age, then done.
-  void run_command(const parsed_command& cmd);
-  /// Logs a command's outcome and publishes its reply; one carried out is remembered by its id.
-  /// `reached_engine`: the alarm engine took it (and may have refused it).
-  void answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,
-              std::string_view result, bool reached_engine = false);
-  /// A command carried out before: its first reply again, marked "repeated".
-  void answer_repeat(const parsed_command& cmd, const std::string& first_reply);
   /// "" when `device` is configured, else the refusal (with the closest name).
   std::string unknown_device(const std::string& device) const;
-  /// A read command: polls the device now; answered by answer_reads() or after read_timeout.
-  /// Returns the refusal, or "" when under way.
-  std::string start_read(const parsed_command& cmd, const read_command& rd);
-  void answer_reads(std::span<const reading> readings);
+  /// The platform's commands' hook: "" when `device`'s driver was asked to poll it now.
+  std::string poll_now(const std::string& device);
   /// The gateway's health now, outbox depths as of the last read of the store.
   gateway_health health();
   /// Reads the outbox depths from the store, then calls `then` on the loop with the health.
@@ -207,21 +195,8 @@ class application final : public reading_sink {
   /// Devices the drivers said are offline (on their own or with their bus): a set, as a device may be
   /// said offline twice (with its bus, then on its own when it stays silent after the bus is back).
   std::set<std::string, std::less<>> offline_devices_;
-  /// Read commands waiting for their device's next poll.
-  struct pending_read {
-    parsed_command cmd;
-    std::string device, point;
-    clock::time_point asked;
-    std::shared_ptr<boost::asio::steady_timer> timer;
-  };
-  std::vector<pending_read> reads_;
-  /// Platform commands carried out lately, by id (loaded from the store at start: those young
-  /// enough to be taken again by command_max_age_s), and those being carried out now.
-  std::map<std::string, store::remembered_command, std::less<>> done_commands_;
-  static constexpr std::size_t max_remembered_commands = 10000;
-  std::deque<std::string> done_order_;
-  std::set<std::string, std::less<>> commands_under_way_;
-  static constexpr std::chrono::seconds read_timeout{10};
+  /// The platform's commands (app/platform_commands.hpp).
+  std::unique_ptr<platform_commands> commands_;
   std::size_t storage_faults_{0};
   /// Failed store jobs not yet in a log line, and when the last line was (one a minute at most).
   std::size_t storage_failures_unlogged_{0};
