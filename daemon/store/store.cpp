@@ -111,6 +111,13 @@ constexpr const char* migrations[] = {
       ) WITHOUT ROWID;
       CREATE INDEX commands_by_time ON commands (time_ms);
     )sql",
+    // 7: an alarm or fault row's payload is the event's record (domain/event_record.hpp), no longer
+    // the platform's message. Nothing to change in the file: rows queued before are read as they
+    // are (uplink/stored_event.cpp). The version says it, so that an older firegated, which would
+    // send a record to the platform as it is, refuses the file instead of taking it.
+    R"sql(
+      SELECT 1;
+    )sql",
 };
 
 }  // namespace

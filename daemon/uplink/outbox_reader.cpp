@@ -69,6 +69,11 @@ const outbox_item& outbox_reader::take() {
   auto node = queued_.extract(queued_.begin());
   const auto id = node.mapped().id;
   auto [it, fresh] = in_flight_.emplace(id, std::pair{node.key(), std::move(node.mapped())});
+  if (!fresh) {
+    // Cannot happen while known_ keeps an id from being queued twice: said, not silently dropped.
+    spdlog::error("{} outbox item taken twice outbox_id={} action=\"the first stays in flight\"",
+                  settings_.log_name, id);
+  }
   refill();
   return it->second.second;
 }
@@ -107,7 +112,7 @@ void outbox_reader::refill() {
   const auto generation = notifications_;
   // The job touches nothing of this reader's on the store's thread: its reply goes to the loop.
   worker_.post([this, reply = reply_to_loop(), want, generation, exclude = known_, uplink = settings_.uplink,
-                prepare = settings_.prepare](store& s) {
+                prepare = settings_.prepare, name = settings_.log_name](store& s) {
     auto items = std::make_shared<std::vector<outbox_item>>();
     std::string error;
     try {
@@ -115,7 +120,16 @@ void outbox_reader::refill() {
       for (auto& item : *items) {
         // An event's record read back here, off the loop, for the uplink to render as it sends it.
         if (item.lane != lane::telemetry) {
-          if (auto e = stored_event(item.payload)) item.event = std::make_shared<const event>(std::move(*e));
+          if (auto e = stored_event(item.payload)) {
+            item.event = std::make_shared<const event>(std::move(*e));
+          } else {
+            // Damaged, or of no form this build reads: each uplink does what it can with it (the
+            // MQTT uplink sends it as stored, the GB/T 26875.3 uplink has nothing to map).
+            spdlog::error(
+                "{} outbox item is not an event this build can read outbox_id={} bytes={} "
+                "action=\"sent as stored where the uplink can\"",
+                name, item.id, item.payload.size());
+          }
         }
         if (prepare) prepare(item);
       }
@@ -148,6 +162,9 @@ void outbox_reader::refill() {
       for (auto& item : released) enqueue(std::move(item));
       flush_marks();
       if (ready_) ready_();
+      // A read that queued little (what it found this uplink marks at once, or the uplink took it
+      // all) reads on while the store has more: it does not wait for the next notice.
+      refill();
     });
   });
 }

@@ -155,6 +155,24 @@ TEST_CASE(
   CHECK(undelivered(worker, 0) == std::vector<std::string>{"fault-1", "tele-1"});
 }
 
+TEST_CASE("outbox reader: reads on while the store has more, though a read queued nothing to send") {
+  test::temp_dir dir;
+  boost::asio::io_context io;
+  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
+  worker.call([](store& s) {
+    s.set_uplinks(2);  // telemetry for both: what the MQTT uplink stored before GB/T 26875.3 was added
+    for (int i = 0; i < 10; ++i) s.enqueue(lane::telemetry, "t/tele", "tele-" + std::to_string(i));
+    return 0;
+  });
+  // Four at a time, each read all telemetry this uplink marks at once: nothing is queued, and no
+  // other notice comes. Every row is marked all the same.
+  outbox_reader reader(io.get_executor(), worker, {1, 4, false, {}, "test uplink"}, [] {});
+  reader.notify();
+  run_until(io, [&] { return undelivered(worker, 1).empty(); });
+  CHECK(reader.queued() == 0);
+  CHECK(undelivered(worker, 0).size() == 10);
+}
+
 TEST_CASE("outbox reader: after a restart a recovery committed before the first read goes behind its alarm") {
   test::temp_dir dir;
   boost::asio::io_context io;

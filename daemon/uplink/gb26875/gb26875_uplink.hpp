@@ -19,6 +19,10 @@
 // Analog values (type 3) are sent from live readings, each point at most every analog_interval_s;
 // they are not stored for this uplink (telemetry items are stored as delivered for it).
 //
+// The outbox is read by its outbox_reader (uplink/outbox_reader.hpp). What the uplink makes itself
+// (the answer to an inspection check on the alarm lane, the UITD's time on the fault lane, analog
+// values) goes after the outbox's items of its lane: a fire alarm is never behind a reply.
+//
 // gb26875_uplink.cpp has the connection and the sending; gb26875_downlink.cpp what the centre sends.
 
 #include "config/config.hpp"
@@ -42,7 +46,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <span>
 #include <string>
 #include <vector>

@@ -249,7 +249,7 @@ void mqtt_uplink::pump() {
       head->payload = event_json(e, site_, device == site_.devices.end() ? nullptr : &*device);
       head->event.reset();
     } else if (head->payload.empty() && !head->readings.empty()) {
-      write_telemetry(*head, gateway_id_);
+      write_telemetry(*head, site_.gateway.id);  // the id in force, as the events' messages have it
     }
     auto msg = mqtt::make_message(head->topic, head->payload, 1, false);
     try {

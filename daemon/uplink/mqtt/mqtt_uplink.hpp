@@ -10,7 +10,8 @@
 // not all come back in the same instant.
 //
 // Order: alarms, then faults, then telemetry (live and backlog alternating, store::pending). An
-// event is offered the moment it is committed; the backlog is read in batches. Telemetry is paced
+// event is offered the moment it is committed; the backlog is read in batches by the outbox reader
+// (uplink/outbox_reader.hpp), also while disconnected, so that a reconnect finds its window ready. Telemetry is paced
 // (mqtt.telemetry_rate messages a second) and may hold at most three quarters of the in-flight
 // window, so an alarm never waits for a slot.
 
@@ -28,7 +29,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
