@@ -2,6 +2,7 @@
 
 #include "link_quality.hpp"
 #include "modbus_error.hpp"
+#include "poll_schedule.hpp"
 #include "technician.hpp"
 
 #include <fmt/format.h>
@@ -27,12 +28,8 @@ namespace {
 struct device_state {
   const modbus_device_settings* settings{nullptr};
   enum class link { unknown, online, offline } link{link::unknown};
-  steady::time_point next_alarm{};  ///< when the alarm group is next due
-  steady::time_point next_full{};   ///< when every point is next due
-  /// An offline device is retried with capped exponential backoff, not on its schedule: each try
-  /// costs a full timeout on a line its neighbours share.
-  std::chrono::milliseconds retry_delay{0};
-  steady::time_point next_try{};
+  /// When it is asked next, online or offline (poll_schedule.hpp).
+  device_schedule schedule;
   steady::time_point pending_since{};  ///< when it began waiting as told::pending
   bool busy{false};                    ///< a worker is polling it (with max_in_flight > 1)
   /// How its going offline was told to the sink: on its own; with its bus (the bus's fault covers
@@ -45,20 +42,9 @@ struct device_state {
   link_quality quality;
   device_counters counters;
 
-  bool has_alarm_group() const { return !settings->profile->alarm_blocks.empty(); }
-  steady::time_point due() const {
-    if (link == link::offline) return next_try;
-    return has_alarm_group() ? std::min(next_alarm, next_full) : next_full;
-  }
+  bool offline() const { return link == link::offline; }
+  steady::time_point due() const { return schedule.due(offline()); }
 };
-
-/// The next time of a fixed-rate schedule: one interval on, or one interval from `now` when the
-/// schedule fell a whole interval behind (a late bus catches up by skipping, never by bursting).
-steady::time_point advance(steady::time_point due, std::chrono::milliseconds interval,
-                           steady::time_point now) {
-  due += interval;
-  return due <= now ? now + interval : due;
-}
 
 struct pending_write {
   write_command command;
@@ -93,6 +79,7 @@ class bus final : public std::enable_shared_from_this<bus> {
     for (const auto& d : settings_->devices) {
       device_state s;
       s.settings = &d;
+      s.schedule = device_schedule(d.alarm_interval, d.poll_interval, !d.profile->alarm_blocks.empty());
       s.counters.device = d.name;
       s.counters.bus = name_;
       s.counters.address = fmt::format("{} unit {}", transport_->endpoint(), d.unit_id);
@@ -107,9 +94,7 @@ class bus final : public std::enable_shared_from_this<bus> {
     const auto n = static_cast<std::int64_t>(std::max<std::size_t>(devices_.size(), 1));
     for (std::size_t i = 0; i < devices_.size(); ++i) {
       auto& d = devices_[i];
-      const auto offset = d.settings->alarm_interval * static_cast<std::int64_t>(i) / n;
-      d.next_full = now + offset;
-      d.next_alarm = d.next_full;
+      d.schedule.start_at(now + d.settings->alarm_interval * static_cast<std::int64_t>(i) / n);
     }
     last_ = devices_.size() - 1;
     const auto n_workers =
@@ -164,10 +149,7 @@ class bus final : public std::enable_shared_from_this<bus> {
   bool poll_now(const std::string& device) {
     for (auto& d : devices_) {
       if (d.settings->name != device) continue;
-      const auto now = steady::now();
-      d.next_full = now;
-      d.next_alarm = now;
-      d.next_try = now;
+      d.schedule.ask_now(steady::now());
       wake_all();
       return true;
     }
@@ -225,12 +207,9 @@ class bus final : public std::enable_shared_from_this<bus> {
           continue;
         }
         // The most overdue device goes next; among equally due ones, the one after the last polled.
-        std::optional<std::size_t> next;
-        for (std::size_t k = 0; k < devices_.size(); ++k) {
-          const auto i = (last_ + 1 + k) % devices_.size();
-          if (devices_[i].busy) continue;
-          if (!next || devices_[i].due() < devices_[*next].due()) next = i;
-        }
+        const auto next = most_overdue(
+            devices_.size(), last_, [&](std::size_t i) { return devices_[i].due(); },
+            [&](std::size_t i) { return devices_[i].busy; });
         if (!next) {
           co_await pause(w, devices_.empty() ? steady::duration(1h) : steady::duration(20ms));
           continue;
@@ -286,7 +265,7 @@ class bus final : public std::enable_shared_from_this<bus> {
   void note_lateness(const device_state& d, steady::time_point now) {
     if (d.link == device_state::link::offline) return;
     const auto late = now - d.due();
-    const auto interval = d.has_alarm_group() ? d.settings->alarm_interval : d.settings->poll_interval;
+    const auto interval = d.schedule.interval();
     if (late <= interval) return;
     ++late_polls_;
     if (now - last_late_warning_ < 60s && last_late_warning_ != steady::time_point{}) return;
@@ -320,7 +299,7 @@ class bus final : public std::enable_shared_from_this<bus> {
 
   awaitable<void> poll(device_state& d, steady::time_point started, worker& w) {
     const auto& profile = *d.settings->profile;
-    const bool full = d.link == device_state::link::offline || !d.has_alarm_group() || d.next_full <= started;
+    const bool full = d.schedule.full_at(started, d.offline());
     const auto& blocks = full ? (d.gapless ? profile.gapless_blocks : profile.blocks)
                               : (d.gapless ? profile.gapless_alarm_blocks : profile.alarm_blocks);
     ++d.counters.polls;
@@ -348,12 +327,7 @@ class bus final : public std::enable_shared_from_this<bus> {
       }
       count_response(d);
     }
-    if (full) {
-      d.next_full = advance(d.next_full, d.settings->poll_interval, started);
-      d.next_alarm = started + d.settings->alarm_interval;
-    } else {
-      d.next_alarm = advance(d.next_alarm, d.settings->alarm_interval, started);
-    }
+    d.schedule.polled(started, full);
     if (!ok) co_return;
     record_success(d, started);
     if (!stopped_) sink_.on_readings(readings);
@@ -631,10 +605,8 @@ class bus final : public std::enable_shared_from_this<bus> {
     using told = device_state::told;
     if (d.link == device_state::link::offline) {
       // Still down: wait twice as long before the next try, up to the cap.
-      d.retry_delay = std::min(d.retry_delay * 2, settings_->offline_retry_max);
-      d.next_try = steady::now() + d.retry_delay;
-      if (d.offline_told == told::pending)
-        d.next_try = std::min(d.next_try, d.pending_since + pending_limit());
+      d.schedule.failed_again(steady::now(), settings_->offline_retry_max);
+      if (d.offline_told == told::pending) d.schedule.try_by(d.pending_since + pending_limit());
       // Its bus came back and it did not answer: its silence is its own once another unit answers
       // (it waits as pending); a transport failing again is the bus's again.
       if (d.offline_told == told::bus_back && !bus_down_) hold_back(d);
@@ -642,9 +614,7 @@ class bus final : public std::enable_shared_from_this<bus> {
       d.link = device_state::link::offline;
       // Offline covers it from here: the quality window starts over when it answers again.
       d.quality.reset();
-      d.retry_delay = std::min(std::max(d.settings->poll_interval, std::chrono::milliseconds(500)),
-                               settings_->offline_retry_max);
-      d.next_try = steady::now() + d.retry_delay;
+      d.schedule.went_offline(steady::now(), settings_->offline_retry_max);
       if (bus_down_) {
         d.offline_told = told::with_bus;
         sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
@@ -677,13 +647,12 @@ class bus final : public std::enable_shared_from_this<bus> {
     d.offline_told = device_state::told::pending;
     d.pending_since = steady::now();
     // Asked again by the end of the wait at the latest, its backoff notwithstanding.
-    d.next_try = std::min(d.next_try, d.pending_since + pending_limit());
+    d.schedule.try_by(d.pending_since + pending_limit());
     // Its neighbours are asked at once: one answering settles it as this device's own fault.
     const auto now = steady::now();
     for (auto& x : devices_) {
-      if (&x == &d || x.link == device_state::link::offline) continue;
-      x.next_alarm = std::min(x.next_alarm, now);
-      if (!x.has_alarm_group()) x.next_full = std::min(x.next_full, now);
+      if (&x == &d || x.offline()) continue;
+      x.schedule.hurry(now);
     }
     wake_all();
   }
@@ -734,7 +703,7 @@ class bus final : public std::enable_shared_from_this<bus> {
     record_quality(d, {});
     d.counters.consecutive_failures = 0;
     d.counters.last_good = clock::now();
-    d.retry_delay = std::chrono::milliseconds(0);
+    d.schedule.answered();
     if ((bus_down_ || !bus_known_) && !stopped_) {
       // The bus answers: a fault of it ends (one restored from before a restart too).
       const bool was_down = bus_down_;
@@ -748,7 +717,7 @@ class bus final : public std::enable_shared_from_this<bus> {
       for (auto& x : devices_) {
         if (x.offline_told != told::with_bus || &x == &d) continue;
         x.offline_told = told::bus_back;
-        x.next_try = steady::now();
+        x.schedule.retry_now(steady::now());
       }
     }
     // Something on the bus answers, so the silence of those waiting is their own.
@@ -760,8 +729,7 @@ class bus final : public std::enable_shared_from_this<bus> {
       if (d.offline_told != told::pending) {
         sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()});
       }
-      d.next_full = started + d.settings->poll_interval;
-      d.next_alarm = started + d.settings->alarm_interval;
+      d.schedule.back_online(started);
     }
     d.offline_told = told::nothing;
     d.link = device_state::link::online;

@@ -1,0 +1,121 @@
+#pragma once
+// When each device on a Modbus bus is asked next: plain arithmetic over the times the bus gives it
+// (steady_clock's now in the daemon, any time a test likes), so that the schedule is tested without
+// waiting on a clock.
+//
+// - A device whose profile has an alarm group (the points that decide fire, read fast) is asked for
+//   that group every alarm_interval and for every point every poll_interval; a full poll counts as
+//   an alarm poll too. A device without one is asked for every point every poll_interval.
+// - Schedules are fixed-rate: the next time is one interval after the last due time, so polls keep
+//   their grid; a device that fell a whole interval behind is asked one interval from now instead
+//   (a late bus catches up by skipping, never by bursting).
+// - An offline device is asked on a backoff of its own instead (each try costs a full timeout on a
+//   line its neighbours share): from its poll interval (at least 0.5 s), doubling to a cap.
+// - The bus asks the most overdue device first; among devices equally due, the one after the last
+//   asked, so that no device waits behind its neighbours.
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+
+namespace firegate::modbus {
+
+class device_schedule {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+  using ms = std::chrono::milliseconds;
+
+  device_schedule() = default;
+  device_schedule(ms alarm_interval, ms poll_interval, bool alarm_group)
+      : alarm_interval_(alarm_interval), poll_interval_(poll_interval), alarm_group_(alarm_group) {}
+
+  /// The first poll at `first`: the bus spreads its devices' over one alarm interval.
+  void start_at(time_point first) { next_full_ = next_alarm_ = first; }
+
+  /// When the device is next due: its backoff's try when offline, else its earlier schedule.
+  time_point due(bool offline) const {
+    if (offline) return next_try_;
+    return alarm_group_ ? std::min(next_alarm_, next_full_) : next_full_;
+  }
+  /// Whether a poll begun at `started` reads every point (else the alarm group only).
+  bool full_at(time_point started, bool offline) const {
+    return offline || !alarm_group_ || next_full_ <= started;
+  }
+  /// The interval a poll of this device is late against.
+  ms interval() const { return alarm_group_ ? alarm_interval_ : poll_interval_; }
+
+  /// A poll begun at `started` is done (answered or not): the schedules move on.
+  void polled(time_point started, bool full) {
+    if (full) {
+      next_full_ = advance(next_full_, poll_interval_, started);
+      next_alarm_ = started + alarm_interval_;
+    } else {
+      next_alarm_ = advance(next_alarm_, alarm_interval_, started);
+    }
+  }
+  /// It answers again after being offline (its poll began at `started`): back on its schedule.
+  void back_online(time_point started) {
+    next_full_ = started + poll_interval_;
+    next_alarm_ = started + alarm_interval_;
+    retry_delay_ = ms(0);
+  }
+  /// It answered.
+  void answered() { retry_delay_ = ms(0); }
+
+  /// It has just gone offline at `now`: first try after its poll interval (at least 0.5 s), capped.
+  void went_offline(time_point now, ms retry_max) {
+    retry_delay_ = std::min(std::max(poll_interval_, ms(500)), retry_max);
+    next_try_ = now + retry_delay_;
+  }
+  /// Offline and failed again at `now`: twice as long before the next try, up to the cap.
+  void failed_again(time_point now, ms retry_max) {
+    retry_delay_ = std::min(retry_delay_ * 2, retry_max);
+    next_try_ = now + retry_delay_;
+  }
+  /// Offline, tried at once (its bus came back).
+  void retry_now(time_point now) { next_try_ = now; }
+  /// Tried by `latest` at the latest, its backoff notwithstanding.
+  void try_by(time_point latest) { next_try_ = std::min(next_try_, latest); }
+  /// Asked at once: a poll on demand, or its bus came back.
+  void ask_now(time_point now) { next_full_ = next_alarm_ = next_try_ = now; }
+  /// Its alarm group asked at once (every point when it has none): a neighbour's silence is being
+  /// told apart from the bus's.
+  void hurry(time_point now) {
+    next_alarm_ = std::min(next_alarm_, now);
+    if (!alarm_group_) next_full_ = std::min(next_full_, now);
+  }
+  /// The offline backoff's current step (0 while online).
+  ms retry_delay() const { return retry_delay_; }
+
+  /// The next time of a fixed-rate schedule: one interval on, or one interval from `now` when the
+  /// schedule fell a whole interval behind.
+  static time_point advance(time_point due, ms interval, time_point now) {
+    due += interval;
+    return due <= now ? now + interval : due;
+  }
+
+ private:
+  ms alarm_interval_{1000}, poll_interval_{1000};
+  bool alarm_group_{false};
+  time_point next_alarm_{};  ///< when the alarm group is next due
+  time_point next_full_{};   ///< when every point is next due
+  ms retry_delay_{0};        ///< offline: the backoff's step
+  time_point next_try_{};    ///< offline: when it is tried next
+};
+
+/// The device to ask next among `count` (index 0 .. count - 1), `last` the one asked last: the
+/// earliest due of those not `busy` (another worker is asking it); among equally due ones, the
+/// first after `last`. nullopt when every one is busy.
+template <class Due, class Busy>
+std::optional<std::size_t> most_overdue(std::size_t count, std::size_t last, Due due, Busy busy) {
+  std::optional<std::size_t> next;
+  for (std::size_t k = 0; k < count; ++k) {
+    const auto i = (last + 1 + k) % count;
+    if (busy(i)) continue;
+    if (!next || due(i) < due(*next)) next = i;
+  }
+  return next;
+}
+
+}  // namespace firegate::modbus

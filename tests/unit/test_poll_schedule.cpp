@@ -1,0 +1,113 @@
+// The Modbus bus's schedule (drivers/modbus/poll_schedule.hpp) with scripted times: fixed-rate polls
+// that skip rather than burst when late, the alarm group and the full poll, the offline backoff and
+// its bounds, and the choice of the next device (most overdue, turns among equals).
+
+#include "modbus/poll_schedule.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+using namespace std::chrono_literals;
+using firegate::modbus::device_schedule;
+using firegate::modbus::most_overdue;
+using time_point = device_schedule::time_point;
+
+namespace {
+const time_point origin = time_point(std::chrono::hours(1));
+}
+
+TEST_CASE(
+    "poll schedule: fixed rate - a poll a little late keeps the grid, one a whole interval late skips") {
+  device_schedule d(1000ms, 1000ms, false);
+  d.start_at(origin);
+  CHECK(d.due(false) == origin);
+  CHECK(d.full_at(origin, false));
+  d.polled(origin + 300ms, true);  // late by 300 ms: the next stays on the grid
+  CHECK(d.due(false) == origin + 1s);
+  d.polled(origin + 3500ms, true);  // 2.5 s late: one interval from now, not three polls at once
+  CHECK(d.due(false) == origin + 4500ms);
+  CHECK(d.interval() == 1000ms);
+}
+
+TEST_CASE("poll schedule: the alarm group every alarm interval - every point every poll interval") {
+  device_schedule d(250ms, 1000ms, true);
+  d.start_at(origin);
+  CHECK(d.full_at(origin, false));
+  d.polled(origin, true);
+  CHECK(d.due(false) == origin + 250ms);
+  for (int i = 1; i <= 3; ++i) {
+    const auto at = origin + i * 250ms;
+    CHECK_FALSE(d.full_at(at, false));  // the alarm group only
+    d.polled(at, false);
+    CHECK(d.due(false) == at + 250ms);
+  }
+  CHECK(d.full_at(origin + 1000ms, false));  // a second on: every point
+  d.polled(origin + 1000ms, true);
+  CHECK(d.due(false) == origin + 1250ms);
+  CHECK(d.interval() == 250ms);
+  // Asked at once: every point, now.
+  d.ask_now(origin + 1100ms);
+  CHECK(d.due(false) == origin + 1100ms);
+  CHECK(d.full_at(origin + 1100ms, false));
+}
+
+TEST_CASE(
+    "poll schedule: offline - first try after the poll interval (0.5 s at least), doubling to the cap") {
+  device_schedule d(500ms, 200ms, true);
+  d.went_offline(origin, 10s);
+  CHECK(d.retry_delay() == 500ms);
+  CHECK(d.due(true) == origin + 500ms);
+  CHECK(d.full_at(origin + 500ms, true));  // an offline device is asked for every point
+  std::vector<long> delays;
+  for (int i = 0; i < 6; ++i) {
+    d.failed_again(origin, 10s);
+    delays.push_back(static_cast<long>(d.retry_delay().count()));
+  }
+  CHECK(delays == std::vector<long>{1000, 2000, 4000, 8000, 10000, 10000});
+  // Its neighbours' silence being told apart: tried by then at the latest.
+  d.try_by(origin + 3s);
+  CHECK(d.due(true) == origin + 3s);
+  d.try_by(origin + 20s);  // later than its backoff: no change
+  CHECK(d.due(true) == origin + 3s);
+  d.retry_now(origin + 1s);
+  CHECK(d.due(true) == origin + 1s);
+  // It answers: back on its schedule from that poll, the backoff forgotten.
+  d.back_online(origin + 2s);
+  CHECK(d.retry_delay() == 0ms);
+  CHECK(d.due(false) == origin + 2200ms);  // every point 200 ms on, before the alarm group's 500
+  CHECK(d.full_at(origin + 2200ms, false));
+  // A long poll interval is capped by offline_retry_max.
+  device_schedule slow(1000ms, 60s, false);
+  slow.went_offline(origin, 30s);
+  CHECK(slow.retry_delay() == 30s);
+}
+
+TEST_CASE("poll schedule: hurrying a neighbour asks its alarm group now, or every point without one") {
+  device_schedule grouped(500ms, 5s, true), plain(1000ms, 1000ms, false);
+  grouped.start_at(origin + 400ms);
+  grouped.polled(origin + 400ms, true);
+  plain.start_at(origin + 700ms);
+  grouped.hurry(origin + 100ms);
+  plain.hurry(origin + 100ms);
+  CHECK(grouped.due(false) == origin + 100ms);
+  CHECK_FALSE(grouped.full_at(origin + 100ms, false));
+  CHECK(plain.due(false) == origin + 100ms);
+  CHECK(plain.full_at(origin + 100ms, false));
+}
+
+TEST_CASE("poll schedule: the most overdue goes next - equals take turns - busy ones are skipped") {
+  std::vector<time_point> due{origin + 5ms, origin, origin, origin + 1ms};
+  std::vector<bool> busy(4, false);
+  const auto next = [&](std::size_t last) {
+    return most_overdue(
+        due.size(), last, [&](std::size_t i) { return due[i]; }, [&](std::size_t i) { return busy[i]; });
+  };
+  CHECK(next(3) == 1u);  // 1 and 2 equally due: the first after the last asked
+  CHECK(next(1) == 2u);  // then the other
+  CHECK(next(2) == 1u);
+  busy[1] = true;
+  CHECK(next(2) == 2u);
+  busy = {true, true, true, true};
+  CHECK_FALSE(next(0));
+}
