@@ -147,30 +147,13 @@ int application::run() {
   next_seq_ = opened->next_event_seq();
   const auto open = opened->open_alarms();
   const auto false_alarms = opened->false_alarms_since(local_midnight(clock::now()));
-  // The platform commands young enough to be taken again: a replay of one is known at once.
-  std::map<std::string, store::remembered_command, std::less<>> remembered_commands;
-  try {
-    remembered_commands =
-        opened->commands_since(clock::now() - cfg_.mqtt.command_max_age - std::chrono::minutes(1));
-  } catch (const store_error& e) {
-    spdlog::warn("storage cannot read the commands carried out error=\"{}\"", e.what());
-  }
+  auto remembered_commands = recent_commands(*opened);
   // Each uplink has its delivery bit; telemetry is only the MQTT uplink's (the GB/T 26875.3 one
   // sends analog values from live readings).
   const bool mqtt = !cfg_.mqtt.host.empty();
   opened->set_uplinks((mqtt ? 1U : 0U) + (cfg_.gb26875 ? 1U : 0U), mqtt ? 1U : 0U);
   store_ = std::make_unique<store_worker>(std::move(opened), [this](store& s) { replace_damaged(s); });
-  commands_ = std::make_unique<platform_commands>(
-      io_, *store_, cfg_,
-      platform_commands::hooks{
-          [this](std::function<void(gateway_health)> then) { with_health(std::move(then)); },
-          [this](const command_body& body) { return carry_out(body); },
-          [this](const std::string& device) { return poll_now(device); },
-          [this](const std::string& payload) {
-            if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), payload);
-          },
-          [this](event e) { raise(std::move(e)); }});
-  commands_->remember(std::move(remembered_commands));
+  start_commands(std::move(remembered_commands));
   start_uplink();
   start_gb26875();
   schedule_heartbeat();
@@ -222,6 +205,7 @@ int application::run() {
   uplink_.reset();
   gb26875_answers_.reset();
   gb26875_.reset();
+  commands_.reset();
   store_.reset();
   spdlog::info("firegated stopped outbox={}", outbox);
   return 0;
@@ -432,7 +416,7 @@ void application::on_readings(std::span<const reading> readings) {
   // Rules decide at once; an event is committed with a full sync before the uplink sees it.
   // Readings wait for the next flush, so one transaction carries a second of a whole fleet's polls.
   for (auto& e : rules_.on_readings(readings, rules::mono::now())) raise(std::move(e));
-  commands_->on_readings(readings);
+  if (commands_) commands_->on_readings(readings);
   if (gb26875_) gb26875_->on_readings(readings);
   watch_readings(readings);
   batch_.insert(batch_.end(), readings.begin(), readings.end());

@@ -57,6 +57,11 @@ class application final : public reading_sink {
  private:
   /// The MQTT uplink (when [uplink.mqtt] is configured) and the GB/T 26875.3 one (when
   /// [uplink.gb26875] is), each with its delivery bit in the store: MQTT 0, GB/T 26875.3 next.
+  /// The platform commands young enough to be taken again (a replay of one is known at once), read
+  /// at start before the store has its worker; empty when they cannot be read (logged).
+  std::map<std::string, store::remembered_command, std::less<>> recent_commands(store& s) const;
+  /// Makes the platform's commands (app/platform_commands.hpp) with the application's hooks.
+  void start_commands(std::map<std::string, store::remembered_command, std::less<>> remembered);
   void start_uplink();
   void start_gb26875();
   void start_drivers();

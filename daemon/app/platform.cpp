@@ -21,6 +21,29 @@
 namespace firegate {
 namespace asio = boost::asio;
 
+std::map<std::string, store::remembered_command, std::less<>> application::recent_commands(store& s) const {
+  try {
+    return s.commands_since(clock::now() - cfg_.mqtt.command_max_age - std::chrono::minutes(1));
+  } catch (const store_error& e) {
+    spdlog::warn("storage cannot read the commands carried out error=\"{}\"", e.what());
+    return {};
+  }
+}
+
+void application::start_commands(std::map<std::string, store::remembered_command, std::less<>> remembered) {
+  commands_ = std::make_unique<platform_commands>(
+      io_, *store_, cfg_,
+      platform_commands::hooks{
+          [this](std::function<void(gateway_health)> then) { with_health(std::move(then)); },
+          [this](const command_body& body) { return carry_out(body); },
+          [this](const std::string& device) { return poll_now(device); },
+          [this](const std::string& payload) {
+            if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), payload);
+          },
+          [this](event e) { raise(std::move(e)); }});
+  commands_->remember(std::move(remembered));
+}
+
 void application::start_uplink() {
   if (cfg_.mqtt.host.empty()) return;  // GB/T 26875.3 only
   uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_, *store_);
@@ -37,18 +60,20 @@ void application::start_uplink() {
 void application::start_gb26875() {
   if (!cfg_.gb26875) return;
   const unsigned bit = cfg_.mqtt.host.empty() ? 0 : 1;
-  gb26875_answers_.reset();
-  gb26875_ =
+  // Made whole before they replace the old pair: a failure here leaves the old one as it was.
+  auto uplink =
       std::make_unique<gb26875_uplink>(io_.get_executor(), *cfg_.gb26875, *store_, bit, gb26875_mapper(cfg_));
-  gb26875_answers_ = std::make_unique<gb26875_answers>(
-      io_.get_executor(), *store_, cfg_, *gb26875_,
+  auto answers = std::make_unique<gb26875_answers>(
+      io_.get_executor(), *store_, cfg_, *uplink,
       gb26875_answers::sources{[this] { return rules_.open_alarms(); },
                                [this] { return std::span<const reading>(batch_); },
                                [this] { return storage_failing_ || storage_in_memory_; }});
-  gb26875_->on_query([answers = gb26875_answers_.get()](const gb26875::app_data& request,
-                                                        gb26875_answers::reply_handler reply) {
-    answers->answer(request, std::move(reply));
-  });
+  uplink->on_query(
+      [answers = answers.get()](const gb26875::app_data& request, gb26875_answers::reply_handler reply) {
+        answers->answer(request, std::move(reply));
+      });
+  gb26875_answers_ = std::move(answers);
+  gb26875_ = std::move(uplink);
   gb26875_->on_clock_refused([this](std::string detail, double step_s) {
     event e;
     e.id = new_event_id();

@@ -28,7 +28,6 @@ platform_commands::platform_commands(asio::io_context& io, store_worker& worker,
     : io_(io), store_(worker), site_(site), hooks_(std::move(h)) {}
 
 platform_commands::~platform_commands() {
-  *alive_ = false;
   for (auto& r : reads_) r.timer->cancel();
 }
 
@@ -99,7 +98,8 @@ void platform_commands::run_command(const parsed_command& cmd) {
   if (error.empty()) {
     // Answered once what they ask for is known.
     if (std::holds_alternative<status_command>(*cmd.body)) {
-      hooks_.with_health([this, cmd](const gateway_health& h) {
+      hooks_.with_health([this, alive = std::weak_ptr<bool>(alive_), cmd](const gateway_health& h) {
+        if (!alive.lock()) return;
         answer(cmd, "", {}, fmt::format(R"({{"status":{}}})", status_json(site_, h, "requested")));
       });
       return;

@@ -77,7 +77,7 @@ class device_schedule {
   void retry_now(time_point now) { next_try_ = now; }
   /// Tried by `latest` at the latest, its backoff notwithstanding.
   void try_by(time_point latest) { next_try_ = std::min(next_try_, latest); }
-  /// Asked at once: a poll on demand, or its bus came back.
+  /// Asked at once, every point: a poll on demand.
   void ask_now(time_point now) { next_full_ = next_alarm_ = next_try_ = now; }
   /// Its alarm group asked at once (every point when it has none): a neighbour's silence is being
   /// told apart from the bus's.

@@ -58,7 +58,11 @@ TEST_CASE(
   d.went_offline(origin, 10s);
   CHECK(d.retry_delay() == 500ms);
   CHECK(d.due(true) == origin + 500ms);
-  CHECK(d.full_at(origin + 500ms, true));  // an offline device is asked for every point
+  // An offline device is asked for every point, where online it would be its alarm group only.
+  d.start_at(origin);
+  d.polled(origin, true);
+  CHECK_FALSE(d.full_at(origin + 100ms, false));
+  CHECK(d.full_at(origin + 100ms, true));
   std::vector<long> delays;
   for (int i = 0; i < 6; ++i) {
     d.failed_again(origin, 10s);

@@ -35,10 +35,8 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::gateway_f
                          store_worker& worker, unsigned uplink, backoff::random_source random)
     : executor_(std::move(executor)),
       cfg_(site.mqtt),
-      worker_(worker),
       site_(site),
       gateway_id_(site.gateway.id),
-      uplink_(uplink),
       retry_(executor_),
       pace_(executor_),
       backoff_(500ms, 30s, std::move(random)),

@@ -11,8 +11,8 @@
 //
 // Order: alarms, then faults, then telemetry (live and backlog alternating, store::pending). An
 // event is offered the moment it is committed; the backlog is read in batches by the outbox reader
-// (uplink/outbox_reader.hpp), also while disconnected, so that a reconnect finds its window ready. Telemetry is paced
-// (mqtt.telemetry_rate messages a second) and may hold at most three quarters of the in-flight
+// (uplink/outbox_reader.hpp), also while disconnected, so that a reconnect finds its window ready. Telemetry
+// is paced (mqtt.telemetry_rate messages a second) and may hold at most three quarters of the in-flight
 // window, so an alarm never waits for a slot.
 
 #include "config/config.hpp"
@@ -98,10 +98,8 @@ class mqtt_uplink {
 
   boost::asio::any_io_executor executor_;
   config::mqtt_uplink_config cfg_;
-  store_worker& worker_;
   const config::gateway_file& site_;
   std::string gateway_id_;
-  unsigned uplink_;
   boost::asio::steady_timer retry_;
   boost::asio::steady_timer pace_;
   backoff backoff_;              ///< 0.5 s doubling to 30 s
