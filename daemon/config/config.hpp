@@ -221,6 +221,15 @@ struct gateway_file {
   device_catalogue catalogue;
 };
 
+/// The device of that name in `cfg`, or null (a linear search: for the occasional lookup, such as an
+/// event being sent or a centre's read; the application keeps a map for its hot path).
+inline const device_config* find_device(const gateway_file& cfg, std::string_view name) {
+  for (const auto& d : cfg.devices) {
+    if (d.name == name) return &d;
+  }
+  return nullptr;
+}
+
 /// The place categories a site can declare ("nine small places" and factories).
 const std::vector<std::string>& place_categories();
 

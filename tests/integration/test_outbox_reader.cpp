@@ -82,19 +82,29 @@ void drain(store_worker& worker) {
   done.get_future().wait();
 }
 
-}  // namespace
-
-TEST_CASE(
-    "outbox reader: lane order across what is read and what is offered - an item put back keeps its place - "
-    "delivery marked for its own uplink only") {
+/// A real store through its worker, and a loop for the reader's replies.
+struct store_site {
   test::temp_dir dir;
   boost::asio::io_context io;
-  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
-  worker.call([](store& s) {
-    s.set_uplinks(2);
-    s.enqueue(lane::telemetry, "t/tele", "tele-1");
-    return 0;
-  });
+  store_worker worker{std::make_unique<store>((dir / "fg.db").string())};
+
+  /// Two uplinks, and `rows` telemetry items stored for both ("tele-0", "tele-1", ...).
+  void two_uplinks_with_telemetry(int rows) {
+    worker.call([rows](store& s) {
+      s.set_uplinks(2);
+      for (int i = 0; i < rows; ++i) s.enqueue(lane::telemetry, "t/tele", "tele-" + std::to_string(i));
+      return 0;
+    });
+  }
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(
+    store_site,
+    "outbox reader: lane order across what is read and what is offered - an item put back keeps its place - "
+    "delivery marked for its own uplink only") {
+  two_uplinks_with_telemetry(1);
   record(worker, "fault-1", event_kind::device_offline, lane::fault);
   record(worker, "alarm-1", event_kind::fire_alarm, lane::alarm);
 
@@ -106,7 +116,7 @@ TEST_CASE(
 
   // A fire committed now goes before the fault read earlier, behind the fire read before it.
   CHECK(reader.offer(record(worker, "alarm-2", event_kind::fire_alarm, lane::alarm)));
-  CHECK(sending_order(reader) == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-1"});
+  CHECK(sending_order(reader) == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-0"});
 
   // Taken and not delivered (a lost connection): back in its place, ahead of what came later.
   const auto first = reader.take().id;
@@ -116,15 +126,15 @@ TEST_CASE(
   CHECK(reader.front()->payload == "alarm-1");
   CHECK_FALSE(reader.offer(*reader.in_flight_item(second)));  // held already: not queued twice
   reader.put_back_all();
-  CHECK(sending_order(reader) == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-1"});
+  CHECK(sending_order(reader) == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-0"});
 
   // Delivered: marked for this uplink only; the other still has it to send.
   reader.take();
   reader.done(first);
   reader.done(987654);  // unknown: ignored
   run_until(io, [&] { return undelivered(worker, 0).size() == 3; });
-  CHECK(undelivered(worker, 0) == std::vector<std::string>{"alarm-2", "fault-1", "tele-1"});
-  CHECK(undelivered(worker, 1) == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-1"});
+  CHECK(undelivered(worker, 0) == std::vector<std::string>{"alarm-2", "fault-1", "tele-0"});
+  CHECK(undelivered(worker, 1) == std::vector<std::string>{"alarm-1", "alarm-2", "fault-1", "tele-0"});
 
   // One the store could not take (a negative id) is held in memory only, and forgotten once done.
   CHECK(reader.offer(outbox_item{-1, lane::alarm, "t/memory", "memory-1", {}, {}}));
@@ -137,33 +147,21 @@ TEST_CASE(
       reader.offer(outbox_item{-1, lane::alarm, "t/memory", "memory-1", {}, {}}));  // a new one, not a repeat
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    store_site,
     "outbox reader: an uplink that sends no stored telemetry marks it delivered for itself as it reads it") {
-  test::temp_dir dir;
-  boost::asio::io_context io;
-  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
-  worker.call([](store& s) {
-    s.set_uplinks(2);
-    s.enqueue(lane::telemetry, "t/tele", "tele-1");
-    return 0;
-  });
+  two_uplinks_with_telemetry(1);
   record(worker, "fault-1", event_kind::device_offline, lane::fault);
   outbox_reader reader(io.get_executor(), worker, {1, 8, false, {}, "test uplink"}, [] {});
   reader.notify();
   run_until(io, [&] { return undelivered(worker, 1) == std::vector<std::string>{"fault-1"}; });
   CHECK(sending_order(reader) == std::vector<std::string>{"fault-1"});
-  CHECK(undelivered(worker, 0) == std::vector<std::string>{"fault-1", "tele-1"});
+  CHECK(undelivered(worker, 0) == std::vector<std::string>{"fault-1", "tele-0"});
 }
 
-TEST_CASE("outbox reader: reads on while the store has more, though a read queued nothing to send") {
-  test::temp_dir dir;
-  boost::asio::io_context io;
-  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
-  worker.call([](store& s) {
-    s.set_uplinks(2);  // telemetry for both: what the MQTT uplink stored before GB/T 26875.3 was added
-    for (int i = 0; i < 10; ++i) s.enqueue(lane::telemetry, "t/tele", "tele-" + std::to_string(i));
-    return 0;
-  });
+TEST_CASE_METHOD(store_site,
+                 "outbox reader: reads on while the store has more, though a read queued nothing to send") {
+  two_uplinks_with_telemetry(10);  // what the MQTT uplink stored before GB/T 26875.3 was added
   // Four at a time, each read all telemetry this uplink marks at once: nothing is queued, and no
   // other notice comes. Every row is marked all the same.
   outbox_reader reader(io.get_executor(), worker, {1, 4, false, {}, "test uplink"}, [] {});
@@ -173,10 +171,9 @@ TEST_CASE("outbox reader: reads on while the store has more, though a read queue
   CHECK(undelivered(worker, 0).size() == 10);
 }
 
-TEST_CASE("outbox reader: after a restart a recovery committed before the first read goes behind its alarm") {
-  test::temp_dir dir;
-  boost::asio::io_context io;
-  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
+TEST_CASE_METHOD(
+    store_site,
+    "outbox reader: after a restart a recovery committed before the first read goes behind its alarm") {
   record(worker, "alarm-1", event_kind::fire_alarm, lane::alarm);  // left undelivered by the last run
   outbox_reader reader(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [] {});
   // The fire ends as the gateway starts: committed and offered before the backlog is read.
@@ -191,10 +188,8 @@ TEST_CASE("outbox reader: after a restart a recovery committed before the first 
   CHECK(sending_order(reader) == std::vector<std::string>{"alarm-2", "alarm-1", "recovery-1"});
 }
 
-TEST_CASE("outbox reader: deliveries not yet marked when the reader goes are marked, not sent again") {
-  test::temp_dir dir;
-  boost::asio::io_context io;
-  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
+TEST_CASE_METHOD(store_site,
+                 "outbox reader: deliveries not yet marked when the reader goes are marked, not sent again") {
   for (const char* id : {"alarm-1", "alarm-2", "alarm-3"})
     record(worker, id, event_kind::fire_alarm, lane::alarm);
   {
@@ -210,12 +205,10 @@ TEST_CASE("outbox reader: deliveries not yet marked when the reader goes are mar
   CHECK(undelivered(worker, 0) == std::vector<std::string>{"alarm-3"});
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    store_site,
     "outbox reader: an event's record and a message an older firegated queued are both read back into the "
     "event") {
-  test::temp_dir dir;
-  boost::asio::io_context io;
-  store_worker worker(std::make_unique<store>((dir / "fg.db").string()));
   config::gateway_file site;
   site.gateway.id = "gw-1";
   auto old = event_of("queued-before-records", event_kind::device_offline);

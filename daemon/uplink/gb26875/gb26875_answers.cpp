@@ -30,12 +30,6 @@ gb26875_answers::gb26875_answers(asio::any_io_executor loop, store_worker& worke
                                  const config::gateway_file& site, const gb26875_uplink& uplink, sources s)
     : loop_(std::move(loop)), worker_(worker), site_(site), uplink_(uplink), sources_(std::move(s)) {}
 
-const config::device_config* gb26875_answers::device_named(const std::string& name) const {
-  const auto it = std::find_if(site_.devices.begin(), site_.devices.end(),
-                               [&](const config::device_config& d) { return d.name == name; });
-  return it == site_.devices.end() ? nullptr : &*it;
-}
-
 void gb26875_answers::answer(const gb::app_data& request, reply_handler reply) {
   const auto& gbc = *site_.gb26875;
   const auto& mapper = uplink_.mapper();
@@ -79,7 +73,7 @@ void gb26875_answers::answer(const gb::app_data& request, reply_handler reply) {
   const auto open = sources_.open_alarms();
   const auto bits_of = [&](const std::string& device) {
     std::uint16_t bits = gb_status::normal;
-    const auto* d = device.empty() ? nullptr : device_named(device);
+    const auto* d = device.empty() ? nullptr : config::find_device(site_, device);
     for (const auto& a : open) {
       if (device.empty() || a.device == device) bits |= gb_status_bits(a.kind, a.rule);
       // A component behind a bus that is down cannot be reached: a fault of its own to the centre.

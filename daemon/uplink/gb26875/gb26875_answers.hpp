@@ -43,8 +43,6 @@ class gb26875_answers {
   void answer(const gb26875::app_data& request, reply_handler reply);
 
  private:
-  const config::device_config* device_named(const std::string& name) const;
-
   boost::asio::any_io_executor loop_;
   store_worker& worker_;
   const config::gateway_file& site_;

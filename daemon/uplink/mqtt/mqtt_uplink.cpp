@@ -242,9 +242,7 @@ void mqtt_uplink::pump() {
     // the site and the device as they are now; live telemetry's from its readings.
     if (head->event) {
       const auto& e = *head->event;
-      const auto device = std::find_if(site_.devices.begin(), site_.devices.end(),
-                                       [&](const config::device_config& d) { return d.name == e.device; });
-      head->payload = event_json(e, site_, device == site_.devices.end() ? nullptr : &*device);
+      head->payload = event_json(e, site_, config::find_device(site_, e.device));
       head->event.reset();
     } else if (head->payload.empty() && !head->readings.empty()) {
       write_telemetry(*head, site_.gateway.id);  // the id in force, as the events' messages have it
