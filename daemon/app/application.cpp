@@ -207,6 +207,7 @@ int application::run() {
   gb26875_.reset();
   commands_.reset();
   store_.reset();
+  control_api_.reset();
   spdlog::info("firegated stopped outbox={}", outbox);
   return 0;
 }
@@ -219,23 +220,22 @@ void application::start_drivers() {
 }
 
 void application::start_control() {
-  if (control_) {
-    control_->stop();
-    control_.reset();
-  }
-  if (!cfg_.control.enabled) return;
-  control_ = std::make_unique<control::server>(
-      io_.get_executor(), [this](const std::shared_ptr<control::session>& s, const nlohmann::json& request) {
-        on_control(s, request);
-      });
-  if (auto error = control_->start(cfg_.control.socket, cfg_.control.group, cfg_.control.idle_timeout);
-      !error.empty()) {
-    // firegatectl is for people on site; the gateway's job goes on without it.
-    spdlog::error(
-        "control socket unavailable path={} error=\"{}\" action=\"firegatectl cannot reach this daemon\"",
-        cfg_.control.socket, error);
-    control_.reset();
-  }
+  control_api_ = std::make_unique<control_api>(
+      io_, *store_, cfg_, config_path_, control_api::sources{rules_, linkage_, drivers_, batch_},
+      control_api::hooks{
+          [this](std::function<void(gateway_health)> then) { with_health(std::move(then)); },
+          [this](const command_body& body) { return carry_out(body); },
+          [this](event e) { raise(std::move(e)); }, [this] { return new_event_id(); }, [this] { flush(); },
+          [this] {
+            return control_api::link_state{uplink_ && uplink_->connected(),
+                                           uplink_ ? uplink_->last_ack() : std::nullopt};
+          },
+          [this] { return gb26875_ ? gb26875_->diagnostics() : nlohmann::json(nullptr); },
+          [this](unsigned number) {
+            return gb26875_ ? gb26875_->answer_inspection(number)
+                            : std::string("no GB/T 26875.3 uplink is configured ([uplink.gb26875])");
+          }});
+  control_api_->open();
 }
 
 void application::stop_drivers() {
@@ -274,11 +274,7 @@ void application::shutdown() {
   flush();  // what was read before the stop is stored and queued
   signals_.cancel();
   heartbeat_.cancel();
-  if (control_) control_->stop();
-  for (auto& w : watchers_) {
-    if (w.deadline) w.deadline->cancel();
-  }
-  watchers_.clear();
+  if (control_api_) control_api_->stop();
   // The goodbye replaces the retained status (the broker sends the last will only when the
   // connection is lost without one).
   if (gb26875_) gb26875_->stop();
@@ -347,7 +343,7 @@ void application::reload() {
     gb26875_->stop();
     start_gb26875();
   }
-  if (control_changed) start_control();
+  if (control_changed) control_api_->open();
   start_drivers();
   // With the new drivers in place: an alarm the reload ends may reset a linkage output.
   for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));
@@ -418,7 +414,7 @@ void application::on_readings(std::span<const reading> readings) {
   for (auto& e : rules_.on_readings(readings, rules::mono::now())) raise(std::move(e));
   if (commands_) commands_->on_readings(readings);
   if (gb26875_) gb26875_->on_readings(readings);
-  watch_readings(readings);
+  if (control_api_) control_api_->on_readings(readings);
   batch_.insert(batch_.end(), readings.begin(), readings.end());
   if (batch_.size() >= max_batch) flush();
 }
@@ -583,7 +579,7 @@ void application::raise(event e) {
           if (damage) record_again(e, item);
           // Recovery is declared by a flush, the larger write, not by one small event.
           if (!error.empty()) storage_failed(error, "event", damage);
-          watch_event(e);
+          if (control_api_) control_api_->on_event(e);
           // A recovery, acknowledgement or escalation names its alarm: after a restart it waits
           // until that alarm cannot still be unread in the store (uplink/outbox_order.hpp).
           const bool follows = !e.alarm_id.empty();

@@ -4,7 +4,7 @@
 // SIGTERM/SIGINT stop by cancelling work, SIGHUP re-reads the configuration.
 
 #include "config/config.hpp"
-#include "control/control_server.hpp"
+#include "control_api.hpp"
 #include "driver.hpp"
 #include "platform_commands.hpp"
 #include "rules/alarm_engine.hpp"
@@ -65,7 +65,7 @@ class application final : public reading_sink {
   void start_uplink();
   void start_gb26875();
   void start_drivers();
-  /// Opens firegatectl's socket ([control]); a failure is logged and the daemon runs on.
+  /// Makes the control API (app/control_api.hpp) and opens firegatectl's socket ([control]).
   void start_control();
   void stop_drivers();
   void wait_signal();
@@ -122,35 +122,6 @@ class application final : public reading_sink {
   /// An alarm command (ack, self_test, shield, unshield, test_mode), from the platform or
   /// firegatectl: carried out by the engine; the caller raises the events.
   alarm_engine::outcome carry_out(const command_body& body);
-  /// A request on the control socket (app/control.cpp, docs/control-api.md).
-  void on_control(const std::shared_ptr<control::session>& s, const nlohmann::json& request);
-  void control_status(const std::shared_ptr<control::session>& s, const nlohmann::json& id);
-  void control_devices(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
-                       const std::string& device);
-  void control_alarms(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
-                      const nlohmann::json& args);
-  void control_alarm_command(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
-                             const std::string& name, nlohmann::json args);
-  void control_tail(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
-                    const nlohmann::json& args);
-  void control_export(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
-                      const nlohmann::json& args);
-  void export_page(std::shared_ptr<control::session> s, nlohmann::json id, clock::time_point from,
-                   clock::time_point to, std::string device, std::int64_t after, std::uint64_t sent);
-  /// read, write: raw registers through the bus's driver; scan: which units answer (app/control.cpp).
-  void control_registers(const std::shared_ptr<control::session>& s, const nlohmann::json& id,
-                         const std::string& name, const nlohmann::json& args);
-  void scan_unit(std::shared_ptr<control::session> s, nlohmann::json id, std::size_t bus, int unit, int last,
-                 nlohmann::json found);
-  nlohmann::json device_json(const device_counters& c) const;
-  nlohmann::json config_json() const;
-  /// Streams to firegatectl sessions watching (tail, test-alarm).
-  void watch_readings(std::span<const reading> readings);
-  void watch_event(const event& e);
-  /// Drops the watchers whose client has gone.
-  void prune_watchers();
-  /// "" when `device` is configured, else the refusal (with the closest name).
-  std::string unknown_device(const std::string& device) const;
   /// The platform's commands' hook: "" when `device`'s driver was asked to poll it now.
   std::string poll_now(const std::string& device);
   /// The gateway's health now, outbox depths as of the last read of the store.
@@ -174,6 +145,8 @@ class application final : public reading_sink {
   config::gateway_file cfg_;
   std::map<std::string, const config::device_config*, std::less<>> devices_;
   std::mt19937_64 random_;
+  /// firegatectl's requests; made once the store is, and gone after it (its store jobs post back).
+  std::unique_ptr<control_api> control_api_;
   /// The store on its own thread: the loop never waits on SQLite (docs/storage.md).
   std::unique_ptr<store_worker> store_;
   std::uint64_t next_seq_{1};
@@ -206,20 +179,6 @@ class application final : public reading_sink {
   /// Failed store jobs not yet in a log line, and when the last line was (one a minute at most).
   std::size_t storage_failures_unlogged_{0};
   std::chrono::steady_clock::time_point storage_failure_logged_{};
-  /// firegatectl's socket; absent when [control] enabled = false.
-  std::unique_ptr<control::server> control_;
-  /// Sessions streaming what happens: a tail (readings and events of `device`, or all), or a
-  /// test alarm waiting for the acknowledgement of `alarm_id`.
-  struct watcher {
-    std::weak_ptr<control::session> session;
-    nlohmann::json id;
-    std::string device;
-    bool readings{false}, events{false};
-    std::string alarm_id;
-    std::shared_ptr<boost::asio::steady_timer> deadline;
-    clock::time_point started;
-  };
-  std::vector<watcher> watchers_;
   /// The configuration in force and the last refused reload (status, firegatectl status).
   gateway_health::configuration config_state_;
   std::string config_rejected_id_;  ///< the open config_rejected event

@@ -1,6 +1,6 @@
 #pragma once
-// JSON of the control API's answers (docs/control-api.md), shared by app/control.cpp and
-// app/control_streams.cpp. Inside the application only.
+// JSON of the control API's answers (docs/control-api.md), shared by app/control_api.cpp and
+// app/control_api_streams.cpp. Inside the application only.
 
 #include "config/config.hpp"
 #include "control/control_server.hpp"

@@ -143,13 +143,13 @@ alarm_engine::outcome application::carry_out(const command_body& body) {
   } else if (const auto* st = std::get_if<self_test_command>(&body)) {
     done = rules_.self_test(st->by, wall);
   } else if (const auto* sh = std::get_if<shield_command>(&body)) {
-    if ((done.error = unknown_device(sh->device)).empty())
+    if ((done.error = config::unknown_device(cfg_, sh->device)).empty())
       done = rules_.shield(sh->device, sh->length, sh->reason, sh->by, now, wall);
   } else if (const auto* un = std::get_if<unshield_command>(&body)) {
-    if ((done.error = unknown_device(un->device)).empty())
+    if ((done.error = config::unknown_device(cfg_, un->device)).empty())
       done = rules_.unshield(un->device, un->by, now, wall);
   } else if (const auto* tm = std::get_if<test_mode_command>(&body)) {
-    if ((done.error = unknown_device(tm->device)).empty())
+    if ((done.error = config::unknown_device(cfg_, tm->device)).empty())
       done = rules_.set_test_mode(tm->device, tm->on, tm->length, tm->by, now, wall);
   } else {
     done.error = "not an alarm command";
@@ -158,21 +158,12 @@ alarm_engine::outcome application::carry_out(const command_body& body) {
 }
 
 std::string application::poll_now(const std::string& device) {
-  if (auto error = unknown_device(device); !error.empty()) return error;
+  if (auto error = config::unknown_device(cfg_, device); !error.empty()) return error;
   auto* driver = driver_of(device);
   if (driver == nullptr || !driver->poll_now(device)) {
     return fmt::format("{} cannot be polled on demand by its bus's driver", device);
   }
   return {};
-}
-
-std::string application::unknown_device(const std::string& device) const {
-  // Devices are checked here, where the configuration is known: the engine takes any name.
-  if (find_device(device) != nullptr) return {};
-  std::vector<std::string> names;
-  for (const auto& d : cfg_.devices) names.push_back(d.name);
-  return fmt::format("no device \"{}\" on this gateway;{} its devices: {}", device,
-                     config::did_you_mean(device, names), fmt::join(names, ", "));
 }
 
 }  // namespace firegate

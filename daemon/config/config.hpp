@@ -230,6 +230,10 @@ inline const device_config* find_device(const gateway_file& cfg, std::string_vie
   return nullptr;
 }
 
+/// "" when `cfg` has a device of that name, else the refusal a person reads: no such device, the
+/// closest name, and the devices there are (config/suggest.cpp).
+std::string unknown_device(const gateway_file& cfg, std::string_view name);
+
 /// The place categories a site can declare ("nine small places" and factories).
 const std::vector<std::string>& place_categories();
 

@@ -1,5 +1,10 @@
 #include "suggest.hpp"
 
+#include "config.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <numeric>
 
@@ -42,6 +47,16 @@ std::optional<std::string> closest(std::string_view typed, const std::vector<std
 std::string did_you_mean(std::string_view typed, const std::vector<std::string>& candidates) {
   auto c = closest(typed, candidates);
   return c ? " did you mean \"" + *c + "\"?" : std::string();
+}
+
+std::string unknown_device(const gateway_file& cfg, std::string_view name) {
+  // Devices are checked where the configuration is known: the alarm engine takes any name.
+  if (find_device(cfg, name) != nullptr) return {};
+  std::vector<std::string> names;
+  names.reserve(cfg.devices.size());
+  for (const auto& d : cfg.devices) names.push_back(d.name);
+  return fmt::format("no device \"{}\" on this gateway;{} its devices: {}", name, did_you_mean(name, names),
+                     fmt::join(names, ", "));
 }
 
 }  // namespace firegate::config

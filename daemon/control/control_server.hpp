@@ -2,7 +2,7 @@
 // The local control API (docs/control-api.md): a Unix stream socket where firegatectl sends one JSON
 // request a line and reads JSON lines back. This file is the transport only: the socket (mode 0660,
 // a group), the peer's credentials, size limits, one session per connection. What each request does
-// is the application's (app/control.cpp). Everything runs on the daemon's loop.
+// is the application's control API (app/control_api.hpp). Everything runs on the daemon's loop.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/local/stream_protocol.hpp>

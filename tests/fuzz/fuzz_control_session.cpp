@@ -295,7 +295,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The end of an answer made later: done() whether the client is there or not, as the application.
   const auto finish = [](const std::shared_ptr<control::session>& session) { session->done(); };
   {
-    // The application's part, as app/control.cpp does it: answers now or later, through the session.
+    // The application's part, as app/control_api.cpp does it: answers now or later, through the session.
     control::server server(
         io.get_executor(), [&](const std::shared_ptr<control::session>& session, const json& request) {
           sessions.push_back(session);

@@ -1,8 +1,8 @@
 // The control API's streaming and bus-side requests (docs/control-api.md): tail and the test
 // alarm's wait (watchers fed from the data path), export a page at a time, raw registers and scans
-// through the bus's driver, and the running configuration. The rest is app/control.cpp.
+// through the bus's driver, and the running configuration. The rest is app/control_api.cpp.
 
-#include "application.hpp"
+#include "control_api.hpp"
 #include "control_json.hpp"
 
 #include "config/suggest.hpp"
@@ -38,10 +38,10 @@ std::string endless_busy() {
 
 }  // namespace
 
-void application::control_tail(const session_ptr& s, const json& id, const json& args) {
+void control_api::tail(const session_ptr& s, const json& id, const json& args) {
   const auto device = args.value("device", std::string());
   if (!device.empty()) {
-    if (auto error = unknown_device(device); !error.empty()) {
+    if (auto error = config::unknown_device(site_, device); !error.empty()) {
       s->send(refuse(id, "unknown_device", error));
       return s->done();
     }
@@ -55,12 +55,12 @@ void application::control_tail(const session_ptr& s, const json& id, const json&
   watchers_.push_back({s, id, device, readings, events, {}, nullptr, clock::now()});
 }
 
-void application::prune_watchers() {
+void control_api::prune_watchers() {
   std::erase_if(watchers_,
                 [](const watcher& w) { return w.session.expired() || w.session.lock()->closed(); });
 }
 
-void application::watch_readings(std::span<const reading> readings) {
+void control_api::on_readings(std::span<const reading> readings) {
   if (watchers_.empty() || readings.empty()) return;
   const auto now = clock::now();
   prune_watchers();
@@ -75,7 +75,7 @@ void application::watch_readings(std::span<const reading> readings) {
   }
 }
 
-void application::watch_event(const event& e) {
+void control_api::on_event(const event& e) {
   if (watchers_.empty()) return;
   prune_watchers();
   for (auto it = watchers_.begin(); it != watchers_.end();) {
@@ -99,24 +99,24 @@ void application::watch_event(const event& e) {
   }
 }
 
-json application::config_json() const {
+json control_api::config_json() const {
   json buses = json::array();
-  for (const auto& b : cfg_.buses) {
+  for (const auto& b : site_.buses) {
     json bus{{"name", b.name}, {"driver", b.driver}};
     if (b.settings) bus["settings"] = pairs_json(b.settings->summary());
     buses.push_back(std::move(bus));
   }
   json devices = json::array();
-  for (const auto& d : cfg_.devices) {
+  for (const auto& d : site_.devices) {
     json dev{{"name", d.name}, {"bus", d.bus}, {"location", d.location}, {"description", d.description}};
     if (d.gb26875_address) dev["gb26875_address"] = *d.gb26875_address;
-    for (const auto& b : cfg_.buses) {
+    for (const auto& b : site_.buses) {
       if (b.name == d.bus && b.settings) dev["settings"] = pairs_json(b.settings->device_summary(d.name));
     }
     devices.push_back(std::move(dev));
   }
   json linkages = json::array();
-  for (const auto& l : cfg_.linkages) {
+  for (const auto& l : site_.linkages) {
     linkages.push_back({{"name", l.name},
                         {"on", to_string(l.on)},
                         {"devices", l.devices},
@@ -129,21 +129,21 @@ json application::config_json() const {
   const auto redacted = [](const std::string& secret) {
     return secret.empty() ? json("") : json("(redacted)");
   };
-  json mqtt{{"host", cfg_.mqtt.host},
-            {"port", cfg_.mqtt.port},
-            {"client_id", cfg_.mqtt.client_id},
-            {"topic_prefix", cfg_.mqtt.topic_prefix},
-            {"keepalive_s", cfg_.mqtt.keepalive.count()},
-            {"telemetry", cfg_.mqtt.telemetry},
-            {"max_in_flight", cfg_.mqtt.max_in_flight},
-            {"telemetry_rate", cfg_.mqtt.telemetry_rate},
-            {"telemetry_batch", cfg_.mqtt.telemetry_batch},
-            {"username", cfg_.mqtt.username},
-            {"password", redacted(cfg_.mqtt.password)},
-            {"heartbeat_s", cfg_.mqtt.heartbeat.count()},
-            {"commands", cfg_.mqtt.commands}};
-  if (cfg_.mqtt.tls) {
-    const auto& t = *cfg_.mqtt.tls;
+  json mqtt{{"host", site_.mqtt.host},
+            {"port", site_.mqtt.port},
+            {"client_id", site_.mqtt.client_id},
+            {"topic_prefix", site_.mqtt.topic_prefix},
+            {"keepalive_s", site_.mqtt.keepalive.count()},
+            {"telemetry", site_.mqtt.telemetry},
+            {"max_in_flight", site_.mqtt.max_in_flight},
+            {"telemetry_rate", site_.mqtt.telemetry_rate},
+            {"telemetry_batch", site_.mqtt.telemetry_batch},
+            {"username", site_.mqtt.username},
+            {"password", redacted(site_.mqtt.password)},
+            {"heartbeat_s", site_.mqtt.heartbeat.count()},
+            {"commands", site_.mqtt.commands}};
+  if (site_.mqtt.tls) {
+    const auto& t = *site_.mqtt.tls;
     mqtt["tls"] = {{"ca_file", t.ca_file},
                    {"ca_path", t.ca_path},
                    {"cert_file", t.cert_file},
@@ -152,7 +152,7 @@ json application::config_json() const {
                    {"verify", t.verify}};
   }
   json uplinks{{"mqtt", std::move(mqtt)}};
-  if (const auto& g = cfg_.gb26875) {
+  if (const auto& g = site_.gb26875) {
     uplinks["gb26875"] = {{"host", g->host},
                           {"port", g->port},
                           {"uitd_address", g->uitd_address},
@@ -166,43 +166,43 @@ json application::config_json() const {
                           {"analog_interval_s", g->analog_interval.count()},
                           {"clock_max_step_s", g->clock_max_step.count()}};
   }
-  return {
-      {"file", config_path_.string()},
-      {"profiles", {{"dir", cfg_.profiles_dir}}},
-      {"gateway", {{"id", cfg_.gateway.id}, {"description", cfg_.gateway.description}}},
-      {"site",
-       {{"id", cfg_.site.id},
-        {"name", cfg_.site.name},
-        {"address", cfg_.site.address},
-        {"category", cfg_.site.category},
-        {"latitude", cfg_.site.latitude},
-        {"longitude", cfg_.site.longitude},
-        {"responsible", {{"name", cfg_.site.responsible.name}, {"phone", cfg_.site.responsible.phone}}},
-        {"backup", {{"name", cfg_.site.backup.name}, {"phone", cfg_.site.backup.phone}}}}},
-      {"storage",
-       {{"path", cfg_.storage.path},
-        {"flush_interval_ms", cfg_.storage.flush_interval.count()},
-        {"max_size_mb", cfg_.storage.max_size_mb},
-        {"max_age_days", cfg_.storage.max_age.count() / 24}}},
-      {"alarms",
-       {{"escalate_after_s", cfg_.alarms.escalate_after.count()},
-        {"false_alarms_per_day", cfg_.alarms.false_alarm_limit}}},
-      {"uplink", std::move(uplinks)},
-      {"control",
-       {{"enabled", cfg_.control.enabled}, {"socket", cfg_.control.socket}, {"group", cfg_.control.group}}},
-      {"buses", std::move(buses)},
-      {"devices", std::move(devices)},
-      {"linkage", std::move(linkages)}};
+  return {{"file", config_path_.string()},
+          {"profiles", {{"dir", site_.profiles_dir}}},
+          {"gateway", {{"id", site_.gateway.id}, {"description", site_.gateway.description}}},
+          {"site",
+           {{"id", site_.site.id},
+            {"name", site_.site.name},
+            {"address", site_.site.address},
+            {"category", site_.site.category},
+            {"latitude", site_.site.latitude},
+            {"longitude", site_.site.longitude},
+            {"responsible", {{"name", site_.site.responsible.name}, {"phone", site_.site.responsible.phone}}},
+            {"backup", {{"name", site_.site.backup.name}, {"phone", site_.site.backup.phone}}}}},
+          {"storage",
+           {{"path", site_.storage.path},
+            {"flush_interval_ms", site_.storage.flush_interval.count()},
+            {"max_size_mb", site_.storage.max_size_mb},
+            {"max_age_days", site_.storage.max_age.count() / 24}}},
+          {"alarms",
+           {{"escalate_after_s", site_.alarms.escalate_after.count()},
+            {"false_alarms_per_day", site_.alarms.false_alarm_limit}}},
+          {"uplink", std::move(uplinks)},
+          {"control",
+           {{"enabled", site_.control.enabled},
+            {"socket", site_.control.socket},
+            {"group", site_.control.group}}},
+          {"buses", std::move(buses)},
+          {"devices", std::move(devices)},
+          {"linkage", std::move(linkages)}};
 }
 
-void application::control_registers(const session_ptr& s, const json& id, const std::string& name,
-                                    const json& args) {
+void control_api::registers(const session_ptr& s, const json& id, const std::string& name, const json& args) {
   const auto bus_name = args.value("bus", std::string());
   std::optional<std::size_t> bus;
   std::vector<std::string> names;
-  for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
-    names.push_back(cfg_.buses[i].name);
-    if (cfg_.buses[i].name == bus_name && i < drivers_.size()) bus = i;
+  for (std::size_t i = 0; i < site_.buses.size(); ++i) {
+    names.push_back(site_.buses[i].name);
+    if (site_.buses[i].name == bus_name && i < src_.drivers.size()) bus = i;
   }
   if (!bus) {
     s->send(refuse(id, "unknown_bus",
@@ -264,13 +264,13 @@ void application::control_registers(const session_ptr& s, const json& id, const 
     std::vector<std::string> holding;
     std::string outputs;
     std::string output_device;
-    if (const auto& settings = cfg_.buses[*bus].settings) {
+    if (const auto& settings = site_.buses[*bus].settings) {
       for (const auto& [device, write] :
            settings->writables_at(r.unit, r.table, r.address, static_cast<std::uint16_t>(r.values.size()))) {
-        for (const auto& h : linkage_.holders(device, write)) {
+        for (const auto& h : src_.linkage.holders(device, write)) {
           holding.push_back(fmt::format("{} of {} ({})", to_string(h.kind), h.device, h.alarm_id));
         }
-        if (linkage_.holders(device, write).empty()) continue;
+        if (src_.linkage.holders(device, write).empty()) continue;
         forced_outputs.emplace_back(device, write);
         outputs += fmt::format("{}{}.{}", outputs.empty() ? "" : ", ", device, write);
         if (output_device.empty()) output_device = device;
@@ -297,16 +297,9 @@ void application::control_registers(const session_ptr& s, const json& id, const 
                  force ? fmt::format(" forced=true outputs={}", outputs) : std::string());
   }
   const auto who = local_actor(s->who(), args.value("by", std::string()));
-  // The device configured at that unit, for the event: the platform knows devices, not units.
-  std::string unit_device;
-  for (const auto& d : cfg_.devices) {
-    if (d.bus != bus_name || !cfg_.buses[*bus].settings || !unit_device.empty()) continue;
-    for (const auto& [key, value] : cfg_.buses[*bus].settings->device_summary(d.name)) {
-      if (key == "unit_id" && value == std::to_string(unit)) unit_device = d.name;
-    }
-  }
-  drivers_[*bus]->transact(r, [this, s, id, r, bus_name, force, held, who, forced_device, forced_outputs,
-                               unit_device](const register_reply& answer) {
+  const auto unit_device = device_at(*bus, unit);
+  src_.drivers[*bus]->transact(r, [this, s, id, r, bus_name, force, held, who, forced_device, forced_outputs,
+                                   unit_device](const register_reply& answer) {
     // No answer (a timeout, a lost connection): the device may have taken the write all the same.
     const bool unsure = answer.error == modbus::modbus_errc::timeout ||
                         answer.error == modbus::modbus_errc::connection_closed;
@@ -314,7 +307,7 @@ void application::control_registers(const session_ptr& s, const json& id, const 
       // A raw write bypasses the profiles' checks (a changed alarm setting, a relay switched): the
       // platform hears of it with who did it, not only this box's log.
       event e;
-      e.id = new_event_id();
+      e.id = hooks_.new_event_id();
       e.kind = event_kind::register_written;
       e.device = unit_device.empty() ? bus_name : unit_device;
       e.time = clock::now();
@@ -326,21 +319,22 @@ void application::control_registers(const session_ptr& s, const json& id, const 
                                                   "taken the write",
                                                   answer.error.message())
                                     : std::string());
-      raise(std::move(e));
+      hooks_.raise(std::move(e));
     }
     if (force && !answer.error) {
       // The linkage no longer knows the output to be at its value: asserted again on its next chance.
-      for (const auto& [device, write] : forced_outputs) linkage_.written(device, write, std::nan(""), false);
+      for (const auto& [device, write] : forced_outputs)
+        src_.linkage.written(device, write, std::nan(""), false);
       // Forced over a linkage: the platform is told who switched what the alarms were holding.
       event e;
-      e.id = new_event_id();
+      e.id = hooks_.new_event_id();
       e.kind = event_kind::linkage_overridden;
       e.device = forced_device;
       e.time = clock::now();
       e.actor = who;
       e.detail = fmt::format("{} wrote {} unit {} {} {} = {} by hand (firegatectl write --force) while {}",
                              who, bus_name, r.unit, r.table, r.address, fmt::join(r.values, " "), held);
-      raise(std::move(e));
+      hooks_.raise(std::move(e));
     }
     if (answer.error) {
       s->send(refuse(id, "failed",
@@ -362,29 +356,24 @@ void application::control_registers(const session_ptr& s, const json& id, const 
   });
 }
 
-void application::scan_unit(session_ptr s, json id, std::size_t bus, int unit, int last, json found) {
-  if (s->closed() || stopping_ || bus >= drivers_.size()) return;
-  drivers_[bus]->identify(
+void control_api::scan_unit(session_ptr s, json id, std::size_t bus, int unit, int last, json found) {
+  if (s->closed() || stopping_ || bus >= src_.drivers.size()) return;
+  src_.drivers[bus]->identify(
       static_cast<std::uint8_t>(unit),
       [this, s, id, bus, unit, last, found = std::move(found)](unit_identity u) mutable {
-        if (stopping_ || bus >= cfg_.buses.size()) return;
+        if (stopping_ || bus >= site_.buses.size()) return;
         json line{{"unit", unit}, {"answered", u.answered}, {"profiles", u.profiles}, {"detail", u.detail}};
         // The configured device at that address, if any: a scan finds strays and misaddressed units.
-        for (const auto& d : cfg_.devices) {
-          if (d.bus != cfg_.buses[bus].name || !cfg_.buses[bus].settings) continue;
-          for (const auto& [key, value] : cfg_.buses[bus].settings->device_summary(d.name)) {
-            if (key == "unit_id" && value == std::to_string(unit)) line["configured"] = d.name;
-          }
-        }
+        if (auto configured = device_at(bus, unit); !configured.empty()) line["configured"] = configured;
         s->send({{"id", id}, {"scanned", line}});
         if (u.answered) found.push_back(std::move(line));
         if (unit < last) return scan_unit(s, id, bus, unit + 1, last, std::move(found));
-        s->send(reply(id, {{"bus", cfg_.buses[bus].name}, {"answered", std::move(found)}}));
+        s->send(reply(id, {{"bus", site_.buses[bus].name}, {"answered", std::move(found)}}));
         s->done();
       });
 }
 
-void application::control_export(const session_ptr& s, const json& id, const json& args) {
+void control_api::export_readings(const session_ptr& s, const json& id, const json& args) {
   const auto from = parse_iso8601(args.value("from", std::string()));
   const auto to = parse_iso8601(args.value("to", std::string()));
   if (!from || !to || *to <= *from) {
@@ -395,7 +384,7 @@ void application::control_export(const session_ptr& s, const json& id, const jso
   }
   const auto device = args.value("device", std::string());
   if (!device.empty()) {
-    if (auto error = unknown_device(device); !error.empty()) {
+    if (auto error = config::unknown_device(site_, device); !error.empty()) {
       s->send(refuse(id, "unknown_device", error));
       return s->done();
     }
@@ -405,11 +394,11 @@ void application::control_export(const session_ptr& s, const json& id, const jso
     return s->done();
   }
   // What is still in memory is written first, so that the export covers up to now.
-  flush();
+  hooks_.flush();
   export_page(s, id, *from, *to, device, 0, 0);
 }
 
-void application::export_page(session_ptr s, json id, clock::time_point from, clock::time_point to,
+void control_api::export_page(session_ptr s, json id, clock::time_point from, clock::time_point to,
                               std::string device, std::int64_t after, std::uint64_t sent) {
   if (s->closed() || stopping_) return;
   // A page at a time, and only once the client has read the last: memory stays bounded however
@@ -421,7 +410,7 @@ void application::export_page(session_ptr s, json id, clock::time_point from, cl
     });
     return;
   }
-  store_->post([this, s, id, from, to, device, after, sent](store& st) {
+  store_.post([this, s, id, from, to, device, after, sent](store& st) {
     std::optional<store::readings_page> page;
     std::string error;
     try {

@@ -1,8 +1,9 @@
-// The application's side of the local control API (docs/control-api.md): what each firegatectl
-// request does. The socket, credentials and limits are control/control_server.cpp's. Every handler
-// runs on the loop; what needs the store is asked of its thread and answered back on the loop.
+// The local control API (docs/control-api.md): what each firegatectl request does. The socket,
+// credentials and limits are control/control_server.cpp's; streams, exports, raw registers and the
+// configuration are control_api_streams.cpp. Every handler runs on the loop; what needs the store is
+// asked of its thread and answered back on the loop.
 
-#include "application.hpp"
+#include "control_api.hpp"
 #include "control_json.hpp"
 
 #include "config/suggest.hpp"
@@ -36,7 +37,58 @@ const std::vector<std::string> control_commands{
 
 }  // namespace
 
-void application::on_control(const session_ptr& s, const json& request) {
+control_api::control_api(asio::io_context& io, store_worker& worker, const config::gateway_file& site,
+                         const std::filesystem::path& config_path, sources src, hooks h)
+    : io_(io), store_(worker), site_(site), config_path_(config_path), src_(src), hooks_(std::move(h)) {}
+
+control_api::~control_api() {
+  stop();
+}
+
+void control_api::open() {
+  if (server_) {
+    server_->stop();
+    server_.reset();
+  }
+  if (stopping_ || !site_.control.enabled) return;
+  server_ = std::make_unique<control::server>(
+      io_.get_executor(), [this](const session_ptr& s, const json& request) { on_request(s, request); });
+  if (auto error = server_->start(site_.control.socket, site_.control.group, site_.control.idle_timeout);
+      !error.empty()) {
+    // firegatectl is for people on site; the gateway's job goes on without it.
+    spdlog::error(
+        "control socket unavailable path={} error=\"{}\" action=\"firegatectl cannot reach this daemon\"",
+        site_.control.socket, error);
+    server_.reset();
+  }
+}
+
+void control_api::stop() {
+  stopping_ = true;
+  if (server_) server_->stop();
+  for (auto& w : watchers_) {
+    if (w.deadline) w.deadline->cancel();
+  }
+  watchers_.clear();
+}
+
+std::string control_api::label_of(const std::string& device, const std::string& point, double value) const {
+  return site_.catalogue.label(device, point, value);
+}
+
+std::string control_api::device_at(std::size_t bus, int unit) const {
+  if (bus >= site_.buses.size() || !site_.buses[bus].settings) return {};
+  const auto& b = site_.buses[bus];
+  for (const auto& d : site_.devices) {
+    if (d.bus != b.name) continue;
+    for (const auto& [key, value] : b.settings->device_summary(d.name)) {
+      if (key == "unit_id" && value == std::to_string(unit)) return d.name;
+    }
+  }
+  return {};
+}
+
+void control_api::on_request(const session_ptr& s, const json& request) {
   const auto id = request.contains("id") ? request["id"] : json(nullptr);
   const auto name = request["command"].get<std::string>();
   static const json no_args = json::object();
@@ -56,47 +108,27 @@ void application::on_control(const session_ptr& s, const json& request) {
     auto it = args.find(key);
     return it != args.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
-  if (name == "status") return control_status(s, id);
-  if (name == "devices") return control_devices(s, id, {});
+  if (name == "status") return status(s, id);
+  if (name == "devices") return devices(s, id, {});
   if (name == "device") {
     const auto device = text_arg("name");
-    if (auto error = unknown_device(device); !error.empty()) {
+    if (auto error = config::unknown_device(site_, device); !error.empty()) {
       s->send(refuse(id, "unknown_device", error));
       return s->done();
     }
-    return control_devices(s, id, device);
+    return devices(s, id, device);
   }
-  if (name == "alarms") return control_alarms(s, id, args);
+  if (name == "alarms") return alarms(s, id, args);
   if (name == "ack" || name == "shield" || name == "unshield" || name == "test_mode" || name == "test_alarm")
-    return control_alarm_command(s, id, name, args);
-  if (name == "tail") return control_tail(s, id, args);
+    return alarm_command(s, id, name, args);
+  if (name == "tail") return tail(s, id, args);
   if (name == "config") {
     s->send(reply(id, config_json()));
     return s->done();
   }
-  if (name == "export") return control_export(s, id, args);
-  if (name == "read" || name == "write" || name == "scan") return control_registers(s, id, name, args);
-  if (name == "gb26875_answer") {
-    // The duty person answers the centre's inspection check.
-    if (!gb26875_) {
-      s->send(refuse(id, "failed", "no GB/T 26875.3 uplink is configured ([uplink.gb26875])"));
-      return s->done();
-    }
-    std::string bad;
-    const auto op = whole_arg(args, "operator", 0, 0, 255, bad);
-    if (!op) {
-      s->send(refuse(id, "bad_request", bad));
-      return s->done();
-    }
-    const auto number = static_cast<unsigned>(*op);
-    if (auto error = gb26875_->answer_inspection(number); !error.empty()) {
-      s->send(refuse(id, "failed", error));
-      return s->done();
-    }
-    spdlog::info("control inspection answered operator={} user={}", number, s->who().user);
-    s->send(reply(id, json{{"answered", true}, {"operator", number}}));
-    return s->done();
-  }
+  if (name == "export") return export_readings(s, id, args);
+  if (name == "read" || name == "write" || name == "scan") return registers(s, id, name, args);
+  if (name == "gb26875_answer") return answer_inspection(s, id, args);
   s->send(
       refuse(id, "unknown_command",
              fmt::format("no command \"{}\";{} the commands are: {}", name,
@@ -104,101 +136,121 @@ void application::on_control(const session_ptr& s, const json& request) {
   s->done();
 }
 
-void application::control_status(const session_ptr& s, const json& id) {
-  store_->post([this, s, id](store& st) {
+void control_api::answer_inspection(const session_ptr& s, const json& id, const json& args) {
+  // The duty person answers the centre's inspection check.
+  std::string bad;
+  const auto op = whole_arg(args, "operator", 0, 0, 255, bad);
+  if (!op) {
+    s->send(refuse(id, "bad_request", bad));
+    return s->done();
+  }
+  const auto number = static_cast<unsigned>(*op);
+  if (auto error = hooks_.answer_inspection(number); !error.empty()) {
+    s->send(refuse(id, "failed", error));
+    return s->done();
+  }
+  spdlog::info("control inspection answered operator={} user={}", number, s->who().user);
+  s->send(reply(id, json{{"answered", true}, {"operator", number}}));
+  s->done();
+}
+
+void control_api::status(const session_ptr& s, const json& id) {
+  store_.post([this, s, id](store& st) {
     json storage;
-    std::optional<std::array<std::size_t, 3>> lanes;
     try {
-      lanes = st.outbox_depth_by_lane();
       storage["used_bytes"] = st.used_bytes();
       storage["oldest_undelivered"] = time_or_null(st.oldest_undelivered());
     } catch (const store_error& e) {
       storage["error"] = e.what();
     }
-    asio::post(io_, [this, s, id, storage = std::move(storage), lanes]() mutable {
-      if (lanes) outbox_lanes_ = *lanes;
+    asio::post(io_, [this, s, id, storage = std::move(storage)]() mutable {
       // What the status message reports too (storage state, outbox, alarm counts), from one place.
-      const auto h = health();
-      storage["path"] = storage_in_memory_ ? ":memory:" : cfg_.storage.path;
-      storage["state"] = h.storage;
-      storage["max_bytes"] = cfg_.storage.max_size_mb << 20;
-      storage["faults"] = h.storage_faults;
-      json uplink{
-          {"broker", cfg_.mqtt.host.empty() ? json(nullptr)
-                                            : json(fmt::format("{}:{}", cfg_.mqtt.host, cfg_.mqtt.port))},
-          {"tls", cfg_.mqtt.tls.has_value()},
-          {"connected", uplink_ && uplink_->connected()},
-          {"connects", h.uplink_connects},
-          {"last_ack", time_or_null(uplink_ ? uplink_->last_ack() : std::nullopt)},
-          {"outbox", {{"alarm", h.outbox[0]}, {"event", h.outbox[1]}, {"telemetry", h.outbox[2]}}}};
-      json buses = json::array();
-      std::size_t online = 0;
-      for (std::size_t i = 0; i < cfg_.buses.size(); ++i) {
-        const auto counters = i < drivers_.size() ? drivers_[i]->counters() : std::vector<device_counters>{};
-        const auto up = static_cast<std::size_t>(std::count_if(
-            counters.begin(), counters.end(), [](const device_counters& c) { return c.online; }));
-        online += up;
-        json diagnostics = json::object();
-        if (i < drivers_.size()) {
-          for (auto& [key, value] : drivers_[i]->diagnostics()) diagnostics[key] = value;
+      hooks_.with_health([this, s, id, storage = std::move(storage)](const gateway_health& h) mutable {
+        if (stopping_) return;
+        const auto link = hooks_.uplink();
+        storage["path"] = h.storage == "memory" ? ":memory:" : site_.storage.path;
+        storage["state"] = h.storage;
+        storage["max_bytes"] = site_.storage.max_size_mb << 20;
+        storage["faults"] = h.storage_faults;
+        json uplink{{"broker", site_.mqtt.host.empty()
+                                   ? json(nullptr)
+                                   : json(fmt::format("{}:{}", site_.mqtt.host, site_.mqtt.port))},
+                    {"tls", site_.mqtt.tls.has_value()},
+                    {"connected", link.connected},
+                    {"connects", h.uplink_connects},
+                    {"last_ack", time_or_null(link.last_ack)},
+                    {"outbox", {{"alarm", h.outbox[0]}, {"event", h.outbox[1]}, {"telemetry", h.outbox[2]}}}};
+        json buses = json::array();
+        std::size_t online = 0;
+        for (std::size_t i = 0; i < site_.buses.size(); ++i) {
+          const auto counters =
+              i < src_.drivers.size() ? src_.drivers[i]->counters() : std::vector<device_counters>{};
+          const auto up = static_cast<std::size_t>(std::count_if(
+              counters.begin(), counters.end(), [](const device_counters& c) { return c.online; }));
+          online += up;
+          json diagnostics = json::object();
+          if (i < src_.drivers.size()) {
+            for (auto& [key, value] : src_.drivers[i]->diagnostics()) diagnostics[key] = value;
+          }
+          buses.push_back({{"name", site_.buses[i].name},
+                           {"driver", site_.buses[i].driver},
+                           {"devices", counters.size()},
+                           {"online", up},
+                           {"offline", counters.size() - up},
+                           {"diagnostics", std::move(diagnostics)}});
         }
-        buses.push_back({{"name", cfg_.buses[i].name},
-                         {"driver", cfg_.buses[i].driver},
-                         {"devices", counters.size()},
-                         {"online", up},
-                         {"offline", counters.size() - up},
-                         {"diagnostics", std::move(diagnostics)}});
-      }
-      const auto& counts = h.alarms;
-      json open = json::array();
-      for (const auto& a : rules_.open_alarms())
-        open.push_back(alarm_json(a, find_device(a.device),
-                                  a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
-      json result{
-          {"gateway",
-           {{"id", cfg_.gateway.id},
-            {"description", cfg_.gateway.description},
-            {"version", FIREGATE_VERSION},
-            {"pid", ::getpid()},
-            {"started", iso8601(h.started)},
-            {"uptime_s", static_cast<std::int64_t>(seconds_since(h.started, h.time))},
-            {"config", config_path_.string()}}},
-          {"site",
-           {{"id", cfg_.site.id},
-            {"name", cfg_.site.name},
-            {"address", cfg_.site.address},
-            {"category", cfg_.site.category}}},
-          {"uplink", std::move(uplink)},
-          {"gb26875", gb26875_ ? gb26875_->diagnostics() : json(nullptr)},
-          {"storage", std::move(storage)},
-          {"configuration", configuration_json(h.config)},
-          {"buses", std::move(buses)},
-          {"devices",
-           {{"total", cfg_.devices.size()}, {"online", online}, {"offline", cfg_.devices.size() - online}}},
-          {"alarms",
-           {{"fire", counts.fire},
-            {"supervisory", counts.supervisory},
-            {"fault", counts.fault},
-            {"unacknowledged", counts.unacknowledged},
-            {"test", counts.test},
-            {"shielded_devices", counts.shielded},
-            {"test_mode_devices", counts.in_test_mode},
-            {"open", std::move(open)}}}};
-      s->send(reply(id, std::move(result)));
-      s->done();
+        const auto& counts = h.alarms;
+        json open = json::array();
+        for (const auto& a : src_.rules.open_alarms())
+          open.push_back(alarm_json(a, config::find_device(site_, a.device),
+                                    a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
+        json result{{"gateway",
+                     {{"id", site_.gateway.id},
+                      {"description", site_.gateway.description},
+                      {"version", FIREGATE_VERSION},
+                      {"pid", ::getpid()},
+                      {"started", iso8601(h.started)},
+                      {"uptime_s", static_cast<std::int64_t>(seconds_since(h.started, h.time))},
+                      {"config", config_path_.string()}}},
+                    {"site",
+                     {{"id", site_.site.id},
+                      {"name", site_.site.name},
+                      {"address", site_.site.address},
+                      {"category", site_.site.category}}},
+                    {"uplink", std::move(uplink)},
+                    {"gb26875", hooks_.gb26875_status()},
+                    {"storage", std::move(storage)},
+                    {"configuration", configuration_json(h.config)},
+                    {"buses", std::move(buses)},
+                    {"devices",
+                     {{"total", site_.devices.size()},
+                      {"online", online},
+                      {"offline", site_.devices.size() - online}}},
+                    {"alarms",
+                     {{"fire", counts.fire},
+                      {"supervisory", counts.supervisory},
+                      {"fault", counts.fault},
+                      {"unacknowledged", counts.unacknowledged},
+                      {"test", counts.test},
+                      {"shielded_devices", counts.shielded},
+                      {"test_mode_devices", counts.in_test_mode},
+                      {"open", std::move(open)}}}};
+        s->send(reply(id, std::move(result)));
+        s->done();
+      });
     });
   });
 }
 
-json application::device_json(const device_counters& c) const {
-  const auto* d = find_device(c.device);
+json control_api::device_json(const device_counters& c) const {
+  const auto* d = config::find_device(site_, c.device);
   const auto now = clock::now();
   std::string model, driver;
-  for (const auto& bus : cfg_.buses) {
+  for (const auto& bus : site_.buses) {
     if (bus.name != c.bus) continue;
     driver = bus.driver;
   }
-  if (const auto* described = cfg_.catalogue.find(c.device)) model = described->model_name();
+  if (const auto* described = site_.catalogue.find(c.device)) model = described->model_name();
   const auto ms = [](std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; };
   json j{{"name", c.device},
          {"bus", c.bus},
@@ -250,10 +302,10 @@ void add_modes(json& devices, const std::vector<open_alarm>& open) {
 
 }  // namespace
 
-void application::control_devices(const session_ptr& s, const json& id, const std::string& device) {
+void control_api::devices(const session_ptr& s, const json& id, const std::string& device) {
   json list = json::array();
   std::optional<json> one;
-  for (const auto& driver : drivers_) {
+  for (const auto& driver : src_.drivers) {
     for (const auto& c : driver->counters()) {
       if (device.empty()) {
         list.push_back(device_json(c));
@@ -262,7 +314,7 @@ void application::control_devices(const session_ptr& s, const json& id, const st
       }
     }
   }
-  const auto open = rules_.open_alarms();
+  const auto open = src_.rules.open_alarms();
   if (device.empty()) {
     add_modes(list, open);
     s->send(reply(id, {{"devices", std::move(list)}}));
@@ -278,13 +330,13 @@ void application::control_devices(const session_ptr& s, const json& id, const st
   json alarms = json::array();
   for (const auto& a : open) {
     if (a.device == device)
-      alarms.push_back(alarm_json(a, find_device(a.device),
+      alarms.push_back(alarm_json(a, config::find_device(site_, a.device),
                                   a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
   }
   (*one)["alarms"] = std::move(alarms);
-  if (const auto* described = cfg_.catalogue.find(device)) (*one)["writable"] = described->writes();
+  if (const auto* described = site_.catalogue.find(device)) (*one)["writable"] = described->writes();
   // The last values: the store's, then what was read since its last flush.
-  store_->post([this, s, id, device, one = std::move(*one)](store& st) mutable {
+  store_.post([this, s, id, device, one = std::move(*one)](store& st) mutable {
     std::vector<reading> latest;
     std::string error;
     try {
@@ -293,7 +345,7 @@ void application::control_devices(const session_ptr& s, const json& id, const st
       error = e.what();
     }
     asio::post(io_, [this, s, id, device, one = std::move(one), latest = std::move(latest), error]() mutable {
-      for (const auto& r : batch_) {
+      for (const auto& r : src_.unflushed) {
         if (r.device != device) continue;
         auto it =
             std::find_if(latest.begin(), latest.end(), [&](const reading& x) { return x.point == r.point; });
@@ -317,19 +369,19 @@ void application::control_devices(const session_ptr& s, const json& id, const st
   });
 }
 
-void application::control_alarms(const session_ptr& s, const json& id, const json& args) {
+void control_api::alarms(const session_ptr& s, const json& id, const json& args) {
   const auto device = args.value("device", std::string());
   if (!device.empty()) {
-    if (auto error = unknown_device(device); !error.empty()) {
+    if (auto error = config::unknown_device(site_, device); !error.empty()) {
       s->send(refuse(id, "unknown_device", error));
       return s->done();
     }
   }
   if (!args.value("history", false)) {
     json open = json::array();
-    for (const auto& a : rules_.open_alarms()) {
+    for (const auto& a : src_.rules.open_alarms()) {
       if (device.empty() || a.device == device)
-        open.push_back(alarm_json(a, find_device(a.device),
+        open.push_back(alarm_json(a, config::find_device(site_, a.device),
                                   a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
     }
     s->send(reply(id, {{"open", std::move(open)}}));
@@ -341,7 +393,7 @@ void application::control_alarms(const session_ptr& s, const json& id, const jso
     s->send(refuse(id, "bad_request", bad));
     return s->done();
   }
-  store_->post([this, s, id, device, limit = static_cast<std::size_t>(*limit)](store& st) {
+  store_.post([this, s, id, device, limit = static_cast<std::size_t>(*limit)](store& st) {
     json out;
     try {
       json events = json::array();
@@ -359,8 +411,7 @@ void application::control_alarms(const session_ptr& s, const json& id, const jso
   });
 }
 
-void application::control_alarm_command(const session_ptr& s, const json& id, const std::string& name,
-                                        json args) {
+void control_api::alarm_command(const session_ptr& s, const json& id, const std::string& name, json args) {
   // The platform's command, checked by the same parser; who did it is the peer the kernel names.
   const auto given = args.value("by", std::string());
   if (given.size() > 32) {
@@ -390,12 +441,12 @@ void application::control_alarm_command(const session_ptr& s, const json& id, co
     return s->done();
   }
   if (const auto device = args.value("device", std::string()); !device.empty()) {
-    if (auto error = unknown_device(device); !error.empty()) {
+    if (auto error = config::unknown_device(site_, device); !error.empty()) {
       s->send(refuse(id, "unknown_device", error));
       return s->done();
     }
   }
-  auto done = carry_out(*cmd.body);
+  auto done = hooks_.carry_out(*cmd.body);
   if (!done.ok()) {
     spdlog::warn("control command refused command={} user={} error=\"{}\"", name, s->who().user, done.error);
     s->send(refuse(id, "refused", done.error));
@@ -416,7 +467,7 @@ void application::control_alarm_command(const session_ptr& s, const json& id, co
              {"progress",
               {{"stage", "raised"},
                {"alarm_id", alarm_id},
-               {"uplink_connected", uplink_ && uplink_->connected()},
+               {"uplink_connected", hooks_.uplink().connected},
                {"wait_s", wait.count()}}}});
     auto deadline = std::make_shared<asio::steady_timer>(io_, wait);
     watchers_.push_back({s, id, {}, false, false, alarm_id, deadline, clock::now()});
@@ -436,7 +487,7 @@ void application::control_alarm_command(const session_ptr& s, const json& id, co
       watchers_.erase(it);
     });
   }
-  for (auto& e : done.events) raise(std::move(e));
+  for (auto& e : done.events) hooks_.raise(std::move(e));
 }
 
 }  // namespace firegate
