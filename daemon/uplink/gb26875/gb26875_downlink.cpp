@@ -79,39 +79,37 @@ void gb26875_uplink::on_fault(const gb::frame_fault& fault) {
 }
 
 void gb26875_uplink::on_confirm(const gb::frame& f) {
-  if (!current_ || f.serial != current_->serial) {
+  const bool was_abnormal = exchange_.link_abnormal();
+  if (exchange_.on_confirm(f.serial, std::chrono::steady_clock::now()) != gb26875_exchange::step::confirmed) {
     spdlog::debug("gb26875 uplink confirm for serial={} not waited for", f.serial);
     return;
   }
   confirm_timer_.cancel();
   ++counts_.confirmed;
   last_confirm_ = clock::now();
-  counts_.last_latency_ms =
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now() - current_->first_sent)
-                                     .count());
-  if (link_abnormal_) {
-    link_abnormal_ = false;
-    spdlog::info("gb26875 uplink link normal centre={}:{}", cfg_.host, cfg_.port);
-  }
-  if (!current_->heartbeat) {
-    spdlog::debug("gb26875 uplink confirmed serial={} what={} outbox_id={} ms={}", f.serial,
-                  current_->item.what, current_->item.id, counts_.last_latency_ms);
+  counts_.last_latency_ms = static_cast<std::uint64_t>(exchange_.last_latency().count());
+  if (was_abnormal) spdlog::info("gb26875 uplink link normal centre={}:{}", cfg_.host, cfg_.port);
+  const auto& w = *exchange_.current();
+  if (!w.heartbeat) {
+    spdlog::debug("gb26875 uplink confirmed serial={} what={} outbox_id={} ms={}", f.serial, w.item.what,
+                  w.item.id, counts_.last_latency_ms);
   }
   done_current();
 }
 
 void gb26875_uplink::on_deny(const gb::frame& f) {
-  if (!current_ || f.serial != current_->serial) {
+  const auto step = exchange_.on_deny(f.serial);
+  if (step == gb26875_exchange::step::not_waited_for) {
     spdlog::debug("gb26875 uplink deny for serial={} not waited for", f.serial);
     return;
   }
   confirm_timer_.cancel();
   ++counts_.denied_by_centre;
-  if (++current_->denies < 2) {
+  const auto& w = *exchange_.current();
+  if (step == gb26875_exchange::step::send_again) {
     // It may have been damaged on the way: once more, as it was.
     spdlog::warn("gb26875 uplink centre denied serial={} what={} action=\"send once more\"", f.serial,
-                 current_->item.what);
+                 w.item.what);
     send_current();
     return;
   }
@@ -120,8 +118,8 @@ void gb26875_uplink::on_deny(const gb::frame& f) {
       "gb26875 uplink centre denied twice serial={} what={} outbox_id={} frame=\"{}\" action=\"set aside: it "
       "would block what comes after it\" check=\"the centre's log for why it refuses this frame; the item "
       "stays on the other uplinks\"",
-      f.serial, current_->item.what, current_->item.id,
-      hex(gb::encode(make_frame(gb::command::send_data, current_->serial, current_->item.data))));
+      f.serial, w.item.what, w.item.id,
+      hex(gb::encode(make_frame(gb::command::send_data, w.serial, w.item.data))));
   done_current();
 }
 

@@ -59,6 +59,7 @@ gb26875_uplink::gb26875_uplink(asio::any_io_executor executor, const config::gb2
       heartbeat_(executor),
       inspection_timer_(executor),
       silence_(executor),
+      exchange_({cfg.confirm_timeout, cfg.retries, cfg.heartbeat, cfg.heartbeat_abnormal}),
       backoff_(1s, 60s, std::move(random)) {}
 
 gb26875_uplink::~gb26875_uplink() {
@@ -130,7 +131,6 @@ void gb26875_uplink::on_connected() {
   ++generation_;
   ++connects_;
   backoff_.reset();
-  next_serial_ = 0;  // per connection
   reader_ = gb::frame_reader();
   skipped_seen_ = 0;
   boost::system::error_code ec;
@@ -138,17 +138,13 @@ void gb26875_uplink::on_connected() {
   spdlog::info("gb26875 uplink connected centre={}:{} connects={} queued={}", cfg_.host, cfg_.port, connects_,
                queued());
   read();
-  if (current_) {
-    // The frame the last connection left unconfirmed goes first, under this connection's serial.
-    current_->serial = next_serial_++;
-    current_->sends = 0;
-    current_->denies = 0;
-    send_current();
-  }
+  // The frame the last connection left unconfirmed goes first, under this connection's serial.
+  exchange_.connected();
+  send_current();
   pump();
   // With nothing to send, a heartbeat at once: the centre learns the UITD is there, and the link
   // is tested.
-  if (!current_) send_heartbeat();
+  if (!exchange_.busy()) send_heartbeat();
   schedule_heartbeat();
 }
 
@@ -156,7 +152,7 @@ void gb26875_uplink::connection_lost(const std::string& why) {
   if (!connected_) return;
   connected_ = false;
   ++generation_;  // completions of this connection's reads and writes are ignored
-  link_abnormal_ = true;
+  exchange_.lost();
   boost::system::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
@@ -168,8 +164,9 @@ void gb26875_uplink::connection_lost(const std::string& why) {
   writing_ = false;
   // A heartbeat or live analog values are not worth keeping; an item is, and goes first on the
   // next connection.
-  if (current_ && current_->item.id == 0 && current_->item.what == "analog values") current_.reset();
-  if (current_ && current_->heartbeat) current_.reset();
+  if (const auto* w = exchange_.current();
+      w && (w->heartbeat || (w->item.id == 0 && w->item.what == "analog values")))
+    exchange_.drop();
   std::erase_if(made_, [](const auto& q) { return q.first.first == static_cast<int>(lane::telemetry); });
   spdlog::warn("gb26875 uplink connection lost centre={}:{} error=\"{}\" queued={} action=reconnect",
                cfg_.host, cfg_.port, why, queued());
@@ -305,7 +302,7 @@ void gb26875_uplink::queue(lane l, upload item) {
 }
 
 std::size_t gb26875_uplink::queued() const {
-  return outbox_.queued() + made_.size() + (current_ && !current_->heartbeat ? 1 : 0);
+  return outbox_.queued() + made_.size() + (exchange_.busy() && !exchange_.current()->heartbeat ? 1 : 0);
 }
 
 void gb26875_uplink::on_readings(std::span<const reading> readings) {
@@ -338,7 +335,7 @@ void gb26875_uplink::on_readings(std::span<const reading> readings) {
 }
 
 void gb26875_uplink::pump() {
-  if (!connected_ || current_ || stopped_) return;
+  if (!connected_ || exchange_.busy() || stopped_) return;
   // The outbox's items and what is made here (replies to the centre, analog values) in lane order;
   // on the same lane the outbox's first (an alarm before the answer to an inspection check).
   while (const auto* head = outbox_.front()) {
@@ -367,55 +364,53 @@ void gb26875_uplink::pump() {
       outbox_.done(up.id);
       continue;
     }
-    current_ = in_flight{std::move(up), next_serial_++, 0, 0, false, std::chrono::steady_clock::now()};
+    exchange_.begin(std::move(up), false);
     send_current();
     return;
   }
   if (made_.empty()) return;
   auto node = made_.extract(made_.begin());
-  current_ =
-      in_flight{std::move(node.mapped()), next_serial_++, 0, 0, false, std::chrono::steady_clock::now()};
+  exchange_.begin(std::move(node.mapped()), false);
   send_current();
 }
 
 void gb26875_uplink::send_current() {
-  if (!connected_ || !current_) return;
-  if (current_->sends == 0) current_->first_sent = std::chrono::steady_clock::now();
-  ++current_->sends;
+  if (!connected_ || !exchange_.busy()) return;
+  const auto deadline = exchange_.send(std::chrono::steady_clock::now());
+  const auto& w = *exchange_.current();
   ++counts_.sent;
-  if (current_->sends > 1) ++counts_.resent;
-  write(gb::encode(make_frame(gb::command::send_data, current_->serial, current_->item.data)));
-  confirm_timer_.expires_after(cfg_.confirm_timeout);
+  if (w.sends > 1) ++counts_.resent;
+  write(gb::encode(make_frame(gb::command::send_data, w.serial, w.item.data)));
+  confirm_timer_.expires_at(deadline);
   confirm_timer_.async_wait(guarded([this](boost::system::error_code ec) {
     if (!ec) on_confirm_timeout();
   }));
 }
 
 void gb26875_uplink::on_confirm_timeout() {
-  if (!current_ || !connected_) return;
-  if (current_->sends <= cfg_.retries) {
+  if (!connected_) return;
+  const auto step = exchange_.on_timeout(std::chrono::steady_clock::now());
+  if (step == gb26875_exchange::step::not_waited_for) return;
+  const auto& w = *exchange_.current();
+  if (step == gb26875_exchange::step::send_again) {
     spdlog::warn(
         "gb26875 uplink no confirm centre={}:{} serial={} what={} within_s={} send={}/{} action=\"send "
         "again\"",
-        cfg_.host, cfg_.port, current_->serial, current_->item.what, cfg_.confirm_timeout.count(),
-        current_->sends, cfg_.retries + 1);
-    link_abnormal_ = true;
+        cfg_.host, cfg_.port, w.serial, w.item.what, cfg_.confirm_timeout.count(), w.sends, cfg_.retries + 1);
     send_current();
     return;
   }
   ++counts_.link_faults;
-  link_abnormal_ = true;
   spdlog::error(
       "gb26875 uplink link fault centre={}:{} serial={} what={} sends={} error=\"no confirm\" "
       "action=\"kept queued; reconnecting\" check=\"the centre's state and the network path to it\"",
-      cfg_.host, cfg_.port, current_->serial, current_->item.what, current_->sends);
-  connection_lost("no confirm after " + std::to_string(current_->sends) + " sends");
+      cfg_.host, cfg_.port, w.serial, w.item.what, w.sends);
+  connection_lost("no confirm after " + std::to_string(w.sends) + " sends");
 }
 
 void gb26875_uplink::done_current() {
-  if (!current_) return;
-  const auto id = current_->item.id;
-  current_.reset();
+  if (!exchange_.busy()) return;
+  const auto id = exchange_.finish().id;
   if (id != 0) outbox_.done(id);  // delivered, or set aside: done for this uplink
   schedule_heartbeat();
   pump();
@@ -423,17 +418,17 @@ void gb26875_uplink::done_current() {
 
 void gb26875_uplink::schedule_heartbeat() {
   if (!connected_ || stopped_) return;
-  heartbeat_.expires_after(link_abnormal_ ? cfg_.heartbeat_abnormal : cfg_.heartbeat);
+  heartbeat_.expires_after(exchange_.heartbeat_interval());
   heartbeat_.async_wait(guarded([this](boost::system::error_code ec) {
     if (ec || !connected_) return;
-    if (!current_) send_heartbeat();
+    if (!exchange_.busy()) send_heartbeat();
     note_skipped(false);  // skipped bytes not yet logged get their line within a heartbeat
     schedule_heartbeat();
   }));
 }
 
 void gb26875_uplink::send_heartbeat() {
-  current_ = in_flight{{0, {}, "heartbeat"}, next_serial_++, 0, 0, true, std::chrono::steady_clock::now()};
+  exchange_.begin({0, {}, "heartbeat"}, true);
   send_current();
 }
 
@@ -443,7 +438,7 @@ nlohmann::json gb26875_uplink::diagnostics() const {
       {"uitd_address", cfg_.uitd_address},
       {"centre_address", cfg_.centre_address},
       {"connected", connected_},
-      {"link", connected_ && !link_abnormal_ ? "normal" : "abnormal"},
+      {"link", connected_ && !exchange_.link_abnormal() ? "normal" : "abnormal"},
       {"connects", connects_},
       {"queued", queued()},
       {"sent", counts_.sent},

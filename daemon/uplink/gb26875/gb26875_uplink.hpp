@@ -29,6 +29,7 @@
 #include "domain/backoff.hpp"
 #include "gb26875/app_data.hpp"
 #include "gb26875/frame.hpp"
+#include "gb26875_exchange.hpp"
 #include "gb26875_mapping.hpp"
 #include "store/store_worker.hpp"
 #include "uplink/outbox_reader.hpp"
@@ -109,22 +110,7 @@ class gb26875_uplink {
   nlohmann::json diagnostics() const;
 
  private:
-  /// Something to send with command 2: an outbox item (its event mapped when it comes to the front)
-  /// or application data made here (id 0: nothing to mark).
-  struct upload {
-    std::int64_t id{0};
-    std::vector<std::uint8_t> data;
-    std::string what;  ///< for the log: "fire_alarm", "heartbeat", "analog values", ...
-  };
-  /// The frame waiting for its confirm.
-  struct in_flight {
-    upload item;
-    std::uint16_t serial{0};
-    unsigned sends{0};
-    unsigned denies{0};
-    bool heartbeat{false};
-    std::chrono::steady_clock::time_point first_sent;
-  };
+  using upload = gb26875_upload;
   struct inspection {
     clock::time_point asked;
     std::chrono::steady_clock::time_point deadline;
@@ -192,8 +178,8 @@ class gb26875_uplink {
   bool writing_{false};
   /// One more on each connect and each loss: a completion from an earlier connection is ignored.
   std::uint64_t generation_{0};
-  std::uint16_t next_serial_{0};
-  std::optional<in_flight> current_;
+  /// The frame waiting for its confirm, its serial, sends and deadline, and the link's state.
+  gb26875_exchange exchange_;
   /// Made here and waiting, by (lane, arrival): the inspection answer, the UITD's time, analog values.
   using queue_key = std::pair<int, std::uint64_t>;
   std::map<queue_key, upload> made_;
@@ -214,7 +200,6 @@ class gb26875_uplink {
   std::chrono::steady_clock::time_point deny_refilled_{};
   bool connected_{false};
   bool connecting_{false};
-  bool link_abnormal_{true};  ///< until the first confirm
   bool stopped_{false};
   struct {
     std::uint64_t sent{0}, confirmed{0}, resent{0}, link_faults{0}, denied_by_centre{0}, set_aside{0},
