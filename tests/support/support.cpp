@@ -297,20 +297,7 @@ mqtt_probe::~mqtt_probe() {
 
 std::optional<mqtt_probe::message> mqtt_probe::wait_for(const std::function<bool(const message&)>& match,
                                                         std::chrono::milliseconds timeout) {
-  std::optional<message> found;
-  wait_until(
-      [&] {
-        std::lock_guard lock(mutex_);
-        for (const auto& m : messages_) {
-          if (match(m)) {
-            found = m;
-            return true;
-          }
-        }
-        return false;
-      },
-      timeout);
-  return found;
+  return wait_first<message>([this] { return messages(); }, match, timeout);
 }
 
 void mqtt_probe::publish(const std::string& topic, const std::string& payload, bool retained) {

@@ -28,6 +28,26 @@ using namespace std::chrono_literals;
 /// Polls `condition` every 10 ms until it holds or `timeout` passes. Returns whether it held.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
+/// The first of what `items` gives (asked again every 10 ms) that `match` takes, waiting up to
+/// `timeout`; nullopt if none did.
+template <class T>
+std::optional<T> wait_first(const std::function<std::vector<T>()>& items,
+                            const std::function<bool(const T&)>& match, std::chrono::milliseconds timeout) {
+  std::optional<T> found;
+  wait_until(
+      [&] {
+        for (auto& x : items()) {
+          if (match(x)) {
+            found = std::move(x);
+            return true;
+          }
+        }
+        return false;
+      },
+      timeout);
+  return found;
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 std::uint16_t free_port();
 
