@@ -1,8 +1,8 @@
 #pragma once
-// What the platform uplink and the MQTT ingest driver both need from Paho C++: a listener that
-// hands a token's outcome to a function (which only posts into the daemon's loop), a failure's
-// text, TLS options built from a [tls] table, and the retirement of a client its owner is done with
-// (disconnected and destroyed off the loop).
+// What the platform uplink and the MQTT ingest driver both need from Paho C++ beside their client
+// (mqtt_client/loop_client.hpp): a failure's text, TLS options built from a [tls] table, the hint
+// for a failed connect; and, for loop_client, a listener that hands a token's outcome to a function
+// and the retirement of a client its owner is done with (disconnected and destroyed off the loop).
 
 #include "config/config.hpp"
 
@@ -32,19 +32,9 @@ class listener final : public mqtt::iaction_listener {
   handler handler_;
 };
 
-/// Hands work from Paho's threads to the daemon's loop: each function given runs there, and only if
-/// its owner (whose `alive` flag this is) still exists by then.
-inline auto loop_poster(boost::asio::any_io_executor loop, std::weak_ptr<bool> alive) {
-  return [loop = std::move(loop), alive = std::move(alive)](auto fn) {
-    boost::asio::post(loop, [alive, fn = std::move(fn)] {
-      if (alive.lock()) fn();
-    });
-  };
-}
-
 /// A Paho client its owner is done with, and what its callbacks use until it is destroyed (the
 /// listeners its operations were given). Its callbacks must touch nothing of the owner on Paho's
-/// threads but what they post to the loop through loop_poster().
+/// threads but what they post to the loop (paho::loop_client's do only that).
 struct retired_client {
   std::unique_ptr<mqtt::async_client> client;
   std::vector<std::unique_ptr<mqtt::iaction_listener>> listeners;

@@ -6,6 +6,7 @@
 
 #include "domain/backoff.hpp"
 #include "inbox.hpp"
+#include "mqtt_client/loop_client.hpp"
 #include "mqtt_client/paho_support.hpp"
 #include "mqtt_driver.hpp"
 #include "rate_limiter.hpp"
@@ -96,8 +97,7 @@ class ingest_bus final : public bus_driver {
         retry_(executor_),
         inbox_(std::make_shared<inbox>(inbox::limits{settings_->queue_limit, 16u << 20,
                                                      std::max<std::size_t>(50, settings_->queue_limit / 20),
-                                                     max_payload_bytes})),
-        alive_(std::make_shared<bool>(true)) {
+                                                     max_payload_bytes})) {
     const auto start = steady::now();
     for (const auto& d : settings_->devices) {
       device_state st;
@@ -114,41 +114,30 @@ class ingest_bus final : public bus_driver {
       }
       devices_.push_back(std::move(st));
     }
-    const auto uri =
-        fmt::format("{}://{}:{}", settings_->tls ? "ssl" : "tcp", settings_->host, settings_->port);
-    client_ = std::make_unique<mqtt::async_client>(
-        uri, settings_->client_id, mqtt::create_options(settings_->mqtt5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1),
-        nullptr);
-    const auto post = paho::loop_poster(executor_, alive_);
-    connect_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
-      if (ok) {
-        bool kept = false;
-        try {
-          kept = tok.get_connect_response().is_session_present();
-        } catch (const std::exception&) {
-        }
-        post([this, kept] { on_connected(kept); });
-      } else {
-        post([this, why = paho::failure_text(tok)] { on_connect_failed(why); });
-      }
-    });
-    client_->set_connection_lost_handler(
-        [this, post](const std::string& cause) { post([this, cause] { on_connection_lost(cause); }); });
-    // Paho's thread: only the inbox, which has its own lock.
-    client_->set_message_callback([this, post, box = inbox_](mqtt::const_message_ptr m) {
-      const auto& payload = m->get_payload_ref();
-      if (box->push(m->get_topic(), std::string_view(payload.data(), payload.size()), m->is_retained(),
-                    clock::now())) {
-        post([this] { drain(); });
-      }
-    });
+    paho::loop_client::handlers h;
+    h.connected = [this](bool session_kept) { on_connected(session_kept); };
+    h.connect_failed = [this](const std::string& why) { on_connect_failed(why); };
+    h.connection_lost = [this](const std::string& cause) { on_connection_lost(cause); };
+    h.subscribed = [this](const std::string& filter, bool ok, const std::string& why) {
+      if (ok) return;
+      spdlog::error(
+          "mqtt bus cannot subscribe bus={} topic={} error=\"{}\" check=\"the broker's ACL for client {}\"",
+          name_, filter, why, settings_->client_id);
+    };
+    // Paho's thread: only the inbox, which has its own lock; the loop is woken to drain it.
+    client_ = std::make_unique<paho::loop_client>(
+        executor_,
+        fmt::format("{}://{}:{}", settings_->tls ? "ssl" : "tcp", settings_->host, settings_->port),
+        settings_->client_id, settings_->mqtt5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, std::move(h),
+        [box = inbox_](const mqtt::message& m) {
+          const auto& payload = m.get_payload_ref();
+          return box->push(m.get_topic(), std::string_view(payload.data(), payload.size()), m.is_retained(),
+                           clock::now());
+        },
+        [this] { drain(); });
   }
 
-  ~ingest_bus() override {
-    *alive_ = false;
-    alive_.reset();
-    retire_client(std::nullopt);  // stopped: already gone; else closed off the loop
-  }
+  ~ingest_bus() override = default;  // the client, if not stopped, is closed off the loop
 
   void start() override {
     started_ = steady::now();
@@ -163,15 +152,8 @@ class ingest_bus final : public bus_driver {
     tick_.cancel();
     retry_.cancel();
     // A site broker that stopped answering holds a disconnect for its timeout: never the loop.
-    retire_client(connected_ || connecting_ ? std::optional(std::chrono::milliseconds(0)) : std::nullopt);
+    client_->retire(connected_ || connecting_ ? std::optional(std::chrono::milliseconds(0)) : std::nullopt);
     connected_ = false;
-  }
-
-  void retire_client(std::optional<std::chrono::milliseconds> disconnect) {
-    if (!client_) return;
-    paho::retired_client r{std::move(client_), {}, disconnect};
-    r.listeners.push_back(std::move(connect_listener_));
-    paho::retire(std::move(r), executor_);
   }
 
   std::vector<device_counters> counters() const override {
@@ -258,7 +240,7 @@ class ingest_bus final : public bus_driver {
     if (!settings_->password.empty()) opts.set_password(settings_->password);
     if (settings_->tls) opts.set_ssl(paho::ssl_options(*settings_->tls));
     try {
-      client_->connect(opts, nullptr, *connect_listener_);
+      client_->connect(opts);
     } catch (const mqtt::exception& e) {
       connecting_ = false;
       on_connect_failed(e.what());
@@ -675,7 +657,9 @@ class ingest_bus final : public bus_driver {
   asio::steady_timer tick_;
   asio::steady_timer retry_;
   std::shared_ptr<inbox> inbox_;
-  std::shared_ptr<bool> alive_;
+  /// The timers' handlers and the drain's next turn check it: a handler already queued may run after
+  /// the bus went.
+  std::shared_ptr<bool> alive_{std::make_shared<bool>(true)};
   std::vector<device_state> devices_;
   std::map<std::pair<std::string, std::string>, std::size_t> by_id_;  ///< (profile, id) → devices_
   std::vector<const ingest_profile*> profiles_;                       ///< those the devices use
@@ -690,8 +674,9 @@ class ingest_bus final : public bus_driver {
   bool bus_known_{false};  ///< the broker has been reached since the start
   std::size_t connects_{0};
   backoff backoff_{500ms, 30s};  ///< domain/backoff.hpp
-  std::unique_ptr<mqtt::iaction_listener> connect_listener_;
-  std::unique_ptr<mqtt::async_client> client_;  ///< null once retired (stop)
+  /// The site broker's connection: Paho's outcomes come back as handlers on the loop, none after the
+  /// bus goes. Declared last, so that it goes first.
+  std::unique_ptr<paho::loop_client> client_;
 };
 
 }  // namespace

@@ -188,6 +188,31 @@ broker::broker(const temp_dir& dir, const std::string& user, const std::string& 
                          port_, tls_port_, file.string()));
 }
 
+broker::broker(const temp_dir& dir, const std::string& user, const std::string& password,
+               const std::vector<std::string>& subscribable)
+    : port_(free_port()), tls_port_(free_port()) {
+  // The plugin's file, made by mosquitto_ctrl (the password hashed as the plugin wants it), then given
+  // a role that allows the filters: its default refuses subscriptions.
+  const auto file = dir / "dynamic-security.json";
+  const auto command = fmt::format("/usr/bin/mosquitto_ctrl dynsec init {} '{}' '{}' > {} 2>&1",
+                                   file.string(), user, password, (dir / "dynsec.log").string());
+  if (std::system(command.c_str()) != 0) {
+    throw std::runtime_error("mosquitto_ctrl dynsec init failed: " + read_text(dir / "dynsec.log"));
+  }
+  auto config = nlohmann::json::parse(read_text(file));
+  auto acls = nlohmann::json::array();
+  for (const auto& f : subscribable) {
+    acls.push_back({{"acltype", "subscribePattern"}, {"topic", f}, {"priority", 0}, {"allow", true}});
+  }
+  for (auto& role : config["roles"]) role["acls"] = acls;
+  std::ofstream(file) << config.dump();
+  start(dir, fmt::format("per_listener_settings true\nuser root\npersistence false\n"
+                         "listener {} 127.0.0.1\nallow_anonymous true\n"
+                         "listener {} 127.0.0.1\nplugin /usr/lib/{}/mosquitto_dynamic_security.so\n"
+                         "plugin_opt_config_file {}\n",
+                         port_, tls_port_, FIREGATE_MULTIARCH, file.string()));
+}
+
 void broker::start(const temp_dir& dir, const std::string& text) {
   const auto conf = dir / "mosquitto.conf";
   std::ofstream(conf) << text;

@@ -144,6 +144,11 @@ class broker {
   /// A plain listener (port()) for the test's probes, and one on tls_port() (no TLS) that takes
   /// only `user` with `password`.
   broker(const temp_dir& dir, const std::string& user, const std::string& password);
+  /// The same, the second listener under mosquitto's dynamic-security plugin, which lets `user`
+  /// subscribe only to the filters `subscribable` (patterns, "#" and "+" as in MQTT) and refuses the
+  /// rest in its SUBACK (an acl_file grants every subscription and filters what is delivered).
+  broker(const temp_dir& dir, const std::string& user, const std::string& password,
+         const std::vector<std::string>& subscribable);
   std::uint16_t port() const { return port_; }
   std::uint16_t tls_port() const { return tls_port_; }
   /// Stops it as an operator would (SIGTERM: a persistent broker saves its state first).

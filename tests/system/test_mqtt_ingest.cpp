@@ -256,6 +256,31 @@ TEST_CASE("mqtt ingest: malformed huge and flooding sensors are contained and re
   CHECK(read_text(dir / "fg.log").find("pw-123") == std::string::npos);
 }
 
+TEST_CASE(
+    "mqtt ingest: a subscription the site broker refuses is logged with its topic and the client to check - "
+    "the others work") {
+  temp_dir dir;
+  // The broker lets this client subscribe to the Zigbee and electrical-fire topics, not the NB-IoT one.
+  broker mosquitto(dir, "ingest", "pw-123", std::vector<std::string>{"zigbee2mqtt/#", "efd/#"});
+  std::ofstream(dir / "fg.toml") << ingest_site(
+      dir, mosquitto.port(),
+      fmt::format("port = {}\nusername = \"ingest\"\npassword = \"pw-123\"\nclient_id = \"fg-acl\"",
+                  mosquitto.tls_port()));
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.log_text().find("mqtt bus cannot subscribe bus=wireless topic=nbiot/+/push") !=
+               std::string::npos;
+      },
+      10s));
+  CHECK(daemon.log_text().find("check=\"the broker's ACL for client fg-acl\"") != std::string::npos);
+  auto sim = sensors(dir, mosquitto.port(), {"ZB-SMOKE:room1"});
+  sim->send("room1 publish\n");
+  REQUIRE(wait_until([&] { return device_view(dir, "smoke-room-1").value("online", false); }, 30s));
+  CHECK(daemon.log_text().find("cannot subscribe bus=wireless topic=zigbee2mqtt") == std::string::npos);
+  CHECK(daemon.stop(SIGTERM) == 0);
+}
+
 TEST_CASE("mqtt ingest: a sensor's first message leaves another device on the offline count") {
   // The status message counts offline devices by the drivers' reports: a wireless sensor's first
   // message is no recovery and must not take a dead Modbus detector off that count.

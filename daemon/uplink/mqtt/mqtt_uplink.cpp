@@ -40,46 +40,33 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::gateway_f
       retry_(executor_),
       pace_(executor_),
       backoff_(500ms, 30s, std::move(random)),
-      alive_(std::make_shared<bool>(true)),
       outbox_(executor_, worker,
               {uplink, cfg_.max_in_flight, true,
                // Telemetry is stored as readings; its message is written on the store's thread.
                [gateway = gateway_id_](outbox_item& item) { write_telemetry(item, gateway); }, "uplink"},
               [this] { pump(); }) {
-  const auto uri = fmt::format("{}://{}:{}", cfg_.tls ? "ssl" : "tcp", cfg_.host, cfg_.port);
-  // No Paho persistence: the store is the persistence.
-  client_ = std::make_unique<mqtt::async_client>(uri, cfg_.client_id, nullptr);
-  const auto post = paho::loop_poster(executor_, alive_);
-  connect_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
+  paho::loop_client::handlers h;
+  h.connected = [this](bool) { on_connected(); };
+  h.connect_failed = [this](const std::string& why) { on_connect_failed(why); };
+  h.connection_lost = [this](const std::string& cause) { on_connection_lost(cause); };
+  h.delivered = [this](std::int64_t id, bool ok, const std::string& why) { on_delivered(id, ok, why); };
+  h.subscribed = [this](const std::string&, bool ok, const std::string& why) {
+    // The platform's commands reach this gateway from here on (the broker's SUBACK).
     if (ok) {
-      post([this] { on_connected(); });
+      spdlog::info("uplink commands subscribed topic={}", command_topic_);
     } else {
-      post([this, why = failure_text(tok)] { on_connect_failed(why); });
+      spdlog::error(
+          "uplink cannot subscribe topic={} error=\"{}\" check=\"the broker's ACL for this client\"",
+          command_topic_, why);
     }
-  });
-  publish_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
-    const auto id = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(tok.get_user_context()));
-    post([this, id, ok, why = ok ? std::string() : failure_text(tok)] { on_delivered(id, ok, why); });
-  });
-  subscribe_listener_ = std::make_unique<paho::listener>([this, post](const mqtt::token& tok, bool ok) {
-    post([this, ok, why = ok ? std::string() : failure_text(tok)] {
-      // The platform's commands reach this gateway from here on (the broker's SUBACK).
-      if (ok) {
-        spdlog::info("uplink commands subscribed topic={}", command_topic_);
-      } else {
-        spdlog::error(
-            "uplink cannot subscribe topic={} error=\"{}\" check=\"the broker's ACL for this client\"",
-            command_topic_, why);
-      }
-    });
-  });
-  client_->set_connection_lost_handler(
-      [this, post](const std::string& cause) { post([this, cause] { on_connection_lost(cause); }); });
-  client_->set_message_callback([this, post](mqtt::const_message_ptr m) {
-    post([this, payload = m->to_string(), retained = m->is_retained()] {
-      if (command_handler_) command_handler_(payload, retained);
-    });
-  });
+  };
+  h.message = [this](const std::string&, const std::string& payload, bool retained) {
+    if (command_handler_) command_handler_(payload, retained);
+  };
+  // No Paho persistence: the store is the persistence.
+  client_ = std::make_unique<paho::loop_client>(
+      executor_, fmt::format("{}://{}:{}", cfg_.tls ? "ssl" : "tcp", cfg_.host, cfg_.port), cfg_.client_id,
+      MQTTVERSION_3_1_1, std::move(h));
 }
 
 void mqtt_uplink::on_commands(std::string topic,
@@ -110,17 +97,13 @@ void mqtt_uplink::publish_now(const std::string& topic, const std::string& paylo
     return;
   }
   try {
-    client_->publish(topic, payload.data(), payload.size(), 1, retained);
+    client_->publish_untracked(topic, payload, retained);
   } catch (const mqtt::exception& e) {
     spdlog::warn("{} not sent topic={} error=\"{}\"", what, topic, e.what());
   }
 }
 
-mqtt_uplink::~mqtt_uplink() {
-  *alive_ = false;
-  alive_.reset();
-  retire_client(std::nullopt);  // stopped: already gone; else closed without a goodbye, off the loop
-}
+mqtt_uplink::~mqtt_uplink() = default;  // the client, if not stopped, is closed without a goodbye
 
 void mqtt_uplink::start() {
   connect();
@@ -142,7 +125,7 @@ void mqtt_uplink::connect() {
   }
   if (cfg_.tls) opts.set_ssl(paho::ssl_options(*cfg_.tls));
   try {
-    client_->connect(opts, nullptr, *connect_listener_);
+    client_->connect(opts);
   } catch (const mqtt::exception& e) {
     connecting_ = false;
     on_connect_failed(e.what());
@@ -160,7 +143,7 @@ void mqtt_uplink::on_connected() {
   if (!command_topic_.empty()) {
     // A clean session forgets subscriptions: made again on every connect.
     try {
-      client_->subscribe(command_topic_, 1, nullptr, *subscribe_listener_);
+      client_->subscribe(command_topic_, 1);
     } catch (const mqtt::exception& e) {
       spdlog::error(
           "uplink cannot subscribe topic={} error=\"{}\" check=\"the broker's ACL for this client\"",
@@ -249,8 +232,7 @@ void mqtt_uplink::pump() {
     }
     auto msg = mqtt::make_message(head->topic, head->payload, 1, false);
     try {
-      client_->publish(msg, reinterpret_cast<void*>(static_cast<std::intptr_t>(head->id)),
-                       *publish_listener_);
+      client_->publish(msg, head->id);
     } catch (const mqtt::exception& e) {
       spdlog::warn("uplink publish failed outbox_id={} topic={} error=\"{}\"", head->id, head->topic,
                    e.what());
@@ -284,19 +266,11 @@ void mqtt_uplink::stop(std::chrono::milliseconds grace) {
   outbox_.stop();
   retry_.cancel();
   pace_.cancel();
-  const bool was_connected = connected_ && client_ && client_->is_connected();
+  const bool was_connected = connected_ && client_->is_connected();
   connected_ = false;
   // Nothing here waits: the disconnect (with its grace for in-flight messages) runs off the loop,
   // whose acknowledgements still come here and are marked delivered.
-  retire_client(was_connected ? std::optional(grace) : std::nullopt);
-}
-
-void mqtt_uplink::retire_client(std::optional<std::chrono::milliseconds> disconnect) {
-  if (!client_) return;
-  paho::retired_client r{std::move(client_), {}, disconnect};
-  for (auto* l : {&connect_listener_, &publish_listener_, &subscribe_listener_})
-    r.listeners.push_back(std::move(*l));
-  paho::retire(std::move(r), executor_);
+  client_->retire(was_connected ? std::optional(grace) : std::nullopt);
 }
 
 }  // namespace firegate

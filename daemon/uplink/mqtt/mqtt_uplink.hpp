@@ -20,7 +20,8 @@
 #include "store/store_worker.hpp"
 #include "uplink/outbox_reader.hpp"
 
-#include <mqtt/async_client.h>
+#include "mqtt_client/loop_client.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -36,7 +37,7 @@
 namespace firegate {
 
 /// Owned by the application; every member function runs on its loop.
-/// Thread safety: Paho's threads touch only the listener objects, which post to the loop.
+/// Thread safety: Paho's threads touch nothing of it (paho::loop_client posts to the loop).
 class mqtt_uplink {
  public:
   /// `site`: the configuration in force, which must outlive the uplink (the application's, replaced
@@ -92,8 +93,6 @@ class mqtt_uplink {
   void publish_now(const std::string& topic, const std::string& payload, bool retained,
                    std::string_view what);
   void pump();
-  /// Hands the client and its listeners to paho::retire(), disconnecting first when given a grace.
-  void retire_client(std::optional<std::chrono::milliseconds> disconnect);
   bool take_telemetry_token();
 
   boost::asio::any_io_executor executor_;
@@ -102,12 +101,12 @@ class mqtt_uplink {
   std::string gateway_id_;
   boost::asio::steady_timer retry_;
   boost::asio::steady_timer pace_;
-  backoff backoff_;              ///< 0.5 s doubling to 30 s
-  std::shared_ptr<bool> alive_;  ///< posted handlers check it: the uplink may be gone when they run
-  std::unique_ptr<mqtt::iaction_listener> connect_listener_;
-  std::unique_ptr<mqtt::iaction_listener> publish_listener_;
-  std::unique_ptr<mqtt::iaction_listener> subscribe_listener_;
-  std::unique_ptr<mqtt::async_client> client_;  ///< null once retired (stop)
+  backoff backoff_;  ///< 0.5 s doubling to 30 s
+  /// The connection: Paho's outcomes come back as handlers on the loop, none after the uplink goes.
+  std::unique_ptr<paho::loop_client> client_;
+  /// The timers' handlers check it: one that expired is queued past a cancel, and may run after the
+  /// uplink went.
+  std::shared_ptr<bool> alive_{std::make_shared<bool>(true)};
   /// The store's outbox for this uplink, read, queued in lane order and marked (outbox_reader.hpp).
   outbox_reader outbox_;
   std::size_t telemetry_in_flight_{0};
