@@ -13,8 +13,12 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <map>
 #include <random>
@@ -85,10 +89,13 @@ constexpr std::size_t max_packet_bytes = max_payload_bytes + 16 * 1024;
 /// How long an MQTT 5 broker keeps a persistent session for an absent firegated.
 constexpr int session_expiry_s = 7 * 24 * 3600;
 
-class ingest_bus final : public bus_driver {
+/// The bus's state and work, shared by what is under way on the loop (the ticks, a reconnect's wait,
+/// a drain's next turn), each holding it until it ends: a stop cancels them, and the state goes with
+/// the last, as a Modbus bus's does. No handler of Paho's reaches it once it goes (paho::loop_client).
+class ingest_link final : public std::enable_shared_from_this<ingest_link> {
  public:
-  ingest_bus(asio::any_io_executor ex, std::string name, std::shared_ptr<const ingest_bus_settings> s,
-             reading_sink& sink)
+  ingest_link(asio::any_io_executor ex, std::string name, std::shared_ptr<const ingest_bus_settings> s,
+              reading_sink& sink)
       : executor_(std::move(ex)),
         name_(std::move(name)),
         settings_(std::move(s)),
@@ -137,16 +144,15 @@ class ingest_bus final : public bus_driver {
         [this] { drain(); });
   }
 
-  ~ingest_bus() override = default;  // the client, if not stopped, is closed off the loop
-
-  void start() override {
+  void start() {
     started_ = steady::now();
     for (auto& d : devices_) d.last_seen = started_;
     connect();
-    schedule_tick();
+    asio::co_spawn(
+        executor_, [self = shared_from_this()] { return self->ticks(); }, asio::detached);
   }
 
-  void stop() override {
+  void stop() {
     if (stopped_) return;
     stopped_ = true;
     tick_.cancel();
@@ -156,7 +162,7 @@ class ingest_bus final : public bus_driver {
     connected_ = false;
   }
 
-  std::vector<device_counters> counters() const override {
+  std::vector<device_counters> counters() const {
     std::vector<device_counters> out;
     for (const auto& d : devices_) {
       out.push_back(d.counters);
@@ -165,7 +171,7 @@ class ingest_bus final : public bus_driver {
     return out;
   }
 
-  std::vector<std::pair<std::string, std::string>> diagnostics() const override {
+  std::vector<std::pair<std::string, std::string>> diagnostics() const {
     std::vector<std::pair<std::string, std::string>> out{
         {"broker", fmt::format("{}:{}", settings_->host, settings_->port)},
         {"tls", settings_->tls ? "on" : "off"},
@@ -300,8 +306,8 @@ class ingest_bus final : public bus_driver {
   void schedule_reconnect() {
     if (stopped_) return;
     retry_.expires_after(backoff_.next());
-    retry_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
-      if (!ec && alive.lock()) connect();
+    retry_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->connect();
     });
   }
 
@@ -313,9 +319,7 @@ class ingest_bus final : public bus_driver {
     auto batch = inbox_->take(batch_size, more);
     for (auto& m : batch) handle(std::move(m));
     if (more) {
-      asio::post(executor_, [this, alive = std::weak_ptr<bool>(alive_)] {
-        if (alive.lock()) drain();
-      });
+      asio::post(executor_, [self = shared_from_this()] { self->drain(); });
     }
   }
 
@@ -515,14 +519,15 @@ class ingest_bus final : public bus_driver {
 
   // --- once a second ----------------------------------------------------------------------------
 
-  void schedule_tick() {
-    if (stopped_) return;
-    tick_.expires_after(1s);
-    tick_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
-      if (ec || !alive.lock() || stopped_) return;
+  /// Once a second until the stop: silent devices, floods that ended.
+  asio::awaitable<void> ticks() {
+    while (!stopped_) {
+      tick_.expires_after(1s);
+      boost::system::error_code ec;
+      co_await tick_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || stopped_) co_return;
       on_tick();
-      schedule_tick();
-    });
+    }
   }
 
   void on_tick() {
@@ -657,9 +662,6 @@ class ingest_bus final : public bus_driver {
   asio::steady_timer tick_;
   asio::steady_timer retry_;
   std::shared_ptr<inbox> inbox_;
-  /// The timers' handlers and the drain's next turn check it: a handler already queued may run after
-  /// the bus went.
-  std::shared_ptr<bool> alive_{std::make_shared<bool>(true)};
   std::vector<device_state> devices_;
   std::map<std::pair<std::string, std::string>, std::size_t> by_id_;  ///< (profile, id) → devices_
   std::vector<const ingest_profile*> profiles_;                       ///< those the devices use
@@ -679,12 +681,29 @@ class ingest_bus final : public bus_driver {
   std::unique_ptr<paho::loop_client> client_;
 };
 
+/// The driver the application holds: the state's owner, which stops it when it goes.
+class ingest_bus final : public bus_driver {
+ public:
+  explicit ingest_bus(std::shared_ptr<ingest_link> link) : link_(std::move(link)) {}
+  ~ingest_bus() override { link_->stop(); }
+  void start() override { link_->start(); }
+  void stop() override { link_->stop(); }
+  std::vector<device_counters> counters() const override { return link_->counters(); }
+  std::vector<std::pair<std::string, std::string>> diagnostics() const override {
+    return link_->diagnostics();
+  }
+
+ private:
+  std::shared_ptr<ingest_link> link_;
+};
+
 }  // namespace
 
 std::unique_ptr<bus_driver> make_ingest_bus(asio::any_io_executor executor, std::string name,
                                             std::shared_ptr<const ingest_bus_settings> settings,
                                             reading_sink& sink) {
-  return std::make_unique<ingest_bus>(std::move(executor), std::move(name), std::move(settings), sink);
+  return std::make_unique<ingest_bus>(
+      std::make_shared<ingest_link>(std::move(executor), std::move(name), std::move(settings), sink));
 }
 
 }  // namespace firegate::mqtt_ingest
