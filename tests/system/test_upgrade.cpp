@@ -34,7 +34,7 @@ void upgrade_sql(sqlite3* db, const std::string& text) {
   REQUIRE(rc == SQLITE_OK);
 }
 
-/// The tables as schema 6 had them (the migrations 1-6 of daemon/store/store.cpp applied: the same
+/// The tables as schema 6 had them (the migrations 1-6 of daemon/store/store_schema.cpp applied: the same
 /// columns in the same order), written by hand so that the file does not come from this store.
 constexpr const char* schema_6 = R"sql(
   CREATE TABLE series (id INTEGER PRIMARY KEY, device TEXT NOT NULL, point TEXT NOT NULL,
