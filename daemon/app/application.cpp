@@ -223,7 +223,10 @@ void application::start_control() {
   control_api_ = std::make_unique<control_api>(
       io_, *store_, cfg_, config_path_, control_api::sources{rules_, linkage_, drivers_, batch_},
       control_api::hooks{
-          [this](std::function<void(gateway_health)> then) { with_health(std::move(then)); },
+          [this](std::optional<std::array<std::size_t, 3>> lanes) {
+            if (lanes) outbox_lanes_ = *lanes;
+            return health();
+          },
           [this](const command_body& body) { return carry_out(body); },
           [this](event e) { raise(std::move(e)); }, [this] { return new_event_id(); }, [this] { flush(); },
           [this] {
@@ -267,6 +270,8 @@ void application::shutdown() {
   if (stopping_) return;
   stopping_ = true;
   notifier_.stopping();
+  // First: a request under way (a scan) must not go on through drivers being stopped.
+  if (control_api_) control_api_->stop();
   stop_drivers();
   ticker_.cancel();
   flusher_.cancel();
@@ -274,7 +279,6 @@ void application::shutdown() {
   flush();  // what was read before the stop is stored and queued
   signals_.cancel();
   heartbeat_.cancel();
-  if (control_api_) control_api_->stop();
   // The goodbye replaces the retained status (the broker sends the last will only when the
   // connection is lost without one).
   if (gb26875_) gb26875_->stop();

@@ -138,6 +138,10 @@ void control_api::on_request(const session_ptr& s, const json& request) {
 
 void control_api::answer_inspection(const session_ptr& s, const json& id, const json& args) {
   // The duty person answers the centre's inspection check.
+  if (hooks_.gb26875_status().is_null()) {
+    s->send(refuse(id, "failed", "no GB/T 26875.3 uplink is configured ([uplink.gb26875])"));
+    return s->done();
+  }
   std::string bad;
   const auto op = whole_arg(args, "operator", 0, 0, 255, bad);
   if (!op) {
@@ -157,87 +161,86 @@ void control_api::answer_inspection(const session_ptr& s, const json& id, const 
 void control_api::status(const session_ptr& s, const json& id) {
   store_.post([this, s, id](store& st) {
     json storage;
+    std::optional<std::array<std::size_t, 3>> lanes;
     try {
+      lanes = st.outbox_depth_by_lane();
       storage["used_bytes"] = st.used_bytes();
       storage["oldest_undelivered"] = time_or_null(st.oldest_undelivered());
     } catch (const store_error& e) {
       storage["error"] = e.what();
     }
-    asio::post(io_, [this, s, id, storage = std::move(storage)]() mutable {
+    asio::post(io_, [this, s, id, storage = std::move(storage), lanes]() mutable {
       // What the status message reports too (storage state, outbox, alarm counts), from one place.
-      hooks_.with_health([this, s, id, storage = std::move(storage)](const gateway_health& h) mutable {
-        if (stopping_) return;
-        const auto link = hooks_.uplink();
-        storage["path"] = h.storage == "memory" ? ":memory:" : site_.storage.path;
-        storage["state"] = h.storage;
-        storage["max_bytes"] = site_.storage.max_size_mb << 20;
-        storage["faults"] = h.storage_faults;
-        json uplink{{"broker", site_.mqtt.host.empty()
-                                   ? json(nullptr)
-                                   : json(fmt::format("{}:{}", site_.mqtt.host, site_.mqtt.port))},
-                    {"tls", site_.mqtt.tls.has_value()},
-                    {"connected", link.connected},
-                    {"connects", h.uplink_connects},
-                    {"last_ack", time_or_null(link.last_ack)},
-                    {"outbox", {{"alarm", h.outbox[0]}, {"event", h.outbox[1]}, {"telemetry", h.outbox[2]}}}};
-        json buses = json::array();
-        std::size_t online = 0;
-        for (std::size_t i = 0; i < site_.buses.size(); ++i) {
-          const auto counters =
-              i < src_.drivers.size() ? src_.drivers[i]->counters() : std::vector<device_counters>{};
-          const auto up = static_cast<std::size_t>(std::count_if(
-              counters.begin(), counters.end(), [](const device_counters& c) { return c.online; }));
-          online += up;
-          json diagnostics = json::object();
-          if (i < src_.drivers.size()) {
-            for (auto& [key, value] : src_.drivers[i]->diagnostics()) diagnostics[key] = value;
-          }
-          buses.push_back({{"name", site_.buses[i].name},
-                           {"driver", site_.buses[i].driver},
-                           {"devices", counters.size()},
-                           {"online", up},
-                           {"offline", counters.size() - up},
-                           {"diagnostics", std::move(diagnostics)}});
+      const auto h = hooks_.health(lanes);
+      const auto link = hooks_.uplink();
+      storage["path"] = h.storage == "memory" ? ":memory:" : site_.storage.path;
+      storage["state"] = h.storage;
+      storage["max_bytes"] = site_.storage.max_size_mb << 20;
+      storage["faults"] = h.storage_faults;
+      json uplink{
+          {"broker", site_.mqtt.host.empty() ? json(nullptr)
+                                             : json(fmt::format("{}:{}", site_.mqtt.host, site_.mqtt.port))},
+          {"tls", site_.mqtt.tls.has_value()},
+          {"connected", link.connected},
+          {"connects", h.uplink_connects},
+          {"last_ack", time_or_null(link.last_ack)},
+          {"outbox", {{"alarm", h.outbox[0]}, {"event", h.outbox[1]}, {"telemetry", h.outbox[2]}}}};
+      json buses = json::array();
+      std::size_t online = 0;
+      for (std::size_t i = 0; i < site_.buses.size(); ++i) {
+        const auto counters =
+            i < src_.drivers.size() ? src_.drivers[i]->counters() : std::vector<device_counters>{};
+        const auto up = static_cast<std::size_t>(std::count_if(
+            counters.begin(), counters.end(), [](const device_counters& c) { return c.online; }));
+        online += up;
+        json diagnostics = json::object();
+        if (i < src_.drivers.size()) {
+          for (auto& [key, value] : src_.drivers[i]->diagnostics()) diagnostics[key] = value;
         }
-        const auto& counts = h.alarms;
-        json open = json::array();
-        for (const auto& a : src_.rules.open_alarms())
-          open.push_back(alarm_json(a, config::find_device(site_, a.device),
-                                    a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
-        json result{{"gateway",
-                     {{"id", site_.gateway.id},
-                      {"description", site_.gateway.description},
-                      {"version", FIREGATE_VERSION},
-                      {"pid", ::getpid()},
-                      {"started", iso8601(h.started)},
-                      {"uptime_s", static_cast<std::int64_t>(seconds_since(h.started, h.time))},
-                      {"config", config_path_.string()}}},
-                    {"site",
-                     {{"id", site_.site.id},
-                      {"name", site_.site.name},
-                      {"address", site_.site.address},
-                      {"category", site_.site.category}}},
-                    {"uplink", std::move(uplink)},
-                    {"gb26875", hooks_.gb26875_status()},
-                    {"storage", std::move(storage)},
-                    {"configuration", configuration_json(h.config)},
-                    {"buses", std::move(buses)},
-                    {"devices",
-                     {{"total", site_.devices.size()},
-                      {"online", online},
-                      {"offline", site_.devices.size() - online}}},
-                    {"alarms",
-                     {{"fire", counts.fire},
-                      {"supervisory", counts.supervisory},
-                      {"fault", counts.fault},
-                      {"unacknowledged", counts.unacknowledged},
-                      {"test", counts.test},
-                      {"shielded_devices", counts.shielded},
-                      {"test_mode_devices", counts.in_test_mode},
-                      {"open", std::move(open)}}}};
-        s->send(reply(id, std::move(result)));
-        s->done();
-      });
+        buses.push_back({{"name", site_.buses[i].name},
+                         {"driver", site_.buses[i].driver},
+                         {"devices", counters.size()},
+                         {"online", up},
+                         {"offline", counters.size() - up},
+                         {"diagnostics", std::move(diagnostics)}});
+      }
+      const auto& counts = h.alarms;
+      json open = json::array();
+      for (const auto& a : src_.rules.open_alarms())
+        open.push_back(alarm_json(a, config::find_device(site_, a.device),
+                                  a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
+      json result{
+          {"gateway",
+           {{"id", site_.gateway.id},
+            {"description", site_.gateway.description},
+            {"version", FIREGATE_VERSION},
+            {"pid", ::getpid()},
+            {"started", iso8601(h.started)},
+            {"uptime_s", static_cast<std::int64_t>(seconds_since(h.started, h.time))},
+            {"config", config_path_.string()}}},
+          {"site",
+           {{"id", site_.site.id},
+            {"name", site_.site.name},
+            {"address", site_.site.address},
+            {"category", site_.site.category}}},
+          {"uplink", std::move(uplink)},
+          {"gb26875", hooks_.gb26875_status()},
+          {"storage", std::move(storage)},
+          {"configuration", configuration_json(h.config)},
+          {"buses", std::move(buses)},
+          {"devices",
+           {{"total", site_.devices.size()}, {"online", online}, {"offline", site_.devices.size() - online}}},
+          {"alarms",
+           {{"fire", counts.fire},
+            {"supervisory", counts.supervisory},
+            {"fault", counts.fault},
+            {"unacknowledged", counts.unacknowledged},
+            {"test", counts.test},
+            {"shielded_devices", counts.shielded},
+            {"test_mode_devices", counts.in_test_mode},
+            {"open", std::move(open)}}}};
+      s->send(reply(id, std::move(result)));
+      s->done();
     });
   });
 }

@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -47,8 +48,9 @@ class control_api {
     std::optional<clock::time_point> last_ack;
   };
   struct hooks {
-    /// The gateway's health, the outbox depths read from the store first.
-    std::function<void(std::function<void(gateway_health)>)> with_health;
+    /// The gateway's health now, with the outbox depths just read from the store (none: the last
+    /// ones read stand).
+    std::function<gateway_health(std::optional<std::array<std::size_t, 3>> outbox_lanes)> health;
     /// An alarm command carried out on the alarm engine (ack, shield, unshield, test_mode, self_test).
     std::function<alarm_engine::outcome(const command_body&)> carry_out;
     /// Raises an event a request made (a raw write, a forced output).

@@ -7,8 +7,8 @@
 //
 // A client the owner is done with is retired off the loop (paho::retire): disconnected with a grace
 // for in-flight messages when asked, then destroyed, without the loop waiting for either. The
-// handlers stay live until the loop_client itself goes, so acknowledgements that come in the grace
-// are still handled.
+// handlers stay live until the loop_client itself goes: acknowledgements that come in the grace are
+// handled while the owner keeps it (the uplink at a stop), and reach nothing once it is dropped.
 
 #include <mqtt/async_client.h>
 #include <boost/asio/any_io_executor.hpp>

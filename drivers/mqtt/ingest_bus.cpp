@@ -14,7 +14,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -149,7 +148,12 @@ class ingest_link final : public std::enable_shared_from_this<ingest_link> {
     for (auto& d : devices_) d.last_seen = started_;
     connect();
     asio::co_spawn(
-        executor_, [self = shared_from_this()] { return self->ticks(); }, asio::detached);
+        executor_, [self = shared_from_this()] { return self->ticks(); },
+        // An exception out of a tick ends the loop's run, as a handler's would, instead of the ticks
+        // stopping unseen (silent sensors never going offline).
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
   }
 
   void stop() {
