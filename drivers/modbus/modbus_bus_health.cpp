@@ -1,0 +1,187 @@
+// What a Modbus bus's answers and failures mean (modbus_bus_state.hpp): a device's counters and link
+// quality, online, offline or pending while it is not yet known whether the bus itself is down, and
+// the bus's own fault.
+
+#include "modbus_bus_state.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace firegate::modbus::detail {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+void bus::count_error(device_state& d, std::error_code ec) {
+  auto& c = d.counters;
+  c.last_error = ec.message();
+  switch (classify(ec)) {
+    case failure_kind::timeout:
+      ++c.timeouts;
+      break;
+    case failure_kind::crc:
+      ++c.crc_errors;
+      break;
+    case failure_kind::connection:
+      ++c.connection_errors;
+      break;
+    case failure_kind::malformed:
+      ++c.malformed;
+      break;
+    case failure_kind::exception:
+      ++c.exceptions;
+      break;
+  }
+}
+
+void bus::record_quality(device_state& d, std::error_code ec) {
+  // A bus that is down is one fault for all its devices, not a quality fault of each.
+  if (stopped_ || bus_down_ || d.link != device_state::link::online) return;
+  const auto change = d.quality.record(ec);
+  if (change == link_quality::change::none) return;
+  const bool poor = change == link_quality::change::poor;
+  const auto detail = fmt::format("{} at {}", d.quality.summary(), where(d));
+  if (poor) {
+    spdlog::warn(
+        "device answers mostly badly bus={} device={} addr={} detail=\"{}\" check=\"the line's wiring, "
+        "termination and earthing (RS-485), two masters on one line, or the gateway or device "
+        "sending extra bytes: firegatectl device {}\"",
+        name_, d.settings->name, where(d), d.quality.summary(), d.settings->name);
+  }
+  sink_.on_device_quality({d.settings->name, poor, detail, clock::now()});
+}
+
+void bus::record_failure(device_state& d, std::error_code ec) {
+  if (stopped_) return;
+  record_quality(d, ec);
+  count_error(d, ec);
+  const auto failures = ++d.counters.consecutive_failures;
+  d.last_failure = ec;
+  spdlog::debug("modbus poll failed bus={} addr={} device={} error=\"{}\" consecutive={}", name_, where(d),
+                d.settings->name, ec.message(), failures);
+  using told = device_state::told;
+  if (d.link == device_state::link::offline) {
+    // Still down: wait twice as long before the next try, up to the cap.
+    d.schedule.failed_again(steady::now(), settings_->offline_retry_max);
+    if (d.offline_told == told::pending) d.schedule.try_by(d.pending_since + pending_limit());
+    // Its bus came back and it did not answer: its silence is its own once another unit answers
+    // (it waits as pending); a transport failing again is the bus's again.
+    if (d.offline_told == told::bus_back && !bus_down_) hold_back(d);
+  } else if (failures >= settings_->offline_after) {
+    d.link = device_state::link::offline;
+    // Offline covers it from here: the quality window starts over when it answers again.
+    d.quality.reset();
+    d.schedule.went_offline(steady::now(), settings_->offline_retry_max);
+    if (bus_down_) {
+      d.offline_told = told::with_bus;
+      sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
+    } else if (devices_.size() > 1 || open_failed_) {
+      // One cause may be taking them all: told once the others have failed too (the bus), or as
+      // soon as another unit answers (its own silence). The others are asked now, not on their
+      // own schedules, and the wait is bounded.
+      hold_back(d);
+    } else {
+      tell_offline(d, ec);
+    }
+  }
+  // Nothing settled it in time (its neighbours failing slowly, not yet offline): its own fault.
+  if (d.offline_told == told::pending && steady::now() - d.pending_since >= pending_limit())
+    tell_offline(d, ec);
+  check_bus_down(ec);
+}
+
+std::chrono::milliseconds bus::pending_limit() const {
+  const auto all = settings_->timeout * static_cast<std::int64_t>(devices_.size() * settings_->offline_after);
+  return std::clamp<std::chrono::milliseconds>(all + all / 2, std::chrono::seconds(10),
+                                               std::chrono::seconds(90));
+}
+
+void bus::hold_back(device_state& d) {
+  d.offline_told = device_state::told::pending;
+  d.pending_since = steady::now();
+  // Asked again by the end of the wait at the latest, its backoff notwithstanding.
+  d.schedule.try_by(d.pending_since + pending_limit());
+  // Its neighbours are asked at once: one answering settles it as this device's own fault.
+  const auto now = steady::now();
+  for (auto& x : devices_) {
+    if (&x == &d || x.offline()) continue;
+    x.schedule.hurry(now);
+  }
+  wake_all();
+}
+
+void bus::tell_offline(device_state& d, std::error_code ec) {
+  d.offline_told = device_state::told::own;
+  spdlog::warn(
+      "device offline bus={} device={} addr={} failures={} error=\"{}\" check=\"device power, wiring, "
+      "unit id\"",
+      name_, d.settings->name, where(d), d.counters.consecutive_failures, ec.message());
+  sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now()});
+}
+
+void bus::check_bus_down(std::error_code ec) {
+  using told = device_state::told;
+  if (bus_down_ || stopped_) return;
+  std::size_t pending = 0;
+  for (const auto& d : devices_) {
+    if (d.link != device_state::link::offline) return;
+    pending += d.offline_told == told::pending ? 1 : 0;
+  }
+  // The last of several devices failing after the others each failed on their own (and were told)
+  // is its own fault too: a bus fault is several going at once, or a bus of one whose transport fails.
+  if (pending == 0 || (!open_failed_ && pending < 2 && pending < devices_.size())) return;
+  bus_down_ = true;
+  bus_status status{name_, false, ec, transport_->endpoint(), {}, {}, clock::now(), {}};
+  status.failed = open_failed_ ? fmt::format("it cannot be opened ({})", ec.message())
+                               : fmt::format("no unit on it answers ({})", ec.message());
+  for (const auto& d : devices_) status.devices.push_back(d.settings->name);
+  spdlog::warn("bus offline bus={} addr={} devices={} error=\"{}\" check=\"{}\"", name_, status.address,
+               status.devices.size(), ec.message(),
+               status.address.starts_with("/")
+                   ? "serial adapter, RS-485 cable and the line's power"
+                   : "the gateway or server's power, network cable, address and port");
+  sink_.on_bus_status(status);
+  for (auto& d : devices_) {
+    if (d.offline_told != told::pending) continue;
+    d.offline_told = told::with_bus;
+    sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
+  }
+}
+
+void bus::record_success(device_state& d, steady::time_point started) {
+  using told = device_state::told;
+  record_quality(d, {});
+  d.counters.consecutive_failures = 0;
+  d.counters.last_good = clock::now();
+  d.schedule.answered();
+  if ((bus_down_ || !bus_known_) && !stopped_) {
+    // The bus answers: a fault of it ends (one restored from before a restart too).
+    const bool was_down = bus_down_;
+    bus_down_ = false;
+    bus_known_ = true;
+    bus_status status{name_, true, {}, transport_->endpoint(), {}, {}, clock::now(), {}};
+    for (const auto& x : devices_) status.devices.push_back(x.settings->name);
+    if (was_down) spdlog::info("bus online bus={} addr={}", name_, status.address);
+    sink_.on_bus_status(status);
+    // The devices that went down with it are asked again now; one that stays silent is told then.
+    for (auto& x : devices_) {
+      if (x.offline_told != told::with_bus || &x == &d) continue;
+      x.offline_told = told::bus_back;
+      x.schedule.retry_now(steady::now());
+    }
+  }
+  // Something on the bus answers, so the silence of those waiting is their own.
+  for (auto& x : devices_) {
+    if (x.offline_told == told::pending && &x != &d && !stopped_) tell_offline(x, x.last_failure);
+  }
+  if (d.link == device_state::link::offline && !stopped_) {
+    spdlog::info("device online bus={} device={} addr={}", name_, d.settings->name, where(d));
+    if (d.offline_told != told::pending) {
+      sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()});
+    }
+    d.schedule.back_online(started);
+  }
+  d.offline_told = told::nothing;
+  d.link = device_state::link::online;
+}
+
+}  // namespace firegate::modbus::detail
