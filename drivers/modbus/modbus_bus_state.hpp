@@ -15,7 +15,6 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -114,9 +113,6 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// A write between polls: checked against the profile's [[writes]], sent, its echo checked, and
   /// read back when the profile says so.
   awaitable<write_outcome> do_write(const write_command& c, worker& wk);
-  /// A write to every unit on the line at once (device "*"): every device that has the writable
-  /// must have it at the same place, as with a line of one model. Nobody answers a broadcast, so
-  /// nothing confirms it; the line is quiet for the turnaround delay afterwards.
   /// A write that failed at `stage`: counted, logged, and its outcome.
   write_outcome write_failed(device_state& d, const write_command& c, const point_def& p, std::error_code ec,
                              std::string_view stage);
@@ -124,6 +120,9 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// when equal.
   awaitable<std::error_code> read_back(device_state& d, const point_def& p, const write_request& request,
                                        const std::uint16_t (&regs)[2], worker& wk);
+  /// A write to every unit on the line at once (device "*"): every device that has the writable
+  /// must have it at the same place, as with a line of one model. Nobody answers a broadcast, so
+  /// nothing confirms it; the line is quiet for the turnaround delay afterwards.
   awaitable<write_outcome> do_broadcast(const write_command& c, worker& wk);
   const std::string& where(const device_state& d) const { return d.counters.address; }
   static void count_error(device_state& d, std::error_code ec);
