@@ -222,22 +222,15 @@ void application::start_drivers() {
 void application::start_control() {
   control_api_ = std::make_unique<control_api>(
       io_, *store_, cfg_, config_path_, control_api::sources{rules_, linkage_, drivers_, batch_},
-      control_api::hooks{
-          [this](std::optional<std::array<std::size_t, 3>> lanes) {
-            if (lanes) outbox_lanes_ = *lanes;
-            return health();
-          },
-          [this](const command_body& body) { return carry_out(body); },
-          [this](event e) { raise(std::move(e)); }, [this] { return new_event_id(); }, [this] { flush(); },
-          [this] {
-            return control_api::link_state{uplink_ && uplink_->connected(),
-                                           uplink_ ? uplink_->last_ack() : std::nullopt};
-          },
-          [this] { return gb26875_ ? gb26875_->diagnostics() : nlohmann::json(nullptr); },
-          [this](unsigned number) {
-            return gb26875_ ? gb26875_->answer_inspection(number)
-                            : std::string("no GB/T 26875.3 uplink is configured ([uplink.gb26875])");
-          }});
+      control_api::hooks{[this](std::optional<std::array<std::size_t, 3>> lanes) { return health(lanes); },
+                         [this](const command_body& body) { return carry_out(body); },
+                         [this](event e) { raise(std::move(e)); }, [this] { return new_event_id(); },
+                         [this] { flush(); },
+                         [this] {
+                           return control_api::link_state{uplink_ && uplink_->connected(),
+                                                          uplink_ ? uplink_->last_ack() : std::nullopt};
+                         },
+                         [this] { return gb26875_.get(); }});
   control_api_->open();
 }
 

@@ -124,8 +124,9 @@ class application final : public reading_sink {
   alarm_engine::outcome carry_out(const command_body& body);
   /// The platform's commands' hook: "" when `device`'s driver was asked to poll it now.
   std::string poll_now(const std::string& device);
-  /// The gateway's health now, outbox depths as of the last read of the store.
-  gateway_health health();
+  /// The gateway's health now, with the outbox depths just read from the store when given (kept as
+  /// the last read), else as of the last read.
+  gateway_health health(std::optional<std::array<std::size_t, 3>> outbox_lanes = std::nullopt);
   /// Reads the outbox depths from the store, then calls `then` on the loop with the health.
   void with_health(std::function<void(gateway_health)> then);
   /// Publishes the retained status message with `reason` ("connected", "heartbeat").

@@ -7,6 +7,7 @@
 #include "control_json.hpp"
 
 #include "config/suggest.hpp"
+#include "uplink/gb26875/gb26875_uplink.hpp"
 #include "uplink/mqtt/commands.hpp"
 #include "uplink/mqtt/payloads.hpp"
 
@@ -25,7 +26,6 @@ namespace asio = boost::asio;
 using json = nlohmann::json;
 using control::refuse;
 using control::reply;
-using session_ptr = std::shared_ptr<control::session>;
 using namespace control_json;
 
 namespace {
@@ -70,6 +70,11 @@ void control_api::stop() {
     if (w.deadline) w.deadline->cancel();
   }
   watchers_.clear();
+}
+
+json control_api::open_alarm_json(const open_alarm& a) const {
+  return alarm_json(a, config::find_device(site_, a.device),
+                    a.point.empty() ? std::string() : label_of(a.device, a.point, a.value));
 }
 
 std::string control_api::label_of(const std::string& device, const std::string& point, double value) const {
@@ -138,7 +143,8 @@ void control_api::on_request(const session_ptr& s, const json& request) {
 
 void control_api::answer_inspection(const session_ptr& s, const json& id, const json& args) {
   // The duty person answers the centre's inspection check.
-  if (hooks_.gb26875_status().is_null()) {
+  auto* gb = hooks_.gb26875();
+  if (gb == nullptr) {
     s->send(refuse(id, "failed", "no GB/T 26875.3 uplink is configured ([uplink.gb26875])"));
     return s->done();
   }
@@ -149,7 +155,7 @@ void control_api::answer_inspection(const session_ptr& s, const json& id, const 
     return s->done();
   }
   const auto number = static_cast<unsigned>(*op);
-  if (auto error = hooks_.answer_inspection(number); !error.empty()) {
+  if (auto error = gb->answer_inspection(number); !error.empty()) {
     s->send(refuse(id, "failed", error));
     return s->done();
   }
@@ -173,6 +179,7 @@ void control_api::status(const session_ptr& s, const json& id) {
       // What the status message reports too (storage state, outbox, alarm counts), from one place.
       const auto h = hooks_.health(lanes);
       const auto link = hooks_.uplink();
+      const auto* gb = hooks_.gb26875();
       storage["path"] = h.storage == "memory" ? ":memory:" : site_.storage.path;
       storage["state"] = h.storage;
       storage["max_bytes"] = site_.storage.max_size_mb << 20;
@@ -206,9 +213,7 @@ void control_api::status(const session_ptr& s, const json& id) {
       }
       const auto& counts = h.alarms;
       json open = json::array();
-      for (const auto& a : src_.rules.open_alarms())
-        open.push_back(alarm_json(a, config::find_device(site_, a.device),
-                                  a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
+      for (const auto& a : src_.rules.open_alarms()) open.push_back(open_alarm_json(a));
       json result{
           {"gateway",
            {{"id", site_.gateway.id},
@@ -224,7 +229,7 @@ void control_api::status(const session_ptr& s, const json& id) {
             {"address", site_.site.address},
             {"category", site_.site.category}}},
           {"uplink", std::move(uplink)},
-          {"gb26875", hooks_.gb26875_status()},
+          {"gb26875", gb != nullptr ? gb->diagnostics() : json(nullptr)},
           {"storage", std::move(storage)},
           {"configuration", configuration_json(h.config)},
           {"buses", std::move(buses)},
@@ -332,9 +337,7 @@ void control_api::devices(const session_ptr& s, const json& id, const std::strin
   one = std::move(single[0]);
   json alarms = json::array();
   for (const auto& a : open) {
-    if (a.device == device)
-      alarms.push_back(alarm_json(a, config::find_device(site_, a.device),
-                                  a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
+    if (a.device == device) alarms.push_back(open_alarm_json(a));
   }
   (*one)["alarms"] = std::move(alarms);
   if (const auto* described = site_.catalogue.find(device)) (*one)["writable"] = described->writes();
@@ -383,9 +386,7 @@ void control_api::alarms(const session_ptr& s, const json& id, const json& args)
   if (!args.value("history", false)) {
     json open = json::array();
     for (const auto& a : src_.rules.open_alarms()) {
-      if (device.empty() || a.device == device)
-        open.push_back(alarm_json(a, config::find_device(site_, a.device),
-                                  a.point.empty() ? std::string() : label_of(a.device, a.point, a.value)));
+      if (device.empty() || a.device == device) open.push_back(open_alarm_json(a));
     }
     s->send(reply(id, {{"open", std::move(open)}}));
     return s->done();

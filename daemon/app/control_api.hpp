@@ -28,6 +28,8 @@
 
 namespace firegate {
 
+class gb26875_uplink;
+
 /// Runs on the loop; what needs the store is asked of its thread and answered back on the loop.
 class control_api {
  public:
@@ -59,10 +61,9 @@ class control_api {
     /// Stores what is batched, so that an export covers up to now.
     std::function<void()> flush;
     std::function<link_state()> uplink;
-    /// The GB/T 26875.3 uplink's diagnostics; null when none is configured.
-    std::function<nlohmann::json()> gb26875_status;
-    /// The duty person's answer to the centre's inspection: "" when sent, else why not.
-    std::function<std::string(unsigned operator_number)> answer_inspection;
+    /// The GB/T 26875.3 uplink in force (its diagnostics, the duty person's answer to an
+    /// inspection); null when none is configured.
+    std::function<gb26875_uplink*()> gb26875;
   };
 
   /// `site`: the configuration in force (the application's, replaced in place by a reload), which
@@ -101,6 +102,8 @@ class control_api {
   void scan_unit(session_ptr s, nlohmann::json id, std::size_t bus, int unit, int last, nlohmann::json found);
   nlohmann::json device_json(const device_counters& c) const;
   nlohmann::json config_json() const;
+  /// An open alarm as the control API shows it: with its device's place and its value's label.
+  nlohmann::json open_alarm_json(const open_alarm& a) const;
   /// What a device's value means where its profile names it ("fire" for state 1); "" otherwise.
   std::string label_of(const std::string& device, const std::string& point, double value) const;
   /// The configured device at `unit` on the bus at `bus` (the platform knows devices, not units).

@@ -24,7 +24,6 @@ namespace asio = boost::asio;
 using json = nlohmann::json;
 using control::refuse;
 using control::reply;
-using session_ptr = std::shared_ptr<control::session>;
 using namespace control_json;
 
 namespace {

@@ -88,7 +88,8 @@ void application::start_gb26875() {
   gb26875_->start();
 }
 
-gateway_health application::health() {
+gateway_health application::health(std::optional<std::array<std::size_t, 3>> outbox_lanes) {
+  if (outbox_lanes) outbox_lanes_ = *outbox_lanes;
   gateway_health h;
   h.id = new_event_id();
   h.time = clock::now();
@@ -112,10 +113,7 @@ void application::with_health(std::function<void(gateway_health)> then) {
     } catch (const store_error&) {
       // Reported by the writes that fail; the last depths stand.
     }
-    asio::post(io_, [this, lanes, then = std::move(then)] {
-      if (lanes) outbox_lanes_ = *lanes;
-      then(health());
-    });
+    asio::post(io_, [this, lanes, then = std::move(then)] { then(health(lanes)); });
   });
 }
 

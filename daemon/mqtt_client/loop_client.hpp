@@ -63,7 +63,6 @@ class loop_client {
   /// Hands the Paho client to paho::retire(), sending DISCONNECT first when given a grace; the
   /// handlers keep running until this object goes. Nothing can be sent after it.
   void retire(std::optional<std::chrono::milliseconds> disconnect);
-  bool retired() const { return client_ == nullptr; }
 
  private:
   struct shared;

@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 #include <mqtt/async_client.h>
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/post.hpp>
 
 #include <chrono>
 #include <functional>
@@ -72,6 +71,19 @@ inline mqtt::ssl_options ssl_options(const config::mqtt_tls_config& t) {
   // as the handler's context, and set_ssl() copies it, so OpenSSL's callback would run on a
   // destroyed object (a crash under ASan). The connect failure's hint says what to check instead.
   return ssl;
+}
+
+/// The URI Paho connects to: ssl://host:port with TLS, else tcp://host:port.
+inline std::string server_uri(const std::string& host, std::uint16_t port, bool tls) {
+  return fmt::format("{}://{}:{}", tls ? "ssl" : "tcp", host, port);
+}
+
+/// The user name and password on `opts` when given, and TLS (ssl_options) when configured.
+inline void set_login(mqtt::connect_options& opts, const std::string& username, const std::string& password,
+                      const std::optional<config::mqtt_tls_config>& tls) {
+  if (!username.empty()) opts.set_user_name(username);
+  if (!password.empty()) opts.set_password(password);
+  if (tls) opts.set_ssl(ssl_options(*tls));
 }
 
 /// What to check when a connection to `tls` or plain broker fails (Paho reports a failed TLS

@@ -78,7 +78,7 @@ ingest_link::ingest_link(asio::any_io_executor ex, std::string name,
   };
   // Paho's thread: only the inbox, which has its own lock; the loop is woken to drain it.
   client_ = std::make_unique<paho::loop_client>(
-      executor_, fmt::format("{}://{}:{}", settings_->tls ? "ssl" : "tcp", settings_->host, settings_->port),
+      executor_, paho::server_uri(settings_->host, settings_->port, settings_->tls.has_value()),
       settings_->client_id, settings_->mqtt5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, std::move(h),
       [box = inbox_](const mqtt::message& m) {
         const auto& payload = m.get_payload_ref();
@@ -188,9 +188,7 @@ void ingest_link::connect() {
     builder.mqtt_version(MQTTVERSION_3_1_1).clean_session(!settings_->persistent_session);
   }
   auto opts = builder.finalize();
-  if (!settings_->username.empty()) opts.set_user_name(settings_->username);
-  if (!settings_->password.empty()) opts.set_password(settings_->password);
-  if (settings_->tls) opts.set_ssl(paho::ssl_options(*settings_->tls));
+  paho::set_login(opts, settings_->username, settings_->password, settings_->tls);
   try {
     client_->connect(opts);
   } catch (const mqtt::exception& e) {

@@ -64,9 +64,9 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::gateway_f
     if (command_handler_) command_handler_(payload, retained);
   };
   // No Paho persistence: the store is the persistence.
-  client_ = std::make_unique<paho::loop_client>(
-      executor_, fmt::format("{}://{}:{}", cfg_.tls ? "ssl" : "tcp", cfg_.host, cfg_.port), cfg_.client_id,
-      MQTTVERSION_3_1_1, std::move(h));
+  client_ = std::make_unique<paho::loop_client>(executor_,
+                                                paho::server_uri(cfg_.host, cfg_.port, cfg_.tls.has_value()),
+                                                cfg_.client_id, MQTTVERSION_3_1_1, std::move(h));
 }
 
 void mqtt_uplink::on_commands(std::string topic,
@@ -118,12 +118,10 @@ void mqtt_uplink::connect() {
                   .clean_session(true)
                   .connect_timeout(5s)
                   .finalize();
-  if (!cfg_.username.empty()) opts.set_user_name(cfg_.username);
-  if (!cfg_.password.empty()) opts.set_password(cfg_.password);
+  paho::set_login(opts, cfg_.username, cfg_.password, cfg_.tls);
   if (will_ && !status_topic_.empty()) {
     opts.set_will_message(mqtt::make_message(status_topic_, will_(), 1, true));
   }
-  if (cfg_.tls) opts.set_ssl(paho::ssl_options(*cfg_.tls));
   try {
     client_->connect(opts);
   } catch (const mqtt::exception& e) {
