@@ -101,15 +101,9 @@ port = {}
 uitd_address = 889
 centre_address = 89912
 {}
-[[buses]]
-name = "tcp-1"
-driver = "modbus_tcp"
-host = "127.0.0.1"
-port = {}
-timeout_ms = 500
-poll_interval_ms = 500
-alarm_interval_ms = 50
-[[devices]]
+)",
+                     centre_port, uplink_keys) +
+         modbus_tcp_bus(modbus_port) + R"([[devices]]
 name = "smoke-201"
 bus = "tcp-1"
 profile = "SD-1"
@@ -125,8 +119,7 @@ profile = "EFD-4T"
 unit_id = 2
 location = "厨房配电箱"
 gb26875_address = 102
-)",
-                     centre_port, uplink_keys, modbus_port);
+)";
 }
 
 }  // namespace firegate::test

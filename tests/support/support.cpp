@@ -391,9 +391,8 @@ socket = "{}"
                      (db.parent_path() / "control.sock").string());
 }
 
-std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
-                            std::uint16_t modbus_port, int detectors, bool latch_fire) {
-  auto text = site_header(db, broker_port) + fmt::format(R"([[buses]]
+std::string modbus_tcp_bus(std::uint16_t modbus_port) {
+  return fmt::format(R"([[buses]]
 name = "tcp-1"
 driver = "modbus_tcp"
 host = "127.0.0.1"
@@ -402,7 +401,12 @@ timeout_ms = 500
 poll_interval_ms = 500
 alarm_interval_ms = 50
 )",
-                                                         modbus_port);
+                     modbus_port);
+}
+
+std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
+                            std::uint16_t modbus_port, int detectors, bool latch_fire) {
+  auto text = site_header(db, broker_port) + modbus_tcp_bus(modbus_port);
   for (int u = 1; u <= detectors; ++u) {
     text += fmt::format(
         "[[devices]]\nname = \"smoke-{}\"\nbus = \"tcp-1\"\nprofile = \"SD-1\"\nunit_id = {}\nlocation = "

@@ -193,6 +193,9 @@ std::string site_header(const std::filesystem::path& db, std::uint16_t broker_po
 /// The same without any uplink: a test adds its own [uplink.*] tables.
 std::string site_base(const std::filesystem::path& db);
 
+/// The Modbus TCP bus "tcp-1" to the simulator at 127.0.0.1:modbus_port: timeout 500 ms, full poll
+/// every 500 ms, alarm group every 50 ms.
+std::string modbus_tcp_bus(std::uint16_t modbus_port);
 /// A site file for firegated: `detectors` SD-1 units (smoke-1.., unit ids 1..) on the simulator at
 /// 127.0.0.1:modbus_port, alarm group every 50 ms, readings flushed every 200 ms, the platform broker
 /// at 127.0.0.1:broker_port, the database at `db` and the control socket beside it (control.sock).
