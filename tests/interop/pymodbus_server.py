@@ -56,7 +56,9 @@ def main():
         StartSerialServer(context=context, framer=ModbusRtuFramer, port=args.serial, baudrate=9600)
     else:
         print(f"serving tcp port={args.port}", flush=True)
-        StartTcpServer(context=context, address=("127.0.0.1", args.port))
+        # The test keeps the port reserved by a bound socket of its own (free_port): binding beside
+        # it takes SO_REUSEADDR, which pymodbus leaves off by default.
+        StartTcpServer(context=context, address=("127.0.0.1", args.port), allow_reuse_address=True)
 
 
 if __name__ == "__main__":

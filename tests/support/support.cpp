@@ -49,19 +49,34 @@ sockaddr_in loopback(std::uint16_t port) {
 }  // namespace
 
 std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  // The socket stays bound, never listening, until the test's process ends: the kernel gives the
+  // port to no other bind to port 0 and to no connection as its local port, so a port a test names
+  // in a site file long before its broker starts is still free then (another test's listener took
+  // one once, in CI). SO_REUSEADDR lets the test's own listener bind it beside this socket
+  // (mosquitto, libmodbus, Asio and Python's servers all set it); a connection to it is refused as
+  // to a closed port.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   auto a = loopback(0);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("bind failed");
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
   return ntohs(a.sin_port);
 }
 
 bool port_open(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   auto a = loopback(port);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  // A connection to a loopback port nothing listens on can take that very port as its own and
+  // connect to itself (TCP's simultaneous open): that is no listener.
+  sockaddr_in local{};
+  socklen_t len = sizeof local;
+  if (ok && ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0 &&
+      ntohs(local.sin_port) == port) {
+    ok = false;
+  }
   ::close(fd);
   return ok;
 }
@@ -216,10 +231,27 @@ broker::broker(const temp_dir& dir, const std::string& user, const std::string& 
 void broker::start(const temp_dir& dir, const std::string& text) {
   const auto conf = dir / "mosquitto.conf";
   std::ofstream(conf) << text;
-  process_ = std::make_unique<child>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf.string()},
-                                     dir / "mosquitto.log");
-  if (!wait_until([this] { return port_open(port_) && (tls_port_ == 0 || port_open(tls_port_)); }, 10s)) {
-    throw std::runtime_error("mosquitto did not start: " + process_->log_text());
+  // The log is appended to: a broker started again on the same directory counts its own line.
+  const auto log = dir / "mosquitto.log";
+  const auto runs = [&log] {
+    const auto t = std::filesystem::exists(log) ? read_text(log) : std::string();
+    std::size_t n = 0;
+    for (auto at = t.find(" running\n"); at != std::string::npos; at = t.find(" running\n", at + 1)) ++n;
+    return n;
+  };
+  const auto runs_before = runs();
+  process_ =
+      std::make_unique<child>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", conf.string()}, log);
+  // Ready when mosquitto says so, after it opened every listener: a port that answers may be
+  // another's (mosquitto then exits on "Address already in use").
+  if (!wait_until(
+          [&] {
+            return runs() > runs_before && port_open(port_) && (tls_port_ == 0 || port_open(tls_port_));
+          },
+          10s) ||
+      !process_->running()) {
+    throw std::runtime_error(
+        fmt::format("mosquitto did not start on port {}: {}", port_, process_->log_text()));
   }
 }
 

@@ -48,7 +48,8 @@ std::optional<T> wait_first(const std::function<std::vector<T>()>& items,
   return found;
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A free port on 127.0.0.1, kept from every other process until this one ends: bind it with
+/// SO_REUSEADDR (every listener the tests start does).
 std::uint16_t free_port();
 
 /// Whether a TCP connection to 127.0.0.1:port succeeds.
