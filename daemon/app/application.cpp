@@ -43,6 +43,9 @@ application::~application() {
   // MQTT clients retired by a stop or a reload, or still owned here (run() left by an exception),
   // are destroyed off the loop and post to it: they go, and are waited for, before io_ does.
   drivers_.clear();
+  // A handler left in the loop may still hold the uplink: its client is retired now, not when the
+  // loop's handlers go.
+  if (uplink_) uplink_->stop(100ms);
   uplink_.reset();
   paho::join_retired();
 }
@@ -265,6 +268,7 @@ void application::shutdown() {
   notifier_.stopping();
   // First: a request under way (a scan) must not go on through drivers being stopped.
   if (control_api_) control_api_->stop();
+  if (commands_) commands_->stop();
   stop_drivers();
   ticker_.cancel();
   flusher_.cancel();

@@ -166,10 +166,10 @@ class application final : public reading_sink {
   linkage_outputs linkage_;
   /// Once a second: stale data and debounces that complete between readings.
   boost::asio::steady_timer rules_timer_;
-  std::unique_ptr<mqtt_uplink> uplink_;
-  std::unique_ptr<gb26875_uplink> gb26875_;
+  std::shared_ptr<mqtt_uplink> uplink_;  ///< shared with its waits under way (mqtt_uplink.hpp)
+  std::shared_ptr<gb26875_uplink> gb26875_;
   /// Its answers to the centre's reads, made and gone with it.
-  std::unique_ptr<gb26875_answers> gb26875_answers_;
+  std::shared_ptr<gb26875_answers> gb26875_answers_;
   std::vector<std::unique_ptr<bus_driver>> drivers_;
   /// Devices the drivers said are offline (on their own or with their bus): a set, as a device may be
   /// said offline twice (with its bus, then on its own when it stays silent after the bus is back).

@@ -46,7 +46,7 @@ void application::start_commands(std::map<std::string, store::remembered_command
 
 void application::start_uplink() {
   if (cfg_.mqtt.host.empty()) return;  // GB/T 26875.3 only
-  uplink_ = std::make_unique<mqtt_uplink>(io_.get_executor(), cfg_, *store_);
+  uplink_ = std::make_shared<mqtt_uplink>(io_.get_executor(), cfg_, *store_);
   uplink_->on_commands(topic_for(cfg_, "cmd"), [this](std::string payload, bool retained) {
     commands_->on_command(payload, retained);
   });
@@ -62,9 +62,9 @@ void application::start_gb26875() {
   const unsigned bit = cfg_.mqtt.host.empty() ? 0 : 1;
   // Made whole before they replace the old pair: a failure here leaves the old one as it was.
   auto uplink =
-      std::make_unique<gb26875_uplink>(io_.get_executor(), *cfg_.gb26875, *store_, bit, gb26875_mapper(cfg_));
-  auto answers = std::make_unique<gb26875_answers>(
-      io_.get_executor(), *store_, cfg_, *uplink,
+      std::make_shared<gb26875_uplink>(io_.get_executor(), *cfg_.gb26875, *store_, bit, gb26875_mapper(cfg_));
+  auto answers = std::make_shared<gb26875_answers>(
+      io_.get_executor(), *store_, cfg_, uplink,
       gb26875_answers::sources{[this] { return rules_.open_alarms(); },
                                [this] { return std::span<const reading>(batch_); },
                                [this] { return storage_failing_ || storage_in_memory_; }});

@@ -28,7 +28,14 @@ platform_commands::platform_commands(asio::io_context& io, store_worker& worker,
     : io_(io), store_(worker), site_(site), hooks_(std::move(h)) {}
 
 platform_commands::~platform_commands() {
+  stop();
+}
+
+void platform_commands::stop() {
+  // A read still waiting is not answered (the platform asks again): its timer must not keep the
+  // loop from ending.
   for (auto& r : reads_) r.timer->cancel();
+  reads_.clear();
 }
 
 void platform_commands::remember(std::map<std::string, store::remembered_command, std::less<>> done) {
@@ -98,8 +105,7 @@ void platform_commands::run_command(const parsed_command& cmd) {
   if (error.empty()) {
     // Answered once what they ask for is known.
     if (std::holds_alternative<status_command>(*cmd.body)) {
-      hooks_.with_health([this, alive = std::weak_ptr<bool>(alive_), cmd](const gateway_health& h) {
-        if (!alive.lock()) return;
+      hooks_.with_health([this, cmd](const gateway_health& h) {
         answer(cmd, "", {}, fmt::format(R"({{"status":{}}})", status_json(site_, h, "requested")));
       });
       return;
@@ -156,17 +162,14 @@ void platform_commands::answer(const parsed_command& cmd, const std::string& err
     // Stored before the reply leaves, ahead of other jobs: a reply the platform saw is of a
     // command the gateway will know after a power cut.
     store_.post(
-        [this, loop = io_.get_executor(), alive = std::weak_ptr<bool>(alive_), id = cmd.id, c,
-         reply](store& s) {
+        [this, loop = io_.get_executor(), id = cmd.id, c, reply](store& s) {
           try {
             s.remember_command(id, c);
           } catch (const store_error& e) {
             spdlog::warn("command not remembered id={} error=\"{}\" action=\"known until a restart\"", id,
                          e.what());
           }
-          asio::post(loop, [this, alive, reply] {
-            if (alive.lock()) hooks_.reply(reply);
-          });
+          asio::post(loop, [this, reply] { hooks_.reply(reply); });
         },
         store_worker::priority::urgent);
     return;
@@ -178,8 +181,8 @@ std::string platform_commands::start_read(const parsed_command& cmd, const read_
   if (auto error = hooks_.poll_now(rd.device); !error.empty()) return error;
   auto timer = std::make_shared<asio::steady_timer>(io_, read_timeout);
   reads_.push_back({cmd, rd.device, rd.point, clock::now(), timer});
-  timer->async_wait([this, alive = std::weak_ptr<bool>(alive_), timer](boost::system::error_code ec) {
-    if (ec || !alive.lock()) return;
+  timer->async_wait([this, timer](boost::system::error_code ec) {
+    if (ec) return;
     auto it =
         std::find_if(reads_.begin(), reads_.end(), [&](const pending_read& r) { return r.timer == timer; });
     if (it == reads_.end()) return;

@@ -26,7 +26,9 @@
 
 namespace firegate {
 
-/// Runs on the loop.
+/// Runs on the loop, and lives as long as it runs: made before the loop starts, stopped with it,
+/// destroyed after it has returned. A handler of its (a store job's reply, a read's timer) runs
+/// only while the loop does, so never after it goes, and none asks whether it still exists.
 class platform_commands {
  public:
   struct hooks {
@@ -56,6 +58,8 @@ class platform_commands {
   /// A command (cmd topic): carried out and answered on cmd/reply, unless it is a retained message,
   /// or was carried out before (its first reply is sent again).
   void on_command(const std::string& payload, bool retained = false);
+  /// The daemon stops: reads still waiting are given up (their timers end).
+  void stop();
   /// A device's readings from one poll: answers the read commands waiting for it.
   void on_readings(std::span<const reading> readings);
 
@@ -76,7 +80,6 @@ class platform_commands {
   store_worker& store_;
   const config::gateway_file& site_;
   hooks hooks_;
-  std::shared_ptr<bool> alive_{std::make_shared<bool>(true)};  ///< replies after a store job or a timer
   /// Read commands waiting for their device's next poll.
   struct pending_read {
     parsed_command cmd;

@@ -5,33 +5,27 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
+#include <utility>
+
 namespace firegate {
 
 outbox_reader::outbox_reader(boost::asio::any_io_executor loop, store_worker& worker, settings s,
                              std::function<void()> ready)
     : loop_(std::move(loop)), worker_(worker), settings_(std::move(s)), ready_(std::move(ready)) {}
 
-outbox_reader::~outbox_reader() {
-  *alive_ = false;
-  // Acknowledgements that arrived while a mark was committing: recorded, or they would go again.
-  if (to_mark_.empty()) return;
-  worker_.post([ids = std::move(to_mark_), uplink = settings_.uplink, name = settings_.log_name](store& s) {
-    try {
-      s.mark_delivered(uplink, ids);
-    } catch (const store_error& e) {
-      spdlog::error("{} cannot mark delivered count={} error=\"{}\"", name, ids.size(), e.what());
-    }
-  });
+std::shared_ptr<outbox_reader> outbox_reader::make(boost::asio::any_io_executor loop, store_worker& worker,
+                                                   settings s, std::function<void()> ready) {
+  return std::shared_ptr<outbox_reader>(
+      new outbox_reader(std::move(loop), worker, std::move(s), std::move(ready)));
 }
 
-outbox_reader::loop_reply outbox_reader::reply_to_loop() const {
-  return {loop_, alive_};
-}
-
-void outbox_reader::loop_reply::operator()(std::function<void()> fn) const {
-  boost::asio::post(loop, [alive = alive, fn = std::move(fn)] {
-    if (alive.lock()) fn();
-  });
+void outbox_reader::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  ready_ = nullptr;  // what it reached (the uplink) may go now
+  // Acknowledgements that arrived while a mark was committing: recorded now, before a reader that
+  // replaces this one reads the same rows, or they would go again.
+  if (!to_mark_.empty()) post_marks(std::exchange(to_mark_, {}));
 }
 
 void outbox_reader::notify() {
@@ -110,8 +104,8 @@ void outbox_reader::refill() {
   refilling_ = true;
   const auto want = settings_.read_ahead - queued_.size();
   const auto generation = notifications_;
-  // The job touches nothing of this reader's on the store's thread: its reply goes to the loop.
-  worker_.post([this, reply = reply_to_loop(), want, generation, exclude = known_, uplink = settings_.uplink,
+  // The job holds the reader for its reply and touches nothing of it on the store's thread.
+  worker_.post([self = shared_from_this(), want, generation, exclude = known_, uplink = settings_.uplink,
                 prepare = settings_.prepare, name = settings_.log_name](store& s) {
     auto items = std::make_shared<std::vector<outbox_item>>();
     std::string error;
@@ -136,61 +130,70 @@ void outbox_reader::refill() {
     } catch (const store_error& e) {
       error = e.what();
     }
-    reply([this, items, error, want, generation] {
-      refilling_ = false;
-      if (!error.empty()) {
-        spdlog::error("{} cannot read the outbox error=\"{}\" action=\"retry on the next notice\"",
-                      settings_.log_name, error);
-        store_has_more_ = false;
-        // Delivery before order: what waited for this read goes now.
-        for (auto& item : order_.read_failed()) enqueue(std::move(item));
-        if (ready_) ready_();
-        return;
-      }
-      auto released = order_.read(*items, want);
-      store_has_more_ = items->size() >= want || generation != notifications_;
-      for (auto& item : *items) {
-        if (known_.contains(item.id)) continue;
-        known_.insert(item.id);
-        if (item.lane == lane::telemetry && !settings_.telemetry) {
-          to_mark_.push_back(item.id);  // this uplink sends no stored telemetry
-          continue;
-        }
-        enqueue(std::move(item));
-      }
-      // Behind what was just read: a recovery after its alarm.
-      for (auto& item : released) enqueue(std::move(item));
-      flush_marks();
-      if (ready_) ready_();
-      // A read that queued little (what it found this uplink marks at once, or the uplink took it
-      // all) reads on while the store has more: it does not wait for the next notice.
-      refill();
+    boost::asio::post(self->loop_, [self, items, error, want, generation] {
+      self->read_done(*items, error, want, generation);
     });
   });
+}
+
+void outbox_reader::read_done(std::vector<outbox_item>& items, const std::string& error, std::size_t want,
+                              std::uint64_t generation) {
+  refilling_ = false;
+  if (stopped_) return;  // nothing read is sent now; the store keeps it for the next reader
+  if (!error.empty()) {
+    spdlog::error("{} cannot read the outbox error=\"{}\" action=\"retry on the next notice\"",
+                  settings_.log_name, error);
+    store_has_more_ = false;
+    // Delivery before order: what waited for this read goes now.
+    for (auto& item : order_.read_failed()) enqueue(std::move(item));
+    if (ready_) ready_();
+    return;
+  }
+  auto released = order_.read(items, want);
+  store_has_more_ = items.size() >= want || generation != notifications_;
+  for (auto& item : items) {
+    if (known_.contains(item.id)) continue;
+    known_.insert(item.id);
+    if (item.lane == lane::telemetry && !settings_.telemetry) {
+      to_mark_.push_back(item.id);  // this uplink sends no stored telemetry
+      continue;
+    }
+    enqueue(std::move(item));
+  }
+  // Behind what was just read: a recovery after its alarm.
+  for (auto& item : released) enqueue(std::move(item));
+  flush_marks();
+  if (ready_) ready_();
+  // A read that queued little (what it found this uplink marks at once, or the uplink took it
+  // all) reads on while the store has more: it does not wait for the next notice.
+  refill();
 }
 
 void outbox_reader::flush_marks() {
   // One transaction for every acknowledgement that arrived while the last one was committing.
   if (marking_ || to_mark_.empty()) return;
   marking_ = true;
-  worker_.post(
-      [this, reply = reply_to_loop(), ids = std::move(to_mark_), uplink = settings_.uplink](store& s) {
-        std::string error;
-        try {
-          s.mark_delivered(uplink, ids);
-        } catch (const store_error& e) {
-          error = e.what();  // they stay undelivered and go again: the receiver de-duplicates on the id
-        }
-        reply([this, ids, error] {
-          marking_ = false;
-          if (!error.empty())
-            spdlog::error("{} cannot mark delivered count={} error=\"{}\"", settings_.log_name, ids.size(),
-                          error);
-          for (const auto id : ids) known_.erase(id);
-          flush_marks();
-        });
-      });
-  to_mark_.clear();
+  post_marks(std::exchange(to_mark_, {}));
+}
+
+void outbox_reader::post_marks(std::vector<std::int64_t> ids) {
+  // Of the reader, the job holds it for the reply and reads nothing of it on the store's thread.
+  worker_.post([self = shared_from_this(), uplink = settings_.uplink, ids = std::move(ids)](store& s) {
+    std::string error;
+    try {
+      s.mark_delivered(uplink, ids);
+    } catch (const store_error& e) {
+      error = e.what();  // they stay undelivered and go again: the receiver de-duplicates on the id
+    }
+    boost::asio::post(self->loop_, [self, ids, error] {
+      self->marking_ = false;
+      if (!error.empty())
+        spdlog::error("{} cannot mark delivered count={} error=\"{}\"", self->settings_.log_name, ids.size(),
+                      error);
+      for (const auto id : ids) self->known_.erase(id);
+      self->flush_marks();
+    });
+  });
 }
 
 }  // namespace firegate

@@ -16,6 +16,11 @@
 //
 // An uplink owns one reader with its own delivery bit; adding an uplink adds a reader, not a
 // cursor. Every member function runs on the daemon's loop.
+//
+// Lifetime: held by shared_ptr (make()); a read or a mark under way on the store's thread holds the
+// reader until its reply has run on the loop, so no reply needs to ask whether the reader still
+// exists. The owner calls stop() before it goes: no `ready` after that, and the deliveries not yet
+// marked go to the store at once.
 
 #include "store/store_worker.hpp"
 #include "uplink/outbox_order.hpp"
@@ -34,7 +39,7 @@
 
 namespace firegate {
 
-class outbox_reader {
+class outbox_reader : public std::enable_shared_from_this<outbox_reader> {
  public:
   struct settings {
     unsigned uplink{0};          ///< this uplink's delivery bit in the store
@@ -48,11 +53,10 @@ class outbox_reader {
     std::string log_name{"uplink"};  ///< how the log names the uplink
   };
 
-  /// `ready` runs on the loop when a read from the store has queued items (or released held ones).
-  outbox_reader(boost::asio::any_io_executor loop, store_worker& worker, settings s,
-                std::function<void()> ready);
-  /// Records the deliveries not yet marked (through the worker, which outlives the reader).
-  ~outbox_reader();
+  /// `ready` runs on the loop when a read from the store has queued items (or released held ones),
+  /// never after stop().
+  static std::shared_ptr<outbox_reader> make(boost::asio::any_io_executor loop, store_worker& worker,
+                                             settings s, std::function<void()> ready);
   outbox_reader(const outbox_reader&) = delete;
   outbox_reader& operator=(const outbox_reader&) = delete;
 
@@ -78,8 +82,10 @@ class outbox_reader {
   void put_back(std::int64_t id);
   /// Every item in flight queued again (the connection was lost).
   void put_back_all();
-  /// No reads from the store after this (the uplink stops); marks still go.
-  void stop() { stopped_ = true; }
+  /// No reads from the store and no `ready` after this (the uplink stops). The deliveries not yet
+  /// marked (those that came while a mark was committing) go to the store now, ahead of anything a
+  /// reader made after this one reads; later ones (a retired connection's grace) still go.
+  void stop();
 
   std::size_t queued() const { return queued_.size(); }
   std::size_t in_flight() const { return in_flight_.size(); }
@@ -90,20 +96,19 @@ class outbox_reader {
  private:
   using queue_key = std::pair<int, std::uint64_t>;  ///< (lane, arrival)
   void enqueue(outbox_item item);
+  outbox_reader(boost::asio::any_io_executor loop, store_worker& worker, settings s,
+                std::function<void()> ready);
+  /// A read's reply, on the loop.
+  void read_done(std::vector<outbox_item>& items, const std::string& error, std::size_t want,
+                 std::uint64_t generation);
   void flush_marks();
-  /// Posts to the loop from the store's thread; `fn` runs only if this reader still exists.
-  struct loop_reply {
-    boost::asio::any_io_executor loop;
-    std::weak_ptr<bool> alive;
-    void operator()(std::function<void()> fn) const;
-  };
-  loop_reply reply_to_loop() const;
+  /// One transaction marking `ids` delivered, its reply (holding this reader) back on the loop.
+  void post_marks(std::vector<std::int64_t> ids);
 
   boost::asio::any_io_executor loop_;
   store_worker& worker_;
   settings settings_;
-  std::function<void()> ready_;
-  std::shared_ptr<bool> alive_{std::make_shared<bool>(true)};
+  std::function<void()> ready_;  ///< emptied by stop()
   std::map<queue_key, outbox_item> queued_;
   std::map<std::int64_t, std::pair<queue_key, outbox_item>> in_flight_;
   std::uint64_t arrivals_{0};

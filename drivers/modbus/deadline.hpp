@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -15,37 +16,46 @@ namespace firegate::modbus {
 class deadline {
  public:
   deadline(boost::asio::any_io_executor ex, std::function<void()> on_expiry)
-      : timer_(std::move(ex)), on_expiry_(std::move(on_expiry)), alive_(std::make_shared<bool>(true)) {}
-  ~deadline() { *alive_ = false; }
+      : timer_(std::move(ex)), state_(std::make_shared<state>()) {
+    state_->on_expiry = std::move(on_expiry);
+  }
+  /// A handler already queued finds nothing armed: it reaches nothing of what goes with this.
+  ~deadline() {
+    state_->armed = 0;
+    state_->on_expiry = nullptr;
+  }
   deadline(const deadline&) = delete;
   deadline& operator=(const deadline&) = delete;
 
-  /// Starts the deadline of one operation. The generation guards against a timer that expired just as
-  /// the operation completed: its handler is already queued and must not close the next operation.
+  /// Starts the deadline of one operation. A timer that expired just as the operation completed has
+  /// its handler queued already: the operation's number tells it that it must not close the next one.
   void arm(std::chrono::steady_clock::duration timeout) {
-    expired_ = false;
-    const auto generation = armed_ = ++generation_;
+    state_->expired = false;
+    const auto operation = state_->armed = ++operations_;
     timer_.expires_after(timeout);
-    timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_), generation](boost::system::error_code ec) {
-      if (ec || !alive.lock() || armed_ != generation) return;
-      expired_ = true;
-      on_expiry_();
+    timer_.async_wait([s = state_, operation](boost::system::error_code ec) {
+      if (ec || s->armed != operation) return;
+      s->expired = true;
+      s->on_expiry();
     });
   }
   void disarm() {
-    armed_ = 0;
+    state_->armed = 0;
     timer_.cancel();
   }
   /// Whether the last armed operation ran out of time.
-  bool expired() const { return expired_; }
+  bool expired() const { return state_->expired; }
 
  private:
+  /// What the timer's handler reads, held by it.
+  struct state {
+    std::function<void()> on_expiry;
+    std::uint64_t armed{0};  ///< the operation under deadline, 0 when none
+    bool expired{false};
+  };
   boost::asio::steady_timer timer_;
-  std::function<void()> on_expiry_;
-  std::shared_ptr<bool> alive_;
-  std::uint64_t generation_{0};
-  std::uint64_t armed_{0};  ///< generation of the operation under deadline, 0 when none
-  bool expired_{false};
+  std::shared_ptr<state> state_;
+  std::uint64_t operations_{0};
 };
 
 }  // namespace firegate::modbus

@@ -21,119 +21,112 @@ using asio::ip::tcp;
 
 tcp_pipelined_transport::tcp_pipelined_transport(asio::any_io_executor ex, std::string host,
                                                  std::uint16_t port, std::chrono::milliseconds timeout)
-    : host_(std::move(host)),
+    : executor_(ex),
+      host_(std::move(host)),
       port_(port),
       timeout_(timeout),
-      socket_(std::make_shared<tcp::socket>(ex)),
+      link_(std::make_shared<connection>(ex, fmt::format("{}:{}", host_, port_))),
       connect_deadline_(ex, [this] { close(); }) {}
 
 tcp_pipelined_transport::~tcp_pipelined_transport() {
+  // Only the socket: the requests' frames may be going too (the loop destroying its handlers).
   boost::system::error_code ignored;
-  socket_->close(ignored);
+  link_->socket.close(ignored);
 }
 
 std::string tcp_pipelined_transport::endpoint() const {
-  return fmt::format("{}:{}", host_, port_);
+  return link_->endpoint;
 }
 
 void tcp_pipelined_transport::close() {
-  boost::system::error_code ignored;
-  socket_->close(ignored);
-  ++generation_;
-  outgoing_.clear();
-  for (auto& [tid, p] : pending_) {
-    if (!p->outcome) p->outcome = make_error_code(modbus_errc::connection_closed);
-    p->wake.cancel();
-  }
-  pending_.clear();
+  link_->fail_all(make_error_code(modbus_errc::connection_closed));
 }
 
-void tcp_pipelined_transport::fail_all(std::error_code ec) {
-  for (auto& [tid, p] : pending_) {
-    p->outcome = ec;
+void tcp_pipelined_transport::connection::fail_all(std::error_code ec) {
+  boost::system::error_code ignored;
+  socket.close(ignored);
+  outgoing.clear();
+  for (auto& [tid, p] : waiting) {
+    if (!p->outcome) p->outcome = ec;
     p->wake.cancel();
   }
-  pending_.clear();
-  close();
+  waiting.clear();
 }
 
 asio::awaitable<std::error_code> tcp_pipelined_transport::open() {
-  auto ec = co_await connect_tcp(*socket_, host_, port_, timeout_, connect_deadline_);
+  // A connection of its own: the reader and writer of the last one, if still under way, keep theirs.
+  link_ = std::make_shared<connection>(executor_, endpoint());
+  const auto c = link_;
+  auto ec = co_await connect_tcp(c->socket, host_, port_, timeout_, connect_deadline_);
   if (ec) co_return ec;
-  const auto generation = ++generation_;
-  asio::co_spawn(socket_->get_executor(), read_loop(generation, alive_, socket_), asio::detached);
+  asio::co_spawn(executor_, read_loop(c), asio::detached);
   co_return std::error_code{};
 }
 
 asio::awaitable<result<std::vector<std::uint8_t>>> tcp_pipelined_transport::transact(
     std::uint8_t unit, std::span<const std::uint8_t> pdu) {
-  if (!socket_->is_open()) co_return make_error_code(modbus_errc::connection_closed);
+  const auto c = link_;  // answered on the connection it was sent on, or failed with it
+  if (!c->socket.is_open()) co_return make_error_code(modbus_errc::connection_closed);
   auto tid = ++transaction_id_;
-  while (pending_.contains(tid)) tid = ++transaction_id_;
-  pending p{unit, asio::steady_timer(socket_->get_executor()), std::nullopt};
-  pending_[tid] = &p;
-  outgoing_.push_back(encode_adu(tid, unit, pdu));
-  if (writer_generation_ != generation_) {
-    writer_generation_ = generation_;
-    asio::co_spawn(socket_->get_executor(), write_loop(generation_, alive_, socket_), asio::detached);
+  while (c->waiting.contains(tid)) tid = ++transaction_id_;
+  pending p{unit, asio::steady_timer(executor_), std::nullopt};
+  c->waiting[tid] = &p;
+  c->outgoing.push_back(encode_adu(tid, unit, pdu));
+  if (!c->writing) {
+    c->writing = true;
+    asio::co_spawn(executor_, write_loop(c), asio::detached);
   }
   p.wake.expires_after(timeout_);
   boost::system::error_code ec;
   co_await p.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  if (auto it = pending_.find(tid); it != pending_.end() && it->second == &p) pending_.erase(it);
+  if (auto it = c->waiting.find(tid); it != c->waiting.end() && it->second == &p) c->waiting.erase(it);
   if (p.outcome) co_return std::move(*p.outcome);
   co_return make_error_code(modbus_errc::timeout);  // the connection stays: MBAP keeps it in step
 }
 
-asio::awaitable<void> tcp_pipelined_transport::write_loop(std::uint64_t generation, std::weak_ptr<bool> alive,
-                                                          socket_ptr socket) {
-  while (generation == generation_ && !outgoing_.empty()) {
-    auto adu = std::move(outgoing_.front());
-    outgoing_.pop_front();
+asio::awaitable<void> tcp_pipelined_transport::write_loop(connection_ptr c) {
+  while (c->socket.is_open() && !c->outgoing.empty()) {
+    auto adu = std::move(c->outgoing.front());
+    c->outgoing.pop_front();
     boost::system::error_code ec;
-    co_await asio::async_write(*socket, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
-    if (alive.expired()) co_return;
+    co_await asio::async_write(c->socket, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      if (generation == generation_) fail_all(make_error_code(modbus_errc::connection_closed));
+      c->fail_all(make_error_code(modbus_errc::connection_closed));
       break;
     }
   }
-  if (writer_generation_ == generation) writer_generation_ = 0;
+  c->writing = false;
 }
 
-asio::awaitable<void> tcp_pipelined_transport::read_loop(std::uint64_t generation, std::weak_ptr<bool> alive,
-                                                         socket_ptr socket) {
+asio::awaitable<void> tcp_pipelined_transport::read_loop(connection_ptr c) {
   std::array<std::uint8_t, mbap_header_size> header{};
   std::vector<std::uint8_t> pdu;
   for (;;) {
     boost::system::error_code ec;
-    co_await asio::async_read(*socket, asio::buffer(header), asio::redirect_error(asio::use_awaitable, ec));
-    if (alive.expired() || generation != generation_) co_return;  // gone, or a connection since closed
+    co_await asio::async_read(c->socket, asio::buffer(header), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      fail_all(make_error_code(modbus_errc::connection_closed));
+      c->fail_all(make_error_code(modbus_errc::connection_closed));  // nothing left when closed already
       co_return;
     }
     auto h = decode_mbap(header);
     if (!h) {
-      fail_all(h.error());  // the stream is out of step: only a new connection resynchronises
+      c->fail_all(h.error());  // the stream is out of step: only a new connection resynchronises
       co_return;
     }
     pdu.resize(h->pdu_size());
-    co_await asio::async_read(*socket, asio::buffer(pdu), asio::redirect_error(asio::use_awaitable, ec));
-    if (alive.expired() || generation != generation_) co_return;
+    co_await asio::async_read(c->socket, asio::buffer(pdu), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      fail_all(make_error_code(modbus_errc::connection_closed));
+      c->fail_all(make_error_code(modbus_errc::connection_closed));
       co_return;
     }
-    auto it = pending_.find(h->transaction_id);
-    if (it == pending_.end()) {
-      ++late_;
-      spdlog::debug("modbus late response dropped addr={} transaction={} unit={}", endpoint(),
+    auto it = c->waiting.find(h->transaction_id);
+    if (it == c->waiting.end()) {
+      spdlog::debug("modbus late response dropped addr={} transaction={} unit={}", c->endpoint,
                     h->transaction_id, h->unit_id);
       continue;
     }
     auto* p = it->second;
-    pending_.erase(it);
+    c->waiting.erase(it);
     if (h->unit_id != p->unit) {
       p->outcome = make_error_code(modbus_errc::transaction_mismatch);
     } else {

@@ -23,17 +23,15 @@ class tcp_pipelined_transport final : public transport {
  public:
   tcp_pipelined_transport(boost::asio::any_io_executor ex, std::string host, std::uint16_t port,
                           std::chrono::milliseconds timeout);
-  /// Closes the connection: the detached loops hold the socket and would keep it open.
+  /// Closes the connection: its reader and writer hold it and end on the close.
   ~tcp_pipelined_transport() override;
   std::string endpoint() const override;
-  bool is_open() const override { return socket_->is_open(); }
+  bool is_open() const override { return link_->socket.is_open(); }
   boost::asio::awaitable<std::error_code> open() override;
   /// May be called again before an earlier call returns; the bus bounds how many are outstanding.
   boost::asio::awaitable<result<std::vector<std::uint8_t>>> transact(
       std::uint8_t unit, std::span<const std::uint8_t> pdu) override;
   void close() override;
-  /// Responses that came after their request had timed out (dropped).
-  std::uint64_t late_responses() const { return late_; }
 
  private:
   struct pending {
@@ -41,29 +39,32 @@ class tcp_pipelined_transport final : public transport {
     boost::asio::steady_timer wake;
     std::optional<result<std::vector<std::uint8_t>>> outcome;
   };
-  using socket_ptr = std::shared_ptr<boost::asio::ip::tcp::socket>;
-  // Detached: they may outlive the transport. Each holds the socket (a read composed of several
-  // reads goes on with a piece already queued when the transport goes) and touches nothing else of
-  // the transport before it checks `alive`, after every wait.
-  boost::asio::awaitable<void> read_loop(std::uint64_t generation, std::weak_ptr<bool> alive,
-                                         socket_ptr socket);
-  boost::asio::awaitable<void> write_loop(std::uint64_t generation, std::weak_ptr<bool> alive,
-                                          socket_ptr socket);
-  /// Ends every outstanding request with `ec` and closes the connection.
-  void fail_all(std::error_code ec);
+  /// One connection and what is under way on it, held by its reader and its writer (detached: they
+  /// may outlive the transport, and a read composed of several reads goes on with a piece already
+  /// queued when the transport goes). Each touches only its own connection, so a loop of one since
+  /// closed reaches nothing of the next.
+  struct connection {
+    explicit connection(boost::asio::any_io_executor ex, std::string where)
+        : socket(std::move(ex)), endpoint(std::move(where)) {}
+    boost::asio::ip::tcp::socket socket;
+    std::string endpoint;                       ///< for the log
+    std::map<std::uint16_t, pending*> waiting;  ///< by transaction id; each lives in its transact frame
+    std::deque<std::vector<std::uint8_t>> outgoing;
+    bool writing{false};
+    /// Ends every outstanding request with `ec` and closes the socket.
+    void fail_all(std::error_code ec);
+  };
+  using connection_ptr = std::shared_ptr<connection>;
+  static boost::asio::awaitable<void> read_loop(connection_ptr c);
+  static boost::asio::awaitable<void> write_loop(connection_ptr c);
 
+  boost::asio::any_io_executor executor_;
   std::string host_;
   std::uint16_t port_;
   std::chrono::milliseconds timeout_;
-  socket_ptr socket_;
+  connection_ptr link_;  ///< the connection now (a new one on each open)
   deadline connect_deadline_;
-  std::uint64_t generation_{0};         ///< one per connection; stale readers and writers stand down
-  std::uint64_t writer_generation_{0};  ///< the connection whose writer runs, 0 when none
   std::uint16_t transaction_id_{0};
-  std::map<std::uint16_t, pending*> pending_;  ///< by transaction id; each lives in its transact frame
-  std::deque<std::vector<std::uint8_t>> outgoing_;
-  std::uint64_t late_{0};
-  std::shared_ptr<bool> alive_{std::make_shared<bool>(true)};
 };
 
 }  // namespace firegate::modbus

@@ -378,7 +378,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     cfg.confirm_timeout = 60s;
     cfg.heartbeat = 60s;
     cfg.heartbeat_abnormal = 60s;
-    auto uplink = std::make_unique<firegate::gb26875_uplink>(io.get_executor(), cfg, parts.worker, 0,
+    auto uplink = std::make_shared<firegate::gb26875_uplink>(io.get_executor(), cfg, parts.worker, 0,
                                                              firegate::gb26875_mapper());
     c->uplink = uplink.get();
     // The application's answers to reads: something, nothing (deny), or data that cannot be encoded.

@@ -109,7 +109,9 @@ TEST_CASE_METHOD(
   record(worker, "alarm-1", event_kind::fire_alarm, lane::alarm);
 
   std::size_t ready = 0;
-  outbox_reader reader(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [&] { ++ready; });
+  const auto held =
+      outbox_reader::make(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [&] { ++ready; });
+  auto& reader = *held;
   reader.notify();
   run_until(io, [&] { return reader.queued() == 3; });
   CHECK(ready >= 1);
@@ -152,7 +154,8 @@ TEST_CASE_METHOD(
     "outbox reader: an uplink that sends no stored telemetry marks it delivered for itself as it reads it") {
   two_uplinks_with_telemetry(1);
   record(worker, "fault-1", event_kind::device_offline, lane::fault);
-  outbox_reader reader(io.get_executor(), worker, {1, 8, false, {}, "test uplink"}, [] {});
+  const auto held = outbox_reader::make(io.get_executor(), worker, {1, 8, false, {}, "test uplink"}, [] {});
+  auto& reader = *held;
   reader.notify();
   run_until(io, [&] { return undelivered(worker, 1) == std::vector<std::string>{"fault-1"}; });
   CHECK(sending_order(reader) == std::vector<std::string>{"fault-1"});
@@ -164,7 +167,8 @@ TEST_CASE_METHOD(store_site,
   two_uplinks_with_telemetry(10);  // what the MQTT uplink stored before GB/T 26875.3 was added
   // Four at a time, each read all telemetry this uplink marks at once: nothing is queued, and no
   // other notice comes. Every row is marked all the same.
-  outbox_reader reader(io.get_executor(), worker, {1, 4, false, {}, "test uplink"}, [] {});
+  const auto held = outbox_reader::make(io.get_executor(), worker, {1, 4, false, {}, "test uplink"}, [] {});
+  auto& reader = *held;
   reader.notify();
   run_until(io, [&] { return undelivered(worker, 1).empty(); });
   CHECK(reader.queued() == 0);
@@ -175,7 +179,8 @@ TEST_CASE_METHOD(
     store_site,
     "outbox reader: after a restart a recovery committed before the first read goes behind its alarm") {
   record(worker, "alarm-1", event_kind::fire_alarm, lane::alarm);  // left undelivered by the last run
-  outbox_reader reader(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [] {});
+  const auto held = outbox_reader::make(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [] {});
+  auto& reader = *held;
   // The fire ends as the gateway starts: committed and offered before the backlog is read.
   CHECK(reader.offer(record(worker, "recovery-1", event_kind::fire_recovery, lane::alarm), true));
   CHECK(reader.front() == nullptr);
@@ -188,21 +193,44 @@ TEST_CASE_METHOD(
   CHECK(sending_order(reader) == std::vector<std::string>{"alarm-2", "alarm-1", "recovery-1"});
 }
 
-TEST_CASE_METHOD(store_site,
-                 "outbox reader: deliveries not yet marked when the reader goes are marked, not sent again") {
+TEST_CASE_METHOD(
+    store_site, "outbox reader: deliveries not yet marked when the reader stops are marked, not sent again") {
   for (const char* id : {"alarm-1", "alarm-2", "alarm-3"})
     record(worker, id, event_kind::fire_alarm, lane::alarm);
   {
-    outbox_reader reader(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [] {});
+    const auto held = outbox_reader::make(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [] {});
+    auto& reader = *held;
     reader.notify();
     run_until(io, [&] { return reader.queued() == 3; });
     const auto a = reader.take().id;
     const auto b = reader.take().id;
     reader.done(a);  // its mark goes to the store's thread at once
-    reader.done(b);  // waits for that mark to commit: the reader goes first
+    reader.done(b);  // waits for that mark to commit: the reader stops first
+    reader.stop();
   }
   drain(worker);
   CHECK(undelivered(worker, 0) == std::vector<std::string>{"alarm-3"});
+}
+
+TEST_CASE_METHOD(
+    store_site,
+    "outbox reader: a read under way holds the reader past its owner - stopped, its answer reaches "
+    "nothing and queues nothing") {
+  record(worker, "alarm-1", event_kind::fire_alarm, lane::alarm);
+  std::size_t ready = 0;
+  auto held =
+      outbox_reader::make(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [&ready] { ++ready; });
+  std::weak_ptr<outbox_reader> watch = held;
+  held->notify();  // a read goes to the store's thread
+  held->stop();    // the owner stops it and goes
+  held.reset();
+  CHECK_FALSE(watch.expired());  // the read's job holds it
+  drain(worker);
+  io.run();  // every reply posted so far runs
+  CHECK(watch.expired());
+  CHECK(ready == 0);
+  // What it read stays in the store for the next reader.
+  CHECK(undelivered(worker, 0) == std::vector<std::string>{"alarm-1"});
 }
 
 TEST_CASE_METHOD(
@@ -223,7 +251,8 @@ TEST_CASE_METHOD(
     s.record_event(fire, lane::alarm, "t/alarm", to_record(fire));
     return 0;
   });
-  outbox_reader reader(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [] {});
+  const auto held = outbox_reader::make(io.get_executor(), worker, {0, 8, true, {}, "test uplink"}, [] {});
+  auto& reader = *held;
   reader.notify();
   run_until(io, [&] { return reader.queued() == 2; });
   const auto& first = reader.take();

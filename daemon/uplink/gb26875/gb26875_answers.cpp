@@ -27,13 +27,18 @@ std::int64_t number(const gb::info_object& o, std::size_t field) {
 }  // namespace
 
 gb26875_answers::gb26875_answers(asio::any_io_executor loop, store_worker& worker,
-                                 const config::gateway_file& site, const gb26875_uplink& uplink, sources s)
-    : loop_(std::move(loop)), worker_(worker), site_(site), uplink_(uplink), sources_(std::move(s)) {}
+                                 const config::gateway_file& site,
+                                 std::shared_ptr<const gb26875_uplink> uplink, sources s)
+    : loop_(std::move(loop)),
+      worker_(worker),
+      site_(site),
+      uplink_(std::move(uplink)),
+      sources_(std::move(s)) {}
 
 void gb26875_answers::answer(const gb::app_data& request, reply_handler reply) {
   const auto& gbc = *site_.gb26875;
-  const auto& mapper = uplink_.mapper();
-  const auto offset = uplink_.clock_offset();
+  const auto& mapper = uplink_->mapper();
+  const auto offset = uplink_->clock_offset();
   const auto now = gb::local_time_label(clock::now() + offset);
   const std::int64_t sys_type = gbc.system_type, sys_address = gbc.system_address;
   // Reads of the facility name systems (61, 65, 66, 68) or components (62, 63, 67), several at
@@ -113,10 +118,9 @@ void gb26875_answers::answer(const gb::app_data& request, reply_handler reply) {
         if (const auto c = component_at(o)) devices.push_back(c->first);
       }
       if (devices.empty()) return answer(gb::app_data{3, {}}, left_out);
-      // The job touches nothing of this object's on the store's thread; the answer runs on the loop
-      // only if this object (and so its uplink) is still there.
-      worker_.post([this, loop = loop_, alive = std::weak_ptr<bool>(alive_), devices = std::move(devices),
-                    left_out, offset, answer = std::move(answer)](store& s) mutable {
+      // The job holds this object for its answer and touches nothing of it on the store's thread.
+      worker_.post([this, self = shared_from_this(), loop = loop_, devices = std::move(devices), left_out,
+                    offset, answer = std::move(answer)](store& s) mutable {
         std::vector<reading> latest;
         for (const auto& device : devices) {
           try {
@@ -126,9 +130,9 @@ void gb26875_answers::answer(const gb::app_data& request, reply_handler reply) {
             // Answered without it: the storage fault is reported by the writes.
           }
         }
-        asio::post(loop, [this, alive, devices = std::move(devices), left_out = std::move(left_out),
-                          latest = std::move(latest), offset, answer = std::move(answer)]() mutable {
-          if (!alive.lock()) return;
+        asio::post(loop, [this, self = std::move(self), devices = std::move(devices),
+                          left_out = std::move(left_out), latest = std::move(latest), offset,
+                          answer = std::move(answer)]() mutable {
           // Readings not yet flushed to the store are newer than what it has.
           for (const auto& r : sources_.unflushed()) {
             if (std::find(devices.begin(), devices.end(), r.device) == devices.end() || r.q != quality::good)
@@ -149,7 +153,7 @@ void gb26875_answers::answer(const gb::app_data& request, reply_handler reply) {
               left_out.push_back(fmt::format("{}: no readings yet", device));
           }
           gb::app_data all{3, {}};
-          for (auto& part : uplink_.mapper().analog(latest, offset)) {
+          for (auto& part : uplink_->mapper().analog(latest, offset)) {
             for (auto& o : part.objects) all.objects.push_back(std::move(o));
           }
           answer(std::move(all), left_out);

@@ -20,8 +20,10 @@
 
 namespace firegate {
 
-/// Owned by the application beside its uplink, and gone with it; runs on the loop.
-class gb26875_answers {
+/// Owned by the application beside its uplink through a shared_ptr, replaced with it by a reload; a
+/// read of the store under way holds it (and so its uplink) until the answer has gone to that
+/// uplink, which sends nothing once stopped. Runs on the loop.
+class gb26875_answers : public std::enable_shared_from_this<gb26875_answers> {
  public:
   /// What the answers read of the gateway, on the loop, when a read comes.
   struct sources {
@@ -31,10 +33,10 @@ class gb26875_answers {
   };
   using reply_handler = std::function<void(std::optional<gb26875::app_data>)>;
 
-  /// `site`: the configuration in force (the application's, replaced in place by a reload) and
-  /// `uplink` (its mapper and the centre's clock) outlive this object.
+  /// `site`: the configuration in force (the application's, replaced in place by a reload), and the
+  /// sources, outlive this object; `uplink` gives its mapper and the centre's clock.
   gb26875_answers(boost::asio::any_io_executor loop, store_worker& worker, const config::gateway_file& site,
-                  const gb26875_uplink& uplink, sources s);
+                  std::shared_ptr<const gb26875_uplink> uplink, sources s);
   gb26875_answers(const gb26875_answers&) = delete;
   gb26875_answers& operator=(const gb26875_answers&) = delete;
 
@@ -46,9 +48,8 @@ class gb26875_answers {
   boost::asio::any_io_executor loop_;
   store_worker& worker_;
   const config::gateway_file& site_;
-  const gb26875_uplink& uplink_;
+  std::shared_ptr<const gb26875_uplink> uplink_;
   sources sources_;
-  std::shared_ptr<bool> alive_{std::make_shared<bool>(true)};  ///< store replies run only while it is
 };
 
 }  // namespace firegate

@@ -137,8 +137,8 @@ void gb26875_uplink::on_request(const gb::frame& f) {
   ++counts_.requests;
   const auto serial = f.serial;
   const auto type = request->type;
-  const auto send = [this, serial, type, generation = generation_](std::optional<gb::app_data> answer) {
-    if (!connected_ || generation != generation_) return;  // asked on a connection since lost
+  const auto send = [this, serial, type, c = link_](std::optional<gb::app_data> answer) {
+    if (!connected_ || c->closed) return;  // asked on a connection since lost
     if (!answer) {
       ++counts_.denied_by_us;
       spdlog::info("gb26875 uplink request type={} serial={} answer=none action=deny", type, serial);
@@ -177,7 +177,7 @@ void gb26875_uplink::on_request(const gb::frame& f) {
     send(std::nullopt);
     return;
   }
-  query_(*request, guarded(send));
+  query_(*request, held(send));
 }
 
 void gb26875_uplink::on_control(const gb::frame& f) {
@@ -250,8 +250,8 @@ void gb26875_uplink::on_control(const gb::frame& f) {
           "minutes: "
           "firegatectl gb26875 answer\"");
       inspection_timer_.expires_after(inspection_window);
-      inspection_timer_.async_wait(guarded([this](boost::system::error_code ec) {
-        if (ec || !inspection_) return;
+      inspection_timer_.async_wait(held([this](boost::system::error_code ec) {
+        if (ec || stopped_ || !inspection_) return;
         ++counts_.inspections_missed;
         inspection_.reset();
         spdlog::error(

@@ -50,15 +50,15 @@ gb26875_uplink::gb26875_uplink(asio::any_io_executor executor, const config::gb2
       mapper_(std::move(mapper)),
       uitd_(to_address(cfg.uitd_address)),
       centre_(to_address(cfg.centre_address)),
-      alive_(std::make_shared<bool>(true)),
-      outbox_(executor, worker, {uplink, read_ahead, false, {}, "gb26875 uplink"}, [this] { pump(); }),
+      outbox_(outbox_reader::make(executor, worker, {uplink, read_ahead, false, {}, "gb26875 uplink"},
+                                  [this] { pump(); })),
       resolver_(executor),
-      socket_(executor),
       reconnect_(executor),
       confirm_timer_(executor),
       heartbeat_(executor),
       inspection_timer_(executor),
       silence_(executor),
+      link_(std::make_shared<connection>(executor)),
       exchange_({cfg.confirm_timeout, cfg.retries, cfg.heartbeat, cfg.heartbeat_abnormal}),
       backoff_(1s, 60s, std::move(random)) {}
 
@@ -75,8 +75,7 @@ void gb26875_uplink::start() {
 void gb26875_uplink::stop() {
   if (stopped_) return;
   stopped_ = true;
-  outbox_.stop();
-  boost::system::error_code ec;
+  outbox_->stop();
   resolver_.cancel();
   reconnect_.cancel();
   confirm_timer_.cancel();
@@ -84,19 +83,28 @@ void gb26875_uplink::stop() {
   inspection_timer_.cancel();
   silence_.cancel();
   if (connected_) note_skipped(true);
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  link_->close();
   connected_ = false;
 }
 
 // ---- connection --------------------------------------------------------------------------------
 
+void gb26875_uplink::connection::close() {
+  closed = true;
+  boost::system::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+  writes.clear();
+  writing = false;
+}
+
 void gb26875_uplink::connect() {
   if (stopped_ || connecting_ || connected_) return;
   connecting_ = true;
+  link_ = std::make_shared<connection>(executor_);
   resolver_.async_resolve(
       cfg_.host, std::to_string(cfg_.port),
-      guarded([this](boost::system::error_code ec, const tcp::resolver::results_type& endpoints) {
+      held([this](boost::system::error_code ec, const tcp::resolver::results_type& endpoints) {
         if (stopped_) return;
         if (ec) {
           connecting_ = false;
@@ -108,7 +116,8 @@ void gb26875_uplink::connect() {
           return;
         }
         asio::async_connect(
-            socket_, endpoints, guarded([this](boost::system::error_code ec2, const tcp::endpoint&) {
+            link_->socket, endpoints,
+            held([this, c = link_](boost::system::error_code ec2, const tcp::endpoint&) {
               connecting_ = false;
               if (stopped_) return;
               if (ec2) {
@@ -116,8 +125,7 @@ void gb26875_uplink::connect() {
                     "gb26875 uplink cannot connect centre={}:{} error=\"{}\" check=\"the centre "
                     "runs and listens on that port; the box's network and firewall\"",
                     cfg_.host, cfg_.port, ec2.message());
-                boost::system::error_code ignored;
-                socket_.close(ignored);
+                c->close();
                 schedule_reconnect();
                 return;
               }
@@ -128,13 +136,12 @@ void gb26875_uplink::connect() {
 
 void gb26875_uplink::on_connected() {
   connected_ = true;
-  ++generation_;
   ++connects_;
   backoff_.reset();
   reader_ = gb::frame_reader();
   skipped_seen_ = 0;
   boost::system::error_code ec;
-  socket_.set_option(tcp::no_delay(true), ec);
+  link_->socket.set_option(tcp::no_delay(true), ec);
   spdlog::info("gb26875 uplink connected centre={}:{} connects={} queued={}", cfg_.host, cfg_.port, connects_,
                queued());
   read();
@@ -151,17 +158,12 @@ void gb26875_uplink::on_connected() {
 void gb26875_uplink::connection_lost(const std::string& why) {
   if (!connected_) return;
   connected_ = false;
-  ++generation_;  // completions of this connection's reads and writes are ignored
+  link_->close();  // completions of its reads and writes do nothing from here on
   exchange_.lost();
-  boost::system::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
   confirm_timer_.cancel();
   heartbeat_.cancel();
   silence_.cancel();
   note_skipped(true);
-  writes_.clear();
-  writing_ = false;
   // A heartbeat or live analog values are not worth keeping; an item is, and goes first on the
   // next connection.
   if (const auto* w = exchange_.current();
@@ -177,21 +179,20 @@ void gb26875_uplink::schedule_reconnect() {
   if (stopped_) return;
   // Between half and all of the step, so gateways that lost the same centre come back spread out.
   reconnect_.expires_after(backoff_.next());
-  reconnect_.async_wait(guarded([this](boost::system::error_code ec) {
+  reconnect_.async_wait(held([this](boost::system::error_code ec) {
     if (!ec) connect();
   }));
 }
 
 void gb26875_uplink::read() {
-  socket_.async_read_some(
-      asio::buffer(read_buffer_),
-      guarded([this, generation = generation_](boost::system::error_code ec, std::size_t n) {
-        if (stopped_ || generation != generation_) return;
+  link_->socket.async_read_some(
+      asio::buffer(link_->read_buffer), held([this, c = link_](boost::system::error_code ec, std::size_t n) {
+        if (stopped_ || c->closed) return;
         if (ec) {
           connection_lost(ec == asio::error::eof ? std::string("closed by the centre") : ec.message());
           return;
         }
-        reader_.feed(std::span(read_buffer_.data(), n));
+        reader_.feed(std::span(c->read_buffer.data(), n));
         while (auto r = reader_.next()) {
           if (r->frame) on_frame(*r->frame);
           if (r->fault) on_fault(*r->fault);
@@ -211,8 +212,8 @@ void gb26875_uplink::watch_silence() {
   // Bytes of a frame not yet complete: if the line stays quiet, it never will be, and what comes
   // next must not be read as its rest.
   silence_.expires_after(incomplete_frame_silence);
-  silence_.async_wait(guarded([this, generation = generation_](boost::system::error_code ec) {
-    if (ec || stopped_ || generation != generation_ || reader_.buffered() == 0) return;
+  silence_.async_wait(held([this, c = link_](boost::system::error_code ec) {
+    if (ec || stopped_ || c->closed || reader_.buffered() == 0) return;
     // A completion already queued when a read re-armed the timer: bytes have come since.
     if (silence_.expiry() > std::chrono::steady_clock::now()) return;
     const auto n = reader_.drop_incomplete();
@@ -265,34 +266,35 @@ void gb26875_uplink::reply(std::uint8_t command, std::uint16_t serial, std::vect
 
 void gb26875_uplink::write(std::vector<std::uint8_t> bytes) {
   if (!connected_) return;
-  writes_.push_back(std::move(bytes));
+  link_->writes.push_back(std::move(bytes));
   write_next();
 }
 
 void gb26875_uplink::write_next() {
-  if (writing_ || writes_.empty() || !connected_) return;
-  writing_ = true;
-  asio::async_write(socket_, asio::buffer(writes_.front()),
-                    guarded([this, generation = generation_](boost::system::error_code ec, std::size_t) {
-                      if (stopped_ || generation != generation_) return;
-                      writing_ = false;
+  const auto& c = link_;
+  if (c->writing || c->writes.empty() || !connected_) return;
+  c->writing = true;
+  asio::async_write(c->socket, asio::buffer(c->writes.front()),
+                    held([this, c](boost::system::error_code ec, std::size_t) {
+                      if (stopped_ || c->closed) return;
+                      c->writing = false;
                       if (ec) {
                         connection_lost(ec.message());
                         return;
                       }
-                      writes_.pop_front();
+                      c->writes.pop_front();
                       write_next();
                     }));
 }
 
 void gb26875_uplink::notify() {
-  outbox_.notify();
+  outbox_->notify();
   pump();
 }
 
 void gb26875_uplink::offer(outbox_item item, bool follows) {
   if (item.lane == lane::telemetry) return;  // analog values come from live readings
-  outbox_.offer(std::move(item), follows);
+  outbox_->offer(std::move(item), follows);
   pump();
 }
 
@@ -302,7 +304,7 @@ void gb26875_uplink::queue(lane l, upload item) {
 }
 
 std::size_t gb26875_uplink::queued() const {
-  return outbox_.queued() + made_.size() + (exchange_.busy() && !exchange_.current()->heartbeat ? 1 : 0);
+  return outbox_->queued() + made_.size() + (exchange_.busy() && !exchange_.current()->heartbeat ? 1 : 0);
 }
 
 void gb26875_uplink::on_readings(std::span<const reading> readings) {
@@ -338,9 +340,9 @@ void gb26875_uplink::pump() {
   if (!connected_ || exchange_.busy() || stopped_) return;
   // The outbox's items and what is made here (replies to the centre, analog values) in lane order;
   // on the same lane the outbox's first (an alarm before the answer to an inspection check).
-  while (const auto* head = outbox_.front()) {
+  while (const auto* head = outbox_->front()) {
     if (!made_.empty() && made_.begin()->first.first < static_cast<int>(head->lane)) break;
-    const auto& item = outbox_.take();
+    const auto& item = outbox_->take();
     upload up{item.id, {}, what_of(item)};
     std::string error = item.event ? std::string() : "no event behind it";
     const auto data = item.event ? mapper_.event(*item.event, clock_offset_, error) : std::nullopt;
@@ -351,7 +353,7 @@ void gb26875_uplink::pump() {
                       up.id, error);
       }
       ++counts_.not_applicable;
-      outbox_.done(up.id);
+      outbox_->done(up.id);
       continue;
     }
     try {
@@ -361,7 +363,7 @@ void gb26875_uplink::pump() {
           "gb26875 uplink cannot encode outbox_id={} error=\"{}\" action=\"not sent to the centre\"", up.id,
           e.what());
       ++counts_.not_applicable;
-      outbox_.done(up.id);
+      outbox_->done(up.id);
       continue;
     }
     exchange_.begin(std::move(up), false);
@@ -382,7 +384,7 @@ void gb26875_uplink::send_current() {
   if (w.sends > 1) ++counts_.resent;
   write(gb::encode(make_frame(gb::command::send_data, w.serial, w.item.data)));
   confirm_timer_.expires_at(deadline);
-  confirm_timer_.async_wait(guarded([this](boost::system::error_code ec) {
+  confirm_timer_.async_wait(held([this](boost::system::error_code ec) {
     if (!ec) on_confirm_timeout();
   }));
 }
@@ -411,7 +413,7 @@ void gb26875_uplink::on_confirm_timeout() {
 void gb26875_uplink::done_current() {
   if (!exchange_.busy()) return;
   const auto id = exchange_.finish().id;
-  if (id != 0) outbox_.done(id);  // delivered, or set aside: done for this uplink
+  if (id != 0) outbox_->done(id);  // delivered, or set aside: done for this uplink
   schedule_heartbeat();
   pump();
 }
@@ -419,7 +421,7 @@ void gb26875_uplink::done_current() {
 void gb26875_uplink::schedule_heartbeat() {
   if (!connected_ || stopped_) return;
   heartbeat_.expires_after(exchange_.heartbeat_interval());
-  heartbeat_.async_wait(guarded([this](boost::system::error_code ec) {
+  heartbeat_.async_wait(held([this](boost::system::error_code ec) {
     if (ec || !connected_) return;
     if (!exchange_.busy()) send_heartbeat();
     note_skipped(false);  // skipped bytes not yet logged get their line within a heartbeat

@@ -53,8 +53,10 @@
 
 namespace firegate {
 
-/// Owned by the application; every member function runs on its loop.
-class gb26875_uplink {
+/// Owned by the application through a shared_ptr: a wait under way (a read, a write, a timer, an
+/// answer of the store's) holds the uplink until its handler has run, and a stopped uplink's
+/// handlers do nothing. Every member function runs on the loop.
+class gb26875_uplink : public std::enable_shared_from_this<gb26875_uplink> {
  public:
   /// Bytes of a frame left incomplete this long with nothing more on the line are dropped: a frame
   /// cut short must not take the next one as its rest. Well under the 10 s a centre waits for an
@@ -111,6 +113,19 @@ class gb26875_uplink {
 
  private:
   using upload = gb26875_upload;
+  /// One connection to the centre and what is under way on it. A read, a write, a silence's timer
+  /// and an answer of the store's hold the connection they belong to: once it is closed, their
+  /// completions do nothing, and nothing of the next connection is theirs.
+  struct connection {
+    explicit connection(boost::asio::any_io_executor ex) : socket(std::move(ex)) {}
+    /// Shuts down and closes the socket; what was waiting to be written is dropped.
+    void close();
+    boost::asio::ip::tcp::socket socket;
+    std::array<std::uint8_t, 4096> read_buffer{};
+    std::deque<std::vector<std::uint8_t>> writes;
+    bool writing{false};
+    bool closed{false};
+  };
   struct inspection {
     clock::time_point asked;
     std::chrono::steady_clock::time_point deadline;
@@ -147,11 +162,12 @@ class gb26875_uplink {
   std::size_t queued() const;
   gb26875::time_label now_label() const;
   gb26875::frame make_frame(std::uint8_t command, std::uint16_t serial, std::vector<std::uint8_t> data) const;
-  /// Wraps a completion handler so that it does nothing once this uplink is gone.
+  /// Wraps a completion handler so that it holds this uplink until it has run (a stopped uplink's
+  /// handlers do nothing: each looks at stopped_ or connected_).
   template <class F>
-  auto guarded(F f) {
-    return [alive = std::weak_ptr<bool>(alive_), f = std::move(f)](auto&&... args) mutable {
-      if (alive.lock()) f(std::forward<decltype(args)>(args)...);
+  auto held(F f) {
+    return [self = shared_from_this(), f = std::move(f)](auto&&... args) mutable {
+      f(std::forward<decltype(args)>(args)...);
     };
   }
 
@@ -162,22 +178,17 @@ class gb26875_uplink {
   gb26875_mapper mapper_;
   gb26875::address uitd_{};
   gb26875::address centre_{};
-  std::shared_ptr<bool> alive_;
   /// The store's outbox for this uplink: alarms and faults, read and marked (outbox_reader.hpp).
-  outbox_reader outbox_;
+  std::shared_ptr<outbox_reader> outbox_;
   boost::asio::ip::tcp::resolver resolver_;
-  boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer reconnect_;
   boost::asio::steady_timer confirm_timer_;
   boost::asio::steady_timer heartbeat_;
   boost::asio::steady_timer inspection_timer_;
   boost::asio::steady_timer silence_;  ///< a frame left incomplete this long is dropped
-  std::array<std::uint8_t, 4096> read_buffer_{};
   gb26875::frame_reader reader_;
-  std::deque<std::vector<std::uint8_t>> writes_;
-  bool writing_{false};
-  /// One more on each connect and each loss: a completion from an earlier connection is ignored.
-  std::uint64_t generation_{0};
+  /// The connection now: a new one on each connect.
+  std::shared_ptr<connection> link_;
   /// The frame waiting for its confirm, its serial, sends and deadline, and the link's state.
   gb26875_exchange exchange_;
   /// Made here and waiting, by (lane, arrival): the inspection answer, the UITD's time, analog values.

@@ -40,11 +40,12 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::gateway_f
       retry_(executor_),
       pace_(executor_),
       backoff_(500ms, 30s, std::move(random)),
-      outbox_(executor_, worker,
-              {uplink, cfg_.max_in_flight, true,
-               // Telemetry is stored as readings; its message is written on the store's thread.
-               [gateway = gateway_id_](outbox_item& item) { write_telemetry(item, gateway); }, "uplink"},
-              [this] { pump(); }) {
+      outbox_(outbox_reader::make(
+          executor_, worker,
+          {uplink, cfg_.max_in_flight, true,
+           // Telemetry is stored as readings; its message is written on the store's thread.
+           [gateway = gateway_id_](outbox_item& item) { write_telemetry(item, gateway); }, "uplink"},
+          [this] { pump(); })) {
   paho::loop_client::handlers h;
   h.connected = [this](bool) { on_connected(); };
   h.connect_failed = [this](const std::string& why) { on_connect_failed(why); };
@@ -103,7 +104,10 @@ void mqtt_uplink::publish_now(const std::string& topic, const std::string& paylo
   }
 }
 
-mqtt_uplink::~mqtt_uplink() = default;  // the client, if not stopped, is closed without a goodbye
+mqtt_uplink::~mqtt_uplink() {
+  // The client, if not stopped, is closed without a goodbye; the reader no longer reaches here.
+  outbox_->stop();
+}
 
 void mqtt_uplink::start() {
   connect();
@@ -165,7 +169,7 @@ void mqtt_uplink::on_connection_lost(const std::string& why) {
   if (!connected_) return;
   connected_ = false;
   // What was not acknowledged goes again, in lane order, after the reconnect.
-  outbox_.put_back_all();
+  outbox_->put_back_all();
   telemetry_in_flight_ = 0;
   spdlog::warn("uplink connection lost broker={}:{} cause=\"{}\"", cfg_.host, cfg_.port, why);
   schedule_reconnect();
@@ -174,22 +178,22 @@ void mqtt_uplink::on_connection_lost(const std::string& why) {
 void mqtt_uplink::schedule_reconnect() {
   if (stopped_) return;
   retry_.expires_after(backoff_.next());
-  retry_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
-    if (!ec && alive.lock()) connect();
+  retry_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->connect();  // nothing after a stop
   });
 }
 
 void mqtt_uplink::notify() {
-  outbox_.notify();
+  outbox_->notify();
   pump();
 }
 
 bool mqtt_uplink::offer(outbox_item item, bool follows) {
-  if (item.lane == lane::telemetry && (!connected_ || outbox_.queued() >= cfg_.max_in_flight)) {
-    outbox_.left_in_store();
+  if (item.lane == lane::telemetry && (!connected_ || outbox_->queued() >= cfg_.max_in_flight)) {
+    outbox_->left_in_store();
     return false;
   }
-  outbox_.offer(std::move(item), follows);
+  outbox_->offer(std::move(item), follows);
   pump();
   return true;
 }
@@ -205,8 +209,8 @@ bool mqtt_uplink::take_telemetry_token() {
   }
   pace_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>((1 - tokens_) / rate)));
-  pace_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
-    if (!ec && alive.lock()) pump();
+  pace_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->pump();  // nothing after a stop
   });
   return false;
 }
@@ -214,8 +218,8 @@ bool mqtt_uplink::take_telemetry_token() {
 void mqtt_uplink::pump() {
   if (!connected_ || stopped_) return;
   const std::size_t telemetry_slots = std::max<std::size_t>(1, cfg_.max_in_flight * 3 / 4);
-  while (outbox_.in_flight() < cfg_.max_in_flight) {
-    auto* head = outbox_.front();
+  while (outbox_->in_flight() < cfg_.max_in_flight) {
+    auto* head = outbox_->front();
     if (!head) break;
     const bool telemetry = head->lane == lane::telemetry;
     if (telemetry && (telemetry_in_flight_ >= telemetry_slots || !take_telemetry_token())) break;
@@ -237,31 +241,31 @@ void mqtt_uplink::pump() {
       break;
     }
     if (telemetry) ++telemetry_in_flight_;
-    outbox_.take();
+    outbox_->take();
   }
-  outbox_.refill();
+  outbox_->refill();
 }
 
 void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why) {
-  const auto* item = outbox_.in_flight_item(id);
+  const auto* item = outbox_->in_flight_item(id);
   if (!item) return;  // the connection was lost first; it is queued again
   if (item->lane == lane::telemetry && telemetry_in_flight_ > 0) --telemetry_in_flight_;
   if (ok) {
     last_ack_ = clock::now();
     spdlog::debug("uplink delivered outbox_id={}", id);
-    outbox_.done(id);
+    outbox_->done(id);
     pump();
   } else {
     // Queued again; it goes after the reconnect that a failed publish leads to.
     spdlog::warn("uplink delivery failed outbox_id={} error=\"{}\"", id, why);
-    outbox_.put_back(id);
+    outbox_->put_back(id);
   }
 }
 
 void mqtt_uplink::stop(std::chrono::milliseconds grace) {
   if (stopped_) return;
   stopped_ = true;
-  outbox_.stop();
+  outbox_->stop();
   retry_.cancel();
   pace_.cancel();
   const bool was_connected = connected_ && client_->is_connected();

@@ -36,9 +36,11 @@
 
 namespace firegate {
 
-/// Owned by the application; every member function runs on its loop.
-/// Thread safety: Paho's threads touch nothing of it (paho::loop_client posts to the loop).
-class mqtt_uplink {
+/// Owned by the application through a shared_ptr: a wait under way (the reconnect's, the pacing's)
+/// holds the uplink until its handler has run, and a stopped uplink's handlers do nothing. Every
+/// member function runs on the loop. Thread safety: Paho's threads touch nothing of it
+/// (paho::loop_client posts to the loop).
+class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
  public:
   /// `site`: the configuration in force, which must outlive the uplink (the application's, replaced
   /// in place by a reload). Its [uplink.mqtt] settings and gateway id are taken as they are now; an
@@ -81,7 +83,7 @@ class mqtt_uplink {
   std::size_t connects() const { return connects_; }
   /// When the broker last acknowledged a message (PUBACK); nullopt before the first.
   std::optional<clock::time_point> last_ack() const { return last_ack_; }
-  std::size_t in_flight() const { return outbox_.in_flight(); }
+  std::size_t in_flight() const { return outbox_->in_flight(); }
 
  private:
   void connect();
@@ -104,11 +106,8 @@ class mqtt_uplink {
   backoff backoff_;  ///< 0.5 s doubling to 30 s
   /// The connection: Paho's outcomes come back as handlers on the loop, none after the uplink goes.
   std::unique_ptr<paho::loop_client> client_;
-  /// The timers' handlers check it: one that expired is queued past a cancel, and may run after the
-  /// uplink went.
-  std::shared_ptr<bool> alive_{std::make_shared<bool>(true)};
   /// The store's outbox for this uplink, read, queued in lane order and marked (outbox_reader.hpp).
-  outbox_reader outbox_;
+  std::shared_ptr<outbox_reader> outbox_;
   std::size_t telemetry_in_flight_{0};
   double tokens_{0};
   std::chrono::steady_clock::time_point tokens_at_{};
