@@ -106,7 +106,7 @@ void outbox_reader::refill() {
   const auto generation = notifications_;
   // The job holds the reader for its reply and touches nothing of it on the store's thread.
   worker_.post([self = shared_from_this(), want, generation, exclude = known_, uplink = settings_.uplink,
-                prepare = settings_.prepare, name = settings_.log_name](store& s) {
+                prepare = settings_.prepare, name = settings_.log_name](store& s) mutable {
     auto items = std::make_shared<std::vector<outbox_item>>();
     std::string error;
     try {
@@ -130,7 +130,9 @@ void outbox_reader::refill() {
     } catch (const store_error& e) {
       error = e.what();
     }
-    boost::asio::post(self->loop_, [self, items, error, want, generation] {
+    // The reply takes the job's hold: the reader's last one is never let go on the store's thread.
+    auto loop = self->loop_;
+    boost::asio::post(loop, [self = std::move(self), items, error, want, generation] {
       self->read_done(*items, error, want, generation);
     });
   });
@@ -171,29 +173,33 @@ void outbox_reader::read_done(std::vector<outbox_item>& items, const std::string
 
 void outbox_reader::flush_marks() {
   // One transaction for every acknowledgement that arrived while the last one was committing.
-  if (marking_ || to_mark_.empty()) return;
+  // Once stopped, each goes at once: the loop may end (a daemon stopping) before the mark under way
+  // has answered, and what waited behind it would never be posted.
+  if ((marking_ && !stopped_) || to_mark_.empty()) return;
   marking_ = true;
   post_marks(std::exchange(to_mark_, {}));
 }
 
 void outbox_reader::post_marks(std::vector<std::int64_t> ids) {
   // Of the reader, the job holds it for the reply and reads nothing of it on the store's thread.
-  worker_.post([self = shared_from_this(), uplink = settings_.uplink, ids = std::move(ids)](store& s) {
-    std::string error;
-    try {
-      s.mark_delivered(uplink, ids);
-    } catch (const store_error& e) {
-      error = e.what();  // they stay undelivered and go again: the receiver de-duplicates on the id
-    }
-    boost::asio::post(self->loop_, [self, ids, error] {
-      self->marking_ = false;
-      if (!error.empty())
-        spdlog::error("{} cannot mark delivered count={} error=\"{}\"", self->settings_.log_name, ids.size(),
-                      error);
-      for (const auto id : ids) self->known_.erase(id);
-      self->flush_marks();
-    });
-  });
+  worker_.post(
+      [self = shared_from_this(), uplink = settings_.uplink, ids = std::move(ids)](store& s) mutable {
+        std::string error;
+        try {
+          s.mark_delivered(uplink, ids);
+        } catch (const store_error& e) {
+          error = e.what();  // they stay undelivered and go again: the receiver de-duplicates on the id
+        }
+        auto loop = self->loop_;
+        boost::asio::post(loop, [self = std::move(self), ids, error] {
+          self->marking_ = false;
+          if (!error.empty())
+            spdlog::error("{} cannot mark delivered count={} error=\"{}\"", self->settings_.log_name,
+                          ids.size(), error);
+          for (const auto id : ids) self->known_.erase(id);
+          self->flush_marks();
+        });
+      });
 }
 
 }  // namespace firegate
