@@ -4,6 +4,7 @@
 
 #include "config/config_loader.hpp"
 #include "mqtt_client/paho_support.hpp"
+#include "uplink/gb26875/gb26875_link.hpp"
 #include "uplink/mqtt/commands.hpp"
 #include "uplink/mqtt/payloads.hpp"
 
@@ -30,7 +31,6 @@ application::application(std::filesystem::path config_path, config::gateway_file
       config_path_(std::move(config_path)),
       cfg_(std::move(cfg)),
       random_(std::random_device{}()),
-      heartbeat_(io_),
       rules_(
           device_rules(), [this] { return new_event_id(); }, cfg_.alarms),
       rules_timer_(io_) {
@@ -43,10 +43,10 @@ application::~application() {
   // MQTT clients retired by a stop or a reload, or still owned here (run() left by an exception),
   // are destroyed off the loop and post to it: they go, and are waited for, before io_ does.
   drivers_.clear();
-  // A handler left in the loop may still hold the uplink: its client is retired now, not when the
-  // loop's handlers go.
-  if (uplink_) uplink_->stop(100ms);
-  uplink_.reset();
+  // A handler left in the loop may still hold an uplink: its MQTT client is retired now, not when
+  // the loop's handlers go.
+  for (auto& u : uplinks_) u.link->stop(uplink_stop::daemon_stops);
+  uplinks_.clear();
   paho::join_retired();
 }
 
@@ -151,15 +151,18 @@ int application::run() {
   const auto open = opened->open_alarms();
   const auto false_alarms = opened->false_alarms_since(local_midnight(clock::now()));
   auto remembered_commands = recent_commands(*opened);
-  // Each uplink has its delivery bit; telemetry is only the MQTT uplink's (the GB/T 26875.3 one
-  // sends analog values from live readings).
-  const bool mqtt = !cfg_.mqtt.host.empty();
-  opened->set_uplinks((mqtt ? 1U : 0U) + (cfg_.gb26875 ? 1U : 0U), mqtt ? 1U : 0U);
+  // Each configured uplink has its delivery bit, in the registry's order; stored telemetry is
+  // born delivered for those that do not send it (the GB/T 26875.3 one sends live analog values).
+  unsigned bits = 0, telemetry = 0;
+  for (const auto& entry : registered_uplinks()) {
+    if (!entry.configured(cfg_)) continue;
+    if (entry.telemetry) telemetry |= 1U << bits;
+    ++bits;
+  }
+  opened->set_uplinks(bits, telemetry);
   store_ = std::make_unique<store_worker>(std::move(opened), [this](store& s) { replace_damaged(s); });
   start_commands(std::move(remembered_commands));
-  start_uplink();
-  start_gb26875();
-  schedule_heartbeat();
+  start_uplinks();
   if (moved) storage_damaged(*moved, std::move(salvaged));
   if (storage_in_memory_) storage_failed(open_error, "open");
   start_drivers();
@@ -205,9 +208,7 @@ int application::run() {
     outbox = store_->call([](store& s) { return s.outbox_depth(); });
   } catch (const store_error&) {
   }
-  uplink_.reset();
-  gb26875_answers_.reset();
-  gb26875_.reset();
+  uplinks_.clear();
   commands_.reset();
   store_.reset();
   control_api_.reset();
@@ -230,10 +231,16 @@ void application::start_control() {
                          [this](event e) { raise(std::move(e)); }, [this] { return new_event_id(); },
                          [this] { flush(); },
                          [this] {
-                           return control_api::link_state{uplink_ && uplink_->connected(),
-                                                          uplink_ ? uplink_->last_ack() : std::nullopt};
+                           const auto* u = main_uplink();
+                           return control_api::link_state{u != nullptr && u->connected(),
+                                                          u != nullptr ? u->last_ack() : std::nullopt};
                          },
-                         [this] { return gb26875_.get(); }});
+                         [this]() -> gb26875_uplink* {
+                           for (auto& u : uplinks_) {
+                             if (auto* gb = dynamic_cast<gb26875_link*>(u.link.get())) return &gb->link();
+                           }
+                           return nullptr;
+                         }});
   control_api_->open();
 }
 
@@ -275,14 +282,10 @@ void application::shutdown() {
   rules_timer_.cancel();
   flush();  // what was read before the stop is stored and queued
   signals_.cancel();
-  heartbeat_.cancel();
   // The goodbye replaces the retained status (the broker sends the last will only when the
   // connection is lost without one).
-  if (gb26875_) gb26875_->stop();
-  if (!uplink_) return;
-  uplink_->publish_status(offline_json(cfg_, new_event_id(), clock::now(), started_, "stopped"));
-  // Everything already stored is committed; give in-flight messages a moment to be acknowledged.
-  uplink_->stop(1500ms);
+  // Each says goodbye where its protocol has one, and gives what is in flight a moment.
+  for (auto& u : uplinks_) u.link->stop(uplink_stop::daemon_stops);
 }
 
 void application::reload() {
@@ -308,12 +311,12 @@ void application::reload() {
     next.storage.path = cfg_.storage.path;
   }
   // Uplinks have their delivery bits in the store: adding or removing one waits for a restart.
-  if (next.mqtt.host.empty() != cfg_.mqtt.host.empty() ||
-      next.gb26875.has_value() != cfg_.gb26875.has_value()) {
+  const auto& uplinks = registered_uplinks();
+  if (std::any_of(uplinks.begin(), uplinks.end(),
+                  [&](const uplink_entry& e) { return e.configured(next) != e.configured(cfg_); })) {
     spdlog::warn(
         "reload adds or removes an uplink action=\"kept as running; restart firegated for that change\"");
-    next.mqtt = cfg_.mqtt;
-    next.gb26875 = cfg_.gb26875;
+    for (const auto& e : uplinks) e.keep(next, cfg_);
   }
   stop_drivers();
   offline_devices_.clear();  // the new drivers say again what they find
@@ -326,23 +329,18 @@ void application::reload() {
       }
     });
   }
-  const bool uplink_changed = next.mqtt != cfg_.mqtt && !next.mqtt.host.empty();
+  std::vector<bool> remake;
+  for (const auto& u : uplinks_) remake.push_back(u.entry->changed(cfg_, next));
   const bool control_changed = next.control != cfg_.control;
   cfg_ = std::move(next);
   devices_.clear();
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
-  if (uplink_changed) {
-    spdlog::info("reload uplink changed broker={}:{} action=reconnect", cfg_.mqtt.host, cfg_.mqtt.port);
-    uplink_->publish_status(offline_json(cfg_, new_event_id(), clock::now(), started_, "reconfigured"));
-    uplink_->stop(500ms);
-    start_uplink();
-  }
-  if (cfg_.gb26875) {
-    // The device table (addresses, component types) may have changed: a new connection maps anew.
-    spdlog::info("reload gb26875 uplink centre={}:{} action=reconnect", cfg_.gb26875->host,
-                 cfg_.gb26875->port);
-    gb26875_->stop();
-    start_gb26875();
+  for (std::size_t i = 0; i < uplinks_.size(); ++i) {
+    if (!remake[i]) continue;
+    auto& u = uplinks_[i];
+    u.link->stop(uplink_stop::reloaded);
+    u.link = make_uplink(*u.entry, u.bit);
+    u.link->start();
   }
   if (control_changed) control_api_->open();
   start_drivers();
@@ -366,8 +364,7 @@ void application::tick() {
   notifier_.status(status_line());
   if (std::chrono::steady_clock::now() - last_bounds_check_ >= 60s) enforce_bounds();
   // A backlog read that failed (a disk hiccup) is tried again at least this often.
-  if (uplink_) uplink_->notify();
-  if (gb26875_) gb26875_->notify();
+  for (auto& u : uplinks_) u.link->notify();
   store_->post([this](store& s) {
     try {
       const auto lanes = s.outbox_depth_by_lane();
@@ -386,11 +383,10 @@ void application::tick() {
 }
 
 std::string application::status_line() const {
-  return fmt::format(
-      "devices={} offline={} fire_alarms={} uplink={} outbox={} storage={} storage_faults={}",
-      cfg_.devices.size(), offline_devices_.size(), rules_.active_fires(),
-      (uplink_ ? uplink_->connected() : gb26875_ && gb26875_->connected()) ? "connected" : "disconnected",
-      outbox_depth_, storage_failing_ ? "failing" : "ok", storage_faults_);
+  return fmt::format("devices={} offline={} fire_alarms={} uplink={} outbox={} storage={} storage_faults={}",
+                     cfg_.devices.size(), offline_devices_.size(), rules_.active_fires(),
+                     main_uplink() != nullptr && main_uplink()->connected() ? "connected" : "disconnected",
+                     outbox_depth_, storage_failing_ ? "failing" : "ok", storage_faults_);
 }
 
 const config::device_config* application::find_device(const std::string& name) const {
@@ -414,7 +410,7 @@ void application::on_readings(std::span<const reading> readings) {
   // Readings wait for the next flush, so one transaction carries a second of a whole fleet's polls.
   for (auto& e : rules_.on_readings(readings, rules::mono::now())) raise(std::move(e));
   if (commands_) commands_->on_readings(readings);
-  if (gb26875_) gb26875_->on_readings(readings);
+  for (auto& u : uplinks_) u.link->on_readings(readings);
   if (control_api_) control_api_->on_readings(readings);
   batch_.insert(batch_.end(), readings.begin(), readings.end());
   if (batch_.size() >= max_batch) flush();
@@ -584,8 +580,7 @@ void application::raise(event e) {
           // A recovery, acknowledgement or escalation names its alarm: after a restart it waits
           // until that alarm cannot still be unread in the store (uplink/outbox_order.hpp).
           const bool follows = !e.alarm_id.empty();
-          if (gb26875_) gb26875_->offer(item, follows);
-          if (uplink_) uplink_->offer(std::move(item), follows);
+          offer_to_uplinks(std::move(item), follows);
         });
       },
       store_worker::priority::urgent);

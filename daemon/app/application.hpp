@@ -11,11 +11,10 @@
 #include "rules/linkage.hpp"
 #include "store/store_worker.hpp"
 #include "systemd_notifier.hpp"
-#include "uplink/gb26875/gb26875_answers.hpp"
-#include "uplink/gb26875/gb26875_uplink.hpp"
 #include "uplink/mqtt/commands.hpp"
 #include "uplink/mqtt/mqtt_uplink.hpp"
 #include "uplink/mqtt/payloads.hpp"
+#include "uplink/uplink.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -55,15 +54,22 @@ class application final : public reading_sink {
   void on_device_quality(const device_quality& quality) override;
 
  private:
-  /// The MQTT uplink (when [uplink.mqtt] is configured) and the GB/T 26875.3 one (when
-  /// [uplink.gb26875] is), each with its delivery bit in the store: MQTT 0, GB/T 26875.3 next.
   /// The platform commands young enough to be taken again (a replay of one is known at once), read
   /// at start before the store has its worker; empty when they cannot be read (logged).
   std::map<std::string, store::remembered_command, std::less<>> recent_commands(store& s) const;
   /// Makes the platform's commands (app/platform_commands.hpp) with the application's hooks.
   void start_commands(std::map<std::string, store::remembered_command, std::less<>> remembered);
-  void start_uplink();
-  void start_gb26875();
+  /// The uplinks the site file configures, in the registry's order (uplink/registry.cpp), each
+  /// with its delivery bit in the store: the first configured 0, the next 1.
+  void start_uplinks();
+  /// Makes `entry`'s uplink (not started) with its delivery bit.
+  std::shared_ptr<uplink> make_uplink(const uplink_entry& entry, unsigned bit);
+  /// The uplink the status line, the health and firegatectl's link state speak of: the first
+  /// configured (the MQTT platform's when there is one); null when none runs.
+  const uplink* main_uplink() const;
+  /// An item committed (or held in memory): to every uplink that takes its lane, copied for all
+  /// but the last.
+  void offer_to_uplinks(outbox_item item, bool follows);
   void start_drivers();
   /// Makes the control API (app/control_api.hpp) and opens firegatectl's socket ([control]).
   void start_control();
@@ -129,9 +135,6 @@ class application final : public reading_sink {
   gateway_health health(std::optional<std::array<std::size_t, 3>> outbox_lanes = std::nullopt);
   /// Reads the outbox depths from the store, then calls `then` on the loop with the health.
   void with_health(std::function<void(gateway_health)> then);
-  /// Publishes the retained status message with `reason` ("connected", "heartbeat").
-  void publish_status(std::string_view reason);
-  void schedule_heartbeat();
 
   /// One thread runs it (hint 1: no wake-ups meant for other runners); Paho's threads only post.
   boost::asio::io_context io_{1};
@@ -154,7 +157,6 @@ class application final : public reading_sink {
   std::size_t outbox_depth_{0};                ///< as of the last status tick
   std::array<std::size_t, 3> outbox_lanes_{};  ///< the same, per lane
   clock::time_point started_{clock::now()};
-  boost::asio::steady_timer heartbeat_;
   std::chrono::steady_clock::time_point last_bounds_check_{};
   bool storage_failing_{false};
   /// The database could not be opened at start: a database in memory stands in for this run.
@@ -166,10 +168,14 @@ class application final : public reading_sink {
   linkage_outputs linkage_;
   /// Once a second: stale data and debounces that complete between readings.
   boost::asio::steady_timer rules_timer_;
-  std::shared_ptr<mqtt_uplink> uplink_;  ///< shared with its waits under way (mqtt_uplink.hpp)
-  std::shared_ptr<gb26875_uplink> gb26875_;
-  /// Its answers to the centre's reads, made and gone with it.
-  std::shared_ptr<gb26875_answers> gb26875_answers_;
+  /// What the uplinks are given of the application's (uplink/uplink.hpp).
+  uplink_services uplink_services_;
+  struct running_uplink {
+    const uplink_entry* entry;
+    unsigned bit;
+    std::shared_ptr<uplink> link;  ///< shared with its waits under way
+  };
+  std::vector<running_uplink> uplinks_;
   std::vector<std::unique_ptr<bus_driver>> drivers_;
   /// Devices the drivers said are offline (on their own or with their bus): a set, as a device may be
   /// said offline twice (with its bus, then on its own when it stays silent after the bus is back).

@@ -1,14 +1,13 @@
-// The application's side that faces the platform: the uplinks' start and wiring, presence (birth,
-// heartbeat, last will, goodbye: docs/uplink.md, "Presence"), the health, and what the platform's
-// commands (platform_commands.cpp) and the control API need of the application: an alarm command
-// carried out on the engine, a device polled now. Split from application.cpp, which keeps the
-// start, the data path and storage.
+// The application's side that faces the platform: the uplinks made from the registry
+// (uplink/uplink.hpp) with what only the application gives them, the health, and what the
+// platform's commands (platform_commands.cpp) and the control API need of the application: an
+// alarm command carried out on the engine, a device polled now. Split from application.cpp, which
+// keeps the start, the data path and storage.
 
 #include "application.hpp"
 
 #include "config/suggest.hpp"
 #include "uplink/mqtt/commands.hpp"
-#include "uplink/mqtt/payloads.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -38,54 +37,51 @@ void application::start_commands(std::map<std::string, store::remembered_command
           [this](const command_body& body) { return carry_out(body); },
           [this](const std::string& device) { return poll_now(device); },
           [this](const std::string& payload) {
-            if (uplink_) uplink_->reply(topic_for(cfg_, "cmd/reply"), payload);
+            // On the uplink the commands came in on (the only one that carries them).
+            for (auto& u : uplinks_) {
+              if (u.link->reply(payload)) return;
+            }
           },
           [this](event e) { raise(std::move(e)); }});
   commands_->remember(std::move(remembered));
 }
 
-void application::start_uplink() {
-  if (cfg_.mqtt.host.empty()) return;  // GB/T 26875.3 only
-  uplink_ = std::make_shared<mqtt_uplink>(io_.get_executor(), cfg_, *store_);
-  uplink_->on_commands(topic_for(cfg_, "cmd"), [this](std::string payload, bool retained) {
-    commands_->on_command(payload, retained);
-  });
-  uplink_->on_presence(
-      topic_for(cfg_, "status"),
-      [this] { return offline_json(cfg_, new_event_id(), clock::now(), started_, "connection lost"); },
-      [this] { publish_status("connected"); });
-  uplink_->start();
+void application::start_uplinks() {
+  uplink_services_ = uplink_services{
+      [this](event e) { raise(std::move(e)); },
+      [this] { return new_event_id(); },
+      [this](std::function<void(gateway_health)> then) { with_health(std::move(then)); },
+      [this](const std::string& payload, bool retained) { commands_->on_command(payload, retained); },
+      [this] { return rules_.open_alarms(); },
+      [this] { return std::span<const reading>(batch_); },
+      [this] { return storage_failing_ || storage_in_memory_; },
+      started_};
+  unsigned bit = 0;
+  for (const auto& entry : registered_uplinks()) {
+    if (!entry.configured(cfg_)) continue;
+    uplinks_.push_back({&entry, bit, make_uplink(entry, bit)});
+    ++bit;
+  }
+  for (auto& u : uplinks_) u.link->start();
 }
 
-void application::start_gb26875() {
-  if (!cfg_.gb26875) return;
-  const unsigned bit = cfg_.mqtt.host.empty() ? 0 : 1;
-  // Made whole before they replace the old pair: a failure here leaves the old one as it was.
-  auto uplink =
-      std::make_shared<gb26875_uplink>(io_.get_executor(), *cfg_.gb26875, *store_, bit, gb26875_mapper(cfg_));
-  auto answers = std::make_shared<gb26875_answers>(
-      io_.get_executor(), *store_, cfg_, uplink,
-      gb26875_answers::sources{[this] { return rules_.open_alarms(); },
-                               [this] { return std::span<const reading>(batch_); },
-                               [this] { return storage_failing_ || storage_in_memory_; }});
-  uplink->on_query(
-      [answers = answers.get()](const gb26875::app_data& request, gb26875_answers::reply_handler reply) {
-        answers->answer(request, std::move(reply));
-      });
-  gb26875_answers_ = std::move(answers);
-  gb26875_ = std::move(uplink);
-  gb26875_->on_clock_refused([this](std::string detail, double step_s) {
-    event e;
-    e.id = new_event_id();
-    e.kind = event_kind::clock_sync_refused;
-    e.device = cfg_.gateway.id;
-    e.time = clock::now();
-    e.value = step_s;
-    e.unit = "s";
-    e.detail = std::move(detail);
-    raise(std::move(e));
-  });
-  gb26875_->start();
+std::shared_ptr<uplink> application::make_uplink(const uplink_entry& entry, unsigned bit) {
+  return entry.create(uplink_context{io_.get_executor(), cfg_, *store_, bit, uplink_services_});
+}
+
+const uplink* application::main_uplink() const {
+  return uplinks_.empty() ? nullptr : uplinks_.front().link.get();
+}
+
+void application::offer_to_uplinks(outbox_item item, bool follows) {
+  // Telemetry only to those that send it: its readings are not copied for nothing.
+  std::vector<uplink*> to;
+  for (auto& u : uplinks_) {
+    if (item.lane != lane::telemetry || u.entry->telemetry) to.push_back(u.link.get());
+  }
+  for (std::size_t i = 0; i < to.size(); ++i) {
+    to[i]->offer(i + 1 == to.size() ? std::move(item) : item, follows);
+  }
 }
 
 gateway_health application::health(std::optional<std::array<std::size_t, 3>> outbox_lanes) {
@@ -100,7 +96,7 @@ gateway_health application::health(std::optional<std::array<std::size_t, 3>> out
   h.alarms = rules_.count();
   h.storage = storage_in_memory_ ? "memory" : storage_failing_ ? "failing" : "ok";
   h.storage_faults = storage_faults_;
-  h.uplink_connects = uplink_ ? uplink_->connects() : gb26875_ ? gb26875_->connects() : 0;
+  h.uplink_connects = main_uplink() != nullptr ? main_uplink()->connects() : 0;
   h.config = config_state_;
   return h;
 }
@@ -114,21 +110,6 @@ void application::with_health(std::function<void(gateway_health)> then) {
       // Reported by the writes that fail; the last depths stand.
     }
     asio::post(io_, [this, lanes, then = std::move(then)] { then(health(lanes)); });
-  });
-}
-
-void application::publish_status(std::string_view reason) {
-  with_health([this, reason = std::string(reason)](const gateway_health& h) {
-    if (uplink_ && !stopping_) uplink_->publish_status(status_json(cfg_, h, reason));
-  });
-}
-
-void application::schedule_heartbeat() {
-  heartbeat_.expires_after(cfg_.mqtt.heartbeat);
-  heartbeat_.async_wait([this](boost::system::error_code ec) {
-    if (ec || stopping_) return;
-    if (uplink_ && uplink_->connected()) publish_status("heartbeat");
-    schedule_heartbeat();
   });
 }
 

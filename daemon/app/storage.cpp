@@ -74,8 +74,7 @@ void application::flush() {
                  } else if (verify_reads) {
                    storage_succeeded();
                  }
-                 if (!uplink_) return;
-                 for (auto& item : items) uplink_->offer(std::move(item));
+                 for (auto& item : items) offer_to_uplinks(std::move(item), false);
                });
   });
   batch_ = {};
@@ -175,10 +174,8 @@ void application::record_again(const event& e, const outbox_item& item) {
         } catch (const store_error&) {
           return;  // still failing: the fault is open, the event went out from memory
         }
-        asio::post(io_, [this, item = std::move(item)]() mutable {
-          if (gb26875_) gb26875_->offer(item);
-          if (uplink_) uplink_->offer(std::move(item));
-        });
+        asio::post(io_,
+                   [this, item = std::move(item)]() mutable { offer_to_uplinks(std::move(item), false); });
       },
       store_worker::priority::urgent);
 }
@@ -226,8 +223,7 @@ void application::replace_damaged(store& s) {
       for (const auto& e : r.resend) record_again(e, resent_item(e));
       storage_damaged(moved, std::move(r));
       // The carried-over messages are in the fresh outbox under their old ids: read it again.
-      if (uplink_) uplink_->notify();
-      if (gb26875_) gb26875_->notify();
+      for (auto& u : uplinks_) u.link->notify();
     });
   } catch (const store_error& e) {
     asio::post(io_, [this, error = std::string(e.what())] {

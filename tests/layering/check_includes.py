@@ -25,6 +25,7 @@ PARTS = [
     (r"daemon/store/", "store"),
     (r"daemon/uplink/mqtt/", "uplink_mqtt"),
     (r"daemon/uplink/gb26875/", "uplink_gb26875"),
+    (r"daemon/uplink/registry\.cpp$", "uplink_registry"),
     (r"daemon/uplink/[^/]+$", "uplink"),  # what the uplinks share; each uplink is a folder of its own
     (r"daemon/control/", "control"),
     (r"daemon/app/", "app"),
@@ -52,11 +53,12 @@ ARROWS = {
     "driver_registry": ["driver_modbus", "driver_mqtt"],
     "rules": ["config"],
     "store": ["domain"],
-    "uplink": ["store"],
+    "uplink": ["store", "config"],
     "uplink_mqtt": ["uplink", "config", "mqtt_client"],
     "uplink_gb26875": ["uplink", "config", "gb26875_codec"],
+    "uplink_registry": ["uplink_mqtt", "uplink_gb26875"],
     "control": ["config"],
-    "app": ["driver_registry", "rules", "store", "uplink_mqtt", "uplink_gb26875", "control"],
+    "app": ["driver_registry", "rules", "store", "uplink_registry", "control"],
     "main": ["app"],
     # What a technician, a test peer or a demo runs reaches the daemon through its socket, its CLI
     # and its files. It may share what reads and writes those files and the field's wire (the

@@ -76,6 +76,9 @@ void gb26875_uplink::stop() {
   if (stopped_) return;
   stopped_ = true;
   outbox_->stop();
+  // Nothing reaches the owner from here on.
+  query_ = nullptr;
+  clock_refused_ = nullptr;
   resolver_.cancel();
   reconnect_.cancel();
   confirm_timer_.cancel();

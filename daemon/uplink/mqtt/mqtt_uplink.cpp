@@ -266,6 +266,10 @@ void mqtt_uplink::stop(std::chrono::milliseconds grace) {
   if (stopped_) return;
   stopped_ = true;
   outbox_->stop();
+  // Nothing reaches the owner from here on: a command or a connect in the grace is not its.
+  command_handler_ = nullptr;
+  will_ = nullptr;
+  online_ = nullptr;
   retry_.cancel();
   pace_.cancel();
   const bool was_connected = connected_ && client_->is_connected();

@@ -64,6 +64,7 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   bool offer(outbox_item item, bool follows = false);
   /// Disconnects, giving in-flight messages up to `grace` to be acknowledged, without waiting: the
   /// client is retired off the loop (paho::retire), and acknowledgements in the grace still arrive.
+  /// The handlers given by on_commands and on_presence are not called after it.
   void stop(std::chrono::milliseconds grace);
   bool connected() const { return connected_; }
   /// Subscribes to `topic` (QoS 1) on every connect; each message's payload goes to `handler` on

@@ -4,6 +4,7 @@
 
 #include "config/config.hpp"
 #include "domain/event.hpp"
+#include "domain/health.hpp"
 #include "domain/reading.hpp"
 #include "domain/time_text.hpp"
 
@@ -31,26 +32,6 @@ std::vector<std::string> telemetry_messages(std::span<const reading> readings,
 /// The same, naming the gateway by its id only (what the messages need of the configuration).
 std::vector<std::string> telemetry_messages(std::span<const reading> readings, const std::string& gateway_id,
                                             std::size_t max_polls = 200);
-
-/// The gateway's health, as the status message (topic `status`) reports it.
-struct gateway_health {
-  std::string id;  ///< this message's id
-  clock::time_point time;
-  clock::time_point started;            ///< when firegated started
-  std::array<std::size_t, 3> outbox{};  ///< waiting per lane: alarm, event, telemetry
-  std::size_t devices{0}, devices_offline{0};
-  alarm_counts alarms;
-  std::string storage{"ok"};  ///< "ok", "failing" or "memory" (the database could not be opened)
-  std::size_t storage_faults{0};
-  std::size_t uplink_connects{0};  ///< connections made since the start
-  /// The configuration in force, and the last reload refused since it was applied.
-  struct configuration {
-    std::string revision;  ///< config::gateway_file::revision
-    clock::time_point loaded;
-    std::optional<clock::time_point> rejected;  ///< when the last reload was refused
-    std::vector<std::string> errors;            ///< its first errors, "file:line key: problem"
-  } config;
-};
 
 /// An alarm's evidence as the event JSON carries it: [{name, value, unit, label}] (label where the
 /// profile names the value).

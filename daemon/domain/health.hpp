@@ -1,0 +1,35 @@
+#pragma once
+// The gateway's health: what a status report says of the box (the MQTT uplink's status message,
+// firegatectl status, the platform's status command). Plain data.
+
+#include "domain/event.hpp"
+
+#include <array>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace firegate {
+
+/// The gateway's health, as a status report gives it.
+struct gateway_health {
+  std::string id;  ///< this message's id
+  clock::time_point time;
+  clock::time_point started;            ///< when firegated started
+  std::array<std::size_t, 3> outbox{};  ///< waiting per lane: alarm, event, telemetry
+  std::size_t devices{0}, devices_offline{0};
+  alarm_counts alarms;
+  std::string storage{"ok"};  ///< "ok", "failing" or "memory" (the database could not be opened)
+  std::size_t storage_faults{0};
+  std::size_t uplink_connects{0};  ///< connections made since the start
+  /// The configuration in force, and the last reload refused since it was applied.
+  struct configuration {
+    std::string revision;  ///< config::gateway_file::revision
+    clock::time_point loaded;
+    std::optional<clock::time_point> rejected;  ///< when the last reload was refused
+    std::vector<std::string> errors;            ///< its first errors, "file:line key: problem"
+  } config;
+};
+
+}  // namespace firegate
