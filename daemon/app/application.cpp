@@ -43,9 +43,9 @@ application::~application() {
   // MQTT clients retired by a stop or a reload, or still owned here (run() left by an exception),
   // are destroyed off the loop and post to it: they go, and are waited for, before io_ does.
   drivers_.clear();
-  // A handler left in the loop may still hold an uplink: its MQTT client is retired now, not when
-  // the loop's handlers go.
-  for (auto& u : uplinks_) u.link->stop(uplink_stop::daemon_stops);
+  // run() left by an exception (else they are gone already). A handler left in the loop may still
+  // hold an uplink: its MQTT client is retired now, not when the loop's handlers go.
+  for (auto& u : uplinks_) u.link->stop(uplink_stop::abandoned);
   uplinks_.clear();
   paho::join_retired();
 }
@@ -231,7 +231,7 @@ void application::start_control() {
                          [this](event e) { raise(std::move(e)); }, [this] { return new_event_id(); },
                          [this] { flush(); },
                          [this] {
-                           const auto* u = main_uplink();
+                           const auto* u = platform_uplink();
                            return control_api::link_state{u != nullptr && u->connected(),
                                                           u != nullptr ? u->last_ack() : std::nullopt};
                          },

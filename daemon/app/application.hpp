@@ -12,7 +12,6 @@
 #include "store/store_worker.hpp"
 #include "systemd_notifier.hpp"
 #include "uplink/mqtt/commands.hpp"
-#include "uplink/mqtt/mqtt_uplink.hpp"
 #include "uplink/mqtt/payloads.hpp"
 #include "uplink/uplink.hpp"
 
@@ -64,9 +63,12 @@ class application final : public reading_sink {
   void start_uplinks();
   /// Makes `entry`'s uplink (not started) with its delivery bit.
   std::shared_ptr<uplink> make_uplink(const uplink_entry& entry, unsigned bit);
-  /// The uplink the status line, the health and firegatectl's link state speak of: the first
-  /// configured (the MQTT platform's when there is one); null when none runs.
+  /// The uplink the status line and the health speak of: the first configured (the MQTT
+  /// platform's when there is one); null when none runs.
   const uplink* main_uplink() const;
+  /// The uplink the platform's commands come in on, answered there and reported by firegatectl's
+  /// status and test_alarm; null when none carries them.
+  uplink* platform_uplink() const;
   /// An item committed (or held in memory): to every uplink that takes its lane, copied for all
   /// but the last.
   void offer_to_uplinks(outbox_item item, bool follows);

@@ -37,10 +37,7 @@ void application::start_commands(std::map<std::string, store::remembered_command
           [this](const command_body& body) { return carry_out(body); },
           [this](const std::string& device) { return poll_now(device); },
           [this](const std::string& payload) {
-            // On the uplink the commands came in on (the only one that carries them).
-            for (auto& u : uplinks_) {
-              if (u.link->reply(payload)) return;
-            }
+            if (auto* u = platform_uplink()) u->reply(payload);
           },
           [this](event e) { raise(std::move(e)); }});
   commands_->remember(std::move(remembered));
@@ -71,6 +68,13 @@ std::shared_ptr<uplink> application::make_uplink(const uplink_entry& entry, unsi
 
 const uplink* application::main_uplink() const {
   return uplinks_.empty() ? nullptr : uplinks_.front().link.get();
+}
+
+uplink* application::platform_uplink() const {
+  for (const auto& u : uplinks_) {
+    if (u.link->carries_commands()) return u.link.get();
+  }
+  return nullptr;
 }
 
 void application::offer_to_uplinks(outbox_item item, bool follows) {

@@ -28,6 +28,7 @@ namespace firegate {
 enum class uplink_stop {
   daemon_stops,  ///< SIGTERM: a goodbye where the protocol has one, a moment for what is in flight
   reloaded,      ///< a reload makes it again with the new configuration
+  abandoned,     ///< the daemon's loop ended by an error: no goodbye (this is no clean stop), no wait
 };
 
 /// One uplink as the application drives it. Held by shared_ptr: its waits under way may hold it
@@ -51,12 +52,11 @@ class uplink {
   virtual std::size_t connects() const = 0;
   /// When its peer last acknowledged a message; nullopt before the first, or when it cannot say.
   virtual std::optional<clock::time_point> last_ack() const { return std::nullopt; }
-  /// Sends the reply to a platform's command that came in on this uplink; false when it carries
-  /// no commands.
-  virtual bool reply(const std::string& payload) {
-    (void)payload;
-    return false;
-  }
+  /// Whether the platform's commands come in on this uplink (the platform uplink: firegatectl's
+  /// status and test_alarm report its link).
+  virtual bool carries_commands() const { return false; }
+  /// Sends the reply to a platform's command that came in on this uplink (carries_commands()).
+  virtual void reply(const std::string& payload) { (void)payload; }
 };
 
 /// What only the application knows or does, for the uplinks it makes. Each runs on the loop.

@@ -17,7 +17,7 @@ mqtt_platform::mqtt_platform(const uplink_context& context)
       heartbeat_(context.executor) {}
 
 mqtt_platform::~mqtt_platform() {
-  link_->stop(0ms);  // nothing when stopped already
+  link_->stop(std::nullopt);  // nothing when stopped already
 }
 
 void mqtt_platform::start() {
@@ -41,6 +41,10 @@ void mqtt_platform::stop(uplink_stop why) {
   if (stopped_) return;
   stopped_ = true;
   heartbeat_.cancel();
+  if (why == uplink_stop::abandoned) {
+    link_->stop(std::nullopt);  // the broker publishes the last will: the platform sees a crash
+    return;
+  }
   const bool reload = why == uplink_stop::reloaded;
   if (reload) {
     spdlog::info("reload uplink changed broker={}:{} action=reconnect", site_.mqtt.host, site_.mqtt.port);
@@ -53,9 +57,8 @@ void mqtt_platform::stop(uplink_stop why) {
   link_->stop(reload ? 500ms : 1500ms);
 }
 
-bool mqtt_platform::reply(const std::string& payload) {
+void mqtt_platform::reply(const std::string& payload) {
   link_->reply(topic_for(site_, "cmd/reply"), payload);
-  return true;
 }
 
 void mqtt_platform::publish_status(std::string_view reason) {

@@ -23,14 +23,16 @@ class mqtt_platform final : public uplink, public std::enable_shared_from_this<m
 
   void start() override;
   /// A goodbye (reason "stopped" or "reconfigured") replaces the retained status; in-flight messages
-  /// get 1.5 s (a stop) or 0.5 s (a reload) to be acknowledged, off the loop.
+  /// get 1.5 s (a stop) or 0.5 s (a reload) to be acknowledged, off the loop. Abandoned: neither
+  /// (the broker publishes the last will).
   void stop(uplink_stop why) override;
   void notify() override { link_->notify(); }
   void offer(outbox_item item, bool follows) override { link_->offer(std::move(item), follows); }
   bool connected() const override { return link_->connected(); }
   std::size_t connects() const override { return link_->connects(); }
   std::optional<clock::time_point> last_ack() const override { return link_->last_ack(); }
-  bool reply(const std::string& payload) override;
+  bool carries_commands() const override { return true; }
+  void reply(const std::string& payload) override;
 
  private:
   /// Publishes the retained status with `reason` ("connected", "heartbeat"), with the health read first.

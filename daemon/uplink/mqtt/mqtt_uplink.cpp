@@ -45,7 +45,8 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::gateway_f
           {uplink, cfg_.max_in_flight, true,
            // Telemetry is stored as readings; its message is written on the store's thread.
            [gateway = gateway_id_](outbox_item& item) { write_telemetry(item, gateway); }, "uplink"},
-          [this] { pump(); })) {
+          [this] { pump(); })),
+      pacing_(cfg_.telemetry_rate) {
   paho::loop_client::handlers h;
   h.connected = [this](bool) { on_connected(); };
   h.connect_failed = [this](const std::string& why) { on_connect_failed(why); };
@@ -200,15 +201,8 @@ bool mqtt_uplink::offer(outbox_item item, bool follows) {
 
 bool mqtt_uplink::take_telemetry_token() {
   const auto now = std::chrono::steady_clock::now();
-  const double rate = cfg_.telemetry_rate;
-  tokens_ = std::min(rate, tokens_ + std::chrono::duration<double>(now - tokens_at_).count() * rate);
-  tokens_at_ = now;
-  if (tokens_ >= 1) {
-    tokens_ -= 1;
-    return true;
-  }
-  pace_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>((1 - tokens_) / rate)));
+  if (pacing_.take(now)) return true;
+  pace_.expires_after(pacing_.wait(now));
   pace_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->pump();  // nothing after a stop
   });
@@ -262,7 +256,7 @@ void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why)
   }
 }
 
-void mqtt_uplink::stop(std::chrono::milliseconds grace) {
+void mqtt_uplink::stop(std::optional<std::chrono::milliseconds> grace) {
   if (stopped_) return;
   stopped_ = true;
   outbox_->stop();
@@ -276,7 +270,7 @@ void mqtt_uplink::stop(std::chrono::milliseconds grace) {
   connected_ = false;
   // Nothing here waits: the disconnect (with its grace for in-flight messages) runs off the loop,
   // whose acknowledgements still come here and are marked delivered.
-  client_->retire(was_connected ? std::optional(grace) : std::nullopt);
+  client_->retire(was_connected ? grace : std::nullopt);
 }
 
 }  // namespace firegate

@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "domain/backoff.hpp"
 #include "store/store_worker.hpp"
+#include "uplink/mqtt/telemetry_pacing.hpp"
 #include "uplink/outbox_reader.hpp"
 
 #include "mqtt_client/loop_client.hpp"
@@ -64,8 +65,9 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   bool offer(outbox_item item, bool follows = false);
   /// Disconnects, giving in-flight messages up to `grace` to be acknowledged, without waiting: the
   /// client is retired off the loop (paho::retire), and acknowledgements in the grace still arrive.
-  /// The handlers given by on_commands and on_presence are not called after it.
-  void stop(std::chrono::milliseconds grace);
+  /// The handlers given by on_commands and on_presence are not called after it. No grace: the
+  /// connection is closed without DISCONNECT, so the broker publishes the last will.
+  void stop(std::optional<std::chrono::milliseconds> grace);
   bool connected() const { return connected_; }
   /// Subscribes to `topic` (QoS 1) on every connect; each message's payload goes to `handler` on
   /// the loop. Call before start().
@@ -110,8 +112,7 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   /// The store's outbox for this uplink, read, queued in lane order and marked (outbox_reader.hpp).
   std::shared_ptr<outbox_reader> outbox_;
   std::size_t telemetry_in_flight_{0};
-  double tokens_{0};
-  std::chrono::steady_clock::time_point tokens_at_{};
+  telemetry_pacing pacing_;  ///< mqtt.telemetry_rate, the clock's time given at each take
   std::string command_topic_;
   std::function<void(std::string, bool)> command_handler_;
   std::string status_topic_;
