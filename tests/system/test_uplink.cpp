@@ -231,6 +231,35 @@ TEST_CASE(
   CHECK(platform.wait_for([](auto& m) { return m.topic.ends_with("/alarm"); }, 10s));
 }
 
+TEST_CASE("commands: a read waiting for a silent detector does not hold up a stop") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  simulator sim(dir, 1);
+  std::ofstream(dir / "fg.toml") << sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1);
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  REQUIRE(status_of(platform, "online", "connected"));
+  sim.send("1 answering 0");
+  REQUIRE(platform.wait_for(
+      [](auto& m) {
+        auto j = json::parse(m.payload, nullptr, false);
+        return j.is_object() && j.value("type", "") == "device_offline";
+      },
+      15s));
+  const auto send = [&](json cmd) {
+    cmd["issued"] = issued_now();
+    platform.publish("firegate/site-test/gw-test/cmd", cmd.dump());
+  };
+  // A silent detector gives no readings: the read waits for its 10 s ("no answer from smoke-1").
+  send({{"id", "r1"}, {"command", "read"}, {"args", {{"device", "smoke-1"}}}});
+  // Commands are taken in order: once this one is answered, the read is under way.
+  send({{"id", "s1"}, {"command", "status"}});
+  REQUIRE(reply_to(platform, "s1"));
+  // The stop gives up the read (the platform asks again) instead of waiting out its 10 s.
+  CHECK(daemon.stop(SIGTERM, 8s) == 0);  // the read had more than 9 s left
+}
+
 TEST_CASE(
     "commands: read polls a device now and answers with its values - self_test travels the whole path and "
     "ends "
