@@ -153,13 +153,12 @@ int application::run() {
   auto remembered_commands = recent_commands(*opened);
   // Each configured uplink has its delivery bit, in the registry's order; stored telemetry is
   // born delivered for those that do not send it (the GB/T 26875.3 one sends live analog values).
-  unsigned bits = 0, telemetry = 0;
-  for (const auto& entry : registered_uplinks()) {
-    if (!entry.configured(cfg_)) continue;
-    if (entry.telemetry) telemetry |= 1U << bits;
-    ++bits;
+  const auto configured = configured_uplinks(cfg_);
+  unsigned telemetry = 0;
+  for (unsigned bit = 0; bit < configured.size(); ++bit) {
+    if (configured[bit]->telemetry) telemetry |= 1U << bit;
   }
-  opened->set_uplinks(bits, telemetry);
+  opened->set_uplinks(static_cast<unsigned>(configured.size()), telemetry);
   store_ = std::make_unique<store_worker>(std::move(opened), [this](store& s) { replace_damaged(s); });
   start_commands(std::move(remembered_commands));
   start_uplinks();

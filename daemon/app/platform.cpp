@@ -53,11 +53,10 @@ void application::start_uplinks() {
       [this] { return std::span<const reading>(batch_); },
       [this] { return storage_failing_ || storage_in_memory_; },
       started_};
-  unsigned bit = 0;
-  for (const auto& entry : registered_uplinks()) {
-    if (!entry.configured(cfg_)) continue;
-    uplinks_.push_back({&entry, bit, make_uplink(entry, bit)});
-    ++bit;
+  // The same list, and so the same bits, as the store was given (application::run).
+  const auto configured = configured_uplinks(cfg_);
+  for (unsigned bit = 0; bit < configured.size(); ++bit) {
+    uplinks_.push_back({configured[bit], bit, make_uplink(*configured[bit], bit)});
   }
   for (auto& u : uplinks_) u.link->start();
 }

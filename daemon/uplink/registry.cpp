@@ -17,4 +17,12 @@ std::span<const uplink_entry> registered_uplinks() {
   return entries;
 }
 
+std::vector<const uplink_entry*> configured_uplinks(const config::gateway_file& site) {
+  std::vector<const uplink_entry*> out;
+  for (const auto& e : registered_uplinks()) {
+    if (e.configured(site)) out.push_back(&e);
+  }
+  return out;
+}
+
 }  // namespace firegate

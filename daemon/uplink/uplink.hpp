@@ -105,5 +105,7 @@ struct uplink_entry {
 
 /// Every uplink this build knows, in the order their delivery bits are given (daemon/uplink/registry.cpp).
 std::span<const uplink_entry> registered_uplinks();
+/// Those `site` configures, in that order: the one at index i has delivery bit i.
+std::vector<const uplink_entry*> configured_uplinks(const config::gateway_file& site);
 
 }  // namespace firegate

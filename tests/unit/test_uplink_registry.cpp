@@ -36,8 +36,10 @@ TEST_CASE(
   auto site = both_uplinks();
   CHECK(entries[0].configured(site));
   CHECK(entries[1].configured(site));
+  CHECK(configured_uplinks(site) == std::vector<const uplink_entry*>{&entries[0], &entries[1]});
   site.mqtt.host.clear();
   CHECK_FALSE(entries[0].configured(site));  // GB/T 26875.3 only: it has bit 0
+  CHECK(configured_uplinks(site) == std::vector<const uplink_entry*>{&entries[1]});
   site.gb26875.reset();
   CHECK_FALSE(entries[1].configured(site));
 }
