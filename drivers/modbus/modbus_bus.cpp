@@ -131,7 +131,7 @@ awaitable<void> bus::run(worker& w) {
         if (!opened) {
           // A technician waiting on a closed line is told now, not after the next retry.
           fail_raws(std::make_error_code(std::errc::host_unreachable));
-          co_await pause(w, backoff);
+          co_await back_off(w, backoff);
           backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
           continue;
         }
@@ -302,6 +302,13 @@ std::error_code bus::decode_block(const device_state& d, const device_profile& p
 
 awaitable<void> bus::wait_opening(worker& w) {
   w.pause.expires_after(20ms);
+  boost::system::error_code ec;
+  co_await w.pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+awaitable<void> bus::back_off(worker& w, steady::duration d) {
+  if (stopped_) co_return;
+  w.pause.expires_after(d);
   boost::system::error_code ec;
   co_await w.pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }

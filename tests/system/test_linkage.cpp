@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <regex>
@@ -287,4 +289,59 @@ escalate_after_s = 3
   CHECK((*last)["alarm_id"] == (*second)["id"]);
   CHECK(siren_read_back(dir, sim.port(), "3") == 0);
   CHECK(daemon->stop(SIGTERM) == 0);
+}
+
+TEST_CASE("a sounder on a line that cannot be opened: the daemon stays responsive and stops on SIGTERM") {
+  // The linkage's reset write waits for an RS-485 adapter that is not plugged in. Before the fix the
+  // bus retried open() at once while a write was queued, without yielding: the loop's one thread
+  // spun at 100 % and nothing else ran (no control socket, no uplink, no SIGTERM).
+  temp_dir dir;
+  auto text = site_header(dir / "fg.db", free_port());
+  text += fmt::format(R"([[buses]]
+name = "rs485-1"
+driver = "modbus_rtu"
+device = "{}"
+timeout_ms = 200
+[[devices]]
+name = "smoke-1"
+bus = "rs485-1"
+profile = "SD-1"
+unit_id = 1
+location = "kitchen"
+[[devices]]
+name = "relay"
+bus = "rs485-1"
+profile = "RL-2"
+unit_id = 2
+location = "kitchen"
+[[linkage]]
+name = "sounder"
+on = "fire"
+device = "relay"
+write = "siren"
+value = 1
+reset_value = 0
+)",
+                      (dir / "ttyUSB-not-plugged").string());
+  std::ofstream(dir / "site.toml") << text;
+  const auto log = dir / "daemon.log";
+  const auto started = std::chrono::steady_clock::now();
+  child daemon({firegated_path(), "-c", (dir / "site.toml").string()}, log);
+  REQUIRE(wait_until(
+      [&] { return read_text(log).find("modbus open failed bus=rs485-1") != std::string::npos; }, 10s));
+  auto status = ctl(dir, {"--json", "status"});
+  INFO(read_text(log));
+  CHECK(status.exit == 0);
+  // CPU time the daemon used from its start until status answered: a spinning loop uses all of it.
+  std::ifstream stat(fmt::format("/proc/{}/stat", daemon.pid()));
+  std::string field;
+  for (int i = 0; i < 13 && stat >> field; ++i) {
+  }
+  long utime = 0, stime = 0;
+  stat >> utime >> stime;
+  const double cpu_s = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  INFO("cpu " << cpu_s << " s of " << wall_s << " s");
+  CHECK(cpu_s < 0.5 * wall_s);
+  CHECK(daemon.stop(SIGTERM) == 0);
 }
