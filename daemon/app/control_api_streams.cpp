@@ -166,7 +166,7 @@ json control_api::config_json() const {
                           {"clock_max_step_s", g->clock_max_step.count()}};
   }
   return {{"file", config_path_.string()},
-          {"profiles", {{"dir", site_.profiles_dir}}},
+          {"profiles", {{"dir", site_.profiles_dir}, {"shipped", site_.shipped_profiles_dir}}},
           {"gateway", {{"id", site_.gateway.id}, {"description", site_.gateway.description}}},
           {"site",
            {{"id", site_.site.id},

@@ -204,7 +204,8 @@ struct gateway_file {
   /// What made this configuration: SHA-256 of the site file and every profile file it was loaded
   /// with, in hex (set by load_config_file; empty for text loaded otherwise).
   std::string revision;
-  std::string profiles_dir;  ///< device profiles, resolved against the configuration's folder
+  std::string profiles_dir;  ///< the site's device profiles, resolved against the configuration's folder
+  std::string shipped_profiles_dir;  ///< the shipped ones, which the site's replace by name
   gateway_config gateway;
   site_config site;
   storage_config storage;

@@ -339,12 +339,19 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
   gateway_file f;
   config_node top(root, "", errors);
   std::filesystem::path profiles = "profiles";
+  std::filesystem::path shipped = FIREGATE_SHIPPED_PROFILES;
   if (auto n = top.get_table("profiles", presence::optional)) {
     profiles = n->get_string_or("dir", "profiles");
+    shipped = n->get_string_or("shipped", FIREGATE_SHIPPED_PROFILES);
     n->finish();
   }
-  f.profiles_dir = (std::filesystem::path(file).parent_path() / profiles).lexically_normal().string();
-  parse_context context{f.profiles_dir, std::filesystem::path(file).parent_path(), errors, {}};
+  const auto base = std::filesystem::path(file).parent_path();
+  f.profiles_dir = (base / profiles).lexically_normal().string();
+  if (!shipped.empty()) f.shipped_profiles_dir = (base / shipped).lexically_normal().string();
+  parse_context context{{}, base, errors, {}};
+  context.profile_dirs.emplace_back(f.profiles_dir);
+  if (!f.shipped_profiles_dir.empty() && f.shipped_profiles_dir != f.profiles_dir)
+    context.profile_dirs.emplace_back(f.shipped_profiles_dir);
   if (auto n = top.get_table("gateway", presence::required)) f.gateway = parse_gateway(*n);
   if (auto n = top.get_table("site", presence::required)) f.site = parse_site(*n);
   if (auto n = top.get_table("storage", presence::required)) f.storage = parse_storage(*n);
@@ -487,11 +494,23 @@ load_result load_config_file(const std::filesystem::path& path, const bus_parser
   std::ostringstream text;
   text << in.rdbuf();
   auto result = load_config_text(text.str(), path.string(), parsers);
-  if (result.config) result.config->revision = revision_of(text.str(), result.config->profiles_dir);
+  if (result.config) {
+    std::vector<std::filesystem::path> dirs{result.config->profiles_dir};
+    if (!result.config->shipped_profiles_dir.empty() &&
+        result.config->shipped_profiles_dir != result.config->profiles_dir)
+      dirs.emplace_back(result.config->shipped_profiles_dir);
+    result.config->revision = revision_of(text.str(), dirs);
+  }
   return result;
 }
 
-std::string revision_of(std::string_view site_text, const std::filesystem::path& profiles_dir) {
+std::vector<std::filesystem::path> profile_folders(const parse_context& context, std::string_view driver) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& dir : context.profile_dirs) out.push_back(dir / driver);
+  return out;
+}
+
+std::string revision_of(std::string_view site_text, const std::vector<std::filesystem::path>& profile_dirs) {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   const auto add = [&](std::string_view bytes) {
@@ -501,19 +520,22 @@ std::string revision_of(std::string_view site_text, const std::filesystem::path&
     EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
   };
   add(site_text);
-  for (const char* driver : {"modbus", "mqtt"}) {
-    std::vector<std::filesystem::path> files;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(profiles_dir / driver, ec)) {
-      if (entry.path().extension() == ".toml") files.push_back(entry.path());
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      std::ifstream in(f, std::ios::binary);
-      std::ostringstream bytes;
-      bytes << in.rdbuf();
-      add(std::string(driver) + "/" + f.filename().string());
-      add(bytes.str());
+  for (std::size_t i = 0; i < profile_dirs.size(); ++i) {
+    for (const char* driver : {"modbus", "mqtt"}) {
+      std::vector<std::filesystem::path> files;
+      std::error_code ec;
+      for (const auto& entry : std::filesystem::directory_iterator(profile_dirs[i] / driver, ec)) {
+        if (entry.path().extension() == ".toml") files.push_back(entry.path());
+      }
+      std::sort(files.begin(), files.end());
+      for (const auto& f : files) {
+        std::ifstream in(f, std::ios::binary);
+        std::ostringstream bytes;
+        bytes << in.rdbuf();
+        // The site's folder keeps the names it always had, so a revision does not change on upgrade.
+        add((i == 0 ? std::string() : fmt::format("{}:", i)) + driver + "/" + f.filename().string());
+        add(bytes.str());
+      }
     }
   }
   unsigned char digest[EVP_MAX_MD_SIZE];

@@ -23,12 +23,17 @@ struct device_section {
 
 /// What a driver's parser may need besides its own tables. One per load of a file.
 struct parse_context {
-  std::filesystem::path profiles_dir;  ///< [profiles] dir, resolved against the configuration's folder
-  std::filesystem::path base;          ///< the configuration's folder, for relative paths
-  config_errors& errors;               ///< for errors in files the driver reads itself (profiles)
+  /// Where profiles are found: [profiles] dir (the site's), then [profiles] shipped, both resolved
+  /// against the configuration's folder; a site profile replaces a shipped one of the same name.
+  std::vector<std::filesystem::path> profile_dirs;
+  std::filesystem::path base;  ///< the configuration's folder, for relative paths
+  config_errors& errors;       ///< for errors in files the driver reads itself (profiles)
   /// Drivers' scratch for this load, such as a profile library shared by every bus of a driver.
   std::map<std::string, std::shared_ptr<const void>, std::less<>> cache;
 };
+
+/// One driver's profile folders ("modbus", "mqtt"), the site's first.
+std::vector<std::filesystem::path> profile_folders(const parse_context& context, std::string_view driver);
 
 /// Parses a bus's own keys and its devices' driver keys; records errors on the nodes.
 using bus_parser = std::function<std::shared_ptr<const driver_settings>(
@@ -50,8 +55,8 @@ mqtt_tls_config parse_tls(config_node& node, const std::filesystem::path& base);
 /// Parses TOML text; `file` names it in errors.
 load_result load_config_text(std::string_view text, const std::string& file, const bus_parsers& parsers);
 /// The revision of a configuration: SHA-256, in hex, of the site file's text and of every profile file
-/// (modbus/*.toml, mqtt/*.toml) under `profiles_dir`, with their names.
-std::string revision_of(std::string_view site_text, const std::filesystem::path& profiles_dir);
+/// (modbus/*.toml, mqtt/*.toml) under each of `profile_dirs`, with their folders and names.
+std::string revision_of(std::string_view site_text, const std::vector<std::filesystem::path>& profile_dirs);
 /// Reads and parses a file; an unreadable file is one error naming it. The configuration's revision
 /// is set.
 load_result load_config_file(const std::filesystem::path& path, const bus_parsers& parsers);

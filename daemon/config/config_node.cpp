@@ -279,14 +279,43 @@ bool get_labels(config_node& n, std::map<std::int64_t, std::string>& out) {
 }
 
 void report_devices_without_profiles(config_node& bus, std::vector<std::string> devices,
-                                     const std::filesystem::path& folder) {
+                                     const std::string& folder) {
   if (devices.empty()) return;
   const auto n = devices.size();
   if (n > 5) devices.resize(5);
   bus.error("driver",
             fmt::format("… {} device{} on this bus ({}{}) name profiles from {}, where none were "
                         "loaded: fix that folder first (the error above)",
-                        n, n == 1 ? "" : "s", fmt::join(devices, ", "), n > 5 ? ", …" : "", folder.string()));
+                        n, n == 1 ? "" : "s", fmt::join(devices, ", "), n > 5 ? ", …" : "", folder));
+}
+
+void for_each_profile_folder(const std::vector<std::filesystem::path>& folders, config_errors& errors,
+                             std::string_view what,
+                             const std::function<void(const std::filesystem::path&)>& each) {
+  bool any = false;
+  for (auto it = folders.rbegin(); it != folders.rend(); ++it) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(*it, ec)) continue;
+    any = true;
+    each(*it);
+  }
+  if (!any && !folders.empty()) {
+    errors.set_file(folders.front().string());
+    errors.add_root_cause(
+        0, "(profiles)",
+        folders.size() == 1
+            ? fmt::format("no such folder; set [profiles] dir to the folder that holds {}", what)
+            : fmt::format("no such folder, nor {}; set [profiles] dir (site profiles) or [profiles] shipped "
+                          "to the folder that holds {}",
+                          profile_folders_text({folders.begin() + 1, folders.end()}), what));
+    errors.set_file({});
+  }
+}
+
+std::string profile_folders_text(const std::vector<std::filesystem::path>& folders) {
+  std::vector<std::string> names;
+  for (const auto& f : folders) names.push_back(f.string());
+  return fmt::format("{}", fmt::join(names, " or "));
 }
 
 void for_each_toml(const std::filesystem::path& dir, config_errors& errors, std::string_view what,

@@ -90,7 +90,17 @@ class config_node {
 /// When a bus's devices name profiles from a folder where none could be loaded: one error on the
 /// bus naming them (the first five), after the folder's own, rather than one a device.
 void report_devices_without_profiles(config_node& bus, std::vector<std::string> devices,
-                                     const std::filesystem::path& folder);
+                                     const std::string& folder);
+
+/// The profile folders of one driver (`folders`: the site's first, then the shipped ones), from the
+/// lowest precedence to the highest, each handed to `each` when it exists: a profile in a later
+/// folder replaces one of the same name from an earlier one. When none exists, one error on the
+/// site's folder saying it should hold `what` ("modbus/*.toml").
+void for_each_profile_folder(const std::vector<std::filesystem::path>& folders, config_errors& errors,
+                             std::string_view what,
+                             const std::function<void(const std::filesystem::path&)>& each);
+/// The folders, as an error names them: "A (site) or B (shipped)".
+std::string profile_folders_text(const std::vector<std::filesystem::path>& folders);
 
 /// Every *.toml in `dir`, in name order, parsed and handed to `each` with its root table; errors
 /// name the file. A missing folder is one error saying it should hold `what` ("modbus/*.toml").

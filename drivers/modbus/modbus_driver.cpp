@@ -20,7 +20,7 @@ std::shared_ptr<const profile_library> profiles_for(config::parse_context& conte
   auto& slot = context.cache["modbus.profiles"];
   if (!slot) {
     slot = std::make_shared<const profile_library>(
-        load_profiles(context.profiles_dir / "modbus", context.errors));
+        load_profiles(config::profile_folders(context, "modbus"), context.errors));
   }
   return std::static_pointer_cast<const profile_library>(slot);
 }
@@ -100,14 +100,17 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
       } else if (names.empty()) {
         without_profiles.push_back(d.common.name);
       } else {
-        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
-                                            (context.profiles_dir / "modbus").string(),
-                                            config::did_you_mean(*p, names), fmt::join(names, ", ")));
+        d.node.error("profile",
+                     fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
+                                 config::profile_folders_text(config::profile_folders(context, "modbus")),
+                                 config::did_you_mean(*p, names), fmt::join(names, ", ")));
       }
     }
     s.devices.push_back(std::move(m));
   }
-  config::report_devices_without_profiles(bus, std::move(without_profiles), context.profiles_dir / "modbus");
+  config::report_devices_without_profiles(
+      bus, std::move(without_profiles),
+      config::profile_folders_text(config::profile_folders(context, "modbus")));
 }
 
 std::shared_ptr<const config::driver_settings> parse_tcp(config::config_node& bus,

@@ -255,27 +255,36 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
   return profile;
 }
 
-profile_library load_profiles(const std::filesystem::path& dir, config::config_errors& errors) {
+profile_library load_profiles(const std::vector<std::filesystem::path>& folders,
+                              config::config_errors& errors) {
   profile_library library;
-  config::for_each_toml(dir, errors, "modbus/*.toml", [&](config::config_node& node) {
-    if (auto profile = parse_profile(node)) {
-      auto name = profile->name;  // copied: the profile is moved from below
-      auto shared = std::make_shared<const device_profile>(std::move(*profile));
-      if (!library.emplace(name, std::move(shared)).second) {
-        errors.add(0, "name", fmt::format("profile \"{}\" is defined twice in {}", name, dir.string()));
+  config::for_each_profile_folder(folders, errors, "modbus/*.toml", [&](const std::filesystem::path& dir) {
+    profile_library own;
+    config::for_each_toml(dir, errors, "modbus/*.toml", [&](config::config_node& node) {
+      if (auto profile = parse_profile(node)) {
+        auto name = profile->name;  // copied: the profile is moved from below
+        auto shared = std::make_shared<const device_profile>(std::move(*profile));
+        if (!own.emplace(name, std::move(shared)).second) {
+          errors.add(0, "name", fmt::format("profile \"{}\" is defined twice in {}", name, dir.string()));
+        }
       }
-    }
+    });
+    for (auto& [name, profile] : own) library.insert_or_assign(name, std::move(profile));
   });
   return library;
 }
 
+profile_library load_profiles(const std::filesystem::path& dir, config::config_errors& errors) {
+  return load_profiles(std::vector<std::filesystem::path>{dir}, errors);
+}
+
 std::string default_profiles_dir() {
   if (const char* env = std::getenv("FIREGATE_PROFILES")) return env;
-  for (const char* dir : {FIREGATE_SOURCE_PROFILES, "/etc/firegate/profiles"}) {
+  for (const char* dir : {FIREGATE_SOURCE_PROFILES, FIREGATE_SHIPPED_PROFILES}) {
     std::error_code ec;
     if (std::filesystem::is_directory(std::filesystem::path(dir) / "modbus", ec)) return dir;
   }
-  return "/etc/firegate/profiles";
+  return FIREGATE_SHIPPED_PROFILES;
 }
 
 }  // namespace firegate::modbus

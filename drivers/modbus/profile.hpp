@@ -76,9 +76,14 @@ using profile_library = std::map<std::string, std::shared_ptr<const device_profi
 
 /// Every *.toml in `dir`, by profile name; errors name the file. A missing folder is one error.
 profile_library load_profiles(const std::filesystem::path& dir, config::config_errors& errors);
+/// The profiles of several folders (the site's first): one in an earlier folder replaces one of the
+/// same name in a later folder; a name twice in one folder is an error.
+profile_library load_profiles(const std::vector<std::filesystem::path>& folders,
+                              config::config_errors& errors);
 
 /// Where the shipped profiles are for the tools (firegate-sim, firegatectl scan): FIREGATE_PROFILES,
-/// else the source tree's when run from a build folder, else /etc/firegate/profiles.
+/// else the source tree's when run from a build folder, else the installed ones
+/// (<prefix>/share/firegate/profiles).
 std::string default_profiles_dir();
 
 }  // namespace firegate::modbus

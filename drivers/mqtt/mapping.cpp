@@ -333,18 +333,27 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
   return profile;
 }
 
-std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(const std::filesystem::path& dir,
-                                                                        config::config_errors& errors) {
+std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(
+    const std::vector<std::filesystem::path>& folders, config::config_errors& errors) {
   std::map<std::string, ingest_profile, std::less<>> library;
-  config::for_each_toml(dir, errors, "mqtt/*.toml", [&](config::config_node& node) {
-    if (auto profile = parse_ingest_profile(node)) {
-      auto name = profile->name;
-      if (!library.emplace(name, std::move(*profile)).second) {
-        errors.add(0, "name", fmt::format("profile \"{}\" is defined twice in {}", name, dir.string()));
+  config::for_each_profile_folder(folders, errors, "mqtt/*.toml", [&](const std::filesystem::path& dir) {
+    std::map<std::string, ingest_profile, std::less<>> own;
+    config::for_each_toml(dir, errors, "mqtt/*.toml", [&](config::config_node& node) {
+      if (auto profile = parse_ingest_profile(node)) {
+        auto name = profile->name;
+        if (!own.emplace(name, std::move(*profile)).second) {
+          errors.add(0, "name", fmt::format("profile \"{}\" is defined twice in {}", name, dir.string()));
+        }
       }
-    }
+    });
+    for (auto& [name, profile] : own) library.insert_or_assign(name, std::move(profile));
   });
   return library;
+}
+
+std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(const std::filesystem::path& dir,
+                                                                        config::config_errors& errors) {
+  return load_ingest_profiles(std::vector<std::filesystem::path>{dir}, errors);
 }
 
 }  // namespace firegate::mqtt_ingest

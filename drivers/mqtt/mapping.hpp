@@ -123,5 +123,9 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root);
 /// Every *.toml profile in `dir` (a profiles folder's mqtt/), by name; errors name the file.
 std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(const std::filesystem::path& dir,
                                                                         config::config_errors& errors);
+/// The profiles of several folders (the site's first): one in an earlier folder replaces one of the
+/// same name in a later folder.
+std::map<std::string, ingest_profile, std::less<>> load_ingest_profiles(
+    const std::vector<std::filesystem::path>& folders, config::config_errors& errors);
 
 }  // namespace firegate::mqtt_ingest

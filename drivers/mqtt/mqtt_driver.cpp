@@ -20,7 +20,7 @@ std::shared_ptr<const profile_library> profiles_for(config::parse_context& conte
   auto& slot = context.cache["mqtt.profiles"];
   if (!slot)
     slot = std::make_shared<const profile_library>(
-        load_ingest_profiles(context.profiles_dir / "mqtt", context.errors));
+        load_ingest_profiles(config::profile_folders(context, "mqtt"), context.errors));
   return std::static_pointer_cast<const profile_library>(slot);
 }
 
@@ -85,9 +85,10 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
       } else if (names.empty()) {
         without_profiles.push_back(d.common.name);
       } else {
-        d.node.error("profile", fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
-                                            (context.profiles_dir / "mqtt").string(),
-                                            config::did_you_mean(*p, names), fmt::join(names, ", ")));
+        d.node.error("profile",
+                     fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
+                                 config::profile_folders_text(config::profile_folders(context, "mqtt")),
+                                 config::did_you_mean(*p, names), fmt::join(names, ", ")));
       }
     }
     const auto offline = d.node.get_integer("offline_after_s", 2, 7 * 86400, m.offline_after.count());
@@ -101,7 +102,9 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
     }
     s->devices.push_back(std::move(m));
   }
-  config::report_devices_without_profiles(bus, std::move(without_profiles), context.profiles_dir / "mqtt");
+  config::report_devices_without_profiles(
+      bus, std::move(without_profiles),
+      config::profile_folders_text(config::profile_folders(context, "mqtt")));
   if (s->client_id.empty())
     s->client_id = fmt::format("firegate-{}-{}", host_name(), bus.get_string_or("name", "ingest"));
   return s;

@@ -342,3 +342,33 @@ TEST_CASE(
   CHECK_FALSE(range.profile);
   CHECK(text(range).find("gb26875.component_type: 0 is outside 1–255") != std::string::npos);
 }
+
+TEST_CASE("a site profile replaces the shipped one of its name - the others stay shipped") {
+  test::temp_dir site;
+  const auto shipped = std::filesystem::path(test::source_dir()) / "config/profiles/modbus";
+  auto text = test::read_text(shipped / "sd-1.toml");
+  const auto at = text.find("description = ");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, text.find('\n', at) - at, "description = \"SD-1 with the site's own register map\"");
+  std::ofstream(site / "sd-1-site.toml") << text;
+
+  config::config_errors errors;
+  const auto library = load_profiles(std::vector<std::filesystem::path>{site.path(), shipped}, errors);
+  INFO(errors.format("profiles"));
+  CHECK(errors.size() == 0);
+  REQUIRE(library.contains("SD-1"));
+  CHECK(library.at("SD-1")->description == "SD-1 with the site's own register map");
+  CHECK(library.contains("EFD-4T"));  // from the shipped folder
+  CHECK(library.contains("RL-2"));
+
+  config::config_errors missing_site;  // a site folder that does not exist: the shipped ones alone
+  const auto shipped_only =
+      load_profiles(std::vector<std::filesystem::path>{site / "nope", shipped}, missing_site);
+  CHECK(missing_site.size() == 0);
+  CHECK(shipped_only.at("SD-1")->description != "SD-1 with the site's own register map");
+
+  config::config_errors neither;  // neither folder: one error naming both
+  CHECK(load_profiles(std::vector<std::filesystem::path>{site / "nope", site / "nor"}, neither).empty());
+  const auto text_of = neither.format("x");
+  CHECK(text_of.find("no such folder, nor " + (site / "nor").string()) != std::string::npos);
+}
