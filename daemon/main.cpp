@@ -13,9 +13,16 @@
 #include <cstdio>
 #include <iostream>
 
+namespace {
+/// sysexits.h's EX_CONFIG: the site file stops the start, and starting again cannot help. The unit's
+/// RestartPreventExitStatus names it, so systemd does not restart in a loop. (A database from a newer
+/// firegate does not stop the start: the daemon leaves the file alone and protects from memory.)
+constexpr int exit_config = 78;
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App cli{"firegated: smart fire-protection IoT gateway daemon"};
-  std::string config_path = "/etc/firegate/firegate.toml";
+  std::string config_path = FIREGATE_CONFIG_FILE;
   std::string check_path;
   std::string log_level = "info";
   cli.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
@@ -58,7 +65,7 @@ int main(int argc, char** argv) {
     spdlog::error(
         "not starting: configuration invalid file={} errors={} check=\"firegated --check-config {}\"",
         config_path, loaded.errors.size(), config_path);
-    return 1;
+    return exit_config;
   }
   try {
     firegate::application app(config_path, std::move(*loaded.config));

@@ -271,8 +271,8 @@ std::string server::start(const std::string& path, const std::string& group,
     const auto folder = std::filesystem::path(path).parent_path().string();
     if (ec == boost::system::errc::no_such_file_or_directory) {
       return fmt::format(
-          "cannot create {}: the folder {} does not exist; create it (the service's RuntimeDirectory "
-          "makes /run/firegate) or set [control] socket",
+          "cannot create {}: the folder {} does not exist; create it (the package's tmpfiles.d makes "
+          "/run/firegate: sudo systemd-tmpfiles --create firegate.conf) or set [control] socket",
           path, folder);
     }
     if (ec == boost::system::errc::permission_denied || ec == boost::system::errc::read_only_file_system) {
@@ -288,7 +288,11 @@ std::string server::start(const std::string& path, const std::string& group,
         "firegatectl; create the group (the package does) or set [control] group\"",
         group, path);
   }
-  if (gid_ && ::chown(path.c_str(), static_cast<uid_t>(-1), *gid_) != 0) {
+  // Under the unit the folder is set-group-id and the operators' (systemd/firegate.tmpfiles), so the
+  // socket is born in their group and needs no chown, which the unit's system-call filter refuses.
+  struct stat born {};
+  const bool in_group = gid_ && ::stat(path.c_str(), &born) == 0 && born.st_gid == *gid_;
+  if (gid_ && !in_group && ::chown(path.c_str(), static_cast<uid_t>(-1), *gid_) != 0) {
     spdlog::warn(
         "control socket group not set group={} socket={} error=\"{}\" action=\"run firegated as a member "
         "of the group\"",
