@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages listed in tools/debian-packages.txt that are missing.
-# Idempotent and silent when everything is present; needs root (or sudo) only when it installs.
+# Installs the Debian packages listed in tools/debian-packages.txt (or the lists given, such as
+# tools/debian-packaging.txt) that are missing. Idempotent and silent when everything is present;
+# needs root (or sudo) only when it installs.
+#   tools/deps.sh [LIST...]
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/debian-packages.txt")
+lists=("$@")
+((${#lists[@]} > 0)) || lists=("$here/debian-packages.txt")
+mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "${lists[@]}")
 missing=()
 for pkg in "${wanted[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

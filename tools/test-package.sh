@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Installs the amd64 packages that tools/package.sh built on this machine, as an installer would,
+# and checks what the package promises (docs/install.md): the user and groups, the folders and their
+# modes, the unit enabled and its checks (systemd-analyze verify, exposure <= 1.5), the daemon
+# started as the unit starts it with the example file and its socket reachable by an operator and
+# no one else, a local edit of the site file kept across an upgrade to a higher version whose
+# example changed too, remove keeping the site, purge removing it.
+#   tools/test-package.sh [DEB_DIR]     (default build/packages)
+# It changes the machine (packages, users, /etc/firegate): run it on a disposable machine or in a
+# throwaway root, as CI does. It refuses to run where firegate is already installed, and puts the
+# machine back as it found it (packages purged, test users and the firegate user removed).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+debs=$(cd "${1:-$root/build/packages}" && pwd)
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+arch=$(dpkg --print-architecture)
+version=$(dpkg-parsechangelog -l "$root/debian/changelog" -S Version)
+deb=$debs/firegate_${version}_${arch}.deb
+tools_deb=$debs/firegate-tools_${version}_${arch}.deb
+[[ -f $deb && -f $tools_deb ]] || { echo "test-package: no $deb; run tools/package.sh first" >&2; exit 1; }
+if dpkg-query -W -f='${Status}' firegate 2>/dev/null | grep -q installed; then
+  echo "test-package: firegate is installed on this machine; this script installs and purges it," \
+    "so run it on a disposable machine" >&2
+  exit 1
+fi
+
+work=$(mktemp -d /tmp/firegate-test-package.XXXXXX)
+chmod 0755 "$work"
+daemon_pid=
+failures=0
+step() { echo "test-package: $*"; }
+fail() { echo "test-package: FAILED: $*" >&2; failures=$((failures + 1)); }
+check() {  # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@" >/dev/null 2>&1; then echo "  ok    $what"; else fail "$what ($*)"; fi
+}
+equals() {  # equals DESCRIPTION EXPECTED ACTUAL
+  if [[ "$2" == "$3" ]]; then echo "  ok    $1: $3"; else fail "$1: expected '$2', found '$3'"; fi
+}
+cleanup() {
+  [[ -n $daemon_pid ]] && "${sudo[@]}" kill "$daemon_pid" 2>/dev/null || true
+  "${sudo[@]}" dpkg --purge firegate-tools firegate >/dev/null 2>&1 || true
+  for u in fg-operator fg-visitor firegate; do "${sudo[@]}" userdel "$u" >/dev/null 2>&1 || true; done
+  for g in firegate-operators firegate; do "${sudo[@]}" groupdel "$g" >/dev/null 2>&1 || true; done
+  "${sudo[@]}" rm -rf "$work" /etc/systemd/system/multi-user.target.wants/firegated.service
+}
+trap cleanup EXIT
+
+apt_install() {
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >"$work/apt.log" 2>&1 \
+    || { tail -20 "$work/apt.log" >&2; fail "apt-get install $*"; exit 1; }
+}
+mode_of() { stat -c '%U:%G %a' "$1" 2>/dev/null || echo missing; }
+
+# The daemon as the unit starts it (no systemd runs here): its user, groups and umask, the unit's
+# ExecStart. Waits for the control socket.
+start_daemon() {
+  local log=$work/daemon-$1.log
+  "${sudo[@]}" touch "$log"
+  "${sudo[@]}" chown firegate "$log"
+  "${sudo[@]}" bash -c "umask 0077; exec setpriv --reuid=firegate --regid=firegate --init-groups \
+    $(grep -o '^ExecStart=.*' /lib/systemd/system/firegated.service | cut -d= -f2-) >>'$log' 2>&1" &
+  daemon_pid=$!
+  for _ in $(seq 100); do [[ -S /run/firegate/control.sock ]] && return 0; sleep 0.1; done
+  fail "the daemon did not open its control socket in 10 s"
+  "${sudo[@]}" tail -20 "$log" >&2
+  return 1
+}
+stop_daemon() {
+  kill -TERM "$daemon_pid" 2>/dev/null || "${sudo[@]}" kill -TERM "$daemon_pid" || true
+  local rc=0
+  wait "$daemon_pid" || rc=$?
+  daemon_pid=
+  equals "firegated exit status on SIGTERM" 0 "$rc"
+}
+
+step "install $deb"
+apt_install "$deb" "$tools_deb"
+
+step "the user, the groups and the folders"
+check "user firegate exists" id firegate
+equals "firegate's groups" "dialout firegate firegate-operators" "$(id -nG firegate | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
+equals "firegate's shell" "/usr/sbin/nologin" "$(getent passwd firegate | cut -d: -f7)"
+equals "/etc/firegate" "root:root 755" "$(mode_of /etc/firegate)"
+equals "/etc/firegate/firegate.toml" "root:root 644" "$(mode_of /etc/firegate/firegate.toml)"
+check "firegate.toml is a conffile" grep -qx /etc/firegate/firegate.toml /var/lib/dpkg/info/firegate.conffiles
+check "the site's profile folders exist" test -d /etc/firegate/profiles/modbus -a -d /etc/firegate/profiles/mqtt
+check "the shipped SD-1 profile" test -f /usr/share/firegate/profiles/modbus/sd-1.toml
+equals "/var/lib/firegate" "firegate:firegate 700" "$(mode_of /var/lib/firegate)"
+equals "/run/firegate" "firegate:firegate-operators 2750" "$(mode_of /run/firegate)"
+check "the unit is enabled" test -L /etc/systemd/system/multi-user.target.wants/firegated.service
+
+step "the installed programs and the unit"
+equals "firegated --version" "firegated $version" "$(/usr/sbin/firegated --version)"
+check "firegatectl --version" /usr/bin/firegatectl --version
+check "firegate-sim --help" /usr/bin/firegate-sim --help
+check "the example validates against the shipped profiles" /usr/sbin/firegated --check-config /etc/firegate/firegate.toml
+check "man firegated, firegate.toml, firegatectl" man -w firegated.8 firegate.toml.5 firegatectl.1
+verify=$(systemd-analyze verify /lib/systemd/system/firegated.service 2>&1 || true)
+equals "systemd-analyze verify" "" "$verify"
+exposure=$(systemd-analyze security --offline=yes /lib/systemd/system/firegated.service 2>&1 \
+  | sed -n 's/.*Overall exposure level for firegated.service: \([0-9.]*\).*/\1/p')
+check "exposure $exposure <= 1.5" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 1.5) }'
+
+step "the daemon as the unit runs it, with the example file"
+"${sudo[@]}" useradd --no-create-home --groups firegate-operators fg-operator
+"${sudo[@]}" useradd --no-create-home fg-visitor
+start_daemon first
+equals "the control socket" "firegate:firegate-operators 660" "$(mode_of /run/firegate/control.sock)"
+check "an operator runs firegatectl status" "${sudo[@]}" setpriv --reuid=fg-operator --regid=fg-operator --init-groups /usr/bin/firegatectl status
+if "${sudo[@]}" setpriv --reuid=fg-visitor --regid=fg-visitor --init-groups /usr/bin/firegatectl status >/dev/null 2>&1; then
+  fail "a user outside firegate-operators reached the control socket"
+else
+  echo "  ok    a user outside firegate-operators is refused"
+fi
+equals "the database" "firegate:firegate 600" "$(mode_of /var/lib/firegate/firegate.db)"
+check "the database is unreadable to operators" bash -c "! ${sudo[*]} setpriv --reuid=fg-operator --regid=fg-operator --init-groups cat /var/lib/firegate/firegate.db"
+stop_daemon
+
+step "edit the site file, then upgrade to a higher version whose example changed too"
+"${sudo[@]}" sed -i 's/^description = "Edge box in the kitchen office"/description = "edited on site"/' /etc/firegate/firegate.toml
+check "the edit is in place" grep -q 'edited on site' /etc/firegate/firegate.toml
+new_version="${version}+upgrade1"
+for pkg in firegate firegate-tools; do
+  src=$debs/${pkg}_${version}_${arch}.deb
+  tree=$work/$pkg
+  dpkg-deb -R "$src" "$tree"
+  sed -i "s/^Version: .*/Version: $new_version/; s/(= $version)/(= $new_version)/" "$tree/DEBIAN/control"
+  if [[ $pkg == firegate ]]; then
+    echo "# a line the next version added to the example" >>"$tree/etc/firegate/firegate.toml"
+    (cd "$tree" && find . -path ./DEBIAN -prune -o -path ./etc -prune -o -type f -printf '%P\0' \
+      | xargs -0 md5sum >DEBIAN/md5sums)
+  fi
+  fakeroot dpkg-deb -b "$tree" "$work/${pkg}_${new_version}_${arch}.deb" >/dev/null
+done
+apt_install "$work/firegate_${new_version}_${arch}.deb" "$work/firegate-tools_${new_version}_${arch}.deb"
+equals "installed version" "$new_version" "$(dpkg-query -W -f='${Version}' firegate)"
+check "the local edit survived the upgrade" grep -q 'edited on site' /etc/firegate/firegate.toml
+check "the new example is kept beside it" test -f /etc/firegate/firegate.toml.dpkg-dist
+check "the edited file still validates" /usr/sbin/firegated --check-config /etc/firegate/firegate.toml
+start_daemon upgraded
+check "the upgraded daemon opens the database the first one made" "${sudo[@]}" /usr/bin/firegatectl status
+stop_daemon
+
+step "remove keeps the site; purge removes it"
+"${sudo[@]}" dpkg --remove firegate-tools firegate >"$work/remove.log" 2>&1 || { cat "$work/remove.log" >&2; fail "dpkg --remove"; }
+check "firegated is gone" test ! -e /usr/sbin/firegated
+check "the site file stays" grep -q 'edited on site' /etc/firegate/firegate.toml
+check "the database stays" test -f /var/lib/firegate/firegate.db
+# dpkg, not apt: the packages came from files, and firegate-tools (no conffiles) is gone already.
+"${sudo[@]}" dpkg --purge firegate-tools firegate >"$work/purge.log" 2>&1 || { cat "$work/purge.log" >&2; fail "dpkg --purge"; }
+check "/etc/firegate is gone" test ! -e /etc/firegate
+check "/var/lib/firegate is gone" test ! -e /var/lib/firegate
+check "/run/firegate is gone" test ! -e /run/firegate
+check "the unit's enablement is gone" test ! -e /etc/systemd/system/multi-user.target.wants/firegated.service
+
+if ((failures > 0)); then
+  echo "test-package: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "test-package: every check passed"
