@@ -9,9 +9,12 @@ lists=("$@")
 ((${#lists[@]} > 0)) || lists=("$here/debian-packages.txt")
 mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "${lists[@]}")
 missing=()
+native=$(dpkg --print-architecture)
 for pkg in "${wanted[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+  # This machine's own architecture (or all): with multiarch (tools/package.sh --arch) a -dev
+  # package may be installed for another architecture as well.
+  dpkg-query -W -f='${Architecture} ${Status}\n' "$pkg" 2>/dev/null \
+    | grep -qE "^($native|all) install ok installed$" || missing+=("$pkg")
 done
 ((${#missing[@]} == 0)) && exit 0
 

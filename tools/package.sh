@@ -12,6 +12,17 @@ if [[ ${1:-} == --arch ]]; then arch=$2; shift 2; fi
 out=${1:-$root/build/packages${arch:+-$arch}}
 
 "$root/tools/deps.sh" "$root/tools/debian-packages.txt" "$root/tools/debian-packaging.txt"
+if [[ -n $arch ]] && ! dpkg-checkbuilddeps -a "$arch" "$root/debian/control" >/dev/null 2>&1; then
+  # The cross compilers and the build dependencies of the other architecture (multiarch).
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  echo "package: installing the $arch build dependencies"
+  "${sudo[@]}" dpkg --add-architecture "$arch"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "crossbuild-essential-$arch" >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -qq -a "$arch" "$root" >/dev/null
+fi
 
 version=$(dpkg-parsechangelog -l "$root/debian/changelog" -S Version)
 # A fixed folder, so that ccache (when installed) finds the same paths in the compiler's arguments

@@ -28,6 +28,8 @@ fi
 work=$(mktemp -d /tmp/firegate-test-package.XXXXXX)
 chmod 0755 "$work"
 daemon_pid=
+broker_pid=
+center_pid=
 failures=0
 step() { echo "test-package: $*"; }
 fail() { echo "test-package: FAILED: $*" >&2; failures=$((failures + 1)); }
@@ -40,6 +42,7 @@ equals() {  # equals DESCRIPTION EXPECTED ACTUAL
 }
 cleanup() {
   [[ -n $daemon_pid ]] && "${sudo[@]}" kill "$daemon_pid" 2>/dev/null || true
+  [[ -n $center_pid ]] && kill "$center_pid" "$broker_pid" 2>/dev/null || true
   "${sudo[@]}" dpkg --purge firegate-tools firegate >/dev/null 2>&1 || true
   for u in fg-operator fg-visitor firegate; do "${sudo[@]}" userdel "$u" >/dev/null 2>&1 || true; done
   for g in firegate-operators firegate; do "${sudo[@]}" groupdel "$g" >/dev/null 2>&1 || true; done
@@ -140,9 +143,29 @@ equals "installed version" "$new_version" "$(dpkg-query -W -f='${Version}' fireg
 check "the local edit survived the upgrade" grep -q 'edited on site' /etc/firegate/firegate.toml
 check "the new example is kept beside it" test -f /etc/firegate/firegate.toml.dpkg-dist
 check "the edited file still validates" /usr/sbin/firegated --check-config /etc/firegate/firegate.toml
+step "commissioning as docs/install.md does it: the uplink pointed at a broker, firegatectl test-alarm"
+# The platform is a mosquitto on loopback and firegate-center (from firegate-tools) acknowledging
+# alarms as a control room would; the site file is edited the way a technician edits it.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" >"$work/mosquitto.conf"
+mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
+broker_pid=$!
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+/usr/bin/firegate-center --port "$port" --auto-ack 0.5 --verdict test >"$work/center.log" 2>&1 &
+center_pid=$!
+for _ in $(seq 100); do grep -q watching "$work/center.log" && break; sleep 0.1; done
+"${sudo[@]}" sed -i "s/^host = \"platform.example.org\"/host = \"127.0.0.1\"/; s/^port = 1883\$/port = $port/" \
+  /etc/firegate/firegate.toml
 start_daemon upgraded
 check "the upgraded daemon opens the database the first one made" "${sudo[@]}" /usr/bin/firegatectl status
+if "${sudo[@]}" setpriv --reuid=fg-operator --regid=fg-operator --init-groups \
+  /usr/bin/firegatectl test-alarm --wait 60 >"$work/test-alarm.log" 2>&1; then
+  echo "  ok    firegatectl test-alarm: acknowledged by the platform"
+else
+  fail "firegatectl test-alarm: $(tail -3 "$work/test-alarm.log")"
+fi
 stop_daemon
+kill "$center_pid" "$broker_pid" 2>/dev/null || true
 
 step "remove keeps the site; purge removes it"
 "${sudo[@]}" dpkg --remove firegate-tools firegate >"$work/remove.log" 2>&1 || { cat "$work/remove.log" >&2; fail "dpkg --remove"; }
