@@ -5,16 +5,20 @@
 # started as the unit starts it with the example file and its socket reachable by an operator and
 # no one else, a local edit of the site file kept across an upgrade to a higher version whose
 # example changed too, remove keeping the site, purge removing it.
-#   tools/test-package.sh [DEB_DIR]     (default build/packages)
+#   tools/test-package.sh [--arch ARCH] [DEB_DIR]     (default build/packages, or build/packages-ARCH)
+# --arch arm64 installs the arm64 packages through multiarch and runs them under qemu-user
+# (binfmt_misc; tools/test-arm64.sh sets it up): the same checks, on the programs a board runs.
 # It changes the machine (packages, users, /etc/firegate): run it on a disposable machine or in a
 # throwaway root, as CI does. It refuses to run where firegate is already installed, and puts the
 # machine back as it found it (packages purged, test users and the firegate user removed).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-debs=$(cd "${1:-$root/build/packages}" && pwd)
+arch=
+if [[ ${1:-} == --arch ]]; then arch=$2; shift 2; fi
+debs=$(cd "${1:-$root/build/packages${arch:+-$arch}}" && pwd)
 sudo=()
 [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-arch=$(dpkg --print-architecture)
+arch=${arch:-$(dpkg --print-architecture)}
 version=$(dpkg-parsechangelog -l "$root/debian/changelog" -S Version)
 deb=$debs/firegate_${version}_${arch}.deb
 tools_deb=$debs/firegate-tools_${version}_${arch}.deb

@@ -54,8 +54,22 @@ std::optional<peer> peer_of(int fd, std::vector<gid_t>& groups) {
   socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
   if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
     groups.resize(glen / sizeof(gid_t));
-  } else {
-    groups.clear();
+    return p;
+  }
+  // No SO_PEERGROUPS (a kernel before 4.13, or qemu-user, which does not emulate it): the groups
+  // the peer's user is a member of, from the group database.
+  groups.clear();
+  passwd pw{};
+  passwd* found = nullptr;
+  char buf[1024];
+  if (getpwuid_r(cred.uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) {
+    int n = 256;
+    groups.assign(static_cast<std::size_t>(n), 0);
+    if (getgrouplist(found->pw_name, found->pw_gid, groups.data(), &n) >= 0) {
+      groups.resize(static_cast<std::size_t>(n));
+    } else {
+      groups.clear();
+    }
   }
   return p;
 }
