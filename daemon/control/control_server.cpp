@@ -52,13 +52,22 @@ std::optional<peer> peer_of(int fd, std::vector<gid_t>& groups) {
   p.user = user_name(cred.uid);
   groups.assign(256, 0);
   socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
+  int rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen);
+  if (rc != 0 && errno == ERANGE) {  // more groups than room: the kernel said how much it needs
+    groups.assign(glen / sizeof(gid_t) + 1, 0);
+    glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen);
+  }
+  if (rc == 0) {
     groups.resize(glen / sizeof(gid_t));
     return p;
   }
-  // No SO_PEERGROUPS (a kernel before 4.13, or qemu-user, which does not emulate it): the groups
-  // the peer's user is a member of, from the group database.
   groups.clear();
+  // Only where the kernel does not know SO_PEERGROUPS (before 4.13), or cannot give it at the size it
+  // asked for (qemu-user's emulation answers ERANGE whatever the size): the groups the peer's user is
+  // a member of, from the group database. Any other failure leaves the peer with its primary group
+  // alone, so a process that dropped its groups never gains an operator's rights from the database.
+  if (errno != ENOPROTOOPT && errno != ERANGE) return p;
   passwd pw{};
   passwd* found = nullptr;
   char buf[1024];
