@@ -280,7 +280,11 @@ profile_library load_profiles(const std::filesystem::path& dir, config::config_e
 
 std::string default_profiles_dir() {
   if (const char* env = std::getenv("FIREGATE_PROFILES")) return env;
+#ifdef FIREGATE_SOURCE_PROFILES
   for (const char* dir : {FIREGATE_SOURCE_PROFILES, FIREGATE_SHIPPED_PROFILES}) {
+#else
+  for (const char* dir : {FIREGATE_SHIPPED_PROFILES}) {
+#endif
     std::error_code ec;
     if (std::filesystem::is_directory(std::filesystem::path(dir) / "modbus", ec)) return dir;
   }
