@@ -43,7 +43,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::cout << check_path << ": configuration is valid (" << loaded.config->buses.size() << " buses, "
-              << loaded.config->devices.size() << " devices)\n";
+              << loaded.config->devices.size() << " devices)"
+              << (loaded.config->buses.empty()
+                      ? "; no [[buses]] yet: nothing is polled until the site's buses "
+                        "and devices are added"
+                      : "")
+              << "\n";
     return 0;
   }
 
@@ -66,6 +71,13 @@ int main(int argc, char** argv) {
         "not starting: configuration invalid file={} errors={} check=\"firegated --check-config {}\"",
         config_path, loaded.errors.size(), config_path);
     return exit_config;
+  }
+  if (loaded.config->buses.empty()) {
+    spdlog::warn(
+        "no buses configured file={} action=\"describe the site's buses and devices, then restart "
+        "(docs/install.md, "
+        "step 4)\"",
+        config_path);
   }
   try {
     firegate::application app(config_path, std::move(*loaded.config));

@@ -413,7 +413,8 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
   }
 
   auto bus_nodes = top.get_table_array("buses");
-  if (bus_nodes.empty()) top.error("buses", "no [[buses]] declared; the gateway would poll nothing");
+  // No buses is a new box (config/firegate-new-site.toml): it runs, reports to the platform and polls
+  // nothing until the site is described; firegated says so at start and --check-config in its line.
   std::vector<std::string> driver_names;
   for (const auto& [name, parser] : parsers) driver_names.push_back(name);
   std::set<std::string, std::less<>> bus_names;

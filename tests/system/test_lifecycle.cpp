@@ -47,6 +47,10 @@ int run(const std::vector<std::string>& argv, const temp_dir& dir, std::string& 
 TEST_CASE("check-config: 0 for the shipped example - 1 with every error listed for a broken copy") {
   temp_dir dir;
   std::string out;
+  // The file a new box is installed with: valid, with no buses, and says nothing will be polled.
+  CHECK(run({firegated_path(), "--check-config", source_dir() + "/config/firegate-new-site.toml"}, dir,
+            out) == 0);
+  CHECK(out.find("(0 buses, 0 devices); no [[buses]] yet") != std::string::npos);
   CHECK(run({firegated_path(), "--check-config", source_dir() + "/config/firegate.toml"}, dir, out) == 0);
   CHECK(out.find("configuration is valid") != std::string::npos);
 
