@@ -37,9 +37,9 @@ tar -C "$root" --exclude=./build --exclude=./.git --exclude='./obj-*' -cf - . | 
 flags=(-us -uc -b)
 if [[ -n $arch ]]; then
   flags+=(-a "$arch" -Pcross,nocheck)
-  export DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}"
+  export DEB_BUILD_OPTIONS="nocheck${DEB_BUILD_OPTIONS:+ $DEB_BUILD_OPTIONS}"
 fi
-export DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-} parallel=$(nproc)"
+export DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:+$DEB_BUILD_OPTIONS }parallel=$(nproc)"
 # Ccache when present: a rebuild of the same tree is quick.
 if command -v ccache >/dev/null; then export CMAKE_CXX_COMPILER_LAUNCHER=ccache; fi
 echo "package: building firegate $version${arch:+ for $arch} in $src"

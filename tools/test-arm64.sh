@@ -14,7 +14,8 @@ sudo=()
 [[ $(id -u) -eq 0 ]] || sudo=(sudo)
 
 if ! dpkg-checkbuilddeps -a arm64 "$root/debian/control" >/dev/null 2>&1 \
-  || ! dpkg-query -W -f='${Status}' libmodbus-dev:arm64 qemu-user 2>/dev/null | grep -q "install ok installed"; then
+  || ! dpkg-query -W -f='${Status}\n' libmodbus-dev:arm64 2>/dev/null | grep -q "install ok installed" \
+  || ! dpkg-query -W -f='${Status}\n' qemu-user 2>/dev/null | grep -q "install ok installed"; then
   echo "test-arm64: installing the arm64 build dependencies, the cross compilers and qemu-user"
   "${sudo[@]}" dpkg --add-architecture arm64
   "${sudo[@]}" apt-get update -qq

@@ -9,8 +9,10 @@
 # --arch arm64 installs the arm64 packages through multiarch and runs them under qemu-user
 # (binfmt_misc; tools/test-arm64.sh sets it up): the same checks, on the programs a board runs.
 # It changes the machine (packages, users, /etc/firegate): run it on a disposable machine or in a
-# throwaway root, as CI does. It refuses to run where firegate is already installed, and puts the
-# machine back as it found it (packages purged, test users and the firegate user removed).
+# throwaway root. It refuses to run where dpkg knows firegate in any state or where its user, groups
+# or folders exist already, and puts the machine back as it found it (packages purged, the test users
+# and the firegate user and groups removed). The daemon runs as the unit's user, groups and umask, not
+# inside the unit's sandbox: no systemd runs here (tools/check-packaging.sh checks the unit itself).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 arch=
@@ -23,9 +25,11 @@ version=$(dpkg-parsechangelog -l "$root/debian/changelog" -S Version)
 deb=$debs/firegate_${version}_${arch}.deb
 tools_deb=$debs/firegate-tools_${version}_${arch}.deb
 [[ -f $deb && -f $tools_deb ]] || { echo "test-package: no $deb; run tools/package.sh first" >&2; exit 1; }
-if dpkg-query -W -f='${Status}' firegate 2>/dev/null | grep -q installed; then
-  echo "test-package: firegate is installed on this machine; this script installs and purges it," \
-    "so run it on a disposable machine" >&2
+if dpkg-query -W firegate firegate-tools >/dev/null 2>&1 || getent passwd firegate >/dev/null \
+  || getent group firegate >/dev/null || getent group firegate-operators >/dev/null \
+  || [[ -e /etc/firegate || -e /var/lib/firegate ]]; then
+  echo "test-package: firegate (its package, user, groups or folders) is on this machine already; this" \
+    "script installs and purges it, so run it on a disposable machine" >&2
   exit 1
 fi
 
@@ -91,7 +95,7 @@ check "user firegate exists" id firegate
 equals "firegate's groups" "dialout firegate firegate-operators" "$(id -nG firegate | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')"
 equals "firegate's shell" "/usr/sbin/nologin" "$(getent passwd firegate | cut -d: -f7)"
 equals "/etc/firegate" "root:root 755" "$(mode_of /etc/firegate)"
-equals "/etc/firegate/firegate.toml" "root:root 644" "$(mode_of /etc/firegate/firegate.toml)"
+equals "/etc/firegate/firegate.toml (it may hold passwords)" "root:firegate 640" "$(mode_of /etc/firegate/firegate.toml)"
 check "firegate.toml is a conffile" grep -qx /etc/firegate/firegate.toml /var/lib/dpkg/info/firegate.conffiles
 check "the site's profile folders exist" test -d /etc/firegate/profiles/modbus -a -d /etc/firegate/profiles/mqtt
 check "the shipped SD-1 profile" test -f /usr/share/firegate/profiles/modbus/sd-1.toml
@@ -103,7 +107,9 @@ step "the installed programs and the unit"
 equals "firegated --version" "firegated $version" "$(/usr/sbin/firegated --version)"
 check "firegatectl --version" /usr/bin/firegatectl --version
 check "firegate-sim --help" /usr/bin/firegate-sim --help
-check "the example validates against the shipped profiles" /usr/sbin/firegated --check-config /etc/firegate/firegate.toml
+check "the new site's file validates" /usr/sbin/firegated --check-config /etc/firegate/firegate.toml
+check "the commented example validates against the shipped profiles" bash -c \
+  "sed 's#^dir = \"profiles\"#dir = \"/etc/firegate/profiles\"#' /usr/share/doc/firegate/examples/firegate.toml >$work/example.toml && /usr/sbin/firegated --check-config $work/example.toml"
 check "man firegated, firegate.toml, firegatectl" man -w firegated.8 firegate.toml.5 firegatectl.1
 verify=$(systemd-analyze verify /lib/systemd/system/firegated.service 2>&1 || true)
 equals "systemd-analyze verify" "" "$verify"
@@ -111,7 +117,7 @@ exposure=$(systemd-analyze security --offline=yes /lib/systemd/system/firegated.
   | sed -n 's/.*Overall exposure level for firegated.service: \([0-9.]*\).*/\1/p')
 check "exposure $exposure <= 1.5" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 1.5) }'
 
-step "the daemon as the unit runs it, with the example file"
+step "the daemon as the unit runs it, with the new site's file (no buses)"
 "${sudo[@]}" useradd --no-create-home --groups firegate-operators fg-operator
 "${sudo[@]}" useradd --no-create-home fg-visitor
 start_daemon first
@@ -127,7 +133,7 @@ check "the database is unreadable to operators" bash -c "! ${sudo[*]} setpriv --
 stop_daemon
 
 step "edit the site file, then upgrade to a higher version whose example changed too"
-"${sudo[@]}" sed -i 's/^description = "Edge box in the kitchen office"/description = "edited on site"/' /etc/firegate/firegate.toml
+"${sudo[@]}" sed -i 's/^description = "new firegate box"/description = "edited on site"/' /etc/firegate/firegate.toml
 check "the edit is in place" grep -q 'edited on site' /etc/firegate/firegate.toml
 new_version="${version}+upgrade1"
 for pkg in firegate firegate-tools; do
@@ -146,6 +152,7 @@ apt_install "$work/firegate_${new_version}_${arch}.deb" "$work/firegate-tools_${
 equals "installed version" "$new_version" "$(dpkg-query -W -f='${Version}' firegate)"
 check "the local edit survived the upgrade" grep -q 'edited on site' /etc/firegate/firegate.toml
 check "the new example is kept beside it" test -f /etc/firegate/firegate.toml.dpkg-dist
+equals "/etc/firegate/firegate.toml after the upgrade" "root:firegate 640" "$(mode_of /etc/firegate/firegate.toml)"
 check "the edited file still validates" /usr/sbin/firegated --check-config /etc/firegate/firegate.toml
 step "commissioning as docs/install.md does it: the uplink pointed at a broker, firegatectl test-alarm"
 # The platform is a mosquitto on loopback and firegate-center (from firegate-tools) acknowledging
@@ -161,7 +168,9 @@ for _ in $(seq 100); do grep -q watching "$work/center.log" && break; sleep 0.1;
 "${sudo[@]}" sed -i "s/^host = \"platform.example.org\"/host = \"127.0.0.1\"/; s/^port = 1883\$/port = $port/" \
   /etc/firegate/firegate.toml
 start_daemon upgraded
-check "the upgraded daemon opens the database the first one made" "${sudo[@]}" /usr/bin/firegatectl status
+check "the upgraded daemon opens the database the first one made (storage ok, not in memory)" bash -c \
+  "${sudo[*]} /usr/bin/firegatectl --json status \
+   | python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)[\"storage\"][\"state\"] != \"ok\")'"
 if "${sudo[@]}" setpriv --reuid=fg-operator --regid=fg-operator --init-groups \
   /usr/bin/firegatectl test-alarm --wait 60 >"$work/test-alarm.log" 2>&1; then
   echo "  ok    firegatectl test-alarm: acknowledged by the platform"

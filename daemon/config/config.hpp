@@ -131,7 +131,7 @@ struct gb26875_uplink_config {
 /// The local control API firegatectl talks to ([control]; docs/control-api.md).
 struct control_config {
   bool enabled{true};
-  /// The Unix socket; its folder must exist (systemd's RuntimeDirectory makes /run/firegate).
+  /// The Unix socket; its folder must exist (the package's tmpfiles.d makes /run/firegate).
   std::string socket{"/run/firegate/control.sock"};
   /// Members of this group may use the socket (mode 0660); empty: the daemon's own group. Its own
   /// group, not the service's: a technician who may run firegatectl need not read the database or keys.

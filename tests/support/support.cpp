@@ -396,8 +396,10 @@ keepalive_s = 5
 }
 
 std::string site_base(const std::filesystem::path& db) {
+  // shipped = "": the tests see the source tree's profiles alone, whatever is installed on the machine.
   return fmt::format(R"([profiles]
 dir = "{}"
+shipped = ""
 [gateway]
 id = "gw-test"
 [site]

@@ -25,6 +25,7 @@ namespace {
 std::string gateway_config(const temp_dir& dir, std::uint16_t broker_port, std::uint16_t modbus_port) {
   return fmt::format(R"([profiles]
 dir = "{}"
+shipped = ""
 [gateway]
 id = "gw-test"
 [site]

@@ -132,8 +132,8 @@ TEST_CASE("enumerations list the allowed values") {
       r.errors.items()[0].message.find("\"restraunt\" is not known; did you mean \"restaurant\"? use one of: "
                                        "factory, restaurant") == 0);
 
-  auto profile =
-      load(edited("profile = \"SD-1\"             # a profile in", "profile = \"SD-l\"  # a profile in"));
+  auto profile = load(
+      edited("profile = \"SD-1\"             # a Modbus profile", "profile = \"SD-l\"  # a Modbus profile"));
   REQUIRE(profile.errors.size() == 1);
   CHECK(profile.errors.items()[0].path == "devices[0].profile");
   CHECK(profile.errors.items()[0].message.find("\"SD-l\" is not a profile in") == 0);

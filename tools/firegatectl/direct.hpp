@@ -31,8 +31,8 @@ void direct_scan(const direct_line& line, int first, int last,
                  std::shared_ptr<const firegate::modbus::profile_library> library,
                  const std::function<void(const firegate::unit_identity&)>& progress);
 
-/// The shipped profiles firegatectl compares units with (FIREGATE_PROFILES, the source tree's, or
-/// /etc/firegate/profiles); errors go to `errors`.
+/// The shipped profiles firegatectl compares units with (FIREGATE_PROFILES, the source tree's from a
+/// build folder, or the installed <prefix>/share/firegate/profiles); errors go to `errors`.
 std::shared_ptr<const firegate::modbus::profile_library> shipped_profiles(const std::string& dir,
                                                                           std::string& errors);
 
