@@ -334,6 +334,15 @@ linkage_config parse_linkage(config_node& node, const gateway_file& f) {
   return l;
 }
 
+/// Where a configuration's profiles are looked up, the site's folder first; the shipped one unless
+/// it is off or the same folder. The parse and the revision both use it.
+std::vector<std::filesystem::path> profile_dirs_of(const gateway_file& f) {
+  std::vector<std::filesystem::path> dirs{f.profiles_dir};
+  if (!f.shipped_profiles_dir.empty() && f.shipped_profiles_dir != f.profiles_dir)
+    dirs.emplace_back(f.shipped_profiles_dir);
+  return dirs;
+}
+
 gateway_file parse_file(const toml::table& root, const std::string& file, config_errors& errors,
                         const bus_parsers& parsers) {
   gateway_file f;
@@ -348,10 +357,7 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
   const auto base = std::filesystem::path(file).parent_path();
   f.profiles_dir = (base / profiles).lexically_normal().string();
   if (!shipped.empty()) f.shipped_profiles_dir = (base / shipped).lexically_normal().string();
-  parse_context context{{}, base, errors, {}};
-  context.profile_dirs.emplace_back(f.profiles_dir);
-  if (!f.shipped_profiles_dir.empty() && f.shipped_profiles_dir != f.profiles_dir)
-    context.profile_dirs.emplace_back(f.shipped_profiles_dir);
+  parse_context context{profile_dirs_of(f), base, errors, {}};
   if (auto n = top.get_table("gateway", presence::required)) f.gateway = parse_gateway(*n);
   if (auto n = top.get_table("site", presence::required)) f.site = parse_site(*n);
   if (auto n = top.get_table("storage", presence::required)) f.storage = parse_storage(*n);
@@ -495,13 +501,7 @@ load_result load_config_file(const std::filesystem::path& path, const bus_parser
   std::ostringstream text;
   text << in.rdbuf();
   auto result = load_config_text(text.str(), path.string(), parsers);
-  if (result.config) {
-    std::vector<std::filesystem::path> dirs{result.config->profiles_dir};
-    if (!result.config->shipped_profiles_dir.empty() &&
-        result.config->shipped_profiles_dir != result.config->profiles_dir)
-      dirs.emplace_back(result.config->shipped_profiles_dir);
-    result.config->revision = revision_of(text.str(), dirs);
-  }
+  if (result.config) result.config->revision = revision_of(text.str(), profile_dirs_of(*result.config));
   return result;
 }
 

@@ -99,7 +99,7 @@ void report_devices_without_profiles(config_node& bus, std::vector<std::string> 
 void for_each_profile_folder(const std::vector<std::filesystem::path>& folders, config_errors& errors,
                              std::string_view what,
                              const std::function<void(const std::filesystem::path&)>& each);
-/// The folders, as an error names them: "A (site) or B (shipped)".
+/// The folders, as an error names them: "SITE/modbus or SHIPPED/modbus".
 std::string profile_folders_text(const std::vector<std::filesystem::path>& folders);
 
 /// Every *.toml in `dir`, in name order, parsed and handed to `each` with its root table; errors
