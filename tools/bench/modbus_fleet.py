@@ -1,14 +1,18 @@
 #!/usr/bin/python3
 """Modbus fleet benchmark: one firegated polling N simulated Modbus TCP devices.
 
-Starts a mosquitto of its own, firegate-sim with N SD-1 detectors (PER_PORT units on each of
-N / PER_PORT ports, so PER_PORT = 1 is N separate Modbus TCP devices) and firegated with one bus per
+Starts a mosquitto of its own, firegate-sim with N devices of PROFILE (SD-1 unless --profile;
+PM-10 is the benchmark's ten-register meter in tools/bench/profiles) with PER_PORT units on each of
+N / PER_PORT ports, so PER_PORT = 1 is N separate Modbus TCP devices, and firegated with one bus per
 port, all on loopback. Measures over a steady window:
 
   * firegated's CPU (utime + stime from /proc) per second and per poll, and the simulator's;
   * firegated's RSS at the end and its peak (VmHWM);
-  * polls and readings stored (counted in the SQLite file afterwards), requests answered by the
-    simulator per device per second;
+  * polls and readings stored (through firegatectl export), requests answered by the simulator per
+    device per second;
+  * flash: the bytes firegated had written to the block device (write_bytes of /proc/PID/io) a
+    second, against the readings' own bytes (8 a value) a second: the write amplification; and,
+    after the daemon stops, the bytes on disk a reading (the readings' tables, and the whole file);
 
 then fires FIRES detectors one after another through the simulator and measures the time from the
 simulator's log line of each change to the fire alarm's arrival at a subscriber of the broker
@@ -87,10 +91,10 @@ def stored_in(build, work, t0, t1):
     return readings, len(polls)
 
 
-def site_lines(work, broker_port):
+def site_lines(work, broker_port, profiles=f"{ROOT}/config/profiles"):
     """A benchmark gateway's file up to its [uplink.mqtt] port: profiles, site, storage in WORK."""
     return [
-        '[profiles]', f'dir = "{ROOT}/config/profiles"',
+        '[profiles]', f'dir = "{profiles}"', 'shipped = ""',
         '[gateway]', 'id = "gw-bench"',
         '[site]', 'id = "site-bench"', 'name = "Benchmark site"', 'address = "loopback"',
         'category = "factory"', 'latitude = 30.27', 'longitude = 120.15',
@@ -150,14 +154,47 @@ def stop_all(procs, work, keep):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def gateway_config(work, broker_port, ports, per_port, alarm_ms, poll_ms):
-    lines = site_lines(work, broker_port) + ['telemetry = true']
+def profiles_folder(work):
+    """The shipped profiles and the benchmark's own (tools/bench/profiles), in one folder in WORK."""
+    folder = f"{work}/profiles"
+    shutil.copytree(f"{ROOT}/config/profiles", folder)
+    for kind in os.listdir(f"{ROOT}/tools/bench/profiles"):
+        for name in os.listdir(f"{ROOT}/tools/bench/profiles/{kind}"):
+            shutil.copy(f"{ROOT}/tools/bench/profiles/{kind}/{name}", f"{folder}/{kind}/{name}")
+    return folder
+
+
+def io_written(pid):
+    """Bytes the process has caused to be sent to the block device (write_bytes of /proc/PID/io)."""
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    return 0
+
+
+def disk_use(db):
+    """(bytes of the readings' tables, bytes of the whole file in use) of the database DB, read
+    once the daemon has stopped (dbstat: pages of each table and index)."""
+    import sqlite3
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+        names = [n for (n,) in c.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")]
+        tables = [n for n in ("readings", "polls", "layouts") if n in names]
+        table_bytes = c.execute(
+            f"SELECT SUM(pgsize) FROM dbstat WHERE name IN ({','.join('?' * len(tables))})", tables).fetchone()[0]
+        page_size = c.execute("PRAGMA page_size").fetchone()[0]
+        used = (c.execute("PRAGMA page_count").fetchone()[0] - c.execute("PRAGMA freelist_count").fetchone()[0])
+        return table_bytes or 0, used * page_size
+
+
+def gateway_config(work, broker_port, ports, per_port, alarm_ms, poll_ms, profile="SD-1", profiles=None):
+    lines = site_lines(work, broker_port, profiles or f"{ROOT}/config/profiles") + ['telemetry = true']
     for i, port in enumerate(ports):
         lines += ['[[buses]]', f'name = "tcp-{i}"', 'driver = "modbus_tcp"', 'host = "127.0.0.1"',
                   f'port = {port}', 'timeout_ms = 1000', f'poll_interval_ms = {poll_ms}',
                   f'alarm_interval_ms = {alarm_ms}']
         for unit in range(1, per_port + 1):
-            lines += ['[[devices]]', f'name = "dev-{i}-{unit}"', f'bus = "tcp-{i}"', 'profile = "SD-1"',
+            lines += ['[[devices]]', f'name = "dev-{i}-{unit}"', f'bus = "tcp-{i}"', f'profile = "{profile}"',
                       f'unit_id = {unit}', f'location = "bench {i}/{unit}"']
     return write_config(work, lines)
 
@@ -191,6 +228,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--per-port", type=int, default=1, help="units per simulated port (1: one device a port)")
+    ap.add_argument("--profile", default="SD-1", help="the devices' profile (PM-10: ten holding registers)")
     ap.add_argument("--alarm-ms", type=int, default=1000)
     ap.add_argument("--poll-ms", type=int, default=1000)
     ap.add_argument("--warmup", type=float, default=5)
@@ -210,9 +248,10 @@ def main():
 
     try:
         broker, broker_port = start_broker(work, start)
+        profiles = profiles_folder(work)
 
-        sim = start([f"{args.build}/tools/firegate-sim", "--port", "0", "--ports", str(nports),
-                     "--devices", f"SD-1:1-{args.per_port}", "--port-file", f"{work}/ports",
+        sim = start([f"{args.build}/tools/firegate-sim", "--port", "0", "--ports", str(nports), "--profiles", profiles,
+                     "--devices", f"{args.profile}:1-{args.per_port}", "--port-file", f"{work}/ports",
                      "--commands", "--stats-ms", "1000", "--tick-ms", "1000"], "sim.log",
                     stdin=subprocess.PIPE, text=True)
         wait_for(lambda: os.path.exists(f"{work}/ports"), 30, "firegate-sim")
@@ -220,7 +259,8 @@ def main():
 
         sub = start(["/usr/bin/mosquitto_sub", "-p", str(broker_port), "-t", "firegate/+/+/alarm", "-q", "1",
                      "-F", "%U %p"], "alarms.txt")
-        config = gateway_config(work, broker_port, ports, args.per_port, args.alarm_ms, args.poll_ms)
+        config = gateway_config(work, broker_port, ports, args.per_port, args.alarm_ms, args.poll_ms, args.profile,
+                                profiles)
         daemon = start([f"{args.build}/daemon/firegated", "-c", config], "firegated.log")
         def started():
             if daemon.poll() is not None:
@@ -231,11 +271,11 @@ def main():
         time.sleep(args.warmup)
         t0 = time.time()
         cpu0, sim0 = cpu_seconds(daemon.pid), cpu_seconds(sim.pid)
-        broker0 = cpu_seconds(broker.pid)
+        broker0, written0 = cpu_seconds(broker.pid), io_written(daemon.pid)
         time.sleep(args.seconds)
         t1 = time.time()
         cpu1, sim1 = cpu_seconds(daemon.pid), cpu_seconds(sim.pid)
-        broker1 = cpu_seconds(broker.pid)
+        broker1, written1 = cpu_seconds(broker.pid), io_written(daemon.pid)
         mem = memory_kib(daemon.pid)
 
         latencies = []
@@ -265,8 +305,10 @@ def main():
         # store's own reading, not the database behind its back), once the window's last flush is in.
         time.sleep(2)
         readings, polls = stored_in(args.build, work, t0, t1)
+        all_readings, _ = stored_in(args.build, work, 0, time.time() + 60)
         daemon.terminate()
         daemon.wait(timeout=20)
+        table_bytes, file_bytes = disk_use(f"{work}/firegate.db")
         window = t1 - t0
         stats = [float(m.group(1)) for m in re.finditer(r"stats requests=\d+ per_s=([\d.]+)", open(f"{work}/sim.log").read())]
         requests_per_s = statistics.median(stats[-int(args.seconds):]) if stats else 0
@@ -282,6 +324,11 @@ def main():
             "firegated_private_dirty_mib": round(mem["Private_Dirty"] / 1024, 1),
             "sim_cpu_percent": round(100 * (sim1 - sim0) / window, 2),
             "broker_cpu_percent": round(100 * (broker1 - broker0) / window, 2),
+            "disk_write_kib_per_s": round((written1 - written0) / window / 1024, 1),
+            "reading_kib_per_s": round(8 * readings / window / 1024, 1),
+            "write_amplification": round((written1 - written0) / (8 * readings), 2) if readings else None,
+            "table_bytes_per_reading": round(table_bytes / all_readings, 1) if all_readings else None,
+            "file_bytes_per_reading": round(file_bytes / all_readings, 1) if all_readings else None,
         }
         if latencies:
             result.update({"fires": args.fires, "alarms_received": len(latencies), **latency_fields(latencies)})

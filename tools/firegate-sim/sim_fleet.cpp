@@ -50,13 +50,6 @@ const std::vector<start_value>& start_values(std::string_view profile) {
   return none;
 }
 
-double noise_of(std::string_view profile, std::string_view point) {
-  for (const auto& s : start_values(profile)) {
-    if (s.point == point) return s.noise;
-  }
-  return 0;
-}
-
 bool is_bit_table(modbus::register_table t) {
   return t == modbus::register_table::coil || t == modbus::register_table::discrete_input;
 }
@@ -105,10 +98,25 @@ std::optional<std::string> fleet::add(std::uint8_t unit,
       reserved.emplace(a, true);
     }
   }
-  for (const auto& s : start_values(d.profile->name)) {
+  const auto& known = start_values(d.profile->name);
+  for (const auto& s : known) {
     if (const auto* p = point(d, s.point)) {
       put(d, *p, s.value);
-      if (s.noise > 0) d.base.emplace(std::string(s.point), s.value);
+      if (s.noise > 0) {
+        d.base.emplace(std::string(s.point), s.value);
+        d.noise.emplace(std::string(s.point), s.noise);
+      }
+    }
+  }
+  if (known.empty()) {
+    // A profile the simulator has no figures for (a site's own, a benchmark's meter): every
+    // measured point (a register with a unit and no labels) starts at 25 and wanders by ten steps
+    // of its resolution, so that it looks like a live sensor rather than a row of zeros.
+    for (const auto& p : d.profile->points) {
+      if (is_bit_table(p.table) || p.unit.empty() || !p.labels.empty()) continue;
+      put(d, p, 25.0);
+      d.base.emplace(p.name, 25.0);
+      d.noise.emplace(p.name, 10 * std::abs(p.scale));
     }
   }
   devices_.emplace(unit, std::move(d));
@@ -285,7 +293,8 @@ void fleet::tick(steady::time_point now) {
       if (p == nullptr) continue;
       const auto raw = register_of(d, *p);
       if (raw && std::find(p->invalid.begin(), p->invalid.end(), *raw) != p->invalid.end()) continue;  // open
-      const auto amplitude = d.ramps.contains(name) ? 0.0 : noise_of(d.profile->name, name);
+      const auto noise = d.noise.find(name);
+      const auto amplitude = d.ramps.contains(name) || noise == d.noise.end() ? 0.0 : noise->second;
       if (amplitude > 0 && !change(random_)) continue;
       const auto v = std::max(0.0, base + amplitude * unit_noise(random_));
       // Round to the point's resolution so the integer types take it.

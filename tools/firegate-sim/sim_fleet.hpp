@@ -38,6 +38,8 @@ struct device {
   bool strict{false};
   /// Drifting points: the value set by a script or at start, noise is added around it.
   std::map<std::string, double, std::less<>> base;
+  /// How much each drifting point wanders around its base (engineering units).
+  std::map<std::string, double, std::less<>> noise;
   struct ramp {
     double from, to;
     steady::time_point start;
