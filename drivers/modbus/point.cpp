@@ -49,7 +49,20 @@ point_value scaled(const point_def& p, std::int64_t raw) {
   if (std::find(p.invalid.begin(), p.invalid.end(), raw) != p.invalid.end()) {
     return {static_cast<double>(raw), quality::bad};
   }
-  return {static_cast<double>(raw) * p.scale + p.offset, quality::good};
+  const auto value = static_cast<double>(raw);
+  // A scale of 1/n (0.1, 0.01, 0.05) divides by n: 3 × 0.1 is 0.30000000000000004 in binary, while
+  // 3 / 10 is the double nearest 0.3, the decimal the device means. The platform's JSON and the
+  // store's packed values (docs/storage.md) are shorter for it. An offset that is a whole number
+  // of steps is added before the division, for the same reason.
+  if (std::fabs(p.scale) < 1) {
+    const double n = std::round(1 / p.scale);
+    if (std::fabs(n) <= 1e6 && 1 / n == p.scale) {
+      const double steps = std::round(p.offset * n);
+      if (steps / n == p.offset && std::fabs(steps) < 1e15) return {(value + steps) / n, quality::good};
+      return {value / n + p.offset, quality::good};
+    }
+  }
+  return {value * p.scale + p.offset, quality::good};
 }
 
 }  // namespace

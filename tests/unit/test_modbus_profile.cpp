@@ -64,6 +64,30 @@ TEST_CASE("16-bit types, scale, offset and byte order") {
   CHECK(decode_registers(p, regs{0x3412}).value == 0x1234);
 }
 
+TEST_CASE("a scale of 1/n gives the decimal the device means, not the binary product") {
+  // 3 x 0.1 is 0.30000000000000004 as doubles multiply; the register means 0.3, the double a
+  // parser reads from the text "0.3". Compared with ==, not Approx: the exact double matters to
+  // the platform's JSON and to the store's packed values.
+  auto p = reg(data_type::uint16);
+  p.scale = 0.1;
+  CHECK(3 * 0.1 != 0.3);
+  CHECK(decode_registers(p, regs{653}).value == 65.3);
+  CHECK(decode_registers(p, regs{3}).value == 0.3);
+  p.scale = 0.01;
+  CHECK(decode_registers(p, regs{2407}).value == 24.07);
+  p.scale = 0.05;  // 1/20
+  CHECK(decode_registers(p, regs{7}).value == 0.35);
+  // An offset of whole steps is taken before the division: (6530 - 4000) / 100, where 6530 / 100
+  // - 40 would be 25.299999999999997.
+  p.scale = 0.01;
+  p.offset = -40;
+  CHECK(decode_registers(p, regs{6530}).value == 25.3);
+  // A scale that is not 1/n multiplies as before.
+  p.offset = 0;
+  p.scale = 0.3;
+  CHECK(decode_registers(p, regs{10}).value == 10 * 0.3);
+}
+
 TEST_CASE("32-bit types in both word orders") {
   // 12.5f is 0x41480000.
   auto f = reg(data_type::float32);
