@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace firegate {
 
@@ -69,6 +70,10 @@ class store::statement {
   statement& bind(int i, const std::string& v) {
     return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }
+  /// Binds bytes as a BLOB; SQLite copies them.
+  statement& bind_blob(int i, std::string_view v) {
+    return check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
   /// true while there is a row.
   bool step() {
     const int rc = sqlite3_step(stmt_);
@@ -85,6 +90,12 @@ class store::statement {
   bool is_null(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   sqlite3_stmt* raw() { return stmt_; }
   std::string text(int col) { return column_text(stmt_, col); }
+  /// A BLOB column's bytes, valid until the next step or reset.
+  std::string_view blob(int col) {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p == nullptr ? std::string_view{}
+                        : std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
 
  private:
   statement& check(int rc) {

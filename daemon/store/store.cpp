@@ -1,9 +1,11 @@
 #include "store.hpp"
 
+#include "poll_codec.hpp"
 #include "statement.hpp"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sqlite3.h>
 
 #include <fcntl.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -85,9 +88,37 @@ store::store(const std::string& path) : path_(path), lock_fd_(path == ":memory:"
   }
 }
 
+void store::load_names() {
+  series_.clear();
+  names_.clear();
+  layout_ids_.clear();
+  layouts_.clear();
+  statement all(*this, "SELECT id, device, point, unit FROM series");
+  while (all.step()) {
+    series_[all.text(1)][all.text(2)] = all.int64(0);
+    names_[all.int64(0)] = {all.text(1), all.text(2), all.text(3)};
+  }
+  if (user_version() < 8) return;  // while migrating: the polls come with schema 8
+  statement layouts(*this, "SELECT id, series FROM layouts");
+  while (layouts.step()) {
+    std::vector<std::int64_t> ids;
+    const auto text = layouts.text(1);
+    for (std::size_t at = 0; at < text.size();) {
+      auto comma = text.find(',', at);
+      if (comma == std::string::npos) comma = text.size();
+      ids.push_back(std::strtoll(text.c_str() + at, nullptr, 10));
+      at = comma + 1;
+    }
+    layout_ids_[ids] = layouts.int64(0);
+    layouts_[layouts.int64(0)] = std::move(ids);
+  }
+}
+
 void store::open_database() {
   series_.clear();
   names_.clear();
+  layout_ids_.clear();
+  layouts_.clear();
   next_seq_ = 1;
   damaged_ = false;
   integrity_note_.clear();
@@ -136,11 +167,7 @@ void store::open_database() {
     statement s(*this, "SELECT COALESCE(MAX(seq), 0) FROM events");
     s.step();
     next_seq_ = static_cast<std::uint64_t>(s.int64(0)) + 1;
-    statement all(*this, "SELECT id, device, point, unit FROM series");
-    while (all.step()) {
-      series_[all.text(1)][all.text(2)] = all.int64(0);
-      names_[all.int64(0)] = {all.text(1), all.text(2), all.text(3)};
-    }
+    load_names();
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -205,8 +232,27 @@ std::int64_t store::series_of(const reading& r) {
   return id;
 }
 
+std::int64_t store::layout_of(const std::vector<std::int64_t>& series) {
+  if (auto it = layout_ids_.find(series); it != layout_ids_.end()) return it->second;
+  statement add(*this, "INSERT INTO layouts (series) VALUES (?)");
+  add.bind(1, fmt::format("{}", fmt::join(series, ",")));
+  add.step();
+  const auto id = sqlite3_last_insert_rowid(db_);
+  layout_ids_.emplace(series, id);
+  layouts_.emplace(id, series);
+  layouts_added_.push_back(id);
+  return id;
+}
+
 void store::rollback() {
   sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  for (const auto id : layouts_added_) {
+    if (auto it = layouts_.find(id); it != layouts_.end()) {
+      layout_ids_.erase(it->second);
+      layouts_.erase(it);
+    }
+  }
+  layouts_added_.clear();
   for (const auto id : series_added_) {
     const auto& n = names_[id];
     if (auto d = series_.find(n.device); d != series_.end()) {
@@ -229,11 +275,10 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
                                                              const std::string& topic,
                                                              std::size_t max_polls) {
   std::vector<queued_telemetry> queued;
-  statement s(*this, "INSERT INTO readings (time_ms, series, value, quality) VALUES (?, ?, ?, ?)");
-  statement out(
-      *this,
-      "INSERT INTO outbox (lane, topic, payload, created_ms, first_reading, last_reading, delivered) "
-      "VALUES (?, ?, '', ?, ?, ?, ?)");
+  statement s(*this, "INSERT INTO polls (time_ms, layout, data) VALUES (?, ?, ?)");
+  statement out(*this,
+                "INSERT INTO outbox (lane, topic, payload, created_ms, first_poll, last_poll, delivered) "
+                "VALUES (?, ?, '', ?, ?, ?, ?)");
   const auto now = to_ms(clock::now());
   std::int64_t first = 0, last = 0;
   std::size_t polls = 0, first_index = 0;
@@ -247,25 +292,32 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
     highest_id_ = std::max<std::int64_t>(highest_id_, queued.back().id);
     polls = 0;
   };
-  for (std::size_t i = 0; i < readings.size(); ++i) {
-    const auto& r = readings[i];
-    // A poll is a run of readings of one device with one time (drivers report them so).
-    const bool new_poll = i == 0 || r.device != readings[i - 1].device || r.time != readings[i - 1].time;
-    if (new_poll && polls >= max_polls) emit(i);
-    s.bind(1, to_ms(r.time))
-        .bind(2, series_of(r))
-        .bind(3, r.value)
-        .bind(4, std::int64_t{static_cast<int>(r.q)});
+  std::vector<std::int64_t> series;
+  std::string data;
+  for (std::size_t i = 0; i < readings.size();) {
+    // A poll is a run of readings of one device with one time (drivers report them so): one row,
+    // its values packed (poll_codec), its points named once by its layout.
+    const auto& head = readings[i];
+    std::size_t end = i + 1;
+    while (end < readings.size() && readings[end].time == head.time && readings[end].device == head.device)
+      ++end;
+    if (polls >= max_polls) emit(i);
+    series.clear();
+    data.clear();
+    for (std::size_t j = i; j < end; ++j) {
+      series.push_back(series_of(readings[j]));
+      poll_codec::append(data, readings[j].value, readings[j].q);
+    }
+    s.bind(1, to_ms(head.time)).bind(2, layout_of(series)).bind_blob(3, data);
     s.step();
     s.reset();
     last = sqlite3_last_insert_rowid(db_);
-    if (new_poll) {
-      if (polls == 0) {
-        first = last;
-        first_index = i;
-      }
-      ++polls;
+    if (polls == 0) {
+      first = last;
+      first_index = i;
     }
+    ++polls;
+    i = end;
   }
   emit(readings.size());
   return queued;
@@ -285,6 +337,7 @@ std::vector<store::queued_telemetry> store::append_telemetry(std::span<const rea
       auto queued = insert_telemetry(readings, topic, std::max<std::size_t>(max_polls, 1));
       exec("COMMIT");
       series_added_.clear();
+      layouts_added_.clear();
       return queued;
     } catch (const store_full&) {
       rollback();
@@ -355,15 +408,29 @@ std::int64_t store::enqueue(lane l, const std::string& topic, const std::string&
   return id;
 }
 
-std::vector<reading> store::readings_between(std::int64_t first, std::int64_t last) {
-  std::vector<reading> out;
-  statement s(*this, "SELECT time_ms, series, value, quality FROM readings WHERE rowid BETWEEN ? AND ?");
-  s.bind(1, first).bind(2, last);
-  while (s.step()) {
-    const auto& n = names_[s.int64(1)];
-    out.push_back({n.device, n.point, s.real(2), n.unit, s.int64(3) == 0 ? quality::good : quality::bad,
-                   clock::time_point(std::chrono::milliseconds(s.int64(0)))});
+void store::unpack_poll(std::int64_t time_ms, std::int64_t layout, std::string_view data,
+                        std::vector<reading>& out) {
+  const auto it = layouts_.find(layout);
+  if (it == layouts_.end()) return;
+  const clock::time_point time{std::chrono::milliseconds(time_ms)};
+  for (const auto id : it->second) {
+    reading r;
+    if (!poll_codec::next(data, r.value, r.q)) return;
+    const auto n = names_.find(id);
+    if (n == names_.end()) continue;
+    r.device = n->second.device;
+    r.point = n->second.point;
+    r.unit = n->second.unit;
+    r.time = time;
+    out.push_back(std::move(r));
   }
+}
+
+std::vector<reading> store::polls_between(std::int64_t first, std::int64_t last) {
+  std::vector<reading> out;
+  statement s(*this, "SELECT time_ms, layout, data FROM polls WHERE rowid BETWEEN ? AND ?");
+  s.bind(1, first).bind(2, last);
+  while (s.step()) unpack_poll(s.int64(0), s.int64(1), s.blob(2), out);
   return out;
 }
 
@@ -372,15 +439,15 @@ std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit,
   // Candidates first; the readings of a telemetry item are read only once it is chosen.
   struct candidate {
     outbox_item item;
-    std::optional<std::pair<std::int64_t, std::int64_t>> range;  ///< telemetry: rowids of its readings
+    std::optional<std::pair<std::int64_t, std::int64_t>> range;  ///< telemetry: rowids of its polls
   };
   std::vector<candidate> chosen;
   const std::int64_t bit = std::int64_t{1} << uplink;
   const auto fetch = [&](lane l, bool newest_first, std::size_t n) {
     std::vector<candidate> got;
-    statement s(*this, newest_first ? "SELECT id, topic, payload, first_reading, last_reading FROM outbox "
+    statement s(*this, newest_first ? "SELECT id, topic, payload, first_poll, last_poll FROM outbox "
                                       "WHERE lane = ? AND (delivered & ?) = 0 ORDER BY id DESC LIMIT ?"
-                                    : "SELECT id, topic, payload, first_reading, last_reading FROM outbox "
+                                    : "SELECT id, topic, payload, first_poll, last_poll FROM outbox "
                                       "WHERE lane = ? AND (delivered & ?) = 0 ORDER BY id LIMIT ?");
     s.bind(1, std::int64_t{static_cast<int>(l)})
         .bind(2, bit)
@@ -402,7 +469,7 @@ std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit,
   std::vector<outbox_item> items;
   items.reserve(limit);
   for (std::size_t i = 0; i < events; ++i) items.push_back(std::move(chosen[i].item));
-  // Telemetry lives on other pages (readings above all): damage there must not keep the alarms
+  // Telemetry lives on other pages (polls above all): damage there must not keep the alarms
   // and faults read above from going out. The damage is noted (damaged()) for the owner to act on.
   try {
     if (chosen.size() < limit) {
@@ -420,7 +487,7 @@ std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit,
     }
     for (std::size_t i = events; i < chosen.size(); ++i) {
       auto& c = chosen[i];
-      if (c.range) c.item.readings = readings_between(c.range->first, c.range->second);
+      if (c.range) c.item.readings = polls_between(c.range->first, c.range->second);
       items.push_back(std::move(c.item));
     }
   } catch (const store_corrupt&) {
@@ -524,9 +591,14 @@ std::size_t store::event_count() {
 }
 
 std::size_t store::reading_count() {
-  statement s(*this, "SELECT COUNT(*) FROM readings");
-  s.step();
-  return static_cast<std::size_t>(s.int64(0));
+  std::size_t n = 0;
+  statement s(*this, "SELECT layout, COUNT(*) FROM polls GROUP BY layout");
+  while (s.step()) {
+    if (auto it = layouts_.find(s.int64(0)); it != layouts_.end()) {
+      n += it->second.size() * static_cast<std::size_t>(s.int64(1));
+    }
+  }
+  return n;
 }
 
 }  // namespace firegate

@@ -17,6 +17,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 struct sqlite3;
@@ -251,18 +252,30 @@ class store {
   std::int64_t insert_event(const event& e, lane l, const std::string& topic, const std::string& payload);
   std::vector<queued_telemetry> insert_telemetry(std::span<const reading> readings, const std::string& topic,
                                                  std::size_t max_polls);
-  std::vector<reading> readings_between(std::int64_t first, std::int64_t last);
-  reading reading_at(statement& s, std::int64_t series, int col);
+  /// The readings of the polls with rowids in [first, last], oldest first.
+  std::vector<reading> polls_between(std::int64_t first, std::int64_t last);
+  /// Appends a poll row's readings to `out`: its layout's series, its values from `data`
+  /// (poll_codec). A layout or series it does not know, or a damaged value, ends the poll there.
+  void unpack_poll(std::int64_t time_ms, std::int64_t layout, std::string_view data,
+                   std::vector<reading>& out);
+  /// The layouts (lists of series) of `device`'s polls.
+  std::vector<std::int64_t> layouts_of(const std::string& device) const;
+  /// Schema 8: the readings, a row each, packed into a row a poll, and telemetry's ranges moved.
+  void pack_readings_into_polls();
   eviction evict_until_under(std::uint64_t target_bytes);
   /// Deletes the readings with a rowid below `cut` and the undelivered telemetry starting among
   /// them, adding the counts to `into`; inside the caller's transaction.
   void evict_readings_before(std::int64_t cut, eviction& into);
   void count_eviction(const eviction& e);
-  /// Rolls back the open transaction and forgets series ids it added.
+  /// Rolls back the open transaction and forgets series and layout ids it added.
   void rollback();
-  std::vector<std::int64_t> series_added_;  ///< in the open transaction
+  std::vector<std::int64_t> series_added_;   ///< in the open transaction
+  std::vector<std::int64_t> layouts_added_;  ///< in the open transaction
   /// The series id of a reading's device and point, added on first sight.
   std::int64_t series_of(const reading& r);
+  /// The layout id of a poll of these series, in this order, added on first sight.
+  std::int64_t layout_of(const std::vector<std::int64_t>& series);
+  void load_names();
   void migrate();
   [[noreturn]] void fail(const char* what);
   /// store_corrupt when SQLite's last error says the file is damaged, store_error otherwise.
@@ -292,6 +305,10 @@ class store {
   std::string integrity_note_;
   /// series ids by device, then point; every series is loaded at open.
   std::map<std::string, std::map<std::string, std::int64_t, std::less<>>, std::less<>> series_;
+  /// A poll row names its layout: the series of its values, in order (a device has one a group of
+  /// points it reads together). Loaded at open.
+  std::map<std::vector<std::int64_t>, std::int64_t> layout_ids_;
+  std::map<std::int64_t, std::vector<std::int64_t>> layouts_;
 };
 
 }  // namespace firegate

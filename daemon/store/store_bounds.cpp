@@ -59,29 +59,36 @@ eviction store::evicted_total() {
 
 void store::evict_readings_before(std::int64_t cut, eviction& into) {
   // Undelivered telemetry that starts among them goes with them.
-  statement tele(*this, "DELETE FROM outbox WHERE lane = ? AND first_reading < ?");
+  statement tele(*this, "DELETE FROM outbox WHERE lane = ? AND first_poll < ?");
   tele.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, cut);
   tele.step();
   into.telemetry_messages += static_cast<std::uint64_t>(sqlite3_changes(db_));
-  statement del(*this, "DELETE FROM readings WHERE rowid < ?");
+  // A poll row holds as many readings as its layout has series.
+  statement count(*this, "SELECT layout, COUNT(*) FROM polls WHERE rowid < ? GROUP BY layout");
+  count.bind(1, cut);
+  while (count.step()) {
+    if (auto it = layouts_.find(count.int64(0)); it != layouts_.end()) {
+      into.readings += it->second.size() * static_cast<std::uint64_t>(count.int64(1));
+    }
+  }
+  statement del(*this, "DELETE FROM polls WHERE rowid < ?");
   del.bind(1, cut);
   del.step();
-  into.readings += static_cast<std::uint64_t>(sqlite3_changes(db_));
 }
 
 eviction store::evict_until_under(std::uint64_t target_bytes) {
-  // Oldest first, a tenth of the readings at a time: the readings and every undelivered telemetry
+  // Oldest first, a tenth of the polls at a time: the readings and every undelivered telemetry
   // item that starts among them. Alarm and fault items are never touched.
   eviction total;
   total.reason = "size";
   exec("BEGIN IMMEDIATE");
   try {
     for (int round = 0; round < 50 && used_bytes() > target_bytes; ++round) {
-      statement span(*this, "SELECT MIN(rowid), MAX(rowid) FROM readings");
+      statement span(*this, "SELECT MIN(rowid), MAX(rowid) FROM polls");
       span.step();
       if (span.is_null(0)) break;
       const auto first = span.int64(0), last = span.int64(1);
-      evict_readings_before(first + std::max<std::int64_t>(1000, (last - first + 1) / 10), total);
+      evict_readings_before(first + std::max<std::int64_t>(250, (last - first + 1) / 10), total);
     }
     count_eviction(total);
     exec("COMMIT");
@@ -98,19 +105,19 @@ eviction store::enforce_bounds(clock::time_point now) {
   const auto cutoff = to_ms(now - bounds_.max_age);
   exec("BEGIN IMMEDIATE");
   try {
-    // Readings are appended in time order, so the first one young enough marks the cut.
-    statement young(*this, "SELECT rowid FROM readings WHERE time_ms >= ? ORDER BY rowid LIMIT 1");
+    // Polls are appended in time order, so the first one young enough marks the cut.
+    statement young(*this, "SELECT rowid FROM polls WHERE time_ms >= ? ORDER BY rowid LIMIT 1");
     young.bind(1, cutoff);
     std::optional<std::int64_t> cut;
     if (young.step()) {
       cut = young.int64(0);
     } else {
-      statement any(*this, "SELECT MAX(rowid) + 1 FROM readings");
+      statement any(*this, "SELECT MAX(rowid) + 1 FROM polls");
       if (any.step() && !any.is_null(0)) cut = any.int64(0);
     }
     if (cut) evict_readings_before(*cut, aged);
     // Telemetry items from before schema 3 carry their payload and no readings.
-    statement legacy(*this, "DELETE FROM outbox WHERE lane = ? AND first_reading IS NULL AND created_ms < ?");
+    statement legacy(*this, "DELETE FROM outbox WHERE lane = ? AND first_poll IS NULL AND created_ms < ?");
     legacy.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, cutoff);
     legacy.step();
     aged.telemetry_messages += static_cast<std::uint64_t>(sqlite3_changes(db_));

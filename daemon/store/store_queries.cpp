@@ -11,17 +11,14 @@
 
 namespace firegate {
 
-/// A reading from its series' names and the row's time, value and quality columns (from `col`).
-reading store::reading_at(statement& s, std::int64_t series, int col) {
-  const auto& n = names_[series];
-  reading r;
-  r.device = n.device;
-  r.point = n.point;
-  r.unit = n.unit;
-  r.time = clock::time_point(std::chrono::milliseconds(s.int64(col)));
-  r.value = s.real(col + 1);
-  r.q = s.int64(col + 2) == 0 ? quality::good : quality::bad;
-  return r;
+std::vector<std::int64_t> store::layouts_of(const std::string& device) const {
+  std::vector<std::int64_t> out;
+  for (const auto& [id, series] : layouts_) {
+    if (series.empty()) continue;
+    if (auto n = names_.find(series.front()); n != names_.end() && n->second.device == device)
+      out.push_back(id);
+  }
+  return out;
 }
 
 std::optional<clock::time_point> store::oldest_undelivered() {
@@ -49,19 +46,28 @@ std::vector<event> store::event_history(const std::string& device, std::size_t l
 std::vector<reading> store::latest_readings(const std::string& device, std::size_t scan) {
   std::vector<reading> out;
   auto it = series_.find(device);
-  if (it == series_.end()) return out;
-  std::set<std::int64_t> wanted;
-  for (const auto& [point, id] : it->second) wanted.insert(id);
-  // Newest first, stopping once every point is found: the rowid is the time order.
-  statement s(
-      *this,
-      "SELECT series, time_ms, value, quality FROM readings WHERE rowid > (SELECT IFNULL(MAX(rowid), 0) "
-      "FROM readings) - ? ORDER BY rowid DESC");
+  const auto layouts = layouts_of(device);
+  if (it == series_.end() || layouts.empty()) return out;
+  std::set<std::string, std::less<>> wanted;
+  for (const auto& [point, id] : it->second) wanted.insert(point);
+  // Newest first, stopping once every point is found: the rowid is the time order. A poll holds
+  // several readings, so `scan` readings are at most that many polls.
+  const auto sql = fmt::format(
+      "SELECT time_ms, layout, data FROM polls WHERE rowid > (SELECT IFNULL(MAX(rowid), 0) FROM polls) - ? "
+      "AND layout IN ({}) ORDER BY rowid DESC",
+      fmt::join(layouts, ","));
+  statement s(*this, sql.c_str());
   s.bind(1, static_cast<std::int64_t>(scan));
+  std::vector<reading> poll;
   while (!wanted.empty() && s.step()) {
-    const auto id = s.int64(0);
-    if (wanted.erase(id) == 0) continue;
-    out.push_back(reading_at(s, id, 1));
+    poll.clear();
+    unpack_poll(s.int64(0), s.int64(1), s.blob(2), poll);
+    for (auto& r : poll) {
+      if (auto w = wanted.find(r.point); w != wanted.end()) {
+        wanted.erase(w);
+        out.push_back(std::move(r));
+      }
+    }
   }
   std::sort(out.begin(), out.end(), [](const reading& a, const reading& b) { return a.point < b.point; });
   return out;
@@ -71,29 +77,28 @@ store::readings_page store::readings_between_times(clock::time_point from, clock
                                                    const std::string& device, std::int64_t after,
                                                    std::size_t limit) {
   readings_page page;
-  std::string series_filter;
+  page.next = after;
+  std::string layout_filter;
   if (!device.empty()) {
-    auto it = series_.find(device);
-    if (it == series_.end()) return page;  // never read: nothing to export
-    std::vector<std::string> ids;
-    for (const auto& [point, id] : it->second) ids.push_back(std::to_string(id));
-    series_filter = fmt::format(" AND series IN ({})", fmt::join(ids, ","));
+    const auto layouts = layouts_of(device);
+    if (layouts.empty()) return page;  // never read: nothing to export
+    layout_filter = fmt::format(" AND layout IN ({})", fmt::join(layouts, ","));
   }
-  // Integers the store made itself, so composing them into the text is safe.
+  // Integers the store made itself, so composing them into the text is safe. A page ends with a
+  // whole poll (`next` is a poll's rowid), so it may hold a few more than `limit` readings.
   const auto sql = fmt::format(
-      "SELECT rowid, series, time_ms, value, quality FROM readings WHERE rowid > ? AND time_ms >= ? AND "
-      "time_ms < ?{} ORDER BY rowid LIMIT ?",
-      series_filter);
+      "SELECT rowid, time_ms, layout, data FROM polls WHERE rowid > ? AND time_ms >= ? AND time_ms < ?{} "
+      "ORDER BY rowid LIMIT ?",
+      layout_filter);
   statement s(*this, sql.c_str());
   s.bind(1, after).bind(2, to_ms(from)).bind(3, to_ms(to)).bind(4, static_cast<std::int64_t>(limit + 1));
-  page.next = after;
   while (s.step()) {
-    if (page.readings.size() == limit) {
+    if (page.readings.size() >= limit) {
       page.more = true;
       break;
     }
     page.next = s.int64(0);
-    page.readings.push_back(reading_at(s, s.int64(1), 2));
+    unpack_poll(s.int64(1), s.int64(2), s.blob(3), page.readings);
   }
   return page;
 }

@@ -1,13 +1,17 @@
 // The database's schema: numbered migrations applied at open, each in a transaction of its own
 // (docs/storage.md, "Schema"). The rest of the store is store.cpp and its siblings.
 
+#include "poll_codec.hpp"
 #include "statement.hpp"
 #include "store.hpp"
 
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <array>
 #include <iterator>
+#include <map>
 
 namespace firegate {
 namespace {
@@ -113,9 +117,106 @@ constexpr const char* migrations[] = {
     R"sql(
       SELECT 1;
     )sql",
+    // 8: a row a poll instead of a row a reading (issue 23: about 4 bytes a reading on disk instead
+    // of 25, one insert a poll). A layout names the series of a poll's values in order, once; a
+    // poll row has its time, its layout and its values packed (poll_codec). The rows of `readings`
+    // are packed by store::pack_readings_into_polls, which also moves telemetry's ranges from
+    // reading rowids to poll rowids (first_poll, last_poll) and drops the old table.
+    R"sql(
+      CREATE TABLE layouts (
+        id     INTEGER PRIMARY KEY,
+        series TEXT NOT NULL UNIQUE
+      );
+      CREATE TABLE polls (
+        time_ms INTEGER NOT NULL,
+        layout  INTEGER NOT NULL,
+        data    BLOB NOT NULL
+      );
+    )sql",
 };
 
 }  // namespace
+
+void store::pack_readings_into_polls() {
+  load_names();  // the series, to know each reading's device
+  // Telemetry's ranges of reading rowids, to move to the polls that hold them: a first reading
+  // goes to the first poll holding it or a later one, a last reading to the last poll holding it
+  // or an earlier one (rows evicted in between are simply not there).
+  std::vector<std::int64_t> firsts, lasts;
+  {
+    statement t(*this, "SELECT first_reading, last_reading FROM outbox WHERE first_reading IS NOT NULL");
+    while (t.step()) {
+      firsts.push_back(t.int64(0));
+      lasts.push_back(t.int64(1));
+    }
+  }
+  std::sort(firsts.begin(), firsts.end());
+  firsts.erase(std::unique(firsts.begin(), firsts.end()), firsts.end());
+  std::sort(lasts.begin(), lasts.end());
+  lasts.erase(std::unique(lasts.begin(), lasts.end()), lasts.end());
+  std::map<std::int64_t, std::int64_t> first_to, last_to;
+  std::size_t next_first = 0, next_last = 0;
+  std::int64_t previous_poll = 0;
+
+  statement insert(*this, "INSERT INTO polls (time_ms, layout, data) VALUES (?, ?, ?)");
+  std::vector<std::int64_t> series;
+  std::string data;
+  std::int64_t time_ms = 0, low = 0, high = 0;
+  std::string device;
+  const auto write_poll = [&] {
+    if (series.empty()) return;
+    insert.bind(1, time_ms).bind(2, layout_of(series)).bind_blob(3, data);
+    insert.step();
+    insert.reset();
+    const auto poll = sqlite3_last_insert_rowid(db_);
+    while (next_first < firsts.size() && firsts[next_first] <= high) first_to[firsts[next_first++]] = poll;
+    while (next_last < lasts.size() && lasts[next_last] < low) last_to[lasts[next_last++]] = previous_poll;
+    previous_poll = poll;
+    series.clear();
+    data.clear();
+  };
+  statement rows(*this, "SELECT rowid, time_ms, series, value, quality FROM readings ORDER BY rowid");
+  while (rows.step()) {
+    const auto name = names_.find(rows.int64(2));
+    if (name == names_.end()) continue;  // a series lost to damage: its readings cannot be named
+    const auto t = rows.int64(1);
+    // A poll: a run of readings of one device with one time, as they were appended.
+    if (series.empty() || t != time_ms || name->second.device != device ||
+        std::find(series.begin(), series.end(), name->first) != series.end()) {
+      write_poll();
+      time_ms = t;
+      device = name->second.device;
+      low = rows.int64(0);
+    }
+    high = rows.int64(0);
+    series.push_back(name->first);
+    poll_codec::append(data, rows.real(3), rows.int64(4) == 0 ? quality::good : quality::bad);
+  }
+  write_poll();
+  const auto past_the_end = previous_poll + 1;
+  for (; next_first < firsts.size(); ++next_first) first_to[firsts[next_first]] = past_the_end;
+  for (; next_last < lasts.size(); ++next_last) last_to[lasts[next_last]] = previous_poll;
+  exec("ALTER TABLE outbox ADD COLUMN first_poll INTEGER");
+  exec("ALTER TABLE outbox ADD COLUMN last_poll INTEGER");
+  {
+    statement moved(*this, "UPDATE outbox SET first_poll = ?, last_poll = ? WHERE id = ?");
+    statement ranges(*this,
+                     "SELECT id, first_reading, last_reading FROM outbox WHERE first_reading IS NOT NULL");
+    std::vector<std::array<std::int64_t, 3>> all;
+    while (ranges.step()) all.push_back({ranges.int64(0), ranges.int64(1), ranges.int64(2)});
+    for (const auto& [id, first, last] : all) {
+      moved.bind(1, first_to[first]).bind(2, last_to[last]).bind(3, id);
+      moved.step();
+      moved.reset();
+    }
+  }
+  // A telemetry item whose readings are all gone has nothing left to send.
+  exec("DELETE FROM outbox WHERE first_reading IS NOT NULL AND first_poll > last_poll");
+  exec("ALTER TABLE outbox DROP COLUMN first_reading");
+  exec("ALTER TABLE outbox DROP COLUMN last_reading");
+  exec("DROP TABLE readings");
+  layouts_added_.clear();
+}
 
 int store::schema_version() {
   return static_cast<int>(std::size(migrations));
@@ -133,6 +234,7 @@ void store::migrate() {
     exec("BEGIN IMMEDIATE");
     try {
       exec(migrations[v]);
+      if (v + 1 == 8) pack_readings_into_polls();
       exec(fmt::format("PRAGMA user_version={}", v + 1).c_str());
       exec("COMMIT");
     } catch (...) {

@@ -79,7 +79,7 @@ TEST_CASE(
   const auto path = (dir / "fg.db").string();
   store s(path);
   const auto alarms = fill(s);
-  smash(path, query(path, "SELECT MIN(pageno) FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf'"));
+  smash(path, query(path, "SELECT MIN(pageno) FROM dbstat WHERE name = 'polls' AND pagetype = 'leaf'"));
   CHECK_FALSE(s.damaged());
   const auto items = s.pending(0, 20, {});
   REQUIRE(items.size() >= 2);

@@ -60,7 +60,7 @@ struct damaged_site {
                  log.find("type=fire_alarm device=smoke-2") != std::string::npos;
         },
         15s));
-    REQUIRE(wait_until([&] { return count("readings") >= 1000; }, 30s));
+    REQUIRE(wait_until([&] { return count("polls") >= 800; }, 30s));
     read_fire_ids();
     return daemon;
   }
@@ -140,13 +140,13 @@ std::map<std::string, bool> fires_received(mqtt_probe& platform) {
 
 }  // namespace
 
-TEST_CASE("damaged database: a readings page smashed - both undelivered alarms go out marked recovered") {
+TEST_CASE("damaged database: a page of readings smashed - both undelivered alarms go out marked recovered") {
   damaged_site site;
   site.commit_two_fires();
   // A leaf page of the readings, in the middle of the table.
   site.smash_page(
-      "SELECT pageno FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf' ORDER BY pageno LIMIT 1 "
-      "OFFSET (SELECT COUNT(*) / 2 FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf')");
+      "SELECT pageno FROM dbstat WHERE name = 'polls' AND pagetype = 'leaf' ORDER BY pageno LIMIT 1 "
+      "OFFSET (SELECT COUNT(*) / 2 FROM dbstat WHERE name = 'polls' AND pagetype = 'leaf')");
 
   broker mosquitto(site.dir, site.broker_port);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
@@ -233,7 +233,8 @@ TEST_CASE("damaged database: truncated to 0 bytes - a storage fault, not a fresh
 }
 
 TEST_CASE(
-    "damaged database: a readings page smashed under the running daemon - the alarms go first, then the file "
+    "damaged database: a page of readings smashed under the running daemon - the alarms go first, then the "
+    "file "
     "is replaced") {
   damaged_site site;
   auto daemon = site.first_run();
@@ -242,7 +243,7 @@ TEST_CASE(
   python(site.dir, fmt::format("import sqlite3\nc = sqlite3.connect('{}')\nprint(c.execute('PRAGMA "
                                "wal_checkpoint(TRUNCATE)').fetchone())\n",
                                site.db.string()));
-  site.smash_page("SELECT MIN(pageno) FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf'");
+  site.smash_page("SELECT MIN(pageno) FROM dbstat WHERE name = 'polls' AND pagetype = 'leaf'");
 
   broker mosquitto(site.dir, site.broker_port);
   mqtt_probe platform(mosquitto.port(), "firegate/#");

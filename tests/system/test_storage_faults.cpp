@@ -51,12 +51,12 @@ struct daemon_on_small_disk {
                         firegated_path(), (dir / "fg.toml").string())},
         dir / "fg.log");
   }
-  /// Readings in the database, counted inside the daemon's mount namespace (SQLite resolves the
+  /// Polls in the database (a row each), counted inside the daemon's mount namespace (SQLite resolves the
   /// /proc/<pid>/root link, so it cannot open the file from here); -1 when that fails.
   std::int64_t reading_count() const {
     const auto command = fmt::format(
         "/usr/bin/nsenter -t {} -m -U --preserve-credentials /usr/bin/python3 -c \"import sqlite3; "
-        "print(sqlite3.connect('file:{}?mode=ro', uri=True).execute('SELECT COUNT(*) FROM readings')"
+        "print(sqlite3.connect('file:{}?mode=ro', uri=True).execute('SELECT COUNT(*) FROM polls')"
         ".fetchone()[0])\" 2>&1",
         daemon->pid(), (disk / "fg.db").string());
     std::string out;

@@ -6,6 +6,7 @@
 // detector reads normal, and the file is at the current schema with nothing of them left queued.
 
 #include "gb_centre.hpp"
+#include "old_schemas.hpp"
 #include "store/store.hpp"
 #include "support.hpp"
 
@@ -33,29 +34,6 @@ void upgrade_sql(sqlite3* db, const std::string& text) {
   sqlite3_free(error);
   REQUIRE(rc == SQLITE_OK);
 }
-
-/// The tables as schema 6 had them (the migrations 1-6 of daemon/store/store_schema.cpp applied: the same
-/// columns in the same order), written by hand so that the file does not come from this store.
-constexpr const char* schema_6 = R"sql(
-  CREATE TABLE series (id INTEGER PRIMARY KEY, device TEXT NOT NULL, point TEXT NOT NULL,
-    unit TEXT NOT NULL, UNIQUE (device, point));
-  CREATE TABLE readings (time_ms INTEGER NOT NULL, series INTEGER NOT NULL, value REAL NOT NULL,
-    quality INTEGER NOT NULL);
-  CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
-    device TEXT NOT NULL, point TEXT NOT NULL, value REAL NOT NULL, time_ms INTEGER NOT NULL,
-    alarm_id TEXT NOT NULL, detail TEXT NOT NULL, rule TEXT NOT NULL DEFAULT '',
-    actor TEXT NOT NULL DEFAULT '', verdict TEXT NOT NULL DEFAULT '', repeat INTEGER NOT NULL DEFAULT 0,
-    test INTEGER NOT NULL DEFAULT 0, until_ms INTEGER);
-  CREATE INDEX events_by_alarm ON events (alarm_id);
-  CREATE TABLE outbox (id INTEGER PRIMARY KEY, lane INTEGER NOT NULL, topic TEXT NOT NULL,
-    payload TEXT NOT NULL, delivered INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL DEFAULT 0,
-    first_reading INTEGER, last_reading INTEGER);
-  CREATE INDEX outbox_by_lane ON outbox (lane, id);
-  CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-  CREATE TABLE commands (id TEXT PRIMARY KEY, time_ms INTEGER NOT NULL, fingerprint TEXT NOT NULL,
-    reply TEXT NOT NULL) WITHOUT ROWID;
-  CREATE INDEX commands_by_time ON commands (time_ms);
-)sql";
 
 /// An event an older firegated raised and queued: its row, and its outbox item carrying the
 /// platform's message (firegate.event/1) as that firegated wrote it.
@@ -99,7 +77,7 @@ void write_schema_6_database(const std::filesystem::path& path, const std::vecto
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
   upgrade_sql(db, "PRAGMA journal_mode=WAL");
-  upgrade_sql(db, schema_6);
+  upgrade_sql(db, test::schema_6_tables);
   for (const auto& e : events) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.time.time_since_epoch()).count();
     upgrade_sql(

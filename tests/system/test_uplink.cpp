@@ -406,8 +406,9 @@ TEST_CASE(
     const auto script = dir / "polls.py";
     std::ofstream(script) << fmt::format(
         "import sqlite3\nc = sqlite3.connect('file:{}?mode=ro', uri=True)\n"
-        "for (t,) in c.execute(\"SELECT DISTINCT r.time_ms FROM readings r JOIN series s ON s.id = r.series "
-        "WHERE s.device = 'smoke-1' ORDER BY 1\"): print(t)\n",
+        "for (t,) in c.execute(\"SELECT DISTINCT p.time_ms FROM polls p JOIN layouts l ON l.id = p.layout "
+        "JOIN series s ON s.id = CAST(l.series AS INTEGER) WHERE s.device = 'smoke-1' ORDER BY 1\"): "
+        "print(t)\n",
         (dir / "fg.db").string());
     child py({"/usr/bin/python3", script.string()}, dir / "polls.out");
     std::vector<std::int64_t> out;
