@@ -412,7 +412,7 @@ void application::on_readings(std::span<const reading> readings) {
   for (auto& u : uplinks_) u.link->on_readings(readings);
   if (control_api_) control_api_->on_readings(readings);
   batch_.insert(batch_.end(), readings.begin(), readings.end());
-  if (batch_.size() >= max_batch) flush();
+  if (batch_.size() >= flush_at) flush();
 }
 
 void application::schedule_flush() {

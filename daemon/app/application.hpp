@@ -143,8 +143,12 @@ class application final : public reading_sink {
   boost::asio::signal_set signals_;
   boost::asio::steady_timer ticker_;
   boost::asio::steady_timer flusher_;
-  /// Readings since the last flush (at most storage.flush_interval_ms old, or max_batch of them).
+  /// Readings since the last flush (at most storage.flush_interval_ms old, or flush_at of them).
   std::vector<reading> batch_;
+  /// A batch this large is written at once: a few pages of packed polls, and a bounded batch in
+  /// memory at a large fleet (docs/storage.md, "Flash").
+  static constexpr std::size_t flush_at = 4000;
+  /// While the store fails, at most twice this many readings wait in memory; then the oldest go.
   static constexpr std::size_t max_batch = 20000;
   systemd_notifier notifier_;
   std::filesystem::path config_path_;

@@ -45,7 +45,7 @@ struct storage_config {
   std::string path;
   /// Readings are written in one transaction this often (events at once, with a full sync): the
   /// most telemetry a power cut can lose.
-  std::chrono::milliseconds flush_interval{1000};
+  std::chrono::milliseconds flush_interval{5000};
   /// The database is kept under this (oldest telemetry evicted first; never an undelivered event).
   std::uint64_t max_size_mb{256};
   /// Readings, telemetry and event history older than this are removed.

@@ -84,7 +84,7 @@ storage_config parse_storage(config_node& node) {
                            "give the SQLite file, such as \"/var/lib/firegate/firegate.db\"")
                .value_or("");
   s.flush_interval =
-      std::chrono::milliseconds(node.get_integer("flush_interval_ms", 100, 60000, 1000).value_or(1000));
+      std::chrono::milliseconds(node.get_integer("flush_interval_ms", 100, 60000, 5000).value_or(5000));
   s.max_size_mb =
       static_cast<std::uint64_t>(node.get_integer("max_size_mb", 4, 1'000'000, 256).value_or(256));
   s.max_age = std::chrono::hours(24 * node.get_integer("max_age_days", 1, 3650, 30).value_or(30));

@@ -115,6 +115,8 @@ void store::load_names() {
 }
 
 void store::open_database() {
+  // Marks of another file's telemetry (a damaged file replaced) mean nothing in this one.
+  for (auto& marks : telemetry_marks_) marks.clear();
   series_.clear();
   names_.clear();
   layout_ids_.clear();
@@ -176,7 +178,17 @@ void store::open_database() {
 }
 
 store::~store() {
-  if (db_ != nullptr) sqlite3_close(db_);
+  if (db_ != nullptr) {
+    // The telemetry delivered since the last batch, so that it does not go again after a restart.
+    try {
+      exec("BEGIN");
+      write_telemetry_marks();
+      exec("COMMIT");
+    } catch (const store_error&) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    sqlite3_close(db_);
+  }
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
@@ -334,8 +346,10 @@ std::vector<store::queued_telemetry> store::append_telemetry(std::span<const rea
   for (int attempt = 0;; ++attempt) {
     exec("BEGIN");
     try {
+      write_telemetry_marks();
       auto queued = insert_telemetry(readings, topic, std::max<std::size_t>(max_polls, 1));
       exec("COMMIT");
+      marks_written();
       series_added_.clear();
       layouts_added_.clear();
       return queued;
@@ -443,6 +457,13 @@ std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit,
   };
   std::vector<candidate> chosen;
   const std::int64_t bit = std::int64_t{1} << uplink;
+  // Telemetry delivered but not yet marked in the file is not handed out again.
+  std::set<std::int64_t> with_marks;
+  if (uplink < telemetry_marks_.size() && !telemetry_marks_[uplink].empty()) {
+    with_marks = exclude;
+    with_marks.insert(telemetry_marks_[uplink].begin(), telemetry_marks_[uplink].end());
+  }
+  const auto& skip = with_marks.empty() ? exclude : with_marks;
   const auto fetch = [&](lane l, bool newest_first, std::size_t n) {
     std::vector<candidate> got;
     statement s(*this, newest_first ? "SELECT id, topic, payload, first_poll, last_poll FROM outbox "
@@ -451,10 +472,10 @@ std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit,
                                       "WHERE lane = ? AND (delivered & ?) = 0 ORDER BY id LIMIT ?");
     s.bind(1, std::int64_t{static_cast<int>(l)})
         .bind(2, bit)
-        .bind(3, static_cast<std::int64_t>(n + exclude.size()));
+        .bind(3, static_cast<std::int64_t>(n + skip.size()));
     while (got.size() < n && s.step()) {
       const auto id = s.int64(0);
-      if (exclude.contains(id)) continue;
+      if (skip.contains(id)) continue;
       candidate c{{id, l, s.text(1), s.text(2), {}, {}}, std::nullopt};
       if (!s.is_null(3)) c.range = std::pair{s.int64(3), s.int64(4)};
       got.push_back(std::move(c));
@@ -499,13 +520,28 @@ std::vector<outbox_item> store::pending(unsigned uplink, std::size_t limit,
 
 void store::mark_delivered(unsigned uplink, std::span<const std::int64_t> ids) {
   if (ids.empty()) return;
+  std::vector<std::int64_t> events;
+  {
+    statement lane_of(*this, "SELECT lane FROM outbox WHERE id = ?");
+    for (const auto id : ids) {
+      lane_of.bind(1, id);
+      const bool telemetry = lane_of.step() && lane_of.int64(0) == static_cast<int>(lane::telemetry);
+      lane_of.reset();
+      if (telemetry && uplink < telemetry_marks_.size()) {
+        telemetry_marks_[uplink].push_back(id);
+      } else {
+        events.push_back(id);
+      }
+    }
+  }
+  if (events.empty()) return;
   const std::int64_t bit = std::int64_t{1} << uplink;
   const std::int64_t all = (std::int64_t{1} << uplinks_) - 1;
   exec("BEGIN");
   try {
     statement mark(*this, "UPDATE outbox SET delivered = delivered | ? WHERE id = ?");
     statement done(*this, "DELETE FROM outbox WHERE id = ? AND (delivered & ?) = ?");
-    for (const auto id : ids) {
+    for (const auto id : events) {
       mark.bind(1, bit).bind(2, id);
       mark.step();
       mark.reset();
@@ -517,6 +553,33 @@ void store::mark_delivered(unsigned uplink, std::span<const std::int64_t> ids) {
   } catch (...) {
     rollback();
     throw;
+  }
+}
+
+void store::write_telemetry_marks() {
+  const std::int64_t all = (std::int64_t{1} << uplinks_) - 1;
+  statement mark(*this, "UPDATE outbox SET delivered = delivered | ? WHERE id = ?");
+  statement done(*this, "DELETE FROM outbox WHERE id = ? AND (delivered & ?) = ?");
+  for (std::size_t uplink = 0; uplink < telemetry_marks_.size(); ++uplink) {
+    const auto& ids = telemetry_marks_[uplink];
+    for (const auto id : ids) {
+      mark.bind(1, std::int64_t{1} << uplink).bind(2, id);
+      mark.step();
+      mark.reset();
+      done.bind(1, id).bind(2, all).bind(3, all);
+      done.step();
+      done.reset();
+    }
+    marks_in_transaction_[uplink] = ids.size();
+  }
+}
+
+void store::marks_written() {
+  for (std::size_t uplink = 0; uplink < telemetry_marks_.size(); ++uplink) {
+    auto& ids = telemetry_marks_[uplink];
+    ids.erase(ids.begin(),
+              ids.begin() + static_cast<std::ptrdiff_t>(std::min(marks_in_transaction_[uplink], ids.size())));
+    marks_in_transaction_[uplink] = 0;
   }
 }
 
@@ -575,13 +638,27 @@ std::array<std::size_t, 3> store::outbox_depth_by_lane() {
     const auto l = s.int64(0);
     if (l >= 0 && l < 3) depth[static_cast<std::size_t>(l)] = static_cast<std::size_t>(s.int64(1));
   }
+  // Telemetry every uplink has delivered, its marks still in memory, is not waiting.
+  std::map<std::int64_t, std::int64_t> marked;
+  for (std::size_t uplink = 0; uplink < telemetry_marks_.size(); ++uplink) {
+    for (const auto id : telemetry_marks_[uplink]) marked[id] |= std::int64_t{1} << uplink;
+  }
+  if (!marked.empty()) {
+    const std::int64_t all = (std::int64_t{1} << uplinks_) - 1;
+    statement row(*this, "SELECT delivered FROM outbox WHERE id = ? AND lane = 2");
+    auto& telemetry = depth[static_cast<std::size_t>(lane::telemetry)];
+    for (const auto& [id, bits] : marked) {
+      row.bind(1, id);
+      if (row.step() && ((row.int64(0) | bits) & all) == all && telemetry > 0) --telemetry;
+      row.reset();
+    }
+  }
   return depth;
 }
 
 std::size_t store::outbox_depth() {
-  statement s(*this, "SELECT COUNT(*) FROM outbox WHERE lane < 3");
-  s.step();
-  return static_cast<std::size_t>(s.int64(0));
+  const auto lanes = outbox_depth_by_lane();
+  return lanes[0] + lanes[1] + lanes[2];
 }
 
 std::size_t store::event_count() {

@@ -184,7 +184,11 @@ class store {
   std::vector<outbox_item> pending(std::size_t limit, const std::set<std::int64_t>& exclude) {
     return pending(0, limit, exclude);
   }
-  /// Records delivery by `uplink`, in one transaction.
+  /// Records delivery by `uplink`: alarms and faults in one transaction at once. Telemetry is noted
+  /// in memory (pending() no longer hands it out) and written with the next batch of readings, the
+  /// next bounds check or the store's close, not in a commit of its own: on flash every commit
+  /// rewrites whole pages (docs/storage.md, "Flash"). A telemetry mark lost to a crash means that
+  /// item goes again, and the receiver de-duplicates on its id.
   void mark_delivered(unsigned uplink, std::span<const std::int64_t> ids);
   void mark_delivered(std::int64_t id) { mark_delivered(0, std::span<const std::int64_t>(&id, 1)); }
   /// Removes, oldest first: readings and delivered events past the maximum age, undelivered
@@ -267,6 +271,13 @@ class store {
   /// them, adding the counts to `into`; inside the caller's transaction.
   void evict_readings_before(std::int64_t cut, eviction& into);
   void count_eviction(const eviction& e);
+  /// Writes the telemetry marks held in memory, inside the caller's transaction; they are
+  /// forgotten by marks_written() once it commits.
+  void write_telemetry_marks();
+  void marks_written();
+  /// Telemetry delivered and not yet marked in the file, by uplink.
+  std::array<std::vector<std::int64_t>, 8> telemetry_marks_;
+  std::array<std::size_t, 8> marks_in_transaction_{};
   /// Rolls back the open transaction and forgets series and layout ids it added.
   void rollback();
   std::vector<std::int64_t> series_added_;   ///< in the open transaction

@@ -105,6 +105,7 @@ eviction store::enforce_bounds(clock::time_point now) {
   const auto cutoff = to_ms(now - bounds_.max_age);
   exec("BEGIN IMMEDIATE");
   try {
+    write_telemetry_marks();
     // Polls are appended in time order, so the first one young enough marks the cut.
     statement young(*this, "SELECT rowid FROM polls WHERE time_ms >= ? ORDER BY rowid LIMIT 1");
     young.bind(1, cutoff);
@@ -140,6 +141,7 @@ eviction store::enforce_bounds(clock::time_point now) {
     }
     count_eviction(aged);
     exec("COMMIT");
+    marks_written();
   } catch (...) {
     rollback();
     throw;

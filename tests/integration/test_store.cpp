@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -345,6 +346,73 @@ std::int64_t record(store& s, const std::string& id, lane l) {
 }
 
 }  // namespace
+
+namespace {
+
+/// The outbox ids in the file, read by a connection of its own (what a restart would find).
+std::vector<std::int64_t> outbox_ids_in_file(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT id FROM outbox ORDER BY id", -1, &q, nullptr) == SQLITE_OK);
+  std::vector<std::int64_t> ids;
+  while (sqlite3_step(q) == SQLITE_ROW) ids.push_back(sqlite3_column_int64(q, 0));
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "telemetry delivered is marked in the file with the next batch, not a commit of its own - a crash "
+    "before it sends it again") {
+  test::temp_dir dir;
+  const auto path = (dir / "fg.db").string();
+  const auto start = clock::time_point(std::chrono::seconds(1'790'000'000));
+  std::int64_t last = 0;
+  {
+    store s(path);
+    const auto queued = s.append_telemetry(polls_of("smoke-1", 4, start), "t", 2);
+    REQUIRE(queued.size() == 2);
+    const auto alarm = record(s, "alarm-1", lane::alarm);
+    const std::vector<std::int64_t> delivered{queued[0].id, alarm};
+    s.mark_delivered(0, delivered);
+    // The alarm's mark is in the file at once; the telemetry's waits in memory...
+    CHECK(outbox_ids_in_file(path) == std::vector<std::int64_t>{queued[0].id, queued[1].id});
+    // ...but the item is not handed out again, nor counted as waiting.
+    const auto items = s.pending(0, 10, {});
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].id == queued[1].id);
+    CHECK(s.outbox_depth() == 1);
+    // The next batch of readings writes it, in the same transaction.
+    const auto next = s.append_telemetry(polls_of("smoke-1", 1, start + std::chrono::seconds(10)), "t", 2);
+    REQUIRE(next.size() == 1);
+    last = next[0].id;
+    CHECK(outbox_ids_in_file(path) == std::vector<std::int64_t>{queued[1].id, last});
+    s.mark_delivered(queued[1].id);
+    CHECK(s.outbox_depth() == 1);
+  }
+  // Closing the store wrote the last one.
+  CHECK(outbox_ids_in_file(path) == std::vector<std::int64_t>{last});
+  // A crash after a mark and before any batch: the item is still in the file and goes again.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    store s(path);
+    s.mark_delivered(last);
+    ::_exit(s.pending(0, 10, {}).empty() ? 0 : 1);  // no destructor: as a kill would leave it
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(outbox_ids_in_file(path) == std::vector<std::int64_t>{last});
+  store again(path);
+  const auto items = again.pending(0, 10, {});
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].id == last);
+}
 
 TEST_CASE("telemetry is stored once: outbox items name ranges of readings and read back as they were") {
   test::temp_dir dir;

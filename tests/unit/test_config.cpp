@@ -344,7 +344,7 @@ TEST_CASE("uplink commands: the allow-list knows the commands - a typo gets a su
 TEST_CASE("a telemetry pace slower than the flushes make messages is refused - a backlog would never drain") {
   auto r = load(
       edited("telemetry_rate = 50 ", "telemetry_rate = 1 ")
-          .replace(read_file(example_path).find("flush_interval_ms = 1000"), 24, "flush_interval_ms = 200 "));
+          .replace(read_file(example_path).find("flush_interval_ms = 5000"), 24, "flush_interval_ms = 200 "));
   REQUIRE_FALSE(r.config);
   CHECK(r.error_text().find(
             "uplink.mqtt.telemetry_rate: 1 a second is fewer than the 5 telemetry messages a second "
