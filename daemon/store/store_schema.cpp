@@ -175,22 +175,39 @@ void store::pack_readings_into_polls() {
     series.clear();
     data.clear();
   };
-  statement rows(*this, "SELECT rowid, time_ms, series, value, quality FROM readings ORDER BY rowid");
-  while (rows.step()) {
-    const auto name = names_.find(rows.int64(2));
-    if (name == names_.end()) continue;  // a series lost to damage: its readings cannot be named
-    const auto t = rows.int64(1);
-    // A poll: a run of readings of one device with one time, as they were appended.
-    if (series.empty() || t != time_ms || name->second.device != device ||
-        std::find(series.begin(), series.end(), name->first) != series.end()) {
-      write_poll();
-      time_ms = t;
-      device = name->second.device;
-      low = rows.int64(0);
+  // A chunk of readings at a time, deleted once packed: their pages take the next chunk's polls, so
+  // the file does not grow. Every page of the old table passes through the WAL once (deleted or
+  // dropped alike), so the migration needs free space about the file's size until it ends.
+  statement rows(*this,
+                 "SELECT rowid, time_ms, series, value, quality FROM readings WHERE rowid > ? ORDER BY rowid "
+                 "LIMIT 100000");
+  statement packed(*this, "DELETE FROM readings WHERE rowid <= ?");
+  for (std::int64_t after = 0;;) {
+    rows.bind(1, after);
+    std::int64_t read = 0;
+    while (rows.step()) {
+      ++read;
+      after = rows.int64(0);
+      const auto name = names_.find(rows.int64(2));
+      if (name == names_.end()) continue;  // a series lost to damage: its readings cannot be named
+      const auto t = rows.int64(1);
+      // A poll: a run of readings of one device with one time, as they were appended.
+      if (series.empty() || t != time_ms || name->second.device != device ||
+          std::find(series.begin(), series.end(), name->first) != series.end()) {
+        write_poll();
+        time_ms = t;
+        device = name->second.device;
+        low = rows.int64(0);
+      }
+      high = rows.int64(0);
+      series.push_back(name->first);
+      poll_codec::append(data, rows.real(3), rows.int64(4) == 0 ? quality::good : quality::bad);
     }
-    high = rows.int64(0);
-    series.push_back(name->first);
-    poll_codec::append(data, rows.real(3), rows.int64(4) == 0 ? quality::good : quality::bad);
+    rows.reset();
+    if (read == 0) break;
+    packed.bind(1, after);
+    packed.step();
+    packed.reset();
   }
   write_poll();
   const auto past_the_end = previous_poll + 1;
@@ -242,6 +259,9 @@ void store::migrate() {
       throw;
     }
   }
+  // Packing the readings (schema 8) passed the whole old table through the WAL: give that space
+  // back now rather than keep a WAL the size of the database beside it.
+  if (current > 0 && current < 8) exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 }  // namespace firegate

@@ -2,6 +2,7 @@
 // transaction each, synchronous=FULL, WAL, as the daemon writes them), with and without their
 // telemetry outbox items, and the bytes a stored reading takes on disk, indexes included.
 // Usage: store_bench [--readings N] [--batch B] [--devices D] [--dir DIR]; prints one JSON object.
+//        store_bench --open DB: times opening DB, the migration to this build's schema included.
 //        store_bench --fill DB --readings N [--gateway ID --topic T]: leaves a backlog of N undelivered
 //        readings in DB, as a daemon whose uplink was down would have (tools/bench/store_drain.py).
 
@@ -69,9 +70,22 @@ int main(int argc, char** argv) {
   cli.add_option("--damage-events", damage_events,
                  "time the open (integrity check) of a file of --readings readings and this many events, and "
                  "its replacement as if damaged (salvage of every event and undelivered message)");
+  std::string open_only;
+  cli.add_option("--open", open_only,
+                 "time opening this database (its migration to this build's schema included) and stop");
   CLI11_PARSE(cli, argc, argv);
 
   std::mt19937 random(7);
+  if (!open_only.empty()) {
+    const auto from = std::chrono::steady_clock::now();
+    store s(open_only);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - from).count();
+    std::cout << fmt::format(
+                     R"({{"opened": "{}", "schema": {}, "open_s": {:.2f}, "readings": {}, "outbox": {}}})",
+                     open_only, s.user_version(), seconds, s.reading_count(), s.outbox_depth())
+              << "\n";
+    return 0;
+  }
   if (!fill.empty()) {
     store s(fill);
     // Readings a second old, then older: a backlog from before the uplink went down.
