@@ -122,7 +122,12 @@ int application::run() {
   std::unique_ptr<store> opened;
   std::string open_error;
   try {
-    opened = std::make_unique<store>(cfg_.storage.path);
+    // A migration at start (schema 8 packs every reading: seconds for a full file, longer on a slow
+    // card) keeps asking systemd for time, so that TimeoutStartSec= does not kill it into a loop.
+    opened = std::make_unique<store>(cfg_.storage.path, [this](std::string_view what) {
+      notifier_.extend_start(std::chrono::seconds(30), what);
+      spdlog::info("storage migrating path={} progress=\"{}\"", cfg_.storage.path, what);
+    });
     opened->set_bounds({cfg_.storage.max_size_mb << 20, cfg_.storage.max_age});
   } catch (const store_locked&) {
     throw;  // another firegated runs here: this one must not
@@ -406,7 +411,8 @@ std::string application::new_event_id() {
 void application::on_readings(std::span<const reading> readings) {
   if (readings.empty()) return;
   // Rules decide at once; an event is committed with a full sync before the uplink sees it.
-  // Readings wait for the next flush, so one transaction carries a second of a whole fleet's polls.
+  // Readings wait for the next flush (flush_interval_ms, or flush_at readings), so one transaction
+  // carries seconds of a whole fleet's polls in whole pages (docs/storage.md, "Flash").
   for (auto& e : rules_.on_readings(readings, rules::mono::now())) raise(std::move(e));
   if (commands_) commands_->on_readings(readings);
   for (auto& u : uplinks_) u.link->on_readings(readings);

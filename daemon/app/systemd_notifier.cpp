@@ -22,6 +22,9 @@ void systemd_notifier::stopping() {
 void systemd_notifier::watchdog() {
   sd_notify(0, "WATCHDOG=1");
 }
+void systemd_notifier::extend_start(std::chrono::microseconds more, std::string_view s) {
+  sd_notify(0, fmt::format("EXTEND_TIMEOUT_USEC={}\nSTATUS={}", more.count(), s).c_str());
+}
 
 std::optional<std::chrono::microseconds> systemd_notifier::watchdog_interval() {
   std::uint64_t usec = 0;

@@ -1,5 +1,6 @@
 #pragma once
-// sd_notify(3) for Type=notify: READY=1, STATUS=, WATCHDOG=1, RELOADING=1, STOPPING=1.
+// sd_notify(3) for Type=notify: READY=1, STATUS=, WATCHDOG=1, RELOADING=1, STOPPING=1,
+// EXTEND_TIMEOUT_USEC=.
 // Harmless when not run by systemd (NOTIFY_SOCKET unset).
 
 #include <chrono>
@@ -15,6 +16,9 @@ class systemd_notifier {
   void reloading();
   void stopping();
   void watchdog();
+  /// Start-up work that may outlast TimeoutStartSec= (a schema migration): asks for `more` time
+  /// (EXTEND_TIMEOUT_USEC) and says what is being done.
+  void extend_start(std::chrono::microseconds more, std::string_view status);
   /// Half the WatchdogSec= interval when the watchdog is on: how often watchdog() must be called.
   static std::optional<std::chrono::microseconds> watchdog_interval();
 };

@@ -73,7 +73,8 @@ int lock_database(const std::string& path) {
 
 }  // namespace
 
-store::store(const std::string& path) : path_(path), lock_fd_(path == ":memory:" ? -1 : lock_database(path)) {
+store::store(const std::string& path, std::function<void(std::string_view)> progress)
+    : path_(path), progress_(std::move(progress)), lock_fd_(path == ":memory:" ? -1 : lock_database(path)) {
   try {
     try {
       open_database();
@@ -289,15 +290,20 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
   std::vector<queued_telemetry> queued;
   statement s(*this, "INSERT INTO polls (time_ms, layout, data) VALUES (?, ?, ?)");
   statement out(*this,
-                "INSERT INTO outbox (lane, topic, payload, created_ms, first_poll, last_poll, delivered) "
-                "VALUES (?, ?, '', ?, ?, ?, ?)");
+                "INSERT INTO outbox (id, lane, topic, payload, created_ms, first_poll, last_poll, delivered) "
+                "VALUES (?, ?, ?, '', ?, ?, ?, ?)");
   const auto now = to_ms(clock::now());
   std::int64_t first = 0, last = 0;
   std::size_t polls = 0, first_index = 0;
   const auto emit = [&](std::size_t end) {
     if (polls == 0 || topic.empty()) return;
-    out.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, topic).bind(3, now);
-    out.bind(4, first).bind(5, last).bind(6, std::int64_t{telemetry_skip_});
+    // Ids are never handed out twice while running, even when the highest row was evicted: an
+    // acknowledgement or a telemetry mark still under way names the old item, never a new one.
+    out.bind(1, highest_id_ + 1)
+        .bind(2, std::int64_t{static_cast<int>(lane::telemetry)})
+        .bind(3, topic)
+        .bind(4, now);
+    out.bind(5, first).bind(6, last).bind(7, std::int64_t{telemetry_skip_});
     out.step();
     out.reset();
     queued.push_back({sqlite3_last_insert_rowid(db_), first_index, end - first_index});
@@ -414,8 +420,13 @@ std::int64_t store::insert_event(const event& e, lane l, const std::string& topi
 }
 
 std::int64_t store::enqueue(lane l, const std::string& topic, const std::string& payload) {
-  statement out(*this, "INSERT INTO outbox (lane, topic, payload, created_ms) VALUES (?, ?, ?, ?)");
-  out.bind(1, std::int64_t{static_cast<int>(l)}).bind(2, topic).bind(3, payload).bind(4, to_ms(clock::now()));
+  statement out(*this, "INSERT INTO outbox (id, lane, topic, payload, created_ms) VALUES (?, ?, ?, ?, ?)");
+  // Above every id handed out while running (insert_telemetry says why).
+  out.bind(1, highest_id_ + 1)
+      .bind(2, std::int64_t{static_cast<int>(l)})
+      .bind(3, topic)
+      .bind(4, payload)
+      .bind(5, to_ms(clock::now()));
   out.step();
   const auto id = sqlite3_last_insert_rowid(db_);
   highest_id_ = std::max<std::int64_t>(highest_id_, id);
@@ -532,6 +543,21 @@ void store::mark_delivered(unsigned uplink, std::span<const std::int64_t> ids) {
       } else {
         events.push_back(id);
       }
+    }
+  }
+  // While no batch of readings commits (every device silent, a full disk) the marks would pile up:
+  // past a bound they are committed on their own.
+  std::size_t held = 0;
+  for (const auto& marks : telemetry_marks_) held += marks.size();
+  if (held > 2000) {
+    exec("BEGIN");
+    try {
+      write_telemetry_marks();
+      exec("COMMIT");
+      marks_written();
+    } catch (...) {
+      rollback();
+      throw;
     }
   }
   if (events.empty()) return;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -118,8 +119,9 @@ class store {
   /// damaged is moved aside (with its -wal and -shm) and a fresh one started: see moved_aside().
   /// Throws store_error for what cannot be helped here (no directory, no permission, a read-only
   /// file system, a newer schema), store_locked when another firegated uses the database.
-  /// ":memory:" is a database in memory only (no lock), the daemon's fallback.
-  explicit store(const std::string& path);
+  /// ":memory:" is a database in memory only (no lock), the daemon's fallback. `progress` is told,
+  /// every few seconds, what a long migration at open is doing (for the service manager).
+  explicit store(const std::string& path, std::function<void(std::string_view)> progress = {});
   /// Set when the database found at start was unreadable and moved aside.
   const std::optional<moved_aside_database>& moved_aside() const { return moved_aside_; }
   /// Reads what it can of the file moved aside (moved_aside()) and carries it into this database:
@@ -293,6 +295,7 @@ class store {
   [[noreturn]] void throw_error(std::string message);
 
   std::string path_;
+  std::function<void(std::string_view)> progress_;
   int lock_fd_{-1};  ///< "<path>.lock", flock'ed while this store is open
   sqlite3* db_{nullptr};
   std::uint64_t next_seq_{1};

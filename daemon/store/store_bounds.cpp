@@ -83,6 +83,7 @@ eviction store::evict_until_under(std::uint64_t target_bytes) {
   total.reason = "size";
   exec("BEGIN IMMEDIATE");
   try {
+    write_telemetry_marks();  // before the rows they name may go
     for (int round = 0; round < 50 && used_bytes() > target_bytes; ++round) {
       statement span(*this, "SELECT MIN(rowid), MAX(rowid) FROM polls");
       span.step();
@@ -92,6 +93,7 @@ eviction store::evict_until_under(std::uint64_t target_bytes) {
     }
     count_eviction(total);
     exec("COMMIT");
+    marks_written();
   } catch (...) {
     rollback();
     throw;

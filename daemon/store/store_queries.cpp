@@ -92,14 +92,19 @@ store::readings_page store::readings_between_times(clock::time_point from, clock
       layout_filter);
   statement s(*this, sql.c_str());
   s.bind(1, after).bind(2, to_ms(from)).bind(3, to_ms(to)).bind(4, static_cast<std::int64_t>(limit + 1));
+  std::size_t rows = 0;
   while (s.step()) {
     if (page.readings.size() >= limit) {
       page.more = true;
       break;
     }
+    ++rows;
     page.next = s.int64(0);
     unpack_poll(s.int64(1), s.int64(2), s.blob(3), page.readings);
   }
+  // Every row the limit allowed came back, some with fewer readings (a damaged row gives none):
+  // there may be more.
+  if (rows > limit) page.more = true;
   return page;
 }
 

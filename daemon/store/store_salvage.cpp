@@ -365,12 +365,14 @@ salvage_report store::salvage() {
 
 void store::raise_outbox_ids(std::int64_t above) {
   // An uplink may still hold an id of the old file in flight, and its acknowledgement must not mark
-  // a new message delivered: a marker row at `above`, on no lane (3), makes SQLite number new rows
-  // after it. It is never read, counted or removed.
+  // a new message delivered: a marker row above it, on no lane (3), and new rows numbered after
+  // it. It is never read, counted or removed.
   statement floor(
       *this, "INSERT OR IGNORE INTO outbox (id, lane, topic, payload, created_ms) VALUES (?, 3, '', '', ?)");
-  floor.bind(1, std::max(above, highest_id_) + 1).bind(2, to_ms(clock::now()));
+  const auto at = std::max(above, highest_id_) + 1;
+  floor.bind(1, at).bind(2, to_ms(clock::now()));
   floor.step();
+  highest_id_ = std::max(highest_id_, at);  // new rows are numbered by the store above it
 }
 
 salvage_report store::replace_damaged() {

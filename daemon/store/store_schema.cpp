@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <iterator>
 #include <map>
 
@@ -182,7 +183,18 @@ void store::pack_readings_into_polls() {
                  "SELECT rowid, time_ms, series, value, quality FROM readings WHERE rowid > ? ORDER BY rowid "
                  "LIMIT 100000");
   statement packed(*this, "DELETE FROM readings WHERE rowid <= ?");
+  std::int64_t highest = 0;
+  {
+    statement top(*this, "SELECT IFNULL(MAX(rowid), 0) FROM readings");
+    top.step();
+    highest = top.int64(0);
+  }
+  auto told = std::chrono::steady_clock::now();
   for (std::int64_t after = 0;;) {
+    if (progress_ && std::chrono::steady_clock::now() - told > std::chrono::seconds(2)) {
+      progress_(fmt::format("packing readings into polls (schema 8): row {} of {}", after, highest));
+      told = std::chrono::steady_clock::now();
+    }
     rows.bind(1, after);
     std::int64_t read = 0;
     while (rows.step()) {
@@ -260,8 +272,10 @@ void store::migrate() {
     }
   }
   // Packing the readings (schema 8) passed the whole old table through the WAL: give that space
-  // back now rather than keep a WAL the size of the database beside it.
-  if (current > 0 && current < 8) exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  // back now rather than keep a WAL the size of the database beside it. The migration has
+  // committed; a checkpoint that fails now is retried by SQLite later and changes nothing.
+  if (current > 0 && current < 8)
+    sqlite3_exec(db_, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
 }
 
 }  // namespace firegate

@@ -414,6 +414,28 @@ TEST_CASE(
   CHECK(items[0].id == last);
 }
 
+TEST_CASE(
+    "an outbox id is never handed out twice while running - the newest items evicted, an alarm after them") {
+  test::temp_dir dir;
+  store s((dir / "fg.db").string());
+  s.set_bounds({256ULL << 20, std::chrono::hours(24)});
+  const auto old = clock::now() - std::chrono::hours(48);
+  const auto queued = s.append_telemetry(polls_of("smoke-1", 4, old), "t", 2);
+  REQUIRE(queued.size() == 2);
+  // The newest item delivered (its mark held for the next batch), then every item gone by age.
+  s.mark_delivered(queued[1].id);
+  CHECK(s.enforce_bounds(clock::now()).telemetry_messages == 1);
+  CHECK(s.outbox_depth() == 0);
+  // An alarm now takes an id above both: an acknowledgement or a mark still naming them cannot
+  // reach it. It is handed out, and a late mark of the old id changes nothing.
+  const auto alarm = record(s, "alarm-1", lane::alarm);
+  CHECK(alarm > queued[1].id);
+  s.mark_delivered(queued[1].id);
+  const auto items = s.pending(0, 10, {});
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].id == alarm);
+}
+
 TEST_CASE("telemetry is stored once: outbox items name ranges of readings and read back as they were") {
   test::temp_dir dir;
   store s((dir / "fg.db").string());
