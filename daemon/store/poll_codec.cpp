@@ -52,7 +52,7 @@ void append(std::string& out, double value, quality q) {
   }
   out.push_back(static_cast<char>(quality_bit | raw_double));
   const auto bits = std::bit_cast<std::uint64_t>(value);
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((bits >> (8 * i)) & 0xFF));
+  for (unsigned i = 0; i < 8; ++i) out.push_back(static_cast<char>((bits >> (8 * i)) & 0xFF));
 }
 
 bool next(std::string_view& in, double& value, quality& q) {
@@ -63,7 +63,7 @@ bool next(std::string_view& in, double& value, quality& q) {
   if (k == raw_double) {
     if (in.size() < 9) return false;
     std::uint64_t bits = 0;
-    for (int i = 0; i < 8; ++i) bits |= std::uint64_t{static_cast<unsigned char>(in[1 + i])} << (8 * i);
+    for (std::size_t i = 0; i < 8; ++i) bits |= std::uint64_t{static_cast<unsigned char>(in[1 + i])} << (8 * i);
     value = std::bit_cast<double>(bits);
     used = 9;
   } else {
