@@ -63,7 +63,8 @@ bool next(std::string_view& in, double& value, quality& q) {
   if (k == raw_double) {
     if (in.size() < 9) return false;
     std::uint64_t bits = 0;
-    for (std::size_t i = 0; i < 8; ++i) bits |= std::uint64_t{static_cast<unsigned char>(in[1 + i])} << (8 * i);
+    for (std::size_t i = 0; i < 8; ++i)
+      bits |= std::uint64_t{static_cast<unsigned char>(in[1 + i])} << (8 * i);
     value = std::bit_cast<double>(bits);
     used = 9;
   } else {

@@ -273,10 +273,17 @@ class store {
   /// them, adding the counts to `into`; inside the caller's transaction.
   void evict_readings_before(std::int64_t cut, eviction& into);
   void count_eviction(const eviction& e);
+  /// Sets `uplink`'s delivered bit on these rows and removes those every uplink has delivered,
+  /// inside the caller's transaction.
+  void set_delivered(std::size_t uplink, std::span<const std::int64_t> ids);
   /// Writes the telemetry marks held in memory, inside the caller's transaction; they are
   /// forgotten by marks_written() once it commits.
   void write_telemetry_marks();
   void marks_written();
+  /// The held telemetry marks in a transaction of their own.
+  void commit_telemetry_marks();
+  /// Readings in the poll rows below rowid `cut`.
+  std::uint64_t readings_in_polls_before(std::int64_t cut);
   /// Telemetry delivered and not yet marked in the file, by uplink.
   std::array<std::vector<std::int64_t>, 8> telemetry_marks_;
   std::array<std::size_t, 8> marks_in_transaction_{};

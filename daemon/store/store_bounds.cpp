@@ -63,14 +63,7 @@ void store::evict_readings_before(std::int64_t cut, eviction& into) {
   tele.bind(1, std::int64_t{static_cast<int>(lane::telemetry)}).bind(2, cut);
   tele.step();
   into.telemetry_messages += static_cast<std::uint64_t>(sqlite3_changes(db_));
-  // A poll row holds as many readings as its layout has series.
-  statement count(*this, "SELECT layout, COUNT(*) FROM polls WHERE rowid < ? GROUP BY layout");
-  count.bind(1, cut);
-  while (count.step()) {
-    if (auto it = layouts_.find(count.int64(0)); it != layouts_.end()) {
-      into.readings += it->second.size() * static_cast<std::uint64_t>(count.int64(1));
-    }
-  }
+  into.readings += readings_in_polls_before(cut);
   statement del(*this, "DELETE FROM polls WHERE rowid < ?");
   del.bind(1, cut);
   del.step();

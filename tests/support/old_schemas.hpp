@@ -1,8 +1,22 @@
 #pragma once
 // Databases as older firegated versions left them, written by hand so that a migration test's file
-// does not come from the store it tests.
+// does not come from the store it tests, and the one call that writes them.
+
+#include <sqlite3.h>
+#include <catch2/catch.hpp>
+
+#include <string>
 
 namespace firegate::test {
+
+/// Runs SQL on a database file the test writes by hand; fails the test with SQLite's message.
+inline void sql(sqlite3* db, const std::string& text) {
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, text.c_str(), nullptr, nullptr, &error);
+  INFO(text << "\n" << (error ? error : ""));
+  sqlite3_free(error);
+  REQUIRE(rc == SQLITE_OK);
+}
 
 /// The tables as schema 6 and 7 had them (migrations 1-6 of daemon/store/store_schema.cpp applied:
 /// the same columns in the same order; 7 changed nothing in the file). No user_version set.

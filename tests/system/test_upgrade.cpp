@@ -27,14 +27,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void upgrade_sql(sqlite3* db, const std::string& text) {
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, text.c_str(), nullptr, nullptr, &error);
-  INFO(text << "\n" << (error ? error : ""));
-  sqlite3_free(error);
-  REQUIRE(rc == SQLITE_OK);
-}
-
 /// An event an older firegated raised and queued: its row, and its outbox item carrying the
 /// platform's message (firegate.event/1) as that firegated wrote it.
 struct old_event {
@@ -76,21 +68,21 @@ std::string old_message(const old_event& e) {
 void write_schema_6_database(const std::filesystem::path& path, const std::vector<old_event>& events) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  upgrade_sql(db, "PRAGMA journal_mode=WAL");
-  upgrade_sql(db, test::schema_6_tables);
+  test::sql(db, "PRAGMA journal_mode=WAL");
+  test::sql(db, test::schema_6_tables);
   for (const auto& e : events) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.time.time_since_epoch()).count();
-    upgrade_sql(
-        db, fmt::format("INSERT INTO events (seq, id, kind, device, point, value, time_ms, alarm_id, "
-                        "detail, rule) VALUES ({}, '{}', '{}', '{}', '{}', {}, {}, '{}', '{}', '{}')",
-                        e.seq, e.id, e.kind, e.device, e.point, e.value, ms, e.alarm_id, e.detail, e.rule));
+    test::sql(db,
+              fmt::format("INSERT INTO events (seq, id, kind, device, point, value, time_ms, alarm_id, "
+                          "detail, rule) VALUES ({}, '{}', '{}', '{}', '{}', {}, {}, '{}', '{}', '{}')",
+                          e.seq, e.id, e.kind, e.device, e.point, e.value, ms, e.alarm_id, e.detail, e.rule));
     char* quoted = sqlite3_mprintf("%Q", old_message(e).c_str());
-    upgrade_sql(db, fmt::format("INSERT INTO outbox (lane, topic, payload, delivered, created_ms) VALUES (0, "
-                                "'firegate/site-test/gw-test/alarm', {}, 0, {})",
-                                quoted, ms));
+    test::sql(db, fmt::format("INSERT INTO outbox (lane, topic, payload, delivered, created_ms) VALUES (0, "
+                              "'firegate/site-test/gw-test/alarm', {}, 0, {})",
+                              quoted, ms));
     sqlite3_free(quoted);
   }
-  upgrade_sql(db, "PRAGMA user_version = 6");
+  test::sql(db, "PRAGMA user_version = 6");
   REQUIRE(sqlite3_close(db) == SQLITE_OK);
 }
 
