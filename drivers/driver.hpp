@@ -159,7 +159,7 @@ std::shared_ptr<const model_description> describe_model(
     const Profile& profile, const std::function<void(model_description&)>& extra = {}) {
   auto out = std::make_shared<model_description>();
   out->name = profile.name;
-  for (const auto& p : profile.points) out->points.push_back({p.name, p.unit, p.labels});
+  for (const auto& p : profile.points) out->points.push_back({p.name, p.unit, p.labels, p.report});
   out->annotations = profile.annotations;
   if (extra) extra(*out);
   return out;

@@ -417,7 +417,16 @@ void application::on_readings(std::span<const reading> readings) {
   if (commands_) commands_->on_readings(readings);
   for (auto& u : uplinks_) u.link->on_readings(readings);
   if (control_api_) control_api_->on_readings(readings);
+  // Which of them telemetry carries: each point's report strategy (domain/report.hpp). A poll's
+  // readings are one device's.
+  const auto* described = cfg_.catalogue.find(readings.front().device);
+  const auto from = batch_.size();
   batch_.insert(batch_.end(), readings.begin(), readings.end());
+  for (auto i = from; i < batch_.size(); ++i) {
+    auto& r = batch_[i];
+    r.reported =
+        described == nullptr || r.device != described->name || reports_.decide(r, described->report(r.point));
+  }
   if (batch_.size() >= flush_at) flush();
 }
 

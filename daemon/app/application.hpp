@@ -5,6 +5,7 @@
 
 #include "config/config.hpp"
 #include "control_api.hpp"
+#include "domain/report.hpp"
 #include "driver.hpp"
 #include "platform_commands.hpp"
 #include "rules/alarm_engine.hpp"
@@ -145,6 +146,8 @@ class application final : public reading_sink {
   boost::asio::steady_timer flusher_;
   /// Readings since the last flush (at most storage.flush_interval_ms old, or flush_at of them).
   std::vector<reading> batch_;
+  /// What telemetry carries of each poll (report strategies): decided as readings arrive.
+  report_filter reports_;
   /// A batch this large is written at once: a few pages of packed polls, and a bounded batch in
   /// memory at a large fleet (docs/storage.md, "Flash").
   static constexpr std::size_t flush_at = 4000;

@@ -34,12 +34,12 @@ void application::flush() {
       // from the database (the uplink writes its message); a backlog is read back by the uplink.
       for (const auto& q : s.append_telemetry(batch, topic, max_polls)) {
         const auto polls = std::span(batch).subspan(q.first, q.count);  // each reading in one item
-        items.push_back({q.id,
-                         lane::telemetry,
-                         topic,
-                         {},
-                         {std::make_move_iterator(polls.begin()), std::make_move_iterator(polls.end())},
-                         {}});
+        outbox_item item{q.id, lane::telemetry, topic, {}, {}, {}};
+        // Only what the points' report strategies send; every reading is stored.
+        for (auto& r : polls) {
+          if (r.reported) item.readings.push_back(std::move(r));
+        }
+        items.push_back(std::move(item));
       }
     } catch (const store_error& e) {
       // Kept for the next flush, within bounds: the oldest readings go first when storage stays down.

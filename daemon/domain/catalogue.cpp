@@ -17,6 +17,15 @@ const point_description* device_description::point(std::string_view point_name) 
   return it == all.end() ? nullptr : &*it;
 }
 
+const report_policy& device_description::report(std::string_view point_name) const {
+  static const report_policy every_poll;
+  const auto& all = points();
+  const auto it = std::find_if(all.begin(), all.end(), [&](const auto& p) { return p.name == point_name; });
+  if (it == all.end()) return every_poll;
+  const auto i = static_cast<std::size_t>(it - all.begin());
+  return reports && i < reports->size() ? (*reports)[i] : it->report;
+}
+
 std::string device_description::label(std::string_view point_name, double value) const {
   const auto* p = point(point_name);
   const auto key = label_key(value);
@@ -32,10 +41,12 @@ const annotation_table& device_description::annotations_for(std::string_view upl
 }
 
 device_description describe(std::string name, std::shared_ptr<const model_description> model,
-                            std::shared_ptr<const std::vector<alarm_rule>> rules) {
+                            std::shared_ptr<const std::vector<alarm_rule>> rules,
+                            std::shared_ptr<const report_policies> reports) {
   static const auto no_model = std::make_shared<const model_description>();
   static const auto no_rules = std::make_shared<const std::vector<alarm_rule>>();
-  return {std::move(name), model ? std::move(model) : no_model, rules ? std::move(rules) : no_rules};
+  return {std::move(name), model ? std::move(model) : no_model, rules ? std::move(rules) : no_rules,
+          std::move(reports)};
 }
 
 device_catalogue::device_catalogue(std::vector<device_description> devices) : devices_(std::move(devices)) {

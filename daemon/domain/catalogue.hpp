@@ -7,6 +7,7 @@
 // linkage writes with it, the control socket shows the model and the writes, and an uplink reads
 // its own annotations. Nothing here knows a protocol.
 
+#include "domain/report.hpp"
 #include "domain/rule.hpp"
 
 #include <cstdint>
@@ -26,6 +27,8 @@ struct point_description {
   std::string unit;  ///< "", "mA", "°C"
   /// Values with a name of their own (a state enum: 1 = "fire"), by whole value.
   std::map<std::int64_t, std::string> labels;
+  /// How the profile reports it to the platform (a device may override it).
+  report_policy report;
   bool operator==(const point_description&) const = default;
 };
 
@@ -53,11 +56,17 @@ struct device_description {
   std::shared_ptr<const model_description> model;
   /// Its profile's rules with the site's overrides, shared with its driver's settings (never null).
   std::shared_ptr<const std::vector<alarm_rule>> rules;
+  /// Its report strategies with the site's overrides ([devices.report]), one a model point; null:
+  /// the model's own.
+  std::shared_ptr<const report_policies> reports;
 
   const std::string& model_name() const { return model->name; }
   const std::vector<point_description>& points() const { return model->points; }
   const std::vector<std::string>& writes() const { return model->writes; }
   const point_description* point(std::string_view point_name) const;
+  /// How `point_name` is reported: the site's override, else the profile's; every poll for a point
+  /// the model does not describe.
+  const report_policy& report(std::string_view point_name) const;
   /// What `value` of `point_name` means where the profile names it ("fire"); empty otherwise.
   std::string label(std::string_view point_name, double value) const;
   /// The annotations for `uplink`; empty when the profile gives none.
@@ -66,7 +75,8 @@ struct device_description {
 
 /// A description for a device: its model's (nullptr: a model with nothing described) and its rules.
 device_description describe(std::string name, std::shared_ptr<const model_description> model,
-                            std::shared_ptr<const std::vector<alarm_rule>> rules);
+                            std::shared_ptr<const std::vector<alarm_rule>> rules,
+                            std::shared_ptr<const report_policies> reports = nullptr);
 
 /// Every configured device's description, found by name.
 class device_catalogue {

@@ -25,6 +25,9 @@ struct reading {
   std::string unit;    ///< "", "dB/m", "°C", "V", ...
   quality q{quality::good};
   clock::time_point time;
+  /// Sent to the platform as telemetry (its report strategy, domain/report.hpp); every reading is
+  /// stored and decided on either way.
+  bool reported{true};
 };
 
 /// A device became reachable or stopped answering. A device that stops answering is data (it becomes

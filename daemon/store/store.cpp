@@ -43,6 +43,11 @@ moved_aside_database move_aside(const std::string& path, std::string reason) {
 
 namespace {
 
+/// A poll's value i in its `report` mask (schema 9): bit i, bit 63 for every value from the 64th on.
+constexpr std::uint64_t report_bit(std::size_t i) {
+  return std::uint64_t{1} << std::min<std::size_t>(i, 63);
+}
+
 /// One firegated per database: an exclusive flock on "<path>.lock" (held until the store closes,
 /// released by the kernel if the process dies), with the holder's pid in the file for the message.
 int lock_database(const std::string& path) {
@@ -287,7 +292,7 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
                                                              const std::string& topic,
                                                              std::size_t max_polls) {
   std::vector<queued_telemetry> queued;
-  statement s(*this, "INSERT INTO polls (time_ms, layout, data) VALUES (?, ?, ?)");
+  statement s(*this, "INSERT INTO polls (time_ms, layout, data, report) VALUES (?, ?, ?, ?)");
   statement out(*this,
                 "INSERT INTO outbox (id, lane, topic, payload, created_ms, first_poll, last_poll, delivered) "
                 "VALUES (?, ?, ?, '', ?, ?, ?, ?)");
@@ -321,20 +326,27 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
     if (polls >= max_polls) emit(i);
     series.clear();
     data.clear();
+    std::uint64_t reported = 0;
+    bool all = true;
     for (std::size_t j = i; j < end; ++j) {
       series.push_back(series_of(readings[j]));
       poll_codec::append(data, readings[j].value, readings[j].q);
+      if (readings[j].reported) reported |= report_bit(j - i);
+      all &= readings[j].reported;
     }
     s.bind(1, to_ms(head.time)).bind(2, layout_of(series)).bind_blob(3, data);
+    if (!all) s.bind(4, static_cast<std::int64_t>(reported));  // NULL: every value reported
     s.step();
     s.reset();
+    i = end;
+    // A poll none of whose values is reported is stored, but no telemetry carries it.
+    if (reported == 0) continue;
     last = sqlite3_last_insert_rowid(db_);
     if (polls == 0) {
       first = last;
-      first_index = i;
+      first_index = static_cast<std::size_t>(&head - readings.data());
     }
     ++polls;
-    i = end;
   }
   emit(readings.size());
   return queued;
@@ -452,9 +464,22 @@ void store::unpack_poll(std::int64_t time_ms, std::int64_t layout, std::string_v
 
 std::vector<reading> store::polls_between(std::int64_t first, std::int64_t last) {
   std::vector<reading> out;
-  statement s(*this, "SELECT time_ms, layout, data FROM polls WHERE rowid BETWEEN ? AND ?");
+  statement s(*this, "SELECT time_ms, layout, data, report FROM polls WHERE rowid BETWEEN ? AND ?");
   s.bind(1, first).bind(2, last);
-  while (s.step()) unpack_poll(s.int64(0), s.int64(1), s.blob(2), out);
+  while (s.step()) {
+    const auto from = out.size();
+    unpack_poll(s.int64(0), s.int64(1), s.blob(2), out);
+    if (s.is_null(3)) continue;
+    // Only the values reported (schema 9): the others were stored, not sent.
+    const auto mask = static_cast<std::uint64_t>(s.int64(3));
+    auto keep = from;
+    for (auto i = from; i < out.size(); ++i) {
+      if ((mask & report_bit(i - from)) == 0) continue;
+      if (keep != i) out[keep] = std::move(out[i]);
+      ++keep;
+    }
+    out.resize(keep);
+  }
   return out;
 }
 

@@ -134,6 +134,12 @@ constexpr const char* migrations[] = {
         data    BLOB NOT NULL
       );
     )sql",
+    // 9: report strategies (issue 23): which of a poll's values go to the platform as telemetry. NULL:
+    // all of them (every poll before this version was); else bit i for value i (bit 63 for the
+    // 64th value on). Every value is stored either way.
+    R"sql(
+      ALTER TABLE polls ADD COLUMN report INTEGER;
+    )sql",
 };
 
 }  // namespace

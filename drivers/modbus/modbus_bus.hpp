@@ -25,6 +25,8 @@ struct modbus_device_settings {
   std::chrono::milliseconds alarm_interval{500};  ///< the alarm group's points
   /// The profile's alarm rules with this device's overrides ([devices.rules.<name>]).
   std::shared_ptr<const std::vector<alarm_rule>> rules;
+  /// Its report strategies with the site's overrides ([devices.report]); null: the profile's.
+  std::shared_ptr<const report_policies> reports;
 };
 
 /// What every Modbus bus has, whatever its transport.

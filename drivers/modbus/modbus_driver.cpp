@@ -1,6 +1,7 @@
 #include "modbus_driver.hpp"
 
 #include "config/alarm_rules.hpp"
+#include "config/report_config.hpp"
 #include "config/suggest.hpp"
 #include "tcp_pipelined_transport.hpp"
 #include "technician.hpp"
@@ -97,6 +98,7 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
           overrides->finish();
         }
         m.rules = std::make_shared<const std::vector<alarm_rule>>(std::move(rules));
+        m.reports = config::device_reports(d.node, *m.profile->described);
       } else if (names.empty()) {
         without_profiles.push_back(d.common.name);
       } else {
@@ -195,7 +197,7 @@ std::unique_ptr<bus_driver> create_rtu(asio::any_io_executor ex, const config::b
 std::vector<device_description> modbus_bus_settings::describe() const {
   std::vector<device_description> out;
   for (const auto& d : devices)
-    out.push_back(firegate::describe(d.name, d.profile ? d.profile->described : nullptr, d.rules));
+    out.push_back(firegate::describe(d.name, d.profile ? d.profile->described : nullptr, d.rules, d.reports));
   return out;
 }
 

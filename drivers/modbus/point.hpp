@@ -4,6 +4,7 @@
 
 #include "codec/pdu.hpp"
 #include "domain/reading.hpp"
+#include "domain/report.hpp"
 
 #include <cstdint>
 #include <map>
@@ -49,6 +50,7 @@ struct point_def {
   std::map<std::int64_t, std::string> labels;  ///< enum table: raw value → meaning
   std::vector<std::int64_t> invalid;           ///< raw values that mean "no value" (0x7FFF = probe open)
   point_group group{point_group::telemetry};
+  report_policy report;  ///< how its values go to the platform (every poll unless the profile says)
 };
 
 /// Registers a point occupies: 2 for 32-bit types, 1 otherwise (bits of a coil table count 1 bit).

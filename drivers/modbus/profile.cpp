@@ -3,6 +3,7 @@
 #include "../driver.hpp"
 
 #include "config/alarm_rules.hpp"
+#include "config/report_config.hpp"
 #include "config/suggest.hpp"
 
 #include <fmt/format.h>
@@ -34,8 +35,9 @@ bool is_bit_table(register_table t) {
 /// A [[points]] entry, or with `writable` the point part of a [[writes]] entry (no group or invalid
 /// values: a write has neither).
 std::optional<point_def> parse_point(config::config_node& n, std::set<std::string, std::less<>>& names,
-                                     bool writable = false) {
+                                     bool writable = false, const report_policy& report = {}) {
   point_def p;
+  p.report = report;
   bool ok = true;
   auto name = n.get_string("name", config::presence::required, "name the point, such as \"state\"");
   if (name && !names.insert(*name).second) {
@@ -102,6 +104,7 @@ std::optional<point_def> parse_point(config::config_node& n, std::set<std::strin
   auto group = n.get_enum_or("group", group_names, "telemetry");
   ok &= group.has_value();
   if (group) p.group = index_of<point_group>(group_names, *group);
+  ok &= config::parse_point_report(n, p.report);
   n.finish();
   return ok ? std::optional<point_def>(std::move(p)) : std::nullopt;
 }
@@ -213,9 +216,12 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
     root.error("points", "no [[points]]; a profile needs at least one");
     ok = false;
   }
+  // The profile's report strategy ([report]), which each point's own `report` keys change.
+  report_policy report;
+  ok &= config::parse_point_report(root, report);
   std::set<std::string, std::less<>> names;
   for (auto& n : nodes) {
-    if (auto p = parse_point(n, names)) {
+    if (auto p = parse_point(n, names, false, report)) {
       profile.points.push_back(std::move(*p));
     } else {
       ok = false;

@@ -3,6 +3,7 @@
 #include "../driver.hpp"
 
 #include "config/alarm_rules.hpp"
+#include "config/report_config.hpp"
 #include "domain/time_text.hpp"
 
 #include <fmt/format.h>
@@ -287,9 +288,13 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
   const auto offline = root.get_integer("offline_after_s", 10, 7 * 86400, 3600);
   ok &= offline.has_value();
   profile.offline_after = std::chrono::seconds(offline.value_or(3600));
+  // The profile's report strategy ([report]), which each point's own `report` keys change.
+  report_policy report;
+  ok &= config::parse_point_report(root, report);
   std::set<std::string, std::less<>> names;
   for (auto& n : root.get_table_array("points")) {
     field_point p;
+    p.report = report;
     auto point_name = n.get_string("name", config::presence::required, "name the point, such as \"smoke\"");
     if (point_name && !names.insert(*point_name).second) {
       n.error("name", fmt::format("\"{}\" is used by another point of this profile", *point_name));
@@ -313,6 +318,7 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
     p.offset = offset.value_or(0.0);
     p.unit = n.get_string_or("unit", "");
     ok &= config::get_labels(n, p.labels);
+    ok &= config::parse_point_report(n, p.report);
     n.finish();
     ok &= point_name.has_value() && field.has_value() && type.has_value();
     profile.points.push_back(std::move(p));
@@ -328,7 +334,10 @@ std::optional<ingest_profile> parse_ingest_profile(config::config_node& root) {
   if (!ok || root.error_count() != errors_before) return std::nullopt;
   // Wireless sensors are only listened to: nothing to write. The driver adds two points of its own.
   profile.described = describe_model(profile, [](model_description& m) {
-    for (const auto point : {flood_point, unreadable_point}) m.points.push_back({std::string(point), "", {}});
+    // Counts the driver keeps: sent when they change (and hourly), not every message.
+    const report_policy on_change{report_policy::mode::change, 0, false, {}, std::chrono::hours(1)};
+    for (const auto point : {flood_point, unreadable_point})
+      m.points.push_back({std::string(point), "", {}, on_change});
   });
   return profile;
 }

@@ -56,6 +56,7 @@ struct field_point {
   double offset{0.0};
   std::string unit;
   std::map<std::int64_t, std::string> labels;  ///< numeric codes → meaning (201 leakage)
+  report_policy report;                        ///< how its values go to the platform
 };
 
 struct ingest_profile {

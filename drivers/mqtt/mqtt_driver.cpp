@@ -1,6 +1,7 @@
 #include "mqtt_driver.hpp"
 
 #include "config/alarm_rules.hpp"
+#include "config/report_config.hpp"
 #include "config/suggest.hpp"
 
 #include <fmt/format.h>
@@ -76,6 +77,7 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
           overrides->finish();
         }
         m.rules = std::make_shared<const std::vector<alarm_rule>>(std::move(rules));
+        m.reports = config::device_reports(d.node, *m.profile->described);
         m.offline_after = it->second.offline_after;
         if (!m.id.empty() && !ids.emplace(*p, m.id).second) {
           d.node.error("id", fmt::format("\"{}\" is the id of another {} device on this bus; each sensor "
@@ -128,7 +130,7 @@ const ingest_device_settings* ingest_bus_settings::find(const std::string& devic
 std::vector<device_description> ingest_bus_settings::describe() const {
   std::vector<device_description> out;
   for (const auto& d : devices)
-    out.push_back(firegate::describe(d.name, d.profile ? d.profile->described : nullptr, d.rules));
+    out.push_back(firegate::describe(d.name, d.profile ? d.profile->described : nullptr, d.rules, d.reports));
   return out;
 }
 

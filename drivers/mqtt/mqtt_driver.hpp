@@ -23,6 +23,8 @@ struct ingest_device_settings {
   std::chrono::seconds offline_after{3600};
   /// The profile's rules with this device's overrides, and the driver's own fault rules.
   std::shared_ptr<const std::vector<alarm_rule>> rules;
+  /// Its report strategies with the site's overrides ([devices.report]); null: the profile's.
+  std::shared_ptr<const report_policies> reports;
 };
 
 /// [[buses]] with driver = "mqtt".

@@ -23,8 +23,8 @@ std::unique_ptr<test::child> pymodbus_server(const test::temp_dir& dir, std::vec
 }
 
 std::vector<modbus::modbus_device_settings> sd1_and_efd() {
-  return {{"smoke", 1, shipped_profile("SD-1"), 300ms, 100ms, {}},
-          {"efd", 2, shipped_profile("EFD-4T"), 300ms, 100ms, {}}};
+  return {{"smoke", 1, shipped_profile("SD-1"), 300ms, 100ms, {}, {}},
+          {"efd", 2, shipped_profile("EFD-4T"), 300ms, 100ms, {}, {}}};
 }
 
 void exercise(const config::bus_config& bus, test::child& server) {

@@ -98,7 +98,7 @@ config::bus_config rtu_bus(const std::string& device, std::vector<std::uint8_t> 
   s->timeout = 200ms;
   s->poll_interval = 100ms;
   s->offline_after = 2;
-  for (auto u : units) s->devices.push_back({"smoke-" + std::to_string(u), u, sd1(), 100ms, 100ms, {}});
+  for (auto u : units) s->devices.push_back({"smoke-" + std::to_string(u), u, sd1(), 100ms, 100ms, {}, {}});
   return {"rs485-1", "modbus_rtu", s};
 }
 

@@ -27,7 +27,7 @@ std::vector<modbus::modbus_device_settings> devices_of(const std::vector<sim_dev
                                                        std::chrono::milliseconds poll,
                                                        std::chrono::milliseconds alarm) {
   std::vector<modbus::modbus_device_settings> out;
-  for (const auto& d : list) out.push_back({d.name, d.unit, shipped_profile(d.profile), poll, alarm, {}});
+  for (const auto& d : list) out.push_back({d.name, d.unit, shipped_profile(d.profile), poll, alarm, {}, {}});
   return out;
 }
 

@@ -61,7 +61,7 @@ config::bus_config make_bus(std::uint16_t port, const std::string& profile = "SD
   s->poll_interval = poll;
   s->alarm_interval = alarm;
   s->offline_after = 2;
-  s->devices.push_back({"dev-1", 1, shipped_profile(profile), poll, alarm, {}});
+  s->devices.push_back({"dev-1", 1, shipped_profile(profile), poll, alarm, {}, {}});
   return {"bus-1", "modbus_tcp", s};
 }
 

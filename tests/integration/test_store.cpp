@@ -345,6 +345,54 @@ TEST_CASE("telemetry is stored once: outbox items name ranges of readings and re
   CHECK(s.reading_count() == 32);
 }
 
+TEST_CASE("report strategies: every poll is stored - telemetry carries only the readings reported") {
+  test::temp_dir dir;
+  const auto start = clock::time_point(std::chrono::seconds(1'790'000'000));
+  {
+    store s((dir / "fg.db").string());
+    auto batch = polls_of("smoke-1", 6, start);  // 6 polls of 4 readings
+    // Poll 0 whole (NULL mask), poll 2 its state only, poll 4 its temperature only; 1, 3, 5 nothing.
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto poll = i / 4, point = i % 4;
+      batch[i].reported = poll == 0 || (poll == 2 && point == 0) || (poll == 4 && point == 2);
+    }
+    s.append_telemetry(batch, "t/telemetry", 2);  // 3 polls reported, 2 a message: 2 messages
+    CHECK(s.reading_count() == 24);
+    // Only telemetry of nothing reported: stored, nothing queued.
+    auto quiet = polls_of("smoke-2", 3, start);
+    for (auto& r : quiet) r.reported = false;
+    CHECK(s.append_telemetry(quiet, "t/telemetry", 2).empty());
+    CHECK(s.reading_count() == 36);
+  }
+  store s((dir / "fg.db").string());  // read back from the file, not from memory
+  auto items = s.pending(10, {});
+  REQUIRE(items.size() == 2);
+  std::map<clock::time_point, std::vector<std::string>> sent;
+  for (const auto& i : items) {
+    for (const auto& r : i.readings) sent[r.time].push_back(r.point);
+  }
+  REQUIRE(sent.size() == 3);
+  auto it = sent.begin();
+  CHECK(it->second == std::vector<std::string>{"state", "smoke", "temperature", "supply_voltage"});
+  CHECK((++it)->second == std::vector<std::string>{"state"});
+  CHECK((++it)->second == std::vector<std::string>{"temperature"});
+  // The history has every poll: the export a technician runs is complete.
+  const auto page = s.readings_between_times(start, start + std::chrono::hours(1), "smoke-1", 0, 1000);
+  CHECK(page.readings.size() == 24);
+  // The mask is in the file as described (docs/storage.md): NULL for a whole poll, bit i for value i.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2((dir / "fg.db").string().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT quote(report) FROM polls ORDER BY rowid LIMIT 6", -1, &q, nullptr) ==
+          SQLITE_OK);
+  std::vector<std::string> masks;
+  while (sqlite3_step(q) == SQLITE_ROW)
+    masks.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)));
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  CHECK(masks == std::vector<std::string>{"NULL", "0", "1", "0", "4", "0"});
+}
+
 TEST_CASE("each uplink keeps its own delivery state - an item leaves when every uplink has it") {
   test::temp_dir dir;
   store s((dir / "fg.db").string());

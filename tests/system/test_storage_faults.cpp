@@ -11,6 +11,7 @@
 // user namespaces are not allowed, the two tests that need them say so and are skipped.
 
 #include "old_schemas.hpp"
+#include "store/store.hpp"
 #include "support.hpp"
 
 #include <fmt/format.h>
@@ -225,7 +226,7 @@ TEST_CASE(
     daemon_on_small_disk box(false, "16m", old_file);
     INFO(box.daemon->log_text());
     REQUIRE(box.platform.wait_for([](auto& m) { return m.topic.ends_with("/telemetry"); }, 20s));
-    CHECK(box.query("PRAGMA user_version") == 8);
+    CHECK(box.query("PRAGMA user_version") == store::schema_version());
     CHECK(box.query("SELECT COUNT(*) FROM sqlite_master WHERE name = \\'readings\\'") == 0);
     CHECK(box.query("SELECT COUNT(*) FROM polls") >= 50000);
     CHECK(box.daemon->log_text().find("storage_fault") == std::string::npos);

@@ -365,6 +365,10 @@ TEST_CASE(
   // A slow drain (ten telemetry messages a second while a flush every 200 ms makes five), so that
   // the backlog is still going out when the second alarm is raised.
   text.insert(text.find("keepalive_s = 5\n"), "telemetry_rate = 10\n");
+  // Every poll reported (the SD-1's own strategy sends changes): the backlog is then complete.
+  const std::string latch = "latch = false\n";
+  for (auto at = text.find(latch); at != std::string::npos; at = text.find(latch, at + 1))
+    text.insert(at + latch.size(), "[devices.report.\"*\"]\non = \"poll\"\n");
   std::ofstream(dir / "fg.toml") << text;
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   INFO(daemon.log_text());

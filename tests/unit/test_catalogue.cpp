@@ -15,7 +15,7 @@ using namespace firegate;
 TEST_CASE("catalogue: devices are found by name, labels by whole value, annotations by uplink") {
   auto sd1 = std::make_shared<model_description>();
   sd1->name = "SD-1";
-  sd1->points = {{"state", "", {{0, "normal"}, {1, "fire"}}}, {"obscuration", "dB/m", {}}};
+  sd1->points = {{"state", "", {{0, "normal"}, {1, "fire"}}, {}}, {"obscuration", "dB/m", {}, {}}};
   sd1->annotations["gb26875"] = {{"component_type", 42}};
   auto rl = std::make_shared<model_description>();
   rl->writes = {"siren"};

@@ -59,7 +59,8 @@ place place_of(const std::string& section) {
   if (section == "[[buses]] mqtt") return {"[[buses]]", {2}};
   if (section == "[[devices]] modbus") return {"[[devices]]", {0, 1, 2, 3}};
   if (section == "[[devices]] mqtt") return {"[[devices]]", {4, 5}};
-  if (section == "[devices.rules.RULE]") return {"[devices.rules.", {}};  // every rule's table
+  if (section == "[devices.rules.RULE]") return {"[devices.rules.", {}};     // every rule's table
+  if (section == "[devices.report.POINT]") return {"[devices.report.", {}};  // every point's table
   return {section, {}};
 }
 

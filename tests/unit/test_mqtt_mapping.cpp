@@ -205,7 +205,7 @@ TEST_CASE(
   p.name = "T";
   p.topic = *parse_topic_pattern("t/+id", why);
   p.time_path = {"ts"};
-  p.points.push_back({"smoke", {"smoke"}, field_type::boolean, 1, 0, "", {}});
+  p.points.push_back({"smoke", {"smoke"}, field_type::boolean, 1, 0, "", {}, {}});
   std::string error;
   // received is 2026-11-24T07:30:51.505Z; 30 s earlier:
   auto m = decode(p, "t/a", R"({"smoke": true, "ts": 1795505421505})", received, error);
