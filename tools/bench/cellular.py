@@ -16,7 +16,8 @@ acknowledgement, counted apart. A day is then
   shipped rate x 86400 + 24 keep-alive rounds + ALARMS episodes.
 
 Needs tcpdump (apt install tcpdump) and root (to capture). Results: docs/performance.md.
-  tools/bench/cellular.py [--build build/release] [--window 300] [--alarms 4] [--keep]
+  tools/bench/cellular.py [--build build/release] [--window 300] [--alarms 4] [--keepalive-s S]
+                          [--heartbeat-s S] [--keep]
 """
 
 import argparse
@@ -112,6 +113,8 @@ def run(args, name, report_lines, alarm=False):
         wait_for(lambda: os.path.exists(f"{work}/ports"), 30, "firegate-sim")
         sim_port = int(open(f"{work}/ports").read().split()[0])
         lines = site_lines(work, port, profiles)
+        lines += [f'{key} = {value}' for key, value in (("keepalive_s", args.keepalive_s),
+                                                          ("heartbeat_s", args.heartbeat_s)) if value]
         lines += ['[uplink.mqtt.tls]', f'ca_file = "{work}/ca.pem"',
                   '[[buses]]', 'name = "rs485"', 'driver = "modbus_tcp"', 'host = "127.0.0.1"', f'port = {sim_port}',
                   'poll_interval_ms = 1000', 'alarm_interval_ms = 1000']
@@ -157,6 +160,8 @@ def main():
     ap.add_argument("--window", type=float, default=300, help="seconds captured a run")
     ap.add_argument("--settle", type=float, default=15, help="seconds after connecting before capturing")
     ap.add_argument("--alarms", type=int, default=4, help="alarm episodes a day")
+    ap.add_argument("--keepalive-s", type=int, help="[uplink.mqtt] keepalive_s (default: the daemon's)")
+    ap.add_argument("--heartbeat-s", type=int, help="[uplink.mqtt] heartbeat_s (default: the daemon's)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     shipped = run(args, "shipped", [], alarm=True)
