@@ -13,12 +13,12 @@ cmake --build --preset "$preset" --parallel "$(nproc)"
 case "$preset" in
   asan)
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-    export FIREGATE_CRASH_EPISODES=${FIREGATE_CRASH_EPISODES:-40}
+    export FIREGATE_CRASH_EPISODES=${FIREGATE_CRASH_EPISODES:-30}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     ;;
   tsan)
     export TSAN_OPTIONS=${TSAN_OPTIONS:-exitcode=66:halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp}
-    export FIREGATE_CRASH_EPISODES=${FIREGATE_CRASH_EPISODES:-40}
+    export FIREGATE_CRASH_EPISODES=${FIREGATE_CRASH_EPISODES:-30}
     ;;
 esac
 # Twice as many tests as cores: the system tests spend most of their time waiting (timers, sockets,

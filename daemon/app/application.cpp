@@ -337,6 +337,10 @@ void application::reload() {
   for (const auto& u : uplinks_) remake.push_back(u.entry->changed(cfg_, next));
   const bool control_changed = next.control != cfg_.control;
   cfg_ = std::move(next);
+  // Report strategies start again from the new configuration: each point's next value goes (a
+  // device removed is forgotten, a name given to another sensor or a changed strategy is not
+  // compared with what was sent before; it costs one full poll a device).
+  reports_.clear();
   devices_.clear();
   for (const auto& d : cfg_.devices) devices_.emplace(d.name, &d);
   for (std::size_t i = 0; i < uplinks_.size(); ++i) {

@@ -362,10 +362,13 @@ void control_api::devices(const session_ptr& s, const json& id, const std::strin
         }
       }
       const auto now = clock::now();
+      const auto* described = site_.catalogue.find(device);
       json values = json::array();
       for (const auto& r : latest) {
         values.push_back(reading_json(r, now));
         if (auto label = label_of(device, r.point, r.value); !label.empty()) values.back()["label"] = label;
+        // What the platform is sent of it (its report strategy): why it may not see every value.
+        if (described != nullptr) values.back()["report"] = to_string(described->report(r.point));
       }
       one["values"] = std::move(values);
       if (!error.empty()) one["values_error"] = error;

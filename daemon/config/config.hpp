@@ -92,7 +92,7 @@ struct mqtt_uplink_config {
   /// Present: the connection is TLS ([uplink.mqtt.tls]).
   std::optional<mqtt_tls_config> tls;
   /// The status message (retained) is published on connect and then every `heartbeat`.
-  std::chrono::seconds heartbeat{60};
+  std::chrono::seconds heartbeat{900};
   /// The commands this gateway accepts; any other is refused with a reply saying so.
   std::vector<std::string> commands{default_commands};
   /// A command issued longer ago than this is refused (a queued or replayed one).

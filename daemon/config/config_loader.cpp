@@ -176,7 +176,7 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
       static_cast<std::size_t>(node.get_integer("telemetry_batch", 1, 2000, 200).value_or(200));
   m.username = node.get_string_or("username", "");
   m.password = node.get_string_or("password", "");
-  m.heartbeat = std::chrono::seconds(node.get_integer("heartbeat_s", 1, 3600, 60).value_or(60));
+  m.heartbeat = std::chrono::seconds(node.get_integer("heartbeat_s", 1, 3600, 900).value_or(900));
   m.command_max_age =
       std::chrono::seconds(node.get_integer("command_max_age_s", 10, 86400, 300).value_or(300));
   if (auto key_file = node.get_string_or("command_key_file", ""); !key_file.empty()) {

@@ -51,9 +51,10 @@ bool parse_report_keys(config_node& n, report_policy& p) {
 }
 
 bool parse_point_report(config_node& point, report_policy& p) {
-  if (!point.contains("report")) return true;
-  auto n = point.get_table("report", presence::required);
-  if (!n) return false;
+  // Asked for even when absent, so that an unknown key's error lists it (and suggests it).
+  const bool given = point.contains("report");
+  auto n = point.get_table("report", presence::optional);
+  if (!n) return !given;
   const auto before = n->error_count();
   const bool ok = parse_report_keys(*n, p);
   n->finish();
@@ -61,8 +62,7 @@ bool parse_point_report(config_node& point, report_policy& p) {
 }
 
 std::shared_ptr<const report_policies> device_reports(config_node& device, const model_description& model) {
-  if (!device.contains("report")) return nullptr;
-  auto table = device.get_table("report", presence::required);
+  auto table = device.get_table("report", presence::optional);  // asked for when absent too (see above)
   if (!table) return nullptr;
   const auto before = table->error_count();
   report_policies out;
@@ -86,6 +86,7 @@ std::shared_ptr<const report_policies> device_reports(config_node& device, const
     if (key == "*") continue;
     const auto it = std::find(names.begin(), names.end(), key);
     if (it == names.end()) {
+      (void)table->get_table(key, presence::optional);  // read: the one error is this one, not "unknown key"
       table->error(key,
                    fmt::format("no point \"{}\" in this device's profile;{} its points are: {} (or \"*\" "
                                "for all of them)",

@@ -46,9 +46,10 @@ std::string to_string(const report_policy& p);
 /// once, and so is the first reading of a point.
 class report_filter {
  public:
-  /// Whether `r` is reported under `p`; remembers it when it is.
+  /// Whether `r` is reported under `p`; remembers it when it is (but for every poll without limits,
+  /// which needs nothing remembered).
   bool decide(const reading& r, const report_policy& p);
-  /// Forgets every point: the next reading of each is reported (the uplink's view starts again).
+  /// Forgets every point: the next reading of each is reported (after a reload).
   void clear() { last_.clear(); }
   std::size_t points() const;
 

@@ -445,14 +445,15 @@ std::int64_t store::enqueue(lane l, const std::string& topic, const std::string&
 }
 
 void store::unpack_poll(std::int64_t time_ms, std::int64_t layout, std::string_view data,
-                        std::vector<reading>& out) {
+                        std::vector<reading>& out, std::uint64_t reported) {
   const auto it = layouts_.find(layout);
   if (it == layouts_.end()) return;
   const clock::time_point time{std::chrono::milliseconds(time_ms)};
-  for (const auto id : it->second) {
+  for (std::size_t i = 0; i < it->second.size(); ++i) {
     reading r;
     if (!poll_codec::next(data, r.value, r.q)) return;
-    const auto n = names_.find(id);
+    if ((reported & report_bit(i)) == 0) continue;
+    const auto n = names_.find(it->second[i]);
     if (n == names_.end()) continue;
     r.device = n->second.device;
     r.point = n->second.point;
@@ -467,18 +468,9 @@ std::vector<reading> store::polls_between(std::int64_t first, std::int64_t last)
   statement s(*this, "SELECT time_ms, layout, data, report FROM polls WHERE rowid BETWEEN ? AND ?");
   s.bind(1, first).bind(2, last);
   while (s.step()) {
-    const auto from = out.size();
-    unpack_poll(s.int64(0), s.int64(1), s.blob(2), out);
-    if (s.is_null(3)) continue;
-    // Only the values reported (schema 9): the others were stored, not sent.
-    const auto mask = static_cast<std::uint64_t>(s.int64(3));
-    auto keep = from;
-    for (auto i = from; i < out.size(); ++i) {
-      if ((mask & report_bit(i - from)) == 0) continue;
-      if (keep != i) out[keep] = std::move(out[i]);
-      ++keep;
-    }
-    out.resize(keep);
+    // Only the values reported (schema 9; NULL: all of them): the others were stored, not sent.
+    unpack_poll(s.int64(0), s.int64(1), s.blob(2), out,
+                s.is_null(3) ? ~std::uint64_t{0} : static_cast<std::uint64_t>(s.int64(3)));
   }
   return out;
 }

@@ -261,9 +261,10 @@ class store {
   /// The readings of the polls with rowids in [first, last], oldest first.
   std::vector<reading> polls_between(std::int64_t first, std::int64_t last);
   /// Appends a poll row's readings to `out`: its layout's series, its values from `data`
-  /// (poll_codec). A layout or series it does not know, or a damaged value, ends the poll there.
+  /// (poll_codec), those whose bit is set in `reported` (a `report` mask, schema 9). A layout it
+  /// does not know, or a damaged value, ends the poll there; a series it does not know is skipped.
   void unpack_poll(std::int64_t time_ms, std::int64_t layout, std::string_view data,
-                   std::vector<reading>& out);
+                   std::vector<reading>& out, std::uint64_t reported = ~std::uint64_t{0});
   /// The layouts (lists of series) of `device`'s polls.
   std::vector<std::int64_t> layouts_of(const std::string& device) const;
   /// Schema 8: the readings, a row each, packed into a row a poll, and telemetry's ranges moved.

@@ -356,28 +356,43 @@ TEST_CASE("report strategies: every poll is stored - telemetry carries only the 
       const auto poll = i / 4, point = i % 4;
       batch[i].reported = poll == 0 || (poll == 2 && point == 0) || (poll == 4 && point == 2);
     }
-    s.append_telemetry(batch, "t/telemetry", 2);  // 3 polls reported, 2 a message: 2 messages
+    // 3 polls reported, 2 a message: 2 messages. The live items name the readings of the batch
+    // they cover, unreported polls between and after included (the application sends the reported).
+    const auto queued = s.append_telemetry(batch, "t/telemetry", 2);
+    REQUIRE(queued.size() == 2);
+    CHECK((queued[0].first == 0 && queued[0].count == 12));
+    CHECK((queued[1].first == 16 && queued[1].count == 8));
     CHECK(s.reading_count() == 24);
+    // A poll of 70 values: bits 0-62 are one value each, bit 63 every value from the 64th on.
+    std::vector<reading> wide;
+    for (int i = 0; i < 70; ++i)
+      wide.push_back(
+          {"panel", fmt::format("p{}", i), double(i), "", quality::good, start + std::chrono::seconds(100)});
+    for (auto& r : wide) r.reported = r.point == "p5" || r.point == "p65";
+    CHECK(s.append_telemetry(wide, "t/telemetry", 2).size() == 1);
     // Only telemetry of nothing reported: stored, nothing queued.
     auto quiet = polls_of("smoke-2", 3, start);
     for (auto& r : quiet) r.reported = false;
     CHECK(s.append_telemetry(quiet, "t/telemetry", 2).empty());
-    CHECK(s.reading_count() == 36);
+    CHECK(s.reading_count() == 24 + 70 + 12);
   }
   store s((dir / "fg.db").string());  // read back from the file, not from memory
   auto items = s.pending(10, {});
-  REQUIRE(items.size() == 2);
+  REQUIRE(items.size() == 3);
   std::map<clock::time_point, std::vector<std::string>> sent;
   for (const auto& i : items) {
     for (const auto& r : i.readings) sent[r.time].push_back(r.point);
   }
-  REQUIRE(sent.size() == 3);
+  REQUIRE(sent.size() == 4);
+  CHECK(sent[start + std::chrono::seconds(100)] ==
+        std::vector<std::string>{"p5", "p63", "p64", "p65", "p66", "p67", "p68", "p69"});
+  sent.erase(start + std::chrono::seconds(100));
   auto it = sent.begin();
   CHECK(it->second == std::vector<std::string>{"state", "smoke", "temperature", "supply_voltage"});
   CHECK((++it)->second == std::vector<std::string>{"state"});
   CHECK((++it)->second == std::vector<std::string>{"temperature"});
   // The history has every poll: the export a technician runs is complete.
-  const auto page = s.readings_between_times(start, start + std::chrono::hours(1), "smoke-1", 0, 1000);
+  const auto page = s.readings_between_times(start, start + std::chrono::seconds(50), "smoke-1", 0, 1000);
   CHECK(page.readings.size() == 24);
   // The mask is in the file as described (docs/storage.md): NULL for a whole poll, bit i for value i.
   sqlite3* db = nullptr;

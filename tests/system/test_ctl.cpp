@@ -84,6 +84,14 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     CHECK((*state)["quality"] == "good");
     CHECK((*state)["age_s"].get<double>() < 5);
     CHECK(d["writable"] == json::array({"command"}));
+    // What the platform is sent of each point: the SD-1's strategy (docs/profiles.md).
+    CHECK((*state)["report"] == "change, at least every 3600 s");
+    const auto* smoke = find_by(d["values"], "point", "smoke");
+    REQUIRE(smoke != nullptr);
+    CHECK((*smoke)["report"] == "change > 0.05, at most every 10 s, at least every 3600 s");
+    auto shown = ctl(dir, {"device", "smoke-2"});
+    CHECK(shown.out.find("SENT TO THE PLATFORM") != std::string::npos);
+    CHECK(shown.out.find("change > 0.05, at most every 10 s, at least every 3600 s") != std::string::npos);
 
     // The table a person reads names the same things.
     auto table = ctl(dir, {"devices"});

@@ -355,8 +355,14 @@ TEST_CASE("uplink: heartbeat and telemetry batch are read - the defaults hold wh
   auto r = load(edited("telemetry_batch = 200 ", "telemetry_batch = 5 "));
   REQUIRE(r.config);
   CHECK(r.config->mqtt.telemetry_batch == 5);
-  CHECK(r.config->mqtt.heartbeat == std::chrono::seconds(60));
-  auto bad = load(edited("heartbeat_s = 60 ", "heartbeat_s = 0 "));
+  auto faster = load(edited("heartbeat_s = 900 ", "heartbeat_s = 120 "));
+  REQUIRE(faster.config);
+  CHECK(faster.config->mqtt.heartbeat == std::chrono::seconds(120));
+  // Absent: 15 minutes (a status message is about 1 KB on a paid link; the last will says a box is gone).
+  auto absent = load(edited("heartbeat_s = 900 ", "# heartbeat_s = 900 "));
+  REQUIRE(absent.config);
+  CHECK(absent.config->mqtt.heartbeat == std::chrono::seconds(900));
+  auto bad = load(edited("heartbeat_s = 900 ", "heartbeat_s = 0 "));
   REQUIRE_FALSE(bad.config);
   CHECK(bad.error_text().find("uplink.mqtt.heartbeat_s: 0 is outside 1–3600") != std::string::npos);
 }

@@ -43,6 +43,9 @@ std::vector<double> reported(const report_policy& policy, const std::vector<doub
 TEST_CASE("report strategy: every poll, on change, beyond a deadband, in percent") {
   const std::vector<double> wander{21.5, 21.5, 21.6, 21.4, 22.6, 22.5, 22.5, 20.0};
   CHECK(reported({}, wander) == wander);  // the default: every poll, as before
+  report_filter plain;
+  CHECK(plain.decide(at(hour, 1), {}));
+  CHECK(plain.points() == 0);  // nothing to remember for every poll
 
   report_policy change{report_policy::mode::change};
   CHECK(reported(change, wander) == std::vector<double>{21.5, 21.6, 21.4, 22.6, 22.5, 20.0});

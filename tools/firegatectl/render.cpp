@@ -248,12 +248,12 @@ void print_device(const json& d, std::ostream& out) {
     out << "writable     " << w << '\n';
   }
   out << '\n';
-  table t({"POINT", "VALUE", "UNIT", "QUALITY", "AGE"});
+  table t({"POINT", "VALUE", "UNIT", "QUALITY", "AGE", "SENT TO THE PLATFORM"});
   for (const auto& v : field(d, "values")) {
     t.add({str(v, "point"),
            v.contains("label") ? fmt::format("{} ({})", text(field(v, "value")), text(field(v, "label")))
                                : str(v, "value"),
-           str(v, "unit"), str(v, "quality"), age(field(v, "age_s"))});
+           str(v, "unit"), str(v, "quality"), age(field(v, "age_s")), str(v, "report")});
   }
   if (t.empty()) {
     out << "no values read yet\n";
