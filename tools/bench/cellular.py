@@ -162,10 +162,14 @@ def main():
     ap.add_argument("--alarms", type=int, default=4, help="alarm episodes a day")
     ap.add_argument("--keepalive-s", type=int, help="[uplink.mqtt] keepalive_s (default: the daemon's)")
     ap.add_argument("--heartbeat-s", type=int, help="[uplink.mqtt] heartbeat_s (default: the daemon's)")
+    ap.add_argument("--shipped-only", action="store_true",
+                    help="only the shipped run (the keep-alive round and every poll do not depend on the heartbeat)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     shipped = run(args, "shipped", [], alarm=True)
     print(json.dumps(shipped), flush=True)
+    if args.shipped_only:
+        return
     keepalive = run(args, "keepalive", ['[devices.report."*"]', "at_least_every_s = 60"])
     print(json.dumps(keepalive), flush=True)
     every = run(args, "every_poll", ['[devices.report."*"]', 'on = "poll"'])
