@@ -47,7 +47,9 @@ bool report_filter::decide(const reading& r, const report_policy& p) {
     if (it == points.end()) {
       points.push_back({r.point, r.value, r.q, r.time});
     } else {
-      *it = {std::move(it->point), r.value, r.q, r.time};
+      it->value = r.value;
+      it->q = r.q;
+      it->time = r.time;
     }
     return true;
   };
