@@ -358,7 +358,7 @@ TEST_CASE("uplink: heartbeat and telemetry batch are read - the defaults hold wh
   auto faster = load(edited("heartbeat_s = 900 ", "heartbeat_s = 120 "));
   REQUIRE(faster.config);
   CHECK(faster.config->mqtt.heartbeat == std::chrono::seconds(120));
-  // Absent: 15 minutes (a status message is about 1 KB on a paid link; the last will says a box is gone).
+  // Absent: 15 minutes (a status message is about 1.5 KB on a paid link; the last will says a box is gone).
   auto absent = load(edited("heartbeat_s = 900 ", "# heartbeat_s = 900 "));
   REQUIRE(absent.config);
   CHECK(absent.config->mqtt.heartbeat == std::chrono::seconds(900));
