@@ -428,19 +428,9 @@ void application::on_readings(std::span<const reading> readings) {
   batch_.insert(batch_.end(), readings.begin(), readings.end());
   for (auto i = from; i < batch_.size(); ++i) {
     auto& r = batch_[i];
-    r.reported =
-        described == nullptr || r.device != described->name || reports_.decide(r, described->report(r.point));
+    r.reported = described == nullptr || reports_.decide(r, described->report(r.point));
   }
   if (batch_.size() >= flush_at) flush();
-}
-
-void application::schedule_flush() {
-  flusher_.expires_after(cfg_.storage.flush_interval);
-  flusher_.async_wait([this](boost::system::error_code ec) {
-    if (ec || stopping_) return;
-    flush();
-    schedule_flush();
-  });
 }
 
 void application::on_device_status(const device_status& status) {

@@ -19,6 +19,15 @@
 namespace firegate {
 namespace asio = boost::asio;
 
+void application::schedule_flush() {
+  flusher_.expires_after(cfg_.storage.flush_interval);
+  flusher_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    flush();
+    schedule_flush();
+  });
+}
+
 void application::flush() {
   if (batch_.empty() || !store_) return;
   // Telemetry items only for the MQTT uplink.

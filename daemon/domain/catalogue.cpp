@@ -19,11 +19,10 @@ const point_description* device_description::point(std::string_view point_name) 
 
 const report_policy& device_description::report(std::string_view point_name) const {
   static const report_policy every_poll;
-  const auto& all = points();
-  const auto it = std::find_if(all.begin(), all.end(), [&](const auto& p) { return p.name == point_name; });
-  if (it == all.end()) return every_poll;
-  const auto i = static_cast<std::size_t>(it - all.begin());
-  return reports && i < reports->size() ? (*reports)[i] : it->report;
+  const auto* p = point(point_name);
+  if (p == nullptr) return every_poll;
+  const auto i = static_cast<std::size_t>(p - points().data());
+  return reports && i < reports->size() ? (*reports)[i] : p->report;
 }
 
 std::string device_description::label(std::string_view point_name, double value) const {

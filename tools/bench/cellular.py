@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from modbus_fleet import (ROOT, free_port, process_starter, profiles_folder, site_lines, stop_all,  # noqa: E402
+from modbus_fleet import (ROOT, process_starter, profiles_folder, site_lines, start_broker, stop_all,  # noqa: E402
                           wait_for, write_config)
 
 DETECTORS = 20
@@ -100,12 +99,8 @@ def run(args, name, report_lines, alarm=False):
     start = process_starter(work, procs)
     try:
         make_pki(work)
-        port = free_port()
-        with open(f"{work}/mosquitto.conf", "w") as f:
-            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    f"cafile {work}/ca.pem\ncertfile {work}/server.pem\nkeyfile {work}/server.key\n")
-        start(["/usr/sbin/mosquitto", "-c", f"{work}/mosquitto.conf"], "mosquitto.log")
-        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10, "mosquitto")
+        _, port = start_broker(work, start,
+                               f"cafile {work}/ca.pem\ncertfile {work}/server.pem\nkeyfile {work}/server.key\n")
         profiles = profiles_folder(work)
         sim = start([f"{args.build}/tools/firegate-sim", "--port", "0", "--profiles", profiles, "--devices",
                      f"SD-1:1-{DETECTORS}", "--port-file", f"{work}/ports", "--commands"], "sim.log",

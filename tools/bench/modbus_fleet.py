@@ -106,12 +106,13 @@ def site_lines(work, broker_port, profiles=f"{ROOT}/config/profiles"):
     ]
 
 
-def start_broker(work, start):
-    """A mosquitto of the benchmark's own on a free port; START launches and records a process."""
+def start_broker(work, start, extra=""):
+    """A mosquitto of the benchmark's own on a free port; START launches and records a process.
+    EXTRA: more lines for its configuration (TLS files)."""
     port = free_port()
     with open(f"{work}/mosquitto.conf", "w") as f:
         f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "max_queued_messages 100000\n")
+                "max_queued_messages 100000\n" + extra)
     broker = start(["/usr/sbin/mosquitto", "-c", f"{work}/mosquitto.conf"], "mosquitto.log")
     wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10, "mosquitto")
     return broker, port
