@@ -133,6 +133,7 @@ json control_api::config_json() const {
             {"client_id", site_.mqtt.client_id},
             {"topic_prefix", site_.mqtt.topic_prefix},
             {"keepalive_s", site_.mqtt.keepalive.count()},
+            {"ack_timeout_s", site_.mqtt.ack_timeout.count()},
             {"telemetry", site_.mqtt.telemetry},
             {"max_in_flight", site_.mqtt.max_in_flight},
             {"telemetry_rate", site_.mqtt.telemetry_rate},

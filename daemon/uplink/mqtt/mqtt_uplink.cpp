@@ -39,6 +39,7 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::gateway_f
       gateway_id_(site.gateway.id),
       retry_(executor_),
       pace_(executor_),
+      ack_watch_(executor_),
       backoff_(500ms, 30s, std::move(random)),
       outbox_(outbox_reader::make(
           executor_, worker,
@@ -47,6 +48,10 @@ mqtt_uplink::mqtt_uplink(asio::any_io_executor executor, const config::gateway_f
            [gateway = gateway_id_](outbox_item& item) { write_telemetry(item, gateway); }, "uplink"},
           [this] { pump(); })),
       pacing_(cfg_.telemetry_rate) {
+  make_client();
+}
+
+void mqtt_uplink::make_client() {
   paho::loop_client::handlers h;
   h.connected = [this](bool) { on_connected(); };
   h.connect_failed = [this](const std::string& why) { on_connect_failed(why); };
@@ -169,10 +174,51 @@ void mqtt_uplink::on_connect_failed(const std::string& why) {
 void mqtt_uplink::on_connection_lost(const std::string& why) {
   if (!connected_) return;
   connected_ = false;
+  waiting_since_.reset();
   // What was not acknowledged goes again, in lane order, after the reconnect.
   outbox_->put_back_all();
   telemetry_in_flight_ = 0;
   spdlog::warn("uplink connection lost broker={}:{} cause=\"{}\"", cfg_.host, cfg_.port, why);
+  schedule_reconnect();
+}
+
+void mqtt_uplink::watch_acks() {
+  if (ack_watch_armed_ || !waiting_since_) return;
+  ack_watch_armed_ = true;
+  ack_watch_.expires_at(*waiting_since_ + cfg_.ack_timeout);
+  ack_watch_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->ack_watch_armed_ = false;
+    if (!ec) self->check_acks();  // nothing after a stop
+  });
+}
+
+void mqtt_uplink::check_acks() {
+  if (stopped_ || !connected_ || !waiting_since_) return;
+  const auto waited = std::chrono::steady_clock::now() - *waiting_since_;
+  if (waited < cfg_.ack_timeout) {
+    watch_acks();  // a PUBACK moved the deadline since the wait was set
+    return;
+  }
+  // The broker has acknowledged nothing for ack_timeout_s with messages in flight: the link is
+  // taken as dead. A link that died without closing (the carrier's NAT forgot it, the far end lost
+  // power) would otherwise hold an alarm until keepalive_s found it, 1.5 keepalives later. The
+  // client is dropped without a goodbye (nothing would carry it) and a new one connects; what was
+  // in flight goes again, in lane order. A live but slow broker only sees a reconnect and
+  // duplicates, which QoS 1 allows and the platform drops by id.
+  ++ack_timeouts_;
+  spdlog::warn(
+      "uplink no acknowledgement broker={}:{} waited_ms={} in_flight={} action=reconnect "
+      "check=\"the link to the broker (a cellular link that died without closing), the broker's load; "
+      "on a very slow link raise [uplink.mqtt] ack_timeout_s\"",
+      cfg_.host, cfg_.port, std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(),
+      outbox_->in_flight());
+  connected_ = false;
+  connecting_ = false;
+  waiting_since_.reset();
+  outbox_->put_back_all();
+  telemetry_in_flight_ = 0;
+  client_->retire(std::nullopt);
+  make_client();  // the old client's outcomes no longer reach this uplink
   schedule_reconnect();
 }
 
@@ -236,7 +282,9 @@ void mqtt_uplink::pump() {
     }
     if (telemetry) ++telemetry_in_flight_;
     outbox_->take();
+    if (!waiting_since_) waiting_since_ = std::chrono::steady_clock::now();
   }
+  watch_acks();
   outbox_->refill();
 }
 
@@ -248,6 +296,12 @@ void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why)
     last_ack_ = clock::now();
     spdlog::debug("uplink delivered outbox_id={}", id);
     outbox_->done(id);
+    // The link is alive: the deadline runs again from now for what is still in flight.
+    if (outbox_->in_flight() > 0) {
+      waiting_since_ = std::chrono::steady_clock::now();
+    } else {
+      waiting_since_.reset();
+    }
     pump();
   } else {
     // Queued again; it goes after the reconnect that a failed publish leads to.
@@ -266,6 +320,7 @@ void mqtt_uplink::stop(std::optional<std::chrono::milliseconds> grace) {
   online_ = nullptr;
   retry_.cancel();
   pace_.cancel();
+  ack_watch_.cancel();
   const bool was_connected = connected_ && client_->is_connected();
   connected_ = false;
   // Nothing here waits: the disconnect (with its grace for in-flight messages) runs off the loop,

@@ -5,7 +5,10 @@
 // The store is read and written through its worker thread: the loop never waits on SQLite.
 //
 // TLS ([uplink.mqtt.tls]) verifies the broker by default; presence is a retained status message
-// (birth on connect, heartbeat, last will "offline"). Reconnect backoff doubles from 0.5 s to
+// (birth on connect, heartbeat, last will "offline"). A link that dies without closing (a cellular
+// link whose carrier dropped the connection) is found by the acknowledgements: when nothing in flight
+// has been acknowledged for [uplink.mqtt] ack_timeout_s, the connection is dropped and made again,
+// so an alarm waits that long at most, whatever keepalive_s says. Reconnect backoff doubles from 0.5 s to
 // 30 s, each wait drawn between half and all of it, so that gateways that lost the same broker do
 // not all come back in the same instant.
 //
@@ -87,6 +90,8 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   /// When the broker last acknowledged a message (PUBACK); nullopt before the first.
   std::optional<clock::time_point> last_ack() const { return last_ack_; }
   std::size_t in_flight() const { return outbox_->in_flight(); }
+  /// Connections dropped because the broker acknowledged nothing for ack_timeout_s.
+  std::size_t ack_timeouts() const { return ack_timeouts_; }
 
  private:
   void connect();
@@ -95,6 +100,10 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   void on_connection_lost(const std::string& why);
   void on_delivered(std::int64_t id, bool ok, const std::string& why);
   void schedule_reconnect();
+  void make_client();
+  /// The acknowledgement deadline: armed while something is in flight, moved by each PUBACK.
+  void watch_acks();
+  void check_acks();
   void publish_now(const std::string& topic, const std::string& payload, bool retained,
                    std::string_view what);
   void pump();
@@ -106,6 +115,12 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   std::string gateway_id_;
   boost::asio::steady_timer retry_;
   boost::asio::steady_timer pace_;
+  boost::asio::steady_timer ack_watch_;
+  /// Since when a message has been in flight with no acknowledgement: the last PUBACK, or the
+  /// publish that found nothing in flight. Empty while nothing is in flight.
+  std::optional<std::chrono::steady_clock::time_point> waiting_since_;
+  bool ack_watch_armed_{false};
+  std::size_t ack_timeouts_{0};
   backoff backoff_;  ///< 0.5 s doubling to 30 s
   /// The connection: Paho's outcomes come back as handlers on the loop, none after the uplink goes.
   std::unique_ptr<paho::loop_client> client_;
