@@ -34,8 +34,7 @@ from modbus_fleet import (ROOT, cpu_seconds, log_times, memory_kib, percentiles,
 
 def gateway_config(work, broker_port, devices, max_rate):
     lines = site_lines(work, broker_port) + [
-        'telemetry = true',
-        '[control]', f'socket = "{work}/control.sock"',
+        'telemetry = true',  # site_lines gives [control] socket = WORK/control.sock
         '[[buses]]', 'name = "wireless"', 'driver = "mqtt"', 'host = "127.0.0.1"', f'port = {broker_port}',
         f'max_rate = {max_rate}', f'burst = {max_rate}', 'queue_limit = 200000',
     ]
