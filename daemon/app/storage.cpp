@@ -14,6 +14,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <utility>
 
 namespace firegate {
@@ -45,6 +46,8 @@ void application::flush() {
         const auto polls = std::span(batch).subspan(q.first, q.count);  // each reading in one item
         outbox_item item{q.id, lane::telemetry, topic, {}, {}, {}};
         // Only what the points' report strategies send; every reading is stored.
+        item.readings.reserve(static_cast<std::size_t>(
+            std::count_if(polls.begin(), polls.end(), [](const reading& r) { return r.reported; })));
         for (auto& r : polls) {
           if (r.reported) item.readings.push_back(std::move(r));
         }
@@ -74,19 +77,25 @@ void application::flush() {
         read_error = e.what();
       }
     }
-    asio::post(io_,
-               [this, items = std::move(items), read_error, verify_reads, damage = s.damaged()]() mutable {
-                 // Only a flush that also read the outbox back ends a fault: one posted before the fault was
-                 // known did not.
-                 if (!read_error.empty()) {
-                   storage_failed(read_error, "outbox read", damage);
-                 } else if (verify_reads) {
-                   storage_succeeded();
-                 }
-                 for (auto& item : items) offer_to_uplinks(std::move(item), false);
-               });
+    batch.clear();  // its memory goes back to the loop for the next batch
+    asio::post(io_, [this, items = std::move(items), read_error, verify_reads, damage = s.damaged(),
+                     spare = std::move(batch)]() mutable {
+      // Not one grown while storage failed (up to max_batch): that memory goes back.
+      if (spare.capacity() <= 2 * flush_at && spare.capacity() > spare_batch_.capacity()) {
+        spare_batch_ = std::move(spare);
+      }
+      // Only a flush that also read the outbox back ends a fault: one posted before the fault was
+      // known did not.
+      if (!read_error.empty()) {
+        storage_failed(read_error, "outbox read", damage);
+      } else if (verify_reads) {
+        storage_succeeded();
+      }
+      for (auto& item : items) offer_to_uplinks(std::move(item), false);
+    });
   });
-  batch_ = {};
+  batch_ = std::move(spare_batch_);  // empty, with the memory of an earlier batch when one came back
+  spare_batch_ = {};
 }
 
 void application::enforce_bounds() {

@@ -229,7 +229,10 @@ std::vector<std::string> telemetry_messages(std::span<const reading> readings, c
       // The first poll names the message: a device has one poll a millisecond at most.
       const auto ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(first.time.time_since_epoch()).count();
-      message.reserve(256 * std::min<std::size_t>(max_polls, 200));
+      // About 48 bytes a reading with its share of the poll's header: a message written in one go
+      // rather than regrown (a 200-poll message of ten-value polls is some 100 KB).
+      message.reserve(
+          std::min<std::size_t>(readings.size() - i, 10 * std::min<std::size_t>(max_polls, 2000)) * 48 + 256);
       message.append(R"({"schema":"firegate.telemetry/2","id":)");
       append_json_string(message, fmt::format("{}:{}:{}", gateway_id, first.device, ms));
       message.append(R"(,"gateway":)");
