@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <span>
+#include <string>
 
 namespace firegate::modbus {
 

@@ -10,8 +10,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <string>
 
 using namespace firegate;
 using namespace firegate::modbus;
