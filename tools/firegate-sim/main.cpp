@@ -231,11 +231,12 @@ awaitable<void> serve_rtu(Stream& stream, sim::fleet& f, sim::line_pace pace = {
   std::vector<std::uint8_t> pending;
   std::array<std::uint8_t, 512> buf{};
   asio::steady_timer paced(co_await asio::this_coro::executor);
+  auto frame_start = sim::steady::now();
   for (;;) {
     const auto n = co_await stream.async_read_some(asio::buffer(buf), asio::use_awaitable);
     // The master wrote its request at once (a pty), so the first byte's arrival is when the request
-    // started on the line.
-    auto frame_start = sim::steady::now();
+    // started on the line (a request split over two reads started with the first).
+    if (pending.empty()) frame_start = sim::steady::now();
     pending.insert(pending.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
     for (;;) {
       auto size = modbus::rtu_request_size(pending);
