@@ -57,7 +57,7 @@ TEST_CASE("poll schedule: a full poll a little late keeps the alarm group's grid
   // Were a full poll to count the next alarm read from itself and an alarm poll from its grid, a
   // device just read for its alarm group would be due again before one just read in full, and some
   // detectors would wait more than one turn (tools/bench/rs485.py at 19200 baud: p99 921 ms against
-  // a 637 ms cycle; 669-706 ms with both on the grid).
+  // a 637 ms cycle; 669-811 ms in four runs with both on the grid).
   device_schedule full(500ms, 1000ms, true), alarm(500ms, 1000ms, true);
   full.start_at(origin);
   alarm.start_at(origin);
