@@ -142,8 +142,16 @@ std::string bus_time_warning(const modbus_bus_settings& bus, const line_timing& 
       break;
     }
   }
-  fixes.push_back(
-      fmt::format("split the bus into {} lines", static_cast<int>(std::ceil(load / max_line_share))));
+  // More lines than devices would not do: then only longer intervals help.
+  if (const auto lines = static_cast<std::size_t>(std::ceil(load / max_line_share));
+      lines <= bus.devices.size()) {
+    fixes.push_back(fmt::format("split the bus into {} lines", lines));
+  }
+  if (fixes.empty()) {
+    fixes.push_back(
+        "split the bus and raise the intervals: no interval up to 60 s nor a baud rate up to 115200 fits "
+        "these devices on one line");
+  }
   std::string fix;
   for (std::size_t i = 0; i < fixes.size(); ++i) {
     fix += (i == 0 ? "" : i + 1 == fixes.size() ? ", or " : ", ") + fixes[i];

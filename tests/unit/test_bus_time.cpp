@@ -97,6 +97,18 @@ TEST_CASE("bus time: 32 SD-1s at 9600 baud - the shipped schedules are warned ab
   const auto tight = sd1_line(1200ms, 10000ms);
   CHECK(bus_load(tight.devices, t) == Approx(32 * 315429 / 1e7).epsilon(1e-6));
   CHECK(tight.warnings().size() == 1);
+
+  // At 1200 baud and every point every 50 ms not even a line a detector would do (167 times the
+  // line): the fix is the intervals. There an alarm-group read is 19 characters of 11 bits, 174.2 ms,
+  // + 2 x 32.1 + 5 = 243.4 ms, and a full poll 261.7 ms: 32 full polls every 10 s are 83.7 % of the
+  // line, and one alarm poll between them would add 77.9 %.
+  auto slow = sd1_line(50ms, 50ms);
+  slow.line.baud = 1200;
+  const auto text = slow.warnings().at(0).message;
+  INFO(text);
+  CHECK(text.ends_with(
+      "do not fit: raise alarm_interval_ms to 10000 and poll_interval_ms to 10000 (docs/rs485.md)"));
+  CHECK(text.find("split the bus") == std::string::npos);
 }
 
 TEST_CASE("bus time: --check-config's warning names the bus's table - and leaves the file valid") {
