@@ -42,8 +42,14 @@ int main(int argc, char** argv) {
       std::cerr << loaded.error_text() << loaded.errors.size() << " error(s) in " << check_path << "\n";
       return 1;
     }
+    // Warnings first, as errors would be: what will not work well, though the site may start.
+    const auto warnings = firegate::config::config_warnings(*loaded.config);
+    for (const auto& w : warnings)
+      std::cout << check_path << ":" << w.line << " " << w.path << ": warning: " << w.message << "\n";
     std::cout << check_path << ": configuration is valid (" << loaded.config->buses.size() << " buses, "
-              << loaded.config->devices.size() << " devices)"
+              << loaded.config->devices.size() << " devices"
+              << (warnings.empty() ? std::string() : ", " + std::to_string(warnings.size()) + " warning(s)")
+              << ")"
               << (loaded.config->buses.empty()
                       ? "; no [[buses]] yet: nothing is polled until the site's buses "
                         "and devices are added"
@@ -71,6 +77,10 @@ int main(int argc, char** argv) {
         "not starting: configuration invalid file={} errors={} check=\"firegated --check-config {}\"",
         config_path, loaded.errors.size(), config_path);
     return exit_config;
+  }
+  for (const auto& w : firegate::config::config_warnings(*loaded.config)) {
+    spdlog::warn("config warning file={} line={} key={} problem=\"{}\"", config_path, w.line, w.path,
+                 w.message);
   }
   if (loaded.config->buses.empty()) {
     spdlog::warn(

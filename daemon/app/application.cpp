@@ -308,6 +308,11 @@ void application::reload() {
     return;
   }
   auto next = std::move(*loaded.config);
+  // What the new file allows but will not work well, as at a start (daemon/main.cpp).
+  for (const auto& w : config::config_warnings(next)) {
+    spdlog::warn("config warning file={} line={} key={} problem=\"{}\"", loaded.file, w.line, w.path,
+                 w.message);
+  }
   if (next.storage.path != cfg_.storage.path) {
     spdlog::warn(
         "reload storage.path changed from={} to={} action=\"kept; restart firegated to move storage\"",

@@ -2,6 +2,7 @@
 // The gateway's configuration as plain structs, produced by load_config() from one TOML file.
 // config/firegate.toml documents every key.
 
+#include "config_errors.hpp"
 #include "domain/catalogue.hpp"
 #include "domain/rule.hpp"
 
@@ -171,6 +172,10 @@ struct driver_settings {
     (void)device;
     return {};
   }
+  /// What the settings allow but will not work well (a schedule its line cannot carry), each with
+  /// the line and key path of the bus and a fix. Never an error: `firegated --check-config` and
+  /// `firegatectl config check` print them, the daemon logs them at start, and the site still starts.
+  virtual std::vector<config_error> warnings() const { return {}; }
 };
 
 struct bus_config {
@@ -232,6 +237,16 @@ inline const device_config* find_device(const gateway_file& cfg, std::string_vie
     if (d.name == name) return &d;
   }
   return nullptr;
+}
+
+/// Every bus's warnings (driver_settings::warnings()), in the file's order.
+inline std::vector<config_error> config_warnings(const gateway_file& cfg) {
+  std::vector<config_error> out;
+  for (const auto& b : cfg.buses) {
+    if (!b.settings) continue;
+    for (auto& w : b.settings->warnings()) out.push_back(std::move(w));
+  }
+  return out;
 }
 
 /// "" when `cfg` has a device of that name, else the refusal a person reads: no such device, the

@@ -46,6 +46,9 @@ struct modbus_bus_settings : config::driver_settings {
   std::vector<modbus_device_settings> devices;
   /// Every profile of the configuration's profile folder: what a scan compares units with.
   std::shared_ptr<const profile_library> library;
+  /// Where the bus's table is in the site file ("buses[1]" and its line), for warnings.
+  std::string table_path;
+  std::uint32_t table_line{0};
 
   std::vector<device_description> describe() const override;
   std::vector<std::pair<std::string, std::string>> writables_at(std::uint8_t unit, std::string_view table,

@@ -1,5 +1,6 @@
 #include "modbus_driver.hpp"
 
+#include "bus_time.hpp"
 #include "config/alarm_rules.hpp"
 #include "config/report_config.hpp"
 #include "config/suggest.hpp"
@@ -35,6 +36,8 @@ void parse_turnaround(modbus_bus_settings& s, config::config_node& bus) {
 /// Keys every Modbus bus has, and its devices' unit ids and profiles.
 void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<config::device_section> devices,
                   config::parse_context& context) {
+  s.table_path = bus.path();
+  s.table_line = bus.line();
   s.timeout = std::chrono::milliseconds(bus.get_integer("timeout_ms", 50, 60000, 1000).value_or(1000));
   s.poll_interval =
       std::chrono::milliseconds(bus.get_integer("poll_interval_ms", 50, 3600000, 1000).value_or(1000));
@@ -254,6 +257,12 @@ std::vector<std::pair<std::string, std::string>> modbus_rtu_settings::summary() 
                            {"data_bits", std::to_string(line.data_bits)},
                            {"stop_bits", std::to_string(line.stop_bits)}});
   return out;
+}
+
+std::vector<config::config_error> modbus_rtu_settings::warnings() const {
+  auto text = bus_time_warning(*this, timing_of(line));
+  if (text.empty()) return {};
+  return {{"", table_line, table_path, std::move(text), false}};
 }
 
 driver_entry modbus_tcp_driver_entry() {

@@ -21,6 +21,8 @@ struct modbus_tcp_settings final : modbus_bus_settings {
 struct modbus_rtu_settings final : modbus_bus_settings {
   serial_line line;
   std::vector<std::pair<std::string, std::string>> summary() const override;
+  /// A schedule that asks more of the line than its bus time allows (bus_time.hpp).
+  std::vector<config::config_error> warnings() const override;
 };
 
 driver_entry modbus_tcp_driver_entry();

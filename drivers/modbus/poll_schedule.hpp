@@ -5,7 +5,8 @@
 //
 // - A device whose profile has an alarm group (the points that decide fire, read fast) is asked for
 //   that group every alarm_interval and for every point every poll_interval; a full poll counts as
-//   an alarm poll too. A device without one is asked for every point every poll_interval.
+//   an alarm poll too (and keeps the alarm group's grid when that was due as well). A device without one is
+//   asked for every point every poll_interval.
 // - Schedules are fixed-rate: the next time is one interval after the last due time, so polls keep
 //   their grid; a device that fell a whole interval behind is asked one interval from now instead
 //   (a late bus catches up by skipping, never by bursting).
@@ -49,7 +50,13 @@ class device_schedule {
   void polled(time_point started, bool full) {
     if (full) {
       next_full_ = advance(next_full_, poll_interval_, started);
-      next_alarm_ = started + alarm_interval_;
+      // It read the alarm points too. Were the alarm group due as well, its next read keeps the
+      // grid, as after an alarm poll (one a whole interval late is asked one interval on): counted
+      // from this read instead, a device just read in full would wait longer than one just read for
+      // its alarm group, and on a bus behind schedule some would wait more than one turn. Were it
+      // not due yet, the full poll read it early and its next read is one interval from now.
+      next_alarm_ =
+          next_alarm_ <= started ? advance(next_alarm_, alarm_interval_, started) : started + alarm_interval_;
     } else {
       next_alarm_ = advance(next_alarm_, alarm_interval_, started);
     }

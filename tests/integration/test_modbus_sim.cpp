@@ -133,6 +133,26 @@ TEST_CASE("RTU over a pty: EFD-4T, SD-1 and GD-1 from the fleet simulator on one
   CHECK(r.sink.statuses.empty());
 }
 
+TEST_CASE("RTU on a pty: the simulator answers as a 9600-baud line would - line time and turnaround") {
+  // A pty passes bytes at once; the simulator holds each answer until its last byte would have
+  // arrived on the line. An SD-1's alarm-group read is an 8-byte request and an 11-byte answer (its
+  // state with the fire rule's evidence, three registers), its full read 8 and 13 bytes (four); a
+  // character is 11 bits, 1.146 ms at 9600 baud. From the master's write to the answer: the request
+  // (9.17 ms), the 3.5-character silence that ends it (4.01 ms), the turnaround (40 ms here), the
+  // answer (12.6 or 14.9 ms): 65.8 ms at least.
+  test::temp_dir dir;
+  test::pty_pair line(dir);
+  test::simulator sim(dir, {"--serial", line.b(), "--devices", "SD-1:1", "--turnaround-ms", "40"});
+  REQUIRE(sim.wait_for_log("turnaround_ms=40"));
+  running_driver r(rtu_line(line.a(), {{"smoke-1", 1, "SD-1"}}));
+  REQUIRE(r.run_until([&] { return r.counters("smoke-1").responses >= 6; }, 5s));
+  const auto c = r.counters("smoke-1");
+  CHECK(c.timeouts == 0);
+  CHECK(c.total_response_time / c.responses >= 65ms);
+  CHECK(c.last_response_time >= 65ms);
+  CHECK(c.max_response_time < 190ms);  // paced, not stuck: the bus's timeout is 200 ms
+}
+
 TEST_CASE("RTU: corrupted CRCs are counted as CRC errors and cost only that device") {
   test::temp_dir dir;
   test::pty_pair line(dir);

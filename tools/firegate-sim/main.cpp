@@ -1,8 +1,9 @@
 // firegate-sim: the fleet simulator for the demo, the tests and the benchmarks. Serves devices of
 // any shipped profile over Modbus TCP (one or many ports, MBAP or RTU framing) and Modbus RTU on a
-// serial line, with firegate's own codec. Values wander as real sensors do; changes come from a
-// timed script (--script) or from standard input (--commands), and each is logged with a timestamp
-// so latency can be measured from outside.
+// serial line, with firegate's own codec; on a serial line answers are paced as the baud rate allows
+// (sim::line_pace). Values wander as real sensors do; changes come from a timed script (--script) or
+// from standard input (--commands), and each is logged with a timestamp so latency can be measured
+// from outside.
 //
 // Lines (a script's start with AT_SECONDS):
 //   [PORT:]UNIT FIELD VALUE         set a point (engineering units) or a simulator field
@@ -41,6 +42,25 @@ using asio::awaitable;
 using asio::ip::tcp;
 using namespace firegate;
 using namespace std::chrono_literals;
+
+namespace firegate::sim {
+
+/// How a serial line paces what crosses it. A pty passes bytes at once, so without this an answer
+/// would come back faster than any RS-485 line could carry it and a benchmark would measure the
+/// CPU, not the bus. A character is 11 bits (start, 8 data, parity or a second stop bit, stop):
+/// Modbus RTU specifies 11-bit characters (Serial Line V1.02 §2.5.1), and firegated's own frame
+/// silence assumes them; an 8N1 line (10 bits) is a little faster than this models.
+struct line_pace {
+  std::chrono::microseconds char_time{0};   ///< one character at the line's baud rate; 0: no pacing
+  std::chrono::microseconds silence{0};     ///< 3.5 characters: how a device knows a request ended
+  std::chrono::microseconds turnaround{0};  ///< what the device takes from there to start answering
+  bool on() const { return char_time.count() > 0; }
+  std::chrono::microseconds of(std::size_t bytes) const {
+    return char_time * static_cast<std::int64_t>(bytes);
+  }
+};
+
+}  // namespace firegate::sim
 
 namespace {
 
@@ -197,15 +217,26 @@ awaitable<void> serve_mbap_concurrently(tcp::socket socket, sim::fleet& f) {
   }
 }
 
+/// Bytes of the RTU frames answered since the last stats line (requests, answers), for a bench's
+/// line-time sums; only a serial line counts them.
+std::uint64_t request_bytes = 0, answer_bytes = 0;
+
 /// RTU framing on a byte stream (a serial line, or TCP to a serial device server): frames are cut
 /// by their function code's size; a bad CRC or an unknown function drops what has arrived, as a
-/// device waits for silence before listening again.
+/// device waits for silence before listening again. With `pace` on, an answer is written when its
+/// last byte would arrive on a real line: the request's own line time, the silence that ends it, the
+/// device's turnaround and the answer's own line time after the request's first byte came in.
 template <typename Stream>
-awaitable<void> serve_rtu(Stream& stream, sim::fleet& f) {
+awaitable<void> serve_rtu(Stream& stream, sim::fleet& f, sim::line_pace pace = {}) {
   std::vector<std::uint8_t> pending;
   std::array<std::uint8_t, 512> buf{};
+  asio::steady_timer paced(co_await asio::this_coro::executor);
+  auto frame_start = sim::steady::now();
   for (;;) {
     const auto n = co_await stream.async_read_some(asio::buffer(buf), asio::use_awaitable);
+    // The master wrote its request at once (a pty), so the first byte's arrival is when the request
+    // started on the line (a request split over two reads started with the first).
+    if (pending.empty()) frame_start = sim::steady::now();
     pending.insert(pending.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
     for (;;) {
       auto size = modbus::rtu_request_size(pending);
@@ -221,6 +252,8 @@ awaitable<void> serve_rtu(Stream& stream, sim::fleet& f) {
         pending.clear();
         break;
       }
+      const auto request_end = frame_start + pace.of(frame.size());
+      frame_start = request_end;  // a second frame in the same read started when this one ended
       if (decoded->unit == 0) {
         // A broadcast: every device acts on it and none answers (Serial Line §2.2).
         log_line(fmt::format("broadcast function={}", decoded->pdu.empty() ? 0 : decoded->pdu[0]));
@@ -230,10 +263,19 @@ awaitable<void> serve_rtu(Stream& stream, sim::fleet& f) {
       auto reply = f.answer(decoded->unit, decoded->pdu, sim::steady::now());
       if (!reply) continue;
       ++answered;
-      co_await answer_delay(f, decoded->unit);
       auto adu = modbus::encode_rtu_adu(decoded->unit, *reply);
       if (f.corrupt(decoded->unit)) adu.back() ^= 0xFF;
       if (f.junk(decoded->unit)) adu.insert(adu.end(), stray_bytes.begin(), stray_bytes.end());
+      if (pace.on()) {
+        request_bytes += frame.size();
+        answer_bytes += adu.size();
+        const auto* d = f.find(decoded->unit);
+        paced.expires_at(request_end + pace.silence + pace.turnaround + (d ? d->delay : 0ms) +
+                         pace.of(adu.size()));
+        co_await paced.async_wait(asio::use_awaitable);
+      } else {
+        co_await answer_delay(f, decoded->unit);
+      }
       co_await asio::async_write(stream, asio::buffer(adu), asio::use_awaitable);
     }
   }
@@ -262,9 +304,9 @@ awaitable<void> listen(tcp::acceptor& acceptor, sim::fleet& f, bool rtu, bool co
   }
 }
 
-awaitable<void> serve_serial(asio::serial_port& port, sim::fleet& f) {
+awaitable<void> serve_serial(asio::serial_port& port, sim::fleet& f, sim::line_pace pace) {
   try {
-    co_await serve_rtu(port, f);
+    co_await serve_rtu(port, f, pace);
   } catch (const boost::system::system_error& e) {
     log_line(fmt::format("serial line closed error=\"{}\"", e.what()));
   }
@@ -286,9 +328,13 @@ awaitable<void> stats(std::chrono::milliseconds every) {
   for (;;) {
     timer.expires_after(every);
     co_await timer.async_wait(asio::use_awaitable);
-    log_line(fmt::format("stats requests={} per_s={:.1f}", answered,
-                         static_cast<double>(answered) * 1000.0 / static_cast<double>(every.count())));
-    answered = 0;
+    // On a paced serial line the frames' bytes too, so a bench can sum their line time.
+    const auto bytes = request_bytes + answer_bytes == 0
+                           ? std::string()
+                           : fmt::format(" request_bytes={} answer_bytes={}", request_bytes, answer_bytes);
+    log_line(fmt::format("stats requests={} per_s={:.1f}{}", answered,
+                         static_cast<double>(answered) * 1000.0 / static_cast<double>(every.count()), bytes));
+    answered = request_bytes = answer_bytes = 0;
   }
 }
 
@@ -365,6 +411,9 @@ int main(int argc, char** argv) {
   bool commands = false, concurrent = false;
   std::uint64_t seed = 1;
   unsigned tick_ms = 200, stats_ms = 0;
+  // A detector's microcontroller takes a few milliseconds from the end of a request to the first
+  // byte of its answer; SD-1-class devices document 2-10 ms.
+  unsigned turnaround_ms = 5;
   cli.add_option("--profiles", profiles_dir, "profiles folder (with modbus/*.toml and mqtt/*.toml)")
       ->capture_default_str();
   cli.add_option("--devices", device_specs,
@@ -380,7 +429,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"mbap", "rtu"}))
       ->capture_default_str();
   cli.add_option("--serial", serial, "serve Modbus RTU on this serial device (a pty end in tests)");
-  cli.add_option("--baud", baud, "serial baud rate")->capture_default_str();
+  cli.add_option("--baud", baud, "serial baud rate: answers are paced as a line at this rate carries them")
+      ->capture_default_str()
+      ->check(CLI::Range(300, 921600));
+  cli.add_option("--turnaround-ms", turnaround_ms,
+                 "--serial: each device starts answering this long after the silence that ends a request")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
   cli.add_option("--script", script_path, "timed changes, one per line: AT_SECONDS [PORT:]UNIT FIELD VALUE");
   cli.add_option("--port-file", port_file, "write the listening ports, one a line, to this file once ready");
   cli.add_flag("--commands", commands, "read [PORT:]UNIT FIELD VALUE changes from standard input");
@@ -475,7 +530,9 @@ int main(int argc, char** argv) {
       line->set_option(asio::serial_port_base::character_size(8));
       line->set_option(asio::serial_port_base::parity(asio::serial_port_base::parity::none));
       line->set_option(asio::serial_port_base::stop_bits(asio::serial_port_base::stop_bits::one));
-      asio::co_spawn(io, serve_serial(*line, fleets[0]), asio::detached);
+      const sim::line_pace pace{modbus::rtu_char_time(baud), modbus::rtu_frame_silence(baud),
+                                std::chrono::milliseconds(turnaround_ms)};
+      asio::co_spawn(io, serve_serial(*line, fleets[0], pace), asio::detached);
     }
     if (!port_file.empty()) {
       const auto tmp = port_file + ".tmp";
@@ -483,12 +540,14 @@ int main(int argc, char** argv) {
       std::rename(tmp.c_str(), port_file.c_str());
     }
     const auto first_port = listening.substr(0, listening.find('\n'));
-    log_line(fmt::format(
-                 "listening{} devices={} per_port=\"{}\"",
-                 tcp_wanted ? fmt::format(" addr={}:{} ports={} framing={}", bind, first_port, ports, framing)
-                            : std::string(),
-                 fleets[0].size() * fleets.size(), fleets[0].describe()) +
-             (serial.empty() ? std::string() : fmt::format(" serial={} baud={}", serial, baud)));
+    log_line(
+        fmt::format("listening{} devices={} per_port=\"{}\"",
+                    tcp_wanted
+                        ? fmt::format(" addr={}:{} ports={} framing={}", bind, first_port, ports, framing)
+                        : std::string(),
+                    fleets[0].size() * fleets.size(), fleets[0].describe()) +
+        (serial.empty() ? std::string()
+                        : fmt::format(" serial={} baud={} turnaround_ms={}", serial, baud, turnaround_ms)));
     asio::co_spawn(io, tick(fleets, std::chrono::milliseconds(tick_ms)), asio::detached);
     if (stats_ms > 0) asio::co_spawn(io, stats(std::chrono::milliseconds(stats_ms)), asio::detached);
     if (!script.empty()) asio::co_spawn(io, run_script(std::move(script), fleets), asio::detached);

@@ -473,6 +473,8 @@ int main(int argc, char** argv) {
         std::cerr << loaded.error_text() << loaded.errors.size() << " error(s) in " << path << "\n";
         return exit_code::refused;
       }
+      for (const auto& w : firegate::config::config_warnings(*loaded.config))
+        std::cout << path << ":" << w.line << " " << w.path << ": warning: " << w.message << "\n";
       std::cout << path << ": configuration is valid\n";
       return exit_code::ok;
     }
