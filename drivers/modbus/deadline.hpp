@@ -27,22 +27,19 @@ class deadline {
   deadline(const deadline&) = delete;
   deadline& operator=(const deadline&) = delete;
 
-  /// Starts the deadline of one operation. A timer that expired just as the operation completed has
-  /// its handler queued already: the operation's number tells it that it must not close the next one.
+  /// Starts the deadline of one operation. Lazily, as a watchdog: the timer is not set and cancelled
+  /// for each operation (a poll a second per device, each a timer-queue insert and a cancelled
+  /// completion), but runs while one is pending and, when it fires, checks the operation then
+  /// armed: expired, or waited for again until its own deadline. A handler that finds nothing armed
+  /// ends the watch, and the next arm() starts one. The operation's number keeps a handler queued
+  /// just as one operation completed from closing the next: it finds the next one's deadline ahead.
   void arm(std::chrono::steady_clock::duration timeout) {
     state_->expired = false;
-    const auto operation = state_->armed = ++operations_;
-    timer_.expires_after(timeout);
-    timer_.async_wait([s = state_, operation](boost::system::error_code ec) {
-      if (ec || s->armed != operation) return;
-      s->expired = true;
-      s->on_expiry();
-    });
+    state_->armed = ++operations_;  // never 0
+    state_->due = std::chrono::steady_clock::now() + timeout;
+    if (!state_->watching) watch();
   }
-  void disarm() {
-    state_->armed = 0;
-    timer_.cancel();
-  }
+  void disarm() { state_->armed = 0; }
   /// Whether the last armed operation ran out of time.
   bool expired() const { return state_->expired; }
 
@@ -50,9 +47,26 @@ class deadline {
   /// What the timer's handler reads, held by it.
   struct state {
     std::function<void()> on_expiry;
-    std::uint64_t armed{0};  ///< the operation under deadline, 0 when none
+    std::uint64_t armed{0};                     ///< the operation under deadline, 0 when none
+    std::chrono::steady_clock::time_point due;  ///< the armed operation's deadline
+    bool watching{false};                       ///< a timer wait is pending
     bool expired{false};
   };
+  void watch() {
+    state_->watching = true;
+    timer_.expires_at(state_->due);
+    // `this` is reached only while something is armed, which the destructor ends.
+    timer_.async_wait([this, s = state_](boost::system::error_code ec) {
+      s->watching = false;
+      if (ec || s->armed == 0) return;  // destroyed, or nothing under deadline now
+      if (std::chrono::steady_clock::now() < s->due) {
+        watch();  // an operation armed since this wait began: wait until its own deadline
+        return;
+      }
+      s->expired = true;
+      s->on_expiry();
+    });
+  }
   boost::asio::steady_timer timer_;
   std::shared_ptr<state> state_;
   std::uint64_t operations_{0};

@@ -3,8 +3,9 @@
 
 firegated polls 20 simulated SD-1 detectors once a second (their values wander as quiet detectors'
 do) and publishes to a mosquitto over TLS on loopback, with the daemon's own defaults for keepalive
-and heartbeat. tcpdump captures the uplink's port; the bytes counted are IP packets (IP, TCP, TLS
-and MQTT headers included, loopback's link header left out), both directions.
+and heartbeat. tcpdump captures the gateway's listener of the broker (the platform's firegate-center
+has a listener of its own: its traffic is not the site's); the bytes counted are IP packets (IP,
+TCP, TLS and MQTT headers included, loopback's link header left out), both directions.
 
 Three runs of WINDOW seconds each, after the start's burst has gone:
   shipped    the shipped profiles' report strategies (changes, hourly keep-alive)
@@ -31,7 +32,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from modbus_fleet import (ROOT, process_starter, profiles_folder, site_lines, start_broker, stop_all,  # noqa: E402
+from modbus_fleet import (ROOT, free_port, process_starter, profiles_folder, site_lines, start_broker, stop_all,  # noqa: E402
                           wait_for, write_config)
 
 DETECTORS = 20
@@ -99,8 +100,12 @@ def run(args, name, report_lines, alarm=False):
     start = process_starter(work, procs)
     try:
         make_pki(work)
+        # The gateway's listener (TLS) is the cellular link; the platform's firegate-center reaches the
+        # broker on a listener of its own, so that the capture holds the gateway's traffic alone.
+        platform_port = free_port()
         _, port = start_broker(work, start,
-                               f"cafile {work}/ca.pem\ncertfile {work}/server.pem\nkeyfile {work}/server.key\n")
+                               f"cafile {work}/ca.pem\ncertfile {work}/server.pem\nkeyfile {work}/server.key\n"
+                               f"listener {platform_port} 127.0.0.1\n")
         profiles = profiles_folder(work)
         sim = start([f"{args.build}/tools/firegate-sim", "--port", "0", "--profiles", profiles, "--devices",
                      f"SD-1:1-{DETECTORS}", "--port-file", f"{work}/ports", "--commands"], "sim.log",
@@ -118,8 +123,8 @@ def run(args, name, report_lines, alarm=False):
                       f'unit_id = {unit}', f'location = "room {unit}"'] + report_lines
         config = write_config(work, lines)
         # The platform: takes alarms, acknowledges them (as firegate-center --auto-ack does).
-        center = start([f"{args.build}/tools/firegate-center", "--port", str(port), "--cafile", f"{work}/ca.pem",
-                        "--auto-ack", "2"], "center.log")
+        center = start([f"{args.build}/tools/firegate-center", "--port", str(platform_port), "--auto-ack", "2"],
+                       "center.log")
         daemon = start([f"{args.build}/daemon/firegated", "-c", config], "firegated.log")
         wait_for(lambda: "connected" in open(f"{work}/firegated.log").read(), 20, "the uplink")
         time.sleep(args.settle)  # the start's first values of every point, its status message
