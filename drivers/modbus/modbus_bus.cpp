@@ -41,12 +41,18 @@ bus::bus(asio::any_io_executor ex, std::string name, std::shared_ptr<const modbu
 
 void bus::start() {
   // Spread the first polls over one alarm interval, so a bus of many devices asks at an even
-  // pace from the start instead of in a burst every second.
+  // pace from the start instead of in a burst every second; and the full polls after them over one
+  // poll interval (device i's second full poll (P - A) * i / n later than its grid), so that each
+  // alarm interval carries its share of them: bunched into one, they overran it on a line sized
+  // for the average, and the line fell behind and skipped reads (docs/rs485.md).
   const auto now = steady::now();
   const auto n = static_cast<std::int64_t>(std::max<std::size_t>(devices_.size(), 1));
   for (std::size_t i = 0; i < devices_.size(); ++i) {
     auto& d = devices_[i];
-    d.schedule.start_at(now + d.settings->alarm_interval * static_cast<std::int64_t>(i) / n);
+    const auto k = static_cast<std::int64_t>(i);
+    const auto spare = d.settings->poll_interval - d.settings->alarm_interval;
+    d.schedule.start_at(now + d.settings->alarm_interval * k / n,
+                        spare > spare.zero() ? spare * k / n : spare.zero());
   }
   last_ = devices_.size() - 1;
   const auto n_workers =

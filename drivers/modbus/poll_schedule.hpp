@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <utility>
 
 namespace firegate::modbus {
 
@@ -31,8 +32,14 @@ class device_schedule {
   device_schedule(ms alarm_interval, ms poll_interval, bool alarm_group)
       : alarm_interval_(alarm_interval), poll_interval_(poll_interval), alarm_group_(alarm_group) {}
 
-  /// The first poll at `first`: the bus spreads its devices' over one alarm interval.
-  void start_at(time_point first) { next_full_ = next_alarm_ = first; }
+  /// The first poll (a full one) at `first`: the bus spreads its devices' over one alarm interval.
+  /// `full_shift` moves the second full poll, and so the grid of every later one, that much later:
+  /// the bus spreads its devices' full polls over the poll interval too, so that a line's alarm
+  /// intervals each carry their share of them, not all in the same one.
+  void start_at(time_point first, ms full_shift = ms(0)) {
+    next_full_ = next_alarm_ = first;
+    full_shift_ = full_shift;
+  }
 
   /// When the device is next due: its backoff's try when offline, else its earlier schedule.
   time_point due(bool offline) const {
@@ -49,7 +56,7 @@ class device_schedule {
   /// A poll begun at `started` is done (answered or not): the schedules move on.
   void polled(time_point started, bool full) {
     if (full) {
-      next_full_ = advance(next_full_, poll_interval_, started);
+      next_full_ = advance(next_full_, poll_interval_, started) + std::exchange(full_shift_, ms(0));
       // It read the alarm points too. Were the alarm group due as well, its next read keeps the
       // grid, as after an alarm poll (one a whole interval late is asked one interval on): counted
       // from this read instead, a device just read in full would wait longer than one just read for
@@ -107,6 +114,7 @@ class device_schedule {
   bool alarm_group_{false};
   time_point next_alarm_{};  ///< when the alarm group is next due
   time_point next_full_{};   ///< when every point is next due
+  ms full_shift_{0};         ///< added once, to the second full poll's time (start_at)
   ms retry_delay_{0};        ///< offline: the backoff's step
   time_point next_try_{};    ///< offline: when it is tried next
 };

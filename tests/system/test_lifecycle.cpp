@@ -73,6 +73,29 @@ TEST_CASE("check-config: 0 for the shipped example - 1 with every error listed f
 }
 
 TEST_CASE(
+    "check-config: an RS-485 line whose schedules cannot fit its time - a warning with the fix, exit 0") {
+  temp_dir dir;
+  auto text = read_text(source_dir() + "/config/firegate.toml");
+  // The example's line at 1200 baud: its EFD-4T's full poll alone is over a second of line time.
+  REQUIRE(text.find("baud = 9600 ") != std::string::npos);
+  text = std::regex_replace(text, std::regex("baud = 9600 "), "baud = 1200 ");
+  text = std::regex_replace(text, std::regex("dir = \"profiles\""),
+                            "dir = \"" + source_dir() + "/config/profiles\"");
+  std::ofstream(dir / "slow.toml") << text;
+  std::string out;
+  CHECK(run({firegated_path(), "--check-config", (dir / "slow.toml").string()}, dir, out) == 0);
+  INFO(out);
+  CHECK(std::regex_search(
+      out, std::regex(R"(slow\.toml:\d+ buses\[1\]: warning: the schedules need \d+ % of the line's time)")));
+  CHECK(out.find("at 1200 baud") != std::string::npos);
+  CHECK(out.find("raise alarm_interval_ms to") != std::string::npos);
+  CHECK(out.find("configuration is valid") != std::string::npos);
+  CHECK(out.find("1 warning(s)") != std::string::npos);
+  CHECK(run({firegatectl_path(), "config", "check", (dir / "slow.toml").string()}, dir, out) == 0);
+  CHECK(out.find("buses[1]: warning:") != std::string::npos);
+}
+
+TEST_CASE(
     "check-config: refuses two devices at one unit id - a CA that is not PEM - a certificate that is not the "
     "key's - a missing profiles folder once with its root cause first - no file is a usage error") {
   temp_dir dir;

@@ -88,6 +88,15 @@ TEST_CASE("bus time: 32 SD-1s at 9600 baud - the shipped schedules are warned ab
                        "if every device on the line allows it, or split the bus into 3 lines") !=
         std::string::npos);
 
+  // Alarm group every 250 ms, every point every 2 s: 37,085 + 7 x 34,793 = 280,636 µs in 2 s, 14.03 %
+  // a detector, 449 % in all. 449 / 90 rounds up to 5 lines, but whole detectors do not divide so: 6
+  // fit a line (84.2 %), 7 do not (98.2 %), so 32 need 6 lines.
+  const auto fast = sd1_line(250ms, 2000ms);
+  CHECK(bus_load(fast.devices, t) == Approx(32 * 280636 / 2e6).epsilon(1e-6));
+  const auto fast_text = fast.warnings().at(0).message;
+  INFO(fast_text);
+  CHECK(fast_text.find("or split the bus into 6 lines") != std::string::npos);
+
   // Sized: every point every 10 s, the alarm group every 1250 ms, so ceil(10000 / 1250) - 1 = 7
   // alarm polls between full polls: 37,085 + 7 x 34,793 = 280,636 µs in 10 s, x 32 = 89.8 %.
   const auto sized = sd1_line(1250ms, 10000ms);

@@ -52,6 +52,32 @@ TEST_CASE("poll schedule: the alarm group every alarm interval - every point eve
   CHECK(d.full_at(origin + 1100ms, false));
 }
 
+TEST_CASE("poll schedule: the second full poll is shifted once - later ones keep that grid") {
+  // 32 devices on one line, alarm group every 1250 ms, every point every 10 s (docs/rs485.md): the
+  // bus gives device i a shift of (10000 - 1250) * i / 32, so that device 16's full polls fall
+  // 5 s after device 0's, not in the same alarm interval.
+  device_schedule first(1250ms, 10000ms, true), middle(1250ms, 10000ms, true);
+  first.start_at(origin, 0ms);
+  middle.start_at(origin + 625ms, 4375ms);         // i = 16: 1250 * 16 / 32 and 8750 * 16 / 32
+  REQUIRE(middle.full_at(origin + 625ms, false));  // the first poll still reads every point
+  middle.polled(origin + 625ms, true);
+  first.polled(origin, true);
+  // Alarm polls on their grid until the shifted full poll: 625 + 10000 + 4375 = 15000 ms.
+  auto t = origin + 625ms;
+  int alarm_polls = 0;
+  while (!middle.full_at(middle.due(false), false)) {
+    t = middle.due(false);
+    middle.polled(t, false);
+    ++alarm_polls;
+  }
+  CHECK(middle.due(false) == origin + 15000ms);
+  CHECK(alarm_polls == 11);  // 1875 ... 14375 ms
+  middle.polled(origin + 15000ms, true);
+  CHECK(middle.full_at(origin + 25000ms, false));  // every 10 s from there: the shift was once
+  CHECK_FALSE(middle.full_at(origin + 24999ms, false));
+  CHECK(first.full_at(origin + 10000ms, false));
+}
+
 TEST_CASE("poll schedule: a full poll a little late keeps the alarm group's grid - as an alarm poll does") {
   // On a bus behind schedule (an RS-485 line with more than it can carry) every device is late.
   // Were a full poll to count the next alarm read from itself and an alarm poll from its grid, a

@@ -73,16 +73,22 @@ def gateway_config(work, broker_port, tty, devices, baud, alarm_ms, poll_ms, tim
 
 
 def stats_between(log, t0, t1):
-    """(requests, request bytes, answer bytes) of the simulator's stats lines logged in [T0, T1]."""
+    """(requests, request bytes, answer bytes, seconds) of the simulator's stats lines logged in [T0, T1].
+
+    Each line counts what was answered since the line before it, so the lines after the first
+    cover exactly the time from the first line to the last: that is the window, whatever the
+    lines' period and wherever [T0, T1] falls between them."""
     from datetime import datetime, timezone
-    out = [0, 0, 0]
+    lines = []
     for m in re.finditer(r"^(\S+)Z sim stats requests=(\d+) per_s=\S+ request_bytes=(\d+) answer_bytes=(\d+)$",
                          log, re.M):
         t = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
         if t0 <= t <= t1:
-            for i in range(3):
-                out[i] += int(m.group(i + 2))
-    return out
+            lines.append((t, [int(m.group(i + 2)) for i in range(3)]))
+    if len(lines) < 2:
+        raise SystemExit("bench: fewer than two simulator stats lines in the window")
+    out = [sum(counts[i] for _, counts in lines[1:]) for i in range(3)]
+    return out + [lines[-1][0] - lines[0][0]]
 
 
 def run(args, alarm_ms, poll_ms):
@@ -117,9 +123,8 @@ def run(args, alarm_ms, poll_ms):
         t1 = time.time()
         cpu1 = cpu_seconds(daemon.pid)
         time.sleep(1.5)  # the window's last stats line
-        requests, request_bytes, answer_bytes = stats_between(open(f"{work}/sim.log").read(), t0, t1 + 0.5)
-        # The stats lines cover whole seconds: the window they cover is their count.
-        window = max(1, round(t1 + 0.5 - t0 - 0.5))
+        requests, request_bytes, answer_bytes, window = stats_between(open(f"{work}/sim.log").read(), t0,
+                                                                      t1 + 0.5)
 
         units = random.Random(7).sample(range(1, args.devices + 1), min(args.fires, args.devices))
         for unit in units:
