@@ -79,7 +79,7 @@ struct mqtt_uplink_config {
   std::uint16_t port{1883};
   std::string client_id;     ///< defaults to the gateway id
   std::string topic_prefix;  ///< topics are <prefix>/<site id>/<gateway id>/<kind>
-  std::chrono::seconds keepalive{120};
+  std::chrono::seconds keepalive{60};
   /// With messages in flight, a connection whose broker acknowledges nothing for this long is taken
   /// as dead and made again: the bound on an alarm's wait on a link that died without closing.
   std::chrono::seconds ack_timeout{10};

@@ -168,7 +168,7 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
   if (m.topic_prefix.find_first_of("+#") != std::string::npos || m.topic_prefix.empty()) {
     node.error("topic_prefix", "must be non-empty and contain no MQTT wildcard ('+' or '#')");
   }
-  m.keepalive = std::chrono::seconds(node.get_integer("keepalive_s", 5, 3600, 120).value_or(120));
+  m.keepalive = std::chrono::seconds(node.get_integer("keepalive_s", 5, 3600, 60).value_or(60));
   m.ack_timeout = std::chrono::seconds(node.get_integer("ack_timeout_s", 2, 600, 10).value_or(10));
   m.telemetry = node.get_bool("telemetry", true);
   m.max_in_flight = static_cast<std::size_t>(node.get_integer("max_in_flight", 1, 1000, 32).value_or(32));
