@@ -37,7 +37,8 @@ class deadline {
     state_->expired = false;
     state_->armed = ++operations_;  // never 0
     state_->due = std::chrono::steady_clock::now() + timeout;
-    if (!state_->watching) watch();
+    // A shorter timeout than the pending wait's (a connect's, say) moves the wait earlier.
+    if (!state_->watching || state_->due < timer_.expiry()) watch();
   }
   void disarm() { state_->armed = 0; }
   /// Whether the last armed operation ran out of time.
@@ -50,13 +51,16 @@ class deadline {
     std::uint64_t armed{0};                     ///< the operation under deadline, 0 when none
     std::chrono::steady_clock::time_point due;  ///< the armed operation's deadline
     bool watching{false};                       ///< a timer wait is pending
+    std::uint64_t waits{0};                     ///< the latest wait's number
     bool expired{false};
   };
   void watch() {
     state_->watching = true;
-    timer_.expires_at(state_->due);
+    const auto wait = ++state_->waits;
+    timer_.expires_at(state_->due);  // cancels a pending wait, whose handler then finds a later one
     // `this` is reached only while something is armed, which the destructor ends.
-    timer_.async_wait([this, s = state_](boost::system::error_code ec) {
+    timer_.async_wait([this, s = state_, wait](boost::system::error_code ec) {
+      if (wait != s->waits) return;  // replaced by a wait for an earlier deadline
       s->watching = false;
       if (ec || s->armed == 0) return;  // destroyed, or nothing under deadline now
       if (std::chrono::steady_clock::now() < s->due) {

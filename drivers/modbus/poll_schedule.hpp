@@ -38,7 +38,7 @@ class device_schedule {
   /// intervals each carry their share of them, not all in the same one.
   void start_at(time_point first, ms full_shift = ms(0)) {
     next_full_ = next_alarm_ = first;
-    full_shift_ = full_shift;
+    full_shift_ = full_offset_ = full_shift;
   }
 
   /// When the device is next due: its backoff's try when offline, else its earlier schedule.
@@ -68,9 +68,12 @@ class device_schedule {
       next_alarm_ = advance(next_alarm_, alarm_interval_, started);
     }
   }
-  /// It answers again after being offline (its poll began at `started`): back on its schedule.
+  /// It answers again after being offline (its poll began at `started`): back on its schedule,
+  /// its full polls again its share of the poll interval later (a line's devices come back
+  /// together after an outage; without it their full polls would all fall in one alarm interval).
   void back_online(time_point started) {
-    next_full_ = started + poll_interval_;
+    next_full_ = started + poll_interval_ + full_offset_;
+    full_shift_ = ms(0);
     next_alarm_ = started + alarm_interval_;
     retry_delay_ = ms(0);
   }
@@ -115,6 +118,7 @@ class device_schedule {
   time_point next_alarm_{};  ///< when the alarm group is next due
   time_point next_full_{};   ///< when every point is next due
   ms full_shift_{0};         ///< added once, to the second full poll's time (start_at)
+  ms full_offset_{0};        ///< the same shift, kept: a return from offline applies it again
   ms retry_delay_{0};        ///< offline: the backoff's step
   time_point next_try_{};    ///< offline: when it is tried next
 };

@@ -24,6 +24,8 @@ struct freezing_proxy::impl {
   /// A connection accepted in epoch e is frozen once epoch > e.
   std::atomic<unsigned> epoch{0};
   std::atomic<std::size_t> accepted{0};
+  /// Read once, before the proxy's thread uses the acceptor.
+  std::uint16_t port{acceptor.local_endpoint().port()};
   /// Every socket ever accepted or opened, kept open until the proxy goes.
   std::vector<std::shared_ptr<tcp::socket>> sockets;
   std::thread thread;
@@ -78,7 +80,7 @@ freezing_proxy::~freezing_proxy() {
 }
 
 std::uint16_t freezing_proxy::port() const {
-  return impl_->acceptor.local_endpoint().port();
+  return impl_->port;
 }
 
 void freezing_proxy::freeze() {

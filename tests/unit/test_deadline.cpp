@@ -69,6 +69,21 @@ TEST_CASE("deadline: a later operation left hanging expires at its deadline, not
   CHECK(*expired_at - second >= 60ms);
 }
 
+TEST_CASE("deadline: a shorter timeout than the pending watch's expires on time") {
+  // A transport's connect and its requests can have different timeouts on one deadline.
+  boost::asio::io_context io;
+  std::optional<steady::time_point> expired_at;
+  deadline d(io.get_executor(), [&] { expired_at = steady::now(); });
+  d.arm(2s);
+  d.disarm();
+  const auto start = steady::now();
+  d.arm(50ms);  // never disarmed: expires at 50 ms, not when the 2 s watch would fire
+  io.run();     // until no wait is left
+  REQUIRE(expired_at);
+  CHECK(*expired_at - start >= 50ms);
+  CHECK(*expired_at - start < 1500ms);
+}
+
 TEST_CASE("deadline: destroyed with a watch pending, nothing runs") {
   boost::asio::io_context io;
   int expiries = 0;

@@ -76,6 +76,13 @@ TEST_CASE("poll schedule: the second full poll is shifted once - later ones keep
   CHECK(middle.full_at(origin + 25000ms, false));  // every 10 s from there: the shift was once
   CHECK_FALSE(middle.full_at(origin + 24999ms, false));
   CHECK(first.full_at(origin + 10000ms, false));
+  // The line dies and every device answers again within a few exchanges: their full polls keep
+  // their spread (device 16's 4375 ms after device 0's), not all one interval from the return.
+  first.back_online(origin + 60000ms);
+  middle.back_online(origin + 60040ms);
+  CHECK(first.full_at(origin + 70000ms, false));
+  CHECK_FALSE(middle.full_at(origin + 74414ms, false));
+  CHECK(middle.full_at(origin + 74415ms, false));
 }
 
 TEST_CASE("poll schedule: a full poll a little late keeps the alarm group's grid - as an alarm poll does") {

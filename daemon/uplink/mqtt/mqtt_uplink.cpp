@@ -182,10 +182,20 @@ void mqtt_uplink::on_connection_lost(const std::string& why) {
   schedule_reconnect();
 }
 
+std::chrono::seconds mqtt_uplink::ack_timeout() const {
+  // Doubled after each timeout in a row, up to 5 minutes: on a link so slow that one large message
+  // takes longer than ack_timeout_s to send (NB-IoT, 2G), a reconnect every ack_timeout_s would
+  // send the same message again and again and never get it through.
+  const auto limit = std::max(cfg_.ack_timeout, std::chrono::seconds(300));
+  auto t = cfg_.ack_timeout;
+  for (std::size_t i = 0; i < ack_timeouts_in_a_row_ && t < limit; ++i) t *= 2;
+  return std::min(t, limit);
+}
+
 void mqtt_uplink::watch_acks() {
   if (ack_watch_armed_ || !waiting_since_) return;
   ack_watch_armed_ = true;
-  ack_watch_.expires_at(*waiting_since_ + cfg_.ack_timeout);
+  ack_watch_.expires_at(*waiting_since_ + ack_timeout());
   ack_watch_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     self->ack_watch_armed_ = false;
     if (!ec) self->check_acks();  // nothing after a stop
@@ -194,8 +204,12 @@ void mqtt_uplink::watch_acks() {
 
 void mqtt_uplink::check_acks() {
   if (stopped_ || !connected_ || !waiting_since_) return;
+  if (outbox_->in_flight() == 0) {  // what was in flight failed and went back: nothing to wait for
+    waiting_since_.reset();
+    return;
+  }
   const auto waited = std::chrono::steady_clock::now() - *waiting_since_;
-  if (waited < cfg_.ack_timeout) {
+  if (waited < ack_timeout()) {
     watch_acks();  // a PUBACK moved the deadline since the wait was set
     return;
   }
@@ -206,12 +220,13 @@ void mqtt_uplink::check_acks() {
   // in flight goes again, in lane order. A live but slow broker only sees a reconnect and
   // duplicates, which QoS 1 allows and the platform drops by id.
   ++ack_timeouts_;
+  ++ack_timeouts_in_a_row_;
   spdlog::warn(
-      "uplink no acknowledgement broker={}:{} waited_ms={} in_flight={} action=reconnect "
+      "uplink no acknowledgement broker={}:{} waited_ms={} in_flight={} action=reconnect next_wait_s={} "
       "check=\"the link to the broker (a cellular link that died without closing), the broker's load; "
       "on a very slow link raise [uplink.mqtt] ack_timeout_s\"",
       cfg_.host, cfg_.port, std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(),
-      outbox_->in_flight());
+      outbox_->in_flight(), ack_timeout().count());
   connected_ = false;
   connecting_ = false;
   waiting_since_.reset();
@@ -294,6 +309,7 @@ void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why)
   if (item->lane == lane::telemetry && telemetry_in_flight_ > 0) --telemetry_in_flight_;
   if (ok) {
     last_ack_ = clock::now();
+    ack_timeouts_in_a_row_ = 0;
     spdlog::debug("uplink delivered outbox_id={}", id);
     outbox_->done(id);
     // The link is alive: the deadline runs again from now for what is still in flight.
@@ -307,6 +323,7 @@ void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why)
     // Queued again; it goes after the reconnect that a failed publish leads to.
     spdlog::warn("uplink delivery failed outbox_id={} error=\"{}\"", id, why);
     outbox_->put_back(id);
+    if (outbox_->in_flight() == 0) waiting_since_.reset();
   }
 }
 
