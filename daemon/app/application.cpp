@@ -101,7 +101,7 @@ std::vector<std::string> application::bus_names() const {
 
 std::vector<alarm_engine::device_rules> application::device_rules() const {
   std::vector<alarm_engine::device_rules> out;
-  for (const auto& d : cfg_.catalogue.devices()) out.push_back({d.name, *d.rules});
+  for (const auto& d : cfg_.catalogue.devices()) out.emplace_back(d.name, d.rules);
   return out;
 }
 

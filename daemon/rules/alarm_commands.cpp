@@ -299,11 +299,11 @@ std::vector<event> alarm_engine::restore(const std::vector<open_alarm>& open,
     }
     rule_state* state = nullptr;
     for (auto& s : d.rules) {
-      if (s.rule.name == a.rule) state = &s;
+      if (s.rule->name == a.rule) state = &s;
     }
     if (state != nullptr && !state->alarm) {
       state->condition.restore_active(a.value);
-      record.latch = state->rule.latch;
+      record.latch = state->rule->latch;
       state->alarm = std::move(record);
       continue;
     }
@@ -329,8 +329,8 @@ std::vector<open_alarm> alarm_engine::open_alarms() const {
     o.kind = a.kind;
     o.device = device;
     if (s != nullptr) {
-      o.rule = s->rule.name;
-      o.point = s->rule.point;
+      o.rule = s->rule->name;
+      o.point = s->rule->point;
     }
     o.value = a.value;
     o.time = a.first;

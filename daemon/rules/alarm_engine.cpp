@@ -25,29 +25,35 @@ std::vector<event> alarm_engine::reconfigure(std::vector<device_rules> devices, 
   for (auto& d : devices) {
     auto& states = next[d.device];
     auto old = devices_.find(d.device);
-    for (auto& r : d.rules) {
+    for (const auto& r : *d.rules) {
       if (!r.enabled) continue;
+      // Held through the device's rule list, which devices of one profile without overrides share:
+      // one copy of a rule for all of them, not one a device.
+      auto rule = std::shared_ptr<const alarm_rule>(d.rules, &r);
+      auto spec = std::shared_ptr<const condition_spec>(d.rules, &r.condition);
       rule_state* kept = nullptr;
       if (old != devices_.end()) {
         for (auto& s : old->second.rules) {
-          if (s.rule == r) kept = &s;
+          if (s.rule && *s.rule == r) kept = &s;
         }
       }
       if (kept) {
         states.push_back(std::move(*kept));
-        kept->rule.name.clear();  // moved: not to be recovered below
+        kept->rule.reset();  // moved: not to be recovered below
+        states.back().rule = std::move(rule);
+        states.back().condition.rebind(std::move(spec));
       } else {
-        states.push_back({r, rules::condition(r.condition), std::nullopt, {}});
+        states.push_back({std::move(rule), rules::condition(std::move(spec)), std::nullopt, {}});
       }
     }
   }
   // Alarms whose rule changed or went: recovered, so that none stays open with nothing to end it.
   for (auto& [device, d] : devices_) {
     for (auto& s : d.rules) {
-      if (s.rule.name.empty() || !s.alarm) continue;
+      if (!s.rule || !s.alarm) continue;
       out.push_back(recovery(*s.alarm, device, &s, wall,
                              fmt::format("{}: ended because its rule was changed or removed by a reload",
-                                         s.rule.text.empty() ? s.rule.name : s.rule.text)));
+                                         s.rule->text.empty() ? s.rule->name : s.rule->text)));
     }
     d.rules.clear();
   }
@@ -66,22 +72,23 @@ event alarm_engine::make_event(event_kind kind, const std::string& device, clock
 
 event alarm_engine::alarm_event(const rule_state& s, const std::string& device, const device_state& d,
                                 double value, const std::string& unit, clock::time_point time) {
-  const auto kind = s.rule.category == alarm_category::fire          ? event_kind::fire_alarm
-                    : s.rule.category == alarm_category::supervisory ? event_kind::supervisory_alarm
-                                                                     : event_kind::device_fault;
+  const auto kind = s.rule->category == alarm_category::fire          ? event_kind::fire_alarm
+                    : s.rule->category == alarm_category::supervisory ? event_kind::supervisory_alarm
+                                                                      : event_kind::device_fault;
   auto e = make_event(kind, device, time);
-  e.point = s.rule.point;
+  e.point = s.rule->point;
   e.value = value;
   e.evidence = s.evidence;
   e.unit = unit;
-  e.rule = s.rule.name;
-  e.device_code = s.rule.code;
+  e.rule = s.rule->name;
+  e.device_code = s.rule->code;
   e.test = d.test.has_value();
   e.false_alarms_today = false_alarms_today(device, time);
-  const auto& c = s.rule.condition;
+  const auto& c = s.rule->condition;
   if (c.kind == condition_kind::high || c.kind == condition_kind::low) e.threshold = c.set;
   if (c.kind == condition_kind::rate_of_rise) e.threshold = c.per_minute;
-  const auto text = s.rule.text.empty() ? fmt::format("{} {}", s.rule.point, to_string(c.kind)) : s.rule.text;
+  const auto text =
+      s.rule->text.empty() ? fmt::format("{} {}", s.rule->point, to_string(c.kind)) : s.rule->text;
   if (c.kind == condition_kind::high || c.kind == condition_kind::low) {
     e.detail = fmt::format("{}: {} {} (setting {} {})", text, value, unit, c.set, unit);
   } else if (c.kind == condition_kind::rate_of_rise) {
@@ -97,9 +104,9 @@ event alarm_engine::about(event_kind kind, const alarm_record& a, const std::str
                           const rule_state* s, clock::time_point time) {
   auto e = make_event(kind, device, time);
   if (s != nullptr) {
-    e.point = s->rule.point;
-    e.rule = s->rule.name;
-    e.device_code = s->rule.code;
+    e.point = s->rule->point;
+    e.rule = s->rule->name;
+    e.device_code = s->rule->code;
   }
   e.value = a.value;
   e.unit = a.unit;
@@ -138,7 +145,7 @@ void alarm_engine::on_change(change ch, rule_state& s, const std::string& device
                            unit,
                            e.detail,
                            true,
-                           s.rule.latch,
+                           s.rule->latch,
                            {},
                            {},
                            0,
@@ -152,7 +159,7 @@ void alarm_engine::on_change(change ch, rule_state& s, const std::string& device
   s.alarm->holds = false;
   s.alarm->value = value;                                  // its recovery reports the value that ended it
   if (s.alarm->latch && s.alarm->verdict.empty()) return;  // stays until a person acknowledges it
-  const auto text = s.rule.text.empty() ? s.rule.name : s.rule.text;
+  const auto text = s.rule->text.empty() ? s.rule->name : s.rule->text;
   out.push_back(recovery(*s.alarm, device, &s, time, fmt::format("back to normal: {}", text)));
   s.alarm.reset();
 }
@@ -172,12 +179,12 @@ std::vector<event> alarm_engine::on_readings(std::span<const reading> readings, 
       dev.offline.reset();
     }
     for (auto& s : dev.rules) {
-      if (s.rule.point != r.point) continue;
+      if (s.rule->point != r.point) continue;
       // The rule's evidence as this poll read it: what an alarm it raises now, or later (a delay
       // completing between polls, a shield ending, an escalation), carries.
-      if (!s.rule.evidence.empty()) {
+      if (!s.rule->evidence.empty()) {
         s.evidence.clear();
-        for (const auto& name : s.rule.evidence) {
+        for (const auto& name : s.rule->evidence) {
           for (const auto& x : readings) {
             if (x.device == r.device && x.point == name && x.q == quality::good)
               s.evidence.push_back({x.point, x.value, x.unit, {}});

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -35,8 +36,14 @@ inline constexpr std::string_view comm_quality_rule = "comm_quality";
 class alarm_engine {
  public:
   struct device_rules {
+    /// The rules as the configuration holds them: shared by the devices of one profile that the
+    /// site does not override, and the engine keeps them shared (never null).
+    device_rules(std::string name, std::shared_ptr<const std::vector<alarm_rule>> list)
+        : device(std::move(name)), rules(std::move(list)) {}
+    device_rules(std::string name, std::vector<alarm_rule> list)
+        : device(std::move(name)), rules(std::make_shared<const std::vector<alarm_rule>>(std::move(list))) {}
     std::string device;
-    std::vector<alarm_rule> rules;
+    std::shared_ptr<const std::vector<alarm_rule>> rules;
   };
 
   /// `new_id` returns a fresh event id; injected so tests are deterministic.
@@ -120,7 +127,7 @@ class alarm_engine {
     bool test{false};
   };
   struct rule_state {
-    alarm_rule rule;
+    std::shared_ptr<const alarm_rule> rule;  ///< into the device's shared rule list; null once moved
     rules::condition condition;
     std::optional<alarm_record> alarm;
     std::vector<evidence_item> evidence;  ///< its evidence points as the last poll of its point read them

@@ -13,7 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -29,7 +29,9 @@ enum class change : std::uint8_t { none, raised, cleared };
 /// Thread safety: none; used on the loop.
 class condition {
  public:
-  explicit condition(condition_spec spec) : spec_(std::move(spec)) {}
+  explicit condition(condition_spec spec) : spec_(std::make_shared<const condition_spec>(std::move(spec))) {}
+  /// A spec shared with others (the alarm engine's: one copy per profile rule, not per device).
+  explicit condition(std::shared_ptr<const condition_spec> spec) : spec_(std::move(spec)) {}
 
   /// A reading of the point, taken at `now` on the monotonic clock.
   change on_sample(double value, quality q, mono::time_point now);
@@ -46,7 +48,9 @@ class condition {
   }
   /// The value that last made it hold or clear, and for rate_of_rise the rate (a minute).
   double value() const { return value_; }
-  const condition_spec& spec() const { return spec_; }
+  const condition_spec& spec() const { return *spec_; }
+  /// The same spec, held elsewhere (a reload's new copy of an unchanged rule): the state stays.
+  void rebind(std::shared_ptr<const condition_spec> spec) { spec_ = std::move(spec); }
 
  private:
   /// The undebounced condition for this sample; nullopt when it cannot be decided (rate of rise
@@ -54,13 +58,15 @@ class condition {
   std::optional<bool> holds(double value, quality q, mono::time_point now);
   change settle(bool holds_now, mono::time_point now);
 
-  condition_spec spec_;
+  std::shared_ptr<const condition_spec> spec_;
   bool active_{false};
   double value_{0};
   std::optional<mono::time_point> pending_since_;  ///< raw condition true since, not yet debounced
   unsigned pending_samples_{0};
   std::optional<mono::time_point> last_good_;
-  std::deque<std::pair<mono::time_point, double>> history_;  ///< rate_of_rise: samples in the window
+  /// rate_of_rise: samples in the window, oldest first. A vector, not a deque: an empty deque
+  /// allocates (576 bytes in libstdc++), and most conditions keep no history.
+  std::vector<std::pair<mono::time_point, double>> history_;
 };
 
 }  // namespace firegate::rules

@@ -95,12 +95,13 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
             d.node.get_string("profile", config::presence::required, "name a profile, such as \"SD-1\"")) {
       if (auto it = library.find(*p); it != library.end()) {
         m.profile = it->second;
-        auto rules = m.profile->rules;
+        m.rules = m.profile->shared_rules;
         if (auto overrides = d.node.get_table("rules", config::presence::optional)) {
+          auto rules = m.profile->rules;
           config::apply_rule_overrides(*overrides, rules);
           overrides->finish();
+          m.rules = std::make_shared<const std::vector<alarm_rule>>(std::move(rules));
         }
-        m.rules = std::make_shared<const std::vector<alarm_rule>>(std::move(rules));
         m.reports = config::device_reports(d.node, *m.profile->described);
       } else if (names.empty()) {
         without_profiles.push_back(d.common.name);

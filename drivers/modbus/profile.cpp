@@ -251,6 +251,7 @@ std::optional<device_profile> parse_profile(config::config_node& root) {
         p.group = point_group::alarm;
     }
   }
+  profile.shared_rules = std::make_shared<const std::vector<alarm_rule>>(profile.rules);
   profile.blocks = plan_reads(profile.points);
   profile.alarm_blocks = plan_reads(profile.points, point_group::alarm);
   profile.gapless_blocks = plan_reads(profile.points, 0);

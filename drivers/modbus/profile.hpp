@@ -49,6 +49,9 @@ struct device_profile {
   std::vector<write_def> writes;
   /// What the device type can alarm on, with its defaults (a site may override per device).
   std::vector<alarm_rule> rules;
+  /// The same rules, handed to every device of this profile the site does not override (set once
+  /// the profile is read): the alarm engine then keeps one copy of a rule, not one a device.
+  std::shared_ptr<const std::vector<alarm_rule>> shared_rules;
   /// What the profile tells the uplinks, by uplink (its [gb26875] table: "gb26875").
   std::map<std::string, annotation_table, std::less<>> annotations;
 

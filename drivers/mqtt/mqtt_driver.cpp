@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <map>
+#include <memory>
 #include <set>
 
 namespace firegate::mqtt_ingest {
@@ -58,6 +60,7 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
   for (const auto& [name, profile] : library) names.push_back(name);
   std::set<std::pair<std::string, std::string>> ids;
   std::vector<std::string> without_profiles;  // none could be loaded: one error for the bus
+  std::map<const void*, std::shared_ptr<const std::vector<alarm_rule>>> shared_rules;  // by profile
   for (auto& d : devices) {
     ingest_device_settings m;
     m.name = d.common.name;
@@ -69,14 +72,21 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
                                    "name an MQTT profile, such as \"ZB-SMOKE\"")) {
       if (auto it = library.find(*p); it != library.end()) {
         m.profile = &it->second;
-        auto rules = it->second.rules;
-        // The driver's own fault rules first, so that a site may override them too (enabled = false).
-        for (auto& r : builtin_rules()) rules.push_back(std::move(r));
+        // The profile's rules and the driver's own fault rules after them, so that a site may
+        // override those too (enabled = false); one list for every device the site does not override.
+        auto& shared = shared_rules[&it->second];
+        if (!shared) {
+          auto rules = it->second.rules;
+          for (auto& r : builtin_rules()) rules.push_back(std::move(r));
+          shared = std::make_shared<const std::vector<alarm_rule>>(std::move(rules));
+        }
+        m.rules = shared;
         if (auto overrides = d.node.get_table("rules", config::presence::optional)) {
+          auto rules = *shared;
           config::apply_rule_overrides(*overrides, rules);
           overrides->finish();
+          m.rules = std::make_shared<const std::vector<alarm_rule>>(std::move(rules));
         }
-        m.rules = std::make_shared<const std::vector<alarm_rule>>(std::move(rules));
         m.reports = config::device_reports(d.node, *m.profile->described);
         m.offline_after = it->second.offline_after;
         if (!m.id.empty() && !ids.emplace(*p, m.id).second) {

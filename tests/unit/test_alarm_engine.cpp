@@ -169,11 +169,35 @@ TEST_CASE(
   CHECK(again[0].evidence[0].value == 44);
 }
 
+TEST_CASE("engine: devices of one profile share its rule list - a reload lets go of the old list") {
+  // A site of 1,000 detectors keeps one copy of its profile's rules, not one a device: the engine
+  // holds the configuration's list and, at a reload, the new list, even for rules whose state it keeps.
+  const auto list = std::make_shared<const std::vector<alarm_rule>>(std::vector{
+      equals_rule("fire", 1, alarm_category::fire), equals_rule("fault", 2, alarm_category::fault)});
+  std::vector<alarm_engine::device_rules> devices;
+  for (const auto* n : {"d1", "d2", "d3"}) devices.emplace_back(n, list);
+  auto engine = make_engine(devices);
+  devices.clear();
+  CHECK(list.use_count() > 1);
+  REQUIRE(engine.on_readings(std::vector{state("d1", 1)}, t0).size() == 1);
+  const auto reloaded = std::make_shared<const std::vector<alarm_rule>>(*list);
+  for (const auto* n : {"d1", "d2", "d3"}) devices.emplace_back(n, reloaded);
+  CHECK(engine.reconfigure(devices, {}, clock::now()).empty());  // unchanged: d1's fire stays open
+  CHECK(list.use_count() == 1);
+  CHECK(engine.count().fire == 1);
+  // The kept state decides with the new list: the fire ends when the state goes back to normal.
+  auto out = engine.on_readings(std::vector{state("d1", 0)}, t0 + 1s);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].kind == event_kind::fire_recovery);
+}
+
 TEST_CASE("engine: a reload keeps unchanged rules' alarms - recovers those whose rule changed") {
   auto engine = make_engine(sd1s({"d1", "d2"}));
   REQUIRE(engine.on_readings(std::vector{state("d1", 1), state("d2", 1)}, t0).size() == 2);
   auto changed = sd1s({"d1", "d2"});
-  changed[1].rules[0].condition.values = {1, 4};  // d2's fire rule changed
+  auto d2_rules = *changed[1].rules;
+  d2_rules[0].condition.values = {1, 4};  // d2's fire rule changed
+  changed[1].rules = std::make_shared<const std::vector<alarm_rule>>(std::move(d2_rules));
   auto out = engine.reconfigure(changed, {}, clock::now());
   REQUIRE(out.size() == 1);
   CHECK(out[0].kind == event_kind::fire_recovery);
