@@ -71,7 +71,11 @@ ingest_link::ingest_link(asio::any_io_executor ex, std::string name,
   h.connect_failed = [this](const std::string& why) { on_connect_failed(why); };
   h.connection_lost = [this](const std::string& cause) { on_connection_lost(cause); };
   h.subscribed = [this](const std::string& filter, bool ok, const std::string& why) {
-    if (ok) return;
+    if (ok) {
+      if (++granted_ == filters().size())
+        spdlog::info("mqtt bus subscribed bus={} subscriptions=\"{}\"", name_, subscriptions_text());
+      return;
+    }
     spdlog::error(
         "mqtt bus cannot subscribe bus={} topic={} error=\"{}\" check=\"the broker's ACL for client {}\"",
         name_, filter, why, settings_->client_id);
@@ -213,6 +217,7 @@ void ingest_link::on_connected(bool session_kept) {
                                      : "new",
       subscriptions_text());
   // Made again on every connect: a clean session forgot them, and a kept one may predate a reload.
+  granted_ = 0;
   for (const auto& f : filters()) {
     try {
       client_->subscribe(f, 1);

@@ -153,6 +153,9 @@ class ingest_link final : public std::enable_shared_from_this<ingest_link> {
   bool bus_down_{false};   ///< a bus_offline has been told and not yet ended
   bool bus_known_{false};  ///< the broker has been reached since the start
   std::size_t connects_{0};
+  /// Subscriptions the broker granted since the last connect: at all of them, one line says so
+  /// (from then on a message for this client is queued by a kept session, not lost).
+  std::size_t granted_{0};
   backoff backoff_{500ms, 30s};  ///< domain/backoff.hpp
   /// The site broker's connection: Paho's outcomes come back as handlers on the loop, none after the
   /// bus goes. Declared last, so that it goes first.

@@ -353,6 +353,9 @@ TEST_CASE(
   auto daemon = std::make_unique<child>(
       std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-1.log");
   REQUIRE(wait_until([&] { return daemon->log_text().find("session=new") != std::string::npos; }, 10s));
+  // Killed once the broker has granted the subscriptions (before, the session it keeps has none).
+  REQUIRE(
+      wait_until([&] { return daemon->log_text().find("mqtt bus subscribed") != std::string::npos; }, 10s));
   auto sim = sensors(dir, mosquitto.port(), {"NB-SMOKE:868120301234567"});
   // Killed: no goodbye, the broker keeps the session.
   REQUIRE(daemon->stop(SIGKILL) == 128 + SIGKILL);
