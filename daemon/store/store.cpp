@@ -95,15 +95,39 @@ store::store(const std::string& path, std::function<void(std::string_view)> prog
   }
 }
 
-void store::load_names() {
+std::uint32_t store::name_pool::intern(std::string_view s) {
+  if (auto it = ids_.find(s); it != ids_.end()) return it->second;
+  const auto id = static_cast<std::uint32_t>(strings_.size());
+  ids_.emplace(strings_.emplace_back(s), id);
+  return id;
+}
+
+std::optional<std::uint32_t> store::name_pool::find(std::string_view s) const {
+  if (auto it = ids_.find(s); it != ids_.end()) return it->second;
+  return std::nullopt;
+}
+
+void store::name_pool::clear() {
+  ids_.clear();
+  strings_.clear();
+}
+
+void store::clear_names() {
   series_.clear();
   names_.clear();
   layout_ids_.clear();
   layouts_.clear();
+  recent_.clear();
+  pool_.clear();
+}
+
+void store::load_names() {
+  clear_names();
   statement all(*this, "SELECT id, device, point, unit FROM series");
   while (all.step()) {
-    series_[all.text(1)][all.text(2)] = all.int64(0);
-    names_[all.int64(0)] = {all.text(1), all.text(2), all.text(3)};
+    const series_names n{pool_.intern(all.text(1)), pool_.intern(all.text(2)), pool_.intern(all.text(3))};
+    series_[series_key(n.device, n.point)] = all.int64(0);
+    names_[all.int64(0)] = n;
   }
   if (user_version() < 8) return;  // while migrating: the polls come with schema 8
   statement layouts(*this, "SELECT id, series FROM layouts");
@@ -124,10 +148,7 @@ void store::load_names() {
 void store::open_database() {
   // Marks of another file's telemetry (a damaged file replaced) mean nothing in this one.
   for (auto& marks : telemetry_marks_) marks.clear();
-  series_.clear();
-  names_.clear();
-  layout_ids_.clear();
-  layouts_.clear();
+  clear_names();
   next_seq_ = 1;
   damaged_ = false;
   integrity_note_.clear();
@@ -237,16 +258,44 @@ int store::user_version() {
 }
 
 std::int64_t store::series_of(const reading& r) {
-  auto& points = series_[r.device];
-  if (auto it = points.find(r.point); it != points.end()) return it->second;
+  const auto device = pool_.intern(r.device);
+  const auto point = pool_.intern(r.point);
+  if (auto it = series_.find(series_key(device, point)); it != series_.end()) return it->second;
   statement add(*this, "INSERT INTO series (device, point, unit) VALUES (?, ?, ?)");
   add.bind(1, r.device).bind(2, r.point).bind(3, r.unit);
   add.step();
   const auto id = sqlite3_last_insert_rowid(db_);
-  points.emplace(r.point, id);
-  names_[id] = {r.device, r.point, r.unit};
+  series_.emplace(series_key(device, point), id);
+  names_[id] = {device, point, pool_.intern(r.unit)};
   series_added_.push_back(id);
   return id;
+}
+
+std::int64_t store::layout_of_poll(std::span<const reading> poll) {
+  auto& recent = recent_[pool_.intern(poll.front().device)];
+  const auto same = [&](const recent_layout& l) {
+    if (l.id == 0 || l.points.size() != poll.size()) return false;
+    for (std::size_t k = 0; k < poll.size(); ++k) {
+      if (pool_[l.points[k]] != poll[k].point) return false;
+    }
+    return true;
+  };
+  if (same(recent[0])) return recent[0].id;
+  if (same(recent[1])) {
+    std::swap(recent[0], recent[1]);  // the most recent first
+    return recent[0].id;
+  }
+  std::vector<std::int64_t> series;
+  series.reserve(poll.size());
+  recent_layout found;
+  for (const auto& r : poll) {
+    series.push_back(series_of(r));
+    found.points.push_back(names_[series.back()].point);
+  }
+  found.id = layout_of(series);
+  recent[1] = std::move(recent[0]);
+  recent[0] = std::move(found);
+  return recent[0].id;
 }
 
 std::int64_t store::layout_of(const std::vector<std::int64_t>& series) {
@@ -263,6 +312,7 @@ std::int64_t store::layout_of(const std::vector<std::int64_t>& series) {
 
 void store::rollback() {
   sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  if (!layouts_added_.empty()) recent_.clear();  // they may name a layout that is gone now
   for (const auto id : layouts_added_) {
     if (auto it = layouts_.find(id); it != layouts_.end()) {
       layout_ids_.erase(it->second);
@@ -271,11 +321,10 @@ void store::rollback() {
   }
   layouts_added_.clear();
   for (const auto id : series_added_) {
-    const auto& n = names_[id];
-    if (auto d = series_.find(n.device); d != series_.end()) {
-      if (auto p = d->second.find(n.point); p != d->second.end()) d->second.erase(p);
+    if (auto n = names_.find(id); n != names_.end()) {
+      series_.erase(series_key(n->second.device, n->second.point));
+      names_.erase(n);
     }
-    names_.erase(id);
   }
   series_added_.clear();
 }
@@ -314,7 +363,6 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
     highest_id_ = std::max<std::int64_t>(highest_id_, queued.back().id);
     polls = 0;
   };
-  std::vector<std::int64_t> series;
   std::string data;
   for (std::size_t i = 0; i < readings.size();) {
     // A poll is a run of readings of one device with one time (drivers report them so): one row,
@@ -324,17 +372,16 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
     while (end < readings.size() && readings[end].time == head.time && readings[end].device == head.device)
       ++end;
     if (polls >= max_polls) emit(i);
-    series.clear();
     data.clear();
     std::uint64_t reported = 0;
     bool all = true;
+    const auto layout = layout_of_poll(readings.subspan(i, end - i));
     for (std::size_t j = i; j < end; ++j) {
-      series.push_back(series_of(readings[j]));
       poll_codec::append(data, readings[j].value, readings[j].q);
       if (readings[j].reported) reported |= report_bit(j - i);
       all &= readings[j].reported;
     }
-    s.bind(1, to_ms(head.time)).bind(2, layout_of(series)).bind_blob(3, data);
+    s.bind(1, to_ms(head.time)).bind(2, layout).bind_blob(3, data);
     if (!all) s.bind(4, static_cast<std::int64_t>(reported));  // NULL: every value reported
     s.step();
     s.reset();
@@ -455,9 +502,9 @@ void store::unpack_poll(std::int64_t time_ms, std::int64_t layout, std::string_v
     if ((reported & report_bit(i)) == 0) continue;
     const auto n = names_.find(it->second[i]);
     if (n == names_.end()) continue;
-    r.device = n->second.device;
-    r.point = n->second.point;
-    r.unit = n->second.unit;
+    r.device = pool_[n->second.device];
+    r.point = pool_[n->second.point];
+    r.unit = pool_[n->second.unit];
     r.time = time;
     out.push_back(std::move(r));
   }

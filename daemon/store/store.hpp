@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 struct sqlite3;
@@ -296,6 +297,11 @@ class store {
   std::int64_t series_of(const reading& r);
   /// The layout id of a poll of these series, in this order, added on first sight.
   std::int64_t layout_of(const std::vector<std::int64_t>& series);
+  /// The layout id of the poll readings[first, end) (one device, one time): from the device's
+  /// recent layouts when its points are one of them, as they nearly always are.
+  std::int64_t layout_of_poll(std::span<const reading> poll);
+  /// Forgets every name, series and layout (a file opened or replaced).
+  void clear_names();
   void load_names();
   void migrate();
   [[noreturn]] void fail(const char* what);
@@ -311,10 +317,23 @@ class store {
   unsigned telemetry_skip_{0};  ///< delivered bits telemetry items are stored with
   storage_bounds bounds_;
   std::int64_t page_size_{4096};
-  struct series_names {
-    std::string device, point, unit;
+  /// Each name once: a device's name, and a point name or a unit shared by every device of a profile.
+  class name_pool {
+   public:
+    std::uint32_t intern(std::string_view s);
+    std::optional<std::uint32_t> find(std::string_view s) const;
+    const std::string& operator[](std::uint32_t id) const { return strings_[id]; }
+    void clear();
+
+   private:
+    std::deque<std::string> strings_;  ///< a deque: its strings never move, the index's views stay
+    std::unordered_map<std::string_view, std::uint32_t> ids_;
   };
-  std::map<std::int64_t, series_names> names_;  ///< series by id, for telemetry read back
+  name_pool pool_;
+  struct series_names {
+    std::uint32_t device, point, unit;  ///< in pool_
+  };
+  std::unordered_map<std::int64_t, series_names> names_;  ///< series by id, for telemetry read back
   std::optional<moved_aside_database> moved_aside_;
   bool damaged_{false};
   std::string last_damage_;  ///< SQLite's message for the last damage met
@@ -325,8 +344,18 @@ class store {
   /// The highest outbox id this store has handed out, across replacements: new ids start above it.
   std::int64_t highest_id_{0};
   std::string integrity_note_;
-  /// series ids by device, then point; every series is loaded at open.
-  std::map<std::string, std::map<std::string, std::int64_t, std::less<>>, std::less<>> series_;
+  /// series ids by device and point (pool ids: device << 32 | point); every series is loaded at open.
+  std::unordered_map<std::uint64_t, std::int64_t> series_;
+  static std::uint64_t series_key(std::uint32_t device, std::uint32_t point) {
+    return (std::uint64_t{device} << 32) | point;
+  }
+  /// The layouts a device's polls had lately (its alarm group's and its full poll's), so that a
+  /// poll finds its layout by comparing point names, not by a lookup a reading.
+  struct recent_layout {
+    std::int64_t id{0};
+    std::vector<std::uint32_t> points;  ///< in pool_
+  };
+  std::unordered_map<std::uint32_t, std::array<recent_layout, 2>> recent_;
   /// A poll row names its layout: the series of its values, in order (a device has one a group of
   /// points it reads together). Loaded at open.
   std::map<std::vector<std::int64_t>, std::int64_t> layout_ids_;

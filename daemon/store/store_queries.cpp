@@ -13,9 +13,11 @@ namespace firegate {
 
 std::vector<std::int64_t> store::layouts_of(const std::string& device) const {
   std::vector<std::int64_t> out;
+  const auto wanted = pool_.find(device);
+  if (!wanted) return out;
   for (const auto& [id, series] : layouts_) {
     if (series.empty()) continue;
-    if (auto n = names_.find(series.front()); n != names_.end() && n->second.device == device)
+    if (auto n = names_.find(series.front()); n != names_.end() && n->second.device == *wanted)
       out.push_back(id);
   }
   return out;
@@ -45,11 +47,14 @@ std::vector<event> store::event_history(const std::string& device, std::size_t l
 
 std::vector<reading> store::latest_readings(const std::string& device, std::size_t scan) {
   std::vector<reading> out;
-  auto it = series_.find(device);
   const auto layouts = layouts_of(device);
-  if (it == series_.end() || layouts.empty()) return out;
+  if (layouts.empty()) return out;
   std::set<std::string, std::less<>> wanted;
-  for (const auto& [point, id] : it->second) wanted.insert(point);
+  for (const auto id : layouts) {
+    for (const auto series : layouts_.at(id)) {
+      if (auto n = names_.find(series); n != names_.end()) wanted.insert(pool_[n->second.point]);
+    }
+  }
   // Newest first, stopping once every point is found: the rowid is the time order. A poll holds
   // several readings, so `scan` readings are at most that many polls.
   const auto sql = fmt::format(

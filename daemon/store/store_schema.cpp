@@ -169,7 +169,7 @@ void store::pack_readings_into_polls() {
   std::vector<std::int64_t> series;
   std::string data;
   std::int64_t time_ms = 0, low = 0, high = 0;
-  std::string device;
+  std::uint32_t device = 0;
   const auto write_poll = [&] {
     if (series.empty()) return;
     insert.bind(1, time_ms).bind(2, layout_of(series)).bind_blob(3, data);
