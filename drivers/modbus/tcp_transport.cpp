@@ -11,6 +11,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
+
 namespace firegate::modbus {
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -31,6 +33,16 @@ std::string tcp_transport::endpoint() const {
 void tcp_transport::close() {
   boost::system::error_code ignored;
   socket_.close(ignored);
+  rx_len_ = 0;
+}
+
+asio::awaitable<boost::system::error_code> tcp_transport::fill(std::size_t n) {
+  boost::system::error_code ec;
+  while (rx_len_ < n && !ec) {
+    rx_len_ += co_await socket_.async_read_some(asio::buffer(rx_.data() + rx_len_, rx_.size() - rx_len_),
+                                                asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return ec;
 }
 
 std::error_code tcp_transport::fail(boost::system::error_code ec) {
@@ -109,15 +121,16 @@ asio::awaitable<result<std::vector<std::uint8_t>>> tcp_transport::transact(
   boost::system::error_code ec;
   deadline_.arm(timeout_);
   co_await asio::async_write(socket_, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec) {
-    co_await asio::async_read(socket_, asio::buffer(header_), asio::redirect_error(asio::use_awaitable, ec));
-  }
+  if (!ec) ec = co_await fill(mbap_header_size);
   if (ec) co_return fail(ec);
-  auto header = decode_mbap(header_);
+  auto header = decode_mbap(std::span<const std::uint8_t, mbap_header_size>(rx_.data(), mbap_header_size));
   if (!header) co_return fail(header.error());
-  std::vector<std::uint8_t> response(header->pdu_size());
-  co_await asio::async_read(socket_, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
+  const auto adu_size = mbap_header_size + header->pdu_size();  // at most rx_.size(): decode_mbap checks
+  ec = co_await fill(adu_size);
   if (ec) co_return fail(ec);
+  std::vector<std::uint8_t> response(rx_.begin() + mbap_header_size, rx_.begin() + adu_size);
+  std::copy(rx_.begin() + adu_size, rx_.begin() + rx_len_, rx_.begin());
+  rx_len_ -= adu_size;
   deadline_.disarm();
   if (header->transaction_id != tid || header->unit_id != unit) {
     co_return fail(make_error_code(modbus_errc::transaction_mismatch));

@@ -38,6 +38,10 @@ class tcp_transport final : public transport {
  private:
   std::error_code fail(boost::system::error_code ec);
   std::error_code fail(std::error_code ec);
+  /// Receives until rx_ holds at least `n` bytes: as much as has come each time, so that a whole
+  /// answer is one receive (and Asio, seeing the socket drained, tries no receive before the next
+  /// answer is ready), not one for the header and one for the rest.
+  boost::asio::awaitable<boost::system::error_code> fill(std::size_t n);
 
   std::string host_;
   std::uint16_t port_;
@@ -45,7 +49,11 @@ class tcp_transport final : public transport {
   boost::asio::ip::tcp::socket socket_;
   deadline deadline_;
   std::uint16_t transaction_id_{0};
-  std::array<std::uint8_t, 7> header_{};
+  /// MBAP framing's read buffer: the largest ADU (a 7-byte header and 253 bytes of PDU). Bytes
+  /// after an answer (a stray byte, a late answer) stay here, as they would in the socket, for the
+  /// next transaction to find; a closed connection empties it.
+  std::array<std::uint8_t, 260> rx_{};
+  std::size_t rx_len_{0};
   tcp_framing framing_;
   std::vector<std::uint8_t> frame_;  ///< RTU framing's read buffer
 };
