@@ -5,7 +5,11 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <openssl/evp.h>
+// SHA-256 through OpenSSL's own functions, not EVP: EVP's first use loads OpenSSL's configuration
+// and providers, about 1.7 MiB of RSS for the daemon's life on a box that may never use TLS
+// (docs/performance.md). These functions are deprecated in OpenSSL 3, not removed.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <fstream>
@@ -513,13 +517,13 @@ std::vector<std::filesystem::path> profile_folders(const parse_context& context,
 }
 
 std::string revision_of(std::string_view site_text, const std::vector<std::filesystem::path>& profile_dirs) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
   const auto add = [&](std::string_view bytes) {
     // Each part with its length, so that moving bytes from one file to the next changes the hash.
     const auto n = std::to_string(bytes.size()) + ":";
-    EVP_DigestUpdate(ctx.get(), n.data(), n.size());
-    EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
+    SHA256_Update(&ctx, n.data(), n.size());
+    SHA256_Update(&ctx, bytes.data(), bytes.size());
   };
   add(site_text);
   for (std::size_t i = 0; i < profile_dirs.size(); ++i) {
@@ -540,11 +544,10 @@ std::string revision_of(std::string_view site_text, const std::vector<std::files
       }
     }
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &length);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_Final(digest, &ctx);
   std::string hex;
-  for (unsigned i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
+  for (const auto byte : digest) hex += fmt::format("{:02x}", byte);
   return hex;
 }
 

@@ -516,3 +516,14 @@ TEST_CASE("profiles: [gb26875] gives component types per device type and per poi
   REQUIRE(smoke != nullptr);
   CHECK(gb_component_type(smoke->annotations_for("gb26875"), "state") == std::uint8_t{42});
 }
+
+TEST_CASE("a configuration's revision is the SHA-256 of its parts, each after its length") {
+  // The oracle is Python's hashlib: sha256(b"3:abc"), and with a profile folder holding one file
+  // sha256(b"3:abc" + b"13:modbus/x.toml" + b"5:a = 1").
+  CHECK(config::revision_of("abc", {}) == "aab5f9ae99b2e38fb462025c8f72f570c9c811705d2a4277dc855d7fa293fe97");
+  test::temp_dir dir;
+  std::filesystem::create_directories(dir / "modbus");
+  std::ofstream(dir / "modbus" / "x.toml") << "a = 1";
+  CHECK(config::revision_of("abc", {dir.path()}) ==
+        "41b49ad2ef6cd0c181953f3a11e62dce2df780f6fc2bf1b11c441ba20eb0fef4");
+}
