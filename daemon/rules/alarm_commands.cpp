@@ -86,7 +86,7 @@ alarm_engine::outcome alarm_engine::acknowledge(const std::string& alarm_id, ver
   for (auto& entry : devices_) {
     const std::string& device = entry.first;  // a lambda below uses it: clang 14 cannot capture bindings
     auto& d = entry.second;
-    const auto ack = [&](std::optional<alarm_record>& a, const rule_state* s) -> outcome {
+    const auto ack = [&](rules::boxed<alarm_record>& a, const rule_state* s) -> outcome {
       if (!a->verdict.empty()) {
         return {fmt::format("alarm {} was already acknowledged by {} as {}", alarm_id, a->actor, a->verdict),
                 {}};

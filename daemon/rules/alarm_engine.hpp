@@ -12,6 +12,7 @@
 #include "domain/event.hpp"
 #include "domain/reading.hpp"
 #include "domain/rule.hpp"
+#include "rules/boxed.hpp"
 #include "rules/condition.hpp"
 
 #include <chrono>
@@ -129,7 +130,7 @@ class alarm_engine {
   struct rule_state {
     std::shared_ptr<const alarm_rule> rule;  ///< into the device's shared rule list; null once moved
     rules::condition condition;
-    std::optional<alarm_record> alarm;
+    rules::boxed<alarm_record> alarm;
     std::vector<evidence_item> evidence;  ///< its evidence points as the last poll of its point read them
   };
   /// A shield or a test mode.
@@ -142,14 +143,14 @@ class alarm_engine {
   };
   struct device_state {
     std::vector<rule_state> rules;
-    std::optional<alarm_record> offline;  ///< the open offline fault
-    std::optional<alarm_record> comm;     ///< the open communication-quality fault (comm_quality)
+    rules::boxed<alarm_record> offline;  ///< the open offline fault
+    rules::boxed<alarm_record> comm;     ///< the open communication-quality fault (comm_quality)
     bool comm_poor_now{false};            ///< as the driver last said, shielded or not
     std::string comm_detail;
     bool offline_now{false};     ///< as the driver last said, shielded or not
     bool offline_by_bus{false};  ///< offline with its whole bus: the bus's fault covers it
     std::string offline_detail;
-    std::optional<device_mode> shield, test;
+    rules::boxed<device_mode> shield, test;
   };
   using device_map = std::map<std::string, device_state, std::less<>>;
 
@@ -187,7 +188,7 @@ class alarm_engine {
   std::function<std::string()> new_id_;
   alarm_policy policy_;
   device_map devices_;
-  std::optional<alarm_record> self_test_;                   ///< the open self-test alarm
+  rules::boxed<alarm_record> self_test_;                   ///< the open self-test alarm
   std::map<std::string, alarm_record, std::less<>> buses_;  ///< open bus_offline faults, by bus
   /// Opens (or restores) the bus_offline fault `id` of `bus`.
   void open_bus_fault(const std::string& bus, std::string id, clock::time_point first, double devices,
