@@ -4,6 +4,7 @@
 #include "app/logging.hpp"
 #include "config/config_loader.hpp"
 #include "driver.hpp"
+#include "mqtt_client/loop_client.hpp"
 #include "store/store.hpp"
 
 #include <spdlog/spdlog.h>
@@ -21,6 +22,7 @@ constexpr int exit_config = 78;
 }  // namespace
 
 int main(int argc, char** argv) {
+  firegate::paho::leave_openssl_to_itself();  // before any Paho client exists
   CLI::App cli{"firegated: smart fire-protection IoT gateway daemon"};
   std::string config_path = FIREGATE_CONFIG_FILE;
   std::string check_path;

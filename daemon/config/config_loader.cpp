@@ -1,15 +1,12 @@
 #include "config_loader.hpp"
+
+#include "domain/sha256.hpp"
 #include "tls_files.hpp"
 
 #include "suggest.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-// SHA-256 through OpenSSL's own functions, not EVP: EVP's first use loads OpenSSL's configuration
-// and providers, about 1.7 MiB of RSS for the daemon's life on a box that may never use TLS
-// (docs/performance.md). These functions are deprecated in OpenSSL 3, not removed.
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <fstream>
@@ -517,13 +514,11 @@ std::vector<std::filesystem::path> profile_folders(const parse_context& context,
 }
 
 std::string revision_of(std::string_view site_text, const std::vector<std::filesystem::path>& profile_dirs) {
-  SHA256_CTX ctx;
-  SHA256_Init(&ctx);
+  sha256 digest;
   const auto add = [&](std::string_view bytes) {
     // Each part with its length, so that moving bytes from one file to the next changes the hash.
     const auto n = std::to_string(bytes.size()) + ":";
-    SHA256_Update(&ctx, n.data(), n.size());
-    SHA256_Update(&ctx, bytes.data(), bytes.size());
+    digest.update(n).update(bytes);
   };
   add(site_text);
   for (std::size_t i = 0; i < profile_dirs.size(); ++i) {
@@ -544,11 +539,7 @@ std::string revision_of(std::string_view site_text, const std::vector<std::files
       }
     }
   }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256_Final(digest, &ctx);
-  std::string hex;
-  for (const auto byte : digest) hex += fmt::format("{:02x}", byte);
-  return hex;
+  return digest.hex();
 }
 
 }  // namespace firegate::config

@@ -16,19 +16,6 @@ struct loop_client::shared {
 
 namespace {
 
-/// Paho initialises OpenSSL whole when its first client is made (every cipher, digest and error
-/// string loaded: about 1.7 MiB of RSS), TLS or not. Told not to, it leaves OpenSSL to initialise
-/// itself on first use, which OpenSSL 1.1 and later do: a box without TLS never pays for it.
-void leave_openssl_to_itself() {
-  static const bool once = [] {
-    MQTTAsync_init_options options = MQTTAsync_init_options_initializer;
-    options.do_openssl_init = 0;
-    MQTTAsync_global_init(&options);
-    return true;
-  }();
-  (void)once;
-}
-
 /// Runs `fn(shared&)` on the loop if the loop_client still exists then.
 template <class S, class F>
 void on_loop(const boost::asio::any_io_executor& loop, const std::weak_ptr<S>& weak, F fn) {
@@ -39,11 +26,16 @@ void on_loop(const boost::asio::any_io_executor& loop, const std::weak_ptr<S>& w
 
 }  // namespace
 
+void leave_openssl_to_itself() {
+  MQTTAsync_init_options options = MQTTAsync_init_options_initializer;
+  options.do_openssl_init = 0;
+  MQTTAsync_global_init(&options);
+}
+
 loop_client::loop_client(boost::asio::any_io_executor loop, const std::string& uri,
                          const std::string& client_id, int mqtt_version, handlers h, arrival arrived,
                          std::function<void()> ready)
     : loop_(std::move(loop)), shared_(std::make_shared<shared>(shared{std::move(h), std::move(ready)})) {
-  leave_openssl_to_itself();
   client_ = std::make_unique<mqtt::async_client>(uri, client_id, mqtt::create_options(mqtt_version), nullptr);
   const std::weak_ptr<shared> weak = shared_;
   const auto loop_ex = loop_;

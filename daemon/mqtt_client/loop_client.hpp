@@ -22,6 +22,12 @@
 
 namespace firegate::paho {
 
+/// Tells Paho not to initialise OpenSSL when its first client is made: it would load every cipher,
+/// digest and error string (+1.3 MiB of libcrypto resident), TLS or not. OpenSSL 1.1 and later then
+/// initialise themselves at first use, so a box without TLS does not pay for it. Call it before
+/// any Paho client exists (Paho sets its global mutexes up again): first thing in main().
+void leave_openssl_to_itself();
+
 class loop_client {
  public:
   /// Each runs on the loop. Any may be left empty.

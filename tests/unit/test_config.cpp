@@ -3,6 +3,7 @@
 
 #include "config/config_loader.hpp"
 #include "config/suggest.hpp"
+#include "domain/sha256.hpp"
 #include "driver.hpp"
 #include "modbus/modbus_driver.hpp"
 #include "support.hpp"
@@ -526,4 +527,13 @@ TEST_CASE("a configuration's revision is the SHA-256 of its parts, each after it
   std::ofstream(dir / "modbus" / "x.toml") << "a = 1";
   CHECK(config::revision_of("abc", {dir.path()}) ==
         "41b49ad2ef6cd0c181953f3a11e62dce2df780f6fc2bf1b11c441ba20eb0fef4");
+}
+
+TEST_CASE("sha256: the standard's test vectors - in one part or several") {
+  // FIPS 180-2, appendix B.1 and B.2.
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  sha256 parts;
+  parts.update("abcdbcdecdefdefgefghfghighijhijkijkljklm").update("klmnlmnomnopnopq");
+  CHECK(parts.hex() == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }

@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include "domain/sha256.hpp"
 #include "uplink/mqtt/payloads.hpp"
 
 #include <fmt/format.h>
@@ -140,10 +141,7 @@ parsed_command parse_command(std::string_view payload) {
   {
     // nlohmann's objects keep their keys sorted: the dump is canonical.
     const auto what = out.name + "\n" + (args_it == doc.end() ? no_args : *args_it).dump();
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(what.data(), what.size(), digest, &length, EVP_sha256(), nullptr);
-    for (unsigned i = 0; i < length; ++i) out.fingerprint += fmt::format("{:02x}", digest[i]);
+    out.fingerprint = sha256_hex(what);  // not EVP: see domain/sha256.hpp
   }
   if (out.name == "ack") {
     ack_command c;
