@@ -183,13 +183,7 @@ void mqtt_uplink::on_connection_lost(const std::string& why) {
 }
 
 std::chrono::seconds mqtt_uplink::ack_timeout() const {
-  // Doubled after each timeout in a row, up to 5 minutes: on a link so slow that one large message
-  // takes longer than ack_timeout_s to send (NB-IoT, 2G), a reconnect every ack_timeout_s would
-  // send the same message again and again and never get it through.
-  const auto limit = std::max(cfg_.ack_timeout, std::chrono::seconds(300));
-  auto t = cfg_.ack_timeout;
-  for (std::size_t i = 0; i < ack_timeouts_in_a_row_ && t < limit; ++i) t *= 2;
-  return std::min(t, limit);
+  return ack_wait_.current(cfg_.ack_timeout);
 }
 
 void mqtt_uplink::watch_acks() {
@@ -220,7 +214,7 @@ void mqtt_uplink::check_acks() {
   // in flight goes again, in lane order. A live but slow broker only sees a reconnect and
   // duplicates, which QoS 1 allows and the platform drops by id.
   ++ack_timeouts_;
-  ++ack_timeouts_in_a_row_;
+  ack_wait_.timed_out(cfg_.ack_timeout);
   spdlog::warn(
       "uplink no acknowledgement broker={}:{} waited_ms={} in_flight={} action=reconnect next_wait_s={} "
       "check=\"the link to the broker (a cellular link that died without closing), the broker's load; "
@@ -309,7 +303,8 @@ void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why)
   if (item->lane == lane::telemetry && telemetry_in_flight_ > 0) --telemetry_in_flight_;
   if (ok) {
     last_ack_ = clock::now();
-    ack_timeouts_in_a_row_ = 0;
+    if (waiting_since_)
+      ack_wait_.acknowledged(std::chrono::steady_clock::now() - *waiting_since_, cfg_.ack_timeout);
     spdlog::debug("uplink delivered outbox_id={}", id);
     outbox_->done(id);
     // The link is alive: the deadline runs again from now for what is still in flight.

@@ -8,10 +8,9 @@
 // (birth on connect, heartbeat, last will "offline"). A link that dies without closing (a cellular
 // link whose carrier dropped the connection) is found by the acknowledgements: when nothing in flight
 // has been acknowledged for [uplink.mqtt] ack_timeout_s, the connection is dropped and made again,
-// so an alarm waits that long at most, whatever keepalive_s says (doubled after each timeout in a
-// row, up to 5 minutes, so that a very slow link still gets a large message through). Reconnect backoff
-// doubles from 0.5 s to 30 s, each wait drawn between half and all of it, so that gateways that lost the same
-// broker do not all come back in the same instant.
+// so an alarm waits that long, whatever keepalive_s says (longer after timeouts in a row: ack_wait.hpp).
+// Reconnect backoff doubles from 0.5 s to 30 s, each wait drawn between half and all of it, so that gateways
+// that lost the same broker do not all come back in the same instant.
 //
 // Order: alarms, then faults, then telemetry (live and backlog alternating, store::pending). An
 // event is offered the moment it is committed; the backlog is read in batches by the outbox reader
@@ -22,6 +21,7 @@
 #include "config/config.hpp"
 #include "domain/backoff.hpp"
 #include "store/store_worker.hpp"
+#include "uplink/mqtt/ack_wait.hpp"
 #include "uplink/mqtt/telemetry_pacing.hpp"
 #include "uplink/outbox_reader.hpp"
 
@@ -105,7 +105,7 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   /// The acknowledgement deadline: armed while something is in flight, moved by each PUBACK.
   void watch_acks();
   void check_acks();
-  /// ack_timeout_s, doubled for each timeout in a row (up to 5 minutes); back to it at a PUBACK.
+  /// ack_timeout_s as ack_wait_ stretches it on a slow link.
   std::chrono::seconds ack_timeout() const;
   void publish_now(const std::string& topic, const std::string& payload, bool retained,
                    std::string_view what);
@@ -124,7 +124,7 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   std::optional<std::chrono::steady_clock::time_point> waiting_since_;
   bool ack_watch_armed_{false};
   std::size_t ack_timeouts_{0};
-  std::size_t ack_timeouts_in_a_row_{0};
+  ack_wait ack_wait_;
   backoff backoff_;  ///< 0.5 s doubling to 30 s
   /// The connection: Paho's outcomes come back as handlers on the loop, none after the uplink goes.
   std::unique_ptr<paho::loop_client> client_;
