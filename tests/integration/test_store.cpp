@@ -371,6 +371,12 @@ TEST_CASE(
       for (const auto& r : i.readings) {
         newest = newest || r.device == "smoke-49";
         oldest = oldest || r.device == "smoke-0";
+        // Each value under its own point, though batches were rolled back and tried again with
+        // the series and layouts they had added (polls_of: state 0, temperature 21.5, supply 24).
+        INFO(r.device << " " << r.point << " " << r.value);
+        if (r.point == "state") CHECK(r.value == 0);
+        if (r.point == "temperature") CHECK(r.value == 21.5);
+        if (r.point == "supply_voltage") CHECK(r.value == 24.0);
       }
     }
     CHECK(newest);
@@ -585,4 +591,41 @@ TEST_CASE(
   CHECK(count("SELECT COUNT(*) FROM series") == 8);
   CHECK(count("SELECT COUNT(*) FROM polls") == 40);
   sqlite3_close(db);
+}
+
+TEST_CASE(
+    "a batch refused for want of room - the layouts it added are forgotten: the next batch's polls keep "
+    "their own points") {
+  // A refused batch's layout rows are rolled back, and SQLite gives their ids to the next layouts
+  // added: a device's remembered layout from the refused batch would then name another device's
+  // points.
+  test::temp_dir dir;
+  store s((dir / "fg.db").string());
+  // Full of undelivered alarms, which are never evicted, and bounded at what it holds.
+  for (int i = 0; i < 1500; ++i) record(s, fmt::format("alarm-{}", i), lane::alarm);
+  s.set_bounds({s.used_bytes(), std::chrono::hours(24 * 365)});
+  const auto t0 = clock::time_point(std::chrono::seconds(1'800'000'000));
+  std::vector<reading> refused;
+  for (int p = 0; p < 2000; ++p) {
+    refused.push_back({"a", "state", 1, "", quality::good, t0 + std::chrono::seconds(p)});
+    refused.push_back({"a", "smoke", 2, "dB/m", quality::good, t0 + std::chrono::seconds(p)});
+  }
+  REQUIRE_THROWS_AS(s.append_telemetry(refused, "t"), store_full);
+  s.set_bounds({256ULL << 20, std::chrono::hours(24 * 365)});
+  // Another device's new layout first, then device a's.
+  const auto t1 = t0 + std::chrono::hours(1);
+  const std::vector<reading> next{{"c", "x", 5, "", quality::good, t1},
+                                  {"c", "y", 6, "", quality::good, t1},
+                                  {"a", "state", 1, "", quality::good, t1},
+                                  {"a", "smoke", 2, "dB/m", quality::good, t1}};
+  REQUIRE_NOTHROW(s.append_telemetry(next, "t"));
+  const auto a = s.readings_between_times(t1, t1 + std::chrono::seconds(1), "a", 0, 10).readings;
+  REQUIRE(a.size() == 2);
+  CHECK(a[0].point == "state");
+  CHECK(a[0].value == 1);
+  CHECK(a[1].point == "smoke");
+  CHECK(a[1].value == 2);
+  const auto c = s.readings_between_times(t1, t1 + std::chrono::seconds(1), "c", 0, 10).readings;
+  REQUIRE(c.size() == 2);
+  CHECK(c[0].point == "x");
 }
