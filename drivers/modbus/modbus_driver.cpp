@@ -95,7 +95,9 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
             d.node.get_string("profile", config::presence::required, "name a profile, such as \"SD-1\"")) {
       if (auto it = library.find(*p); it != library.end()) {
         m.profile = it->second;
-        m.rules = m.profile->shared_rules;
+        // A profile read by parse_profile has its shared list; one built otherwise gets its own.
+        m.rules = m.profile->shared_rules ? m.profile->shared_rules
+                                          : std::make_shared<const std::vector<alarm_rule>>(m.profile->rules);
         if (auto overrides = d.node.get_table("rules", config::presence::optional)) {
           auto rules = m.profile->rules;
           config::apply_rule_overrides(*overrides, rules);
