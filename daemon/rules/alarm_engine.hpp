@@ -145,7 +145,7 @@ class alarm_engine {
     std::vector<rule_state> rules;
     rules::boxed<alarm_record> offline;  ///< the open offline fault
     rules::boxed<alarm_record> comm;     ///< the open communication-quality fault (comm_quality)
-    bool comm_poor_now{false};            ///< as the driver last said, shielded or not
+    bool comm_poor_now{false};           ///< as the driver last said, shielded or not
     std::string comm_detail;
     bool offline_now{false};     ///< as the driver last said, shielded or not
     bool offline_by_bus{false};  ///< offline with its whole bus: the bus's fault covers it
@@ -188,7 +188,7 @@ class alarm_engine {
   std::function<std::string()> new_id_;
   alarm_policy policy_;
   device_map devices_;
-  rules::boxed<alarm_record> self_test_;                   ///< the open self-test alarm
+  rules::boxed<alarm_record> self_test_;                    ///< the open self-test alarm
   std::map<std::string, alarm_record, std::less<>> buses_;  ///< open bus_offline faults, by bus
   /// Opens (or restores) the bus_offline fault `id` of `bus`.
   void open_bus_fault(const std::string& bus, std::string id, clock::time_point first, double devices,

@@ -11,7 +11,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -111,4 +113,74 @@ TEST_CASE("report strategies: every poll is stored - telemetry carries only the 
   sqlite3_finalize(q);
   sqlite3_close(db);
   CHECK(masks == std::vector<std::string>{"NULL", "0", "1", "0", "4", "0"});
+}
+
+TEST_CASE(
+    "polls of several layouts a device, interleaved - each read back with its own points - one layout row "
+    "each") {
+  // A device's polls alternate between its alarm group and its full poll, and a reload may give it
+  // a third set of points: the store finds each poll's layout from the device's recent ones, and a
+  // poll must never be named with another poll's points.
+  test::temp_dir dir;
+  const auto path = (dir / "fg.db").string();
+  const auto t0 = clock::time_point(std::chrono::seconds(1'800'000'000));
+  const std::vector<std::vector<std::string>> shapes{
+      {"state"}, {"state", "smoke", "temperature"}, {"state", "smoke", "supply_voltage"}};  // two of one size
+  // Poll p of device d has shape (p + d) % 3 for p < 12, then the first and the third by turns; its
+  // values are 100 * p + the point's index, so each reading says which poll and place it came from.
+  std::vector<reading> all;
+  for (int p = 0; p < 20; ++p) {
+    for (const std::string device : {"d0", "d1"}) {
+      const auto d = device == "d0" ? 0 : 1;
+      const auto& shape = shapes[p < 12 ? (p + d) % 3 : (p % 2) * 2];
+      for (std::size_t k = 0; k < shape.size(); ++k)
+        all.push_back({device, shape[k], 100.0 * p + static_cast<double>(k), "", quality::good,
+                       t0 + std::chrono::seconds(p)});
+    }
+  }
+  {
+    store s(path);
+    // In three appends (at polls 7 and 14), so that the layouts one append saw are found again by
+    // the next.
+    const auto at = [&](int p) {
+      return static_cast<std::size_t>(
+          std::find_if(all.begin(), all.end(),
+                       [&](const reading& r) { return r.time == t0 + std::chrono::seconds(p); }) -
+          all.begin());
+    };
+    const std::span<const reading> span(all);
+    s.append_readings(span.subspan(0, at(7)));
+    s.append_readings(span.subspan(at(7), at(14) - at(7)));
+    s.append_readings(span.subspan(at(14)));
+  }
+  store s(path);
+  for (const auto* device : {"d0", "d1"}) {
+    INFO(device);
+    auto page = s.readings_between_times(t0, t0 + std::chrono::seconds(60), device, 0, 1000);
+    std::vector<reading> expected;
+    for (const auto& r : all)
+      if (r.device == device) expected.push_back(r);
+    REQUIRE(page.readings.size() == expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      INFO(i);
+      CHECK(page.readings[i].point == expected[i].point);
+      CHECK(page.readings[i].value == expected[i].value);
+      CHECK(page.readings[i].time == expected[i].time);
+    }
+  }
+  // Read by SQLite: one layout a device and shape, and each series once.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  const auto count = [&](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    const auto n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+  };
+  CHECK(count("SELECT COUNT(*) FROM layouts") == 6);
+  CHECK(count("SELECT COUNT(*) FROM series") == 8);
+  CHECK(count("SELECT COUNT(*) FROM polls") == 40);
+  sqlite3_close(db);
 }
