@@ -52,6 +52,10 @@ class uplink {
   virtual std::size_t connects() const = 0;
   /// When its peer last acknowledged a message; nullopt before the first, or when it cannot say.
   virtual std::optional<clock::time_point> last_ack() const { return std::nullopt; }
+  /// How long it waits now for an acknowledgement before it takes the link for dead, and how
+  /// often that wait ran out; nullopt when it keeps no such wait.
+  virtual std::optional<std::chrono::seconds> ack_wait() { return std::nullopt; }
+  virtual std::size_t ack_timeouts() const { return 0; }
   /// Whether the platform's commands come in on this uplink (the platform uplink: firegatectl's
   /// status and test_alarm report its link).
   virtual bool carries_commands() const { return false; }

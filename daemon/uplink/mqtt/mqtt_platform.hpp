@@ -31,6 +31,8 @@ class mqtt_platform final : public uplink, public std::enable_shared_from_this<m
   bool connected() const override { return link_->connected(); }
   std::size_t connects() const override { return link_->connects(); }
   std::optional<clock::time_point> last_ack() const override { return link_->last_ack(); }
+  std::optional<std::chrono::seconds> ack_wait() override { return link_->current_ack_wait(); }
+  std::size_t ack_timeouts() const override { return link_->ack_timeouts(); }
   bool carries_commands() const override { return true; }
   void reply(const std::string& payload) override;
 

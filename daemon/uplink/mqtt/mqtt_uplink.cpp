@@ -175,6 +175,7 @@ void mqtt_uplink::on_connection_lost(const std::string& why) {
   if (!connected_) return;
   connected_ = false;
   waiting_since_.reset();
+  ack_wait_.forget_all();
   // What was not acknowledged goes again, in lane order, after the reconnect.
   outbox_->put_back_all();
   telemetry_in_flight_ = 0;
@@ -182,8 +183,14 @@ void mqtt_uplink::on_connection_lost(const std::string& why) {
   schedule_reconnect();
 }
 
-std::chrono::seconds mqtt_uplink::ack_timeout() const {
-  return ack_wait_.current(cfg_.ack_timeout);
+std::chrono::seconds mqtt_uplink::ack_timeout() {
+  const auto eased_before = ack_wait_.eased();
+  const auto wait = ack_wait_.current(cfg_.ack_timeout, std::chrono::steady_clock::now());
+  if (ack_wait_.eased() != eased_before) {
+    spdlog::info("uplink acknowledgement wait eased broker={}:{} wait_s={} reason=calm", cfg_.host, cfg_.port,
+                 wait.count());
+  }
+  return wait;
 }
 
 void mqtt_uplink::watch_acks() {
@@ -214,7 +221,7 @@ void mqtt_uplink::check_acks() {
   // in flight goes again, in lane order. A live but slow broker only sees a reconnect and
   // duplicates, which QoS 1 allows and the platform drops by id.
   ++ack_timeouts_;
-  ack_wait_.timed_out(cfg_.ack_timeout);
+  ack_wait_.timed_out(cfg_.ack_timeout, std::chrono::steady_clock::now());
   spdlog::warn(
       "uplink no acknowledgement broker={}:{} waited_ms={} in_flight={} action=reconnect next_wait_s={} "
       "check=\"the link to the broker (a cellular link that died without closing), the broker's load; "
@@ -290,8 +297,11 @@ void mqtt_uplink::pump() {
       break;
     }
     if (telemetry) ++telemetry_in_flight_;
+    const auto head_id = head->id;
     outbox_->take();
-    if (!waiting_since_) waiting_since_ = std::chrono::steady_clock::now();
+    const auto now = std::chrono::steady_clock::now();
+    ack_wait_.sent(head_id, now);
+    if (!waiting_since_) waiting_since_ = now;
   }
   watch_acks();
   outbox_->refill();
@@ -303,9 +313,9 @@ void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why)
   if (item->lane == lane::telemetry && telemetry_in_flight_ > 0) --telemetry_in_flight_;
   if (ok) {
     last_ack_ = clock::now();
-    if (waiting_since_)
-      ack_wait_.acknowledged(std::chrono::steady_clock::now() - *waiting_since_, cfg_.ack_timeout);
-    spdlog::debug("uplink delivered outbox_id={}", id);
+    const auto took = ack_wait_.acknowledged(id, cfg_.ack_timeout, std::chrono::steady_clock::now());
+    spdlog::debug("uplink delivered outbox_id={} took_ms={}", id,
+                  took ? std::chrono::duration_cast<std::chrono::milliseconds>(*took).count() : -1);
     outbox_->done(id);
     // The link is alive: the deadline runs again from now for what is still in flight.
     if (outbox_->in_flight() > 0) {
@@ -317,6 +327,7 @@ void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why)
   } else {
     // Queued again; it goes after the reconnect that a failed publish leads to.
     spdlog::warn("uplink delivery failed outbox_id={} error=\"{}\"", id, why);
+    ack_wait_.forget(id);
     outbox_->put_back(id);
     if (outbox_->in_flight() == 0) waiting_since_.reset();
   }

@@ -93,6 +93,8 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   std::size_t in_flight() const { return outbox_->in_flight(); }
   /// Connections dropped because the broker acknowledged nothing for ack_timeout_s.
   std::size_t ack_timeouts() const { return ack_timeouts_; }
+  /// The acknowledgement wait now: ack_timeout_s, or longer after timeouts (ack_wait.hpp).
+  std::chrono::seconds current_ack_wait() { return ack_timeout(); }
 
  private:
   void connect();
@@ -106,7 +108,7 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   void watch_acks();
   void check_acks();
   /// ack_timeout_s as ack_wait_ stretches it on a slow link.
-  std::chrono::seconds ack_timeout() const;
+  std::chrono::seconds ack_timeout();
   void publish_now(const std::string& topic, const std::string& payload, bool retained,
                    std::string_view what);
   void pump();
