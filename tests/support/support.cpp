@@ -509,6 +509,25 @@ std::optional<nlohmann::json> wait_event_where(mqtt_probe& platform, const std::
   return nlohmann::json::parse(m->payload);
 }
 
+std::string sounder_linkage(int unit, const std::string& detectors) {
+  return fmt::format(R"([[devices]]
+name = "relay-1"
+bus = "tcp-1"
+profile = "RL-2"
+unit_id = {}
+location = "1F corridor"
+[[linkage]]
+name = "sounder"
+on = "fire"
+devices = [{}]
+device = "relay-1"
+write = "siren"
+value = 1
+reset_value = 0
+)",
+                     unit, detectors);
+}
+
 bool is_event(const mqtt_probe::message& m, const std::string& type) {
   auto j = nlohmann::json::parse(m.payload, nullptr, false);
   return j.is_object() && j.value("type", "") == type;

@@ -205,6 +205,11 @@ std::string modbus_tcp_bus(std::uint16_t modbus_port);
 std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
                             std::uint16_t modbus_port, int detectors, bool latch_fire = true);
 
+/// An RL-2 relay module "relay-1" (1F corridor) at `unit` on tcp-1, and the linkage "sounder": a
+/// fire of any of `detectors` sets its siren to 1, and back to 0 when the fire ends. Appended to a
+/// site file from sd1_site_config.
+std::string sounder_linkage(int unit, const std::string& detectors);
+
 /// Whether a message is an event of `type` (its JSON "type").
 bool is_event(const mqtt_probe::message& m, const std::string& type);
 /// The first event (in arrival order) of `type` for which `also` holds, parsed; waits up to `timeout`.

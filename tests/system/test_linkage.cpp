@@ -70,21 +70,7 @@ TEST_CASE(
   auto text = std::regex_replace(
       sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1), std::regex("keepalive_s = 5\n"),
       "keepalive_s = 5\ncommands = [\"ack\", \"shield\", \"unshield\", \"test_mode\"]\n");
-  text += R"([[devices]]
-name = "relay-1"
-bus = "tcp-1"
-profile = "RL-2"
-unit_id = 2
-location = "1F corridor"
-[[linkage]]
-name = "sounder"
-on = "fire"
-devices = ["smoke-1"]
-device = "relay-1"
-write = "siren"
-value = 1
-reset_value = 0
-)";
+  text += sounder_linkage(2, R"("smoke-1")");
   std::ofstream(dir / "fg.toml") << text;
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   INFO(daemon.log_text());
@@ -187,23 +173,7 @@ TEST_CASE(
   mqtt_probe platform(mosquitto.port(), "firegate/#");
   simulator sim(dir, std::vector<std::string>{"--devices", "SD-1:1", "SD-1:2", "RL-2:3"});
   auto text = sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 2, /*latch_fire=*/false);
-  text += R"([[devices]]
-name = "relay-1"
-bus = "tcp-1"
-profile = "RL-2"
-unit_id = 3
-location = "1F corridor"
-[[linkage]]
-name = "sounder"
-on = "fire"
-devices = ["smoke-1", "smoke-2"]
-device = "relay-1"
-write = "siren"
-value = 1
-reset_value = 0
-[alarms]
-escalate_after_s = 3
-)";
+  text += sounder_linkage(3, R"("smoke-1", "smoke-2")") + "[alarms]\nescalate_after_s = 3\n";
   std::ofstream(dir / "fg.toml") << text;
   auto daemon = std::make_unique<child>(
       std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");

@@ -5,6 +5,10 @@
 // prints the gateway's replies. Gateways' presence (the retained status topic) is shown as they come
 // and go. --self-test asks a gateway for
 // its end-to-end self-test and acknowledges the test alarm as a test when it arrives.
+//
+// The operator's console: each alert that can be acknowledged gets a number (#1, #2...), and lines
+// typed on standard input act on them as a control room does: `ack N real|false|test`,
+// `shield DEVICE 2h [REASON]`, `unshield DEVICE`, `list`, `help`.
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -13,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <poll.h>
 #include <unistd.h>
 #include <algorithm>
 #include <atomic>
@@ -20,8 +25,12 @@
 #include <ctime>
 #include <deque>
 #include <iostream>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -57,7 +66,37 @@ std::string str(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-void print_event(const nlohmann::json& j, bool color) {
+/// An alert the operator can act on by its number.
+struct alert {
+  std::string cmd_topic, alarm_id, type, device;
+};
+
+/// Whether an event opens something the platform's `ack` acknowledges.
+bool acknowledgeable(const std::string& type) {
+  return type == "fire_alarm" || type == "supervisory_alarm" || type == "device_fault" ||
+         type == "device_offline";
+}
+
+/// "2h", "30m", "90" (minutes) as minutes; nullopt when it is none of them.
+std::optional<int> minutes_of(const std::string& text) {
+  std::size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  const auto unit = text.substr(used);
+  const int scale = unit.empty() || unit == "m" ? 1 : unit == "h" ? 60 : unit == "d" ? 1440 : 0;
+  if (scale == 0 || n <= 0) return std::nullopt;
+  return n * scale;
+}
+
+constexpr const char* console_help =
+    "commands: ack N real|false|test | shield DEVICE 2h [REASON] | unshield DEVICE | list | help";
+
+/// `number`: the alert's number on the console, when it has one.
+void print_event(const nlohmann::json& j, bool color, std::optional<std::size_t> number = std::nullopt) {
   const auto type = str(j, "type");
   const auto cat = str(j, "category");
   const char* paint = !color           ? ""
@@ -98,6 +137,7 @@ void print_event(const nlohmann::json& j, bool color) {
                       : type == "clock_sync_refused"    ? "FAULT: CENTRE CLOCK SYNC REFUSED"
                                                         : type;
   if (j.value("test", false)) label = "TEST: " + label;
+  if (number) label = fmt::format("#{} {}", *number, label);
   std::cout << fmt::format("\n{} {} {}  {}  [{}]\n", paint, label, reset, str(j, "time"), str(j, "severity"));
   std::cout << fmt::format("  place    {} ({}), site {}\n", str(site, "name"), str(site, "category"),
                            str(site, "id"));
@@ -119,7 +159,16 @@ void print_event(const nlohmann::json& j, bool color) {
   }
   std::cout << fmt::format("  call     {} {}   backup {} {}\n", str(responsible, "name"),
                            str(responsible, "phone"), str(backup, "name"), str(backup, "phone"));
-  if (j.contains("value")) {
+  const bool linkage = str(j, "category") == "linkage" || type == "linkage_overridden";
+  if (linkage) {
+    // What was switched, to what, for which alarm: not a reading of a detector.
+    const auto meaning = str(j, "value_label");
+    std::cout << fmt::format("  switched {}.{} to {}{}\n", str(device, "name"), str(j, "point"),
+                             j.contains("value") && j["value"].is_number()
+                                 ? fmt::format("{:g}", j["value"].get<double>())
+                                 : std::string("?"),
+                             meaning.empty() ? "" : " (" + meaning + ")");
+  } else if (j.contains("value")) {
     // An enumerated value as what it means ("state = fire"), with the number behind it.
     const auto meaning = str(j, "value_label");
     std::cout << fmt::format("  reading  {} = {}{}{}\n", str(j, "point"),
@@ -146,9 +195,16 @@ void print_event(const nlohmann::json& j, bool color) {
     std::cout << fmt::format("  state    {} since {}{}\n", str(j, "state"), str(j, "first_time"),
                              j.contains("actor") ? ", by " + str(j, "actor") : "");
   }
+  // What the event's alarm_id means depends on the event: one ends it, one acknowledges it, a
+  // linkage acts for it.
+  const std::string relation = linkage                      ? " for alarm "
+                               : cat == "recovery"          ? " ends alarm "
+                               : cat == "acknowledgement"   ? " acknowledges alarm "
+                               : type == "alarm_escalation" ? " repeats alarm "
+                                                            : " names ";
   std::cout << fmt::format("  event    {} seq {} gateway {} {}{}\n", str(j, "id"), j.value("seq", 0),
                            str(j, "gateway"), str(j, "confirmation"),
-                           j.contains("alarm_id") ? " ends alarm " + str(j, "alarm_id") : "");
+                           j.contains("alarm_id") ? relation + str(j, "alarm_id") : "");
   std::cout << std::flush;
 }
 
@@ -220,7 +276,11 @@ int main(int argc, char** argv) {
   std::mutex output_mutex;
   std::mutex acks_mutex;
   std::deque<pending_ack> acks;
-  std::string self_test_id;  ///< the self-test command's id, once sent
+  std::mutex alerts_mutex;  // taken under output_mutex, never the other way round
+  std::vector<alert> alerts;
+  std::map<std::string, std::string> device_gateway;  ///< device name → its gateway's cmd topic
+  std::set<std::string> gateways;                     ///< every gateway's cmd topic seen
+  std::string self_test_id;                           ///< the self-test command's id, once sent
   std::atomic<bool> self_test_done{false};
   client.set_message_callback([&](mqtt::const_message_ptr msg) {
     std::lock_guard output(output_mutex);
@@ -231,7 +291,15 @@ int main(int argc, char** argv) {
       std::cout << fmt::format("(unreadable message on {}: not JSON)\n", topic) << std::flush;
       return;
     }
+    const auto gateway_cmd = topic.substr(0, topic.rfind('/')) + "/cmd";
     if (topic.ends_with("/telemetry")) {
+      {
+        // Where each device is: its gateway, for shield and unshield from the console.
+        std::lock_guard lock(alerts_mutex);
+        gateways.insert(gateway_cmd);
+        for (const auto& poll : j.value("polls", nlohmann::json::array()))
+          if (const auto name = str(poll, "device"); !name.empty()) device_gateway[name] = gateway_cmd;
+      }
       if (!telemetry) return;
       // firegate.telemetry/2: a batch of polls, one line each.
       for (const auto& poll : j.value("polls", nlohmann::json::array())) {
@@ -252,11 +320,32 @@ int main(int argc, char** argv) {
       return;
     }
     if (topic.ends_with("/status")) {
+      {
+        std::lock_guard lock(alerts_mutex);
+        gateways.insert(gateway_cmd);
+      }
       print_status(j, heartbeats);
       return;
     }
-    print_event(j, color);
     const auto type = str(j, "type");
+    const auto& cmd_topic = gateway_cmd;
+    std::optional<std::size_t> number;
+    {
+      // Numbered for the console; a device's gateway remembered for shield and unshield.
+      std::lock_guard lock(alerts_mutex);
+      gateways.insert(cmd_topic);
+      const auto device_name = str(j.value("device", nlohmann::json::object()), "name");
+      if (!device_name.empty()) device_gateway[device_name] = cmd_topic;
+      if (acknowledgeable(type)) {
+        alerts.push_back({cmd_topic, str(j, "id"), type, device_name});
+        number = alerts.size();
+      } else if (j.contains("alarm_id")) {
+        // A later event of a numbered alert (its escalation, acknowledgement, end) shows its number.
+        for (std::size_t i = 0; i < alerts.size(); ++i)
+          if (alerts[i].alarm_id == str(j, "alarm_id")) number = i + 1;
+      }
+    }
+    print_event(j, color, number);
     const bool is_self_test = str(j, "rule") == "self_test";
     if (is_self_test && type == "fire_recovery") {
       std::cout << "\n>> self-test passed: the gateway's test alarm reached this receiver and its "
@@ -304,7 +393,114 @@ int main(int argc, char** argv) {
     std::lock_guard output(output_mutex);
     std::cout << fmt::format("firegate-center: watching {}/# on {}:{}\n", prefix, host, port) << std::flush;
   }
-  int commands = 0;
+  std::atomic<int> commands{0};
+  const auto send_command = [&](const std::string& topic, const std::string& name, nlohmann::json args) {
+    args["by"] = "firegate-center operator";
+    const auto body = nlohmann::json{
+        {"id", fmt::format("center-{}-{}", unique_suffix(), ++commands)},
+        {"command", name},
+        {"issued", issued_now()},
+        {"args",
+         std::move(args)}}.dump();
+    try {
+      client.publish(topic, body.data(), body.size(), 1, false);
+    } catch (const mqtt::exception& e) {
+      std::lock_guard output(output_mutex);
+      std::cerr << fmt::format("firegate-center: cannot send the {} command: {}\n", name, e.what());
+    }
+  };
+  // The operator's console: one line a command, read without blocking the loop's stop.
+  const auto console_line = [&](const std::string& line) {
+    std::istringstream words(line);
+    std::string verb;
+    if (!(words >> verb)) return;
+    const auto say = [&](const std::string& text) {
+      std::lock_guard output(output_mutex);
+      std::cout << text << '\n' << std::flush;
+    };
+    if (verb == "help") return say(console_help);
+    // alerts_mutex is let go before say() takes output_mutex: the callback takes them the other way.
+    if (verb == "list") {
+      std::string text;
+      {
+        std::lock_guard lock(alerts_mutex);
+        text = alerts.empty() ? "no alerts yet" : "";
+        for (std::size_t i = 0; i < alerts.size(); ++i)
+          text += fmt::format("{}#{} {} {} {}", i == 0 ? "" : "\n", i + 1, alerts[i].type, alerts[i].device,
+                              alerts[i].alarm_id);
+      }
+      return say(text);
+    }
+    if (verb == "ack") {
+      std::size_t n = 0;
+      std::string v;
+      if (!(words >> n >> v) || (v != "real" && v != "false" && v != "test"))
+        return say("?? ack N real|false|test: the alert's number and what it was");
+      std::optional<alert> a;
+      {
+        std::lock_guard lock(alerts_mutex);
+        if (n >= 1 && n <= alerts.size()) a = alerts[n - 1];
+      }
+      if (!a) return say(fmt::format("?? no alert #{}: list shows them", n));
+      say(fmt::format(">> acknowledging #{} (alarm {}) as {}", n, a->alarm_id, v));
+      return send_command(a->cmd_topic, "ack", {{"alarm_id", a->alarm_id}, {"verdict", v}});
+    }
+    if (verb == "shield" || verb == "unshield") {
+      std::string device, duration;
+      words >> device;
+      if (verb == "shield") words >> duration;
+      std::string reason;
+      std::getline(words >> std::ws, reason);
+      const auto minutes = verb == "shield" ? minutes_of(duration) : std::optional<int>(0);
+      if (device.empty() || !minutes || *minutes > 7 * 1440)
+        return say(verb == "shield"
+                       ? "?? shield DEVICE DURATION [REASON]: 90 (minutes), 30m, 2h, 1d; at most 7d"
+                       : "?? unshield DEVICE");
+      // The device's gateway: as SITE/GATEWAY/DEVICE, or the one its messages came from, or the only
+      // gateway seen.
+      std::string topic, known;
+      if (const auto slash = device.rfind('/'); slash != std::string::npos) {
+        topic = fmt::format("{}/{}/cmd", prefix, device.substr(0, slash));
+        device = device.substr(slash + 1);
+      } else {
+        std::lock_guard lock(alerts_mutex);
+        if (auto it = device_gateway.find(device); it != device_gateway.end()) {
+          topic = it->second;
+        } else if (gateways.size() == 1) {
+          topic = *gateways.begin();
+        }
+        for (const auto& g : gateways) known += (known.empty() ? "" : ", ") + g;
+      }
+      if (topic.empty())
+        return say(
+            fmt::format("?? nothing from a device named {} yet, and its gateway is not known here: give "
+                        "SITE/GATEWAY/{} (gateways seen: {})",
+                        device, device, known.empty() ? "none" : known));
+      if (verb == "unshield") {
+        say(fmt::format(">> unshielding {}", device));
+        return send_command(topic, "unshield", {{"device", device}});
+      }
+      if (reason.empty()) reason = "shielded from the control room";
+      say(fmt::format(">> shielding {} for {} min: {}", device, *minutes, reason));
+      return send_command(topic, "shield", {{"device", device}, {"minutes", *minutes}, {"reason", reason}});
+    }
+    say(fmt::format("?? {}: {}", verb, console_help));
+  };
+  std::thread console([&] {
+    std::string pending;
+    char buf[4096];
+    while (!stop_requested) {
+      pollfd in{STDIN_FILENO, POLLIN, 0};
+      if (::poll(&in, 1, 100) <= 0) continue;
+      const auto n = ::read(STDIN_FILENO, buf, sizeof buf);
+      if (n <= 0) return;  // no console (stdin closed or /dev/null): alerts are still shown
+      pending.append(buf, static_cast<std::size_t>(n));
+      for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+        console_line(pending.substr(0, nl));
+        pending.erase(0, nl + 1);
+      }
+    }
+  });
   int rc = 0;
   const auto started = std::chrono::steady_clock::now();
   while (!stop_requested) {
@@ -331,25 +527,15 @@ int main(int argc, char** argv) {
       }
     }
     for (const auto& a : due) {
-      const auto body =
-          nlohmann::json{
-              {"id", fmt::format("center-{}-{}", unique_suffix(), ++commands)},
-              {"command", "ack"},
-              {"issued", issued_now()},
-              {"args",
-               {{"alarm_id", a.alarm_id}, {"verdict", a.verdict}, {"by", "firegate-center operator"}}}}
-              .dump();
       {
         std::lock_guard output(output_mutex);
         std::cout << fmt::format("\n>> acknowledging alarm {} as {}\n", a.alarm_id, a.verdict) << std::flush;
       }
-      try {
-        client.publish(a.topic, body.data(), body.size(), 1, false);
-      } catch (const mqtt::exception& e) {
-        std::cerr << fmt::format("firegate-center: cannot send the acknowledgement: {}\n", e.what());
-      }
+      send_command(a.topic, "ack", {{"alarm_id", a.alarm_id}, {"verdict", a.verdict}});
     }
   }
+  stop_requested = true;  // the console's loop ends within its 100 ms poll
+  console.join();
   try {
     client.disconnect()->wait_for(std::chrono::seconds(2));
   } catch (const mqtt::exception&) {
