@@ -230,21 +230,21 @@ void application::start_drivers() {
 void application::start_control() {
   control_api_ = std::make_unique<control_api>(
       io_, *store_, cfg_, config_path_, control_api::sources{rules_, linkage_, drivers_, batch_},
-      control_api::hooks{[this](std::optional<std::array<std::size_t, 3>> lanes) { return health(lanes); },
-                         [this](const command_body& body) { return carry_out(body); },
-                         [this](event e) { raise(std::move(e)); }, [this] { return new_event_id(); },
-                         [this] { flush(); },
-                         [this] {
-                           const auto* u = platform_uplink();
-                           return control_api::link_state{u != nullptr && u->connected(),
-                                                          u != nullptr ? u->last_ack() : std::nullopt};
-                         },
-                         [this]() -> gb26875_uplink* {
-                           for (auto& u : uplinks_) {
-                             if (auto* gb = dynamic_cast<gb26875_link*>(u.link.get())) return &gb->link();
-                           }
-                           return nullptr;
-                         }});
+      control_api::hooks{
+          [this](std::optional<std::array<std::size_t, 3>> lanes) { return health(lanes); },
+          [this](const command_body& body) { return carry_out(body); },
+          [this](event e) { raise(std::move(e)); }, [this] { return new_event_id(); }, [this] { flush(); },
+          [this] {
+            auto* u = platform_uplink();
+            if (u == nullptr) return control_api::link_state{};
+            return control_api::link_state{u->connected(), u->last_ack(), u->ack_wait(), u->ack_timeouts()};
+          },
+          [this]() -> gb26875_uplink* {
+            for (auto& u : uplinks_) {
+              if (auto* gb = dynamic_cast<gb26875_link*>(u.link.get())) return &gb->link();
+            }
+            return nullptr;
+          }});
   control_api_->open();
 }
 

@@ -6,6 +6,9 @@
 #include "control_api.hpp"
 #include "control_json.hpp"
 
+#include "app/alarm_lookup.hpp"
+#include "app/rules_view.hpp"
+
 #include "config/suggest.hpp"
 #include "uplink/gb26875/gb26875_uplink.hpp"
 #include "uplink/mqtt/commands.hpp"
@@ -86,8 +89,9 @@ std::string control_api::device_at(std::size_t bus, int unit) const {
   const auto& b = site_.buses[bus];
   for (const auto& d : site_.devices) {
     if (d.bus != b.name) continue;
-    for (const auto& [key, value] : b.settings->device_summary(d.name)) {
-      if (key == "unit_id" && value == std::to_string(unit)) return d.name;
+    for (const auto& s : b.settings->device_summary(d.name)) {
+      const auto* id = std::get_if<std::int64_t>(&s.value);
+      if (s.key == "unit_id" && id != nullptr && *id == unit) return d.name;
     }
   }
   return {};
@@ -124,7 +128,8 @@ void control_api::on_request(const session_ptr& s, const json& request) {
     return devices(s, id, device);
   }
   if (name == "alarms") return alarms(s, id, args);
-  if (name == "ack" || name == "shield" || name == "unshield" || name == "test_mode" || name == "test_alarm")
+  if (name == "ack") return ack(s, id, args);
+  if (name == "shield" || name == "unshield" || name == "test_mode" || name == "test_alarm")
     return alarm_command(s, id, name, args);
   if (name == "tail") return tail(s, id, args);
   if (name == "config") {
@@ -191,6 +196,8 @@ void control_api::status(const session_ptr& s, const json& id) {
           {"connected", link.connected},
           {"connects", h.uplink_connects},
           {"last_ack", time_or_null(link.last_ack)},
+          {"ack_wait_s", link.ack_wait ? json(link.ack_wait->count()) : json(nullptr)},
+          {"ack_timeouts", link.ack_timeouts},
           {"outbox", {{"alarm", h.outbox[0]}, {"event", h.outbox[1]}, {"telemetry", h.outbox[2]}}}};
       json buses = json::array();
       std::size_t online = 0;
@@ -371,6 +378,8 @@ void control_api::devices(const session_ptr& s, const json& id, const std::strin
         if (described != nullptr) values.back()["report"] = to_string(described->report(r.point));
       }
       one["values"] = std::move(values);
+      // Each rule in force beside its point's value, and the device's own output and setting.
+      if (described != nullptr) one["rules"] = rules_in_force(*described, latest);
       if (!error.empty()) one["values_error"] = error;
       s->send(reply(id, std::move(one)));
       s->done();
@@ -412,6 +421,52 @@ void control_api::alarms(const session_ptr& s, const json& id, const json& args)
       out = refuse(id, "failed", fmt::format("the event history cannot be read: {}", e.what()));
     }
     asio::post(io_, [s, out = std::move(out)] {
+      s->send(out);
+      s->done();
+    });
+  });
+}
+
+void control_api::ack(const session_ptr& s, const json& id, json args) {
+  const auto given = args.value("alarm_id", std::string());
+  if (auto problem = alarm_id_problem(given); !problem.empty()) {
+    s->send(refuse(id, "bad_request", std::move(problem)));
+    return s->done();
+  }
+  const auto matching = open_alarms_matching(src_.rules.open_alarms(), given);
+  if (matching.size() > 1) {
+    auto out = refuse(id, "refused", ambiguous_open_alarms(given, matching));
+    out["state"] = "ambiguous";
+    s->send(out);
+    return s->done();
+  }
+  if (matching.size() == 1) {
+    args["alarm_id"] = matching.front().id;
+    return alarm_command(s, id, "ack", std::move(args));
+  }
+  // No open alarm has it: the stored events say whether it was acknowledged, cleared, or never
+  // here, or name an escalation of an open alarm.
+  store_.post([this, s, id, given, args = std::move(args)](store& st) mutable {
+    std::optional<past_alarm> past;
+    std::string failed;
+    try {
+      past = explain_past_alarm(given, st.alarm_events(given));
+    } catch (const store_error& e) {
+      failed = e.what();
+    }
+    asio::post(io_, [this, s, id, past = std::move(past), failed, args = std::move(args)]() mutable {
+      if (!past) {
+        s->send(refuse(id, "failed", fmt::format("the event history cannot be read: {}", failed)));
+        return s->done();
+      }
+      const auto open = src_.rules.open_alarms();
+      if (!past->alarm.empty() &&
+          std::any_of(open.begin(), open.end(), [&](const open_alarm& a) { return a.id == past->alarm; })) {
+        args["alarm_id"] = past->alarm;
+        return alarm_command(s, id, "ack", std::move(args));
+      }
+      auto out = refuse(id, "refused", past->message);
+      out["state"] = past->state;
       s->send(out);
       s->done();
     });

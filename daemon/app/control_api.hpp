@@ -48,6 +48,8 @@ class control_api {
   struct link_state {
     bool connected{false};
     std::optional<clock::time_point> last_ack;
+    std::optional<std::chrono::seconds> ack_wait;
+    std::size_t ack_timeouts{0};
   };
   struct hooks {
     /// The gateway's health now, with the outbox depths just read from the store (none: the last
@@ -89,6 +91,9 @@ class control_api {
   void status(const session_ptr& s, const nlohmann::json& id);
   void devices(const session_ptr& s, const nlohmann::json& id, const std::string& device);
   void alarms(const session_ptr& s, const nlohmann::json& id, const nlohmann::json& args);
+  /// `ack` with the alarm's whole id or a unique prefix (alarm_lookup.hpp); a refusal says whether
+  /// the alarm was acknowledged already, has cleared, or is unknown here.
+  void ack(const session_ptr& s, const nlohmann::json& id, nlohmann::json args);
   void alarm_command(const session_ptr& s, const nlohmann::json& id, const std::string& name,
                      nlohmann::json args);
   void answer_inspection(const session_ptr& s, const nlohmann::json& id, const nlohmann::json& args);

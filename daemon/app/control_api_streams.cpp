@@ -98,11 +98,60 @@ void control_api::on_event(const event& e) {
   }
 }
 
+namespace {
+
+/// The rules of a device that the site changed from its profile's, each with the keys a site sets
+/// in [devices.rules.NAME], as they are in force: what the gateway decides on, written so that the
+/// output loads as the same configuration.
+json rule_overrides(const device_description& d) {
+  json out = json::object();
+  if (!d.profile_rules) return out;
+  for (const auto& r : *d.rules) {
+    const auto base = std::find_if(d.profile_rules->begin(), d.profile_rules->end(),
+                                   [&](const alarm_rule& b) { return b.name == r.name; });
+    if (base == d.profile_rules->end() || *base == r) continue;
+    json o = json::object();
+    const auto &c = r.condition, &b = base->condition;
+    if (c.set != b.set || c.clear != b.clear) {
+      o["set"] = c.set;
+      o["clear"] = c.clear;
+    }
+    if (c.delay != b.delay) o["delay_ms"] = c.delay.count();
+    if (c.samples != b.samples) o["samples"] = c.samples;
+    if (r.enabled != base->enabled) o["enabled"] = r.enabled;
+    if (r.latch != base->latch) o["latch"] = r.latch;
+    out[r.name] = std::move(o);
+  }
+  return out;
+}
+
+/// A report strategy with the keys of [devices.report.POINT] (a whole strategy: `on` first).
+json report_json(const report_policy& p) {
+  json o{{"on", p.on == report_policy::mode::change ? "change" : "poll"}};
+  if (p.on == report_policy::mode::change && (p.deadband != 0 || p.deadband_percent))
+    o[p.deadband_percent ? "deadband_percent" : "deadband"] = p.deadband;
+  if (p.at_most_every.count() > 0) o["at_most_every_s"] = p.at_most_every.count();
+  if (p.at_least_every.count() > 0) o["at_least_every_s"] = p.at_least_every.count();
+  return o;
+}
+
+/// The points whose strategy the site set apart from the profile's.
+json report_overrides(const device_description& d) {
+  json out = json::object();
+  if (!d.reports) return out;
+  for (const auto& point : d.points()) {
+    if (const auto& p = d.report(point.name); !(p == point.report)) out[point.name] = report_json(p);
+  }
+  return out;
+}
+
+}  // namespace
+
 json control_api::config_json() const {
   json buses = json::array();
   for (const auto& b : site_.buses) {
     json bus{{"name", b.name}, {"driver", b.driver}};
-    if (b.settings) bus["settings"] = pairs_json(b.settings->summary());
+    if (b.settings) put_settings(bus, b.settings->summary());
     buses.push_back(std::move(bus));
   }
   json devices = json::array();
@@ -110,7 +159,11 @@ json control_api::config_json() const {
     json dev{{"name", d.name}, {"bus", d.bus}, {"location", d.location}, {"description", d.description}};
     if (d.gb26875_address) dev["gb26875_address"] = *d.gb26875_address;
     for (const auto& b : site_.buses) {
-      if (b.name == d.bus && b.settings) dev["settings"] = pairs_json(b.settings->device_summary(d.name));
+      if (b.name == d.bus && b.settings) put_settings(dev, b.settings->device_summary(d.name));
+    }
+    if (const auto* described = site_.catalogue.find(d.name)) {
+      if (auto rules = rule_overrides(*described); !rules.empty()) dev["rules"] = std::move(rules);
+      if (auto reports = report_overrides(*described); !reports.empty()) dev["report"] = std::move(reports);
     }
     devices.push_back(std::move(dev));
   }
@@ -136,12 +189,15 @@ json control_api::config_json() const {
             {"ack_timeout_s", site_.mqtt.ack_timeout.count()},
             {"telemetry", site_.mqtt.telemetry},
             {"max_in_flight", site_.mqtt.max_in_flight},
-            {"telemetry_rate", site_.mqtt.telemetry_rate},
+            {"telemetry_rate", static_cast<std::int64_t>(site_.mqtt.telemetry_rate)},
             {"telemetry_batch", site_.mqtt.telemetry_batch},
             {"username", site_.mqtt.username},
             {"password", redacted(site_.mqtt.password)},
             {"heartbeat_s", site_.mqtt.heartbeat.count()},
-            {"commands", site_.mqtt.commands}};
+            {"commands", site_.mqtt.commands},
+            {"command_max_age_s", site_.mqtt.command_max_age.count()}};
+  if (!site_.mqtt.command_key.empty())
+    mqtt["derived"] = {{"command_key_file", "set: commands must be signed (the key is not shown)"}};
   if (site_.mqtt.tls) {
     const auto& t = *site_.mqtt.tls;
     mqtt["tls"] = {{"ca_file", t.ca_file},
@@ -185,12 +241,14 @@ json control_api::config_json() const {
             {"max_age_days", site_.storage.max_age.count() / 24}}},
           {"alarms",
            {{"escalate_after_s", site_.alarms.escalate_after.count()},
-            {"false_alarms_per_day", site_.alarms.false_alarm_limit}}},
+            {"false_alarms_per_day", site_.alarms.false_alarm_limit},
+            {"shield_max_hours", site_.alarms.shield_max.count() / 60}}},
           {"uplink", std::move(uplinks)},
           {"control",
            {{"enabled", site_.control.enabled},
             {"socket", site_.control.socket},
-            {"group", site_.control.group}}},
+            {"group", site_.control.group},
+            {"idle_timeout_s", site_.control.idle_timeout.count()}}},
           {"buses", std::move(buses)},
           {"devices", std::move(devices)},
           {"linkage", std::move(linkages)}};
@@ -243,6 +301,16 @@ void control_api::registers(const session_ptr& s, const json& id, const std::str
   r.address = static_cast<std::uint16_t>(address);
   r.count = static_cast<std::uint16_t>(count);
   r.table = args.value("table", std::string("holding"));
+  if (r.table != "holding" && r.table != "input" && r.table != "coil" && r.table != "discrete") {
+    s->send(refuse(id, "bad_request",
+                   fmt::format("no Modbus table \"{}\": holding, input, coil or discrete", r.table)));
+    return s->done();
+  }
+  if (name == "write" && (r.table == "input" || r.table == "discrete")) {
+    // Refused before it is logged as a write: Modbus has no function that writes these tables.
+    s->send(refuse(id, "bad_request", modbus::read_only_table(r.table)));
+    return s->done();
+  }
   bool force = false;
   std::string held, forced_device;
   std::vector<std::pair<std::string, std::string>> forced_outputs;

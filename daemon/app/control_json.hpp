@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace firegate::control_json {
@@ -109,10 +110,17 @@ inline json reading_json(const reading& r, clock::time_point now) {
           {"age_s", seconds_since(r.time, now)}};
 }
 
-inline json pairs_json(const std::vector<std::pair<std::string, std::string>>& pairs) {
-  json j = json::object();
-  for (const auto& [k, v] : pairs) j[k] = v;
-  return j;
+/// A driver's settings as `config show` gives them: the site file's keys under "settings", typed as
+/// the file writes them, and what is derived from them under "derived" (information only).
+inline void put_settings(json& into, const config::settings_list& list) {
+  json keys = json::object(), derived = json::object();
+  for (const auto& s : list) {
+    json v;
+    std::visit([&](const auto& x) { v = x; }, s.value);
+    (s.derived ? derived : keys)[s.key] = std::move(v);
+  }
+  into["settings"] = std::move(keys);
+  if (!derived.empty()) into["derived"] = std::move(derived);
 }
 
 }  // namespace firegate::control_json

@@ -114,6 +114,21 @@ std::optional<alarm_rule> parse_alarm_rule(config_node& n, const std::set<std::s
       }
     }
   }
+  // The device's own output for the same condition and its own setting, where it has them: shown
+  // beside the rule in force (firegatectl device), so a technician sees why the two disagree.
+  for (const auto& [key, into] :
+       {std::pair{"device_alarm", &r.device_alarm}, {"device_setting", &r.device_setting}}) {
+    if (!n.contains(key)) continue;
+    auto p = n.get_string(key, presence::required, "");
+    if (p && !points.contains(*p)) {
+      const std::vector<std::string> known(points.begin(), points.end());
+      n.error(key, fmt::format("\"{}\" is not a point of this profile;{} its points: {}", *p,
+                               did_you_mean(*p, known), fmt::join(known, ", ")));
+      ok = false;
+    } else if (p) {
+      *into = *p;
+    }
+  }
   if (n.contains("code")) r.code = n.get_integer("code", 0, 999'999'999, std::nullopt);
   c.delay = std::chrono::milliseconds(n.get_integer("delay_ms", 0, 3'600'000, 0).value_or(0));
   c.samples = static_cast<unsigned>(n.get_integer("samples", 1, 100, 1).value_or(1));

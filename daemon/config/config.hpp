@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 namespace firegate::config {
@@ -145,6 +146,16 @@ struct control_config {
   bool operator==(const control_config&) const = default;
 };
 
+/// One setting in force, as `firegatectl config show` prints it: a key of the site file with its
+/// value typed as the file writes it, or (`derived`) something worked out from the file, shown for
+/// information only (a comment in the TOML, so that the output loads unchanged).
+struct setting {
+  std::string key;
+  std::variant<std::string, std::int64_t, double, bool> value;
+  bool derived{false};
+};
+using settings_list = std::vector<setting>;
+
 /// A driver's own parsed settings for one bus and its devices; each driver derives from it.
 struct driver_settings {
   virtual ~driver_settings() = default;
@@ -164,11 +175,12 @@ struct driver_settings {
     (void)count;
     return {};
   }
-  /// The bus's effective settings, defaults included, as (key, value) for `firegatectl config show`.
-  /// Never a secret.
-  virtual std::vector<std::pair<std::string, std::string>> summary() const { return {}; }
+  /// The bus's effective settings, defaults included, for `firegatectl config show`: every key a
+  /// site file may set on the bus, so that the output loads as the same configuration. Never a
+  /// secret.
+  virtual settings_list summary() const { return {}; }
   /// The same for one device on the bus.
-  virtual std::vector<std::pair<std::string, std::string>> device_summary(const std::string& device) const {
+  virtual settings_list device_summary(const std::string& device) const {
     (void)device;
     return {};
   }

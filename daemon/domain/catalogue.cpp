@@ -41,11 +41,12 @@ const annotation_table& device_description::annotations_for(std::string_view upl
 
 device_description describe(std::string name, std::shared_ptr<const model_description> model,
                             std::shared_ptr<const std::vector<alarm_rule>> rules,
-                            std::shared_ptr<const report_policies> reports) {
+                            std::shared_ptr<const report_policies> reports,
+                            std::shared_ptr<const std::vector<alarm_rule>> profile_rules) {
   static const auto no_model = std::make_shared<const model_description>();
   static const auto no_rules = std::make_shared<const std::vector<alarm_rule>>();
   return {std::move(name), model ? std::move(model) : no_model, rules ? std::move(rules) : no_rules,
-          std::move(reports)};
+          std::move(reports), std::move(profile_rules)};
 }
 
 device_catalogue::device_catalogue(std::vector<device_description> devices) : devices_(std::move(devices)) {

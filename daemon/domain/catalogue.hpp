@@ -59,6 +59,9 @@ struct device_description {
   /// Its report strategies with the site's overrides ([devices.report]), one a model point; null:
   /// the model's own.
   std::shared_ptr<const report_policies> reports;
+  /// The rules as its profile gives them, before the site's overrides (null: not known); what
+  /// `firegatectl config show` and `device` compare `rules` with.
+  std::shared_ptr<const std::vector<alarm_rule>> profile_rules;
 
   const std::string& model_name() const { return model->name; }
   const std::vector<point_description>& points() const { return model->points; }
@@ -76,7 +79,8 @@ struct device_description {
 /// A description for a device: its model's (nullptr: a model with nothing described) and its rules.
 device_description describe(std::string name, std::shared_ptr<const model_description> model,
                             std::shared_ptr<const std::vector<alarm_rule>> rules,
-                            std::shared_ptr<const report_policies> reports = nullptr);
+                            std::shared_ptr<const report_policies> reports = nullptr,
+                            std::shared_ptr<const std::vector<alarm_rule>> profile_rules = nullptr);
 
 /// Every configured device's description, found by name.
 class device_catalogue {

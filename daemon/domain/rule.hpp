@@ -71,6 +71,10 @@ struct alarm_rule {
   /// Points whose values go with the alarm as its evidence, from the same poll that decided it: a
   /// gas detector's concentration and its own alarm setting behind its state register.
   std::vector<std::string> evidence;
+  /// The device's own alarm output for this condition (a status bit) and its own setting, where the
+  /// profile names them: firegatectl device shows them beside the rule in force, since a device set
+  /// apart from the site's rule alarms by itself at another value.
+  std::string device_alarm, device_setting;
   bool operator==(const alarm_rule&) const = default;
 };
 

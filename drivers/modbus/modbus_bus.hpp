@@ -54,8 +54,8 @@ struct modbus_bus_settings : config::driver_settings {
   std::vector<std::pair<std::string, std::string>> writables_at(std::uint8_t unit, std::string_view table,
                                                                 std::uint16_t address,
                                                                 std::uint16_t count) const override;
-  std::vector<std::pair<std::string, std::string>> summary() const override;
-  std::vector<std::pair<std::string, std::string>> device_summary(const std::string& device) const override;
+  config::settings_list summary() const override;
+  config::settings_list device_summary(const std::string& device) const override;
   const modbus_device_settings* find(const std::string& device) const {
     for (const auto& d : devices) {
       if (d.name == device) return &d;

@@ -203,7 +203,8 @@ std::unique_ptr<bus_driver> create_rtu(asio::any_io_executor ex, const config::b
 std::vector<device_description> modbus_bus_settings::describe() const {
   std::vector<device_description> out;
   for (const auto& d : devices)
-    out.push_back(firegate::describe(d.name, d.profile ? d.profile->described : nullptr, d.rules, d.reports));
+    out.push_back(firegate::describe(d.name, d.profile ? d.profile->described : nullptr, d.rules, d.reports,
+                                     d.profile ? d.profile->shared_rules : nullptr));
   return out;
 }
 
@@ -224,41 +225,45 @@ std::vector<std::pair<std::string, std::string>> modbus_bus_settings::writables_
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> modbus_bus_settings::summary() const {
-  return {{"timeout_ms", std::to_string(timeout.count())},
-          {"poll_interval_ms", std::to_string(poll_interval.count())},
-          {"alarm_interval_ms", std::to_string(alarm_interval.count())},
-          {"offline_after", std::to_string(offline_after)},
-          {"offline_retry_max_ms", std::to_string(offline_retry_max.count())},
-          {"max_in_flight", std::to_string(max_in_flight)},
-          {"broadcast_turnaround_ms", std::to_string(broadcast_turnaround.count())}};
+config::settings_list modbus_bus_settings::summary() const {
+  return {{"timeout_ms", std::int64_t{timeout.count()}},
+          {"poll_interval_ms", std::int64_t{poll_interval.count()}},
+          {"alarm_interval_ms", std::int64_t{alarm_interval.count()}},
+          {"offline_after", std::int64_t{offline_after}},
+          {"offline_retry_max_ms", std::int64_t{offline_retry_max.count()}}};
 }
 
-std::vector<std::pair<std::string, std::string>> modbus_bus_settings::device_summary(
-    const std::string& device) const {
+config::settings_list modbus_bus_settings::device_summary(const std::string& device) const {
   const auto* d = find(device);
   if (d == nullptr) return {};
-  return {{"unit_id", std::to_string(d->unit_id)},
+  return {{"unit_id", std::int64_t{d->unit_id}},
           {"profile", d->profile ? d->profile->name : std::string()},
-          {"poll_interval_ms", std::to_string(d->poll_interval.count())},
-          {"alarm_interval_ms", std::to_string(d->alarm_interval.count())}};
+          {"poll_interval_ms", std::int64_t{d->poll_interval.count()}},
+          {"alarm_interval_ms", std::int64_t{d->alarm_interval.count()}}};
 }
 
-std::vector<std::pair<std::string, std::string>> modbus_tcp_settings::summary() const {
+config::settings_list modbus_tcp_settings::summary() const {
   auto out = modbus_bus_settings::summary();
   out.insert(out.begin(), {{"host", host},
-                           {"port", std::to_string(port)},
-                           {"framing", framing == tcp_framing::rtu ? "rtu" : "mbap"}});
+                           {"port", std::int64_t{port}},
+                           {"framing", std::string(framing == tcp_framing::rtu ? "rtu" : "mbap")},
+                           {"max_in_flight", static_cast<std::int64_t>(max_in_flight)}});
+  // A broadcast's quiet time is a serial line's: RTU framing only (the loader refuses it otherwise).
+  if (framing == tcp_framing::rtu)
+    out.push_back({"broadcast_turnaround_ms", std::int64_t{broadcast_turnaround.count()}});
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> modbus_rtu_settings::summary() const {
+config::settings_list modbus_rtu_settings::summary() const {
   auto out = modbus_bus_settings::summary();
   out.insert(out.begin(), {{"device", line.device},
-                           {"baud", std::to_string(line.baud)},
-                           {"parity", std::string(1, line.parity)},
-                           {"data_bits", std::to_string(line.data_bits)},
-                           {"stop_bits", std::to_string(line.stop_bits)}});
+                           {"baud", std::int64_t{line.baud}},
+                           {"parity", std::string(line.parity == 'E'   ? "even"
+                                                  : line.parity == 'O' ? "odd"
+                                                                       : "none")},
+                           {"data_bits", std::int64_t{line.data_bits}},
+                           {"stop_bits", std::int64_t{line.stop_bits}}});
+  out.push_back({"broadcast_turnaround_ms", std::int64_t{broadcast_turnaround.count()}});
   return out;
 }
 

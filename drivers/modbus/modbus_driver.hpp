@@ -14,13 +14,13 @@ struct modbus_tcp_settings final : modbus_bus_settings {
   std::string host;
   std::uint16_t port{502};
   tcp_framing framing{tcp_framing::mbap};  ///< framing = "rtu": RTU over TCP (serial device servers)
-  std::vector<std::pair<std::string, std::string>> summary() const override;
+  config::settings_list summary() const override;
 };
 
 /// [[buses]] with driver = "modbus_rtu".
 struct modbus_rtu_settings final : modbus_bus_settings {
   serial_line line;
-  std::vector<std::pair<std::string, std::string>> summary() const override;
+  config::settings_list summary() const override;
   /// A schedule that asks more of the line than its bus time allows (bus_time.hpp).
   std::vector<config::config_error> warnings() const override;
 };

@@ -16,7 +16,8 @@ class modbus_category_impl final : public std::error_category {
       case modbus_errc::illegal_data_address:
         return "exception 2: illegal data address (check the register map)";
       case modbus_errc::illegal_data_value:
-        return "exception 3: illegal data value";
+        return "exception 3: illegal data value (the device refused the value or the count: check them "
+               "against the register map's range)";
       case modbus_errc::server_device_failure:
         return "exception 4: server device failure";
       case modbus_errc::acknowledge:
@@ -82,6 +83,13 @@ failure_kind classify(std::error_code ec) noexcept {
 const std::error_category& modbus_category() noexcept {
   static const modbus_category_impl instance;
   return instance;
+}
+
+std::string read_only_table(std::string_view table) {
+  const std::string what = table == "input" ? "input registers" : "discrete inputs";
+  return what +
+         " are read-only: Modbus has no function that writes them; write to --table holding (registers) "
+         "or coil (bits), as the device's register map says";
 }
 
 }  // namespace firegate::modbus

@@ -2,6 +2,8 @@
 // Modbus error codes: the protocol's exception codes (Modbus Application Protocol v1.1b3 §7)
 // and the transport failures a master sees (timeout, framing, mismatched answers).
 
+#include <string>
+#include <string_view>
 #include <system_error>
 
 namespace firegate::modbus {
@@ -40,6 +42,10 @@ inline std::error_code make_error_code(modbus_errc e) noexcept {
 /// outside the Modbus category (the socket's, the serial port's) is a connection failure.
 enum class failure_kind { timeout, crc, malformed, connection, exception };
 failure_kind classify(std::error_code ec) noexcept;
+
+/// Why a write to `table` ("input" or "discrete") cannot be: Modbus has no function that writes
+/// input registers or discrete inputs.
+std::string read_only_table(std::string_view table);
 
 }  // namespace firegate::modbus
 

@@ -73,8 +73,7 @@ void transact_registers(const pdu_sender& send, const register_request& request,
     return;
   }
   if (*table == register_table::input || *table == register_table::discrete_input) {
-    return done(
-        refused(fmt::format("the {} table is read-only: write holding registers or coils", request.table)));
+    return done(refused(read_only_table(request.table)));  // --direct: the daemon refuses it first
   }
   write_request w;
   w.address = request.address;

@@ -81,6 +81,7 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
           shared = std::make_shared<const std::vector<alarm_rule>>(std::move(rules));
         }
         m.rules = shared;
+        m.profile_rules = shared;
         if (auto overrides = d.node.get_table("rules", config::presence::optional)) {
           auto rules = *shared;
           config::apply_rule_overrides(*overrides, rules);
@@ -140,31 +141,34 @@ const ingest_device_settings* ingest_bus_settings::find(const std::string& devic
 std::vector<device_description> ingest_bus_settings::describe() const {
   std::vector<device_description> out;
   for (const auto& d : devices)
-    out.push_back(firegate::describe(d.name, d.profile ? d.profile->described : nullptr, d.rules, d.reports));
+    out.push_back(firegate::describe(d.name, d.profile ? d.profile->described : nullptr, d.rules, d.reports,
+                                     d.profile_rules));
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> ingest_bus_settings::summary() const {
+config::settings_list ingest_bus_settings::summary() const {
+  // The password and the TLS table's files are not shown (a secret, and a table of their own): a
+  // `tls` entry says whether it is on.
   return {{"host", host},
-          {"port", std::to_string(port)},
+          {"port", std::int64_t{port}},
           {"client_id", client_id},
           {"username", username},
-          {"tls", tls ? "on" : "off"},
-          {"keepalive_s", std::to_string(keepalive.count())},
-          {"mqtt_version", mqtt5 ? "5" : "3.1.1"},
-          {"max_rate", fmt::format("{}", max_rate)},
-          {"burst", fmt::format("{}", burst)},
-          {"queue_limit", std::to_string(queue_limit)}};
+          {"keepalive_s", std::int64_t{keepalive.count()}},
+          {"persistent_session", persistent_session},
+          {"mqtt_version", std::string(mqtt5 ? "5" : "3.1.1")},
+          {"max_rate", max_rate},
+          {"burst", burst},
+          {"queue_limit", static_cast<std::int64_t>(queue_limit)},
+          {"tls", std::string(tls ? "on ([tls] table not shown)" : "off"), true}};
 }
 
-std::vector<std::pair<std::string, std::string>> ingest_bus_settings::device_summary(
-    const std::string& device) const {
+config::settings_list ingest_bus_settings::device_summary(const std::string& device) const {
   const auto* d = find(device);
   if (d == nullptr) return {};
   return {{"id", d->id},
           {"profile", d->profile ? d->profile->name : std::string()},
-          {"topic", d->profile ? d->profile->topic.filter() : std::string()},
-          {"offline_after_s", std::to_string(d->offline_after.count())}};
+          {"offline_after_s", std::int64_t{d->offline_after.count()}},
+          {"topic", d->profile ? d->profile->topic.filter() : std::string(), true}};
 }
 
 driver_entry mqtt_driver_entry() {

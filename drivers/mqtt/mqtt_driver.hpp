@@ -23,6 +23,8 @@ struct ingest_device_settings {
   std::chrono::seconds offline_after{3600};
   /// The profile's rules with this device's overrides, and the driver's own fault rules.
   std::shared_ptr<const std::vector<alarm_rule>> rules;
+  /// The same before this device's overrides (shared by the profile's devices).
+  std::shared_ptr<const std::vector<alarm_rule>> profile_rules;
   /// Its report strategies with the site's overrides ([devices.report]); null: the profile's.
   std::shared_ptr<const report_policies> reports;
 };
@@ -52,8 +54,8 @@ struct ingest_bus_settings final : config::driver_settings {
   std::vector<ingest_device_settings> devices;
 
   std::vector<device_description> describe() const override;
-  std::vector<std::pair<std::string, std::string>> summary() const override;
-  std::vector<std::pair<std::string, std::string>> device_summary(const std::string& device) const override;
+  config::settings_list summary() const override;
+  config::settings_list device_summary(const std::string& device) const override;
   const ingest_device_settings* find(const std::string& device) const;
 };
 

@@ -134,3 +134,27 @@ TEST_CASE("schema 7 to 8: readings packed a row a poll - telemetry's ranges foll
   CHECK(s.reading_count() == 9);
   CHECK(as_text(s.latest_readings("smoke-2")) == std::vector<std::string>{"smoke-2/state@5000=1"});
 }
+
+TEST_CASE("store schema: docs/storage.md names the schema firegated runs, and each migration up to it") {
+  // The docs are what an integrator reads before touching a file: they must not lag the code.
+  const auto doc = test::read_text(test::source_dir() + "/docs/storage.md");
+  const int current = store::schema_version();
+  INFO("schema " << current);
+  CHECK(doc.find(fmt::format("**The current schema is {}.**", current)) != std::string::npos);
+  for (int v = 1; v < current; ++v) {
+    INFO("migration " << v << " → " << v + 1);
+    CHECK(doc.find(fmt::format("{} → {}", v, v + 1)) != std::string::npos);
+  }
+  CHECK(doc.find(fmt::format("{} → {}", current, current + 1)) == std::string::npos);
+  // And a real file is at that version once opened.
+  test::temp_dir dir;
+  { store s((dir / "fg.db").string()); }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir / "fg.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(st, 0) == current);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}

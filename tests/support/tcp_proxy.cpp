@@ -5,6 +5,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -24,6 +25,8 @@ struct freezing_proxy::impl {
   /// A connection accepted in epoch e is frozen once epoch > e.
   std::atomic<unsigned> epoch{0};
   std::atomic<std::size_t> accepted{0};
+  /// Client to server, bytes a second; 0 for no limit.
+  std::atomic<std::size_t> rate{0};
   /// Read once, before the proxy's thread uses the acceptor.
   std::uint16_t port{acceptor.local_endpoint().port()};
   /// Every socket ever accepted or opened, kept open until the proxy goes.
@@ -31,12 +34,21 @@ struct freezing_proxy::impl {
   std::thread thread;
 
   asio::awaitable<void> pipe(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to,
-                             unsigned born) {
+                             unsigned born, bool upstream) {
     std::array<char, 16384> buffer;
+    asio::steady_timer pace(io);
     try {
       for (;;) {
-        const auto n = co_await from->async_read_some(asio::buffer(buffer), asio::use_awaitable);
+        const std::size_t bps = upstream ? rate.load() : 0;
+        // A slow link carries a small chunk at a time, each after the time its bytes take.
+        const auto n = co_await from->async_read_some(asio::buffer(buffer, bps > 0 ? 64 : buffer.size()),
+                                                      asio::use_awaitable);
         if (epoch.load() > born) continue;  // frozen: read and dropped, nothing closed
+        // The rate now: a read that began before throttle() is paced too.
+        if (const std::size_t now_bps = upstream ? rate.load() : 0; now_bps > 0) {
+          pace.expires_after(std::chrono::microseconds(n * 1'000'000 / now_bps));
+          co_await pace.async_wait(asio::use_awaitable);
+        }
         co_await asio::async_write(*to, asio::buffer(buffer, n), asio::use_awaitable);
       }
     } catch (const boost::system::system_error&) {
@@ -62,8 +74,8 @@ struct freezing_proxy::impl {
       }
       sockets.push_back(client);
       sockets.push_back(server);
-      asio::co_spawn(io, pipe(client, server, born), asio::detached);
-      asio::co_spawn(io, pipe(server, client, born), asio::detached);
+      asio::co_spawn(io, pipe(client, server, born, true), asio::detached);
+      asio::co_spawn(io, pipe(server, client, born, false), asio::detached);
     }
   }
 };
@@ -85,6 +97,10 @@ std::uint16_t freezing_proxy::port() const {
 
 void freezing_proxy::freeze() {
   ++impl_->epoch;
+}
+
+void freezing_proxy::throttle(std::size_t bytes_per_second) {
+  impl_->rate = bytes_per_second;
 }
 
 std::size_t freezing_proxy::accepted() const {

@@ -166,8 +166,9 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     CHECK(ctl(dir, {"test-mode", "smoke-2", "off"}).exit == 0);
 
     // Refusals: an unknown alarm, an unknown device (with the closest name).
-    auto bad_ack = ctl(dir, {"ack", "no-such-alarm"});
+    auto bad_ack = ctl(dir, {"ack", "0000dead", "real"});
     CHECK(bad_ack.exit == 1);
+    CHECK(bad_ack.out.find("no alarm on this gateway has an id starting") != std::string::npos);
     auto bad_shield = ctl(dir, {"shield", "smoke-3", "--reason", "x"});
     CHECK(bad_shield.exit == 1);
     CHECK(bad_shield.out.find("did you mean") != std::string::npos);
@@ -209,8 +210,8 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     const auto cfg = shown.doc();
     CHECK(cfg["uplink"]["mqtt"]["password"] == "(redacted)");
     CHECK(cfg["uplink"]["mqtt"]["username"] == "gw");
-    CHECK(cfg["buses"][0]["settings"]["timeout_ms"] == "500");
-    CHECK(cfg["devices"][1]["settings"]["unit_id"] == "2");
+    CHECK(cfg["buses"][0]["settings"]["timeout_ms"] == 500);
+    CHECK(cfg["devices"][1]["settings"]["unit_id"] == 2);
     CHECK(cfg["storage"]["flush_interval_ms"] == 200);
     auto as_text = ctl(dir, {"config", "show"});
     CHECK(as_text.out.find("s3cret-pw") == std::string::npos);
@@ -237,9 +238,22 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     }
     CHECK(rows > 8);
     CHECK(exported.out.find(fmt::format("{} readings written", rows)) != std::string::npos);
+    // Arguments checked before anything is written: no CSV header, no file, the argument named.
     auto reversed = ctl(dir, {"export", "--from", "now", "--to", "1h"});
-    CHECK(reversed.exit == 1);
-    CHECK(ctl(dir, {"export", "--from", "yesterday"}).exit == 2);
+    CHECK(reversed.exit == 2);
+    CHECK(reversed.out.find("is not before --to") != std::string::npos);
+    CHECK(reversed.out.find("time,device") == std::string::npos);
+    auto unreadable = ctl(dir, {"export", "--from", "yesterday"});
+    CHECK(unreadable.exit == 2);
+    CHECK(unreadable.out.find("--from \"yesterday\" is not a time") != std::string::npos);
+    CHECK(unreadable.out.find("90s, 30m, 12h, 7d") != std::string::npos);
+    auto no_device = ctl(dir, {"export", "--from", "1m", "-d", "smoke-9", "-o", (dir / "none.csv").string()});
+    CHECK(no_device.exit == 1);
+    CHECK(no_device.out.find("did you mean") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir / "none.csv"));
+    auto to_stdout = ctl(dir, {"export", "--from", "1m", "-d", "smoke-9"});
+    CHECK(to_stdout.exit == 1);
+    CHECK(to_stdout.out.find("time,device") == std::string::npos);
     CHECK(ctl(dir, {"config", "check", (dir / "fg.toml").string()}).exit == 0);
   }
 
@@ -269,9 +283,15 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     auto bad_bus = ctl(dir, {"read", "-b", "tcp-2", "-u", "1", "-a", "0"});
     CHECK(bad_bus.exit == 1);
     CHECK(bad_bus.out.find("did you mean \"tcp-1\"") != std::string::npos);
+    // A write to a read-only table: refused by firegatectl, and by the daemon (asked directly below)
+    // before it is logged as a write. A value the device does not take: exception 3, with its hint.
     auto readonly = ctl(dir, {"write", "-b", "tcp-1", "-u", "1", "-t", "input", "-a", "0", "1"});
-    CHECK(readonly.exit == 1);
-    CHECK(readonly.out.find("read-only") != std::string::npos);
+    CHECK(readonly.exit == 2);
+    CHECK(readonly.out.find("input registers are read-only") != std::string::npos);
+    auto out_of_range = ctl(dir, {"write", "-b", "tcp-1", "-u", "2", "-a", "0x10", "9"});
+    CHECK(out_of_range.exit == 1);
+    CHECK(out_of_range.out.find("exception 3: illegal data value (the device refused the value") !=
+          std::string::npos);
 
     auto scan = ctl(dir, {"--json", "scan", "--bus", "tcp-1", "--from", "1", "--to", "3"});
     INFO(scan.out);
@@ -335,6 +355,14 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
     CHECK(unknown["id"] == 5);
     CHECK(unknown["code"] == "unknown_command");
     CHECK(unknown["error"].get<std::string>().find("did you mean \"status\"") != std::string::npos);
+    // A write to input registers, asked without firegatectl's own check: refused, never logged as
+    // a write.
+    auto input_write = send(
+        R"({"id":6,"command":"write","args":{"bus":"tcp-1","unit":1,"table":"input","address":0,"values":[1]}})"
+        "\n");
+    CHECK(input_write["code"] == "bad_request");
+    CHECK(input_write["error"].get<std::string>().find("input registers are read-only") != std::string::npos);
+    CHECK(daemon.log_text().find("control raw write bus=tcp-1 unit=1 table=input") == std::string::npos);
     auto huge = send(std::string(70000, 'x') + "\n");
     CHECK(huge["code"] == "bad_request");
     CHECK(huge["error"].get<std::string>().find("65536") != std::string::npos);

@@ -91,6 +91,19 @@ TEST_CASE("firegatectl: the man page - the manual and the completion name every 
   CHECK(commands == 16);
 }
 
+TEST_CASE("firegatectl: --help shows where an installed firegatectl looks, never the build's folders") {
+  temp_dir dir;
+  for (const char* sub : {"scan", "read", "write", "export", "tail", "config"}) {
+    INFO(sub);
+    const auto help = ctl(dir, {sub, "--help"});
+    CHECK(help.exit == 0);
+    CHECK(help.out.find(source_dir()) == std::string::npos);
+    CHECK(help.out.find(std::filesystem::path(firegatectl_path()).parent_path().string()) ==
+          std::string::npos);
+  }
+  CHECK(ctl(dir, {"scan", "--help"}).out.find("share/firegate/profiles") != std::string::npos);
+}
+
 TEST_CASE("firegatectl: gb26875 decode prints a captured frame field by field and names what is wrong") {
   temp_dir dir;
   // docs/gb26875.md, "Worked example": 65.3 °C from a temperature electrical-fire detector.

@@ -82,6 +82,13 @@ std::string client::read_line() {
     char chunk[65536];
     const auto n = ::read(fd_, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 && streamed_) {
+      // A tail or an export under way: the daemon went (stopped, restarted, or failed).
+      throw failure(unreachable, fmt::format("firegated stopped: its connection on {} closed during the "
+                                             "stream. Is it running? systemctl status firegated; its log: "
+                                             "journalctl -u firegated",
+                                             path_));
+    }
     if (n <= 0) {
       throw failure(unreachable, fmt::format("firegated closed the connection on {} before answering; see "
                                              "its log: journalctl -u firegated",
@@ -94,6 +101,8 @@ std::string client::read_line() {
 json client::request(const std::string& command, const json& args,
                      const std::function<void(const json&)>& on_line) {
   const auto id = next_id_++;
+  // A stream (tail, export, test-alarm's progress) that ends without its last line: the daemon went.
+  streamed_ = static_cast<bool>(on_line);
   auto text = json{{"id", id}, {"command", command}, {"args", args}}.dump() + "\n";
   std::size_t off = 0;
   while (off < text.size()) {

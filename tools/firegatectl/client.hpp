@@ -50,6 +50,7 @@ class client {
   int fd_{-1};
   std::string buffer_;
   int next_id_{1};
+  bool streamed_{false};  ///< the request under way answers in a stream
 };
 
 /// The exit code for a refusal's code ("permission" → 4, "timeout" → 5, else 1).

@@ -50,7 +50,9 @@ _firegatectl() {
       fi
       opts="--minutes --by" ;;
     alarms) opts="--history --device --limit" ;;
-    ack) opts="--verdict --by" ;;
+    ack)
+      [[ $cur != -* && $prev != ack && $prev != --by ]] && { COMPREPLY=($(compgen -W "real false test" -- "$cur")); return; }
+      opts="--verdict --by" ;;
     test-alarm) opts="--wait --by" ;;
     tail) opts="--device --no-readings --no-events" ;;
     read) opts="--bus --direct --unit --table --address --count --baud --parity --stop-bits --timeout-ms --force" ;;

@@ -9,28 +9,36 @@
 #include "render.hpp"
 
 #include "config/config_loader.hpp"
+#include "domain/time_text.hpp"
 #include "driver.hpp"
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <tuple>
 
 namespace {
 using json = nlohmann::json;
 using namespace firegatectl;
 
 /// "2026-11-27T08:00:00+08:00" as given, or a time before now: "90s", "30m", "12h", "7d"; "now".
-std::optional<std::string> to_iso(const std::string& when) {
+/// An export's end: ISO 8601 with its offset, a time ago (90s, 30m, 12h, 7d) or now.
+std::optional<std::chrono::system_clock::time_point> to_time(const std::string& when) {
   if (when.empty()) return std::nullopt;
   std::time_t t = std::time(nullptr);
   if (when != "now") {
-    if (when.find('T') != std::string::npos) return when;  // the daemon checks it
+    if (when.find('T') != std::string::npos) return firegate::parse_iso8601(when);
     std::size_t used = 0;
     long n = 0;
     try {
@@ -43,11 +51,7 @@ std::optional<std::string> to_iso(const std::string& when) {
     if (scale == 0 || n < 0) return std::nullopt;
     t -= n * scale;
   }
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return std::string(buf);
+  return std::chrono::system_clock::from_time_t(t);
 }
 
 /// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
@@ -167,6 +171,10 @@ int print_registers(const options& o, const json& r) {
 
 /// read and write: through the daemon's bus, or on a line of firegatectl's own.
 int run_registers(const options& o, line_options& l, bool write) {
+  if (write && (l.table == "input" || l.table == "discrete")) {
+    std::cerr << "firegatectl: " << firegate::modbus::read_only_table(l.table) << '\n';
+    return exit_code::usage;
+  }
   const auto unit = number(l.unit, 247), address = number(l.address, 65535), count = number(l.count, 2000);
   if (!unit || *unit < 1 || !address || !count || *count < 1) {
     std::cerr << "firegatectl: --unit takes 1–247, --address 0–65535 and --count 1–2000 (decimal, or hex as "
@@ -262,7 +270,9 @@ int run_scan(const options& o, line_options& l) {
     }
     if (auto refused_code = refuse_direct(o, l)) return *refused_code;
     std::string errors;
-    auto library = shipped_profiles(l.profiles, errors);
+    // No --profiles: FIREGATE_PROFILES, or the installed folder (from a build folder, the source tree's).
+    auto library =
+        shipped_profiles(l.profiles.empty() ? firegate::modbus::default_profiles_dir() : l.profiles, errors);
     if (!errors.empty()) std::cerr << errors;
     if (!o.json_out)
       std::cerr << fmt::format("scanning {} units {}–{}, {} ms a unit that does not answer...\n",
@@ -291,16 +301,37 @@ int simple(const options& o, const std::string& command, const json& args,
 }
 
 int run_export(const options& o, const json& args, const std::string& output) {
-  std::ofstream file;
-  if (!output.empty() && output != "-") {
-    file.open(output);
-    if (!file) throw failure(refused, fmt::format("cannot write {}", output));
+  // Nothing is written, not even the header or an empty file, until the daemon has taken the
+  // request: a refusal leaves no half-made output behind. Where the file goes is checked first.
+  const bool to_file = !output.empty() && output != "-";
+  if (to_file) {
+    const auto folder = std::filesystem::path(output).parent_path();
+    const auto checked = std::filesystem::exists(output) ? std::filesystem::path(output)
+                         : folder.empty()                ? std::filesystem::path(".")
+                                                         : folder;
+    if (::access(checked.c_str(), W_OK) != 0) {
+      throw failure(refused, fmt::format("cannot write --output {}: {} ({})", output, std::strerror(errno),
+                                         checked.string()));
+    }
   }
-  std::ostream& out = file.is_open() ? file : std::cout;
+  std::ofstream file;
+  bool started = false;
+  const auto start = [&]() -> std::ostream& {
+    if (!started) {
+      started = true;
+      if (to_file) {
+        file.open(output);
+        if (!file) throw failure(refused, fmt::format("cannot write --output {}", output));
+      }
+      if (!o.json_out)
+        (to_file ? static_cast<std::ostream&>(file) : std::cout) << "time,device,point,value,unit,quality\n";
+    }
+    return to_file ? static_cast<std::ostream&>(file) : std::cout;
+  };
   client c(o.socket);
-  if (!o.json_out) out << "time,device,point,value,unit,quality\n";
   const auto answer = c.request("export", args, [&](const json& line) {
     if (!line.contains("rows")) return;
+    std::ostream& out = start();
     for (const auto& r : field(line, "rows")) {
       if (!r.is_array() || r.size() != 6) continue;  // not a row this version knows
       if (o.json_out) {
@@ -313,7 +344,8 @@ int run_export(const options& o, const json& args, const std::string& output) {
     }
   });
   if (!answer.value("ok", false)) return refused_with(answer, o);
-  if (!output.empty() && output != "-") {
+  start();  // an empty window still gives the header
+  if (to_file) {
     std::cerr << fmt::format("{} readings written to {}\n", text(field(answer["result"], "rows")), output);
   }
   return exit_code::ok;
@@ -327,7 +359,8 @@ int main(int argc, char** argv) {
       "Talks to the running firegated over its control socket; members of the group firegate-operators may "
       "use it.\n"
       "Exit codes: 0 done, 1 refused or failed, 2 wrong usage, 3 firegated not running, 4 permission "
-      "denied, 5 timed out."};
+      "denied, 5 timed out.",
+      "firegatectl"};  // named, so that the help's usage lines never show the path it was run from
   cli.set_version_flag("-V,--version", std::string("firegatectl ") + FIREGATE_VERSION);
   cli.require_subcommand(1);
   options o;
@@ -354,11 +387,15 @@ int main(int argc, char** argv) {
 
   std::string by;
   auto* ack = cli.add_subcommand("ack", "acknowledge an open alarm on site");
-  std::string alarm_id, verdict = "real";
-  ack->add_option("alarm_id", alarm_id, "the alarm's id (firegatectl alarms)")->required();
-  ack->add_option("--verdict", verdict, "what it was")
-      ->check(CLI::IsMember({"real", "false", "test"}))
-      ->capture_default_str();
+  std::string alarm_id, verdict;
+  ack->add_option("alarm_id", alarm_id,
+                  "the alarm's id, or the first characters of it that no other open alarm's id starts with "
+                  "(at least 4; firegatectl alarms shows 8)")
+      ->required();
+  // Said each time: a verdict counts toward the false-alarm statistics (--verdict for scripts).
+  const auto verdicts = CLI::IsMember({"real", "false", "test"});
+  ack->add_option("verdict", verdict, "what it was: real, false or test")->check(verdicts);
+  ack->add_option("--verdict", verdict, "the same, as an option")->check(verdicts);
   auto* shield = cli.add_subcommand("shield", "disable a device's alarms for a time, with a reason");
   std::string shield_device, reason;
   int minutes = 60;
@@ -400,7 +437,6 @@ int main(int argc, char** argv) {
   exp->add_option("-o,--output", output, "a file instead of standard output");
 
   line_options regs;
-  regs.profiles = firegate::modbus::default_profiles_dir();
   auto* read = cli.add_subcommand("read", "read raw registers or coils of a unit on a bus");
   auto* write =
       cli.add_subcommand("write", "write raw registers or coils (the profiles' checks do not apply)");
@@ -420,8 +456,10 @@ int main(int argc, char** argv) {
   add_line_options(scan, regs);
   scan->add_option("--from", regs.from, "first unit")->capture_default_str();
   scan->add_option("--to", regs.to, "last unit")->capture_default_str();
-  scan->add_option("--profiles", regs.profiles, "with --direct: the profiles folder (modbus/*.toml)")
-      ->capture_default_str();
+  // The help shows where an installed firegatectl looks, never the folder it was built in.
+  scan->add_option("--profiles", regs.profiles,
+                   "with --direct: the profiles folder (modbus/*.toml); default $FIREGATE_PROFILES, "
+                   "else " FIREGATE_SHIPPED_PROFILES);
 
   auto* config = cli.add_subcommand("config", "configuration commands");
   config->require_subcommand(1);
@@ -507,6 +545,12 @@ int main(int argc, char** argv) {
     if (const char* sudo_user = std::getenv("SUDO_USER"); by.empty() && sudo_user != nullptr) by = sudo_user;
     json actor = by.empty() ? json::object() : json{{"by", by}};
     if (ack->parsed()) {
+      if (verdict.empty()) {
+        std::cerr << "firegatectl: say what the alarm was: firegatectl ack " << alarm_id
+                  << " real|false|test (a verdict counts toward the device's false-alarm statistics, so "
+                     "it is never assumed)\n";
+        return exit_code::usage;
+      }
       auto args = actor;
       args.update({{"alarm_id", alarm_id}, {"verdict", verdict}});
       return simple(o, "ack", args, print_events);
@@ -568,13 +612,23 @@ int main(int argc, char** argv) {
       return refused_with(answer, o);  // a tail ends only when refused or the daemon stops
     }
     if (exp->parsed()) {
-      const auto f = to_iso(from), t = to_iso(to);
-      if (!f || !t) {
-        std::cerr << "firegatectl: --from and --to take an ISO 8601 time with its offset "
-                     "(2026-11-27T08:00:00+08:00), a time ago (90s, 30m, 12h, 7d) or now\n";
+      const auto f = to_time(from), t = to_time(to);
+      for (const auto& [name, given, parsed] : {std::tuple{"--from", from, f}, std::tuple{"--to", to, t}}) {
+        if (parsed) continue;
+        std::cerr << fmt::format(
+            "firegatectl: {} \"{}\" is not a time: give an ISO 8601 time with its offset "
+            "(2026-11-27T08:00:00+08:00), a time ago (90s, 30m, 12h, 7d) or now\n",
+            name, given);
         return exit_code::usage;
       }
-      json args{{"from", *f}, {"to", *t}};
+      if (*t <= *f) {
+        std::cerr << fmt::format(
+            "firegatectl: --from {} is not before --to {}: --from is the older end of the window (--from 2h "
+            "--to 1h is the hour before the last)\n",
+            firegate::iso8601(*f), firegate::iso8601(*t));
+        return exit_code::usage;
+      }
+      json args{{"from", firegate::iso8601(*f)}, {"to", firegate::iso8601(*t)}};
       if (!export_device.empty()) args["device"] = export_device;
       return run_export(o, args, output);
     }

@@ -99,7 +99,8 @@ void print_alarms(const json& open, std::ostream& out) {
     if (!str(a, "point").empty())
       detail = fmt::format("{} = {}: {}", str(a, "point"),
                            a.contains("value_label") ? str(a, "value_label") : str(a, "value"), detail);
-    t.add({str(a, "id"), type, str(a, "device"), str(a, "location"), str(a, "time"), ack, detail});
+    t.add(
+        {str(a, "id").substr(0, 8), type, str(a, "device"), str(a, "location"), str(a, "time"), ack, detail});
   }
   t.print(out);
 }
@@ -109,11 +110,17 @@ void print_history(const json& events, std::ostream& out) {
     out << "no events stored\n";
     return;
   }
-  table t({"SEQ", "TIME", "TYPE", "DEVICE", "DETAIL"});
+  // ALARM: the short id of the alarm each event raised or belongs to, for ack and for looking it up.
+  table t({"SEQ", "TIME", "ALARM", "TYPE", "DEVICE", "DETAIL"});
   for (const auto& e : events) {
     auto type = str(e, "type");
     if (e.value("test", false)) type += " (test)";
-    t.add({str(e, "seq"), str(e, "time"), type, str(e, "device"), str(e, "detail")});
+    auto alarm = e.value("alarm_id", std::string());
+    const auto category = e.value("category", std::string());
+    if (alarm.empty() && (category == "fire" || category == "supervisory" || category == "fault"))
+      alarm = e.value("id", std::string());
+    t.add({str(e, "seq"), str(e, "time"), alarm.empty() ? "-" : alarm.substr(0, 8), type, str(e, "device"),
+           str(e, "detail")});
   }
   t.print(out);
 }
@@ -134,6 +141,11 @@ void print_status(const json& r, std::ostream& out) {
                        up.value("connected", false) ? "connected" : "DISCONNECTED", text(field(up, "broker")),
                        up.value("tls", false) ? " (TLS)" : "", text(field(up, "last_ack")),
                        text(field(ob, "alarm")), text(field(ob, "event")), text(field(ob, "telemetry")));
+    // A slow or flapping link: the acknowledgement wait has been stretched past ack_timeout_s.
+    if (up.value("ack_timeouts", 0) > 0) {
+      out << fmt::format("          acknowledgement timeouts {} (each a reconnect)  wait now {} s\n",
+                         text(field(up, "ack_timeouts")), text(field(up, "ack_wait_s")));
+    }
   }
   if (const auto& gb = field(r, "gb26875"); gb.is_object()) {
     // The GB/T 26875.3 centre: the link, what is waiting, and an inspection check to answer.
@@ -262,6 +274,38 @@ void print_device(const json& d, std::ostream& out) {
   }
   if (d.contains("values_error"))
     out << "(stored values unreadable: " << text(field(d, "values_error")) << ")\n";
+  if (d.contains("rules") && !field(d, "rules").empty()) {
+    // Each rule the gateway decides on, beside the value it watches and the device's own output.
+    out << '\n';
+    table rules({"RULE", "POINT", "NOW", "RULE IN FORCE", "DEVICE'S OWN"});
+    std::vector<std::string> notes;
+    for (const auto& r : field(d, "rules")) {
+      std::string in_force = str(r, "when");
+      if (r.contains("set")) {
+        in_force = fmt::format("{} {}", str(r, "when") == "low" ? "<=" : ">=", text(field(r, "set")));
+        in_force += str(r, "from") == "site"
+                        ? (r.contains("profile_set")
+                               ? fmt::format(" (site; profile {})", text(field(r, "profile_set")))
+                               : std::string(" (site)"))
+                        : " (profile)";
+      } else if (str(r, "from") == "site") {
+        in_force += " (site)";
+      }
+      if (!r.value("enabled", true)) in_force = "off (site)";
+      std::string own = "-";
+      if (r.contains("device_alarm")) {
+        const auto& a = field(r, "device_alarm");
+        own = fmt::format("{} = {}", str(a, "point"), text(field(a, "value")));
+        if (r.contains("device_setting"))
+          own += fmt::format(", setting {}", text(field(field(r, "device_setting"), "value")));
+      }
+      rules.add({str(r, "name"), str(r, "point"), r.contains("value") ? text(field(r, "value")) : "-",
+                 in_force, own});
+      if (r.contains("note")) notes.push_back(fmt::format("{}: {}", str(r, "name"), str(r, "note")));
+    }
+    rules.print(out);
+    for (const auto& n : notes) out << "note  " << n << '\n';
+  }
   out << '\n';
   print_alarms(field(d, "alarms"), out);
 }
@@ -302,19 +346,42 @@ void print_tail_line(const json& line, std::ostream& out) {
 }
 
 void print_config(const json& r, std::ostream& out) {
+  // TOML that firegated loads as this same configuration (firegated --check-config passes it): each
+  // value as the site file writes it; what is only shown (a secret redacted, a value worked out
+  // from others, a key left unset) as a comment.
+  const auto line = [&](const std::string& key, const json& v) {
+    if (v.is_null()) {
+      out << "# " << key << " is not set\n";
+    } else if (v.is_string() && v.get<std::string>() == "(redacted)") {
+      out << "# " << key << " = (redacted)\n";
+    } else {
+      out << key << " = " << v.dump() << '\n';
+    }
+  };
+  const auto keys = [&](const json& obj, std::initializer_list<const char*> skip = {}) {
+    for (const auto& [k, v] : obj.items()) {
+      if (v.is_object() || std::find(skip.begin(), skip.end(), k) != skip.end()) continue;
+      line(k, v);
+    }
+  };
+  const auto derived = [&](const json& obj) {
+    for (const auto& [k, v] : obj.items())
+      out << "# " << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << '\n';
+  };
   const auto section = [&](const std::string& name, const json& obj) {
     out << '[' << name << "]\n";
-    for (const auto& [k, v] : obj.items()) {
-      if (v.is_object()) continue;
-      out << k << " = " << (v.is_string() ? json(v).dump() : v.dump()) << '\n';
-    }
+    keys(obj);
+    if (obj.contains("derived")) derived(obj["derived"]);
     out << '\n';
     for (const auto& [k, v] : obj.items()) {
-      if (v.is_object()) {
-        out << '[' << name << '.' << k << "]\n";
-        for (const auto& [k2, v2] : v.items()) out << k2 << " = " << v2.dump() << '\n';
-        out << '\n';
+      if (!v.is_object() || k == "derived") continue;
+      out << '[' << name << '.' << k << "]\n";
+      for (const auto& [k2, v2] : v.items()) {
+        // An empty TLS file is one not given: left out, as the site file leaves it out.
+        if (k == "tls" && v2.is_string() && v2.get<std::string>().empty()) continue;
+        line(k2, v2);
       }
+      out << '\n';
     }
   };
   out << "# the running configuration of firegated, defaults included, secrets redacted\n";
@@ -328,18 +395,23 @@ void print_config(const json& r, std::ostream& out) {
     for (const auto& item : r[arr]) {
       out << "[[" << arr << "]]\n";
       for (const auto& [k, v] : item.items()) {
-        if (k == "settings") continue;
-        out << k << " = " << v.dump() << '\n';
+        if (k == "settings" || k == "derived" || k == "rules" || k == "report") continue;
+        if (std::string(arr) == "linkage" && ((k == "rule" && v == "") || v.is_null()))
+          continue;  // not given
+        line(k, v);
       }
-      if (item.contains("settings")) {
-        // Drivers give every setting as text; numbers are shown as numbers.
-        for (const auto& [k, v] : field(item, "settings").items()) {
-          const auto s = v.get<std::string>();
-          const bool number = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-          out << k << " = " << (number ? s : v.dump()) << '\n';
+      if (item.contains("settings")) keys(item["settings"]);
+      if (item.contains("derived")) derived(item["derived"]);
+      out << '\n';
+      // The site's changes to the profile's rules and report strategies, as they are in force.
+      for (const char* sub : {"rules", "report"}) {
+        if (!item.contains(sub)) continue;
+        for (const auto& [name, table] : item[sub].items()) {
+          out << "[devices." << sub << '.' << name << "]\n";
+          for (const auto& [k, v] : table.items()) line(k, v);
+          out << '\n';
         }
       }
-      out << '\n';
     }
   }
 }
