@@ -5,9 +5,32 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 namespace firegate {
+namespace {
+
+/// The alarm a stored event belongs to, and whether `given` names that alarm through this event:
+/// an alarm's own id, an escalation's id, or (for its acknowledgement and its end) the alarm id it
+/// carries. Other events (shields, linkage, writes) name no alarm here.
+std::string alarm_of(const event& e, std::string_view given) {
+  if (is_alarm(e.kind)) return std::string_view(e.id).starts_with(given) ? e.id : std::string();
+  if (e.alarm_id.empty()) return {};
+  if (e.kind == event_kind::alarm_escalation)
+    return std::string_view(e.id).starts_with(given) || std::string_view(e.alarm_id).starts_with(given)
+               ? e.alarm_id
+               : std::string();
+  const auto category = category_of(e.kind);
+  if (category != "acknowledgement" && category != "recovery") return {};
+  return std::string_view(e.alarm_id).starts_with(given) ? e.alarm_id : std::string();
+}
+
+std::string open_text(const open_alarm& a) {
+  return fmt::format("{} ({} on {} since {}, open)", a.id, to_string(a.kind), a.device, iso8601(a.time));
+}
+
+}  // namespace
 
 std::string alarm_id_problem(std::string_view given) {
   if (given.size() < alarm_id_prefix_min) {
@@ -17,62 +40,67 @@ std::string alarm_id_problem(std::string_view given) {
         given, alarm_id_prefix_min, alarm_id_short);
   }
   const bool id_like = std::all_of(given.begin(), given.end(), [](char c) {
-    return std::isxdigit(static_cast<unsigned char>(c)) || c == '-';
+    return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f') || c == '-';
   });
   if (!id_like) {
     return fmt::format(
-        "\"{}\" is not an alarm id: ids are hexadecimal with dashes, as firegatectl alarms shows them",
+        "\"{}\" is not an alarm id: ids are lower-case hexadecimal with dashes, as firegatectl alarms shows "
+        "them",
         given);
   }
   return {};
 }
 
-std::vector<open_alarm> open_alarms_matching(const std::vector<open_alarm>& open, std::string_view given) {
-  std::vector<open_alarm> out;
+const open_alarm* open_alarm_exactly(const std::vector<open_alarm>& open, std::string_view given) {
+  for (const auto& a : open) {
+    if (is_alarm(a.kind) && a.id == given) return &a;
+  }
+  return nullptr;
+}
+
+ack_target resolve_ack(std::string_view given, const std::vector<open_alarm>& open,
+                       const std::vector<event>& stored) {
+  // Every alarm the prefix could name, open or past, with the stored events of each.
+  std::map<std::string, std::vector<const event*>> named;
+  for (const auto& e : stored) {
+    if (auto alarm = alarm_of(e, given); !alarm.empty()) named[alarm].push_back(&e);
+  }
+  std::map<std::string, const open_alarm*> open_named;
   for (const auto& a : open) {
     if (!is_alarm(a.kind)) continue;  // a shield or a test mode is lifted, not acknowledged
-    if (a.id == given) return {a};
-    if (std::string_view(a.id).starts_with(given)) out.push_back(a);
+    if (std::string_view(a.id).starts_with(given) || named.contains(a.id)) open_named[a.id] = &a;
   }
-  return out;
-}
-
-std::string ambiguous_open_alarms(std::string_view given, const std::vector<open_alarm>& matching) {
-  std::string list;
-  for (const auto& a : matching) {
-    list += fmt::format("{}{} ({} on {} since {})", list.empty() ? "" : ", ", a.id, to_string(a.kind),
-                        a.device, iso8601(a.time));
-  }
-  return fmt::format("\"{}\" starts the id of {} open alarms: {}; give more of the id", given,
-                     matching.size(), list);
-}
-
-past_alarm explain_past_alarm(std::string_view given, const std::vector<event>& stored) {
-  // Each stored event belongs to one alarm: its own id when it raised one, else the alarm it names.
-  std::map<std::string, std::vector<const event*>> by_alarm;
-  for (const auto& e : stored) {
-    const auto& alarm = is_alarm(e.kind) || e.alarm_id.empty() ? e.id : e.alarm_id;
-    if (std::string_view(alarm).starts_with(given) || std::string_view(e.id).starts_with(given))
-      by_alarm[alarm].push_back(&e);
-  }
-  if (by_alarm.empty()) {
+  for (const auto& [id, a] : open_named) named[id];  // open before anything was stored of it
+  if (named.empty()) {
     return {
+        {},
         "unknown",
         fmt::format("no alarm on this gateway has an id starting \"{}\": firegatectl alarms lists the open "
                     "ones, firegatectl alarms --history the stored ones",
-                    given),
-        {}};
+                    given)};
   }
-  if (by_alarm.size() > 1) {
+  if (named.size() > 1) {
     std::string list;
-    for (const auto& [id, events] : by_alarm) list += fmt::format("{}{}", list.empty() ? "" : ", ", id);
-    return {"ambiguous",
-            fmt::format("no open alarm has an id starting \"{}\"; {} past alarms do: {}", given,
-                        by_alarm.size(), list),
-            {}};
+    for (const auto& [id, events] : named) {
+      const auto it = open_named.find(id);
+      list += (list.empty() ? "" : ", ") + (it != open_named.end() ? open_text(*it->second) : id + " (past)");
+    }
+    return {
+        {},
+        "ambiguous",
+        fmt::format("\"{}\" starts the id of {} alarms: {}; give more of the id", given, named.size(), list)};
   }
-  const auto& [id, events] = *by_alarm.begin();
-  past_alarm out{"cleared", {}, id};
+  const auto& [id, events] = *named.begin();
+  if (const auto it = open_named.find(id); it != open_named.end()) {
+    if (it->second->kind == event_kind::bus_offline) {
+      return {{},
+              "not_acknowledged",
+              fmt::format(
+                  "alarm {} is a bus fault ({}): it is not acknowledged; it ends when the bus answers again",
+                  id, it->second->device)};
+    }
+    return {id, {}, {}};
+  }
   const auto raised =
       std::find_if(events.begin(), events.end(), [](const event* e) { return is_alarm(e->kind); });
   const std::string what = raised != events.end()
@@ -81,20 +109,21 @@ past_alarm explain_past_alarm(std::string_view given, const std::vector<event>& 
   const auto acked = std::find_if(events.begin(), events.end(),
                                   [](const event* e) { return e->kind == event_kind::alarm_acknowledged; });
   if (acked != events.end()) {
-    out.state = "acknowledged";
-    out.message = fmt::format("alarm {} ({}) was acknowledged already, by {} as {} at {}", id, what,
-                              (*acked)->actor, (*acked)->verdict, iso8601((*acked)->time));
-    return out;
+    return {{},
+            "acknowledged",
+            fmt::format("alarm {} ({}) was acknowledged already, by {} as {} at {}", id, what,
+                        (*acked)->actor, (*acked)->verdict, iso8601((*acked)->time))};
   }
   const auto ended = std::find_if(events.begin(), events.end(),
                                   [](const event* e) { return category_of(e->kind) == "recovery"; });
-  out.message = ended != events.end()
-                    ? fmt::format(
-                          "alarm {} ({}) cleared at {} without an acknowledgement: there is nothing "
-                          "left to acknowledge (firegatectl alarms --history keeps it)",
-                          id, what, iso8601((*ended)->time))
-                    : fmt::format("alarm {} ({}) is no longer open", id, what);
-  return out;
+  return {
+      {},
+      "cleared",
+      ended != events.end()
+          ? fmt::format("alarm {} ({}) cleared at {} without an acknowledgement: there is nothing left to "
+                        "acknowledge (firegatectl alarms --history keeps it)",
+                        id, what, iso8601((*ended)->time))
+          : fmt::format("alarm {} ({}) is no longer open", id, what)};
 }
 
 }  // namespace firegate

@@ -1,8 +1,9 @@
 #pragma once
 // Which alarm a technician means by the id given to `firegatectl ack`: the whole id or, as git
-// takes a commit, a prefix of at least 4 characters that only one open alarm's id starts with.
-// When no open alarm matches, the stored events say why: acknowledged already, cleared, or unknown
-// here. Pure: the open alarms and the stored events are given.
+// takes a commit, a prefix of at least 4 characters that no other alarm known here starts with,
+// open or past (a prefix read off a cleared alarm never acknowledges an open one by chance). When
+// the alarm is not open, the stored events say why: acknowledged already, cleared, or unknown here.
+// Pure: the open alarms and the stored events are given.
 
 #include "domain/event.hpp"
 
@@ -16,29 +17,23 @@ namespace firegate {
 inline constexpr std::size_t alarm_id_short = 8;
 inline constexpr std::size_t alarm_id_prefix_min = 4;
 
-/// An alarm id's short form, as firegatectl's tables show it.
-inline std::string short_alarm_id(std::string_view id) {
-  return std::string(id.substr(0, alarm_id_short));
-}
-
 /// Empty when `given` can be an alarm id or its prefix; else what is wrong with it.
 std::string alarm_id_problem(std::string_view given);
 
-/// The open alarms (not shields or test modes) whose id is `given` or starts with it; an exact
-/// match alone when there is one.
-std::vector<open_alarm> open_alarms_matching(const std::vector<open_alarm>& open, std::string_view given);
+/// The open alarm whose whole id (or whose escalation's) is `given`, if one is; the fast path that
+/// needs no stored event.
+const open_alarm* open_alarm_exactly(const std::vector<open_alarm>& open, std::string_view given);
 
-/// Why no open alarm matched `given`, from the stored events whose id or alarm id starts with it.
-struct past_alarm {
-  /// "acknowledged", "cleared", "ambiguous" or "unknown".
+/// What `ack GIVEN` means, from the open alarms and the stored events whose id or alarm id starts
+/// with `given` (store::alarm_events).
+struct ack_target {
+  std::string alarm;  ///< the open alarm to acknowledge; empty when refused
+  /// When refused: "ambiguous", "acknowledged", "cleared", "unknown" or "not_acknowledged" (a bus
+  /// fault, which ends when the bus answers again).
   std::string state;
-  std::string message;
-  /// The one alarm the stored events name (by its own id or an escalation's), when they name one.
-  std::string alarm;
+  std::string message;  ///< the refusal
 };
-past_alarm explain_past_alarm(std::string_view given, const std::vector<event>& stored);
-
-/// The refusal for a prefix that several open alarms share, naming each.
-std::string ambiguous_open_alarms(std::string_view given, const std::vector<open_alarm>& matching);
+ack_target resolve_ack(std::string_view given, const std::vector<open_alarm>& open,
+                       const std::vector<event>& stored);
 
 }  // namespace firegate

@@ -22,6 +22,7 @@
 
 #include <unistd.h>
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 namespace firegate {
@@ -428,48 +429,44 @@ void control_api::alarms(const session_ptr& s, const json& id, const json& args)
 }
 
 void control_api::ack(const session_ptr& s, const json& id, json args) {
-  const auto given = args.value("alarm_id", std::string());
+  auto given = args.value("alarm_id", std::string());
+  std::transform(given.begin(), given.end(), given.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (auto problem = alarm_id_problem(given); !problem.empty()) {
     s->send(refuse(id, "bad_request", std::move(problem)));
     return s->done();
   }
-  const auto matching = open_alarms_matching(src_.rules.open_alarms(), given);
-  if (matching.size() > 1) {
-    auto out = refuse(id, "refused", ambiguous_open_alarms(given, matching));
-    out["state"] = "ambiguous";
-    s->send(out);
-    return s->done();
-  }
-  if (matching.size() == 1) {
-    args["alarm_id"] = matching.front().id;
+  if (const auto* exact = open_alarm_exactly(src_.rules.open_alarms(), given);
+      exact != nullptr && exact->kind != event_kind::bus_offline) {
+    args["alarm_id"] = exact->id;
     return alarm_command(s, id, "ack", std::move(args));
   }
-  // No open alarm has it: the stored events say whether it was acknowledged, cleared, or never
-  // here, or name an escalation of an open alarm.
+  // A prefix is unique only if no other alarm, open or past, starts with it; an alarm not open is
+  // explained from its stored events (acknowledged, cleared, unknown), an escalation's id followed.
   store_.post([this, s, id, given, args = std::move(args)](store& st) mutable {
-    std::optional<past_alarm> past;
+    std::optional<std::vector<event>> stored;
     std::string failed;
     try {
-      past = explain_past_alarm(given, st.alarm_events(given));
+      stored = st.alarm_events(given);
     } catch (const store_error& e) {
       failed = e.what();
     }
-    asio::post(io_, [this, s, id, past = std::move(past), failed, args = std::move(args)]() mutable {
-      if (!past) {
-        s->send(refuse(id, "failed", fmt::format("the event history cannot be read: {}", failed)));
-        return s->done();
-      }
-      const auto open = src_.rules.open_alarms();
-      if (!past->alarm.empty() &&
-          std::any_of(open.begin(), open.end(), [&](const open_alarm& a) { return a.id == past->alarm; })) {
-        args["alarm_id"] = past->alarm;
-        return alarm_command(s, id, "ack", std::move(args));
-      }
-      auto out = refuse(id, "refused", past->message);
-      out["state"] = past->state;
-      s->send(out);
-      s->done();
-    });
+    asio::post(io_,
+               [this, s, id, given, stored = std::move(stored), failed, args = std::move(args)]() mutable {
+                 if (!stored) {
+                   s->send(refuse(id, "failed", fmt::format("the event history cannot be read: {}", failed)));
+                   return s->done();
+                 }
+                 const auto target = resolve_ack(given, src_.rules.open_alarms(), *stored);
+                 if (!target.alarm.empty()) {
+                   args["alarm_id"] = target.alarm;
+                   return alarm_command(s, id, "ack", std::move(args));
+                 }
+                 auto out = refuse(id, "refused", target.message);
+                 out["state"] = target.state;
+                 s->send(out);
+                 s->done();
+               });
   });
 }
 

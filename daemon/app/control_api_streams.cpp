@@ -196,8 +196,7 @@ json control_api::config_json() const {
             {"heartbeat_s", site_.mqtt.heartbeat.count()},
             {"commands", site_.mqtt.commands},
             {"command_max_age_s", site_.mqtt.command_max_age.count()}};
-  if (!site_.mqtt.command_key.empty())
-    mqtt["derived"] = {{"command_key_file", "set: commands must be signed (the key is not shown)"}};
+  if (!site_.mqtt.command_key_file.empty()) mqtt["command_key_file"] = site_.mqtt.command_key_file;
   if (site_.mqtt.tls) {
     const auto& t = *site_.mqtt.tls;
     mqtt["tls"] = {{"ca_file", t.ca_file},

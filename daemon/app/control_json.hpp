@@ -117,7 +117,13 @@ inline void put_settings(json& into, const config::settings_list& list) {
   for (const auto& s : list) {
     json v;
     std::visit([&](const auto& x) { v = x; }, s.value);
-    (s.derived ? derived : keys)[s.key] = std::move(v);
+    auto& into_keys = s.derived ? derived : keys;
+    // "tls.ca_file": the key ca_file of the bus's [tls] table.
+    if (const auto dot = s.key.find('.'); dot != std::string::npos) {
+      into_keys[s.key.substr(0, dot)][s.key.substr(dot + 1)] = std::move(v);
+    } else {
+      into_keys[s.key] = std::move(v);
+    }
   }
   into["settings"] = std::move(keys);
   if (!derived.empty()) into["derived"] = std::move(derived);

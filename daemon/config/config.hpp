@@ -104,6 +104,8 @@ struct mqtt_uplink_config {
   std::chrono::seconds command_max_age{300};
   /// When set (command_key_file), only commands signed with it are taken (never logged).
   std::string command_key;
+  /// Where it was read from (absolute): shown by `config show`, the key itself never.
+  std::string command_key_file;
   bool operator==(const mqtt_uplink_config&) const = default;
 };
 

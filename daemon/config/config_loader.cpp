@@ -186,6 +186,7 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
     // 32), one final newline not counted. Checked before it is read: a regular file, small, and
     // nobody's but the owner's and the group's.
     const auto path = (base / key_file).lexically_normal();
+    m.command_key_file = path.string();
     std::error_code ec;
     const auto st = std::filesystem::status(path, ec);
     const auto others = std::filesystem::perms::others_all;
@@ -325,7 +326,9 @@ linkage_config parse_linkage(config_node& node, const gateway_file& f) {
   if (!l.device.empty() && known("device", l.device) && !l.write.empty()) {
     const auto* described = f.catalogue.find(l.device);
     const auto writes = described ? described->writes() : std::vector<std::string>{};
-    if (std::find(writes.begin(), writes.end(), l.write) == writes.end()) {
+    // A device whose profile could not be loaded has its own error: nothing more here.
+    const bool profile_missing = described == nullptr || described->model_name().empty();
+    if (!profile_missing && std::find(writes.begin(), writes.end(), l.write) == writes.end()) {
       node.error("write", writes.empty()
                               ? fmt::format("\"{}\" has nothing that can be written", l.device)
                               : fmt::format("\"{}\" has no write \"{}\";{} its writes are: {}", l.device,

@@ -71,6 +71,10 @@ class config_node {
   void error(std::string message);
   /// Records every key that no getter read as unknown, with the keys that are known.
   void finish();
+  /// Takes `key` as known without reading it: a table that cannot be checked because what it
+  /// refers to is missing (a device's rule overrides when its profile could not be loaded), whose
+  /// root cause is reported once elsewhere.
+  void skip(std::string_view key) { read_.emplace(key); }
   /// Errors recorded so far in the whole file (this node's and every other's).
   std::size_t error_count() const;
 

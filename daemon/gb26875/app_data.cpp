@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 namespace firegate::gb26875 {
@@ -364,6 +365,15 @@ std::string_view analog_type_name(std::int64_t code) {
   return it == names.end() ? std::string_view("unknown") : it->second;
 }
 
+std::string analog_value_text(std::int64_t code, std::int64_t raw) {
+  // Each of these types counts in tenths of its unit, as the standard's list of analog types says.
+  static const std::map<std::int64_t, std::string_view> tenths{
+      {3, "°C"}, {4, "MPa"}, {6, "%LEL"}, {8, "V"}, {9, "A"}};
+  const auto it = tenths.find(code);
+  if (it == tenths.end()) return {};
+  return fmt::format("{:.1f} {}", static_cast<double>(raw) / 10.0, it->second);
+}
+
 std::string status_bits(status_kind kind, std::int64_t value) {
   static constexpr std::array<std::string_view, 14> system{"normal",
                                                            "fire alarm",
@@ -413,6 +423,7 @@ std::vector<std::string> describe(const app_data& d) {
                               d.objects.size() == 1 ? "" : "s"));
   for (std::size_t i = 0; i < d.objects.size(); ++i) {
     const auto& o = d.objects[i];
+    std::optional<std::int64_t> analog_type;  // the object's, for its value's unit
     for (std::size_t f = 0; f < t->fields.size() && f < o.values.size(); ++f) {
       const auto& spec = t->fields[f];
       const auto& v = o.values[f];
@@ -421,7 +432,14 @@ std::vector<std::string> describe(const app_data& d) {
         text = std::to_string(*n);
         if (spec.name == "system type") text += fmt::format(" ({})", system_type_name(*n));
         if (spec.name == "component type") text += fmt::format(" ({})", component_type_name(*n));
-        if (spec.name == "analog type") text += fmt::format(" ({})", analog_type_name(*n));
+        if (spec.name == "analog type") {
+          text += fmt::format(" ({})", analog_type_name(*n));
+          analog_type = *n;
+        }
+        if (spec.name == "analog value" && analog_type) {
+          if (const auto value = analog_value_text(*analog_type, *n); !value.empty())
+            text += fmt::format(" ({})", value);
+        }
         if (spec.name == "component address") text = fmt::format("{} (0x{:08X})", *n, *n);
         if (spec.name == "status")
           text += fmt::format(" (0x{:04X}: {})", *n, status_bits(status_kind::system, *n));

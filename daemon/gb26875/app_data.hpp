@@ -85,6 +85,9 @@ std::string_view system_type_name(std::int64_t code);
 std::string_view component_type_name(std::int64_t code);
 /// Analog types (3 temperature 0.1 °C, ...; 128-255 user-defined).
 std::string_view analog_type_name(std::int64_t code);
+/// The engineering value of `raw` for analog type `code` with its unit ("65.3 °C" for 653 of type
+/// 3), from the resolutions the standard gives; empty for a type without one (user-defined).
+std::string analog_value_text(std::int64_t code, std::int64_t raw);
 /// The set bits of a status word by name ("normal, fire alarm"), per kind of status.
 enum class status_kind : std::uint8_t { system, component, uitd, operation };
 std::string status_bits(status_kind kind, std::int64_t value);

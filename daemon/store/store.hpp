@@ -232,8 +232,9 @@ class store {
   /// `device` (empty: every device).
   std::vector<event> event_history(const std::string& device, std::size_t limit,
                                    std::uint64_t before_seq = 0);
-  /// Events whose id or alarm id starts with `prefix` (hex digits and dashes only), oldest first, at
-  /// most `limit`: what became of an alarm that is no longer open.
+  /// Events whose id or alarm id starts with `prefix` (hex digits and dashes only), newest first, at
+  /// most `limit` (an alarm's acknowledgement and end are among its newest): which alarms a prefix
+  /// names, and what became of one that is no longer open.
   std::vector<event> alarm_events(const std::string& prefix, std::size_t limit = 200);
   /// The last reading of each point of `device`, looked for among the newest `scan` readings.
   std::vector<reading> latest_readings(const std::string& device, std::size_t scan = 500000);

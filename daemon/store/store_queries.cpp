@@ -49,7 +49,7 @@ std::vector<event> store::alarm_events(const std::string& prefix, std::size_t li
   // GLOB with a literal prefix uses the id and alarm id indexes; the caller allows no wildcard.
   std::vector<event> out;
   const auto sql = fmt::format(
-      "SELECT {} FROM events WHERE id GLOB ?1 OR alarm_id GLOB ?1 ORDER BY seq LIMIT ?2", event_columns);
+      "SELECT {} FROM events WHERE id GLOB ?1 OR alarm_id GLOB ?1 ORDER BY seq DESC LIMIT ?2", event_columns);
   statement s(*this, sql.c_str());
   s.bind(1, prefix + "*").bind(2, static_cast<std::int64_t>(limit));
   while (s.step()) out.push_back(event_of_row(s.raw()));

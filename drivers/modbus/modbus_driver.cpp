@@ -107,7 +107,10 @@ void parse_common(modbus_bus_settings& s, config::config_node& bus, std::span<co
         m.reports = config::device_reports(d.node, *m.profile->described);
       } else if (names.empty()) {
         without_profiles.push_back(d.common.name);
+        for (const char* key : {"rules", "report"}) d.node.skip(key);  // the folder is the error
       } else {
+        // Its rule and report overrides cannot be checked without the profile: one error, this one.
+        for (const char* key : {"rules", "report"}) d.node.skip(key);
         d.node.error("profile",
                      fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
                                  config::profile_folders_text(config::profile_folders(context, "modbus")),

@@ -1,5 +1,6 @@
 #include "technician.hpp"
 
+#include "domain/catalogue.hpp"
 #include "modbus_error.hpp"
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 namespace firegate::modbus {
 
@@ -117,6 +119,18 @@ std::vector<read_key> identification_reads(const profile_library& library) {
   return out;
 }
 
+namespace {
+
+/// The value of point `p` of block `b` in what the unit answered to that block's read.
+double value_read(const point_def& p, const read_block& b, const std::vector<std::uint16_t>& regs) {
+  const auto offset = static_cast<std::size_t>(p.address - b.request.address);
+  return is_bit_read(b.request.function)
+             ? decode_bit(p, regs[offset] != 0).value
+             : decode_registers(p, std::span(regs).subspan(offset, register_span(p))).value;
+}
+
+}  // namespace
+
 std::vector<std::string> matching_profiles(const profile_library& library,
                                            const std::map<read_key, std::vector<std::uint16_t>>& answers) {
   std::vector<std::pair<std::size_t, std::string>> fits;
@@ -132,12 +146,7 @@ std::vector<std::string> matching_profiles(const profile_library& library,
       for (auto i : b.points) {
         const auto& p = profile->points[i];
         if (p.labels.empty()) continue;
-        const auto offset = static_cast<std::size_t>(p.address - b.request.address);
-        const auto value =
-            is_bit_read(b.request.function)
-                ? decode_bit(p, it->second[offset] != 0).value
-                : decode_registers(p, std::span(it->second).subspan(offset, register_span(p))).value;
-        if (!config::has_label(p.labels, value)) {
+        if (!config::has_label(p.labels, value_read(p, b, it->second))) {
           fit = false;
           break;
         }
@@ -151,6 +160,103 @@ std::vector<std::string> matching_profiles(const profile_library& library,
   std::vector<std::string> out;
   for (auto& f : fits) out.push_back(std::move(f.second));
   return out;
+}
+
+namespace {
+
+/// The labelled points of `profile` whose value was read, with that value's name: what confirms it.
+std::vector<std::string> confirmations(const device_profile& profile,
+                                       const std::map<read_key, std::vector<std::uint16_t>>& answers) {
+  std::vector<std::string> out;
+  for (const auto& b : profile.gapless_blocks) {
+    const auto it = answers.find({b.request.function, b.request.address, b.request.count});
+    if (it == answers.end() || it->second.size() != b.request.count) continue;
+    for (auto i : b.points) {
+      const auto& p = profile.points[i];
+      if (p.labels.empty()) continue;
+      const auto key = label_key(value_read(p, b, it->second));
+      const auto label = key ? p.labels.find(*key) : p.labels.end();
+      if (label != p.labels.end())
+        out.push_back(fmt::format("{} reads {} ({})", p.name, *key, label->second));
+    }
+  }
+  return out;
+}
+
+std::string table_name(register_table t) {
+  switch (t) {
+    case register_table::coil:
+      return "coil";
+    case register_table::discrete_input:
+      return "discrete input";
+    case register_table::input:
+      return "input register";
+    case register_table::holding:
+      return "holding register";
+  }
+  return "register";
+}
+
+/// Where two fitting profiles read the same register as different things: what tells them apart.
+std::string difference(const device_profile& a, const device_profile& b) {
+  for (const auto& p : a.points) {
+    const auto other = std::find_if(b.points.begin(), b.points.end(), [&](const point_def& q) {
+      return q.table == p.table && q.address == p.address;
+    });
+    if (other == b.points.end()) {
+      return fmt::format("{} {} (0x{:04X}) is {}'s {}{}, which {} does not have", table_name(p.table),
+                         p.address, p.address, a.name, p.name, p.unit.empty() ? "" : " in " + p.unit, b.name);
+    }
+    if (other->name != p.name || other->unit != p.unit) {
+      return fmt::format("{} {} (0x{:04X}) is {}'s {}{} but {}'s {}{}", table_name(p.table), p.address,
+                         p.address, a.name, p.name, p.unit.empty() ? "" : " (" + p.unit + ")", b.name,
+                         other->name, other->unit.empty() ? "" : " (" + other->unit + ")");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string identity_text(const profile_library& library,
+                          const std::map<read_key, std::vector<std::uint16_t>>& answers,
+                          const std::vector<std::string>& profiles, std::size_t reads) {
+  if (profiles.empty()) {
+    return fmt::format("answers, but fits no shipped profile ({} of {} reads answered)", answers.size(),
+                       reads);
+  }
+  // Registers that all read one value (blank ones read 0) fit many maps by chance.
+  std::set<std::uint16_t> values;
+  for (const auto& [key, regs] : answers) values.insert(regs.begin(), regs.end());
+  if (profiles.size() == 1) {
+    const auto& p = *library.at(profiles.front());
+    const auto confirmed = confirmations(p, answers);
+    if (values.size() <= 1) {
+      return fmt::format(
+          "may be {}: every register it answered reads {}, as blank registers of any device would; check its "
+          "nameplate",
+          p.name, values.empty() ? 0 : *values.begin());
+    }
+    if (confirmed.empty()) {
+      return fmt::format(
+          "may be {}: it answers {}'s reads, but nothing read could confirm it (no value {} names was read); "
+          "a "
+          "meter of another make answers the same: check its nameplate",
+          p.name, p.name, p.name);
+    }
+    return fmt::format("looks like {} ({})", p.name, fmt::join(confirmed, ", "));
+  }
+  std::string names;
+  for (std::size_t i = 0; i < profiles.size(); ++i)
+    names += (i == 0 ? "" : i + 1 == profiles.size() ? " or " : ", ") + profiles[i];
+  std::vector<std::string> apart;
+  for (std::size_t i = 1; i < profiles.size(); ++i) {
+    if (auto d = difference(*library.at(profiles.front()), *library.at(profiles[i])); !d.empty())
+      apart.push_back(std::move(d));
+  }
+  return fmt::format("could be {}: what it answered fits each{}", names,
+                     apart.empty() ? std::string("; nothing read tells them apart: check its nameplate")
+                                   : fmt::format("; to tell them apart: {}", fmt::join(apart, "; ")));
 }
 
 namespace {
@@ -198,10 +304,7 @@ struct identification : std::enable_shared_from_this<identification> {
     id.answered = answered;
     if (answered) {
       id.profiles = matching_profiles(*library, answers);
-      id.detail = id.profiles.empty()
-                      ? fmt::format("answers, but fits no shipped profile ({} of {} reads answered)",
-                                    answers.size(), reads.size())
-                      : fmt::format("looks like {}", fmt::join(id.profiles, " or "));
+      id.detail = identity_text(*library, answers, id.profiles, reads.size());
     } else {
       id.detail = last_error.empty() ? "no answer" : last_error;
     }

@@ -54,4 +54,12 @@ std::vector<read_key> identification_reads(const profile_library& library);
 std::vector<std::string> matching_profiles(const profile_library& library,
                                            const std::map<read_key, std::vector<std::uint16_t>>& answers);
 
+/// What scan says of a unit that answered, and how sure it is: "looks like SD-1" when one profile
+/// fits and a value it names confirms it (its state reads 0, normal); "may be X" when one fits but
+/// nothing read could confirm it (a generic meter answers any holding read); "could be A, B or C"
+/// with the register that tells them apart when several fit; or that none fits.
+std::string identity_text(const profile_library& library,
+                          const std::map<read_key, std::vector<std::uint16_t>>& answers,
+                          const std::vector<std::string>& profiles, std::size_t reads);
+
 }  // namespace firegate::modbus

@@ -97,7 +97,10 @@ std::shared_ptr<const config::driver_settings> parse_bus(config::config_node& bu
         }
       } else if (names.empty()) {
         without_profiles.push_back(d.common.name);
+        for (const char* key : {"rules", "report"}) d.node.skip(key);  // the folder is the error
       } else {
+        // Its rule and report overrides cannot be checked without the profile: one error, this one.
+        for (const char* key : {"rules", "report"}) d.node.skip(key);
         d.node.error("profile",
                      fmt::format("\"{}\" is not a profile in {};{} known: {}", *p,
                                  config::profile_folders_text(config::profile_folders(context, "mqtt")),
@@ -147,19 +150,30 @@ std::vector<device_description> ingest_bus_settings::describe() const {
 }
 
 config::settings_list ingest_bus_settings::summary() const {
-  // The password and the TLS table's files are not shown (a secret, and a table of their own): a
-  // `tls` entry says whether it is on.
-  return {{"host", host},
-          {"port", std::int64_t{port}},
-          {"client_id", client_id},
-          {"username", username},
-          {"keepalive_s", std::int64_t{keepalive.count()}},
-          {"persistent_session", persistent_session},
-          {"mqtt_version", std::string(mqtt5 ? "5" : "3.1.1")},
-          {"max_rate", max_rate},
-          {"burst", burst},
-          {"queue_limit", static_cast<std::int64_t>(queue_limit)},
-          {"tls", std::string(tls ? "on ([tls] table not shown)" : "off"), true}};
+  // Secrets are shown as "(redacted)" (config show prints them as comments); the TLS table's keys
+  // as tls.KEY, a table of its own.
+  config::settings_list out{{"host", host},
+                            {"port", std::int64_t{port}},
+                            {"client_id", client_id},
+                            {"username", username},
+                            {"keepalive_s", std::int64_t{keepalive.count()}},
+                            {"persistent_session", persistent_session},
+                            {"mqtt_version", std::string(mqtt5 ? "5" : "3.1.1")},
+                            {"max_rate", max_rate},
+                            {"burst", burst},
+                            {"queue_limit", static_cast<std::int64_t>(queue_limit)}};
+  if (!password.empty()) out.push_back({"password", std::string("(redacted)")});
+  if (tls) {
+    for (const auto& [key, value] : {std::pair{"tls.ca_file", tls->ca_file},
+                                     {"tls.ca_path", tls->ca_path},
+                                     {"tls.cert_file", tls->cert_file},
+                                     {"tls.key_file", tls->key_file}}) {
+      if (!value.empty()) out.push_back({key, value});
+    }
+    if (!tls->key_password.empty()) out.push_back({"tls.key_password", std::string("(redacted)")});
+    out.push_back({"tls.verify", tls->verify});
+  }
+  return out;
 }
 
 config::settings_list ingest_bus_settings::device_summary(const std::string& device) const {

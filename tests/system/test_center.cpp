@@ -70,7 +70,7 @@ TEST_CASE(
   center.send("unshield smoke-2");
   REQUIRE(wait_event_where(platform, "device_unshielded", [](const json&) { return true; }));
 
-  // Mistakes are answered on the console, and nothing is sent.
+  // Mistakes are answered on the console.
   center.send("ack 9 real");
   CHECK(center_says("?? no alert #9"));
   center.send("ack 1 maybe");

@@ -22,6 +22,12 @@ TEST_CASE(
   broker mosquitto(dir);
   simulator sim(dir, std::vector<std::string>{"--devices", "SD-1:1", "EFD-4T:2"});
   auto text = sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1);
+  // Signed commands: the key's file is part of the configuration and carries over.
+  std::ofstream(dir / "command.key") << std::string(64, 'a') << "\n";
+  std::filesystem::permissions(dir / "command.key",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  text.replace(text.find("keepalive_s = 5\n"), 16,
+               "keepalive_s = 5\ncommand_key_file = \"" + (dir / "command.key").string() + "\"\n");
   // The issue's example: an EFD-4T whose leakage the site sets at 500 mA, its profile at 300; a
   // smoke detector that sends its smoke value every poll; a rule switched off.
   text += R"([devices.report.smoke]
@@ -56,6 +62,7 @@ at_least_every_s = 600
     first = shown.doc();
     // Numbers as numbers; the overrides in force beside the profile's.
     CHECK(first["uplink"]["mqtt"]["telemetry_rate"].is_number_integer());
+    CHECK(first["uplink"]["mqtt"]["command_key_file"] == (dir / "command.key").string());
     CHECK(first["buses"][0]["settings"]["timeout_ms"] == 500);
     CHECK_FALSE(first["buses"][0]["settings"].contains("broadcast_turnaround_ms"));  // a TCP bus
     const auto* efd = find_by(first["devices"], "name", "efd-1");

@@ -149,4 +149,41 @@ TEST_CASE("firegatectl: gb26875 decode prints a captured frame field by field an
   auto junk = ctl(dir, {"gb26875", "decode", "40 40 zz"});
   CHECK(junk.exit == 2);
   CHECK(junk.out.find("'z' at position 7 is not a hex digit") != std::string::npos);
+
+  // The worked example in engineering units, with its addresses as the configuration writes them
+  // (uitd_address = 889, centre_address = 88888).
+  CHECK(ok.out.find("analog value = 653 (65.3 °C)") != std::string::npos);
+  CHECK(ok.out.find("source       889 (79 03 00 00 00 00)") != std::string::npos);
+  CHECK(ok.out.find("destination  88888 (38 5B 01 00 00 00)") != std::string::npos);
+  CHECK(js.doc().value("source", 0) == 889);
+
+  // A log of hex lines: two frames, a line of noise between them, one frame cut off at the end.
+  const std::string time_frame =
+      "40 40 01 00 01 01 20 3A 09 1A 09 0C 79 03 00 00 00 00 38 5B 01 00 00 00 08 00 02 1C 01 02 3A 09 1A 09 "
+      "0C "
+      "40 23 23";
+  std::ofstream(dir / "frames.txt") << example << "\n00 11 22\n"
+                                    << time_frame << "\n"
+                                    << example.substr(0, 30) << "\n";
+  auto many = ctl(dir, {"gb26875", "decode", "-f", (dir / "frames.txt").string()});
+  INFO(many.out);
+  CHECK(many.exit == 0);
+  CHECK(many.out.find("-- frame 1 --") != std::string::npos);
+  CHECK(many.out.find("-- frame 2 --") != std::string::npos);
+  CHECK(many.out.find("type 28 (UITD system time)") != std::string::npos);
+  CHECK(
+      many.out.find("2 frames, 0 not a frame, 3 bytes outside any frame, 10 bytes of a frame cut off at the "
+                    "end") != std::string::npos);
+  // The same bytes as a raw capture (what tcpdump -w's payload holds), through standard input.
+  std::string raw;
+  for (const auto& hex : {example, time_frame}) {
+    std::istringstream digits(hex);
+    for (std::string byte; digits >> byte;) raw += static_cast<char>(std::stoi(byte, nullptr, 16));
+  }
+  std::ofstream(dir / "capture.bin", std::ios::binary) << raw;
+  auto captured = ctl(dir, {"gb26875", "decode", "-f", (dir / "capture.bin").string()});
+  CHECK(captured.exit == 0);
+  CHECK(captured.out.find("2 frames, 0 not a frame, 0 bytes outside any frame (read as raw bytes") !=
+        std::string::npos);
+  CHECK(captured.out.find("analog value = 653 (65.3 °C)") != std::string::npos);
 }

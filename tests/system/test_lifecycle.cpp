@@ -72,6 +72,26 @@ TEST_CASE("check-config: 0 for the shipped example - 1 with every error listed f
   CHECK(out.find("3 error(s)") != std::string::npos);
 }
 
+TEST_CASE("check-config: the example copied without its profiles fails with the root cause only") {
+  // As an installer copies it to /etc/firegate without the profiles folder beside it, on a box
+  // where the package's shipped folder is not installed either: the missing folders are the
+  // error, and nothing that follows from them (rule overrides, linkage writes) is reported as
+  // a mistake of its own.
+  temp_dir dir;
+  std::filesystem::copy_file(source_dir() + "/config/firegate.toml", dir / "firegate.toml");
+  auto text = read_text((dir / "firegate.toml").string());
+  text = std::regex_replace(text, std::regex("\\[profiles\\]\n"),
+                            "[profiles]\nshipped = \"" + (dir / "no-shipped").string() + "\"\n");
+  std::ofstream(dir / "firegate.toml") << text;
+  std::string out;
+  CHECK(run({firegated_path(), "--check-config", (dir / "firegate.toml").string()}, dir, out) == 1);
+  INFO(out);
+  CHECK(out.find("(profiles): no such folder") != std::string::npos);
+  CHECK(out.find("unknown key") == std::string::npos);
+  CHECK(out.find("has nothing that can be written") == std::string::npos);
+  CHECK(out.find("fix that folder first") != std::string::npos);  // each bus points at it
+}
+
 TEST_CASE(
     "check-config: an RS-485 line whose schedules cannot fit its time - a warning with the fix, exit 0") {
   temp_dir dir;

@@ -32,9 +32,9 @@ TEST_CASE("ack wait: doubled by each timeout up to 5 minutes - ack_timeout_s ove
 
 TEST_CASE("ack wait: each message is timed from its own publish, not from the previous acknowledgement") {
   ack_wait w;
-  w.sent(1, wait_t0);
-  w.sent(2, wait_t0 + 5s);
-  w.sent(3, wait_t0 + 9s);
+  w.sent(1, 10s, wait_t0);
+  w.sent(2, 10s, wait_t0 + 5s);
+  w.sent(3, 10s, wait_t0 + 9s);
   // Acknowledged in order, one second apart: each took its own time since its publish.
   CHECK(w.acknowledged(1, 10s, wait_t0 + 11s) == 11s);
   CHECK(w.acknowledged(2, 10s, wait_t0 + 12s) == 7s);
@@ -42,10 +42,10 @@ TEST_CASE("ack wait: each message is timed from its own publish, not from the pr
   CHECK(w.in_flight() == 0);
   // Not timed here (sent before a reconnect, or twice acknowledged): nothing to say.
   CHECK_FALSE(w.acknowledged(3, 10s, wait_t0 + 14s));
-  w.sent(4, wait_t0 + 15s);
+  w.sent(4, 10s, wait_t0 + 15s);
   w.forget(4);
   CHECK_FALSE(w.acknowledged(4, 10s, wait_t0 + 16s));
-  w.sent(5, wait_t0 + 17s);
+  w.sent(5, 10s, wait_t0 + 17s);
   w.forget_all();
   CHECK(w.in_flight() == 0);
 }
@@ -61,10 +61,10 @@ TEST_CASE(
   auto now = wait_t0;
   std::int64_t id = 0;
   for (int round = 0; round < 10; ++round) {
-    w.sent(++id, now);  // the large one
+    w.sent(++id, 10s, now);  // the large one
     const auto large = id;
     for (int i = 0; i < 3; ++i) {  // small ones behind it, each acknowledged in a second
-      w.sent(++id, now + std::chrono::seconds(4 * i));
+      w.sent(++id, 10s, now + std::chrono::seconds(4 * i));
       CHECK(w.acknowledged(id, 10s, now + std::chrono::seconds(4 * i + 1)) == 1s);
       CHECK(w.current(10s, now + std::chrono::seconds(4 * i + 1)) == 20s);
     }
@@ -99,7 +99,7 @@ TEST_CASE("ack wait: a calm spell of three times the wait takes one doubling bac
     ack_wait w;
     w.timed_out(10s, wait_t0);
     for (int s = 0; s < 59; ++s) {
-      w.sent(s, wait_t0 + std::chrono::seconds(s));
+      w.sent(s, 10s, wait_t0 + std::chrono::seconds(s));
       w.acknowledged(s, 10s, wait_t0 + std::chrono::seconds(s) + 2s);  // within half the wait (10 s)
     }
     CHECK(w.current(10s, wait_t0 + 59s) == 20s);
@@ -108,7 +108,7 @@ TEST_CASE("ack wait: a calm spell of three times the wait takes one doubling bac
   SECTION("an acknowledgement that needed more than half the wait starts the spell again") {
     ack_wait w;
     w.timed_out(10s, wait_t0);
-    w.sent(1, wait_t0 + 40s);
+    w.sent(1, 10s, wait_t0 + 40s);
     w.acknowledged(1, 10s, wait_t0 + 51s);  // 11 s: more than 10 s, the wait one step down
     CHECK(w.current(10s, wait_t0 + 110s) == 20s);
     CHECK(w.current(10s, wait_t0 + 111s) == 10s);
@@ -116,7 +116,7 @@ TEST_CASE("ack wait: a calm spell of three times the wait takes one doubling bac
   SECTION("a message in flight for more than half the wait holds the spell") {
     ack_wait w;
     w.timed_out(10s, wait_t0);
-    w.sent(1, wait_t0 + 45s);
+    w.sent(1, 10s, wait_t0 + 45s);
     CHECK(w.current(10s, wait_t0 + 55s) == 20s);
     CHECK(w.current(10s, wait_t0 + 70s) == 20s);  // out for 25 s: the link may need the 20 s
     w.forget(1);
@@ -130,4 +130,15 @@ TEST_CASE("ack wait: a calm spell of three times the wait takes one doubling bac
     CHECK(w.current(10s, wait_t0 + 170s) == 20s);
     CHECK(w.current(10s, wait_t0 + 230s) == 10s);
   }
+}
+
+TEST_CASE(
+    "ack wait: a wait that eases does not cut short the deadline of a message sent under the longer one") {
+  ack_wait w;
+  w.timed_out(10s, wait_t0);
+  w.sent(1, 10s, wait_t0 + 55s);                // under the doubled wait, 20 s
+  CHECK(w.current(10s, wait_t0 + 60s) == 10s);  // the spell is over; it has been out only 5 s
+  CHECK(w.deadline(10s, wait_t0 + 60s) == 20s);
+  w.acknowledged(1, 10s, wait_t0 + 62s);
+  CHECK(w.deadline(10s, wait_t0 + 62s) == 10s);
 }

@@ -1,12 +1,12 @@
-// Which alarm `firegatectl ack ID` means (daemon/app/alarm_lookup.hpp): the whole id or a unique
-// prefix of an open alarm's, and otherwise what became of it, from its stored events.
+// Which alarm `firegatectl ack ID` means (daemon/app/alarm_lookup.hpp): the whole id, or a prefix
+// that no other alarm known here starts with, open or past; otherwise what became of it, from its
+// stored events.
 
 #include "app/alarm_lookup.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace firegate;
-using namespace std::chrono_literals;
 
 namespace {
 open_alarm open(std::string id, event_kind kind, std::string device) {
@@ -27,73 +27,74 @@ event stored(std::string id, event_kind kind, std::string alarm_id = {}, std::st
   e.verdict = std::move(verdict);
   return e;
 }
+const std::string fire = "8f9afc3c-fb41-4495-b311-4cd3d397bd73";
+const std::string fault = "8f9a0001-0000-4000-8000-000000000000";
 }  // namespace
 
-TEST_CASE("alarm lookup: a prefix names the one open alarm whose id starts with it - ambiguity lists each") {
-  const std::vector<open_alarm> now{
-      open("8f9afc3c-fb41-4495-b311-4cd3d397bd73", event_kind::fire_alarm, "smoke-1"),
-      open("8f9a0001-0000-4000-8000-000000000000", event_kind::device_fault, "smoke-2"),
-      open("8f9afc3c", event_kind::supervisory_alarm, "efd-1"),  // an id that is another's prefix
-      open("77aa0000-0000-4000-8000-000000000000", event_kind::device_shielded, "smoke-3"),
-  };
+TEST_CASE("alarm lookup: a prefix names one alarm only when no other, open or past, starts with it") {
   CHECK(alarm_id_problem("8f9a").empty());
   CHECK(alarm_id_problem("8f9").find("at least 4 characters") != std::string::npos);
   CHECK(alarm_id_problem("8f9*").find("not an alarm id") != std::string::npos);
   CHECK(alarm_id_problem("no-such-alarm").find("not an alarm id") != std::string::npos);
 
-  auto one = open_alarms_matching(now, "8f9afc3c-fb");
-  REQUIRE(one.size() == 1);
-  CHECK(one[0].device == "smoke-1");
-  // The whole of one id, though another id starts with it: that one is meant.
-  auto exact = open_alarms_matching(now, "8f9afc3c");
-  REQUIRE(exact.size() == 1);
-  CHECK(exact[0].device == "efd-1");
-  auto several = open_alarms_matching(now, "8f9a");
-  REQUIRE(several.size() == 3);
-  const auto text = ambiguous_open_alarms("8f9a", several);
-  CHECK(text.find("starts the id of 3 open alarms") != std::string::npos);
-  CHECK(text.find("8f9a0001-0000-4000-8000-000000000000 (device_fault on smoke-2") != std::string::npos);
-  CHECK(text.find("give more of the id") != std::string::npos);
-  // A shield is lifted, not acknowledged.
-  CHECK(open_alarms_matching(now, "77aa").empty());
+  const std::vector<open_alarm> now{
+      open(fire, event_kind::fire_alarm, "smoke-1"), open(fault, event_kind::device_fault, "smoke-2"),
+      open("77aa0000-0000-4000-8000-000000000000", event_kind::device_shielded, "smoke-3"),
+      open("5555aaaa-0000-4000-8000-000000000000", event_kind::bus_offline, "tcp-1")};
+  const std::vector<event> history{stored(fire, event_kind::fire_alarm),
+                                   stored(fault, event_kind::device_fault)};
+  REQUIRE(open_alarm_exactly(now, fire) != nullptr);
+  CHECK(open_alarm_exactly(now, "8f9afc3c") == nullptr);
+
+  CHECK(resolve_ack("8f9afc", now, history).alarm == fire);
+  const auto both = resolve_ack("8f9a", now, history);
+  CHECK(both.alarm.empty());
+  CHECK(both.state == "ambiguous");
+  CHECK(both.message.find("starts the id of 2 alarms") != std::string::npos);
+  CHECK(both.message.find(fault + " (device_fault on smoke-2 since") != std::string::npos);
+
+  // A cleared alarm whose id starts as the open fire's: the prefix no longer names the fire alone.
+  auto with_past = history;
+  with_past.push_back(stored("8f9afc3c-0000-4000-8000-00000000dead", event_kind::fire_alarm));
+  const auto past_too = resolve_ack("8f9afc3c", now, with_past);
+  CHECK(past_too.state == "ambiguous");
+  CHECK(past_too.message.find("8f9afc3c-0000-4000-8000-00000000dead (past)") != std::string::npos);
+
+  // A shield is lifted, not acknowledged; a bus fault ends when the bus answers.
+  CHECK(resolve_ack("77aa", now, {}).state == "unknown");
+  CHECK(resolve_ack("5555", now, {}).state == "not_acknowledged");
 }
 
 TEST_CASE("alarm lookup: no open alarm - acknowledged already, cleared, an escalation's id, or unknown") {
-  const std::string fire = "1234abcd-0000-4000-8000-000000000001";
-  SECTION("acknowledged, then cleared: who said what") {
-    const auto past = explain_past_alarm(
-        "1234", {stored(fire, event_kind::fire_alarm),
-                 stored("aaaa0000-0000-4000-8000-000000000002", event_kind::alarm_acknowledged, fire,
-                        "operator 12", "false"),
-                 stored("bbbb0000-0000-4000-8000-000000000003", event_kind::fire_recovery, fire)});
-    CHECK(past.state == "acknowledged");
-    CHECK(past.alarm == fire);
-    CHECK(past.message.find("fire_alarm on smoke-1") != std::string::npos);
-    CHECK(past.message.find("by operator 12 as false") != std::string::npos);
-  }
-  SECTION("cleared with no acknowledgement") {
-    const auto past = explain_past_alarm(
-        "1234abcd", {stored(fire, event_kind::fire_alarm),
-                     stored("bbbb0000-0000-4000-8000-000000000003", event_kind::fire_recovery, fire)});
-    CHECK(past.state == "cleared");
-    CHECK(past.message.find("without an acknowledgement") != std::string::npos);
-  }
-  SECTION("an escalation's own id names its alarm") {
-    const auto past = explain_past_alarm(
-        "cccc", {stored(fire, event_kind::fire_alarm),
-                 stored("cccc0000-0000-4000-8000-000000000004", event_kind::alarm_escalation, fire)});
-    CHECK(past.alarm == fire);
-  }
-  SECTION("two past alarms share the prefix") {
-    const auto past = explain_past_alarm(
-        "1234", {stored(fire, event_kind::fire_alarm),
-                 stored("1234ffff-0000-4000-8000-000000000009", event_kind::device_offline)});
-    CHECK(past.state == "ambiguous");
-    CHECK(past.alarm.empty());
-  }
-  SECTION("nothing stored") {
-    const auto past = explain_past_alarm("dead", {});
-    CHECK(past.state == "unknown");
-    CHECK(past.message.find("no alarm on this gateway has an id starting \"dead\"") != std::string::npos);
-  }
+  const std::string past = "1234abcd-0000-4000-8000-000000000001";
+  const std::vector<event> acked{
+      stored(past, event_kind::fire_alarm),
+      stored("aaaa0000-0000-4000-8000-000000000002", event_kind::alarm_acknowledged, past, "operator 12",
+             "false"),
+      stored("bbbb0000-0000-4000-8000-000000000003", event_kind::fire_recovery, past)};
+  const auto a = resolve_ack("1234", {}, acked);
+  CHECK(a.state == "acknowledged");
+  CHECK(a.message.find("fire_alarm on smoke-1") != std::string::npos);
+  CHECK(a.message.find("by operator 12 as false") != std::string::npos);
+  // The acknowledgement's own id names no alarm.
+  CHECK(resolve_ack("aaaa", {}, acked).state == "unknown");
+
+  const std::vector<event> cleared{
+      stored(past, event_kind::fire_alarm),
+      stored("bbbb0000-0000-4000-8000-000000000003", event_kind::fire_recovery, past)};
+  const auto c = resolve_ack("1234abcd", {}, cleared);
+  CHECK(c.state == "cleared");
+  CHECK(c.message.find("without an acknowledgement") != std::string::npos);
+
+  // An escalation's own id names its alarm, which is acknowledged when it is open.
+  const std::vector<event> escalated{
+      stored(past, event_kind::fire_alarm),
+      stored("cccc0000-0000-4000-8000-000000000004", event_kind::alarm_escalation, past)};
+  CHECK(resolve_ack("cccc0000-0000-4000-8000-000000000004", {open(past, event_kind::fire_alarm, "smoke-1")},
+                    escalated)
+            .alarm == past);
+
+  CHECK(resolve_ack("dead", {}, {}).state == "unknown");
+  CHECK(resolve_ack("dead", {}, {}).message.find("no alarm on this gateway has an id starting \"dead\"") !=
+        std::string::npos);
 }

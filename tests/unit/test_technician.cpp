@@ -4,7 +4,11 @@
 #include "modbus/technician.hpp"
 #include "support.hpp"
 
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
+
+#include <fstream>
+#include <tuple>
 
 using namespace firegate;
 using namespace firegate::modbus;
@@ -80,4 +84,57 @@ TEST_CASE("raw registers: a request outside what Modbus allows is refused before
   r.values = {1};
   refusal(r);
   CHECK(sent);
+}
+
+TEST_CASE(
+    "scan: how sure a guess is - a value a profile names, blank registers, several profiles told apart") {
+  const auto library = shipped();
+  const auto& sd1 = *library.at("SD-1");
+  // An SD-1 as it answers: state 0 (normal), 0.25 dB/m, 21.5 °C, 24.00 V.
+  std::map<read_key, std::vector<std::uint16_t>> answers;
+  for (const auto& b : sd1.gapless_blocks) {
+    std::vector<std::uint16_t> regs(b.request.count, 7);
+    if (b.request.address == 0 && b.request.count >= 4) regs = {0, 25, 215, 2400};
+    answers[{b.request.function, b.request.address, b.request.count}] = regs;
+  }
+  REQUIRE(matching_profiles(library, answers) == std::vector<std::string>{"SD-1"});
+  CHECK(identity_text(library, answers, {"SD-1"}, 3) == "looks like SD-1 (state reads 0 (normal))");
+  // Every register 0, as blank ones read: it fits, but says nothing.
+  const auto blank = answers_of(sd1, 0);
+  CHECK(identity_text(library, blank, matching_profiles(library, blank), 3)
+            .starts_with("may be SD-1: every register it answered reads 0"));
+
+  // Two makes of meter that fit the same answers: named both, with the register that differs.
+  test::temp_dir dir;
+  std::filesystem::create_directories(dir / "modbus");
+  for (const auto& [name, second, unit] :
+       {std::tuple{"METER-A", "current", "A"}, std::tuple{"METER-B", "pressure", "kPa"}}) {
+    std::ofstream(dir / "modbus" / (std::string(name) + ".toml")) << fmt::format(R"(name = "{}"
+description = "a meter"
+[[points]]
+name = "status"
+table = "holding"
+address = 0
+type = "uint16"
+labels = {{ 0 = "ok", 1 = "alarm" }}
+[[points]]
+name = "{}"
+table = "holding"
+address = 1
+type = "uint16"
+unit = "{}"
+)",
+                                                                                 name, second, unit);
+  }
+  config::config_errors errors;
+  const auto meters = load_profiles(dir / "modbus", errors);
+  INFO(errors.format("meters"));
+  REQUIRE(meters.size() == 2);
+  const std::map<read_key, std::vector<std::uint16_t>> read{
+      {{function_code::read_holding_registers, 0, 2}, {1, 57}}};
+  const auto fits = matching_profiles(meters, read);
+  REQUIRE(fits.size() == 2);
+  CHECK(identity_text(meters, read, fits, 1) ==
+        "could be METER-A or METER-B: what it answered fits each; to tell them apart: holding register 1 "
+        "(0x0001) is METER-A's current (A) but METER-B's pressure (kPa)");
 }

@@ -280,6 +280,7 @@ int main(int argc, char** argv) {
   std::vector<alert> alerts;
   std::map<std::string, std::string> device_gateway;  ///< device name → its gateway's cmd topic
   std::set<std::string> gateways;                     ///< every gateway's cmd topic seen
+  std::set<std::string> seen_events;                  ///< every event's id, once
   std::string self_test_id;                           ///< the self-test command's id, once sent
   std::atomic<bool> self_test_done{false};
   client.set_message_callback([&](mqtt::const_message_ptr msg) {
@@ -333,6 +334,11 @@ int main(int argc, char** argv) {
     {
       // Numbered for the console; a device's gateway remembered for shield and unshield.
       std::lock_guard lock(alerts_mutex);
+      // QoS 1 may deliver an event twice (a resend after a reconnect): the platform drops it by id.
+      if (const auto event_id = str(j, "id"); !event_id.empty() && !seen_events.insert(event_id).second) {
+        std::cout << fmt::format("  (event {} delivered again: dropped by its id)\n", event_id) << std::flush;
+        return;
+      }
       gateways.insert(cmd_topic);
       const auto device_name = str(j.value("device", nlohmann::json::object()), "name");
       if (!device_name.empty()) device_gateway[device_name] = cmd_topic;
@@ -536,6 +542,8 @@ int main(int argc, char** argv) {
   }
   stop_requested = true;  // the console's loop ends within its 100 ms poll
   console.join();
+  // Nothing of Paho's reaches this function's state once it returns.
+  client.disable_callbacks();
   try {
     client.disconnect()->wait_for(std::chrono::seconds(2));
   } catch (const mqtt::exception&) {

@@ -49,6 +49,62 @@ std::string hex_of(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
+/// An address as the configuration writes it (uitd_address = 889: the six bytes, low byte first)
+/// beside its bytes.
+std::uint64_t address_number(const address& a) {
+  std::uint64_t n = 0;
+  for (std::size_t i = a.size(); i-- > 0;) n = (n << 8) | a[i];
+  return n;
+}
+std::string address_text(const address& a) {
+  return fmt::format("{} ({})", address_number(a), hex_of(a));
+}
+
+/// One frame, whole and verified: its fields, to `out`.
+void print_frame(std::span<const std::uint8_t> bytes, const frame& f, bool as_json, std::ostream& out) {
+  std::optional<app_data> data;
+  std::string data_error;
+  if (!f.data.empty()) data = decode_app_data(f.data, data_error);
+  const auto sum = bytes[header_size + f.data.size()];
+  if (as_json) {
+    nlohmann::json j{{"serial", f.serial},
+                     {"version", fmt::format("{}.{}", f.version_main, f.version_user)},
+                     {"time", f.time.text()},
+                     {"source", address_number(f.source)},
+                     {"source_bytes", hex_of(f.source)},
+                     {"destination", address_number(f.destination)},
+                     {"destination_bytes", hex_of(f.destination)},
+                     {"length", f.data.size()},
+                     {"command", f.command},
+                     {"command_name", command_name(f.command)},
+                     {"checksum", fmt::format("0x{:02X}", sum)}};
+    if (data) {
+      j["type"] = data->type;
+      j["fields"] = describe(*data);
+    } else if (!f.data.empty()) {
+      j["data"] = hex_of(f.data);
+      j["data_error"] = data_error;
+    }
+    out << j.dump(2) << "\n";
+    return;
+  }
+  out << fmt::format("frame        {} bytes, checksum 0x{:02X} ok, markers ok\n", bytes.size(), sum);
+  out << fmt::format("serial       {}\n", f.serial);
+  out << fmt::format("version      {}.{}\n", f.version_main, f.version_user);
+  out << fmt::format("time         {}{}\n", f.time.text(), f.time.valid() ? "" : " (not a valid time)");
+  out << fmt::format("source       {}\n", address_text(f.source));
+  out << fmt::format("destination  {}\n", address_text(f.destination));
+  out << fmt::format("command      {} ({})\n", f.command, command_name(f.command));
+  out << fmt::format("data         {} bytes{}\n", f.data.size(),
+                     f.data.empty() ? (f.command == command::send_data ? " (a heartbeat)" : "") : "");
+  if (data) {
+    for (const auto& line : describe(*data)) out << "  " << line << "\n";
+  } else if (!f.data.empty()) {
+    out << "  " << hex_of(f.data) << "\n";
+    out << "  application data not decoded: " << data_error << "\n";
+  }
+}
+
 }  // namespace
 
 int gb26875_decode(const std::string& hex, bool as_json, std::ostream& out, std::ostream& err) {
@@ -63,47 +119,38 @@ int gb26875_decode(const std::string& hex, bool as_json, std::ostream& out, std:
     err << "not a valid GB/T 26875.3 frame (" << bytes->size() << " bytes): " << decoded.error << "\n";
     return exit_code::refused;
   }
-  const auto& f = *decoded.frame;
-  std::optional<app_data> data;
-  std::string data_error;
-  if (!f.data.empty()) data = decode_app_data(f.data, data_error);
-  const auto sum = (*bytes)[header_size + f.data.size()];
-  if (as_json) {
-    nlohmann::json j{{"serial", f.serial},
-                     {"version", fmt::format("{}.{}", f.version_main, f.version_user)},
-                     {"time", f.time.text()},
-                     {"source", hex_of(f.source)},
-                     {"destination", hex_of(f.destination)},
-                     {"length", f.data.size()},
-                     {"command", f.command},
-                     {"command_name", command_name(f.command)},
-                     {"checksum", fmt::format("0x{:02X}", sum)}};
-    if (data) {
-      j["type"] = data->type;
-      j["fields"] = describe(*data);
-    } else if (!f.data.empty()) {
-      j["data"] = hex_of(f.data);
-      j["data_error"] = data_error;
-    }
-    out << j.dump(2) << "\n";
-    return exit_code::ok;
-  }
-  out << fmt::format("frame        {} bytes, checksum 0x{:02X} ok, markers ok\n", bytes->size(), sum);
-  out << fmt::format("serial       {}\n", f.serial);
-  out << fmt::format("version      {}.{}\n", f.version_main, f.version_user);
-  out << fmt::format("time         {}{}\n", f.time.text(), f.time.valid() ? "" : " (not a valid time)");
-  out << fmt::format("source       {}\n", hex_of(f.source));
-  out << fmt::format("destination  {}\n", hex_of(f.destination));
-  out << fmt::format("command      {} ({})\n", f.command, command_name(f.command));
-  out << fmt::format("data         {} bytes{}\n", f.data.size(),
-                     f.data.empty() ? (f.command == command::send_data ? " (a heartbeat)" : "") : "");
-  if (data) {
-    for (const auto& line : describe(*data)) out << "  " << line << "\n";
-  } else if (!f.data.empty()) {
-    out << "  " << hex_of(f.data) << "\n";
-    out << "  application data not decoded: " << data_error << "\n";
-  }
+  print_frame(*bytes, *decoded.frame, as_json, out);
   return exit_code::ok;
+}
+
+int gb26875_decode_stream(std::istream& in, bool as_json, std::ostream& out, std::ostream& err) {
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Hex lines (a log, a pasted dump) or the raw bytes of a capture.
+  std::string error;
+  auto bytes = parse_hex(text, error);
+  const bool raw = !bytes;
+  if (raw) bytes = std::vector<std::uint8_t>(text.begin(), text.end());
+  frame_reader reader;
+  reader.feed(*bytes);
+  std::size_t frames = 0, faults = 0;
+  while (auto r = reader.next()) {
+    if (r->frame) {
+      ++frames;
+      const auto encoded = encode(*r->frame);
+      if (!as_json) out << fmt::format("{}-- frame {} --\n", frames + faults == 1 ? "" : "\n", frames);
+      print_frame(encoded, *r->frame, as_json, out);
+    } else if (r->fault) {
+      ++faults;
+      err << fmt::format("not a frame (serial {}): {}\n", r->fault->serial, r->fault->detail);
+    }
+  }
+  const auto incomplete = reader.buffered();
+  err << fmt::format(
+      "{} frame{}, {} not a frame, {} byte{} outside any frame{}{}\n", frames, frames == 1 ? "" : "s", faults,
+      reader.skipped(), reader.skipped() == 1 ? "" : "s",
+      incomplete > 0 ? fmt::format(", {} bytes of a frame cut off at the end", incomplete) : "",
+      raw ? " (read as raw bytes: the input is not a hex dump)" : "");
+  return frames > 0 && faults == 0 ? exit_code::ok : exit_code::refused;
 }
 
 }  // namespace firegatectl

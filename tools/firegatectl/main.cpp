@@ -475,8 +475,13 @@ int main(int argc, char** argv) {
   gb->require_subcommand(1);
   std::vector<std::string> frame_hex;
   auto* gb_decode = gb->add_subcommand(
-      "decode", "a captured frame field by field, or what is wrong with it; HEX as bytes, '-' reads stdin");
-  gb_decode->add_option("hex", frame_hex, "the frame's bytes in hex (40 40 02 00 ...)")->required();
+      "decode",
+      "captured frames field by field, or what is wrong with them: one frame in hex on the command line, or "
+      "every frame of a file (hex lines or a raw capture; '-' reads standard input)");
+  gb_decode->add_option("hex", frame_hex, "one frame's bytes in hex (40 40 02 00 ...)");
+  std::string frames_file;
+  gb_decode->add_option("-f,--file", frames_file,
+                        "a file of frames: hex lines, or the raw bytes of a capture");
   unsigned duty_operator = 0;
   auto* gb_answer = gb->add_subcommand(
       "answer", "answer the monitoring centre's inspection check as the duty person (within 10 minutes)");
@@ -493,11 +498,27 @@ int main(int argc, char** argv) {
 
   try {
     if (gb_decode->parsed()) {
+      // A file or standard input holds any number of frames; the command line, one.
+      if (!frames_file.empty()) {
+        if (frames_file == "-") return gb26875_decode_stream(std::cin, o.json_out, std::cout, std::cerr);
+        std::ifstream in(frames_file, std::ios::binary);
+        if (!in) {
+          std::cerr << "firegatectl: cannot read --file " << frames_file << ": " << std::strerror(errno)
+                    << '\n';
+          return exit_code::usage;
+        }
+        return gb26875_decode_stream(in, o.json_out, std::cout, std::cerr);
+      }
+      if (frame_hex.size() == 1 && frame_hex[0] == "-")
+        return gb26875_decode_stream(std::cin, o.json_out, std::cout, std::cerr);
+      if (frame_hex.empty()) {
+        std::cerr
+            << "firegatectl: give the frame's bytes in hex, or --file FILE (hex lines or a raw capture; - "
+               "for standard input)\n";
+        return exit_code::usage;
+      }
       std::string text;
       for (const auto& part : frame_hex) text += part + " ";
-      if (frame_hex.size() == 1 && frame_hex[0] == "-") {
-        text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-      }
       return gb26875_decode(text, o.json_out, std::cout, std::cerr);
     }
     if (gb_answer->parsed()) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 namespace firegatectl {
@@ -349,13 +350,20 @@ void print_config(const json& r, std::ostream& out) {
   // TOML that firegated loads as this same configuration (firegated --check-config passes it): each
   // value as the site file writes it; what is only shown (a secret redacted, a value worked out
   // from others, a key left unset) as a comment.
+  // A key as TOML writes it: bare when it can be, else quoted ("supply voltage").
+  const auto toml_key = [](const std::string& k) {
+    const bool bare = !k.empty() && std::all_of(k.begin(), k.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '_' || c == '-';
+    });
+    return bare ? k : json(k).dump();
+  };
   const auto line = [&](const std::string& key, const json& v) {
     if (v.is_null()) {
       out << "# " << key << " is not set\n";
     } else if (v.is_string() && v.get<std::string>() == "(redacted)") {
-      out << "# " << key << " = (redacted)\n";
+      out << "# " << key << " = (redacted): a secret, not shown; set it again in a copy\n";
     } else {
-      out << key << " = " << v.dump() << '\n';
+      out << toml_key(key) << " = " << v.dump() << '\n';
     }
   };
   const auto keys = [&](const json& obj, std::initializer_list<const char*> skip = {}) {
@@ -365,8 +373,11 @@ void print_config(const json& r, std::ostream& out) {
     }
   };
   const auto derived = [&](const json& obj) {
-    for (const auto& [k, v] : obj.items())
-      out << "# " << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << '\n';
+    for (const auto& [k, v] : obj.items()) {
+      auto text = v.is_string() ? v.get<std::string>() : v.dump();
+      std::replace(text.begin(), text.end(), '\n', ' ');  // one comment line
+      out << "# " << k << ": " << text << '\n';
+    }
   };
   const auto section = [&](const std::string& name, const json& obj) {
     out << '[' << name << "]\n";
@@ -403,11 +414,18 @@ void print_config(const json& r, std::ostream& out) {
       if (item.contains("settings")) keys(item["settings"]);
       if (item.contains("derived")) derived(item["derived"]);
       out << '\n';
+      // A driver's own tables (an MQTT bus's [tls]).
+      for (const auto& [k, v] : field(item, "settings").items()) {
+        if (!v.is_object()) continue;
+        out << '[' << arr << '.' << toml_key(k) << "]\n";
+        for (const auto& [k2, v2] : v.items()) line(k2, v2);
+        out << '\n';
+      }
       // The site's changes to the profile's rules and report strategies, as they are in force.
       for (const char* sub : {"rules", "report"}) {
         if (!item.contains(sub)) continue;
         for (const auto& [name, table] : item[sub].items()) {
-          out << "[devices." << sub << '.' << name << "]\n";
+          out << "[devices." << sub << '.' << toml_key(name) << "]\n";
           for (const auto& [k, v] : table.items()) line(k, v);
           out << '\n';
         }

@@ -6,14 +6,16 @@
 // - The wait starts at ack_timeout_s. Each timeout doubles it, up to 5 minutes (or ack_timeout_s
 //   when that is longer): a link too slow to carry a large message within ack_timeout_s (NB-IoT,
 //   2G) gets it through after a reconnect or two instead of a reconnect and a resend every time.
-// - Each message is timed from its own publish to its own acknowledgement. One that needed more
-//   than half the wait (the wait one step down) shows the link still needs this wait: the calm
-//   spell starts again. A quick acknowledgement of a small message says nothing about a large one
-//   and takes nothing back by itself.
-// - A calm spell of three times the wait (no timeout, no acknowledgement that needed more than
-//   half the wait, nothing in flight for longer than that) takes one doubling back. A quiet site
-//   counts as calm: a wait doubled in a flapping spell comes back to ack_timeout_s in about half an
-//   hour at most, even when nothing is sent.
+// - Each message is timed from its own publish to its own acknowledgement. One that needed longer
+//   than the wait one step down (half the wait, below the cap) shows the link still needs this
+//   wait: the calm spell starts again. A quick acknowledgement of a small message says nothing
+//   about a large one and takes nothing back by itself.
+// - A calm spell of three times the wait (no timeout, no acknowledgement that needed longer than
+//   the wait one step down, nothing in flight for longer than that) takes one doubling back. A
+//   quiet site counts as calm, and so does time without a connection: with ack_timeout_s = 10 a
+//   wait at the 5-minute cap comes back to 10 s in half an hour, even when nothing is sent.
+// - A message keeps the wait it was sent under: the deadline for what is in flight never shrinks
+//   because the wait eased after it went (deadline()).
 
 #include <algorithm>
 #include <chrono>
@@ -37,8 +39,17 @@ class ack_wait {
     }
     return wait_for(base, doublings_);
   }
-  /// Message `id` was published at `now`.
-  void sent(std::int64_t id, time_point now) { sent_.push_back({id, now}); }
+  /// Message `id` was published at `now`, under the wait then in force.
+  void sent(std::int64_t id, std::chrono::seconds base, time_point now) {
+    sent_.push_back({id, now, current(base, now)});
+  }
+  /// How long the deadline waits for what is in flight now: the wait in force, or the longest under
+  /// which a message still in flight was sent (a wait that eased meanwhile does not cut it short).
+  std::chrono::seconds deadline(std::chrono::seconds base, time_point now) {
+    auto wait = current(base, now);
+    for (const auto& s : sent_) wait = std::max(wait, s.wait);
+    return wait;
+  }
   /// Message `id` was acknowledged at `now`: how long it took from its publish (nullopt when it
   /// was not timed here). One that needed more than half the wait starts the calm spell again.
   std::optional<duration> acknowledged(std::int64_t id, std::chrono::seconds base, time_point now) {
@@ -70,6 +81,7 @@ class ack_wait {
   struct sent_at {
     std::int64_t id;
     time_point at;
+    std::chrono::seconds wait;  ///< the wait in force when it was sent
   };
   static std::chrono::seconds cap(std::chrono::seconds base) {
     return std::max(base, std::chrono::seconds(300));

@@ -193,10 +193,15 @@ std::chrono::seconds mqtt_uplink::ack_timeout() {
   return wait;
 }
 
+std::chrono::seconds mqtt_uplink::ack_deadline() {
+  ack_timeout();  // any easing logged first
+  return ack_wait_.deadline(cfg_.ack_timeout, std::chrono::steady_clock::now());
+}
+
 void mqtt_uplink::watch_acks() {
   if (ack_watch_armed_ || !waiting_since_) return;
   ack_watch_armed_ = true;
-  ack_watch_.expires_at(*waiting_since_ + ack_timeout());
+  ack_watch_.expires_at(*waiting_since_ + ack_deadline());
   ack_watch_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     self->ack_watch_armed_ = false;
     if (!ec) self->check_acks();  // nothing after a stop
@@ -210,7 +215,7 @@ void mqtt_uplink::check_acks() {
     return;
   }
   const auto waited = std::chrono::steady_clock::now() - *waiting_since_;
-  if (waited < ack_timeout()) {
+  if (waited < ack_deadline()) {
     watch_acks();  // a PUBACK moved the deadline since the wait was set
     return;
   }
@@ -300,7 +305,7 @@ void mqtt_uplink::pump() {
     const auto head_id = head->id;
     outbox_->take();
     const auto now = std::chrono::steady_clock::now();
-    ack_wait_.sent(head_id, now);
+    ack_wait_.sent(head_id, cfg_.ack_timeout, now);
     if (!waiting_since_) waiting_since_ = now;
   }
   watch_acks();

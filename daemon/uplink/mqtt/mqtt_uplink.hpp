@@ -109,6 +109,9 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   void check_acks();
   /// ack_timeout_s as ack_wait_ stretches it on a slow link.
   std::chrono::seconds ack_timeout();
+  /// The deadline's wait: ack_timeout(), or longer for a message still in flight that was sent
+  /// under a longer one.
+  std::chrono::seconds ack_deadline();
   void publish_now(const std::string& topic, const std::string& payload, bool retained,
                    std::string_view what);
   void pump();
