@@ -46,6 +46,9 @@ class modbus_category_impl final : public std::error_category {
         return "exception code outside 1-11";
       case modbus_errc::connection_closed:
         return "connection closed by the device";
+      case modbus_errc::line_held:
+        return "the serial line is held by another master (a running firegated polling it, or another "
+               "program)";
       case modbus_errc::echo_mismatch:
         return "write response does not echo what was written";
       case modbus_errc::crc_mismatch:
@@ -67,6 +70,7 @@ failure_kind classify(std::error_code ec) noexcept {
     case modbus_errc::crc_mismatch:
       return failure_kind::crc;
     case modbus_errc::connection_closed:
+    case modbus_errc::line_held:
       return failure_kind::connection;
     case modbus_errc::malformed_frame:
     case modbus_errc::function_mismatch:

@@ -30,6 +30,7 @@ enum class modbus_errc {
   echo_mismatch,         ///< a write response does not echo the address, value or quantity written
   crc_mismatch,          ///< RTU frame whose CRC-16 does not match its content
   readback_mismatch,     ///< a verified write read back a different value
+  line_held,             ///< another master holds the serial line (its flock)
 };
 
 const std::error_category& modbus_category() noexcept;

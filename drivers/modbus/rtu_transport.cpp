@@ -9,7 +9,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <sys/file.h>
 #include <termios.h>
+
+#include <cerrno>
 
 namespace firegate::modbus {
 namespace asio = boost::asio;
@@ -40,6 +43,12 @@ asio::awaitable<std::error_code> rtu_transport::open() {
   boost::system::error_code ec;
   port_.open(line_.device, ec);
   if (ec) co_return ec;
+  if (line_.exclusive && ::flock(port_.native_handle(), LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    close();
+    co_return err == EWOULDBLOCK ? make_error_code(modbus_errc::line_held)
+                                 : std::error_code(err, std::system_category());
+  }
   const auto parity = line_.parity == 'E'   ? base::parity::even
                       : line_.parity == 'O' ? base::parity::odd
                                             : base::parity::none;

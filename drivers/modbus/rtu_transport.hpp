@@ -19,6 +19,10 @@ struct serial_line {
   char parity{'N'};  ///< 'N', 'E' or 'O'
   std::uint8_t data_bits{8};
   std::uint8_t stop_bits{1};
+  /// Take the line for this master alone (an advisory flock on the device, held while it is open):
+  /// a second master (firegatectl --direct while firegated polls) is refused, not let in to
+  /// corrupt the first one's frames. Off for firegatectl --direct --force.
+  bool exclusive{true};
 };
 
 class rtu_transport final : public transport {

@@ -15,9 +15,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <unistd.h>
+
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <map>
 #include <thread>
 
@@ -119,6 +122,14 @@ TEST_CASE("RTU: SD-1 registers from libmodbus's RTU server over a pty pair") {
   driver->start();
   REQUIRE(run_until(
       io, [&] { return sink.readings.size() >= 8; }, 10s));
+  {
+    // The driver holds the line: a second master (firegatectl --direct) cannot take it.
+    const int other = ::open(line.a().c_str(), O_RDWR | O_NOCTTY);
+    REQUIRE(other >= 0);
+    CHECK(::flock(other, LOCK_EX | LOCK_NB) != 0);
+    CHECK(errno == EWOULDBLOCK);
+    ::close(other);
+  }
   driver->stop();
   io.run_for(50ms);
   CHECK(sink.readings[0].point == "state");

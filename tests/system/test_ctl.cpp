@@ -312,6 +312,11 @@ TEST_CASE("firegatectl: every command against a running firegated with --json pa
         ctl(dir, {"read", "--direct", fmt::format("127.0.0.1:{}", sim.port()), "-u", "1", "-a", "0"});
     CHECK(direct.exit == 1);
     CHECK(direct.out.find("firegated is running") != std::string::npos);
+    CHECK(direct.out.find("--bus NAME") != std::string::npos);
+    // --force opens it anyway (for a line the daemon does not poll; this one it does, so one read).
+    auto forced = ctl(dir, {"read", "--direct", fmt::format("127.0.0.1:{}", sim.port()), "--force", "-u", "1",
+                            "-t", "input", "-a", "0"});
+    CHECK(forced.exit == 0);
   }
 
   {  // bash completion asks the running daemon for names

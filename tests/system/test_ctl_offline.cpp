@@ -8,6 +8,10 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -53,6 +57,20 @@ TEST_CASE("firegatectl: read and scan a line directly while firegated is stopped
   INFO(rd.out);
   REQUIRE(rd.exit == 0);
   CHECK(rd.doc()["values"].size() == 4);
+  {
+    // Another master holds the line (as a running firegated does, whatever its socket): refused,
+    // unless --force.
+    const int held = ::open(line.a().c_str(), O_RDWR | O_NOCTTY);
+    REQUIRE(held >= 0);
+    REQUIRE(::flock(held, LOCK_EX | LOCK_NB) == 0);
+    auto refused = ctl(dir, {"read", "--direct", line.a(), "-u", "3", "-t", "input", "-a", "0"});
+    CHECK(refused.exit == 1);
+    CHECK(refused.out.find("held by another master") != std::string::npos);
+    CHECK(refused.out.find("--force opens the line anyway") != std::string::npos);
+    auto forced = ctl(dir, {"read", "--direct", line.a(), "--force", "-u", "3", "-t", "input", "-a", "0"});
+    CHECK(forced.exit == 0);
+    ::close(held);
+  }
   auto found = ctl(dir, {"scan", "--direct", line.a(), "--from", "2", "--to", "3", "--timeout-ms", "100"});
   INFO(found.out);
   CHECK(found.exit == 0);

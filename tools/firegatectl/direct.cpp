@@ -32,6 +32,7 @@ std::unique_ptr<transport> open_line(asio::io_context& io, const direct_line& li
     s.parity = line.parity[0];
     s.data_bits = static_cast<std::uint8_t>(line.data_bits);
     s.stop_bits = static_cast<std::uint8_t>(line.stop_bits);
+    s.exclusive = !line.force;
     return std::make_unique<rtu_transport>(io.get_executor(), s, line.timeout);
   }
   const auto colon = line.target.rfind(':');

@@ -21,6 +21,7 @@ struct direct_line {
   int data_bits{8};
   int stop_bits{1};
   std::chrono::milliseconds timeout{500};
+  bool force{false};  ///< open a serial line another master holds (--force)
 };
 
 /// Reads or writes registers; throws failure (usage) when the target cannot be understood.

@@ -206,6 +206,7 @@ int run_registers(const options& o, line_options& l, bool write) {
     return exit_code::usage;
   }
   if (auto refused_code = refuse_direct(o, l)) return *refused_code;
+  l.direct.force = l.force;
   firegate::register_request r;
   r.unit = static_cast<std::uint8_t>(*unit);
   r.table = l.table;
@@ -221,9 +222,12 @@ int run_registers(const options& o, line_options& l, bool write) {
         {"code", "failed"},
         {"error", fmt::format("{} unit {} {} {}: {}{}", l.direct.target, r.unit, r.table, r.address,
                               reply.detail.empty() ? reply.error.message() : reply.detail,
-                              line_error ? "; check the address or device, the cable, and that "
-                                           "the device or server is powered"
-                                         : "")}};
+                              reply.error == firegate::modbus::modbus_errc::line_held
+                                  ? "; go through firegated with --bus NAME, or stop it; --force opens the "
+                                    "line anyway"
+                              : line_error ? "; check the address or device, the cable, and that "
+                                             "the device or server is powered"
+                                           : "")}};
     return refused_with(refusal, o);
   }
   return print_registers(o, {{"unit", r.unit},
@@ -269,6 +273,7 @@ int run_scan(const options& o, line_options& l) {
       return exit_code::usage;
     }
     if (auto refused_code = refuse_direct(o, l)) return *refused_code;
+    l.direct.force = l.force;
     std::string errors;
     // No --profiles: FIREGATE_PROFILES, or the installed folder (from a build folder, the source tree's).
     auto library =
