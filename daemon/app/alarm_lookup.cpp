@@ -21,8 +21,13 @@ std::string alarm_of(const event& e, std::string_view given) {
     return std::string_view(e.id).starts_with(given) || std::string_view(e.alarm_id).starts_with(given)
                ? e.alarm_id
                : std::string();
-  const auto category = category_of(e.kind);
-  if (category != "acknowledgement" && category != "recovery") return {};
+  // An acknowledgement, or the end of an alarm (not config_applied or storage_recovery, which end
+  // faults the engine does not keep as alarms).
+  const bool names_alarm = e.kind == event_kind::alarm_acknowledged || e.kind == event_kind::fire_recovery ||
+                           e.kind == event_kind::supervisory_recovery ||
+                           e.kind == event_kind::device_fault_recovery ||
+                           e.kind == event_kind::device_online || e.kind == event_kind::bus_online;
+  if (!names_alarm) return {};
   return std::string_view(e.alarm_id).starts_with(given) ? e.alarm_id : std::string();
 }
 

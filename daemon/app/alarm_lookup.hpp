@@ -20,8 +20,8 @@ inline constexpr std::size_t alarm_id_prefix_min = 4;
 /// Empty when `given` can be an alarm id or its prefix; else what is wrong with it.
 std::string alarm_id_problem(std::string_view given);
 
-/// The open alarm whose whole id (or whose escalation's) is `given`, if one is; the fast path that
-/// needs no stored event.
+/// The open alarm whose whole id is `given`, if one is: the fast path that needs no stored event
+/// (an escalation's id goes through resolve_ack).
 const open_alarm* open_alarm_exactly(const std::vector<open_alarm>& open, std::string_view given);
 
 /// What `ack GIVEN` means, from the open alarms and the stored events whose id or alarm id starts

@@ -84,6 +84,11 @@ awaitable<write_outcome> bus::do_write(const write_command& c, worker& wk) {
           "action=\"writing all the same\"",
           name_, c.device, where(d), p.name, ec.message());
       while (opening_ && !stopped_) co_await wait_opening(wk);  // another worker reopens it
+      if (stopped_) {
+        // The bus stopped meanwhile (a reload): the line is the next bus's now, not this write's.
+        ++d.counters.writes;
+        co_return write_failed(d, c, p, make_error_code(std::errc::operation_canceled), "the bus stopped");
+      }
       if (!transport_->is_open()) {
         opening_ = true;
         auto opened = co_await transport_->open();

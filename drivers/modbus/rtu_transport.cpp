@@ -9,8 +9,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <fcntl.h>
 #include <sys/file.h>
 #include <termios.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -41,13 +43,36 @@ void rtu_transport::flush_input() {
 asio::awaitable<std::error_code> rtu_transport::open() {
   using base = asio::serial_port_base;
   boost::system::error_code ec;
-  port_.open(line_.device, ec);
-  if (ec) co_return ec;
-  if (line_.exclusive && ::flock(port_.native_handle(), LOCK_EX | LOCK_NB) != 0) {
+  // Opened by hand, not by serial_port::open: the line's lock is taken before anything is set, since
+  // a tty's settings are shared by every handle on it (a refused second master must not switch the
+  // polling master's line to other settings). Close-on-exec, so no child inherits the lock.
+  const int fd = ::open(line_.device.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) co_return std::error_code(errno, std::system_category());
+  if (line_.exclusive && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
-    close();
+    ::close(fd);
     co_return err == EWOULDBLOCK ? make_error_code(modbus_errc::line_held)
                                  : std::error_code(err, std::system_category());
+  }
+  // Raw mode, as serial_port::open sets it, then this line's own settings below.
+  termios raw{};
+  if (::tcgetattr(fd, &raw) != 0) {
+    const int err = errno;
+    ::close(fd);
+    co_return std::error_code(err, std::system_category());
+  }
+  ::cfmakeraw(&raw);
+  raw.c_iflag |= IGNPAR;
+  raw.c_cflag |= CREAD | CLOCAL;
+  if (::tcsetattr(fd, TCSANOW, &raw) != 0) {
+    const int err = errno;
+    ::close(fd);
+    co_return std::error_code(err, std::system_category());
+  }
+  port_.assign(fd, ec);
+  if (ec) {
+    ::close(fd);
+    co_return ec;
   }
   const auto parity = line_.parity == 'E'   ? base::parity::even
                       : line_.parity == 'O' ? base::parity::odd

@@ -180,7 +180,7 @@ TEST_CASE("firegatectl: gb26875 decode prints a captured frame field by field an
       "40 40 01 00 01 01 20 3A 09 1A 09 0C 79 03 00 00 00 00 38 5B 01 00 00 00 08 00 02 1C 01 02 3A 09 1A 09 "
       "0C "
       "40 23 23";
-  std::ofstream(dir / "frames.txt") << example << "\n00 11 22\n"
+  std::ofstream(dir / "frames.txt") << "2026-12-04 10:00:01.250 rx from centre: " << example << "\n00 11 22\n"
                                     << time_frame << "\n"
                                     << example.substr(0, 30) << "\n";
   auto many = ctl(dir, {"gb26875", "decode", "-f", (dir / "frames.txt").string()});
@@ -204,4 +204,11 @@ TEST_CASE("firegatectl: gb26875 decode prints a captured frame field by field an
   CHECK(captured.out.find("2 frames, 0 not a frame, 0 bytes outside any frame (read as raw bytes") !=
         std::string::npos);
   CHECK(captured.out.find("analog value = 653 (65.3 °C)") != std::string::npos);
+  // --json: one document a frame, a line each.
+  auto lines = ctl(dir, {"--json", "gb26875", "decode", "-f", (dir / "capture.bin").string()});
+  std::istringstream docs(lines.out);
+  std::size_t parsed = 0;
+  for (std::string l; std::getline(docs, l);)
+    if (json::parse(l, nullptr, false).is_object()) ++parsed;
+  CHECK(parsed == 2);
 }

@@ -136,8 +136,9 @@ TEST_CASE(
     "ack wait: a wait that eases does not cut short the deadline of a message sent under the longer one") {
   ack_wait w;
   w.timed_out(10s, wait_t0);
-  w.sent(1, 10s, wait_t0 + 55s);                // under the doubled wait, 20 s
-  CHECK(w.current(10s, wait_t0 + 60s) == 10s);  // the spell is over; it has been out only 5 s
+  REQUIRE(w.current(10s, wait_t0 + 55s) == 20s);
+  w.sent(1, w.current(10s, wait_t0 + 55s), wait_t0 + 55s);  // under the doubled wait
+  CHECK(w.current(10s, wait_t0 + 60s) == 10s);              // the spell is over; it has been out only 5 s
   CHECK(w.deadline(10s, wait_t0 + 60s) == 20s);
   w.acknowledged(1, 10s, wait_t0 + 62s);
   CHECK(w.deadline(10s, wait_t0 + 62s) == 10s);

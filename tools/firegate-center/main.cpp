@@ -274,6 +274,7 @@ int main(int argc, char** argv) {
   // Paho's thread prints what arrives while this one prints what it sends: one at a time. The
   // callback holds output, then acks; this thread never holds either while it calls Paho.
   std::mutex output_mutex;
+  bool closing{false};  ///< under output_mutex: main() is returning
   std::mutex acks_mutex;
   std::deque<pending_ack> acks;
   std::mutex alerts_mutex;  // taken under output_mutex, never the other way round
@@ -285,6 +286,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> self_test_done{false};
   client.set_message_callback([&](mqtt::const_message_ptr msg) {
     std::lock_guard output(output_mutex);
+    if (closing) return;
     const auto& topic = msg->get_topic();
     if (topic.ends_with("/cmd")) return;  // our own commands
     auto j = nlohmann::json::parse(msg->get_payload_str(), nullptr, false);
@@ -542,8 +544,18 @@ int main(int argc, char** argv) {
   }
   stop_requested = true;  // the console's loop ends within its 100 ms poll
   console.join();
-  // Nothing of Paho's reaches this function's state once it returns.
-  client.disable_callbacks();
+  // Nothing of Paho's reaches this function's state once it returns: the callback is told first
+  // (under the lock it takes), then Paho is asked to stop calling it, which it may refuse while a
+  // reconnect is under way.
+  {
+    std::lock_guard output(output_mutex);
+    closing = true;
+  }
+  try {
+    client.disable_callbacks();
+  } catch (const mqtt::exception&) {
+    // A connect in progress: the closing flag keeps the callback away from what goes.
+  }
   try {
     client.disconnect()->wait_for(std::chrono::seconds(2));
   } catch (const mqtt::exception&) {

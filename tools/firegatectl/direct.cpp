@@ -11,6 +11,11 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 
@@ -77,6 +82,14 @@ pdu_sender sender_over(asio::io_context& io, transport& t) {
 }
 
 }  // namespace
+
+bool serial_line_held(const std::string& device) {
+  const int fd = ::open(device.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // lets go of the lock, if it was taken
+  return held;
+}
 
 register_reply direct_transact(const direct_line& line, const register_request& request) {
   asio::io_context io;

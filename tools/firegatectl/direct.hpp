@@ -24,6 +24,11 @@ struct direct_line {
   bool force{false};  ///< open a serial line another master holds (--force)
 };
 
+/// Whether another master holds the serial line `device` (the flock firegated takes on each line it
+/// polls): tried without touching the line's settings, and let go at once. False for a line that
+/// cannot be opened (the read itself then says why).
+bool serial_line_held(const std::string& device);
+
 /// Reads or writes registers; throws failure (usage) when the target cannot be understood.
 firegate::register_reply direct_transact(const direct_line& line, const firegate::register_request& request);
 

@@ -7,9 +7,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <optional>
 #include <ostream>
+#include <sstream>
 
 namespace firegatectl {
 namespace {
@@ -60,8 +62,36 @@ std::string address_text(const address& a) {
   return fmt::format("{} ({})", address_number(a), hex_of(a));
 }
 
-/// One frame, whole and verified: its fields, to `out`.
-void print_frame(std::span<const std::uint8_t> bytes, const frame& f, bool as_json, std::ostream& out) {
+/// The bytes of a text of hex lines, as a log or a pasted dump has them: on each line, the tokens of
+/// two hex digits (so a log line's time and words are left out), or the whole line when it is one
+/// run of hex digits; "0x" prefixes and trailing commas and colons allowed.
+std::vector<std::uint8_t> bytes_of_lines(const std::string& text) {
+  std::vector<std::uint8_t> out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> tokens;
+    std::istringstream words(line);
+    for (std::string w; words >> w;) {
+      if (w.starts_with("0x") || w.starts_with("0X")) w = w.substr(2);
+      while (!w.empty() && (w.back() == ',' || w.back() == ':')) w.pop_back();
+      tokens.push_back(w);
+    }
+    const auto hex = [](const std::string& t) {
+      return !t.empty() && t.size() % 2 == 0 &&
+             std::all_of(t.begin(), t.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+    };
+    for (const auto& t : tokens) {
+      if (!hex(t) || (t.size() > 2 && tokens.size() > 1)) continue;
+      for (std::size_t i = 0; i < t.size(); i += 2)
+        out.push_back(static_cast<std::uint8_t>(std::stoul(t.substr(i, 2), nullptr, 16)));
+    }
+  }
+  return out;
+}
+
+/// One frame, whole and verified: its fields, to `out` (as JSON: on one line when `one_line`).
+void print_frame(std::span<const std::uint8_t> bytes, const frame& f, bool as_json, std::ostream& out,
+                 bool one_line = false) {
   std::optional<app_data> data;
   std::string data_error;
   if (!f.data.empty()) data = decode_app_data(f.data, data_error);
@@ -85,7 +115,7 @@ void print_frame(std::span<const std::uint8_t> bytes, const frame& f, bool as_js
       j["data"] = hex_of(f.data);
       j["data_error"] = data_error;
     }
-    out << j.dump(2) << "\n";
+    out << (one_line ? j.dump() : j.dump(2)) << "\n";
     return;
   }
   out << fmt::format("frame        {} bytes, checksum 0x{:02X} ok, markers ok\n", bytes.size(), sum);
@@ -125,20 +155,20 @@ int gb26875_decode(const std::string& hex, bool as_json, std::ostream& out, std:
 
 int gb26875_decode_stream(std::istream& in, bool as_json, std::ostream& out, std::ostream& err) {
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Hex lines (a log, a pasted dump) or the raw bytes of a capture.
-  std::string error;
-  auto bytes = parse_hex(text, error);
-  const bool raw = !bytes;
-  if (raw) bytes = std::vector<std::uint8_t>(text.begin(), text.end());
+  // Text (hex lines: a log, a pasted dump) or the raw bytes of a capture, which are not all text.
+  const bool raw = !std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return (c >= 0x20 && c < 0x7F) || c == '\n' || c == '\r' || c == '\t';
+  });
+  const auto bytes = raw ? std::vector<std::uint8_t>(text.begin(), text.end()) : bytes_of_lines(text);
   frame_reader reader;
-  reader.feed(*bytes);
+  reader.feed(bytes);
   std::size_t frames = 0, faults = 0;
   while (auto r = reader.next()) {
     if (r->frame) {
       ++frames;
       const auto encoded = encode(*r->frame);
       if (!as_json) out << fmt::format("{}-- frame {} --\n", frames + faults == 1 ? "" : "\n", frames);
-      print_frame(encoded, *r->frame, as_json, out);
+      print_frame(encoded, *r->frame, as_json, out, /*one_line=*/true);  // JSON: one frame a line
     } else if (r->fault) {
       ++faults;
       err << fmt::format("not a frame (serial {}): {}\n", r->fault->serial, r->fault->detail);

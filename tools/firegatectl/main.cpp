@@ -128,6 +128,13 @@ void add_line_options(CLI::App* sub, line_options& l) {
 /// Before opening a line directly: the daemon must not be polling it.
 std::optional<int> refuse_direct(const options& o, const line_options& l) {
   if (l.force) return std::nullopt;
+  if (l.direct.target.starts_with("/") && serial_line_held(l.direct.target)) {
+    std::cerr
+        << "firegatectl: " << l.direct.target
+        << ": the serial line is held by another master (a running firegated polling it, or another "
+           "program): go through firegated with --bus NAME, or stop it; --force opens the line anyway\n";
+    return exit_code::refused;
+  }
   try {
     client c(o.socket);
   } catch (const failure& f) {
@@ -393,9 +400,10 @@ int main(int argc, char** argv) {
   std::string by;
   auto* ack = cli.add_subcommand("ack", "acknowledge an open alarm on site");
   std::string alarm_id, verdict;
-  ack->add_option("alarm_id", alarm_id,
-                  "the alarm's id, or the first characters of it that no other open alarm's id starts with "
-                  "(at least 4; firegatectl alarms shows 8)")
+  ack->add_option(
+         "alarm_id", alarm_id,
+         "the alarm's id, or the first characters of it that no other alarm's id, open or past, starts with "
+         "(at least 4; firegatectl alarms shows 8)")
       ->required();
   // Said each time: a verdict counts toward the false-alarm statistics (--verdict for scripts).
   const auto verdicts = CLI::IsMember({"real", "false", "test"});

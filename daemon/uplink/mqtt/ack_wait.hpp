@@ -39,10 +39,8 @@ class ack_wait {
     }
     return wait_for(base, doublings_);
   }
-  /// Message `id` was published at `now`, under the wait then in force.
-  void sent(std::int64_t id, std::chrono::seconds base, time_point now) {
-    sent_.push_back({id, now, current(base, now)});
-  }
+  /// Message `id` was published at `now`, under `wait` (current() then).
+  void sent(std::int64_t id, std::chrono::seconds wait, time_point now) { sent_.push_back({id, now, wait}); }
   /// How long the deadline waits for what is in flight now: the wait in force, or the longest under
   /// which a message still in flight was sent (a wait that eased meanwhile does not cut it short).
   std::chrono::seconds deadline(std::chrono::seconds base, time_point now) {

@@ -305,7 +305,7 @@ void mqtt_uplink::pump() {
     const auto head_id = head->id;
     outbox_->take();
     const auto now = std::chrono::steady_clock::now();
-    ack_wait_.sent(head_id, cfg_.ack_timeout, now);
+    ack_wait_.sent(head_id, ack_timeout(), now);  // an easing due now is logged there
     if (!waiting_since_) waiting_since_ = now;
   }
   watch_acks();
