@@ -21,12 +21,13 @@ std::string alarm_of(const event& e, std::string_view given) {
     return std::string_view(e.id).starts_with(given) || std::string_view(e.alarm_id).starts_with(given)
                ? e.alarm_id
                : std::string();
-  // An acknowledgement, or the end of an alarm (not config_applied or storage_recovery, which end
-  // faults the engine does not keep as alarms).
-  const bool names_alarm = e.kind == event_kind::alarm_acknowledged || e.kind == event_kind::fire_recovery ||
-                           e.kind == event_kind::supervisory_recovery ||
-                           e.kind == event_kind::device_fault_recovery ||
-                           e.kind == event_kind::device_online || e.kind == event_kind::bus_online;
+  // An acknowledgement, or the end of an alarm (recovery_of an alarm kind; not config_applied or
+  // storage_recovery, which end faults the engine does not keep as alarms).
+  bool names_alarm = e.kind == event_kind::alarm_acknowledged;
+  for (int k = 0; !names_alarm && k <= static_cast<int>(last_event_kind); ++k) {
+    const auto kind = static_cast<event_kind>(k);
+    names_alarm = is_alarm(kind) && recovery_of(kind) == e.kind;
+  }
   if (!names_alarm) return {};
   return std::string_view(e.alarm_id).starts_with(given) ? e.alarm_id : std::string();
 }

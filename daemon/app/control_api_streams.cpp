@@ -105,11 +105,9 @@ namespace {
 /// output loads as the same configuration.
 json rule_overrides(const device_description& d) {
   json out = json::object();
-  if (!d.profile_rules) return out;
   for (const auto& r : *d.rules) {
-    const auto base = std::find_if(d.profile_rules->begin(), d.profile_rules->end(),
-                                   [&](const alarm_rule& b) { return b.name == r.name; });
-    if (base == d.profile_rules->end() || *base == r) continue;
+    const auto* base = d.profile_rule(r.name);
+    if (base == nullptr || *base == r) continue;
     json o = json::object();
     const auto &c = r.condition, &b = base->condition;
     if (c.set != b.set || c.clear != b.clear) {

@@ -32,11 +32,7 @@ nlohmann::json rules_in_force(const device_description& d, const std::vector<rea
                      {"when", to_string(c.kind)},
                      {"category", to_string(r.category)},
                      {"enabled", r.enabled}};
-    const alarm_rule* base = nullptr;
-    if (d.profile_rules) {
-      for (const auto& b : *d.profile_rules)
-        if (b.name == r.name) base = &b;
-    }
+    const auto* base = d.profile_rule(r.name);
     const bool site = base != nullptr && !(*base == r);
     j["from"] = site ? "site" : "profile";
     if (threshold) {

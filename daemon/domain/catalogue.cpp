@@ -17,6 +17,13 @@ const point_description* device_description::point(std::string_view point_name) 
   return it == all.end() ? nullptr : &*it;
 }
 
+const alarm_rule* device_description::profile_rule(std::string_view rule_name) const {
+  if (!profile_rules) return nullptr;
+  const auto it = std::find_if(profile_rules->begin(), profile_rules->end(),
+                               [&](const alarm_rule& r) { return r.name == rule_name; });
+  return it == profile_rules->end() ? nullptr : &*it;
+}
+
 const report_policy& device_description::report(std::string_view point_name) const {
   static const report_policy every_poll;
   const auto* p = point(point_name);

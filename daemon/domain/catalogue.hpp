@@ -67,6 +67,9 @@ struct device_description {
   const std::vector<point_description>& points() const { return model->points; }
   const std::vector<std::string>& writes() const { return model->writes; }
   const point_description* point(std::string_view point_name) const;
+  /// The rule of that name as its profile gives it (before the site's overrides); null when the
+  /// profile's rules are not known or have none of that name.
+  const alarm_rule* profile_rule(std::string_view rule_name) const;
   /// How `point_name` is reported: the site's override, else the profile's; every poll for a point
   /// the model does not describe.
   const report_policy& report(std::string_view point_name) const;

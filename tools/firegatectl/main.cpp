@@ -32,7 +32,6 @@ namespace {
 using json = nlohmann::json;
 using namespace firegatectl;
 
-/// "2026-11-27T08:00:00+08:00" as given, or a time before now: "90s", "30m", "12h", "7d"; "now".
 /// An export's end: ISO 8601 with its offset, a time ago (90s, 30m, 12h, 7d) or now.
 std::optional<std::chrono::system_clock::time_point> to_time(const std::string& when) {
   if (when.empty()) return std::nullopt;
