@@ -192,6 +192,7 @@ int application::run() {
   }
   configuration_applied("firegated started");
   start_control();
+  start_metrics();
   wait_signal();
   // Held since main: one that came during the start is taken now.
   const auto held = signals_taken();
@@ -212,6 +213,7 @@ int application::run() {
     outbox = store_->call([](store& s) { return s.outbox_depth(); });
   } catch (const store_error&) {
   }
+  metrics_server_.reset();
   uplinks_.clear();
   commands_.reset();
   store_.reset();
@@ -244,8 +246,57 @@ void application::start_control() {
               if (auto* gb = dynamic_cast<gb26875_link*>(u.link.get())) return &gb->link();
             }
             return nullptr;
-          }});
+          },
+          [this](std::function<void(std::string)> done) { scrape_metrics(std::move(done)); }});
   control_api_->open();
+}
+
+void application::start_metrics() {
+  if (metrics_server_) metrics_server_->stop();
+  metrics_server_.reset();
+  if (!cfg_.metrics.enabled || stopping_) return;
+  metrics_server_ = std::make_unique<control::metrics_server>(
+      io_.get_executor(), [this](std::function<void(std::string)> done) { scrape_metrics(std::move(done)); });
+  if (auto error = metrics_server_->start(cfg_.metrics.address, cfg_.metrics.port); !error.empty()) {
+    // The monitoring's view of the box; the gateway's job goes on without it.
+    spdlog::error(
+        "metrics endpoint unavailable listen={} error=\"{}\" action=\"not scraped until fixed and "
+        "reloaded\"",
+        cfg_.metrics.listen(), error);
+    metrics_server_.reset();
+    return;
+  }
+  const auto at = metrics_server_->endpoint();
+  spdlog::info("metrics endpoint listening address={} port={}", cfg_.metrics.address,
+               at ? at->port() : cfg_.metrics.port);
+}
+
+void application::scrape_metrics(std::function<void(std::string)> done) {
+  store_->post([this, done = std::move(done)](store& s) mutable {
+    gateway_metrics::store_view view;
+    std::vector<store::backlog> backlog;
+    std::optional<std::array<std::size_t, 3>> lanes;
+    try {
+      view.used_bytes = s.used_bytes();
+      view.evicted = s.evicted_total();
+      backlog = s.outbox_backlog();
+      lanes = s.outbox_depth_by_lane();
+    } catch (const store_error& e) {
+      view.error = e.what();  // the figures of the store are left out; the rest is scraped
+    }
+    asio::post(io_, [this, done = std::move(done), view = std::move(view), backlog = std::move(backlog),
+                     lanes]() mutable {
+      const auto h = health(lanes);
+      std::vector<gateway_metrics::uplink_view> ups;
+      nlohmann::json gb;
+      for (const auto& u : uplinks_) {
+        ups.push_back({u.entry->name, u.link.get(),
+                       u.bit < backlog.size() ? std::optional(backlog[u.bit]) : std::nullopt});
+        if (auto* g = dynamic_cast<gb26875_link*>(u.link.get())) gb = g->link().diagnostics();
+      }
+      done(metrics_.text({cfg_, h, drivers_, ups, view, gb.is_null() ? nullptr : &gb}));
+    });
+  });
 }
 
 void application::stop_drivers() {
@@ -279,6 +330,7 @@ void application::shutdown() {
   notifier_.stopping();
   // First: a request under way (a scan) must not go on through drivers being stopped.
   if (control_api_) control_api_->stop();
+  if (metrics_server_) metrics_server_->stop();
   if (commands_) commands_->stop();
   stop_drivers();
   ticker_.cancel();
@@ -304,6 +356,7 @@ void application::reload() {
                     e.message);
     }
     reload_refused(loaded);
+    metrics_.reloaded(false);
     notifier_.ready(status_line());
     return;
   }
@@ -341,6 +394,7 @@ void application::reload() {
   std::vector<bool> remake;
   for (const auto& u : uplinks_) remake.push_back(u.entry->changed(cfg_, next));
   const bool control_changed = next.control != cfg_.control;
+  const bool metrics_changed = next.metrics != cfg_.metrics;
   cfg_ = std::move(next);
   // Report strategies start again from the new configuration: each point's next value goes (a
   // device removed is forgotten, a name given to another sensor or a changed strategy is not
@@ -356,6 +410,7 @@ void application::reload() {
     u.link->start();
   }
   if (control_changed) control_api_->open();
+  if (metrics_changed) start_metrics();
   start_drivers();
   // With the new drivers in place: an alarm the reload ends may reset a linkage output.
   for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));
@@ -363,6 +418,7 @@ void application::reload() {
   // The linkages themselves may have changed: outputs are held by the new ones from now on.
   update_linkages(nullptr);
   configuration_applied("reloaded");
+  metrics_.reloaded(true);
   spdlog::info("reload applied file={} buses={} devices={} revision={}", config_path_.string(),
                cfg_.buses.size(), cfg_.devices.size(), cfg_.revision.substr(0, 12));
   notifier_.ready(status_line());
@@ -549,6 +605,7 @@ void application::raise(event e) {
   // A test alarm drives nothing: a detector under maintenance must not trip a breaker.
   if (changes_open_alarms(e.kind) && !e.test) update_linkages(&e);
   e.seq = next_seq_++;
+  metrics_.raised(e, clock::now());
   const bool is_alarm = on_alarm_lane(e.kind);
   const auto l = is_alarm ? lane::alarm : lane::fault;
   // Stored as its record; each uplink renders it into its own format as it sends it.
@@ -586,6 +643,7 @@ void application::raise(event e) {
               e.value, error.empty(), e.detail);
           // The damaged file is replaced right after this job: the event is written again into the
           // fresh one, so that it is kept (a second message with the same id may follow).
+          if (error.empty()) metrics_.stored(e, clock::now());
           if (damage) record_again(e, item);
           // Recovery is declared by a flush, the larger write, not by one small event.
           if (!error.empty()) storage_failed(error, "event", damage);

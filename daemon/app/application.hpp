@@ -4,9 +4,11 @@
 // SIGTERM/SIGINT stop by cancelling work, SIGHUP re-reads the configuration.
 
 #include "config/config.hpp"
+#include "control/metrics_server.hpp"
 #include "control_api.hpp"
 #include "domain/report.hpp"
 #include "driver.hpp"
+#include "metrics.hpp"
 #include "platform_commands.hpp"
 #include "rules/alarm_engine.hpp"
 #include "rules/linkage.hpp"
@@ -76,6 +78,11 @@ class application final : public reading_sink {
   void start_drivers();
   /// Makes the control API (app/control_api.hpp) and opens firegatectl's socket ([control]).
   void start_control();
+  /// Opens the metrics endpoint when [metrics] enables it, closing the one open before; a failure
+  /// is logged and the daemon runs on without it.
+  void start_metrics();
+  /// The metrics' text (app/metrics.hpp), the store read first on its thread; `done` on the loop.
+  void scrape_metrics(std::function<void(std::string)> done);
   void stop_drivers();
   void wait_signal();
   void reload();
@@ -164,6 +171,9 @@ class application final : public reading_sink {
   std::mt19937_64 random_;
   /// firegatectl's requests; made once the store is, and gone after it (its store jobs post back).
   std::unique_ptr<control_api> control_api_;
+  /// What the metrics count of the application's own, and the endpoint ([metrics]).
+  gateway_metrics metrics_;
+  std::unique_ptr<control::metrics_server> metrics_server_;
   /// The store on its own thread: the loop never waits on SQLite (docs/storage.md).
   std::unique_ptr<store_worker> store_;
   std::uint64_t next_seq_{1};

@@ -36,8 +36,8 @@ namespace {
 
 /// The commands firegatectl may send (docs/control-api.md).
 const std::vector<std::string> control_commands{
-    "status",     "devices", "device", "alarms", "ack",  "shield", "unshield", "test_mode",
-    "test_alarm", "tail",    "config", "export", "read", "write",  "scan",     "gb26875_answer"};
+    "status", "devices", "device", "alarms", "ack",   "shield", "unshield",       "test_mode", "test_alarm",
+    "tail",   "config",  "export", "read",   "write", "scan",   "gb26875_answer", "metrics"};
 
 }  // namespace
 
@@ -140,6 +140,14 @@ void control_api::on_request(const session_ptr& s, const json& request) {
   if (name == "export") return export_readings(s, id, args);
   if (name == "read" || name == "write" || name == "scan") return registers(s, id, name, args);
   if (name == "gb26875_answer") return answer_inspection(s, id, args);
+  if (name == "metrics") {
+    // The same text the [metrics] endpoint serves, whether or not it is enabled.
+    return hooks_.metrics([s, id](std::string text) {
+      if (s->closed()) return;
+      s->send(reply(id, json{{"format", "prometheus-text-0.0.4"}, {"text", std::move(text)}}));
+      s->done();
+    });
+  }
   s->send(
       refuse(id, "unknown_command",
              fmt::format("no command \"{}\";{} the commands are: {}", name,

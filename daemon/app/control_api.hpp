@@ -66,6 +66,8 @@ class control_api {
     /// The GB/T 26875.3 uplink in force (its diagnostics, the duty person's answer to an
     /// inspection); null when none is configured.
     std::function<gb26875_uplink*()> gb26875;
+    /// The metrics in Prometheus's text format (app/metrics.hpp), handed to `done` on the loop.
+    std::function<void(std::function<void(std::string)> done)> metrics;
   };
 
   /// `site`: the configuration in force (the application's, replaced in place by a reload), which

@@ -246,6 +246,7 @@ json control_api::config_json() const {
             {"socket", site_.control.socket},
             {"group", site_.control.group},
             {"idle_timeout_s", site_.control.idle_timeout.count()}}},
+          {"metrics", {{"enabled", site_.metrics.enabled}, {"listen", site_.metrics.listen()}}},
           {"buses", std::move(buses)},
           {"devices", std::move(devices)},
           {"linkage", std::move(linkages)}};

@@ -148,6 +148,20 @@ struct control_config {
   bool operator==(const control_config&) const = default;
 };
 
+/// The metrics endpoint ([metrics]; docs/metrics.md): Prometheus's text format over HTTP on the
+/// daemon's loop. Off unless enabled; on loopback unless `listen` names another address.
+struct metrics_config {
+  bool enabled{false};
+  std::string address{"127.0.0.1"};  ///< an IPv4 or IPv6 address of this box ("0.0.0.0": every one)
+  std::uint16_t port{9464};          ///< Prometheus's port for a gateway's exporter
+  /// "127.0.0.1:9464", "[::1]:9464": the key's value as config show writes it.
+  std::string listen() const {
+    return address.find(':') != std::string::npos ? "[" + address + "]:" + std::to_string(port)
+                                                  : address + ":" + std::to_string(port);
+  }
+  bool operator==(const metrics_config&) const = default;
+};
+
 /// One setting in force, as `firegatectl config show` prints it: a key of the site file with its
 /// value typed as the file writes it, or (`derived`) something worked out from the file, shown for
 /// information only (a comment in the TOML, so that the output loads unchanged).
@@ -237,6 +251,7 @@ struct gateway_file {
   mqtt_uplink_config mqtt;
   std::optional<gb26875_uplink_config> gb26875;
   control_config control;
+  metrics_config metrics;
   std::vector<bus_config> buses;
   std::vector<device_config> devices;
   std::vector<linkage_config> linkages;

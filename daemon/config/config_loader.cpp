@@ -7,8 +7,10 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -281,6 +283,34 @@ control_config parse_control(config_node& node, const std::filesystem::path& bas
   return c;
 }
 
+metrics_config parse_metrics(config_node& node) {
+  metrics_config m;
+  m.enabled = node.get_bool("enabled", false);
+  const auto listen = node.get_string_or("listen", m.listen());
+  // ADDRESS:PORT, an IPv6 address in brackets: "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464".
+  const auto colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? std::string() : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  int port = 0;
+  const auto port_text =
+      colon == std::string::npos ? std::string_view() : std::string_view(listen).substr(colon + 1);
+  const auto [end, bad] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec || host.empty() || bad != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
+      port > 65535) {
+    node.error("listen", fmt::format("\"{}\" is not ADDRESS:PORT; give an address of this box and a port, "
+                                     "such as \"127.0.0.1:9464\" (loopback only), \"[::1]:9464\" or "
+                                     "\"0.0.0.0:9464\" (every address: the metrics name the site's devices)",
+                                     listen));
+  } else {
+    m.address = address.to_string();
+    m.port = static_cast<std::uint16_t>(port);
+  }
+  node.finish();
+  return m;
+}
+
 device_config parse_device_common(config_node& node) {
   device_config d;
   d.name = get_identifier(node, "name",
@@ -395,6 +425,8 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
   if (auto n = top.get_table("control", presence::optional)) {
     f.control = parse_control(*n, std::filesystem::path(file).parent_path());
   }
+
+  if (auto n = top.get_table("metrics", presence::optional)) f.metrics = parse_metrics(*n);
 
   auto device_nodes = top.get_table_array("devices");
   for (auto& node : device_nodes) f.devices.push_back(parse_device_common(node));

@@ -214,6 +214,13 @@ class store {
   std::size_t outbox_depth();
   /// When the oldest item not yet delivered was queued; nullopt when everything is delivered.
   std::optional<clock::time_point> oldest_undelivered();
+  /// What one uplink has still to deliver, by lane: how many items and when the oldest was queued.
+  struct backlog {
+    std::array<std::size_t, 3> waiting{};
+    std::array<std::optional<clock::time_point>, 3> oldest{};
+  };
+  /// One a configured uplink, by delivery bit (the metrics).
+  std::vector<backlog> outbox_backlog();
 
   // ---- the platform's commands (store_commands.cpp) ----
   /// A platform command carried out (or refused by the alarm engine), as remembered.

@@ -190,4 +190,36 @@ std::size_t store::outbox_depth() {
   return lanes[0] + lanes[1] + lanes[2];
 }
 
+std::vector<store::backlog> store::outbox_backlog() {
+  std::vector<backlog> out(uplinks_);
+  statement s(*this,
+              "SELECT lane, COUNT(*), MIN(created_ms) FROM outbox WHERE lane < 3 AND (delivered & ?1) = 0 "
+              "GROUP BY lane");
+  for (unsigned uplink = 0; uplink < uplinks_; ++uplink) {
+    s.bind(1, std::int64_t{1} << uplink);
+    while (s.step()) {
+      const auto l = s.int64(0);
+      if (l < 0 || l >= 3) continue;
+      out[uplink].waiting[static_cast<std::size_t>(l)] = static_cast<std::size_t>(s.int64(1));
+      out[uplink].oldest[static_cast<std::size_t>(l)] =
+          clock::time_point(std::chrono::milliseconds(s.int64(2)));
+    }
+    s.reset();
+    // Telemetry this uplink has delivered, its marks still in memory, is not waiting for it (the
+    // oldest such item is left as read: it is written as delivered with the next flush).
+    auto& telemetry = out[uplink].waiting[static_cast<std::size_t>(lane::telemetry)];
+    if (uplink < telemetry_marks_.size() && !telemetry_marks_[uplink].empty()) {
+      statement row(*this, "SELECT 1 FROM outbox WHERE id = ? AND lane = 2 AND (delivered & ?2) = 0");
+      for (const auto id : telemetry_marks_[uplink]) {
+        row.bind(1, id);
+        row.bind(2, std::int64_t{1} << uplink);
+        if (row.step() && telemetry > 0) --telemetry;
+        row.reset();
+      }
+    }
+    if (telemetry == 0) out[uplink].oldest[static_cast<std::size_t>(lane::telemetry)].reset();
+  }
+  return out;
+}
+
 }  // namespace firegate

@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <fstream>
 #include <functional>
 #include <future>
@@ -338,6 +339,35 @@ TEST_CASE("an uplink that takes no telemetry never sees it - and telemetry leave
   for (const auto& q : queued) ids.push_back(q.id);
   s.mark_delivered(0, ids);
   CHECK(s.outbox_depth() == 1);  // the telemetry is gone; the alarm waits for uplink 1
+}
+
+TEST_CASE("the metrics' backlog: what each uplink has still to deliver, by lane, and since when") {
+  test::temp_dir dir;
+  store s((dir / "fg.db").string());
+  s.set_uplinks(2, 1U);  // uplink 0 takes telemetry, uplink 1 does not
+  const auto before = clock::now() - std::chrono::seconds(1);
+  const auto queued = s.append_telemetry(polls_of("smoke-1", 3, clock::now()), "t", 1);
+  REQUIRE(queued.size() == 3);
+  const auto alarm = record(s, "alarm-1", lane::alarm);
+  auto b = s.outbox_backlog();
+  REQUIRE(b.size() == 2);
+  CHECK(b[0].waiting == std::array<std::size_t, 3>{1, 0, 3});
+  CHECK(b[1].waiting == std::array<std::size_t, 3>{1, 0, 0});  // never sees telemetry
+  REQUIRE(b[0].oldest[0]);
+  CHECK(*b[0].oldest[0] >= before);
+  CHECK_FALSE(b[0].oldest[1]);
+  CHECK_FALSE(b[1].oldest[2]);
+  // Uplink 0 delivers everything (the telemetry marks may still be in memory): uplink 1 still
+  // owes the alarm.
+  std::vector<std::int64_t> ids{alarm};
+  for (const auto& q : queued) ids.push_back(q.id);
+  s.mark_delivered(0, ids);
+  b = s.outbox_backlog();
+  CHECK(b[0].waiting == std::array<std::size_t, 3>{0, 0, 0});
+  CHECK_FALSE(b[0].oldest[0]);
+  CHECK_FALSE(b[0].oldest[2]);
+  CHECK(b[1].waiting == std::array<std::size_t, 3>{1, 0, 0});
+  CHECK(b[1].oldest[0]);
 }
 
 TEST_CASE(

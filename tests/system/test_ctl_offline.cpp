@@ -106,7 +106,7 @@ TEST_CASE("firegatectl: the man page - the manual and the completion name every 
     CHECK(manual.find("| `" + name) != std::string::npos);
     CHECK(completion.find(" " + name + " ") != std::string::npos);
   }
-  CHECK(commands == 16);
+  CHECK(commands == 17);
 }
 
 TEST_CASE("firegatectl: --help shows where an installed firegatectl looks, never the build's folders") {

@@ -15,7 +15,7 @@ _firegatectl() {
   # Plain COMP_WORDS: works with or without the bash-completion package.
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} cword=$COMP_CWORD
   local words=("${COMP_WORDS[@]}")
-  local commands="status devices device alarms ack shield unshield test-mode test-alarm tail read write scan export config gb26875"
+  local commands="status devices device alarms ack shield unshield test-mode test-alarm tail read write scan export metrics config gb26875"
   local global="--socket --json --help --version"
   local command="" i _fgctl_socket=""
   for ((i = 1; i < cword; i++)); do

@@ -473,6 +473,9 @@ int main(int argc, char** argv) {
                    "with --direct: the profiles folder (modbus/*.toml); default $FIREGATE_PROFILES, "
                    "else " FIREGATE_SHIPPED_PROFILES);
 
+  auto* metrics = cli.add_subcommand(
+      "metrics", "every counter in Prometheus's text format, as the [metrics] endpoint serves it");
+
   auto* config = cli.add_subcommand("config", "configuration commands");
   config->require_subcommand(1);
   std::string path = "/etc/firegate/firegate.toml";
@@ -670,6 +673,11 @@ int main(int argc, char** argv) {
     if (scan->parsed()) return run_scan(o, regs);
     if (show->parsed())
       return simple(o, "config", json::object(), [](const json& r) { print_config(r, std::cout); });
+    if (metrics->parsed()) {
+      // The exposition itself, for promtool or a textfile collector; --json wraps it.
+      return simple(o, "metrics", json::object(),
+                    [](const json& r) { std::cout << r.at("text").get<std::string>(); });
+    }
   } catch (const json::exception& e) {
     // An answer of another shape than this firegatectl knows (another version of firegated).
     std::cerr << "firegatectl: firegated's answer was not understood (" << e.what()

@@ -397,7 +397,9 @@ void print_config(const json& r, std::ostream& out) {
   };
   out << "# the running configuration of firegated, defaults included, secrets redacted\n";
   out << "# read from " << text(field(r, "file")) << "\n\n";
-  for (const char* s : {"profiles", "gateway", "site", "storage", "alarms", "control"}) section(s, r[s]);
+  for (const char* s : {"profiles", "gateway", "site", "storage", "alarms", "control", "metrics"}) {
+    if (r.contains(s)) section(s, r[s]);
+  }
   const auto& uplinks = field(r, "uplink");
   if (const auto& mqtt = field(uplinks, "mqtt"); mqtt.is_object() && !mqtt.value("host", "").empty())
     section("uplink.mqtt", mqtt);

@@ -90,6 +90,8 @@ void gb26875_uplink::on_confirm(const gb::frame& f) {
   counts_.last_latency_ms = static_cast<std::uint64_t>(exchange_.last_latency().count());
   if (was_abnormal) spdlog::info("gb26875 uplink link normal centre={}:{}", cfg_.host, cfg_.port);
   const auto& w = *exchange_.current();
+  ack_latency_.observe(exchange_.last_latency());
+  if (w.item.alarm_read) alarm_latency_.observe(*last_confirm_ - *w.item.alarm_read);
   if (!w.heartbeat) {
     spdlog::debug("gb26875 uplink confirmed serial={} what={} outbox_id={} ms={}", f.serial, w.item.what,
                   w.item.id, counts_.last_latency_ms);

@@ -21,6 +21,8 @@ struct gb26875_upload {
   std::int64_t id{0};
   std::vector<std::uint8_t> data;
   std::string what;  ///< for the log: "fire_alarm", "heartbeat", "analog values", ...
+  /// An alarm's reading time (wall clock), for the metrics' reading-to-confirm latency.
+  std::optional<std::chrono::system_clock::time_point> alarm_read{};
 };
 
 class gb26875_exchange {

@@ -25,6 +25,8 @@ class gb26875_link final : public uplink {
   void on_readings(std::span<const reading> readings) override { link_->on_readings(readings); }
   bool connected() const override { return link_->connected(); }
   std::size_t connects() const override { return link_->connects(); }
+  const latency_histogram* ack_latency() const override { return &link_->ack_latency(); }
+  const latency_histogram* alarm_latency() const override { return &link_->alarm_latency(); }
   /// The link itself, for what a technician asks of it (firegatectl status, gb26875 answer).
   gb26875_uplink& link() { return *link_; }
 

@@ -27,6 +27,7 @@
 
 #include "config/config.hpp"
 #include "domain/backoff.hpp"
+#include "domain/histogram.hpp"
 #include "gb26875/app_data.hpp"
 #include "gb26875/frame.hpp"
 #include "gb26875_exchange.hpp"
@@ -106,6 +107,9 @@ class gb26875_uplink : public std::enable_shared_from_this<gb26875_uplink> {
   /// The centre's clock minus ours, as its last synchronisation said (0 before one).
   std::chrono::system_clock::duration clock_offset() const { return clock_offset_; }
   std::size_t connects() const { return connects_; }
+  /// First send to the centre's confirm of each frame; an alarm's reading to its confirm (metrics).
+  const latency_histogram& ack_latency() const { return ack_latency_; }
+  const latency_histogram& alarm_latency() const { return alarm_latency_; }
   /// What the devices are to the centre (for the application's answers to reads).
   const gb26875_mapper& mapper() const { return mapper_; }
   /// For firegatectl status (docs/control-api.md): the link, its counters, a waiting inspection.
@@ -219,6 +223,7 @@ class gb26875_uplink : public std::enable_shared_from_this<gb26875_uplink> {
     std::uint64_t last_latency_ms{0};
   } counts_;
   std::size_t connects_{0};
+  latency_histogram ack_latency_, alarm_latency_;
 };
 
 }  // namespace firegate

@@ -33,6 +33,8 @@ class mqtt_platform final : public uplink, public std::enable_shared_from_this<m
   std::optional<clock::time_point> last_ack() const override { return link_->last_ack(); }
   std::optional<std::chrono::seconds> ack_wait() override { return link_->current_ack_wait(); }
   std::size_t ack_timeouts() const override { return link_->ack_timeouts(); }
+  const latency_histogram* ack_latency() const override { return &link_->ack_latency(); }
+  const latency_histogram* alarm_latency() const override { return &link_->alarm_latency(); }
   bool carries_commands() const override { return true; }
   void reply(const std::string& payload) override;
 

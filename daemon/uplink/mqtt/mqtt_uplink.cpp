@@ -289,6 +289,9 @@ void mqtt_uplink::pump() {
     if (head->event) {
       const auto& e = *head->event;
       head->payload = event_json(e, site_, config::find_device(site_, e.device));
+      // An alarm's reading time, for the metrics' latency at its PUBACK (a resend keeps it).
+      if (head->lane == lane::alarm && !e.test && alarm_read_.size() < 1000)
+        alarm_read_.emplace(head->id, e.time);
       head->event.reset();
     } else if (head->payload.empty() && !head->readings.empty()) {
       write_telemetry(*head, site_.gateway.id);  // the id in force, as the events' messages have it
@@ -319,6 +322,11 @@ void mqtt_uplink::on_delivered(std::int64_t id, bool ok, const std::string& why)
   if (ok) {
     last_ack_ = clock::now();
     const auto took = ack_wait_.acknowledged(id, cfg_.ack_timeout, std::chrono::steady_clock::now());
+    if (took) ack_latency_.observe(*took);
+    if (auto read = alarm_read_.find(id); read != alarm_read_.end()) {
+      alarm_latency_.observe(*last_ack_ - read->second);
+      alarm_read_.erase(read);
+    }
     spdlog::debug("uplink delivered outbox_id={} took_ms={}", id,
                   took ? std::chrono::duration_cast<std::chrono::milliseconds>(*took).count() : -1);
     outbox_->done(id);

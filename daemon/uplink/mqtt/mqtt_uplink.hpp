@@ -20,6 +20,7 @@
 
 #include "config/config.hpp"
 #include "domain/backoff.hpp"
+#include "domain/histogram.hpp"
 #include "store/store_worker.hpp"
 #include "uplink/mqtt/ack_wait.hpp"
 #include "uplink/mqtt/telemetry_pacing.hpp"
@@ -33,6 +34,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -95,6 +97,9 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   std::size_t ack_timeouts() const { return ack_timeouts_; }
   /// The acknowledgement wait now: ack_timeout_s, or longer after timeouts (ack_wait.hpp).
   std::chrono::seconds current_ack_wait() { return ack_timeout(); }
+  /// Publish to PUBACK of each stored message; an alarm's reading to its PUBACK (the metrics).
+  const latency_histogram& ack_latency() const { return ack_latency_; }
+  const latency_histogram& alarm_latency() const { return alarm_latency_; }
 
  private:
   void connect();
@@ -129,6 +134,10 @@ class mqtt_uplink : public std::enable_shared_from_this<mqtt_uplink> {
   std::optional<std::chrono::steady_clock::time_point> waiting_since_;
   bool ack_watch_armed_{false};
   std::size_t ack_timeouts_{0};
+  latency_histogram ack_latency_, alarm_latency_;
+  /// The reading time of each alarm published and not yet acknowledged (its event is dropped once
+  /// its message is written), by outbox id.
+  std::map<std::int64_t, clock::time_point> alarm_read_;
   ack_wait ack_wait_;
   backoff backoff_;  ///< 0.5 s doubling to 30 s
   /// The connection: Paho's outcomes come back as handlers on the loop, none after the uplink goes.
