@@ -6,7 +6,8 @@
 #   TARGET is a name below, with or without "fuzz_": tools/fuzz.sh 600 modbus_rtu_stream control_session
 #   FUZZ_JOBS=N runs N targets at once (default 1); each one's output is shown when it ends and kept
 #   in build/fuzz/<target>.log. The growing corpora stay in build/fuzz/corpus-<target>.
-#   FUZZ_BUILD_JOBS=N bounds the build's parallelism (default: every core).
+#   FUZZ_BUILD_JOBS=N bounds the build's parallelism (default: every core); FUZZ_BUILD_ONLY=1 builds
+#   the targets and runs none (.ci/run builds them in the background).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=${1:-20}
@@ -33,6 +34,7 @@ cd "$root"
 tools/deps.sh
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --parallel "${FUZZ_BUILD_JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}"
+[[ ${FUZZ_BUILD_ONLY:-0} == 1 ]] && exit 0
 
 # One target: its output goes to build/fuzz/<target>.log; the status is libFuzzer's.
 run_one() {
