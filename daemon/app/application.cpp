@@ -260,8 +260,8 @@ void application::start_metrics() {
   if (auto error = metrics_server_->start(cfg_.metrics.address, cfg_.metrics.port); !error.empty()) {
     // The monitoring's view of the box; the gateway's job goes on without it.
     spdlog::error(
-        "metrics endpoint unavailable listen={} error=\"{}\" action=\"not scraped until fixed and "
-        "reloaded\"",
+        "metrics endpoint unavailable listen={} error=\"{}\" action=\"not scraped until the port is "
+        "free and firegated reloaded\"",
         cfg_.metrics.listen(), error);
     metrics_server_.reset();
     return;
@@ -272,21 +272,22 @@ void application::start_metrics() {
 }
 
 void application::scrape_metrics(std::function<void(std::string)> done) {
-  store_->post([this, done = std::move(done)](store& s) mutable {
+  // Scrapes that come while one reads the store share its answer: one read at a time, however many
+  // scrapers and firegatectls ask.
+  scrape_waiting_.push_back(std::move(done));
+  if (scrape_waiting_.size() > 1) return;
+  store_->post([this](store& s) {
     gateway_metrics::store_view view;
     std::vector<store::backlog> backlog;
-    std::optional<std::array<std::size_t, 3>> lanes;
     try {
       view.used_bytes = s.used_bytes();
       view.evicted = s.evicted_total();
       backlog = s.outbox_backlog();
-      lanes = s.outbox_depth_by_lane();
     } catch (const store_error& e) {
-      view.error = e.what();  // the figures of the store are left out; the rest is scraped
+      view.error = e.what();  // said by firegate_store_readable 0; the rest is scraped
     }
-    asio::post(io_, [this, done = std::move(done), view = std::move(view), backlog = std::move(backlog),
-                     lanes]() mutable {
-      const auto h = health(lanes);
+    asio::post(io_, [this, view = std::move(view), backlog = std::move(backlog)]() mutable {
+      const auto h = health();
       std::vector<gateway_metrics::uplink_view> ups;
       nlohmann::json gb;
       for (const auto& u : uplinks_) {
@@ -294,7 +295,8 @@ void application::scrape_metrics(std::function<void(std::string)> done) {
                        u.bit < backlog.size() ? std::optional(backlog[u.bit]) : std::nullopt});
         if (auto* g = dynamic_cast<gb26875_link*>(u.link.get())) gb = g->link().diagnostics();
       }
-      done(metrics_.text({cfg_, h, drivers_, ups, view, gb.is_null() ? nullptr : &gb}));
+      const auto text = metrics_.text({cfg_, h, drivers_, ups, view, gb.is_null() ? nullptr : &gb});
+      for (auto& d : std::exchange(scrape_waiting_, {})) d(text);
     });
   });
 }
@@ -410,7 +412,8 @@ void application::reload() {
     u.link->start();
   }
   if (control_changed) control_api_->open();
-  if (metrics_changed) start_metrics();
+  // A changed [metrics], or an endpoint that could not listen before (the port is free now).
+  if (metrics_changed || (cfg_.metrics.enabled && !metrics_server_)) start_metrics();
   start_drivers();
   // With the new drivers in place: an alarm the reload ends may reset a linkage output.
   for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));

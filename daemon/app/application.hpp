@@ -174,6 +174,8 @@ class application final : public reading_sink {
   /// What the metrics count of the application's own, and the endpoint ([metrics]).
   gateway_metrics metrics_;
   std::unique_ptr<control::metrics_server> metrics_server_;
+  /// Those waiting for the scrape under way (the first of them started it).
+  std::vector<std::function<void(std::string)>> scrape_waiting_;
   /// The store on its own thread: the loop never waits on SQLite (docs/storage.md).
   std::unique_ptr<store_worker> store_;
   std::uint64_t next_seq_{1};

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <map>
 #include <utility>
 
 namespace firegate {
@@ -26,11 +27,10 @@ using labels = std::vector<ClientMetric::Label>;
 class families {
  public:
   MetricFamily& family(std::string name, std::string help, MetricType type) {
-    for (auto& f : list_) {
-      if (f.name == name) return f;
-    }
-    list_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
-    return list_.back();
+    // By name: at 1,000 devices a scrape adds some 15,000 samples to about 60 families.
+    const auto [at, fresh] = index_.try_emplace(name, list_.size());
+    if (fresh) list_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
+    return list_[at->second];
   }
   void counter(std::string name, std::string help, labels l, double value) {
     ClientMetric m;
@@ -69,6 +69,7 @@ class families {
 
  private:
   std::vector<MetricFamily> list_;
+  std::map<std::string, std::size_t, std::less<>> index_;
 };
 
 double seconds(clock::time_point t) {
@@ -104,16 +105,18 @@ constexpr gb_counter gb_counters[] = {
 
 }  // namespace
 
+bool gateway_metrics::timed(const event& e) {
+  return (e.kind == event_kind::fire_alarm || e.kind == event_kind::supervisory_alarm) && !e.test;
+}
+
 void gateway_metrics::raised(const event& e, clock::time_point now) {
   const auto k = static_cast<std::size_t>(e.kind);
   if (k < raised_by_kind_.size()) ++raised_by_kind_[k];
-  if (on_alarm_lane(e.kind) && !e.test)
-    stages_[static_cast<std::size_t>(stage::decided)].observe(now - e.time);
+  if (timed(e)) stages_[static_cast<std::size_t>(stage::decided)].observe(now - e.time);
 }
 
 void gateway_metrics::stored(const event& e, clock::time_point now) {
-  if (on_alarm_lane(e.kind) && !e.test)
-    stages_[static_cast<std::size_t>(stage::stored)].observe(now - e.time);
+  if (timed(e)) stages_[static_cast<std::size_t>(stage::stored)].observe(now - e.time);
 }
 
 std::string gateway_metrics::text(const scrape& s) const {
@@ -157,16 +160,18 @@ std::string gateway_metrics::text(const scrape& s) const {
               static_cast<double>(raised_by_kind_[k]));
   }
   const char* stage_help =
-      "Seconds from an alarm's reading to each stage of its path: decided (raised by the rules), stored "
-      "(committed), delivered (the uplink's peer acknowledged it).";
+      "Seconds from a fire or supervisory alarm's reading to a stage of its path: decided (raised by the "
+      "rules), stored (committed to the database).";
   f.histogram("firegate_alarm_latency_seconds", stage_help, {{"stage", "decided"}},
               stages_[static_cast<std::size_t>(stage::decided)]);
   f.histogram("firegate_alarm_latency_seconds", stage_help, {{"stage", "stored"}},
               stages_[static_cast<std::size_t>(stage::stored)]);
   for (const auto& u : s.uplinks) {
     if (const auto* hist = u.link->alarm_latency()) {
-      f.histogram("firegate_alarm_latency_seconds", stage_help,
-                  {{"stage", "delivered"}, {"uplink", std::string(u.name)}}, *hist);
+      f.histogram("firegate_alarm_delivered_seconds",
+                  "Seconds from a fire or supervisory alarm's reading to its acknowledgement by the uplink's "
+                  "peer (MQTT PUBACK, the GB/T 26875.3 centre's confirm).",
+                  {{"uplink", std::string(u.name)}}, *hist);
     }
   }
 
@@ -226,6 +231,10 @@ std::string gateway_metrics::text(const scrape& s) const {
             static_cast<double>(h.storage_faults));
   f.gauge("firegate_store_max_bytes", "The database's size limit (storage.max_size_mb).", {},
           static_cast<double>(s.site.storage.max_size_mb << 20));
+  f.gauge("firegate_store_readable",
+          "1 when this scrape could read the store (its size, evictions and the outbox's backlog follow); "
+          "0 when it could not, and those are left out.",
+          {}, s.store.error.empty() ? 1 : 0);
   if (s.store.used_bytes) {
     f.gauge("firegate_store_used_bytes", "Bytes of the database in use.", {},
             static_cast<double>(*s.store.used_bytes));

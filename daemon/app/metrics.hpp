@@ -28,13 +28,17 @@ namespace firegate {
 /// What the application counts for the metrics itself, and the scrape. Runs on the loop.
 class gateway_metrics {
  public:
-  /// The stages of an alarm's path the application sees: raised by the rules from its reading
-  /// (decided), then committed to the database (stored). An uplink's own histogram has the rest.
+  /// The stages of a fire or supervisory alarm's path the application sees: raised by the rules
+  /// from its reading (decided), then committed to the database (stored). An uplink's own
+  /// histogram has its delivery. Other events (acknowledgements, linkage, escalations) are timed
+  /// from a decision, not a reading, and are not counted there.
   enum class stage : std::uint8_t { decided, stored };
 
-  /// An event raised: counted by kind, and for an alarm (the alarm lane) its reading's age.
+  /// Whether an event's path is timed: a fire or supervisory alarm, not a test.
+  static bool timed(const event& e);
+  /// An event raised: counted by kind, and for a timed alarm its reading's age.
   void raised(const event& e, clock::time_point now);
-  /// An alarm-lane event committed to the database.
+  /// An event committed to the database (a timed alarm: its reading's age).
   void stored(const event& e, clock::time_point now);
   /// A reload applied or refused (SIGHUP, firegatectl).
   void reloaded(bool applied) { ++(applied ? reloads_applied_ : reloads_refused_); }

@@ -290,15 +290,20 @@ metrics_config parse_metrics(config_node& node) {
   // ADDRESS:PORT, an IPv6 address in brackets: "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464".
   const auto colon = listen.rfind(':');
   std::string host = colon == std::string::npos ? std::string() : listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  // An IPv6 address only in brackets: "2001:db8::1:9464" would be read as port 9464 of 2001:db8::1.
+  bool bad_host = host.find(':') != std::string::npos;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    bad_host = false;
+  }
   boost::system::error_code ec;
   const auto address = boost::asio::ip::make_address(host, ec);
   int port = 0;
   const auto port_text =
       colon == std::string::npos ? std::string_view() : std::string_view(listen).substr(colon + 1);
   const auto [end, bad] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec || host.empty() || bad != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
-      port > 65535) {
+  if (ec || bad_host || host.empty() || bad != std::errc() || end != port_text.data() + port_text.size() ||
+      port < 1 || port > 65535) {
     node.error("listen", fmt::format("\"{}\" is not ADDRESS:PORT; give an address of this box and a port, "
                                      "such as \"127.0.0.1:9464\" (loopback only), \"[::1]:9464\" or "
                                      "\"0.0.0.0:9464\" (every address: the metrics name the site's devices)",

@@ -26,20 +26,12 @@ using tcp = asio::ip::tcp;
 
 class metrics_session : public std::enable_shared_from_this<metrics_session> {
  public:
-  metrics_session(tcp::socket socket, metrics_server& owner) : stream_(std::move(socket)), owner_(owner) {}
+  /// `busy`: one connection too many, answered 503 once its request is read (an answer written
+  /// before the request is read may be lost to the reset that closing with unread bytes sends).
+  metrics_session(tcp::socket socket, metrics_server& owner, bool busy)
+      : stream_(std::move(socket)), owner_(owner), busy_(busy) {}
 
   void start() { read(); }
-
-  /// Too many connections: one 503, then the close.
-  void refuse_busy() {
-    auto res = std::make_shared<http::response<http::string_body>>(http::status::service_unavailable, 11);
-    res->set(http::field::content_type, "text/plain; charset=utf-8");
-    res->set(http::field::retry_after, "10");
-    res->body() = "too many connections to the metrics endpoint; try again\n";
-    res->keep_alive(false);
-    res->prepare_payload();
-    write(std::move(res));
-  }
 
   void close() {
     closed_ = true;
@@ -69,6 +61,11 @@ class metrics_session : public std::enable_shared_from_this<metrics_session> {
       return answer(http::status::bad_request, fmt::format("bad request: {}\n", ec.message()), false, 11);
     }
     const auto& req = parser_->get();
+    if (busy_) {
+      return answer(http::status::service_unavailable,
+                    "too many connections to the metrics endpoint; try again\n", false, req.version(), false,
+                    true);
+    }
     const auto target = std::string_view(req.target().data(), req.target().size());
     const auto path = target.substr(0, target.find('?'));
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
@@ -105,10 +102,12 @@ class metrics_session : public std::enable_shared_from_this<metrics_session> {
     });
   }
 
-  void answer(http::status status, std::string body, bool keep_alive, unsigned version, bool allow = false) {
+  void answer(http::status status, std::string body, bool keep_alive, unsigned version, bool allow = false,
+              bool retry = false) {
     auto res = std::make_shared<http::response<http::string_body>>(status, version);
     res->set(http::field::content_type, "text/plain; charset=utf-8");
     if (allow) res->set(http::field::allow, "GET, HEAD");
+    if (retry) res->set(http::field::retry_after, "10");
     res->keep_alive(keep_alive);
     res->body() = std::move(body);
     res->prepare_payload();
@@ -129,11 +128,12 @@ class metrics_session : public std::enable_shared_from_this<metrics_session> {
   metrics_server& owner_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
+  bool busy_{false};
   bool closed_{false};
 };
 
 metrics_server::metrics_server(asio::any_io_executor ex, scrape s)
-    : ex_(std::move(ex)), scrape_(std::move(s)) {}
+    : ex_(std::move(ex)), scrape_(std::move(s)), retry_(ex_), alive_(std::make_shared<char>()) {}
 
 metrics_server::~metrics_server() {
   stop();
@@ -153,7 +153,7 @@ std::string metrics_server::start(const std::string& address, std::uint16_t port
     return fmt::format(
         "cannot listen on {}:{}: {}; check that no other program uses the port and that the "
         "address is this box's ([metrics] listen)",
-        address, port, ec.message());
+        where.address().is_v6() ? "[" + address + "]" : address, port, ec.message());
   }
   acceptor_.emplace(std::move(acceptor));
   accept();
@@ -161,6 +161,7 @@ std::string metrics_server::start(const std::string& address, std::uint16_t port
 }
 
 void metrics_server::stop() {
+  retry_.cancel();
   if (acceptor_) {
     boost::system::error_code ignored;
     acceptor_->close(ignored);
@@ -181,22 +182,35 @@ std::optional<tcp::endpoint> metrics_server::endpoint() const {
 }
 
 void metrics_server::accept() {
-  acceptor_->async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_) return;
-    if (ec) {
-      spdlog::warn("metrics endpoint accept failed error=\"{}\"", ec.message());
-      return accept();
-    }
-    std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
-    auto s = std::make_shared<metrics_session>(std::move(socket), *this);
-    if (sessions_.size() >= max_metrics_sessions) {
-      s->refuse_busy();
-    } else {
-      sessions_.push_back(s);
-      s->start();
-    }
-    accept();
-  });
+  // A handler already queued when the server stops (a connection accepted in the loop's turn that
+  // reloads) still runs: it finds the server gone, or its acceptor closed, and does nothing.
+  acceptor_->async_accept(
+      [this, alive = std::weak_ptr<char>(alive_)](boost::system::error_code ec, tcp::socket socket) {
+        if (alive.expired() || ec == asio::error::operation_aborted || !acceptor_) return;
+        if (ec) {
+          // Out of file descriptors, say: the listener stays ready, so take a breath before the next
+          // accept rather than spin, and say it once a minute at most.
+          const auto now = std::chrono::steady_clock::now();
+          ++accept_failures_;
+          if (now - accept_failure_logged_ >= std::chrono::minutes(1)) {
+            spdlog::warn("metrics endpoint accept failed error=\"{}\" failures={} action=\"retrying in 1 s\"",
+                         ec.message(), accept_failures_);
+            accept_failure_logged_ = now;
+            accept_failures_ = 0;
+          }
+          retry_.expires_after(std::chrono::seconds(1));
+          retry_.async_wait([this, alive = std::weak_ptr<char>(alive_)](boost::system::error_code e) {
+            if (!e && !alive.expired() && acceptor_) accept();
+          });
+          return;
+        }
+        std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
+        const bool busy = sessions_.size() >= max_metrics_sessions;
+        auto s = std::make_shared<metrics_session>(std::move(socket), *this, busy);
+        if (!busy) sessions_.push_back(s);
+        s->start();
+        accept();
+      });
 }
 
 }  // namespace firegate::control

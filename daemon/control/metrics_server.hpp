@@ -5,6 +5,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -16,7 +17,8 @@
 
 namespace firegate::control {
 
-/// Connections at once; more are answered 503 and closed (Prometheus scrapes one at a time).
+/// Connections at once; a further one's request is answered 503 and it is closed (Prometheus
+/// scrapes one at a time).
 inline constexpr std::size_t max_metrics_sessions = 8;
 /// A connection with no request under way, or a request not read whole in this time, is closed.
 inline constexpr std::chrono::seconds metrics_idle_timeout{30};
@@ -47,7 +49,14 @@ class metrics_server {
   boost::asio::any_io_executor ex_;
   scrape scrape_;
   std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
+  /// Sessions answering (a busy one, refused, is not counted).
   std::vector<std::weak_ptr<metrics_session>> sessions_;
+  /// The next accept after one failed.
+  boost::asio::steady_timer retry_;
+  std::size_t accept_failures_{0};
+  std::chrono::steady_clock::time_point accept_failure_logged_{};
+  /// Expires with the server: an accept handler queued before its end sees it and does nothing.
+  std::shared_ptr<char> alive_;
 };
 
 }  // namespace firegate::control

@@ -192,19 +192,28 @@ std::size_t store::outbox_depth() {
 
 std::vector<store::backlog> store::outbox_backlog() {
   std::vector<backlog> out(uplinks_);
-  statement s(*this,
-              "SELECT lane, COUNT(*), MIN(created_ms) FROM outbox WHERE lane < 3 AND (delivered & ?1) = 0 "
-              "GROUP BY lane");
+  // One pass over the outbox for every uplink (a filter on the delivery bits cannot use the lane
+  // index, so each pass reads every row): per uplink, how many it has not delivered and the oldest.
+  std::string columns;
   for (unsigned uplink = 0; uplink < uplinks_; ++uplink) {
-    s.bind(1, std::int64_t{1} << uplink);
-    while (s.step()) {
-      const auto l = s.int64(0);
-      if (l < 0 || l >= 3) continue;
-      out[uplink].waiting[static_cast<std::size_t>(l)] = static_cast<std::size_t>(s.int64(1));
-      out[uplink].oldest[static_cast<std::size_t>(l)] =
-          clock::time_point(std::chrono::milliseconds(s.int64(2)));
+    const auto bit = std::int64_t{1} << uplink;
+    columns += fmt::format(
+        ", SUM((delivered & {0}) = 0), MIN(CASE WHEN (delivered & {0}) = 0 THEN created_ms END)", bit);
+  }
+  const auto sql = fmt::format("SELECT lane{} FROM outbox WHERE lane < 3 GROUP BY lane", columns);
+  statement s(*this, sql.c_str());
+  while (s.step()) {
+    const auto l = s.int64(0);
+    if (l < 0 || l >= 3) continue;
+    const auto lane_at = static_cast<std::size_t>(l);
+    for (unsigned uplink = 0; uplink < uplinks_; ++uplink) {
+      const int col = 1 + 2 * static_cast<int>(uplink);
+      out[uplink].waiting[lane_at] = static_cast<std::size_t>(s.int64(col));
+      if (!s.is_null(col + 1))
+        out[uplink].oldest[lane_at] = clock::time_point(std::chrono::milliseconds(s.int64(col + 1)));
     }
-    s.reset();
+  }
+  for (unsigned uplink = 0; uplink < uplinks_; ++uplink) {
     // Telemetry this uplink has delivered, its marks still in memory, is not waiting for it (the
     // oldest such item is left as read: it is written as delivered with the next flush).
     auto& telemetry = out[uplink].waiting[static_cast<std::size_t>(lane::telemetry)];

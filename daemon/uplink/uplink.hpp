@@ -58,9 +58,9 @@ class uplink {
   virtual std::optional<std::chrono::seconds> ack_wait() { return std::nullopt; }
   virtual std::size_t ack_timeouts() const { return 0; }
   /// For the metrics (docs/metrics.md): the time from each message's send to its peer's
-  /// acknowledgement, and from an alarm's reading to its peer's acknowledgement of it (the
-  /// alarm lane only; an alarm sent again after an outage counts its whole wait). Null when it
-  /// keeps none.
+  /// acknowledgement, and from a fire or supervisory alarm's reading to its peer's acknowledgement
+  /// of it (an alarm sent again after an outage counts its whole wait; test alarms apart). Null
+  /// when it keeps none.
   virtual const latency_histogram* ack_latency() const { return nullptr; }
   virtual const latency_histogram* alarm_latency() const { return nullptr; }
   /// Whether the platform's commands come in on this uplink (the platform uplink: firegatectl's

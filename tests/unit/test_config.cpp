@@ -541,3 +541,32 @@ TEST_CASE("sha256: the standard's test vectors - in one part or several") {
   parts.update("abcdbcdecdefdefgefghfghighijhijkijkljklm").update("klmnlmnomnopnopq");
   CHECK(parts.hex() == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
+
+TEST_CASE("[metrics] listen: an address and a port, IPv6 in brackets - anything else named with examples") {
+  const auto with = [](const std::string& listen) {
+    return load(read_file(example_path) + "\n[metrics]\nenabled = true\nlisten = \"" + listen + "\"\n");
+  };
+  auto v4 = with("0.0.0.0:9100");
+  REQUIRE(v4.config);
+  CHECK(v4.config->metrics.enabled);
+  CHECK(v4.config->metrics.address == "0.0.0.0");
+  CHECK(v4.config->metrics.port == 9100);
+  auto v6 = with("[::1]:9464");
+  REQUIRE(v6.config);
+  CHECK(v6.config->metrics.address == "::1");
+  CHECK(v6.config->metrics.listen() == "[::1]:9464");
+  // Off, on loopback, unless said.
+  auto plain = load(read_file(example_path));
+  REQUIRE(plain.config);
+  CHECK_FALSE(plain.config->metrics.enabled);
+  CHECK(plain.config->metrics.listen() == "127.0.0.1:9464");
+  // An IPv6 address without brackets would lose its last group to the port.
+  for (const char* bad : {"2001:db8::1:9464", "9464", "localhost:9464", "127.0.0.1:0", "127.0.0.1:65536",
+                          "127.0.0.1:94x", "[::1]"}) {
+    CAPTURE(bad);
+    auto r = with(bad);
+    REQUIRE_FALSE(r.config);
+    CHECK(r.error_text().find("metrics.listen") != std::string::npos);
+    CHECK(r.error_text().find("is not ADDRESS:PORT") != std::string::npos);
+  }
+}

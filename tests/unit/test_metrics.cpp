@@ -59,6 +59,11 @@ TEST_CASE(
   event test_fire = fire;
   test_fire.test = true;
   m.raised(test_fire, health.time);  // counted as an event, not in the latency
+  event ack;
+  ack.kind = event_kind::alarm_acknowledged;  // timed from a person's decision, not a reading
+  ack.time = health.time - 10min;
+  m.raised(ack, health.time);
+  m.stored(ack, health.time);
   m.reloaded(false);
   gateway_metrics::store_view store;
   store.used_bytes = 4096;
@@ -77,6 +82,8 @@ TEST_CASE(
   CHECK(has_line(text, R"(firegate_config_reloads_total{outcome="refused"} 1)"));
   CHECK(has_line(text, R"(firegate_alarms_open{category="fire"} 1)"));
   CHECK(has_line(text, "firegate_store_used_bytes 4096"));
+  CHECK(has_line(text, "firegate_store_readable 1"));
+  CHECK(has_line(text, R"(firegate_alarm_latency_seconds_count{stage="stored"} 1)"));
   CHECK(has_line(text, R"(firegate_info{gateway="gw-1",site="site \"A\"",version=")" FIREGATE_VERSION
                        R"(",revision="abc"} 1)"));
   // No store figures it could not read: the evictions were not given.

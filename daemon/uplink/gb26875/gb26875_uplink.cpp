@@ -347,7 +347,10 @@ void gb26875_uplink::pump() {
     if (!made_.empty() && made_.begin()->first.first < static_cast<int>(head->lane)) break;
     const auto& item = outbox_->take();
     upload up{item.id, {}, what_of(item)};
-    if (item.lane == lane::alarm && item.event && !item.event->test) up.alarm_read = item.event->time;
+    // A fire or supervisory alarm's reading time, for the metrics' delivery latency.
+    if (item.event && !item.event->test &&
+        (item.event->kind == event_kind::fire_alarm || item.event->kind == event_kind::supervisory_alarm))
+      up.alarm_read = item.event->time;
     std::string error = item.event ? std::string() : "no event behind it";
     const auto data = item.event ? mapper_.event(*item.event, clock_offset_, error) : std::nullopt;
     if (!data) {

@@ -290,7 +290,8 @@ void mqtt_uplink::pump() {
       const auto& e = *head->event;
       head->payload = event_json(e, site_, config::find_device(site_, e.device));
       // An alarm's reading time, for the metrics' latency at its PUBACK (a resend keeps it).
-      if (head->lane == lane::alarm && !e.test && alarm_read_.size() < 1000)
+      if ((e.kind == event_kind::fire_alarm || e.kind == event_kind::supervisory_alarm) && !e.test &&
+          alarm_read_.size() < 1000)
         alarm_read_.emplace(head->id, e.time);
       head->event.reset();
     } else if (head->payload.empty() && !head->readings.empty()) {
