@@ -202,7 +202,7 @@ std::string gateway_metrics::text(const scrape& s) const {
       count("firegate_device_writes_total", "Writes (linkage, firegatectl).", c.writes);
       count("firegate_device_write_failures_total", "Writes that failed or did not read back.",
             c.write_failures);
-      if (bus.driver == "mqtt_ingest") {
+      if (bus.driver == "mqtt") {
         count("firegate_device_messages_total", "Messages received from the device (MQTT ingest).",
               c.messages);
         count("firegate_device_duplicates_total", "Repeated or late messages dropped (MQTT ingest).",

@@ -238,6 +238,9 @@ def main():
     ap.add_argument("--build", default=f"{ROOT}/build/release")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--scrapes", type=int, default=0,
+                    help="after the window, time this many `firegatectl metrics` one after another: the text's "
+                         "size, each scrape's time, and firegated's CPU a scrape (docs/metrics.md)")
     args = ap.parse_args()
     if args.devices % args.per_port:
         raise SystemExit("bench: --devices must be a multiple of --per-port")
@@ -302,6 +305,23 @@ def main():
                 if key in changes:
                     latencies.append((float(received) - changes[key]) * 1000)
 
+        scrape = {}
+        if args.scrapes:
+            times, sizes = [], []
+            cpu_before = cpu_seconds(daemon.pid)
+            polls_cpu_s = (cpu1 - cpu0) / (t1 - t0)  # what polling costs meanwhile, taken off
+            began = time.time()
+            for _ in range(args.scrapes):
+                t = time.time()
+                out = subprocess.run([f"{args.build}/tools/firegatectl", "-s", f"{work}/control.sock", "metrics"],
+                                     capture_output=True, check=True).stdout
+                times.append((time.time() - t) * 1000)
+                sizes.append(len(out))
+            spent = cpu_seconds(daemon.pid) - cpu_before - polls_cpu_s * (time.time() - began)
+            scrape = {"scrape_bytes": statistics.median(sizes), "scrape_ms_p50": round(statistics.median(times), 1),
+                      "scrape_ms_max": round(max(times), 1),
+                      "firegated_cpu_ms_per_scrape": round(1000 * spent / args.scrapes, 1)}
+
         # What was stored in the window, as firegatectl exports it through the control socket (the
         # store's own reading, not the database behind its back), once the window's last flush is in
         # (flush_interval_ms is 5 s by default; a large fleet flushes sooner, at 4,000 readings).
@@ -332,6 +352,7 @@ def main():
             "table_bytes_per_reading": round(table_bytes / all_readings, 1) if all_readings else None,
             "file_bytes_per_reading": round(file_bytes / all_readings, 1) if all_readings else None,
         }
+        result.update(scrape)
         if latencies:
             result.update({"fires": args.fires, "alarms_received": len(latencies), **latency_fields(latencies)})
         if args.markdown:
