@@ -6,7 +6,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 preset=${1:-release}
 cd "$root"
 tools/deps.sh
-cmake --preset "$preset" >/dev/null
+# FIREGATE_TEST_PEERS (a folder with firegate-sim and the reference centres; .ci/run gives the release
+# build's to the sanitizer builds): passed every time, so that a tree configured with it once does not
+# keep it when it is not given.
+cmake --preset "$preset" -DFIREGATE_TEST_PEERS="${FIREGATE_TEST_PEERS-}" >/dev/null
 # As many jobs as cores: ninja's default (cores + 2) is slower on the two-core CI machine.
 cmake --build --preset "$preset" --parallel "$(nproc)"
 # Sanitizer reports fail the test, including those of the daemons the system tests start.

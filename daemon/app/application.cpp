@@ -283,8 +283,12 @@ void application::scrape_metrics(std::function<void(std::string)> done) {
       view.used_bytes = s.used_bytes();
       view.evicted = s.evicted_total();
       backlog = s.outbox_backlog();
-    } catch (const store_error& e) {
-      view.error = e.what();  // said by firegate_store_readable 0; the rest is scraped
+    } catch (const std::exception& e) {
+      // Said by firegate_store_readable 0; the rest is scraped. Whatever it was, the waiting
+      // scrapes are answered (nothing else would ever empty their queue).
+      view.error = e.what();
+    } catch (...) {
+      view.error = "unknown error";
     }
     asio::post(io_, [this, view = std::move(view), backlog = std::move(backlog)]() mutable {
       const auto h = health();

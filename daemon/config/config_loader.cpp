@@ -292,9 +292,11 @@ metrics_config parse_metrics(config_node& node) {
   std::string host = colon == std::string::npos ? std::string() : listen.substr(0, colon);
   // An IPv6 address only in brackets: "2001:db8::1:9464" would be read as port 9464 of 2001:db8::1.
   bool bad_host = host.find(':') != std::string::npos;
+  bool bracketed = false;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
     bad_host = false;
+    bracketed = true;
   }
   boost::system::error_code ec;
   const auto address = boost::asio::ip::make_address(host, ec);
@@ -302,6 +304,7 @@ metrics_config parse_metrics(config_node& node) {
   const auto port_text =
       colon == std::string::npos ? std::string_view() : std::string_view(listen).substr(colon + 1);
   const auto [end, bad] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (!ec && bracketed && !address.is_v6()) bad_host = true;  // "[127.0.0.1]:9464"
   if (ec || bad_host || host.empty() || bad != std::errc() || end != port_text.data() + port_text.size() ||
       port < 1 || port > 65535) {
     node.error("listen", fmt::format("\"{}\" is not ADDRESS:PORT; give an address of this box and a port, "

@@ -32,6 +32,7 @@ class metrics_session : public std::enable_shared_from_this<metrics_session> {
       : stream_(std::move(socket)), owner_(owner), busy_(busy) {}
 
   void start() { read(); }
+  bool busy() const { return busy_; }
 
   void close() {
     closed_ = true;
@@ -45,7 +46,8 @@ class metrics_session : public std::enable_shared_from_this<metrics_session> {
     parser_.emplace();
     parser_->header_limit(8 * 1024);
     parser_->body_limit(0);
-    stream_.expires_after(metrics_idle_timeout);
+    // A refused connection gets a moment for its request, not the idle timeout: it holds a file.
+    stream_.expires_after(busy_ ? std::chrono::seconds(2) : metrics_idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
@@ -184,33 +186,43 @@ std::optional<tcp::endpoint> metrics_server::endpoint() const {
 void metrics_server::accept() {
   // A handler already queued when the server stops (a connection accepted in the loop's turn that
   // reloads) still runs: it finds the server gone, or its acceptor closed, and does nothing.
-  acceptor_->async_accept(
-      [this, alive = std::weak_ptr<char>(alive_)](boost::system::error_code ec, tcp::socket socket) {
-        if (alive.expired() || ec == asio::error::operation_aborted || !acceptor_) return;
-        if (ec) {
-          // Out of file descriptors, say: the listener stays ready, so take a breath before the next
-          // accept rather than spin, and say it once a minute at most.
-          const auto now = std::chrono::steady_clock::now();
-          ++accept_failures_;
-          if (now - accept_failure_logged_ >= std::chrono::minutes(1)) {
-            spdlog::warn("metrics endpoint accept failed error=\"{}\" failures={} action=\"retrying in 1 s\"",
-                         ec.message(), accept_failures_);
-            accept_failure_logged_ = now;
-            accept_failures_ = 0;
-          }
-          retry_.expires_after(std::chrono::seconds(1));
-          retry_.async_wait([this, alive = std::weak_ptr<char>(alive_)](boost::system::error_code e) {
-            if (!e && !alive.expired() && acceptor_) accept();
-          });
-          return;
-        }
-        std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
-        const bool busy = sessions_.size() >= max_metrics_sessions;
-        auto s = std::make_shared<metrics_session>(std::move(socket), *this, busy);
-        if (!busy) sessions_.push_back(s);
-        s->start();
-        accept();
+  acceptor_->async_accept([this, alive = std::weak_ptr<char>(alive_)](boost::system::error_code ec,
+                                                                      tcp::socket socket) {
+    if (alive.expired() || ec == asio::error::operation_aborted || !acceptor_) return;
+    if (ec) {
+      // Out of file descriptors, say: the listener stays ready, so take a breath before the next
+      // accept rather than spin, and say it once a minute at most.
+      const auto now = std::chrono::steady_clock::now();
+      ++accept_failures_;
+      if (now - accept_failure_logged_ >= std::chrono::minutes(1)) {
+        spdlog::warn("metrics endpoint accept failed error=\"{}\" failures={} action=\"retrying in 1 s\"",
+                     ec.message(), accept_failures_);
+        accept_failure_logged_ = now;
+        accept_failures_ = 0;
+      }
+      retry_.expires_after(std::chrono::seconds(1));
+      retry_.async_wait([this, alive = std::weak_ptr<char>(alive_)](boost::system::error_code e) {
+        if (!e && !alive.expired() && acceptor_) accept();
       });
+      return;
+    }
+    std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
+    std::size_t answering = 0;
+    for (const auto& w : sessions_) {
+      if (auto live = w.lock(); live && !live->busy()) ++answering;
+    }
+    // Past the refusals too, a connection is closed at once: a flood of them must not take the
+    // daemon's file descriptors (its database, its buses, its uplinks need them).
+    if (sessions_.size() >= max_metrics_sessions + max_metrics_refusals) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      return accept();
+    }
+    auto s = std::make_shared<metrics_session>(std::move(socket), *this, answering >= max_metrics_sessions);
+    sessions_.push_back(s);
+    s->start();
+    accept();
+  });
 }
 
 }  // namespace firegate::control

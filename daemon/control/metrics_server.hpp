@@ -17,9 +17,11 @@
 
 namespace firegate::control {
 
-/// Connections at once; a further one's request is answered 503 and it is closed (Prometheus
-/// scrapes one at a time).
+/// Connections answered at once; a further one's request is answered 503 and it is closed
+/// (Prometheus scrapes one at a time), and past max_metrics_refusals of those a connection is closed
+/// as soon as it is accepted.
 inline constexpr std::size_t max_metrics_sessions = 8;
+inline constexpr std::size_t max_metrics_refusals = 4;
 /// A connection with no request under way, or a request not read whole in this time, is closed.
 inline constexpr std::chrono::seconds metrics_idle_timeout{30};
 
@@ -49,7 +51,7 @@ class metrics_server {
   boost::asio::any_io_executor ex_;
   scrape scrape_;
   std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
-  /// Sessions answering (a busy one, refused, is not counted).
+  /// Every open session, those being refused (busy) too: stop() closes them all.
   std::vector<std::weak_ptr<metrics_session>> sessions_;
   /// The next accept after one failed.
   boost::asio::steady_timer retry_;

@@ -562,7 +562,7 @@ TEST_CASE("[metrics] listen: an address and a port, IPv6 in brackets - anything 
   CHECK(plain.config->metrics.listen() == "127.0.0.1:9464");
   // An IPv6 address without brackets would lose its last group to the port.
   for (const char* bad : {"2001:db8::1:9464", "9464", "localhost:9464", "127.0.0.1:0", "127.0.0.1:65536",
-                          "127.0.0.1:94x", "[::1]"}) {
+                          "127.0.0.1:94x", "[::1]", "[127.0.0.1]:9464"}) {
     CAPTURE(bad);
     auto r = with(bad);
     REQUIRE_FALSE(r.config);
