@@ -14,7 +14,7 @@ seconds=${1:-20}
 shift $(($# > 0 ? 1 : 0))
 jobs=${FUZZ_JOBS:-1}
 all=(modbus_response config command mqtt_mapping gb26875 modbus_rtu_stream modbus_tcp_stream mqtt_inbox
-  profile gb26875_downlink control_session rate_limiter gb26875_stream event_record poll_codec)
+  profile gb26875_downlink control_session rate_limiter gb26875_stream event_record poll_codec config_patch)
 if ! [[ $seconds =~ ^[0-9]+$ ]] || ! [[ $jobs =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: [FUZZ_JOBS=N] tools/fuzz.sh [SECONDS_EACH] [TARGET...]; targets: ${all[*]}" >&2
   exit 2

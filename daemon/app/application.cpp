@@ -29,7 +29,8 @@ application::application(std::filesystem::path config_path, config::gateway_file
       ticker_(io_),
       flusher_(io_),
       config_path_(std::move(config_path)),
-      cfg_(std::move(cfg)),
+      changes_(make_config_changes()),
+      cfg_(changes_->at_start(std::move(cfg))),
       random_(std::random_device{}()),
       rules_(
           device_rules(), [this] { return new_event_id(); }, cfg_.alarms),
@@ -169,6 +170,8 @@ int application::run() {
   start_uplinks();
   if (moved) storage_damaged(*moved, std::move(salvaged));
   if (storage_in_memory_) storage_failed(open_error, "open");
+  // A change from the platform rolled back at this start, or set aside by an edit on site.
+  for (auto& e : changes_->start_events()) raise(std::move(e));
   start_drivers();
   // After the drivers exist (they run only once the loop does), so that a linkage reset for an
   // alarm ended here has its bus to write through.
@@ -247,7 +250,11 @@ void application::start_control() {
             }
             return nullptr;
           },
-          [this](std::function<void(std::string)> done) { scrape_metrics(std::move(done)); }});
+          [this](std::function<void(std::string)> done) { scrape_metrics(std::move(done)); },
+          [this] { return changes_->history(); },
+          [this](const std::string& revision, const std::string& by) {
+            return changes_->restore(revision, by, cfg_);
+          }});
   control_api_->open();
 }
 
@@ -284,6 +291,7 @@ void application::shutdown() {
   if (control_api_) control_api_->stop();
   if (metrics_server_) metrics_server_->stop();
   if (commands_) commands_->stop();
+  changes_->stop();
   stop_drivers();
   ticker_.cancel();
   flusher_.cancel();
@@ -298,7 +306,7 @@ void application::shutdown() {
 
 void application::reload() {
   notifier_.reloading();
-  auto loaded = config::load_config_file(config_path_, driver_parsers());
+  auto loaded = changes_->load_for_reload();
   if (!loaded.config) {
     spdlog::error(
         "reload rejected file={} errors={} revision={} action=\"keeping the running configuration\"",
@@ -312,11 +320,14 @@ void application::reload() {
     notifier_.ready(status_line());
     return;
   }
-  auto next = std::move(*loaded.config);
+  apply_configuration(std::move(*loaded.config), "reloaded");
+}
+
+void application::apply_configuration(config::gateway_file next, const std::string& how) {
   // What the new file allows but will not work well, as at a start (daemon/main.cpp).
   for (const auto& w : config::config_warnings(next)) {
-    spdlog::warn("config warning file={} line={} key={} problem=\"{}\"", loaded.file, w.line, w.path,
-                 w.message);
+    spdlog::warn("config warning revision={} line={} key={} problem=\"{}\"", next.revision.substr(0, 12),
+                 w.line, w.path, w.message);
   }
   if (next.storage.path != cfg_.storage.path) {
     spdlog::warn(
@@ -370,10 +381,12 @@ void application::reload() {
   for (auto& e : rules_.end_bus_faults_except(bus_names(), clock::now())) raise(std::move(e));
   // The linkages themselves may have changed: outputs are held by the new ones from now on.
   update_linkages(nullptr);
-  configuration_applied("reloaded");
+  configuration_applied(how);
+  changes_->reloaded(cfg_);
   metrics_.reloaded(true);
-  spdlog::info("reload applied file={} buses={} devices={} revision={}", config_path_.string(),
-               cfg_.buses.size(), cfg_.devices.size(), cfg_.revision.substr(0, 12));
+  spdlog::info("reload applied how=\"{}\" file={} source=\"{}\" buses={} devices={} revision={}", how,
+               config_path_.string(), changes_->source(), cfg_.buses.size(), cfg_.devices.size(),
+               cfg_.revision.substr(0, 12));
   notifier_.ready(status_line());
 }
 

@@ -4,6 +4,7 @@
 // SIGTERM/SIGINT stop by cancelling work, SIGHUP re-reads the configuration.
 
 #include "config/config.hpp"
+#include "config_changes.hpp"
 #include "control/metrics_server.hpp"
 #include "control_api.hpp"
 #include "domain/report.hpp"
@@ -86,6 +87,11 @@ class application final : public reading_sink {
   void stop_drivers();
   void wait_signal();
   void reload();
+  /// A configuration checked and loaded (a reload, a change from the platform, a rollback) put in
+  /// force: drivers and changed uplinks made again, the alarms reconfigured (`how` for the log).
+  void apply_configuration(config::gateway_file next, const std::string& how);
+  /// The changes from the platform (app/config_changes.hpp), with the application's hooks.
+  std::unique_ptr<config_changes> make_config_changes();
   /// A reload refused: kept in the status and, once until a configuration is applied again,
   /// raised as config_rejected.
   void reload_refused(const config::load_result& loaded);
@@ -166,6 +172,8 @@ class application final : public reading_sink {
   static constexpr std::size_t max_batch = 20000;
   systemd_notifier notifier_;
   std::filesystem::path config_path_;
+  /// Before cfg_: it chooses, at start, whether a change from the platform stands over the site file.
+  std::unique_ptr<config_changes> changes_;
   config::gateway_file cfg_;
   std::map<std::string, const config::device_config*, std::less<>> devices_;
   std::mt19937_64 random_;

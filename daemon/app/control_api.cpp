@@ -36,8 +36,10 @@ namespace {
 
 /// The commands firegatectl may send (docs/control-api.md).
 const std::vector<std::string> control_commands{
-    "status", "devices", "device", "alarms", "ack",   "shield", "unshield",       "test_mode", "test_alarm",
-    "tail",   "config",  "export", "read",   "write", "scan",   "gb26875_answer", "metrics"};
+    "status",         "devices",  "device",         "alarms",         "ack",
+    "shield",         "unshield", "test_mode",      "test_alarm",     "tail",
+    "config",         "export",   "read",           "write",          "scan",
+    "gb26875_answer", "metrics",  "config_history", "config_rollback"};
 
 }  // namespace
 
@@ -135,6 +137,20 @@ void control_api::on_request(const session_ptr& s, const json& request) {
   if (name == "tail") return tail(s, id, args);
   if (name == "config") {
     s->send(reply(id, config_json()));
+    return s->done();
+  }
+  if (name == "config_history") {
+    s->send(reply(id, hooks_.config_history()));
+    return s->done();
+  }
+  if (name == "config_rollback") {
+    auto done = hooks_.config_rollback(text_arg("revision"), s->who().user);
+    if (!done.error.empty()) {
+      s->send(refuse(id, "refused", done.error));
+    } else {
+      s->send(reply(id, done.result));
+      for (auto& e : done.events) hooks_.raise(std::move(e));
+    }
     return s->done();
   }
   if (name == "export") return export_readings(s, id, args);

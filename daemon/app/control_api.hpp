@@ -4,6 +4,7 @@
 // daemon's life and gives it what it reads (sources) and what only the application can do (hooks):
 // the health, an alarm command on the engine, raising an event, a flush.
 
+#include "app/config_changes.hpp"
 #include "config/config.hpp"
 #include "control/control_server.hpp"
 #include "driver.hpp"
@@ -68,6 +69,10 @@ class control_api {
     std::function<gb26875_uplink*()> gb26875;
     /// The metrics in Prometheus's text format (app/metrics.hpp), handed to `done` on the loop.
     std::function<void(std::function<void(std::string)> done)> metrics;
+    /// config history, config rollback REV (app/config_changes.hpp); `by` the operator.
+    std::function<nlohmann::json()> config_history;
+    std::function<config_changes::outcome(const std::string& revision, const std::string& by)>
+        config_rollback;
   };
 
   /// `site`: the configuration in force (the application's, replaced in place by a reload), which

@@ -29,6 +29,29 @@ std::map<std::string, store::remembered_command, std::less<>> application::recen
   }
 }
 
+std::unique_ptr<config_changes> application::make_config_changes() {
+  return std::make_unique<config_changes>(
+      io_, config_path_,
+      config_changes::hooks{[this](config::gateway_file next, const std::string& how) {
+                              apply_configuration(std::move(next), how);
+                            },
+                            [this] {
+                              const auto* u = platform_uplink();
+                              return u != nullptr && u->connected();
+                            },
+                            [this] {
+                              // The buses whose transport is down now, with what failed (their open
+                              // bus_offline).
+                              std::vector<std::string> down;
+                              for (const auto& a : rules_.open_alarms()) {
+                                if (a.kind == event_kind::bus_offline)
+                                  down.push_back(fmt::format("{} ({})", a.device, a.detail));
+                              }
+                              return down;
+                            },
+                            [this](event e) { raise(std::move(e)); }, [this] { return new_event_id(); }});
+}
+
 void application::start_commands(std::map<std::string, store::remembered_command, std::less<>> remembered) {
   commands_ = std::make_unique<platform_commands>(
       io_, *store_, cfg_,
@@ -39,7 +62,12 @@ void application::start_commands(std::map<std::string, store::remembered_command
           [this](const std::string& payload) {
             if (auto* u = platform_uplink()) u->reply(payload);
           },
-          [this](event e) { raise(std::move(e)); }});
+          [this](event e) { raise(std::move(e)); },
+          [this](const command_body& body, const std::string& command_id) {
+            if (const auto* apply = std::get_if<config_apply_command>(&body))
+              return changes_->apply(*apply, command_id, cfg_);
+            return changes_->confirm(std::get<config_confirm_command>(body));
+          }});
   commands_->remember(std::move(remembered));
 }
 
@@ -101,6 +129,11 @@ gateway_health application::health(std::optional<std::array<std::size_t, 3>> out
   h.storage_faults = storage_faults_;
   h.uplink_connects = main_uplink() != nullptr ? main_uplink()->connects() : 0;
   h.config = config_state_;
+  h.config.source = changes_->source();
+  if (const auto& p = changes_->pending()) {
+    h.config.pending = p->revision;
+    h.config.pending_deadline = p->deadline;
+  }
   return h;
 }
 

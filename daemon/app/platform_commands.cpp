@@ -115,6 +115,15 @@ void platform_commands::run_command(const parsed_command& cmd) {
       if (error.empty()) return;
     }
   }
+  if (error.empty() && (std::holds_alternative<config_apply_command>(*cmd.body) ||
+                        std::holds_alternative<config_confirm_command>(*cmd.body))) {
+    // Remembered whether done or refused by the checker: a replay gets the first reply, and a
+    // change rolled back since is not applied again by it.
+    auto done = hooks_.configure(*cmd.body, cmd.id);
+    answer(cmd, done.error, done.events, done.result.dump(), true);
+    for (auto& e : done.events) hooks_.raise(std::move(e));
+    return;
+  }
   std::vector<event> events;
   const bool reached = error.empty();
   if (error.empty()) {

@@ -4,6 +4,7 @@
 // owns one and gives it hooks for what only it can do (the alarm engine, the health, the drivers,
 // the uplink, raising events).
 
+#include "app/config_changes.hpp"
 #include "config/config.hpp"
 #include "rules/alarm_engine.hpp"
 #include "store/store_worker.hpp"
@@ -42,6 +43,8 @@ class platform_commands {
     std::function<void(const std::string& payload)> reply;
     /// Raises an event a command made.
     std::function<void(event)> raise;
+    /// config_apply, config_confirm (app/config_changes.hpp), with the command's id.
+    std::function<config_changes::outcome(const command_body&, const std::string& command_id)> configure;
   };
 
   /// `site`: the configuration in force (the application's, replaced in place by a reload), which

@@ -69,10 +69,11 @@ struct mqtt_tls_config {
 };
 
 /// The commands the platform may send (docs/uplink.md, "Commands").
-inline const std::vector<std::string> all_commands{"ack",    "shield", "unshield", "test_mode",
-                                                   "status", "read",   "self_test"};
-/// Those accepted unless the site file says otherwise: none of them can silence a detector
-/// (shield and test_mode must be turned on in [uplink.mqtt] commands).
+inline const std::vector<std::string> all_commands{"ack",       "shield",       "unshield",
+                                                   "test_mode", "status",       "read",
+                                                   "self_test", "config_apply", "config_confirm"};
+/// Those accepted unless the site file says otherwise: none of them can silence a detector or change
+/// the configuration (shield, test_mode and config_apply must be turned on in [uplink.mqtt] commands).
 inline const std::vector<std::string> default_commands{"ack", "unshield", "status", "read", "self_test"};
 
 struct mqtt_uplink_config {
@@ -160,6 +161,15 @@ struct metrics_config {
                                                   : address + ":" + std::to_string(port);
   }
   bool operator==(const metrics_config&) const = default;
+};
+
+/// Configuration changes from the platform ([remote]; docs/remote.md).
+struct remote_config {
+  /// A change stands only when the platform confirms it within this; otherwise it is rolled back.
+  std::chrono::seconds confirm{120};
+  /// Where the changes are kept: default "config" beside the database file.
+  std::string dir;
+  bool operator==(const remote_config&) const = default;
 };
 
 /// One setting in force, as `firegatectl config show` prints it: a key of the site file with its
@@ -252,6 +262,7 @@ struct gateway_file {
   std::optional<gb26875_uplink_config> gb26875;
   control_config control;
   metrics_config metrics;
+  remote_config remote;
   std::vector<bus_config> buses;
   std::vector<device_config> devices;
   std::vector<linkage_config> linkages;

@@ -229,6 +229,14 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
                                            did_you_mean(c, all_commands), fmt::join(all_commands, ", ")));
       }
     }
+    const auto has = [&](std::string_view c) {
+      return std::find(m.commands.begin(), m.commands.end(), c) != m.commands.end();
+    };
+    if (has("config_apply") && !has("config_confirm")) {
+      node.error("commands",
+                 "config_apply is allowed but config_confirm is not: every change would be rolled back "
+                 "after [remote] confirm_s; add \"config_confirm\" (docs/remote.md)");
+    }
   }
   node.finish();
   return m;
@@ -386,8 +394,8 @@ std::vector<std::filesystem::path> profile_dirs_of(const gateway_file& f) {
   return dirs;
 }
 
-gateway_file parse_file(const toml::table& root, const std::string& file, config_errors& errors,
-                        const bus_parsers& parsers) {
+gateway_file parse_file(const toml::table& root, const std::string& /*file*/, config_errors& errors,
+                        const bus_parsers& parsers, const std::filesystem::path& base) {
   gateway_file f;
   config_node top(root, "", errors);
   std::filesystem::path profiles = "profiles";
@@ -397,7 +405,6 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
     shipped = n->get_string_or("shipped", FIREGATE_SHIPPED_PROFILES);
     n->finish();
   }
-  const auto base = std::filesystem::path(file).parent_path();
   f.profiles_dir = (base / profiles).lexically_normal().string();
   if (!shipped.empty()) f.shipped_profiles_dir = (base / shipped).lexically_normal().string();
   parse_context context{profile_dirs_of(f), base, errors, {}};
@@ -416,7 +423,7 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
     if (auto n = uplink->get_table("gb26875", presence::optional)) f.gb26875 = parse_gb26875(*n);
     // One uplink at least: MQTT, GB/T 26875.3 or both.
     if (auto n = uplink->get_table("mqtt", f.gb26875 ? presence::optional : presence::required)) {
-      f.mqtt = parse_mqtt(*n, f.gateway, std::filesystem::path(file).parent_path());
+      f.mqtt = parse_mqtt(*n, f.gateway, base);
       // Each flush makes at least one telemetry message: a slower pace never drains a backlog.
       const auto per_second = 1000.0 / static_cast<double>(f.storage.flush_interval.count());
       if (f.storage.flush_interval.count() > 0 && f.mqtt.telemetry && f.mqtt.telemetry_rate < per_second) {
@@ -431,10 +438,19 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
   }
 
   if (auto n = top.get_table("control", presence::optional)) {
-    f.control = parse_control(*n, std::filesystem::path(file).parent_path());
+    f.control = parse_control(*n, base);
   }
 
   if (auto n = top.get_table("metrics", presence::optional)) f.metrics = parse_metrics(*n);
+  if (auto n = top.get_table("remote", presence::optional)) {
+    f.remote.confirm = std::chrono::seconds(n->get_integer("confirm_s", 10, 3600, 120).value_or(120));
+    if (n->contains("dir")) f.remote.dir = (base / n->get_string_or("dir", "")).lexically_normal().string();
+    n->finish();
+  }
+  if (f.remote.dir.empty()) {
+    // Beside the database: the daemon's own folder, which it may write (the site file's may not be).
+    f.remote.dir = (std::filesystem::path(f.storage.path).parent_path() / "config").string();
+  }
 
   auto device_nodes = top.get_table_array("devices");
   for (auto& node : device_nodes) f.devices.push_back(parse_device_common(node));
@@ -519,6 +535,18 @@ gateway_file parse_file(const toml::table& root, const std::string& file, config
 }  // namespace
 
 load_result load_config_text(std::string_view text, const std::string& file, const bus_parsers& parsers) {
+  return load_config_text(text, file, parsers, std::filesystem::path(file).parent_path());
+}
+
+load_result load_config_candidate(std::string_view text, const std::string& label,
+                                  const std::filesystem::path& site_path, const bus_parsers& parsers) {
+  auto result = load_config_text(text, label, parsers, site_path.parent_path());
+  if (result.config) result.config->revision = revision_of(text, profile_dirs_of(*result.config));
+  return result;
+}
+
+load_result load_config_text(std::string_view text, const std::string& file, const bus_parsers& parsers,
+                             const std::filesystem::path& base) {
   load_result result;
   result.file = file;
   toml::table root;
@@ -530,7 +558,7 @@ load_result load_config_text(std::string_view text, const std::string& file, con
         fmt::format("{}; fix the TOML syntax at column {}", e.description(), e.source().begin.column));
     return result;
   }
-  auto f = parse_file(root, file, result.errors, parsers);
+  auto f = parse_file(root, file, result.errors, parsers, base);
   if (result.errors.empty()) result.config = std::move(f);
   return result;
 }

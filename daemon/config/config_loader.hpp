@@ -54,6 +54,14 @@ mqtt_tls_config parse_tls(config_node& node, const std::filesystem::path& base);
 
 /// Parses TOML text; `file` names it in errors.
 load_result load_config_text(std::string_view text, const std::string& file, const bus_parsers& parsers);
+/// The same, with relative paths (profiles, TLS files, keys) resolved against `base`.
+load_result load_config_text(std::string_view text, const std::string& file, const bus_parsers& parsers,
+                             const std::filesystem::path& base);
+/// A site file's text that is not at `site_path` (a change from the platform, a kept revision),
+/// parsed as if it were there: relative paths resolve against the site file's folder, errors name
+/// `label`, and the revision is set.
+load_result load_config_candidate(std::string_view text, const std::string& label,
+                                  const std::filesystem::path& site_path, const bus_parsers& parsers);
 /// The revision of a configuration: SHA-256, in hex, of the site file's text and of every profile file
 /// (modbus/*.toml, mqtt/*.toml) under each of `profile_dirs`, with their folders and names.
 std::string revision_of(std::string_view site_text, const std::vector<std::filesystem::path>& profile_dirs);

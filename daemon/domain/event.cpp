@@ -56,6 +56,12 @@ std::string_view to_string(event_kind kind) {
       return "register_written";
     case event_kind::clock_sync_refused:
       return "clock_sync_refused";
+    case event_kind::config_changed:
+      return "config_changed";
+    case event_kind::config_confirmed:
+      return "config_confirmed";
+    case event_kind::config_rolled_back:
+      return "config_rolled_back";
   }
   return "unknown";
 }
@@ -96,6 +102,9 @@ std::string_view category_of(event_kind kind) {
     case event_kind::linkage_overridden:
       return "linkage";
     case event_kind::register_written:
+    case event_kind::config_changed:
+    case event_kind::config_confirmed:
+    case event_kind::config_rolled_back:
       return "operation";
   }
   return "unknown";
@@ -119,6 +128,8 @@ std::string_view severity_of(event_kind kind) {
     case event_kind::device_shielded:
     case event_kind::config_rejected:
     case event_kind::register_written:
+    case event_kind::config_changed:
+    case event_kind::config_rolled_back:
       return "minor";
     case event_kind::fire_recovery:
     case event_kind::supervisory_recovery:
@@ -127,6 +138,7 @@ std::string_view severity_of(event_kind kind) {
     case event_kind::storage_recovery:
     case event_kind::bus_online:
     case event_kind::config_applied:
+    case event_kind::config_confirmed:
     case event_kind::alarm_acknowledged:
     case event_kind::device_unshielded:
     case event_kind::test_mode_started:

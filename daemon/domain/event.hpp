@@ -39,9 +39,12 @@ enum class event_kind : std::uint8_t {
   config_applied,         ///< a configuration applied after a refused reload (ends config_rejected)
   register_written,       ///< a technician wrote registers or coils by hand (firegatectl write)
   clock_sync_refused,     ///< the GB/T 26875.3 centre asked to move the time labels by more than allowed
+  config_changed,         ///< the platform's change applied, standing only once confirmed (docs/remote.md)
+  config_confirmed,       ///< the platform confirmed it: it stands
+  config_rolled_back,     ///< not confirmed in time (or the box restarted first): the one before is back
 };
 /// The last kind, for loops over every kind.
-inline constexpr event_kind last_event_kind = event_kind::clock_sync_refused;
+inline constexpr event_kind last_event_kind = event_kind::config_rolled_back;
 
 std::string_view to_string(event_kind kind);
 /// GB/T 26875.3-aligned category: "fire", "supervisory", "fault", "recovery", "acknowledgement",

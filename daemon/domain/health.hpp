@@ -29,6 +29,11 @@ struct gateway_health {
     clock::time_point loaded;
     std::optional<clock::time_point> rejected;  ///< when the last reload was refused
     std::vector<std::string> errors;            ///< its first errors, "file:line key: problem"
+    /// "site file", or "platform" when a configuration the platform sent stands over it.
+    std::string source{"site file"};
+    /// A change from the platform applied and waiting for its confirmation (docs/remote.md).
+    std::string pending;
+    std::optional<clock::time_point> pending_deadline;  ///< rolled back then unless confirmed
   } config;
 };
 

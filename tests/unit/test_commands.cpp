@@ -39,7 +39,17 @@ TEST_CASE("commands: bad variants are refused with the reason - the id is kept f
        "field \"id\" must be a string of 1–64 characters: the reply carries it back"},
       {R"({"id":"c","command":"reboot","issued":"2026-11-27T00:00:00Z"})",
        "unknown command \"reboot\"; the commands are ack, shield, unshield, test_mode, status, read, "
-       "self_test"},
+       "self_test, config_apply, config_confirm"},
+      {R"({"id":"c","command":"config_apply","issued":"2026-11-27T00:00:00Z","args":{"by":"x"}})",
+       "config_apply takes either \"file\" (the whole site file) or \"patch\" (named keys), one of them"},
+      {R"({"id":"c","command":"config_apply","issued":"2026-11-27T00:00:00Z","args":{"file":"[gateway]","patch":{},"by":"x"}})",
+       "config_apply takes either \"file\" (the whole site file) or \"patch\" (named keys), one of them"},
+      {R"({"id":"c","command":"config_apply","issued":"2026-11-27T00:00:00Z","args":{"patch":"set x","by":"x"}})",
+       "argument \"patch\" must be an object (docs/remote.md, \"A patch\")"},
+      {R"({"id":"c","command":"config_apply","issued":"2026-11-27T00:00:00Z","args":{"file":"[gateway]","by":"x","reboot":true}})",
+       "argument \"reboot\" is not known to this command"},
+      {R"({"id":"c","command":"config_confirm","issued":"2026-11-27T00:00:00Z","args":{"by":"x"}})",
+       "argument \"revision\" is missing"},
       {R"({"id":"c","issued":"2026-11-27T00:00:00Z"})", "field \"command\" is missing"},
       {R"({"id":"c","command":"ack","issued":"2026-11-27T00:00:00Z","args":{"alarm_id":"a","verdict":"maybe","by":"x"}})",
        "argument \"verdict\" must be \"real\", \"false\" or \"test\", not \"maybe\""},
@@ -61,7 +71,7 @@ TEST_CASE("commands: bad variants are refused with the reason - the id is kept f
        "argument \"device\" must be 1–64 characters"},
       {R"({"id":"c","command":"test_mode","issued":"2026-11-27T00:00:00Z","args":{"device":"d","on":"yes","by":"x"}})",
        "argument \"on\" must be true or false"},
-      {std::string(9000, ' '), "the command is 9000 bytes; at most 8192 are accepted"},
+      {std::string(70000, ' '), "the command is 70000 bytes; at most 65536 are accepted"},
   };
   for (const auto& [payload, why] : cases) {
     INFO(payload.substr(0, 100));

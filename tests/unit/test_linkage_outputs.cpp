@@ -25,7 +25,7 @@ config::linkage_config linkage(std::string name, std::vector<std::string> device
   return l;
 }
 
-open_alarm fire(std::string id, std::string device, bool test = false) {
+open_alarm open_fire(std::string id, std::string device, bool test = false) {
   open_alarm a;
   a.id = std::move(id);
   a.kind = event_kind::fire_alarm;
@@ -48,7 +48,7 @@ event caused(event_kind kind, std::string id, std::string alarm_id = {}) {
 TEST_CASE("linkage outputs: one output held by two fires is reset only when the last ends") {
   linkage_outputs l;
   const std::vector links{linkage("sounder", {"smoke-1", "smoke-2"})};
-  const auto a = fire("A", "smoke-1"), b = fire("B", "smoke-2");
+  const auto a = open_fire("A", "smoke-1"), b = open_fire("B", "smoke-2");
   auto e = caused(event_kind::fire_alarm, "A");
   auto acts = l.update(links, {a}, &e);
   REQUIRE(acts.size() == 1);
@@ -78,7 +78,7 @@ TEST_CASE("linkage outputs: one output held by two fires is reset only when the 
 TEST_CASE("linkage outputs: a kitchen and a dining linkage on one sounder hold it together") {
   linkage_outputs l;
   const std::vector links{linkage("kitchen", {"smoke-k"}), linkage("dining", {"smoke-d"})};
-  const auto k = fire("K", "smoke-k"), d = fire("D", "smoke-d");
+  const auto k = open_fire("K", "smoke-k"), d = open_fire("D", "smoke-d");
   auto e = caused(event_kind::fire_alarm, "K");
   REQUIRE(l.update(links, {k}, &e).size() == 1);
   e = caused(event_kind::fire_alarm, "D");
@@ -97,13 +97,13 @@ TEST_CASE("linkage outputs: a kitchen and a dining linkage on one sounder hold i
 TEST_CASE("linkage outputs: test alarms, other categories and devices hold nothing") {
   linkage_outputs l;
   const std::vector links{linkage("sounder", {"smoke-1"})};
-  auto sup = fire("S", "smoke-1");
+  auto sup = open_fire("S", "smoke-1");
   sup.kind = event_kind::supervisory_alarm;
-  CHECK(l.update(links, {fire("T", "smoke-1", true), fire("O", "smoke-9"), sup}, nullptr).empty());
+  CHECK(l.update(links, {open_fire("T", "smoke-1", true), open_fire("O", "smoke-9"), sup}, nullptr).empty());
   auto with_rule = linkage("leak", {});
   with_rule.rule = "leakage";
-  CHECK(l.update({with_rule}, {fire("A", "smoke-1")}, nullptr).empty());
-  auto leak = fire("L", "efd-1");
+  CHECK(l.update({with_rule}, {open_fire("A", "smoke-1")}, nullptr).empty());
+  auto leak = open_fire("L", "efd-1");
   leak.rule = "leakage";
   CHECK(l.update({with_rule}, {leak}, nullptr).size() == 1);
 }
@@ -111,7 +111,7 @@ TEST_CASE("linkage outputs: test alarms, other categories and devices hold nothi
 TEST_CASE("linkage outputs: an escalation re-asserts, a restart asserts what the open alarms hold") {
   linkage_outputs l;
   const std::vector links{linkage("sounder", {"smoke-1"})};
-  const auto a = fire("A", "smoke-1");
+  const auto a = open_fire("A", "smoke-1");
   auto e = caused(event_kind::fire_alarm, "A");
   REQUIRE(l.update(links, {a}, &e).size() == 1);
   e = caused(event_kind::alarm_escalation, "E1", "A");
@@ -124,7 +124,7 @@ TEST_CASE("linkage outputs: an escalation re-asserts, a restart asserts what the
   CHECK(l.update(links, {a}, &e).empty());
 
   linkage_outputs after_restart;
-  acts = after_restart.restore(links, {a, fire("T", "smoke-1", true)});
+  acts = after_restart.restore(links, {a, open_fire("T", "smoke-1", true)});
   REQUIRE(acts.size() == 1);
   CHECK(acts[0].only_if_differs);
   CHECK(acts[0].alarm_id == "A");
@@ -133,7 +133,7 @@ TEST_CASE("linkage outputs: an escalation re-asserts, a restart asserts what the
 
 TEST_CASE("linkage outputs: a reload that drops the linkage releases its output - no reset_value, no write") {
   linkage_outputs l;
-  const auto a = fire("A", "smoke-1");
+  const auto a = open_fire("A", "smoke-1");
   REQUIRE(l.update({linkage("sounder", {"smoke-1"})}, {a}, nullptr).size() == 1);
   auto acts = l.update({}, {a}, nullptr);
   REQUIRE(acts.size() == 1);
@@ -151,7 +151,7 @@ TEST_CASE(
     "update") {
   linkage_outputs l;
   const std::vector links{linkage("sounder", {"smoke-1", "smoke-2"})};
-  const auto a = fire("A", "smoke-1"), b = fire("B", "smoke-2");
+  const auto a = open_fire("A", "smoke-1"), b = open_fire("B", "smoke-2");
   REQUIRE(l.update(links, {a}, nullptr).size() == 1);
   l.written("relay-1", "siren", 1, false);    // the relay did not answer
   auto acts = l.update(links, {a}, nullptr);  // a device back online, a reload

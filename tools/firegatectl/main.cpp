@@ -484,6 +484,12 @@ int main(int argc, char** argv) {
   check->add_option("file", path, "configuration file")->capture_default_str();
   auto* show = config->add_subcommand(
       "show", "the running daemon's configuration, defaults included, secrets redacted");
+  auto* config_history = config->add_subcommand(
+      "history", "changes from the platform (applied, confirmed, rolled back) and the revisions kept");
+  std::string revision;
+  auto* rollback = config->add_subcommand(
+      "rollback", "put back a kept revision at once, as confirmed (\"site\": the site file)");
+  rollback->add_option("revision", revision, "a kept revision (its first digits), or \"site\"")->required();
 
   auto* gb =
       cli.add_subcommand("gb26875", "GB/T 26875.3: decode a captured frame, answer an inspection check");
@@ -551,6 +557,15 @@ int main(int argc, char** argv) {
         std::cout << path << ":" << w.line << " " << w.path << ": warning: " << w.message << "\n";
       std::cout << path << ": configuration is valid\n";
       return exit_code::ok;
+    }
+    if (config_history->parsed())
+      return simple(o, "config_history", json::object(),
+                    [](const json& r) { print_config_history(r, std::cout); });
+    if (rollback->parsed()) {
+      return simple(o, "config_rollback", {{"revision", revision}}, [](const json& r) {
+        std::cout << "configuration " << text(field(r, "revision")).substr(0, 12)
+                  << " is in force in place of " << text(field(r, "previous")).substr(0, 12) << "\n";
+      });
     }
     if (status->parsed())
       return simple(o, "status", json::object(), [](const json& r) { print_status(r, std::cout); });

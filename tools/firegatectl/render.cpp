@@ -172,8 +172,14 @@ void print_status(const json& r, std::ostream& out) {
                      st.contains("error") ? "  error: " + text(field(st, "error")) : "");
   if (const auto& cf = field(r, "configuration"); cf.is_object()) {
     // The configuration in force, and a reload that was refused (the box runs an older one).
-    out << fmt::format("config    revision {}  loaded {}\n", text(field(cf, "revision")),
-                       text(field(cf, "loaded")));
+    out << fmt::format("config    revision {}  loaded {}{}\n", text(field(cf, "revision")),
+                       text(field(cf, "loaded")),
+                       cf.value("source", std::string()) == "platform" ? "  from the platform" : "");
+    if (const auto& p = field(cf, "pending"); p.is_object()) {
+      out << fmt::format(
+          "          CHANGE {} FROM THE PLATFORM NOT YET CONFIRMED: rolled back at {} unless confirmed\n",
+          text(field(p, "revision")), text(field(p, "rolled_back_at")));
+    }
     if (const auto& rj = field(cf, "rejected"); rj.is_object()) {
       out << fmt::format(
           "          RELOAD REFUSED at {}: the file on disk is not what runs; fix it and reload\n",
@@ -434,6 +440,29 @@ void print_config(const json& r, std::ostream& out) {
       }
     }
   }
+}
+
+void print_config_history(const json& r, std::ostream& out) {
+  const auto rev = [](const json& v) {
+    const auto t = v.is_string() ? v.get<std::string>() : std::string();
+    return t.empty() ? std::string("site file") : t.substr(0, 12);
+  };
+  out << fmt::format("in force  {}  ({})\n", rev(field(r, "in_force")), text(field(r, "source")));
+  if (const auto& p = field(r, "pending"); p.is_object()) {
+    out << fmt::format(
+        "WAITING   change {} by {} applied {}: rolled back at {} unless the platform confirms it\n",
+        rev(field(p, "revision")), text(field(p, "by")), text(field(p, "applied")),
+        text(field(p, "rolled_back_at")));
+  }
+  out << fmt::format("kept in   {}\n\n", text(field(r, "dir")));
+  table changes({"TIME", "ACTION", "REVISION", "PREVIOUS", "BY", "WHY / WHAT CHANGED"});
+  for (const auto& c : field(r, "changes")) {
+    const auto why = c.value("reason", std::string());
+    changes.add({str(c, "time"), str(c, "action"), rev(field(c, "revision")), rev(field(c, "previous")),
+                 str(c, "by"), why.empty() ? c.value("diff", std::string()) : why});
+  }
+  changes.print(out);
+  if (field(r, "changes").empty()) out << "no change from the platform yet\n";
 }
 
 }  // namespace firegatectl

@@ -42,5 +42,7 @@ void print_history(const nlohmann::json& events, std::ostream& out);
 void print_tail_line(const nlohmann::json& line, std::ostream& out);
 /// The effective configuration as TOML-like sections.
 void print_config(const nlohmann::json& r, std::ostream& out);
+/// config history: what is in force, the change waiting, then each change, newest first.
+void print_config_history(const nlohmann::json& r, std::ostream& out);
 
 }  // namespace firegatectl

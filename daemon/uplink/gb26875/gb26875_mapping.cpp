@@ -143,6 +143,9 @@ std::optional<app_data> gb26875_mapper::event(const firegate::event& e,
     case event_kind::config_applied:
     case event_kind::register_written:
     case event_kind::clock_sync_refused:
+    case event_kind::config_changed:
+    case event_kind::config_confirmed:
+    case event_kind::config_rolled_back:
       return std::nullopt;  // nothing the standard carries
     default:
       break;

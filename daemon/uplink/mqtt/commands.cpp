@@ -23,6 +23,8 @@ using json = nlohmann::json;
 class args_reader {
  public:
   explicit args_reader(const json& args) : args_(args) {}
+  /// A key read by the caller itself.
+  void used(const char* key) { used_.insert(key); }
 
   std::string text(const char* key, std::size_t max_len, bool required = true) {
     used_.insert(key);
@@ -182,6 +184,29 @@ parsed_command parse_command(std::string_view payload) {
     out.body = std::move(c);
   } else if (out.name == "self_test") {
     out.body = self_test_command{args.text("by", max_name)};
+  } else if (out.name == "config_apply") {
+    config_apply_command c;
+    c.file = args.text("file", max_command_bytes, false);
+    const json& given = args_it == doc.end() ? no_args : *args_it;
+    if (auto it = given.find("patch"); it != given.end()) {
+      if (it->is_object()) {
+        c.patch = it->dump();
+      } else {
+        args.fail("argument \"patch\" must be an object (docs/remote.md, \"A patch\")");
+      }
+    }
+    args.used("patch");
+    if (c.file.empty() == c.patch.empty())
+      args.fail(
+          "config_apply takes either \"file\" (the whole site file) or \"patch\" (named keys), one of them");
+    c.if_revision = args.text("if_revision", 64, false);
+    c.by = args.text("by", max_name);
+    out.body = std::move(c);
+  } else if (out.name == "config_confirm") {
+    config_confirm_command c;
+    c.revision = args.text("revision", 64);
+    c.by = args.text("by", max_name);
+    out.body = std::move(c);
   } else {
     out.error = out.name.empty() ? "field \"command\" is missing"
                                  : fmt::format("unknown command \"{}\"; the commands are {}", out.name,

@@ -50,8 +50,24 @@ struct read_command {
 struct self_test_command {
   std::string by;
 };
-using command_body = std::variant<ack_command, shield_command, unshield_command, test_mode_command,
-                                  status_command, read_command, self_test_command>;
+/// A new configuration (docs/remote.md): the whole site file, or a patch of named keys
+/// (config/config_patch.hpp); checked, applied as a reload, and rolled back unless confirmed.
+struct config_apply_command {
+  std::string file;   ///< the new site file's text; or
+  std::string patch;  ///< the patch, as JSON text
+  /// When set, refused unless the running configuration's revision starts with it (a change made
+  /// against a configuration that has changed since).
+  std::string if_revision;
+  std::string by;
+};
+/// Keeps the change config_apply made: `revision` is the one its reply gave.
+struct config_confirm_command {
+  std::string revision;
+  std::string by;
+};
+using command_body =
+    std::variant<ack_command, shield_command, unshield_command, test_mode_command, status_command,
+                 read_command, self_test_command, config_apply_command, config_confirm_command>;
 
 /// A command as parsed: `body` when valid, else `error`. `id` and `name` are kept whenever the
 /// payload had them, so that a refusal can still be correlated.
@@ -72,8 +88,8 @@ struct parsed_command {
   std::string fingerprint;
 };
 
-/// Largest command payload accepted.
-inline constexpr std::size_t max_command_bytes = 8192;
+/// Largest command payload accepted: a config_apply carries a whole site file.
+inline constexpr std::size_t max_command_bytes = 65536;
 
 parsed_command parse_command(std::string_view payload);
 

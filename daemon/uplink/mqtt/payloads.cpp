@@ -97,6 +97,12 @@ std::string headline(const event& e, const config::device_config* d, const confi
       return fmt::format("Registers written by hand at {}: {}", site.name, e.detail);
     case event_kind::clock_sync_refused:
       return fmt::format("Clock synchronisation refused at {}: {}", site.name, e.detail);
+    case event_kind::config_changed:
+      return fmt::format("Configuration changed at {}, waiting for confirmation: {}", site.name, e.detail);
+    case event_kind::config_confirmed:
+      return fmt::format("Configuration change confirmed at {}: {}", site.name, e.detail);
+    case event_kind::config_rolled_back:
+      return fmt::format("Configuration change rolled back at {}: {}", site.name, e.detail);
   }
   return {};
 }
@@ -319,6 +325,10 @@ nlohmann::json configuration_json(const gateway_health::configuration& c) {
   nlohmann::json j{
       {"revision", c.revision.substr(0, 12)}, {"loaded", iso8601(c.loaded)}, {"rejected", nullptr}};
   if (c.rejected) j["rejected"] = {{"time", iso8601(*c.rejected)}, {"errors", c.errors}};
+  j["source"] = c.source;
+  j["pending"] = nullptr;
+  if (!c.pending.empty() && c.pending_deadline)
+    j["pending"] = {{"revision", c.pending.substr(0, 12)}, {"rolled_back_at", iso8601(*c.pending_deadline)}};
   return j;
 }
 
