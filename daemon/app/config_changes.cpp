@@ -35,8 +35,19 @@ std::string needs_restart(const config::gateway_file& now, const config::gateway
   return {};
 }
 
-bool allows(const config::gateway_file& f, std::string_view command) {
-  return std::find(f.mqtt.commands.begin(), f.mqtt.commands.end(), command) != f.mqtt.commands.end();
+/// What only the site file may change: what the platform may do to the box, how commands are
+/// checked, how the box is reached on site, where changes are kept. "" when the change leaves them.
+std::string site_only(const config::gateway_file& now, const config::gateway_file& next) {
+  if (next.mqtt.commands != now.mqtt.commands) return "[uplink.mqtt] commands";
+  if (next.mqtt.command_key != now.mqtt.command_key ||
+      next.mqtt.command_key_file != now.mqtt.command_key_file)
+    return "[uplink.mqtt] command_key_file";
+  if (next.mqtt.command_max_age != now.mqtt.command_max_age) return "[uplink.mqtt] command_max_age_s";
+  if (now.mqtt.tls && now.mqtt.tls->verify && (!next.mqtt.tls || !next.mqtt.tls->verify))
+    return "[uplink.mqtt.tls] (TLS turned off, or the broker no longer verified)";
+  if (next.control != now.control) return "[control]";
+  if (next.remote != now.remote) return "[remote]";
+  return {};
 }
 
 }  // namespace
@@ -54,7 +65,8 @@ std::optional<std::string> config_changes::site_text() const {
 
 event config_changes::make_event(event_kind kind, const std::string& detail, const std::string& by) const {
   event e;
-  e.id = hooks_.new_event_id();
+  // At start the application is still being made (its event ids too): start_events() gives them.
+  if (!starting_) e.id = hooks_.new_event_id();
   e.kind = kind;
   e.device = gateway_id_;
   e.time = clock::now();
@@ -85,31 +97,30 @@ config::gateway_file config_changes::at_start(config::gateway_file site) {
   history_.emplace(site.remote.dir);
   gateway_id_ = site.gateway.id;
   confirm_ = site.remote.confirm;
-  running_revision_ = site.revision;
-  running_text_ = site_text().value_or(std::string());
+  const auto site_now = site_text().value_or(std::string());
+  site_hash_ = config::text_hash(site_now);
+  commit({site, site_now});
   std::string note;
   state_ = history_->load(note);
   if (!note.empty()) spdlog::error("config history damaged note=\"{}\"", note);
-  const auto base = config::text_hash(running_text_);
+  std::optional<kept_config> chosen;
   if (state_.active.empty() && !state_.pending) {
-    state_.base = base;
-    return site;
-  }
-  std::optional<config::gateway_file> chosen;
-  if (state_.base != base) {
+    // Nothing from the platform stands.
+  } else if (state_.base != site_hash_) {
     // Someone changed the site file on site: theirs stands, whatever the platform sent before.
     const auto given_up = state_.pending ? state_.pending->revision : state_.active;
     spdlog::warn(
         "config site file changed on site file={} platform_revision={} action=\"the site file stands; the "
         "platform's configuration is set aside (kept in {})\"",
         site_path_.string(), short_rev(given_up), history_->dir().string());
-    start_events_.push_back(make_event(
-        state_.pending ? event_kind::config_rolled_back : event_kind::config_changed,
-        fmt::format("the site file {} was changed on site; it stands (revision {}) over the platform's "
-                    "configuration {}{}",
-                    site_path_.string(), short_rev(site.revision), short_rev(given_up),
-                    state_.pending ? ", which was not yet confirmed" : ""),
-        "site"));
+    auto e = make_event(state_.pending ? event_kind::config_rolled_back : event_kind::config_changed,
+                        fmt::format("the site file {} was changed on site; it stands (revision {}) over the "
+                                    "platform's configuration {}{}",
+                                    site_path_.string(), short_rev(site.revision), short_rev(given_up),
+                                    state_.pending ? ", which was not yet confirmed" : ""),
+                        "site");
+    if (state_.pending) e.alarm_id = state_.pending->event_id;
+    start_events_.push_back(std::move(e));
     record(state_, "site_file", site.revision, given_up, "site", "the site file was changed on site", {});
     state_.active.clear();
     state_.confirmed.clear();
@@ -120,17 +131,17 @@ config::gateway_file config_changes::at_start(config::gateway_file site) {
     const auto p = *state_.pending;
     std::string why;
     chosen = load_kept(p.previous, why);
+    const auto back = chosen ? chosen->cfg.revision : site.revision;
     const auto reason = fmt::format(
         "firegated restarted before change {} (applied {} by {}) was confirmed; configuration {} is back{}",
-        short_rev(p.revision), iso8601(p.applied), p.by, short_rev(p.previous), why);
-    spdlog::warn("config rolled back at start revision={} previous={} reason=\"{}\"", short_rev(p.revision),
-                 short_rev(p.previous), reason);
+        short_rev(p.revision), iso8601(p.applied), p.by, short_rev(back), why);
+    spdlog::warn("config rolled back at start revision={} back_to={} reason=\"{}\"", short_rev(p.revision),
+                 short_rev(back), reason);
     auto e = make_event(event_kind::config_rolled_back, reason, p.by);
-    e.alarm_id = p.command_id;
+    e.alarm_id = p.event_id;
     start_events_.push_back(std::move(e));
-    record(state_, "rolled_back", p.previous, p.revision, p.by, "restarted before it was confirmed", {});
+    record(state_, "rolled_back", back, p.revision, p.by, "restarted before it was confirmed", {});
     state_.pending.reset();
-    state_.active = chosen ? standing_name(base) : std::string();
   } else {
     std::string why;
     chosen = load_kept(state_.active, why);
@@ -143,80 +154,98 @@ config::gateway_file config_changes::at_start(config::gateway_file site) {
                       short_rev(state_.active), why),
           "site"));
       record(state_, "site_file", site.revision, state_.active, "site", "could not be loaded at start", {});
-      state_.active.clear();
       chosen.reset();
     }
   }
-  state_.base = base;
+  if (chosen) commit(*chosen);
+  state_.active = standing_name();
+  if (state_.active.empty()) state_.confirmed.clear();
+  state_.base = site_hash_;
   save_or_log();
+  starting_ = false;
   if (!chosen || state_.active.empty()) return site;
-  spdlog::info("config in force is the platform's revision={} over_site_file={}", short_rev(chosen->revision),
-               site_path_.string());
-  confirm_ = chosen->remote.confirm;
-  return std::move(*chosen);
+  spdlog::info("config in force is the platform's revision={} over_site_file={}",
+               short_rev(chosen->cfg.revision), site_path_.string());
+  confirm_ = chosen->cfg.remote.confirm;
+  return std::move(chosen->cfg);
 }
 
-std::optional<config::gateway_file> config_changes::load_kept(const std::string& revision,
-                                                              std::string& note) {
+std::vector<event> config_changes::start_events() {
+  for (auto& e : start_events_) {
+    if (e.id.empty()) e.id = hooks_.new_event_id();
+  }
+  return std::exchange(start_events_, {});
+}
+
+void config_changes::commit(const kept_config& k) {
+  running_text_ = k.text;
+  running_revision_ = k.cfg.revision;
+}
+
+std::optional<config_changes::kept_config> config_changes::load_kept(const std::string& revision,
+                                                                     std::string& note) const {
   auto text = revision.empty() ? site_text() : history_->text_of(revision);
   if (!text) {
     note = fmt::format(" ({} is not kept in {}: the site file stands)", short_rev(revision),
                        history_->dir().string());
-    text = site_text();
-    if (!text) return std::nullopt;
+  } else {
+    auto loaded = config::load_config_candidate(*text, fmt::format("revision {}", short_rev(revision)),
+                                                site_path_, driver_parsers());
+    if (loaded.config) return kept_config{std::move(*loaded.config), std::move(*text)};
+    note = fmt::format(" ({} no longer loads: {}; the site file stands)", short_rev(revision),
+                       loaded.error_text());
   }
-  auto loaded = config::load_config_candidate(*text, fmt::format("revision {}", short_rev(revision)),
-                                              site_path_, driver_parsers());
-  if (!loaded.config) {
-    note = fmt::format(" ({} no longer loads: {})", short_rev(revision), loaded.error_text());
-    auto site = config::load_config_file(site_path_, driver_parsers());
-    if (!site.config) return std::nullopt;
-    running_text_ = site_text().value_or(std::string());
-    running_revision_ = site.config->revision;
-    return std::move(*site.config);
-  }
-  running_text_ = std::move(*text);
-  running_revision_ = loaded.config->revision;
-  return std::move(*loaded.config);
+  auto site = config::load_config_file(site_path_, driver_parsers());
+  if (!site.config) return std::nullopt;
+  return kept_config{std::move(*site.config), site_text().value_or(std::string())};
 }
 
 config::load_result config_changes::load_for_reload() {
   const auto text = site_text();
   const bool site_changed = !text || config::text_hash(*text) != state_.base;
-  if (state_.active.empty() || site_changed) {
-    if (!state_.active.empty() && text) {
-      // Edited on site while the platform's stood: the site file wins, as at a start.
-      auto loaded = config::load_config_file(site_path_, driver_parsers());
-      if (!loaded.config) return loaded;  // refused: the platform's keeps running
-      const auto given_up = state_.pending ? state_.pending->revision : state_.active;
-      hooks_.raise(make_event(
-          state_.pending ? event_kind::config_rolled_back : event_kind::config_changed,
-          fmt::format("the site file {} was changed on site and reloaded; it stands (revision {}) over the "
-                      "platform's configuration {}",
-                      site_path_.string(), short_rev(loaded.config->revision), short_rev(given_up)),
-          "site"));
-      record(state_, "site_file", loaded.config->revision, given_up, "site",
-             "the site file was changed on site", {});
-      state_.active.clear();
-      state_.confirmed.clear();
-      state_.pending.reset();
-      deadline_.cancel();
-      state_.base = config::text_hash(*text);
-      save_or_log();
-      running_text_ = *text;
-      return loaded;
-    }
-    if (text) running_text_ = *text;
-    return config::load_config_file(site_path_, driver_parsers());
+  std::optional<std::string> kept;
+  if (!state_.active.empty() && !site_changed) kept = history_->text_of(state_.active);
+  if (kept) {
+    // The platform's stands: read again, with its profiles.
+    reload_text_ = *kept;
+    reload_is_site_ = false;
+    return config::load_config_candidate(*kept, fmt::format("revision {}", short_rev(state_.active)),
+                                         site_path_, driver_parsers());
   }
-  auto kept = history_->text_of(state_.active);
-  if (!kept) return config::load_config_file(site_path_, driver_parsers());
-  running_text_ = *kept;
-  return config::load_config_candidate(*kept, fmt::format("revision {}", short_rev(state_.active)),
-                                       site_path_, driver_parsers());
+  auto loaded = config::load_config_file(site_path_, driver_parsers());
+  if (!loaded.config || !text) return loaded;  // refused: what runs keeps running
+  reload_text_ = *text;
+  reload_is_site_ = true;
+  if (!state_.active.empty() || state_.pending) {
+    // Edited on site while the platform's stood (or its text is gone): the site file wins, as at a
+    // start.
+    const auto given_up = state_.pending ? state_.pending->revision : state_.active;
+    auto e =
+        make_event(state_.pending ? event_kind::config_rolled_back : event_kind::config_changed,
+                   fmt::format("the site file {} was reloaded; it stands (revision {}) over the "
+                               "platform's configuration {}",
+                               site_path_.string(), short_rev(loaded.config->revision), short_rev(given_up)),
+                   "site");
+    if (state_.pending) e.alarm_id = state_.pending->event_id;
+    hooks_.raise(std::move(e));
+    record(state_, "site_file", loaded.config->revision, given_up, "site",
+           site_changed ? "the site file was changed on site" : "the platform's text is no longer kept", {});
+    state_.active.clear();
+    state_.confirmed.clear();
+    state_.pending.reset();
+    deadline_.cancel();
+    state_.base = config::text_hash(*text);
+    save_or_log();
+  }
+  return loaded;
 }
 
 void config_changes::reloaded(const config::gateway_file& in_force) {
+  if (reload_text_) {
+    running_text_ = std::move(*reload_text_);
+    if (reload_is_site_) site_hash_ = config::text_hash(running_text_);
+    reload_text_.reset();
+  }
   running_revision_ = in_force.revision;
   gateway_id_ = in_force.gateway.id;
   confirm_ = in_force.remote.confirm;
@@ -278,69 +307,70 @@ config_changes::outcome config_changes::apply(const config_apply_command& c, con
         what);
     return out;
   }
-  if (!allows(next, "config_confirm")) {
-    out.error =
-        "the new configuration does not accept config_confirm ([uplink.mqtt] commands): it could never be "
-        "confirmed and would be rolled back; keep config_confirm in the list";
+  if (auto what = site_only(running, next); !what.empty()) {
+    out.error = fmt::format(
+        "the change would alter {}, which only the site file sets (what the platform may do and how the "
+        "box is reached on site); make that change on site",
+        what);
     return out;
   }
   const auto diff = config::diff_summary(running_text_, text);
   const auto now = clock::now();
   const auto previous = running.revision;
-  // On disk before it runs: a power cut from here on brings back `previous` at the next start.
-  auto state = state_;
-  state.base = config::text_hash(site_text().value_or(std::string()));
-  if (state.active.empty()) state.confirmed.clear();
-  state.active = next.revision;
-  state.pending = config::pending_change{next.revision, previous, c.by, command_id, now, now + confirm_};
-  record(state, "applied", next.revision, previous, c.by, {}, diff);
-  try {
-    history_->keep_text(previous, running_text_, state);
-    history_->keep_text(next.revision, text, state);
-    history_->save(state);
-  } catch (const config::history_error& e) {
-    out.error = fmt::format("the change cannot be kept on disk, so it is not applied: {}", e.what());
-    return out;
-  }
-  state_ = std::move(state);
-  const auto deadline = state_.pending->deadline;
-  const auto wait = confirm_;
-  spdlog::warn(
-      "config change applied revision={} previous={} by={} command={} diff=\"{}\" action=\"rolled back at {} "
-      "unless the platform confirms it\"",
-      short_rev(next.revision), short_rev(previous), c.by, command_id, diff, iso8601(deadline));
   auto e = make_event(
       event_kind::config_changed,
       fmt::format(
           "configuration {} sent by {} (command {}) is in force in place of {}; it stands once the "
           "platform confirms it (config_confirm) within {} s, else {} comes back by itself; changes: {}",
-          short_rev(next.revision), c.by, command_id, short_rev(previous), wait.count(), short_rev(previous),
-          diff),
+          short_rev(next.revision), c.by, command_id, short_rev(previous), confirm_.count(),
+          short_rev(previous), diff),
       c.by);
-  e.value = static_cast<double>(wait.count());
-  e.until = deadline;
+  e.value = static_cast<double>(confirm_.count());
+  e.until = now + confirm_;
+  // On disk before it runs: a power cut from here on brings back `previous` at the next start.
+  auto state = state_;
+  state.base = site_hash_;
+  if (state.active.empty()) state.confirmed.clear();
+  state.active = next.revision;
+  state.pending = config::pending_change{next.revision, previous, c.by, command_id, e.id, now, *e.until};
+  record(state, "applied", next.revision, previous, c.by, {}, diff);
+  try {
+    history_->keep_text(previous, running_text_, state);
+    history_->keep_text(next.revision, text, state);
+    history_->save(state);
+  } catch (const config::history_error& failed) {
+    out.error = fmt::format("the change cannot be kept on disk, so it is not applied: {}", failed.what());
+    return out;
+  }
+  state_ = std::move(state);
+  spdlog::warn(
+      "config change applied revision={} previous={} by=\"{}\" command={} diff=\"{}\" action=\"rolled back "
+      "at {} unless the platform confirms it\"",
+      short_rev(next.revision), short_rev(previous), c.by, command_id, diff, iso8601(*e.until));
   out.events.push_back(std::move(e));
   out.result = {{"revision", next.revision},
                 {"previous", previous},
-                {"confirm_within_s", wait.count()},
-                {"rolled_back_at", iso8601(deadline)},
+                {"confirm_within_s", confirm_.count()},
+                {"rolled_back_at", iso8601(now + confirm_)},
                 {"diff", diff}};
-  running_text_ = std::move(text);
-  running_revision_ = next.revision;
+  // What ran before, as it ran: the rollback puts this back, whatever the disk holds by then.
+  previous_ = kept_config{running, running_text_};
+  changed_buses_ = config::added_or_changed(running_text_, text, "buses");
+  down_before_.clear();
+  for (const auto& [bus, why] : hooks_.buses_down()) down_before_.push_back(bus);
+  const auto wait = confirm_;
+  commit({next, text});
   confirm_ = next.remote.confirm;
-  hooks_.apply(std::move(next), "config_apply");
-  arm_timer();
+  // After the reply has gone out on the connection the command came in on: the change may remake it.
+  out.then = [this, next = std::move(next), wait]() mutable {
+    if (stopped_ || !state_.pending) return;
+    hooks_.apply(std::move(next), "config_apply");
+    deadline_.expires_after(wait);
+    deadline_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) on_deadline();
+    });
+  };
   return out;
-}
-
-void config_changes::arm_timer() {
-  if (!state_.pending) return;
-  const auto left = state_.pending->deadline - clock::now();
-  deadline_.expires_after(std::max<std::chrono::steady_clock::duration>(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(left), std::chrono::seconds(0)));
-  deadline_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) on_deadline();
-  });
 }
 
 config_changes::outcome config_changes::confirm(const config_confirm_command& c) {
@@ -371,6 +401,17 @@ config_changes::outcome config_changes::confirm(const config_confirm_command& c)
                     short_rev(p.revision), c.revision);
     return out;
   }
+  // A bus the change added or changed that does not work: the change did not take. Confirming it
+  // would leave its devices unwatched.
+  for (const auto& [bus, why] : hooks_.buses_down()) {
+    if (std::find(changed_buses_.begin(), changed_buses_.end(), bus) == changed_buses_.end()) continue;
+    out.error = fmt::format(
+        "bus {}, which the change adds or changes, is down ({}): the change is not confirmed; send a "
+        "corrected "
+        "one after it rolls back at {}",
+        bus, why, iso8601(p.deadline));
+    return out;
+  }
   auto state = state_;
   state.pending.reset();
   state.confirmed = p.revision;
@@ -384,53 +425,52 @@ config_changes::outcome config_changes::confirm(const config_confirm_command& c)
   }
   state_ = std::move(state);
   deadline_.cancel();
-  spdlog::info("config change confirmed revision={} by={}", short_rev(p.revision), c.by);
+  previous_.reset();
+  spdlog::info("config change confirmed revision={} by=\"{}\"", short_rev(p.revision), c.by);
   auto e = make_event(event_kind::config_confirmed,
                       fmt::format("configuration {} confirmed by {}: it stands (it replaced {})",
                                   short_rev(p.revision), c.by, short_rev(p.previous)),
                       c.by);
-  e.alarm_id = p.command_id;
+  e.alarm_id = p.event_id;
   out.events.push_back(std::move(e));
   out.result = {{"revision", p.revision}};
   return out;
 }
 
 void config_changes::on_deadline() {
-  if (!state_.pending) return;
+  if (stopped_ || !state_.pending || !previous_) return;
   const auto p = *state_.pending;
   std::vector<std::string> why;
-  if (!hooks_.uplink_connected()) {
-    why.push_back("the uplink to the platform did not come back");
-  } else {
-    why.push_back("the platform did not confirm it");
+  why.push_back(
+      fmt::format("{} within {} s",
+                  hooks_.uplink_connected() ? "the platform did not confirm it"
+                                            : "the uplink to the platform did not come back",
+                  std::chrono::duration_cast<std::chrono::seconds>(p.deadline - p.applied).count()));
+  // The buses the change broke: those it added or changed, and those that were up before it.
+  for (const auto& [bus, detail] : hooks_.buses_down()) {
+    const bool changed = std::find(changed_buses_.begin(), changed_buses_.end(), bus) != changed_buses_.end();
+    const bool was_down = std::find(down_before_.begin(), down_before_.end(), bus) != down_before_.end();
+    if (changed || !was_down) why.push_back(fmt::format("bus {} is down ({})", bus, detail));
   }
-  why.back() += fmt::format(" within {} s",
-                            std::chrono::duration_cast<std::chrono::seconds>(p.deadline - p.applied).count());
-  for (auto& b : hooks_.buses_down()) why.push_back("bus " + b + " is down");
   const auto reason = fmt::format("{}", fmt::join(why, "; "));
-  std::string note;
-  auto back = load_kept(p.previous, note);
-  if (!back) {
-    spdlog::critical(
-        "config rollback impossible revision={} previous={} problem=\"neither the configuration before nor "
-        "the site file loads\" action=\"the change stays in force; fix {} on site\"",
-        short_rev(p.revision), short_rev(p.previous), site_path_.string());
-    return;
-  }
+  auto back = std::move(*previous_);
+  previous_.reset();
+  commit(back);
   state_.pending.reset();
-  state_.active = standing_name(config::text_hash(site_text().value_or(std::string())));
-  record(state_, "rolled_back", back->revision, p.revision, p.by, reason, {});
+  state_.active = standing_name();
+  if (state_.active.empty()) state_.confirmed.clear();
+  record(state_, "rolled_back", back.cfg.revision, p.revision, p.by, reason, {});
   save_or_log();
-  spdlog::warn("config change rolled back revision={} back_to={} reason=\"{}\"{}", short_rev(p.revision),
-               short_rev(back->revision), reason, note);
+  spdlog::warn("config change rolled back revision={} back_to={} reason=\"{}\"", short_rev(p.revision),
+               short_rev(back.cfg.revision), reason);
   auto e = make_event(event_kind::config_rolled_back,
-                      fmt::format("change {} sent by {} was rolled back: {}; configuration {} is back{}",
-                                  short_rev(p.revision), p.by, reason, short_rev(back->revision), note),
+                      fmt::format("change {} sent by {} was rolled back: {}; configuration {} is back",
+                                  short_rev(p.revision), p.by, reason, short_rev(back.cfg.revision)),
                       p.by);
-  e.alarm_id = p.command_id;
+  e.alarm_id = p.event_id;
   hooks_.raise(std::move(e));
-  confirm_ = back->remote.confirm;
-  hooks_.apply(std::move(*back), "rolled back");
+  confirm_ = back.cfg.remote.confirm;
+  hooks_.apply(std::move(back.cfg), "rolled back");
 }
 
 config_changes::outcome config_changes::restore(const std::string& revision, const std::string& by,
@@ -454,39 +494,41 @@ config_changes::outcome config_changes::restore(const std::string& revision, con
     target = matches.front();
   }
   std::string note;
-  const auto was_text = running_text_, was_revision = running_revision_;
   auto back = load_kept(target, note);
   if (!back || !note.empty()) {
-    running_text_ = was_text;
-    running_revision_ = was_revision;
     out.error = fmt::format("revision {} cannot be put back{}", short_rev(target), note);
     return out;
   }
   const auto previous = running.revision;
-  const auto site_hash = config::text_hash(site_text().value_or(std::string()));
+  const auto was = kept_config{running, running_text_};
+  commit(*back);
   auto state = state_;
-  state.base = site_hash;
-  state.active = standing_name(site_hash);
+  state.base = site_hash_;
+  state.active = standing_name();
   state.confirmed = state.active;
   state.pending.reset();
-  record(state, "restored", back->revision, previous, by, {}, {});
+  record(state, "restored", back->cfg.revision, previous, by, {}, {});
   try {
     history_->save(state);
   } catch (const config::history_error& e) {
+    commit(was);
     out.error = fmt::format("the change cannot be kept on disk, so it is not made: {}", e.what());
     return out;
   }
   state_ = std::move(state);
   deadline_.cancel();
-  spdlog::warn("config revision put back on site revision={} previous={} by={}", short_rev(back->revision),
-               short_rev(previous), by);
+  previous_.reset();
+  spdlog::warn("config revision put back on site revision={} previous={} by=\"{}\"",
+               short_rev(back->cfg.revision), short_rev(previous), by);
   out.events.push_back(make_event(event_kind::config_changed,
                                   fmt::format("configuration {} put back on site by {} in place of {}",
-                                              short_rev(back->revision), by, short_rev(previous)),
+                                              short_rev(back->cfg.revision), by, short_rev(previous)),
                                   by));
-  out.result = {{"revision", back->revision}, {"previous", previous}};
-  confirm_ = back->remote.confirm;
-  hooks_.apply(std::move(*back), "put back on site");
+  out.result = {{"revision", back->cfg.revision}, {"previous", previous}};
+  confirm_ = back->cfg.remote.confirm;
+  out.then = [this, next = std::move(back->cfg)]() mutable {
+    if (!stopped_) hooks_.apply(std::move(next), "put back on site");
+  };
   return out;
 }
 
@@ -518,8 +560,8 @@ json config_changes::history() const {
   return out;
 }
 
-std::string config_changes::standing_name(const std::string& site_hash) {
-  if (config::text_hash(running_text_) == site_hash) return {};
+std::string config_changes::standing_name() {
+  if (config::text_hash(running_text_) == site_hash_) return {};
   // Kept under the revision it loads as now (a profile changed since may have changed it).
   if (!history_->text_of(running_revision_)) {
     try {
@@ -533,6 +575,7 @@ std::string config_changes::standing_name(const std::string& site_hash) {
 }
 
 void config_changes::stop() {
+  stopped_ = true;
   deadline_.cancel();
 }
 

@@ -20,6 +20,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace firegate {
@@ -33,8 +34,8 @@ class config_changes {
     std::function<void(config::gateway_file next, const std::string& how)> apply;
     /// The uplink the platform's commands come in on is connected.
     std::function<bool()> uplink_connected;
-    /// Buses whose transport is down now, each with what failed: a rollback says so.
-    std::function<std::vector<std::string>()> buses_down;
+    /// Buses whose transport is down now, each with what failed (their open bus_offline).
+    std::function<std::vector<std::pair<std::string, std::string>>()> buses_down;
     std::function<void(event)> raise;
     std::function<std::string()> new_event_id;
   };
@@ -43,6 +44,9 @@ class config_changes {
     std::string error;
     std::vector<event> events;
     nlohmann::json result = nlohmann::json::object();
+    /// To run once the reply has been handed to the connection the request came in on: the change
+    /// itself, which may remake that connection (the uplink, the control socket).
+    std::function<void()> then;
   };
 
   config_changes(boost::asio::io_context& io, std::filesystem::path site_path, hooks h);
@@ -54,7 +58,7 @@ class config_changes {
   /// was changed since. A change not yet confirmed when the box stopped is rolled back here. Its
   /// events wait in start_events() for the store.
   config::gateway_file at_start(config::gateway_file site);
-  std::vector<event> start_events() { return std::exchange(start_events_, {}); }
+  std::vector<event> start_events();
   /// A reload (SIGHUP): the site file when it was changed on site or no change from the platform
   /// stands over it, else the platform's, each read again with its profiles.
   config::load_result load_for_reload();
@@ -80,19 +84,25 @@ class config_changes {
  private:
   /// The deadline passed without a confirmation: the configuration before comes back.
   void on_deadline();
-  /// Puts back `revision`'s text (the site file's when "" or when it cannot be loaded).
-  /// Returns the configuration to apply, or nothing when neither loads.
-  std::optional<config::gateway_file> load_kept(const std::string& revision, std::string& note);
+  /// A configuration with the text it was loaded from.
+  struct kept_config {
+    config::gateway_file cfg;
+    std::string text;
+  };
+  /// `revision`'s kept text loaded (the site file's when "", or when it is not kept or no longer
+  /// loads: `note` then says why). Nothing when the site file does not load either.
+  std::optional<kept_config> load_kept(const std::string& revision, std::string& note) const;
+  /// `k` is what runs now (its text is what the next patch applies to).
+  void commit(const kept_config& k);
   std::optional<std::string> site_text() const;
   /// What state_.active names for the configuration now in force: "" when it is the site file's
-  /// text, else its revision, its text kept under it.
-  std::string standing_name(const std::string& site_hash);
+  /// text (as last loaded), else its revision, its text kept under it.
+  std::string standing_name();
   event make_event(event_kind kind, const std::string& detail, const std::string& by) const;
   static void record(config::history_state& state, std::string action, std::string revision,
                      std::string previous, std::string by, std::string reason, std::string diff);
   /// Saves state_; a failure is logged (what was done stands in memory until a restart).
   void save_or_log();
-  void arm_timer();
 
   boost::asio::io_context& io_;
   std::filesystem::path site_path_;
@@ -101,10 +111,23 @@ class config_changes {
   config::history_state state_;
   /// The text and revision of the configuration in force, and what it was made of.
   std::string running_text_, running_revision_;
+  /// SHA-256 of the site file's text as last loaded (at start, or by a reload of the site file): a
+  /// change is made over it, and an edit on site not yet loaded does not count.
+  std::string site_hash_;
+  /// While a change waits: what ran before it, as it ran, which its rollback puts back; the buses
+  /// it adds or changes; the buses already down before it.
+  std::optional<kept_config> previous_;
+  std::vector<std::string> changed_buses_, down_before_;
+  /// What load_for_reload() read, in force once reloaded() is called.
+  std::optional<std::string> reload_text_;
+  bool reload_is_site_{false};
+  bool stopped_{false};
   std::string gateway_id_;
   std::chrono::seconds confirm_{120};
   boost::asio::steady_timer deadline_;
   std::vector<event> start_events_;
+  /// In at_start, made with the application: no event ids yet.
+  bool starting_{true};
 };
 
 }  // namespace firegate

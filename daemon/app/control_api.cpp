@@ -151,7 +151,10 @@ void control_api::on_request(const session_ptr& s, const json& request) {
       s->send(reply(id, done.result));
       for (auto& e : done.events) hooks_.raise(std::move(e));
     }
-    return s->done();
+    s->done();
+    // After this request's handler: the change may close this socket to open another.
+    if (done.then) asio::post(io_, std::move(done.then));
+    return;
   }
   if (name == "export") return export_readings(s, id, args);
   if (name == "read" || name == "write" || name == "scan") return registers(s, id, name, args);

@@ -247,6 +247,7 @@ json control_api::config_json() const {
             {"group", site_.control.group},
             {"idle_timeout_s", site_.control.idle_timeout.count()}}},
           {"metrics", {{"enabled", site_.metrics.enabled}, {"listen", site_.metrics.listen()}}},
+          {"remote", {{"confirm_s", site_.remote.confirm.count()}, {"dir", site_.remote.dir}}},
           {"buses", std::move(buses)},
           {"devices", std::move(devices)},
           {"linkage", std::move(linkages)}};

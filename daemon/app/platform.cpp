@@ -42,10 +42,9 @@ std::unique_ptr<config_changes> application::make_config_changes() {
                             [this] {
                               // The buses whose transport is down now, with what failed (their open
                               // bus_offline).
-                              std::vector<std::string> down;
+                              std::vector<std::pair<std::string, std::string>> down;
                               for (const auto& a : rules_.open_alarms()) {
-                                if (a.kind == event_kind::bus_offline)
-                                  down.push_back(fmt::format("{} ({})", a.device, a.detail));
+                                if (a.kind == event_kind::bus_offline) down.emplace_back(a.device, a.detail);
                               }
                               return down;
                             },

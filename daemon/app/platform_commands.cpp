@@ -120,7 +120,7 @@ void platform_commands::run_command(const parsed_command& cmd) {
     // Remembered whether done or refused by the checker: a replay gets the first reply, and a
     // change rolled back since is not applied again by it.
     auto done = hooks_.configure(*cmd.body, cmd.id);
-    answer(cmd, done.error, done.events, done.result.dump(), true);
+    answer(cmd, done.error, done.events, done.result.dump(), true, std::move(done.then));
     for (auto& e : done.events) hooks_.raise(std::move(e));
     return;
   }
@@ -146,7 +146,8 @@ void platform_commands::answer_repeat(const parsed_command& cmd, const std::stri
 }
 
 void platform_commands::answer(const parsed_command& cmd, const std::string& error,
-                               std::span<const event> events, std::string_view result, bool reached_engine) {
+                               std::span<const event> events, std::string_view result, bool reached_engine,
+                               std::function<void()> after) {
   if (error.empty()) {
     spdlog::info("command done id={} command={} events={}", cmd.id, cmd.name, events.size());
   } else {
@@ -171,19 +172,23 @@ void platform_commands::answer(const parsed_command& cmd, const std::string& err
     // Stored before the reply leaves, ahead of other jobs: a reply the platform saw is of a
     // command the gateway will know after a power cut.
     store_.post(
-        [this, loop = io_.get_executor(), id = cmd.id, c, reply](store& s) {
+        [this, loop = io_.get_executor(), id = cmd.id, c, reply, after](store& s) {
           try {
             s.remember_command(id, c);
           } catch (const store_error& e) {
             spdlog::warn("command not remembered id={} error=\"{}\" action=\"known until a restart\"", id,
                          e.what());
           }
-          asio::post(loop, [this, reply] { hooks_.reply(reply); });
+          asio::post(loop, [this, reply, after] {
+            hooks_.reply(reply);
+            if (after) after();
+          });
         },
         store_worker::priority::urgent);
     return;
   }
   hooks_.reply(reply);
+  if (after) after();
 }
 
 std::string platform_commands::start_read(const parsed_command& cmd, const read_command& rd) {

@@ -71,8 +71,9 @@ class platform_commands {
   void run_command(const parsed_command& cmd);
   /// Logs a command's outcome and publishes its reply; one carried out is remembered by its id.
   /// `reached_engine`: the alarm engine took it (and may have refused it).
+  /// `after`: run once the reply is handed to the uplink (a configuration change that may remake it).
   void answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,
-              std::string_view result, bool reached_engine = false);
+              std::string_view result, bool reached_engine = false, std::function<void()> after = {});
   /// A command carried out before: its first reply again, marked "repeated".
   void answer_repeat(const parsed_command& cmd, const std::string& first_reply);
   /// A read command: polls the device now; answered by on_readings() or after read_timeout.

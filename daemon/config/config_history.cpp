@@ -58,8 +58,10 @@ history_state config_history::load(std::string& note) const {
     const auto aside = dir_ / fmt::format("state.json.damaged-{}", clock::now().time_since_epoch().count());
     std::error_code ec;
     std::filesystem::rename(path, aside, ec);
-    note = fmt::format("{} does not parse; moved aside to {}; the site file is in force", path.string(),
-                       aside.string());
+    note = ec ? fmt::format("{} does not parse, and cannot be moved aside ({}); the site file is in force",
+                            path.string(), ec.message())
+              : fmt::format("{} does not parse; moved aside to {}; the site file is in force", path.string(),
+                            aside.string());
     return st;
   }
   st.base = text_of_key(j, "base");
@@ -69,7 +71,8 @@ history_state config_history::load(std::string& note) const {
     const auto& p = j["pending"];
     st.pending =
         pending_change{text_of_key(p, "revision"),   text_of_key(p, "previous"), text_of_key(p, "by"),
-                       text_of_key(p, "command_id"), time_of(p, "applied"),      time_of(p, "deadline")};
+                       text_of_key(p, "command_id"), text_of_key(p, "event_id"), time_of(p, "applied"),
+                       time_of(p, "deadline")};
   }
   if (j.contains("changes") && j["changes"].is_array()) {
     for (const auto& c : j["changes"]) {
@@ -87,8 +90,9 @@ void config_history::save(const history_state& state) const {
   if (state.pending) {
     const auto& p = *state.pending;
     j["pending"] = {
-        {"revision", p.revision},     {"previous", p.previous},          {"by", p.by},
-        {"command_id", p.command_id}, {"applied", time_text(p.applied)}, {"deadline", time_text(p.deadline)}};
+        {"revision", p.revision},           {"previous", p.previous}, {"by", p.by},
+        {"command_id", p.command_id},       {"event_id", p.event_id}, {"applied", time_text(p.applied)},
+        {"deadline", time_text(p.deadline)}};
   }
   auto changes = nlohmann::json::array();
   const auto first = state.changes.size() > history_state::max_changes

@@ -37,6 +37,7 @@ struct config_change {
 struct pending_change {
   std::string revision, previous;
   std::string by, command_id;
+  std::string event_id;  ///< its config_changed, which its confirmation or rollback names as alarm_id
   clock::time_point applied, deadline;
 };
 

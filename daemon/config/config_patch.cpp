@@ -48,10 +48,10 @@ std::string kind(const json& j) {
 std::string describe(const toml::node& n) {
   if (n.is_table()) return "a table";
   if (n.is_array()) return n.is_array_of_tables() ? "an array of tables" : "an array of values";
-  std::ostringstream type, value;
+  // The type only, never the value: it may be a password, and refusals are published and logged.
+  std::ostringstream type;
   type << n.type();
-  value << toml::toml_formatter{n, toml::format_flags::none};  // strings in double quotes, as in JSON
-  return fmt::format("{} {} ({})", type.str()[0] == 'i' ? "an" : "a", type.str(), value.str());
+  return fmt::format("{} {}", type.str()[0] == 'i' ? "an" : "a", type.str());
 }
 
 const toml::value<std::string>* name_of(const toml::node& n) {
@@ -302,6 +302,33 @@ std::string element_changes(const toml::node* before, const toml::node* after) {
 }
 
 }  // namespace
+
+std::vector<std::string> added_or_changed(std::string_view before, std::string_view after,
+                                          std::string_view list) {
+  std::vector<std::string> out;
+  toml::table a, b;
+  try {
+    a = toml::parse(before);
+    b = toml::parse(after);
+  } catch (const toml::parse_error&) {
+    return out;
+  }
+  const auto* ya = a.get_as<toml::array>(list);
+  const auto* yb = b.get_as<toml::array>(list);
+  if (yb == nullptr) return out;
+  for (const auto& entry : *yb) {
+    const auto* name = name_of(entry);
+    if (name == nullptr) continue;
+    const toml::node* old = nullptr;
+    if (ya != nullptr) {
+      for (const auto& e : *ya) {
+        if (const auto* n = name_of(e); n != nullptr && n->get() == name->get()) old = &e;
+      }
+    }
+    if (old == nullptr || !same(old, &entry)) out.push_back(name->get());
+  }
+  return out;
+}
 
 std::string diff_summary(std::string_view before, std::string_view after) {
   toml::table a, b;

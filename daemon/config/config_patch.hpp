@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace firegate::config {
 
@@ -35,5 +36,10 @@ patch_result apply_patch(std::string_view site_text, std::string_view patch_json
 /// devices, buses, linkage (added, changed, removed), then the tables and keys that changed. "no change"
 /// when the two parse equal, "the file was rewritten" when either does not parse.
 std::string diff_summary(std::string_view before, std::string_view after);
+
+/// The names of `list`'s entries ("buses") in `after` that are new or differ from `before`'s; empty when
+/// either does not parse.
+std::vector<std::string> added_or_changed(std::string_view before, std::string_view after,
+                                          std::string_view list);
 
 }  // namespace firegate::config

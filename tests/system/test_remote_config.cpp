@@ -94,6 +94,17 @@ TEST_CASE(
   CHECK(errors.find("tcp-9") != std::string::npos);
   CHECK(revision_now(dir) == original);
 
+  // What only the site may change: refused, whatever else the change does.
+  const json commands{"ack", "shield", "config_apply", "config_confirm"};
+  platform.publish(remote_cmd_topic,
+                   command_text("p-0", "config_apply",
+                                {{"patch", {{"set", {{"uplink.mqtt.commands", commands}}}}}, {"by", "x"}}));
+  const auto site_only = reply_to(platform, "p-0");
+  REQUIRE(site_only);
+  CHECK((*site_only)["ok"] == false);
+  CHECK((*site_only)["error"].get<std::string>().find(
+            "[uplink.mqtt] commands, which only the site file sets") != std::string::npos);
+
   // A patch: a device added and a setting changed. In force at once, waiting for its confirmation.
   const json patch{{"add",
                     {{"devices", json::array({{{"name", "smoke-3"},
@@ -186,6 +197,10 @@ TEST_CASE(
   const auto sent = std::chrono::steady_clock::now();
   platform.publish(remote_cmd_topic,
                    command_text("u-1", "config_apply", {{"file", nowhere}, {"by", "ops-wang"}}));
+  // Answered on the connection it came in on, before the change moves the uplink away.
+  const auto applied = reply_to(platform, "u-1");
+  REQUIRE(applied);
+  CHECK((*applied)["ok"] == true);
   // The box leaves the broker: its last will or goodbye says it is offline, then it rolls back.
   const auto rolled = wait_event_where(
       platform, "config_rolled_back", [](const json&) { return true; }, 60s);
@@ -236,6 +251,8 @@ TEST_CASE(
   const auto applied = reply_to(platform, "k-1");
   REQUIRE(applied);
   REQUIRE((*applied)["ok"] == true);
+  const auto changed = wait_event_where(platform, "config_changed", [](const json&) { return true; });
+  REQUIRE(changed);
   REQUIRE(wait_until([&] { return devices_now(dir) == 3; }, 10s));
 
   // Power lost: no goodbye, no chance to tidy up.
@@ -247,6 +264,8 @@ TEST_CASE(
       platform, "config_rolled_back", [](const json&) { return true; }, 20s);
   REQUIRE(rolled);
   CHECK((*rolled)["detail"].get<std::string>().find("restarted before change") != std::string::npos);
+  // It names the change it undoes, as a recovery names its alarm.
+  CHECK((*rolled)["alarm_id"] == (*changed)["id"]);
   const auto history = ctl(dir, {"--json", "config", "history"}).doc();
   CHECK(history["source"] == "site file");
   CHECK(history["pending"].is_null());
@@ -256,4 +275,40 @@ TEST_CASE(
   daemon = start_daemon(dir, "fg-3.log");
   CHECK(revision_now(dir) == original);
   CHECK(ctl(dir, {"--json", "config", "history"}).doc()["changes"].size() == 2);
+}
+
+TEST_CASE(
+    "remote config: a change whose new bus does not start cannot be confirmed, and is rolled back by itself "
+    "with the uplink up, saying which bus") {
+  remote_box box(2, 10);
+  auto [dir, platform, daemon, site, original] =
+      std::tie(box.dir, box.platform, box.daemon, box.site, box.original);
+  INFO(daemon->log_text());
+  // A second Modbus gateway that is not there (nothing listens on its port), with a detector behind it.
+  const json bus{{"name", "tcp-9"}, {"driver", "modbus_tcp"}, {"host", "127.0.0.1"}, {"port", free_port()}};
+  const json device{
+      {"name", "smoke-9"}, {"bus", "tcp-9"}, {"profile", "SD-1"}, {"unit_id", 1}, {"location", "annex"}};
+  const json patch{{"add", {{"buses", json::array({bus})}, {"devices", json::array({device})}}}};
+  platform.publish(remote_cmd_topic,
+                   command_text("b-1", "config_apply", {{"patch", patch}, {"by", "ops-sun"}}));
+  const auto applied = reply_to(platform, "b-1");
+  REQUIRE(applied);
+  REQUIRE((*applied)["ok"] == true);
+  const auto revision = (*applied)["revision"].get<std::string>();
+  REQUIRE(wait_event_where(platform, "bus_offline",
+                           [](const json& e) { return e["device"].value("name", "") == "tcp-9"; }));
+  platform.publish(remote_cmd_topic,
+                   command_text("b-2", "config_confirm", {{"revision", revision}, {"by", "ops-sun"}}));
+  const auto refused = reply_to(platform, "b-2");
+  REQUIRE(refused);
+  CHECK((*refused)["ok"] == false);
+  CHECK((*refused)["error"].get<std::string>().find("bus tcp-9, which the change adds or changes, is down") !=
+        std::string::npos);
+  const auto rolled = wait_event_where(
+      platform, "config_rolled_back", [](const json&) { return true; }, 30s);
+  REQUIRE(rolled);
+  const auto detail = (*rolled)["detail"].get<std::string>();
+  CHECK(detail.find("the platform did not confirm it within 10 s; bus tcp-9 is down") != std::string::npos);
+  CHECK(revision_now(dir) == original);
+  CHECK(devices_now(dir) == 2);
 }

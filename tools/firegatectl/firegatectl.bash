@@ -64,7 +64,7 @@ _firegatectl() {
       [[ " ${words[*]} " == *" answer "* ]] && opts="--operator"
       ;;
     config)
-      [[ $prev == config ]] && { COMPREPLY=($(compgen -W "check show" -- "$cur")); return; }
+      [[ $prev == config ]] && { COMPREPLY=($(compgen -W "check show history rollback" -- "$cur")); return; }
       [[ $prev == check ]] && { COMPREPLY=($(compgen -f -- "$cur")); return; }
       ;;
   esac

@@ -403,7 +403,7 @@ void print_config(const json& r, std::ostream& out) {
   };
   out << "# the running configuration of firegated, defaults included, secrets redacted\n";
   out << "# read from " << text(field(r, "file")) << "\n\n";
-  for (const char* s : {"profiles", "gateway", "site", "storage", "alarms", "control", "metrics"}) {
+  for (const char* s : {"profiles", "gateway", "site", "storage", "alarms", "control", "metrics", "remote"}) {
     if (r.contains(s)) section(s, r[s]);
   }
   const auto& uplinks = field(r, "uplink");

@@ -98,7 +98,7 @@ std::string headline(const event& e, const config::device_config* d, const confi
     case event_kind::clock_sync_refused:
       return fmt::format("Clock synchronisation refused at {}: {}", site.name, e.detail);
     case event_kind::config_changed:
-      return fmt::format("Configuration changed at {}, waiting for confirmation: {}", site.name, e.detail);
+      return fmt::format("Configuration changed at {}: {}", site.name, e.detail);
     case event_kind::config_confirmed:
       return fmt::format("Configuration change confirmed at {}: {}", site.name, e.detail);
     case event_kind::config_rolled_back:
