@@ -87,7 +87,9 @@ struct path {
     }
   }
   std::string first(std::size_t n) const {
-    return n == 0 ? "the site file" : fmt::format("{}", fmt::join(segs.begin(), segs.begin() + n, "."));
+    return n == 0 ? "the site file"
+                  : fmt::format("{}",
+                                fmt::join(segs.begin(), segs.begin() + static_cast<std::ptrdiff_t>(n), "."));
   }
   // The index of the element of the array `at` that the last segment names.
   std::ptrdiff_t last_element(const toml::node& at) const {
