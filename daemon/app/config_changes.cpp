@@ -105,8 +105,12 @@ config::gateway_file config_changes::at_start(config::gateway_file site) {
   if (!note.empty()) spdlog::error("config history damaged note=\"{}\"", note);
   std::optional<kept_config> chosen;
   if (state_.active.empty() && !state_.pending) {
-    // Nothing from the platform stands.
-  } else if (state_.base != site_hash_) {
+    // Nothing from the platform stands: nothing to write either.
+    state_.base = site_hash_;
+    starting_ = false;
+    return site;
+  }
+  if (state_.base != site_hash_) {
     // Someone changed the site file on site: theirs stands, whatever the platform sent before.
     const auto given_up = state_.pending ? state_.pending->revision : state_.active;
     spdlog::warn(

@@ -150,8 +150,9 @@ std::vector<std::string> config_history::kept() const {
 }
 
 void config_history::write_file(const std::filesystem::path& path, const std::string& bytes) const {
+  // Its own folder only: a parent that is not there (a missing mount) is not made here.
   std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  std::filesystem::create_directory(dir_, ec);
   if (ec) {
     throw history_error(fmt::format("cannot make {}: {}; check that firegated may write there ([remote] dir)",
                                     dir_.string(), ec.message()));

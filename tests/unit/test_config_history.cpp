@@ -110,3 +110,11 @@ TEST_CASE("config history: a folder that cannot be written is an error naming it
     CHECK(std::string(e.what()).find((dir / "file").string()) != std::string::npos);
   }
 }
+
+TEST_CASE("config history: a missing parent folder (a missing mount) is not made", "[config][history]") {
+  test::temp_dir dir;
+  config_history h(dir / "missing" / "config");
+  CHECK_THROWS_AS(h.save(history_state{}), history_error);
+  // Made, it would hide the missing mount from the store, which must find its folder gone.
+  CHECK_FALSE(std::filesystem::exists(dir / "missing"));
+}
