@@ -366,8 +366,10 @@ config_changes::outcome config_changes::apply(const config_apply_command& c, con
   commit({next, text});
   confirm_ = next.remote.confirm;
   // After the reply has gone out on the connection the command came in on: the change may remake it.
+  awaiting_apply_ = true;
   out.then = [this, next = std::move(next), wait]() mutable {
-    if (stopped_ || !state_.pending) return;
+    awaiting_apply_ = false;
+    if (stopped_ || !state_.pending || state_.pending->revision != next.revision) return;
     hooks_.apply(std::move(next), "config_apply");
     deadline_.expires_after(wait);
     deadline_.async_wait([this](boost::system::error_code ec) {
@@ -399,6 +401,11 @@ config_changes::outcome config_changes::confirm(const config_confirm_command& c)
     return out;
   }
   const auto p = *state_.pending;
+  if (awaiting_apply_) {
+    out.error =
+        "the change is still being put in force (its reply has not gone out yet); confirm it once it has";
+    return out;
+  }
   if (!p.revision.starts_with(c.revision)) {
     out.error =
         fmt::format("the change waiting is {}, not {}: confirm the revision config_apply's reply gave",

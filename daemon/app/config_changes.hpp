@@ -122,6 +122,8 @@ class config_changes {
   std::optional<std::string> reload_text_;
   bool reload_is_site_{false};
   bool stopped_{false};
+  /// A change answered and not yet put in force (its reply is on its way): not confirmable yet.
+  bool awaiting_apply_{false};
   std::string gateway_id_;
   std::chrono::seconds confirm_{120};
   boost::asio::steady_timer deadline_;
