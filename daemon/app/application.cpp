@@ -80,9 +80,9 @@ void application::reload_refused(const config::load_result& loaded) {
 void application::configuration_applied(const std::string& how) {
   config_state_.revision = cfg_.revision;
   config_state_.loaded = clock::now();
-  // The platform's configuration in force says nothing of a site file refused on disk: that
-  // refusal stands until the site file loads.
-  if (changes_->source() != "site file") return;
+  // A refusal ends when what was refused loads again: a reload, a start, the site file put back;
+  // not a change from the platform or a rollback, which say nothing of the file on disk.
+  if (how != "reloaded" && how != "firegated started" && how != "site file put back") return;
   config_state_.rejected.reset();
   config_state_.errors.clear();
   if (config_rejected_id_.empty()) return;

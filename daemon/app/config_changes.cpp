@@ -124,6 +124,7 @@ config::gateway_file config_changes::at_start(config::gateway_file site) {
                                     state_.pending ? ", which was not yet confirmed" : ""),
                         "site");
     if (state_.pending) e.alarm_id = state_.pending->event_id;
+    e.configuration = config_change_info{site.revision, given_up, {}};
     start_events_.push_back(std::move(e));
     record(state_, "site_file", site.revision, given_up, "site", "the site file was changed on site", {});
     state_.active.clear();
@@ -143,6 +144,7 @@ config::gateway_file config_changes::at_start(config::gateway_file site) {
                  short_rev(back), reason);
     auto e = make_event(event_kind::config_rolled_back, reason, p.by);
     e.alarm_id = p.event_id;
+    e.configuration = config_change_info{back, p.revision, p.diff};
     start_events_.push_back(std::move(e));
     record(state_, "rolled_back", back, p.revision, p.by, "restarted before it was confirmed", {});
     state_.pending.reset();
@@ -205,16 +207,20 @@ std::optional<config_changes::kept_config> config_changes::load_kept(const std::
 }
 
 config::load_result config_changes::load_for_reload() {
+  reload_text_.reset();
   const auto text = site_text();
   const bool site_changed = !text || config::text_hash(*text) != state_.base;
   std::optional<std::string> kept;
   if (!state_.active.empty() && !site_changed) kept = history_->text_of(state_.active);
   if (kept) {
     // The platform's stands: read again, with its profiles.
-    reload_text_ = *kept;
-    reload_is_site_ = false;
-    return config::load_config_candidate(*kept, fmt::format("revision {}", short_rev(state_.active)),
-                                         site_path_, driver_parsers());
+    auto loaded = config::load_config_candidate(*kept, fmt::format("revision {}", short_rev(state_.active)),
+                                                site_path_, driver_parsers());
+    if (loaded.config) {
+      reload_text_ = *kept;
+      reload_is_site_ = false;
+    }
+    return loaded;
   }
   auto loaded = config::load_config_file(site_path_, driver_parsers());
   if (!loaded.config || !text) return loaded;  // refused: what runs keeps running
@@ -231,6 +237,7 @@ config::load_result config_changes::load_for_reload() {
                                site_path_.string(), short_rev(loaded.config->revision), short_rev(given_up)),
                    "site");
     if (state_.pending) e.alarm_id = state_.pending->event_id;
+    e.configuration = config_change_info{loaded.config->revision, given_up, {}};
     hooks_.raise(std::move(e));
     record(state_, "site_file", loaded.config->revision, given_up, "site",
            site_changed ? "the site file was changed on site" : "the platform's text is no longer kept", {});
@@ -249,6 +256,11 @@ void config_changes::reloaded(const config::gateway_file& in_force) {
     running_text_ = std::move(*reload_text_);
     if (reload_is_site_) site_hash_ = config::text_hash(running_text_);
     reload_text_.reset();
+    // A reload while a change waits read its profiles again: what the rollback puts back too.
+    std::string note;
+    if (state_.pending && previous_) {
+      if (auto k = load_kept(state_.pending->previous, note); k && note.empty()) previous_ = std::move(*k);
+    }
   }
   running_revision_ = in_force.revision;
   gateway_id_ = in_force.gateway.id;
@@ -258,6 +270,10 @@ void config_changes::reloaded(const config::gateway_file& in_force) {
 config_changes::outcome config_changes::apply(const config_apply_command& c, const std::string& command_id,
                                               const config::gateway_file& running) {
   outcome out;
+  if (awaiting_apply_) {
+    out.error = "another change is being put in force; send this one again, with a new id, once it is";
+    return out;
+  }
   if (state_.pending) {
     out.error = fmt::format(
         "change {} (sent by {} at {}) waits for its confirmation until {}: confirm it (config_confirm) or "
@@ -330,13 +346,15 @@ config_changes::outcome config_changes::apply(const config_apply_command& c, con
           short_rev(previous), diff),
       c.by);
   e.value = static_cast<double>(confirm_.count());
+  e.configuration = config_change_info{next.revision, previous, diff};
   e.until = now + confirm_;
   // On disk before it runs: a power cut from here on brings back `previous` at the next start.
   auto state = state_;
   state.base = site_hash_;
   if (state.active.empty()) state.confirmed.clear();
   state.active = next.revision;
-  state.pending = config::pending_change{next.revision, previous, c.by, command_id, e.id, now, *e.until};
+  state.pending =
+      config::pending_change{next.revision, previous, c.by, command_id, e.id, now, *e.until, diff};
   record(state, "applied", next.revision, previous, c.by, {}, diff);
   try {
     history_->keep_text(previous, running_text_, state);
@@ -366,15 +384,17 @@ config_changes::outcome config_changes::apply(const config_apply_command& c, con
   commit({next, text});
   confirm_ = next.remote.confirm;
   // After the reply has gone out on the connection the command came in on: the change may remake it.
+  // Counted from now, whatever holds up the reply (the store's thread): the deadline the reply gives.
+  deadline_.expires_after(wait);
+  deadline_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) on_deadline();
+  });
   awaiting_apply_ = true;
-  out.then = [this, next = std::move(next), wait]() mutable {
+  out.then = [this, next = std::move(next), generation = ++generation_]() mutable {
+    if (generation != generation_) return;  // given up meanwhile (rolled back, put back on site)
     awaiting_apply_ = false;
-    if (stopped_ || !state_.pending || state_.pending->revision != next.revision) return;
+    if (stopped_ || !state_.pending) return;
     hooks_.apply(std::move(next), "config_apply");
-    deadline_.expires_after(wait);
-    deadline_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) on_deadline();
-    });
   };
   return out;
 }
@@ -391,19 +411,24 @@ config_changes::outcome config_changes::confirm(const config_confirm_command& c)
       out.result = {{"revision", running_revision_}, {"already", true}};
       return out;  // confirmed before (a confirmation sent again): it stands
     }
-    out.error = fmt::format(
-        "no change waits for a confirmation; the configuration in force is {}{}",
-        short_rev(running_revision_),
-        state_.changes.empty() || state_.changes.back().action != "rolled_back"
-            ? std::string()
-            : fmt::format(" (change {} was rolled back at {}: {})", short_rev(state_.changes.back().previous),
-                          iso8601(state_.changes.back().time), state_.changes.back().reason));
+    // What became of that change, when the history still has it.
+    std::string fate;
+    for (auto it = state_.changes.rbegin(); it != state_.changes.rend(); ++it) {
+      if (it->action == "rolled_back" && it->previous.starts_with(c.revision)) {
+        fate = fmt::format(" (change {} was rolled back at {}: {})", short_rev(it->previous),
+                           iso8601(it->time), it->reason);
+        break;
+      }
+    }
+    out.error = fmt::format("no change waits for a confirmation; the configuration in force is {}{}",
+                            short_rev(running_revision_), fate);
     return out;
   }
   const auto p = *state_.pending;
   if (awaiting_apply_) {
     out.error =
-        "the change is still being put in force (its reply has not gone out yet); confirm it once it has";
+        "the change is still being put in force (its reply has not gone out yet); confirm it, with a new "
+        "id, once it has";
     return out;
   }
   if (!p.revision.starts_with(c.revision)) {
@@ -418,9 +443,18 @@ config_changes::outcome config_changes::confirm(const config_confirm_command& c)
     if (std::find(changed_buses_.begin(), changed_buses_.end(), bus) == changed_buses_.end()) continue;
     out.error = fmt::format(
         "bus {}, which the change adds or changes, is down ({}): the change is not confirmed; send a "
-        "corrected "
-        "one after it rolls back at {}",
+        "corrected one after it rolls back at {}",
         bus, why, iso8601(p.deadline));
+    return out;
+  }
+  // Nor one that has not answered yet: started is not the same as working.
+  const auto up = hooks_.buses_answering();
+  for (const auto& bus : changed_buses_) {
+    if (std::find(up.begin(), up.end(), bus) != up.end()) continue;
+    out.error = fmt::format(
+        "bus {}, which the change adds or changes, has no device answering yet: the change is not "
+        "confirmed; confirm it, with a new id, once its devices answer (before {}), or let it roll back",
+        bus, iso8601(p.deadline));
     return out;
   }
   auto state = state_;
@@ -431,7 +465,8 @@ config_changes::outcome config_changes::confirm(const config_confirm_command& c)
     history_->save(state);
   } catch (const config::history_error& e) {
     // Not confirmed on disk, so not confirmed: a restart would roll it back. The platform tries again.
-    out.error = fmt::format("the confirmation cannot be kept on disk: {}; send it again", e.what());
+    out.error =
+        fmt::format("the confirmation cannot be kept on disk: {}; send it again with a new id", e.what());
     return out;
   }
   state_ = std::move(state);
@@ -443,6 +478,7 @@ config_changes::outcome config_changes::confirm(const config_confirm_command& c)
                                   short_rev(p.revision), c.by, short_rev(p.previous)),
                       c.by);
   e.alarm_id = p.event_id;
+  e.configuration = config_change_info{p.revision, p.previous, p.diff};
   out.events.push_back(std::move(e));
   out.result = {{"revision", p.revision}};
   return out;
@@ -451,6 +487,8 @@ config_changes::outcome config_changes::confirm(const config_confirm_command& c)
 void config_changes::on_deadline() {
   if (stopped_ || !state_.pending || !previous_) return;
   const auto p = *state_.pending;
+  ++generation_;  // a change not yet put in force (its reply still held up) never will be
+  awaiting_apply_ = false;
   std::vector<std::string> why;
   why.push_back(
       fmt::format("{} within {} s",
@@ -479,6 +517,7 @@ void config_changes::on_deadline() {
                                   short_rev(p.revision), p.by, reason, short_rev(back.cfg.revision)),
                       p.by);
   e.alarm_id = p.event_id;
+  e.configuration = config_change_info{back.cfg.revision, p.revision, p.diff};
   hooks_.raise(std::move(e));
   confirm_ = back.cfg.remote.confirm;
   hooks_.apply(std::move(back.cfg), "rolled back");
@@ -487,6 +526,10 @@ void config_changes::on_deadline() {
 config_changes::outcome config_changes::restore(const std::string& revision, const std::string& by,
                                                 const config::gateway_file& running) {
   outcome out;
+  if (awaiting_apply_) {
+    out.error = "a change from the platform is being put in force; try again in a moment";
+    return out;
+  }
   std::string target;
   if (revision != "site") {
     std::vector<std::string> matches;
@@ -510,18 +553,34 @@ config_changes::outcome config_changes::restore(const std::string& revision, con
     out.error = fmt::format("revision {} cannot be put back{}", short_rev(target), note);
     return out;
   }
+  if (auto what = needs_restart(running, back->cfg); !what.empty()) {
+    out.error = fmt::format(
+        "revision {} differs in what needs a restart ({}): put it in the site file and "
+        "restart firegated",
+        short_rev(back->cfg.revision), what);
+    return out;
+  }
   const auto previous = running.revision;
   const auto was = kept_config{running, running_text_};
+  const auto was_site_hash = site_hash_;
+  // The site file as it is now is the one loaded from here on.
+  if (target.empty()) site_hash_ = config::text_hash(back->text);
   commit(*back);
   auto state = state_;
   state.base = site_hash_;
   state.active = standing_name();
   state.confirmed = state.active;
   state.pending.reset();
+  const auto given_up = state_.pending;
+  if (given_up) {
+    record(state, "rolled_back", previous_ ? previous_->cfg.revision : given_up->previous, given_up->revision,
+           given_up->by, fmt::format("put back on site by {}", by), {});
+  }
   record(state, "restored", back->cfg.revision, previous, by, {}, {});
   try {
     history_->save(state);
   } catch (const config::history_error& e) {
+    site_hash_ = was_site_hash;
     commit(was);
     out.error = fmt::format("the change cannot be kept on disk, so it is not made: {}", e.what());
     return out;
@@ -529,16 +588,30 @@ config_changes::outcome config_changes::restore(const std::string& revision, con
   state_ = std::move(state);
   deadline_.cancel();
   previous_.reset();
+  if (given_up) {
+    // The change waiting ends here: the platform hears it as a rollback, with who made it.
+    auto e = make_event(
+        event_kind::config_rolled_back,
+        fmt::format("change {} sent by {} was given up: {} put back configuration {} on site",
+                    short_rev(given_up->revision), given_up->by, by, short_rev(back->cfg.revision)),
+        by);
+    e.alarm_id = given_up->event_id;
+    e.configuration = config_change_info{back->cfg.revision, given_up->revision, given_up->diff};
+    out.events.push_back(std::move(e));
+  }
   spdlog::warn("config revision put back on site revision={} previous={} by=\"{}\"",
                short_rev(back->cfg.revision), short_rev(previous), by);
-  out.events.push_back(make_event(event_kind::config_changed,
-                                  fmt::format("configuration {} put back on site by {} in place of {}",
-                                              short_rev(back->cfg.revision), by, short_rev(previous)),
-                                  by));
+  auto restored = make_event(event_kind::config_changed,
+                             fmt::format("configuration {} put back on site by {} in place of {}",
+                                         short_rev(back->cfg.revision), by, short_rev(previous)),
+                             by);
+  restored.configuration =
+      config_change_info{back->cfg.revision, previous, config::diff_summary(was.text, back->text)};
+  out.events.push_back(std::move(restored));
   out.result = {{"revision", back->cfg.revision}, {"previous", previous}};
   confirm_ = back->cfg.remote.confirm;
-  out.then = [this, next = std::move(back->cfg)]() mutable {
-    if (!stopped_) hooks_.apply(std::move(next), "put back on site");
+  out.then = [this, next = std::move(back->cfg), site = target.empty()]() mutable {
+    if (!stopped_) hooks_.apply(std::move(next), site ? "site file put back" : "put back on site");
   };
   return out;
 }

@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -36,6 +37,8 @@ class config_changes {
     std::function<bool()> uplink_connected;
     /// Buses whose transport is down now, each with what failed (their open bus_offline).
     std::function<std::vector<std::pair<std::string, std::string>>()> buses_down;
+    /// Buses with at least one device answering now.
+    std::function<std::vector<std::string>()> buses_answering;
     std::function<void(event)> raise;
     std::function<std::string()> new_event_id;
   };
@@ -124,6 +127,8 @@ class config_changes {
   bool stopped_{false};
   /// A change answered and not yet put in force (its reply is on its way): not confirmable yet.
   bool awaiting_apply_{false};
+  /// Counts the changes put in force or given up: a deferred apply of one given up does nothing.
+  std::uint64_t generation_{0};
   std::string gateway_id_;
   std::chrono::seconds confirm_{120};
   boost::asio::steady_timer deadline_;

@@ -48,6 +48,16 @@ std::unique_ptr<config_changes> application::make_config_changes() {
                               }
                               return down;
                             },
+                            [this] {
+                              std::vector<std::string> up;
+                              for (std::size_t i = 0; i < drivers_.size() && i < cfg_.buses.size(); ++i) {
+                                const auto counters = drivers_[i]->counters();
+                                if (std::any_of(counters.begin(), counters.end(),
+                                                [](const device_counters& c) { return c.online; }))
+                                  up.push_back(cfg_.buses[i].name);
+                              }
+                              return up;
+                            },
                             [this](event e) { raise(std::move(e)); }, [this] { return new_event_id(); }});
 }
 

@@ -72,7 +72,7 @@ history_state config_history::load(std::string& note) const {
     st.pending =
         pending_change{text_of_key(p, "revision"),   text_of_key(p, "previous"), text_of_key(p, "by"),
                        text_of_key(p, "command_id"), text_of_key(p, "event_id"), time_of(p, "applied"),
-                       time_of(p, "deadline")};
+                       time_of(p, "deadline"),       text_of_key(p, "diff")};
   }
   if (j.contains("changes") && j["changes"].is_array()) {
     for (const auto& c : j["changes"]) {
@@ -89,10 +89,14 @@ void config_history::save(const history_state& state) const {
   nlohmann::json j{{"base", state.base}, {"active", state.active}, {"confirmed", state.confirmed}};
   if (state.pending) {
     const auto& p = *state.pending;
-    j["pending"] = {
-        {"revision", p.revision},           {"previous", p.previous}, {"by", p.by},
-        {"command_id", p.command_id},       {"event_id", p.event_id}, {"applied", time_text(p.applied)},
-        {"deadline", time_text(p.deadline)}};
+    j["pending"] = {{"revision", p.revision},
+                    {"previous", p.previous},
+                    {"by", p.by},
+                    {"command_id", p.command_id},
+                    {"event_id", p.event_id},
+                    {"applied", time_text(p.applied)},
+                    {"deadline", time_text(p.deadline)},
+                    {"diff", p.diff}};
   }
   auto changes = nlohmann::json::array();
   const auto first = state.changes.size() > history_state::max_changes

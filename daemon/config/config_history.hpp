@@ -39,6 +39,7 @@ struct pending_change {
   std::string by, command_id;
   std::string event_id;  ///< its config_changed, which its confirmation or rollback names as alarm_id
   clock::time_point applied, deadline;
+  std::string diff;  ///< what it changed (config_patch.hpp's diff_summary)
 };
 
 struct history_state {

@@ -60,6 +60,14 @@ struct bus_info {
   std::vector<std::string> devices;
 };
 
+/// config_changed, config_confirmed, config_rolled_back: the configurations a change went between
+/// (full revisions), and what it changed.
+struct config_change_info {
+  std::string revision;  ///< in force after the event
+  std::string previous;  ///< in force before it
+  std::string diff;
+};
+
 /// A value that goes with an alarm as its evidence (its rule's `evidence` points).
 struct evidence_item {
   std::string point;
@@ -95,6 +103,8 @@ struct event {
   unsigned false_alarms_today{0};
   /// bus_offline, bus_online: `device` is then the bus's name.
   std::optional<bus_info> bus;
+  /// The configuration events: the revisions and the diff summary.
+  std::optional<config_change_info> configuration;
   /// What `value` means where the point's profile names it ("fire" for state 1).
   std::string value_label;
   /// The readings behind an alarm, from the poll that decided it.

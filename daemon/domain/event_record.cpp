@@ -77,6 +77,11 @@ std::string to_record(const event& e) {
   if (e.false_alarms_today != 0) j["false_alarms_today"] = e.false_alarms_today;
   if (e.bus) j["bus"] = {{"address", e.bus->address}, {"failed", e.bus->failed}, {"devices", e.bus->devices}};
   if (!e.value_label.empty()) j["value_label"] = e.value_label;
+  if (e.configuration) {
+    j["configuration"] = {{"revision", e.configuration->revision},
+                          {"previous", e.configuration->previous},
+                          {"diff", e.configuration->diff}};
+  }
   if (!e.evidence.empty()) {
     auto& list = j["evidence"] = json::array();
     for (const auto& x : e.evidence) {
@@ -122,6 +127,12 @@ std::optional<event> parse_record(std::string_view text) {
                        b.value("devices", std::vector<std::string>())};
     }
     e.value_label = j.value("value_label", std::string());
+    if (j.contains("configuration")) {
+      const auto& c = j["configuration"];
+      e.configuration =
+          config_change_info{c.value("revision", std::string()), c.value("previous", std::string()),
+                             c.value("diff", std::string())};
+    }
     if (j.contains("evidence")) {
       for (const auto& x : j["evidence"]) {
         e.evidence.push_back({x.value("point", std::string()), number_at(x, "value"),

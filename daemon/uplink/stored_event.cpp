@@ -61,6 +61,12 @@ std::optional<event> from_message(const json& j) {
     e.value = number_at(j, "value");
     e.unit = j.value("unit", std::string());
     e.value_label = j.value("value_label", std::string());
+    if (j.contains("configuration") && j["configuration"].is_object()) {
+      const auto& c = j["configuration"];
+      e.configuration =
+          config_change_info{c.value("revision", std::string()), c.value("previous", std::string()),
+                             c.value("diff", std::string())};
+    }
     if (const auto it = j.find("evidence"); it != j.end() && it->is_array()) {
       for (const auto& x : *it) {
         e.evidence.push_back({x.value("name", std::string()), number_at(x, "value"),

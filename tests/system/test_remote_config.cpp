@@ -266,6 +266,10 @@ TEST_CASE(
   CHECK((*rolled)["detail"].get<std::string>().find("restarted before change") != std::string::npos);
   // It names the change it undoes, as a recovery names its alarm.
   CHECK((*rolled)["alarm_id"] == (*changed)["id"]);
+  // And carries both revisions and what the change was.
+  CHECK((*rolled)["configuration"]["previous"] == (*applied)["revision"]);
+  CHECK((*rolled)["configuration"]["revision"].get<std::string>().starts_with(original));
+  CHECK((*rolled)["configuration"]["diff"] == "devices +smoke-3");
   const auto history = ctl(dir, {"--json", "config", "history"}).doc();
   CHECK(history["source"] == "site file");
   CHECK(history["pending"].is_null());
@@ -311,4 +315,42 @@ TEST_CASE(
   CHECK(detail.find("the platform did not confirm it within 10 s; bus tcp-9 is down") != std::string::npos);
   CHECK(revision_now(dir) == original);
   CHECK(devices_now(dir) == 2);
+}
+
+TEST_CASE(
+    "remote config: a change waiting for its confirmation given up on site is reported to the platform as "
+    "rolled back") {
+  remote_box box(3, 60);
+  auto [dir, platform, daemon, site, original] =
+      std::tie(box.dir, box.platform, box.daemon, box.site, box.original);
+  INFO(daemon->log_text());
+  const json patch{{"set", {{"alarms.escalate_after_s", 900}}}};
+  platform.publish(remote_cmd_topic,
+                   command_text("g-1", "config_apply", {{"patch", patch}, {"by", "ops-wu"}}));
+  const auto applied = reply_to(platform, "g-1");
+  REQUIRE(applied);
+  REQUIRE((*applied)["ok"] == true);
+  const auto changed = wait_event_where(platform, "config_changed", [](const json&) { return true; });
+  REQUIRE(changed);
+  const auto back = ctl(dir, {"config", "rollback", "site"});
+  INFO(back.out);
+  REQUIRE(back.exit == 0);
+  const auto rolled = wait_event_where(platform, "config_rolled_back", [](const json&) { return true; });
+  REQUIRE(rolled);
+  CHECK((*rolled)["alarm_id"] == (*changed)["id"]);
+  CHECK((*rolled)["detail"].get<std::string>().find("was given up") != std::string::npos);
+  CHECK((*rolled)["configuration"]["previous"] == (*applied)["revision"]);
+  CHECK((*rolled)["configuration"]["diff"] == "changed alarms");
+  CHECK(revision_now(dir) == original);
+  const auto history = ctl(dir, {"--json", "config", "history"}).doc();
+  REQUIRE(history["changes"].size() == 3);
+  CHECK(history["changes"][0]["action"] == "restored");
+  CHECK(history["changes"][1]["action"] == "rolled_back");
+  CHECK(history["pending"].is_null());
+  platform.publish(remote_cmd_topic, command_text("g-2", "config_confirm",
+                                                  {{"revision", (*applied)["revision"]}, {"by", "ops-wu"}}));
+  const auto late = reply_to(platform, "g-2");
+  REQUIRE(late);
+  CHECK((*late)["ok"] == false);
+  CHECK((*late)["error"].get<std::string>().find("put back on site by") != std::string::npos);
 }

@@ -28,8 +28,8 @@ TEST_CASE("config history: a saved state reads back with its change waiting", "[
   st.active = rev('1');
   st.confirmed = rev('0');
   const auto t = std::chrono::time_point_cast<std::chrono::seconds>(clock::now());
-  st.pending =
-      pending_change{rev('1'), rev('0'), "ops-anna", "cmd-7", "ev-7", t, t + std::chrono::seconds(120)};
+  st.pending = pending_change{
+      rev('1'), rev('0'), "ops-anna", "cmd-7", "ev-7", t, t + std::chrono::seconds(120), "devices +smoke-9"};
   st.changes.push_back({"applied", rev('1'), rev('0'), t, "ops-anna", "", "devices +smoke-9"});
   h.save(st);
   REQUIRE_FALSE(std::filesystem::exists(dir / "config/state.json.tmp"));
@@ -43,6 +43,7 @@ TEST_CASE("config history: a saved state reads back with its change waiting", "[
   CHECK(back.pending->command_id == "cmd-7");
   CHECK(back.pending->by == "ops-anna");
   CHECK(back.pending->event_id == "ev-7");
+  CHECK(back.pending->diff == "devices +smoke-9");
   CHECK(back.pending->deadline == t + std::chrono::seconds(120));
   REQUIRE(back.changes.size() == 1);
   CHECK(back.changes[0].diff == "devices +smoke-9");

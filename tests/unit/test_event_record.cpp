@@ -44,6 +44,7 @@ event full_event() {
   e.value_label = "alarm";
   e.evidence = {{"residual_current", 523.5, "mA", ""}, {"state", 1, "", "fire"}};
   e.recovered = true;
+  e.configuration = config_change_info{std::string(64, 'a'), std::string(64, 'b'), "devices +smoke-9"};
   return e;
 }
 
@@ -82,6 +83,12 @@ void check_same(const event& a, const event& b) {
     CHECK(a.evidence[i].label == b.evidence[i].label);
   }
   CHECK(a.recovered == b.recovered);
+  REQUIRE(a.configuration.has_value() == b.configuration.has_value());
+  if (a.configuration) {
+    CHECK(a.configuration->revision == b.configuration->revision);
+    CHECK(a.configuration->previous == b.configuration->previous);
+    CHECK(a.configuration->diff == b.configuration->diff);
+  }
 }
 
 config::gateway_file site() {

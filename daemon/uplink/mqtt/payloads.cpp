@@ -153,6 +153,11 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
   if (e.repeat > 0) j["repeat"] = e.repeat;
   if (e.until) j["until"] = iso8601(*e.until);
   if (e.false_alarms_today > 0) j["false_alarms_today"] = e.false_alarms_today;
+  if (e.configuration) {
+    j["configuration"] = {{"revision", e.configuration->revision},
+                          {"previous", e.configuration->previous},
+                          {"diff", e.configuration->diff}};
+  }
   if (device != nullptr) {
     j["device"]["location"] = device->location;
     j["device"]["description"] = device->description;
