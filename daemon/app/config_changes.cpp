@@ -46,6 +46,9 @@ std::string site_only(const config::gateway_file& now, const config::gateway_fil
   if (now.mqtt.tls && now.mqtt.tls->verify && (!next.mqtt.tls || !next.mqtt.tls->verify))
     return "[uplink.mqtt.tls] (TLS turned off, or the broker no longer verified)";
   if (next.control != now.control) return "[control]";
+  // The box's identity names its topics: the confirmation could not find it.
+  if (next.gateway.id != now.gateway.id) return "[gateway] id";
+  if (next.site.id != now.site.id) return "[site] id";
   if (next.remote != now.remote) return "[remote]";
   return {};
 }
@@ -102,7 +105,16 @@ config::gateway_file config_changes::at_start(config::gateway_file site) {
   commit({site, site_now});
   std::string note;
   state_ = history_->load(note);
-  if (!note.empty()) spdlog::error("config history damaged note=\"{}\"", note);
+  if (!note.empty()) {
+    spdlog::error("config history damaged note=\"{}\"", note);
+    // A configuration from the platform that stood is gone with it: the platform must hear so.
+    start_events_.push_back(make_event(
+        event_kind::config_changed,
+        fmt::format("the record of the platform's configuration changes was damaged ({}); any configuration "
+                    "from the platform is set aside; the site file (revision {}) is in force",
+                    note, short_rev(site.revision)),
+        "site"));
+  }
   std::optional<kept_config> chosen;
   if (state_.active.empty() && !state_.pending) {
     // Nothing from the platform stands: nothing to write either.
@@ -315,11 +327,13 @@ config_changes::outcome config_changes::apply(const config_apply_command& c, con
     return out;
   }
   auto& next = *loaded.config;
-  if (next.revision == running.revision) {
+  const auto diff = config::diff_summary(running_text_, text);
+  if (next.revision == running.revision || diff == "no change") {
     out.error = fmt::format("the configuration is the one in force ({}): nothing to change",
-                            short_rev(next.revision));
+                            short_rev(running.revision));
     return out;
   }
+
   if (auto what = needs_restart(running, next); !what.empty()) {
     out.error = fmt::format(
         "the change needs a restart to take effect ({}); a change from the platform must take effect at "
@@ -334,7 +348,6 @@ config_changes::outcome config_changes::apply(const config_apply_command& c, con
         what);
     return out;
   }
-  const auto diff = config::diff_summary(running_text_, text);
   const auto now = clock::now();
   const auto previous = running.revision;
   auto e = make_event(

@@ -94,6 +94,15 @@ TEST_CASE(
   CHECK(errors.find("tcp-9") != std::string::npos);
   CHECK(revision_now(dir) == original);
 
+  // A patch that sets what is already there: nothing to change.
+  platform.publish(remote_cmd_topic,
+                   command_text("n-0", "config_apply",
+                                {{"patch", {{"set", {{"storage.flush_interval_ms", 200}}}}}, {"by", "x"}}));
+  const auto same = reply_to(platform, "n-0");
+  REQUIRE(same);
+  CHECK((*same)["ok"] == false);
+  CHECK((*same)["error"].get<std::string>().find("nothing to change") != std::string::npos);
+
   // What only the site may change: refused, whatever else the change does.
   const json commands{"ack", "shield", "config_apply", "config_confirm"};
   platform.publish(remote_cmd_topic,
@@ -279,6 +288,16 @@ TEST_CASE(
   daemon = start_daemon(dir, "fg-3.log");
   CHECK(revision_now(dir) == original);
   CHECK(ctl(dir, {"--json", "config", "history"}).doc()["changes"].size() == 2);
+
+  // A damaged record of the changes (half a file, as a bad card leaves): the site file stands and
+  // the platform hears it.
+  REQUIRE(daemon->stop(SIGTERM) == 0);
+  std::ofstream(dir / "config" / "state.json", std::ios::trunc) << "{\"base\": \"12";
+  daemon = start_daemon(dir, "fg-4.log");
+  CHECK(revision_now(dir) == original);
+  REQUIRE(wait_event_where(platform, "config_changed", [](const json& e) {
+    return e["detail"].get<std::string>().find("was damaged") != std::string::npos;
+  }));
 }
 
 TEST_CASE(
