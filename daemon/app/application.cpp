@@ -53,13 +53,9 @@ application::~application() {
 
 void application::reload_refused(const config::load_result& loaded) {
   config_state_.rejected = clock::now();
-  config_state_.errors.clear();
-  const auto text = loaded.error_text();
-  for (std::size_t at = 0; at < text.size() && config_state_.errors.size() < 5;) {
-    const auto end = text.find('\n', at);
-    config_state_.errors.push_back(text.substr(at, end == std::string::npos ? std::string::npos : end - at));
-    at = end == std::string::npos ? text.size() : end + 1;
-  }
+  auto lines = loaded.error_lines();
+  if (lines.size() > 5) lines.resize(5);
+  config_state_.errors = std::move(lines);
   if (!config_rejected_id_.empty()) return;  // one open event until a configuration is applied again
   event e;
   e.id = new_event_id();

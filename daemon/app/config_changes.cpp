@@ -313,17 +313,11 @@ config_changes::outcome config_changes::apply(const config_apply_command& c, con
   const auto label = fmt::format("config_apply {}", command_id);
   auto loaded = config::load_config_candidate(text, label, site_path_, driver_parsers());
   if (!loaded.config) {
-    auto lines = json::array();
-    const auto all = loaded.error_text();
-    for (std::size_t at = 0; at < all.size();) {
-      const auto end = all.find('\n', at);
-      lines.push_back(all.substr(at, end == std::string::npos ? std::string::npos : end - at));
-      at = end == std::string::npos ? all.size() : end + 1;
-    }
+    const auto lines = loaded.error_lines();
     out.error = fmt::format("the configuration is refused with {} error{}; nothing was changed: {}",
                             loaded.errors.size(), loaded.errors.size() == 1 ? "" : "s",
-                            lines.empty() ? std::string() : lines.front().get<std::string>());
-    out.result["errors"] = std::move(lines);
+                            lines.empty() ? std::string() : lines.front());
+    out.result["errors"] = lines;
     return out;
   }
   auto& next = *loaded.config;

@@ -31,6 +31,8 @@ class config_errors {
   const std::vector<config_error>& items() const { return items_; }
   /// One error a line, root causes first, then sorted by file then line: "FILE:LINE PATH: MESSAGE".
   std::string format(std::string_view file) const;
+  /// The same, one string a line, without the newlines.
+  std::vector<std::string> lines(std::string_view file) const;
 
  private:
   std::vector<config_error> items_;

@@ -46,6 +46,8 @@ struct load_result {
   std::string file;  ///< the path as given, used to prefix errors
   /// Every error, one a line, as "FILE:LINE PATH: MESSAGE".
   std::string error_text() const { return errors.format(file); }
+  /// The same, one string an error.
+  std::vector<std::string> error_lines() const { return errors.lines(file); }
 };
 
 /// A [tls] table (the uplink's, or a driver's towards its own broker): files resolved against
