@@ -106,12 +106,20 @@ at_least_every_s = 600
     CHECK(leakage["value"].get<double>() < 500.0);
     CHECK(leakage["device_alarm"] == json({{"point", "leakage_alarm"}, {"value", 1.0}}));
     CHECK(leakage["device_setting"] == json({{"point", "leakage_alarm_setting"}, {"value", 300.0}}));
-    const auto shown_device = ctl(dir, {"device", "efd-1"}).out;
+    // The text as the JSON above: waited for, since each request reads the device's latest poll.
+    const std::string note =
+        "note  leakage: the device's own alarm is on (leakage_alarm = 1 at its own setting 300 mA) while the "
+        "gateway's rule is set at 500 mA (the site's; the profile's is 300 mA) and the reading is 3";
+    std::string shown_device;
+    const bool note_shown = wait_until(
+        [&] {
+          shown_device = ctl(dir, {"device", "efd-1"}).out;
+          return shown_device.find(note) != std::string::npos;
+        },
+        20s);
+    INFO(shown_device);
     CHECK(shown_device.find(">= 500 (site; profile 300)") != std::string::npos);
-    CHECK(
-        shown_device.find("note  leakage: the device's own alarm is on (leakage_alarm = 1 at its own setting "
-                          "300 mA) while the gateway's rule is set at 500 mA (the site's; the profile's is "
-                          "300 mA) and the reading is 3") != std::string::npos);
+    CHECK(note_shown);
     CHECK(ctl(dir, {"--json", "alarms"}).doc()["open"].empty());  // the gateway raised nothing
     CHECK(daemon.stop(SIGTERM) == 0);
   }
