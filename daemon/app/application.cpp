@@ -27,6 +27,7 @@ using namespace std::chrono_literals;
 application::application(std::filesystem::path config_path, config::gateway_file cfg)
     : signals_(io_, SIGINT, SIGTERM, SIGHUP),
       ticker_(io_),
+      clock_timer_(io_),
       flusher_(io_),
       config_path_(std::move(config_path)),
       changes_(make_config_changes()),
@@ -119,6 +120,12 @@ int application::run() {
   // each of the store's and Paho's threads cost 0.6–0.8 MiB of RSS at 1,000 devices for no
   // measurable CPU (docs/performance.md).
   ::mallopt(M_ARENA_MAX, 1);
+  // The clock's state first: the events of the start carry it.
+  clock_.check(std::chrono::steady_clock::now(), std::chrono::seconds(0));
+  if (const auto& c = clock_.last(); c.synchronised) {
+    spdlog::info("clock synchronised={} source={} max_error_ms={:.3f}", *c.synchronised ? "yes" : "no",
+                 c.source, static_cast<double>(c.max_error_us) / 1000.0);
+  }
   std::unique_ptr<store> opened;
   std::string open_error;
   try {
@@ -191,6 +198,7 @@ int application::run() {
   // A refused reload left open at the last stop: this start applied a configuration that loads.
   for (const auto& a : open) {
     if (a.kind == event_kind::config_rejected) config_rejected_id_ = a.id;
+    if (a.kind == event_kind::clock_unsynchronised) clock_.fault_id = a.id;
   }
   configuration_applied("firegated started");
   start_control();
@@ -201,6 +209,7 @@ int application::run() {
   pthread_sigmask(SIG_UNBLOCK, &held, nullptr);
   enforce_bounds();
   tick();
+  schedule_clock();
   tick_rules();
   schedule_flush();
   spdlog::info("firegated started version={} gateway={} site={} buses={} devices={}", FIREGATE_VERSION,
@@ -293,6 +302,7 @@ void application::shutdown() {
   changes_->stop();
   stop_drivers();
   ticker_.cancel();
+  clock_timer_.cancel();
   flusher_.cancel();
   rules_timer_.cancel();
   flush();  // what was read before the stop is stored and queued
@@ -377,6 +387,9 @@ void application::apply_configuration(config::gateway_file next, const std::stri
   start_drivers();
   // With the new drivers in place: an alarm the reload ends may reset a linkage output.
   for (auto& e : rules_.reconfigure(device_rules(), cfg_.alarms, clock::now())) raise(std::move(e));
+  // The clock read now, at the pace and from the source the configuration sets (the wait under
+  // way, at the old pace, is cancelled).
+  schedule_clock();
   for (auto& e : rules_.end_bus_faults_except(bus_names(), clock::now())) raise(std::move(e));
   // The linkages themselves may have changed: outputs are held by the new ones from now on.
   update_linkages(nullptr);
@@ -569,6 +582,8 @@ void application::raise(event e) {
   }
   // A test alarm drives nothing: a detector under maintenance must not trip a breaker.
   if (changes_open_alarms(e.kind) && !e.test) update_linkages(&e);
+  // Its time is evidence only as good as the clock that gave it.
+  if (!e.clock_synchronised) e.clock_synchronised = clock_.synchronised();
   e.seq = next_seq_++;
   metrics_.raised(e, clock::now());
   const bool is_alarm = on_alarm_lane(e.kind);

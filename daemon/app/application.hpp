@@ -3,6 +3,7 @@
 // driver → rules → store → uplink (docs/architecture.md). Signals are handled on the loop:
 // SIGTERM/SIGINT stop by cancelling work, SIGHUP re-reads the configuration.
 
+#include "clock_watch.hpp"
 #include "config/config.hpp"
 #include "config_changes.hpp"
 #include "control/metrics_server.hpp"
@@ -97,6 +98,14 @@ class application final : public reading_sink {
   void reload_refused(const config::load_result& loaded);
   /// A configuration applied (at start or by a reload) ends an open config_rejected.
   void configuration_applied(const std::string& how);
+  /// Reads the system clock (each tick): logs a change of its state, raises clock_unsynchronised
+  /// once it has not been synchronised for [alarms] clock_fault_after_s, and clock_synchronised when
+  /// it is again (docs/clock.md).
+  void check_clock();
+  /// check_clock now and every [alarms] clock_check_s.
+  void schedule_clock();
+  /// The clock's health for a status report.
+  gateway_health::clock_health clock_health() const;
   void shutdown();
   void tick();
   void tick_rules();
@@ -156,6 +165,7 @@ class application final : public reading_sink {
   boost::asio::io_context io_{1};
   boost::asio::signal_set signals_;
   boost::asio::steady_timer ticker_;
+  boost::asio::steady_timer clock_timer_;  ///< every [alarms] clock_check_s
   boost::asio::steady_timer flusher_;
   /// Readings since the last flush (at most storage.flush_interval_ms old, or flush_at of them).
   std::vector<reading> batch_;
@@ -222,6 +232,11 @@ class application final : public reading_sink {
   /// The configuration in force and the last refused reload (status, firegatectl status).
   gateway_health::configuration config_state_;
   std::string config_rejected_id_;  ///< the open config_rejected event
+  /// The system clock's state and its open fault.
+  clock_watch clock_{clock_reader(cfg_.alarms.clock, cfg_.alarms.clock_check)};
+  /// The reader's source and pace, changed by a reload.
+  std::pair<clock_source, std::chrono::seconds> clock_reading_{cfg_.alarms.clock, cfg_.alarms.clock_check};
+  bool clock_unreadable_logged_{false};
   bool stopping_{false};
 };
 

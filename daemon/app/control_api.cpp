@@ -267,6 +267,7 @@ void control_api::status(const session_ptr& s, const json& id) {
           {"gb26875", gb != nullptr ? gb->diagnostics() : json(nullptr)},
           {"storage", std::move(storage)},
           {"configuration", configuration_json(h.config)},
+          {"clock", clock_json(h.wall_clock)},
           {"buses", std::move(buses)},
           {"devices",
            {{"total", site_.devices.size()}, {"online", online}, {"offline", site_.devices.size() - online}}},

@@ -239,7 +239,12 @@ json control_api::config_json() const {
           {"alarms",
            {{"escalate_after_s", site_.alarms.escalate_after.count()},
             {"false_alarms_per_day", site_.alarms.false_alarm_limit},
-            {"shield_max_hours", site_.alarms.shield_max.count() / 60}}},
+            {"shield_max_hours", site_.alarms.shield_max.count() / 60},
+            {"clock_fault_after_s", site_.alarms.clock_fault_after.count()},
+            {"clock_check_s", site_.alarms.clock_check.count()},
+            {"clock_source", site_.alarms.clock == clock_source::kernel      ? "kernel"
+                             : site_.alarms.clock == clock_source::timedated ? "timedated"
+                                                                             : "auto"}}},
           {"uplink", std::move(uplinks)},
           {"control",
            {{"enabled", site_.control.enabled},

@@ -138,6 +138,23 @@ std::string gateway_metrics::text(const scrape& s) const {
   f.counter("firegate_config_reloads_total", "Reloads (SIGHUP) by outcome.", {{"outcome", "refused"}},
             static_cast<double>(reloads_refused_));
 
+  // The system clock (docs/clock.md): whether alarm times can be trusted.
+  if (h.wall_clock.synchronised) {
+    f.gauge("firegate_clock_synchronised",
+            "1 while the system clock is synchronised (as timedatectl shows it).", {},
+            *h.wall_clock.synchronised ? 1 : 0);
+    if (h.wall_clock.max_error_us >= 0) {
+      f.gauge("firegate_clock_max_error_seconds", "The kernel's bound on the system clock's error.", {},
+              static_cast<double>(h.wall_clock.max_error_us) / 1e6);
+    }
+  }
+  if (h.wall_clock.platform_offset_ms) {
+    f.gauge("firegate_clock_platform_offset_seconds",
+            "The platform's clock minus the box's, as the GB/T 26875.3 centre's last clock synchronisation "
+            "measured it (to the second).",
+            {}, static_cast<double>(*h.wall_clock.platform_offset_ms) / 1000.0);
+  }
+
   // Alarms open now, by category, and every event raised since the start, by type.
   const auto& a = h.alarms;
   const char* open_help = "Alarms open now by category (test alarms apart).";

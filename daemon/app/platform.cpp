@@ -138,6 +138,7 @@ gateway_health application::health(std::optional<std::array<std::size_t, 3>> out
   h.storage_faults = storage_faults_;
   h.uplink_connects = main_uplink() != nullptr ? main_uplink()->connects() : 0;
   h.config = config_state_;
+  h.wall_clock = clock_health();
   h.config.source = changes_->source();
   if (const auto& p = changes_->pending()) {
     h.config.pending = p->revision;

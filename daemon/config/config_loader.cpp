@@ -417,6 +417,13 @@ gateway_file parse_file(const toml::table& root, const std::string& /*file*/, co
     f.alarms.false_alarm_limit =
         static_cast<unsigned>(n->get_integer("false_alarms_per_day", 1, 1000, 5).value_or(5));
     f.alarms.shield_max = std::chrono::hours(n->get_integer("shield_max_hours", 1, 168, 24).value_or(24));
+    f.alarms.clock_fault_after =
+        std::chrono::seconds(n->get_integer("clock_fault_after_s", 0, 604800, 3600).value_or(3600));
+    f.alarms.clock_check = std::chrono::seconds(n->get_integer("clock_check_s", 1, 3600, 60).value_or(60));
+    const auto source = n->get_enum_or("clock_source", {"auto", "kernel", "timedated"}, "auto");
+    f.alarms.clock = source == "kernel"      ? clock_source::kernel
+                     : source == "timedated" ? clock_source::timedated
+                                             : clock_source::automatic;
     n->finish();
   }
   if (auto uplink = top.get_table("uplink", presence::required)) {

@@ -62,6 +62,10 @@ std::string_view to_string(event_kind kind) {
       return "config_confirmed";
     case event_kind::config_rolled_back:
       return "config_rolled_back";
+    case event_kind::clock_unsynchronised:
+      return "clock_unsynchronised";
+    case event_kind::clock_synchronised:
+      return "clock_synchronised";
   }
   return "unknown";
 }
@@ -80,6 +84,7 @@ std::string_view category_of(event_kind kind) {
     case event_kind::bus_offline:
     case event_kind::config_rejected:
     case event_kind::clock_sync_refused:
+    case event_kind::clock_unsynchronised:
       return "fault";
     case event_kind::fire_recovery:
     case event_kind::supervisory_recovery:
@@ -88,6 +93,7 @@ std::string_view category_of(event_kind kind) {
     case event_kind::config_applied:
     case event_kind::device_fault_recovery:
     case event_kind::storage_recovery:
+    case event_kind::clock_synchronised:
       return "recovery";
     case event_kind::alarm_acknowledged:
       return "acknowledgement";
@@ -123,6 +129,7 @@ std::string_view severity_of(event_kind kind) {
     case event_kind::linkage_overridden:
     case event_kind::bus_offline:
     case event_kind::clock_sync_refused:
+    case event_kind::clock_unsynchronised:
       return "major";
     case event_kind::storage_eviction:
     case event_kind::device_shielded:
@@ -144,6 +151,7 @@ std::string_view severity_of(event_kind kind) {
     case event_kind::test_mode_started:
     case event_kind::test_mode_ended:
     case event_kind::linkage_done:
+    case event_kind::clock_synchronised:
       return "info";
   }
   return "info";

@@ -42,9 +42,11 @@ enum class event_kind : std::uint8_t {
   config_changed,         ///< the platform's change applied, standing only once confirmed (docs/remote.md)
   config_confirmed,       ///< the platform confirmed it: it stands
   config_rolled_back,     ///< not confirmed in time (or the box restarted first): the one before is back
+  clock_unsynchronised,   ///< the system clock has not been synchronised for [alarms] clock_fault_after_s
+  clock_synchronised,     ///< it is again (ends clock_unsynchronised)
 };
 /// The last kind, for loops over every kind.
-inline constexpr event_kind last_event_kind = event_kind::config_rolled_back;
+inline constexpr event_kind last_event_kind = event_kind::clock_synchronised;
 
 std::string_view to_string(event_kind kind);
 /// GB/T 26875.3-aligned category: "fire", "supervisory", "fault", "recovery", "acknowledgement",
@@ -109,6 +111,9 @@ struct event {
   std::string value_label;
   /// The readings behind an alarm, from the poll that decided it.
   std::vector<evidence_item> evidence;
+  /// Whether the system clock was synchronised when the event was raised (docs/clock.md): `time`
+  /// is evidence only as good as the clock. Empty: unknown (the clock's state could not be read).
+  std::optional<bool> clock_synchronised;
   /// Carried over from a damaged database (docs/storage.md): whether it was delivered is unknown,
   /// so it goes again, marked.
   bool recovered{false};

@@ -88,6 +88,7 @@ std::string to_record(const event& e) {
       list.push_back({{"point", x.point}, {"value", number(x.value)}, {"unit", x.unit}, {"label", x.label}});
     }
   }
+  if (e.clock_synchronised) j["clock_synchronised"] = *e.clock_synchronised;
   if (e.recovered) j["recovered"] = true;
   // Text that is not UTF-8 (a sensor's bytes in a detail) is replaced, never thrown: the event is kept.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -139,6 +140,7 @@ std::optional<event> parse_record(std::string_view text) {
                               x.value("unit", std::string()), x.value("label", std::string())});
       }
     }
+    if (const auto it = j.find("clock_synchronised"); it != j.end()) e.clock_synchronised = it->get<bool>();
     e.recovered = j.value("recovered", false);
     return e;
   } catch (const json::exception&) {

@@ -35,6 +35,19 @@ struct gateway_health {
     std::string pending;
     std::optional<clock::time_point> pending_deadline;  ///< rolled back then unless confirmed
   } config;
+  /// The system clock (docs/clock.md).
+  struct clock_health {
+    std::optional<bool> synchronised;  ///< empty: its state could not be read (`error`)
+    std::int64_t max_error_us{0};      ///< the kernel's bound on its error; -1: not known
+    std::string source;                ///< "adjtimex" or "timedated"
+    std::optional<clock::time_point> unsynchronised_since;  ///< first seen so, this run
+    std::string error;
+    /// The platform's clock minus the box's where one measured it: the GB/T 26875.3 centre's last
+    /// clock synchronisation (to the second), and when.
+    std::optional<std::int64_t> platform_offset_ms;
+    std::optional<clock::time_point> platform_measured;
+    std::string fault;  ///< the open clock_unsynchronised event's id; "" when none
+  } wall_clock;
 };
 
 }  // namespace firegate

@@ -78,6 +78,13 @@ struct alarm_rule {
   bool operator==(const alarm_rule&) const = default;
 };
 
+/// Where the system clock's state is read ([alarms] clock_source, docs/clock.md).
+enum class clock_source : std::uint8_t {
+  automatic,  ///< the kernel (adjtimex), and timedated once a system call filter denies adjtimex
+  kernel,     ///< adjtimex only
+  timedated,  ///< systemd-timedated over the system bus only
+};
+
 /// How the gateway follows alarms once raised ([alarms] in the site file).
 struct alarm_policy {
   /// An unacknowledged fire alarm is raised again this often; zero: never.
@@ -86,6 +93,11 @@ struct alarm_policy {
   unsigned false_alarm_limit{5};
   /// The longest a device may be shielded, from the platform or firegatectl.
   std::chrono::minutes shield_max{std::chrono::hours(24)};
+  /// The system clock unsynchronised this long is a clock_unsynchronised fault; zero: never.
+  std::chrono::seconds clock_fault_after{std::chrono::hours(1)};
+  clock_source clock{clock_source::automatic};
+  /// How often the clock's state is read.
+  std::chrono::seconds clock_check{std::chrono::minutes(1)};
   bool operator==(const alarm_policy&) const = default;
 };
 

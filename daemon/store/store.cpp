@@ -533,10 +533,11 @@ std::vector<open_alarm> store::open_alarms() {
       "(SELECT a.actor FROM events a WHERE a.alarm_id = e.id AND a.kind = 'alarm_acknowledged'), "
       "(SELECT COUNT(*) FROM events x WHERE x.alarm_id = e.id AND x.kind = 'alarm_escalation') "
       "FROM events e WHERE e.kind IN ('fire_alarm', 'supervisory_alarm', 'device_fault', "
-      "'device_offline', 'device_shielded', 'test_mode_started', 'bus_offline', 'config_rejected') "
+      "'device_offline', 'device_shielded', 'test_mode_started', 'bus_offline', 'config_rejected', "
+      "'clock_unsynchronised') "
       "AND NOT EXISTS (SELECT 1 FROM events r WHERE r.alarm_id = e.id AND r.kind IN ('fire_recovery', "
       "'supervisory_recovery', 'device_fault_recovery', 'device_online', 'device_unshielded', "
-      "'test_mode_ended', 'bus_online', 'config_applied')) ORDER BY e.seq");
+      "'test_mode_ended', 'bus_online', 'config_applied', 'clock_synchronised')) ORDER BY e.seq");
   while (s.step()) {
     open_alarm a;
     a.id = s.text(0);

@@ -83,6 +83,8 @@ std::optional<event> from_message(const json& j) {
       e.bus = bus_info{it->value("address", std::string()), it->value("failed", std::string()),
                        it->value("devices", std::vector<std::string>())};
     }
+    if (const auto it = j.find("clock_synchronised"); it != j.end() && it->is_boolean())
+      e.clock_synchronised = it->get<bool>();
     e.recovered = j.value("recovered", false);
     return e;
   } catch (const json::exception&) {

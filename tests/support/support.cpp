@@ -382,6 +382,9 @@ std::string firegate_center_path() {
 std::string firegate_gb_center_path() {
   return FIREGATE_GB_CENTER_PATH;
 }
+std::string fake_timedated_path() {
+  return FAKE_TIMEDATED_PATH;
+}
 std::string source_dir() {
   return FIREGATE_SOURCE_DIR;
 }

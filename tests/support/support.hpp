@@ -256,6 +256,7 @@ std::string firegate_sim_path();
 std::string firegatectl_path();
 std::string firegate_center_path();
 std::string firegate_gb_center_path();
+std::string fake_timedated_path();
 std::string source_dir();
 
 }  // namespace firegate::test

@@ -45,6 +45,7 @@ event full_event() {
   e.evidence = {{"residual_current", 523.5, "mA", ""}, {"state", 1, "", "fire"}};
   e.recovered = true;
   e.configuration = config_change_info{std::string(64, 'a'), std::string(64, 'b'), "devices +smoke-9"};
+  e.clock_synchronised = false;
   return e;
 }
 
@@ -83,6 +84,7 @@ void check_same(const event& a, const event& b) {
     CHECK(a.evidence[i].label == b.evidence[i].label);
   }
   CHECK(a.recovered == b.recovered);
+  CHECK(a.clock_synchronised == b.clock_synchronised);
   REQUIRE(a.configuration.has_value() == b.configuration.has_value());
   if (a.configuration) {
     CHECK(a.configuration->revision == b.configuration->revision);

@@ -135,6 +135,8 @@ void print_event(const nlohmann::json& j, bool color, std::optional<std::size_t>
                       : type == "config_applied"        ? "GATEWAY CONFIGURATION APPLIED"
                       : type == "register_written"      ? "REGISTERS WRITTEN BY HAND"
                       : type == "clock_sync_refused"    ? "FAULT: CENTRE CLOCK SYNC REFUSED"
+                      : type == "clock_unsynchronised"  ? "FAULT: GATEWAY CLOCK NOT SYNCHRONISED"
+                      : type == "clock_synchronised"    ? "FAULT CLEARED: GATEWAY CLOCK SYNCHRONISED"
                                                         : type;
   if (j.value("test", false)) label = "TEST: " + label;
   if (number) label = fmt::format("#{} {}", *number, label);

@@ -187,6 +187,21 @@ void print_status(const json& r, std::ostream& out) {
       for (const auto& e : rj.value("errors", json::array())) out << "            " << text(e) << '\n';
     }
   }
+  if (const auto& ck = field(r, "clock"); ck.is_object()) {
+    // Alarm times are evidence: whether the clock giving them is synchronised, and the platform's view.
+    const auto& sync = field(ck, "synchronised");
+    std::string state =
+        sync.is_null()     ? "state UNKNOWN (" + text(field(ck, "error")) + ")"
+        : sync.get<bool>() ? fmt::format("synchronised, error at most {} ms", text(field(ck, "max_error_ms")))
+                           : "NOT SYNCHRONISED since " + text(field(ck, "unsynchronised_since"));
+    if (field(ck, "fault").is_string())
+      state += "  (clock_unsynchronised fault " + text(field(ck, "fault")).substr(0, 8) + " open)";
+    if (!field(ck, "platform_offset_ms").is_null()) {
+      state += fmt::format("  platform's clock {} ms ahead (measured {})",
+                           text(field(ck, "platform_offset_ms")), text(field(ck, "platform_measured")));
+    }
+    out << "clock     " << state << '\n';
+  }
   const auto& dv = field(r, "devices");
   out << fmt::format("devices   {} online, {} offline, of {}\n", text(field(dv, "online")),
                      text(field(dv, "offline")), text(field(dv, "total")));

@@ -206,6 +206,7 @@ void gb26875_uplink::on_control(const gb::frame& f) {
       // To the second: the label has no finer part.
       const auto now = std::chrono::floor<std::chrono::seconds>(clock::now());
       const auto step = *centre_time - now;
+      centre_clock_ = clock_measure{step, clock::now()};
       if (const auto step_s = std::chrono::duration_cast<std::chrono::seconds>(step);
           std::chrono::abs(step_s) > cfg_.clock_max_step) {
         // A spoofed or broken centre must not move the time of every alarm: refused, reported.

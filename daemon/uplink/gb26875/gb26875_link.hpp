@@ -29,6 +29,7 @@ class gb26875_link final : public uplink {
   const latency_histogram* alarm_latency() const override { return &link_->alarm_latency(); }
   /// The link itself, for what a technician asks of it (firegatectl status, gb26875 answer).
   gb26875_uplink& link() { return *link_; }
+  const gb26875_uplink& link() const { return *link_; }
 
  private:
   const config::gateway_file& site_;

@@ -146,6 +146,8 @@ std::optional<app_data> gb26875_mapper::event(const firegate::event& e,
     case event_kind::config_changed:
     case event_kind::config_confirmed:
     case event_kind::config_rolled_back:
+    case event_kind::clock_unsynchronised:
+    case event_kind::clock_synchronised:
       return std::nullopt;  // nothing the standard carries
     default:
       break;

@@ -106,6 +106,13 @@ class gb26875_uplink : public std::enable_shared_from_this<gb26875_uplink> {
   bool connected() const { return connected_; }
   /// The centre's clock minus ours, as its last synchronisation said (0 before one).
   std::chrono::system_clock::duration clock_offset() const { return clock_offset_; }
+  /// The centre's clock minus the box's, as its last synchronisation measured it (taken or refused),
+  /// and when: the box's offset to the platform (docs/clock.md). Empty before one.
+  struct clock_measure {
+    std::chrono::system_clock::duration offset;
+    clock::time_point at;
+  };
+  const std::optional<clock_measure>& centre_clock() const { return centre_clock_; }
   std::size_t connects() const { return connects_; }
   /// First send to the centre's confirm of each frame; an alarm's reading to its confirm (metrics).
   const latency_histogram& ack_latency() const { return ack_latency_; }
@@ -202,6 +209,7 @@ class gb26875_uplink : public std::enable_shared_from_this<gb26875_uplink> {
   std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> analog_sent_;
   backoff backoff_;  ///< 1 s doubling to 60 s
   std::chrono::system_clock::duration clock_offset_{};
+  std::optional<clock_measure> centre_clock_;
   clock_refused_handler clock_refused_;
   bool clock_refused_reported_{false};  ///< since the last synchronisation taken
   std::optional<inspection> inspection_;

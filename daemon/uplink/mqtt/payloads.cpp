@@ -103,6 +103,10 @@ std::string headline(const event& e, const config::device_config* d, const confi
       return fmt::format("Configuration change confirmed at {}: {}", site.name, e.detail);
     case event_kind::config_rolled_back:
       return fmt::format("Configuration change rolled back at {}: {}", site.name, e.detail);
+    case event_kind::clock_unsynchronised:
+      return fmt::format("Gateway clock not synchronised at {}: {}", site.name, e.detail);
+    case event_kind::clock_synchronised:
+      return fmt::format("Gateway clock synchronised again at {}: {}", site.name, e.detail);
   }
   return {};
 }
@@ -128,6 +132,8 @@ std::string event_json(const event& e, const config::gateway_file& cfg, const co
       {"category", e.test ? std::string_view("test") : category_of(e.kind)},
       {"severity", e.test ? std::string_view("info") : severity_of(e.kind)},
       {"time", iso8601(e.time)},
+      {"clock_synchronised",
+       e.clock_synchronised ? nlohmann::json(*e.clock_synchronised) : nlohmann::json(nullptr)},
       {"summary", e.test ? "TEST: " + headline(e, device, cfg.site) : headline(e, device, cfg.site)},
       {"detail", e.detail},
       {"site",
@@ -313,6 +319,7 @@ std::string status_json(const config::gateway_file& cfg, const gateway_health& h
   j["storage"] = {{"state", h.storage}, {"faults", h.storage_faults}};
   j["uplink_connects"] = h.uplink_connects;
   j["configuration"] = configuration_json(h.config);
+  j["clock"] = clock_json(h.wall_clock);
   return j.dump();
 }
 
@@ -334,6 +341,25 @@ nlohmann::json configuration_json(const gateway_health::configuration& c) {
   j["pending"] = nullptr;
   if (!c.pending.empty() && c.pending_deadline)
     j["pending"] = {{"revision", c.pending.substr(0, 12)}, {"rolled_back_at", iso8601(*c.pending_deadline)}};
+  return j;
+}
+
+nlohmann::json clock_json(const gateway_health::clock_health& c) {
+  nlohmann::json j{
+      {"synchronised", c.synchronised ? nlohmann::json(*c.synchronised) : nlohmann::json(nullptr)},
+      {"max_error_ms", c.synchronised && c.max_error_us >= 0
+                           ? nlohmann::json(static_cast<double>(c.max_error_us) / 1000.0)
+                           : nlohmann::json(nullptr)},
+      {"source", c.source},
+      {"unsynchronised_since", nullptr},
+      {"fault", c.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.fault)},
+      {"platform_offset_ms", nullptr}};
+  if (c.unsynchronised_since) j["unsynchronised_since"] = iso8601(*c.unsynchronised_since);
+  if (!c.error.empty()) j["error"] = c.error;
+  if (c.platform_offset_ms && c.platform_measured) {
+    j["platform_offset_ms"] = *c.platform_offset_ms;
+    j["platform_measured"] = iso8601(*c.platform_measured);
+  }
   return j;
 }
 

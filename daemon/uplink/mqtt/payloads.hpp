@@ -40,6 +40,8 @@ nlohmann::json evidence_json(const std::vector<evidence_item>& evidence);
 /// The configuration part of the status message and of firegatectl status: revision (its first 12
 /// hex digits), loaded, and rejected (null, or time and errors).
 nlohmann::json configuration_json(const gateway_health::configuration& c);
+/// The clock's health as the status message and firegatectl status give it (docs/clock.md).
+nlohmann::json clock_json(const gateway_health::clock_health& c);
 
 /// The retained status message of a running gateway (firegate.status/1, state "online").
 /// `reason`: "connected" (the birth message), "heartbeat" or "requested" (the status command).

@@ -1,0 +1,122 @@
+#include "clock_watch.hpp"
+
+#include <sys/timex.h>
+#include <systemd/sd-bus.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace firegate {
+
+namespace {
+/// The maximum error (µs) at or over which the kernel counts the clock unsynchronised: what it lets
+/// maxerror grow to (NTP_PHASE_LIMIT) without a time service adjusting it.
+constexpr long unsynchronised_error_us = 16'000'000;
+}  // namespace
+
+clock_reading read_kernel_clock() {
+  timex t{};  // modes 0: read only
+  clock_reading r;
+  if (::adjtimex(&t) < 0) {
+    const int err = errno;
+    r.source = "adjtimex";
+    r.denied = err == EPERM;
+    r.error = std::string("adjtimex: ") + std::strerror(err) +
+              (err == EPERM ? " (a system call filter denies it: ProtectClock= or @clock in the unit)" : "");
+    return r;
+  }
+  r.source = "adjtimex";
+  r.synchronised = t.maxerror < unsynchronised_error_us;
+  r.max_error_us = t.maxerror;
+  r.est_error_us = t.esterror;
+  return r;
+}
+
+clock_reading ask_timedated() {
+  clock_reading out;
+  out.source = "timedated";
+  out.max_error_us = -1;
+  out.est_error_us = -1;
+  sd_bus* raw = nullptr;
+  if (const int r = sd_bus_open_system(&raw); r < 0) {
+    out.error = std::string("timedated: the system bus: ") + std::strerror(-r);
+    return out;
+  }
+  const std::unique_ptr<sd_bus, decltype(&sd_bus_flush_close_unref)> bus(raw, sd_bus_flush_close_unref);
+  sd_bus_set_method_call_timeout(bus.get(), 5'000'000);
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  int value = 0;
+  const int r =
+      sd_bus_get_property_trivial(bus.get(), "org.freedesktop.timedate1", "/org/freedesktop/timedate1",
+                                  "org.freedesktop.timedate1", "NTPSynchronized", &error, 'b', &value);
+  if (r < 0) {
+    out.error = std::string("timedated: NTPSynchronized: ") +
+                (error.message != nullptr ? error.message : std::strerror(-r));
+    sd_bus_error_free(&error);
+    return out;
+  }
+  out.synchronised = value != 0;
+  return out;
+}
+
+timedate_client::timedate_client(std::chrono::seconds every)
+    : latest_(ask_timedated()),  // the first answer at once: the events of the start carry it
+      every_(every),
+      thread_([this](std::stop_token stop) {
+        std::unique_lock lock(mutex_);
+        while (!stop.stop_requested()) {
+          wake_.wait_for(lock, stop, every_, [] { return false; });
+          if (stop.stop_requested()) break;
+          lock.unlock();
+          auto r = ask_timedated();
+          lock.lock();
+          latest_ = std::move(r);
+        }
+      }) {}
+
+timedate_client::~timedate_client() {
+  thread_.request_stop();  // wakes the wait; a call under way ends within its timeout
+}
+
+clock_reading timedate_client::latest() const {
+  const std::lock_guard lock(mutex_);
+  return latest_;
+}
+
+std::function<clock_reading()> clock_reader(clock_source source, std::chrono::seconds every) {
+  if (source == clock_source::kernel) return read_kernel_clock;
+  auto client = std::make_shared<std::unique_ptr<timedate_client>>();
+  return [source, client, every] {
+    if (source == clock_source::automatic && !*client) {
+      auto r = read_kernel_clock();
+      if (!r.denied) return r;
+    }
+    if (!*client) *client = std::make_unique<timedate_client>(every);
+    return (*client)->latest();
+  };
+}
+
+clock_watch::due clock_watch::check(std::chrono::steady_clock::time_point now,
+                                    std::chrono::seconds fault_after) {
+  last_ = read_();
+  if (!last_.synchronised) return due::nothing;
+  if (*last_.synchronised) {
+    since_.reset();
+    since_wall_.reset();
+    return fault_id.empty() ? due::nothing : due::recovery;
+  }
+  if (!since_) {
+    since_ = now;
+    since_wall_ = clock::now();
+  }
+  if (fault_after.count() > 0 && fault_id.empty() && now - *since_ >= fault_after) return due::fault;
+  return due::nothing;
+}
+
+std::chrono::seconds clock_watch::unsynchronised_for(std::chrono::steady_clock::time_point now) const {
+  if (!since_) return std::chrono::seconds(0);
+  return std::chrono::duration_cast<std::chrono::seconds>(now - *since_);
+}
+
+}  // namespace firegate
