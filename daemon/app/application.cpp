@@ -123,8 +123,15 @@ int application::run() {
   // The clock's state first: the events of the start carry it.
   clock_.check(std::chrono::steady_clock::now(), std::chrono::seconds(0));
   if (const auto& c = clock_.last(); c.synchronised) {
-    spdlog::info("clock synchronised={} source={} max_error_ms={:.3f}", *c.synchronised ? "yes" : "no",
-                 c.source, static_cast<double>(c.max_error_us) / 1000.0);
+    if (*c.synchronised) {
+      spdlog::info("clock synchronised=yes source={} max_error_ms={:.3f}", c.source,
+                   static_cast<double>(c.max_error_us) / 1000.0);
+    } else {
+      spdlog::warn(
+          "clock synchronised=no source={} fault_after_s={} check=\"the time service (timedatectl "
+          "timesync-status) and that the box reaches its NTP servers (UDP 123)\"",
+          c.source, cfg_.alarms.clock_fault_after.count());
+    }
   }
   std::unique_ptr<store> opened;
   std::string open_error;
@@ -583,7 +590,7 @@ void application::raise(event e) {
   // A test alarm drives nothing: a detector under maintenance must not trip a breaker.
   if (changes_open_alarms(e.kind) && !e.test) update_linkages(&e);
   // Its time is evidence only as good as the clock that gave it.
-  if (!e.clock_synchronised) e.clock_synchronised = clock_.synchronised();
+  if (!e.clock_synchronised) e.clock_synchronised = clock_.synchronised_now();
   e.seq = next_seq_++;
   metrics_.raised(e, clock::now());
   const bool is_alarm = on_alarm_lane(e.kind);

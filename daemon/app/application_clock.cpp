@@ -26,6 +26,7 @@ void application::check_clock() {
   const auto due = clock_.check(now, cfg_.alarms.clock_fault_after);
   const auto& r = clock_.last();
   if (!r.synchronised) {
+    if (r.pending) return;  // timedated's first answer is on its way
     if (!std::exchange(clock_unreadable_logged_, true)) {
       spdlog::warn(
           "clock state unreadable error=\"{}\" effect=\"events carry clock_synchronised null; no "

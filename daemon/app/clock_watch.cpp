@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 namespace firegate {
 
@@ -60,28 +61,35 @@ clock_reading ask_timedated() {
   return out;
 }
 
-timedate_client::timedate_client(std::chrono::seconds every)
-    : latest_(ask_timedated()),  // the first answer at once: the events of the start carry it
-      every_(every),
-      thread_([this](std::stop_token stop) {
-        std::unique_lock lock(mutex_);
-        while (!stop.stop_requested()) {
-          wake_.wait_for(lock, stop, every_, [] { return false; });
-          if (stop.stop_requested()) break;
-          lock.unlock();
-          auto r = ask_timedated();
-          lock.lock();
-          latest_ = std::move(r);
-        }
-      }) {}
+timedate_client::timedate_client(std::chrono::seconds every) : state_(std::make_shared<shared>()) {
+  state_->latest.source = "timedated";
+  state_->latest.max_error_us = -1;
+  state_->latest.est_error_us = -1;
+  state_->latest.error = "timedated: not answered yet";
+  state_->latest.pending = true;
+  std::thread([s = state_, every] {
+    std::unique_lock lock(s->mutex);
+    while (!s->stop) {
+      lock.unlock();
+      auto r = ask_timedated();
+      lock.lock();
+      s->latest = std::move(r);
+      s->wake.wait_for(lock, every, [&] { return s->stop; });
+    }
+  }).detach();
+}
 
 timedate_client::~timedate_client() {
-  thread_.request_stop();  // wakes the wait; a call under way ends within its timeout
+  {
+    const std::lock_guard lock(state_->mutex);
+    state_->stop = true;
+  }
+  state_->wake.notify_all();  // a call under way ends within its timeout, on the thread's own
 }
 
 clock_reading timedate_client::latest() const {
-  const std::lock_guard lock(mutex_);
-  return latest_;
+  const std::lock_guard lock(state_->mutex);
+  return state_->latest;
 }
 
 std::function<clock_reading()> clock_reader(clock_source source, std::chrono::seconds every) {

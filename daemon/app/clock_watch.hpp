@@ -11,10 +11,10 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 namespace firegate {
 
@@ -27,8 +27,10 @@ struct clock_reading {
   std::string error;
   /// Where it came from: "adjtimex" (the kernel) or "timedated" (org.freedesktop.timedate1).
   std::string source;
-  /// adjtimex was refused by a system call filter (the unit's ProtectClock=): ask timedated.
+  /// adjtimex was refused by a system call filter (ProtectClock= in a unit): ask timedated.
   bool denied{false};
+  /// timedated has not answered yet (the first question is under way): unknown, nothing to report.
+  bool pending{false};
 };
 
 /// adjtimex(2) with no change asked (read only, allowed without CAP_SYS_TIME): synchronised when
@@ -40,24 +42,27 @@ clock_reading read_kernel_clock();
 /// reads with adjtimex as above): what `timedatectl` shows. Blocks up to 5 s.
 clock_reading ask_timedated();
 
-/// Asks timedated every `every` on a thread of its own (a bus call blocks; the loop must not), for a
-/// unit whose system call filter denies adjtimex (ProtectClock=yes, docs/clock.md). latest() gives
-/// the last answer. The first is asked in the constructor, on the caller's thread (at most 5 s, once
-/// at start or after a reload changed the source).
+/// Asks timedated at once and then every `every`, on a thread of its own (a bus call blocks; the
+/// loop must not), where a system call filter denies adjtimex (docs/clock.md). latest() gives the
+/// last answer (unknown until the first). Neither making nor dropping one waits for the bus: the
+/// thread is let go, and ends after the call under way.
 class timedate_client {
  public:
-  explicit timedate_client(std::chrono::seconds every = std::chrono::seconds(30));
+  explicit timedate_client(std::chrono::seconds every);
   ~timedate_client();
   timedate_client(const timedate_client&) = delete;
   timedate_client& operator=(const timedate_client&) = delete;
   clock_reading latest() const;
 
  private:
-  mutable std::mutex mutex_;
-  std::condition_variable_any wake_;
-  clock_reading latest_;
-  std::chrono::seconds every_;
-  std::jthread thread_;  ///< last: started once the rest is made
+  /// Shared with the thread, which may outlive the client by one call.
+  struct shared {
+    std::mutex mutex;
+    std::condition_variable wake;
+    bool stop{false};
+    clock_reading latest;
+  };
+  std::shared_ptr<shared> state_;
 };
 
 /// The reader for `source`: for automatic and timedated, a timedate_client asking every `every`,
@@ -86,6 +91,9 @@ class clock_watch {
   const clock_reading& last() const { return last_; }
   /// Synchronised as of the last reading; empty when unknown (not read yet or unreadable).
   std::optional<bool> synchronised() const { return last_.synchronised; }
+  /// Synchronised now, read again (the kernel: one system call; timedated: its last answer), for an
+  /// event being raised. Changes nothing the checks follow.
+  std::optional<bool> synchronised_now() const { return read_().synchronised; }
   /// How long it has been unsynchronised, as of `now`; zero when it is synchronised or unknown.
   std::chrono::seconds unsynchronised_for(std::chrono::steady_clock::time_point now) const;
   /// The wall time the clock was first seen unsynchronised (this run); empty when it is not.

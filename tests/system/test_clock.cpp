@@ -7,6 +7,7 @@
 // way back (synchronised again ends the fault) needs the clock moved, which a test must not do: the
 // unit test (tests/unit/test_clock_watch.cpp) drives it.
 
+#include "domain/time_text.hpp"
 #include "support.hpp"
 
 #include <fmt/format.h>
@@ -56,9 +57,6 @@ TEST_CASE(
     "clock: the status gives the kernel's clock state - unsynchronised past clock_fault_after_s is one "
     "fault, kept open across a restart - every event says whether the clock was synchronised") {
   const auto max_error = python_max_error_us();
-  REQUIRE(max_error);  // adjtimex is readable here (no system call filter in the test)
-  const bool synchronised = *max_error < 16'000'000;
-  INFO("python adjtimex maxerror_us=" << *max_error);
 
   temp_dir dir;
   broker mosquitto(dir);
@@ -76,6 +74,15 @@ TEST_CASE(
   json c;
   REQUIRE(wait_until([&] { return (c = clock_now(dir)).is_object(); }, 5s));
   INFO(c.dump());
+  if (!max_error) {
+    // A system call filter here refuses adjtimex to Python too: firegated cannot read it either,
+    // and says so rather than guess (no system bus to ask timedated on).
+    CHECK(c["synchronised"].is_null());
+    CHECK(c["error"].get<std::string>().find("adjtimex") != std::string::npos);
+    return;
+  }
+  const bool synchronised = *max_error < 16'000'000;
+  INFO("python adjtimex maxerror_us=" << *max_error);
   CHECK(c["synchronised"] == synchronised);
   if (!synchronised) {
     // Let grow only by a time service; unsynchronised, the kernel holds it at 16 s.
@@ -115,21 +122,23 @@ TEST_CASE(
   const auto metrics = ctl(dir, {"metrics"});
   CHECK(metrics.out.find("firegate_clock_synchronised 0") != std::string::npos);
 
-  // A restart: the fault left open is taken up again, not raised a second time. The first tick runs
-  // before firegatectl's first answer, so the status after it shows which fault is open.
+  // A restart: the fault left open is taken up again (the first check runs before firegatectl's
+  // first answer, so the status shows which fault is open); the test with timedated below checks
+  // that it is not raised a second time.
   daemon->stop(SIGTERM, 10s);
   daemon = std::make_unique<child>(
       std::vector<std::string>{firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-2.log");
   REQUIRE(wait_until([&] { return clock_now(dir).is_object(); }, 10s));
   CHECK(clock_now(dir)["fault"] == id);
-  REQUIRE(
-      wait_until([&] { return daemon->log_text().find("clock synchronised=no") != std::string::npos; }, 5s));
-  CHECK(daemon->log_text().find("clock fault raised") == std::string::npos);
+  // At the start, the warning says what to check.
+  CHECK(daemon->log_text().find("clock synchronised=no source=adjtimex fault_after_s=1 check=") !=
+        std::string::npos);
 }
 
 TEST_CASE(
-    "clock: read from timedated over the bus (as under the unit, whose ProtectClock= denies adjtimex) - "
-    "not synchronised past clock_fault_after_s is a fault - synchronised again ends it") {
+    "clock: read from timedated over the bus (where a system call filter refuses adjtimex) - not "
+    "synchronised past clock_fault_after_s is a fault - not raised again after a restart - synchronised "
+    "again ends it") {
   temp_dir dir;
   // The test's own bus, and on it timedated's property served from a file the test flips. busctl
   // (systemd's own client, not our code) reads the property as timedatectl would.
@@ -157,7 +166,7 @@ TEST_CASE(
   broker mosquitto(dir);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
   simulator sim(dir, 1);
-  auto text = sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1);
+  auto text = sd1_site_config(dir / "fg.db", mosquitto.port(), sim.port(), 1, false);
   text += "\n[alarms]\nclock_source = \"timedated\"\nclock_check_s = 1\nclock_fault_after_s = 2\n";
   std::ofstream(dir / "fg.toml") << text;
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log", false, env);
@@ -176,6 +185,32 @@ TEST_CASE(
   CHECK((*fault)["detail"].get<std::string>().find("as timedated says") != std::string::npos);
   const auto id = (*fault)["id"].get<std::string>();
 
+  // A restart while it is open: taken up again, not raised a second time. Once the clock has been
+  // seen unsynchronised for 4 s by the new daemon (twice the fault's 2 s, at checks every second), a
+  // second fault would have come; the fire after that is a marker: the broker delivers the new
+  // daemon's messages in order, so a second fault would be ahead of it.
+  daemon.stop(SIGTERM, 10s);
+  child again({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg-2.log", false, env);
+  INFO(again.log_text());
+  REQUIRE(wait_until(
+      [&] {
+        const auto now = clock_now(dir);
+        if (!now.is_object() || !now["unsynchronised_since"].is_string()) return false;
+        const auto since = firegate::parse_iso8601(now["unsynchronised_since"].get<std::string>());
+        return since && std::chrono::system_clock::now() - *since >= 4s;
+      },
+      10s));
+  CHECK(clock_now(dir)["fault"] == id);
+  sim.send("1 state 1");
+  REQUIRE(wait_event_where(platform, "fire_alarm", [](const json&) { return true; }));
+  std::size_t faults = 0;
+  for (const auto& m : platform.messages()) {
+    if (is_event(m, "clock_unsynchronised")) ++faults;
+  }
+  CHECK(faults == 1);
+  sim.send("1 state 0");
+  REQUIRE(wait_event_where(platform, "fire_recovery", [](const json&) { return true; }));
+
   // The time service catches up: the fault ends, naming it, and events say the clock was synchronised.
   std::ofstream(dir / "ntp") << "1\n";
   REQUIRE(busctl() == "b true\n");
@@ -188,7 +223,7 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return clock_now(dir)["fault"].is_null(); }, 5s));
   CHECK(clock_now(dir)["synchronised"] == true);
   sim.send("1 state 1");
-  const auto fire = wait_event_where(platform, "fire_alarm", [](const json&) { return true; });
+  const auto fire =
+      wait_event_where(platform, "fire_alarm", [](const json& e) { return e["clock_synchronised"] == true; });
   REQUIRE(fire);
-  CHECK((*fire)["clock_synchronised"] == true);
 }

@@ -190,15 +190,22 @@ void print_status(const json& r, std::ostream& out) {
   if (const auto& ck = field(r, "clock"); ck.is_object()) {
     // Alarm times are evidence: whether the clock giving them is synchronised, and the platform's view.
     const auto& sync = field(ck, "synchronised");
-    std::string state =
-        sync.is_null()     ? "state UNKNOWN (" + text(field(ck, "error")) + ")"
-        : sync.get<bool>() ? fmt::format("synchronised, error at most {} ms", text(field(ck, "max_error_ms")))
-                           : "NOT SYNCHRONISED since " + text(field(ck, "unsynchronised_since"));
+    std::string state;
+    if (sync.is_null()) {
+      state = "state UNKNOWN (" + text(field(ck, "error")) + ")";
+    } else if (sync.get<bool>()) {
+      state = "synchronised";
+      if (!field(ck, "max_error_ms").is_null())
+        state += ", error at most " + text(field(ck, "max_error_ms")) + " ms";
+    } else {
+      state = "NOT SYNCHRONISED since " + text(field(ck, "unsynchronised_since"));
+    }
     if (field(ck, "fault").is_string())
       state += "  (clock_unsynchronised fault " + text(field(ck, "fault")).substr(0, 8) + " open)";
-    if (!field(ck, "platform_offset_ms").is_null()) {
-      state += fmt::format("  platform's clock {} ms ahead (measured {})",
-                           text(field(ck, "platform_offset_ms")), text(field(ck, "platform_measured")));
+    if (const auto& off = field(ck, "platform_offset_ms"); off.is_number()) {
+      const auto ms = off.get<double>();
+      state += fmt::format("  the platform's clock {} ms {} (measured {})", text(json(std::fabs(ms))),
+                           ms < 0 ? "behind" : "ahead", text(field(ck, "platform_measured")));
     }
     out << "clock     " << state << '\n';
   }
