@@ -43,6 +43,8 @@ std::string site_only(const config::gateway_file& now, const config::gateway_fil
       next.mqtt.command_key_file != now.mqtt.command_key_file)
     return "[uplink.mqtt] command_key_file";
   if (next.mqtt.command_max_age != now.mqtt.command_max_age) return "[uplink.mqtt] command_max_age_s";
+  // Over the broker's limit, a reply in parts would cost the box its connection, and its alarms.
+  if (next.mqtt.max_message_bytes != now.mqtt.max_message_bytes) return "[uplink.mqtt] max_message_bytes";
   if (now.mqtt.tls && now.mqtt.tls->verify && (!next.mqtt.tls || !next.mqtt.tls->verify))
     return "[uplink.mqtt.tls] (TLS turned off, or the broker no longer verified)";
   if (next.control != now.control) return "[control]";

@@ -198,17 +198,35 @@ void control_api::answer_inspection(const session_ptr& s, const json& id, const 
 }
 
 void control_api::status(const session_ptr& s, const json& id) {
-  store_.post([this, s, id](store& st) {
+  status_document([s, id](json result) {
+    s->send(reply(id, std::move(result)));
+    s->done();
+  });
+}
+
+void control_api::diagnostics(std::function<void(nlohmann::json)> done) {
+  status_document([this, done = std::move(done)](json status) {
+    json devices = json::array();
+    for (const auto& driver : src_.drivers) {
+      for (const auto& c : driver->counters()) devices.push_back(device_json(c));
+    }
+    done(json{{"status", std::move(status)}, {"devices", std::move(devices)}});
+  });
+}
+
+void control_api::status_document(std::function<void(nlohmann::json)> done) {
+  store_.post([this, done = std::move(done)](store& st) mutable {
     json storage;
     std::optional<std::array<std::size_t, 3>> lanes;
     try {
       lanes = st.outbox_depth_by_lane();
       storage["used_bytes"] = st.used_bytes();
       storage["oldest_undelivered"] = time_or_null(st.oldest_undelivered());
-    } catch (const store_error& e) {
+    } catch (const std::exception& e) {
+      // A store_error, or anything else: answered all the same (a platform's diagnostics waits).
       storage["error"] = e.what();
     }
-    asio::post(io_, [this, s, id, storage = std::move(storage), lanes]() mutable {
+    asio::post(io_, [this, done = std::move(done), storage = std::move(storage), lanes]() mutable {
       // What the status message reports too (storage state, outbox, alarm counts), from one place.
       const auto h = hooks_.health(lanes);
       const auto link = hooks_.uplink();
@@ -280,8 +298,7 @@ void control_api::status(const session_ptr& s, const json& id) {
             {"shielded_devices", counts.shielded},
             {"test_mode_devices", counts.in_test_mode},
             {"open", std::move(open)}}}};
-      s->send(reply(id, std::move(result)));
-      s->done();
+      done(std::move(result));
     });
   });
 }

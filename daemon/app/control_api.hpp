@@ -91,11 +91,16 @@ class control_api {
   /// What happens, for the sessions watching (tail, a test alarm waiting for its acknowledgement).
   void on_readings(std::span<const reading> readings);
   void on_event(const event& e);
+  /// What firegatectl status and devices give, as one document (the platform's diagnostics
+  /// command): {"status": ..., "devices": [...]}, handed to `done` on the loop.
+  void diagnostics(std::function<void(nlohmann::json)> done);
 
  private:
   using session_ptr = std::shared_ptr<control::session>;
   void on_request(const session_ptr& s, const nlohmann::json& request);
   void status(const session_ptr& s, const nlohmann::json& id);
+  /// firegatectl status's answer, the store read first on its thread; `done` on the loop.
+  void status_document(std::function<void(nlohmann::json)> done);
   void devices(const session_ptr& s, const nlohmann::json& id, const std::string& device);
   void alarms(const session_ptr& s, const nlohmann::json& id, const nlohmann::json& args);
   /// `ack` with the alarm's whole id or a unique prefix (alarm_lookup.hpp); a refusal says whether

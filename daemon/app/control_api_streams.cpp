@@ -193,7 +193,8 @@ json control_api::config_json() const {
             {"password", redacted(site_.mqtt.password)},
             {"heartbeat_s", site_.mqtt.heartbeat.count()},
             {"commands", site_.mqtt.commands},
-            {"command_max_age_s", site_.mqtt.command_max_age.count()}};
+            {"command_max_age_s", site_.mqtt.command_max_age.count()},
+            {"max_message_bytes", site_.mqtt.max_message_bytes}};
   if (!site_.mqtt.command_key_file.empty()) mqtt["command_key_file"] = site_.mqtt.command_key_file;
   if (site_.mqtt.tls) {
     const auto& t = *site_.mqtt.tls;

@@ -1,5 +1,7 @@
 #include "logging.hpp"
 
+#include "log_ring.hpp"
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -27,8 +29,11 @@ bool stderr_is_journal() {
 }
 
 bool setup_logging(std::string_view level, bool journald) {
-  auto logger =
-      std::make_shared<spdlog::logger>("firegate", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  // The recent lines are kept too, for the platform's logs and diagnostics commands.
+  auto ring = std::make_shared<log_ring>();
+  set_recent_log(ring);
+  auto logger = std::make_shared<spdlog::logger>(
+      "firegate", spdlog::sinks_init_list{std::make_shared<spdlog::sinks::stderr_sink_mt>(), ring});
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (journald) {
     formatter->add_flag<priority_flag>('*').set_pattern("%*%v");

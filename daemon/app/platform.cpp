@@ -76,6 +76,11 @@ void application::start_commands(std::map<std::string, store::remembered_command
             if (const auto* apply = std::get_if<config_apply_command>(&body))
               return changes_->apply(*apply, command_id, cfg_);
             return changes_->confirm(std::get<config_confirm_command>(body));
+          },
+          [this](std::function<void(nlohmann::json)> done) {
+            // The control API is made after the commands at start: a diagnostics before it waits.
+            if (!control_api_) return done(nlohmann::json("the gateway is still starting; ask again"));
+            control_api_->diagnostics(std::move(done));
           }});
   commands_->remember(std::move(remembered));
 }

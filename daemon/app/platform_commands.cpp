@@ -6,6 +6,8 @@
 
 #include "platform_commands.hpp"
 
+#include "log_ring.hpp"
+
 #include "config/suggest.hpp"
 #include "domain/time_text.hpp"
 
@@ -36,6 +38,9 @@ void platform_commands::stop() {
   // loop from ending.
   for (auto& r : reads_) r.timer->cancel();
   reads_.clear();
+  parts_timer_.cancel();
+  parts_out_.clear();
+  parts_sending_ = false;
 }
 
 void platform_commands::remember(std::map<std::string, store::remembered_command, std::less<>> done) {
@@ -114,6 +119,28 @@ void platform_commands::run_command(const parsed_command& cmd) {
       error = start_read(cmd, *rd);
       if (error.empty()) return;
     }
+    if (const auto* lg = std::get_if<logs_command>(&*cmd.body)) return answer_logs(cmd, *lg);
+    if (std::holds_alternative<diagnostics_command>(*cmd.body)) {
+      hooks_.diagnostics([this, cmd](nlohmann::json doc) {
+        if (doc.is_string()) return answer(cmd, doc.get<std::string>(), {}, {});
+        // The recent warnings and errors with it: what went wrong lately, per bus and device.
+        std::size_t dropped = 0;
+        log_ring::query q;
+        q.lines = 100;
+        q.level = spdlog::level::warn;
+        q.max_bytes = 32768;
+        const auto ring = recent_log();
+        doc["log"] = ring ? ring->select(q, dropped) : std::vector<std::string>{};
+        reply_content c;
+        c.key = "diagnostics";
+        c.field = "text";
+        c.is_text = true;
+        c.text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        c.meta = {{"bytes", c.text.size()}};
+        answer_in_parts(cmd, c);
+      });
+      return;
+    }
   }
   if (error.empty() && (std::holds_alternative<config_apply_command>(*cmd.body) ||
                         std::holds_alternative<config_confirm_command>(*cmd.body))) {
@@ -133,6 +160,56 @@ void platform_commands::run_command(const parsed_command& cmd) {
   }
   answer(cmd, error, events, {}, reached);
   for (auto& e : events) hooks_.raise(std::move(e));
+}
+
+void platform_commands::answer_logs(const parsed_command& cmd, const logs_command& q) {
+  const auto ring = recent_log();
+  if (!ring) return answer(cmd, "this gateway keeps no log lines in memory", {}, {});
+  log_ring::query query;
+  query.lines = q.lines;
+  if (q.minutes.count() > 0) query.since = clock::now() - q.minutes;
+  query.level = parse_log_level(q.level).value_or(spdlog::level::info);
+  query.max_bytes = q.max_bytes;
+  std::size_t dropped = 0;
+  reply_content c;
+  c.key = "logs";
+  c.field = "lines";
+  c.lines = ring->select(query, dropped);
+  // `left_out`: lines that matched but went over `lines` or `max_bytes` (the oldest); `forgotten`:
+  // lines the box no longer holds (its memory keeps the newest 256 KiB).
+  c.meta = {
+      {"level", q.level}, {"count", c.lines.size()}, {"left_out", dropped}, {"forgotten", ring->forgotten()}};
+  answer_in_parts(cmd, c);
+}
+
+void platform_commands::answer_in_parts(const parsed_command& cmd, const reply_content& content) {
+  commands_under_way_.erase(cmd.id);
+  // max_message_bytes is the broker's limit on a packet: the topic and the header are in it too
+  // (a PUBLISH's fixed header, at most 5 bytes; the topic's length, 2; its packet id, 2).
+  const auto overhead = topic_for(site_, "cmd/reply").size() + 16;
+  const auto limit =
+      site_.mqtt.max_message_bytes > overhead + 1024 ? site_.mqtt.max_message_bytes - overhead : 1024;
+  auto parts = reply_parts(site_.gateway.id, cmd, content, limit, clock::now());
+  std::size_t bytes = 0;
+  for (const auto& p : parts) bytes += p.size();
+  spdlog::info("command done id={} command={} parts={} bytes={}", cmd.id, cmd.name, parts.size(), bytes);
+  for (auto& p : parts) parts_out_.push_back(std::move(p));
+  if (!parts_sending_) send_parts();
+}
+
+void platform_commands::send_parts() {
+  if (parts_out_.empty()) {
+    parts_sending_ = false;
+    return;
+  }
+  parts_sending_ = true;
+  const auto part = std::move(parts_out_.front());
+  parts_out_.pop_front();
+  hooks_.reply(part);
+  parts_timer_.expires_after(std::chrono::milliseconds(part.size() * 1000 / parts_bytes_per_second));
+  parts_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) send_parts();
+  });
 }
 
 void platform_commands::answer_repeat(const parsed_command& cmd, const std::string& first_reply) {
@@ -159,8 +236,10 @@ void platform_commands::answer(const parsed_command& cmd, const std::string& err
   commands_under_way_.erase(cmd.id);
   // Remembered when it changed something or the alarm engine refused it (a replay must not find a
   // changed state and act): not a read (status, read) nor a refusal before the engine.
-  const bool read_only =
-      std::holds_alternative<status_command>(*cmd.body) || std::holds_alternative<read_command>(*cmd.body);
+  const bool read_only = std::holds_alternative<status_command>(*cmd.body) ||
+                         std::holds_alternative<read_command>(*cmd.body) ||
+                         std::holds_alternative<logs_command>(*cmd.body) ||
+                         std::holds_alternative<diagnostics_command>(*cmd.body);
   if (!read_only && (error.empty() || reached_engine)) {
     const store::remembered_command c{cmd.fingerprint, reply, clock::now()};
     done_commands_[cmd.id] = c;

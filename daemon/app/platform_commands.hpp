@@ -45,6 +45,9 @@ class platform_commands {
     std::function<void(event)> raise;
     /// config_apply, config_confirm (app/config_changes.hpp), with the command's id.
     std::function<config_changes::outcome(const command_body&, const std::string& command_id)> configure;
+    /// What firegatectl status and devices give (control_api::diagnostics), handed to `done` on
+    /// the loop; an error text instead when it cannot be had now.
+    std::function<void(std::function<void(nlohmann::json)> done)> diagnostics;
   };
 
   /// `site`: the configuration in force (the application's, replaced in place by a reload), which
@@ -74,6 +77,11 @@ class platform_commands {
   /// `after`: run once the reply is handed to the uplink (a configuration change that may remake it).
   void answer(const parsed_command& cmd, const std::string& error, std::span<const event> events,
               std::string_view result, bool reached_engine = false, std::function<void()> after = {});
+  /// A reply in parts within [uplink.mqtt] max_message_bytes (logs, diagnostics): read only, so not
+  /// remembered.
+  void answer_in_parts(const parsed_command& cmd, const reply_content& content);
+  /// logs: the recent lines (app/log_ring.hpp) the command asks for.
+  void answer_logs(const parsed_command& cmd, const logs_command& q);
   /// A command carried out before: its first reply again, marked "repeated".
   void answer_repeat(const parsed_command& cmd, const std::string& first_reply);
   /// A read command: polls the device now; answered by on_readings() or after read_timeout.
@@ -98,6 +106,15 @@ class platform_commands {
   std::deque<std::string> done_order_;
   std::set<std::string, std::less<>> commands_under_way_;
   static constexpr std::chrono::seconds read_timeout{10};
+  /// Parts of replies still to publish, paced (send_parts): an alarm published meanwhile waits
+  /// behind one part at most, not a whole diagnostics.
+  std::deque<std::string> parts_out_;
+  boost::asio::steady_timer parts_timer_{io_};
+  bool parts_sending_{false};
+  /// The pace: a part of this many bytes a second (256 kbit/s, a poor cellular link).
+  static constexpr std::size_t parts_bytes_per_second = 32768;
+  /// Publishes the next part waiting, and schedules the one after it.
+  void send_parts();
 };
 
 }  // namespace firegate

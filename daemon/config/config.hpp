@@ -69,11 +69,12 @@ struct mqtt_tls_config {
 };
 
 /// The commands the platform may send (docs/uplink.md, "Commands").
-inline const std::vector<std::string> all_commands{"ack",       "shield",       "unshield",
-                                                   "test_mode", "status",       "read",
-                                                   "self_test", "config_apply", "config_confirm"};
+inline const std::vector<std::string> all_commands{
+    "ack",       "shield",       "unshield",       "test_mode", "status",     "read",
+    "self_test", "config_apply", "config_confirm", "logs",      "diagnostics"};
 /// Those accepted unless the site file says otherwise: none of them can silence a detector or change
-/// the configuration (shield, test_mode and config_apply must be turned on in [uplink.mqtt] commands).
+/// the configuration (shield, test_mode and config_apply must be turned on in [uplink.mqtt] commands),
+/// nor read the box's logs (logs, diagnostics).
 inline const std::vector<std::string> default_commands{"ack", "unshield", "status", "read", "self_test"};
 
 struct mqtt_uplink_config {
@@ -107,6 +108,8 @@ struct mqtt_uplink_config {
   std::string command_key;
   /// Where it was read from (absolute): shown by `config show`, the key itself never.
   std::string command_key_file;
+  /// The broker's limit on a message: a reply larger (logs, diagnostics) goes in parts within it.
+  std::size_t max_message_bytes{65536};
   bool operator==(const mqtt_uplink_config&) const = default;
 };
 

@@ -183,6 +183,8 @@ mqtt_uplink_config parse_mqtt(config_node& node, const gateway_config& gateway,
   m.heartbeat = std::chrono::seconds(node.get_integer("heartbeat_s", 1, 3600, 900).value_or(900));
   m.command_max_age =
       std::chrono::seconds(node.get_integer("command_max_age_s", 10, 86400, 300).value_or(300));
+  m.max_message_bytes =
+      static_cast<std::size_t>(node.get_integer("max_message_bytes", 4096, 268435455, 65536).value_or(65536));
   if (auto key_file = node.get_string_or("command_key_file", ""); !key_file.empty()) {
     // The key commands are signed with: the file's text (such as 64 hex digits from openssl rand -hex
     // 32), one final newline not counted. Checked before it is read: a regular file, small, and

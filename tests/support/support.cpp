@@ -169,14 +169,15 @@ std::string child::log_text() const {
   return s.str();
 }
 
-broker::broker(const temp_dir& dir, std::uint16_t port, bool persistent)
+broker::broker(const temp_dir& dir, std::uint16_t port, bool persistent, const std::string& extra)
     : port_(port != 0 ? port : free_port()) {
   // "user root": run as root, mosquitto would switch to its own user, and that credential change
   // clears the parent-death signal that stops it when a test dies without its destructors.
   // Without root the setting changes nothing.
-  start(dir, fmt::format("listener {} 127.0.0.1\nallow_anonymous true\nuser root\n{}", port_,
+  start(dir, fmt::format("listener {} 127.0.0.1\nallow_anonymous true\nuser root\n{}{}", port_,
                          persistent ? "persistence true\npersistence_location " + dir.path().string() + "/\n"
-                                    : std::string("persistence false\n")));
+                                    : std::string("persistence false\n"),
+                         extra.empty() ? std::string() : extra + "\n"));
 }
 
 broker::broker(const temp_dir& dir, const test_pki& pki, bool require_certificate)

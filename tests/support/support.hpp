@@ -138,7 +138,9 @@ class broker {
  public:
   /// On `port`, or a free one when 0. A persistent broker keeps sessions, subscriptions and queued
   /// QoS 1 messages across a stop() and a new broker on the same directory and port.
-  explicit broker(const temp_dir& dir, std::uint16_t port = 0, bool persistent = false);
+  /// `extra`: more lines for its configuration (such as "max_packet_size 4300").
+  explicit broker(const temp_dir& dir, std::uint16_t port = 0, bool persistent = false,
+                  const std::string& extra = {});
   /// A plain listener (port()) for the test's probes, and a TLS listener (tls_port()) with `pki`'s
   /// server certificate; `require_certificate`: mutual TLS, clients need a certificate from pki.ca.
   broker(const temp_dir& dir, const test_pki& pki, bool require_certificate);

@@ -39,7 +39,7 @@ TEST_CASE("commands: bad variants are refused with the reason - the id is kept f
        "field \"id\" must be a string of 1–64 characters: the reply carries it back"},
       {R"({"id":"c","command":"reboot","issued":"2026-11-27T00:00:00Z"})",
        "unknown command \"reboot\"; the commands are ack, shield, unshield, test_mode, status, read, "
-       "self_test, config_apply, config_confirm"},
+       "self_test, config_apply, config_confirm, logs, diagnostics"},
       {R"({"id":"c","command":"config_apply","issued":"2026-11-27T00:00:00Z","args":{"by":"x"}})",
        "config_apply takes either \"file\" (the whole site file) or \"patch\" (named keys), one of them"},
       {R"({"id":"c","command":"config_apply","issued":"2026-11-27T00:00:00Z","args":{"file":"[gateway]","patch":{},"by":"x"}})",
@@ -72,6 +72,10 @@ TEST_CASE("commands: bad variants are refused with the reason - the id is kept f
       {R"({"id":"c","command":"test_mode","issued":"2026-11-27T00:00:00Z","args":{"device":"d","on":"yes","by":"x"}})",
        "argument \"on\" must be true or false"},
       {std::string(70000, ' '), "the command is 70000 bytes; at most 65536 are accepted"},
+      {R"({"id":"c","command":"logs","issued":"2026-11-27T00:00:00Z","args":{"level":"loud"}})",
+       "argument \"level\" must be \"debug\", \"info\", \"warn\", \"error\" or \"critical\", not \"loud\""},
+      {R"({"id":"c","command":"logs","issued":"2026-11-27T00:00:00Z","args":{"lines":0}})",
+       "argument \"lines\" must be 1–5000, not 0"},
   };
   for (const auto& [payload, why] : cases) {
     INFO(payload.substr(0, 100));

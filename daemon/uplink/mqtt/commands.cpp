@@ -202,6 +202,21 @@ parsed_command parse_command(std::string_view payload) {
     c.if_revision = args.text("if_revision", 64, false);
     c.by = args.text("by", max_name);
     out.body = std::move(c);
+  } else if (out.name == "logs") {
+    logs_command c;
+    c.lines = static_cast<std::size_t>(args.integer("lines", 1, 5000, 200));
+    c.minutes = std::chrono::minutes(args.integer("minutes", 0, 7 * 24 * 60, 0));
+    c.level = args.text("level", 16, false);
+    if (c.level.empty()) c.level = "info";
+    if (c.level != "debug" && c.level != "info" && c.level != "warn" && c.level != "error" &&
+        c.level != "critical")
+      args.fail(fmt::format(
+          "argument \"level\" must be \"debug\", \"info\", \"warn\", \"error\" or \"critical\", not \"{}\"",
+          c.level));
+    c.max_bytes = static_cast<std::size_t>(args.integer("max_bytes", 1024, 1 << 20, 65536));
+    out.body = std::move(c);
+  } else if (out.name == "diagnostics") {
+    out.body = diagnostics_command{};
   } else if (out.name == "config_confirm") {
     config_confirm_command c;
     c.revision = args.text("revision", 64);
@@ -323,6 +338,115 @@ std::string command_reply(const std::string& gateway, const parsed_command& cmd,
   // A payload's bytes are echoed only as JSON strings: nlohmann escapes them, and refuses invalid
   // UTF-8 unless told to replace it.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace {
+
+/// The bytes `s` takes inside a JSON string as command_reply writes it (nlohmann's escapes; invalid
+/// UTF-8 replaced).
+std::size_t escaped_size(std::string_view s) {
+  return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace).size() - 2;
+}
+
+bool continuation(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
+
+/// The character at `at`: its length in bytes and what it costs escaped (an invalid byte alone,
+/// replaced by U+FFFD: 3).
+std::pair<std::size_t, std::size_t> character_at(std::string_view s, std::size_t at) {
+  const auto c = static_cast<unsigned char>(s[at]);
+  if (c < 0x80) {
+    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') return {1, 2};
+    return {1, c < 0x20 ? 6 : 1};
+  }
+  const std::size_t length = c >= 0xC2 && c <= 0xDF   ? 2
+                             : c >= 0xE0 && c <= 0xEF ? 3
+                             : c >= 0xF0 && c <= 0xF4 ? 4
+                                                      : 0;
+  if (length == 0 || at + length > s.size()) return {1, 3};
+  for (std::size_t i = 1; i < length; ++i) {
+    if (!continuation(static_cast<unsigned char>(s[at + i]))) return {1, 3};
+  }
+  // Overlong forms and surrogates (RFC 3629 §4): invalid, each byte replaced on its own.
+  const auto second = static_cast<unsigned char>(s[at + 1]);
+  if ((c == 0xE0 && second < 0xA0) || (c == 0xED && second > 0x9F) || (c == 0xF0 && second < 0x90) ||
+      (c == 0xF4 && second > 0x8F))
+    return {1, 3};
+  return {length, length};
+}
+
+/// The longest start of `s` (from `at`) whose escaped size is at most `budget`, ending on a
+/// character's boundary; at least one character.
+std::size_t piece_end(std::string_view s, std::size_t at, std::size_t budget) {
+  std::size_t cost = 0, end = at;
+  while (end < s.size()) {
+    const auto [length, c] = character_at(s, end);
+    if (cost + c > budget && end > at) break;
+    cost += c;
+    end += length;
+  }
+  return end;
+}
+
+}  // namespace
+
+std::vector<std::string> reply_parts(const std::string& gateway, const parsed_command& cmd,
+                                     const reply_content& c, std::size_t max_bytes, clock::time_point now) {
+  const auto make = [&](std::size_t part, std::size_t parts, json content) {
+    json body = c.meta.is_object() ? c.meta : json::object();
+    body["part"] = part;
+    body["parts"] = parts;
+    body[c.field] = std::move(content);
+    // Log lines may hold bytes that are not UTF-8 (a sensor's text): replaced, never thrown.
+    return command_reply(gateway, cmd, "", {}, now,
+                         json{{c.key, std::move(body)}}.dump(-1, ' ', false, json::error_handler_t::replace));
+  };
+  // What a part costs with nothing in it (its numbers as wide as they can be), and so what is left.
+  const auto empty = make(99999, 99999, c.is_text ? json("") : json::array()).size();
+  const std::size_t floor = 256;
+  const std::size_t budget = max_bytes > empty + floor ? max_bytes - empty : floor;
+
+  std::vector<json> contents;
+  if (c.is_text) {
+    // Pieces of the text, none cut inside a character.
+    std::size_t at = 0;
+    do {
+      const auto end = piece_end(c.text, at, budget);
+      contents.emplace_back(c.text.substr(at, end - at));
+      at = end;
+    } while (at < c.text.size());
+  } else {
+    json part = json::array();
+    std::size_t used = 0;
+    for (const auto& line : c.lines) {
+      std::string item = line;
+      auto cost = escaped_size(item) + 3;  // its quotes and a comma
+      if (cost > budget) {
+        // One line longer than a message: its start, marked; shortened until it fits as written.
+        const std::string mark = " [cut]";
+        std::size_t room = budget > mark.size() + 8 ? budget - mark.size() - 8 : 1;
+        do {
+          item = line.substr(0, piece_end(line, 0, room)) + mark;
+          cost = escaped_size(item) + 3;
+          room = room > 64 ? room - 64 : 1;
+        } while (cost > budget && room > 1);
+      }
+      if (used + cost > budget && !part.empty()) {
+        contents.push_back(std::move(part));
+        part = json::array();
+        used = 0;
+      }
+      part.push_back(std::move(item));
+      used += cost;
+    }
+    contents.push_back(std::move(part));
+  }
+  std::vector<std::string> out;
+  out.reserve(contents.size());
+  for (std::size_t i = 0; i < contents.size(); ++i)
+    out.push_back(make(i + 1, contents.size(), std::move(contents[i])));
+  return out;
 }
 
 }  // namespace firegate

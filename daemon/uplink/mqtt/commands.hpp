@@ -8,6 +8,8 @@
 #include "domain/reading.hpp"
 #include "domain/time_text.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <optional>
 #include <span>
@@ -65,9 +67,19 @@ struct config_confirm_command {
   std::string revision;
   std::string by;
 };
-using command_body =
-    std::variant<ack_command, shield_command, unshield_command, test_mode_command, status_command,
-                 read_command, self_test_command, config_apply_command, config_confirm_command>;
+/// The daemon's recent log lines (app/log_ring.hpp), answered in parts within the broker's message
+/// size ([uplink.mqtt] max_message_bytes).
+struct logs_command {
+  std::size_t lines{200};           ///< the newest this many at most
+  std::chrono::minutes minutes{0};  ///< of the last this many minutes; 0: any age
+  std::string level{"info"};        ///< this level or above: debug, info, warn, error, critical
+  std::size_t max_bytes{65536};     ///< the lines' bytes at most, all parts together
+};
+/// What firegatectl status and devices show on site, with the recent warnings and errors, in parts.
+struct diagnostics_command {};
+using command_body = std::variant<ack_command, shield_command, unshield_command, test_mode_command,
+                                  status_command, read_command, self_test_command, config_apply_command,
+                                  config_confirm_command, logs_command, diagnostics_command>;
 
 /// A command as parsed: `body` when valid, else `error`. `id` and `name` are kept whenever the
 /// payload had them, so that a refusal can still be correlated.
@@ -108,6 +120,22 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 /// `max_age` (or over a minute in the future). Empty when it may run.
 std::string command_refusal(const parsed_command& cmd, const std::vector<std::string>& allowed,
                             clock::time_point now, std::chrono::seconds max_age = std::chrono::seconds(300));
+
+/// A reply too large for one message, as parts each within `max_bytes` (the broker's limit): each
+/// a whole reply (command_reply) with `result` {key: {"part": i, "parts": n, ...meta, field: ...}}.
+/// `lines` (logs): whole items per part, in order; an item too long for a part alone is cut, marked
+/// " [cut]". `text` (diagnostics): one text in pieces, whose concatenation in part order is the text
+/// (never cut inside a UTF-8 character). Both always make at least one part.
+struct reply_content {
+  std::string key;      ///< "logs", "diagnostics"
+  nlohmann::json meta;  ///< an object: members every part carries
+  std::string field;    ///< "lines" or "text"
+  std::vector<std::string> lines;
+  std::string text;
+  bool is_text{false};
+};
+std::vector<std::string> reply_parts(const std::string& gateway, const parsed_command& cmd,
+                                     const reply_content& c, std::size_t max_bytes, clock::time_point now);
 
 /// The reply to a command: `error` empty means done, and `events` are the events it caused.
 /// `result`, when given, is a JSON object whose members join the reply (status: "status"; read:
