@@ -46,7 +46,7 @@ clock_reading ask_timedated() {
   }
   const std::unique_ptr<sd_bus, decltype(&sd_bus_flush_close_unref)> bus(raw, sd_bus_flush_close_unref);
   sd_bus_set_method_call_timeout(bus.get(), 5'000'000);
-  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_error error{};  // SD_BUS_ERROR_NULL, which is a C compound literal
   int value = 0;
   const int r =
       sd_bus_get_property_trivial(bus.get(), "org.freedesktop.timedate1", "/org/freedesktop/timedate1",

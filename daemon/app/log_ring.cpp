@@ -10,8 +10,8 @@ namespace {
 /// Kept per line beyond its text: the deque's slot and the string's own.
 constexpr std::size_t line_overhead = sizeof(log_ring::line);
 
-std::mutex ring_mutex;
-std::shared_ptr<log_ring> ring;
+std::mutex installed_mutex;
+std::shared_ptr<log_ring> installed;
 }  // namespace
 
 void log_ring::sink_it_(const spdlog::details::log_msg& msg) {
@@ -63,13 +63,13 @@ std::size_t log_ring::forgotten() {
 }
 
 std::shared_ptr<log_ring> recent_log() {
-  const std::lock_guard lock(ring_mutex);
-  return ring;
+  const std::lock_guard lock(installed_mutex);
+  return installed;
 }
 
 void set_recent_log(std::shared_ptr<log_ring> r) {
-  const std::lock_guard lock(ring_mutex);
-  ring = std::move(r);
+  const std::lock_guard lock(installed_mutex);
+  installed = std::move(r);
 }
 
 std::optional<spdlog::level::level_enum> parse_log_level(const std::string& name) {
