@@ -14,6 +14,11 @@ namespace {
 double ms_of(std::int64_t us) {
   return static_cast<double>(us) / 1000.0;
 }
+
+/// The error bound for a log line: "-" where the source does not give one (timedated).
+std::string bound_ms(std::int64_t us) {
+  return us < 0 ? std::string("-") : fmt::format("{:.3f}", ms_of(us));
+}
 }  // namespace
 
 void application::check_clock() {
@@ -38,12 +43,12 @@ void application::check_clock() {
   clock_unreadable_logged_ = false;
   if (was != r.synchronised) {
     if (*r.synchronised) {
-      spdlog::info("clock synchronised source={} max_error_ms={:.3f}", r.source, ms_of(r.max_error_us));
+      spdlog::info("clock synchronised source={} max_error_ms={}", r.source, bound_ms(r.max_error_us));
     } else {
       spdlog::warn(
-          "clock not synchronised source={} max_error_ms={:.3f} fault_after_s={} check=\"the time "
+          "clock not synchronised source={} max_error_ms={} fault_after_s={} check=\"the time "
           "service (timedatectl timesync-status) and that the box reaches its NTP servers (UDP 123)\"",
-          r.source, ms_of(r.max_error_us), cfg_.alarms.clock_fault_after.count());
+          r.source, bound_ms(r.max_error_us), cfg_.alarms.clock_fault_after.count());
     }
   }
   if (due == clock_watch::due::nothing) return;
