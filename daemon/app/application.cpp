@@ -120,19 +120,10 @@ int application::run() {
   // each of the store's and Paho's threads cost 0.6–0.8 MiB of RSS at 1,000 devices for no
   // measurable CPU (docs/performance.md).
   ::mallopt(M_ARENA_MAX, 1);
-  // The clock's state first: the events of the start carry it.
-  clock_.check(std::chrono::steady_clock::now(), std::chrono::seconds(0));
-  if (const auto& c = clock_.last(); c.synchronised) {
-    if (*c.synchronised) {
-      spdlog::info("clock synchronised=yes source={} max_error_ms={:.3f}", c.source,
-                   static_cast<double>(c.max_error_us) / 1000.0);
-    } else {
-      spdlog::warn(
-          "clock synchronised=no source={} fault_after_s={} check=\"the time service (timedatectl "
-          "timesync-status) and that the box reaches its NTP servers (UDP 123)\"",
-          c.source, cfg_.alarms.clock_fault_after.count());
-    }
-  }
+  // The clock's state first, logged as any change of it is: the events of the start carry it. No
+  // fault can be due at the first reading (its count starts there), so nothing is raised before
+  // the store exists.
+  check_clock();
   std::unique_ptr<store> opened;
   std::string open_error;
   try {

@@ -131,8 +131,9 @@ TEST_CASE(
   REQUIRE(wait_until([&] { return clock_now(dir).is_object(); }, 10s));
   CHECK(clock_now(dir)["fault"] == id);
   // At the start, the warning says what to check.
-  CHECK(daemon->log_text().find("clock synchronised=no source=adjtimex fault_after_s=1 check=") !=
-        std::string::npos);
+  CHECK(daemon->log_text().find(
+            fmt::format("clock not synchronised source=adjtimex max_error_ms={:.3f} fault_after_s=1 check=",
+                        static_cast<double>(*max_error) / 1000.0)) != std::string::npos);
 }
 
 TEST_CASE(
