@@ -235,7 +235,12 @@ TEST_CASE("mqtt ingest: malformed huge and flooding sensors are contained and re
   // which a loaded sanitizer run stretches to tens of seconds; a CI run under TSan once took more
   // than 30.)
   sim->send("room1 flood 2000\nEF-0001 alarm_code 201\n");
-  REQUIRE(wait_event(platform, "fire_alarm", "efd-kitchen", "leakage", 60s));
+  const auto fire = wait_event(platform, "fire_alarm", "efd-kitchen", "leakage", 60s);
+  // The broker's own queue is not the gateway's to answer for: said apart when it dropped.
+  INFO("broker: " << (read_text(dir / "mosquitto.log").find("being dropped") != std::string::npos
+                          ? "dropped messages for a client (max_queued_messages)"
+                          : "dropped nothing"));
+  REQUIRE(fire);
   auto flood = wait_event(platform, "device_fault", "smoke-room-1", "ingest_flood");
   REQUIRE(flood);
   sim->send("room1 battery 42\n");
