@@ -1,5 +1,6 @@
 #include "clock_watch.hpp"
 
+#include <dlfcn.h>
 #include <sys/timex.h>
 #include <systemd/sd-bus.h>
 
@@ -7,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <type_traits>
 
 namespace firegate {
 
@@ -34,27 +36,71 @@ clock_reading read_kernel_clock() {
   return r;
 }
 
+namespace {
+
+/// libsystemd's sd-bus, loaded the first time timedated is asked: a daemon that reads the kernel's
+/// clock, as the packaged unit lets it, never maps the library (about 1 MiB resident with the
+/// compression and crypto libraries it pulls in; docs/performance.md). Loaded once, never unloaded.
+struct sd_bus_library {
+  decltype(&sd_bus_open_system) open_system{};
+  decltype(&sd_bus_flush_close_unref) flush_close_unref{};
+  decltype(&sd_bus_set_method_call_timeout) set_method_call_timeout{};
+  decltype(&sd_bus_get_property_trivial) get_property_trivial{};
+  decltype(&sd_bus_error_free) error_free{};
+  std::string error;  ///< why it cannot be used: the library or a function missing
+
+  static const sd_bus_library& get() {
+    static const sd_bus_library loaded = [] {
+      sd_bus_library l;
+      void* handle = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+      if (handle == nullptr) {
+        const char* why = ::dlerror();
+        l.error = std::string("libsystemd.so.0 cannot be loaded (") + (why != nullptr ? why : "unknown") +
+                  "; the package libsystemd0 provides it)";
+        return l;
+      }
+      const auto find = [&](auto& function, const char* name) {
+        function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(::dlsym(handle, name));
+        if (function == nullptr && l.error.empty()) l.error = std::string("libsystemd.so.0 has no ") + name;
+      };
+      find(l.open_system, "sd_bus_open_system");
+      find(l.flush_close_unref, "sd_bus_flush_close_unref");
+      find(l.set_method_call_timeout, "sd_bus_set_method_call_timeout");
+      find(l.get_property_trivial, "sd_bus_get_property_trivial");
+      find(l.error_free, "sd_bus_error_free");
+      return l;
+    }();
+    return loaded;
+  }
+};
+
+}  // namespace
+
 clock_reading ask_timedated() {
   clock_reading out;
   out.source = "timedated";
   out.max_error_us = -1;
   out.est_error_us = -1;
+  const auto& sd = sd_bus_library::get();
+  if (!sd.error.empty()) {
+    out.error = "timedated: " + sd.error;
+    return out;
+  }
   sd_bus* raw = nullptr;
-  if (const int r = sd_bus_open_system(&raw); r < 0) {
+  if (const int r = sd.open_system(&raw); r < 0) {
     out.error = std::string("timedated: the system bus: ") + std::strerror(-r);
     return out;
   }
-  const std::unique_ptr<sd_bus, decltype(&sd_bus_flush_close_unref)> bus(raw, sd_bus_flush_close_unref);
-  sd_bus_set_method_call_timeout(bus.get(), 5'000'000);
+  const std::unique_ptr<sd_bus, decltype(&sd_bus_flush_close_unref)> bus(raw, sd.flush_close_unref);
+  sd.set_method_call_timeout(bus.get(), 5'000'000);
   sd_bus_error error{};  // SD_BUS_ERROR_NULL, which is a C compound literal
   int value = 0;
-  const int r =
-      sd_bus_get_property_trivial(bus.get(), "org.freedesktop.timedate1", "/org/freedesktop/timedate1",
-                                  "org.freedesktop.timedate1", "NTPSynchronized", &error, 'b', &value);
+  const int r = sd.get_property_trivial(bus.get(), "org.freedesktop.timedate1", "/org/freedesktop/timedate1",
+                                        "org.freedesktop.timedate1", "NTPSynchronized", &error, 'b', &value);
   if (r < 0) {
     out.error = std::string("timedated: NTPSynchronized: ") +
                 (error.message != nullptr ? error.message : std::strerror(-r));
-    sd_bus_error_free(&error);
+    sd.error_free(&error);
     return out;
   }
   out.synchronised = value != 0;

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <csignal>
+#include <cstddef>
 #include <fstream>
 #include <functional>
 #include <regex>
@@ -348,6 +349,7 @@ TEST_CASE(
 namespace {
 
 /// Stands in for systemd's notification socket: a datagram socket collecting what firegated sends.
+/// A path starting with "@" is a name in Linux's abstract namespace, as $NOTIFY_SOCKET writes one.
 class notify_socket {
  public:
   explicit notify_socket(const std::filesystem::path& path) : path_(path.string()) {
@@ -355,7 +357,12 @@ class notify_socket {
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    auto length = static_cast<socklen_t>(sizeof a);
+    if (path_.starts_with('@')) {
+      a.sun_path[0] = '\0';
+      length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size());
+    }
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), length) == 0);
   }
   ~notify_socket() { ::close(fd_); }
   const std::string& path() const { return path_; }
@@ -411,6 +418,53 @@ TEST_CASE(
     CHECK(std::regex_search(line, std::regex(R"(^<[0-7]>[a-z])")));
   }
   CHECK(n >= 3);
+}
+
+TEST_CASE(
+    "systemd contract: a notification socket in the abstract namespace (@name) gets READY=1 and STOPPING=1") {
+  // systemd gives an abstract name where a path would not reach the service (a chroot, a container).
+  temp_dir dir;
+  broker mosquitto(dir);
+  std::ofstream(dir / "fg.toml") << demo_config(dir, mosquitto.port());
+  notify_socket systemd("@firegate-test-notify-" + std::to_string(::getpid()));
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log", false,
+               {"NOTIFY_SOCKET=" + systemd.path()});
+  INFO(daemon.log_text());
+  REQUIRE(wait_until([&] { return systemd.count("READY=1\nSTATUS=devices=5") == 1; }, 10s));
+  CHECK(daemon.stop(SIGTERM) == 0);
+  CHECK(systemd.count("STOPPING=1") == 1);
+  CHECK(daemon.log_text().find("systemd notification not sent") == std::string::npos);
+}
+
+TEST_CASE("systemd contract: a NOTIFY_SOCKET that names no socket is logged once, and the daemon runs") {
+  temp_dir dir;
+  broker mosquitto(dir);
+  std::ofstream(dir / "fg.toml") << demo_config(dir, mosquitto.port());
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log", false,
+               {"NOTIFY_SOCKET=" + (dir / "no-such.sock").string(), "WATCHDOG_USEC=400000"});
+  // Several watchdog pings (every 200 ms) fail after the start's: one line says so.
+  REQUIRE(wait_until([&] { return daemon.log_text().find("firegated started") != std::string::npos; }, 10s));
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.log_text().find("systemd notification not sent socket=" +
+                                      (dir / "no-such.sock").string()) != std::string::npos;
+      },
+      10s));
+  // Up 2 s by its own account: ten watchdog pings or so have failed since.
+  REQUIRE(wait_until(
+      [&] {
+        const auto j = ctl(dir, {"--json", "status"}).doc();
+        return j.is_object() && j.contains("gateway") && j["gateway"].value("uptime_s", std::int64_t{0}) >= 2;
+      },
+      10s));
+  CHECK(daemon.running());
+  CHECK(daemon.stop(SIGTERM) == 0);
+  const auto log = daemon.log_text();
+  std::size_t lines = 0;
+  for (auto at = log.find("systemd notification not sent"); at != std::string::npos;
+       at = log.find("systemd notification not sent", at + 1))
+    ++lines;
+  CHECK(lines == 1);
 }
 
 TEST_CASE(
