@@ -50,27 +50,33 @@ struct sd_bus_library {
   std::string error;  ///< why it cannot be used: the library or a function missing
 
   static const sd_bus_library& get() {
-    static const sd_bus_library loaded = [] {
-      sd_bus_library l;
+    // Never destroyed: a timedated client's detached thread may still be asking as the daemon exits.
+    static const sd_bus_library* const loaded = [] {
+      auto* made = new sd_bus_library;
+      auto& l = *made;
       void* handle = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
       if (handle == nullptr) {
         const char* why = ::dlerror();
         l.error = std::string("libsystemd.so.0 cannot be loaded (") + (why != nullptr ? why : "unknown") +
                   "; the package libsystemd0 provides it)";
-        return l;
+        return made;
       }
       const auto find = [&](auto& function, const char* name) {
         function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(::dlsym(handle, name));
-        if (function == nullptr && l.error.empty()) l.error = std::string("libsystemd.so.0 has no ") + name;
+        if (function == nullptr && l.error.empty()) {
+          const char* why = ::dlerror();
+          l.error =
+              std::string("libsystemd.so.0 has no ") + name + " (" + (why != nullptr ? why : "unknown") + ")";
+        }
       };
       find(l.open_system, "sd_bus_open_system");
       find(l.flush_close_unref, "sd_bus_flush_close_unref");
       find(l.set_method_call_timeout, "sd_bus_set_method_call_timeout");
       find(l.get_property_trivial, "sd_bus_get_property_trivial");
       find(l.error_free, "sd_bus_error_free");
-      return l;
+      return made;
     }();
-    return loaded;
+    return *loaded;
   }
 };
 

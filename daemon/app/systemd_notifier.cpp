@@ -6,25 +6,32 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 
 namespace firegate {
 
 namespace {
 
-/// A notification as sd_notify(3) sends it (docs/install.md, "systemd"): one datagram with the state
-/// lines to the AF_UNIX socket named in $NOTIFY_SOCKET, a path or, after "@", a name in Linux's
+/// How long a notification that must arrive (READY, STOPPING, more start time) may wait for room in
+/// systemd's queue; the others (the watchdog's pings, the status line) never wait: the loop decides
+/// alarms and must not stop for systemd (one stuck in a daemon-reload stops reading its socket).
+constexpr timeval must_arrive_wait{1, 0};
+
+/// A notification as sd_notify(3) sends it (docs/install.md, "The service's sandbox"): one datagram with the
+/// state lines to the AF_UNIX socket named in $NOTIFY_SOCKET, a path or, after "@", a name in Linux's
 /// abstract namespace. systemd lists the protocol among the interfaces that may be reimplemented
 /// independently; libsystemd, linked for it alone, cost about 1 MiB of resident memory with the
 /// compression and crypto libraries it pulls in. Nothing is sent when $NOTIFY_SOCKET is unset (not
 /// run by systemd). The kernel gives the receiver our credentials, which systemd's NotifyAccess=
 /// checks. A failure is logged once, never thrown: the service runs on either way.
-void notify_systemd(std::string_view state) {
+void notify_systemd(std::string_view state, bool must_arrive = false) {
   const char* where = std::getenv("NOTIFY_SOCKET");
   if (where == nullptr || where[0] == '\0') return;
   static std::atomic<bool> complained{false};
@@ -51,8 +58,9 @@ void notify_systemd(std::string_view state) {
     complain(std::strerror(errno));
     return;
   }
-  if (::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to), length) <
-      0) {
+  if (must_arrive) ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &must_arrive_wait, sizeof must_arrive_wait);
+  const int flags = MSG_NOSIGNAL | (must_arrive ? 0 : MSG_DONTWAIT);
+  if (::sendto(fd, state.data(), state.size(), flags, reinterpret_cast<const sockaddr*>(&to), length) < 0) {
     complain(std::strerror(errno));
   }
   ::close(fd);
@@ -61,7 +69,7 @@ void notify_systemd(std::string_view state) {
 }  // namespace
 
 void systemd_notifier::ready(std::string_view s) {
-  notify_systemd(fmt::format("READY=1\nSTATUS={}", s));
+  notify_systemd(fmt::format("READY=1\nSTATUS={}", s), true);
 }
 void systemd_notifier::status(std::string_view s) {
   notify_systemd(fmt::format("STATUS={}", s));
@@ -70,28 +78,34 @@ void systemd_notifier::reloading() {
   notify_systemd("RELOADING=1");
 }
 void systemd_notifier::stopping() {
-  notify_systemd("STOPPING=1");
+  notify_systemd("STOPPING=1", true);
 }
 void systemd_notifier::watchdog() {
   notify_systemd("WATCHDOG=1");
 }
 void systemd_notifier::extend_start(std::chrono::microseconds more, std::string_view s) {
-  notify_systemd(fmt::format("EXTEND_TIMEOUT_USEC={}\nSTATUS={}", more.count(), s));
+  notify_systemd(fmt::format("EXTEND_TIMEOUT_USEC={}\nSTATUS={}", more.count(), s), true);
 }
 
 std::optional<std::chrono::microseconds> systemd_notifier::watchdog_interval() {
-  // As sd_watchdog_enabled(3): WATCHDOG_USEC, a positive number of microseconds, for this process
-  // when WATCHDOG_PID is unset or names it.
-  const char* usec_text = std::getenv("WATCHDOG_USEC");
-  if (usec_text == nullptr || *usec_text < '0' || *usec_text > '9') return std::nullopt;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long usec = std::strtoull(usec_text, &end, 10);
-  if (errno != 0 || end == usec_text || *end != '\0' || usec == 0) return std::nullopt;
+  // As sd_watchdog_enabled(3): WATCHDOG_USEC, a positive number of microseconds short of infinity
+  // (all bits set), for this process when WATCHDOG_PID is unset or names it. A day at most: the
+  // loop's tick takes the smaller of this and 10 s, in nanoseconds.
+  const auto number = [](const char* text) -> std::optional<unsigned long long> {
+    if (text == nullptr || *text < '0' || *text > '9') return std::nullopt;
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long n = std::strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0') return std::nullopt;
+    return n;
+  };
+  const auto usec = number(std::getenv("WATCHDOG_USEC"));
+  if (!usec || *usec == 0 || *usec == std::numeric_limits<unsigned long long>::max()) return std::nullopt;
   if (const char* pid_text = std::getenv("WATCHDOG_PID")) {
-    if (std::strtoll(pid_text, nullptr, 10) != static_cast<long long>(::getpid())) return std::nullopt;
+    const auto pid = number(pid_text);
+    if (!pid || *pid != static_cast<unsigned long long>(::getpid())) return std::nullopt;
   }
-  return std::chrono::microseconds(usec / 2);
+  return std::min(std::chrono::microseconds(*usec / 2), std::chrono::microseconds(std::chrono::hours(24)));
 }
 
 }  // namespace firegate

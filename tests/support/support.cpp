@@ -105,8 +105,15 @@ child::child(std::vector<std::string> argv, std::filesystem::path log, bool stdi
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
+  // The test's own variables replace inherited ones of the same name (getenv finds the first), and
+  // systemd's are never inherited: a test run by a service manager must not notify it.
+  const auto name_of = [](std::string_view e) { return e.substr(0, e.find('=')); };
+  std::vector<std::string_view> replaced{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"};
+  for (const auto& e : env) replaced.push_back(name_of(e));
   std::vector<char*> envp;
-  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::find(replaced.begin(), replaced.end(), name_of(*e)) == replaced.end()) envp.push_back(*e);
+  }
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   int pipe_fds[2] = {-1, -1};

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -426,11 +427,13 @@ TEST_CASE(
   temp_dir dir;
   broker mosquitto(dir);
   std::ofstream(dir / "fg.toml") << demo_config(dir, mosquitto.port());
-  notify_socket systemd("@firegate-test-notify-" + std::to_string(::getpid()));
+  // Abstract names are shared by everything on the host's network: the pid and a random part.
+  notify_socket systemd(fmt::format("@firegate-test-notify-{}-{}", ::getpid(), std::random_device{}()));
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log", false,
                {"NOTIFY_SOCKET=" + systemd.path()});
+  const bool ready = wait_until([&] { return systemd.count("READY=1\nSTATUS=devices=5") == 1; }, 10s);
   INFO(daemon.log_text());
-  REQUIRE(wait_until([&] { return systemd.count("READY=1\nSTATUS=devices=5") == 1; }, 10s));
+  REQUIRE(ready);
   CHECK(daemon.stop(SIGTERM) == 0);
   CHECK(systemd.count("STOPPING=1") == 1);
   CHECK(daemon.log_text().find("systemd notification not sent") == std::string::npos);

@@ -40,4 +40,7 @@ TEST_CASE("systemd watchdog: half of WATCHDOG_USEC, for this process only") {
   CHECK(interval_with("-5", nullptr) == std::nullopt);
   CHECK(interval_with("12ms", nullptr) == std::nullopt);
   CHECK(interval_with("", nullptr) == std::nullopt);
+  CHECK(interval_with("18446744073709551615", nullptr) == std::nullopt);  // infinity: no watchdog
+  CHECK(interval_with("400000", (self + "abc").c_str()) == std::nullopt);
+  CHECK(interval_with("9000000000000000", nullptr) == std::chrono::hours(24));  // bounded
 }
