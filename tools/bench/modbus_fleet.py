@@ -59,6 +59,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
+def kernel_seconds(pid):
+    """The part of cpu_seconds spent in the kernel on the process's behalf (stime)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[12]) / CLK_TCK
+
+
 def memory_kib(pid):
     out = {}
     with open(f"/proc/{pid}/status") as f:
@@ -188,7 +194,10 @@ def disk_use(db):
         return table_bytes or 0, used * page_size
 
 
-def gateway_config(work, broker_port, ports, per_port, alarm_ms, poll_ms, profile="SD-1", profiles=None):
+def gateway_config(work, broker_port, ports, per_port, alarm_ms, poll_ms, profile="SD-1", profiles=None,
+                   report_percent=None):
+    """REPORT_PERCENT: every device's points sent on a change of more than that percent (at most every
+    10 s, every value hourly) instead of the profile's report strategy."""
     lines = site_lines(work, broker_port, profiles or f"{ROOT}/config/profiles") + ['telemetry = true']
     for i, port in enumerate(ports):
         lines += ['[[buses]]', f'name = "tcp-{i}"', 'driver = "modbus_tcp"', 'host = "127.0.0.1"',
@@ -197,6 +206,9 @@ def gateway_config(work, broker_port, ports, per_port, alarm_ms, poll_ms, profil
         for unit in range(1, per_port + 1):
             lines += ['[[devices]]', f'name = "dev-{i}-{unit}"', f'bus = "tcp-{i}"', f'profile = "{profile}"',
                       f'unit_id = {unit}', f'location = "bench {i}/{unit}"']
+            if report_percent is not None:
+                lines += ['[devices.report."*"]', 'on = "change"', f'deadband_percent = {report_percent}',
+                          'at_most_every_s = 10', 'at_least_every_s = 3600']
     return write_config(work, lines)
 
 
@@ -225,9 +237,20 @@ def sim_times(log):
                      lambda m: (int(m.group(2) or 0), int(m.group(3))))
 
 
+# What one poll of a whole device asks, for --floor: (function, registers from address 0).
+FLOOR_REQUESTS = {"SD-1": (4, 4), "PM-10": (3, 10)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--devices", type=int, default=100)
+    ap.add_argument("--report-percent", type=float,
+                    help="send each point on a change beyond this percent (at most every 10 s, hourly keep-alive) "
+                         "instead of the profile's report strategy (PM-10 has none: every poll)")
+    ap.add_argument("--floor", action="store_true",
+                    help="poll the devices with tools/bench/modbus_floor instead of firegated: the floor a poll")
+    ap.add_argument("--floor-tick-ms", type=int, default=0,
+                    help="--floor: wake every N ms for every answer and request (0: a wake-up for each)")
     ap.add_argument("--per-port", type=int, default=1, help="units per simulated port (1: one device a port)")
     ap.add_argument("--profile", default="SD-1", help="the devices' profile (PM-10: ten holding registers)")
     ap.add_argument("--alarm-ms", type=int, default=1000)
@@ -260,11 +283,21 @@ def main():
                     stdin=subprocess.PIPE, text=True)
         wait_for(lambda: os.path.exists(f"{work}/ports"), 30, "firegate-sim")
         ports = [int(p) for p in open(f"{work}/ports").read().split()]
+        if args.floor:
+            # The same devices asked by tools/bench/modbus_floor (no firegated): the floor a poll.
+            fc, count = FLOOR_REQUESTS[args.profile]
+            floor = subprocess.run([f"{args.build}/tools/modbus_floor", f"{work}/ports", str(fc), str(count),
+                                    str(args.poll_ms), str(round(args.warmup)), str(round(args.seconds)),
+                                    str(args.floor_tick_ms)],
+                                   capture_output=True, text=True, check=True)
+            result = json.loads(floor.stdout)
+            print(json.dumps(dict(profile=args.profile, tick_ms=args.floor_tick_ms, **result)))
+            return
 
         sub = start(["/usr/bin/mosquitto_sub", "-p", str(broker_port), "-t", "firegate/+/+/alarm", "-q", "1",
                      "-F", "%U %p"], "alarms.txt")
         config = gateway_config(work, broker_port, ports, args.per_port, args.alarm_ms, args.poll_ms, args.profile,
-                                profiles)
+                                profiles, args.report_percent)
         daemon = start([f"{args.build}/daemon/firegated", "-c", config], "firegated.log")
         def started():
             if daemon.poll() is not None:
@@ -274,11 +307,11 @@ def main():
 
         time.sleep(args.warmup)
         t0 = time.time()
-        cpu0, sim0 = cpu_seconds(daemon.pid), cpu_seconds(sim.pid)
+        cpu0, sim0, kernel0 = cpu_seconds(daemon.pid), cpu_seconds(sim.pid), kernel_seconds(daemon.pid)
         broker0, written0 = cpu_seconds(broker.pid), io_written(daemon.pid)
         time.sleep(args.seconds)
         t1 = time.time()
-        cpu1, sim1 = cpu_seconds(daemon.pid), cpu_seconds(sim.pid)
+        cpu1, sim1, kernel1 = cpu_seconds(daemon.pid), cpu_seconds(sim.pid), kernel_seconds(daemon.pid)
         broker1, written1 = cpu_seconds(broker.pid), io_written(daemon.pid)
         mem = memory_kib(daemon.pid)
 
@@ -341,6 +374,8 @@ def main():
             "requests_per_device_per_s": round(requests_per_s / args.devices, 2),
             "firegated_cpu_percent": round(100 * (cpu1 - cpu0) / window, 2),
             "firegated_cpu_us_per_poll": round(1e6 * (cpu1 - cpu0) / polls, 1) if polls else None,
+            # Of it, the kernel's time for the process (its sockets, system calls, page faults).
+            "firegated_kernel_us_per_poll": round(1e6 * (kernel1 - kernel0) / polls, 1) if polls else None,
             "firegated_rss_mib": round(mem["VmRSS"] / 1024, 1), "firegated_peak_rss_mib": round(mem["VmHWM"] / 1024, 1),
             "firegated_pss_mib": round(mem["Pss"] / 1024, 1),
             "firegated_private_dirty_mib": round(mem["Private_Dirty"] / 1024, 1),
