@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -30,18 +32,25 @@ constexpr timeval must_arrive_wait{1, 0};
 /// independently; libsystemd, linked for it alone, cost about 1 MiB of resident memory with the
 /// compression and crypto libraries it pulls in. Nothing is sent when $NOTIFY_SOCKET is unset (not
 /// run by systemd). The kernel gives the receiver our credentials, which systemd's NotifyAccess=
-/// checks. A failure is logged once, never thrown: the service runs on either way.
+/// checks. A failure is logged (at most hourly), never thrown: the service runs on either way.
 void notify_systemd(std::string_view state, bool must_arrive = false) {
   const char* where = std::getenv("NOTIFY_SOCKET");
   if (where == nullptr || where[0] == '\0') return;
-  static std::atomic<bool> complained{false};
+  // Logged at most once an hour, with the failures since the last line: a ping dropped while
+  // systemd is busy says so once, and a socket gone for good is not a line every watchdog tick.
+  static std::atomic<std::int64_t> last_logged{std::numeric_limits<std::int64_t>::min()};
+  static std::atomic<std::uint64_t> failures{0};
   const auto complain = [where](const char* what) {
-    if (!complained.exchange(true)) {
-      spdlog::warn(
-          "systemd notification not sent socket={} error=\"{}\" action=\"check NOTIFY_SOCKET "
-          "(systemd sets it for Type=notify); systemd may count the service as not started\"",
-          where, what);
-    }
+    const auto n = failures.fetch_add(1) + 1;
+    const auto now = std::chrono::steady_clock::now().time_since_epoch() / std::chrono::seconds(1);
+    auto last = last_logged.load();
+    if (last != std::numeric_limits<std::int64_t>::min() && now - last < 3600) return;
+    if (!last_logged.compare_exchange_strong(last, now)) return;
+    failures.store(0);
+    spdlog::warn(
+        "systemd notification not sent socket={} error=\"{}\" failures={} action=\"check NOTIFY_SOCKET "
+        "(systemd sets it for Type=notify); systemd may count the service as not started\"",
+        where, what, n);
   };
   const std::string_view address(where);
   sockaddr_un to{};

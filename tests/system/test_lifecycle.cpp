@@ -439,7 +439,9 @@ TEST_CASE(
   CHECK(daemon.log_text().find("systemd notification not sent") == std::string::npos);
 }
 
-TEST_CASE("systemd contract: a NOTIFY_SOCKET that names no socket is logged once, and the daemon runs") {
+TEST_CASE(
+    "systemd contract: a NOTIFY_SOCKET that names no socket is logged once an hour at most, and the daemon "
+    "runs") {
   temp_dir dir;
   broker mosquitto(dir);
   std::ofstream(dir / "fg.toml") << demo_config(dir, mosquitto.port());
