@@ -246,10 +246,7 @@ void broker::start(const temp_dir& dir, const std::string& text) {
   // The log is appended to: a broker started again on the same directory counts its own line.
   const auto log = dir / "mosquitto.log";
   const auto runs = [&log] {
-    const auto t = std::filesystem::exists(log) ? read_text(log) : std::string();
-    std::size_t n = 0;
-    for (auto at = t.find(" running\n"); at != std::string::npos; at = t.find(" running\n", at + 1)) ++n;
-    return n;
+    return count_of(std::filesystem::exists(log) ? read_text(log) : std::string(), " running\n");
   };
   const auto runs_before = runs();
   process_ =
@@ -556,6 +553,22 @@ std::optional<nlohmann::json> reply_to(mqtt_probe& platform, const std::string& 
       },
       10s);
   return m ? std::optional(nlohmann::json::parse(m->payload)) : std::nullopt;
+}
+
+std::size_t count_of(std::string_view text, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+std::string demo_config(const temp_dir& dir, std::uint16_t broker_port) {
+  auto text = read_text(source_dir() + "/config/demo/firegate.toml");
+  text = std::regex_replace(text, std::regex("/tmp/firegate-demo/firegate.db"), (dir / "fg.db").string());
+  text = std::regex_replace(text, std::regex("/tmp/firegate-demo/control.sock"),
+                            (dir / "control.sock").string());
+  text =
+      std::regex_replace(text, std::regex("\"\\.\\./profiles\""), "\"" + source_dir() + "/config/profiles\"");
+  return std::regex_replace(text, std::regex("port = 18830"), "port = " + std::to_string(broker_port));
 }
 
 std::string read_text(const std::filesystem::path& p) {

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -12,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <mqtt/token.h>
@@ -242,6 +245,13 @@ const nlohmann::json* find_by(const nlohmann::json& array, const std::string& ke
 
 /// The whole of a text file ("" when it cannot be read).
 std::string read_text(const std::filesystem::path& p);
+
+/// How many times `needle` occurs in `text` (overlapping ones each counted).
+std::size_t count_of(std::string_view text, std::string_view needle);
+
+/// The demo's configuration (config/demo/firegate.toml) with the test's storage and control socket
+/// in `dir`, the source tree's profiles and the broker's port.
+std::string demo_config(const temp_dir& dir, std::uint16_t broker_port);
 
 /// Runs mbpoll, a Modbus master independent of firegate, once against 127.0.0.1:port: a read of
 /// `count` values of `table` (mbpoll's -t: "0" coils, "1" discrete inputs, "3" input registers, "4"

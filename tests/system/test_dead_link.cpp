@@ -51,12 +51,7 @@ TEST_CASE(
   CHECK(took >= 2s);
   CHECK(log.find("uplink no acknowledgement") != std::string::npos);
   CHECK(log.find("action=reconnect") != std::string::npos);
-  std::size_t connects = 0;
-  for (auto at = log.find("uplink connected"); at != std::string::npos;
-       at = log.find("uplink connected", at + 1)) {
-    ++connects;
-  }
-  CHECK(connects >= 2);
+  CHECK(count_of(log, "uplink connected") >= 2);
 }
 
 TEST_CASE(

@@ -181,11 +181,7 @@ TEST_CASE("mqtt ingest: each shipped profile over TLS raises its alarms and trac
         },
         10s));
     const auto log = daemon.log_text();
-    std::size_t lines = 0;
-    for (auto at = log.find("mqtt message from an unknown device"); at != std::string::npos;
-         at = log.find("mqtt message from an unknown device", at + 1))
-      ++lines;
-    CHECK(lines == 32);
+    CHECK(count_of(log, "mqtt message from an unknown device") == 32);
     CHECK(log.find("mqtt messages from unknown devices bus=wireless") != std::string::npos);
   }
 

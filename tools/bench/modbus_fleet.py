@@ -53,16 +53,15 @@ def wait_for(condition, timeout, what):
     raise SystemExit(f"bench: timed out waiting for {what}")
 
 
-def cpu_seconds(pid):
+def cpu_and_kernel_seconds(pid):
+    """The process's CPU time (utime + stime) and, of it, the kernel's on its behalf (stime), read at once."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
-def kernel_seconds(pid):
-    """The part of cpu_seconds spent in the kernel on the process's behalf (stime)."""
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[12]) / CLK_TCK
+def cpu_seconds(pid):
+    return cpu_and_kernel_seconds(pid)[0]
 
 
 def memory_kib(pid):
@@ -307,11 +306,11 @@ def main():
 
         time.sleep(args.warmup)
         t0 = time.time()
-        cpu0, sim0, kernel0 = cpu_seconds(daemon.pid), cpu_seconds(sim.pid), kernel_seconds(daemon.pid)
+        (cpu0, kernel0), sim0 = cpu_and_kernel_seconds(daemon.pid), cpu_seconds(sim.pid)
         broker0, written0 = cpu_seconds(broker.pid), io_written(daemon.pid)
         time.sleep(args.seconds)
         t1 = time.time()
-        cpu1, sim1, kernel1 = cpu_seconds(daemon.pid), cpu_seconds(sim.pid), kernel_seconds(daemon.pid)
+        (cpu1, kernel1), sim1 = cpu_and_kernel_seconds(daemon.pid), cpu_seconds(sim.pid)
         broker1, written1 = cpu_seconds(broker.pid), io_written(daemon.pid)
         mem = memory_kib(daemon.pid)
 
