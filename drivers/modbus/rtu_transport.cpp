@@ -94,7 +94,14 @@ asio::awaitable<std::error_code> rtu_transport::open() {
 
 std::error_code rtu_transport::fail(std::error_code ec) {
   deadline_.disarm();
-  // Resynchronise: whatever else arrives belongs to this failed exchange.
+  // The line itself failed (a USB adapter unplugged: its tty hung up, every read and write EIO from
+  // now on, and the adapter plugged back in is a new tty behind the same name): closed, so the bus
+  // opens the device again, by its name, until it is back.
+  if (ec.category() != modbus_category()) {
+    close();
+    return ec;
+  }
+  // A timeout or a bad frame: resynchronise, whatever else arrives belongs to this failed exchange.
   flush_input();
   line_quiet_since_ = std::chrono::steady_clock::now();
   return ec;

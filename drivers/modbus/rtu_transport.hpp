@@ -1,7 +1,8 @@
 #pragma once
 // Modbus RTU on a serial line (MODBUS over Serial Line V1.02): address + PDU + CRC-16, frames
 // separated by 3.5 characters of silence, one request at a time. After a timeout or a bad frame the
-// line is resynchronised by cancelling and flushing input; the port stays open.
+// line is resynchronised by cancelling and flushing input; the port stays open. After an error of
+// the port itself (an unplugged adapter) it is closed, and the bus opens it again.
 
 #include "deadline.hpp"
 #include "transport.hpp"

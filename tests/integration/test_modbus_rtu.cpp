@@ -1,7 +1,7 @@
 // Proves Modbus RTU end to end on a virtual serial line (a socat pty pair): firegate's driver reads
 // SD-1 registers from libmodbus's RTU server, a dead unit on the same line delays its live neighbour
-// by no more than its own timeout, and a corrupted CRC is reported as such and takes the device
-// offline.
+// by no more than its own timeout, a corrupted CRC is reported as such and takes the device
+// offline, and a line unplugged and plugged back in is opened again.
 
 #include "driver_harness.hpp"
 #include "libmodbus_server.hpp"
@@ -60,6 +60,7 @@ class rtu_responder {
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, 20) <= 0) continue;
       const auto n = ::read(fd_, buf, sizeof buf);
+      if (n < 0 && errno == EIO) return;  // the line hung up (unplugged)
       if (n <= 0) continue;
       pending.insert(pending.end(), buf, buf + n);
       while (pending.size() >= 8) {  // fc 04 requests are 8 bytes
@@ -222,4 +223,42 @@ TEST_CASE("RTU: an offline unit is retried with capped backoff, not every cycle"
   // Unit 1 is read every 100 ms cycle except where a retry costs 100 ms.
   CHECK(live_reads >= 18);
   CHECK(sink.statuses.size() == 1);  // still one offline event, no flapping
+}
+
+TEST_CASE("RTU: a serial adapter unplugged and plugged back in is opened again") {
+  // A technician knocks the USB adapter out and plugs it back: its tty hangs up for good (every read
+  // and write EIO) and comes back as a new one behind the same name. The bus must let the dead one
+  // go and open the name again, or the line stays offline until someone restarts the daemon.
+  test::temp_dir dir;
+  test::pty_pair line(dir);
+  auto field = std::make_unique<rtu_responder>(
+      line.b(), std::map<std::uint8_t, std::vector<std::uint16_t>>{{1, {0, 2, 215, 2400}}}, false);
+  boost::asio::io_context io;
+  recording_sink sink;
+  auto driver = create_driver(io.get_executor(), rtu_bus(line.a(), {1}), sink);
+  driver->start();
+  REQUIRE(run_until(
+      io, [&] { return !sink.readings.empty(); }, 10s));
+
+  line.unplug();
+  field.reset();
+  REQUIRE(run_until(
+      io, [&] { return !sink.statuses.empty(); }, 10s));
+  CHECK_FALSE(sink.statuses.back().online);
+  // Unplugged for a while: the name is gone, the bus keeps trying it (backing off).
+  io.run_for(1s);
+  CHECK(sink.statuses.size() == 1);
+
+  line.plug();
+  field = std::make_unique<rtu_responder>(
+      line.b(), std::map<std::uint8_t, std::vector<std::uint16_t>>{{1, {0, 2, 215, 2400}}}, false);
+  const auto readings_before = sink.readings.size();
+  const bool back = run_until(
+      io, [&] { return sink.readings.size() > readings_before && sink.statuses.back().online; }, 15s);
+  driver->stop();
+  io.run_for(50ms);
+  INFO("statuses: " << sink.statuses.size()
+                    << ", requests seen by the new line's unit 1: " << field->requests_for(1));
+  REQUIRE(back);
+  CHECK(sink.statuses.size() == 2);  // offline once, online once
 }

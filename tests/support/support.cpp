@@ -325,11 +325,23 @@ simulator::simulator(const temp_dir& dir, std::vector<std::string> args) {
   port_ = static_cast<std::uint16_t>(port);
 }
 
-pty_pair::pty_pair(const temp_dir& dir) : a_(dir / "tty-a"), b_(dir / "tty-b") {
+pty_pair::pty_pair(const temp_dir& dir) : a_(dir / "tty-a"), b_(dir / "tty-b"), log_(dir / "socat.log") {
+  plug();
+}
+
+void pty_pair::unplug() {
+  if (socat_) socat_->stop(SIGKILL);
+  socat_.reset();
+  std::error_code ignored;
+  std::filesystem::remove(a_, ignored);  // a killed socat leaves its links behind
+  std::filesystem::remove(b_, ignored);
+}
+
+void pty_pair::plug() {
   socat_ =
       std::make_unique<child>(std::vector<std::string>{"/usr/bin/socat", "pty,raw,echo=0,link=" + a_.string(),
                                                        "pty,raw,echo=0,link=" + b_.string()},
-                              dir / "socat.log");
+                              log_);
   if (!wait_until([this] { return std::filesystem::exists(a_) && std::filesystem::exists(b_); }, 10s)) {
     throw std::runtime_error("socat did not create the pty pair: " + socat_->log_text());
   }

@@ -100,9 +100,15 @@ class pty_pair {
   explicit pty_pair(const temp_dir& dir);
   std::string a() const { return a_.string(); }
   std::string b() const { return b_.string(); }
+  /// The cable pulled, as a USB adapter unplugged: socat killed, both terminals hung up (every read
+  /// and write on them fails with EIO) and their names gone.
+  void unplug();
+  /// Plugged back in: new terminals behind the same names.
+  void plug();
 
  private:
   std::filesystem::path a_, b_;
+  std::filesystem::path log_;
   std::unique_ptr<child> socat_;
 };
 
