@@ -30,6 +30,8 @@ struct parse_context {
   config_errors& errors;       ///< for errors in files the driver reads itself (profiles)
   /// Drivers' scratch for this load, such as a profile library shared by every bus of a driver.
   std::map<std::string, std::shared_ptr<const void>, std::less<>> cache;
+  /// What only one bus may use (a serial line), by the name of the bus that claimed it first.
+  std::map<std::string, std::string, std::less<>> claimed;
 };
 
 /// One driver's profile folders ("modbus", "mqtt"), the site's first.

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <filesystem>
 #include <map>
 
 namespace firegate::modbus {
@@ -162,6 +163,20 @@ std::shared_ptr<const config::driver_settings> parse_rtu(config::config_node& bu
   s->line.device =
       bus.get_string("device", config::presence::required, "give the serial device, such as \"/dev/ttyUSB0\"")
           .value_or("");
+  if (!s->line.device.empty()) {
+    // A line has one master. A second bus on it would be refused the line's lock at every try and
+    // its devices never read; and /dev/serial/by-id/… may name the same adapter as /dev/ttyUSB0.
+    std::error_code missing;
+    const auto real = std::filesystem::canonical(s->line.device, missing);
+    const auto name = bus.get_string_or("name", "");
+    if (auto [it, fresh] =
+            context.claimed.emplace("serial:" + (missing ? s->line.device : real.string()), name);
+        !fresh) {
+      bus.error("device", fmt::format("{} is also the line of bus \"{}\"; a line has one master: put the "
+                                      "devices of both under one [[buses]] entry",
+                                      s->line.device, it->second));
+    }
+  }
   if (auto baud = bus.get_integer("baud", 300, 921600, 9600)) {
     static constexpr std::int64_t standard[] = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200};
     if (std::find(std::begin(standard), std::end(standard), *baud) == std::end(standard)) {

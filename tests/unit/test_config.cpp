@@ -252,6 +252,35 @@ TEST_CASE("serial line settings are checked") {
   CHECK(bits.errors.items()[0].message == "3 is outside 1–2");
 }
 
+TEST_CASE("two buses on one serial line are refused - by name or through a link to the same device") {
+  const std::string second = "[[buses]]\nname = \"rs485-2\"\ndriver = \"modbus_rtu\"\ndevice = \"{}\"\n\n";
+  const std::string wireless = "[[buses]]\nname = \"wireless\"";
+  auto same = load(edited(wireless, fmt::format(fmt::runtime(second), "/dev/ttyUSB0") + wireless));
+  REQUIRE(same.errors.size() == 1);
+  CHECK(same.errors.items()[0].path == "buses[2].device");
+  CHECK(same.errors.items()[0].message ==
+        "/dev/ttyUSB0 is also the line of bus \"rs485-1\"; a line has one master: put the devices of both "
+        "under one [[buses]] entry");
+
+  // /dev/serial/by-id/usb-… is a link to /dev/ttyUSB0: the same adapter under another name.
+  test::temp_dir dir;
+  std::ofstream(dir / "ttyUSB7").put('\n');
+  std::filesystem::create_symlink(dir / "ttyUSB7", dir / "usb-FTDI_FT232R-if00-port0");
+  auto text = edited("device = \"/dev/ttyUSB0\"", "device = \"" + (dir / "ttyUSB7").string() + "\"");
+  const auto at = text.find(wireless);
+  REQUIRE(at != std::string::npos);
+  text.insert(at, fmt::format(fmt::runtime(second), (dir / "usb-FTDI_FT232R-if00-port0").string()));
+  auto linked = load(text);
+  REQUIRE(linked.errors.size() == 1);
+  CHECK(linked.errors.items()[0].message.find(
+            "usb-FTDI_FT232R-if00-port0 is also the line of bus \"rs485-1\"") != std::string::npos);
+
+  // Two different lines are two buses.
+  auto other = load(edited(wireless, fmt::format(fmt::runtime(second), "/dev/ttyUSB1") + wireless));
+  INFO(other.error_text());
+  CHECK(other.errors.empty());
+}
+
 TEST_CASE("suggestions: close typos only") {
   using firegate::config::closest;
   using firegate::config::edit_distance;
