@@ -409,7 +409,7 @@ gateway_file parse_file(const toml::table& root, const std::string& /*file*/, co
   }
   f.profiles_dir = (base / profiles).lexically_normal().string();
   if (!shipped.empty()) f.shipped_profiles_dir = (base / shipped).lexically_normal().string();
-  parse_context context{profile_dirs_of(f), base, errors, {}, {}};
+  parse_context context{profile_dirs_of(f), base, errors, {}, {}, {}};
   if (auto n = top.get_table("gateway", presence::required)) f.gateway = parse_gateway(*n);
   if (auto n = top.get_table("site", presence::required)) f.site = parse_site(*n);
   if (auto n = top.get_table("storage", presence::required)) f.storage = parse_storage(*n);
@@ -511,6 +511,7 @@ gateway_file parse_file(const toml::table& root, const std::string& /*file*/, co
       }
     }
     if (auto p = parsers.find(bus.driver); p != parsers.end()) {
+      context.bus = bus.name;
       bus.settings = p->second(node, devices, context);
       for (auto i : indices) handed_to_driver[i] = true;
     }

@@ -32,6 +32,7 @@ struct parse_context {
   std::map<std::string, std::shared_ptr<const void>, std::less<>> cache;
   /// What only one bus may use (a serial line), by the name of the bus that claimed it first.
   std::map<std::string, std::string, std::less<>> claimed;
+  std::string bus;  ///< the name of the bus being parsed, as read
 };
 
 /// One driver's profile folders ("modbus", "mqtt"), the site's first.

@@ -199,12 +199,31 @@ awaitable<bool> bus::reopen(std::chrono::milliseconds backoff) {
       open_failure_logged_ = true;
     }
     link_up_ = false;
+    const auto now = steady::now();
+    if (!open_failed_) open_failing_since_ = now;
     open_failed_ = true;
-    for (auto& d : devices_) record_failure(d, ec);
+    for (auto& d : devices_) {
+      // Tries to open back off to 10 s apart, so offline_after of them could take minutes: a line
+      // that cannot be opened for pending_limit() takes its devices offline whatever the count, and
+      // its fault is told within GB 50116's 100 s.
+      if (!d.offline() && now - open_failing_since_ >= pending_limit()) {
+        d.counters.consecutive_failures =
+            std::max(d.counters.consecutive_failures, settings_->offline_after - 1);
+      }
+      record_failure(d, ec);
+    }
     co_return false;
   }
   // A reopen after a timeout is routine resynchronisation; only a link that was down is news.
   if (!link_up_) spdlog::info("modbus connected bus={} addr={}", name_, transport_->endpoint());
+  if (open_failed_) {
+    // The line is back (an adapter plugged in again, a gateway up): its devices are asked now, not
+    // after the back-off their failed opens gave them, which may be offline_retry_max.
+    const auto now = steady::now();
+    for (auto& d : devices_) {
+      if (d.offline()) d.schedule.retry_now(now);
+    }
+  }
   link_up_ = true;
   open_failed_ = false;
   open_failure_logged_ = false;

@@ -164,11 +164,12 @@ class bus final : public std::enable_shared_from_this<bus> {
   std::vector<pending_raw> raws_;
   std::uint64_t late_polls_{0};
   steady::time_point last_late_warning_{};
-  bool link_up_{false};              ///< opened at least once since the last open failure
-  bool open_failed_{false};          ///< the last open of the transport failed
-  bool bus_down_{false};             ///< a bus_offline has been told and not yet ended
-  bool bus_known_{false};            ///< something on the bus has answered since the start
-  bool open_failure_logged_{false};  ///< one warning per outage, not one per retry
+  bool link_up_{false};                      ///< opened at least once since the last open failure
+  bool open_failed_{false};                  ///< the last open of the transport failed
+  steady::time_point open_failing_since_{};  ///< the first of the failed opens in a row
+  bool bus_down_{false};                     ///< a bus_offline has been told and not yet ended
+  bool bus_known_{false};                    ///< something on the bus has answered since the start
+  bool open_failure_logged_{false};          ///< one warning per outage, not one per retry
   bool stopped_{false};
 };
 

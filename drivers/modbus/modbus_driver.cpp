@@ -145,6 +145,15 @@ std::shared_ptr<const config::driver_settings> parse_tcp(config::config_node& bu
         "max_in_flight",
         "RTU frames carry no transaction id, so only one request can be outstanding; remove it or use 1");
   }
+  if (s->framing == tcp_framing::rtu && !s->host.empty()) {
+    // A serial device server's port is its RS-485 line: one master, as a serial line.
+    const auto where = fmt::format("{}:{}", s->host, s->port);
+    if (auto [it, fresh] = context.claimed.emplace("rtu-over-tcp:" + where, context.bus); !fresh) {
+      bus.error("framing", fmt::format("{} is also the serial server line of bus \"{}\"; a line has one "
+                                       "master: put the devices of both under one [[buses]] entry",
+                                       where, it->second));
+    }
+  }
   if (s->framing == tcp_framing::rtu) {
     parse_turnaround(*s, bus);
   } else if (bus.contains("broadcast_turnaround_ms")) {
@@ -165,16 +174,17 @@ std::shared_ptr<const config::driver_settings> parse_rtu(config::config_node& bu
           .value_or("");
   if (!s->line.device.empty()) {
     // A line has one master. A second bus on it would be refused the line's lock at every try and
-    // its devices never read; and /dev/serial/by-id/… may name the same adapter as /dev/ttyUSB0.
+    // its devices never read; and /dev/serial/by-id/… may name the same adapter as /dev/ttyUSB0
+    // (known only while it is plugged in: a missing device is compared by its name).
     std::error_code missing;
-    const auto real = std::filesystem::canonical(s->line.device, missing);
-    const auto name = bus.get_string_or("name", "");
-    if (auto [it, fresh] =
-            context.claimed.emplace("serial:" + (missing ? s->line.device : real.string()), name);
-        !fresh) {
-      bus.error("device", fmt::format("{} is also the line of bus \"{}\"; a line has one master: put the "
-                                      "devices of both under one [[buses]] entry",
-                                      s->line.device, it->second));
+    const std::filesystem::path written(s->line.device);
+    const auto real = std::filesystem::canonical(written, missing);
+    const auto line = missing ? written.lexically_normal() : real;
+    if (auto [it, fresh] = context.claimed.emplace("serial:" + line.string(), context.bus); !fresh) {
+      bus.error("device",
+                fmt::format("{}{} is also the line of bus \"{}\"; a line has one master: put the "
+                            "devices of both under one [[buses]] entry",
+                            s->line.device, line == written ? "" : " (" + line.string() + ")", it->second));
     }
   }
   if (auto baud = bus.get_integer("baud", 300, 921600, 9600)) {

@@ -60,8 +60,8 @@ class rtu_responder {
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, 20) <= 0) continue;
       const auto n = ::read(fd_, buf, sizeof buf);
-      if (n < 0 && errno == EIO) return;  // the line hung up (unplugged)
-      if (n <= 0) continue;
+      if (n <= 0 && (n == 0 || errno == EIO)) return;  // the line hung up (unplugged)
+      if (n < 0) continue;
       pending.insert(pending.end(), buf, buf + n);
       while (pending.size() >= 8) {  // fc 04 requests are 8 bytes
         std::vector<std::uint8_t> frame(pending.begin(), pending.begin() + 8);
@@ -225,17 +225,24 @@ TEST_CASE("RTU: an offline unit is retried with capped backoff, not every cycle"
   CHECK(sink.statuses.size() == 1);  // still one offline event, no flapping
 }
 
-TEST_CASE("RTU: a serial adapter unplugged and plugged back in is opened again") {
+TEST_CASE("RTU: a serial adapter unplugged and plugged back in is opened again - its devices read at once") {
   // A technician knocks the USB adapter out and plugs it back: its tty hangs up for good (every read
   // and write EIO) and comes back as a new one behind the same name. The bus must let the dead one
-  // go and open the name again, or the line stays offline until someone restarts the daemon.
+  // go and open the name again, or the line stays offline until someone restarts the daemon; and
+  // once it opens, its devices are read at once, not after the back-off their failed tries built up
+  // (up to offline_retry_max, here a minute).
   test::temp_dir dir;
   test::pty_pair line(dir);
-  auto field = std::make_unique<rtu_responder>(
-      line.b(), std::map<std::uint8_t, std::vector<std::uint16_t>>{{1, {0, 2, 215, 2400}}}, false);
+  const std::map<std::uint8_t, std::vector<std::uint16_t>> units{{1, {0, 2, 215, 2400}}};
+  auto field = std::make_unique<rtu_responder>(line.b(), units, false);
   boost::asio::io_context io;
   recording_sink sink;
-  auto driver = create_driver(io.get_executor(), rtu_bus(line.a(), {1}), sink);
+  auto bus = rtu_bus(line.a(), {1});
+  auto settings = std::make_shared<modbus::modbus_rtu_settings>(
+      *std::static_pointer_cast<const modbus::modbus_rtu_settings>(bus.settings));
+  settings->offline_retry_max = 60s;
+  bus.settings = settings;
+  auto driver = create_driver(io.get_executor(), bus, sink);
   driver->start();
   REQUIRE(run_until(
       io, [&] { return !sink.readings.empty(); }, 10s));
@@ -245,20 +252,59 @@ TEST_CASE("RTU: a serial adapter unplugged and plugged back in is opened again")
   REQUIRE(run_until(
       io, [&] { return !sink.statuses.empty(); }, 10s));
   CHECK_FALSE(sink.statuses.back().online);
-  // Unplugged for a while: the name is gone, the bus keeps trying it (backing off).
-  io.run_for(1s);
+  // Unplugged for 10 s: the name is gone, the bus keeps trying it (its tries 8 s apart by now, the
+  // device's own retry 16 s).
+  io.run_for(10s);
   CHECK(sink.statuses.size() == 1);
 
   line.plug();
-  field = std::make_unique<rtu_responder>(
-      line.b(), std::map<std::uint8_t, std::vector<std::uint16_t>>{{1, {0, 2, 215, 2400}}}, false);
+  field = std::make_unique<rtu_responder>(line.b(), units, false);
+  const auto plugged = std::chrono::steady_clock::now();
   const auto readings_before = sink.readings.size();
   const bool back = run_until(
-      io, [&] { return sink.readings.size() > readings_before && sink.statuses.back().online; }, 15s);
+      io, [&] { return sink.readings.size() > readings_before && sink.statuses.back().online; }, 30s);
+  const auto took = std::chrono::steady_clock::now() - plugged;
   driver->stop();
   io.run_for(50ms);
   INFO("statuses: " << sink.statuses.size()
-                    << ", requests seen by the new line's unit 1: " << field->requests_for(1));
+                    << ", requests seen by the new line's unit 1: " << field->requests_for(1)
+                    << ", read again " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                    << " ms after the plug");
   REQUIRE(back);
   CHECK(sink.statuses.size() == 2);  // offline once, online once
+  // The bus's next try to open comes within 8 s of the plug; the device's own back-off would have
+  // waited about 8 s more.
+  CHECK(took < 10s);
+}
+
+TEST_CASE("RTU: a line that cannot be opened is told offline in bounded time - whatever offline_after is") {
+  // Tries to open a missing line back off to 10 s apart: counting offline_after = 20 of them would
+  // take about two and a half minutes. The line's fault must be told within GB 50116's 100 s; here
+  // pending_limit() is its 10 s floor (one device, 200 ms timeout), so within about 16 s.
+  test::temp_dir dir;
+  test::pty_pair line(dir);
+  rtu_responder field(line.b(), {{1, {0, 2, 215, 2400}}}, false);
+  boost::asio::io_context io;
+  recording_sink sink;
+  auto bus = rtu_bus(line.a(), {1});
+  auto settings = std::make_shared<modbus::modbus_rtu_settings>(
+      *std::static_pointer_cast<const modbus::modbus_rtu_settings>(bus.settings));
+  settings->offline_after = 20;
+  bus.settings = settings;
+  auto driver = create_driver(io.get_executor(), bus, sink);
+  driver->start();
+  REQUIRE(run_until(
+      io, [&] { return !sink.readings.empty(); }, 10s));
+  line.unplug();
+  const auto unplugged = std::chrono::steady_clock::now();
+  const bool told = run_until(
+      io, [&] { return !sink.statuses.empty(); }, 30s);
+  const auto took = std::chrono::steady_clock::now() - unplugged;
+  driver->stop();
+  io.run_for(50ms);
+  INFO("told offline " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                       << " ms after the unplug");
+  REQUIRE(told);
+  CHECK_FALSE(sink.statuses.front().online);
+  CHECK(took < 20s);
 }

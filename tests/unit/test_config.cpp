@@ -252,7 +252,7 @@ TEST_CASE("serial line settings are checked") {
   CHECK(bits.errors.items()[0].message == "3 is outside 1–2");
 }
 
-TEST_CASE("two buses on one serial line are refused - by name or through a link to the same device") {
+TEST_CASE("two buses on one serial line are refused - by name, through a link, or one serial server port") {
   const std::string second = "[[buses]]\nname = \"rs485-2\"\ndriver = \"modbus_rtu\"\ndevice = \"{}\"\n\n";
   const std::string wireless = "[[buses]]\nname = \"wireless\"";
   auto same = load(edited(wireless, fmt::format(fmt::runtime(second), "/dev/ttyUSB0") + wireless));
@@ -272,8 +272,20 @@ TEST_CASE("two buses on one serial line are refused - by name or through a link 
   text.insert(at, fmt::format(fmt::runtime(second), (dir / "usb-FTDI_FT232R-if00-port0").string()));
   auto linked = load(text);
   REQUIRE(linked.errors.size() == 1);
-  CHECK(linked.errors.items()[0].message.find(
-            "usb-FTDI_FT232R-if00-port0 is also the line of bus \"rs485-1\"") != std::string::npos);
+  CHECK(linked.errors.items()[0].message.find("usb-FTDI_FT232R-if00-port0 (" +
+                                              std::filesystem::canonical(dir / "ttyUSB7").string() +
+                                              ") is also the line of bus \"rs485-1\"") != std::string::npos);
+
+  // A serial device server's port (framing = "rtu") is a line too.
+  const std::string server =
+      "[[buses]]\nname = \"{}\"\ndriver = \"modbus_tcp\"\nhost = \"192.0.2.20\"\nport = 4001\nframing = "
+      "\"rtu\"\n\n";
+  auto servers = load(edited(wireless, fmt::format(fmt::runtime(server), "npy-1") +
+                                           fmt::format(fmt::runtime(server), "npy-2") + wireless));
+  REQUIRE(servers.errors.size() == 1);
+  CHECK(servers.errors.items()[0].path == "buses[3].framing");
+  CHECK(servers.errors.items()[0].message.find(
+            "192.0.2.20:4001 is also the serial server line of bus \"npy-1\"") == 0);
 
   // Two different lines are two buses.
   auto other = load(edited(wireless, fmt::format(fmt::runtime(second), "/dev/ttyUSB1") + wireless));
