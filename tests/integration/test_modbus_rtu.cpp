@@ -21,6 +21,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -96,12 +97,15 @@ std::shared_ptr<const modbus::device_profile> sd1() {
   return test::shipped_profile("SD-1");
 }
 
-config::bus_config rtu_bus(const std::string& device, std::vector<std::uint8_t> units) {
+/// A 9600-baud line of SD-1s at `units`, read every 100 ms, with `change` applied to its settings.
+config::bus_config rtu_bus(const std::string& device, std::vector<std::uint8_t> units,
+                           const std::function<void(modbus::modbus_rtu_settings&)>& change = {}) {
   auto s = std::make_shared<modbus::modbus_rtu_settings>();
   s->line = {device, 9600, 'N', 8, 1};
   s->timeout = 200ms;
   s->poll_interval = 100ms;
   s->offline_after = 2;
+  if (change) change(*s);
   for (auto u : units) s->devices.push_back({"smoke-" + std::to_string(u), u, sd1(), 100ms, 100ms, {}, {}});
   return {"rs485-1", "modbus_rtu", s};
 }
@@ -198,12 +202,10 @@ TEST_CASE("RTU: an offline unit is retried with capped backoff, not every cycle"
   rtu_responder field(line.b(), {{1, {0, 2, 215, 2400}}}, false);  // unit 2 is dead
   boost::asio::io_context io;
   recording_sink sink;
-  auto bus = rtu_bus(line.a(), {1, 2});
-  auto settings = std::make_shared<modbus::modbus_rtu_settings>(
-      *std::static_pointer_cast<const modbus::modbus_rtu_settings>(bus.settings));
-  settings->timeout = 100ms;
-  settings->offline_retry_max = 800ms;
-  bus.settings = settings;
+  auto bus = rtu_bus(line.a(), {1, 2}, [](modbus::modbus_rtu_settings& s) {
+    s.timeout = 100ms;
+    s.offline_retry_max = 800ms;
+  });
   auto driver = create_driver(io.get_executor(), bus, sink);
   driver->start();
   REQUIRE(run_until(
@@ -237,11 +239,7 @@ TEST_CASE("RTU: a serial adapter unplugged and plugged back in is opened again -
   auto field = std::make_unique<rtu_responder>(line.b(), units, false);
   boost::asio::io_context io;
   recording_sink sink;
-  auto bus = rtu_bus(line.a(), {1});
-  auto settings = std::make_shared<modbus::modbus_rtu_settings>(
-      *std::static_pointer_cast<const modbus::modbus_rtu_settings>(bus.settings));
-  settings->offline_retry_max = 60s;
-  bus.settings = settings;
+  auto bus = rtu_bus(line.a(), {1}, [](modbus::modbus_rtu_settings& s) { s.offline_retry_max = 60s; });
   auto driver = create_driver(io.get_executor(), bus, sink);
   driver->start();
   REQUIRE(run_until(
@@ -286,11 +284,7 @@ TEST_CASE("RTU: a line that cannot be opened is told offline in bounded time - w
   rtu_responder field(line.b(), {{1, {0, 2, 215, 2400}}}, false);
   boost::asio::io_context io;
   recording_sink sink;
-  auto bus = rtu_bus(line.a(), {1});
-  auto settings = std::make_shared<modbus::modbus_rtu_settings>(
-      *std::static_pointer_cast<const modbus::modbus_rtu_settings>(bus.settings));
-  settings->offline_after = 20;
-  bus.settings = settings;
+  auto bus = rtu_bus(line.a(), {1}, [](modbus::modbus_rtu_settings& s) { s.offline_after = 20; });
   auto driver = create_driver(io.get_executor(), bus, sink);
   driver->start();
   REQUIRE(run_until(
