@@ -132,12 +132,12 @@ awaitable<void> bus::run(worker& w) {
           continue;
         }
         opening_ = true;
-        const bool opened = co_await reopen(backoff);
+        const auto failed = co_await reopen(backoff);
         opening_ = false;
-        if (!opened) {
+        if (failed) {
           // A technician waiting on a closed line is told now, not after the next retry.
           fail_raws(std::make_error_code(std::errc::host_unreachable));
-          co_await back_off(w, backoff);
+          co_await back_off(w, open_wait(backoff));
           backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
           continue;
         }
@@ -188,9 +188,9 @@ awaitable<void> bus::run(worker& w) {
   }
 }
 
-awaitable<bool> bus::reopen(std::chrono::milliseconds backoff) {
+awaitable<std::error_code> bus::reopen(std::chrono::milliseconds backoff) {
   if (auto ec = co_await transport_->open(); ec) {
-    if (stopped_) co_return false;
+    if (stopped_) co_return ec;
     if (link_up_ || !open_failure_logged_) {
       spdlog::warn(
           "modbus open failed bus={} addr={} error=\"{}\" check=\"device or server present, address, "
@@ -204,30 +204,45 @@ awaitable<bool> bus::reopen(std::chrono::milliseconds backoff) {
     open_failed_ = true;
     for (auto& d : devices_) {
       // Tries to open back off to 10 s apart, so offline_after of them could take minutes: a line
-      // that cannot be opened for pending_limit() takes its devices offline whatever the count, and
-      // its fault is told within GB 50116's 100 s.
+      // that cannot be opened for pending_limit() (at most 90 s; open_wait puts a try there) takes
+      // its devices offline whatever the count, and its fault is told within GB 50116's 100 s.
       if (!d.offline() && now - open_failing_since_ >= pending_limit()) {
         d.counters.consecutive_failures =
             std::max(d.counters.consecutive_failures, settings_->offline_after - 1);
       }
       record_failure(d, ec);
     }
-    co_return false;
+    co_return ec;
   }
   // A reopen after a timeout is routine resynchronisation; only a link that was down is news.
   if (!link_up_) spdlog::info("modbus connected bus={} addr={}", name_, transport_->endpoint());
   if (open_failed_) {
-    // The line is back (an adapter plugged in again, a gateway up): its devices are asked now, not
-    // after the back-off their failed opens gave them, which may be offline_retry_max.
+    // The line is back (an adapter plugged in again, a gateway up): the devices that went down with
+    // it are asked now, not after the back-off its failed opens gave them (up to offline_retry_max).
+    // One offline on its own before keeps its back-off: a dead unit retried at once would cost the
+    // live ones its timeout at every reconnection.
+    using told = device_state::told;
     const auto now = steady::now();
     for (auto& d : devices_) {
-      if (d.offline()) d.schedule.retry_now(now);
+      if (d.offline() && (d.offline_told == told::with_bus || d.offline_told == told::pending)) {
+        d.schedule.retry_now(now);
+      }
     }
+    wake_all();  // other workers (max_in_flight > 1) may be waiting out a back-off
   }
   link_up_ = true;
   open_failed_ = false;
   open_failure_logged_ = false;
-  co_return true;
+  co_return std::error_code{};
+}
+
+steady::duration bus::open_wait(std::chrono::milliseconds backoff) const {
+  const auto all_offline =
+      std::all_of(devices_.begin(), devices_.end(), [](const device_state& d) { return d.offline(); });
+  const auto now = steady::now();
+  const auto forced = open_failing_since_ + pending_limit();
+  if (all_offline || forced <= now) return backoff;
+  return std::min<steady::duration>(backoff, forced - now);
 }
 
 void bus::note_lateness(const device_state& d, steady::time_point now) {

@@ -83,8 +83,9 @@ void bus::record_failure(device_state& d, std::error_code ec) {
       tell_offline(d, ec);
     }
   }
-  // Nothing settled it in time (its neighbours failing slowly, not yet offline): its own fault.
-  if (d.offline_told == told::pending && steady::now() - d.pending_since >= pending_limit())
+  // Nothing settled it in time (its neighbours failing slowly, not yet offline): its own fault. Not
+  // while the line cannot be opened: that is the bus's fault, told with all its devices together.
+  if (d.offline_told == told::pending && !open_failed_ && steady::now() - d.pending_since >= pending_limit())
     tell_offline(d, ec);
   check_bus_down(ec);
 }

@@ -88,8 +88,12 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// at a time. With more, each takes the most overdue device no other worker is polling.
   awaitable<void> run(worker& w);
   /// Opens the transport; on failure every device on the bus has failed (the server, the gateway in
-  /// front of the devices or the serial port is unreachable).
-  awaitable<bool> reopen(std::chrono::milliseconds backoff);
+  /// front of the devices or the serial port is unreachable). Every open goes through here, the run
+  /// loop's and a write's, so the bus's view of its line is the transport's.
+  awaitable<std::error_code> reopen(std::chrono::milliseconds backoff);
+  /// How long to wait before the next try to open: `backoff`, but a try lands when the line has been
+  /// failing for pending_limit(), where its devices are told offline whatever offline_after says.
+  steady::duration open_wait(std::chrono::milliseconds backoff) const;
   /// A bus that cannot keep its schedule (too many devices for its baud rate, or slow answers) says
   /// so, at most once a minute, with what to change.
   void note_lateness(const device_state& d, steady::time_point now);

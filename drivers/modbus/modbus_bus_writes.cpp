@@ -91,11 +91,11 @@ awaitable<write_outcome> bus::do_write(const write_command& c, worker& wk) {
       }
       if (!transport_->is_open()) {
         opening_ = true;
-        auto opened = co_await transport_->open();
+        auto failed = co_await reopen(250ms);
         opening_ = false;
-        if (opened) {
+        if (failed) {
           ++d.counters.writes;
-          co_return write_failed(d, c, p, opened, "reopen before the write");
+          co_return write_failed(d, c, p, failed, "reopen before the write");
         }
       }
     }

@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -269,7 +270,13 @@ TEST_CASE("RTU: a serial adapter unplugged and plugged back in is opened again -
                     << ", read again " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                     << " ms after the plug");
   REQUIRE(back);
-  CHECK(sink.statuses.size() == 2);  // offline once, online once
+  CHECK(sink.statuses.size() == 2);     // offline once, online once
+  CHECK(sink.statuses.front().by_bus);  // the line's fault, one for its devices
+  REQUIRE(sink.bus_statuses.size() >= 2);
+  CHECK_FALSE(sink.bus_statuses[sink.bus_statuses.size() - 2].online);
+  CHECK(sink.bus_statuses.back().online);
+  CHECK(std::count_if(sink.bus_statuses.begin(), sink.bus_statuses.end(),
+                      [](const bus_status& b) { return !b.online; }) == 1);
   // The bus's next try to open comes within 8 s of the plug; the device's own back-off would have
   // waited about 8 s more.
   CHECK(took < 10s);
@@ -300,5 +307,9 @@ TEST_CASE("RTU: a line that cannot be opened is told offline in bounded time - w
                        << " ms after the unplug");
   REQUIRE(told);
   CHECK_FALSE(sink.statuses.front().online);
+  CHECK(sink.statuses.front().by_bus);
+  REQUIRE_FALSE(sink.bus_statuses.empty());
+  CHECK_FALSE(sink.bus_statuses.back().online);
+  CHECK(sink.bus_statuses.back().failed.find("it cannot be opened") == 0);
   CHECK(took < 20s);
 }

@@ -21,6 +21,7 @@ namespace firegate::test {
 struct recording_sink final : reading_sink {
   std::vector<reading> readings;
   std::vector<device_status> statuses;
+  std::vector<bus_status> bus_statuses;
   /// When each device's poll was reported, in order.
   std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> polls;
   /// How many readings each of a device's polls reported, in order.
@@ -33,6 +34,7 @@ struct recording_sink final : reading_sink {
     poll_sizes[r.front().device].push_back(r.size());
   }
   void on_device_status(const device_status& s) override { statuses.push_back(s); }
+  void on_bus_status(const bus_status& s) override { bus_statuses.push_back(s); }
 
   /// The latest value of `point`, if any.
   std::optional<double> last(const std::string& point) const {
