@@ -1,7 +1,8 @@
 // Proves Modbus RTU end to end on a virtual serial line (a socat pty pair): firegate's driver reads
 // SD-1 registers from libmodbus's RTU server, a dead unit on the same line delays its live neighbour
 // by no more than its own timeout, a corrupted CRC is reported as such and takes the device
-// offline, and a line unplugged and plugged back in is opened again.
+// offline, and a line unplugged and plugged back in is opened again, its devices read at once (not
+// one dead before) and its fault told in bounded time.
 
 #include "driver_harness.hpp"
 #include "libmodbus_server.hpp"
@@ -312,4 +313,41 @@ TEST_CASE("RTU: a line that cannot be opened is told offline in bounded time - w
   CHECK_FALSE(sink.bus_statuses.back().online);
   CHECK(sink.bus_statuses.back().failed.find("it cannot be opened") == 0);
   CHECK(took < 20s);
+}
+
+TEST_CASE(
+    "RTU: a line plugged back in asks at once the devices that went down with it - not one dead before") {
+  // Unit 2 was dead before the line went: it keeps its own back-off, or every reconnection would
+  // cost the live detectors its timeout first.
+  test::temp_dir dir;
+  test::pty_pair line(dir);
+  const std::map<std::uint8_t, std::vector<std::uint16_t>> units{{1, {0, 2, 215, 2400}}};  // unit 2 silent
+  auto field = std::make_unique<rtu_responder>(line.b(), units, false);
+  boost::asio::io_context io;
+  recording_sink sink;
+  auto bus = rtu_bus(line.a(), {1, 2}, [](modbus::modbus_rtu_settings& s) { s.offline_retry_max = 60s; });
+  auto driver = create_driver(io.get_executor(), bus, sink);
+  driver->start();
+  const auto told = [&](const std::string& device) {
+    return std::any_of(sink.statuses.begin(), sink.statuses.end(),
+                       [&](const device_status& s) { return s.device == device && !s.online; });
+  };
+  REQUIRE(run_until(
+      io, [&] { return told("smoke-2"); }, 10s));
+  CHECK_FALSE(sink.statuses.back().by_bus);  // its own fault
+
+  line.unplug();
+  field.reset();
+  REQUIRE(run_until(
+      io, [&] { return !sink.bus_statuses.empty() && !sink.bus_statuses.back().online; }, 10s));
+  line.plug();
+  field = std::make_unique<rtu_responder>(line.b(), units, false);
+  // Unit 1 is read again, five times, and unit 2 has not been asked on the new line meanwhile.
+  const auto polls_before = sink.polls["smoke-1"].size();
+  REQUIRE(run_until(
+      io, [&] { return sink.polls["smoke-1"].size() >= polls_before + 5; }, 15s));
+  const auto dead_asked = field->requests_for(2);
+  driver->stop();
+  io.run_for(50ms);
+  CHECK(dead_asked == 0);
 }
