@@ -54,6 +54,9 @@ struct device_counters {
   std::uint64_t messages{0};      ///< received from the broker (before any check)
   std::uint64_t duplicates{0};    ///< repeats and late messages (by the profile's counter), dropped
   std::uint64_t rate_limited{0};  ///< over the device's rate limit: dropped, but the latest is kept
+  /// Failed polls in a row (a line that cannot be opened counts a failure a try, and raises it to
+  /// offline_after once it has failed for the bus's pending limit; opened again, the devices not told
+  /// offline start at 0).
   std::uint32_t consecutive_failures{0};
   std::chrono::microseconds last_response_time{0};  ///< request sent to response checked
   std::chrono::microseconds max_response_time{0};

@@ -189,6 +189,7 @@ awaitable<void> bus::run(worker& w) {
 }
 
 awaitable<std::error_code> bus::reopen(std::chrono::milliseconds backoff) {
+  const auto tried = steady::now();  // a connect may take its timeout: the outage began before it
   if (auto ec = co_await transport_->open(); ec) {
     if (stopped_) co_return ec;
     if (link_up_ || !open_failure_logged_) {
@@ -200,7 +201,7 @@ awaitable<std::error_code> bus::reopen(std::chrono::milliseconds backoff) {
     }
     link_up_ = false;
     const auto now = steady::now();
-    if (!open_failed_) open_failing_since_ = now;
+    if (!open_failed_) open_failing_since_ = tried;
     open_failed_ = true;
     for (auto& d : devices_) {
       // Tries to open back off to 10 s apart, so offline_after of them could take minutes: a line
@@ -217,14 +218,23 @@ awaitable<std::error_code> bus::reopen(std::chrono::milliseconds backoff) {
   // A reopen after a timeout is routine resynchronisation; only a link that was down is news.
   if (!link_up_) spdlog::info("modbus connected bus={} addr={}", name_, transport_->endpoint());
   if (open_failed_) {
-    // The line is back (an adapter plugged in again, a gateway up): the devices that went down with
-    // it are asked now, not after the back-off its failed opens gave them (up to offline_retry_max).
+    // The line is back (an adapter plugged in again, a gateway up). Its failures were the line's,
+    // not its devices': the devices that went down with it are asked now, not after the back-off
+    // its failed opens gave them (up to offline_retry_max); one waiting to be told (pending, so
+    // never told offline) is online again as far as anyone knows, and must not be told offline on
+    // its own because a neighbour answers before it is asked; the others start counting afresh.
     // One offline on its own before keeps its back-off: a dead unit retried at once would cost the
     // live ones its timeout at every reconnection.
     using told = device_state::told;
     const auto now = steady::now();
     for (auto& d : devices_) {
-      if (d.offline() && (d.offline_told == told::with_bus || d.offline_told == told::pending)) {
+      if (!d.offline()) {
+        d.counters.consecutive_failures = 0;
+      } else if (d.offline_told == told::pending) {
+        d.link = device_state::link::online;
+        d.offline_told = told::nothing;
+        d.counters.consecutive_failures = 0;
+      } else if (d.offline_told == told::with_bus) {
         d.schedule.retry_now(now);
       }
     }

@@ -74,10 +74,11 @@ void bus::record_failure(device_state& d, std::error_code ec) {
     if (bus_down_) {
       d.offline_told = told::with_bus;
       sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
-    } else if (devices_.size() > 1 || open_failed_) {
-      // One cause may be taking them all: told once the others have failed too (the bus), or as
-      // soon as another unit answers (its own silence). The others are asked now, not on their
-      // own schedules, and the wait is bounded.
+    } else if (devices_.size() > 1 || open_failed_ || classify(ec) == failure_kind::connection) {
+      // One cause may be taking them all (several devices, or the line itself failing: a port error,
+      // a connection lost): told once the others have failed too (the bus), or as soon as another
+      // unit answers (its own silence). The others are asked now, not on their own schedules, and
+      // the wait is bounded.
       hold_back(d);
     } else {
       tell_offline(d, ec);

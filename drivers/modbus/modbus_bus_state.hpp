@@ -97,7 +97,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// A bus that cannot keep its schedule (too many devices for its baud rate, or slow answers) says
   /// so, at most once a minute, with what to change.
   void note_lateness(const device_state& d, steady::time_point now);
-  /// One request, timed and counted. The transport closes itself on a timeout or a framing error.
+  /// One request, timed and counted. The transport resynchronises or closes itself on a failure
+  /// (transport.hpp).
   awaitable<result<std::vector<std::uint8_t>>> exchange(device_state& d,
                                                         const std::vector<std::uint8_t>& request);
   void count_response(device_state& d);
@@ -117,9 +118,10 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// A write between polls: checked against the profile's [[writes]], sent, its echo checked, and
   /// read back when the profile says so.
   awaitable<write_outcome> do_write(const write_command& c, worker& wk);
-  /// A write that failed at `stage`: counted, logged, and its outcome.
+  /// A write that failed at `stage`: counted (its error too, unless `error_counted` already), logged,
+  /// and its outcome.
   write_outcome write_failed(device_state& d, const write_command& c, const point_def& p, std::error_code ec,
-                             std::string_view stage);
+                             std::string_view stage, bool error_counted = false);
   /// Reads a write's target back and compares it with what `request` puts there (`regs`): empty
   /// when equal.
   awaitable<std::error_code> read_back(device_state& d, const point_def& p, const write_request& request,
@@ -136,6 +138,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// How long a device waits as pending at most before it is told offline on its own: long enough
   /// for every device on a shared line to fail `offline_after` times in turn (each failure costs a
   /// timeout), at least 10 s, and at most 90 s so that a fault is reported within GB 50116's 100 s.
+  /// Also how long a line may fail to open before its devices are offline whatever offline_after
+  /// says (reopen).
   std::chrono::milliseconds pending_limit() const;
   void hold_back(device_state& d);
   /// A device offline on its own: its own device_offline.

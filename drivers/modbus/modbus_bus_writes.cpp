@@ -95,7 +95,8 @@ awaitable<write_outcome> bus::do_write(const write_command& c, worker& wk) {
         opening_ = false;
         if (failed) {
           ++d.counters.writes;
-          co_return write_failed(d, c, p, failed, "reopen before the write");
+          // reopen counted it as a failure of every device on the bus, this one too
+          co_return write_failed(d, c, p, failed, "reopen before the write", true);
         }
       }
     }
@@ -125,9 +126,9 @@ awaitable<write_outcome> bus::do_write(const write_command& c, worker& wk) {
 }
 
 write_outcome bus::write_failed(device_state& d, const write_command& c, const point_def& p,
-                                std::error_code ec, std::string_view stage) {
+                                std::error_code ec, std::string_view stage, bool error_counted) {
   ++d.counters.write_failures;
-  count_error(d, ec);
+  if (!error_counted) count_error(d, ec);
   auto detail =
       fmt::format("{} {}={} at {}: {} failed: {}", c.device, p.name, c.value, where(d), stage, ec.message());
   spdlog::warn("modbus write failed bus={} device={} addr={} target={} value={} stage={} error=\"{}\"", name_,

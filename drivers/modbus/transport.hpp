@@ -24,8 +24,10 @@ class transport {
   virtual bool is_open() const = 0;
   virtual boost::asio::awaitable<std::error_code> open() = 0;
   /// Sends one request PDU to `unit` and returns the response PDU once its framing checks out
-  /// (transaction and unit id, CRC). A timeout or a framing error closes the transport: the stream
-  /// position is unknown and reopening is the only safe resynchronisation.
+  /// (transaction and unit id, CRC). After a failure the transport is either in step for the next
+  /// request (a serial line after a timeout or a bad frame: its input flushed) or closed (a TCP
+  /// stream, whose position is then unknown; any error of the port or socket itself), and the bus
+  /// opens a closed one again.
   virtual boost::asio::awaitable<result<std::vector<std::uint8_t>>> transact(
       std::uint8_t unit, std::span<const std::uint8_t> pdu) = 0;
   /// Sends a write to every unit (address 0, MODBUS over Serial Line §2.2): nobody answers, so it

@@ -351,3 +351,45 @@ TEST_CASE(
   io.run_for(50ms);
   CHECK(dead_asked == 0);
 }
+
+TEST_CASE("RTU: a line plugged back in before the bus was told down raises no device fault - false or late") {
+  // Unit 1 hits the hung-up port first, so it reaches offline_after a try to open before its
+  // neighbours and waits to be told (pending): its failures are the line's. Plugged back in before
+  // the others reach offline_after, the line's devices answer again, and none of them may be told
+  // offline on its own because a neighbour happened to be asked first.
+  test::temp_dir dir;
+  test::pty_pair line(dir);
+  const std::map<std::uint8_t, std::vector<std::uint16_t>> units{
+      {1, {0, 2, 215, 2400}}, {2, {0, 2, 215, 2400}}, {3, {0, 2, 215, 2400}}};
+  auto field = std::make_unique<rtu_responder>(line.b(), units, false);
+  boost::asio::io_context io;
+  recording_sink sink;
+  // Six failures: the first unit's fail at the tries 0, 0.25, 0.75, 1.75 and 3.75 s after the port
+  // error, the others' at 7.75 s; plugged back in between.
+  auto bus = rtu_bus(line.a(), {1, 2, 3}, [](modbus::modbus_rtu_settings& s) { s.offline_after = 6; });
+  auto driver = create_driver(io.get_executor(), bus, sink);
+  driver->start();
+  REQUIRE(run_until(
+      io, [&] { return sink.polls["smoke-1"].size() >= 3 && sink.polls["smoke-3"].size() >= 3; }, 10s));
+  line.unplug();
+  field.reset();
+  io.run_for(5500ms);  // the outage's length, in the middle of the window above
+  line.plug();
+  field = std::make_unique<rtu_responder>(line.b(), units, false);
+  std::map<std::string, std::size_t> before;
+  for (const auto& [device, polls] : sink.polls) before[device] = polls.size();
+  const bool back = run_until(
+      io,
+      [&] {
+        return std::all_of(before.begin(), before.end(),
+                           [&](const auto& b) { return sink.polls[b.first].size() >= b.second + 3; });
+      },
+      15s);
+  driver->stop();
+  io.run_for(50ms);
+  INFO("device statuses: " << sink.statuses.size() << ", bus statuses: " << sink.bus_statuses.size());
+  REQUIRE(back);
+  CHECK(sink.statuses.empty());
+  CHECK(std::none_of(sink.bus_statuses.begin(), sink.bus_statuses.end(),
+                     [](const bus_status& b) { return !b.online; }));
+}
