@@ -219,22 +219,28 @@ awaitable<std::error_code> bus::reopen(std::chrono::milliseconds backoff) {
   if (!link_up_) spdlog::info("modbus connected bus={} addr={}", name_, transport_->endpoint());
   if (open_failed_) {
     // The line is back (an adapter plugged in again, a gateway up). Its failures were the line's,
-    // not its devices': the devices that went down with it are asked now, not after the back-off
-    // its failed opens gave them (up to offline_retry_max); one waiting to be told (pending, so
-    // never told offline) is online again as far as anyone knows, and must not be told offline on
-    // its own because a neighbour answers before it is asked; the others start counting afresh.
-    // One offline on its own before keeps its back-off: a dead unit retried at once would cost the
-    // live ones its timeout at every reconnection.
+    // not its devices': those not yet told offline are online as far as anyone knows, start
+    // counting afresh and are asked now (one waiting to be told must not be told offline on its own
+    // because a neighbour answers before it is asked); those told offline with the line are asked
+    // now too, not after the back-off its failed opens gave them (up to offline_retry_max), and
+    // told online when they answer. One offline on its own before keeps its back-off: a dead unit
+    // retried at once would cost the live ones its timeout at every reconnection.
     using told = device_state::told;
     const auto now = steady::now();
     for (auto& d : devices_) {
       if (!d.offline()) {
         d.counters.consecutive_failures = 0;
-      } else if (d.offline_told == told::pending) {
+      } else if (d.offline_told == told::pending && !d.sink_offline) {
         d.link = device_state::link::online;
         d.offline_told = told::nothing;
         d.counters.consecutive_failures = 0;
+        d.schedule.back_online(now);  // its full polls at its share of the interval, not all at once
+        d.schedule.hurry(now);
       } else if (d.offline_told == told::with_bus) {
+        d.schedule.retry_now(now);
+      } else if (d.offline_told == told::pending) {
+        // Told offline with its bus, and waiting again since the bus came back: as it was then.
+        d.offline_told = told::bus_back;
         d.schedule.retry_now(now);
       }
     }

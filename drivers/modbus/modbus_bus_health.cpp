@@ -73,6 +73,7 @@ void bus::record_failure(device_state& d, std::error_code ec) {
     d.schedule.went_offline(steady::now(), settings_->offline_retry_max);
     if (bus_down_) {
       d.offline_told = told::with_bus;
+      d.sink_offline = true;
       sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
     } else if (devices_.size() > 1 || open_failed_ || classify(ec) == failure_kind::connection) {
       // One cause may be taking them all (several devices, or the line itself failing: a port error,
@@ -117,6 +118,7 @@ void bus::tell_offline(device_state& d, std::error_code ec) {
       "device offline bus={} device={} addr={} failures={} error=\"{}\" check=\"device power, wiring, "
       "unit id\"",
       name_, d.settings->name, where(d), d.counters.consecutive_failures, ec.message());
+  d.sink_offline = true;
   sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now()});
 }
 
@@ -145,6 +147,7 @@ void bus::check_bus_down(std::error_code ec) {
   for (auto& d : devices_) {
     if (d.offline_told != told::pending) continue;
     d.offline_told = told::with_bus;
+    d.sink_offline = true;
     sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
   }
 }
@@ -177,9 +180,10 @@ void bus::record_success(device_state& d, steady::time_point started) {
   }
   if (d.link == device_state::link::offline && !stopped_) {
     spdlog::info("device online bus={} device={} addr={}", name_, d.settings->name, where(d));
-    if (d.offline_told != told::pending) {
-      sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()});
-    }
+    // Told online only if it was told offline: a device waiting to be told never was, and one
+    // told offline with its bus and waiting again since it came back was.
+    if (d.sink_offline) sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()});
+    d.sink_offline = false;
     d.schedule.back_online(started);
   }
   d.offline_told = told::nothing;

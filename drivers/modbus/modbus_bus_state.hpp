@@ -39,6 +39,9 @@ struct device_state {
   /// it); not yet, because no other unit has answered since it went offline (the bus may be down:
   /// told once that is known); or its bus came back and it has not answered yet.
   enum class told { nothing, pending, own, with_bus, bus_back } offline_told{told::nothing};
+  /// The sink was told it is offline and not yet that it is online again (pending covers both: a
+  /// device new to its silence, and one told offline with its bus whose bus came back).
+  bool sink_offline{false};
   std::error_code last_failure;
   /// The device refused a read across its reserved registers: read it without gaps from now on.
   bool gapless{false};
