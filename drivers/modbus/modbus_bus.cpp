@@ -80,6 +80,7 @@ void bus::stop() {
 void bus::raw(std::uint8_t unit, std::vector<std::uint8_t> pdu, pdu_handler done) {
   if (stopped_) return done(std::make_error_code(std::errc::operation_canceled), {});
   raws_.push_back({unit, std::move(pdu), std::move(done)});
+  next_open_ = {};  // a closed line is tried for it at once
   wake_all();  // between this poll and the next
 }
 
@@ -99,6 +100,7 @@ void bus::write(write_command command, write_handler done) {
     return;
   }
   writes_.push_back({std::move(command), std::move(done)});
+  next_open_ = {};  // a closed line is tried for it at once
   wake_all();  // a write goes before the next poll
 }
 
@@ -123,7 +125,6 @@ void bus::wake_all() {
 }
 
 awaitable<void> bus::run(worker& w) {
-  auto backoff = 250ms;
   while (!stopped_) {
     try {
       if (!transport_->is_open()) {
@@ -131,18 +132,26 @@ awaitable<void> bus::run(worker& w) {
           co_await wait_opening(w);  // another worker is opening it
           continue;
         }
+        if (const auto now = steady::now(); now < next_open_) {
+          // The line's back-off is the bus's, kept by every worker: each keeping its own, a dead
+          // line was tried once a worker each step, and each failed try counted once more against
+          // every device. A new write or technician's request tries it at once (next_open_ reset).
+          co_await back_off(w, next_open_ - now);
+          continue;
+        }
         opening_ = true;
-        const auto failed = co_await reopen(backoff);
+        const auto failed = co_await reopen(open_backoff_);
         opening_ = false;
         if (failed) {
           // A technician waiting on a closed line is told now, not after the next retry.
           fail_raws(std::make_error_code(std::errc::host_unreachable));
-          co_await back_off(w, open_wait(backoff));
-          backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
+          const auto wait = open_wait(open_backoff_);
+          next_open_ = steady::now() + wait;
+          open_backoff_ = std::min(open_backoff_ * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
+          co_await back_off(w, wait);
           continue;
         }
       }
-      backoff = 250ms;
       if (!writes_.empty()) {
         auto next_write = std::move(writes_.front());
         writes_.erase(writes_.begin());
@@ -242,10 +251,14 @@ awaitable<std::error_code> bus::reopen(std::chrono::milliseconds backoff) {
         // Told offline with its bus, and waiting again since the bus came back: as it was then.
         d.offline_told = told::bus_back;
         d.schedule.retry_now(now);
+      } else if (d.offline_told == told::bus_back) {
+        d.schedule.retry_now(now);
       }
     }
-    wake_all();  // other workers (max_in_flight > 1) may be waiting out a back-off
+    wake_all();  // other workers (max_in_flight > 1) may be waiting out the back-off
   }
+  open_backoff_ = 250ms;
+  next_open_ = {};
   link_up_ = true;
   open_failed_ = false;
   open_failure_logged_ = false;
@@ -316,6 +329,14 @@ awaitable<void> bus::poll(device_state& d, steady::time_point started, worker& w
           "modbus device refuses reads across unused registers bus={} device={} addr={} block=0x{:04X}+{} "
           "action=\"reading without gaps from now on: more requests per poll\"",
           name_, d.settings->name, where(d), block.request.address, block.request.count);
+    }
+    if (ec && d.offline_told == device_state::told::bus_back && started < bus_back_at_) {
+      // Asked while its bus was down, and another worker's answer brought the bus back meanwhile
+      // (max_in_flight > 1): its silence was the bus's, not yet its own. Asked again now.
+      count_error(d, ec);
+      d.schedule.retry_now(steady::now());
+      ok = false;
+      break;
     }
     if (ec) {
       // A well-framed exception or mismatch leaves the stream in step: the transport stays open.

@@ -165,11 +165,16 @@ void bus::record_success(device_state& d, steady::time_point started) {
     bus_known_ = true;
     bus_status status{name_, true, {}, transport_->endpoint(), {}, {}, clock::now(), {}};
     for (const auto& x : devices_) status.devices.push_back(x.settings->name);
-    if (was_down) spdlog::info("bus online bus={} addr={}", name_, status.address);
+    if (was_down) {
+      spdlog::info("bus online bus={} addr={}", name_, status.address);
+      bus_back_at_ = steady::now();
+    }
     sink_.on_bus_status(status);
-    // The devices that went down with it are asked again now; one that stays silent is told then.
+    // The devices that went down with it are asked again now (and one that went down with it
+    // before, came back with it and was not asked before it went down again); one that stays
+    // silent is told then.
     for (auto& x : devices_) {
-      if (x.offline_told != told::with_bus || &x == &d) continue;
+      if ((x.offline_told != told::with_bus && x.offline_told != told::bus_back) || &x == &d) continue;
       x.offline_told = told::bus_back;
       x.schedule.retry_now(steady::now());
     }

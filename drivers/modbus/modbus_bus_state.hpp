@@ -170,6 +170,10 @@ class bus final : public std::enable_shared_from_this<bus> {
   std::vector<std::unique_ptr<worker>> workers_;
   std::size_t last_{0};  ///< the device polled last, for turns among equally due ones
   bool opening_{false};  ///< a worker is opening the transport; the others wait
+  /// The line's back-off after failed opens, shared by every worker: the next step, and the time
+  /// before which no worker tries to open (reset by a new write or technician's request).
+  std::chrono::milliseconds open_backoff_{250};
+  steady::time_point next_open_{};
   std::vector<device_state> devices_;
   std::vector<pending_write> writes_;  ///< rare and few: a vector costs nothing while empty
   std::vector<pending_raw> raws_;
@@ -180,6 +184,7 @@ class bus final : public std::enable_shared_from_this<bus> {
   steady::time_point open_failing_since_{};  ///< the first of the failed opens in a row
   bool bus_down_{false};                     ///< a bus_offline has been told and not yet ended
   bool bus_known_{false};                    ///< something on the bus has answered since the start
+  steady::time_point bus_back_at_{};         ///< when a bus fault last ended (bus_online)
   bool open_failure_logged_{false};          ///< one warning per outage, not one per retry
   bool stopped_{false};
 };

@@ -22,6 +22,8 @@ struct recording_sink final : reading_sink {
   std::vector<reading> readings;
   std::vector<device_status> statuses;
   std::vector<bus_status> bus_statuses;
+  /// Both lists in the order they were told: whether a bus's status, and its index in its list.
+  std::vector<std::pair<bool, std::size_t>> told;
   /// When each device's poll was reported, in order.
   std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> polls;
   /// How many readings each of a device's polls reported, in order.
@@ -33,8 +35,14 @@ struct recording_sink final : reading_sink {
     polls[r.front().device].push_back(std::chrono::steady_clock::now());
     poll_sizes[r.front().device].push_back(r.size());
   }
-  void on_device_status(const device_status& s) override { statuses.push_back(s); }
-  void on_bus_status(const bus_status& s) override { bus_statuses.push_back(s); }
+  void on_device_status(const device_status& s) override {
+    told.emplace_back(false, statuses.size());
+    statuses.push_back(s);
+  }
+  void on_bus_status(const bus_status& s) override {
+    told.emplace_back(true, bus_statuses.size());
+    bus_statuses.push_back(s);
+  }
 
   /// The latest value of `point`, if any.
   std::optional<double> last(const std::string& point) const {
