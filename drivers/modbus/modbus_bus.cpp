@@ -81,7 +81,7 @@ void bus::raw(std::uint8_t unit, std::vector<std::uint8_t> pdu, pdu_handler done
   if (stopped_) return done(std::make_error_code(std::errc::operation_canceled), {});
   raws_.push_back({unit, std::move(pdu), std::move(done)});
   next_open_ = {};  // a closed line is tried for it at once
-  wake_all();  // between this poll and the next
+  wake_all();       // between this poll and the next
 }
 
 std::vector<device_counters> bus::counters() const {
@@ -101,7 +101,7 @@ void bus::write(write_command command, write_handler done) {
   }
   writes_.push_back({std::move(command), std::move(done)});
   next_open_ = {};  // a closed line is tried for it at once
-  wake_all();  // a write goes before the next poll
+  wake_all();       // a write goes before the next poll
 }
 
 bool bus::poll_now(const std::string& device) {
@@ -139,17 +139,10 @@ awaitable<void> bus::run(worker& w) {
           co_await back_off(w, next_open_ - now);
           continue;
         }
-        opening_ = true;
-        const auto failed = co_await reopen(open_backoff_);
-        opening_ = false;
-        if (failed) {
+        if (const auto failed = co_await reopen()) {
           // A technician waiting on a closed line is told now, not after the next retry.
           fail_raws(std::make_error_code(std::errc::host_unreachable));
-          const auto wait = open_wait(open_backoff_);
-          next_open_ = steady::now() + wait;
-          open_backoff_ = std::min(open_backoff_ * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
-          co_await back_off(w, wait);
-          continue;
+          continue;  // the next pass waits out the back-off
         }
       }
       if (!writes_.empty()) {
@@ -197,7 +190,17 @@ awaitable<void> bus::run(worker& w) {
   }
 }
 
-awaitable<std::error_code> bus::reopen(std::chrono::milliseconds backoff) {
+/// Sets a flag false when it goes out of scope.
+struct clear_on_exit {
+  bool& flag;
+  ~clear_on_exit() { flag = false; }
+};
+
+awaitable<std::error_code> bus::reopen() {
+  // The others wait while it opens, whatever ends it (an exception too: left set, every worker
+  // would wait for ever).
+  opening_ = true;
+  const clear_on_exit guard{opening_};
   const auto tried = steady::now();  // a connect may take its timeout: the outage began before it
   if (auto ec = co_await transport_->open(); ec) {
     if (stopped_) co_return ec;
@@ -205,7 +208,7 @@ awaitable<std::error_code> bus::reopen(std::chrono::milliseconds backoff) {
       spdlog::warn(
           "modbus open failed bus={} addr={} error=\"{}\" check=\"device or server present, address, "
           "port or serial device, permissions\" retry_in_ms={}",
-          name_, transport_->endpoint(), ec.message(), backoff.count());
+          name_, transport_->endpoint(), ec.message(), open_backoff_.count());
       open_failure_logged_ = true;
     }
     link_up_ = false;
@@ -222,6 +225,11 @@ awaitable<std::error_code> bus::reopen(std::chrono::milliseconds backoff) {
       }
       record_failure(d, ec);
     }
+    // The line's one back-off, whoever tried it (the run loop or a write): no worker tries again
+    // before next_open_ unless a new write or technician's request comes; a try lands at the
+    // pending limit (open_wait).
+    next_open_ = steady::now() + open_wait(open_backoff_);
+    open_backoff_ = std::min(open_backoff_ * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
     co_return ec;
   }
   // A reopen after a timeout is routine resynchronisation; only a link that was down is news.
@@ -230,10 +238,11 @@ awaitable<std::error_code> bus::reopen(std::chrono::milliseconds backoff) {
     // The line is back (an adapter plugged in again, a gateway up). Its failures were the line's,
     // not its devices': those not yet told offline are online as far as anyone knows, start
     // counting afresh and are asked now (one waiting to be told must not be told offline on its own
-    // because a neighbour answers before it is asked); those told offline with the line are asked
-    // now too, not after the back-off its failed opens gave them (up to offline_retry_max), and
-    // told online when they answer. One offline on its own before keeps its back-off: a dead unit
-    // retried at once would cost the live ones its timeout at every reconnection.
+    // because a neighbour answers before it is asked); those told offline with the line (or with
+    // its fault before, and not asked since it ended) are asked now too, not after the back-off its
+    // failed opens gave them (up to offline_retry_max), and told online when they answer. One offline on its
+    // own before keeps its back-off: a dead unit retried at once would cost the live ones its timeout at
+    // every reconnection.
     using told = device_state::told;
     const auto now = steady::now();
     for (auto& d : devices_) {
@@ -392,6 +401,12 @@ awaitable<void> bus::back_off(worker& w, steady::duration d) {
 
 awaitable<void> bus::pause_until(worker& w, steady::time_point t) {
   if (stopped_ || !writes_.empty() || !raws_.empty()) co_return;
+  if (const auto grid = std::chrono::duration_cast<steady::duration>(settings_->wake_grid);
+      grid.count() > 0) {
+    // Up to the next line of the grid (modbus_bus.hpp, wake_grid).
+    const auto since = t.time_since_epoch();
+    t = steady::time_point((since + grid - steady::duration(1)) / grid * grid);
+  }
   w.pause.expires_at(t);
   boost::system::error_code ec;
   co_await w.pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));

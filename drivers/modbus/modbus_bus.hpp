@@ -41,6 +41,13 @@ struct modbus_bus_settings : config::driver_settings {
   /// Requests outstanding at once on the connection: 1 (one at a time) but for Modbus TCP gateways
   /// that accept several (max_in_flight), each for another device.
   std::size_t max_in_flight{1};
+  /// A bus waiting for its next device to be due wakes on this grid of the steady clock, shared by
+  /// every bus of the process: buses whose polls fall at different moments of the interval (their
+  /// connections made or lost at different times) wake together, one wake-up of the loop for many
+  /// polls; on a site of many Modbus TCP connections wake-ups cost more than anything else a poll
+  /// does (docs/performance.md). A poll waits up to this much longer. 0 on a serial line, which its
+  /// own timing paces (a grid would leave it idle between requests).
+  std::chrono::milliseconds wake_grid{0};
   /// After a broadcast write (device "*"), the line stays quiet this long while the units act.
   std::chrono::milliseconds broadcast_turnaround{100};
   std::vector<modbus_device_settings> devices;

@@ -64,7 +64,8 @@ void bus::record_failure(device_state& d, std::error_code ec) {
     d.schedule.failed_again(steady::now(), settings_->offline_retry_max);
     if (d.offline_told == told::pending) d.schedule.try_by(d.pending_since + pending_limit());
     // Its bus came back and it did not answer: its silence is its own once another unit answers
-    // (it waits as pending); a transport failing again is the bus's again.
+    // (it waits as pending); a transport failing again is the bus's again. (A request sent before
+    // the bus came back does not count here: bus::poll asks it again.)
     if (d.offline_told == told::bus_back && !bus_down_) hold_back(d);
   } else if (failures >= settings_->offline_after) {
     d.link = device_state::link::offline;
@@ -179,9 +180,10 @@ void bus::record_success(device_state& d, steady::time_point started) {
       x.schedule.retry_now(steady::now());
     }
   }
-  // Something on the bus answers, so the silence of those waiting is their own.
+  // Something on the bus answers, so the silence of those waiting is their own; not yet of one a
+  // worker is asking now (max_in_flight > 1): its own answer or failure settles it.
   for (auto& x : devices_) {
-    if (x.offline_told == told::pending && &x != &d && !stopped_) tell_offline(x, x.last_failure);
+    if (x.offline_told == told::pending && &x != &d && !x.busy && !stopped_) tell_offline(x, x.last_failure);
   }
   if (d.link == device_state::link::offline && !stopped_) {
     spdlog::info("device online bus={} device={} addr={}", name_, d.settings->name, where(d));

@@ -93,7 +93,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// Opens the transport; on failure every device on the bus has failed (the server, the gateway in
   /// front of the devices or the serial port is unreachable). Every open goes through here, the run
   /// loop's and a write's, so the bus's view of its line is the transport's.
-  awaitable<std::error_code> reopen(std::chrono::milliseconds backoff);
+  /// On failure it sets the line's back-off (next_open_), which every worker keeps.
+  awaitable<std::error_code> reopen();
   /// How long to wait before the next try to open: `backoff`, but a try lands when the line has been
   /// failing for pending_limit(), where its devices are told offline whatever offline_after says.
   steady::duration open_wait(std::chrono::milliseconds backoff) const;
@@ -171,7 +172,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   std::size_t last_{0};  ///< the device polled last, for turns among equally due ones
   bool opening_{false};  ///< a worker is opening the transport; the others wait
   /// The line's back-off after failed opens, shared by every worker: the next step, and the time
-  /// before which no worker tries to open (reset by a new write or technician's request).
+  /// before which no worker tries to open (that time cleared by a new write or technician's
+  /// request, which try the line at once).
   std::chrono::milliseconds open_backoff_{250};
   steady::time_point next_open_{};
   std::vector<device_state> devices_;

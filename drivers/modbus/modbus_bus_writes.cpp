@@ -90,9 +90,7 @@ awaitable<write_outcome> bus::do_write(const write_command& c, worker& wk) {
         co_return write_failed(d, c, p, make_error_code(std::errc::operation_canceled), "the bus stopped");
       }
       if (!transport_->is_open()) {
-        opening_ = true;
-        auto failed = co_await reopen(250ms);
-        opening_ = false;
+        auto failed = co_await reopen();
         if (failed) {
           ++d.counters.writes;
           // reopen counted it as a failure of every device on the bus, this one too

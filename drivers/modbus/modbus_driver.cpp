@@ -137,6 +137,9 @@ std::shared_ptr<const config::driver_settings> parse_tcp(config::config_node& bu
   if (auto framing = bus.get_enum_or("framing", {"mbap", "rtu"}, "mbap")) {
     s->framing = *framing == "rtu" ? tcp_framing::rtu : tcp_framing::mbap;
   }
+  // Wake-ups on a 10 ms grid, but for a serial line behind a device server (modbus_bus.hpp).
+  s->wake_grid =
+      s->framing == tcp_framing::mbap ? std::chrono::milliseconds(10) : std::chrono::milliseconds(0);
   // Requests outstanding at once: only for gateways whose manual says they queue or parallelise
   // requests (MBAP's transaction id pairs the answers); RTU frames have no id to pair them by.
   s->max_in_flight = static_cast<std::size_t>(bus.get_integer("max_in_flight", 1, 16, 1).value_or(1));

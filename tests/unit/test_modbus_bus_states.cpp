@@ -122,7 +122,8 @@ struct scripted_bus {
   std::shared_ptr<script> line = std::make_shared<script>();
   std::unique_ptr<bus_driver> driver;
 
-  scripted_bus(std::vector<std::uint8_t> units, std::uint32_t offline_after, std::size_t in_flight = 1) {
+  scripted_bus(std::vector<std::uint8_t> units, std::uint32_t offline_after, std::size_t in_flight = 1,
+               std::chrono::milliseconds wake_grid = 0ms) {
     auto s = std::make_shared<modbus_bus_settings>();
     s->timeout = 100ms;
     s->poll_interval = 50ms;
@@ -130,6 +131,7 @@ struct scripted_bus {
     s->offline_after = offline_after;
     s->offline_retry_max = 500ms;
     s->max_in_flight = in_flight;
+    s->wake_grid = wake_grid;
     const auto profile = test::shipped_profile("SD-1");
     for (auto u : units) s->devices.push_back({name(u), u, profile, 50ms, 50ms, {}, {}});
     driver = make_modbus_bus(io.get_executor(), "bus-1", s,
@@ -341,7 +343,7 @@ std::string breach(const recording_sink& sink, const std::vector<std::string>& d
 TEST_CASE(
     "modbus bus states: random failures of units and line, then all answering - every status told in a "
     "possible order, and all end online") {
-  // Seeds 1–3 here (about 20 s); FIREGATE_BUS_SEEDS=A-B runs seeds A to B (a longer search, by hand).
+  // Seeds 1–3 here (about 16 s); FIREGATE_BUS_SEEDS=A-B runs seeds A to B (a longer search, by hand).
   int first = 1;
   int last = 3;
   if (const char* n = std::getenv("FIREGATE_BUS_SEEDS")) {
@@ -451,4 +453,25 @@ TEST_CASE(
     }
     CHECK(breach(b.sink, names) == "");
   }
+}
+
+TEST_CASE(
+    "modbus bus states: a bus with a wake-up grid polls on its lines - one without it where its devices fall "
+    "due") {
+  // Three devices spread over a 50 ms interval (due 0, 16.7 and 33.3 ms into it): with a 10 ms grid
+  // every poll begins on a line of it; without, two of three fall between lines.
+  const auto on_grid = [](const std::vector<std::chrono::steady_clock::time_point>& polls) {
+    std::size_t near = 0;
+    for (auto t : polls) near += t.time_since_epoch() % std::chrono::milliseconds(10) < 4ms ? 1 : 0;
+    return static_cast<double>(near) / static_cast<double>(std::max<std::size_t>(polls.size(), 1));
+  };
+  const auto share = [&](std::chrono::milliseconds grid) {
+    scripted_bus b({1, 2, 3}, 3, 1, grid);
+    REQUIRE(b.run_until([&] { return b.polls(1) >= 20 && b.polls(2) >= 20 && b.polls(3) >= 20; }));
+    std::vector<std::chrono::steady_clock::time_point> all;
+    for (const auto& [device, polls] : b.sink.polls) all.insert(all.end(), polls.begin() + 1, polls.end());
+    return on_grid(all);
+  };
+  CHECK(share(10ms) >= 0.9);
+  CHECK(share(0ms) <= 0.75);
 }
