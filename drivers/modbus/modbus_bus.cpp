@@ -402,8 +402,9 @@ awaitable<void> bus::back_off(worker& w, steady::duration d) {
 awaitable<void> bus::pause_until(worker& w, steady::time_point t) {
   if (stopped_ || !writes_.empty() || !raws_.empty()) co_return;
   if (const auto grid = std::chrono::duration_cast<steady::duration>(settings_->wake_grid);
-      grid.count() > 0) {
-    // Up to the next line of the grid (modbus_bus.hpp, wake_grid).
+      grid.count() > 0 && t - steady::now() >= grid) {
+    // Up to the next line of the grid (modbus_bus.hpp, wake_grid). Not a shorter wait: a bus that
+    // idles less than a grid step between polls is busy, and its line or gateway paces it.
     const auto since = t.time_since_epoch();
     t = steady::time_point((since + grid - steady::duration(1)) / grid * grid);
   }

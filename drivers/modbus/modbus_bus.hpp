@@ -45,8 +45,9 @@ struct modbus_bus_settings : config::driver_settings {
   /// every bus of the process: buses whose polls fall at different moments of the interval (their
   /// connections made or lost at different times) wake together, one wake-up of the loop for many
   /// polls; on a site of many Modbus TCP connections wake-ups cost more than anything else a poll
-  /// does (docs/performance.md). A poll waits up to this much longer. 0 on a serial line, which its
-  /// own timing paces (a grid would leave it idle between requests).
+  /// does (docs/performance.md). A poll waits up to this much longer, and only a wait of at least
+  /// this long is moved (a busy bus, a gateway's line behind it, is not held idle). 0 on a serial
+  /// line, which its own timing paces.
   std::chrono::milliseconds wake_grid{0};
   /// After a broadcast write (device "*"), the line stays quiet this long while the units act.
   std::chrono::milliseconds broadcast_turnaround{100};

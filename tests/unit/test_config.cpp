@@ -74,8 +74,10 @@ TEST_CASE("the shipped configurations are valid") {
   REQUIRE(settings->devices.size() == 2);
   CHECK(settings->devices[1].unit_id == 2);
   CHECK(settings->devices[1].profile->name == "SD-1");
+  CHECK(settings->wake_grid == std::chrono::milliseconds(10));  // Modbus TCP: wake-ups on the grid
   auto rtu = std::dynamic_pointer_cast<const modbus::modbus_rtu_settings>(cfg.buses[1].settings);
   REQUIRE(rtu);
+  CHECK(rtu->wake_grid == std::chrono::milliseconds(0));  // a serial line paces itself
   CHECK(rtu->line.device == "/dev/ttyUSB0");
   CHECK(rtu->line.baud == 9600);
   CHECK(rtu->line.parity == 'N');
@@ -324,6 +326,13 @@ TEST_CASE("Modbus TCP options that need each other are checked together") {
 
   auto pipelined = load(edited("port = 502\n", "port = 502\nmax_in_flight = 4\n"));
   CHECK(pipelined.errors.empty());
+
+  // A serial device server passes a line's frames through: no wake-up grid, as on a serial port.
+  auto server = load(edited("port = 502\n", "port = 502\nframing = \"rtu\"\n"));
+  REQUIRE(server.config);
+  auto s = std::dynamic_pointer_cast<const modbus::modbus_tcp_settings>(server.config->buses[0].settings);
+  REQUIRE(s);
+  CHECK(s->wake_grid == std::chrono::milliseconds(0));
 }
 
 TEST_CASE(
