@@ -108,6 +108,7 @@ bool bus::poll_now(const std::string& device) {
   for (auto& d : devices_) {
     if (d.settings->name != device) continue;
     d.schedule.ask_now(steady::now());
+    next_open_ = {};  // a closed line is tried for it at once, as for a write
     wake_all();
     return true;
   }
@@ -135,7 +136,7 @@ awaitable<void> bus::run(worker& w) {
         if (const auto now = steady::now(); now < next_open_) {
           // The line's back-off is the bus's, kept by every worker: each keeping its own, a dead
           // line was tried once a worker each step, and each failed try counted once more against
-          // every device. A new write or technician's request tries it at once (next_open_ reset).
+          // every device. A new write, technician's request or poll asked for now tries it at once.
           co_await back_off(w, next_open_ - now);
           continue;
         }

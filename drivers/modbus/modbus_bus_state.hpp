@@ -172,8 +172,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   std::size_t last_{0};  ///< the device polled last, for turns among equally due ones
   bool opening_{false};  ///< a worker is opening the transport; the others wait
   /// The line's back-off after failed opens, shared by every worker: the next step, and the time
-  /// before which no worker tries to open (that time cleared by a new write or technician's
-  /// request, which try the line at once).
+  /// before which no worker tries to open (that time cleared by a new write, a technician's request
+  /// or a poll asked for now, which try the line at once).
   std::chrono::milliseconds open_backoff_{250};
   steady::time_point next_open_{};
   std::vector<device_state> devices_;

@@ -251,6 +251,11 @@ TEST_CASE(
   b.io.run_for(2000ms);
   CHECK(b.line->failed_opens >= 3);
   CHECK(b.line->failed_opens <= 5);
+  // A poll asked for now (firegatectl poll) tries the line at once, not at the back-off's next step
+  // (2 s on).
+  const auto tries = b.line->failed_opens;
+  b.driver->poll_now("smoke-1");
+  CHECK(b.run_until([&] { return b.line->failed_opens > tries; }, 500ms));
   b.line->open_fails = false;
   b.line->on_request = [](std::uint8_t) { return reply::answer; };
   const auto polls_3 = b.polls(3);
