@@ -227,8 +227,8 @@ awaitable<std::error_code> bus::reopen() {
       record_failure(d, ec);
     }
     // The line's one back-off, whoever tried it (the run loop or a write): no worker tries again
-    // before next_open_ unless a new write or technician's request comes; a try lands at the
-    // pending limit (open_wait).
+    // before next_open_ unless a new write, technician's request or poll asked for now comes; a
+    // try lands at the pending limit (open_wait).
     next_open_ = steady::now() + open_wait(open_backoff_);
     open_backoff_ = std::min(open_backoff_ * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
     co_return ec;

@@ -134,6 +134,7 @@ struct scripted_bus {
     s->wake_grid = wake_grid;
     const auto profile = test::shipped_profile("SD-1");
     for (auto u : units) s->devices.push_back({name(u), u, profile, 50ms, 50ms, {}, {}});
+    units_ = std::move(units);
     driver = make_modbus_bus(io.get_executor(), "bus-1", s,
                              std::make_unique<scripted_transport>(io.get_executor(), line), sink);
     driver->start();
@@ -160,6 +161,13 @@ struct scripted_bus {
                                                   [&](const bus_status& b) { return b.online == online; }));
   }
   std::size_t polls(std::uint8_t unit) { return sink.polls[name(unit)].size(); }
+  /// Whether every unit on the bus has been read `n` times.
+  bool each_polled(std::size_t n) {
+    return std::all_of(units_.begin(), units_.end(), [&](std::uint8_t u) { return polls(u) >= n; });
+  }
+
+ private:
+  std::vector<std::uint8_t> units_;
 };
 
 }  // namespace bus_states_test
@@ -170,7 +178,7 @@ TEST_CASE(
     "modbus bus states: every unit silent at once is one bus fault - back, a unit still silent is told "
     "offline on its own once a neighbour answers") {
   scripted_bus b({1, 2, 3}, 2);
-  REQUIRE(b.run_until([&] { return b.polls(1) >= 2 && b.polls(2) >= 2 && b.polls(3) >= 2; }));
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
 
   b.line->on_request = [](std::uint8_t) { return reply::silent; };
   REQUIRE(b.run_until([&] { return b.bus_told(false) == 1; }));
@@ -200,7 +208,7 @@ TEST_CASE(
     "modbus bus states: a unit waiting again after its bus came back, when the line drops and opens "
     "again - told online when it answers, never offline on its own") {
   scripted_bus b({1, 2, 3}, 3);
-  REQUIRE(b.run_until([&] { return b.polls(1) >= 2 && b.polls(2) >= 2 && b.polls(3) >= 2; }));
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
   b.line->on_request = [](std::uint8_t) { return reply::silent; };
   REQUIRE(b.run_until([&] { return b.bus_told(false) == 1; }));
   const auto back = b.bus_told(true) + 1;
@@ -243,7 +251,7 @@ TEST_CASE(
     "modbus bus states: with three requests in flight, a line that cannot be opened is tried once a back-off "
     "step - not once a worker") {
   scripted_bus b({1, 2, 3}, 3, 3);
-  REQUIRE(b.run_until([&] { return b.polls(1) >= 2 && b.polls(2) >= 2 && b.polls(3) >= 2; }));
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
   b.line->on_request = [](std::uint8_t) { return reply::drop; };
   b.line->open_fails = true;
   REQUIRE(b.run_until([&] { return b.line->failed_opens >= 1; }));
@@ -267,7 +275,7 @@ TEST_CASE(
     "brought it back - no fault of the device's own") {
   scripted_bus b({1, 2}, 2, 2);
   b.line->silence = 300ms;
-  REQUIRE(b.run_until([&] { return b.polls(1) >= 2 && b.polls(2) >= 2; }));
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
   b.line->on_request = [](std::uint8_t) { return reply::silent; };
   REQUIRE(b.run_until([&] { return b.bus_told(false) == 1 && b.line->silent_in_flight == 0; }, 15s));
   // Unit 2 is asked while the bus is down and stays silent through it; unit 1, asked while unit 2's
@@ -291,7 +299,7 @@ TEST_CASE(
 
 TEST_CASE("modbus bus states: one unit silent among answering neighbours is its own fault - no bus fault") {
   scripted_bus b({1, 2, 3}, 2);
-  REQUIRE(b.run_until([&] { return b.polls(1) >= 2 && b.polls(2) >= 2 && b.polls(3) >= 2; }));
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
   b.line->on_request = [](std::uint8_t unit) { return unit == 2 ? reply::silent : reply::answer; };
   REQUIRE(b.run_until([&] { return !b.told("smoke-2").empty(); }));
   const auto polls_1 = b.polls(1);
@@ -473,7 +481,7 @@ TEST_CASE(
   };
   const auto share = [&](std::chrono::milliseconds grid) {
     scripted_bus b({1, 2}, 3, 1, grid);
-    REQUIRE(b.run_until([&] { return b.polls(1) >= 20 && b.polls(2) >= 20; }));
+    REQUIRE(b.run_until([&] { return b.each_polled(20); }));
     std::vector<std::chrono::steady_clock::time_point> all;
     for (const auto& [device, polls] : b.sink.polls) all.insert(all.end(), polls.begin() + 1, polls.end());
     return on_grid(all);
