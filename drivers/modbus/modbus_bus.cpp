@@ -125,6 +125,12 @@ void bus::wake_all() {
   for (auto& w : workers_) w->pause.cancel();
 }
 
+/// Sets a flag false when it goes out of scope.
+struct clear_on_exit {
+  bool& flag;
+  ~clear_on_exit() { flag = false; }
+};
+
 awaitable<void> bus::run(worker& w) {
   while (!stopped_) {
     try {
@@ -178,24 +184,32 @@ awaitable<void> bus::run(worker& w) {
       }
       note_lateness(d, now);
       last_ = *next;
+      // Its own device only, however the poll ends: another worker's device is still being asked
+      // (max_in_flight > 1), and free again it would be asked twice at once.
       d.busy = true;
+      const clear_on_exit idle{d.busy};
       co_await poll(d, now, w);
-      d.busy = false;
     } catch (const std::exception& e) {
-      // A bus loop catches at its top, backs off and goes on.
-      for (auto& d : devices_) d.busy = false;
-      spdlog::error("modbus bus loop error bus={} addr={} error=\"{}\"", name_, transport_->endpoint(),
-                    e.what());
+      // A bus loop catches at its top, closes the line, backs off and goes on. One that repeats
+      // within a minute (a poll that throws each time) backs off further, to 10 s, and is logged once
+      // a minute with its count, not at the rate of its retries.
+      ++loop_errors_;
+      const auto now = steady::now();
+      if (now - last_loop_error_ > 60s) loop_error_backoff_ = 250ms;
+      last_loop_error_ = now;
+      if (last_loop_error_log_ == steady::time_point{} || now - last_loop_error_log_ >= 60s) {
+        last_loop_error_log_ = now;
+        spdlog::error(
+            "modbus bus loop error bus={} addr={} error=\"{}\" errors={} retry_in_ms={} check=\"a fault in "
+            "the gateway, not the line: report this line and the log before it\"",
+            name_, transport_->endpoint(), e.what(), loop_errors_, loop_error_backoff_.count());
+      }
       transport_->close();
+      next_open_ = now + loop_error_backoff_;
+      loop_error_backoff_ = std::min(loop_error_backoff_ * 2, std::chrono::milliseconds(10s));
     }
   }
 }
-
-/// Sets a flag false when it goes out of scope.
-struct clear_on_exit {
-  bool& flag;
-  ~clear_on_exit() { flag = false; }
-};
 
 awaitable<std::error_code> bus::reopen() {
   // The others wait while it opens, whatever ends it (an exception too: left set, every worker

@@ -181,6 +181,12 @@ class bus final : public std::enable_shared_from_this<bus> {
   std::vector<pending_raw> raws_;
   std::uint64_t late_polls_{0};
   steady::time_point last_late_warning_{};
+  /// The run loop's last resort (an exception out of a poll): how many, the last, when last logged,
+  /// and the wait before the line is tried again, doubling while they repeat.
+  std::uint64_t loop_errors_{0};
+  steady::time_point last_loop_error_{};
+  steady::time_point last_loop_error_log_{};
+  std::chrono::milliseconds loop_error_backoff_{250};
   bool link_up_{false};                      ///< opened at least once since the last open failure
   bool open_failed_{false};                  ///< the last open of the transport failed
   steady::time_point open_failing_since_{};  ///< the first of the failed opens in a row

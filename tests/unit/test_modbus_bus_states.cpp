@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,8 +38,9 @@ using test::run_until;
 
 namespace bus_states_test {
 
-/// What a unit does with the next request.
-enum class reply { answer, silent, drop };
+/// What a unit does with the next request. `raise` throws out of the request, as a fault in the
+/// gateway's own code would: the bus loop's last resort.
+enum class reply { answer, silent, drop, raise };
 
 /// The line as the test scripts it: each request's outcome by unit, each open's.
 struct script {
@@ -52,6 +54,20 @@ struct script {
   bool open{false};                                 ///< the transport is open
   std::chrono::steady_clock::time_point opened_at;  ///< its last successful open
   int silent_in_flight{0};                          ///< silent requests waiting out their silence
+  std::map<std::uint8_t, int> in_flight;            ///< each unit's requests not yet ended
+  int most_at_once{0};                              ///< the most requests one unit had out at once
+};
+
+/// Counts a unit's request as out until it ends, however it ends.
+struct request_out {
+  script& s;
+  std::uint8_t unit;
+  request_out(script& sc, std::uint8_t u) : s(sc), unit(u) {
+    s.most_at_once = std::max(s.most_at_once, ++s.in_flight[unit]);
+  }
+  ~request_out() { --s.in_flight[unit]; }
+  request_out(const request_out&) = delete;
+  request_out& operator=(const request_out&) = delete;
 };
 
 /// A transport whose answers the script decides, at once: a silent unit costs no timeout, so a
@@ -76,7 +92,10 @@ class scripted_transport final : public transport {
       std::uint8_t unit, std::span<const std::uint8_t> pdu) override {
     if (!open_) co_return std::make_error_code(std::errc::not_connected);
     ++script_->asked[unit];
+    const request_out out_now(*script_, unit);
     switch (script_->on_request(unit)) {
+      case reply::raise:
+        throw std::runtime_error("scripted fault");
       case reply::silent:
         if (script_->silence.count() > 0) {
           boost::asio::steady_timer wait(executor_, script_->silence);
@@ -271,6 +290,38 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "modbus bus states: a poll that throws while other workers' requests are out - their units are not asked "
+    "twice at once, and the bus backs off further each time and goes on") {
+  scripted_bus b({1, 2, 3}, 5, 3);
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
+  // Units 2 and 3 are silent for 400 ms; unit 1's request throws while one of theirs is out. The
+  // loop's catch closes the line, which ends one silent request (the scripted line ends its last
+  // one), so the other is still out when the catching worker opens the line again 250 ms later.
+  b.line->silence = 400ms;
+  std::vector<std::chrono::steady_clock::time_point> throws;
+  b.line->on_request = [&](std::uint8_t unit) {
+    if (unit != 1) return reply::silent;
+    // Twenty at most: a loop that retried at once, without suspending, would never let the test see
+    // them (this line ends it, and the check of their times below fails).
+    if (b.line->silent_in_flight == 0 || throws.size() >= 20) return reply::answer;
+    throws.push_back(std::chrono::steady_clock::now());
+    return reply::raise;
+  };
+  REQUIRE(b.run_until([&] { return throws.size() >= 4; }, 15s));
+  CHECK(b.line->most_at_once == 1);
+  // Tried again 0.25, 0.5 and 1 s after each fault (at least: a worker may find unit 1 answering
+  // first): 1.75 s or more from the first to the fourth, where a loop without a back-off would take
+  // them in a few milliseconds.
+  CHECK(throws[3] - throws[0] >= 1700ms);
+  // The fault gone, every unit is read again.
+  b.line->silence = 0ms;
+  b.line->on_request = [](std::uint8_t) { return reply::answer; };
+  const auto polls_2 = b.polls(2);
+  REQUIRE(b.run_until([&] { return b.polls(1) >= 10 && b.polls(2) >= polls_2 + 5; }, 15s));
+  CHECK(b.line->most_at_once == 1);
+}
+
+TEST_CASE(
     "modbus bus states: a request sent while the bus was down and failing after another worker's answer "
     "brought it back - no fault of the device's own") {
   scripted_bus b({1, 2}, 2, 2);
@@ -406,6 +457,7 @@ TEST_CASE(
       const auto wrong = breach(b.sink, names);
       INFO("phase " << phase << ": " << wrong);
       REQUIRE(wrong.empty());
+      REQUIRE(b.line->most_at_once <= 1);  // no unit asked twice at once
       // A phase long enough for any unit to settle (an offline one retried within 0.5 s, then
       // offline_after failures, each a turn of the line with every silent unit's timeout in it, and
       // a neighbour asked at once), counted from the line's last open if that came later (a
