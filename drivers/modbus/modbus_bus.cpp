@@ -132,6 +132,12 @@ struct clear_on_exit {
 };
 
 awaitable<void> bus::run(worker& w) {
+  // What this worker has under way, for the last resort below: a write or a technician's request
+  // (whose caller waits for its answer) and a poll.
+  std::optional<pending_write> writing;
+  std::optional<pending_raw> asking;
+  device_state* polling = nullptr;
+  steady::time_point poll_started;
   while (!stopped_) {
     try {
       if (!transport_->is_open()) {
@@ -153,19 +159,22 @@ awaitable<void> bus::run(worker& w) {
         }
       }
       if (!writes_.empty()) {
-        auto next_write = std::move(writes_.front());
+        writing = std::move(writes_.front());
         writes_.erase(writes_.begin());
-        auto outcome = co_await do_write(next_write.command, w);
-        next_write.done(outcome);
+        auto outcome = co_await do_write(writing->command, w);
+        auto done = std::move(writing->done);
+        writing.reset();
+        done(outcome);
         continue;
       }
       if (!raws_.empty()) {
-        auto next_raw = std::move(raws_.front());
+        asking = std::move(raws_.front());
         raws_.erase(raws_.begin());
         const auto sent = steady::now();
-        auto answer = co_await transport_->transact(next_raw.unit, next_raw.pdu);
-        next_raw.done(std::move(answer),
-                      std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - sent));
+        auto answer = co_await transport_->transact(asking->unit, asking->pdu);
+        auto done = std::move(asking->done);
+        asking.reset();
+        done(std::move(answer), std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - sent));
         continue;
       }
       // The most overdue device goes next; among equally due ones, the one after the last polled.
@@ -188,27 +197,54 @@ awaitable<void> bus::run(worker& w) {
       // (max_in_flight > 1), and free again it would be asked twice at once.
       d.busy = true;
       const clear_on_exit idle{d.busy};
+      polling = &d;
+      poll_started = now;
       co_await poll(d, now, w);
+      polling = nullptr;
     } catch (const std::exception& e) {
-      // A bus loop catches at its top, closes the line, backs off and goes on. One that repeats
-      // within a minute (a poll that throws each time) backs off further, to 10 s, and is logged once
-      // a minute with its count, not at the rate of its retries.
-      ++loop_errors_;
-      const auto now = steady::now();
-      if (now - last_loop_error_ > 60s) loop_error_backoff_ = 250ms;
-      last_loop_error_ = now;
-      if (last_loop_error_log_ == steady::time_point{} || now - last_loop_error_log_ >= 60s) {
-        last_loop_error_log_ = now;
-        spdlog::error(
-            "modbus bus loop error bus={} addr={} error=\"{}\" errors={} retry_in_ms={} check=\"a fault in "
-            "the gateway, not the line: report this line and the log before it\"",
-            name_, transport_->endpoint(), e.what(), loop_errors_, loop_error_backoff_.count());
-      }
-      transport_->close();
-      next_open_ = now + loop_error_backoff_;
-      loop_error_backoff_ = std::min(loop_error_backoff_ * 2, std::chrono::milliseconds(10s));
+      last_resort(e, std::exchange(writing, std::nullopt), std::exchange(asking, std::nullopt),
+                  std::exchange(polling, nullptr), poll_started);
     }
   }
+}
+
+void bus::last_resort(const std::exception& e, std::optional<pending_write> writing,
+                      std::optional<pending_raw> asking, device_state* polling, steady::time_point started) {
+  // An exception out of the loop's work: a fault in the gateway's own code, not the line's. Whoever
+  // waits on what it was doing is answered; a device being polled has a failed poll (its schedule
+  // moves on, and one whose every poll fails goes offline on its own with this error, as a device
+  // the gateway cannot read); the line is closed (a request may have stopped halfway through a
+  // frame), unless another worker is opening it.
+  ++loop_errors_;
+  const auto fault = make_error_code(modbus_errc::gateway_fault);
+  std::string device = "-";
+  if (writing) {
+    device = writing->command.device;
+    writing->done({fault, false, fmt::format("the gateway failed while writing: {}", e.what())});
+  }
+  if (asking) asking->done(fault, {});
+  if (polling && !stopped_) {
+    device = polling->settings->name;
+    polling->schedule.polled(started, polling->schedule.full_at(started, polling->offline()));
+    record_failure(*polling, fault);
+  }
+  const auto now = steady::now();
+  if (last_loop_error_log_ == steady::time_point{} || now - last_loop_error_log_ >= 60s) {
+    last_loop_error_log_ = now;
+    spdlog::error(
+        "modbus bus loop error bus={} addr={} device={} error=\"{}\" errors_since_start={} check=\"a fault "
+        "in the gateway, not the line or the device: report this line and the log before it\"",
+        name_, transport_->endpoint(), device, e.what(), loop_errors_);
+  }
+  if (!opening_) transport_->close();
+  if (polling || writing || asking) return;  // that work is done with: the loop cannot spin on it
+  // Nothing to charge it to (opening the line, choosing a device): the line is tried again after a
+  // back-off, doubling to 10 s while it repeats within a minute, so that it cannot spin (a write
+  // waiting meanwhile goes after it).
+  if (now - last_loop_error_ > 60s) loop_error_backoff_ = 250ms;
+  last_loop_error_ = now;
+  next_open_ = now + loop_error_backoff_;
+  loop_error_backoff_ = std::min(loop_error_backoff_ * 2, std::chrono::milliseconds(10s));
 }
 
 awaitable<std::error_code> bus::reopen() {

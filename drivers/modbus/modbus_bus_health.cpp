@@ -115,10 +115,10 @@ void bus::hold_back(device_state& d) {
 
 void bus::tell_offline(device_state& d, std::error_code ec) {
   d.offline_told = device_state::told::own;
-  spdlog::warn(
-      "device offline bus={} device={} addr={} failures={} error=\"{}\" check=\"device power, wiring, "
-      "unit id\"",
-      name_, d.settings->name, where(d), d.counters.consecutive_failures, ec.message());
+  spdlog::warn("device offline bus={} device={} addr={} failures={} error=\"{}\" check=\"{}\"", name_,
+               d.settings->name, where(d), d.counters.consecutive_failures, ec.message(),
+               ec == modbus_errc::gateway_fault ? "the gateway's log (modbus bus loop error): report it"
+                                                : "device power, wiring, unit id");
   d.sink_offline = true;
   sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now()});
 }

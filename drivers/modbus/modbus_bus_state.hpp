@@ -90,6 +90,10 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// One worker: with max_in_flight = 1 (the default) the only one, so the bus carries one request
   /// at a time. With more, each takes the most overdue device no other worker is polling.
   awaitable<void> run(worker& w);
+  /// The run loop's catch: answers what the worker had under way, counts a poll as failed, closes
+  /// the line, and backs off when the fault is nobody's in particular.
+  void last_resort(const std::exception& e, std::optional<pending_write> writing,
+                   std::optional<pending_raw> asking, device_state* polling, steady::time_point started);
   /// Opens the transport; on failure every device on the bus has failed (the server, the gateway in
   /// front of the devices or the serial port is unreachable). Every open goes through here, the run
   /// loop's and a write's, so the bus's view of its line is the transport's.
@@ -181,8 +185,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   std::vector<pending_raw> raws_;
   std::uint64_t late_polls_{0};
   steady::time_point last_late_warning_{};
-  /// The run loop's last resort (an exception out of a poll): how many, the last, when last logged,
-  /// and the wait before the line is tried again, doubling while they repeat.
+  /// The run loop's last resort (an exception out of its work): how many, the last, when last
+  /// logged, and the wait before the line is tried again, doubling while they repeat.
   std::uint64_t loop_errors_{0};
   steady::time_point last_loop_error_{};
   steady::time_point last_loop_error_log_{};

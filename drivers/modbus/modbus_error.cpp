@@ -55,6 +55,8 @@ class modbus_category_impl final : public std::error_category {
         return "CRC mismatch (check wiring, termination and baud rate)";
       case modbus_errc::readback_mismatch:
         return "the value read back differs from the value written (the device refused or changed it)";
+      case modbus_errc::gateway_fault:
+        return "the gateway failed while asking the device (a fault in the gateway: see its log)";
     }
     return "modbus error " + std::to_string(value);
   }

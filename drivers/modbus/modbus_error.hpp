@@ -31,6 +31,7 @@ enum class modbus_errc {
   crc_mismatch,          ///< RTU frame whose CRC-16 does not match its content
   readback_mismatch,     ///< a verified write read back a different value
   line_held,             ///< another master holds the serial line (its flock)
+  gateway_fault,         ///< the gateway's own code failed while asking (its log says how)
 };
 
 const std::error_category& modbus_category() noexcept;
