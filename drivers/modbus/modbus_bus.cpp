@@ -59,10 +59,26 @@ void bus::start() {
       std::max<std::size_t>(1, std::min<std::size_t>(settings_->max_in_flight, devices_.size()));
   for (std::size_t i = 0; i < n_workers; ++i) {
     workers_.push_back(std::make_unique<worker>(executor_));
-    asio::co_spawn(
-        executor_, [self = shared_from_this(), w = workers_.back().get()] { return self->run(*w); },
-        asio::detached);
+    spawn(*workers_.back());
   }
+}
+
+void bus::spawn(worker& w) {
+  asio::co_spawn(
+      executor_, [self = shared_from_this(), &w] { return self->run(w); },
+      [self = shared_from_this(), &w](std::exception_ptr e) {
+        if (!e || self->stopped_) return;
+        // run() catches what its work throws; this is its catch itself failing. A bus
+        // whose worker ended would poll no more, without a word.
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          spdlog::error("modbus bus worker restarted bus={} error=\"{}\"", self->name_, x.what());
+        } catch (...) {
+          spdlog::error("modbus bus worker restarted bus={} error=unknown", self->name_);
+        }
+        self->spawn(w);
+      });
 }
 
 void bus::stop() {
@@ -199,44 +215,70 @@ awaitable<void> bus::run(worker& w) {
       const clear_on_exit idle{d.busy};
       polling = &d;
       poll_started = now;
+      w.settled = false;
       co_await poll(d, now, w);
       polling = nullptr;
     } catch (const std::exception& e) {
       last_resort(e, std::exchange(writing, std::nullopt), std::exchange(asking, std::nullopt),
-                  std::exchange(polling, nullptr), poll_started);
+                  std::exchange(polling, nullptr), poll_started, w.settled);
     }
   }
 }
 
 void bus::last_resort(const std::exception& e, std::optional<pending_write> writing,
-                      std::optional<pending_raw> asking, device_state* polling, steady::time_point started) {
+                      std::optional<pending_raw> asking, device_state* polling, steady::time_point started,
+                      bool settled) {
   // An exception out of the loop's work: a fault in the gateway's own code, not the line's. Whoever
-  // waits on what it was doing is answered; a device being polled has a failed poll (its schedule
-  // moves on, and one whose every poll fails goes offline on its own with this error, as a device
-  // the gateway cannot read); the line is closed (a request may have stopped halfway through a
-  // frame), unless another worker is opening it.
+  // waits on what it was doing is answered. A device whose poll it was has a failed poll (its
+  // schedule moves on, and one whose every poll fails goes offline on its own with this error, as a
+  // device the gateway cannot read), unless the poll was already settled (the fault came after its
+  // answer was counted, in what the readings were handed to: nothing of the device's to charge).
+  // Each of these may throw in turn (the same faulty code): caught here, so the loop goes on.
   ++loop_errors_;
   const auto fault = make_error_code(modbus_errc::gateway_fault);
-  std::string device = "-";
+  const auto guarded = [&](const char* what, auto&& step) {
+    try {
+      step();
+    } catch (const std::exception& again) {
+      spdlog::error("modbus bus loop error bus={} while={} error=\"{}\"", name_, what, again.what());
+    }
+  };
+  std::string where_ = "-";
   if (writing) {
-    device = writing->command.device;
-    writing->done({fault, false, fmt::format("the gateway failed while writing: {}", e.what())});
+    where_ = writing->command.device;
+    guarded("answering a write", [&] {
+      writing->done({fault, false, fmt::format("the gateway failed while writing: {}", e.what())});
+    });
   }
-  if (asking) asking->done(fault, {});
-  if (polling && !stopped_) {
-    device = polling->settings->name;
-    polling->schedule.polled(started, polling->schedule.full_at(started, polling->offline()));
-    record_failure(*polling, fault);
+  if (asking) {
+    where_ = fmt::format("unit {}", asking->unit);
+    guarded("answering a request", [&] { asking->done(fault, {}); });
+  }
+  if (polling) {
+    where_ = polling->settings->name;
+    if (!settled && !stopped_) {
+      guarded("counting the failed poll", [&] {
+        polling->schedule.polled(started, polling->schedule.full_at(started, polling->offline()));
+        record_failure(*polling, fault);
+      });
+    }
   }
   const auto now = steady::now();
   if (last_loop_error_log_ == steady::time_point{} || now - last_loop_error_log_ >= 60s) {
     last_loop_error_log_ = now;
     spdlog::error(
-        "modbus bus loop error bus={} addr={} device={} error=\"{}\" errors_since_start={} check=\"a fault "
-        "in the gateway, not the line or the device: report this line and the log before it\"",
-        name_, transport_->endpoint(), device, e.what(), loop_errors_);
+        "modbus bus loop error bus={} addr={} device={} after_answer={} error=\"{}\" errors_since_start={} "
+        "check=\"a fault in the gateway, not the line or the device: report this line and the log before "
+        "it\"",
+        name_, transport_->endpoint(), where_, settled, e.what(), loop_errors_);
   }
-  if (!opening_) transport_->close();
+  // A request may have stopped halfway through a frame: the line is closed to start clean. Not
+  // after a settled poll (its answer was whole), nor under another worker opening the line or with
+  // requests of other workers out (a gateway's transaction ids keep those in step; closing would
+  // fail them and charge their devices with a connection fault that is not theirs).
+  const bool others_out =
+      std::any_of(devices_.begin(), devices_.end(), [](const device_state& d) { return d.busy; });
+  if (!settled && !opening_ && !others_out) transport_->close();
   if (polling || writing || asking) return;  // that work is done with: the loop cannot spin on it
   // Nothing to charge it to (opening the line, choosing a device): the line is tried again after a
   // back-off, doubling to 10 s while it repeats within a minute, so that it cannot spin (a write
@@ -378,6 +420,7 @@ awaitable<void> bus::poll(device_state& d, steady::time_point started, worker& w
   readings.reserve(profile.points.size());
   const auto now = clock::now();
   bool ok = true;
+  std::error_code failed;
   for (const auto& block : blocks) {
     w.request.clear();
     encode_request(block.request, w.request);
@@ -400,13 +443,17 @@ awaitable<void> bus::poll(device_state& d, steady::time_point started, worker& w
     }
     if (ec) {
       // A well-framed exception or mismatch leaves the stream in step: the transport stays open.
-      record_failure(d, ec);
+      failed = ec;
       ok = false;
       break;
     }
     count_response(d);
   }
   d.schedule.polled(started, full);
+  // Its outcome is being counted from here: a fault in what follows (the sink's) is not the
+  // device's, and its schedule has moved on (the loop's last resort does neither again).
+  w.settled = true;
+  if (failed) record_failure(d, failed);
   if (!ok) co_return;
   record_success(d, started);
   if (!stopped_) sink_.on_readings(readings);

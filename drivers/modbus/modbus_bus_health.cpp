@@ -14,6 +14,7 @@ using namespace std::chrono_literals;
 void bus::count_error(device_state& d, std::error_code ec) {
   auto& c = d.counters;
   c.last_error = ec.message();
+  if (ec == modbus_errc::gateway_fault) return;  // not the device's answer: last_error says it
   switch (classify(ec)) {
     case failure_kind::timeout:
       ++c.timeouts;

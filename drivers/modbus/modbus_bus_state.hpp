@@ -71,6 +71,9 @@ class bus final : public std::enable_shared_from_this<bus> {
     explicit worker(asio::any_io_executor ex) : pause(std::move(ex)) {}
     asio::steady_timer pause;
     std::vector<std::uint8_t> request;
+    /// The poll under way has been settled (its schedule moved on, its answer or failure counted):
+    /// a fault after that is not the device's.
+    bool settled{false};
   };
 
  public:
@@ -89,11 +92,14 @@ class bus final : public std::enable_shared_from_this<bus> {
   void wake_all();
   /// One worker: with max_in_flight = 1 (the default) the only one, so the bus carries one request
   /// at a time. With more, each takes the most overdue device no other worker is polling.
+  /// Starts a worker's loop; should an exception ever escape it, logged and started again.
+  void spawn(worker& w);
   awaitable<void> run(worker& w);
   /// The run loop's catch: answers what the worker had under way, counts a poll as failed, closes
   /// the line, and backs off when the fault is nobody's in particular.
   void last_resort(const std::exception& e, std::optional<pending_write> writing,
-                   std::optional<pending_raw> asking, device_state* polling, steady::time_point started);
+                   std::optional<pending_raw> asking, device_state* polling, steady::time_point started,
+                   bool settled);
   /// Opens the transport; on failure every device on the bus has failed (the server, the gateway in
   /// front of the devices or the serial port is unreachable). Every open goes through here, the run
   /// loop's and a write's, so the bus's view of its line is the transport's.

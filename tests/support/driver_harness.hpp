@@ -28,12 +28,16 @@ struct recording_sink final : reading_sink {
   std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> polls;
   /// How many readings each of a device's polls reported, in order.
   std::map<std::string, std::vector<std::size_t>> poll_sizes;
+  /// A device whose readings the sink throws on, once recorded: a fault in what the readings are
+  /// handed to.
+  std::string throws_on;
 
   void on_readings(std::span<const reading> r) override {
     readings.insert(readings.end(), r.begin(), r.end());
     if (r.empty()) return;
     polls[r.front().device].push_back(std::chrono::steady_clock::now());
     poll_sizes[r.front().device].push_back(r.size());
+    if (r.front().device == throws_on) throw std::runtime_error("sink fault");
   }
   void on_device_status(const device_status& s) override {
     told.emplace_back(false, statuses.size());

@@ -55,6 +55,7 @@ struct script {
   bool open{false};                                 ///< the transport is open
   std::chrono::steady_clock::time_point opened_at;  ///< its last successful open
   int silent_in_flight{0};                          ///< silent requests waiting out their silence
+  int closes{0};                                    ///< times the bus closed the transport
   std::map<std::uint8_t, int> in_flight;            ///< each unit's requests not yet ended
   int most_at_once{0};                              ///< the most requests one unit had out at once
 };
@@ -123,6 +124,7 @@ class scripted_transport final : public transport {
     co_return out;
   }
   void close() override {
+    ++script_->closes;
     open_ = script_->open = false;
     if (waiting_) waiting_->cancel();
   }
@@ -134,8 +136,9 @@ class scripted_transport final : public transport {
   boost::asio::steady_timer* waiting_{nullptr};  ///< a silent unit's wait, ended by close()
 };
 
-/// A bus of SD-1s at `units`, read every 50 ms, offline after `offline_after` failures, offline ones
-/// retried within 0.5 s.
+/// A bus of SD-1s at `units`, their alarm group read every 50 ms and every point every
+/// `poll_interval` (50 ms unless said), offline after `offline_after` failures, offline ones retried
+/// within 0.5 s.
 struct scripted_bus {
   boost::asio::io_context io;
   recording_sink sink;
@@ -143,17 +146,17 @@ struct scripted_bus {
   std::unique_ptr<bus_driver> driver;
 
   scripted_bus(std::vector<std::uint8_t> units, std::uint32_t offline_after, std::size_t in_flight = 1,
-               std::chrono::milliseconds wake_grid = 0ms) {
+               std::chrono::milliseconds wake_grid = 0ms, std::chrono::milliseconds poll_interval = 50ms) {
     auto s = std::make_shared<modbus_bus_settings>();
     s->timeout = 100ms;
-    s->poll_interval = 50ms;
+    s->poll_interval = poll_interval;
     s->alarm_interval = 50ms;
     s->offline_after = offline_after;
     s->offline_retry_max = 500ms;
     s->max_in_flight = in_flight;
     s->wake_grid = wake_grid;
     const auto profile = test::shipped_profile("SD-1");
-    for (auto u : units) s->devices.push_back({name(u), u, profile, 50ms, 50ms, {}, {}});
+    for (auto u : units) s->devices.push_back({name(u), u, profile, poll_interval, 50ms, {}, {}});
     units_ = std::move(units);
     driver = make_modbus_bus(io.get_executor(), "bus-1", s,
                              std::make_unique<scripted_transport>(io.get_executor(), line), sink);
@@ -295,9 +298,9 @@ TEST_CASE(
     "twice at once, and every unit is read again once it stops") {
   scripted_bus b({1, 2, 3}, 5, 3);
   REQUIRE(b.run_until([&] { return b.each_polled(2); }));
-  // Units 2 and 3 are silent for 400 ms; unit 1's request throws while one of theirs is out. The
-  // loop's catch closes the line, which ends one silent request (the scripted line ends its last
-  // one), so the other is still out while the line is opened again and the next polls begin.
+  // Units 2 and 3 are silent for 400 ms; unit 1's request throws while one of theirs is out. Their
+  // requests stay out (the line is not closed under them: closed, they would fail as the line's
+  // fault), and their units are not asked again until they end.
   b.line->silence = 400ms;
   int throws = 0;
   b.line->on_request = [&](std::uint8_t unit) {
@@ -308,6 +311,7 @@ TEST_CASE(
   };
   REQUIRE(b.run_until([&] { return throws >= 4; }, 15s));
   CHECK(b.line->most_at_once == 1);
+  CHECK(b.line->closes == 0);
   b.line->silence = 0ms;
   b.line->on_request = [](std::uint8_t) { return reply::answer; };
   const auto polls_2 = b.polls(2);
@@ -320,12 +324,12 @@ TEST_CASE(
     "read, and it is told offline on its own, then online when it is read again") {
   scripted_bus b({1, 2, 3}, 3);
   REQUIRE(b.run_until([&] { return b.each_polled(2); }));
-  int throws = 0;
+  std::vector<std::chrono::steady_clock::time_point> throws;
   b.line->on_request = [&](std::uint8_t unit) {
     // Forty at most: a loop that asked it again at once, without suspending, would never let the
     // test see anything (this line ends it, and the count below fails).
-    if (unit != 1 || throws >= 40) return reply::answer;
-    ++throws;
+    if (unit != 1 || throws.size() >= 40) return reply::answer;
+    throws.push_back(std::chrono::steady_clock::now());
     return reply::raise;
   };
   const auto polls_2 = b.polls(2);
@@ -337,14 +341,36 @@ TEST_CASE(
   CHECK(b.told("smoke-2").empty());
   CHECK(b.told("smoke-3").empty());
   CHECK(b.bus_told(false) == 0);
-  CHECK(throws >= 3);
-  CHECK(throws <= 10);
+  REQUIRE(throws.size() >= 3);
+  CHECK(throws.size() < 40);
+  // Its failed polls on its schedule while it was online (every 50 ms), not one after another.
+  CHECK(throws[1] - throws[0] >= 40ms);
+  CHECK(throws[2] - throws[1] >= 40ms);
   REQUIRE(!b.sink.statuses.empty());
   CHECK(b.sink.statuses.front().error == make_error_code(modbus_errc::gateway_fault));
   // The fault gone: read again, told online.
   b.line->on_request = [](std::uint8_t) { return reply::answer; };
   REQUIRE(b.run_until([&] { return b.told("smoke-1").size() >= 2; }, 5s));
   CHECK(b.told("smoke-1").back() == "online");
+}
+
+TEST_CASE(
+    "modbus bus states: what a unit's readings are handed to throws - the unit is still read on its "
+    "schedule, "
+    "and nothing is told of it") {
+  // Its alarm group every 50 ms, every point every second.
+  scripted_bus b({1, 2}, 2, 1, 0ms, 1000ms);
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
+  b.sink.throws_on = "smoke-1";
+  const auto polls_1 = b.polls(1);
+  const auto polls_2 = b.polls(2);
+  REQUIRE(b.run_until([&] { return b.polls(2) >= polls_2 + 30; }, 10s));
+  // Answered, so not offline; read as often as its neighbour (counted twice over, it was read every
+  // other interval); the line not closed (its answer was whole).
+  CHECK(b.told("smoke-1").empty());
+  CHECK(b.told("smoke-2").empty());
+  CHECK(b.polls(1) - polls_1 >= (b.polls(2) - polls_2) * 8 / 10);
+  CHECK(b.line->opens == 1);
 }
 
 TEST_CASE(
