@@ -68,16 +68,28 @@ void bus::spawn(worker& w) {
       executor_, [self = shared_from_this(), &w] { return self->run(w); },
       [self = shared_from_this(), &w](std::exception_ptr e) {
         if (!e || self->stopped_) return;
-        // run() catches what its work throws; this is its catch itself failing. A bus
-        // whose worker ended would poll no more, without a word.
+        // run() catches what its work throws; this is its catch itself failing. A bus whose worker
+        // ended would poll no more, without a word: it starts again in a second (stop() ends the
+        // wait), logged once a minute.
+        std::string what = "unknown";
         try {
           std::rethrow_exception(e);
         } catch (const std::exception& x) {
-          spdlog::error("modbus bus worker restarted bus={} error=\"{}\"", self->name_, x.what());
+          what = x.what();
         } catch (...) {
-          spdlog::error("modbus bus worker restarted bus={} error=unknown", self->name_);
         }
-        self->spawn(w);
+        if (const auto now = steady::now();
+            self->last_restart_log_ == steady::time_point{} || now - self->last_restart_log_ >= 60s) {
+          self->last_restart_log_ = now;
+          spdlog::error(
+              "modbus bus worker restarted bus={} addr={} error=\"{}\" check=\"a fault in the gateway: "
+              "report this line and the log before it\"",
+              self->name_, self->transport_->endpoint(), what);
+        }
+        w.pause.expires_after(1s);
+        w.pause.async_wait([self, &w](boost::system::error_code) {
+          if (!self->stopped_) self->spawn(w);
+        });
       });
 }
 
@@ -147,6 +159,15 @@ struct clear_on_exit {
   ~clear_on_exit() { flag = false; }
 };
 
+/// Counts a request as out on the transport while it lives, however it ends.
+struct request_out {
+  std::size_t& count;
+  explicit request_out(std::size_t& n) : count(n) { ++count; }
+  ~request_out() { --count; }
+  request_out(const request_out&) = delete;
+  request_out& operator=(const request_out&) = delete;
+};
+
 awaitable<void> bus::run(worker& w) {
   // What this worker has under way, for the last resort below: a write or a technician's request
   // (whose caller waits for its answer) and a poll.
@@ -155,6 +176,7 @@ awaitable<void> bus::run(worker& w) {
   device_state* polling = nullptr;
   steady::time_point poll_started;
   while (!stopped_) {
+    w.settled = false;  // only the poll of this pass settles (a write's fault finds it false)
     try {
       if (!transport_->is_open()) {
         if (opening_) {
@@ -187,6 +209,7 @@ awaitable<void> bus::run(worker& w) {
         asking = std::move(raws_.front());
         raws_.erase(raws_.begin());
         const auto sent = steady::now();
+        const request_out out{requests_out_};
         auto answer = co_await transport_->transact(asking->unit, asking->pdu);
         auto done = std::move(asking->done);
         asking.reset();
@@ -215,17 +238,20 @@ awaitable<void> bus::run(worker& w) {
       const clear_on_exit idle{d.busy};
       polling = &d;
       poll_started = now;
-      w.settled = false;
       co_await poll(d, now, w);
       polling = nullptr;
     } catch (const std::exception& e) {
-      last_resort(e, std::exchange(writing, std::nullopt), std::exchange(asking, std::nullopt),
+      last_resort(e.what(), std::exchange(writing, std::nullopt), std::exchange(asking, std::nullopt),
                   std::exchange(polling, nullptr), poll_started, w.settled);
+    } catch (...) {
+      last_resort("an exception of unknown type", std::exchange(writing, std::nullopt),
+                  std::exchange(asking, std::nullopt), std::exchange(polling, nullptr), poll_started,
+                  w.settled);
     }
   }
 }
 
-void bus::last_resort(const std::exception& e, std::optional<pending_write> writing,
+void bus::last_resort(std::string_view error, std::optional<pending_write> writing,
                       std::optional<pending_raw> asking, device_state* polling, steady::time_point started,
                       bool settled) {
   // An exception out of the loop's work: a fault in the gateway's own code, not the line's. Whoever
@@ -247,7 +273,7 @@ void bus::last_resort(const std::exception& e, std::optional<pending_write> writ
   if (writing) {
     where_ = writing->command.device;
     guarded("answering a write", [&] {
-      writing->done({fault, false, fmt::format("the gateway failed while writing: {}", e.what())});
+      writing->done({fault, false, fmt::format("the gateway failed while writing: {}", error)});
     });
   }
   if (asking) {
@@ -270,15 +296,14 @@ void bus::last_resort(const std::exception& e, std::optional<pending_write> writ
         "modbus bus loop error bus={} addr={} device={} after_answer={} error=\"{}\" errors_since_start={} "
         "check=\"a fault in the gateway, not the line or the device: report this line and the log before "
         "it\"",
-        name_, transport_->endpoint(), where_, settled, e.what(), loop_errors_);
+        name_, transport_->endpoint(), where_, settled, error, loop_errors_);
   }
   // A request may have stopped halfway through a frame: the line is closed to start clean. Not
   // after a settled poll (its answer was whole), nor under another worker opening the line or with
   // requests of other workers out (a gateway's transaction ids keep those in step; closing would
-  // fail them and charge their devices with a connection fault that is not theirs).
-  const bool others_out =
-      std::any_of(devices_.begin(), devices_.end(), [](const device_state& d) { return d.busy; });
-  if (!settled && !opening_ && !others_out) transport_->close();
+  // fail them, a sounder's write among them, as the line's fault). This worker's own request, if
+  // the fault came from it, is no longer counted.
+  if (!settled && !opening_ && requests_out_ == 0) transport_->close();
   if (polling || writing || asking) return;  // that work is done with: the loop cannot spin on it
   // Nothing to charge it to (opening the line, choosing a device): the line is tried again after a
   // back-off, doubling to 10 s while it repeats within a minute, so that it cannot spin (a write
@@ -396,6 +421,7 @@ awaitable<result<std::vector<std::uint8_t>>> bus::exchange(device_state& d,
                                                            const std::vector<std::uint8_t>& request) {
   ++d.counters.requests;
   const auto sent = steady::now();
+  const request_out out{requests_out_};
   auto pdu = co_await transport_->transact(d.settings->unit_id, request);
   if (pdu) {
     const auto took = std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - sent);

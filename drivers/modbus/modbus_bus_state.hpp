@@ -97,7 +97,7 @@ class bus final : public std::enable_shared_from_this<bus> {
   awaitable<void> run(worker& w);
   /// The run loop's catch: answers what the worker had under way, counts a poll as failed, closes
   /// the line, and backs off when the fault is nobody's in particular.
-  void last_resort(const std::exception& e, std::optional<pending_write> writing,
+  void last_resort(std::string_view error, std::optional<pending_write> writing,
                    std::optional<pending_raw> asking, device_state* polling, steady::time_point started,
                    bool settled);
   /// Opens the transport; on failure every device on the bus has failed (the server, the gateway in
@@ -197,6 +197,10 @@ class bus final : public std::enable_shared_from_this<bus> {
   steady::time_point last_loop_error_{};
   steady::time_point last_loop_error_log_{};
   std::chrono::milliseconds loop_error_backoff_{250};
+  steady::time_point last_restart_log_{};  ///< a worker started again (spawn), last logged
+  /// Requests on the transport not yet answered, of every worker (polls, writes, technicians'):
+  /// the last resort does not close the line under them.
+  std::size_t requests_out_{0};
   bool link_up_{false};                      ///< opened at least once since the last open failure
   bool open_failed_{false};                  ///< the last open of the transport failed
   steady::time_point open_failing_since_{};  ///< the first of the failed opens in a row
