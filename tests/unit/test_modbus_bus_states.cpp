@@ -58,6 +58,7 @@ struct script {
   int closes{0};                                    ///< times the bus closed the transport
   /// What a write request (functions 5, 6, 15, 16) gets instead of on_request's reply, if set.
   std::optional<reply> writes;
+  bool close_throws{false};               ///< closing throws (a fault in the bus's own last resort)
   std::map<std::uint8_t, int> in_flight;  ///< each unit's requests not yet ended
   int most_at_once{0};                    ///< the most requests one unit had out at once
 };
@@ -129,6 +130,10 @@ class scripted_transport final : public transport {
   void close() override {
     ++script_->closes;
     open_ = script_->open = false;
+    if (script_->close_throws) {
+      script_->close_throws = false;
+      throw std::runtime_error("scripted fault while closing");
+    }
     if (waiting_) waiting_->cancel();
   }
 
@@ -398,6 +403,28 @@ TEST_CASE(
   CHECK(b.line->closes == 0);
   // Its own silence, not a connection closed under it.
   CHECK(outcome->error == make_error_code(modbus_errc::timeout));
+}
+
+TEST_CASE(
+    "modbus bus states: the last resort itself throws - the worker is started again after a second and the "
+    "bus goes on") {
+  scripted_bus b({1, 2}, 5);
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
+  // Unit 1's next poll throws, and closing the line after it throws too: the exception leaves the
+  // worker's loop. Ended for good, the bus would read nothing more.
+  bool raised = false;
+  b.line->close_throws = true;
+  b.line->on_request = [&](std::uint8_t unit) {
+    if (unit != 1 || raised) return reply::answer;
+    raised = true;
+    return reply::raise;
+  };
+  REQUIRE(b.run_until([&] { return raised; }));
+  const auto ended = std::chrono::steady_clock::now();
+  const auto polls_2 = b.polls(2);
+  REQUIRE(b.run_until([&] { return b.polls(2) >= polls_2 + 5 && b.polls(1) >= 5; }, 5s));
+  CHECK(b.sink.polls["smoke-2"][polls_2] - ended >= 900ms);  // after the second's wait
+  CHECK(b.line->closes >= 1);
 }
 
 TEST_CASE(
