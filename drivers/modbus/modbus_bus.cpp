@@ -19,6 +19,46 @@
 
 namespace firegate::modbus::detail {
 namespace asio = boost::asio;
+
+namespace {
+
+/// What an exception says, whatever its type.
+std::string what_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception of unknown type";
+  }
+}
+
+/// Whether a fault that repeats is logged now: the first time, then once a minute (`last` keeps
+/// when).
+bool due_to_log(steady::time_point& last, steady::time_point now) {
+  if (last != steady::time_point{} && now - last < std::chrono::seconds(60)) return false;
+  last = now;
+  return true;
+}
+
+}  // namespace
+
+// Named, not in the anonymous namespace: they live in coroutine frames, whose types have linkage.
+
+/// Sets a flag false when it goes out of scope.
+struct clear_on_exit {
+  bool& flag;
+  ~clear_on_exit() { flag = false; }
+};
+
+/// Counts a request as out on the transport while it lives, however it ends.
+struct request_out {
+  std::size_t& count;
+  explicit request_out(std::size_t& n) : count(n) { ++count; }
+  ~request_out() { --count; }
+  request_out(const request_out&) = delete;
+  request_out& operator=(const request_out&) = delete;
+};
 using namespace std::chrono_literals;
 
 bus::bus(asio::any_io_executor ex, std::string name, std::shared_ptr<const modbus_bus_settings> settings,
@@ -69,22 +109,14 @@ void bus::spawn(worker& w) {
       [self = shared_from_this(), &w](std::exception_ptr e) {
         if (!e || self->stopped_) return;
         // run() catches what its work throws; this is its catch itself failing. A bus whose worker
-        // ended would poll no more, without a word: it starts again in a second (stop() ends the
-        // wait), logged once a minute.
-        std::string what = "unknown";
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          what = x.what();
-        } catch (...) {
-        }
-        if (const auto now = steady::now();
-            self->last_restart_log_ == steady::time_point{} || now - self->last_restart_log_ >= 60s) {
-          self->last_restart_log_ = now;
+        // ended would poll no more, without a word: it starts again within a second (sooner when
+        // the bus's workers are woken: a write, a request, stop()), logged once a minute.
+        ++self->restarts_;
+        if (due_to_log(self->last_restart_log_, steady::now())) {
           spdlog::error(
-              "modbus bus worker restarted bus={} addr={} error=\"{}\" check=\"a fault in the gateway: "
-              "report this line and the log before it\"",
-              self->name_, self->transport_->endpoint(), what);
+              "modbus bus worker restarted bus={} addr={} error=\"{}\" restarts={} check=\"a fault in the "
+              "gateway: report this line and the log before it\"",
+              self->name_, self->transport_->endpoint(), what_of(e), self->restarts_);
         }
         w.pause.expires_after(1s);
         w.pause.async_wait([self, &w](boost::system::error_code) {
@@ -153,30 +185,15 @@ void bus::wake_all() {
   for (auto& w : workers_) w->pause.cancel();
 }
 
-/// Sets a flag false when it goes out of scope.
-struct clear_on_exit {
-  bool& flag;
-  ~clear_on_exit() { flag = false; }
-};
-
-/// Counts a request as out on the transport while it lives, however it ends.
-struct request_out {
-  std::size_t& count;
-  explicit request_out(std::size_t& n) : count(n) { ++count; }
-  ~request_out() { --count; }
-  request_out(const request_out&) = delete;
-  request_out& operator=(const request_out&) = delete;
-};
-
 awaitable<void> bus::run(worker& w) {
   // What this worker has under way, for the last resort below: a write or a technician's request
   // (whose caller waits for its answer) and a poll.
   std::optional<pending_write> writing;
   std::optional<pending_raw> asking;
   device_state* polling = nullptr;
-  steady::time_point poll_started;
   while (!stopped_) {
-    w.settled = false;  // only the poll of this pass settles (a write's fault finds it false)
+    w.settled = false;  // only the work of this pass settles it
+    steady::duration rest{};
     try {
       if (!transport_->is_open()) {
         if (opening_) {
@@ -202,6 +219,7 @@ awaitable<void> bus::run(worker& w) {
         auto outcome = co_await do_write(writing->command, w);
         auto done = std::move(writing->done);
         writing.reset();
+        w.settled = true;  // answered: a fault in the caller's handler is not the line's
         done(outcome);
         continue;
       }
@@ -213,6 +231,7 @@ awaitable<void> bus::run(worker& w) {
         auto answer = co_await transport_->transact(asking->unit, asking->pdu);
         auto done = std::move(asking->done);
         asking.reset();
+        w.settled = true;
         done(std::move(answer), std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - sent));
         continue;
       }
@@ -237,81 +256,82 @@ awaitable<void> bus::run(worker& w) {
       d.busy = true;
       const clear_on_exit idle{d.busy};
       polling = &d;
-      poll_started = now;
       co_await poll(d, now, w);
       polling = nullptr;
-    } catch (const std::exception& e) {
-      last_resort(e.what(), std::exchange(writing, std::nullopt), std::exchange(asking, std::nullopt),
-                  std::exchange(polling, nullptr), poll_started, w.settled);
     } catch (...) {
-      last_resort("an exception of unknown type", std::exchange(writing, std::nullopt),
-                  std::exchange(asking, std::nullopt), std::exchange(polling, nullptr), poll_started,
-                  w.settled);
+      rest = last_resort(what_of(std::current_exception()), std::exchange(writing, std::nullopt),
+                         std::exchange(asking, std::nullopt), std::exchange(polling, nullptr), w);
     }
+    // Not in the catch, where a coroutine cannot wait: a fault charged to nothing waits here, so
+    // that the loop cannot spin on it whether or not the line was closed.
+    if (rest > steady::duration::zero()) co_await back_off(w, rest);
   }
 }
 
-void bus::last_resort(std::string_view error, std::optional<pending_write> writing,
-                      std::optional<pending_raw> asking, device_state* polling, steady::time_point started,
-                      bool settled) {
+steady::duration bus::last_resort(std::string_view error, std::optional<pending_write> writing,
+                                  std::optional<pending_raw> asking, device_state* polling, const worker& w) {
   // An exception out of the loop's work: a fault in the gateway's own code, not the line's. Whoever
   // waits on what it was doing is answered. A device whose poll it was has a failed poll (its
   // schedule moves on, and one whose every poll fails goes offline on its own with this error, as a
-  // device the gateway cannot read), unless the poll was already settled (the fault came after its
-  // answer was counted, in what the readings were handed to: nothing of the device's to charge).
-  // Each of these may throw in turn (the same faulty code): caught here, so the loop goes on.
+  // device the gateway cannot read), unless the work was already settled (the fault came after its
+  // outcome was counted or its caller answered: in the sink, in the caller's handler; nothing of the
+  // device's to charge). Each of these may throw in turn (the same faulty code): caught here.
   ++loop_errors_;
   const auto fault = make_error_code(modbus_errc::gateway_fault);
   const auto guarded = [&](const char* what, auto&& step) {
     try {
       step();
-    } catch (const std::exception& again) {
-      spdlog::error("modbus bus loop error bus={} while={} error=\"{}\"", name_, what, again.what());
+    } catch (...) {
+      spdlog::error("modbus bus loop error bus={} while=\"{}\" error=\"{}\"", name_, what,
+                    what_of(std::current_exception()));
     }
   };
-  std::string where_ = "-";
+  std::string device = "-";
   if (writing) {
-    where_ = writing->command.device;
+    device = writing->command.device;
     guarded("answering a write", [&] {
       writing->done({fault, false, fmt::format("the gateway failed while writing: {}", error)});
     });
   }
   if (asking) {
-    where_ = fmt::format("unit {}", asking->unit);
+    device = fmt::format("unit {}", asking->unit);
     guarded("answering a request", [&] { asking->done(fault, {}); });
   }
   if (polling) {
-    where_ = polling->settings->name;
-    if (!settled && !stopped_) {
+    device = polling->settings->name;
+    if (!w.settled && !stopped_) {
       guarded("counting the failed poll", [&] {
-        polling->schedule.polled(started, polling->schedule.full_at(started, polling->offline()));
+        polling->schedule.polled(w.started, w.full);
         record_failure(*polling, fault);
       });
     }
   }
   const auto now = steady::now();
-  if (last_loop_error_log_ == steady::time_point{} || now - last_loop_error_log_ >= 60s) {
-    last_loop_error_log_ = now;
+  if (due_to_log(last_loop_error_log_, now)) {
     spdlog::error(
         "modbus bus loop error bus={} addr={} device={} after_answer={} error=\"{}\" errors_since_start={} "
         "check=\"a fault in the gateway, not the line or the device: report this line and the log before "
         "it\"",
-        name_, transport_->endpoint(), where_, settled, error, loop_errors_);
+        name_, transport_->endpoint(), device, w.settled, error, loop_errors_);
   }
   // A request may have stopped halfway through a frame: the line is closed to start clean. Not
-  // after a settled poll (its answer was whole), nor under another worker opening the line or with
+  // after settled work (its answer was whole), nor under another worker opening the line or with
   // requests of other workers out (a gateway's transaction ids keep those in step; closing would
   // fail them, a sounder's write among them, as the line's fault). This worker's own request, if
   // the fault came from it, is no longer counted.
-  if (!settled && !opening_ && requests_out_ == 0) transport_->close();
-  if (polling || writing || asking) return;  // that work is done with: the loop cannot spin on it
-  // Nothing to charge it to (opening the line, choosing a device): the line is tried again after a
-  // back-off, doubling to 10 s while it repeats within a minute, so that it cannot spin (a write
-  // waiting meanwhile goes after it).
+  if (!w.settled && !opening_ && requests_out_ == 0) transport_->close();
+  // Work that is done with (a poll counted, a write or request answered): the next pass takes the
+  // next work, so the loop cannot spin on it.
+  if (w.settled || polling || writing || asking) return steady::duration::zero();
+  // Nothing to charge it to (opening the line, choosing a device): a back-off before the next pass,
+  // doubling to 10 s while it repeats within a minute; every worker keeps it when the line was
+  // closed (a write waiting meanwhile goes after it).
   if (now - last_loop_error_ > 60s) loop_error_backoff_ = 250ms;
   last_loop_error_ = now;
-  next_open_ = now + loop_error_backoff_;
+  const steady::duration rest = loop_error_backoff_;
+  next_open_ = now + rest;
   loop_error_backoff_ = std::min(loop_error_backoff_ * 2, std::chrono::milliseconds(10s));
+  return rest;
 }
 
 awaitable<std::error_code> bus::reopen() {
@@ -407,8 +427,7 @@ void bus::note_lateness(const device_state& d, steady::time_point now) {
   const auto interval = d.schedule.interval();
   if (late <= interval) return;
   ++late_polls_;
-  if (now - last_late_warning_ < 60s && last_late_warning_ != steady::time_point{}) return;
-  last_late_warning_ = now;
+  if (!due_to_log(last_late_warning_, now)) return;
   spdlog::warn(
       "modbus bus behind schedule bus={} addr={} device={} late_ms={} late_polls={} check=\"too many "
       "devices or slow answers for the intervals: raise alarm_interval_ms or poll_interval_ms, raise the "
@@ -439,6 +458,8 @@ void bus::count_response(device_state& d) {
 awaitable<void> bus::poll(device_state& d, steady::time_point started, worker& w) {
   const auto& profile = *d.settings->profile;
   const bool full = d.schedule.full_at(started, d.offline());
+  w.full = full;  // for the last resort, should the poll throw
+  w.started = started;
   const auto& blocks = full ? (d.gapless ? profile.gapless_blocks : profile.blocks)
                             : (d.gapless ? profile.gapless_alarm_blocks : profile.alarm_blocks);
   ++d.counters.polls;

@@ -71,9 +71,12 @@ class bus final : public std::enable_shared_from_this<bus> {
     explicit worker(asio::any_io_executor ex) : pause(std::move(ex)) {}
     asio::steady_timer pause;
     std::vector<std::uint8_t> request;
-    /// The poll under way has been settled (its schedule moved on, its answer or failure counted):
-    /// a fault after that is not the device's.
+    /// The work of this pass is done with: a poll's schedule has moved on and its outcome is being
+    /// counted, or a write's or request's caller is being answered. A fault after that is not the
+    /// device's, and the line is in step.
     bool settled{false};
+    bool full{false};              ///< the poll under way reads every point
+    steady::time_point started{};  ///< when the poll under way began
   };
 
  public:
@@ -90,16 +93,16 @@ class bus final : public std::enable_shared_from_this<bus> {
  private:
   void fail_raws(std::error_code ec);
   void wake_all();
-  /// One worker: with max_in_flight = 1 (the default) the only one, so the bus carries one request
-  /// at a time. With more, each takes the most overdue device no other worker is polling.
   /// Starts a worker's loop; should an exception ever escape it, logged and started again.
   void spawn(worker& w);
+  /// One worker: with max_in_flight = 1 (the default) the only one, so the bus carries one request
+  /// at a time. With more, each takes the most overdue device no other worker is polling.
   awaitable<void> run(worker& w);
   /// The run loop's catch: answers what the worker had under way, counts a poll as failed, closes
-  /// the line, and backs off when the fault is nobody's in particular.
-  void last_resort(std::string_view error, std::optional<pending_write> writing,
-                   std::optional<pending_raw> asking, device_state* polling, steady::time_point started,
-                   bool settled);
+  /// the line when a request may have stopped halfway; returns how long the worker waits before its
+  /// next pass (zero unless the fault is nobody's in particular).
+  steady::duration last_resort(std::string_view error, std::optional<pending_write> writing,
+                               std::optional<pending_raw> asking, device_state* polling, const worker& w);
   /// Opens the transport; on failure every device on the bus has failed (the server, the gateway in
   /// front of the devices or the serial port is unreachable). Every open goes through here, the run
   /// loop's and a write's, so the bus's view of its line is the transport's.
@@ -197,7 +200,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   steady::time_point last_loop_error_{};
   steady::time_point last_loop_error_log_{};
   std::chrono::milliseconds loop_error_backoff_{250};
-  steady::time_point last_restart_log_{};  ///< a worker started again (spawn), last logged
+  std::uint64_t restarts_{0};              ///< workers started again (spawn)
+  steady::time_point last_restart_log_{};  ///< when that was last logged
   /// Requests on the transport not yet answered, of every worker (polls, writes, technicians'):
   /// the last resort does not close the line under them.
   std::size_t requests_out_{0};

@@ -323,7 +323,9 @@ TEST_CASE(
   b.line->silence = 0ms;
   b.line->on_request = [](std::uint8_t) { return reply::answer; };
   const auto polls_2 = b.polls(2);
-  REQUIRE(b.run_until([&] { return b.polls(1) >= 10 && b.polls(2) >= polls_2 + 5; }, 15s));
+  const auto polls_3 = b.polls(3);
+  REQUIRE(b.run_until(
+      [&] { return b.polls(1) >= 10 && b.polls(2) >= polls_2 + 5 && b.polls(3) >= polls_3 + 5; }, 15s));
   CHECK(b.line->most_at_once == 1);
 }
 
@@ -365,8 +367,7 @@ TEST_CASE(
 
 TEST_CASE(
     "modbus bus states: what a unit's readings are handed to throws - the unit is still read on its "
-    "schedule, "
-    "and nothing is told of it") {
+    "schedule, and nothing is told of it") {
   // Its alarm group every 50 ms, every point every second.
   scripted_bus b({1, 2}, 2, 1, 0ms, 1000ms);
   REQUIRE(b.run_until([&] { return b.each_polled(2); }));
@@ -403,6 +404,21 @@ TEST_CASE(
   CHECK(b.line->closes == 0);
   // Its own silence, not a connection closed under it.
   CHECK(outcome->error == make_error_code(modbus_errc::timeout));
+}
+
+TEST_CASE("modbus bus states: a write's caller throws when answered - the line stays open and polls go on") {
+  scripted_bus b({1, 2}, 3);
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
+  bool answered = false;
+  b.driver->write({scripted_bus::name(2), "command", 1}, [&](const write_outcome&) {
+    answered = true;
+    throw std::runtime_error("a fault in the caller's handler");
+  });
+  REQUIRE(b.run_until([&] { return answered; }, 5s));
+  const auto polls_1 = b.polls(1);
+  REQUIRE(b.run_until([&] { return b.polls(1) >= polls_1 + 5; }, 5s));
+  CHECK(b.line->closes == 0);  // nor a back-off: both are for a fault charged to nothing
+  CHECK(b.told("smoke-2").empty());
 }
 
 TEST_CASE(
