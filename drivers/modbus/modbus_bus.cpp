@@ -110,7 +110,8 @@ void bus::spawn(worker& w) {
         if (!e || self->stopped_) return;
         // run() catches what its work throws; this is its catch itself failing. A bus whose worker
         // ended would poll no more, without a word: it starts again within a second (sooner when
-        // the bus's workers are woken: a write, a request, stop()), logged once a minute.
+        // the bus's workers are woken, as by a write, a request or a poll asked for now; not after
+        // stop()), logged once a minute.
         ++self->restarts_;
         if (due_to_log(self->last_restart_log_, steady::now())) {
           spdlog::error(
@@ -256,6 +257,8 @@ awaitable<void> bus::run(worker& w) {
       d.busy = true;
       const clear_on_exit idle{d.busy};
       polling = &d;
+      w.started = now;  // before the poll's frame is made: the last resort charges this poll
+      w.full = d.schedule.full_at(now, d.offline());
       co_await poll(d, now, w);
       polling = nullptr;
     } catch (...) {
@@ -329,7 +332,7 @@ steady::duration bus::last_resort(std::string_view error, std::optional<pending_
   if (now - last_loop_error_ > 60s) loop_error_backoff_ = 250ms;
   last_loop_error_ = now;
   const steady::duration rest = loop_error_backoff_;
-  next_open_ = now + rest;
+  if (!transport_->is_open()) next_open_ = now + rest;  // an open line is not held by it later
   loop_error_backoff_ = std::min(loop_error_backoff_ * 2, std::chrono::milliseconds(10s));
   return rest;
 }
@@ -457,9 +460,7 @@ void bus::count_response(device_state& d) {
 
 awaitable<void> bus::poll(device_state& d, steady::time_point started, worker& w) {
   const auto& profile = *d.settings->profile;
-  const bool full = d.schedule.full_at(started, d.offline());
-  w.full = full;  // for the last resort, should the poll throw
-  w.started = started;
+  const bool full = w.full;  // worked out by run() as it started the poll
   const auto& blocks = full ? (d.gapless ? profile.gapless_blocks : profile.blocks)
                             : (d.gapless ? profile.gapless_alarm_blocks : profile.alarm_blocks);
   ++d.counters.polls;

@@ -170,9 +170,10 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// technician's requests queued: returning at once would spin the loop's one thread, and the open
   /// under way could never complete.
   awaitable<void> wait_opening(worker& w);
-  /// The back-off after a failed open. It waits even with writes queued (a sounder's write for a
-  /// line that cannot be opened): pause() would return at once, and the loop's one thread would spin
-  /// on open() with nothing else served. A new write or stop() still wakes it.
+  /// The back-off after a failed open, or after a fault the last resort charged to nothing. It
+  /// waits even with writes queued (a sounder's write for a line that cannot be opened): pause()
+  /// would return at once, and the loop's one thread would spin on open() with nothing else served.
+  /// A new write or stop() still wakes it.
   awaitable<void> back_off(worker& w, steady::duration d);
   awaitable<void> pause_until(worker& w, steady::time_point t);
 

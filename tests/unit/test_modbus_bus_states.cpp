@@ -417,7 +417,7 @@ TEST_CASE("modbus bus states: a write's caller throws when answered - the line s
   REQUIRE(b.run_until([&] { return answered; }, 5s));
   const auto polls_1 = b.polls(1);
   REQUIRE(b.run_until([&] { return b.polls(1) >= polls_1 + 5; }, 5s));
-  CHECK(b.line->closes == 0);  // nor a back-off: both are for a fault charged to nothing
+  CHECK(b.line->closes == 0);  // its answer was whole
   CHECK(b.told("smoke-2").empty());
 }
 
