@@ -77,7 +77,9 @@ location = "1F kitchen, by the gas stove"
   CHECK((*gas)["value_label"] == "high_alarm");
   const auto* concentration = evidence(*gas, "concentration");
   REQUIRE(concentration);
-  CHECK((*concentration)["value"].get<double>() == Approx(60));
+  // Set to 60, it wanders by up to 0.3 %LEL as the simulator's sensors do: the poll that decides may
+  // come after a wander (a loaded machine, a sanitizer build).
+  CHECK((*concentration)["value"].get<double>() == Approx(60).margin(0.35));
   CHECK((*concentration)["unit"] == "%LEL");
   const auto* setting = evidence(*gas, "high_alarm_setting");
   REQUIRE(setting);
@@ -90,8 +92,8 @@ location = "1F kitchen, by the gas stove"
         std::string::npos);
 
   // The control room's view.
-  REQUIRE(wait_until(
-      [&] { return center.log_text().find("evidence concentration = 60") != std::string::npos; }, 10s));
+  REQUIRE(wait_until([&] { return center.log_text().find("evidence concentration = ") != std::string::npos; },
+                     10s));
   const auto shown = center.log_text();
   CHECK(shown.find("reading  state = fire (1.0)") != std::string::npos);
   // The fire's evidence as the alarm carried it (the temperature wanders: its digits are the alarm's).
@@ -99,6 +101,9 @@ location = "1F kitchen, by the gas stove"
   CHECK(evidence_line.starts_with("evidence smoke = 2."));
   CHECK(evidence_line.find(" dB/m, temperature = 41.") != std::string::npos);
   CHECK(evidence_line.find(" °C") != std::string::npos);
-  CHECK(shown.find("evidence concentration = 60 %LEL, high_alarm_setting = 50 %LEL") != std::string::npos);
+  const auto gas_line = shown.substr(shown.find("evidence concentration = "), 80);
+  CHECK((gas_line.starts_with("evidence concentration = 60") ||
+         gas_line.starts_with("evidence concentration = 59.")));
+  CHECK(gas_line.find(" %LEL, high_alarm_setting = 50 %LEL") != std::string::npos);
   CHECK(daemon.stop(SIGTERM) == 0);
 }
