@@ -20,29 +20,6 @@
 namespace firegate::modbus::detail {
 namespace asio = boost::asio;
 
-namespace {
-
-/// What an exception says, whatever its type.
-std::string what_of(std::exception_ptr e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "an exception of unknown type";
-  }
-}
-
-/// Whether a fault that repeats is logged now: the first time, then once a minute (`last` keeps
-/// when).
-bool due_to_log(steady::time_point& last, steady::time_point now) {
-  if (last != steady::time_point{} && now - last < std::chrono::seconds(60)) return false;
-  last = now;
-  return true;
-}
-
-}  // namespace
-
 // Named, not in the anonymous namespace: they live in coroutine frames, whose types have linkage.
 
 /// Sets a flag false when it goes out of scope.
@@ -269,72 +246,6 @@ awaitable<void> bus::run(worker& w) {
     // that the loop cannot spin on it whether or not the line was closed.
     if (rest > steady::duration::zero()) co_await back_off(w, rest);
   }
-}
-
-steady::duration bus::last_resort(std::string_view error, std::optional<pending_write> writing,
-                                  std::optional<pending_raw> asking, device_state* polling, const worker& w) {
-  // An exception out of the loop's work: a fault in the gateway's own code, not the line's. Whoever
-  // waits on what it was doing is answered. A device whose poll it was has a failed poll (its
-  // schedule moves on, and one whose every poll fails goes offline on its own with this error, as a
-  // device the gateway cannot read), unless the work was already settled (the fault came after its
-  // outcome was counted or its caller answered: in the sink, in the caller's handler; nothing of the
-  // device's to charge). Each of these may throw in turn (the same faulty code): caught here.
-  ++loop_errors_;
-  const auto fault = make_error_code(modbus_errc::gateway_fault);
-  const auto guarded = [&](const char* what, auto&& step) {
-    try {
-      step();
-    } catch (...) {
-      spdlog::error("modbus bus loop error bus={} while=\"{}\" error=\"{}\"", name_, what,
-                    what_of(std::current_exception()));
-    }
-  };
-  std::string device = "-";
-  if (writing) {
-    device = writing->command.device;
-    guarded("answering a write", [&] {
-      writing->done({fault, false, fmt::format("the gateway failed while writing: {}", error)});
-    });
-  }
-  if (asking) {
-    device = fmt::format("unit {}", asking->unit);
-    guarded("answering a request", [&] { asking->done(fault, {}); });
-  }
-  if (polling) {
-    device = polling->settings->name;
-    if (!w.settled && !stopped_) {
-      guarded("counting the failed poll", [&] {
-        polling->schedule.polled(w.started, w.full);
-        record_failure(*polling, fault);
-      });
-    }
-  }
-  const auto now = steady::now();
-  if (due_to_log(last_loop_error_log_, now)) {
-    spdlog::error(
-        "modbus bus loop error bus={} addr={} device={} after_answer={} error=\"{}\" errors_since_start={} "
-        "check=\"a fault in the gateway, not the line or the device: report this line and the log before "
-        "it\"",
-        name_, transport_->endpoint(), device, w.settled, error, loop_errors_);
-  }
-  // A request may have stopped halfway through a frame: the line is closed to start clean. Not
-  // after settled work (its answer was whole), nor under another worker opening the line or with
-  // requests of other workers out (a gateway's transaction ids keep those in step; closing would
-  // fail them, a sounder's write among them, as the line's fault). This worker's own request, if
-  // the fault came from it, is no longer counted.
-  if (!w.settled && !opening_ && requests_out_ == 0) transport_->close();
-  // Work that is done with (a poll counted, a write or request answered): the next pass takes the
-  // next work, so the loop cannot spin on it.
-  if (w.settled || polling || writing || asking) return steady::duration::zero();
-  // Nothing to charge it to (opening the line, choosing a device): a back-off before the next pass,
-  // doubling to 10 s while it repeats within a minute; every worker keeps it when the line was
-  // closed (a write waiting meanwhile goes after it).
-  if (now - last_loop_error_ > 60s) loop_error_backoff_ = 250ms;
-  last_loop_error_ = now;
-  const steady::duration rest = loop_error_backoff_;
-  if (!transport_->is_open()) next_open_ = now + rest;  // an open line is not held by it later
-  loop_error_backoff_ = std::min(loop_error_backoff_ * 2, std::chrono::milliseconds(10s));
-  return rest;
 }
 
 awaitable<std::error_code> bus::reopen() {

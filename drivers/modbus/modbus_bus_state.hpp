@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +63,25 @@ struct pending_raw {
   std::vector<std::uint8_t> pdu;
   pdu_handler done;
 };
+
+/// What an exception says, whatever its type.
+inline std::string what_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception of unknown type";
+  }
+}
+
+/// Whether a fault that repeats is logged now: the first time, then once a minute (`last` keeps
+/// when).
+inline bool due_to_log(steady::time_point& last, steady::time_point now) {
+  if (last != steady::time_point{} && now - last < std::chrono::seconds(60)) return false;
+  last = now;
+  return true;
+}
 
 /// Shared with its coroutine so that stop() can return while the coroutine unwinds.
 /// Thread safety: every member is used on the daemon's io_context only.
