@@ -34,13 +34,12 @@ void bus::count_error(device_state& d, std::error_code ec) {
   }
 }
 
-void bus::record_quality(device_state& d, std::error_code ec) {
+std::optional<device_quality> bus::note_quality(device_state& d, std::error_code ec) {
   // A bus that is down is one fault for all its devices, not a quality fault of each.
-  if (stopped_ || bus_down_ || d.link != device_state::link::online) return;
+  if (stopped_ || bus_down_ || d.link != device_state::link::online) return std::nullopt;
   const auto change = d.quality.record(ec);
-  if (change == link_quality::change::none) return;
+  if (change == link_quality::change::none) return std::nullopt;
   const bool poor = change == link_quality::change::poor;
-  const auto detail = fmt::format("{} at {}", d.quality.summary(), where(d));
   if (poor) {
     spdlog::warn(
         "device answers mostly badly bus={} device={} addr={} detail=\"{}\" check=\"the line's wiring, "
@@ -48,12 +47,17 @@ void bus::record_quality(device_state& d, std::error_code ec) {
         "sending extra bytes: firegatectl device {}\"",
         name_, d.settings->name, where(d), d.quality.summary(), d.settings->name);
   }
-  sink_.on_device_quality({d.settings->name, poor, detail, clock::now()});
+  return device_quality{d.settings->name, poor, fmt::format("{} at {}", d.quality.summary(), where(d)),
+                        clock::now()};
 }
 
+// Every change of state is made before the sink is told of it (here and in record_success,
+// tell_offline, check_bus_down): what the sink is handed to may throw (a fault in the gateway, caught
+// by bus::last_resort), and a poll's outcome must still be counted once, and a device's state be
+// whole, whatever it did.
 void bus::record_failure(device_state& d, std::error_code ec) {
   if (stopped_) return;
-  record_quality(d, ec);
+  const auto quality = note_quality(d, ec);
   count_error(d, ec);
   const auto failures = ++d.counters.consecutive_failures;
   d.last_failure = ec;
@@ -92,6 +96,8 @@ void bus::record_failure(device_state& d, std::error_code ec) {
   if (d.offline_told == told::pending && !open_failed_ && steady::now() - d.pending_since >= pending_limit())
     tell_offline(d, ec);
   check_bus_down(ec);
+  // Its quality last: not at all once it is offline (that covers it; the window starts over).
+  if (quality && d.link == device_state::link::online) sink_.on_device_quality(*quality);
 }
 
 std::chrono::milliseconds bus::pending_limit() const {
@@ -145,21 +151,35 @@ void bus::check_bus_down(std::error_code ec) {
                status.address.starts_with("/")
                    ? "serial adapter, RS-485 cable and the line's power"
                    : "the gateway or server's power, network cable, address and port");
-  sink_.on_bus_status(status);
+  std::vector<device_state*> with_it;
   for (auto& d : devices_) {
     if (d.offline_told != told::pending) continue;
     d.offline_told = told::with_bus;
     d.sink_offline = true;
-    sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
+    with_it.push_back(&d);
   }
+  sink_.on_bus_status(status);
+  for (auto* d : with_it)
+    sink_.on_device_status({d->settings->name, false, ec, where(*d), clock::now(), true});
 }
 
 void bus::record_success(device_state& d, steady::time_point started) {
   using told = device_state::told;
-  record_quality(d, {});
+  const auto quality = note_quality(d, {});
   d.counters.consecutive_failures = 0;
   d.counters.last_good = clock::now();
   d.schedule.answered();
+  // Its own state before anything is told (record_failure says why).
+  const bool back = d.link == device_state::link::offline && !stopped_;
+  // Told online only if it was told offline: a device waiting to be told never was, and one told
+  // offline with its bus and waiting again since it came back was.
+  const bool tell_back = back && d.sink_offline;
+  if (back) {
+    d.sink_offline = false;
+    d.schedule.back_online(started);
+  }
+  d.offline_told = told::nothing;
+  d.link = device_state::link::online;
   if ((bus_down_ || !bus_known_) && !stopped_) {
     // The bus answers: a fault of it ends (one restored from before a restart too).
     const bool was_down = bus_down_;
@@ -167,11 +187,7 @@ void bus::record_success(device_state& d, steady::time_point started) {
     bus_known_ = true;
     bus_status status{name_, true, {}, transport_->endpoint(), {}, {}, clock::now(), {}};
     for (const auto& x : devices_) status.devices.push_back(x.settings->name);
-    if (was_down) {
-      spdlog::info("bus online bus={} addr={}", name_, status.address);
-      bus_back_at_ = steady::now();
-    }
-    sink_.on_bus_status(status);
+    if (was_down) bus_back_at_ = steady::now();
     // The devices that went down with it are asked again now (and one that went down with it
     // before, came back with it and was not asked before it went down again); one that stays
     // silent is told then.
@@ -180,22 +196,20 @@ void bus::record_success(device_state& d, steady::time_point started) {
       x.offline_told = told::bus_back;
       x.schedule.retry_now(steady::now());
     }
+    if (was_down) spdlog::info("bus online bus={} addr={}", name_, status.address);
+    sink_.on_bus_status(status);
   }
   // Something on the bus answers, so the silence of those waiting is their own; not yet of one a
-  // worker is asking now (max_in_flight > 1): its own answer or failure settles it.
+  // worker is asking now (max_in_flight > 1): its own answer or failure settles it. (One the sink
+  // throws on counts as told; those after it are still waiting, and are told at the next answer.)
   for (auto& x : devices_) {
     if (x.offline_told == told::pending && &x != &d && !x.busy && !stopped_) tell_offline(x, x.last_failure);
   }
-  if (d.link == device_state::link::offline && !stopped_) {
+  if (back) {
     spdlog::info("device online bus={} device={} addr={}", name_, d.settings->name, where(d));
-    // Told online only if it was told offline: a device waiting to be told never was, and one
-    // told offline with its bus and waiting again since it came back was.
-    if (d.sink_offline) sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()});
-    d.sink_offline = false;
-    d.schedule.back_online(started);
+    if (tell_back) sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()});
   }
-  d.offline_told = told::nothing;
-  d.link = device_state::link::online;
+  if (quality) sink_.on_device_quality(*quality);
 }
 
 steady::duration bus::last_resort(std::string_view error, std::optional<pending_write> writing,

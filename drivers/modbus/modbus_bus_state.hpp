@@ -169,8 +169,10 @@ class bus final : public std::enable_shared_from_this<bus> {
   awaitable<write_outcome> do_broadcast(const write_command& c, worker& wk);
   const std::string& where(const device_state& d) const { return d.counters.address; }
   static void count_error(device_state& d, std::error_code ec);
-  /// One poll's outcome for the device's link quality, told when it turns poor or good again.
-  void record_quality(device_state& d, std::error_code ec);
+  /// One poll's outcome for the device's link quality: what to tell when it turns poor or good
+  /// again. The caller tells it once its own counts and changes are made (a sink that throws must
+  /// not leave a poll's outcome half counted).
+  std::optional<device_quality> note_quality(device_state& d, std::error_code ec);
   void record_failure(device_state& d, std::error_code ec);
   /// How long a device waits as pending at most before it is told offline on its own: long enough
   /// for every device on a shared line to fail `offline_after` times in turn (each failure costs a

@@ -31,6 +31,9 @@ struct recording_sink final : reading_sink {
   /// A device whose readings the sink throws on, once recorded: a fault in what the readings are
   /// handed to.
   std::string throws_on;
+  /// Link-quality reports, in order, and a device whose reports the sink throws on once recorded.
+  std::vector<device_quality> qualities;
+  std::string throws_on_quality;
 
   void on_readings(std::span<const reading> r) override {
     readings.insert(readings.end(), r.begin(), r.end());
@@ -46,6 +49,10 @@ struct recording_sink final : reading_sink {
   void on_bus_status(const bus_status& s) override {
     told.emplace_back(true, bus_statuses.size());
     bus_statuses.push_back(s);
+  }
+  void on_device_quality(const device_quality& q) override {
+    qualities.push_back(q);
+    if (q.device == throws_on_quality) throw std::runtime_error("sink fault");
   }
 
   /// The latest value of `point`, if any.

@@ -384,6 +384,43 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "modbus bus states: what a unit's link quality is told to throws - each failed poll is counted once, "
+    "the unit is read on, and it goes offline when it stops answering") {
+  scripted_bus b({1, 2}, 4);
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
+  b.sink.throws_on_quality = "smoke-1";
+  const auto timeouts = [&] {
+    for (const auto& c : b.driver->counters())
+      if (c.device == "smoke-1") return c.timeouts;
+    return std::uint64_t{0};
+  };
+  const auto before = timeouts();
+  // Unit 1 is silent every other time it is asked: its link turns poor (8 of the last 20 polls),
+  // never offline (never 4 failures in a row).
+  std::uint64_t silent = 0;
+  bool fails = false;
+  b.line->on_request = [&](std::uint8_t unit) {
+    if (unit != 1) return reply::answer;
+    fails = !fails;
+    if (!fails) return reply::answer;
+    ++silent;
+    return reply::silent;
+  };
+  REQUIRE(b.run_until([&] { return !b.sink.qualities.empty(); }));
+  CHECK(b.sink.qualities.front().poor);
+  // The failure that turned it poor counted too (the sink threw after it was).
+  CHECK(timeouts() - before == silent);
+  const auto polls_1 = b.polls(1);
+  REQUIRE(b.run_until([&] { return b.polls(1) >= polls_1 + 10; }, 5s));
+  CHECK(timeouts() - before == silent);
+  CHECK(b.told("smoke-1").empty());
+  // Silent for good: offline after four failures, as always.
+  b.line->on_request = [](std::uint8_t unit) { return unit == 1 ? reply::silent : reply::answer; };
+  REQUIRE(b.run_until([&] { return !b.told("smoke-1").empty(); }, 5s));
+  CHECK(b.told("smoke-1").front() == "offline (own)");
+}
+
+TEST_CASE(
     "modbus bus states: a poll that throws while another worker's write is out - the line is not closed "
     "under the write") {
   scripted_bus b({1, 2}, 5, 2);
