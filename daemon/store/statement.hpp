@@ -74,6 +74,10 @@ class store::statement {
   statement& bind_blob(int i, std::string_view v) {
     return check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }
+  /// Binds bytes as a BLOB without a copy: the caller keeps them, unchanged, until reset().
+  statement& bind_blob_kept(int i, std::string_view v) {
+    return check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
+  }
   /// true while there is a row.
   bool step() {
     const int rc = sqlite3_step(stmt_);

@@ -381,8 +381,8 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
       if (readings[j].reported) reported |= report_bit(j - i);
       all &= readings[j].reported;
     }
-    s.bind(1, to_ms(head.time)).bind(2, layout).bind_blob(3, data);
-    if (!all) s.bind(4, static_cast<std::int64_t>(reported));  // NULL: every value reported
+    s.bind(1, to_ms(head.time)).bind(2, layout).bind_blob_kept(3, data);  // `data` kept until reset
+    if (!all) s.bind(4, static_cast<std::int64_t>(reported));             // NULL: every value reported
     s.step();
     s.reset();
     i = end;

@@ -375,7 +375,8 @@ awaitable<void> bus::poll(device_state& d, steady::time_point started, worker& w
   const auto& blocks = full ? (d.gapless ? profile.gapless_blocks : profile.blocks)
                             : (d.gapless ? profile.gapless_alarm_blocks : profile.alarm_blocks);
   ++d.counters.polls;
-  std::vector<reading> readings;
+  auto& readings = w.readings;  // the worker's, emptied: its memory serves every poll
+  readings.clear();
   readings.reserve(profile.points.size());
   const auto now = clock::now();
   bool ok = true;
@@ -384,7 +385,8 @@ awaitable<void> bus::poll(device_state& d, steady::time_point started, worker& w
     w.request.clear();
     encode_request(block.request, w.request);
     auto pdu = co_await exchange(d, w.request);
-    std::error_code ec = pdu ? decode_block(d, profile, block, *pdu, now, readings) : pdu.error();
+    std::error_code ec =
+        pdu ? decode_block(d, profile, block, *pdu, now, readings, w.registers) : pdu.error();
     if (ec == modbus_errc::illegal_data_address && block.spans_gap && !d.gapless) {
       d.gapless = true;
       spdlog::warn(
@@ -420,7 +422,8 @@ awaitable<void> bus::poll(device_state& d, steady::time_point started, worker& w
 
 std::error_code bus::decode_block(const device_state& d, const device_profile& profile,
                                   const read_block& block, std::span<const std::uint8_t> pdu,
-                                  clock::time_point now, std::vector<reading>& out) {
+                                  clock::time_point now, std::vector<reading>& out,
+                                  std::vector<std::uint16_t>& registers) {
   const auto reading_of = [&](const point_def& p, point_value v) {
     return reading{d.settings->name, p.name, v.value, p.unit, v.q, now};
   };
@@ -433,12 +436,11 @@ std::error_code bus::decode_block(const device_state& d, const device_profile& p
     }
     return {};
   }
-  auto registers = decode_read_response(block.request, pdu);
-  if (!registers) return registers.error();
+  if (auto ec = decode_read_response(block.request, pdu, registers)) return ec;
   for (auto i : block.points) {
     const auto& p = profile.points[i];
     const auto at = static_cast<std::size_t>(p.address - block.request.address);
-    out.push_back(reading_of(p, decode_registers(p, std::span(*registers).subspan(at, register_span(p)))));
+    out.push_back(reading_of(p, decode_registers(p, std::span(registers).subspan(at, register_span(p)))));
   }
   return {};
 }

@@ -91,6 +91,9 @@ class bus final : public std::enable_shared_from_this<bus> {
     explicit worker(asio::any_io_executor ex) : pause(std::move(ex)) {}
     asio::steady_timer pause;
     std::vector<std::uint8_t> request;
+    /// A poll's readings and a block's registers: kept, so that a poll allocates neither.
+    std::vector<reading> readings;
+    std::vector<std::uint16_t> registers;
     /// The work of this pass is done with: a poll's schedule has moved on and its outcome is being
     /// counted, or a write's or request's caller is being answered. A fault after that is not the
     /// device's, and the line is in step.
@@ -140,10 +143,12 @@ class bus final : public std::enable_shared_from_this<bus> {
                                                         const std::vector<std::uint8_t>& request);
   void count_response(device_state& d);
   awaitable<void> poll(device_state& d, steady::time_point started, worker& w);
-  /// Checks a block's response (written once, in the codec) and appends its points' readings.
+  /// Checks a block's response (written once, in the codec) and appends its points' readings
+  /// (`registers`: room for the block's registers, reused).
   static std::error_code decode_block(const device_state& d, const device_profile& profile,
                                       const read_block& block, std::span<const std::uint8_t> pdu,
-                                      clock::time_point now, std::vector<reading>& out);
+                                      clock::time_point now, std::vector<reading>& out,
+                                      std::vector<std::uint16_t>& registers);
   static write_outcome invalid(std::string detail);
   /// Checks a value against a [[writes]] entry and builds its request (fc 05 for a coil, 06 for a
   /// register, 16 for a 32-bit value); the registers are left in `regs` for a read-back. An error

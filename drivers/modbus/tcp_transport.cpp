@@ -117,10 +117,10 @@ asio::awaitable<result<std::vector<std::uint8_t>>> tcp_transport::transact(
     co_return response;
   }
   const auto tid = ++transaction_id_;
-  const auto adu = encode_adu(tid, unit, pdu);
+  encode_adu(tid, unit, pdu, tx_);
   boost::system::error_code ec;
   deadline_.arm(timeout_);
-  co_await asio::async_write(socket_, asio::buffer(adu), asio::redirect_error(asio::use_awaitable, ec));
+  co_await asio::async_write(socket_, asio::buffer(tx_), asio::redirect_error(asio::use_awaitable, ec));
   if (!ec) ec = co_await fill(mbap_header_size);
   if (ec) co_return fail(ec);
   auto header = decode_mbap(std::span<const std::uint8_t, mbap_header_size>(rx_.data(), mbap_header_size));

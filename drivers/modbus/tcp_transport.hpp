@@ -56,6 +56,7 @@ class tcp_transport final : public transport {
   std::size_t rx_len_{0};
   tcp_framing framing_;
   std::vector<std::uint8_t> frame_;  ///< RTU framing's read buffer
+  std::vector<std::uint8_t> tx_;     ///< the request being sent (its memory kept for the next)
 };
 
 }  // namespace firegate::modbus

@@ -21,6 +21,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   auto regs = decode_read_response(request, rest);
   if (regs && regs->size() != request.count) std::abort();
+  // Into a buffer kept from the last input, as a bus's poll decodes: the same verdict and registers,
+  // and nothing left of an earlier response after a refused one.
+  static std::vector<std::uint16_t> kept;
+  const auto refused = decode_read_response(request, rest, kept);
+  if (static_cast<bool>(refused) == regs.has_value()) std::abort();
+  if (regs ? kept != *regs : (refused != regs.error() || !kept.empty())) std::abort();
 
   if (rest.size() >= mbap_header_size) {
     auto header = decode_mbap(rest.first<mbap_header_size>());

@@ -41,6 +41,24 @@ TEST_CASE("read response round-trips through encode and decode") {
   REQUIRE(*regs == values);
 }
 
+TEST_CASE("decoding into a kept buffer: each response's registers alone - none after a refused one") {
+  // As a bus's poll decodes: one buffer for every block, its memory kept.
+  std::vector<std::uint16_t> kept;
+  const bytes four{0x04, 0x08, 0x00, 0x01, 0x00, 0x02, 0x00, 0xD7, 0x09, 0x60};
+  REQUIRE(!decode_read_response({function_code::read_input_registers, 0, 4}, four, kept));
+  REQUIRE(kept == std::vector<std::uint16_t>{1, 2, 215, 2400});
+  const bytes one{0x03, 0x02, 0x12, 0x34};
+  REQUIRE(!decode_read_response({function_code::read_holding_registers, 7, 1}, one, kept));
+  REQUIRE(kept == std::vector<std::uint16_t>{0x1234});
+  REQUIRE(decode_read_response({function_code::read_input_registers, 0, 2}, bytes{0x84, 0x02}, kept) ==
+          modbus_errc::illegal_data_address);
+  REQUIRE(kept.empty());
+  // And an ADU into a buffer that held a longer one (MBAP: transaction 2, length 6, unit 9).
+  bytes adu(40, 0xEE);
+  encode_adu(2, 9, bytes{0x03, 0x00, 0x6B, 0x00, 0x03}, adu);
+  REQUIRE(adu == bytes{0x00, 0x02, 0x00, 0x00, 0x00, 0x06, 0x09, 0x03, 0x00, 0x6B, 0x00, 0x03});
+}
+
 TEST_CASE("response checking rejects what does not answer the request") {
   const read_request req{function_code::read_input_registers, 0, 2};
   SECTION("exception response maps to its code") {

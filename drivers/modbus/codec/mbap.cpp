@@ -6,8 +6,15 @@ namespace firegate::modbus {
 
 std::vector<std::uint8_t> encode_adu(std::uint16_t transaction_id, std::uint8_t unit_id,
                                      std::span<const std::uint8_t> pdu) {
-  const auto length = static_cast<std::uint16_t>(pdu.size() + 1);
   std::vector<std::uint8_t> adu;
+  encode_adu(transaction_id, unit_id, pdu, adu);
+  return adu;
+}
+
+void encode_adu(std::uint16_t transaction_id, std::uint8_t unit_id, std::span<const std::uint8_t> pdu,
+                std::vector<std::uint8_t>& adu) {
+  const auto length = static_cast<std::uint16_t>(pdu.size() + 1);
+  adu.clear();
   adu.reserve(mbap_header_size + pdu.size());
   adu.push_back(static_cast<std::uint8_t>(transaction_id >> 8));
   adu.push_back(static_cast<std::uint8_t>(transaction_id & 0xFF));
@@ -17,7 +24,6 @@ std::vector<std::uint8_t> encode_adu(std::uint16_t transaction_id, std::uint8_t 
   adu.push_back(static_cast<std::uint8_t>(length & 0xFF));
   adu.push_back(unit_id);
   adu.insert(adu.end(), pdu.begin(), pdu.end());
-  return adu;
 }
 
 result<mbap_header> decode_mbap(std::span<const std::uint8_t, mbap_header_size> b) {

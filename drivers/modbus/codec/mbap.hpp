@@ -27,6 +27,9 @@ struct mbap_header {
 /// Builds a whole ADU: header followed by `pdu`.
 std::vector<std::uint8_t> encode_adu(std::uint16_t transaction_id, std::uint8_t unit_id,
                                      std::span<const std::uint8_t> pdu);
+/// The same into `out` (its contents replaced, its memory kept for the next one).
+void encode_adu(std::uint16_t transaction_id, std::uint8_t unit_id, std::span<const std::uint8_t> pdu,
+                std::vector<std::uint8_t>& out);
 
 /// Decodes and checks a header: protocol id 0 and a length that leaves room for 1–253 PDU bytes.
 result<mbap_header> decode_mbap(std::span<const std::uint8_t, mbap_header_size> bytes);

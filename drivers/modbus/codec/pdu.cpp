@@ -98,15 +98,23 @@ void encode_request(const write_request& w, std::vector<std::uint8_t>& out) {
 
 result<std::vector<std::uint16_t>> decode_read_response(const read_request& request,
                                                         std::span<const std::uint8_t> pdu) {
+  std::vector<std::uint16_t> registers;
+  if (auto ec = decode_read_response(request, pdu, registers)) return ec;
+  return registers;
+}
+
+std::error_code decode_read_response(const read_request& request, std::span<const std::uint8_t> pdu,
+                                     std::vector<std::uint16_t>& registers) {
+  registers.clear();
   if (auto ec = check_header(request.function, pdu)) return ec;
   if (pdu.size() < 2) return make_error_code(modbus_errc::malformed_frame);
   const std::size_t byte_count = pdu[1];
   if (byte_count != static_cast<std::size_t>(request.count) * 2 || pdu.size() != 2 + byte_count) {
     return make_error_code(modbus_errc::byte_count_mismatch);
   }
-  std::vector<std::uint16_t> registers(request.count);
+  registers.resize(request.count);
   for (std::size_t i = 0; i < registers.size(); ++i) registers[i] = get_u16(pdu, 2 + 2 * i);
-  return registers;
+  return {};
 }
 
 result<std::vector<bool>> decode_read_bits_response(const read_request& request,

@@ -71,6 +71,10 @@ void encode_request(const write_request& w, std::vector<std::uint8_t>& out);
 /// 2 × count and filling the PDU exactly.
 result<std::vector<std::uint16_t>> decode_read_response(const read_request& request,
                                                         std::span<const std::uint8_t> pdu);
+/// The same into `registers` (its contents replaced, its memory kept for the next one); on an
+/// error it is left empty.
+std::error_code decode_read_response(const read_request& request, std::span<const std::uint8_t> pdu,
+                                     std::vector<std::uint16_t>& registers);
 /// The same for a bit read (fc 01/02): byte count = ceil(count / 8).
 result<std::vector<bool>> decode_read_bits_response(const read_request& request,
                                                     std::span<const std::uint8_t> pdu);
