@@ -74,7 +74,8 @@ class store::statement {
   statement& bind_blob(int i, std::string_view v) {
     return check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }
-  /// Binds bytes as a BLOB without a copy: the caller keeps them, unchanged, until reset().
+  /// Binds bytes as a BLOB without a copy: SQLite reads them in step(), so the caller keeps them,
+  /// unchanged, until the statement is reset (or gone).
   statement& bind_blob_kept(int i, std::string_view v) {
     return check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
   }

@@ -381,7 +381,7 @@ std::vector<store::queued_telemetry> store::insert_telemetry(std::span<const rea
       if (readings[j].reported) reported |= report_bit(j - i);
       all &= readings[j].reported;
     }
-    s.bind(1, to_ms(head.time)).bind(2, layout).bind_blob_kept(3, data);  // `data` kept until reset
+    s.bind(1, to_ms(head.time)).bind(2, layout).bind_blob_kept(3, data);  // unchanged until the reset below
     if (!all) s.bind(4, static_cast<std::int64_t>(reported));             // NULL: every value reported
     s.step();
     s.reset();

@@ -7,9 +7,40 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <exception>
+#include <utility>
+
 namespace firegate::modbus::detail {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+
+namespace {
+
+/// Tells the sink one thing after another. One that throws (a fault in what it is handed to) does not
+/// keep the others from being told; the first fault is thrown again once every one was tried, for
+/// bus::last_resort to report.
+class telling {
+ public:
+  telling() = default;
+  telling(const telling&) = delete;
+  telling& operator=(const telling&) = delete;
+  template <class F>
+  void operator()(F&& tell) {
+    try {
+      tell();
+    } catch (...) {
+      if (!first_) first_ = std::current_exception();
+    }
+  }
+  void done() {
+    if (first_) std::rethrow_exception(std::exchange(first_, nullptr));
+  }
+
+ private:
+  std::exception_ptr first_;
+};
+
+}  // namespace
 
 void bus::count_error(device_state& d, std::error_code ec) {
   auto& c = d.counters;
@@ -52,11 +83,12 @@ std::optional<device_quality> bus::note_quality(device_state& d, std::error_code
 }
 
 // Every change of state is made before the sink is told of it (here and in record_success,
-// tell_offline, check_bus_down): what the sink is handed to may throw (a fault in the gateway, caught
-// by bus::last_resort), and a poll's outcome must still be counted once, and a device's state be
-// whole, whatever it did.
+// tell_offline, check_bus_down), and each thing to tell is told whatever the one before did: what
+// the sink is handed to may throw (a fault in the gateway, caught by bus::last_resort), and a poll's
+// outcome must still be counted once, a device's state be whole and every change be told once.
 void bus::record_failure(device_state& d, std::error_code ec) {
   if (stopped_) return;
+  telling tell;
   const auto quality = note_quality(d, ec);
   count_error(d, ec);
   const auto failures = ++d.counters.consecutive_failures;
@@ -80,7 +112,7 @@ void bus::record_failure(device_state& d, std::error_code ec) {
     if (bus_down_) {
       d.offline_told = told::with_bus;
       d.sink_offline = true;
-      sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true});
+      tell([&] { sink_.on_device_status({d.settings->name, false, ec, where(d), clock::now(), true}); });
     } else if (devices_.size() > 1 || open_failed_ || classify(ec) == failure_kind::connection) {
       // One cause may be taking them all (several devices, or the line itself failing: a port error,
       // a connection lost): told once the others have failed too (the bus), or as soon as another
@@ -88,16 +120,18 @@ void bus::record_failure(device_state& d, std::error_code ec) {
       // the wait is bounded.
       hold_back(d);
     } else {
-      tell_offline(d, ec);
+      tell([&] { tell_offline(d, ec); });
     }
   }
   // Nothing settled it in time (its neighbours failing slowly, not yet offline): its own fault. Not
   // while the line cannot be opened: that is the bus's fault, told with all its devices together.
   if (d.offline_told == told::pending && !open_failed_ && steady::now() - d.pending_since >= pending_limit())
-    tell_offline(d, ec);
-  check_bus_down(ec);
-  // Its quality last: not at all once it is offline (that covers it; the window starts over).
-  if (quality && d.link == device_state::link::online) sink_.on_device_quality(*quality);
+    tell([&] { tell_offline(d, ec); });
+  tell([&] { check_bus_down(ec); });
+  // Its quality last, and not at all once it is offline: that covers it, one alert for one cause
+  // (the window starts over when it answers again).
+  if (quality && d.link == device_state::link::online) tell([&] { sink_.on_device_quality(*quality); });
+  tell.done();
 }
 
 std::chrono::milliseconds bus::pending_limit() const {
@@ -158,9 +192,12 @@ void bus::check_bus_down(std::error_code ec) {
     d.sink_offline = true;
     with_it.push_back(&d);
   }
-  sink_.on_bus_status(status);
-  for (auto* d : with_it)
-    sink_.on_device_status({d->settings->name, false, ec, where(*d), clock::now(), true});
+  telling tell;
+  tell([&] { sink_.on_bus_status(status); });
+  for (auto* d : with_it) {
+    tell([&] { sink_.on_device_status({d->settings->name, false, ec, where(*d), clock::now(), true}); });
+  }
+  tell.done();
 }
 
 void bus::record_success(device_state& d, steady::time_point started) {
@@ -180,6 +217,7 @@ void bus::record_success(device_state& d, steady::time_point started) {
   }
   d.offline_told = told::nothing;
   d.link = device_state::link::online;
+  telling tell;
   if ((bus_down_ || !bus_known_) && !stopped_) {
     // The bus answers: a fault of it ends (one restored from before a restart too).
     const bool was_down = bus_down_;
@@ -197,19 +235,21 @@ void bus::record_success(device_state& d, steady::time_point started) {
       x.schedule.retry_now(steady::now());
     }
     if (was_down) spdlog::info("bus online bus={} addr={}", name_, status.address);
-    sink_.on_bus_status(status);
+    tell([&] { sink_.on_bus_status(status); });
   }
   // Something on the bus answers, so the silence of those waiting is their own; not yet of one a
-  // worker is asking now (max_in_flight > 1): its own answer or failure settles it. (One the sink
-  // throws on counts as told; those after it are still waiting, and are told at the next answer.)
+  // worker is asking now (max_in_flight > 1): its own answer or failure settles it.
   for (auto& x : devices_) {
-    if (x.offline_told == told::pending && &x != &d && !x.busy && !stopped_) tell_offline(x, x.last_failure);
+    if (x.offline_told == told::pending && &x != &d && !x.busy && !stopped_)
+      tell([&] { tell_offline(x, x.last_failure); });
   }
   if (back) {
     spdlog::info("device online bus={} device={} addr={}", name_, d.settings->name, where(d));
-    if (tell_back) sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()});
+    if (tell_back)
+      tell([&] { sink_.on_device_status({d.settings->name, true, {}, where(d), clock::now()}); });
   }
-  if (quality) sink_.on_device_quality(*quality);
+  if (quality) tell([&] { sink_.on_device_quality(*quality); });
+  tell.done();
 }
 
 steady::duration bus::last_resort(std::string_view error, std::optional<pending_write> writing,

@@ -34,6 +34,10 @@ struct recording_sink final : reading_sink {
   /// Link-quality reports, in order, and a device whose reports the sink throws on once recorded.
   std::vector<device_quality> qualities;
   std::string throws_on_quality;
+  /// Called with each link-quality report as it is recorded.
+  std::function<void(const device_quality&)> on_quality;
+  /// A device whose status reports the sink throws on once recorded.
+  std::string throws_on_status;
 
   void on_readings(std::span<const reading> r) override {
     readings.insert(readings.end(), r.begin(), r.end());
@@ -45,6 +49,7 @@ struct recording_sink final : reading_sink {
   void on_device_status(const device_status& s) override {
     told.emplace_back(false, statuses.size());
     statuses.push_back(s);
+    if (s.device == throws_on_status) throw std::runtime_error("sink fault");
   }
   void on_bus_status(const bus_status& s) override {
     told.emplace_back(true, bus_statuses.size());
@@ -52,6 +57,7 @@ struct recording_sink final : reading_sink {
   }
   void on_device_quality(const device_quality& q) override {
     qualities.push_back(q);
+    if (on_quality) on_quality(q);
     if (q.device == throws_on_quality) throw std::runtime_error("sink fault");
   }
 

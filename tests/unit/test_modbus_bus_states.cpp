@@ -387,37 +387,73 @@ TEST_CASE(
     "modbus bus states: what a unit's link quality is told to throws - each failed poll is counted once, "
     "the unit is read on, and it goes offline when it stops answering") {
   scripted_bus b({1, 2}, 4);
-  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
   b.sink.throws_on_quality = "smoke-1";
   const auto timeouts = [&] {
     for (const auto& c : b.driver->counters())
       if (c.device == "smoke-1") return c.timeouts;
     return std::uint64_t{0};
   };
-  const auto before = timeouts();
-  // Unit 1 is silent every other time it is asked: its link turns poor (8 of the last 20 polls),
-  // never offline (never 4 failures in a row).
+  // Unit 1 is silent every other time it is asked, from its third request: its link turns poor (8 of
+  // the last 20 polls), never offline (never 4 failures in a row). Its first answer brings it online
+  // and is not in the window, so the window fills with its 21st request, a failure.
   std::uint64_t silent = 0;
   bool fails = false;
   b.line->on_request = [&](std::uint8_t unit) {
     if (unit != 1) return reply::answer;
-    fails = !fails;
+    const int n = b.line->asked[1];
+    fails = n >= 3 && n % 2 == 1;
     if (!fails) return reply::answer;
     ++silent;
     return reply::silent;
   };
+  // What the poll that turned it poor was: the case under test is a failed one (with a success, the
+  // sink throws after the counting anyway).
+  std::optional<bool> turned_on_failure;
+  b.sink.on_quality = [&](const device_quality&) { turned_on_failure = fails; };
   REQUIRE(b.run_until([&] { return !b.sink.qualities.empty(); }));
+  REQUIRE(turned_on_failure == true);
   CHECK(b.sink.qualities.front().poor);
-  // The failure that turned it poor counted too (the sink threw after it was).
-  CHECK(timeouts() - before == silent);
+  // The failure that turned it poor was counted too (the sink threw after it was).
+  CHECK(timeouts() == silent);
   const auto polls_1 = b.polls(1);
   REQUIRE(b.run_until([&] { return b.polls(1) >= polls_1 + 10; }, 5s));
-  CHECK(timeouts() - before == silent);
+  CHECK(timeouts() == silent);
   CHECK(b.told("smoke-1").empty());
   // Silent for good: offline after four failures, as always.
   b.line->on_request = [](std::uint8_t unit) { return unit == 1 ? reply::silent : reply::answer; };
   REQUIRE(b.run_until([&] { return !b.told("smoke-1").empty(); }, 5s));
   CHECK(b.told("smoke-1").front() == "offline (own)");
+}
+
+TEST_CASE(
+    "modbus bus states: a unit back online while telling a silent neighbour's offline throws - both are "
+    "told, each once") {
+  scripted_bus b({1, 2}, 2);
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
+  // Unit 1 goes silent: offline on its own once unit 2 answers.
+  b.line->on_request = [](std::uint8_t unit) { return unit == 1 ? reply::silent : reply::answer; };
+  REQUIRE(b.run_until([&] { return b.told("smoke-1").size() == 1; }, 5s));
+  REQUIRE(b.told("smoke-1").front() == "offline (own)");
+  // Unit 2 goes silent too: it waits to be told (one unit answering would make it its own fault).
+  b.line->on_request = [](std::uint8_t) { return reply::silent; };
+  const auto failures_2 = [&] {
+    for (const auto& c : b.driver->counters())
+      if (c.device == "smoke-2") return c.consecutive_failures;
+    return std::uint32_t{0};
+  };
+  REQUIRE(b.run_until([&] { return failures_2() >= 2; }, 5s));
+  REQUIRE(b.told("smoke-2").empty());
+  // Unit 1 answers again; telling unit 2's offline, then, throws. Unit 1 is told online all the same.
+  b.sink.throws_on_status = "smoke-2";
+  b.line->on_request = [](std::uint8_t unit) { return unit == 1 ? reply::answer : reply::silent; };
+  REQUIRE(b.run_until([&] { return b.told("smoke-1").size() >= 2; }, 5s));
+  CHECK(b.told("smoke-1") == std::vector<std::string>{"offline (own)", "online"});
+  CHECK(b.told("smoke-2") == std::vector<std::string>{"offline (own)"});
+  // Read on; nothing told twice.
+  const auto polls_1 = b.polls(1);
+  REQUIRE(b.run_until([&] { return b.polls(1) >= polls_1 + 5; }, 5s));
+  CHECK(b.told("smoke-1").size() == 2);
+  CHECK(b.told("smoke-2").size() == 1);
 }
 
 TEST_CASE(
