@@ -268,9 +268,10 @@ awaitable<std::error_code> bus::reopen() {
     if (!open_failed_) open_failing_since_ = tried;
     open_failed_ = true;
     for (auto& d : devices_) {
-      // Tries to open back off to 10 s apart, so offline_after of them could take minutes: a line
-      // that cannot be opened for pending_limit() (at most 90 s; open_wait puts a try there) takes
-      // its devices offline whatever the count, and its fault is told within GB 50116's 100 s.
+      // Tries to open back off (to open_retry_max apart), and each may take a connect's timeout, so
+      // offline_after of them could take long: a line that cannot be opened for pending_limit() (at
+      // most 90 s; open_wait puts a try there) takes its devices offline whatever the count, and its
+      // fault is told within GB 50116's 100 s.
       if (!d.offline() && now - open_failing_since_ >= pending_limit()) {
         d.counters.consecutive_failures =
             std::max(d.counters.consecutive_failures, settings_->offline_after - 1);
@@ -281,7 +282,7 @@ awaitable<std::error_code> bus::reopen() {
     // before next_open_ unless a new write, technician's request or poll asked for now comes; a
     // try lands at the pending limit (open_wait).
     next_open_ = steady::now() + open_wait(open_backoff_);
-    open_backoff_ = std::min(open_backoff_ * 2, std::chrono::duration_cast<std::chrono::milliseconds>(10s));
+    open_backoff_ = std::min(open_backoff_ * 2, open_retry_max);
     co_return ec;
   }
   // A reopen after a timeout is routine resynchronisation; only a link that was down is news.

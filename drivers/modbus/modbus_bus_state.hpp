@@ -216,6 +216,10 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// before which no worker tries to open (that time cleared by a new write, a technician's request
   /// or a poll asked for now, which try the line at once).
   std::chrono::milliseconds open_backoff_{250};
+  /// Its longest step. Short: a try costs nobody else on the line (nothing can be read on it
+  /// meanwhile), and a gateway or adapter back after a long outage with a detector in fire is read
+  /// within this of its return.
+  static constexpr std::chrono::milliseconds open_retry_max{2000};
   steady::time_point next_open_{};
   std::vector<device_state> devices_;
   std::vector<pending_write> writes_;  ///< rare and few: a vector costs nothing while empty

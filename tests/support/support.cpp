@@ -310,8 +310,10 @@ bool simulator::wait_for_log(const std::string& text, std::chrono::milliseconds 
 
 simulator::simulator(const temp_dir& dir, std::vector<std::string> args) {
   const auto port_file = dir / "sim.port";
+  std::filesystem::remove(port_file);  // one a simulator before this one left (the same site, back)
   std::vector<std::string> argv{firegate_sim_path(), "--port-file", port_file.string(), "--commands"};
-  if (std::find(args.begin(), args.end(), "--serial") == args.end()) {
+  if (std::find(args.begin(), args.end(), "--serial") == args.end() &&
+      std::find(args.begin(), args.end(), "--port") == args.end()) {
     argv.push_back("--port");
     argv.push_back("0");
   }

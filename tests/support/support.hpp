@@ -118,7 +118,7 @@ class simulator {
   /// `devices` SD-1 detectors (units 1..devices) on a free port.
   simulator(const temp_dir& dir, int devices);
   /// With these arguments (such as {"--devices", "EFD-4T:1", "--serial", pty.b()}); on a free TCP
-  /// port unless they name a serial line.
+  /// port unless they name a serial line or a port ("--port", a free_port() to start one again on).
   simulator(const temp_dir& dir, std::vector<std::string> args);
   /// The first listening port (0 when serving a serial line only).
   std::uint16_t port() const { return port_; }

@@ -2,7 +2,8 @@
 // (firegate-sim), a real mosquitto as the platform. Every unit going silent at once, then the
 // server going away, each raise one bus_offline naming the bus, its address, what failed and the
 // six devices, and no device_offline; the bus answering again is one bus_online, after which the one
-// detector that stays silent raises its own device_offline.
+// detector that stays silent raises its own device_offline. A server back after a long outage is
+// read within the line's longest retry step, and a fire behind it raised then.
 
 #include "support.hpp"
 
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <optional>
 #include <set>
+#include <thread>
 
 using namespace firegate::test;
 using json = nlohmann::json;
@@ -128,6 +130,77 @@ offline_retry_max_ms = 1000
   CHECK(lost["bus"]["devices"].size() == 6);
   // No device raised an alert of its own through either outage: smoke-6's is the only one.
   CHECK(events(platform, "device_offline").size() == 1);
+  CHECK(daemon.stop(SIGTERM) == 0);
+}
+
+TEST_CASE(
+    "bus faults: a Modbus TCP server back after a long outage with a detector in fire - read within 2 s of "
+    "its return and the fire raised - one bus_offline, one bus_online, no device alerts") {
+  // A gateway with three detectors behind it loses power for 9 s: long enough for the tries to
+  // connect to reach their longest step (2 s; it was 10 s, and the fire then waited up to that).
+  temp_dir dir;
+  broker mosquitto(dir);
+  mqtt_probe platform(mosquitto.port(), "firegate/#");
+  const auto port = free_port();  // the gateway comes back at its address
+  const std::vector<std::string> gateway{"--devices", "3", "--port", std::to_string(port)};
+  auto sim = std::make_unique<simulator>(dir, gateway);
+  auto text = site_header(dir / "fg.db", mosquitto.port()) + fmt::format(R"(heartbeat_s = 1
+[[buses]]
+name = "gateway-1"
+driver = "modbus_tcp"
+host = "127.0.0.1"
+port = {}
+timeout_ms = 100
+poll_interval_ms = 300
+alarm_interval_ms = 100
+)",
+                                                                         port);
+  for (int u = 1; u <= 3; ++u) {
+    text += fmt::format(
+        "[[devices]]\nname = \"smoke-{}\"\nbus = \"gateway-1\"\nprofile = \"SD-1\"\nunit_id = {}\n"
+        "location = \"room {}\"\n",
+        u, u, u);
+  }
+  std::ofstream(dir / "fg.toml") << text;
+  child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
+  INFO(daemon.log_text());
+  REQUIRE(platform.wait_for([](auto& m) { return m.topic.ends_with("/telemetry"); }, 10s));
+
+  REQUIRE(sim->stop(SIGKILL) == 128 + SIGKILL);
+  const auto lost_at = std::chrono::steady_clock::now();
+  sim.reset();
+  REQUIRE(wait_events(platform, "bus_offline", 1));
+  CHECK(
+      events(platform, "bus_offline").front()["bus"]["failed"].get<std::string>().find("cannot be opened") !=
+      std::string::npos);
+  // The outage lasts 9 s (a condition of the scenario, not a wait for something to happen).
+  std::this_thread::sleep_until(lost_at + 9s);
+
+  // Back, with a detector in fire behind it.
+  sim = std::make_unique<simulator>(dir, gateway);
+  const auto back_at = std::chrono::steady_clock::now();
+  sim->send("2 smoke 2.5");
+  sim->send("2 state 1");
+  const auto fire = wait_event_where(
+      platform, "fire_alarm", [](const json& e) { return e["device"]["name"] == "smoke-2"; }, 15s);
+  const auto took = std::chrono::steady_clock::now() - back_at;
+  REQUIRE(fire);
+  INFO("the fire took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                        << " ms after the gateway was back");
+  // Within the 2 s step and a poll, with room for a loaded machine (the 10 s step took up to 7 s).
+  CHECK(took <= 4s);
+  REQUIRE(wait_events(platform, "bus_online", 1));
+  // One cause, one alert each way: no device raised or ended anything of its own.
+  CHECK(events(platform, "bus_offline").size() == 1);
+  CHECK(events(platform, "bus_online").size() == 1);
+  CHECK(events(platform, "device_offline").empty());
+  CHECK(events(platform, "device_online").empty());
+  REQUIRE(wait_until(
+      [&] {
+        const auto s = ctl(dir, {"--json", "status"}).doc();
+        return s.is_object() && s["buses"].size() == 1 && s["buses"][0].value("offline", -1) == 0;
+      },
+      10s));
   CHECK(daemon.stop(SIGTERM) == 0);
 }
 

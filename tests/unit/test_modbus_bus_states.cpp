@@ -52,10 +52,11 @@ struct script {
   std::map<std::uint8_t, int> asked;
   int opens{0};
   int failed_opens{0};
-  bool open{false};                                 ///< the transport is open
-  std::chrono::steady_clock::time_point opened_at;  ///< its last successful open
-  int silent_in_flight{0};                          ///< silent requests waiting out their silence
-  int closes{0};                                    ///< times the bus closed the transport
+  std::vector<std::chrono::steady_clock::time_point> failed_at;  ///< when each open failed
+  bool open{false};                                              ///< the transport is open
+  std::chrono::steady_clock::time_point opened_at;               ///< its last successful open
+  int silent_in_flight{0};  ///< silent requests waiting out their silence
+  int closes{0};            ///< times the bus closed the transport
   /// What a write request (functions 5, 6, 15, 16) gets instead of on_request's reply, if set.
   std::optional<reply> writes;
   bool close_throws{false};               ///< closing throws (a fault in the bus's own last resort)
@@ -87,6 +88,7 @@ class scripted_transport final : public transport {
     ++script_->opens;
     if (script_->open_fails) {
       ++script_->failed_opens;
+      script_->failed_at.push_back(std::chrono::steady_clock::now());
       co_return std::make_error_code(std::errc::connection_refused);
     }
     open_ = script_->open = true;
@@ -564,6 +566,40 @@ TEST_CASE(
   CHECK(b.bus_told(true) == 2);
   CHECK(b.told("smoke-1") == std::vector<std::string>{"offline (bus)", "online"});
   CHECK(b.told("smoke-2") == std::vector<std::string>{"offline (bus)", "online"});
+}
+
+TEST_CASE(
+    "modbus bus states: a line that cannot be opened for long is tried every 2 s at most - opened within "
+    "that of its return, the bus told back once") {
+  scripted_bus b({1, 2}, 3);
+  REQUIRE(b.run_until([&] { return b.each_polled(2); }));
+  const auto told_online = b.bus_told(true);  // its first answer tells the bus online
+  // The gateway goes away: its connection lost, every try to connect refused, for 8.5 s (the tries
+  // would have been 7.75 s and 15.75 s after the first with the old 10 s step).
+  b.line->open_fails = true;
+  b.line->on_request = [](std::uint8_t) { return reply::drop; };
+  REQUIRE(b.run_until([&] { return b.line->failed_opens >= 1; }));
+  const auto first_failed = b.line->failed_at.front();
+  REQUIRE(b.run_until([&] { return b.bus_told(false) == 1; }, 5s));
+  REQUIRE(b.run_until([&] { return std::chrono::steady_clock::now() - first_failed >= 8500ms; }, 10s));
+  const auto tries = b.line->failed_at;
+  REQUIRE(tries.size() >= 5);
+  for (std::size_t i = 1; i < tries.size(); ++i) {
+    INFO("try " << i << " after " << (tries[i] - tries[i - 1]) / 1ms << " ms");
+    CHECK(tries[i] - tries[i - 1] <= 2500ms);  // the 2 s step, and a loaded machine's slack
+  }
+  // Back: opened within the step, the devices read, and one bus_online.
+  b.line->open_fails = false;
+  b.line->on_request = [](std::uint8_t) { return reply::answer; };
+  const auto back = std::chrono::steady_clock::now();
+  REQUIRE(b.run_until([&] { return b.bus_told(true) > told_online; }, 5s));
+  CHECK(b.line->opened_at - back <= 2500ms);
+  const auto polls_1 = b.polls(1);
+  const auto polls_2 = b.polls(2);
+  REQUIRE(b.run_until([&] { return b.polls(1) > polls_1 && b.polls(2) > polls_2; }, 2s));
+  CHECK(b.bus_told(false) == 1);
+  CHECK(b.bus_told(true) == told_online + 1);
+  CHECK(b.told("smoke-1") == std::vector<std::string>{"offline (bus)", "online"});
 }
 
 TEST_CASE("modbus bus states: one unit silent among answering neighbours is its own fault - no bus fault") {
