@@ -236,7 +236,7 @@ awaitable<void> bus::run(worker& w) {
       polling = &d;
       w.started = now;  // before the poll's frame is made: the last resort charges this poll
       w.full = d.schedule.full_at(now, d.offline());
-      co_await poll(d, now, w);
+      co_await poll(d, w);
       polling = nullptr;
     } catch (...) {
       rest = last_resort(what_of(std::current_exception()), std::exchange(writing, std::nullopt),
@@ -370,9 +370,11 @@ void bus::count_response(device_state& d) {
   d.counters.total_response_time += d.counters.last_response_time;
 }
 
-awaitable<void> bus::poll(device_state& d, steady::time_point started, worker& w) {
+awaitable<void> bus::poll(device_state& d, worker& w) {
   const auto& profile = *d.settings->profile;
-  const bool full = w.full;  // worked out by run() as it started the poll
+  // Worked out by run() as it started the poll (the last resort charges them, should it throw).
+  const auto started = w.started;
+  const bool full = w.full;
   const auto& blocks = full ? (d.gapless ? profile.gapless_blocks : profile.blocks)
                             : (d.gapless ? profile.gapless_alarm_blocks : profile.alarm_blocks);
   ++d.counters.polls;

@@ -142,7 +142,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   awaitable<result<std::vector<std::uint8_t>>> exchange(device_state& d,
                                                         const std::vector<std::uint8_t>& request);
   void count_response(device_state& d);
-  awaitable<void> poll(device_state& d, steady::time_point started, worker& w);
+  /// Polls `d`: the start and whether it reads every point are the worker's (run() sets them).
+  awaitable<void> poll(device_state& d, worker& w);
   /// Checks a block's response (written once, in the codec) and appends its points' readings
   /// (`registers`: room for the block's registers, reused).
   static std::error_code decode_block(const device_state& d, const device_profile& profile,

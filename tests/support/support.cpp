@@ -466,12 +466,17 @@ alarm_interval_ms = 50
 
 std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
                             std::uint16_t modbus_port, int detectors, bool latch_fire) {
-  auto text = site_header(db, broker_port) + modbus_tcp_bus(modbus_port);
+  return site_header(db, broker_port) + modbus_tcp_bus(modbus_port) +
+         sd1_devices("tcp-1", detectors, latch_fire);
+}
+
+std::string sd1_devices(const std::string& bus, int detectors, bool latch_fire) {
+  std::string text;
   for (int u = 1; u <= detectors; ++u) {
     text += fmt::format(
-        "[[devices]]\nname = \"smoke-{}\"\nbus = \"tcp-1\"\nprofile = \"SD-1\"\nunit_id = {}\nlocation = "
+        "[[devices]]\nname = \"smoke-{}\"\nbus = \"{}\"\nprofile = \"SD-1\"\nunit_id = {}\nlocation = "
         "\"room {}\"\n",
-        u, u, u);
+        u, bus, u, u);
     if (!latch_fire) text += "[devices.rules.fire]\nlatch = false\n";
   }
   return text;

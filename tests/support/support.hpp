@@ -215,6 +215,8 @@ std::string modbus_tcp_bus(std::uint16_t modbus_port);
 /// override latch = false).
 std::string sd1_site_config(const std::filesystem::path& db, std::uint16_t broker_port,
                             std::uint16_t modbus_port, int detectors, bool latch_fire = true);
+/// SD-1 detectors "smoke-1".."smoke-N" at units 1..N on `bus`, in "room N": [[devices]] entries.
+std::string sd1_devices(const std::string& bus, int detectors, bool latch_fire = true);
 
 /// An RL-2 relay module "relay-1" (1F corridor) at `unit` on tcp-1, and the linkage "sounder": a
 /// fire of any of `detectors` sets its siren to 1, and back to 0 when the fire ends. Appended to a

@@ -44,31 +44,6 @@ bool wait_events(mqtt_probe& platform, const std::string& type, std::size_t n,
   return wait_until([&] { return events(platform, type).size() >= n; }, timeout);
 }
 
-/// A site of `units` SD-1 detectors (units 1..units, "smoke-N" in "room N") behind one Modbus TCP
-/// server at `port`: bus `bus` polled fast (alarm group 100 ms, every point 300 ms, 100 ms timeout),
-/// a heartbeat a second; `extra` adds lines to the bus.
-std::string sd1_server_site(const temp_dir& dir, std::uint16_t broker_port, const std::string& bus,
-                            std::uint16_t port, int units, const std::string& extra = {}) {
-  auto text = site_header(dir / "fg.db", broker_port) + fmt::format(R"(heartbeat_s = 1
-[[buses]]
-name = "{}"
-driver = "modbus_tcp"
-host = "127.0.0.1"
-port = {}
-timeout_ms = 100
-poll_interval_ms = 300
-alarm_interval_ms = 100
-{})",
-                                                                    bus, port, extra);
-  for (int u = 1; u <= units; ++u) {
-    text += fmt::format(
-        "[[devices]]\nname = \"smoke-{}\"\nbus = \"{}\"\nprofile = \"SD-1\"\nunit_id = {}\n"
-        "location = \"room {}\"\n",
-        u, bus, u, u);
-  }
-  return text;
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -78,8 +53,20 @@ TEST_CASE(
   broker mosquitto(dir);
   mqtt_probe platform(mosquitto.port(), "firegate/#");
   simulator sim(dir, 6);
-  const auto text =
-      sd1_server_site(dir, mosquitto.port(), "line-1", sim.port(), 6, "offline_retry_max_ms = 1000\n");
+  const auto text = site_header(dir / "fg.db", mosquitto.port()) +
+                    fmt::format(R"(heartbeat_s = 1
+[[buses]]
+name = "line-1"
+driver = "modbus_tcp"
+host = "127.0.0.1"
+port = {}
+timeout_ms = 100
+poll_interval_ms = 300
+alarm_interval_ms = 100
+offline_retry_max_ms = 1000
+)",
+                                sim.port()) +
+                    sd1_devices("line-1", 6);
   std::ofstream(dir / "fg.toml") << text;
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   INFO(daemon.log_text());
@@ -153,7 +140,7 @@ TEST_CASE(
   const auto port = free_port();  // the gateway comes back at its address
   const std::vector<std::string> gateway{"--devices", "3", "--port", std::to_string(port)};
   auto sim = std::make_unique<simulator>(dir, gateway);
-  const auto text = sd1_server_site(dir, mosquitto.port(), "gateway-1", port, 3);
+  const auto text = sd1_site_config(dir / "fg.db", mosquitto.port(), port, 3);
   std::ofstream(dir / "fg.toml") << text;
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   INFO(daemon.log_text());

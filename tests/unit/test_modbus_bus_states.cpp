@@ -194,6 +194,12 @@ struct scripted_bus {
                                                   [&](const bus_status& b) { return b.online == online; }));
   }
   std::size_t polls(std::uint8_t unit) { return sink.polls[name(unit)].size(); }
+  /// A unit's counters now.
+  device_counters counters_of(std::uint8_t unit) const {
+    for (auto& c : driver->counters())
+      if (c.device == name(unit)) return c;
+    return {};
+  }
   /// Whether every unit on the bus has been read `n` times.
   bool each_polled(std::size_t n) {
     return std::all_of(units_.begin(), units_.end(), [&](std::uint8_t u) { return polls(u) >= n; });
@@ -390,11 +396,7 @@ TEST_CASE(
     "the unit is read on, and it goes offline when it stops answering") {
   scripted_bus b({1, 2}, 4);
   b.sink.throws_on_quality = "smoke-1";
-  const auto timeouts = [&] {
-    for (const auto& c : b.driver->counters())
-      if (c.device == "smoke-1") return c.timeouts;
-    return std::uint64_t{0};
-  };
+  const auto timeouts = [&] { return b.counters_of(1).timeouts; };
   // Unit 1 is silent every other time it is asked, from its third request: its link turns poor (8 of
   // the last 20 polls), never offline (never 4 failures in a row). Its first answer brings it online
   // and is not in the window, so the window fills with its 21st request, a failure.
@@ -438,12 +440,7 @@ TEST_CASE(
   REQUIRE(b.told("smoke-1").front() == "offline (own)");
   // Unit 2 goes silent too: it waits to be told (one unit answering would make it its own fault).
   b.line->on_request = [](std::uint8_t) { return reply::silent; };
-  const auto failures_2 = [&] {
-    for (const auto& c : b.driver->counters())
-      if (c.device == "smoke-2") return c.consecutive_failures;
-    return std::uint32_t{0};
-  };
-  REQUIRE(b.run_until([&] { return failures_2() >= 2; }, 5s));
+  REQUIRE(b.run_until([&] { return b.counters_of(2).consecutive_failures >= 2; }, 5s));
   REQUIRE(b.told("smoke-2").empty());
   // Unit 1 answers again; telling unit 2's offline, then, throws. Unit 1 is told online all the same.
   b.sink.throws_on_status = "smoke-2";
