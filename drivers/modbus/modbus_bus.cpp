@@ -213,29 +213,36 @@ awaitable<void> bus::run(worker& w) {
         done(std::move(answer), std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - sent));
         continue;
       }
-      // The most overdue device goes next; among equally due ones, the one after the last polled.
-      const auto next = most_overdue(
-          devices_.size(), last_, [&](std::size_t i) { return devices_[i].due(); },
+      // Of the devices due, the one asked longest ago goes next (every device once a turn on a bus
+      // behind schedule); with none due, the earliest; among equals, the one after the last polled.
+      const auto now = steady::now();
+      const auto next = next_to_ask(
+          devices_.size(), last_, now, [&](std::size_t i) { return devices_[i].due(); },
+          [&](std::size_t i) { return devices_[i].schedule.asked(); },
           [&](std::size_t i) { return devices_[i].busy; });
       if (!next) {
         co_await pause(w, devices_.empty() ? steady::duration(1h) : steady::duration(20ms));
         continue;
       }
-      auto& d = devices_[*next];
-      const auto now = steady::now();
+      auto& d = devices_[next->index];
       if (d.due() > now) {
         co_await pause_until(w, d.due());  // or until a write or stop() wakes us
         continue;
       }
+      // Other devices due too: its full poll gives way to their alarm reads (poll_schedule.hpp).
+      const auto turn =
+          d.schedule.take_turn(now, d.offline(), {next->others_due, last_full_, devices_.size()});
+      if (turn == device_schedule::turn::later) continue;  // its alarm group is not due yet
+      if (turn == device_schedule::turn::full) last_full_ = now;
       note_lateness(d, now);
-      last_ = *next;
+      last_ = next->index;
       // Its own device only, however the poll ends: another worker's device is still being asked
       // (max_in_flight > 1), and free again it would be asked twice at once.
       d.busy = true;
       const clear_on_exit idle{d.busy};
       polling = &d;
       w.started = now;  // before the poll's frame is made: the last resort charges this poll
-      w.full = d.schedule.full_at(now, d.offline());
+      w.full = turn == device_schedule::turn::full;
       co_await poll(d, w);
       polling = nullptr;
     } catch (...) {

@@ -2,9 +2,10 @@
 // The Modbus protocol core of one bus: one coroutine schedules its devices' polls one request at a
 // time over a transport, decodes their profiles' points, and reports readings and reachability to
 // the sink. Each device has two schedules: its alarm-group points every alarm interval, all its
-// points every poll interval (a full poll covers the alarm points too). The device whose poll is
-// most overdue goes next, ties in turn, so a dead unit costs its own timeout only and never stalls
-// its neighbours' alarm polling. Writes go between polls.
+// points every poll interval (a full poll covers the alarm points too). Of the devices due, the one
+// asked longest ago goes next, ties in turn, so a dead unit costs its own timeout only and never
+// stalls its neighbours' alarm polling; behind schedule, full polls give way to alarm reads
+// (poll_schedule.hpp). Writes go between polls.
 
 #include "../driver.hpp"
 #include "profile.hpp"

@@ -119,7 +119,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   /// Starts a worker's loop; should an exception ever escape it, logged and started again.
   void spawn(worker& w);
   /// One worker: with max_in_flight = 1 (the default) the only one, so the bus carries one request
-  /// at a time. With more, each takes the most overdue device no other worker is polling.
+  /// at a time. With more, each takes the next device due (poll_schedule.hpp) no other
+  /// worker is polling.
   awaitable<void> run(worker& w);
   /// The run loop's catch: answers what the worker had under way, counts a poll as failed, closes
   /// the line when a request may have stopped halfway; returns how long the worker waits before its
@@ -212,6 +213,8 @@ class bus final : public std::enable_shared_from_this<bus> {
   asio::any_io_executor executor_;
   std::vector<std::unique_ptr<worker>> workers_;
   std::size_t last_{0};  ///< the device polled last, for turns among equally due ones
+  steady::time_point
+      last_full_{};      ///< when a device was last read in full (a bus behind schedule spaces them)
   bool opening_{false};  ///< a worker is opening the transport; the others wait
   /// The line's back-off after failed opens, shared by every worker: the next step, and the time
   /// before which no worker tries to open (that time cleared by a new write, a technician's request

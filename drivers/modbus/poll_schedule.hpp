@@ -12,8 +12,18 @@
 //   (a late bus catches up by skipping, never by bursting).
 // - An offline device is asked on a backoff of its own instead (each try costs a full timeout on a
 //   line its neighbours share): from its poll interval (at least 0.5 s), doubling to a cap.
-// - The bus asks the most overdue device first; among devices equally due, the one after the last
-//   asked, so that no device waits behind its neighbours.
+// - Of the devices due, the bus asks the one asked longest ago, so that on a bus behind schedule
+//   every device is read once a turn of the bus, in turn, whatever its lateness; with none due, it
+//   waits for the earliest. Among equals, the one after the last asked.
+// - On a bus behind schedule (another device is due too), a due full poll gives way to the alarm
+//   reads: the device is read for its alarm group only, or not yet when that is not due. The bus
+//   lets a full poll through at most once every `give_way_max` / (2 × its devices), enough for every
+//   device's twice in that time, spread over the turns rather than all in one; and one
+//   `give_way_max` late (its poll interval, at least 10 s) goes at its turn whatever the rest. So an
+//   overloaded RS-485 line spends its time on the alarm groups, and every point is still read at
+//   least every poll interval plus give_way_max and a turn (docs/rs485.md). A bus with room reads
+//   every point on time as before; so does an offline device, one without an alarm group, a device's
+//   first poll and a poll asked on demand.
 
 #include <algorithm>
 #include <chrono>
@@ -39,23 +49,54 @@ class device_schedule {
   void start_at(time_point first, ms full_shift = ms(0)) {
     next_full_ = next_alarm_ = first;
     full_shift_ = full_offset_ = full_shift;
+    full_owed_ = true;  // every point once at the start, whatever else is due
   }
 
-  /// When the device is next due: its backoff's try when offline, else its earlier schedule.
+  /// When the device is next due: its backoff's try when offline, else its earlier schedule (a full
+  /// poll giving way is due once it may give way no longer).
   time_point due(bool offline) const {
     if (offline) return next_try_;
-    return alarm_group_ ? std::min(next_alarm_, next_full_) : next_full_;
+    if (!alarm_group_) return next_full_;
+    return std::min(next_alarm_, giving_way_ ? next_full_ + give_way_max() : next_full_);
   }
-  /// Whether a poll begun at `started` reads every point (else the alarm group only).
+  /// Whether every point is due at `started` (else the alarm group only).
   bool full_at(time_point started, bool offline) const {
-    return offline || !alarm_group_ || next_full_ <= started;
+    return offline || !alarm_group_ || full_owed_ || next_full_ <= started;
   }
+
+  enum class turn { full, alarm_group, later };
+  /// The bus as a device's turn sees it.
+  struct bus_view {
+    bool others_due;       ///< another device is due as well: the bus is behind schedule
+    time_point last_full;  ///< when the bus last began a full read of any device
+    std::size_t devices;   ///< how many it has
+  };
+  /// What a poll begun at `started` reads, the device being due: every point when they are due and
+  /// need not give way; else the alarm group when that is due; else nothing yet (`later`: its full
+  /// poll gives way, and the device is due again at due()).
+  turn take_turn(time_point started, bool offline, const bus_view& bus) {
+    if (!full_at(started, offline)) return turn::alarm_group;
+    const auto spacing = give_way_max() / (2 * std::max<std::size_t>(bus.devices, 1));
+    if (offline || !alarm_group_ || full_owed_ || !bus.others_due || started - bus.last_full >= spacing ||
+        next_full_ + give_way_max() <= started)
+      return turn::full;
+    giving_way_ = true;
+    return next_alarm_ <= started ? turn::alarm_group : turn::later;
+  }
+  /// How long a due full poll gives way to other devices' alarm reads at most.
+  std::chrono::milliseconds give_way_max() const {
+    return std::max<ms>(poll_interval_, std::chrono::seconds(10));
+  }
+  /// When its last poll began (the bus asks the device due that was asked longest ago).
+  time_point asked() const { return asked_at_; }
   /// The interval a poll of this device is late against.
   ms interval() const { return alarm_group_ ? alarm_interval_ : poll_interval_; }
 
   /// A poll begun at `started` is done (answered or not): the schedules move on.
   void polled(time_point started, bool full) {
+    asked_at_ = started;
     if (full) {
+      giving_way_ = full_owed_ = false;
       next_full_ = advance(next_full_, poll_interval_, started) + std::exchange(full_shift_, ms(0));
       // It read the alarm points too. Were the alarm group due as well, its next read keeps the
       // grid, as after an alarm poll (one a whole interval late is asked one interval on): counted
@@ -76,6 +117,7 @@ class device_schedule {
     full_shift_ = ms(0);
     next_alarm_ = started + alarm_interval_;
     retry_delay_ = ms(0);
+    giving_way_ = false;
   }
   /// It answered.
   void answered() { retry_delay_ = ms(0); }
@@ -94,8 +136,11 @@ class device_schedule {
   void retry_now(time_point now) { next_try_ = now; }
   /// Tried by `latest` at the latest, its backoff notwithstanding.
   void try_by(time_point latest) { next_try_ = std::min(next_try_, latest); }
-  /// Asked at once, every point: a poll on demand.
-  void ask_now(time_point now) { next_full_ = next_alarm_ = next_try_ = now; }
+  /// Asked at once, every point: a poll on demand (it never gives way).
+  void ask_now(time_point now) {
+    next_full_ = next_alarm_ = next_try_ = now;
+    full_owed_ = true;
+  }
   /// Its alarm group asked at once (every point when it has none): a neighbour's silence is being
   /// told apart from the bus's.
   void hurry(time_point now) {
@@ -121,20 +166,41 @@ class device_schedule {
   ms full_offset_{0};        ///< the same shift, kept: a return from offline applies it again
   ms retry_delay_{0};        ///< offline: the backoff's step
   time_point next_try_{};    ///< offline: when it is tried next
+  time_point asked_at_{};    ///< when its last poll began
+  bool giving_way_{false};   ///< its full poll is due and gives way to other devices' alarm reads
+  bool full_owed_{
+      false};  ///< the first poll, or one asked on demand: it reads every point, whatever else is due
 };
 
-/// The device to ask next among `count` (index 0 .. count - 1), `last` the one asked last: the
-/// earliest due of those not `busy` (another worker is asking it); among equally due ones, the
-/// first after `last`. nullopt when every one is busy.
-template <class Due, class Busy>
-std::optional<std::size_t> most_overdue(std::size_t count, std::size_t last, Due due, Busy busy) {
+/// The device to ask next among `count` (index 0 .. count - 1) at `now`, `last` the one asked last,
+/// those `busy` (another worker is asking them) left out: of the devices due, the one `asked`
+/// longest ago; with none due, the earliest due. Among equals, the first after `last`. `others_due`:
+/// another device is due as well (the bus is behind schedule). nullopt when every one is busy.
+struct next_device {
+  std::size_t index;
+  bool others_due;
+};
+template <class Due, class Asked, class Busy>
+std::optional<next_device> next_to_ask(std::size_t count, std::size_t last,
+                                       std::chrono::steady_clock::time_point now, Due due, Asked asked,
+                                       Busy busy) {
   std::optional<std::size_t> next;
+  bool next_due = false;
+  std::size_t due_count = 0;
   for (std::size_t k = 0; k < count; ++k) {
     const auto i = (last + 1 + k) % count;
     if (busy(i)) continue;
-    if (!next || due(i) < due(*next)) next = i;
+    const auto when = due(i);
+    const bool is_due = when <= now;
+    due_count += is_due ? 1 : 0;
+    if (!next || (is_due && (!next_due || asked(i) < asked(*next))) ||
+        (!is_due && !next_due && when < due(*next))) {
+      next = i;
+      next_due = is_due;
+    }
   }
-  return next;
+  if (!next) return std::nullopt;
+  return next_device{*next, due_count > 1};
 }
 
 }  // namespace firegate::modbus

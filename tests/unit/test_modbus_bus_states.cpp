@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -62,6 +63,15 @@ struct script {
   bool close_throws{false};               ///< closing throws (a fault in the bus's own last resort)
   std::map<std::uint8_t, int> in_flight;  ///< each unit's requests not yet ended
   int most_at_once{0};                    ///< the most requests one unit had out at once
+  /// How long an answer takes (0: at once); a line's pace, that a bus of enough units cannot keep.
+  std::chrono::milliseconds answer_time{0};
+  /// Every read asked, in order: its unit, how many registers (an SD-1's alarm group 3, all 4), when.
+  struct read {
+    std::uint8_t unit;
+    unsigned count;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::vector<read> reads;
 };
 
 /// Counts a unit's request as out until it ends, however it ends.
@@ -124,6 +134,12 @@ class scripted_transport final : public transport {
     }
     const std::uint8_t function = pdu[0];
     const unsigned count = (unsigned{pdu[3]} << 8) | pdu[4];
+    if (!write) script_->reads.push_back({unit, count, std::chrono::steady_clock::now()});
+    if (script_->answer_time.count() > 0) {
+      boost::asio::steady_timer pace(executor_, script_->answer_time);
+      boost::system::error_code ec;
+      co_await pace.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    }
     const unsigned bytes = function <= 2 ? (count + 7) / 8 : count * 2;
     std::vector<std::uint8_t> out{function, static_cast<std::uint8_t>(bytes)};
     out.resize(2 + bytes, 0);
@@ -156,7 +172,9 @@ struct scripted_bus {
   std::unique_ptr<bus_driver> driver;
 
   scripted_bus(std::vector<std::uint8_t> units, std::uint32_t offline_after, std::size_t in_flight = 1,
-               std::chrono::milliseconds wake_grid = 0ms, std::chrono::milliseconds poll_interval = 50ms) {
+               std::chrono::milliseconds wake_grid = 0ms, std::chrono::milliseconds poll_interval = 50ms,
+               std::chrono::milliseconds answer_time = 0ms) {
+    line->answer_time = answer_time;  // before the bus starts: its first poll is at once
     auto s = std::make_shared<modbus_bus_settings>();
     s->timeout = 100ms;
     s->poll_interval = poll_interval;
@@ -792,4 +810,32 @@ TEST_CASE(
   };
   CHECK(share(10ms) >= 0.8);
   CHECK(share(0ms) <= 0.75);
+}
+
+TEST_CASE(
+    "modbus bus states: a bus behind schedule reads its units in turn, their alarm groups first - a full "
+    "read "
+    "let through now and then") {
+  // Six SD-1s, their alarm group due every 50 ms and every point every 100 ms, on a line whose
+  // answers take 15 ms: a turn of the line is 90 ms, and the schedule asks more than it can carry.
+  // Each unit is then read once a turn, in turn, and for its alarm group (3 registers), not every
+  // point (4): a full read is let through once every 10 s / (2 x 6) = 833 ms (poll_schedule.hpp).
+  // Read in full as their full polls fell due, as before, half the reads were full ones.
+  scripted_bus b({1, 2, 3, 4, 5, 6}, 3, 1, 0ms, 100ms, 15ms);
+  const auto& all = b.line->reads;
+  REQUIRE(b.run_until([&] { return all.size() >= 72 && all.back().at - all.front().at >= 1s; }));
+  const std::vector<script::read> reads(all.begin() + 12, all.end());  // from the second turn
+  for (std::size_t i = 0; i + 6 <= reads.size(); ++i) {
+    std::set<std::uint8_t> turn;
+    for (std::size_t k = i; k < i + 6; ++k) turn.insert(reads[k].unit);
+    INFO("reads " << i + 12 << " to " << i + 17);
+    CHECK(turn.size() == 6);  // every unit once in any six reads in a row
+  }
+  const auto full =
+      std::count_if(reads.begin(), reads.end(), [](const script::read& r) { return r.count == 4; });
+  const auto span = reads.back().at - reads.front().at;
+  INFO(reads.size() << " reads in " << std::chrono::duration_cast<std::chrono::milliseconds>(span).count()
+                    << " ms, " << full << " of them full");
+  CHECK(full <= span / 833ms + 1);  // one full read let through in 833 ms
+  CHECK(full >= 1);                 // but let through: the first polls' were at the start, over 1 s ago
 }
