@@ -72,6 +72,7 @@ void bus::start() {
                         spare > spare.zero() ? spare * k / n : spare.zero());
   }
   last_ = devices_.size() - 1;
+  last_idle_ = now;
   const auto n_workers =
       std::max<std::size_t>(1, std::min<std::size_t>(settings_->max_in_flight, devices_.size()));
   for (std::size_t i = 0; i < n_workers; ++i) {
@@ -226,12 +227,13 @@ awaitable<void> bus::run(worker& w) {
       }
       auto& d = devices_[next->index];
       if (d.due() > now) {
+        last_idle_ = now;  // nothing due: the bus has room (poll_schedule.hpp, a full poll giving way)
         co_await pause_until(w, d.due());  // or until a write or stop() wakes us
         continue;
       }
       // Other devices due too: its full poll gives way to their alarm reads (poll_schedule.hpp).
       const auto turn =
-          d.schedule.take_turn(now, d.offline(), {next->others_due, last_full_, devices_.size()});
+          d.schedule.take_turn(now, d.offline(), {next->others_due, last_idle_, last_full_, devices_.size()});
       if (turn == device_schedule::turn::later) continue;  // its alarm group is not due yet
       if (turn == device_schedule::turn::full) last_full_ = now;
       note_lateness(d, now);

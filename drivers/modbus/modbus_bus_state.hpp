@@ -213,8 +213,9 @@ class bus final : public std::enable_shared_from_this<bus> {
   asio::any_io_executor executor_;
   std::vector<std::unique_ptr<worker>> workers_;
   std::size_t last_{0};  ///< the device polled last, for turns among equally due ones
-  steady::time_point
-      last_full_{};      ///< when a device was last read in full (a bus behind schedule spaces them)
+  /// When a device was last read in full (a bus behind schedule spaces them out), and when a worker
+  /// last waited with nothing due (a bus that did within an alarm interval is not behind).
+  steady::time_point last_full_{}, last_idle_{};
   bool opening_{false};  ///< a worker is opening the transport; the others wait
   /// The line's back-off after failed opens, shared by every worker: the next step, and the time
   /// before which no worker tries to open (that time cleared by a new write, a technician's request
