@@ -263,6 +263,10 @@ def main():
     ap.add_argument("--scrapes", type=int, default=0,
                     help="after the window, time this many `firegatectl metrics` one after another: the text's "
                          "size, each scrape's time, and firegated's CPU a scrape (docs/metrics.md)")
+    ap.add_argument("--outage", type=float, default=0,
+                    help="at the end, stop the simulator (every device's server gone at once, as when a site's "
+                         "switch dies), wait 20 s for the buses to tell their faults and their tries to settle at "
+                         "one every 2 s, then measure firegated's CPU and log lines for this many seconds")
     args = ap.parse_args()
     if args.devices % args.per_port:
         raise SystemExit("bench: --devices must be a multiple of --per-port")
@@ -360,6 +364,22 @@ def main():
         time.sleep(6)
         readings, polls = stored_in(args.build, work, t0, t1)
         all_readings, _ = stored_in(args.build, work, 0, time.time() + 60)
+        outage = {}
+        if args.outage:
+            # Each bus tries its line again after 0.25 s, doubling to 2 s (docs/rs485.md, "The adapter"),
+            # and tells one bus fault once its pending limit (10 s for a one-device bus) has run out.
+            sim.kill()
+            sim.wait()
+            time.sleep(20)
+            log = f"{work}/firegated.log"
+            lines0, (c0, _), o0 = sum(1 for _ in open(log)), cpu_and_kernel_seconds(daemon.pid), time.time()
+            time.sleep(args.outage)
+            lines1, (c1, _), o1 = sum(1 for _ in open(log)), cpu_and_kernel_seconds(daemon.pid), time.time()
+            text = open(log).read()
+            outage = {"outage_s": round(o1 - o0, 1), "outage_cpu_percent": round(100 * (c1 - c0) / (o1 - o0), 2),
+                      "outage_log_lines_per_s": round((lines1 - lines0) / (o1 - o0), 2),
+                      "outage_open_failed_lines": text.count("modbus open failed"),
+                      "outage_rss_mib": round(memory_kib(daemon.pid)["VmRSS"] / 1024, 1)}
         daemon.terminate()
         daemon.wait(timeout=20)
         table_bytes, file_bytes = disk_use(f"{work}/firegate.db")
@@ -387,6 +407,7 @@ def main():
             "file_bytes_per_reading": round(file_bytes / all_readings, 1) if all_readings else None,
         }
         result.update(scrape)
+        result.update(outage)
         if latencies:
             result.update({"fires": args.fires, "alarms_received": len(latencies), **latency_fields(latencies)})
         if args.markdown:
