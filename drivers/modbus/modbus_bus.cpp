@@ -231,7 +231,8 @@ awaitable<void> bus::run(worker& w) {
         co_await pause_until(w, d.due());  // or until a write or stop() wakes us
         continue;
       }
-      // Other devices due too: its full poll gives way to their alarm reads (poll_schedule.hpp).
+      // Other devices due too and no pause for an alarm interval: its full poll gives way to their
+      // alarm reads (poll_schedule.hpp).
       const auto turn =
           d.schedule.take_turn(now, d.offline(), {next->others_due, last_idle_, last_full_, devices_.size()});
       if (turn == device_schedule::turn::later) continue;  // its alarm group is not due yet

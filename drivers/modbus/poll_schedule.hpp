@@ -15,17 +15,20 @@
 // - Of the devices due, the bus asks the one asked longest ago, so that on a bus behind schedule
 //   every device is read once a turn of the bus, in turn, whatever its lateness; with none due, it
 //   waits for the earliest. Among equals, the one after the last asked.
-// - On a bus behind schedule, a due full poll gives way to the alarm reads. Behind schedule: another
-//   device is due too, and the bus has not once been idle (waiting for a device to fall due) for an
-//   alarm interval of this device's; devices due at one moment on a bus with room are not (the bus
-//   spreads their polls so that one device's full poll may fall on another's alarm read). Then the device is
-//   read for its alarm group only, or not yet when that is not due. The bus lets a full poll through at most
-//   once every `give_way_max` / (2 × its devices), enough for every device's twice in that time, spread over
-//   the turns rather than all in one; and one `give_way_max` late (its poll interval, at least 10 s) goes at
-//   its turn whatever the rest. So an overloaded RS-485 line spends its time on the alarm groups, and every
-//   point is still read at least every poll interval plus give_way_max and a turn (docs/rs485.md). A bus with
-//   room reads every point on time as before; so does an offline device, one without an alarm group, a
-//   device's first poll and a poll asked on demand.
+// - On a bus behind schedule, a due full poll gives way to the alarm reads. Behind schedule here:
+//   another device is due too, and the bus last paused (waiting for a device to fall due) more than
+//   one of this device's alarm intervals ago. Devices due at one moment on a bus with room are not
+//   behind (the bus spreads their polls so that one device's full poll may fall on another's alarm
+//   read). Then the device is read for its alarm group only, or not yet when that is not due.
+// - The bus lets a full poll through at most once every `give_way_max` / (2 × its devices), enough
+//   for every device's twice in that time, spread over the turns rather than all in one; and one
+//   `give_way_max` late (its poll interval, at least 10 s) goes at its turn whatever the rest. So an
+//   overloaded RS-485 line spends its time on the alarm groups, and every point is still read at
+//   least every poll interval plus give_way_max and a turn (docs/rs485.md).
+// - A bus at up to about 90 % of its time reads every point on time as before (an exchange late at
+//   most); nearer its limit it may run an alarm interval without a pause now and then, and a full
+//   poll then waits an alarm interval or two. An offline device, one without an alarm group, a
+//   device's first poll and a poll asked on demand read every point whatever else is due.
 
 #include <algorithm>
 #include <chrono>
@@ -179,7 +182,8 @@ class device_schedule {
 /// The device to ask next among `count` (index 0 .. count - 1) at `now`, `last` the one asked last,
 /// those `busy` (another worker is asking them) left out: of the devices due, the one `asked`
 /// longest ago; with none due, the earliest due. Among equals, the first after `last`. `others_due`:
-/// another device is due as well (one sign of a bus behind schedule: take_turn). nullopt when every one is busy.
+/// another device is due as well (one sign of a bus behind schedule: take_turn). nullopt when every one is
+/// busy.
 struct next_device {
   std::size_t index;
   bool others_due;
