@@ -175,15 +175,15 @@ class device_schedule {
   time_point next_try_{};    ///< offline: when it is tried next
   time_point asked_at_{};    ///< when its last poll began
   bool giving_way_{false};   ///< its full poll is due and gives way to other devices' alarm reads
-  bool full_owed_{
-      false};  ///< the first poll, or one asked on demand: it reads every point, whatever else is due
+  /// The first poll, or one asked on demand: it reads every point, whatever else is due.
+  bool full_owed_{false};
 };
 
 /// The device to ask next among `count` (index 0 .. count - 1) at `now`, `last` the one asked last,
 /// those `busy` (another worker is asking them) left out: of the devices due, the one `asked`
-/// longest ago; with none due, the earliest due. Among equals, the first after `last`. `others_due`:
-/// another device is due as well (one sign of a bus behind schedule: take_turn). nullopt when every one is
-/// busy.
+/// longest ago; with none due, the earliest due. Among equals, the first after `last`.
+/// `others_due`: another device is due as well (one sign of a bus behind schedule: take_turn).
+/// nullopt when every one is busy.
 struct next_device {
   std::size_t index;
   bool others_due;
