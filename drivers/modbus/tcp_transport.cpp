@@ -59,6 +59,14 @@ std::error_code tcp_transport::fail(std::error_code ec) {
   return ec;
 }
 
+bool connected_to_itself(const tcp::socket& socket) {
+  boost::system::error_code local_ec;
+  boost::system::error_code remote_ec;
+  const auto local = socket.local_endpoint(local_ec);
+  const auto remote = socket.remote_endpoint(remote_ec);
+  return !local_ec && !remote_ec && local == remote;
+}
+
 asio::awaitable<std::error_code> connect_tcp(tcp::socket& socket, const std::string& host, std::uint16_t port,
                                              std::chrono::milliseconds timeout, deadline& limit) {
   boost::system::error_code ec;
@@ -69,11 +77,15 @@ asio::awaitable<std::error_code> connect_tcp(tcp::socket& socket, const std::str
   limit.arm(timeout);
   co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
   limit.disarm();
+  boost::system::error_code ignored;
   if (ec) {
-    boost::system::error_code ignored;
     socket.close(ignored);
     if (limit.expired()) co_return make_error_code(modbus_errc::timeout);
     co_return ec;
+  }
+  if (connected_to_itself(socket)) {
+    socket.close(ignored);
+    co_return boost::system::error_code(asio::error::connection_refused);
   }
   socket.set_option(tcp::no_delay(true), ec);  // small requests: no Nagle delay
   co_return std::error_code{};

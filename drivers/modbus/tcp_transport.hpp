@@ -16,7 +16,14 @@ namespace firegate::modbus {
 
 enum class tcp_framing : std::uint8_t { mbap, rtu };
 
+/// Whether `socket` is connected to itself. With nothing listening at a port of this host in the
+/// kernel's ephemeral range (32768-60999 on Debian), a connection tried there can be given that very
+/// port as its own and connect to itself (TCP's simultaneous open): it would then read its own
+/// requests back as answers, and hold the port its server is to listen on again.
+bool connected_to_itself(const boost::asio::ip::tcp::socket& socket);
+
 /// Resolves `host` and connects `socket` within `timeout` (the deadline closes it when it expires).
+/// A connection to itself is closed and refused, as it is what a refusal would have been.
 boost::asio::awaitable<std::error_code> connect_tcp(boost::asio::ip::tcp::socket& socket,
                                                     const std::string& host, std::uint16_t port,
                                                     std::chrono::milliseconds timeout, deadline& limit);

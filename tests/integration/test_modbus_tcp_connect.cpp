@@ -1,0 +1,99 @@
+// Connecting to a Modbus TCP server that is not there, on the kernel's own loopback: with nothing
+// listening at a port in the ephemeral range, a connection tried there again and again is sooner or
+// later given that port as its own and connects to itself (TCP's simultaneous open; Linux walks its
+// ephemeral ports for a destination, so within one walk of the range). A bus trying a dead local
+// server every 2 s (a serial device server's daemon on the box, stopped) would then take its own
+// requests for answers and hold the port the server needs to listen on again.
+
+#include "modbus/deadline.hpp"
+#include "modbus/tcp_transport.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <random>
+
+using namespace firegate;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+/// A loopback port nothing listens at, in the ephemeral range and of the parity Linux gives
+/// connect() first (its low bound's): one a connection can be given as its own.
+std::uint16_t free_ephemeral_port() {
+  unsigned low = 32768;
+  unsigned high = 60999;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low >> high;
+  asio::io_context io;
+  std::mt19937 pick(std::random_device{}());
+  for (int i = 0; i < 1000; ++i) {
+    const auto port = static_cast<std::uint16_t>(low + 2 * (pick() % ((high - low) / 2)));
+    tcp::acceptor probe(io);
+    boost::system::error_code ec;
+    probe.open(tcp::v4(), ec);
+    probe.bind({asio::ip::make_address_v4("127.0.0.1"), port}, ec);
+    if (!ec) return port;
+  }
+  FAIL("no free port in the ephemeral range");
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("a socket connected to itself is told from one connected to a server") {
+  asio::io_context io;
+  const auto port = free_ephemeral_port();
+  const tcp::endpoint here{asio::ip::make_address_v4("127.0.0.1"), port};
+
+  // Bound to the port it then connects to: the simultaneous open with itself, made on purpose.
+  tcp::socket self(io);
+  self.open(tcp::v4());
+  self.bind(here);
+  self.connect(here);
+  CHECK(modbus::connected_to_itself(self));
+
+  tcp::acceptor server(io, tcp::endpoint{asio::ip::make_address_v4("127.0.0.1"), 0});
+  tcp::socket client(io);
+  client.connect(server.local_endpoint());
+  CHECK_FALSE(modbus::connected_to_itself(client));
+  tcp::socket closed(io);
+  CHECK_FALSE(modbus::connected_to_itself(closed));
+}
+
+TEST_CASE("tries at a loopback port with nothing listening are all refused, none connected to itself") {
+  const auto port = free_ephemeral_port();
+  asio::io_context io;
+  tcp::socket socket(io);
+  modbus::deadline limit(io.get_executor(), [&] { socket.close(); });
+  // One walk of the ephemeral range is about 14,000 tries of one parity: two walks, or 15 s.
+  const int max_tries = 30000;
+  const auto budget = std::chrono::steady_clock::now() + 15s;
+  int tries = 0;
+  int refused = 0;
+  int connected = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (; tries < max_tries && std::chrono::steady_clock::now() < budget; ++tries) {
+          const auto ec = co_await modbus::connect_tcp(socket, "127.0.0.1", port, 1s, limit);
+          if (!ec) {
+            ++connected;
+            socket.close();
+          } else if (ec == std::errc::connection_refused) {
+            ++refused;
+          }
+        }
+      },
+      asio::detached);
+  io.run();
+  INFO("port " << port << ": " << tries << " tries, " << refused << " refused, " << connected
+               << " connected");
+  CHECK(connected == 0);
+  CHECK(refused == tries);
+  CHECK(tries > 1000);
+}
