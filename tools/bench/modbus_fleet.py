@@ -44,6 +44,27 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_port_range(count):
+    """The first of COUNT consecutive loopback ports free now (for a server started again on the same ports),
+    below the kernel's ephemeral range (32768 up on Debian): a connection tried to a port in that range
+    with nothing listening can be given the same port as its own and connect to itself (TCP's
+    simultaneous open), which would then hold the port the server is to listen on again."""
+    for first in random.Random().sample(range(10000, 32768 - count, 97), 40):
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise SystemExit(f"bench: no {count} consecutive free ports")
+
+
 def wait_for(condition, timeout, what):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -266,7 +287,11 @@ def main():
     ap.add_argument("--outage", type=float, default=0,
                     help="at the end, stop the simulator (every device's server gone at once, as when a site's "
                          "switch dies), wait 20 s for the buses to tell their faults and their tries to settle at "
-                         "one every 2 s, then measure firegated's CPU and log lines for this many seconds")
+                         "one every 2 s, then measure firegated's CPU, log lines and RSS for this many seconds")
+    ap.add_argument("--outage-cycles", type=int, default=1,
+                    help="with --outage: this many outages, the simulator started again on the same ports after "
+                         "each but the last and every bus back online before the next; RSS after each recovery "
+                         "(does memory grow with each outage, or stay?)")
     args = ap.parse_args()
     if args.devices % args.per_port:
         raise SystemExit("bench: --devices must be a multiple of --per-port")
@@ -280,10 +305,14 @@ def main():
         broker, broker_port = start_broker(work, start)
         profiles = profiles_folder(work)
 
-        sim = start([f"{args.build}/tools/firegate-sim", "--port", "0", "--ports", str(nports), "--profiles", profiles,
-                     "--devices", f"{args.profile}:1-{args.per_port}", "--port-file", f"{work}/ports",
-                     "--commands", "--stats-ms", "1000", "--tick-ms", "1000"], "sim.log",
-                    stdin=subprocess.PIPE, text=True)
+        # With several outages the simulator comes back on the same ports: a consecutive free range.
+        first_port = free_port_range(nports) if args.outage_cycles > 1 else 0
+        def start_sim(log):
+            return start([f"{args.build}/tools/firegate-sim", "--port", str(first_port), "--ports", str(nports),
+                          "--profiles", profiles, "--devices", f"{args.profile}:1-{args.per_port}",
+                          "--port-file", f"{work}/ports", "--commands", "--stats-ms", "1000", "--tick-ms", "1000"],
+                         log, stdin=subprocess.PIPE, text=True)
+        sim = start_sim("sim.log")
         wait_for(lambda: os.path.exists(f"{work}/ports"), 30, "firegate-sim")
         ports = [int(p) for p in open(f"{work}/ports").read().split()]
         if args.floor:
@@ -365,21 +394,30 @@ def main():
         readings, polls = stored_in(args.build, work, t0, t1)
         all_readings, _ = stored_in(args.build, work, 0, time.time() + 60)
         outage = {}
-        if args.outage:
+        log = f"{work}/firegated.log"
+        rss = lambda: round(memory_kib(daemon.pid)["VmRSS"] / 1024, 1)
+        for cycle in range(args.outage_cycles if args.outage else 0):
             # Each bus tries its line again after 0.25 s, doubling to 2 s (docs/rs485.md, "The adapter"),
             # and tells one bus fault once its pending limit (10 s for a one-device bus) has run out.
             sim.kill()
             sim.wait()
             time.sleep(20)
-            log = f"{work}/firegated.log"
-            lines0, (c0, _), o0 = sum(1 for _ in open(log)), cpu_and_kernel_seconds(daemon.pid), time.time()
+            lines0, (c0, _), o0, rss0 = sum(1 for _ in open(log)), cpu_and_kernel_seconds(daemon.pid), time.time(), rss()
             time.sleep(args.outage)
             lines1, (c1, _), o1 = sum(1 for _ in open(log)), cpu_and_kernel_seconds(daemon.pid), time.time()
             text = open(log).read()
-            outage = {"outage_s": round(o1 - o0, 1), "outage_cpu_percent": round(100 * (c1 - c0) / (o1 - o0), 2),
-                      "outage_log_lines_per_s": round((lines1 - lines0) / (o1 - o0), 2),
-                      "outage_open_failed_lines": text.count("modbus open failed"),
-                      "outage_rss_mib": round(memory_kib(daemon.pid)["VmRSS"] / 1024, 1)}
+            outage.setdefault("outage_s", round(o1 - o0, 1))
+            outage.setdefault("outage_cpu_percent", []).append(round(100 * (c1 - c0) / (o1 - o0), 2))
+            outage.setdefault("outage_log_lines_per_s", []).append(round((lines1 - lines0) / (o1 - o0), 2))
+            outage["outage_open_failed_lines"] = text.count("modbus open failed")
+            # RSS as the measured stretch of the outage begins and ends: growth within it is the tries'.
+            outage.setdefault("outage_rss_mib", []).append(f"{rss0}-{rss()}")
+            if cycle + 1 < args.outage_cycles:
+                online = text.count("bus online")
+                sim = start_sim(f"sim-{cycle + 1}.log")
+                wait_for(lambda: open(log).read().count("bus online") >= online + nports, 60, "every bus back online")
+                time.sleep(10)  # the backlog of the outage's events sent, polling steady again
+                outage.setdefault("recovered_rss_mib", []).append(rss())
         daemon.terminate()
         daemon.wait(timeout=20)
         table_bytes, file_bytes = disk_use(f"{work}/firegate.db")
