@@ -67,6 +67,12 @@ bool connected_to_itself(const tcp::socket& socket) {
   return !local_ec && !remote_ec && local == remote;
 }
 
+void close_at_once(tcp::socket& socket) {
+  boost::system::error_code ignored;
+  socket.set_option(asio::socket_base::linger(true, 0), ignored);
+  socket.close(ignored);
+}
+
 asio::awaitable<std::error_code> connect_tcp(tcp::socket& socket, const std::string& host, std::uint16_t port,
                                              std::chrono::milliseconds timeout, deadline& limit) {
   boost::system::error_code ec;
@@ -84,7 +90,7 @@ asio::awaitable<std::error_code> connect_tcp(tcp::socket& socket, const std::str
     co_return ec;
   }
   if (connected_to_itself(socket)) {
-    socket.close(ignored);
+    close_at_once(socket);
     co_return boost::system::error_code(asio::error::connection_refused);
   }
   socket.set_option(tcp::no_delay(true), ec);  // small requests: no Nagle delay
