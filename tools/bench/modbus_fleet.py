@@ -26,6 +26,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -46,10 +47,13 @@ def free_port():
 
 def free_port_range(count):
     """The first of COUNT consecutive loopback ports free now (for a server started again on the same ports),
-    below the kernel's ephemeral range (32768 up on Debian): a connection tried to a port in that range
-    with nothing listening can be given the same port as its own and connect to itself (TCP's
-    simultaneous open), which would then hold the port the server is to listen on again."""
-    for first in random.Random().sample(range(10000, 32768 - count, 97), 40):
+    below the kernel's ephemeral range (net.ipv4.ip_local_port_range): a connection tried to a port in
+    that range with nothing listening can be given the same port as its own and connect to itself (TCP's
+    simultaneous open), which holds the port the server is to listen on again (docs/rs485.md)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    starts = range(1024, low - count, 97)
+    for first in random.Random().sample(starts, min(40, len(starts))):
         sockets = []
         try:
             for port in range(first, first + count):
@@ -62,7 +66,7 @@ def free_port_range(count):
         finally:
             for s in sockets:
                 s.close()
-    raise SystemExit(f"bench: no {count} consecutive free ports")
+    raise SystemExit(f"bench: no {count} consecutive free ports below {low}")
 
 
 def wait_for(condition, timeout, what):
@@ -292,6 +296,12 @@ def main():
                     help="with --outage: this many outages, the simulator started again on the same ports after "
                          "each but the last and every bus back online before the next; RSS after each recovery "
                          "(does memory grow with each outage, or stay?)")
+    ap.add_argument("--outage-mode", choices=["kill", "stop"], default="kill",
+                    help="kill: the simulator's process ends, every connection refused (a switch that is up, "
+                         "the devices gone); stop: it is stopped (SIGSTOP) and continued after, so connections "
+                         "are taken by the kernel but nothing answers and every try waits out its timeout (devices "
+                         "hung, or a path that drops the packets), and the requests sent meanwhile are answered "
+                         "late, all at once, when it goes on")
     args = ap.parse_args()
     if args.devices % args.per_port:
         raise SystemExit("bench: --devices must be a multiple of --per-port")
@@ -396,28 +406,46 @@ def main():
         outage = {}
         log = f"{work}/firegated.log"
         rss = lambda: round(memory_kib(daemon.pid)["VmRSS"] / 1024, 1)
+        # A bus whose line could not be opened tells one bus fault and says "bus online" when it opens;
+        # with the simulator stopped the connections stand and each device times out and is told on its own.
+        fault, back = ("type=bus_offline", "bus online") if args.outage_mode == "kill" else \
+            ("type=device_offline", "device online")
         for cycle in range(args.outage_cycles if args.outage else 0):
             # Each bus tries its line again after 0.25 s, doubling to 2 s (docs/rs485.md, "The adapter"),
             # and tells one bus fault once its pending limit (10 s for a one-device bus) has run out.
-            sim.kill()
-            sim.wait()
+            text = open(log).read()
+            faults0, open_failed0 = text.count(fault), text.count("modbus open failed")
+            if args.outage_mode == "kill":
+                sim.kill()
+                sim.wait()
+            else:
+                sim.send_signal(signal.SIGSTOP)
             time.sleep(20)
             lines0, (c0, _), o0, rss0 = sum(1 for _ in open(log)), cpu_and_kernel_seconds(daemon.pid), time.time(), rss()
             time.sleep(args.outage)
             lines1, (c1, _), o1 = sum(1 for _ in open(log)), cpu_and_kernel_seconds(daemon.pid), time.time()
             text = open(log).read()
-            outage.setdefault("outage_s", round(o1 - o0, 1))
-            outage.setdefault("outage_cpu_percent", []).append(round(100 * (c1 - c0) / (o1 - o0), 2))
-            outage.setdefault("outage_log_lines_per_s", []).append(round((lines1 - lines0) / (o1 - o0), 2))
-            outage["outage_open_failed_lines"] = text.count("modbus open failed")
-            # RSS as the measured stretch of the outage begins and ends: growth within it is the tries'.
-            outage.setdefault("outage_rss_mib", []).append(f"{rss0}-{rss()}")
+            # Each figure is this outage's; with several, a list of them, one an outage.
+            for key, value in [("outage_s", round(o1 - o0, 1)),
+                               ("outage_cpu_percent", round(100 * (c1 - c0) / (o1 - o0), 2)),
+                               ("outage_log_lines_per_s", round((lines1 - lines0) / (o1 - o0), 2)),
+                               ("outage_faults_told", text.count(fault) - faults0),
+                               ("outage_open_failed_lines", text.count("modbus open failed") - open_failed0),
+                               # RSS as the measured stretch begins and as it ends: growth within it is the tries'.
+                               ("outage_rss_mib_start", rss0), ("outage_rss_mib", rss())]:
+                outage.setdefault(key, []).append(value)
             if cycle + 1 < args.outage_cycles:
-                online = text.count("bus online")
-                sim = start_sim(f"sim-{cycle + 1}.log")
-                wait_for(lambda: open(log).read().count("bus online") >= online + nports, 60, "every bus back online")
+                told, online = text.count(fault) - faults0, text.count(back)
+                if args.outage_mode == "kill":
+                    sim = start_sim(f"sim-{cycle + 1}.log")
+                else:
+                    sim.send_signal(signal.SIGCONT)
+                wait_for(lambda: open(log).read().count(back) >= online + told, 90, "every fault of the outage ended")
                 time.sleep(10)  # the backlog of the outage's events sent, polling steady again
                 outage.setdefault("recovered_rss_mib", []).append(rss())
+        outage = {k: v[0] if len(v) == 1 else v for k, v in outage.items()}
+        if args.outage and args.outage_mode == "stop":
+            sim.send_signal(signal.SIGCONT)  # a stopped process would not end on the SIGTERM of the cleanup
         daemon.terminate()
         daemon.wait(timeout=20)
         table_bytes, file_bytes = disk_use(f"{work}/firegate.db")
