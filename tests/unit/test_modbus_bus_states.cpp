@@ -173,10 +173,10 @@ struct scripted_bus {
 
   scripted_bus(std::vector<std::uint8_t> units, std::uint32_t offline_after, std::size_t in_flight = 1,
                std::chrono::milliseconds wake_grid = 0ms, std::chrono::milliseconds poll_interval = 50ms,
-               std::chrono::milliseconds answer_time = 0ms) {
+               std::chrono::milliseconds answer_time = 0ms, std::chrono::milliseconds timeout = 100ms) {
     line->answer_time = answer_time;  // before the bus starts: its first poll is at once
     auto s = std::make_shared<modbus_bus_settings>();
-    s->timeout = 100ms;
+    s->timeout = timeout;
     s->poll_interval = poll_interval;
     s->alarm_interval = 50ms;
     s->offline_after = offline_after;
@@ -412,7 +412,10 @@ TEST_CASE(
 TEST_CASE(
     "modbus bus states: what a unit's link quality is told to throws - each failed poll is counted once, "
     "the unit is read on, and it goes offline when it stops answering") {
-  scripted_bus b({1, 2}, 4);
+  // A timeout of 1 s, where the other cases have 100 ms: a silent unit here fails at once, so it
+  // costs nothing, and this case counts every failure, so an answer taken for a timeout because the
+  // test's thread stalled past it on a loaded machine (151 ms seen in an ASan run) would fail it.
+  scripted_bus b({1, 2}, 4, 1, 0ms, 50ms, 0ms, 1000ms);
   b.sink.throws_on_quality = "smoke-1";
   const auto timeouts = [&] { return b.counters_of(1).timeouts; };
   // Unit 1 is silent every other time it is asked, from its third request: its link turns poor (8 of
