@@ -214,7 +214,8 @@ port = {}
       bridge.publish(fmt::format("zigbee2mqtt/room{}", i),
                      R"({"smoke": false, "battery": 90, "linkquality": 120})");
   };
-  REQUIRE(wait_until([&] { return daemon.log_text().find("mqtt bus connected") != std::string::npos; }, 10s));
+  REQUIRE(
+      wait_until([&] { return daemon.log_text().find("mqtt bus subscribed") != std::string::npos; }, 10s));
   publish_all(3);
   REQUIRE(wait_until(
       [&] {

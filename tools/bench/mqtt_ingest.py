@@ -78,7 +78,7 @@ def main():
         # No rate limiting in the way of the measurement: the benchmark's sensors are not floods.
         daemon = start([f"{build}/daemon/firegated", "-c", gateway_config(work, port, args.devices, 1000)],
                        "firegated.log")
-        wait_for(lambda: "mqtt bus connected" in open(f"{work}/firegated.log").read(), 30, "firegated")
+        wait_for(lambda: "mqtt bus subscribed" in open(f"{work}/firegated.log").read(), 30, "firegated")
         ids = [f"ZB-SMOKE:zb-{i}" for i in range(1, args.devices + 1)]
         per_device = []
         for i in ids:
