@@ -4,8 +4,9 @@
 #include "modbus_error.hpp"
 #include "rtu_read.hpp"
 
+#include "domain/tcp_self.hpp"
+
 #include <fmt/format.h>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -59,20 +60,6 @@ std::error_code tcp_transport::fail(std::error_code ec) {
   return ec;
 }
 
-bool connected_to_itself(const tcp::socket& socket) {
-  boost::system::error_code local_ec;
-  boost::system::error_code remote_ec;
-  const auto local = socket.local_endpoint(local_ec);
-  const auto remote = socket.remote_endpoint(remote_ec);
-  return !local_ec && !remote_ec && local == remote;
-}
-
-void close_at_once(tcp::socket& socket) {
-  boost::system::error_code ignored;
-  socket.set_option(asio::socket_base::linger(true, 0), ignored);
-  socket.close(ignored);
-}
-
 asio::awaitable<std::error_code> connect_tcp(tcp::socket& socket, const std::string& host, std::uint16_t port,
                                              std::chrono::milliseconds timeout, deadline& limit) {
   boost::system::error_code ec;
@@ -80,18 +67,25 @@ asio::awaitable<std::error_code> connect_tcp(tcp::socket& socket, const std::str
   auto endpoints = co_await resolver.async_resolve(host, std::to_string(port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return ec;
+  // Each address in turn, as asio::async_connect tries them, within one timeout; a connection to
+  // itself (domain/tcp_self.hpp) is a refusal, and the next address is tried.
   limit.arm(timeout);
-  co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-  limit.disarm();
+  ec = asio::error::not_found;
   boost::system::error_code ignored;
+  for (const auto& entry : endpoints) {
+    socket.close(ignored);
+    co_await socket.async_connect(entry.endpoint(), asio::redirect_error(asio::use_awaitable, ec));
+    if (limit.expired()) break;  // the deadline closed the socket
+    if (ec) continue;
+    if (!connected_to_itself(socket)) break;
+    close_at_once(socket);
+    ec = asio::error::connection_refused;
+  }
+  limit.disarm();
   if (ec) {
     socket.close(ignored);
     if (limit.expired()) co_return make_error_code(modbus_errc::timeout);
     co_return ec;
-  }
-  if (connected_to_itself(socket)) {
-    close_at_once(socket);
-    co_return boost::system::error_code(asio::error::connection_refused);
   }
   socket.set_option(tcp::no_delay(true), ec);  // small requests: no Nagle delay
   co_return std::error_code{};

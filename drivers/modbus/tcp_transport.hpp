@@ -16,19 +16,9 @@ namespace firegate::modbus {
 
 enum class tcp_framing : std::uint8_t { mbap, rtu };
 
-/// Whether `socket` is connected to itself. With nothing listening at a port of this host in the
-/// kernel's ephemeral range (`net.ipv4.ip_local_port_range`, 32768-60999 by default), a connection
-/// tried there can be given that very port as its own and connect to itself (TCP's simultaneous
-/// open): it would then read its own requests back as answers, and hold the port its server is to
-/// listen on again.
-bool connected_to_itself(const boost::asio::ip::tcp::socket& socket);
-
-/// Closes `socket` with a reset (`SO_LINGER` of 0), leaving no TIME-WAIT behind: a connection to
-/// itself closed the usual way would keep its port, the one its server listens on, for a minute.
-void close_at_once(boost::asio::ip::tcp::socket& socket);
-
 /// Resolves `host` and connects `socket` within `timeout` (the deadline closes it when it expires).
-/// A connection to itself is closed at once and refused, as a refusal is what it stands for.
+/// A connection to itself (domain/tcp_self.hpp) is closed at once and counted refused, as a refusal
+/// is what it stands for; the host's next address, if it has several, is tried then.
 boost::asio::awaitable<std::error_code> connect_tcp(boost::asio::ip::tcp::socket& socket,
                                                     const std::string& host, std::uint16_t port,
                                                     std::chrono::milliseconds timeout, deadline& limit);

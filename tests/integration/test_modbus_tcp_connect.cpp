@@ -7,6 +7,7 @@
 // take its own requests for answers and, closed the usual way, keep the port its server needs to
 // listen on again.
 
+#include "domain/tcp_self.hpp"
 #include "modbus/deadline.hpp"
 #include "modbus/tcp_transport.hpp"
 
@@ -81,10 +82,10 @@ TEST_CASE("a socket connected to itself is told from one connected to a server")
   self.open(tcp::v4());
   self.bind(here);
   self.connect(here);
-  CHECK(modbus::connected_to_itself(self));
+  CHECK(connected_to_itself(self));
   // Closed at once: its port is free for a server straight away, not after a minute of TIME-WAIT.
   CHECK(self_connections(port) == 1);
-  modbus::close_at_once(self);
+  close_at_once(self);
   CHECK(self_connections(port) == 0);
   tcp::acceptor again(io);
   again.open(tcp::v4());
@@ -96,9 +97,9 @@ TEST_CASE("a socket connected to itself is told from one connected to a server")
   tcp::acceptor server(io, tcp::endpoint{asio::ip::make_address_v4("127.0.0.1"), 0});
   tcp::socket client(io);
   client.connect(server.local_endpoint());
-  CHECK_FALSE(modbus::connected_to_itself(client));
+  CHECK_FALSE(connected_to_itself(client));
   tcp::socket closed(io);
-  CHECK_FALSE(modbus::connected_to_itself(closed));
+  CHECK_FALSE(connected_to_itself(closed));
 }
 
 TEST_CASE("tries at a loopback port with nothing listening are all refused, none connected to itself") {

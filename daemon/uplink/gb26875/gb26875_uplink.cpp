@@ -1,5 +1,6 @@
 #include "gb26875_uplink.hpp"
 
+#include "domain/tcp_self.hpp"
 #include "domain/time_text.hpp"
 
 #include <fmt/format.h>
@@ -128,6 +129,18 @@ void gb26875_uplink::connect() {
                     "gb26875 uplink cannot connect centre={}:{} error=\"{}\" check=\"the centre "
                     "runs and listens on that port; the box's network and firewall\"",
                     cfg_.host, cfg_.port, ec2.message());
+                c->close();
+                schedule_reconnect();
+                return;
+              }
+              if (connected_to_itself(c->socket)) {
+                // Nothing listens at the centre's port, here on this host, and the kernel gave the
+                // connection that very port as its own (domain/tcp_self.hpp): a refusal.
+                spdlog::warn(
+                    "gb26875 uplink cannot connect centre={}:{} error=\"connected to itself: nothing "
+                    "listens there\" check=\"the centre runs and listens on that port\"",
+                    cfg_.host, cfg_.port);
+                close_at_once(c->socket);
                 c->close();
                 schedule_reconnect();
                 return;
