@@ -45,7 +45,7 @@ bool inbox::push(std::string_view topic, std::string_view payload, bool retained
   return tell;
 }
 
-std::vector<inbound> inbox::take(std::size_t max, bool& more) {
+std::vector<inbound> inbox::take(std::size_t max, bool& more, bool hold) {
   std::vector<inbound> out;
   std::lock_guard lock(mutex_);
   while (!queue_.empty() && out.size() < max) {
@@ -56,7 +56,7 @@ std::vector<inbound> inbox::take(std::size_t max, bool& more) {
     queue_.pop_front();
   }
   more = !queue_.empty();
-  if (!more) told_ = false;
+  if (!more) told_ = hold && !out.empty();
   return out;
 }
 

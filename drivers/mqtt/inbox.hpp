@@ -38,9 +38,11 @@ class inbox {
 
   /// Paho's thread. True when the loop must be told (the queue had nothing waiting for it).
   bool push(std::string_view topic, std::string_view payload, bool retained, clock::time_point time);
-  /// The loop: up to `max` messages, oldest first; `more` says whether others wait (if not, the
-  /// next push returns true again).
-  std::vector<inbound> take(std::size_t max, bool& more);
+  /// The loop: up to `max` messages, oldest first; `more` says whether others wait. If none do,
+  /// the next push returns true again, unless `hold` and something was taken: then the loop has
+  /// said it will look again by itself (a quiet moment after a burst), and pushes until then wake
+  /// nobody; a take that finds nothing ends the hold.
+  std::vector<inbound> take(std::size_t max, bool& more, bool hold = false);
   /// Messages dropped since the last call, by topic (the first 64 topics named, the rest under "").
   std::map<std::string, std::uint64_t> take_drops();
   /// Messages waiting now.
@@ -53,7 +55,7 @@ class inbox {
   std::size_t bytes_{0};
   std::unordered_map<std::string, std::size_t> per_topic_;
   std::map<std::string, std::uint64_t> drops_;
-  bool told_{false};  ///< the loop has been told and has not yet emptied the queue
+  bool told_{false};  ///< the loop has been told (or holds) and has not yet found the queue empty
 };
 
 }  // namespace firegate::mqtt_ingest

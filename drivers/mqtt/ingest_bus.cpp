@@ -47,6 +47,7 @@ ingest_link::ingest_link(asio::any_io_executor ex, std::string name,
       sink_(sink),
       tick_(executor_),
       retry_(executor_),
+      hold_(executor_),
       inbox_(std::make_shared<inbox>(inbox::limits{settings_->queue_limit, 16u << 20,
                                                    std::max<std::size_t>(50, settings_->queue_limit / 20),
                                                    max_payload_bytes})) {
@@ -110,6 +111,7 @@ void ingest_link::stop() {
   stopped_ = true;
   tick_.cancel();
   retry_.cancel();
+  hold_.cancel();
   // A site broker that stopped answering holds a disconnect for its timeout: never the loop.
   client_->retire(connected_ || connecting_ ? std::optional(std::chrono::milliseconds(0)) : std::nullopt);
   connected_ = false;

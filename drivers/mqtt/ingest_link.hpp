@@ -42,6 +42,12 @@ std::error_code make_error(ingest_errc e);
 inline constexpr auto flood_quiet = 10s;
 /// Messages decoded in one turn of the loop before it lets other work run.
 inline constexpr std::size_t batch_size = 256;
+/// After a turn that took messages, the loop looks again this much later instead of being woken
+/// for each message that comes meanwhile: at thousands of messages a second, one wake-up of the
+/// loop a message cost more than the rest of its handling (docs/performance.md, "MQTT sensor
+/// ingest"). The first message after a quiet moment is taken at once; one in a burst waits at most
+/// this long.
+inline constexpr auto drain_hold = std::chrono::milliseconds(5);
 /// Unknown device ids remembered for firegatectl (the first ones; the rest are counted).
 inline constexpr std::size_t unknown_kept = 32;
 
@@ -139,6 +145,7 @@ class ingest_link final : public std::enable_shared_from_this<ingest_link> {
   reading_sink& sink_;
   asio::steady_timer tick_;
   asio::steady_timer retry_;
+  asio::steady_timer hold_;  ///< the next look at the inbox after a turn that took messages
   std::shared_ptr<inbox> inbox_;
   std::vector<device_state> devices_;
   std::map<std::pair<std::string, std::string>, std::size_t> by_id_;  ///< (profile, id) → devices_

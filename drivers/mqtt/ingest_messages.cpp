@@ -13,10 +13,17 @@ namespace firegate::mqtt_ingest {
 void ingest_link::drain() {
   if (stopped_) return;
   bool more = false;
-  auto batch = inbox_->take(batch_size, more);
+  auto batch = inbox_->take(batch_size, more, true);
   for (auto& m : batch) handle(std::move(m));
   if (more) {
     asio::post(executor_, [self = shared_from_this()] { self->drain(); });
+  } else if (!batch.empty()) {
+    // Held: what comes in the next drain_hold is taken then, in one turn (a take that finds
+    // nothing ends the hold, and the next message wakes the loop again).
+    hold_.expires_after(drain_hold);
+    hold_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->drain();
+    });
   }
 }
 

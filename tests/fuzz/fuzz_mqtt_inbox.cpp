@@ -1,15 +1,16 @@
 // libFuzzer target: the MQTT ingest inbox (drivers/mqtt/inbox.hpp), where whatever the site broker
 // delivers waits for the loop. The input is its limits, then a sequence of operations (push a message
-// on topic k with a payload of size s, take up to n, advance the clock, take the drop counts), run
-// against the inbox and against a plain model of what its header and tests/unit/test_mqtt_inbox.cpp
-// promise. Checked after every operation:
+// on topic k with a payload of size s, take up to n, holding or not, advance the clock, take the drop
+// counts), run against the inbox and against a plain model of what its header and
+// tests/unit/test_mqtt_inbox.cpp promise. Checked after every operation:
 //  - never more than `messages` held, nor more than `per_topic` of one topic, nor more than `bytes`
 //    (topic + payload kept) accounted;
 //  - a push is refused (dropped, counted for its topic) when over a bound; a topic with messages
 //    waiting then has its newest waiting one replaced by the new one (the latest state stays),
 //    unless the bytes do not allow it; no other topic's message is ever touched;
 //  - take() gives the oldest first, each message exactly as pushed (payload only its size when over
-//    the payload limit), `more` right, and push() says "tell the loop" exactly once per emptying;
+//    the payload limit), `more` right, and push() says "tell the loop" exactly once per emptying
+//    (a take that holds and took something is no emptying: the loop looks again by itself);
 //  - every message pushed is taken, still waiting, or counted in take_drops(), exactly once.
 
 #include "mqtt/inbox.hpp"
@@ -74,7 +75,7 @@ class model {
     return tell;
   }
 
-  std::vector<inbound> take(std::size_t max, bool& more) {
+  std::vector<inbound> take(std::size_t max, bool& more, bool hold) {
     std::vector<inbound> out;
     while (!queue_.empty() && out.size() < max) {
       bytes_ -= cost_of(queue_.front());
@@ -82,7 +83,7 @@ class model {
       queue_.pop_front();
     }
     more = !queue_.empty();
-    if (!more) told_ = false;
+    if (!more) told_ = hold && !out.empty();
     return out;
   }
 
@@ -150,10 +151,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       case 1: {  // take
-        const std::size_t max = next() % 8u;
+        const auto how = next();
+        const std::size_t max = how % 8u;
+        const bool hold = (how & 8u) != 0;  // the loop will look again by itself
         bool more = false, more_expected = false;
-        const auto got = box.take(max, more);
-        const auto want = expect.take(max, more_expected);
+        const auto got = box.take(max, more, hold);
+        const auto want = expect.take(max, more_expected, hold);
         if (got.size() != want.size() || more != more_expected || got.size() > max) std::abort();
         for (std::size_t i = 0; i < got.size(); ++i) {
           if (!same(got[i], want[i])) std::abort();

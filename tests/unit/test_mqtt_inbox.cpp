@@ -121,3 +121,24 @@ TEST_CASE(
   REQUIRE(kept.size() == 2);
   CHECK(kept[0].payload == std::string(10, 'x'));
 }
+
+TEST_CASE(
+    "a loop that holds after a turn is not told of what comes meanwhile - a look that finds nothing ends "
+    "the hold") {
+  inbox box({100, 1u << 20, 100, 64});
+  const auto now = clock::now();
+  CHECK(box.push("a/1", "{}", false, now));
+  bool more = true;
+  CHECK(box.take(10, more, true).size() == 1);
+  CHECK_FALSE(more);
+  // Held: the loop looks again by itself, so these wake nobody.
+  CHECK_FALSE(box.push("a/1", "{}", false, now));
+  CHECK_FALSE(box.push("b/2", "{}", false, now));
+  CHECK(box.take(10, more, true).size() == 2);
+  // Still held (that look took some); the next finds nothing and ends it.
+  CHECK(box.take(10, more, true).empty());
+  CHECK(box.push("a/1", "{}", false, now));
+  // A take that does not hold leaves the next push to tell the loop, as before.
+  CHECK(box.take(10, more).size() == 1);
+  CHECK(box.push("a/1", "{}", false, now));
+}
