@@ -36,7 +36,8 @@ class inbox {
   };
   explicit inbox(limits l) : limits_(l) {}
 
-  /// Paho's thread. True when the loop must be told (the queue had nothing waiting for it).
+  /// Paho's thread. True when the loop must be told (nothing was waiting for it, and it had not
+  /// said it would look again by itself: take's `hold`).
   bool push(std::string_view topic, std::string_view payload, bool retained, clock::time_point time);
   /// The loop: up to `max` messages, oldest first; `more` says whether others wait. If none do,
   /// the next push returns true again, unless `hold` and something was taken: then the loop has

@@ -1,6 +1,7 @@
 // The MQTT ingest bus: a Paho client on the site broker. Paho's callback thread only queues each
-// message in the inbox (bounded, fair between topics) and wakes the loop; the loop decodes them in
-// batches, so a flood never holds the loop for long. Per device: a token-bucket rate limit (the
+// message in the inbox (bounded, fair between topics) and wakes the loop, unless the loop is to look
+// again by itself (drain_hold); the loop decodes them in batches, so a flood never holds the loop
+// for long. Per device: a token-bucket rate limit (the
 // excess dropped, the latest message kept and taken when the device is within its rate again),
 // duplicates and late messages dropped by the profile's counter, last-seen offline detection.
 // This file: the connection, the ticks and the driver the application holds (ingest_link.hpp);
@@ -81,7 +82,8 @@ ingest_link::ingest_link(asio::any_io_executor ex, std::string name,
         "mqtt bus cannot subscribe bus={} topic={} error=\"{}\" check=\"the broker's ACL for client {}\"",
         name_, filter, why, settings_->client_id);
   };
-  // Paho's thread: only the inbox, which has its own lock; the loop is woken to drain it.
+  // Paho's thread: only the inbox, which has its own lock; the loop is woken to drain it (unless
+  // it is to look again by itself: drain_hold).
   client_ = std::make_unique<paho::loop_client>(
       executor_, paho::server_uri(settings_->host, settings_->port, settings_->tls.has_value()),
       settings_->client_id, settings_->mqtt5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, std::move(h),
@@ -108,10 +110,24 @@ void ingest_link::start() {
 
 void ingest_link::stop() {
   if (stopped_) return;
+  // What waits in the inbox (in a burst, up to drain_hold of it) Paho has acknowledged to the
+  // broker already (QoS 1): taken now, or a reload or a stop would lose it, a fire among it.
+  // (What Paho hands over after this moment, until the client is retired, is not: as before.)
+  hold_.cancel();
+  bool more = false;
+  auto waiting = inbox_->take(inbox_->size(), more);
+  try {
+    for (auto& m : waiting) handle(std::move(m));
+  } catch (const std::exception& e) {
+    // Not the stop's to fail on (a reload goes on): the fault is in what the messages went to.
+    spdlog::error(
+        "mqtt bus loop error bus={} while=\"taking the messages waiting at its stop\" error=\"{}\" "
+        "check=\"a fault in the gateway: report this line and the log before it\"",
+        name_, e.what());
+  }
   stopped_ = true;
   tick_.cancel();
   retry_.cancel();
-  hold_.cancel();
   // A site broker that stopped answering holds a disconnect for its timeout: never the loop.
   client_->retire(connected_ || connecting_ ? std::optional(std::chrono::milliseconds(0)) : std::nullopt);
   connected_ = false;
