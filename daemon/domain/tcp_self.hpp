@@ -1,10 +1,11 @@
 #pragma once
-// A TCP connection to itself, as every TCP link of the gateway (a Modbus TCP server or gateway, the
-// GB/T 26875.3 centre) may meet one. With nothing listening at a port of this host inside the
-// kernel's ephemeral range (`net.ipv4.ip_local_port_range`, 32768-60999 by default), a connection
-// tried there can be given that very port as its own and connect to itself (TCP's simultaneous
-// open): it then reads back what it sends as the peer's answer, and holds the port its server is to
-// listen on again. Templates on the socket type, so that this part needs no networking library.
+// A TCP connection to itself, as the gateway's own TCP links (to a Modbus TCP server or gateway, to
+// the GB/T 26875.3 centre) may meet one; the MQTT links are Paho's and not checked. With nothing
+// listening at a port of this host inside the kernel's ephemeral range
+// (`net.ipv4.ip_local_port_range`, 32768-60999 by default), a connection tried there can be given
+// that very port as its own and connect to itself (TCP's simultaneous open): it then reads back what
+// it sends as the peer's answer, and holds the port its server is to listen on again. Templates on
+// the socket type, so that this part needs no networking library.
 
 #include <boost/system/error_code.hpp>
 

@@ -75,7 +75,10 @@ asio::awaitable<std::error_code> connect_tcp(tcp::socket& socket, const std::str
   for (const auto& entry : endpoints) {
     socket.close(ignored);
     co_await socket.async_connect(entry.endpoint(), asio::redirect_error(asio::use_awaitable, ec));
-    if (limit.expired()) break;  // the deadline closed the socket
+    if (limit.expired()) {  // the deadline closed the socket, perhaps just as it connected
+      ec = asio::error::timed_out;
+      break;
+    }
     if (ec) continue;
     if (!connected_to_itself(socket)) break;
     close_at_once(socket);

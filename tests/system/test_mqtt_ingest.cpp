@@ -325,6 +325,8 @@ location = "room 1"
   child daemon({firegated_path(), "-c", (dir / "fg.toml").string()}, dir / "fg.log");
   // Nothing listens on its port: the bus is down, one bus_offline for it (its device is counted offline).
   REQUIRE(wait_event(platform, "bus_offline", "dead-line"));
+  REQUIRE(
+      wait_until([&] { return daemon.log_text().find("mqtt bus subscribed") != std::string::npos; }, 10s));
   auto sim = sensors(dir, mosquitto.port(), {"ZB-SMOKE:room1"});
   sim->send("room1 publish\n");
   REQUIRE(wait_until([&] { return device_view(dir, "smoke-room-1").value("online", false); }, 30s));
@@ -415,6 +417,8 @@ TEST_CASE(
           return daemon.log_text().find(fmt::format("mqtt={}", v5 ? "5" : "3.1.1")) != std::string::npos;
         },
         10s));
+    REQUIRE(
+        wait_until([&] { return daemon.log_text().find("mqtt bus subscribed") != std::string::npos; }, 10s));
     const auto rss_kib = [&] {
       std::ifstream status(fmt::format("/proc/{}/status", daemon.pid()));
       for (std::string line; std::getline(status, line);) {
