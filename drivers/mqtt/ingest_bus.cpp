@@ -1,9 +1,9 @@
 // The MQTT ingest bus: a Paho client on the site broker. Paho's callback thread only queues each
 // message in the inbox (bounded, fair between topics) and wakes the loop, unless the loop is to look
 // again by itself (drain_hold); the loop decodes them in batches, so a flood never holds the loop
-// for long. Per device: a token-bucket rate limit (the
-// excess dropped, the latest message kept and taken when the device is within its rate again),
-// duplicates and late messages dropped by the profile's counter, last-seen offline detection.
+// for long. Per device: a token-bucket rate limit (the excess dropped, the latest message kept and
+// taken when the device is within its rate again), duplicates and late messages dropped by the
+// profile's counter, last-seen offline detection.
 // This file: the connection, the ticks and the driver the application holds (ingest_link.hpp);
 // each message is ingest_messages.cpp.
 
