@@ -3,7 +3,6 @@
 // broker already (QoS 1), so the broker would not send them again.
 
 #include "driver_harness.hpp"
-#include "mqtt/mapping.hpp"
 #include "mqtt/mqtt_driver.hpp"
 #include "support.hpp"
 
@@ -11,7 +10,6 @@
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <string>
 #include <thread>
 
@@ -21,12 +19,8 @@ using namespace std::chrono_literals;
 TEST_CASE("an MQTT ingest bus stopped with messages waiting in its inbox takes them all first") {
   test::temp_dir dir;
   test::broker mosquitto(dir);
-  config::config_errors errors;
   auto s = std::make_shared<mqtt_ingest::ingest_bus_settings>();
-  auto library = std::make_shared<mqtt_ingest::profile_library>(mqtt_ingest::load_ingest_profiles(
-      std::filesystem::path(test::source_dir()) / "config/profiles/mqtt", errors));
-  INFO(errors.format("profiles"));
-  REQUIRE(errors.empty());
+  auto library = std::make_shared<mqtt_ingest::profile_library>(test::shipped_ingest_profiles());
   s->library = library;
   s->host = "127.0.0.1";
   s->port = mosquitto.port();

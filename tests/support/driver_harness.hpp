@@ -4,6 +4,8 @@
 
 #include "driver.hpp"
 #include "modbus/profile.hpp"
+#include "mqtt/mapping.hpp"
+#include "mqtt/mqtt_driver.hpp"
 #include "support.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -76,6 +78,14 @@ inline std::shared_ptr<const modbus::device_profile> shipped_profile(const std::
   auto library = modbus::load_profiles(source_dir() + "/config/profiles/modbus", errors);
   if (!errors.empty()) throw std::runtime_error(errors.format("shipped profiles"));
   return library.at(name);
+}
+
+/// The shipped MQTT ingest profiles (config/profiles/mqtt), loaded as the daemon loads them.
+inline mqtt_ingest::profile_library shipped_ingest_profiles() {
+  config::config_errors errors;
+  auto library = mqtt_ingest::load_ingest_profiles(source_dir() + "/config/profiles/mqtt", errors);
+  if (!errors.empty()) throw std::runtime_error(errors.format("shipped profiles"));
+  return library;
 }
 
 /// Runs `io` until `condition` holds or `timeout` passes; returns whether it held.

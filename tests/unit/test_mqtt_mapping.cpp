@@ -1,8 +1,8 @@
 // MQTT ingest mappings (drivers/mqtt/mapping.cpp): topic patterns, the shipped profiles, and every
 // way a message can be wrong. Pure: no broker here (the driver's tests have one).
 
+#include "driver_harness.hpp"
 #include "mqtt/mapping.hpp"
-#include "support.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -11,15 +11,6 @@ using namespace firegate;
 using namespace firegate::mqtt_ingest;
 
 namespace {
-
-std::map<std::string, ingest_profile, std::less<>> shipped_ingest() {
-  config::config_errors errors;
-  auto library =
-      load_ingest_profiles(std::filesystem::path(test::source_dir()) / "config/profiles/mqtt", errors);
-  INFO(errors.format("profiles"));
-  REQUIRE(errors.empty());
-  return library;
-}
 
 double ingest_value(const decoded_message& m, const std::string& point) {
   for (const auto& r : m.readings) {
@@ -57,7 +48,7 @@ TEST_CASE("mqtt topic patterns: wildcards - a named level captures the device id
 }
 
 TEST_CASE("mqtt ingest: the shipped profiles map their devices' messages") {
-  const auto library = shipped_ingest();
+  const auto library = test::shipped_ingest_profiles();
   REQUIRE(library.size() == 3);
   std::string error;
 
@@ -102,7 +93,7 @@ TEST_CASE("mqtt ingest: the shipped profiles map their devices' messages") {
 }
 
 TEST_CASE("mqtt ingest: a wrong message is refused or its bad fields marked - never a crash") {
-  const auto library = shipped_ingest();
+  const auto library = test::shipped_ingest_profiles();
   const auto& zb = library.at("ZB-SMOKE");
   const auto& nb = library.at("NB-SMOKE");
   std::string error;
