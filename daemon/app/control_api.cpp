@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <map>
 
 namespace firegate {
@@ -394,43 +395,42 @@ void control_api::devices(const session_ptr& s, const json& id, const std::strin
   }
   (*one)["alarms"] = std::move(alarms);
   if (const auto* described = site_.catalogue.find(device)) (*one)["writable"] = described->writes();
-  // The last values: the store's, then what was read since its last flush.
-  store_.post([this, s, id, device, one = std::move(*one)](store& st) mutable {
-    std::vector<reading> latest;
-    std::string error;
-    try {
-      latest = st.latest_readings(device);
-    } catch (const store_error& e) {
-      error = e.what();
-    }
-    asio::post(io_, [this, s, id, device, one = std::move(one), latest = std::move(latest), error]() mutable {
-      for (const auto& r : src_.unflushed) {
-        if (r.device != device) continue;
-        auto it =
-            std::find_if(latest.begin(), latest.end(), [&](const reading& x) { return x.point == r.point; });
-        if (it == latest.end()) {
-          latest.push_back(r);
-        } else if (r.time >= it->time) {
-          *it = r;
+  // The last values: the store's, then what was read since its last flush, as it is now (a flush may
+  // take it to the store's thread behind this question: in neither then) and as it is at the answer.
+  std::vector<reading> unflushed;
+  std::copy_if(src_.unflushed.begin(), src_.unflushed.end(), std::back_inserter(unflushed),
+               [&](const reading& r) { return r.device == device; });
+  store_.post(
+      [this, s, id, device, one = std::move(*one), unflushed = std::move(unflushed)](store& st) mutable {
+        std::vector<reading> latest;
+        std::string error;
+        try {
+          latest = st.latest_readings(device);
+        } catch (const store_error& e) {
+          error = e.what();
         }
-      }
-      const auto now = clock::now();
-      const auto* described = site_.catalogue.find(device);
-      json values = json::array();
-      for (const auto& r : latest) {
-        values.push_back(reading_json(r, now));
-        if (auto label = label_of(device, r.point, r.value); !label.empty()) values.back()["label"] = label;
-        // What the platform is sent of it (its report strategy): why it may not see every value.
-        if (described != nullptr) values.back()["report"] = to_string(described->report(r.point));
-      }
-      one["values"] = std::move(values);
-      // Each rule in force beside its point's value, and the device's own output and setting.
-      if (described != nullptr) one["rules"] = rules_in_force(*described, latest);
-      if (!error.empty()) one["values_error"] = error;
-      s->send(reply(id, std::move(one)));
-      s->done();
-    });
-  });
+        asio::post(io_, [this, s, id, device, one = std::move(one), latest = std::move(latest),
+                         unflushed = std::move(unflushed), error]() mutable {
+          keep_newest(latest, unflushed, device);
+          keep_newest(latest, src_.unflushed, device);
+          const auto now = clock::now();
+          const auto* described = site_.catalogue.find(device);
+          json values = json::array();
+          for (const auto& r : latest) {
+            values.push_back(reading_json(r, now));
+            if (auto label = label_of(device, r.point, r.value); !label.empty())
+              values.back()["label"] = label;
+            // What the platform is sent of it (its report strategy): why it may not see every value.
+            if (described != nullptr) values.back()["report"] = to_string(described->report(r.point));
+          }
+          one["values"] = std::move(values);
+          // Each rule in force beside its point's value, and the device's own output and setting.
+          if (described != nullptr) one["rules"] = rules_in_force(*described, latest);
+          if (!error.empty()) one["values_error"] = error;
+          s->send(reply(id, std::move(one)));
+          s->done();
+        });
+      });
 }
 
 void control_api::alarms(const session_ptr& s, const json& id, const json& args) {

@@ -96,6 +96,10 @@ class control_api {
   void diagnostics(std::function<void(nlohmann::json)> done);
 
  private:
+  /// Each of `device`'s readings in `from` that is newer than `latest`'s of its point (or the first
+  /// of it) takes its place there.
+  static void keep_newest(std::vector<reading>& latest, std::span<const reading> from,
+                          const std::string& device);
   using session_ptr = std::shared_ptr<control::session>;
   void on_request(const session_ptr& s, const nlohmann::json& request);
   void status(const session_ptr& s, const nlohmann::json& id);

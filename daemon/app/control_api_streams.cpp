@@ -59,6 +59,20 @@ void control_api::prune_watchers() {
                 [](const watcher& w) { return w.session.expired() || w.session.lock()->closed(); });
 }
 
+void control_api::keep_newest(std::vector<reading>& latest, std::span<const reading> from,
+                              const std::string& device) {
+  for (const auto& r : from) {
+    if (r.device != device) continue;
+    auto it =
+        std::find_if(latest.begin(), latest.end(), [&](const reading& x) { return x.point == r.point; });
+    if (it == latest.end()) {
+      latest.push_back(r);
+    } else if (r.time >= it->time) {
+      *it = r;
+    }
+  }
+}
+
 void control_api::on_readings(std::span<const reading> readings) {
   if (watchers_.empty() || readings.empty()) return;
   const auto now = clock::now();
